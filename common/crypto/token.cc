@@ -1,0 +1,84 @@
+#include "common/crypto/token.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <vector>
+
+namespace fwd::common::crypto {
+
+Sha256Digest sha256(std::string_view data) {
+  Sha256Digest out{};
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data());
+  return out;
+}
+
+std::string sha256Hex(std::string_view data) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  Sha256Digest d = sha256(data);
+  std::string out(64, '0');
+  for (size_t i = 0; i < d.size(); ++i) {
+    out[2 * i] = kHex[d[i] >> 4];
+    out[2 * i + 1] = kHex[d[i] & 0xf];
+  }
+  return out;
+}
+
+bool parseSha256Hex(std::string_view hex, Sha256Digest& out) {
+  if (hex.size() != 64) {
+    return false;
+  }
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < 32; ++i) {
+    int hi = nibble(hex[2 * i]);
+    int lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      return false;
+    }
+    out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
+std::string randomToken(std::string_view prefix, size_t random_bytes) {
+  static constexpr char kAlphabet[] =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  std::vector<unsigned char> bytes(random_bytes);
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+    std::cerr << "fatal: OpenSSL RAND_bytes failed; refusing to create a weak secret\n";
+    std::abort();
+  }
+  std::string out(prefix);
+  // Rejection sampling keeps every character uniform over the 62-letter alphabet.
+  for (unsigned char b : bytes) {
+    unsigned char v = b;
+    while (v >= 248) {
+      if (RAND_bytes(&v, 1) != 1) {
+        std::abort();
+      }
+    }
+    out.push_back(kAlphabet[v % 62]);
+  }
+  return out;
+}
+
+bool constantTimeEqual(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool constantTimeEqual(const Sha256Digest& a, const Sha256Digest& b) {
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace fwd::common::crypto

@@ -1,0 +1,64 @@
+#include "common/sse/sse_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace fwd::common::sse {
+namespace {
+
+std::vector<Event> parseInPieces(std::string_view stream, size_t piece) {
+  std::vector<Event> events;
+  SseParser parser([&](const Event& e) { events.push_back(e); });
+  for (size_t i = 0; i < stream.size(); i += piece) {
+    EXPECT_TRUE(parser.feed(stream.substr(i, piece)));
+  }
+  return events;
+}
+
+TEST(SseParserTest, SplitsOpenAiStyleStreamAtAnyChunkBoundary) {
+  // The same events come out whether the stream arrives whole or one byte at a time.
+  const std::string stream =
+      "data: {\"id\":1}\n\n"
+      ": keep-alive\n\n"
+      "event: delta\r\ndata: line1\r\ndata: line2\r\n\r\n"
+      "id: 7\rdata:{\"id\":2}\r\r"
+      "data: [DONE]\n\n";
+  for (size_t piece : {stream.size(), size_t{1}, size_t{2}, size_t{3}, size_t{7}}) {
+    auto events = parseInPieces(stream, piece);
+    ASSERT_EQ(events.size(), 4u) << "piece=" << piece;
+    EXPECT_EQ(events[0].data, "{\"id\":1}");
+    EXPECT_EQ(events[1].event, "delta");
+    EXPECT_EQ(events[1].data, "line1\nline2");
+    EXPECT_EQ(events[2].id, "7");
+    EXPECT_EQ(events[2].data, "{\"id\":2}");
+    EXPECT_EQ(events[3].data, "[DONE]");
+  }
+}
+
+TEST(SseParserTest, IncompleteTailIsHeldNotDispatched) {
+  // An event is reported only once its blank line arrives.
+  std::vector<Event> events;
+  SseParser parser([&](const Event& e) { events.push_back(e); });
+  parser.feed("data: partial");
+  EXPECT_TRUE(events.empty());
+  parser.feed("\n");
+  EXPECT_TRUE(events.empty());
+  parser.feed("\n");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].data, "partial");
+  EXPECT_EQ(parser.eventCount(), 1u);
+}
+
+TEST(SseParserTest, OversizedEventFailsInsteadOfGrowing) {
+  // A stream that never ends a line cannot make the parser buffer without bound.
+  SseParser parser([](const Event&) {}, 1024);
+  std::string big(2048, 'x');
+  EXPECT_FALSE(parser.feed("data: " + big));
+  EXPECT_TRUE(parser.failed());
+  EXPECT_FALSE(parser.feed("\n\n"));
+}
+
+}  // namespace
+}  // namespace fwd::common::sse
