@@ -1,0 +1,186 @@
+#include "dataplane/config/compiled_config.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+
+#include <boost/url/parse.hpp>
+
+#include "common/match/glob.h"
+
+namespace fwd::dataplane::config {
+namespace {
+
+absl::Status upstreamError(const fwd::v1::Upstream& u, const std::string& why) {
+  return absl::InvalidArgumentError("upstream \"" + u.name() + "\": " + why);
+}
+
+absl::StatusOr<UpstreamTarget> compileUpstream(const fwd::v1::Upstream& u, const EnvLookup& env) {
+  UpstreamTarget t;
+  t.name = u.name();
+  if (t.name.empty()) {
+    return absl::InvalidArgumentError("an upstream has no name");
+  }
+  auto url = boost::urls::parse_absolute_uri(u.base_url());
+  if (!url) {
+    return upstreamError(u, "base_url \"" + u.base_url() + "\" is not an absolute URL");
+  }
+  std::string scheme(url->scheme());
+  if (scheme != "http" && scheme != "https") {
+    return upstreamError(u, "base_url scheme must be http or https, got \"" + scheme + "\"");
+  }
+  t.tls = scheme == "https";
+  t.host = std::string(url->host_address());
+  if (t.host.empty()) {
+    return upstreamError(u, "base_url has no host");
+  }
+  std::string default_port = t.tls ? "443" : "80";
+  t.port = url->has_port() ? std::string(url->port()) : default_port;
+  std::string host_for_header =
+      url->host_type() == boost::urls::host_type::ipv6 ? "[" + t.host + "]" : t.host;
+  t.host_header = t.port == default_port ? host_for_header : host_for_header + ":" + t.port;
+  t.base_path = std::string(url->encoded_path());
+  while (!t.base_path.empty() && t.base_path.back() == '/') {
+    t.base_path.pop_back();
+  }
+  switch (u.credential_case()) {
+    case fwd::v1::Upstream::kApiKey:
+      t.authorization = "Bearer " + u.api_key();
+      break;
+    case fwd::v1::Upstream::kApiKeyEnv: {
+      auto value = env(u.api_key_env());
+      if (!value || value->empty()) {
+        return upstreamError(u, "environment variable " + u.api_key_env() +
+                                    " is not set on this data-plane host");
+      }
+      t.authorization = "Bearer " + *value;
+      break;
+    }
+    case fwd::v1::Upstream::CREDENTIAL_NOT_SET:
+      break;
+  }
+  for (char c : t.authorization) {
+    if (c == '\r' || c == '\n' || c == '\0') {
+      return upstreamError(u, "credential contains a control character");
+    }
+  }
+  for (const auto& m : u.models()) {
+    if (!common::match::isValidGlob(m)) {
+      return upstreamError(u, "invalid model pattern \"" + m + "\"");
+    }
+    t.models.push_back(m);
+  }
+  t.priority = u.priority();
+  t.weight = u.weight() == 0 ? 1 : u.weight();
+  if (u.has_timeout()) {
+    auto ms = u.timeout().seconds() * 1000 + u.timeout().nanos() / 1'000'000;
+    if (ms <= 0) {
+      return upstreamError(u, "timeout must be positive");
+    }
+    t.timeout = std::chrono::milliseconds(ms);
+  }
+  t.insecure_skip_verify = u.insecure_skip_verify();
+  t.pool_key = scheme + "://" + t.host_header + (t.insecure_skip_verify ? "#insecure" : "");
+  return t;
+}
+
+}  // namespace
+
+EnvLookup processEnv() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) {
+      return std::nullopt;
+    }
+    return std::string(v);
+  };
+}
+
+size_t CompiledConfig::DigestHash::operator()(const common::crypto::Sha256Digest& d) const {
+  // The digest is uniformly distributed already.
+  size_t h;
+  std::memcpy(&h, d.data(), sizeof h);
+  return h;
+}
+
+absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
+    const fwd::v1::Snapshot& snapshot, const EnvLookup& env) {
+  auto cfg = std::make_shared<CompiledConfig>();
+  cfg->version_ = snapshot.version();
+
+  std::vector<std::pair<const fwd::v1::Upstream*, size_t>> order;
+  for (int i = 0; i < snapshot.upstreams_size(); ++i) {
+    order.emplace_back(&snapshot.upstreams(i), i);
+  }
+  // Priority first; equal priorities keep creation order (id), then snapshot order.
+  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    if (a.first->priority() != b.first->priority()) {
+      return a.first->priority() < b.first->priority();
+    }
+    return a.first->id() < b.first->id();
+  });
+  std::unordered_map<std::string, bool> names;
+  for (const auto& [u, index] : order) {
+    auto target = compileUpstream(*u, env);
+    if (!target.ok()) {
+      return target.status();
+    }
+    if (!names.emplace(target->name, true).second) {
+      return absl::InvalidArgumentError("duplicate upstream \"" + target->name + "\"");
+    }
+    cfg->upstreams_.push_back(std::move(*target));
+  }
+
+  for (const auto& k : snapshot.keys()) {
+    KeyEntry e;
+    e.name = k.name();
+    e.display_prefix = k.display_prefix();
+    if (!common::crypto::parseSha256Hex(k.secret_sha256(), e.digest)) {
+      return absl::InvalidArgumentError("key \"" + k.name() + "\": secret_sha256 is not 64 hex digits");
+    }
+    for (const auto& m : k.models()) {
+      if (!common::match::isValidGlob(m)) {
+        return absl::InvalidArgumentError("key \"" + k.name() + "\": invalid model pattern \"" + m + "\"");
+      }
+      e.models.push_back(m);
+    }
+    if (!cfg->key_index_.emplace(e.digest, cfg->keys_.size()).second) {
+      return absl::InvalidArgumentError("key \"" + k.name() + "\": duplicate secret");
+    }
+    cfg->keys_.push_back(std::move(e));
+  }
+  return std::shared_ptr<const CompiledConfig>(std::move(cfg));
+}
+
+const KeyEntry* CompiledConfig::findKey(std::string_view secret) const {
+  common::crypto::Sha256Digest digest = common::crypto::sha256(secret);
+  auto it = key_index_.find(digest);
+  if (it == key_index_.end()) {
+    return nullptr;
+  }
+  const KeyEntry& key = keys_[it->second];
+  return common::crypto::constantTimeEqual(key.digest, digest) ? &key : nullptr;
+}
+
+void CompiledConfig::candidates(std::string_view model,
+                                std::vector<const UpstreamTarget*>& out) const {
+  for (const auto& u : upstreams_) {
+    for (const auto& pattern : u.models) {
+      if (common::match::globMatch(pattern, model)) {
+        out.push_back(&u);
+        break;
+      }
+    }
+  }
+}
+
+bool modelAllowed(const std::vector<std::string>& patterns, std::string_view model) {
+  if (patterns.empty()) {
+    return true;
+  }
+  return std::any_of(patterns.begin(), patterns.end(),
+                     [&](const std::string& p) { return common::match::globMatch(p, model); });
+}
+
+}  // namespace fwd::dataplane::config

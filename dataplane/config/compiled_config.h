@@ -1,0 +1,86 @@
+// The data plane's immutable view of one snapshot: upstreams with parsed URLs and resolved
+// credentials in try order, and the key table indexed by SHA-256. Built on the config thread
+// (never on an IO thread), then shared read-only by every worker through a shared_ptr.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/crypto/token.h"
+#include "fwd/v1/config.pb.h"
+
+namespace fwd::dataplane::config {
+
+struct UpstreamTarget {
+  std::string name;
+  bool tls = false;
+  std::string host;         // without brackets
+  std::string port;         // decimal, for the resolver
+  std::string host_header;  // "host" or "host:port" when the port is not the scheme's default
+  std::string base_path;    // e.g. "/v1" or "" (never ends with '/')
+  std::string authorization;  // "Bearer <key>", or empty: the upstream gets no Authorization
+  std::vector<std::string> models;
+  std::int32_t priority = 0;
+  std::uint32_t weight = 1;
+  std::chrono::milliseconds timeout{600'000};
+  bool insecure_skip_verify = false;
+  // Identifies interchangeable connections: same scheme, host, port and TLS verification.
+  std::string pool_key;
+};
+
+struct KeyEntry {
+  std::string name;
+  std::string display_prefix;
+  std::vector<std::string> models;  // empty: every model
+  common::crypto::Sha256Digest digest{};
+};
+
+/// Looks up an environment variable on this host (injectable for tests).
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+EnvLookup processEnv();
+
+class CompiledConfig {
+ public:
+  /// Validates and compiles a snapshot. Any error names the offending object; the caller NACKs
+  /// with it and keeps serving the previous config.
+  static absl::StatusOr<std::shared_ptr<const CompiledConfig>> compile(
+      const fwd::v1::Snapshot& snapshot, const EnvLookup& env);
+
+  std::uint64_t version() const { return version_; }
+
+  /// The key whose secret is `secret`, or nullptr. Hashes the secret, finds the digest and
+  /// confirms with a constant-time comparison.
+  const KeyEntry* findKey(std::string_view secret) const;
+
+  /// Appends the upstreams serving `model` (a model name, or a request path for bodies without
+  /// one) in try order: priority ascending, then creation order.
+  void candidates(std::string_view model, std::vector<const UpstreamTarget*>& out) const;
+
+  const std::vector<UpstreamTarget>& upstreams() const { return upstreams_; }
+  size_t keyCount() const { return keys_.size(); }
+
+ private:
+  struct DigestHash {
+    size_t operator()(const common::crypto::Sha256Digest& d) const;
+  };
+
+  std::uint64_t version_ = 0;
+  std::vector<UpstreamTarget> upstreams_;  // already in try order
+  std::vector<KeyEntry> keys_;
+  std::unordered_map<common::crypto::Sha256Digest, size_t, DigestHash> key_index_;
+};
+
+using CompiledConfigConstSharedPtr = std::shared_ptr<const CompiledConfig>;
+
+/// True when `model` is allowed by `patterns` (empty patterns allow everything).
+bool modelAllowed(const std::vector<std::string>& patterns, std::string_view model);
+
+}  // namespace fwd::dataplane::config

@@ -1,0 +1,141 @@
+#include "dataplane/config/control_plane_client.h"
+
+#include <random>
+
+#include "common/log/log.h"
+
+namespace fwd::dataplane::config {
+
+ControlPlaneClient::ControlPlaneClient(Options options, ApplyFn apply, ConnectedFn on_connected)
+    : options_(std::move(options)),
+      apply_(std::move(apply)),
+      on_connected_(std::move(on_connected)),
+      start_time_(std::chrono::system_clock::now()) {
+  grpc::ChannelArguments args;
+  // Notice a dead control plane (or a silently dropped connection) within ~15 s.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // Our own backoff decides when to retry; keep gRPC's reconnect quick under it.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1'000);
+  args.SetMaxReceiveMessageSize(64 << 20);
+  channel_ = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
+  stub_ = fwd::v1::WatchService::NewStub(channel_);
+}
+
+ControlPlaneClient::~ControlPlaneClient() { stop(); }
+
+void ControlPlaneClient::start(std::uint64_t applied_version) {
+  applied_version_ = applied_version;
+  thread_ = std::thread([this] { run(); });
+}
+
+void ControlPlaneClient::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    if (context_ != nullptr) {
+      context_->TryCancel();
+    }
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void ControlPlaneClient::run() {
+  std::mt19937_64 rng(std::random_device{}());
+  auto backoff = options_.initial_backoff;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) {
+        return;
+      }
+    }
+    bool established = runStream();
+    if (established) {
+      backoff = options_.initial_backoff;
+    }
+    // Full jitter: many replicas restarting together do not reconnect in lockstep.
+    std::uniform_int_distribution<long> dist(backoff.count() / 2, backoff.count());
+    sleepBackoff(std::chrono::milliseconds(dist(rng)));
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+void ControlPlaneClient::sleepBackoff(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, d, [this] { return stopping_; });
+}
+
+bool ControlPlaneClient::runStream() {
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + options_.node_token);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      return false;
+    }
+    context_ = &context;
+  }
+  auto stream = stub_->Watch(&context);
+
+  fwd::v1::WatchRequest hello;
+  auto* h = hello.mutable_hello();
+  h->set_node_id(options_.node_id);
+  h->set_applied_version(applied_version_.load());
+  h->set_build_version(options_.build_version);
+  auto since_epoch = start_time_.time_since_epoch();
+  h->mutable_start_time()->set_seconds(
+      std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count());
+
+  bool established = false;
+  if (stream->Write(hello)) {
+    established = true;
+    FWD_LOG(kInfo, "dataplane") << "connected to control plane " << options_.address
+                                << " as node " << options_.node_id;
+    on_connected_(true);
+    fwd::v1::WatchResponse response;
+    while (stream->Read(&response)) {
+      const auto& snapshot = response.snapshot();
+      absl::Status applied = apply_(snapshot);
+      fwd::v1::WatchRequest reply;
+      if (applied.ok()) {
+        applied_version_ = snapshot.version();
+        reply.mutable_ack()->set_version(snapshot.version());
+      } else {
+        FWD_LOG(kWarn, "dataplane") << "rejected snapshot version " << snapshot.version() << ": "
+                                    << applied.message();
+        reply.mutable_nack()->set_version(snapshot.version());
+        reply.mutable_nack()->set_reason(std::string(applied.message()));
+      }
+      if (!stream->Write(reply)) {
+        break;
+      }
+    }
+  }
+  stream->WritesDone();
+  grpc::Status status = stream->Finish();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    context_ = nullptr;
+  }
+  if (established) {
+    on_connected_(false);
+  }
+  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    FWD_LOG(kError, "dataplane") << "control plane refused the node token: "
+                                 << status.error_message();
+  } else if (status.error_code() != grpc::StatusCode::CANCELLED) {
+    FWD_LOG(kWarn, "dataplane") << "control plane stream ended: " << status.error_message()
+                                << " (code " << status.error_code() << "); reconnecting";
+  }
+  return established;
+}
+
+}  // namespace fwd::dataplane::config

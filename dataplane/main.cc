@@ -1,0 +1,261 @@
+// fwd-dataplane: parses flags and wires the parts together — config (state dir + control
+// plane watch), traffic server, admin listener — then waits for SIGTERM/SIGINT to drain.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "common/config/duration.h"
+#include "common/log/log.h"
+#include "common/net/host_port.h"
+#include "dataplane/config/compiled_config.h"
+#include "dataplane/config/control_plane_client.h"
+#include "dataplane/config/snapshot_file.h"
+#include "dataplane/metrics/metrics.h"
+#include "dataplane/server/admin_server.h"
+#include "dataplane/server/server.h"
+
+namespace {
+
+using namespace fwd;
+
+constexpr char kUsage[] = R"(usage: fwd-dataplane [flags]
+
+Serves the OpenAI-compatible API on --listen and forwards every /v1/* request to the upstreams
+its control plane configures. Keeps serving its last good config when the control plane is away.
+
+  --control-plane HOST:PORT   control plane gRPC address            (default 127.0.0.1:7070)
+  --node-token-file FILE      file holding the node token            (default ./fwd-data/node.token)
+  --listen HOST:PORT          client traffic (HTTP/1.1)              (default 0.0.0.0:8000)
+  --admin-listen HOST:PORT    /metrics /healthz /readyz              (default 127.0.0.1:9090)
+  --state-dir DIR             last good snapshot is kept here        (default ./fwd-state)
+  --node-id ID                identity shown by `fwdctl status`      (default: hostname)
+  --workers N                 worker threads, one event loop each    (default: CPU count)
+  --max-body-bytes N          request body limit, 413 above          (default 33554432 = 32 MiB)
+  --drain-timeout DURATION    on SIGTERM, wait this long for requests in flight (default 30s)
+  --log-level LEVEL           debug|info|warn|error                  (default info)
+  --help                      this text
+
+Port 0 picks a free port; the bound addresses are printed on stdout as
+"listening http HOST:PORT" and "listening admin HOST:PORT".
+)";
+
+[[noreturn]] void usageError(const std::string& message) {
+  std::cerr << "fwd-dataplane: " << message << "\n(run fwd-dataplane --help for usage)\n";
+  std::exit(2);
+}
+
+struct Flags {
+  std::string control_plane = "127.0.0.1:7070";
+  std::string node_token_file = "./fwd-data/node.token";
+  std::string listen = "0.0.0.0:8000";
+  std::string admin_listen = "127.0.0.1:9090";
+  std::string state_dir = "./fwd-state";
+  std::string node_id;
+  size_t workers = 0;
+  size_t max_body_bytes = 32u << 20;
+  std::chrono::milliseconds drain_timeout{30'000};
+  std::string log_level = "info";
+};
+
+size_t parseCount(const std::string& flag, const std::string& value, size_t min, size_t max) {
+  size_t n = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (ec != std::errc() || ptr != value.data() + value.size() || n < min || n > max) {
+    usageError(flag + " must be a whole number from " + std::to_string(min) + " to " +
+               std::to_string(max) + ", got \"" + value + "\"");
+  }
+  return n;
+}
+
+Flags parseFlags(int argc, char** argv) {
+  Flags f;
+  std::map<std::string, std::string*> strings = {
+      {"--control-plane", &f.control_plane}, {"--node-token-file", &f.node_token_file},
+      {"--listen", &f.listen},               {"--admin-listen", &f.admin_listen},
+      {"--state-dir", &f.state_dir},         {"--node-id", &f.node_id},
+      {"--log-level", &f.log_level}};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    std::string value;
+    if (auto eq = arg.find('='); eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      usageError("flag " + arg + " needs a value");
+    }
+    if (auto it = strings.find(arg); it != strings.end()) {
+      *it->second = value;
+    } else if (arg == "--workers") {
+      f.workers = parseCount(arg, value, 1, 256);
+    } else if (arg == "--max-body-bytes") {
+      f.max_body_bytes = parseCount(arg, value, 1024, size_t{1} << 32);
+    } else if (arg == "--drain-timeout") {
+      auto d = common::config::parseDuration(value);
+      if (!d.ok()) {
+        usageError("--drain-timeout: " + std::string(d.status().message()));
+      }
+      f.drain_timeout = *d;
+    } else {
+      usageError("unknown flag " + arg);
+    }
+  }
+  return f;
+}
+
+std::string readToken(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    usageError("cannot read the node token file " + path +
+               " (the control plane writes it to DATA_DIR/node.token on first start; pass "
+               "--node-token-file)");
+  }
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) {
+    token.pop_back();
+  }
+  if (token.empty()) {
+    usageError("node token file " + path + " is empty");
+  }
+  return token;
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') {
+    return "dataplane";
+  }
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags = parseFlags(argc, argv);
+  common::log::Level level;
+  if (!common::log::parseLevel(flags.log_level, level)) {
+    usageError("--log-level must be debug, info, warn or error");
+  }
+  common::log::setLevel(level);
+  auto listen = common::net::parseHostPort(flags.listen);
+  auto admin_listen = common::net::parseHostPort(flags.admin_listen);
+  if (!listen.ok() || !admin_listen.ok()) {
+    usageError(std::string((!listen.ok() ? listen.status() : admin_listen.status()).message()));
+  }
+  if (!common::net::parseHostPort(flags.control_plane).ok()) {
+    usageError(std::string(common::net::parseHostPort(flags.control_plane).status().message()));
+  }
+  std::string node_token = readToken(flags.node_token_file);
+  if (flags.node_id.empty()) {
+    flags.node_id = hostname();
+  }
+  size_t workers = flags.workers != 0 ? flags.workers
+                                      : std::max<size_t>(1, std::thread::hardware_concurrency());
+
+  // Every thread created from here on inherits this mask; main receives the signals by sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  dataplane::metrics::Metrics metrics(workers);
+  dataplane::proxy::ProxyOptions options;
+  options.max_body_bytes = flags.max_body_bytes;
+  dataplane::server::Server server(workers, options, metrics);
+  std::atomic<bool> ready{false};
+  dataplane::server::AdminServer admin(metrics, [&ready] { return ready.load(); });
+
+  auto bound = server.listen(*listen);
+  if (!bound.ok()) {
+    std::cerr << "fwd-dataplane: " << bound.status().message() << "\n";
+    return 1;
+  }
+  auto admin_bound = admin.listen(*admin_listen);
+  if (!admin_bound.ok()) {
+    std::cerr << "fwd-dataplane: " << admin_bound.status().message() << "\n";
+    return 1;
+  }
+
+  dataplane::config::SnapshotFile state(flags.state_dir);
+  auto env = dataplane::config::processEnv();
+  // Called on the config thread (or main, at start): compile off the IO threads, then publish.
+  auto apply = [&](const fwd::v1::Snapshot& snapshot, bool save) -> absl::Status {
+    auto compiled = dataplane::config::CompiledConfig::compile(snapshot, env);
+    if (!compiled.ok()) {
+      metrics.snapshots_rejected.Increment();
+      return compiled.status();
+    }
+    server.publish(*compiled);
+    metrics.snapshots_applied.Increment();
+    metrics.config_version.Set(static_cast<double>(snapshot.version()));
+    metrics.ready.Set(1);
+    ready = true;
+    FWD_LOG(kInfo, "dataplane") << "config version " << snapshot.version() << " in force ("
+                                << snapshot.upstreams_size() << " upstreams, "
+                                << snapshot.keys_size() << " keys)";
+    if (save) {
+      if (auto s = state.save(snapshot); !s.ok()) {
+        FWD_LOG(kWarn, "dataplane") << "could not persist the snapshot: " << s.message();
+      }
+    }
+    return absl::OkStatus();
+  };
+
+  std::uint64_t start_version = 0;
+  if (auto saved = state.load(); saved.ok()) {
+    if (auto s = apply(*saved, false); s.ok()) {
+      start_version = saved->version();
+      FWD_LOG(kInfo, "dataplane") << "serving saved config version " << start_version << " from "
+                                  << state.path() << " until the control plane answers";
+    } else {
+      FWD_LOG(kWarn, "dataplane") << "ignoring saved snapshot " << state.path() << ": "
+                                  << s.message();
+    }
+  } else if (saved.status().code() != absl::StatusCode::kNotFound) {
+    FWD_LOG(kWarn, "dataplane") << saved.status().message();
+  }
+
+  server.start();
+  admin.start();
+  std::cout << "listening http " << bound->toString() << "\n"
+            << "listening admin " << admin_bound->toString() << std::endl;
+
+  dataplane::config::ControlPlaneClient client(
+      {.address = flags.control_plane,
+       .node_token = node_token,
+       .node_id = flags.node_id,
+       .build_version = FWD_VERSION},
+      [&](const fwd::v1::Snapshot& s) { return apply(s, true); },
+      [&](bool connected) { metrics.control_plane_connected.Set(connected ? 1 : 0); });
+  client.start(start_version);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  FWD_LOG(kInfo, "dataplane") << "signal " << sig << ": draining (up to "
+                              << common::config::formatDuration(flags.drain_timeout) << ")";
+  client.stop();
+  std::int64_t cut = server.drain(flags.drain_timeout);
+  admin.stop();
+  if (cut > 0) {
+    FWD_LOG(kWarn, "dataplane") << cut << " requests were still in flight at the drain deadline";
+  }
+  FWD_LOG(kInfo, "dataplane") << "stopped";
+  return 0;
+}

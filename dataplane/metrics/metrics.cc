@@ -1,0 +1,68 @@
+#include "dataplane/metrics/metrics.h"
+
+#include <prometheus/family.h>
+
+namespace fwd::dataplane::metrics {
+namespace {
+
+prometheus::Gauge& gauge(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
+}
+
+prometheus::Counter& counter(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add({});
+}
+
+}  // namespace
+
+const std::vector<double>& latencyBuckets() {
+  static const std::vector<double> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                               0.25,  0.5,    1,     2.5,  5,     10,   30,
+                                               60,    120,    300};
+  return kBuckets;
+}
+
+Metrics::Metrics(size_t workers)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests("fwd_requests_total", "Client requests by route, model, upstream and status.",
+               prometheus::MetricType::Counter, {"route", "model", "upstream", "status"}, workers),
+      request_duration("fwd_request_duration_seconds",
+                       "Client request latency, from request head to last response byte.",
+                       prometheus::MetricType::Histogram, {"route", "upstream"}, workers,
+                       &latencyBuckets()),
+      upstream_duration("fwd_upstream_response_head_seconds",
+                        "Upstream latency per attempt, from sending to the response head.",
+                        prometheus::MetricType::Histogram, {"upstream"}, workers,
+                        &latencyBuckets()),
+      stream_ttfb("fwd_stream_time_to_first_byte_seconds",
+                  "Streaming requests: time from request head to the first body byte relayed.",
+                  prometheus::MetricType::Histogram, {"upstream"}, workers, &latencyBuckets()),
+      upstream_attempts("fwd_upstream_attempts_total", "Attempts per upstream by outcome.",
+                        prometheus::MetricType::Counter, {"upstream", "outcome"}, workers),
+      in_flight("fwd_requests_in_flight", "Client requests being served.",
+                prometheus::MetricType::Gauge, {}, workers),
+      streamed_events("fwd_stream_events_total", "Server-sent events relayed to clients.",
+                      prometheus::MetricType::Counter, {"upstream"}, workers),
+      config_version(gauge(*registry_,
+                           "fwd_config_version", "Version of the config snapshot in force.")),
+      control_plane_connected(gauge(*registry_, "fwd_control_plane_connected",
+                                    "1 while the Watch stream to the control plane is up.")),
+      ready(gauge(*registry_, "fwd_ready", "1 once a config snapshot is loaded.")),
+      snapshots_applied(counter(*registry_, "fwd_config_snapshots_applied_total",
+                                "Snapshots validated and put in force.")),
+      snapshots_rejected(counter(*registry_, "fwd_config_snapshots_rejected_total",
+                                 "Snapshots rejected (NACKed); the previous one stayed.")) {}
+
+std::vector<prometheus::MetricFamily> Metrics::Collect() const {
+  std::vector<prometheus::MetricFamily> out = registry_->Collect();
+  out.push_back(requests.collect());
+  out.push_back(request_duration.collect());
+  out.push_back(upstream_duration.collect());
+  out.push_back(stream_ttfb.collect());
+  out.push_back(upstream_attempts.collect());
+  out.push_back(in_flight.collect());
+  out.push_back(streamed_events.collect());
+  return out;
+}
+
+}  // namespace fwd::dataplane::metrics

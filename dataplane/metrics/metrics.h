@@ -1,0 +1,50 @@
+// Every metric the data plane exports, declared once (Envoy stats style). Request-path metrics
+// are sharded per worker (sharded.h); process-wide state (config version, control-plane
+// connection) uses prometheus-cpp gauges, set rarely. The admin listener serializes it all.
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include "dataplane/metrics/sharded.h"
+
+namespace fwd::dataplane::metrics {
+
+class Metrics : public prometheus::Collectable {
+  // Declared first: the process-wide gauges below register into it during construction.
+  std::shared_ptr<prometheus::Registry> registry_;
+
+ public:
+  explicit Metrics(size_t workers);
+
+  // Request path, worker-sharded. Labels are listed in each family's comment.
+  CounterFamily requests;             // route, model, upstream, status
+  HistogramFamily request_duration;   // route, upstream
+  HistogramFamily upstream_duration;  // upstream: time to the upstream's response head
+  HistogramFamily stream_ttfb;        // upstream: time to the first streamed body byte
+  CounterFamily upstream_attempts;    // upstream, outcome (ok, http_5xx, connect, timeout, ...)
+  GaugeFamily in_flight;              // (none)
+  CounterFamily streamed_events;      // upstream: SSE events relayed
+
+  // Process-wide.
+  prometheus::Gauge& config_version;
+  prometheus::Gauge& control_plane_connected;
+  prometheus::Gauge& ready;
+  prometheus::Counter& snapshots_applied;
+  prometheus::Counter& snapshots_rejected;
+
+  /// The registry to serialize: our process-wide gauges plus this collectable.
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+};
+
+/// Buckets for request latencies in seconds: 1 ms .. 5 min.
+const std::vector<double>& latencyBuckets();
+
+}  // namespace fwd::dataplane::metrics

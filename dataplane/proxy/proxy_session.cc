@@ -1,0 +1,673 @@
+#include "dataplane/proxy/proxy_session.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <limits>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/log/log.h"
+#include "common/sse/sse_parser.h"
+#include "dataplane/proxy/body_inspect.h"
+#include "dataplane/proxy/errors.h"
+
+namespace fwd::dataplane::proxy {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kRelayBufferBytes = 16 * 1024;
+constexpr size_t kMaxUpstreamErrorBody = 8 * 1024;
+
+double secondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
+
+// What one attempt at one upstream came to.
+struct Attempt {
+  bool responded = false;     // a response head reached the client; the request is over
+  bool client_alive = true;   // the client connection may serve another request
+  bool stale = false;         // a reused pooled connection was dead before any response byte
+  int status = 0;             // status relayed (or the upstream's 5xx)
+  std::string outcome;        // metrics label: ok, connect, tls, write, read, timeout, http_5xx ...
+  std::string detail;         // human-readable, for the 502/504 message
+};
+
+struct Request {
+  http::request<http::string_body>* req = nullptr;
+  std::string_view path;  // without query
+  std::string upstream_target_rest;  // the part after "/v1", query included
+  BodyInfo body;
+  std::string model;  // the model, or the path for bodies without one
+  const config::KeyEntry* key = nullptr;
+  Clock::time_point start;
+  bool keep_alive = true;
+};
+
+ApiError upstreamFailure(int status, std::string code, std::string message) {
+  return ApiError{status, "api_error", std::move(code), std::move(message), ""};
+}
+
+// Writes a complete error response; returns false when the client is gone.
+asio::awaitable<bool> writeError(WorkerContext& w, beast::tcp_stream& client, const ApiError& e,
+                                 bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(e.status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.keep_alive(keep_alive);
+  res.body() = errorBody(e);
+  res.prepare_payload();
+  client.expires_after(w.options.client_write_timeout);
+  auto [ec, n] = co_await http::async_write(client, res, kUseTuple);
+  co_return !ec;
+}
+
+std::string_view bearerToken(const http::request<http::string_body>& req) {
+  auto auth = req[http::field::authorization];
+  if (!auth.empty()) {
+    std::string_view v(auth.data(), auth.size());
+    if (v.size() > 7 && iequals(v.substr(0, 7), "bearer ")) {
+      v.remove_prefix(7);
+      while (!v.empty() && v.front() == ' ') {
+        v.remove_prefix(1);
+      }
+      return v;
+    }
+    return {};
+  }
+  auto api_key = req["api-key"];
+  return std::string_view(api_key.data(), api_key.size());
+}
+
+std::string modelLabel(WorkerContext& w, std::string_view model) {
+  if (w.model_labels.count(std::string(model)) != 0) {
+    return std::string(model);
+  }
+  if (w.model_labels.size() >= w.options.max_model_labels) {
+    return "other";
+  }
+  w.model_labels.emplace(model);
+  return std::string(model);
+}
+
+std::string extractUpstreamMessage(const std::string& body) {
+  auto parsed = nlohmann::json::parse(body, nullptr, false);
+  if (!parsed.is_discarded() && parsed.is_object() && parsed.contains("error")) {
+    const auto& err = parsed["error"];
+    if (err.is_object() && err.contains("message") && err["message"].is_string()) {
+      return err["message"].get<std::string>();
+    }
+    if (err.is_string()) {
+      return err.get<std::string>();
+    }
+  }
+  return body.substr(0, 200);
+}
+
+// Opens a new connection to `t` (resolve, connect, TLS handshake) bounded by the connect
+// timeout and the attempt deadline.
+asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(WorkerContext& w,
+                                                               const config::UpstreamTarget& t,
+                                                               Clock::time_point deadline,
+                                                               Attempt& out) {
+  auto executor = co_await asio::this_coro::executor;
+  tcp::resolver resolver(executor);
+  // Asio resolves on its own background thread: getaddrinfo never blocks this worker.
+  auto [rec, endpoints] = co_await resolver.async_resolve(t.host, t.port, kUseTuple);
+  if (rec) {
+    out.outcome = "dns";
+    out.detail = "cannot resolve " + t.host + ": " + rec.message();
+    co_return nullptr;
+  }
+  auto conn = std::make_unique<UpstreamConn>();
+  conn->tcp.emplace(executor);
+  auto connect_deadline = std::min(deadline, Clock::now() + w.options.connect_timeout);
+  conn->tcp->expires_at(connect_deadline);
+  auto [cec, ep] = co_await conn->tcp->async_connect(endpoints, kUseTuple);
+  if (cec) {
+    out.outcome = cec == beast::error::timeout ? "timeout" : "connect";
+    out.detail = "cannot connect to " + t.host_header + ": " + cec.message();
+    co_return nullptr;
+  }
+  conn->tcp->socket().set_option(tcp::no_delay(true));
+  if (!t.tls) {
+    co_return conn;
+  }
+  auto& ctx = t.insecure_skip_verify ? w.tls_insecure : w.tls_verify;
+  conn->tls.emplace(std::move(*conn->tcp), ctx);
+  conn->tcp.reset();
+  SSL_set_tlsext_host_name(conn->tls->native_handle(), t.host.c_str());
+  if (!t.insecure_skip_verify) {
+    conn->tls->set_verify_callback(asio::ssl::host_name_verification(t.host));
+  }
+  conn->tls->next_layer().expires_at(connect_deadline);
+  auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, kUseTuple);
+  if (hec) {
+    out.outcome = hec == beast::error::timeout ? "timeout" : "tls";
+    out.detail = "TLS handshake with " + t.host_header + " failed: " + hec.message();
+    co_return nullptr;
+  }
+  co_return conn;
+}
+
+template <typename Stream>
+asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamConn& conn,
+                                  beast::tcp_stream& client, Request& r,
+                                  const config::UpstreamTarget& t, Clock::time_point deadline,
+                                  bool& reusable) {
+  Attempt out;
+  reusable = false;
+  auto& req = *r.req;
+
+  http::request<http::span_body<const char>> ureq{req.method(), t.base_path + r.upstream_target_rest,
+                                                 11};
+  for (const auto& field : req) {
+    std::string lower(field.name_string());
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (!isDroppedRequestHeader(lower)) {
+      ureq.insert(field.name_string(), field.value());
+    }
+  }
+  ureq.set(http::field::host, t.host_header);
+  if (!t.authorization.empty()) {
+    ureq.set(http::field::authorization, t.authorization);
+  }
+  ureq.body() = boost::span<const char>(req.body().data(), req.body().size());
+  ureq.keep_alive(true);
+  ureq.prepare_payload();
+
+  auto sent_at = Clock::now();
+  conn.lowest().expires_at(deadline);
+  auto [wec, wn] = co_await http::async_write(upstream, ureq, kUseTuple);
+  if (wec) {
+    out.stale = conn.reused;
+    out.outcome = wec == beast::error::timeout ? "timeout" : "write";
+    out.detail = "sending to " + t.name + " failed: " + wec.message();
+    co_return out;
+  }
+
+  http::response_parser<http::buffer_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  if (req.method() == http::verb::head) {
+    parser.skip(true);
+  }
+  auto [hec, hn] = co_await http::async_read_header(upstream, conn.buffer, parser, kUseTuple);
+  if (hec) {
+    bool nothing_read = !parser.got_some();
+    out.stale = conn.reused && nothing_read && hec != beast::error::timeout;
+    out.outcome = hec == beast::error::timeout ? "timeout" : "read";
+    out.detail = hec == beast::error::timeout
+                     ? "upstream " + t.name + " did not answer within " +
+                           std::to_string(t.timeout.count()) + "ms"
+                     : "reading the response of " + t.name + " failed: " + hec.message();
+    co_return out;
+  }
+  w.metrics.upstream_duration.cell(w.index, {t.name}).observe(secondsSince(sent_at));
+  auto& head = parser.get();
+  out.status = static_cast<int>(head.result_int());
+
+  std::array<char, kRelayBufferBytes> buf;
+  if (out.status >= 500) {
+    // Not relayed: read a bounded part of the body for the error message, then drop the
+    // connection (the rest of the body is not worth waiting for).
+    std::string body;
+    while (!parser.is_done() && body.size() < kMaxUpstreamErrorBody) {
+      parser.get().body().data = buf.data();
+      parser.get().body().size = buf.size();
+      auto [ec, n] = co_await http::async_read_some(upstream, conn.buffer, parser, kUseTuple);
+      if (ec && ec != http::error::need_buffer) {
+        break;
+      }
+      body.append(buf.data(), buf.size() - parser.get().body().size);
+    }
+    out.outcome = "http_5xx";
+    out.detail = "upstream " + t.name + " returned " + std::to_string(out.status) + ": " +
+                 extractUpstreamMessage(body);
+    co_return out;
+  }
+
+  // From here on the response is the client's: no other upstream will be tried.
+  out.responded = true;
+  out.outcome = "ok";
+  http::response<http::buffer_body> res{head.result(), 11};
+  for (const auto& field : head) {
+    std::string lower(field.name_string());
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (!isDroppedResponseHeader(lower)) {
+      res.insert(field.name_string(), field.value());
+    }
+  }
+  res.set("x-fwd-upstream", t.name);
+  bool sse = false;
+  if (auto ct = head[http::field::content_type]; !ct.empty()) {
+    sse = ct.size() >= 17 && iequals(std::string_view(ct.data(), 17), "text/event-stream");
+  }
+  bool bodyless = req.method() == http::verb::head || out.status == 204 || out.status == 304 ||
+                  (out.status >= 100 && out.status < 200);
+  if (bodyless) {
+    if (auto len = parser.content_length()) {
+      res.content_length(*len);
+    }
+  } else if (auto len = parser.content_length(); len && !parser.chunked()) {
+    res.content_length(*len);
+  } else {
+    res.chunked(true);
+  }
+  res.keep_alive(r.keep_alive && !w.draining);
+  res.body().data = nullptr;
+  res.body().more = !bodyless;
+
+  http::response_serializer<http::buffer_body> sr{res};
+  client.expires_after(w.options.client_write_timeout);
+  auto [hwec, hwn] = co_await http::async_write_header(client, sr, kUseTuple);
+  if (hwec) {
+    out.client_alive = false;
+    out.status = 499;
+    co_return out;
+  }
+
+  common::sse::SseParser events([](const common::sse::Event&) {});
+  bool first_byte = true;
+  bool upstream_failed = false;
+  std::string failure_detail;
+  while (!bodyless) {
+    if (!parser.is_done()) {
+      parser.get().body().data = buf.data();
+      parser.get().body().size = buf.size();
+      conn.lowest().expires_at(deadline);
+      auto [rec, rn] = co_await http::async_read_some(upstream, conn.buffer, parser, kUseTuple);
+      if (rec == http::error::need_buffer) {
+        rec = {};
+      }
+      if (rec) {
+        upstream_failed = true;
+        failure_detail = rec == beast::error::timeout
+                             ? "upstream " + t.name + " timed out mid-response"
+                             : "upstream " + t.name + " failed mid-response: " + rec.message();
+        break;
+      }
+      size_t got = buf.size() - parser.get().body().size;
+      if (got == 0 && !parser.is_done()) {
+        continue;
+      }
+      if (got > 0 && sse) {
+        events.feed(std::string_view(buf.data(), got));
+      }
+      res.body().data = got > 0 ? buf.data() : nullptr;
+      res.body().size = got;
+      res.body().more = !parser.is_done();
+    } else {
+      res.body().data = nullptr;
+      res.body().size = 0;
+      res.body().more = false;
+    }
+    client.expires_after(w.options.client_write_timeout);
+    auto [cwec, cwn] = co_await http::async_write(client, sr, kUseTuple);
+    if (cwec == http::error::need_buffer) {
+      cwec = {};
+    }
+    if (cwec) {
+      // The client went away: stop reading the upstream; its connection is not reusable.
+      out.client_alive = false;
+      out.status = 499;
+      out.outcome = "client_closed";
+      co_return out;
+    }
+    if (first_byte && res.body().size > 0) {
+      first_byte = false;
+      if (r.body.stream || sse) {
+        w.metrics.stream_ttfb.cell(w.index, {t.name}).observe(secondsSince(r.start));
+      }
+    }
+    if (sr.is_done()) {
+      break;
+    }
+  }
+  if (sse && events.eventCount() > 0) {
+    w.metrics.streamed_events.cell(w.index, {t.name}).add(events.eventCount());
+  }
+
+  if (upstream_failed) {
+    out.outcome = "mid_stream";
+    out.detail = failure_detail;
+    out.client_alive = false;
+    if (sse && res.chunked()) {
+      // The head is gone, so no retry: end the stream with an error event the client can see.
+      ApiError e = upstreamFailure(502, "upstream_error", failure_detail);
+      std::string event = "data: " + errorBody(e) + "\n\n";
+      res.body().data = event.data();
+      res.body().size = event.size();
+      res.body().more = false;
+      client.expires_after(w.options.client_write_timeout);
+      co_await http::async_write(client, sr, kUseTuple);
+    }
+    co_return out;
+  }
+  reusable = parser.is_done() && parser.keep_alive() && conn.buffer.size() == 0;
+  if (!res.keep_alive()) {
+    out.client_alive = false;
+  }
+  co_return out;
+}
+
+asio::awaitable<Attempt> attemptUpstream(WorkerContext& w, beast::tcp_stream& client, Request& r,
+                                         const config::UpstreamTarget& t) {
+  auto deadline = Clock::now() + t.timeout;
+  Attempt out;
+  for (int round = 0; round < 2; ++round) {
+    // First round may reuse a pooled connection; if that one turns out to be dead before any
+    // response byte (the upstream closed it while idle), the second round dials afresh.
+    std::unique_ptr<UpstreamConn> conn = round == 0 ? w.pool.acquire(t.pool_key) : nullptr;
+    if (!conn) {
+      conn = co_await connectUpstream(w, t, deadline, out);
+      if (!conn) {
+        co_return out;
+      }
+    }
+    bool reusable = false;
+    if (conn->tls) {
+      out = co_await exchange(w, *conn->tls, *conn, client, r, t, deadline, reusable);
+    } else {
+      out = co_await exchange(w, *conn->tcp, *conn, client, r, t, deadline, reusable);
+    }
+    if (out.stale && round == 0) {
+      continue;
+    }
+    if (reusable) {
+      conn->reused = false;
+      w.pool.release(t.pool_key, std::move(conn));
+    }
+    co_return out;
+  }
+  co_return out;
+}
+
+// Sends an error response and records its status. GCC 12 mishandles coroutine lambdas with
+// by-value parameters, so this is a plain coroutine taking a reference.
+asio::awaitable<bool> respondError(WorkerContext& w, beast::tcp_stream& client, const ApiError& e,
+                                   bool keep_alive, int& status) {
+  status = e.status;
+  bool written = co_await writeError(w, client, e, keep_alive);
+  co_return written && keep_alive;
+}
+
+// Serves one request whose head was read. Returns whether the connection may be kept.
+asio::awaitable<bool> serveRequest(WorkerContext& w, beast::tcp_stream& client,
+                                   beast::flat_buffer& buffer,
+                                   http::request_parser<http::string_body>& parser) {
+  Request r;
+  r.start = Clock::now();
+  r.req = &parser.get();
+  auto& req = parser.get();
+  r.keep_alive = req.keep_alive() && !w.draining;
+  std::string_view target(req.target().data(), req.target().size());
+  r.path = target.substr(0, target.find('?'));
+
+  std::string route = "default";
+  std::string model_label;
+  std::string upstream_label;
+  int status = 0;
+  w.in_flight.add(1);
+  struct Done {
+    WorkerContext& w;
+    std::string& route;
+    std::string& model;
+    std::string& upstream;
+    int& status;
+    Clock::time_point start;
+    ~Done() {
+      w.in_flight.add(-1);
+      w.metrics.requests.cell(w.index, {route, model, upstream, std::to_string(status)}).add();
+      w.metrics.request_duration.cell(w.index, {route, upstream}).observe(secondsSince(start));
+    }
+  } done{w, route, model_label, upstream_label, status, r.start};
+
+  // Until the body is read, an error response must close the connection (the unread body
+  // would be taken for the next request).
+  config::CompiledConfigConstSharedPtr cfg = w.config;  // pins this request's snapshot
+  if (!cfg) {
+    co_return co_await respondError(w, client, upstreamFailure(503, "not_ready",
+                                            "fwd has no configuration yet: the data plane has "
+                                            "not reached its control plane. Retry shortly."), false, status);
+  }
+  bool under_v1 = r.path.size() > 4 && r.path.substr(0, 4) == "/v1/";
+  if (!under_v1) {
+    co_return co_await respondError(w, client, 
+        invalidRequest(404, "Invalid URL (" + std::string(req.method_string()) + " " +
+                                std::string(r.path) + "): fwd serves the OpenAI API under /v1/."), false, status);
+  }
+  if (!isSafePath(r.path)) {
+    co_return co_await respondError(w, client, 
+        invalidRequest(400, "Invalid URL: path segments '.' and '..' are not allowed."), false, status);
+  }
+  r.upstream_target_rest = std::string(target.substr(3));
+
+  std::string_view secret = bearerToken(req);
+  if (secret.empty()) {
+    co_return co_await respondError(w, client, 
+        ApiError{401, "invalid_request_error", "missing_api_key",
+                 "You didn't provide an API key. Send it in an Authorization header using "
+                 "Bearer auth (Authorization: Bearer YOUR_KEY) or in an api-key header.",
+                 ""}, false, status);
+  }
+  r.key = cfg->findKey(secret);
+  if (r.key == nullptr) {
+    // Never echo the presented secret, not even in part.
+    co_return co_await respondError(w, client, ApiError{401, "invalid_request_error", "invalid_api_key",
+                                     "Incorrect API key provided. Check the key, or ask your fwd "
+                                     "operator for one (fwdctl key create).",
+                                     ""}, false, status);
+  }
+
+  if (!parser.is_done()) {
+    if (iequals(std::string_view(req[http::field::expect].data(), req[http::field::expect].size()),
+                "100-continue")) {
+      http::response<http::empty_body> cont{http::status::continue_, 11};
+      client.expires_after(w.options.client_write_timeout);
+      auto [cec, cn] = co_await http::async_write(client, cont, kUseTuple);
+      if (cec) {
+        status = 499;
+        co_return false;
+      }
+    }
+    if (auto len = parser.content_length()) {
+      req.body().reserve(*len + simdjson::SIMDJSON_PADDING);
+    }
+    client.expires_after(w.options.body_timeout);
+    auto [bec, bn] = co_await http::async_read(client, buffer, parser, kUseTuple);
+    if (bec == http::error::body_limit) {
+      co_return co_await respondError(w, client, 
+          invalidRequest(413,
+                         "Request body too large: the limit is " +
+                             std::to_string(w.options.max_body_bytes) + " bytes.",
+                         "request_too_large"), false, status);
+    }
+    if (bec == beast::error::timeout) {
+      co_return co_await respondError(w, client, 
+          invalidRequest(408, "Timed out reading the request body.", "request_timeout"), false, status);
+    }
+    if (bec) {
+      status = 400;
+      co_return false;
+    }
+  }
+
+  auto content_type = req[http::field::content_type];
+  std::string_view ct(content_type.data(), content_type.size());
+  bool looks_json = isJsonContentType(ct) || (ct.empty() && !req.body().empty() &&
+                                              req.body().front() == '{');
+  if (looks_json && !req.body().empty()) {
+    BodyError error;
+    if (!inspectJsonBody(w.json, req.body(), r.body, error)) {
+      co_return co_await respondError(w, client, invalidRequest(400, error.message, "invalid_json", error.param), r.keep_alive, status);
+    }
+  }
+  r.model = r.body.has_model ? r.body.model : std::string(r.path);
+
+  if (!config::modelAllowed(r.key->models, r.model)) {
+    co_return co_await respondError(w, client, 
+        ApiError{403, "invalid_request_error", "model_not_allowed",
+                 "This API key is not allowed to use model `" + r.model + "`.", "model"}, r.keep_alive, status);
+  }
+
+  w.candidates.clear();
+  cfg->candidates(r.model, w.candidates);
+  if (w.candidates.empty()) {
+    co_return co_await respondError(w, client, 
+        invalidRequest(404,
+                       "The model `" + r.model + "` does not exist or you do not have access to it.",
+                       "model_not_found", "model"), r.keep_alive, status);
+  }
+  model_label = modelLabel(w, r.model);
+  // Copy: w.candidates is reused by the next request on this worker while we await.
+  std::vector<const config::UpstreamTarget*> candidates = w.candidates;
+
+  Attempt last;
+  bool any_timeout = false;
+  for (const config::UpstreamTarget* t : candidates) {
+    Attempt a = co_await attemptUpstream(w, client, r, *t);
+    w.metrics.upstream_attempts.cell(w.index, {t->name, a.outcome}).add();
+    upstream_label = t->name;
+    if (a.responded || !a.client_alive) {
+      status = a.status;
+      co_return a.client_alive && r.keep_alive;
+    }
+    any_timeout = any_timeout || a.outcome == "timeout";
+    FWD_LOG(kDebug, "dataplane") << "upstream attempt failed: " << a.detail;
+    last = std::move(a);
+  }
+  std::string message = candidates.size() == 1
+                            ? last.detail
+                            : "all " + std::to_string(candidates.size()) +
+                                  " upstreams failed; last error: " + last.detail;
+  if (last.outcome == "timeout") {
+    co_return co_await respondError(w, client, upstreamFailure(504, "upstream_timeout", message), r.keep_alive, status);
+  }
+  co_return co_await respondError(w, client, upstreamFailure(502, "upstream_error", message), r.keep_alive, status);
+}
+
+}  // namespace
+
+bool isDroppedRequestHeader(std::string_view n) {
+  static constexpr std::string_view kDropped[] = {
+      "connection", "keep-alive",    "proxy-connection", "proxy-authorization",
+      "te",         "trailer",       "transfer-encoding", "upgrade",
+      "host",       "content-length", "expect",           "authorization",
+      "api-key",    "accept-encoding"};
+  return std::find(std::begin(kDropped), std::end(kDropped), n) != std::end(kDropped);
+}
+
+bool isDroppedResponseHeader(std::string_view n) {
+  static constexpr std::string_view kDropped[] = {
+      "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+      "upgrade",    "content-length"};
+  return std::find(std::begin(kDropped), std::end(kDropped), n) != std::end(kDropped);
+}
+
+bool isSafePath(std::string_view path) {
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) {
+      end = path.size();
+    }
+    std::string_view seg = path.substr(start, end - start);
+    std::string lowered;
+    for (size_t i = 0; i < seg.size(); ++i) {
+      if (seg[i] == '%' && i + 3 <= seg.size() && iequals(seg.substr(i, 3), "%2e")) {
+        lowered.push_back('.');
+        i += 2;
+      } else {
+        lowered.push_back(seg[i]);
+      }
+    }
+    if (lowered == "." || lowered == "..") {
+      return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
+  socket.set_option(tcp::no_delay(true));
+  beast::tcp_stream client(std::move(socket));
+  ClientSession session{&client.socket(), true};
+  w.sessions.insert(&session);
+  struct Unregister {
+    WorkerContext& w;
+    ClientSession* s;
+    ~Unregister() { w.sessions.erase(s); }
+  } unregister{w, &session};
+
+  beast::flat_buffer buffer;
+  bool first = true;
+  while (!w.draining) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
+    parser.body_limit(w.options.max_body_bytes);
+    client.expires_after(first ? w.options.header_timeout : w.options.idle_timeout);
+    first = false;
+    session.idle = buffer.size() == 0;
+    auto [ec, n] = co_await http::async_read_header(client, buffer, parser, kUseTuple);
+    session.idle = false;
+    if (ec) {
+      if (ec == http::error::header_limit) {
+        co_await writeError(w, client,
+                            invalidRequest(431, "Request header fields too large: the limit is " +
+                                                    std::to_string(w.options.max_header_bytes) +
+                                                    " bytes.",
+                                           "request_header_too_large"),
+                            false);
+      } else if (ec == http::error::body_limit) {
+        co_await writeError(w, client,
+                            invalidRequest(413,
+                                           "Request body too large: the limit is " +
+                                               std::to_string(w.options.max_body_bytes) +
+                                               " bytes.",
+                                           "request_too_large"),
+                            false);
+      } else if (ec == beast::error::timeout && parser.got_some()) {
+        co_await writeError(
+            w, client, invalidRequest(408, "Timed out reading the request head.", "request_timeout"),
+            false);
+      } else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
+                 ec != beast::error::timeout && ec != asio::error::operation_aborted &&
+                 ec != asio::error::connection_reset && ec != asio::error::bad_descriptor) {
+        co_await writeError(w, client,
+                            invalidRequest(400, "Malformed HTTP request: " + ec.message(),
+                                           "bad_request"),
+                            false);
+      }
+      break;
+    }
+    bool keep = co_await serveRequest(w, client, buffer, parser);
+    if (!keep) {
+      break;
+    }
+  }
+  beast::error_code ignored;
+  client.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  client.socket().close(ignored);
+}
+
+}  // namespace fwd::dataplane::proxy

@@ -1,0 +1,27 @@
+// One client connection: a C++20 coroutine on its worker's io_context that serves HTTP/1.1
+// keep-alive requests top to bottom — head, key, body, model, ACL, candidates, attempts,
+// relay — as DESIGN.md §2 lays out.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "dataplane/proxy/worker_context.h"
+
+namespace fwd::dataplane::proxy {
+
+/// Runs until the client closes, a limit or error ends the connection, or a drain closes it
+/// while idle. Never throws.
+boost::asio::awaitable<void> serveConnection(WorkerContext& worker,
+                                             boost::asio::ip::tcp::socket socket);
+
+/// True for request headers that must not be forwarded upstream: hop-by-hop headers, the
+/// client's credentials, and headers fwd sets itself (Host, Content-Length, ...).
+bool isDroppedRequestHeader(std::string_view lowercase_name);
+/// True for upstream response headers that must not be relayed (hop-by-hop, framing).
+bool isDroppedResponseHeader(std::string_view lowercase_name);
+/// False when a path has "." or ".." segments (also percent-encoded) that could climb out of
+/// the upstream's base path.
+bool isSafePath(std::string_view path);
+
+}  // namespace fwd::dataplane::proxy

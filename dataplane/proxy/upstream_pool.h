@@ -1,0 +1,46 @@
+// Per-worker keep-alive connections to upstreams, keyed by scheme://host:port (+TLS mode).
+// Owned by one worker thread: no lock. Bounded in count per key and in idle time.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+namespace fwd::dataplane::proxy {
+
+struct UpstreamConn {
+  std::optional<boost::beast::tcp_stream> tcp;                                 // plain http
+  std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;       // https
+  boost::beast::flat_buffer buffer;  // bytes read past the previous response, if any
+  bool reused = false;
+  std::chrono::steady_clock::time_point idle_since;
+
+  boost::beast::tcp_stream& lowest() { return tls ? tls->next_layer() : *tcp; }
+};
+
+class UpstreamPool {
+ public:
+  UpstreamPool(size_t max_idle_per_key, std::chrono::milliseconds idle_timeout)
+      : max_idle_per_key_(max_idle_per_key), idle_timeout_(idle_timeout) {}
+
+  /// An idle connection for `key`, or nullptr. Connections idle too long are closed here.
+  std::unique_ptr<UpstreamConn> acquire(const std::string& key);
+  /// Returns a connection whose last response was read completely and allows keep-alive.
+  void release(const std::string& key, std::unique_ptr<UpstreamConn> conn);
+  size_t idleCount() const;
+
+ private:
+  size_t max_idle_per_key_;
+  std::chrono::milliseconds idle_timeout_;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConn>>> idle_;
+};
+
+}  // namespace fwd::dataplane::proxy

@@ -1,0 +1,73 @@
+// Everything one worker thread owns: its io_context, the config snapshot it serves (swapped by
+// a handler posted to this worker, so reading it needs no lock), its upstream connection pool,
+// JSON parser and metric shard index. Only the owning thread touches the mutable parts.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <simdjson.h>
+
+#include "dataplane/config/compiled_config.h"
+#include "dataplane/metrics/metrics.h"
+#include "dataplane/proxy/upstream_pool.h"
+
+namespace fwd::dataplane::proxy {
+
+struct ProxyOptions {
+  size_t max_body_bytes = 32u << 20;
+  size_t max_header_bytes = 64u << 10;
+  std::chrono::milliseconds header_timeout{30'000};  // first request head on a connection
+  std::chrono::milliseconds idle_timeout{60'000};    // between keep-alive requests
+  std::chrono::milliseconds body_timeout{120'000};   // reading the request body
+  std::chrono::milliseconds client_write_timeout{60'000};
+  std::chrono::milliseconds connect_timeout{10'000};
+  size_t max_idle_per_upstream = 64;
+  std::chrono::milliseconds upstream_idle_timeout{50'000};
+  size_t max_model_labels = 500;  // distinct model label values per worker before "other"
+};
+
+/// A client connection, registered while open so a drain can close the idle ones.
+struct ClientSession {
+  boost::asio::ip::tcp::socket* socket = nullptr;
+  bool idle = true;
+};
+
+struct WorkerContext {
+  WorkerContext(size_t worker_index, const ProxyOptions& proxy_options,
+                metrics::Metrics& process_metrics, boost::asio::ssl::context& verify_ctx,
+                boost::asio::ssl::context& insecure_ctx)
+      : index(worker_index),
+        options(proxy_options),
+        metrics(process_metrics),
+        tls_verify(verify_ctx),
+        tls_insecure(insecure_ctx),
+        pool(proxy_options.max_idle_per_upstream, proxy_options.upstream_idle_timeout),
+        in_flight(process_metrics.in_flight.cell(worker_index, {})) {}
+
+  const size_t index;
+  boost::asio::io_context ioc{1};
+  const ProxyOptions& options;
+  metrics::Metrics& metrics;
+  boost::asio::ssl::context& tls_verify;
+  boost::asio::ssl::context& tls_insecure;
+
+  // Owning thread only.
+  config::CompiledConfigConstSharedPtr config;
+  UpstreamPool pool;
+  simdjson::ondemand::parser json;
+  std::unordered_set<ClientSession*> sessions;
+  std::unordered_set<std::string> model_labels;
+  bool draining = false;
+  std::vector<const config::UpstreamTarget*> candidates;  // scratch, reused per request
+
+  metrics::SingleWriterGauge& in_flight;
+};
+
+}  // namespace fwd::dataplane::proxy

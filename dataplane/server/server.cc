@@ -1,0 +1,144 @@
+#include "dataplane/server/server.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+
+#include "common/log/log.h"
+#include "dataplane/proxy/proxy_session.h"
+
+namespace fwd::dataplane::server {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+Server::Server(size_t workers, proxy::ProxyOptions options, metrics::Metrics& metrics)
+    : options_(options),
+      metrics_(metrics),
+      tls_verify_(asio::ssl::context::tls_client),
+      tls_insecure_(asio::ssl::context::tls_client) {
+  tls_verify_.set_default_verify_paths();
+  tls_verify_.set_verify_mode(asio::ssl::verify_peer);
+  tls_insecure_.set_verify_mode(asio::ssl::verify_none);
+  for (size_t i = 0; i < workers; ++i) {
+    workers_.push_back(std::make_unique<proxy::WorkerContext>(i, options_, metrics_, tls_verify_,
+                                                              tls_insecure_));
+  }
+}
+
+Server::~Server() {
+  if (!stopped_) {
+    drain(std::chrono::milliseconds(0));
+  }
+}
+
+absl::StatusOr<common::net::HostPort> Server::listen(const common::net::HostPort& address) {
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(address.host, ec);
+  if (ec) {
+    return absl::InvalidArgumentError("listen address must be an IP address, got \"" +
+                                      address.host + "\"");
+  }
+  tcp::endpoint endpoint(ip, address.port);
+  acceptor_ = std::make_unique<tcp::acceptor>(workers_[0]->ioc);
+  acceptor_->open(endpoint.protocol(), ec);
+  if (!ec) {
+    acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+  }
+  if (!ec) {
+    acceptor_->bind(endpoint, ec);
+  }
+  if (!ec) {
+    acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    return absl::UnavailableError("cannot listen on " + address.toString() + ": " + ec.message());
+  }
+  common::net::HostPort bound{address.host, acceptor_->local_endpoint().port()};
+  return bound;
+}
+
+void Server::start() {
+  acceptLoop();
+  for (auto& w : workers_) {
+    threads_.emplace_back([ctx = w.get()] {
+      auto guard = asio::make_work_guard(ctx->ioc);
+      ctx->ioc.run();
+    });
+  }
+}
+
+void Server::acceptLoop() {
+  // Each accepted socket is created on the worker that will own it.
+  proxy::WorkerContext& target = *workers_[next_worker_];
+  next_worker_ = (next_worker_ + 1) % workers_.size();
+  acceptor_->async_accept(target.ioc, [this, &target](boost::system::error_code ec,
+                                                      tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_->is_open()) {
+      return;
+    }
+    if (!ec) {
+      asio::co_spawn(target.ioc, proxy::serveConnection(target, std::move(socket)),
+                     asio::detached);
+    } else {
+      // EMFILE and friends: keep accepting; the error is transient or logged once per burst.
+      FWD_LOG(kWarn, "dataplane") << "accept failed: " << ec.message();
+    }
+    acceptLoop();
+  });
+}
+
+void Server::publish(config::CompiledConfigConstSharedPtr config) {
+  for (auto& w : workers_) {
+    asio::post(w->ioc, [ctx = w.get(), config] { ctx->config = config; });
+  }
+}
+
+std::int64_t Server::inFlight() const {
+  std::int64_t n = 0;
+  for (const auto& w : workers_) {
+    n += w->in_flight.value();
+  }
+  return n;
+}
+
+std::int64_t Server::drain(std::chrono::milliseconds timeout) {
+  if (stopped_) {
+    return 0;
+  }
+  stopped_ = true;
+  if (acceptor_) {
+    asio::post(workers_[0]->ioc, [this] {
+      boost::system::error_code ignored;
+      acceptor_->close(ignored);
+    });
+  }
+  for (auto& w : workers_) {
+    asio::post(w->ioc, [ctx = w.get()] {
+      ctx->draining = true;
+      for (proxy::ClientSession* s : ctx->sessions) {
+        if (s->idle) {
+          boost::system::error_code ignored;
+          s->socket->cancel(ignored);
+        }
+      }
+    });
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (inFlight() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::int64_t cut = inFlight();
+  for (auto& w : workers_) {
+    w->ioc.stop();
+  }
+  for (auto& t : threads_) {
+    if (t.joinable()) {
+      t.join();
+    }
+  }
+  return cut;
+}
+
+}  // namespace fwd::dataplane::server

@@ -1,0 +1,56 @@
+// The data plane's traffic side: N worker threads with one io_context each, one acceptor that
+// deals connections out round-robin, config publication to every worker, and graceful drain.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include "absl/status/statusor.h"
+#include "common/net/host_port.h"
+#include "dataplane/config/compiled_config.h"
+#include "dataplane/metrics/metrics.h"
+#include "dataplane/proxy/worker_context.h"
+
+namespace fwd::dataplane::server {
+
+class Server {
+ public:
+  Server(size_t workers, proxy::ProxyOptions options, metrics::Metrics& metrics);
+  ~Server();
+
+  /// Binds the listening socket (main thread, before start()). Returns the bound address.
+  absl::StatusOr<common::net::HostPort> listen(const common::net::HostPort& address);
+  void start();
+
+  /// Any thread: every worker serves `config` for requests that start after it is applied;
+  /// requests in flight keep the snapshot they pinned.
+  void publish(config::CompiledConfigConstSharedPtr config);
+
+  /// Stops accepting, closes idle connections, lets requests in flight finish (up to
+  /// `timeout`), then stops the workers. Returns the number of requests cut off.
+  std::int64_t drain(std::chrono::milliseconds timeout);
+
+  std::int64_t inFlight() const;
+
+ private:
+  void acceptLoop();
+
+  proxy::ProxyOptions options_;
+  metrics::Metrics& metrics_;
+  boost::asio::ssl::context tls_verify_;
+  boost::asio::ssl::context tls_insecure_;
+  std::vector<std::unique_ptr<proxy::WorkerContext>> workers_;
+  std::vector<std::thread> threads_;
+  std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  size_t next_worker_ = 0;  // worker 0's thread only (the accept loop runs there)
+  bool stopped_ = false;
+};
+
+}  // namespace fwd::dataplane::server
