@@ -1,0 +1,154 @@
+#include "dataplane/config/compiled_config.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "common/crypto/token.h"
+
+namespace fwd::dataplane::config {
+namespace {
+
+EnvLookup fakeEnv(std::map<std::string, std::string> vars) {
+  return [vars](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) {
+      return std::nullopt;
+    }
+    return it->second;
+  };
+}
+
+fwd::v1::Upstream* addUpstream(fwd::v1::Snapshot& s, const std::string& name,
+                               const std::string& url, std::vector<std::string> models,
+                               int priority = 0, uint64_t id = 0) {
+  auto* u = s.add_upstreams();
+  u->set_name(name);
+  u->set_base_url(url);
+  for (auto& m : models) {
+    u->add_models(m);
+  }
+  u->set_priority(priority);
+  u->set_id(id);
+  return u;
+}
+
+std::vector<std::string> names(const CompiledConfig& c, std::string_view model) {
+  std::vector<const UpstreamTarget*> out;
+  c.candidates(model, out);
+  std::vector<std::string> n;
+  for (auto* t : out) {
+    n.push_back(t->name);
+  }
+  return n;
+}
+
+TEST(CompiledConfigTest, ParsesUrlsIntoConnectTargets) {
+  // Scheme, host, port, Host header and base path come out right for each URL form.
+  fwd::v1::Snapshot s;
+  s.set_version(7);
+  addUpstream(s, "a", "http://127.0.0.1:8080/v1/", {"*"}, 0, 1);
+  addUpstream(s, "b", "https://api.openai.com/v1", {"*"}, 0, 2);
+  addUpstream(s, "c", "http://[::1]:9000", {"*"}, 0, 3);
+  auto c = CompiledConfig::compile(s, fakeEnv({}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->version(), 7u);
+  const auto& u = (*c)->upstreams();
+  ASSERT_EQ(u.size(), 3u);
+  EXPECT_FALSE(u[0].tls);
+  EXPECT_EQ(u[0].host, "127.0.0.1");
+  EXPECT_EQ(u[0].port, "8080");
+  EXPECT_EQ(u[0].host_header, "127.0.0.1:8080");
+  EXPECT_EQ(u[0].base_path, "/v1");
+  EXPECT_TRUE(u[1].tls);
+  EXPECT_EQ(u[1].port, "443");
+  EXPECT_EQ(u[1].host_header, "api.openai.com");
+  EXPECT_EQ(u[2].host, "::1");
+  EXPECT_EQ(u[2].host_header, "[::1]:9000");
+  EXPECT_EQ(u[2].base_path, "");
+  EXPECT_NE(u[0].pool_key, u[1].pool_key);
+}
+
+TEST(CompiledConfigTest, CandidatesFollowPriorityThenCreationOrder) {
+  // Lower priority first; equal priority keeps creation (id) order; patterns filter.
+  fwd::v1::Snapshot s;
+  addUpstream(s, "late", "http://h1/v1", {"gpt-*"}, 0, 5);
+  addUpstream(s, "backup", "http://h2/v1", {"*"}, 10, 1);
+  addUpstream(s, "early", "http://h3/v1", {"gpt-4o", "/v1/audio/*"}, 0, 2);
+  auto c = CompiledConfig::compile(s, fakeEnv({}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(names(**c, "gpt-4o"), (std::vector<std::string>{"early", "late", "backup"}));
+  EXPECT_EQ(names(**c, "gpt-3.5"), (std::vector<std::string>{"late", "backup"}));
+  EXPECT_EQ(names(**c, "/v1/audio/transcriptions"),
+            (std::vector<std::string>{"early", "backup"}));
+  EXPECT_EQ(names(**c, "llama"), (std::vector<std::string>{"backup"}));
+}
+
+TEST(CompiledConfigTest, ResolvesCredentialsFromStoreOrEnvironment) {
+  // A stored key and an env reference both become the Authorization sent upstream.
+  fwd::v1::Snapshot s;
+  addUpstream(s, "stored", "http://h/v1", {"*"})->set_api_key("sk-stored");
+  addUpstream(s, "env", "http://h/v1", {"*"})->set_api_key_env("OPENAI_KEY");
+  addUpstream(s, "none", "http://h/v1", {"*"});
+  auto c = CompiledConfig::compile(s, fakeEnv({{"OPENAI_KEY", "sk-env"}}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->upstreams()[0].authorization, "Bearer sk-stored");
+  EXPECT_EQ((*c)->upstreams()[1].authorization, "Bearer sk-env");
+  EXPECT_EQ((*c)->upstreams()[2].authorization, "");
+}
+
+TEST(CompiledConfigTest, MissingEnvironmentVariableRejectsTheSnapshot) {
+  // The case the control plane cannot check: the NACK reason names upstream and variable.
+  fwd::v1::Snapshot s;
+  addUpstream(s, "openai", "https://api.openai.com/v1", {"*"})->set_api_key_env("NOPE_KEY");
+  auto c = CompiledConfig::compile(s, fakeEnv({}));
+  ASSERT_FALSE(c.ok());
+  std::string msg(c.status().message());
+  EXPECT_NE(msg.find("openai"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("NOPE_KEY"), std::string::npos) << msg;
+}
+
+TEST(CompiledConfigTest, RejectsMalformedSnapshots) {
+  // Each malformed object is an error, never a half-applied config.
+  auto reject = [](auto mutate) {
+    fwd::v1::Snapshot s;
+    mutate(s);
+    return !CompiledConfig::compile(s, fakeEnv({})).ok();
+  };
+  EXPECT_TRUE(reject([](auto& s) { addUpstream(s, "x", "ftp://h/v1", {"*"}); }));
+  EXPECT_TRUE(reject([](auto& s) { addUpstream(s, "x", "not a url", {"*"}); }));
+  EXPECT_TRUE(reject([](auto& s) { addUpstream(s, "", "http://h", {"*"}); }));
+  EXPECT_TRUE(reject([](auto& s) { addUpstream(s, "x", "http://h", {"bad pattern"}); }));
+  EXPECT_TRUE(reject([](auto& s) {
+    addUpstream(s, "x", "http://h", {"*"});
+    addUpstream(s, "x", "http://h2", {"*"});
+  }));
+  EXPECT_TRUE(reject([](auto& s) { addUpstream(s, "x", "http://h", {"*"})->set_api_key("a\r\nb"); }));
+  EXPECT_TRUE(reject([](auto& s) {
+    auto* k = s.add_keys();
+    k->set_name("k");
+    k->set_secret_sha256("abc");
+  }));
+}
+
+TEST(CompiledConfigTest, FindsKeysByHashAndAppliesModelPatterns) {
+  // The right secret finds its key; a near-miss or another key's hash does not.
+  fwd::v1::Snapshot s;
+  auto* k = s.add_keys();
+  k->set_name("alice");
+  k->set_secret_sha256(common::crypto::sha256Hex("fwd-secret-1"));
+  k->add_models("gpt-*");
+  auto c = CompiledConfig::compile(s, fakeEnv({}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  const KeyEntry* key = (*c)->findKey("fwd-secret-1");
+  ASSERT_NE(key, nullptr);
+  EXPECT_EQ(key->name, "alice");
+  EXPECT_EQ((*c)->findKey("fwd-secret-2"), nullptr);
+  EXPECT_EQ((*c)->findKey(""), nullptr);
+  EXPECT_TRUE(modelAllowed(key->models, "gpt-4o"));
+  EXPECT_FALSE(modelAllowed(key->models, "claude-3"));
+  EXPECT_TRUE(modelAllowed({}, "anything"));
+}
+
+}  // namespace
+}  // namespace fwd::dataplane::config
