@@ -1,0 +1,248 @@
+#include "controlplane/service/admin_service.h"
+
+#include "common/crypto/token.h"
+#include "common/log/log.h"
+#include "common/status/grpc_status.h"
+#include "controlplane/validate/validate.h"
+
+namespace fwd::controlplane::service {
+namespace {
+
+constexpr char kLog[] = "controlplane";
+// Keys shorter than this get a hint without characters: four of seven would give most away.
+constexpr size_t kMinKeyForHint = 8;
+constexpr char kEllipsis[] = "\xE2\x80\xA6";  // U+2026
+
+grpc::Status toGrpc(const absl::Status& s) { return common::status::toGrpc(s); }
+
+void redactKey(fwd::v1::Key& key) { key.clear_secret_sha256(); }
+
+}  // namespace
+
+void redactUpstream(fwd::v1::Upstream& upstream) {
+  if (upstream.credential_case() == fwd::v1::Upstream::kApiKey) {
+    const std::string& key = upstream.api_key();
+    std::string hint = kEllipsis;
+    if (key.size() >= kMinKeyForHint) {
+      hint += key.substr(key.size() - 4);
+    }
+    upstream.set_api_key_hint(hint);
+    upstream.clear_api_key();
+  }
+}
+
+grpc::Status AdminServiceImpl::admit(const grpc::ServerContext& context,
+                                     const google::protobuf::Message& request) const {
+  grpc::Status auth = auth_.checkAdmin(context);
+  if (!auth.ok()) {
+    return auth;
+  }
+  return toGrpc(validate::checkNoUnknownFields(request));
+}
+
+void AdminServiceImpl::publish(const char* what) {
+  absl::Status s = publisher_.publishCurrent();
+  if (!s.ok()) {
+    FWD_LOG(kError, kLog) << "committed " << what << " but could not publish a snapshot: "
+                          << std::string(s.message());
+  }
+}
+
+grpc::Status AdminServiceImpl::CreateUpstream(grpc::ServerContext* context,
+                                              const fwd::v1::CreateUpstreamRequest* request,
+                                              fwd::v1::Upstream* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  fwd::v1::Upstream upstream = request->upstream();
+  validate::clearOutputOnly(upstream);
+  if (absl::Status s = validate::normalizeUpstream(upstream); !s.ok()) {
+    return toGrpc(s);
+  }
+  absl::StatusOr<fwd::v1::Upstream> created = store_.createUpstream(upstream);
+  if (!created.ok()) {
+    return toGrpc(created.status());
+  }
+  FWD_LOG(kInfo, kLog) << "created upstream \"" << created->name() << "\" -> "
+                       << created->base_url();
+  publish("create upstream");
+  *response = std::move(*created);
+  redactUpstream(*response);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::GetUpstream(grpc::ServerContext* context,
+                                           const fwd::v1::GetUpstreamRequest* request,
+                                           fwd::v1::Upstream* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = validate::checkName("name", request->name()); !s.ok()) {
+    return toGrpc(s);
+  }
+  absl::StatusOr<fwd::v1::Upstream> upstream = store_.getUpstream(request->name());
+  if (!upstream.ok()) {
+    return toGrpc(upstream.status());
+  }
+  *response = std::move(*upstream);
+  redactUpstream(*response);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ListUpstreams(grpc::ServerContext* context,
+                                             const fwd::v1::ListUpstreamsRequest* request,
+                                             fwd::v1::ListUpstreamsResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::vector<fwd::v1::Upstream>> upstreams = store_.listUpstreams();
+  if (!upstreams.ok()) {
+    return toGrpc(upstreams.status());
+  }
+  for (fwd::v1::Upstream& u : *upstreams) {
+    redactUpstream(u);
+    *response->add_upstreams() = std::move(u);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::UpdateUpstream(grpc::ServerContext* context,
+                                              const fwd::v1::UpdateUpstreamRequest* request,
+                                              fwd::v1::Upstream* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  const std::string& name = request->upstream().name();
+  absl::Status s = validate::checkName("upstream.name", name);
+  if (s.ok()) {
+    s = validate::checkUpstreamMask(request->update_mask());
+  }
+  if (!s.ok()) {
+    return toGrpc(s);
+  }
+  absl::StatusOr<fwd::v1::Upstream> updated =
+      store_.updateUpstream(name, [&](fwd::v1::Upstream& stored) -> absl::Status {
+        absl::Status applied =
+            validate::applyUpstreamMask(request->upstream(), request->update_mask(), stored);
+        if (!applied.ok()) {
+          return applied;
+        }
+        return validate::normalizeUpstream(stored);
+      });
+  if (!updated.ok()) {
+    return toGrpc(updated.status());
+  }
+  std::string paths;
+  for (const std::string& p : request->update_mask().paths()) {
+    paths += (paths.empty() ? "" : ",") + p;
+  }
+  FWD_LOG(kInfo, kLog) << "updated upstream \"" << name << "\" (" << paths << ")";
+  publish("update upstream");
+  *response = std::move(*updated);
+  redactUpstream(*response);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::DeleteUpstream(grpc::ServerContext* context,
+                                              const fwd::v1::DeleteUpstreamRequest* request,
+                                              fwd::v1::DeleteUpstreamResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = validate::checkName("name", request->name()); !s.ok()) {
+    return toGrpc(s);
+  }
+  absl::StatusOr<std::uint64_t> version = store_.deleteUpstream(request->name());
+  if (!version.ok()) {
+    return toGrpc(version.status());
+  }
+  FWD_LOG(kInfo, kLog) << "deleted upstream \"" << request->name() << "\" (version " << *version
+                       << ")";
+  publish("delete upstream");
+  response->set_version(*version);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::CreateKey(grpc::ServerContext* context,
+                                         const fwd::v1::CreateKeyRequest* request,
+                                         fwd::v1::CreateKeyResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = validate::checkCreateKey(*request); !s.ok()) {
+    return toGrpc(s);
+  }
+  std::string secret = common::crypto::randomToken("fwd-");
+  fwd::v1::Key key;
+  key.set_name(request->name());
+  key.set_secret_sha256(common::crypto::sha256Hex(secret));
+  key.set_display_prefix(secret.substr(0, 8));
+  *key.mutable_models() = request->models();
+  absl::StatusOr<fwd::v1::Key> created = store_.createKey(key);
+  if (!created.ok()) {
+    return toGrpc(created.status());
+  }
+  FWD_LOG(kInfo, kLog) << "created key \"" << created->name() << "\" ("
+                       << created->display_prefix() << "...)";
+  publish("create key");
+  *response->mutable_key() = std::move(*created);
+  redactKey(*response->mutable_key());
+  response->set_secret(std::move(secret));
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ListKeys(grpc::ServerContext* context,
+                                        const fwd::v1::ListKeysRequest* request,
+                                        fwd::v1::ListKeysResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::vector<fwd::v1::Key>> keys = store_.listKeys();
+  if (!keys.ok()) {
+    return toGrpc(keys.status());
+  }
+  for (fwd::v1::Key& k : *keys) {
+    redactKey(k);
+    *response->add_keys() = std::move(k);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::RevokeKey(grpc::ServerContext* context,
+                                         const fwd::v1::RevokeKeyRequest* request,
+                                         fwd::v1::Key* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = validate::checkName("name", request->name()); !s.ok()) {
+    return toGrpc(s);
+  }
+  absl::StatusOr<fwd::v1::Key> revoked = store_.revokeKey(request->name());
+  if (!revoked.ok()) {
+    return toGrpc(revoked.status());
+  }
+  FWD_LOG(kInfo, kLog) << "revoked key \"" << revoked->name() << "\"";
+  publish("revoke key");
+  *response = std::move(*revoked);
+  redactKey(*response);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext* context,
+                                         const fwd::v1::GetStatusRequest* request,
+                                         fwd::v1::GetStatusResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::uint64_t> version = store_.version();
+  if (!version.ok()) {
+    return toGrpc(version.status());
+  }
+  response->set_version(*version);
+  for (fwd::v1::DataPlaneStatus& node : registry_.list()) {
+    *response->add_dataplanes() = std::move(node);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace fwd::controlplane::service

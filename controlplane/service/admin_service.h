@@ -1,0 +1,66 @@
+// fwd.v1.AdminService: the admin API fwdctl talks to. Authenticates every call with the admin
+// token, rejects requests carrying unknown fields, validates, writes through the store, and
+// publishes a new snapshot after every committed write. Responses never carry a stored api_key
+// or a key's secret_sha256.
+#pragma once
+
+#include "controlplane/service/auth.h"
+#include "controlplane/service/node_registry.h"
+#include "controlplane/snapshot/publisher.h"
+#include "controlplane/store/store.h"
+#include "fwd/v1/admin.grpc.pb.h"
+
+namespace fwd::controlplane::service {
+
+/// Makes a stored upstream fit for the admin API: api_key removed, api_key_hint set instead.
+void redactUpstream(fwd::v1::Upstream& upstream);
+
+/// gRPC handlers run on gRPC's sync-server threads, concurrently; everything used is
+/// thread-safe.
+class AdminServiceImpl final : public fwd::v1::AdminService::Service {
+ public:
+  /// Every reference must outlive the service.
+  AdminServiceImpl(store::Store& store, snapshot::Publisher& publisher,
+                   const NodeRegistry& registry, const TokenAuthenticator& auth)
+      : store_(store), publisher_(publisher), registry_(registry), auth_(auth) {}
+
+  // fwd::v1::AdminService::Service
+  grpc::Status CreateUpstream(grpc::ServerContext* context,
+                              const fwd::v1::CreateUpstreamRequest* request,
+                              fwd::v1::Upstream* response) override;
+  grpc::Status GetUpstream(grpc::ServerContext* context,
+                           const fwd::v1::GetUpstreamRequest* request,
+                           fwd::v1::Upstream* response) override;
+  grpc::Status ListUpstreams(grpc::ServerContext* context,
+                             const fwd::v1::ListUpstreamsRequest* request,
+                             fwd::v1::ListUpstreamsResponse* response) override;
+  grpc::Status UpdateUpstream(grpc::ServerContext* context,
+                              const fwd::v1::UpdateUpstreamRequest* request,
+                              fwd::v1::Upstream* response) override;
+  grpc::Status DeleteUpstream(grpc::ServerContext* context,
+                              const fwd::v1::DeleteUpstreamRequest* request,
+                              fwd::v1::DeleteUpstreamResponse* response) override;
+  grpc::Status CreateKey(grpc::ServerContext* context, const fwd::v1::CreateKeyRequest* request,
+                         fwd::v1::CreateKeyResponse* response) override;
+  grpc::Status ListKeys(grpc::ServerContext* context, const fwd::v1::ListKeysRequest* request,
+                        fwd::v1::ListKeysResponse* response) override;
+  grpc::Status RevokeKey(grpc::ServerContext* context, const fwd::v1::RevokeKeyRequest* request,
+                         fwd::v1::Key* response) override;
+  grpc::Status GetStatus(grpc::ServerContext* context, const fwd::v1::GetStatusRequest* request,
+                         fwd::v1::GetStatusResponse* response) override;
+
+ private:
+  /// Authentication, then the unknown-field check.
+  grpc::Status admit(const grpc::ServerContext& context,
+                     const google::protobuf::Message& request) const;
+  /// After a committed write: offer the new state to watchers. A failure is logged, not
+  /// returned: the write itself succeeded, and the next write publishes again.
+  void publish(const char* what);
+
+  store::Store& store_;
+  snapshot::Publisher& publisher_;
+  const NodeRegistry& registry_;
+  const TokenAuthenticator& auth_;
+};
+
+}  // namespace fwd::controlplane::service

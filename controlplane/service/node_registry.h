@@ -1,0 +1,68 @@
+// In-memory status of every data plane that has held a Watch stream since this control plane
+// started: what it applied, whether it is connected, its last NACK. Data planes reconnect after
+// a control-plane restart, so nothing here is persisted.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "fwd/v1/admin.pb.h"
+#include "fwd/v1/watch.pb.h"
+
+namespace fwd::controlplane::service {
+
+/// Thread-safe; every method may be called from any thread. Each Watch stream gets a connection
+/// id from connect(); updates carrying an id that is no longer the node's current connection
+/// (an old stream of a node that reconnected) are ignored.
+class NodeRegistry {
+ public:
+  using Clock = std::function<std::chrono::system_clock::time_point()>;
+  using ConnectionId = std::uint64_t;
+
+  explicit NodeRegistry(Clock clock = nullptr);
+
+  /// A stream said hello: the node's entry takes this connection's state (replacing an older
+  /// connection of the same node_id).
+  ConnectionId connect(const fwd::v1::NodeHello& hello, const std::string& peer);
+  /// The node serves `version`; clears the last NACK if `version` >= its version.
+  void ack(const std::string& node_id, ConnectionId connection, std::uint64_t version);
+  /// The node rejected `version` for `reason`.
+  void nack(const std::string& node_id, ConnectionId connection, std::uint64_t version,
+            const std::string& reason);
+  /// The stream ended.
+  void disconnect(const std::string& node_id, ConnectionId connection);
+
+  /// Every node, sorted by node_id, uptime computed now.
+  std::vector<fwd::v1::DataPlaneStatus> list() const;
+
+ private:
+  struct Node {
+    ConnectionId connection = 0;
+    std::uint64_t applied_version = 0;
+    bool connected = false;
+    std::string last_error;
+    std::uint64_t last_nack_version = 0;
+    std::chrono::system_clock::time_point start_time;
+    std::chrono::system_clock::time_point last_seen;
+    std::string peer;
+    std::string build_version;
+  };
+
+  /// The node's entry if `connection` is its current one, else null.
+  Node* current(const std::string& node_id, ConnectionId connection)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Clock clock_;
+  // Guards nodes_ and next_connection_.
+  mutable std::mutex mu_;
+  std::map<std::string, Node> nodes_ ABSL_GUARDED_BY(mu_);
+  ConnectionId next_connection_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+}  // namespace fwd::controlplane::service

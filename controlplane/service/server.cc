@@ -1,0 +1,50 @@
+#include "controlplane/service/server.h"
+
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+namespace fwd::controlplane::service {
+
+ControlPlaneServer::ControlPlaneServer(const Deps& deps, std::chrono::milliseconds watch_poll)
+    : hub_(deps.hub),
+      admin_(deps.store, deps.publisher, deps.registry, deps.auth),
+      watch_(deps.hub, deps.registry, deps.auth, watch_poll) {}
+
+absl::StatusOr<std::unique_ptr<ControlPlaneServer>> ControlPlaneServer::start(
+    const std::string& address, const Deps& deps, std::chrono::milliseconds watch_poll) {
+  std::unique_ptr<ControlPlaneServer> server(new ControlPlaneServer(deps, watch_poll));
+  grpc::ServerBuilder builder;
+  // Plaintext: the default listen address is loopback. Put TLS in front for anything else.
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(&server->admin_);
+  builder.RegisterService(&server->watch_);
+  // A data plane that vanished without closing its connection (host down, cable cut) is noticed
+  // within ~15 s, so its status flips to disconnected.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError("cannot listen on " + address +
+                                  " (address in use or not local?)");
+  }
+  return server;
+}
+
+ControlPlaneServer::~ControlPlaneServer() { shutdown(); }
+
+void ControlPlaneServer::shutdown(std::chrono::milliseconds grace) {
+  if (stopped_ || server_ == nullptr) {
+    return;
+  }
+  stopped_ = true;
+  // Watch handlers never finish on their own: wake them first so Shutdown() has nothing long
+  // to wait for.
+  hub_.shutdown();
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  server_->Wait();
+}
+
+}  // namespace fwd::controlplane::service

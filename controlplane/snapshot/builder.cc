@@ -1,0 +1,31 @@
+#include "controlplane/snapshot/builder.h"
+
+namespace fwd::controlplane::snapshot {
+
+SnapshotConstSharedPtr buildSnapshot(const store::ConfigState& state,
+                                     std::chrono::system_clock::time_point now) {
+  auto snapshot = std::make_shared<fwd::v1::Snapshot>();
+  snapshot->set_version(state.version);
+  for (const fwd::v1::Upstream& u : state.upstreams) {
+    *snapshot->add_upstreams() = u;
+  }
+  for (const fwd::v1::Key& k : state.active_keys) {
+    *snapshot->add_keys() = k;
+  }
+  auto nanos =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  snapshot->mutable_create_time()->set_seconds(nanos / 1000000000);
+  snapshot->mutable_create_time()->set_nanos(static_cast<std::int32_t>(nanos % 1000000000));
+  return snapshot;
+}
+
+absl::StatusOr<SnapshotConstSharedPtr> loadSnapshot(store::Store& store,
+                                                    std::chrono::system_clock::time_point now) {
+  absl::StatusOr<store::ConfigState> state = store.readConfig();
+  if (!state.ok()) {
+    return state.status();
+  }
+  return buildSnapshot(*state, now);
+}
+
+}  // namespace fwd::controlplane::snapshot

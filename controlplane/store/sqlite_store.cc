@@ -1,0 +1,724 @@
+#include "controlplane/store/sqlite_store.h"
+
+#include <sys/stat.h>
+
+#include <array>
+
+#include "nlohmann/json.hpp"
+
+namespace fwd::controlplane::store {
+namespace {
+
+// Schema steps, applied in order; PRAGMA user_version holds how many have run. Never edit a
+// released step: append a new one.
+constexpr std::array<const char*, 1> kMigrations = {
+    // 1: initial schema.
+    R"sql(
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY NOT NULL,
+  value INTEGER NOT NULL
+) STRICT;
+INSERT INTO meta (key, value) VALUES ('config_version', 0);
+
+CREATE TABLE upstreams (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation sequence, never reused
+  name TEXT NOT NULL UNIQUE,
+  base_url TEXT NOT NULL,
+  api_key TEXT,
+  api_key_env TEXT,
+  models TEXT NOT NULL DEFAULT '[]',     -- JSON array of glob patterns
+  priority INTEGER NOT NULL DEFAULT 0,
+  weight INTEGER NOT NULL DEFAULT 1,
+  timeout_ns INTEGER NOT NULL,
+  insecure_skip_verify INTEGER NOT NULL DEFAULT 0,
+  create_time_us INTEGER NOT NULL,
+  update_time_us INTEGER NOT NULL,
+  CHECK (api_key IS NULL OR api_key_env IS NULL)
+) STRICT;
+
+CREATE TABLE keys (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  secret_sha256 TEXT NOT NULL UNIQUE,    -- lowercase hex; the secret itself is never stored
+  display_prefix TEXT NOT NULL,
+  models TEXT NOT NULL DEFAULT '[]',
+  create_time_us INTEGER NOT NULL,
+  revoke_time_us INTEGER
+) STRICT;
+
+CREATE TABLE tokens (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL CHECK (kind IN ('admin', 'node')),
+  sha256 TEXT NOT NULL UNIQUE,           -- lowercase hex; the token itself is never stored
+  create_time_us INTEGER NOT NULL
+) STRICT;
+)sql",
+};
+
+constexpr char kUpstreamColumns[] =
+    "id, name, base_url, api_key, api_key_env, models, priority, weight, timeout_ns, "
+    "insecure_skip_verify, create_time_us, update_time_us";
+constexpr char kKeyColumns[] =
+    "id, name, secret_sha256, display_prefix, models, create_time_us, revoke_time_us";
+
+void setTimestamp(std::int64_t micros, google::protobuf::Timestamp* ts) {
+  std::int64_t secs = micros / 1000000;
+  std::int64_t rem = micros % 1000000;
+  if (rem < 0) {
+    secs -= 1;
+    rem += 1000000;
+  }
+  ts->set_seconds(secs);
+  ts->set_nanos(static_cast<std::int32_t>(rem * 1000));
+}
+
+std::int64_t durationNanos(const google::protobuf::Duration& d) {
+  return d.seconds() * 1000000000 + d.nanos();
+}
+
+void setDuration(std::int64_t nanos, google::protobuf::Duration* d) {
+  d->set_seconds(nanos / 1000000000);
+  d->set_nanos(static_cast<std::int32_t>(nanos % 1000000000));
+}
+
+std::string modelsToJson(const google::protobuf::RepeatedPtrField<std::string>& models) {
+  nlohmann::json array = nlohmann::json::array();
+  for (const std::string& m : models) {
+    array.push_back(m);
+  }
+  return array.dump();
+}
+
+absl::Status modelsFromJson(const std::string& text,
+                            google::protobuf::RepeatedPtrField<std::string>* out) {
+  nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_array()) {
+    return absl::DataLossError("stored models column is not a JSON array: " + text);
+  }
+  for (const nlohmann::json& m : parsed) {
+    if (!m.is_string()) {
+      return absl::DataLossError("stored models column holds a non-string: " + text);
+    }
+    out->Add(m.get<std::string>());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<fwd::v1::Upstream> upstreamFromRow(const Statement& row) {
+  fwd::v1::Upstream u;
+  u.set_id(static_cast<std::uint64_t>(row.columnInt(0)));
+  u.set_name(row.columnText(1));
+  u.set_base_url(row.columnText(2));
+  if (!row.columnIsNull(3)) {
+    u.set_api_key(row.columnText(3));
+  } else if (!row.columnIsNull(4)) {
+    u.set_api_key_env(row.columnText(4));
+  }
+  absl::Status models = modelsFromJson(row.columnText(5), u.mutable_models());
+  if (!models.ok()) {
+    return models;
+  }
+  u.set_priority(static_cast<std::int32_t>(row.columnInt(6)));
+  u.set_weight(static_cast<std::uint32_t>(row.columnInt(7)));
+  setDuration(row.columnInt(8), u.mutable_timeout());
+  u.set_insecure_skip_verify(row.columnInt(9) != 0);
+  setTimestamp(row.columnInt(10), u.mutable_create_time());
+  setTimestamp(row.columnInt(11), u.mutable_update_time());
+  return u;
+}
+
+absl::StatusOr<fwd::v1::Key> keyFromRow(const Statement& row) {
+  fwd::v1::Key k;
+  k.set_id(static_cast<std::uint64_t>(row.columnInt(0)));
+  k.set_name(row.columnText(1));
+  k.set_secret_sha256(row.columnText(2));
+  k.set_display_prefix(row.columnText(3));
+  absl::Status models = modelsFromJson(row.columnText(4), k.mutable_models());
+  if (!models.ok()) {
+    return models;
+  }
+  setTimestamp(row.columnInt(5), k.mutable_create_time());
+  if (!row.columnIsNull(6)) {
+    setTimestamp(row.columnInt(6), k.mutable_revoke_time());
+  }
+  return k;
+}
+
+std::optional<std::string> apiKeyColumn(const fwd::v1::Upstream& u) {
+  if (u.credential_case() == fwd::v1::Upstream::kApiKey) {
+    return u.api_key();
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> apiKeyEnvColumn(const fwd::v1::Upstream& u) {
+  if (u.credential_case() == fwd::v1::Upstream::kApiKeyEnv) {
+    return u.api_key_env();
+  }
+  return std::nullopt;
+}
+
+absl::Status upstreamNotFound(std::string_view name) {
+  return absl::NotFoundError("upstream \"" + std::string(name) + "\" not found");
+}
+
+absl::Status keyNotFound(std::string_view name) {
+  return absl::NotFoundError("key \"" + std::string(name) + "\" not found");
+}
+
+}  // namespace
+
+const char* tokenKindName(TokenKind kind) { return kind == TokenKind::kAdmin ? "admin" : "node"; }
+
+int SqliteStore::schemaVersion() { return static_cast<int>(kMigrations.size()); }
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
+                                                               Clock clock) {
+  absl::StatusOr<std::unique_ptr<Database>> db = Database::open(path);
+  if (!db.ok()) {
+    return db.status();
+  }
+  // The file holds upstream API keys: owner only. SQLite gives its -wal and -shm files the
+  // same mode.
+  if (::chmod(path.c_str(), 0600) != 0) {
+    return absl::PermissionDeniedError("cannot chmod 0600 " + path);
+  }
+  if (!clock) {
+    clock = [] { return std::chrono::system_clock::now(); };
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(*db), std::move(clock)));
+  std::lock_guard<std::mutex> lock(store->mu_);
+  absl::Status s = store->configure();
+  if (s.ok()) {
+    s = store->migrate();
+  }
+  if (!s.ok()) {
+    return s;
+  }
+  return store;
+}
+
+absl::Status SqliteStore::configure() {
+  // busy_timeout first: switching to WAL itself may wait for another process's lock.
+  absl::Status s = db_->exec("PRAGMA busy_timeout = 5000");
+  if (!s.ok()) {
+    return s;
+  }
+  absl::StatusOr<Statement> wal = db_->prepare("PRAGMA journal_mode = WAL");
+  if (!wal.ok()) {
+    return wal.status();
+  }
+  absl::StatusOr<bool> row = wal->step();
+  if (!row.ok()) {
+    return row.status();
+  }
+  if (!*row || wal->columnText(0) != "wal") {
+    return absl::FailedPreconditionError(
+        "cannot enable WAL journal mode on the database (is it on a network filesystem?)");
+  }
+  for (const char* pragma : {"PRAGMA foreign_keys = ON", "PRAGMA synchronous = FULL"}) {
+    s = db_->exec(pragma);
+    if (!s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::migrate() {
+  return inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<Statement> q = db_->prepare("PRAGMA user_version");
+    if (!q.ok()) {
+      return q.status();
+    }
+    absl::StatusOr<bool> row = q->step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    std::int64_t current = *row ? q->columnInt(0) : 0;
+    const auto known = static_cast<std::int64_t>(kMigrations.size());
+    if (current > known) {
+      return absl::FailedPreconditionError(
+          "database schema version " + std::to_string(current) + " is newer than this " +
+          "fwd-controlplane knows (" + std::to_string(known) + "): upgrade fwd-controlplane");
+    }
+    for (std::int64_t i = current; i < known; ++i) {
+      absl::Status s = db_->exec(kMigrations[static_cast<size_t>(i)]);
+      if (!s.ok()) {
+        return absl::Status(s.code(), "schema migration " + std::to_string(i + 1) + " failed: " +
+                                          std::string(s.message()));
+      }
+    }
+    if (current == known) {
+      return absl::OkStatus();
+    }
+    // PRAGMA takes no bound parameters; the value is our own integer.
+    return db_->exec("PRAGMA user_version = " + std::to_string(known));
+  });
+}
+
+absl::Status SqliteStore::inWriteTransaction(const std::function<absl::Status()>& body) {
+  absl::Status s = db_->exec("BEGIN IMMEDIATE");
+  if (!s.ok()) {
+    return s;
+  }
+  s = body();
+  if (s.ok()) {
+    s = db_->exec("COMMIT");
+    if (s.ok()) {
+      return s;
+    }
+  }
+  // Nothing better to do if the rollback itself fails; the original error is what matters.
+  (void)db_->exec("ROLLBACK");
+  return s;
+}
+
+absl::Status SqliteStore::inReadTransaction(const std::function<absl::Status()>& body) {
+  absl::Status s = db_->exec("BEGIN");
+  if (!s.ok()) {
+    return s;
+  }
+  s = body();
+  absl::Status end = db_->exec(s.ok() ? "COMMIT" : "ROLLBACK");
+  return s.ok() ? end : s;
+}
+
+absl::StatusOr<std::uint64_t> SqliteStore::bumpVersion() {
+  absl::StatusOr<Statement> q = db_->prepare(
+      "UPDATE meta SET value = value + 1 WHERE key = 'config_version' RETURNING value");
+  if (!q.ok()) {
+    return q.status();
+  }
+  absl::StatusOr<bool> row = q->step();
+  if (!row.ok()) {
+    return row.status();
+  }
+  if (!*row) {
+    return absl::DataLossError("meta table has no config_version row");
+  }
+  auto v = static_cast<std::uint64_t>(q->columnInt(0));
+  absl::Status done = q->run();
+  if (!done.ok()) {
+    return done;
+  }
+  return v;
+}
+
+absl::StatusOr<std::uint64_t> SqliteStore::readVersion() {
+  absl::StatusOr<Statement> q =
+      db_->prepare("SELECT value FROM meta WHERE key = 'config_version'");
+  if (!q.ok()) {
+    return q.status();
+  }
+  absl::StatusOr<bool> row = q->step();
+  if (!row.ok()) {
+    return row.status();
+  }
+  if (!*row) {
+    return absl::DataLossError("meta table has no config_version row");
+  }
+  return static_cast<std::uint64_t>(q->columnInt(0));
+}
+
+std::int64_t SqliteStore::nowMicros() const {
+  return std::chrono::duration_cast<std::chrono::microseconds>(clock_().time_since_epoch())
+      .count();
+}
+
+absl::StatusOr<std::uint64_t> SqliteStore::version() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return readVersion();
+}
+
+absl::StatusOr<fwd::v1::Upstream> SqliteStore::findUpstream(std::string_view name) {
+  absl::StatusOr<Statement> q = db_->prepare(std::string("SELECT ") + kUpstreamColumns +
+                                             " FROM upstreams WHERE name = ?1");
+  if (!q.ok()) {
+    return q.status();
+  }
+  q->bind(1, name);
+  absl::StatusOr<bool> row = q->step();
+  if (!row.ok()) {
+    return row.status();
+  }
+  if (!*row) {
+    return upstreamNotFound(name);
+  }
+  return upstreamFromRow(*q);
+}
+
+absl::StatusOr<std::vector<fwd::v1::Upstream>> SqliteStore::selectUpstreams() {
+  absl::StatusOr<Statement> q = db_->prepare(std::string("SELECT ") + kUpstreamColumns +
+                                             " FROM upstreams ORDER BY priority, id");
+  if (!q.ok()) {
+    return q.status();
+  }
+  std::vector<fwd::v1::Upstream> out;
+  for (;;) {
+    absl::StatusOr<bool> row = q->step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (!*row) {
+      return out;
+    }
+    absl::StatusOr<fwd::v1::Upstream> u = upstreamFromRow(*q);
+    if (!u.ok()) {
+      return u.status();
+    }
+    out.push_back(std::move(*u));
+  }
+}
+
+absl::StatusOr<std::vector<fwd::v1::Key>> SqliteStore::selectKeys(bool active_only) {
+  std::string sql = std::string("SELECT ") + kKeyColumns + " FROM keys" +
+                    (active_only ? " WHERE revoke_time_us IS NULL" : "") + " ORDER BY id";
+  absl::StatusOr<Statement> q = db_->prepare(sql);
+  if (!q.ok()) {
+    return q.status();
+  }
+  std::vector<fwd::v1::Key> out;
+  for (;;) {
+    absl::StatusOr<bool> row = q->step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (!*row) {
+      return out;
+    }
+    absl::StatusOr<fwd::v1::Key> k = keyFromRow(*q);
+    if (!k.ok()) {
+      return k.status();
+    }
+    out.push_back(std::move(*k));
+  }
+}
+
+absl::StatusOr<fwd::v1::Upstream> SqliteStore::createUpstream(const fwd::v1::Upstream& upstream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fwd::v1::Upstream created;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<fwd::v1::Upstream> existing = findUpstream(upstream.name());
+    if (existing.ok()) {
+      return absl::AlreadyExistsError("upstream \"" + upstream.name() + "\" already exists");
+    }
+    if (existing.status().code() != absl::StatusCode::kNotFound) {
+      return existing.status();
+    }
+    std::int64_t now = nowMicros();
+    absl::StatusOr<Statement> q = db_->prepare(
+        "INSERT INTO upstreams (name, base_url, api_key, api_key_env, models, priority, weight, "
+        "timeout_ns, insecure_skip_verify, create_time_us, update_time_us) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)");
+    if (!q.ok()) {
+      return q.status();
+    }
+    q->bind(1, upstream.name())
+        .bind(2, upstream.base_url())
+        .bind(3, apiKeyColumn(upstream))
+        .bind(4, apiKeyEnvColumn(upstream))
+        .bind(5, modelsToJson(upstream.models()))
+        .bind(6, std::int64_t{upstream.priority()})
+        .bind(7, std::int64_t{upstream.weight()})
+        .bind(8, durationNanos(upstream.timeout()))
+        .bind(9, std::int64_t{upstream.insecure_skip_verify() ? 1 : 0})
+        .bind(10, now);
+    absl::Status inserted = q->run();
+    if (!inserted.ok()) {
+      return inserted;
+    }
+    absl::StatusOr<std::uint64_t> v = bumpVersion();
+    if (!v.ok()) {
+      return v.status();
+    }
+    absl::StatusOr<fwd::v1::Upstream> read = findUpstream(upstream.name());
+    if (!read.ok()) {
+      return read.status();
+    }
+    created = std::move(*read);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return created;
+}
+
+absl::StatusOr<fwd::v1::Upstream> SqliteStore::getUpstream(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return findUpstream(name);
+}
+
+absl::StatusOr<std::vector<fwd::v1::Upstream>> SqliteStore::listUpstreams() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return selectUpstreams();
+}
+
+absl::StatusOr<fwd::v1::Upstream> SqliteStore::updateUpstream(std::string_view name,
+                                                              const UpstreamMutator& mutate) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fwd::v1::Upstream updated;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<fwd::v1::Upstream> current = findUpstream(name);
+    if (!current.ok()) {
+      return current.status();
+    }
+    fwd::v1::Upstream next = *current;
+    absl::Status m = mutate(next);
+    if (!m.ok()) {
+      return m;
+    }
+    absl::StatusOr<Statement> q = db_->prepare(
+        "UPDATE upstreams SET base_url = ?2, api_key = ?3, api_key_env = ?4, models = ?5, "
+        "priority = ?6, weight = ?7, timeout_ns = ?8, insecure_skip_verify = ?9, "
+        "update_time_us = ?10 WHERE id = ?1");
+    if (!q.ok()) {
+      return q.status();
+    }
+    // id, name and create_time come from the stored row whatever the mutator did.
+    q->bind(1, static_cast<std::int64_t>(current->id()))
+        .bind(2, next.base_url())
+        .bind(3, apiKeyColumn(next))
+        .bind(4, apiKeyEnvColumn(next))
+        .bind(5, modelsToJson(next.models()))
+        .bind(6, std::int64_t{next.priority()})
+        .bind(7, std::int64_t{next.weight()})
+        .bind(8, durationNanos(next.timeout()))
+        .bind(9, std::int64_t{next.insecure_skip_verify() ? 1 : 0})
+        .bind(10, nowMicros());
+    absl::Status written = q->run();
+    if (!written.ok()) {
+      return written;
+    }
+    absl::StatusOr<std::uint64_t> v = bumpVersion();
+    if (!v.ok()) {
+      return v.status();
+    }
+    absl::StatusOr<fwd::v1::Upstream> read = findUpstream(name);
+    if (!read.ok()) {
+      return read.status();
+    }
+    updated = std::move(*read);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return updated;
+}
+
+absl::StatusOr<std::uint64_t> SqliteStore::deleteUpstream(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::uint64_t version = 0;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<Statement> q = db_->prepare("DELETE FROM upstreams WHERE name = ?1");
+    if (!q.ok()) {
+      return q.status();
+    }
+    q->bind(1, name);
+    absl::Status deleted = q->run();
+    if (!deleted.ok()) {
+      return deleted;
+    }
+    if (db_->changes() == 0) {
+      return upstreamNotFound(name);
+    }
+    absl::StatusOr<std::uint64_t> v = bumpVersion();
+    if (!v.ok()) {
+      return v.status();
+    }
+    version = *v;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return version;
+}
+
+absl::StatusOr<fwd::v1::Key> SqliteStore::createKey(const fwd::v1::Key& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fwd::v1::Key created;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<Statement> exists = db_->prepare("SELECT 1 FROM keys WHERE name = ?1");
+    if (!exists.ok()) {
+      return exists.status();
+    }
+    exists->bind(1, key.name());
+    absl::StatusOr<bool> row = exists->step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (*row) {
+      return absl::AlreadyExistsError("key \"" + key.name() + "\" already exists");
+    }
+    absl::StatusOr<Statement> q = db_->prepare(
+        "INSERT INTO keys (name, secret_sha256, display_prefix, models, create_time_us) "
+        "VALUES (?1, ?2, ?3, ?4, ?5) RETURNING " +
+        std::string(kKeyColumns));
+    if (!q.ok()) {
+      return q.status();
+    }
+    q->bind(1, key.name())
+        .bind(2, key.secret_sha256())
+        .bind(3, key.display_prefix())
+        .bind(4, modelsToJson(key.models()))
+        .bind(5, nowMicros());
+    absl::StatusOr<bool> inserted = q->step();
+    if (!inserted.ok()) {
+      return inserted.status();
+    }
+    absl::StatusOr<fwd::v1::Key> k = keyFromRow(*q);
+    if (!k.ok()) {
+      return k.status();
+    }
+    absl::Status done = q->run();
+    if (!done.ok()) {
+      return done;
+    }
+    created = std::move(*k);
+    return bumpVersion().status();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return created;
+}
+
+absl::StatusOr<std::vector<fwd::v1::Key>> SqliteStore::listKeys() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return selectKeys(/*active_only=*/false);
+}
+
+absl::StatusOr<fwd::v1::Key> SqliteStore::revokeKey(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fwd::v1::Key revoked;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<Statement> find = db_->prepare(std::string("SELECT ") + kKeyColumns +
+                                                  " FROM keys WHERE name = ?1");
+    if (!find.ok()) {
+      return find.status();
+    }
+    find->bind(1, name);
+    absl::StatusOr<bool> row = find->step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (!*row) {
+      return keyNotFound(name);
+    }
+    if (!find->columnIsNull(6)) {
+      return absl::FailedPreconditionError("key \"" + std::string(name) +
+                                           "\" is already revoked");
+    }
+    absl::StatusOr<Statement> q = db_->prepare("UPDATE keys SET revoke_time_us = ?2 WHERE "
+                                               "name = ?1 RETURNING " +
+                                               std::string(kKeyColumns));
+    if (!q.ok()) {
+      return q.status();
+    }
+    q->bind(1, name).bind(2, nowMicros());
+    absl::StatusOr<bool> updated = q->step();
+    if (!updated.ok()) {
+      return updated.status();
+    }
+    absl::StatusOr<fwd::v1::Key> k = keyFromRow(*q);
+    if (!k.ok()) {
+      return k.status();
+    }
+    absl::Status done = q->run();
+    if (!done.ok()) {
+      return done;
+    }
+    revoked = std::move(*k);
+    return bumpVersion().status();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return revoked;
+}
+
+absl::StatusOr<bool> SqliteStore::hasTokens() {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<Statement> q = db_->prepare("SELECT EXISTS (SELECT 1 FROM tokens)");
+  if (!q.ok()) {
+    return q.status();
+  }
+  absl::StatusOr<bool> row = q->step();
+  if (!row.ok()) {
+    return row.status();
+  }
+  return *row && q->columnInt(0) != 0;
+}
+
+absl::Status SqliteStore::addTokens(
+    const std::vector<std::pair<TokenKind, std::string>>& hashes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return inWriteTransaction([&]() -> absl::Status {
+    for (const auto& [kind, sha256] : hashes) {
+      absl::StatusOr<Statement> q = db_->prepare(
+          "INSERT INTO tokens (kind, sha256, create_time_us) VALUES (?1, ?2, ?3)");
+      if (!q.ok()) {
+        return q.status();
+      }
+      q->bind(1, std::string_view(tokenKindName(kind))).bind(2, sha256).bind(3, nowMicros());
+      absl::Status s = q->run();
+      if (!s.ok()) {
+        return s;
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStore::tokenHashes(TokenKind kind) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<Statement> q =
+      db_->prepare("SELECT sha256 FROM tokens WHERE kind = ?1 ORDER BY id");
+  if (!q.ok()) {
+    return q.status();
+  }
+  q->bind(1, std::string_view(tokenKindName(kind)));
+  std::vector<std::string> out;
+  for (;;) {
+    absl::StatusOr<bool> row = q->step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (!*row) {
+      return out;
+    }
+    out.push_back(q->columnText(0));
+  }
+}
+
+absl::StatusOr<ConfigState> SqliteStore::readConfig() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ConfigState state;
+  absl::Status s = inReadTransaction([&]() -> absl::Status {
+    absl::StatusOr<std::uint64_t> v = readVersion();
+    if (!v.ok()) {
+      return v.status();
+    }
+    state.version = *v;
+    absl::StatusOr<std::vector<fwd::v1::Upstream>> upstreams = selectUpstreams();
+    if (!upstreams.ok()) {
+      return upstreams.status();
+    }
+    state.upstreams = std::move(*upstreams);
+    absl::StatusOr<std::vector<fwd::v1::Key>> keys = selectKeys(/*active_only=*/true);
+    if (!keys.ok()) {
+      return keys.status();
+    }
+    state.active_keys = std::move(*keys);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return state;
+}
+
+}  // namespace fwd::controlplane::store

@@ -1,0 +1,77 @@
+// The Store on SQLite: one connection in WAL mode, schema migrations keyed on PRAGMA
+// user_version, every write in BEGIN IMMEDIATE ... COMMIT with the config version bumped in the
+// same transaction.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "controlplane/store/sqlite.h"
+#include "controlplane/store/store.h"
+
+namespace fwd::controlplane::store {
+
+class SqliteStore : public Store {
+ public:
+  using Clock = std::function<std::chrono::system_clock::time_point()>;
+
+  /// Number of schema migrations this build knows; a database with a higher user_version was
+  /// written by a newer fwd-controlplane and is refused.
+  static int schemaVersion();
+
+  /// Opens or creates the database file at `path` (mode 0600), enables WAL, busy_timeout and
+  /// foreign keys, and applies pending migrations.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> open(const std::string& path,
+                                                           Clock clock = nullptr);
+
+  // fwd::controlplane::store::Store
+  absl::StatusOr<std::uint64_t> version() override;
+  absl::StatusOr<fwd::v1::Upstream> createUpstream(const fwd::v1::Upstream& upstream) override;
+  absl::StatusOr<fwd::v1::Upstream> getUpstream(std::string_view name) override;
+  absl::StatusOr<std::vector<fwd::v1::Upstream>> listUpstreams() override;
+  absl::StatusOr<fwd::v1::Upstream> updateUpstream(std::string_view name,
+                                                   const UpstreamMutator& mutate) override;
+  absl::StatusOr<std::uint64_t> deleteUpstream(std::string_view name) override;
+  absl::StatusOr<fwd::v1::Key> createKey(const fwd::v1::Key& key) override;
+  absl::StatusOr<std::vector<fwd::v1::Key>> listKeys() override;
+  absl::StatusOr<fwd::v1::Key> revokeKey(std::string_view name) override;
+  absl::StatusOr<bool> hasTokens() override;
+  absl::Status addTokens(const std::vector<std::pair<TokenKind, std::string>>& hashes) override;
+  absl::StatusOr<std::vector<std::string>> tokenHashes(TokenKind kind) override;
+  absl::StatusOr<ConfigState> readConfig() override;
+
+ private:
+  SqliteStore(std::unique_ptr<Database> db, Clock clock)
+      : db_(std::move(db)), clock_(std::move(clock)) {}
+
+  absl::Status configure() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// Runs `body` inside BEGIN IMMEDIATE; commits when it returns OK, rolls back otherwise.
+  absl::Status inWriteTransaction(const std::function<absl::Status()>& body)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// Runs `body` inside a deferred (read) transaction so every read sees one committed state.
+  absl::Status inReadTransaction(const std::function<absl::Status()>& body)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// Increments the config version; call inside a write transaction.
+  absl::StatusOr<std::uint64_t> bumpVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::uint64_t> readVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<fwd::v1::Upstream> findUpstream(std::string_view name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<fwd::v1::Upstream>> selectUpstreams()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<fwd::v1::Key>> selectKeys(bool active_only)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::int64_t nowMicros() const;
+
+  // Guards db_: an SQLite connection and its statements are used by one thread at a time, and
+  // a transaction spans several calls.
+  std::mutex mu_;
+  std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
+  const Clock clock_;
+};
+
+}  // namespace fwd::controlplane::store

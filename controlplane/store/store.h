@@ -1,0 +1,84 @@
+// The control plane's source of truth: upstreams, client keys, admin/node token hashes and the
+// monotonic config version. An interface so services can be tested against a fake; the real one
+// is SqliteStore.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "fwd/v1/config.pb.h"
+
+namespace fwd::controlplane::store {
+
+enum class TokenKind { kAdmin, kNode };
+
+/// "admin" or "node", as stored.
+const char* tokenKindName(TokenKind kind);
+
+/// Everything a snapshot is built from, read in one transaction so it is consistent.
+struct ConfigState {
+  std::uint64_t version = 0;
+  /// Ordered by (priority, id); api_key included.
+  std::vector<fwd::v1::Upstream> upstreams;
+  /// Non-revoked keys only, secret_sha256 included, ordered by id.
+  std::vector<fwd::v1::Key> active_keys;
+};
+
+/// Every method may be called from any thread; implementations serialise internally. Every
+/// successful write that changes configuration bumps the config version in the same transaction.
+/// Upstreams and keys are returned as stored (api_key and secret_sha256 included); redacting
+/// them for the admin API is the caller's job.
+class Store {
+ public:
+  /// Mutates a stored upstream in place inside the write transaction; a non-OK status aborts the
+  /// update and is returned as is.
+  using UpstreamMutator = std::function<absl::Status(fwd::v1::Upstream&)>;
+
+  virtual ~Store() = default;
+
+  /// The current config version (0 for a new database).
+  virtual absl::StatusOr<std::uint64_t> version() = 0;
+
+  /// Inserts a validated upstream; sets id, create_time and update_time. ALREADY_EXISTS if the
+  /// name is taken.
+  virtual absl::StatusOr<fwd::v1::Upstream> createUpstream(const fwd::v1::Upstream& upstream) = 0;
+  /// NOT_FOUND if there is no upstream of that name.
+  virtual absl::StatusOr<fwd::v1::Upstream> getUpstream(std::string_view name) = 0;
+  /// Ordered by (priority, id).
+  virtual absl::StatusOr<std::vector<fwd::v1::Upstream>> listUpstreams() = 0;
+  /// Reads the upstream, applies `mutate`, and writes it back atomically; name, id and
+  /// create_time cannot change, update_time is set. NOT_FOUND if there is no such upstream.
+  virtual absl::StatusOr<fwd::v1::Upstream> updateUpstream(std::string_view name,
+                                                           const UpstreamMutator& mutate) = 0;
+  /// Returns the new config version. NOT_FOUND if there is no such upstream.
+  virtual absl::StatusOr<std::uint64_t> deleteUpstream(std::string_view name) = 0;
+
+  /// Inserts a key whose name, secret_sha256, display_prefix and models are set; sets id and
+  /// create_time. ALREADY_EXISTS if the name is taken by any key, revoked or not.
+  virtual absl::StatusOr<fwd::v1::Key> createKey(const fwd::v1::Key& key) = 0;
+  /// Every key, revoked ones included, ordered by id.
+  virtual absl::StatusOr<std::vector<fwd::v1::Key>> listKeys() = 0;
+  /// Sets revoke_time. NOT_FOUND if unknown, FAILED_PRECONDITION if already revoked.
+  virtual absl::StatusOr<fwd::v1::Key> revokeKey(std::string_view name) = 0;
+
+  /// True when at least one token hash is stored.
+  virtual absl::StatusOr<bool> hasTokens() = 0;
+  /// Stores the SHA-256 hex digests of new tokens, all in one transaction. Does not change the
+  /// config version: tokens are not configuration.
+  virtual absl::Status addTokens(const std::vector<std::pair<TokenKind, std::string>>& hashes) = 0;
+  /// SHA-256 hex digests of every token of `kind`.
+  virtual absl::StatusOr<std::vector<std::string>> tokenHashes(TokenKind kind) = 0;
+
+  /// Version, upstreams and active keys as of one committed state.
+  virtual absl::StatusOr<ConfigState> readConfig() = 0;
+};
+
+using StorePtr = std::unique_ptr<Store>;
+
+}  // namespace fwd::controlplane::store

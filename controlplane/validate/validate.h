@@ -1,0 +1,52 @@
+// Input validation for the admin API: every rule an upstream, a key or a request must satisfy
+// before it reaches the store, with INVALID_ARGUMENT messages that name the field and the value
+// (never the value of a secret) and say what is accepted.
+#pragma once
+
+#include <chrono>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "fwd/v1/admin.pb.h"
+#include "fwd/v1/config.pb.h"
+#include "google/protobuf/field_mask.pb.h"
+#include "google/protobuf/message.h"
+
+namespace fwd::controlplane::validate {
+
+inline constexpr std::chrono::seconds kDefaultUpstreamTimeout{600};
+inline constexpr std::chrono::seconds kMaxUpstreamTimeout{3600};
+inline constexpr std::uint32_t kMaxWeight = 1000;
+inline constexpr std::int32_t kMaxPriority = 1000;
+inline constexpr size_t kMaxApiKeyBytes = 4096;
+inline constexpr int kMaxModels = 1000;
+
+/// `value` is a valid object name: ^[a-z0-9][a-z0-9._-]{0,62}$. `field` names it in the error.
+absl::Status checkName(std::string_view field, std::string_view value);
+
+/// Rejects a message that carries fields this build does not know, at any depth: an older
+/// control plane must not silently drop what a newer fwdctl asked for.
+absl::Status checkNoUnknownFields(const google::protobuf::Message& message);
+
+/// Clears the output-only fields of an upstream taken from a request.
+void clearOutputOnly(fwd::v1::Upstream& upstream);
+
+/// Validates an upstream (field names are reported as "upstream.<field>") and brings it to its
+/// stored form: base_url without trailing '/' and with a lowercase scheme, weight 0 -> 1,
+/// unset timeout -> 600s.
+absl::Status normalizeUpstream(fwd::v1::Upstream& upstream);
+
+/// The mask is non-empty and every path is an updatable Upstream field (see admin.proto).
+absl::Status checkUpstreamMask(const google::protobuf::FieldMask& mask);
+
+/// Copies the fields named by `mask` from `patch` into `target`. "api_key" and "api_key_env"
+/// both replace the whole credential with the patch's (which may be none). Call
+/// checkUpstreamMask first; an unknown path here is INVALID_ARGUMENT too.
+absl::Status applyUpstreamMask(const fwd::v1::Upstream& patch,
+                               const google::protobuf::FieldMask& mask,
+                               fwd::v1::Upstream& target);
+
+/// Name and model patterns of a new key.
+absl::Status checkCreateKey(const fwd::v1::CreateKeyRequest& request);
+
+}  // namespace fwd::controlplane::validate

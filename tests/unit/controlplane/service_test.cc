@@ -1,0 +1,435 @@
+// AdminService and WatchService over real gRPC: the server runs in-process on 127.0.0.1:0 and
+// is called through the generated stubs, as fwdctl and the data plane call it.
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <future>
+#include <thread>
+
+#include "google/protobuf/unknown_field_set.h"
+
+#include "common/crypto/token.h"
+#include "controlplane/service/server.h"
+#include "controlplane/store/data_dir.h"
+#include "controlplane/store/sqlite_store.h"
+#include "tests/unit/controlplane/temp_dir.h"
+
+namespace fwd::controlplane::service {
+namespace {
+
+using controlplane::testing::readFile;
+using controlplane::testing::TempDir;
+using std::chrono::steady_clock;
+using WatchStream = grpc::ClientReaderWriter<fwd::v1::WatchRequest, fwd::v1::WatchResponse>;
+
+constexpr auto kWaitLimit = std::chrono::seconds(5);
+
+std::string tokenFrom(const std::string& path) {
+  std::string text = readFile(path);
+  if (!text.empty() && text.back() == '\n') {
+    text.pop_back();
+  }
+  return text;
+}
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<store::SqliteStore>> opened =
+        store::SqliteStore::open(dir_.file("fwd.db"));
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    store_ = std::move(*opened);
+    ASSERT_TRUE(store::bootstrapTokens(*store_, dir_.path()).ok());
+    admin_token_ = tokenFrom(dir_.file("admin.token"));
+    node_token_ = tokenFrom(dir_.file("node.token"));
+    absl::StatusOr<std::unique_ptr<TokenAuthenticator>> auth = TokenAuthenticator::load(*store_);
+    ASSERT_TRUE(auth.ok());
+    auth_ = std::move(*auth);
+    publisher_ = std::make_unique<snapshot::Publisher>(*store_, hub_);
+    ASSERT_TRUE(publisher_->publishCurrent().ok());
+    absl::StatusOr<std::unique_ptr<ControlPlaneServer>> server = ControlPlaneServer::start(
+        "127.0.0.1:0", {*store_, hub_, *publisher_, registry_, *auth_},
+        std::chrono::milliseconds(50));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                       grpc::InsecureChannelCredentials());
+    admin_ = fwd::v1::AdminService::NewStub(channel);
+    watch_ = fwd::v1::WatchService::NewStub(channel);
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) {
+      server_->shutdown();
+    }
+  }
+
+  /// A client context carrying `token` (none if empty) and a deadline, so no call can hang.
+  std::unique_ptr<grpc::ClientContext> contextWith(const std::string& token) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    if (!token.empty()) {
+      context->AddMetadata("authorization", "Bearer " + token);
+    }
+    context->set_deadline(std::chrono::system_clock::now() + kWaitLimit);
+    return context;
+  }
+  std::unique_ptr<grpc::ClientContext> admin() { return contextWith(admin_token_); }
+
+  fwd::v1::Upstream createUpstream(const std::string& name, int priority = 0) {
+    fwd::v1::CreateUpstreamRequest request;
+    request.mutable_upstream()->set_name(name);
+    request.mutable_upstream()->set_base_url("http://127.0.0.1:9/v1/");
+    request.mutable_upstream()->set_api_key("sk-test-0123456789");
+    request.mutable_upstream()->set_priority(priority);
+    request.mutable_upstream()->add_models("gpt-*");
+    fwd::v1::Upstream response;
+    grpc::Status s = admin_->CreateUpstream(admin().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  }
+
+  fwd::v1::GetStatusResponse status() {
+    fwd::v1::GetStatusResponse response;
+    grpc::Status s = admin_->GetStatus(admin().get(), fwd::v1::GetStatusRequest(), &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  }
+
+  /// Polls GetStatus until `node_id`'s entry satisfies `pred`, for at most kWaitLimit.
+  ::testing::AssertionResult waitForNode(
+      const std::string& node_id, const std::function<bool(const fwd::v1::DataPlaneStatus&)>& pred,
+      const std::string& what) {
+    const auto deadline = steady_clock::now() + kWaitLimit;
+    std::string last = "(node not listed)";
+    while (steady_clock::now() < deadline) {
+      const fwd::v1::GetStatusResponse current = status();
+      for (const fwd::v1::DataPlaneStatus& node : current.dataplanes()) {
+        if (node.node_id() == node_id) {
+          if (pred(node)) {
+            return ::testing::AssertionSuccess();
+          }
+          last = node.ShortDebugString();
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return ::testing::AssertionFailure() << "node " << node_id << " never got " << what
+                                         << "; last status: " << last;
+  }
+
+  /// Opens a Watch stream and says hello.
+  std::unique_ptr<WatchStream> openWatch(grpc::ClientContext& context, const std::string& node,
+                                         std::uint64_t applied) {
+    std::unique_ptr<WatchStream> stream = watch_->Watch(&context);
+    fwd::v1::WatchRequest hello;
+    hello.mutable_hello()->set_node_id(node);
+    hello.mutable_hello()->set_applied_version(applied);
+    hello.mutable_hello()->set_build_version("test");
+    EXPECT_TRUE(stream->Write(hello));
+    return stream;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::string admin_token_;
+  std::string node_token_;
+  std::unique_ptr<TokenAuthenticator> auth_;
+  snapshot::SnapshotHub hub_;
+  std::unique_ptr<snapshot::Publisher> publisher_;
+  NodeRegistry registry_;
+  std::unique_ptr<ControlPlaneServer> server_;
+  std::unique_ptr<fwd::v1::AdminService::Stub> admin_;
+  std::unique_ptr<fwd::v1::WatchService::Stub> watch_;
+};
+
+TEST_F(ServiceTest, AdminCallsNeedTheAdminToken) {
+  // No token, a wrong one, or the node token: UNAUTHENTICATED; the admin token: OK.
+  fwd::v1::ListUpstreamsResponse response;
+  grpc::Status none = admin_->ListUpstreams(contextWith("").get(), {}, &response);
+  EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(none.error_message().rfind("missing admin token: pass --token, set FWD_ADMIN_TOKEN", 0),
+            0u)
+      << none.error_message();
+  grpc::Status wrong = admin_->ListUpstreams(contextWith("fwd-admin-nope").get(), {}, &response);
+  EXPECT_EQ(wrong.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(wrong.error_message(), "invalid admin token");
+  grpc::Status node = admin_->ListUpstreams(contextWith(node_token_).get(), {}, &response);
+  EXPECT_EQ(node.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  auto basic = contextWith("");
+  basic->AddMetadata("authorization", "Basic " + admin_token_);
+  EXPECT_EQ(admin_->ListUpstreams(basic.get(), {}, &response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(admin_->ListUpstreams(admin().get(), {}, &response).ok());
+}
+
+TEST_F(ServiceTest, WatchNeedsTheNodeToken) {
+  // The admin token does not open a Watch stream.
+  auto context = contextWith(admin_token_);
+  std::unique_ptr<WatchStream> stream = watch_->Watch(context.get());
+  fwd::v1::WatchRequest hello;
+  hello.mutable_hello()->set_node_id("dp-1");
+  // The server may reject the call before the hello is written; either way the status tells.
+  (void)stream->Write(hello);
+  fwd::v1::WatchResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(s.error_message(), "invalid node token");
+}
+
+TEST_F(ServiceTest, UpstreamCrudRoundTripNeverShowsTheApiKey) {
+  // Create/get/list/update/delete work end to end; responses carry a hint, never the key.
+  fwd::v1::Upstream created = createUpstream("openai");
+  EXPECT_EQ(created.name(), "openai");
+  EXPECT_EQ(created.base_url(), "http://127.0.0.1:9/v1");
+  EXPECT_EQ(created.credential_case(), fwd::v1::Upstream::CREDENTIAL_NOT_SET);
+  EXPECT_EQ(created.api_key_hint(), "\xE2\x80\xA6" "6789");
+  EXPECT_EQ(created.weight(), 1u);
+  EXPECT_EQ(created.timeout().seconds(), 600);
+  EXPECT_GT(created.id(), 0u);
+  EXPECT_GT(created.create_time().seconds(), 0);
+
+  fwd::v1::CreateUpstreamRequest dup;
+  dup.mutable_upstream()->set_name("openai");
+  dup.mutable_upstream()->set_base_url("http://127.0.0.1:9");
+  fwd::v1::Upstream ignored;
+  grpc::Status dup_status = admin_->CreateUpstream(admin().get(), dup, &ignored);
+  EXPECT_EQ(dup_status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(dup_status.error_message(), "upstream \"openai\" already exists");
+
+  createUpstream("backup", -5);
+  fwd::v1::ListUpstreamsResponse list;
+  ASSERT_TRUE(admin_->ListUpstreams(admin().get(), {}, &list).ok());
+  ASSERT_EQ(list.upstreams_size(), 2);
+  EXPECT_EQ(list.upstreams(0).name(), "backup");
+  EXPECT_EQ(list.upstreams(1).name(), "openai");
+  for (const auto& u : list.upstreams()) {
+    EXPECT_TRUE(u.api_key().empty());
+  }
+
+  fwd::v1::UpdateUpstreamRequest update;
+  update.mutable_upstream()->set_name("openai");
+  update.mutable_upstream()->set_priority(-10);
+  update.mutable_upstream()->set_weight(999);  // not in the mask
+  update.mutable_update_mask()->add_paths("priority");
+  fwd::v1::Upstream updated;
+  ASSERT_TRUE(admin_->UpdateUpstream(admin().get(), update, &updated).ok());
+  EXPECT_EQ(updated.priority(), -10);
+  EXPECT_EQ(updated.weight(), 1u);
+  EXPECT_EQ(updated.api_key_hint(), created.api_key_hint());
+
+  update.mutable_update_mask()->clear_paths();
+  grpc::Status nothing = admin_->UpdateUpstream(admin().get(), update, &updated);
+  EXPECT_EQ(nothing.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(nothing.error_message().rfind("nothing to update", 0), 0u);
+  update.mutable_update_mask()->add_paths("name");
+  EXPECT_EQ(admin_->UpdateUpstream(admin().get(), update, &updated).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  update.mutable_update_mask()->clear_paths();
+  update.mutable_update_mask()->add_paths("base_url");
+  update.mutable_upstream()->set_base_url("ftp://x");
+  grpc::Status bad_url = admin_->UpdateUpstream(admin().get(), update, &updated);
+  EXPECT_EQ(bad_url.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad_url.error_message(), "upstream.base_url \"ftp://x\": scheme must be http or https");
+
+  fwd::v1::GetUpstreamRequest get;
+  get.set_name("openai");
+  fwd::v1::Upstream got;
+  ASSERT_TRUE(admin_->GetUpstream(admin().get(), get, &got).ok());
+  EXPECT_EQ(got.priority(), -10);
+  EXPECT_EQ(got.base_url(), "http://127.0.0.1:9/v1");
+
+  const std::uint64_t before = status().version();
+  fwd::v1::DeleteUpstreamRequest del;
+  del.set_name("openai");
+  fwd::v1::DeleteUpstreamResponse deleted;
+  ASSERT_TRUE(admin_->DeleteUpstream(admin().get(), del, &deleted).ok());
+  EXPECT_EQ(deleted.version(), before + 1);
+  grpc::Status gone = admin_->GetUpstream(admin().get(), get, &got);
+  EXPECT_EQ(gone.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(gone.error_message(), "upstream \"openai\" not found");
+  EXPECT_EQ(admin_->DeleteUpstream(admin().get(), del, &deleted).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  // The snapshot, unlike the admin API, carries the key.
+  snapshot::SnapshotConstSharedPtr snap = hub_.current();
+  ASSERT_EQ(snap->version(), deleted.version());
+  ASSERT_EQ(snap->upstreams_size(), 1);
+  EXPECT_EQ(snap->upstreams(0).api_key(), "sk-test-0123456789");
+}
+
+TEST_F(ServiceTest, KeysAreShownOnceAndRevokedOutOfTheSnapshot) {
+  // CreateKey returns the secret once and stores its hash; revocation removes it from the
+  // snapshot but not from ListKeys.
+  fwd::v1::CreateKeyRequest create;
+  create.set_name("team-a");
+  create.add_models("gpt-*");
+  fwd::v1::CreateKeyResponse created;
+  ASSERT_TRUE(admin_->CreateKey(admin().get(), create, &created).ok());
+  EXPECT_EQ(created.secret().rfind("fwd-", 0), 0u);
+  EXPECT_EQ(created.secret().size(), 4u + 32u);
+  EXPECT_EQ(created.key().display_prefix(), created.secret().substr(0, 8));
+  EXPECT_TRUE(created.key().secret_sha256().empty());
+  ASSERT_EQ(hub_.current()->keys_size(), 1);
+  EXPECT_EQ(hub_.current()->keys(0).secret_sha256(), common::crypto::sha256Hex(created.secret()));
+
+  fwd::v1::CreateKeyResponse dup;
+  EXPECT_EQ(admin_->CreateKey(admin().get(), create, &dup).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+
+  fwd::v1::RevokeKeyRequest revoke;
+  revoke.set_name("team-a");
+  fwd::v1::Key revoked;
+  ASSERT_TRUE(admin_->RevokeKey(admin().get(), revoke, &revoked).ok());
+  EXPECT_TRUE(revoked.has_revoke_time());
+  EXPECT_TRUE(revoked.secret_sha256().empty());
+  EXPECT_EQ(admin_->RevokeKey(admin().get(), revoke, &revoked).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  revoke.set_name("nobody");
+  EXPECT_EQ(admin_->RevokeKey(admin().get(), revoke, &revoked).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(hub_.current()->keys_size(), 0);
+
+  fwd::v1::ListKeysResponse list;
+  ASSERT_TRUE(admin_->ListKeys(admin().get(), {}, &list).ok());
+  ASSERT_EQ(list.keys_size(), 1);
+  EXPECT_TRUE(list.keys(0).has_revoke_time());
+  EXPECT_TRUE(list.keys(0).secret_sha256().empty());
+}
+
+TEST_F(ServiceTest, RequestsWithUnknownFieldsAreRejected) {
+  // A field from a newer fwdctl, top-level or nested, is INVALID_ARGUMENT, and nothing is
+  // written.
+  fwd::v1::CreateUpstreamRequest request;
+  request.mutable_upstream()->set_name("new");
+  request.mutable_upstream()->set_base_url("http://127.0.0.1:9");
+  fwd::v1::Upstream* upstream = request.mutable_upstream();
+  upstream->GetReflection()->MutableUnknownFields(upstream)->AddLengthDelimited(42, "future");
+  fwd::v1::Upstream response;
+  grpc::Status nested = admin_->CreateUpstream(admin().get(), request, &response);
+  EXPECT_EQ(nested.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(nested.error_message(),
+            "request has fields this control plane does not know (field numbers upstream.42): "
+            "upgrade fwd-controlplane");
+
+  fwd::v1::ListKeysRequest list;
+  ASSERT_TRUE(list.ParseFromString(std::string("\xa0\x06\x01", 3)));  // field 100 = 1
+  fwd::v1::ListKeysResponse keys;
+  grpc::Status top = admin_->ListKeys(admin().get(), list, &keys);
+  EXPECT_EQ(top.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(top.error_message().find("field numbers 100"), std::string::npos);
+  EXPECT_EQ(status().version(), 0u);
+}
+
+TEST_F(ServiceTest, WatchSendsCurrentSnapshotThenEachWrite) {
+  // After hello the node gets the current snapshot at once, and a write reaches it within 1 s.
+  createUpstream("a");
+  auto context = contextWith(node_token_);
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::unique_ptr<WatchStream> stream = openWatch(*context, "dp-1", 0);
+  fwd::v1::WatchResponse first;
+  ASSERT_TRUE(stream->Read(&first));
+  EXPECT_EQ(first.snapshot().version(), 1u);
+  ASSERT_EQ(first.snapshot().upstreams_size(), 1);
+  EXPECT_EQ(first.snapshot().upstreams(0).api_key(), "sk-test-0123456789");
+
+  const auto written = steady_clock::now();
+  createUpstream("b");
+  fwd::v1::WatchResponse second;
+  ASSERT_TRUE(stream->Read(&second));
+  EXPECT_LT(steady_clock::now() - written, std::chrono::seconds(1));
+  EXPECT_EQ(second.snapshot().version(), 2u);
+  EXPECT_EQ(second.snapshot().upstreams_size(), 2);
+  EXPECT_TRUE(waitForNode("dp-1", [](const auto& n) { return n.connected(); }, "connected"));
+  context->TryCancel();
+}
+
+TEST_F(ServiceTest, NodeAlreadyCurrentGetsOnlyNewerVersions) {
+  // A hello with the current version is not answered with that version again.
+  createUpstream("a");
+  auto context = contextWith(node_token_);
+  std::unique_ptr<WatchStream> stream = openWatch(*context, "dp-1", 1);
+  EXPECT_TRUE(waitForNode("dp-1", [](const auto& n) { return n.connected(); }, "connected"));
+  createUpstream("b");
+  fwd::v1::WatchResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.snapshot().version(), 2u);
+  context->TryCancel();
+}
+
+TEST_F(ServiceTest, NackShowsInStatusUntilNewerAck) {
+  // A nack sets last_error in GetStatus; an ack of a newer version clears it; a cancelled
+  // stream turns connected off.
+  auto context = contextWith(node_token_);
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::unique_ptr<WatchStream> stream = openWatch(*context, "dp-1", 0);
+  fwd::v1::WatchResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.snapshot().version(), 0u);
+
+  createUpstream("a");
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_EQ(response.snapshot().version(), 1u);
+  fwd::v1::WatchRequest nack;
+  nack.mutable_nack()->set_version(1);
+  nack.mutable_nack()->set_reason("upstream \"a\": environment variable X is not set");
+  ASSERT_TRUE(stream->Write(nack));
+  EXPECT_TRUE(waitForNode(
+      "dp-1",
+      [](const auto& n) {
+        return n.last_error() == "upstream \"a\": environment variable X is not set" &&
+               n.last_nack_version() == 1;
+      },
+      "the nack"));
+
+  createUpstream("b");
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_EQ(response.snapshot().version(), 2u);
+  fwd::v1::WatchRequest ack;
+  ack.mutable_ack()->set_version(2);
+  ASSERT_TRUE(stream->Write(ack));
+  EXPECT_TRUE(waitForNode(
+      "dp-1",
+      [](const auto& n) { return n.last_error().empty() && n.applied_version() == 2; },
+      "the ack"));
+
+  context->TryCancel();
+  EXPECT_TRUE(waitForNode("dp-1", [](const auto& n) { return !n.connected(); }, "disconnect"));
+}
+
+TEST_F(ServiceTest, WatchMustStartWithHello) {
+  // An ack before hello, or a hello without node_id, ends the stream with INVALID_ARGUMENT.
+  for (bool send_ack : {true, false}) {
+    auto context = contextWith(node_token_);
+    std::unique_ptr<WatchStream> stream = watch_->Watch(context.get());
+    fwd::v1::WatchRequest first;
+    if (send_ack) {
+      first.mutable_ack()->set_version(1);
+    } else {
+      first.mutable_hello()->set_node_id("");
+    }
+    ASSERT_TRUE(stream->Write(first));
+    fwd::v1::WatchResponse response;
+    EXPECT_FALSE(stream->Read(&response));
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+}
+
+TEST_F(ServiceTest, ShutdownEndsWatchStreamsPromptly) {
+  // Open streams do not hold up shutdown: it completes well within the grace period.
+  auto context = contextWith(node_token_);
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  std::unique_ptr<WatchStream> stream = openWatch(*context, "dp-1", 0);
+  fwd::v1::WatchResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  const auto start = steady_clock::now();
+  server_->shutdown(std::chrono::seconds(10));
+  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_FALSE(stream->Finish().ok());
+}
+
+}  // namespace
+}  // namespace fwd::controlplane::service
