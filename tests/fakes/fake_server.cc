@@ -1,0 +1,724 @@
+// Beast/Asio implementation of the fake upstream; the only translation unit of the fake that
+// includes Asio or Beast.
+#include "tests/fakes/fake_server.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <exception>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "tests/fakes/fake_llm.h"
+
+namespace fwd::fakes {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr std::uint64_t kBodyLimit = 64ull << 20;
+constexpr std::uint32_t kHeaderLimit = 64 << 10;
+constexpr auto kIoTimeout = std::chrono::seconds(30);
+constexpr int kMaxDelayMs = 10 * 60 * 1000;
+constexpr int kMaxChunks = 1000000;
+constexpr std::size_t kReadSize = 16 << 10;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr std::string_view kJson = "application/json";
+constexpr std::string_view kEventStream = "text/event-stream";
+
+constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+
+// One request as the fake sees it. Owned by the connection and cleared between requests, so the
+// strings keep their capacity and a keep-alive connection stops allocating after warm-up.
+struct Request {
+  http::verb method = http::verb::unknown;
+  std::string target;
+  std::string authorization;
+  std::string content_type;
+  std::string body;
+  int fake_status = 0;
+  int stall_ms = 0;
+  int chunks = kDefaultChunks;
+  int chunk_delay_ms = 0;
+  int cut_after = -1;
+  bool fake_close = false;
+  bool expect_continue = false;
+
+  void clear() {
+    method = http::verb::unknown;
+    target.clear();
+    authorization.clear();
+    content_type.clear();
+    body.clear();
+    fake_status = 0;
+    stall_ms = 0;
+    chunks = kDefaultChunks;
+    chunk_delay_ms = 0;
+    cut_after = -1;
+    fake_close = false;
+    expect_continue = false;
+  }
+};
+
+int parseInt(beast::string_view text, int low, int high, int fallback) {
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return fallback;
+  }
+  return std::clamp(value, low, high);
+}
+
+// Keeps only what the fake acts on; unlike http::parser it stores no header list, so parsing a
+// request allocates nothing once the Request's strings have grown.
+class RequestParser : public http::basic_parser<true> {
+ public:
+  explicit RequestParser(Request& out) : out_(out) {
+    eager(true);
+    header_limit(kHeaderLimit);
+    body_limit(kBodyLimit);
+  }
+
+ private:
+  void on_request_impl(http::verb method, beast::string_view, beast::string_view target, int,
+                       beast::error_code&) override {
+    out_.method = method;
+    out_.target.assign(target.data(), target.size());
+  }
+
+  void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
+    ec = http::error::bad_version;  // requests only
+  }
+
+  void on_field_impl(http::field name, beast::string_view name_string, beast::string_view value,
+                     beast::error_code&) override {
+    switch (name) {
+      case http::field::authorization:
+        out_.authorization.assign(value.data(), value.size());
+        return;
+      case http::field::content_type:
+        out_.content_type.assign(value.data(), value.size());
+        return;
+      case http::field::expect:
+        out_.expect_continue = beast::iequals(value, "100-continue");
+        return;
+      case http::field::unknown:
+        break;
+      default:
+        return;
+    }
+    if (name_string.size() < 7 || !beast::iequals(name_string.substr(0, 7), "x-fake-")) {
+      return;
+    }
+    beast::string_view key = name_string.substr(7);
+    if (beast::iequals(key, "status")) {
+      out_.fake_status = parseInt(value, 100, 599, 0);
+    } else if (beast::iequals(key, "stall-ms")) {
+      out_.stall_ms = parseInt(value, 0, kMaxDelayMs, 0);
+    } else if (beast::iequals(key, "chunks")) {
+      out_.chunks = parseInt(value, 1, kMaxChunks, kDefaultChunks);
+    } else if (beast::iequals(key, "chunk-delay-ms")) {
+      out_.chunk_delay_ms = parseInt(value, 0, kMaxDelayMs, 0);
+    } else if (beast::iequals(key, "cut-after")) {
+      out_.cut_after = parseInt(value, 0, kMaxChunks, -1);
+    } else if (beast::iequals(key, "close")) {
+      out_.fake_close = value == "1" || beast::iequals(value, "true");
+    }
+  }
+
+  void on_header_impl(beast::error_code&) override {}
+
+  void on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
+                         beast::error_code&) override {
+    if (content_length) {
+      // Room for simdjson's padding too, so inspectBody() never reallocates.
+      out_.body.reserve(*content_length + kJsonPadding);
+    }
+  }
+
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    out_.body.append(body.data(), body.size());
+    return body.size();
+  }
+
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code&) override {
+    out_.body.append(body.data(), body.size());
+    return body.size();
+  }
+
+  void on_finish_impl(beast::error_code&) override {}
+
+  Request& out_;
+};
+
+enum class Endpoint {
+  kChat,
+  kCompletions,
+  kEmbeddings,
+  kTranscriptions,
+  kModels,
+  kStats,
+  kReset,
+  kUnknown,
+};
+
+Endpoint classify(http::verb method, std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/_fake/stats") {
+    return method == http::verb::get ? Endpoint::kStats : Endpoint::kUnknown;
+  }
+  if (path == "/_fake/reset") {
+    return method == http::verb::post ? Endpoint::kReset : Endpoint::kUnknown;
+  }
+  if (method == http::verb::post) {
+    if (path.ends_with("/chat/completions")) {
+      return Endpoint::kChat;
+    }
+    if (path.ends_with("/completions")) {
+      return Endpoint::kCompletions;
+    }
+    if (path.ends_with("/embeddings")) {
+      return Endpoint::kEmbeddings;
+    }
+    if (path.ends_with("/audio/transcriptions")) {
+      return Endpoint::kTranscriptions;
+    }
+  } else if (method == http::verb::get && path.ends_with("/models")) {
+    return Endpoint::kModels;
+  }
+  return Endpoint::kUnknown;
+}
+
+std::string_view reasonPhrase(int status) {
+  std::string_view reason = http::obsolete_reason(static_cast<http::status>(status));
+  return reason.starts_with('<') ? std::string_view("Unknown") : reason;
+}
+
+// What varies between responses; everything else in the head is the same for all.
+struct Head {
+  int status = 200;
+  std::string_view content_type = kJson;
+  std::int64_t content_length = -1;  // -1: chunked
+  bool keep_alive = true;
+};
+
+// Per-connection state. The coroutine owns it; buffers are reused across keep-alive requests.
+struct Connection {
+  beast::flat_buffer buffer;
+  Request request;
+  std::string head;
+  std::string body;
+  std::string frame;
+};
+
+enum class ReadResult { kOk, kClosed, kBad, kTooLarge };
+
+void appendChunkFrame(std::string& frame, std::string_view payload) {
+  char hex[20];
+  auto [end, ec] = std::to_chars(hex, hex + sizeof(hex), payload.size(), 16);
+  frame.append(hex, end);
+  frame += "\r\n";
+  frame += payload;
+  frame += "\r\n";
+}
+
+void logException(std::exception_ptr error) {
+  if (!error) {
+    return;
+  }
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    FWD_LOG(kError, "fake_upstream") << "connection failed: " << e.what();
+  }
+}
+
+}  // namespace
+
+class FakeServer::Impl {
+ public:
+  explicit Impl(FakeConfig config) : config_(std::move(config)) {
+    int threads = std::max(1, config_.threads);
+    for (int i = 0; i < threads; ++i) {
+      contexts_.push_back(std::make_unique<asio::io_context>(1));
+    }
+  }
+
+  ~Impl() {
+    stop();
+    for (std::thread& t : threads_) {
+      if (t.joinable()) {
+        t.join();
+      }
+    }
+    guards_.clear();
+    signals_.reset();
+    acceptor_.reset();
+    // Destroying the contexts destroys suspended sessions (and their sockets) before ssl_.
+    contexts_.clear();
+  }
+
+  absl::Status listen(const std::string& host, std::uint16_t port) {
+    if (!config_.tls_cert_file.empty() || !config_.tls_key_file.empty()) {
+      if (config_.tls_cert_file.empty() || config_.tls_key_file.empty()) {
+        return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+      }
+      ssl_.emplace(asio::ssl::context::tls_server);
+      ssl_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                        asio::ssl::context::no_sslv3);
+      beast::error_code ec;
+      ssl_->use_certificate_chain_file(config_.tls_cert_file, ec);
+      if (ec) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("cannot load --tls-cert ", config_.tls_cert_file, ": ", ec.message()));
+      }
+      ssl_->use_private_key_file(config_.tls_key_file, asio::ssl::context::pem, ec);
+      if (ec) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("cannot load --tls-key ", config_.tls_key_file, ": ", ec.message()));
+      }
+    }
+    asio::io_context& ctx = *contexts_[0];
+    beast::error_code ec;
+    tcp::endpoint endpoint;
+    asio::ip::address address = asio::ip::make_address(host, ec);
+    if (!ec) {
+      endpoint = tcp::endpoint(address, port);
+    } else {
+      tcp::resolver resolver(ctx);
+      auto results = resolver.resolve(host, std::to_string(port), ec);
+      if (ec || results.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("cannot resolve ", host, ": ", ec.message()));
+      }
+      endpoint = results.begin()->endpoint();
+    }
+    acceptor_.emplace(ctx);
+    acceptor_->open(endpoint.protocol(), ec);
+    if (!ec) {
+      acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+      acceptor_->bind(endpoint, ec);
+    }
+    if (!ec) {
+      acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", host, ":",
+                                                 std::to_string(port), ": ", ec.message()));
+    }
+    // Installed before the caller announces the port, so a SIGTERM sent right after the
+    // listening line still ends in a clean exit.
+    signals_.emplace(ctx, SIGINT, SIGTERM);
+    signals_->async_wait([this](const beast::error_code& ec, int) {
+      if (!ec) {
+        stop();
+      }
+    });
+    return absl::OkStatus();
+  }
+
+  std::string boundAddress() const {
+    beast::error_code ec;
+    tcp::endpoint endpoint = acceptor_->local_endpoint(ec);
+    std::string host = endpoint.address().to_string();
+    if (endpoint.address().is_v6()) {
+      host = "[" + host + "]";
+    }
+    return host + ":" + std::to_string(endpoint.port());
+  }
+
+  bool tls() const { return ssl_.has_value(); }
+
+  void run() {
+    asio::io_context& main = *contexts_[0];
+    asio::co_spawn(main, acceptLoop(), logException);
+    for (std::size_t i = 1; i < contexts_.size(); ++i) {
+      guards_.push_back(asio::make_work_guard(*contexts_[i]));
+      threads_.emplace_back([ctx = contexts_[i].get()] { ctx->run(); });
+    }
+    main.run();
+    stop();
+    for (std::thread& t : threads_) {
+      t.join();
+    }
+    threads_.clear();
+  }
+
+  void stop() {
+    for (auto& ctx : contexts_) {
+      ctx->stop();
+    }
+  }
+
+ private:
+  asio::awaitable<void> acceptLoop() {
+    std::size_t next = 0;
+    for (;;) {
+      asio::io_context& ctx = *contexts_[next];
+      next = (next + 1) % contexts_.size();
+      auto [ec, socket] = co_await acceptor_->async_accept(
+          asio::any_io_executor(ctx.get_executor()), kUse);
+      if (ec == asio::error::operation_aborted) {
+        co_return;
+      }
+      if (ec) {
+        // Out of descriptors or similar: back off instead of spinning.
+        FWD_LOG(kWarn, "fake_upstream") << "accept failed: " << ec.message();
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        timer.expires_after(std::chrono::milliseconds(10));
+        co_await timer.async_wait(kUse);
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      if (ssl_) {
+        asio::co_spawn(ctx, tlsSession(std::move(socket)), logException);
+      } else {
+        asio::co_spawn(ctx, plainSession(std::move(socket)), logException);
+      }
+    }
+  }
+
+  asio::awaitable<void> plainSession(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    co_await serve(stream);
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.socket().close(ec);
+  }
+
+  asio::awaitable<void> tlsSession(tcp::socket socket) {
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ssl_);
+    beast::get_lowest_layer(stream).expires_after(kIoTimeout);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUse);
+    if (ec) {
+      co_return;
+    }
+    co_await serve(stream);
+    beast::get_lowest_layer(stream).socket().close(ec);
+  }
+
+  template <class Stream>
+  asio::awaitable<void> serve(Stream& stream) {
+    Connection conn;
+    for (;;) {
+      conn.request.clear();
+      RequestParser parser(conn.request);
+      ReadResult result = co_await readRequest(stream, conn, parser);
+      if (result == ReadResult::kClosed) {
+        co_return;
+      }
+      if (result != ReadResult::kOk) {
+        int status = result == ReadResult::kTooLarge ? 413 : 400;
+        conn.body.clear();
+        appendError(conn.body, status,
+                    status == 413 ? "fake upstream: request body over 64 MiB"
+                                  : "fake upstream: malformed HTTP request");
+        co_await writeResponse(stream, conn, Head{status, kJson, -1, false});
+        co_return;
+      }
+      if (!co_await respond(stream, conn, parser.keep_alive())) {
+        co_return;
+      }
+    }
+  }
+
+  template <class Stream>
+  asio::awaitable<ReadResult> readRequest(Stream& stream, Connection& conn, RequestParser& parser) {
+    beast::get_lowest_layer(stream).expires_after(kIoTimeout);
+    bool continue_sent = false;
+    for (;;) {
+      while (conn.buffer.size() > 0 && !parser.is_done()) {
+        beast::error_code ec;
+        std::size_t used = parser.put(conn.buffer.data(), ec);
+        conn.buffer.consume(used);
+        if (ec == http::error::need_more) {
+          break;
+        }
+        if (ec) {
+          co_return ec == http::error::body_limit ? ReadResult::kTooLarge : ReadResult::kBad;
+        }
+        if (used == 0) {
+          break;
+        }
+      }
+      if (parser.is_done()) {
+        co_return ReadResult::kOk;
+      }
+      if (parser.is_header_done() && conn.request.expect_continue && !continue_sent) {
+        continue_sent = true;
+        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kContinue), kUse);
+        if (ec) {
+          co_return ReadResult::kClosed;
+        }
+      }
+      auto [ec, n] = co_await stream.async_read_some(conn.buffer.prepare(kReadSize), kUse);
+      conn.buffer.commit(n);
+      if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+          ec == asio::ssl::error::stream_truncated) {
+        if (!parser.got_some() && conn.buffer.size() == 0) {
+          co_return ReadResult::kClosed;  // idle keep-alive connection closed by the client
+        }
+        beast::error_code eof_ec;
+        parser.put_eof(eof_ec);
+        co_return !eof_ec && parser.is_done() ? ReadResult::kOk : ReadResult::kClosed;
+      }
+      if (ec) {
+        co_return ReadResult::kClosed;  // reset, or the 30 s read timeout
+      }
+    }
+  }
+
+  void appendHead(std::string& out, const Head& head, const Request& request, std::uint64_t id) {
+    out += "HTTP/1.1 ";
+    appendInt(out, head.status);
+    out += ' ';
+    out += reasonPhrase(head.status);
+    out += "\r\ncontent-type: ";
+    out += head.content_type;
+    if (head.content_length >= 0) {
+      out += "\r\ncontent-length: ";
+      appendInt(out, head.content_length);
+    } else {
+      out += "\r\ntransfer-encoding: chunked\r\ncache-control: no-cache";
+    }
+    out += "\r\nx-fake-upstream: ";
+    out += config_.name;
+    out += "\r\nx-fake-path: ";
+    out += request.target;
+    out += "\r\nx-fake-authorization: ";
+    out += request.authorization;
+    out += "\r\nx-fake-request-bytes: ";
+    appendInt(out, static_cast<std::int64_t>(request.body.size()));
+    out += "\r\nx-request-id: fake-";
+    appendInt(out, static_cast<std::int64_t>(id));
+    out += "\r\nopenai-processing-ms: 1\r\nx-ratelimit-remaining-requests: 999";
+    if (head.status == 429) {
+      out += "\r\nretry-after: 1";
+    }
+    if (!head.keep_alive) {
+      out += "\r\nconnection: close";
+    }
+    out += "\r\n\r\n";
+  }
+
+  // Writes head + conn.body (content-length framed). False when the connection must close.
+  template <class Stream>
+  asio::awaitable<bool> writeResponse(Stream& stream, Connection& conn, Head head,
+                                      std::uint64_t id = 0) {
+    head.content_length = static_cast<std::int64_t>(conn.body.size());
+    conn.head.clear();
+    appendHead(conn.head, head, conn.request, id);
+    beast::get_lowest_layer(stream).expires_after(kIoTimeout);
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(conn.head), asio::buffer(conn.body)};
+    auto [ec, n] = co_await asio::async_write(stream, buffers, kUse);
+    co_return !ec && head.keep_alive;
+  }
+
+  template <class Stream>
+  asio::awaitable<bool> respond(Stream& stream, Connection& conn, bool keep_alive) {
+    Request& request = conn.request;
+    const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed) + 1;
+    const Endpoint endpoint = classify(request.method, request.target);
+    conn.body.clear();
+    if (endpoint == Endpoint::kStats) {
+      conn.body += "{\"name\":";
+      appendJsonString(conn.body, config_.name);
+      conn.body += ",\"requests\":";
+      appendInt(conn.body, static_cast<std::int64_t>(requests_.load(std::memory_order_relaxed)));
+      conn.body += '}';
+      co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
+    }
+    if (endpoint == Endpoint::kReset) {
+      requests_.store(0, std::memory_order_relaxed);
+      conn.body += "{\"ok\":true}";
+      co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
+    }
+    requests_.fetch_add(1, std::memory_order_relaxed);
+
+    if (request.stall_ms > 0) {
+      asio::steady_timer timer(co_await asio::this_coro::executor);
+      timer.expires_after(std::chrono::milliseconds(request.stall_ms));
+      co_await timer.async_wait(kUse);
+    }
+    if (request.fake_close) {
+      co_return false;
+    }
+
+    BodyInfo info;
+    const bool json_endpoint = endpoint == Endpoint::kChat ||
+                               endpoint == Endpoint::kCompletions ||
+                               endpoint == Endpoint::kEmbeddings;
+    if (json_endpoint) {
+      info = inspectBody(request.body);
+    }
+    int status = request.fake_status;
+    if (status == 0) {
+      status = info.status_from_model;
+    }
+    if (status == 0) {
+      status = config_.fail_status;
+    }
+    if (status == 0 && endpoint == Endpoint::kUnknown) {
+      status = 404;
+    }
+    if (status == 0 && json_endpoint && !info.json_ok) {
+      appendError(conn.body, 400, "fake upstream: request body is not a JSON object");
+      co_return co_await writeResponse(stream, conn, Head{400, kJson, -1, keep_alive}, id);
+    }
+    if (status != 0) {
+      std::string message =
+          endpoint == Endpoint::kUnknown && status == 404
+              ? absl::StrCat("fake upstream: no endpoint for ",
+                             std::string(http::to_string(request.method)),
+                             " ", request.target)
+              : absl::StrCat("fake upstream error ", status);
+      appendError(conn.body, status, message);
+      co_return co_await writeResponse(stream, conn, Head{status, kJson, -1, keep_alive}, id);
+    }
+
+    switch (endpoint) {
+      case Endpoint::kChat:
+      case Endpoint::kCompletions: {
+        const StreamKind kind =
+            endpoint == Endpoint::kChat ? StreamKind::kChat : StreamKind::kCompletion;
+        if (info.stream) {
+          co_return co_await writeStream(stream, conn, kind, info, id, keep_alive);
+        }
+        if (kind == StreamKind::kChat) {
+          appendChatCompletion(conn.body, id, info.model, config_.name);
+        } else {
+          appendTextCompletion(conn.body, id, info.model, config_.name);
+        }
+        break;
+      }
+      case Endpoint::kEmbeddings:
+        appendEmbeddings(conn.body, info.model, info.inputs, info.base64);
+        break;
+      case Endpoint::kTranscriptions:
+        appendTranscription(conn.body, config_.name, request.body, request.content_type);
+        break;
+      case Endpoint::kModels:
+        appendModelList(conn.body, config_.models);
+        break;
+      default:
+        break;
+    }
+    co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
+  }
+
+  // One chunk per event, each written (flushed) on its own; x-fake-cut-after closes mid-way.
+  template <class Stream>
+  asio::awaitable<bool> writeStream(Stream& stream, Connection& conn, StreamKind kind,
+                                    const BodyInfo& info, std::uint64_t id, bool keep_alive) {
+    const Request& request = conn.request;
+    conn.head.clear();
+    appendHead(conn.head, Head{200, kEventStream, -1, keep_alive}, request, id);
+    auto& lowest = beast::get_lowest_layer(stream);
+    lowest.expires_after(kIoTimeout);
+    if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(conn.head), kUse); ec) {
+      co_return false;
+    }
+    const int chunks = request.chunks;
+    const int events = chunks + (info.include_usage ? 1 : 0) + 1;  // + [DONE]
+    std::optional<asio::steady_timer> delay;
+    for (int i = 0; i < events; ++i) {
+      if (i == request.cut_after) {
+        beast::error_code ec;
+        lowest.socket().close(ec);
+        co_return false;
+      }
+      if (i > 0 && request.chunk_delay_ms > 0) {
+        if (!delay) {
+          delay.emplace(co_await asio::this_coro::executor);
+        }
+        delay->expires_after(std::chrono::milliseconds(request.chunk_delay_ms));
+        co_await delay->async_wait(kUse);
+      }
+      conn.body.clear();
+      conn.body += "data: ";
+      if (i < chunks) {
+        appendStreamChunk(conn.body, kind, id, info.model, config_.name, i, chunks);
+      } else if (i == chunks && info.include_usage) {
+        appendUsageChunk(conn.body, kind, id, info.model, chunks);
+      } else {
+        conn.body += "[DONE]";
+      }
+      conn.body += "\n\n";
+      conn.frame.clear();
+      appendChunkFrame(conn.frame, conn.body);
+      lowest.expires_after(kIoTimeout);
+      if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(conn.frame), kUse); ec) {
+        co_return false;
+      }
+    }
+    if (request.cut_after >= events) {
+      beast::error_code ec;
+      lowest.socket().close(ec);
+      co_return false;
+    }
+    lowest.expires_after(kIoTimeout);
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(std::string_view("0\r\n\r\n")),
+                                              kUse);
+    co_return !ec && keep_alive;
+  }
+
+  FakeConfig config_;
+  std::optional<asio::ssl::context> ssl_;
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
+  std::vector<std::thread> threads_;
+  std::optional<tcp::acceptor> acceptor_;
+  std::optional<asio::signal_set> signals_;
+  // Requests served (excluding /_fake/*), zeroed by /_fake/reset.
+  std::atomic<std::uint64_t> requests_{0};
+  // Source of x-request-id; never reset so ids stay unique.
+  std::atomic<std::uint64_t> next_id_{0};
+};
+
+FakeServer::FakeServer(FakeConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+FakeServer::~FakeServer() = default;
+
+absl::Status FakeServer::listen(const std::string& host, std::uint16_t port) {
+  return impl_->listen(host, port);
+}
+std::string FakeServer::boundAddress() const { return impl_->boundAddress(); }
+bool FakeServer::tls() const { return impl_->tls(); }
+void FakeServer::run() { impl_->run(); }
+void FakeServer::stop() { impl_->stop(); }
+
+}  // namespace fwd::fakes

@@ -1,0 +1,52 @@
+// The fake LLM upstream's HTTP server: OpenAI endpoints with fault injection, built for speed
+// because it is also the upstream of the benchmarks. One io_context per thread, one acceptor
+// handing sockets round-robin to the threads, one coroutine per connection, requests parsed
+// without allocating (only the headers the fake acts on are kept), responses serialised by hand
+// into per-connection buffers. Request counters are relaxed atomics; nothing on the request path
+// takes a lock. See fake_upstream_main.cc for the endpoints and fault headers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace fwd::fakes {
+
+struct FakeConfig {
+  std::string name = "fake";
+  int threads = 1;
+  /// When non-zero, every request (except /_fake/*) is answered with this status.
+  int fail_status = 0;
+  /// Both set: serve HTTPS.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::vector<std::string> models{"fake-model"};
+};
+
+class FakeServer {
+ public:
+  explicit FakeServer(FakeConfig config);
+  ~FakeServer();
+  FakeServer(const FakeServer&) = delete;
+  FakeServer& operator=(const FakeServer&) = delete;
+
+  /// Binds and listens (port 0 picks a free port). Call once, before run().
+  absl::Status listen(const std::string& host, std::uint16_t port);
+  /// The bound address as "host:port" (IPv6 bracketed).
+  std::string boundAddress() const;
+  bool tls() const;
+
+  /// Serves on the calling thread plus threads-1 more until stop() or SIGINT/SIGTERM.
+  void run();
+  /// Safe from any thread.
+  void stop();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fwd::fakes

@@ -1,0 +1,103 @@
+// fake_upstream: a fake OpenAI-compatible LLM server for integration tests and benchmarks.
+//
+// Flags: --listen HOST:PORT (default 127.0.0.1:0), --name NAME (default "fake"), --threads N,
+// --fail-status N (answer every request with N), --tls-cert FILE --tls-key FILE (HTTPS),
+// --models a,b,c (GET .../models; default "fake-model"). After binding it prints one line to
+// stdout, "listening http|https HOST:PORT", and serves until SIGTERM/SIGINT (exit 0).
+//
+// Endpoints, matched on the path suffix so any base URL prefix works (query string ignored):
+//   POST .../chat/completions, POST .../completions   ("stream": true → SSE, 5 chunks default;
+//        stream_options.include_usage adds a usage chunk; then data: [DONE])
+//   POST .../embeddings            one 8-float vector per input
+//   POST .../audio/transcriptions  echoes byte count, sha256 and Content-Type of the raw body
+//   GET  .../models                the --models list
+//   GET  /_fake/stats              {"name","requests"}; POST /_fake/reset zeroes requests
+//   anything else                  404, OpenAI-shaped error
+// Every response carries x-fake-upstream, x-fake-path (target as received), x-fake-authorization,
+// x-fake-request-bytes, x-request-id: fake-<n>, openai-processing-ms, x-ratelimit-remaining-*.
+//
+// Faults, by request header: x-fake-status: N (also JSON "model": "fake-status-N"; 429 adds
+// retry-after: 1), x-fake-stall-ms: N (before the response head), x-fake-chunks: N,
+// x-fake-chunk-delay-ms: N (between events), x-fake-cut-after: K (K events, then the socket is
+// closed: no final chunk, no [DONE]), x-fake-close: 1 (close without answering).
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "common/net/host_port.h"
+#include "tests/fakes/fake_server.h"
+
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: fake_upstream [--listen HOST:PORT] [--name NAME] [--threads N] [--fail-status N]\n"
+    "                     [--tls-cert FILE --tls-key FILE] [--models a,b,c]\n";
+
+int usageError(const std::string& message) {
+  std::cerr << "fake_upstream: " << message << "\n" << kUsage;
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  fwd::fakes::FakeConfig config;
+  std::string listen = "127.0.0.1:0";
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    std::string value;
+    if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg.resize(eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return usageError(arg + " needs a value");
+    }
+    if (arg == "--listen") {
+      listen = value;
+    } else if (arg == "--name") {
+      config.name = value;
+    } else if (arg == "--threads") {
+      if (!absl::SimpleAtoi(value, &config.threads) || config.threads < 1 ||
+          config.threads > 256) {
+        return usageError("--threads wants 1..256, got " + value);
+      }
+    } else if (arg == "--fail-status") {
+      if (!absl::SimpleAtoi(value, &config.fail_status) || config.fail_status < 100 ||
+          config.fail_status > 599) {
+        return usageError("--fail-status wants an HTTP status 100..599, got " + value);
+      }
+    } else if (arg == "--tls-cert") {
+      config.tls_cert_file = value;
+    } else if (arg == "--tls-key") {
+      config.tls_key_file = value;
+    } else if (arg == "--models") {
+      config.models = absl::StrSplit(value, ',', absl::SkipEmpty());
+    } else {
+      return usageError("unknown flag " + arg);
+    }
+  }
+  auto address = fwd::common::net::parseHostPort(listen);
+  if (!address.ok()) {
+    return usageError("--listen: " + std::string(address.status().message()));
+  }
+  fwd::fakes::FakeServer server(config);
+  if (auto status = server.listen(address->host, address->port); !status.ok()) {
+    std::cerr << "fake_upstream: " << status.message() << "\n";
+    return 1;
+  }
+  std::cout << "listening " << (server.tls() ? "https " : "http ") << server.boundAddress()
+            << std::endl;
+  server.run();
+  return 0;
+}
