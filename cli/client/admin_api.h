@@ -1,0 +1,41 @@
+// The fwd.v1.AdminService calls fwdctl makes, as an interface: the command layer is written
+// against it, AdminClient implements it over gRPC, and tests substitute a mock.
+#pragma once
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "fwd/v1/admin.pb.h"
+
+namespace fwd::cli::client {
+
+/// Every call blocks until the answer or the deadline. Errors carry the server's code and
+/// message unchanged; an unreachable server is marked ErrorKind::kUnreachable.
+class AdminApi {
+ public:
+  virtual ~AdminApi() = default;
+
+  virtual absl::StatusOr<fwd::v1::Upstream> createUpstream(
+      const fwd::v1::CreateUpstreamRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::Upstream> getUpstream(
+      const fwd::v1::GetUpstreamRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::ListUpstreamsResponse> listUpstreams(
+      const fwd::v1::ListUpstreamsRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::Upstream> updateUpstream(
+      const fwd::v1::UpdateUpstreamRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::DeleteUpstreamResponse> deleteUpstream(
+      const fwd::v1::DeleteUpstreamRequest& request) = 0;
+
+  virtual absl::StatusOr<fwd::v1::CreateKeyResponse> createKey(
+      const fwd::v1::CreateKeyRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::ListKeysResponse> listKeys(
+      const fwd::v1::ListKeysRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::Key> revokeKey(const fwd::v1::RevokeKeyRequest& request) = 0;
+
+  virtual absl::StatusOr<fwd::v1::GetStatusResponse> getStatus(
+      const fwd::v1::GetStatusRequest& request) = 0;
+};
+
+using AdminApiPtr = std::unique_ptr<AdminApi>;
+
+}  // namespace fwd::cli::client

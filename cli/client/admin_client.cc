@@ -1,0 +1,99 @@
+#include "cli/client/admin_client.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include "cli/client/error_kind.h"
+#include "common/status/grpc_status.h"
+
+namespace fwd::cli::client {
+
+AdminClient::AdminClient(ClientOptions options)
+    : options_(std::move(options)),
+      channel_(grpc::CreateChannel(options_.server, grpc::InsecureChannelCredentials())),
+      stub_(fwd::v1::AdminService::NewStub(channel_)) {}
+
+template <typename Request, typename Response, typename Method>
+absl::StatusOr<Response> AdminClient::call(Method method, const Request& request) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + options_.timeout);
+  context.set_wait_for_ready(false);
+  context.AddMetadata("authorization", "Bearer " + options_.token);
+  Response response;
+  grpc::Status status = (stub_.get()->*method)(&context, request, &response);
+  if (!status.ok()) {
+    return mapError(status);
+  }
+  return response;
+}
+
+absl::Status AdminClient::mapError(const grpc::Status& status) {
+  // UNAVAILABLE or DEADLINE_EXCEEDED on a channel that is not READY means no connection was
+  // made (refused, unresolvable, black-holed). The same codes on a READY channel came from the
+  // server, whose message is worth showing as is.
+  bool transport_code = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+  if (transport_code && channel_->GetState(false) != GRPC_CHANNEL_READY) {
+    return unreachableError(options_.server, status.error_message());
+  }
+  return fwd::common::status::fromGrpc(status);
+}
+
+absl::StatusOr<fwd::v1::Upstream> AdminClient::createUpstream(
+    const fwd::v1::CreateUpstreamRequest& request) {
+  return call<fwd::v1::CreateUpstreamRequest, fwd::v1::Upstream>(
+      &fwd::v1::AdminService::Stub::CreateUpstream, request);
+}
+
+absl::StatusOr<fwd::v1::Upstream> AdminClient::getUpstream(
+    const fwd::v1::GetUpstreamRequest& request) {
+  return call<fwd::v1::GetUpstreamRequest, fwd::v1::Upstream>(
+      &fwd::v1::AdminService::Stub::GetUpstream, request);
+}
+
+absl::StatusOr<fwd::v1::ListUpstreamsResponse> AdminClient::listUpstreams(
+    const fwd::v1::ListUpstreamsRequest& request) {
+  return call<fwd::v1::ListUpstreamsRequest, fwd::v1::ListUpstreamsResponse>(
+      &fwd::v1::AdminService::Stub::ListUpstreams, request);
+}
+
+absl::StatusOr<fwd::v1::Upstream> AdminClient::updateUpstream(
+    const fwd::v1::UpdateUpstreamRequest& request) {
+  return call<fwd::v1::UpdateUpstreamRequest, fwd::v1::Upstream>(
+      &fwd::v1::AdminService::Stub::UpdateUpstream, request);
+}
+
+absl::StatusOr<fwd::v1::DeleteUpstreamResponse> AdminClient::deleteUpstream(
+    const fwd::v1::DeleteUpstreamRequest& request) {
+  return call<fwd::v1::DeleteUpstreamRequest, fwd::v1::DeleteUpstreamResponse>(
+      &fwd::v1::AdminService::Stub::DeleteUpstream, request);
+}
+
+absl::StatusOr<fwd::v1::CreateKeyResponse> AdminClient::createKey(
+    const fwd::v1::CreateKeyRequest& request) {
+  return call<fwd::v1::CreateKeyRequest, fwd::v1::CreateKeyResponse>(
+      &fwd::v1::AdminService::Stub::CreateKey, request);
+}
+
+absl::StatusOr<fwd::v1::ListKeysResponse> AdminClient::listKeys(
+    const fwd::v1::ListKeysRequest& request) {
+  return call<fwd::v1::ListKeysRequest, fwd::v1::ListKeysResponse>(
+      &fwd::v1::AdminService::Stub::ListKeys, request);
+}
+
+absl::StatusOr<fwd::v1::Key> AdminClient::revokeKey(const fwd::v1::RevokeKeyRequest& request) {
+  return call<fwd::v1::RevokeKeyRequest, fwd::v1::Key>(&fwd::v1::AdminService::Stub::RevokeKey,
+                                                       request);
+}
+
+absl::StatusOr<fwd::v1::GetStatusResponse> AdminClient::getStatus(
+    const fwd::v1::GetStatusRequest& request) {
+  return call<fwd::v1::GetStatusRequest, fwd::v1::GetStatusResponse>(
+      &fwd::v1::AdminService::Stub::GetStatus, request);
+}
+
+AdminApiPtr connectAdmin(const ClientOptions& options) {
+  return std::make_unique<AdminClient>(options);
+}
+
+}  // namespace fwd::cli::client

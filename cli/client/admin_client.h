@@ -1,0 +1,67 @@
+// AdminApi over gRPC: one insecure channel to the control plane, the admin token as
+// "authorization: Bearer <token>" metadata, a deadline on every call, and no waiting for a
+// connection that is not there (wait_for_ready false), so an absent server fails fast.
+#pragma once
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "cli/client/admin_api.h"
+#include "fwd/v1/admin.grpc.pb.h"
+
+namespace fwd::cli::client {
+
+inline constexpr std::chrono::milliseconds kDefaultCallTimeout{10'000};
+
+struct ClientOptions {
+  // "host:port" of the control plane's gRPC listener.
+  std::string server = "127.0.0.1:7070";
+  std::string token;
+  // Deadline of each call, connection included.
+  std::chrono::milliseconds timeout = kDefaultCallTimeout;
+};
+
+class AdminClient : public AdminApi {
+ public:
+  explicit AdminClient(ClientOptions options);
+
+  // fwd::cli::client::AdminApi
+  absl::StatusOr<fwd::v1::Upstream> createUpstream(
+      const fwd::v1::CreateUpstreamRequest& request) override;
+  absl::StatusOr<fwd::v1::Upstream> getUpstream(
+      const fwd::v1::GetUpstreamRequest& request) override;
+  absl::StatusOr<fwd::v1::ListUpstreamsResponse> listUpstreams(
+      const fwd::v1::ListUpstreamsRequest& request) override;
+  absl::StatusOr<fwd::v1::Upstream> updateUpstream(
+      const fwd::v1::UpdateUpstreamRequest& request) override;
+  absl::StatusOr<fwd::v1::DeleteUpstreamResponse> deleteUpstream(
+      const fwd::v1::DeleteUpstreamRequest& request) override;
+  absl::StatusOr<fwd::v1::CreateKeyResponse> createKey(
+      const fwd::v1::CreateKeyRequest& request) override;
+  absl::StatusOr<fwd::v1::ListKeysResponse> listKeys(
+      const fwd::v1::ListKeysRequest& request) override;
+  absl::StatusOr<fwd::v1::Key> revokeKey(const fwd::v1::RevokeKeyRequest& request) override;
+  absl::StatusOr<fwd::v1::GetStatusResponse> getStatus(
+      const fwd::v1::GetStatusRequest& request) override;
+
+ private:
+  // Runs one unary call: sets deadline, wait_for_ready(false) and the token, then maps errors.
+  template <typename Request, typename Response, typename Method>
+  absl::StatusOr<Response> call(Method method, const Request& request);
+
+  // The server's error unchanged, unless the channel never got connected: then unreachable.
+  absl::Status mapError(const grpc::Status& status);
+
+  const ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<fwd::v1::AdminService::Stub> stub_;
+};
+
+/// The production factory: an AdminClient for `options`.
+AdminApiPtr connectAdmin(const ClientOptions& options);
+
+}  // namespace fwd::cli::client

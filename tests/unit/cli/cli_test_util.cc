@@ -1,0 +1,44 @@
+#include "tests/unit/cli/cli_test_util.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+namespace fwd::cli::testing {
+
+CliResult runCli(const std::vector<std::string>& args, const CliSetup& setup) {
+  std::ostringstream out;
+  std::ostringstream err;
+  commands::Environment env;
+  env.out = &out;
+  env.err = &err;
+  env.token_env = setup.token_env;
+  env.token_file = setup.token_file;
+  if (setup.connect) {
+    env.connect = setup.connect;
+  } else {
+    env.connect = [](const client::ClientOptions&) -> client::AdminApiPtr {
+      ADD_FAILURE() << "the command connected to a server although it should not have";
+      return client::connectAdmin({"127.0.0.1:1", "x", std::chrono::milliseconds(1)});
+    };
+  }
+  CliResult result;
+  result.exit_code = commands::run(args, env);
+  result.out = out.str();
+  result.err = err.str();
+  return result;
+}
+
+commands::ConnectFn connectOnce(std::unique_ptr<client::AdminApi> api,
+                                std::shared_ptr<client::ClientOptions> seen_options) {
+  auto holder = std::make_shared<std::unique_ptr<client::AdminApi>>(std::move(api));
+  return [holder, seen_options](const client::ClientOptions& options) {
+    if (seen_options != nullptr) {
+      *seen_options = options;
+    }
+    EXPECT_NE(*holder, nullptr) << "connected twice";
+    return std::move(*holder);
+  };
+}
+
+}  // namespace fwd::cli::testing

@@ -1,0 +1,197 @@
+// Whole command lines through the real gRPC client against the in-process fake AdminService:
+// what reached the server (method, request, authorization metadata) and what fwdctl printed.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands/run.h"
+#include "tests/unit/cli/cli_test_util.h"
+#include "tests/unit/cli/fake_admin_service.h"
+
+namespace fwd::cli::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+FakeAdminService::Responses failing(grpc::StatusCode code, const std::string& message) {
+  FakeAdminService::Responses responses;
+  responses.error = grpc::Status(code, message);
+  return responses;
+}
+
+class CliEndToEndTest : public ::testing::Test {
+ protected:
+  CliResult fwdctl(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--server", server_.address()});
+    CliSetup setup;
+    setup.connect = client::connectAdmin;
+    setup.token_env = "adm-secret";
+    return runCli(args, setup);
+  }
+
+  FakeAdminServer server_;
+  FakeAdminService& fake_ = server_.service();
+};
+
+TEST_F(CliEndToEndTest, UpstreamAddSendsRequestAndTokenAndPrintsJson) {
+  // CreateUpstream receives every flag and "Bearer <token>"; -o json prints the server's answer.
+  FakeAdminService::Responses responses;
+  responses.upstream.set_name("local");
+  responses.upstream.set_base_url("http://127.0.0.1:11434/v1");
+  responses.upstream.set_api_key_hint("…9xyz");
+  responses.upstream.add_models("llama*");
+  responses.upstream.set_weight(1);
+  responses.upstream.mutable_timeout()->set_seconds(600);
+  responses.upstream.set_id(5);
+  responses.upstream.mutable_create_time()->set_seconds(1795341600);
+  responses.upstream.mutable_update_time()->set_seconds(1795341600);
+  fake_.setResponses(responses);
+
+  CliResult result =
+      fwdctl({"upstream", "add", "local", "--base-url", "http://127.0.0.1:11434/v1", "--api-key",
+              "sk-abc9xyz", "--model", "llama*", "--priority", "5", "-o", "json"});
+  ASSERT_EQ(result.exit_code, commands::kExitOk) << result.err;
+  EXPECT_EQ(fake_.lastMethod(), "CreateUpstream");
+  EXPECT_EQ(fake_.lastAuthorization(), "Bearer adm-secret");
+  auto request = fake_.lastRequest<fwd::v1::CreateUpstreamRequest>();
+  EXPECT_EQ(request.upstream().name(), "local");
+  EXPECT_EQ(request.upstream().base_url(), "http://127.0.0.1:11434/v1");
+  EXPECT_EQ(request.upstream().api_key(), "sk-abc9xyz");
+  EXPECT_THAT(request.upstream().models(), ElementsAre("llama*"));
+  EXPECT_EQ(request.upstream().priority(), 5);
+  EXPECT_FALSE(request.upstream().has_timeout());
+
+  auto json = nlohmann::json::parse(result.out);
+  EXPECT_EQ(json["name"], "local");
+  EXPECT_EQ(json["credential"]["type"], "api_key");
+  EXPECT_EQ(json["credential"]["hint"], "…9xyz");
+  EXPECT_EQ(json["timeout"], "10m");
+  EXPECT_EQ(json["created"], "2026-11-22T10:00:00Z");
+  EXPECT_THAT(result.out, Not(HasSubstr("sk-abc9xyz")));
+}
+
+TEST_F(CliEndToEndTest, UpstreamUpdateSendsOnlyTheGivenFields) {
+  // UpdateUpstream on the wire carries the name and a mask of exactly the flags given.
+  FakeAdminService::Responses responses;
+  responses.upstream.set_name("local");
+  fake_.setResponses(responses);
+  CliResult result = fwdctl({"upstream", "update", "local", "--timeout", "45s",
+                             "--insecure-skip-verify=false", "--api-key-env", "LOCAL_KEY"});
+  ASSERT_EQ(result.exit_code, commands::kExitOk) << result.err;
+  EXPECT_EQ(result.out, "upstream \"local\" updated\n");
+  auto request = fake_.lastRequest<fwd::v1::UpdateUpstreamRequest>();
+  EXPECT_EQ(fake_.lastMethod(), "UpdateUpstream");
+  EXPECT_EQ(request.upstream().name(), "local");
+  EXPECT_THAT(request.update_mask().paths(),
+              ElementsAre("api_key_env", "timeout", "insecure_skip_verify"));
+  EXPECT_EQ(request.upstream().api_key_env(), "LOCAL_KEY");
+  EXPECT_EQ(request.upstream().timeout().seconds(), 45);
+}
+
+TEST_F(CliEndToEndTest, UpstreamListAndGetRenderTables) {
+  // ListUpstreams renders the aligned table; GetUpstream sends the name and prints details.
+  FakeAdminService::Responses responses;
+  fwd::v1::Upstream* a = responses.upstreams.add_upstreams();
+  a->set_name("a");
+  a->set_base_url("http://a");
+  a->set_api_key_env("A_KEY");
+  a->set_weight(1);
+  a->mutable_timeout()->set_seconds(30);
+  responses.upstream = *a;
+  fake_.setResponses(responses);
+
+  CliResult list = fwdctl({"upstream", "list"});
+  ASSERT_EQ(list.exit_code, commands::kExitOk) << list.err;
+  EXPECT_EQ(list.out,
+            "NAME  BASE_URL  MODELS  PRIORITY  WEIGHT  TIMEOUT  CREDENTIAL\n"
+            "a     http://a  -       0         1       30s      env:A_KEY\n");
+
+  CliResult get = fwdctl({"upstream", "get", "a"});
+  ASSERT_EQ(get.exit_code, commands::kExitOk) << get.err;
+  EXPECT_EQ(fake_.lastRequest<fwd::v1::GetUpstreamRequest>().name(), "a");
+  EXPECT_THAT(get.out, HasSubstr("credential:            env:A_KEY\n"));
+}
+
+TEST_F(CliEndToEndTest, KeyCreatePrintsSecretAndListDoesNot) {
+  // The secret appears in `key create` output only; `key list -o json` has no secret or hash.
+  FakeAdminService::Responses responses;
+  responses.created_key.mutable_key()->set_name("ci");
+  responses.created_key.mutable_key()->set_display_prefix("fwd-Q1w2");
+  responses.created_key.set_secret("fwd-Q1w2e3r4t5y6");
+  fwd::v1::Key* listed = responses.keys.add_keys();
+  listed->set_name("ci");
+  listed->set_display_prefix("fwd-Q1w2");
+  listed->set_secret_sha256(std::string(64, 'a'));
+  fake_.setResponses(responses);
+
+  CliResult created = fwdctl({"key", "create", "ci", "--model", "gpt-4o", "--model", "o1"});
+  ASSERT_EQ(created.exit_code, commands::kExitOk) << created.err;
+  auto request = fake_.lastRequest<fwd::v1::CreateKeyRequest>();
+  EXPECT_EQ(request.name(), "ci");
+  EXPECT_THAT(request.models(), ElementsAre("gpt-4o", "o1"));
+  EXPECT_THAT(created.out, HasSubstr("\n    fwd-Q1w2e3r4t5y6\n"));
+  EXPECT_THAT(created.out, HasSubstr("will not be shown again"));
+
+  CliResult list = fwdctl({"key", "list", "-o", "json"});
+  ASSERT_EQ(list.exit_code, commands::kExitOk) << list.err;
+  EXPECT_EQ(fake_.lastMethod(), "ListKeys");
+  EXPECT_THAT(list.out, Not(HasSubstr("fwd-Q1w2e3")));
+  EXPECT_THAT(list.out, Not(HasSubstr("aaaa")));
+  EXPECT_EQ(nlohmann::json::parse(list.out)["keys"][0]["display_prefix"], "fwd-Q1w2");
+}
+
+TEST_F(CliEndToEndTest, StatusPrintsVersionAndNodes) {
+  // GetStatus is rendered as the version line and the node table.
+  FakeAdminService::Responses responses;
+  responses.status.set_version(9);
+  fwd::v1::DataPlaneStatus* node = responses.status.add_dataplanes();
+  node->set_node_id("dp-1");
+  node->set_applied_version(9);
+  node->set_connected(true);
+  node->mutable_uptime()->set_seconds(3600);
+  fake_.setResponses(responses);
+  CliResult result = fwdctl({"status"});
+  ASSERT_EQ(result.exit_code, commands::kExitOk) << result.err;
+  EXPECT_EQ(result.out,
+            "config version 9\n"
+            "NODE  APPLIED  IN_SYNC  CONNECTED  UPTIME  LAST_ERROR\n"
+            "dp-1  9        yes      yes        1h      -\n");
+}
+
+TEST_F(CliEndToEndTest, ServerErrorsComeBackWithTheirCode) {
+  // A gRPC error from the server exits 1 with its code words and message, stdout empty.
+  fake_.setResponses(failing(grpc::StatusCode::ALREADY_EXISTS, "upstream \"x\" already exists"));
+  CliResult exists = fwdctl({"upstream", "add", "x", "--base-url", "http://h"});
+  EXPECT_EQ(exists.exit_code, commands::kExitServerError);
+  EXPECT_EQ(exists.err, "fwdctl: already exists: upstream \"x\" already exists\n");
+  EXPECT_EQ(exists.out, "");
+
+  fake_.setResponses(failing(grpc::StatusCode::UNAUTHENTICATED, "invalid admin token"));
+  CliResult denied = fwdctl({"key", "revoke", "ci"});
+  EXPECT_EQ(denied.exit_code, commands::kExitServerError);
+  EXPECT_EQ(denied.err, "fwdctl: unauthenticated: invalid admin token\n");
+
+  // UNAVAILABLE sent by a reachable server is the server's answer (1), not "unreachable" (3).
+  fake_.setResponses(failing(grpc::StatusCode::UNAVAILABLE, "store busy"));
+  CliResult busy = fwdctl({"status"});
+  EXPECT_EQ(busy.exit_code, commands::kExitServerError);
+  EXPECT_EQ(busy.err, "fwdctl: unavailable: store busy\n");
+}
+
+TEST_F(CliEndToEndTest, SlowServerHitsTheDeadline) {
+  // --timeout bounds each call; a connected but slow server is a server-side error (exit 1).
+  FakeAdminService::Responses slow;
+  slow.delay = std::chrono::milliseconds(800);
+  fake_.setResponses(slow);
+  auto start = std::chrono::steady_clock::now();
+  CliResult result = fwdctl({"--timeout", "100ms", "status"});
+  EXPECT_EQ(result.exit_code, commands::kExitServerError);
+  EXPECT_THAT(result.err, ::testing::StartsWith("fwdctl: deadline exceeded"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(700));
+}
+
+}  // namespace
+}  // namespace fwd::cli::testing

@@ -1,0 +1,32 @@
+// gMock of fwd::cli::client::AdminApi, for tests of the command layer that need no network.
+#pragma once
+
+#include <gmock/gmock.h>
+
+#include "cli/client/admin_api.h"
+
+namespace fwd::cli::testing {
+
+class MockAdminApi : public client::AdminApi {
+ public:
+  MOCK_METHOD(absl::StatusOr<fwd::v1::Upstream>, createUpstream,
+              (const fwd::v1::CreateUpstreamRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::Upstream>, getUpstream, (const fwd::v1::GetUpstreamRequest&),
+              (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::ListUpstreamsResponse>, listUpstreams,
+              (const fwd::v1::ListUpstreamsRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::Upstream>, updateUpstream,
+              (const fwd::v1::UpdateUpstreamRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::DeleteUpstreamResponse>, deleteUpstream,
+              (const fwd::v1::DeleteUpstreamRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::CreateKeyResponse>, createKey,
+              (const fwd::v1::CreateKeyRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::ListKeysResponse>, listKeys,
+              (const fwd::v1::ListKeysRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::Key>, revokeKey, (const fwd::v1::RevokeKeyRequest&),
+              (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::GetStatusResponse>, getStatus,
+              (const fwd::v1::GetStatusRequest&), (override));
+};
+
+}  // namespace fwd::cli::testing

@@ -1,0 +1,217 @@
+// Table and JSON rendering against golden strings: column alignment, credential display, key
+// listings without secrets, status with in-sync computation, and the fixed JSON key order.
+#include <gtest/gtest.h>
+
+#include "cli/commands/format.h"
+#include "cli/commands/key.h"
+#include "cli/commands/status.h"
+#include "cli/commands/upstream.h"
+
+namespace fwd::cli::commands {
+namespace {
+
+// 2026-11-22T10:00:00Z
+constexpr std::int64_t kCreated = 1795341600;
+
+fwd::v1::Upstream envUpstream() {
+  fwd::v1::Upstream u;
+  u.set_name("openai");
+  u.set_base_url("https://api.openai.com/v1");
+  u.set_api_key_env("OPENAI_API_KEY");
+  u.add_models("gpt-4*");
+  u.add_models("o1");
+  u.set_priority(0);
+  u.set_weight(3);
+  u.mutable_timeout()->set_seconds(30);
+  u.set_id(1);
+  u.mutable_create_time()->set_seconds(kCreated);
+  u.mutable_update_time()->set_seconds(kCreated + 90);
+  return u;
+}
+
+fwd::v1::Upstream keyUpstream() {
+  fwd::v1::Upstream u;
+  u.set_name("local");
+  u.set_base_url("http://127.0.0.1:11434/v1");
+  u.set_api_key_hint("…abcd");
+  u.add_models("llama*");
+  u.set_priority(10);
+  u.set_id(2);
+  u.set_insecure_skip_verify(true);
+  u.mutable_create_time()->set_seconds(kCreated);
+  u.mutable_update_time()->set_seconds(kCreated);
+  return u;
+}
+
+fwd::v1::Upstream bareUpstream() {
+  fwd::v1::Upstream u;
+  u.set_name("bare");
+  u.set_base_url("http://h");
+  u.set_weight(1);
+  u.mutable_timeout()->set_nanos(500'000'000);
+  return u;
+}
+
+TEST(CliRenderTest, UpstreamTableAlignsColumnsAndShowsCredentials) {
+  // Golden table: header row, columns padded to the widest cell (the "…" counts as one),
+  // effective weight/timeout defaults, env:/key/- credentials, no trailing spaces.
+  EXPECT_EQ(upstreamTable({envUpstream(), keyUpstream(), bareUpstream()}),
+            "NAME    BASE_URL                   MODELS     PRIORITY  WEIGHT  TIMEOUT  CREDENTIAL\n"
+            "openai  https://api.openai.com/v1  gpt-4*,o1  0         3       30s      "
+            "env:OPENAI_API_KEY\n"
+            "local   http://127.0.0.1:11434/v1  llama*     10        1       10m      key …abcd\n"
+            "bare    http://h                   -          0         1       500ms    -\n");
+  EXPECT_EQ(upstreamTable({}), "NAME  BASE_URL  MODELS  PRIORITY  WEIGHT  TIMEOUT  CREDENTIAL\n");
+}
+
+TEST(CliRenderTest, UpstreamJsonHasTheDocumentedShapeAndOrder) {
+  // Golden JSON object: fixed key order, RFC 3339 times, credential object per kind.
+  EXPECT_EQ(upstreamJson(envUpstream()).dump(),
+            R"({"name":"openai","base_url":"https://api.openai.com/v1","models":["gpt-4*","o1"],)"
+            R"("priority":0,"weight":3,"timeout":"30s","insecure_skip_verify":false,)"
+            R"("credential":{"type":"env","env":"OPENAI_API_KEY"},"id":1,)"
+            R"("created":"2026-11-22T10:00:00Z","updated":"2026-11-22T10:01:30Z"})");
+  EXPECT_EQ(upstreamJson(keyUpstream())["credential"].dump(),
+            R"({"type":"api_key","hint":"…abcd"})");
+  EXPECT_EQ(upstreamJson(keyUpstream())["timeout"], "10m");  // formatDuration(600s)
+  EXPECT_EQ(upstreamJson(bareUpstream())["credential"].dump(), R"({"type":"none"})");
+  EXPECT_EQ(upstreamJson(bareUpstream())["models"].dump(), "[]");
+  EXPECT_TRUE(upstreamJson(bareUpstream())["created"].is_null());
+}
+
+TEST(CliRenderTest, AStoredKeyIsNeverPrinted) {
+  // Should a server ever echo api_key, table and JSON show only its last four characters.
+  fwd::v1::Upstream u = bareUpstream();
+  u.set_api_key("sk-supersecret-wxyz");
+  EXPECT_EQ(credentialCell(u), "key …wxyz");
+  std::string json = upstreamJson(u).dump();
+  EXPECT_EQ(json.find("supersecret"), std::string::npos) << json;
+  EXPECT_EQ(upstreamDetail(u).find("supersecret"), std::string::npos);
+}
+
+TEST(CliRenderTest, UpstreamDetailListsEveryField) {
+  // `upstream get` prints one aligned "field: value" line per field.
+  EXPECT_EQ(upstreamDetail(keyUpstream()),
+            "name:                  local\n"
+            "base_url:              http://127.0.0.1:11434/v1\n"
+            "models:                llama*\n"
+            "priority:              10\n"
+            "weight:                1\n"
+            "timeout:               10m\n"
+            "insecure_skip_verify:  true\n"
+            "credential:            key …abcd\n"
+            "id:                    2\n"
+            "created:               2026-11-22T10:00:00Z\n"
+            "updated:               2026-11-22T10:00:00Z\n");
+}
+
+fwd::v1::Key key(const std::string& name, bool revoked) {
+  fwd::v1::Key k;
+  k.set_name(name);
+  k.set_display_prefix("fwd-AbCd");
+  k.set_secret_sha256(std::string(64, 'f'));
+  k.mutable_create_time()->set_seconds(kCreated);
+  if (revoked) {
+    k.add_models("gpt-*");
+    k.mutable_revoke_time()->set_seconds(kCreated + 3600);
+  }
+  return k;
+}
+
+TEST(CliRenderTest, KeyListingsShowPrefixNeverSecretOrHash) {
+  // Golden key table and JSON: "*" for every model, revoked null or a time, no hash.
+  EXPECT_EQ(keyTable({key("ci", false), key("old-bot", true)}),
+            "NAME     PREFIX    MODELS  CREATED               REVOKED\n"
+            "ci       fwd-AbCd  *       2026-11-22T10:00:00Z  -\n"
+            "old-bot  fwd-AbCd  gpt-*   2026-11-22T10:00:00Z  2026-11-22T11:00:00Z\n");
+  EXPECT_EQ(keyJson(key("ci", false)).dump(),
+            R"({"name":"ci","display_prefix":"fwd-AbCd","models":[],)"
+            R"("created":"2026-11-22T10:00:00Z","revoked":null})");
+  EXPECT_EQ(keyJson(key("old-bot", true))["revoked"], "2026-11-22T11:00:00Z");
+}
+
+TEST(CliRenderTest, CreatedKeyShowsTheSecretOnce) {
+  // `key create` output holds the secret, prominently in table form with a warning.
+  fwd::v1::CreateKeyResponse created;
+  *created.mutable_key() = key("ci", false);
+  created.mutable_key()->add_models("gpt-4o");
+  created.set_secret("fwd-AbCdEfGh123");
+  EXPECT_EQ(createdKeyJson(created).dump(),
+            R"({"name":"ci","key":"fwd-AbCdEfGh123","display_prefix":"fwd-AbCd",)"
+            R"("models":["gpt-4o"],"created":"2026-11-22T10:00:00Z"})");
+  EXPECT_EQ(createdKeyText(created),
+            "key \"ci\" created\n"
+            "\n"
+            "    fwd-AbCdEfGh123\n"
+            "\n"
+            "Store this secret now: it will not be shown again.\n"
+            "Clients send it as \"Authorization: Bearer <secret>\".\n");
+}
+
+fwd::v1::GetStatusResponse status() {
+  fwd::v1::GetStatusResponse s;
+  s.set_version(7);
+  fwd::v1::DataPlaneStatus* a = s.add_dataplanes();
+  a->set_node_id("dp-a");
+  a->set_applied_version(7);
+  a->set_connected(true);
+  a->mutable_uptime()->set_seconds(120);
+  a->mutable_uptime()->set_nanos(900'000'000);
+  a->set_peer("ipv4:127.0.0.1:50000");
+  a->set_build_version("0.1.0");
+  a->mutable_last_seen()->set_seconds(kCreated);
+  fwd::v1::DataPlaneStatus* b = s.add_dataplanes();
+  b->set_node_id("dp-b");
+  b->set_applied_version(6);
+  b->set_connected(true);
+  b->set_last_error("upstream \"x\": bad base_url\nsecond line");
+  b->set_last_nack_version(7);
+  b->mutable_uptime()->set_seconds(45);
+  fwd::v1::DataPlaneStatus* c = s.add_dataplanes();
+  c->set_node_id("dp-gone");
+  c->set_applied_version(7);
+  c->set_connected(false);
+  return s;
+}
+
+TEST(CliRenderTest, StatusTableMarksNodesOutOfSync) {
+  // In sync means connected and at the current version; a NACK shows its version and reason
+  // on one line.
+  EXPECT_EQ(statusText(status()),
+            "config version 7\n"
+            "NODE     APPLIED  IN_SYNC  CONNECTED  UPTIME  LAST_ERROR\n"
+            "dp-a     7        yes      yes        2m      -\n"
+            "dp-b     6        no       yes        45s     v7: upstream \"x\": bad base_url second "
+            "line\n"
+            "dp-gone  7        no       no         0s      -\n");
+  fwd::v1::GetStatusResponse empty;
+  empty.set_version(3);
+  EXPECT_EQ(statusText(empty), "config version 3\nno data planes have connected\n");
+}
+
+TEST(CliRenderTest, StatusJsonHasTheDocumentedShapeAndOrder) {
+  // Golden status JSON, in_sync computed, last_seen null when unknown.
+  Json json = statusJson(status());
+  EXPECT_EQ(json["dataplanes"][0].dump(),
+            R"({"node_id":"dp-a","applied_version":7,"connected":true,"in_sync":true,)"
+            R"("last_error":"","last_nack_version":0,"uptime":"2m",)"
+            R"("peer":"ipv4:127.0.0.1:50000","build_version":"0.1.0",)"
+            R"("last_seen":"2026-11-22T10:00:00Z"})");
+  EXPECT_EQ(json["version"], 7);
+  EXPECT_EQ(json["dataplanes"][1]["in_sync"], false);
+  EXPECT_EQ(json["dataplanes"][2]["in_sync"], false);
+  EXPECT_TRUE(json["dataplanes"][2]["last_seen"].is_null());
+  EXPECT_EQ(json.begin().key(), "version");
+}
+
+TEST(CliRenderTest, TimestampsAreRfc3339UtcSeconds) {
+  // Fractions are dropped and the zone is always Z.
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(kCreated);
+  ts.set_nanos(999'000'000);
+  EXPECT_EQ(formatTimestamp(ts), "2026-11-22T10:00:00Z");
+  EXPECT_EQ(timestampCell(google::protobuf::Timestamp()), "-");
+}
+
+}  // namespace
+}  // namespace fwd::cli::commands
