@@ -103,8 +103,7 @@ int main(int argc, char** argv) {
     return usageError("--log-level \"" + flags.log_level + "\": use debug, info, warn or error");
   }
   fwd::common::log::setLevel(level);
-  absl::StatusOr<fwd::common::net::HostPort> listen =
-      fwd::common::net::parseHostPort(flags.listen);
+  absl::StatusOr<fwd::common::net::HostPort> listen = fwd::common::net::parseHostPort(flags.listen);
   if (!listen.ok()) {
     return usageError("--listen: " + std::string(listen.status().message()));
   }

@@ -43,8 +43,8 @@ grpc::Status AdminServiceImpl::admit(const grpc::ServerContext& context,
 void AdminServiceImpl::publish(const char* what) {
   absl::Status s = publisher_.publishCurrent();
   if (!s.ok()) {
-    FWD_LOG(kError, kLog) << "committed " << what << " but could not publish a snapshot: "
-                          << std::string(s.message());
+    FWD_LOG(kError, kLog) << "committed " << what
+                          << " but could not publish a snapshot: " << std::string(s.message());
   }
 }
 
@@ -182,8 +182,8 @@ grpc::Status AdminServiceImpl::CreateKey(grpc::ServerContext* context,
   if (!created.ok()) {
     return toGrpc(created.status());
   }
-  FWD_LOG(kInfo, kLog) << "created key \"" << created->name() << "\" ("
-                       << created->display_prefix() << "...)";
+  FWD_LOG(kInfo, kLog) << "created key \"" << created->name() << "\" (" << created->display_prefix()
+                       << "...)";
   publish("create key");
   *response->mutable_key() = std::move(*created);
   redactKey(*response->mutable_key());

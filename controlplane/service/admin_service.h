@@ -28,8 +28,7 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
   grpc::Status CreateUpstream(grpc::ServerContext* context,
                               const fwd::v1::CreateUpstreamRequest* request,
                               fwd::v1::Upstream* response) override;
-  grpc::Status GetUpstream(grpc::ServerContext* context,
-                           const fwd::v1::GetUpstreamRequest* request,
+  grpc::Status GetUpstream(grpc::ServerContext* context, const fwd::v1::GetUpstreamRequest* request,
                            fwd::v1::Upstream* response) override;
   grpc::Status ListUpstreams(grpc::ServerContext* context,
                              const fwd::v1::ListUpstreamsRequest* request,

@@ -6,12 +6,12 @@ namespace fwd::controlplane::service {
 namespace {
 
 constexpr char kMissingAdmin[] =
-    "missing admin token: pass --token, set FWD_ADMIN_TOKEN or keep it in "
-    "./fwd-data/admin.token (written by fwd-controlplane on first start)";
+    "missing admin token: pass --token, set FWD_ADMIN_TOKEN or run fwdctl from the directory "
+    "holding fwd-data/admin.token";
 constexpr char kInvalidAdmin[] = "invalid admin token";
 constexpr char kMissingNode[] =
-    "missing node token: give fwd-dataplane the token from the control plane's "
-    "DATA_DIR/node.token";
+    "missing node token: start fwd-dataplane with --node-token-file pointing at the control "
+    "plane's DATA_DIR/node.token";
 constexpr char kInvalidNode[] = "invalid node token";
 
 absl::StatusOr<std::vector<common::crypto::Sha256Digest>> loadDigests(store::Store& store,
@@ -51,8 +51,7 @@ bool startsWithBearer(std::string_view value) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<TokenAuthenticator>> TokenAuthenticator::load(
-    store::Store& store) {
+absl::StatusOr<std::unique_ptr<TokenAuthenticator>> TokenAuthenticator::load(store::Store& store) {
   absl::StatusOr<std::vector<common::crypto::Sha256Digest>> admin =
       loadDigests(store, store::TokenKind::kAdmin);
   if (!admin.ok()) {

@@ -44,8 +44,7 @@ NodeRegistry::Node* NodeRegistry::current(const std::string& node_id, Connection
   return &it->second;
 }
 
-void NodeRegistry::ack(const std::string& node_id, ConnectionId connection,
-                       std::uint64_t version) {
+void NodeRegistry::ack(const std::string& node_id, ConnectionId connection, std::uint64_t version) {
   const auto now = clock_();
   std::lock_guard<std::mutex> lock(mu_);
   Node* node = current(node_id, connection);
@@ -60,8 +59,8 @@ void NodeRegistry::ack(const std::string& node_id, ConnectionId connection,
   }
 }
 
-void NodeRegistry::nack(const std::string& node_id, ConnectionId connection,
-                        std::uint64_t version, const std::string& reason) {
+void NodeRegistry::nack(const std::string& node_id, ConnectionId connection, std::uint64_t version,
+                        const std::string& reason) {
   const auto now = clock_();
   std::lock_guard<std::mutex> lock(mu_);
   Node* node = current(node_id, connection);

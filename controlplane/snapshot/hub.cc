@@ -5,7 +5,8 @@ namespace fwd::controlplane::snapshot {
 bool SnapshotHub::publish(SnapshotConstSharedPtr snapshot) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (snapshot == nullptr || (current_ != nullptr && snapshot->version() <= current_->version())) {
+    if (snapshot == nullptr ||
+        (current_ != nullptr && snapshot->version() <= current_->version())) {
       return false;
     }
     current_ = std::move(snapshot);

@@ -5,9 +5,9 @@
 namespace fwd::controlplane::snapshot {
 
 Publisher::Publisher(store::Store& store, SnapshotHub& hub, Clock clock)
-    : store_(store), hub_(hub), clock_(clock ? std::move(clock) : [] {
-        return std::chrono::system_clock::now();
-      }) {}
+    : store_(store),
+      hub_(hub),
+      clock_(clock ? std::move(clock) : [] { return std::chrono::system_clock::now(); }) {}
 
 absl::Status Publisher::publishCurrent() {
   absl::StatusOr<SnapshotConstSharedPtr> snapshot = loadSnapshot(store_, clock_());

@@ -29,8 +29,7 @@ absl::Status ensureDataDir(const std::string& dir) {
   if (!parent.empty()) {
     std::filesystem::create_directories(parent, ec);
     if (ec) {
-      return absl::PermissionDeniedError("cannot create " + parent.string() + ": " +
-                                         ec.message());
+      return absl::PermissionDeniedError("cannot create " + parent.string() + ": " + ec.message());
     }
   }
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {

@@ -52,7 +52,9 @@ class Statement {
   ~Statement();
 
   Statement& bind(int index, std::string_view text);
-  Statement& bind(int index, const std::string& text) { return bind(index, std::string_view(text)); }
+  Statement& bind(int index, const std::string& text) {
+    return bind(index, std::string_view(text));
+  }
   Statement& bind(int index, std::int64_t value);
   Statement& bindNull(int index);
   Statement& bind(int index, const std::optional<std::string>& text);

@@ -238,15 +238,15 @@ absl::Status SqliteStore::migrate() {
     std::int64_t current = *row ? q->columnInt(0) : 0;
     const auto known = static_cast<std::int64_t>(kMigrations.size());
     if (current > known) {
-      return absl::FailedPreconditionError(
-          "database schema version " + std::to_string(current) + " is newer than this " +
-          "fwd-controlplane knows (" + std::to_string(known) + "): upgrade fwd-controlplane");
+      return absl::FailedPreconditionError("database schema version " + std::to_string(current) +
+                                           " is newer than this " + "fwd-controlplane knows (" +
+                                           std::to_string(known) + "): upgrade fwd-controlplane");
     }
     for (std::int64_t i = current; i < known; ++i) {
       absl::Status s = db_->exec(kMigrations[static_cast<size_t>(i)]);
       if (!s.ok()) {
-        return absl::Status(s.code(), "schema migration " + std::to_string(i + 1) + " failed: " +
-                                          std::string(s.message()));
+        return absl::Status(s.code(), "schema migration " + std::to_string(i + 1) +
+                                          " failed: " + std::string(s.message()));
       }
     }
     if (current == known) {
@@ -306,8 +306,7 @@ absl::StatusOr<std::uint64_t> SqliteStore::bumpVersion() {
 }
 
 absl::StatusOr<std::uint64_t> SqliteStore::readVersion() {
-  absl::StatusOr<Statement> q =
-      db_->prepare("SELECT value FROM meta WHERE key = 'config_version'");
+  absl::StatusOr<Statement> q = db_->prepare("SELECT value FROM meta WHERE key = 'config_version'");
   if (!q.ok()) {
     return q.status();
   }
@@ -322,8 +321,7 @@ absl::StatusOr<std::uint64_t> SqliteStore::readVersion() {
 }
 
 std::int64_t SqliteStore::nowMicros() const {
-  return std::chrono::duration_cast<std::chrono::microseconds>(clock_().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::microseconds>(clock_().time_since_epoch()).count();
 }
 
 absl::StatusOr<std::uint64_t> SqliteStore::version() {
@@ -332,8 +330,8 @@ absl::StatusOr<std::uint64_t> SqliteStore::version() {
 }
 
 absl::StatusOr<fwd::v1::Upstream> SqliteStore::findUpstream(std::string_view name) {
-  absl::StatusOr<Statement> q = db_->prepare(std::string("SELECT ") + kUpstreamColumns +
-                                             " FROM upstreams WHERE name = ?1");
+  absl::StatusOr<Statement> q =
+      db_->prepare(std::string("SELECT ") + kUpstreamColumns + " FROM upstreams WHERE name = ?1");
   if (!q.ok()) {
     return q.status();
   }
@@ -595,8 +593,8 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::revokeKey(std::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
   fwd::v1::Key revoked;
   absl::Status s = inWriteTransaction([&]() -> absl::Status {
-    absl::StatusOr<Statement> find = db_->prepare(std::string("SELECT ") + kKeyColumns +
-                                                  " FROM keys WHERE name = ?1");
+    absl::StatusOr<Statement> find =
+        db_->prepare(std::string("SELECT ") + kKeyColumns + " FROM keys WHERE name = ?1");
     if (!find.ok()) {
       return find.status();
     }
@@ -609,12 +607,12 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::revokeKey(std::string_view name) {
       return keyNotFound(name);
     }
     if (!find->columnIsNull(6)) {
-      return absl::FailedPreconditionError("key \"" + std::string(name) +
-                                           "\" is already revoked");
+      return absl::FailedPreconditionError("key \"" + std::string(name) + "\" is already revoked");
     }
-    absl::StatusOr<Statement> q = db_->prepare("UPDATE keys SET revoke_time_us = ?2 WHERE "
-                                               "name = ?1 RETURNING " +
-                                               std::string(kKeyColumns));
+    absl::StatusOr<Statement> q = db_->prepare(
+        "UPDATE keys SET revoke_time_us = ?2 WHERE "
+        "name = ?1 RETURNING " +
+        std::string(kKeyColumns));
     if (!q.ok()) {
       return q.status();
     }
@@ -653,13 +651,12 @@ absl::StatusOr<bool> SqliteStore::hasTokens() {
   return *row && q->columnInt(0) != 0;
 }
 
-absl::Status SqliteStore::addTokens(
-    const std::vector<std::pair<TokenKind, std::string>>& hashes) {
+absl::Status SqliteStore::addTokens(const std::vector<std::pair<TokenKind, std::string>>& hashes) {
   std::lock_guard<std::mutex> lock(mu_);
   return inWriteTransaction([&]() -> absl::Status {
     for (const auto& [kind, sha256] : hashes) {
-      absl::StatusOr<Statement> q = db_->prepare(
-          "INSERT INTO tokens (kind, sha256, create_time_us) VALUES (?1, ?2, ?3)");
+      absl::StatusOr<Statement> q =
+          db_->prepare("INSERT INTO tokens (kind, sha256, create_time_us) VALUES (?1, ?2, ?3)");
       if (!q.ok()) {
         return q.status();
       }

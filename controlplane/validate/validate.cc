@@ -125,7 +125,8 @@ absl::Status checkPort(std::string_view url, std::string_view port) {
 
 absl::Status normalizeBaseUrl(std::string& url) {
   constexpr char kField[] = "upstream.base_url";
-  constexpr char kShape[] = " (write http(s)://host[:port][/prefix], e.g. https://api.openai.com/v1)";
+  constexpr char kShape[] =
+      " (write http(s)://host[:port][/prefix], e.g. https://api.openai.com/v1)";
   if (url.empty()) {
     return absl::InvalidArgumentError(std::string(kField) + " is required" + kShape);
   }
@@ -181,8 +182,8 @@ absl::Status checkCredential(const fwd::v1::Upstream& u) {
     }
     if (key.size() > kMaxApiKeyBytes) {
       return absl::InvalidArgumentError("upstream.api_key is " + std::to_string(key.size()) +
-                                        " bytes long, at most " +
-                                        std::to_string(kMaxApiKeyBytes) + " allowed");
+                                        " bytes long, at most " + std::to_string(kMaxApiKeyBytes) +
+                                        " allowed");
     }
     for (char c : key) {
       auto b = static_cast<unsigned char>(c);
@@ -308,8 +309,7 @@ absl::Status checkUpstreamMask(const google::protobuf::FieldMask& mask) {
 }
 
 absl::Status applyUpstreamMask(const fwd::v1::Upstream& patch,
-                               const google::protobuf::FieldMask& mask,
-                               fwd::v1::Upstream& target) {
+                               const google::protobuf::FieldMask& mask, fwd::v1::Upstream& target) {
   for (const std::string& path : mask.paths()) {
     if (path == "base_url") {
       target.set_base_url(patch.base_url());

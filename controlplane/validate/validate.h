@@ -43,8 +43,7 @@ absl::Status checkUpstreamMask(const google::protobuf::FieldMask& mask);
 /// both replace the whole credential with the patch's (which may be none). Call
 /// checkUpstreamMask first; an unknown path here is INVALID_ARGUMENT too.
 absl::Status applyUpstreamMask(const fwd::v1::Upstream& patch,
-                               const google::protobuf::FieldMask& mask,
-                               fwd::v1::Upstream& target);
+                               const google::protobuf::FieldMask& mask, fwd::v1::Upstream& target);
 
 /// Name and model patterns of a new key.
 absl::Status checkCreateKey(const fwd::v1::CreateKeyRequest& request);

@@ -21,7 +21,7 @@ SnapshotConstSharedPtr snapshotAt(std::uint64_t version) {
 TEST(SnapshotHubTest, KeepsOnlyTheNewestVersion) {
   // An older or equal version never replaces a newer one (writers may publish out of order).
   SnapshotHub hub;
-  EXPECT_EQ(hub.current(), nullptr);
+  EXPECT_TRUE(hub.current() == nullptr);
   EXPECT_TRUE(hub.publish(snapshotAt(3)));
   EXPECT_FALSE(hub.publish(snapshotAt(2)));
   EXPECT_FALSE(hub.publish(snapshotAt(3)));
@@ -36,7 +36,7 @@ TEST(SnapshotHubTest, WaiterThatMissedVersionsGetsTheNewest) {
   hub.publish(snapshotAt(3));
   hub.publish(snapshotAt(4));
   SnapshotConstSharedPtr got = hub.waitNewer(1, steady_clock::now() + kLongWait);
-  ASSERT_NE(got, nullptr);
+  ASSERT_TRUE(got != nullptr);
   EXPECT_EQ(got->version(), 4u);
 }
 
@@ -49,7 +49,7 @@ TEST(SnapshotHubTest, BlockedWaiterWakesOnPublish) {
   hub.publish(snapshotAt(2));
   ASSERT_EQ(waiter.wait_for(kTestDeadline), std::future_status::ready);
   SnapshotConstSharedPtr got = waiter.get();
-  ASSERT_NE(got, nullptr);
+  ASSERT_TRUE(got != nullptr);
   EXPECT_GE(got->version(), 2u);
 }
 
@@ -57,8 +57,8 @@ TEST(SnapshotHubTest, WaitTimesOutWithoutNewerVersion) {
   // Nothing newer before the deadline: null, so the caller can check its stream and retry.
   SnapshotHub hub;
   hub.publish(snapshotAt(5));
-  EXPECT_EQ(hub.waitNewer(5, steady_clock::now() + std::chrono::milliseconds(20)), nullptr);
-  EXPECT_EQ(hub.waitNewer(9, steady_clock::now()), nullptr);
+  EXPECT_TRUE(hub.waitNewer(5, steady_clock::now() + std::chrono::milliseconds(20)) == nullptr);
+  EXPECT_TRUE(hub.waitNewer(9, steady_clock::now()) == nullptr);
 }
 
 TEST(SnapshotHubTest, ShutdownWakesEveryWaiter) {
@@ -67,18 +67,17 @@ TEST(SnapshotHubTest, ShutdownWakesEveryWaiter) {
   hub.publish(snapshotAt(1));
   std::vector<std::future<SnapshotConstSharedPtr>> waiters;
   for (int i = 0; i < 4; ++i) {
-    waiters.push_back(std::async(std::launch::async, [&] {
-      return hub.waitNewer(1, steady_clock::now() + kLongWait);
-    }));
+    waiters.push_back(std::async(
+        std::launch::async, [&] { return hub.waitNewer(1, steady_clock::now() + kLongWait); }));
   }
   hub.shutdown();
   for (auto& w : waiters) {
     ASSERT_EQ(w.wait_for(kTestDeadline), std::future_status::ready);
-    EXPECT_EQ(w.get(), nullptr);
+    EXPECT_TRUE(w.get() == nullptr);
   }
   EXPECT_TRUE(hub.isShutdown());
   auto start = steady_clock::now();
-  EXPECT_EQ(hub.waitNewer(0, steady_clock::now() + kLongWait), nullptr);
+  EXPECT_TRUE(hub.waitNewer(0, steady_clock::now() + kLongWait) == nullptr);
   EXPECT_LT(steady_clock::now() - start, kTestDeadline);
 }
 

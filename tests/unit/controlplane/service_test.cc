@@ -8,12 +8,11 @@
 #include <future>
 #include <thread>
 
-#include "google/protobuf/unknown_field_set.h"
-
 #include "common/crypto/token.h"
 #include "controlplane/service/server.h"
 #include "controlplane/store/data_dir.h"
 #include "controlplane/store/sqlite_store.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "tests/unit/controlplane/temp_dir.h"
 
 namespace fwd::controlplane::service {
@@ -49,9 +48,9 @@ class ServiceTest : public ::testing::Test {
     auth_ = std::move(*auth);
     publisher_ = std::make_unique<snapshot::Publisher>(*store_, hub_);
     ASSERT_TRUE(publisher_->publishCurrent().ok());
-    absl::StatusOr<std::unique_ptr<ControlPlaneServer>> server = ControlPlaneServer::start(
-        "127.0.0.1:0", {*store_, hub_, *publisher_, registry_, *auth_},
-        std::chrono::milliseconds(50));
+    absl::StatusOr<std::unique_ptr<ControlPlaneServer>> server =
+        ControlPlaneServer::start("127.0.0.1:0", {*store_, hub_, *publisher_, registry_, *auth_},
+                                  std::chrono::milliseconds(50));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
@@ -115,8 +114,8 @@ class ServiceTest : public ::testing::Test {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    return ::testing::AssertionFailure() << "node " << node_id << " never got " << what
-                                         << "; last status: " << last;
+    return ::testing::AssertionFailure()
+           << "node " << node_id << " never got " << what << "; last status: " << last;
   }
 
   /// Opens a Watch stream and says hello.
@@ -185,7 +184,9 @@ TEST_F(ServiceTest, UpstreamCrudRoundTripNeverShowsTheApiKey) {
   EXPECT_EQ(created.name(), "openai");
   EXPECT_EQ(created.base_url(), "http://127.0.0.1:9/v1");
   EXPECT_EQ(created.credential_case(), fwd::v1::Upstream::CREDENTIAL_NOT_SET);
-  EXPECT_EQ(created.api_key_hint(), "\xE2\x80\xA6" "6789");
+  EXPECT_EQ(created.api_key_hint(),
+            "\xE2\x80\xA6"
+            "6789");
   EXPECT_EQ(created.weight(), 1u);
   EXPECT_EQ(created.timeout().seconds(), 600);
   EXPECT_GT(created.id(), 0u);
@@ -342,7 +343,8 @@ TEST_F(ServiceTest, WatchSendsCurrentSnapshotThenEachWrite) {
   EXPECT_LT(steady_clock::now() - written, std::chrono::seconds(1));
   EXPECT_EQ(second.snapshot().version(), 2u);
   EXPECT_EQ(second.snapshot().upstreams_size(), 2);
-  EXPECT_TRUE(waitForNode("dp-1", [](const auto& n) { return n.connected(); }, "connected"));
+  EXPECT_TRUE(waitForNode(
+      "dp-1", [](const auto& n) { return n.connected(); }, "connected"));
   context->TryCancel();
 }
 
@@ -351,7 +353,8 @@ TEST_F(ServiceTest, NodeAlreadyCurrentGetsOnlyNewerVersions) {
   createUpstream("a");
   auto context = contextWith(node_token_);
   std::unique_ptr<WatchStream> stream = openWatch(*context, "dp-1", 1);
-  EXPECT_TRUE(waitForNode("dp-1", [](const auto& n) { return n.connected(); }, "connected"));
+  EXPECT_TRUE(waitForNode(
+      "dp-1", [](const auto& n) { return n.connected(); }, "connected"));
   createUpstream("b");
   fwd::v1::WatchResponse response;
   ASSERT_TRUE(stream->Read(&response));
@@ -391,12 +394,12 @@ TEST_F(ServiceTest, NackShowsInStatusUntilNewerAck) {
   ack.mutable_ack()->set_version(2);
   ASSERT_TRUE(stream->Write(ack));
   EXPECT_TRUE(waitForNode(
-      "dp-1",
-      [](const auto& n) { return n.last_error().empty() && n.applied_version() == 2; },
+      "dp-1", [](const auto& n) { return n.last_error().empty() && n.applied_version() == 2; },
       "the ack"));
 
   context->TryCancel();
-  EXPECT_TRUE(waitForNode("dp-1", [](const auto& n) { return !n.connected(); }, "disconnect"));
+  EXPECT_TRUE(waitForNode(
+      "dp-1", [](const auto& n) { return !n.connected(); }, "disconnect"));
 }
 
 TEST_F(ServiceTest, WatchMustStartWithHello) {

@@ -113,10 +113,13 @@ TEST_F(SqliteStoreTest, EveryWriteBumpsVersionAndItSurvivesReopen) {
   // Create, update, delete, key create and revoke each add exactly one; reopening keeps it.
   ASSERT_TRUE(store_->createUpstream(makeUpstream("a")).ok());
   EXPECT_EQ(version(), 1u);
-  ASSERT_TRUE(store_->updateUpstream("a", [](fwd::v1::Upstream& u) {
-                      u.set_priority(5);
-                      return absl::OkStatus();
-                    }).ok());
+  ASSERT_TRUE(store_
+                  ->updateUpstream("a",
+                                   [](fwd::v1::Upstream& u) {
+                                     u.set_priority(5);
+                                     return absl::OkStatus();
+                                   })
+                  .ok());
   EXPECT_EQ(version(), 2u);
   ASSERT_TRUE(store_->createKey(makeKey("k")).ok());
   EXPECT_EQ(version(), 3u);
@@ -174,10 +177,8 @@ TEST_F(SqliteStoreTest, UpdateByMaskReplacesOnlyNamedFields) {
   google::protobuf::FieldMask mask;
   mask.add_paths("base_url");
   mask.add_paths("api_key_env");
-  absl::StatusOr<fwd::v1::Upstream> updated =
-      store_->updateUpstream("a", [&](fwd::v1::Upstream& u) {
-        return validate::applyUpstreamMask(patch, mask, u);
-      });
+  absl::StatusOr<fwd::v1::Upstream> updated = store_->updateUpstream(
+      "a", [&](fwd::v1::Upstream& u) { return validate::applyUpstreamMask(patch, mask, u); });
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->base_url(), "https://example.com/v2");
   EXPECT_EQ(updated->credential_case(), fwd::v1::Upstream::kApiKeyEnv);

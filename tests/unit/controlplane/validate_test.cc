@@ -64,7 +64,8 @@ TEST(ValidateTest, RejectsBadUpstreamsWithPreciseMessages) {
       {"port too big", [](auto& u) { u.set_base_url("http://example.com:70000"); },
        "upstream.base_url \"http://example.com:70000\": port must be 1..65535"},
       {"empty port", [](auto& u) { u.set_base_url("http://example.com:/v1"); }, nullptr},
-      {"bad glob", [](auto& u) {
+      {"bad glob",
+       [](auto& u) {
          u.add_models("gpt-4o");
          u.add_models("gpt 4");
        },
