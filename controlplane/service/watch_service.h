@@ -24,7 +24,7 @@ class WatchServiceImpl final : public fwd::v1::WatchService::Service {
       : hub_(hub), registry_(registry), auth_(auth), poll_interval_(poll_interval) {}
 
   // fwd::v1::WatchService::Service. Runs on a gRPC sync-server thread for the whole life of the
-  // stream; returns promptly once the client goes away or hub_ is shut down.
+  // stream; returns promptly once the client goes away (or half-closes) or hub_ is shut down.
   grpc::Status Watch(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<fwd::v1::WatchResponse, fwd::v1::WatchRequest>* stream) override;

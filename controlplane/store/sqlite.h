@@ -44,7 +44,8 @@ class Database {
 /// A prepared statement. Bind parameters are 1-based, as in SQLite.
 class Statement {
  public:
-  Statement(Statement&& other) noexcept : db_(other.db_), stmt_(other.stmt_) {
+  Statement(Statement&& other) noexcept
+      : db_(other.db_), stmt_(other.stmt_), bind_rc_(other.bind_rc_) {
     other.stmt_ = nullptr;
   }
   Statement& operator=(Statement&&) = delete;

@@ -6,6 +6,8 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <thread>
+
 #include "common/crypto/token.h"
 #include "controlplane/store/data_dir.h"
 #include "controlplane/validate/validate.h"
@@ -232,6 +234,30 @@ TEST_F(SqliteStoreTest, RevokedKeysStayListedButLeaveTheConfig) {
   EXPECT_EQ(config->active_keys[0].secret_sha256(), common::crypto::sha256Hex("secret-k2"));
   EXPECT_EQ(config->version, version());
   EXPECT_EQ(store_->createKey(makeKey("k1")).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(SqliteStoreTest, ConcurrentWritersGetDistinctVersions) {
+  // Writes from several threads are serialised: every one commits and the version counts them.
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 10;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string name = std::to_string(t) + "-" + std::to_string(i);
+        absl::StatusOr<fwd::v1::Upstream> created = store_->createUpstream(makeUpstream(name));
+        EXPECT_TRUE(created.ok()) << created.status();
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(version(), static_cast<std::uint64_t>(kThreads * kPerThread));
+  absl::StatusOr<ConfigState> config = store_->readConfig();
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->upstreams.size(), static_cast<size_t>(kThreads * kPerThread));
+  EXPECT_EQ(config->version, version());
 }
 
 TEST(DataDirTest, CreatesDirectoryOwnerOnly) {
