@@ -4,6 +4,7 @@
 #include <grpcpp/security/credentials.h>
 
 #include "cli/client/error_kind.h"
+#include "common/config/duration.h"
 #include "common/status/grpc_status.h"
 
 namespace fwd::cli::client {
@@ -34,6 +35,12 @@ absl::Status AdminClient::mapError(const grpc::Status& status) {
   bool transport_code = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
   if (transport_code && channel_->GetState(false) != GRPC_CHANNEL_READY) {
+    if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      return unreachableError(options_.server,
+                              "no connection within " +
+                                  fwd::common::config::formatDuration(options_.timeout) +
+                                  " (--timeout)");
+    }
     return unreachableError(options_.server, status.error_message());
   }
   return fwd::common::status::fromGrpc(status);

@@ -150,5 +150,28 @@ TEST(CliUnreachableTest, ClosedPortExitsThree) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
+TEST(CliUnreachableTest, SilentListenerExitsThreeAtTheDeadline) {
+  // A port that accepts TCP but never speaks HTTP/2 never gets the channel READY: at the
+  // deadline that is "unreachable" (3), not a server error.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::string server = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+
+  testing::CliSetup setup;
+  setup.connect = client::connectAdmin;
+  testing::CliResult result = testing::runCli(
+      {"--timeout", "300ms", "--token", "t", "--server", server, "key", "list"}, setup);
+  ::close(fd);
+  EXPECT_EQ(result.exit_code, kExitUnreachable);
+  EXPECT_EQ(result.err, "fwdctl: cannot reach the control plane at " + server +
+                            ": no connection within 300ms (--timeout)\n");
+}
+
 }  // namespace
 }  // namespace fwd::cli::commands
