@@ -1,5 +1,6 @@
 #include "cli/commands/parser.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_join.h"
