@@ -78,11 +78,13 @@ size_t parseCount(const std::string& flag, const std::string& value, size_t min,
 
 Flags parseFlags(int argc, char** argv) {
   Flags f;
-  std::map<std::string, std::string*> strings = {
-      {"--control-plane", &f.control_plane}, {"--node-token-file", &f.node_token_file},
-      {"--listen", &f.listen},               {"--admin-listen", &f.admin_listen},
-      {"--state-dir", &f.state_dir},         {"--node-id", &f.node_id},
-      {"--log-level", &f.log_level}};
+  std::map<std::string, std::string*> strings = {{"--control-plane", &f.control_plane},
+                                                 {"--node-token-file", &f.node_token_file},
+                                                 {"--listen", &f.listen},
+                                                 {"--admin-listen", &f.admin_listen},
+                                                 {"--state-dir", &f.state_dir},
+                                                 {"--node-id", &f.node_id},
+                                                 {"--log-level", &f.log_level}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -164,8 +166,8 @@ int main(int argc, char** argv) {
   if (flags.node_id.empty()) {
     flags.node_id = hostname();
   }
-  size_t workers = flags.workers != 0 ? flags.workers
-                                      : std::max<size_t>(1, std::thread::hardware_concurrency());
+  size_t workers =
+      flags.workers != 0 ? flags.workers : std::max<size_t>(1, std::thread::hardware_concurrency());
 
   // Every thread created from here on inherits this mask; main receives the signals by sigwait.
   sigset_t signals;

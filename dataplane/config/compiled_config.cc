@@ -1,11 +1,10 @@
 #include "dataplane/config/compiled_config.h"
 
 #include <algorithm>
+#include <boost/url/parse.hpp>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
-
-#include <boost/url/parse.hpp>
 
 #include "common/match/glob.h"
 
@@ -51,8 +50,8 @@ absl::StatusOr<UpstreamTarget> compileUpstream(const fwd::v1::Upstream& u, const
     case fwd::v1::Upstream::kApiKeyEnv: {
       auto value = env(u.api_key_env());
       if (!value || value->empty()) {
-        return upstreamError(u, "environment variable " + u.api_key_env() +
-                                    " is not set on this data-plane host");
+        return upstreamError(
+            u, "environment variable " + u.api_key_env() + " is not set on this data-plane host");
       }
       t.authorization = "Bearer " + *value;
       break;
@@ -137,11 +136,13 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     e.name = k.name();
     e.display_prefix = k.display_prefix();
     if (!common::crypto::parseSha256Hex(k.secret_sha256(), e.digest)) {
-      return absl::InvalidArgumentError("key \"" + k.name() + "\": secret_sha256 is not 64 hex digits");
+      return absl::InvalidArgumentError("key \"" + k.name() +
+                                        "\": secret_sha256 is not 64 hex digits");
     }
     for (const auto& m : k.models()) {
       if (!common::match::isValidGlob(m)) {
-        return absl::InvalidArgumentError("key \"" + k.name() + "\": invalid model pattern \"" + m + "\"");
+        return absl::InvalidArgumentError("key \"" + k.name() + "\": invalid model pattern \"" + m +
+                                          "\"");
       }
       e.models.push_back(m);
     }

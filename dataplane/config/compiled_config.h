@@ -22,10 +22,10 @@ namespace fwd::dataplane::config {
 struct UpstreamTarget {
   std::string name;
   bool tls = false;
-  std::string host;         // without brackets
-  std::string port;         // decimal, for the resolver
-  std::string host_header;  // "host" or "host:port" when the port is not the scheme's default
-  std::string base_path;    // e.g. "/v1" or "" (never ends with '/')
+  std::string host;           // without brackets
+  std::string port;           // decimal, for the resolver
+  std::string host_header;    // "host" or "host:port" when the port is not the scheme's default
+  std::string base_path;      // e.g. "/v1" or "" (never ends with '/')
   std::string authorization;  // "Bearer <key>", or empty: the upstream gets no Authorization
   std::vector<std::string> models;
   std::int32_t priority = 0;

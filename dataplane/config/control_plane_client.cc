@@ -97,8 +97,8 @@ bool ControlPlaneClient::runStream() {
   bool established = false;
   if (stream->Write(hello)) {
     established = true;
-    FWD_LOG(kInfo, "dataplane") << "connected to control plane " << options_.address
-                                << " as node " << options_.node_id;
+    FWD_LOG(kInfo, "dataplane") << "connected to control plane " << options_.address << " as node "
+                                << options_.node_id;
     on_connected_(true);
     fwd::v1::WatchResponse response;
     while (stream->Read(&response)) {
@@ -109,8 +109,8 @@ bool ControlPlaneClient::runStream() {
         applied_version_ = snapshot.version();
         reply.mutable_ack()->set_version(snapshot.version());
       } else {
-        FWD_LOG(kWarn, "dataplane") << "rejected snapshot version " << snapshot.version() << ": "
-                                    << applied.message();
+        FWD_LOG(kWarn, "dataplane")
+            << "rejected snapshot version " << snapshot.version() << ": " << applied.message();
         reply.mutable_nack()->set_version(snapshot.version());
         reply.mutable_nack()->set_reason(std::string(applied.message()));
       }

@@ -4,6 +4,8 @@
 // jittered exponential backoff until stop().
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -13,8 +15,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "fwd/v1/watch.grpc.pb.h"
@@ -59,8 +59,8 @@ class ControlPlaneClient {
   std::atomic<std::uint64_t> applied_version_{0};
   std::chrono::system_clock::time_point start_time_;
 
-  std::mutex mu_;                     // guards stopping_ and context_
-  std::condition_variable cv_;        // wakes the backoff sleep on stop()
+  std::mutex mu_;               // guards stopping_ and context_
+  std::condition_variable cv_;  // wakes the backoff sleep on stop()
   bool stopping_ = false;
   grpc::ClientContext* context_ = nullptr;  // the live stream's context, to cancel on stop()
   std::thread thread_;

@@ -16,9 +16,8 @@ prometheus::Counter& counter(prometheus::Registry& r, const char* name, const ch
 }  // namespace
 
 const std::vector<double>& latencyBuckets() {
-  static const std::vector<double> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                               0.25,  0.5,    1,     2.5,  5,     10,   30,
-                                               60,    120,    300};
+  static const std::vector<double> kBuckets = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
   return kBuckets;
 }
 
@@ -43,8 +42,8 @@ Metrics::Metrics(size_t workers)
                 prometheus::MetricType::Gauge, {}, workers),
       streamed_events("fwd_stream_events_total", "Server-sent events relayed to clients.",
                       prometheus::MetricType::Counter, {"upstream"}, workers),
-      config_version(gauge(*registry_,
-                           "fwd_config_version", "Version of the config snapshot in force.")),
+      config_version(
+          gauge(*registry_, "fwd_config_version", "Version of the config snapshot in force.")),
       control_plane_connected(gauge(*registry_, "fwd_control_plane_connected",
                                     "1 while the Watch stream to the control plane is up.")),
       ready(gauge(*registry_, "fwd_ready", "1 once a config snapshot is loaded.")),

@@ -3,13 +3,13 @@
 // connection) uses prometheus-cpp gauges, set rarely. The admin listener serializes it all.
 #pragma once
 
-#include <memory>
-#include <string_view>
-#include <vector>
-
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
+
+#include <memory>
+#include <string_view>
+#include <vector>
 
 #include "dataplane/metrics/sharded.h"
 

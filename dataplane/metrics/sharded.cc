@@ -47,8 +47,7 @@ void SingleWriterHistogram::observe(double value) {
 }
 
 template <typename Cell>
-ShardedFamily<Cell>::ShardedFamily(std::string name, std::string help,
-                                   prometheus::MetricType type,
+ShardedFamily<Cell>::ShardedFamily(std::string name, std::string help, prometheus::MetricType type,
                                    std::vector<std::string> label_names, size_t shards,
                                    const std::vector<double>* bounds)
     : name_(std::move(name)),

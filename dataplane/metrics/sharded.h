@@ -3,6 +3,9 @@
 // scrape sums the shards. prometheus-cpp serializes the result (see metrics.h).
 #pragma once
 
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
 #include <atomic>
 #include <cstdint>
 #include <initializer_list>
@@ -13,15 +16,14 @@
 #include <unordered_map>
 #include <vector>
 
-#include <prometheus/collectable.h>
-#include <prometheus/metric_family.h>
-
 namespace fwd::dataplane::metrics {
 
 /// A value written by one thread and read by the scraper.
 class SingleWriterCounter {
  public:
-  void add(std::uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(std::uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   std::uint64_t value() const { return v_.load(std::memory_order_relaxed); }
 
  private:
@@ -30,7 +32,9 @@ class SingleWriterCounter {
 
 class SingleWriterGauge {
  public:
-  void add(std::int64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(std::int64_t n) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   std::int64_t value() const { return v_.load(std::memory_order_relaxed); }
 
  private:

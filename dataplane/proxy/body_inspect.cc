@@ -110,9 +110,8 @@ bool inspectJsonBody(simdjson::ondemand::parser& parser, std::string& body, Body
   }
   simdjson::ondemand::object object;
   if (auto err = doc.get_object().get(object)) {
-    error.message = err == simdjson::INCORRECT_TYPE
-                        ? "The request body must be a JSON object."
-                        : parseErrorMessage(err);
+    error.message = err == simdjson::INCORRECT_TYPE ? "The request body must be a JSON object."
+                                                    : parseErrorMessage(err);
     return false;
   }
   for (auto field : object) {
@@ -129,8 +128,8 @@ bool inspectJsonBody(simdjson::ondemand::parser& parser, std::string& body, Body
     if (key == "model") {
       std::string_view model;
       if (auto err = value.get_string().get(model)) {
-        error.message = err == simdjson::INCORRECT_TYPE ? "'model' must be a string."
-                                                        : parseErrorMessage(err);
+        error.message =
+            err == simdjson::INCORRECT_TYPE ? "'model' must be a string." : parseErrorMessage(err);
         error.param = "model";
         return false;
       }

@@ -3,10 +3,10 @@
 // The body itself is forwarded unchanged.
 #pragma once
 
+#include <simdjson.h>
+
 #include <string>
 #include <string_view>
-
-#include <simdjson.h>
 
 namespace fwd::dataplane::proxy {
 

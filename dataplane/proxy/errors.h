@@ -9,10 +9,10 @@ namespace fwd::dataplane::proxy {
 
 struct ApiError {
   int status = 500;
-  std::string type;     // invalid_request_error, authentication_error, ...
-  std::string code;     // empty -> null
+  std::string type;  // invalid_request_error, authentication_error, ...
+  std::string code;  // empty -> null
   std::string message;
-  std::string param;    // empty -> null
+  std::string param;  // empty -> null
 };
 
 std::string errorBody(const ApiError& e);

@@ -2,9 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
-#include <limits>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -14,6 +11,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <chrono>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "common/log/log.h"
@@ -42,17 +41,17 @@ bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, 
 
 // What one attempt at one upstream came to.
 struct Attempt {
-  bool responded = false;     // a response head reached the client; the request is over
-  bool client_alive = true;   // the client connection may serve another request
-  bool stale = false;         // a reused pooled connection was dead before any response byte
-  int status = 0;             // status relayed (or the upstream's 5xx)
-  std::string outcome;        // metrics label: ok, connect, tls, write, read, timeout, http_5xx ...
-  std::string detail;         // human-readable, for the 502/504 message
+  bool responded = false;    // a response head reached the client; the request is over
+  bool client_alive = true;  // the client connection may serve another request
+  bool stale = false;        // a reused pooled connection was dead before any response byte
+  int status = 0;            // status relayed (or the upstream's 5xx)
+  std::string outcome;       // metrics label: ok, connect, tls, write, read, timeout, http_5xx ...
+  std::string detail;        // human-readable, for the 502/504 message
 };
 
 struct Request {
   http::request<http::string_body>* req = nullptr;
-  std::string_view path;  // without query
+  std::string_view path;             // without query
   std::string upstream_target_rest;  // the part after "/v1", query included
   BodyInfo body;
   std::string model;  // the model, or the path for bodies without one
@@ -175,8 +174,8 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   reusable = false;
   auto& req = *r.req;
 
-  http::request<http::span_body<const char>> ureq{req.method(), t.base_path + r.upstream_target_rest,
-                                                 11};
+  http::request<http::span_body<const char>> ureq{req.method(),
+                                                  t.base_path + r.upstream_target_rest, 11};
   for (const auto& field : req) {
     std::string lower(field.name_string());
     std::transform(lower.begin(), lower.end(), lower.begin(),
@@ -401,13 +400,14 @@ asio::awaitable<Attempt> attemptUpstream(WorkerContext& w, beast::tcp_stream& cl
   co_return out;
 }
 
-// Sends an error response and records its status. GCC 12 mishandles coroutine lambdas with
-// by-value parameters, so this is a plain coroutine taking a reference.
+// Sends an error response and records its status. GCC 12 destroys non-trivial temporaries in a
+// co_await full-expression twice (and mishandles coroutine lambdas with by-value parameters),
+// so callers pass a named ApiError by reference.
 asio::awaitable<bool> respondError(WorkerContext& w, beast::tcp_stream& client, const ApiError& e,
                                    bool keep_alive, int& status) {
   status = e.status;
   bool written = co_await writeError(w, client, e, keep_alive);
-  co_return written && keep_alive;
+  co_return written&& keep_alive;
 }
 
 // Serves one request whose head was read. Returns whether the connection may be kept.
@@ -445,37 +445,52 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, beast::tcp_stream& client,
   // would be taken for the next request).
   config::CompiledConfigConstSharedPtr cfg = w.config;  // pins this request's snapshot
   if (!cfg) {
-    co_return co_await respondError(w, client, upstreamFailure(503, "not_ready",
-                                            "fwd has no configuration yet: the data plane has "
-                                            "not reached its control plane. Retry shortly."), false, status);
+    {
+      ApiError api_error = upstreamFailure(503, "not_ready",
+                                           "fwd has no configuration yet: the data plane has "
+                                           "not reached its control plane. Retry shortly.");
+      co_return co_await respondError(w, client, api_error, false, status);
+    }
   }
   bool under_v1 = r.path.size() > 4 && r.path.substr(0, 4) == "/v1/";
   if (!under_v1) {
-    co_return co_await respondError(w, client, 
-        invalidRequest(404, "Invalid URL (" + std::string(req.method_string()) + " " +
-                                std::string(r.path) + "): fwd serves the OpenAI API under /v1/."), false, status);
+    {
+      ApiError api_error =
+          invalidRequest(404, "Invalid URL (" + std::string(req.method_string()) + " " +
+                                  std::string(r.path) + "): fwd serves the OpenAI API under /v1/.");
+      co_return co_await respondError(w, client, api_error, false, status);
+    }
   }
   if (!isSafePath(r.path)) {
-    co_return co_await respondError(w, client, 
-        invalidRequest(400, "Invalid URL: path segments '.' and '..' are not allowed."), false, status);
+    {
+      ApiError api_error =
+          invalidRequest(400, "Invalid URL: path segments '.' and '..' are not allowed.");
+      co_return co_await respondError(w, client, api_error, false, status);
+    }
   }
   r.upstream_target_rest = std::string(target.substr(3));
 
   std::string_view secret = bearerToken(req);
   if (secret.empty()) {
-    co_return co_await respondError(w, client, 
-        ApiError{401, "invalid_request_error", "missing_api_key",
-                 "You didn't provide an API key. Send it in an Authorization header using "
-                 "Bearer auth (Authorization: Bearer YOUR_KEY) or in an api-key header.",
-                 ""}, false, status);
+    {
+      ApiError api_error =
+          ApiError{401, "invalid_request_error", "missing_api_key",
+                   "You didn't provide an API key. Send it in an Authorization header using "
+                   "Bearer auth (Authorization: Bearer YOUR_KEY) or in an api-key header.",
+                   ""};
+      co_return co_await respondError(w, client, api_error, false, status);
+    }
   }
   r.key = cfg->findKey(secret);
   if (r.key == nullptr) {
     // Never echo the presented secret, not even in part.
-    co_return co_await respondError(w, client, ApiError{401, "invalid_request_error", "invalid_api_key",
-                                     "Incorrect API key provided. Check the key, or ask your fwd "
-                                     "operator for one (fwdctl key create).",
-                                     ""}, false, status);
+    {
+      ApiError api_error = ApiError{401, "invalid_request_error", "invalid_api_key",
+                                    "Incorrect API key provided. Check the key, or ask your fwd "
+                                    "operator for one (fwdctl key create).",
+                                    ""};
+      co_return co_await respondError(w, client, api_error, false, status);
+    }
   }
 
   if (!parser.is_done()) {
@@ -495,15 +510,21 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, beast::tcp_stream& client,
     client.expires_after(w.options.body_timeout);
     auto [bec, bn] = co_await http::async_read(client, buffer, parser, kUseTuple);
     if (bec == http::error::body_limit) {
-      co_return co_await respondError(w, client, 
-          invalidRequest(413,
-                         "Request body too large: the limit is " +
-                             std::to_string(w.options.max_body_bytes) + " bytes.",
-                         "request_too_large"), false, status);
+      {
+        ApiError api_error =
+            invalidRequest(413,
+                           "Request body too large: the limit is " +
+                               std::to_string(w.options.max_body_bytes) + " bytes.",
+                           "request_too_large");
+        co_return co_await respondError(w, client, api_error, false, status);
+      }
     }
     if (bec == beast::error::timeout) {
-      co_return co_await respondError(w, client, 
-          invalidRequest(408, "Timed out reading the request body.", "request_timeout"), false, status);
+      {
+        ApiError api_error =
+            invalidRequest(408, "Timed out reading the request body.", "request_timeout");
+        co_return co_await respondError(w, client, api_error, false, status);
+      }
     }
     if (bec) {
       status = 400;
@@ -513,29 +534,37 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, beast::tcp_stream& client,
 
   auto content_type = req[http::field::content_type];
   std::string_view ct(content_type.data(), content_type.size());
-  bool looks_json = isJsonContentType(ct) || (ct.empty() && !req.body().empty() &&
-                                              req.body().front() == '{');
+  bool looks_json =
+      isJsonContentType(ct) || (ct.empty() && !req.body().empty() && req.body().front() == '{');
   if (looks_json && !req.body().empty()) {
     BodyError error;
     if (!inspectJsonBody(w.json, req.body(), r.body, error)) {
-      co_return co_await respondError(w, client, invalidRequest(400, error.message, "invalid_json", error.param), r.keep_alive, status);
+      {
+        ApiError api_error = invalidRequest(400, error.message, "invalid_json", error.param);
+        co_return co_await respondError(w, client, api_error, r.keep_alive, status);
+      }
     }
   }
   r.model = r.body.has_model ? r.body.model : std::string(r.path);
 
   if (!config::modelAllowed(r.key->models, r.model)) {
-    co_return co_await respondError(w, client, 
-        ApiError{403, "invalid_request_error", "model_not_allowed",
-                 "This API key is not allowed to use model `" + r.model + "`.", "model"}, r.keep_alive, status);
+    {
+      ApiError api_error =
+          ApiError{403, "invalid_request_error", "model_not_allowed",
+                   "This API key is not allowed to use model `" + r.model + "`.", "model"};
+      co_return co_await respondError(w, client, api_error, r.keep_alive, status);
+    }
   }
 
   w.candidates.clear();
   cfg->candidates(r.model, w.candidates);
   if (w.candidates.empty()) {
-    co_return co_await respondError(w, client, 
-        invalidRequest(404,
-                       "The model `" + r.model + "` does not exist or you do not have access to it.",
-                       "model_not_found", "model"), r.keep_alive, status);
+    {
+      ApiError api_error = invalidRequest(
+          404, "The model `" + r.model + "` does not exist or you do not have access to it.",
+          "model_not_found", "model");
+      co_return co_await respondError(w, client, api_error, r.keep_alive, status);
+    }
   }
   model_label = modelLabel(w, r.model);
   // Copy: w.candidates is reused by the next request on this worker while we await.
@@ -549,7 +578,7 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, beast::tcp_stream& client,
     upstream_label = t->name;
     if (a.responded || !a.client_alive) {
       status = a.status;
-      co_return a.client_alive && r.keep_alive;
+      co_return a.client_alive&& r.keep_alive;
     }
     any_timeout = any_timeout || a.outcome == "timeout";
     FWD_LOG(kDebug, "dataplane") << "upstream attempt failed: " << a.detail;
@@ -560,26 +589,41 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, beast::tcp_stream& client,
                             : "all " + std::to_string(candidates.size()) +
                                   " upstreams failed; last error: " + last.detail;
   if (last.outcome == "timeout") {
-    co_return co_await respondError(w, client, upstreamFailure(504, "upstream_timeout", message), r.keep_alive, status);
+    {
+      ApiError api_error = upstreamFailure(504, "upstream_timeout", message);
+      co_return co_await respondError(w, client, api_error, r.keep_alive, status);
+    }
   }
-  co_return co_await respondError(w, client, upstreamFailure(502, "upstream_error", message), r.keep_alive, status);
+  {
+    ApiError api_error = upstreamFailure(502, "upstream_error", message);
+    co_return co_await respondError(w, client, api_error, r.keep_alive, status);
+  }
 }
 
 }  // namespace
 
 bool isDroppedRequestHeader(std::string_view n) {
-  static constexpr std::string_view kDropped[] = {
-      "connection", "keep-alive",    "proxy-connection", "proxy-authorization",
-      "te",         "trailer",       "transfer-encoding", "upgrade",
-      "host",       "content-length", "expect",           "authorization",
-      "api-key",    "accept-encoding"};
+  static constexpr std::string_view kDropped[] = {"connection",
+                                                  "keep-alive",
+                                                  "proxy-connection",
+                                                  "proxy-authorization",
+                                                  "te",
+                                                  "trailer",
+                                                  "transfer-encoding",
+                                                  "upgrade",
+                                                  "host",
+                                                  "content-length",
+                                                  "expect",
+                                                  "authorization",
+                                                  "api-key",
+                                                  "accept-encoding"};
   return std::find(std::begin(kDropped), std::end(kDropped), n) != std::end(kDropped);
 }
 
 bool isDroppedResponseHeader(std::string_view n) {
   static constexpr std::string_view kDropped[] = {
-      "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-      "upgrade",    "content-length"};
+      "connection", "keep-alive",        "proxy-connection", "te",
+      "trailer",    "transfer-encoding", "upgrade",          "content-length"};
   return std::find(std::begin(kDropped), std::end(kDropped), n) != std::end(kDropped);
 }
 
@@ -632,31 +676,37 @@ asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
     session.idle = false;
     if (ec) {
       if (ec == http::error::header_limit) {
-        co_await writeError(w, client,
-                            invalidRequest(431, "Request header fields too large: the limit is " +
-                                                    std::to_string(w.options.max_header_bytes) +
-                                                    " bytes.",
-                                           "request_header_too_large"),
-                            false);
+        {
+          ApiError api_error =
+              invalidRequest(431,
+                             "Request header fields too large: the limit is " +
+                                 std::to_string(w.options.max_header_bytes) + " bytes.",
+                             "request_header_too_large");
+          co_await writeError(w, client, api_error, false);
+        }
       } else if (ec == http::error::body_limit) {
-        co_await writeError(w, client,
-                            invalidRequest(413,
-                                           "Request body too large: the limit is " +
-                                               std::to_string(w.options.max_body_bytes) +
-                                               " bytes.",
-                                           "request_too_large"),
-                            false);
+        {
+          ApiError api_error =
+              invalidRequest(413,
+                             "Request body too large: the limit is " +
+                                 std::to_string(w.options.max_body_bytes) + " bytes.",
+                             "request_too_large");
+          co_await writeError(w, client, api_error, false);
+        }
       } else if (ec == beast::error::timeout && parser.got_some()) {
-        co_await writeError(
-            w, client, invalidRequest(408, "Timed out reading the request head.", "request_timeout"),
-            false);
+        {
+          ApiError api_error =
+              invalidRequest(408, "Timed out reading the request head.", "request_timeout");
+          co_await writeError(w, client, api_error, false);
+        }
       } else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
                  ec != beast::error::timeout && ec != asio::error::operation_aborted &&
                  ec != asio::error::connection_reset && ec != asio::error::bad_descriptor) {
-        co_await writeError(w, client,
-                            invalidRequest(400, "Malformed HTTP request: " + ec.message(),
-                                           "bad_request"),
-                            false);
+        {
+          ApiError api_error =
+              invalidRequest(400, "Malformed HTTP request: " + ec.message(), "bad_request");
+          co_await writeError(w, client, api_error, false);
+        }
       }
       break;
     }
@@ -667,6 +717,18 @@ asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
   }
   beast::error_code ignored;
   client.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  // Lingering close (as nginx does): drain what the client still sends — e.g. the body of a
+  // request refused before it was read — so the kernel does not answer it with a RST that can
+  // destroy the response still in flight. Bounded in time and bytes.
+  client.expires_after(std::chrono::seconds(2));
+  std::array<char, 4096> sink;
+  for (size_t drained = 0; drained < (1u << 20);) {
+    auto [rec, rn] = co_await client.async_read_some(asio::buffer(sink), kUseTuple);
+    if (rec) {
+      break;
+    }
+    drained += rn;
+  }
   client.socket().close(ignored);
 }
 

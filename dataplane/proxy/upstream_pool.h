@@ -2,6 +2,10 @@
 // Owned by one worker thread: no lock. Bounded in count per key and in idle time.
 #pragma once
 
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -9,16 +13,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include <boost/asio/ssl/stream.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
-
 namespace fwd::dataplane::proxy {
 
 struct UpstreamConn {
-  std::optional<boost::beast::tcp_stream> tcp;                                 // plain http
-  std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;       // https
+  std::optional<boost::beast::tcp_stream> tcp;                            // plain http
+  std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;  // https
   boost::beast::flat_buffer buffer;  // bytes read past the previous response, if any
   bool reused = false;
   std::chrono::steady_clock::time_point idle_since;

@@ -3,16 +3,16 @@
 // JSON parser and metric shard index. Only the owning thread touches the mutable parts.
 #pragma once
 
+#include <simdjson.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
 #include <unordered_set>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <simdjson.h>
 
 #include "dataplane/config/compiled_config.h"
 #include "dataplane/metrics/metrics.h"

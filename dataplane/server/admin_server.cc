@@ -1,5 +1,7 @@
 #include "dataplane/server/admin_server.h"
 
+#include <prometheus/text_serializer.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -7,7 +9,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <prometheus/text_serializer.h>
 
 namespace fwd::dataplane::server {
 namespace {
@@ -26,8 +27,8 @@ asio::awaitable<void> serveAdmin(tcp::socket socket, metrics::Metrics& metrics,
     parser.header_limit(16 * 1024);
     parser.body_limit(0);
     stream.expires_after(std::chrono::seconds(30));
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser,
-                                             asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] =
+        co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
     if (ec) {
       break;
     }

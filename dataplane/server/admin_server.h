@@ -3,12 +3,11 @@
 // own thread so a slow scrape never delays traffic.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <functional>
 #include <memory>
 #include <thread>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
 #include "absl/status/statusor.h"
 #include "common/net/host_port.h"

@@ -22,8 +22,8 @@ Server::Server(size_t workers, proxy::ProxyOptions options, metrics::Metrics& me
   tls_verify_.set_verify_mode(asio::ssl::verify_peer);
   tls_insecure_.set_verify_mode(asio::ssl::verify_none);
   for (size_t i = 0; i < workers; ++i) {
-    workers_.push_back(std::make_unique<proxy::WorkerContext>(i, options_, metrics_, tls_verify_,
-                                                              tls_insecure_));
+    workers_.push_back(
+        std::make_unique<proxy::WorkerContext>(i, options_, metrics_, tls_verify_, tls_insecure_));
   }
 }
 
@@ -79,8 +79,7 @@ void Server::acceptLoop() {
       return;
     }
     if (!ec) {
-      asio::co_spawn(target.ioc, proxy::serveConnection(target, std::move(socket)),
-                     asio::detached);
+      asio::co_spawn(target.ioc, proxy::serveConnection(target, std::move(socket)), asio::detached);
     } else {
       // EMFILE and friends: keep accepting; the error is transient or logged once per burst.
       FWD_LOG(kWarn, "dataplane") << "accept failed: " << ec.message();

@@ -53,9 +53,12 @@ TEST(BodyInspectTest, RejectsMalformedJsonAnywhereInTheDocument) {
 
 TEST(BodyInspectTest, WrongTypesNameTheParameter) {
   // A non-string model or non-boolean stream is a 400 that names the field.
-  auto m = inspect(R"({"model":42})");
-  EXPECT_FALSE(m.ok);
-  EXPECT_EQ(m.error.param, "model");
+  for (const char* body :
+       {R"({"model":42})", R"({"model":1})", R"({"model":null})", R"({"model":["a"]})"}) {
+    auto m = inspect(body);
+    EXPECT_FALSE(m.ok) << body;
+    EXPECT_EQ(m.error.param, "model") << body << " " << m.error.message;
+  }
   auto s = inspect(R"({"model":"x","stream":"yes"})");
   EXPECT_FALSE(s.ok);
   EXPECT_EQ(s.error.param, "stream");

@@ -79,8 +79,7 @@ TEST(CompiledConfigTest, CandidatesFollowPriorityThenCreationOrder) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(names(**c, "gpt-4o"), (std::vector<std::string>{"early", "late", "backup"}));
   EXPECT_EQ(names(**c, "gpt-3.5"), (std::vector<std::string>{"late", "backup"}));
-  EXPECT_EQ(names(**c, "/v1/audio/transcriptions"),
-            (std::vector<std::string>{"early", "backup"}));
+  EXPECT_EQ(names(**c, "/v1/audio/transcriptions"), (std::vector<std::string>{"early", "backup"}));
   EXPECT_EQ(names(**c, "llama"), (std::vector<std::string>{"backup"}));
 }
 
@@ -123,7 +122,8 @@ TEST(CompiledConfigTest, RejectsMalformedSnapshots) {
     addUpstream(s, "x", "http://h", {"*"});
     addUpstream(s, "x", "http://h2", {"*"});
   }));
-  EXPECT_TRUE(reject([](auto& s) { addUpstream(s, "x", "http://h", {"*"})->set_api_key("a\r\nb"); }));
+  EXPECT_TRUE(
+      reject([](auto& s) { addUpstream(s, "x", "http://h", {"*"})->set_api_key("a\r\nb"); }));
   EXPECT_TRUE(reject([](auto& s) {
     auto* k = s.add_keys();
     k->set_name("k");

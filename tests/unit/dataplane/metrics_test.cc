@@ -43,11 +43,17 @@ TEST(MetricsTest, HistogramBucketsAreCumulativeAcrossShards) {
   m.request_duration.cell(1, {"default", "a"}).observe(0.003);
   m.request_duration.cell(1, {"default", "a"}).observe(400);
   std::string text = exposition(m);
-  EXPECT_TRUE(contains(text, R"(fwd_request_duration_seconds_bucket{route="default",upstream="a",le="0.001"} 1)")) << text;
-  EXPECT_TRUE(contains(text, R"(fwd_request_duration_seconds_bucket{route="default",upstream="a",le="0.005"} 2)"));
-  EXPECT_TRUE(contains(text, R"(fwd_request_duration_seconds_bucket{route="default",upstream="a",le="300"} 2)"));
-  EXPECT_TRUE(contains(text, R"(fwd_request_duration_seconds_bucket{route="default",upstream="a",le="+Inf"} 3)"));
-  EXPECT_TRUE(contains(text, R"(fwd_request_duration_seconds_count{route="default",upstream="a"} 3)"));
+  EXPECT_TRUE(contains(
+      text, R"(fwd_request_duration_seconds_bucket{route="default",upstream="a",le="0.001"} 1)"))
+      << text;
+  EXPECT_TRUE(contains(
+      text, R"(fwd_request_duration_seconds_bucket{route="default",upstream="a",le="0.005"} 2)"));
+  EXPECT_TRUE(contains(
+      text, R"(fwd_request_duration_seconds_bucket{route="default",upstream="a",le="300"} 2)"));
+  EXPECT_TRUE(contains(
+      text, R"(fwd_request_duration_seconds_bucket{route="default",upstream="a",le="+Inf"} 3)"));
+  EXPECT_TRUE(
+      contains(text, R"(fwd_request_duration_seconds_count{route="default",upstream="a"} 3)"));
 }
 
 TEST(MetricsTest, ScrapingWhileWorkersCountLosesNothing) {

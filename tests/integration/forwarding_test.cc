@@ -1,0 +1,249 @@
+// End to end through the real binaries: a client calls fwd-dataplane, which forwards to the
+// fake upstream configured with fwdctl through fwd-controlplane.
+#include <gtest/gtest.h>
+#include <openssl/sha.h>
+
+#include <atomic>
+#include <thread>
+
+#include "common/crypto/token.h"
+#include "tests/integration/cluster/fwd_cluster.h"
+
+namespace fwd::harness {
+namespace {
+
+class ForwardingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.startControlPlane());
+    ASSERT_TRUE(cluster_.startUpstream("up1"));
+    ASSERT_TRUE(cluster_.startDataPlane("dp1", {}, {"--max-body-bytes", "65536"}));
+    auto r = cluster_.fwdctl({"upstream", "add", "local", "--base-url",
+                              cluster_.upstream("up1").baseUrl(), "--api-key", "sk-upstream",
+                              "--model", "gpt-*", "--model", "text-embedding-*", "--model",
+                              "/v1/audio/*", "--timeout", "2s"});
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    key_ = cluster_.createKey("alice");
+    ASSERT_FALSE(key_.empty());
+    ASSERT_TRUE(cluster_.waitInSync());
+  }
+
+  nlohmann::json errorOf(const Response& r) {
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    EXPECT_TRUE(j.is_object() && j.contains("error")) << r.body;
+    if (!j.is_object() || !j.contains("error")) {
+      return {};
+    }
+    auto e = j["error"];
+    // Every error has the four OpenAI fields.
+    for (const char* f : {"message", "type", "param", "code"}) {
+      EXPECT_TRUE(e.contains(f)) << f << " missing in " << r.body;
+    }
+    EXPECT_EQ(r.header("content-type"), "application/json");
+    return e;
+  }
+
+  FwdCluster cluster_;
+  std::string key_;
+};
+
+TEST_F(ForwardingTest, ChatCompletionIsForwardedWithTheUpstreamCredential) {
+  // The JSON answer comes back whole; the client's key is replaced by the upstream's; the
+  // query string and the headers clients rely on survive.
+  auto r = cluster_.call("dp1", "POST", "/v1/chat/completions?api-version=2024-06-01", key_,
+                         R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_EQ(r.status, 200) << r.error << r.body;
+  auto j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["model"], "gpt-4o");
+  EXPECT_EQ(j["choices"][0]["message"]["content"], "Hello from up1");
+  EXPECT_EQ(r.header("x-fake-path"), "/v1/chat/completions?api-version=2024-06-01");
+  EXPECT_EQ(r.header("x-fake-authorization"), "Bearer sk-upstream");
+  EXPECT_EQ(r.header("x-request-id").rfind("fake-", 0), 0u);
+  EXPECT_EQ(r.header("x-ratelimit-remaining-requests"), "999");
+  EXPECT_EQ(r.header("x-fwd-upstream"), "local");
+}
+
+TEST_F(ForwardingTest, AzureStyleApiKeyHeaderAuthenticatesToo) {
+  // `api-key: <key>` works like Bearer, and never reaches the upstream.
+  auto r =
+      cluster_.call("dp1", "POST", "/v1/embeddings", "",
+                    R"({"model":"text-embedding-3-small","input":["a","b"]})", {{"api-key", key_}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body)["data"].size(), 2u);
+  EXPECT_EQ(r.header("x-fake-authorization"), "Bearer sk-upstream");
+}
+
+TEST_F(ForwardingTest, StreamIsRelayedChunkByChunkAsItArrives) {
+  // With 150 ms between upstream events, the client sees them spread out in time (not in one
+  // burst at the end), ending with [DONE].
+  std::vector<std::chrono::steady_clock::time_point> arrivals;
+  std::string all;
+  auto r = streamRequest(cluster_.dataPlane("dp1").http, "POST", "/v1/chat/completions",
+                         {{"Authorization", "Bearer " + key_},
+                          {"Content-Type", "application/json"},
+                          {"x-fake-chunks", "4"},
+                          {"x-fake-chunk-delay-ms", "150"}},
+                         R"({"model":"gpt-4o","stream":true,"messages":[]})",
+                         [&](std::string_view piece, auto at) {
+                           arrivals.push_back(at);
+                           all.append(piece);
+                           return true;
+                         });
+  ASSERT_EQ(r.status, 200) << r.error;
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(r.header("content-type").rfind("text/event-stream", 0), 0u);
+  EXPECT_NE(all.find("data: [DONE]"), std::string::npos) << all;
+  ASSERT_GE(arrivals.size(), 3u);
+  auto spread = arrivals.back() - arrivals.front();
+  EXPECT_GE(spread, std::chrono::milliseconds(300)) << "the stream arrived in one burst";
+}
+
+TEST_F(ForwardingTest, MultipartUploadIsForwardedByteForByte) {
+  // The upstream receives exactly the bytes sent, binary and all, with the same boundary.
+  std::string boundary = "----fwdtestboundary7MA4YWxkTrZu0gW";
+  std::string file(20000, '\0');
+  for (size_t i = 0; i < file.size(); ++i) {
+    file[i] = static_cast<char>((i * 131 + 7) & 0xff);
+  }
+  std::string body = "--" + boundary +
+                     "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--" +
+                     boundary +
+                     "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
+                     "Content-Type: audio/wav\r\n\r\n" +
+                     file + "\r\n--" + boundary + "--\r\n";
+  std::string content_type = "multipart/form-data; boundary=" + boundary;
+  auto r = cluster_.call("dp1", "POST", "/v1/audio/transcriptions", key_, body,
+                         {{"Content-Type", content_type}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["fake_received_bytes"], body.size());
+  EXPECT_EQ(j["fake_sha256"], common::crypto::sha256Hex(body));
+  EXPECT_EQ(j["fake_content_type"], content_type);
+}
+
+TEST_F(ForwardingTest, KeepAliveConnectionServesManyRequests) {
+  // One client connection carries sequential requests (and reuses upstream connections).
+  HttpConnection conn(cluster_.dataPlane("dp1").http);
+  ASSERT_EQ(conn.connect(std::chrono::seconds(2)), "");
+  for (int i = 0; i < 20; ++i) {
+    auto r =
+        conn.request("POST", "/v1/chat/completions",
+                     {{"Authorization", "Bearer " + key_}, {"Content-Type", "application/json"}},
+                     R"({"model":"gpt-4o-mini"})");
+    ASSERT_EQ(r.status, 200) << i << " " << r.error;
+  }
+}
+
+TEST_F(ForwardingTest, MissingOrWrongKeyIs401) {
+  // No key, a wrong key and a revoked key are each refused with invalid_request_error.
+  auto none = cluster_.call("dp1", "POST", "/v1/chat/completions", "", R"({"model":"gpt-4o"})");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(errorOf(none)["code"], "missing_api_key");
+  auto wrong = cluster_.call("dp1", "POST", "/v1/chat/completions", "fwd-not-a-key",
+                             R"({"model":"gpt-4o"})");
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(errorOf(wrong)["code"], "invalid_api_key");
+  EXPECT_EQ(wrong.body.find("fwd-not-a-key"), std::string::npos) << "the secret was echoed";
+
+  ASSERT_EQ(cluster_.fwdctl({"key", "revoke", "alice"}).exit_code, 0);
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto revoked =
+      cluster_.call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":"gpt-4o"})");
+  EXPECT_EQ(revoked.status, 401);
+}
+
+TEST_F(ForwardingTest, KeyModelRestrictionIs403AndUnknownModelIs404) {
+  // A key limited to gpt-4o* may not call others; a model nobody serves is model_not_found.
+  std::string limited = cluster_.createKey("bob", {"gpt-4o*"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  EXPECT_EQ(
+      cluster_.call("dp1", "POST", "/v1/chat/completions", limited, R"({"model":"gpt-4o-mini"})")
+          .status,
+      200);
+  auto denied =
+      cluster_.call("dp1", "POST", "/v1/chat/completions", limited, R"({"model":"gpt-3.5-turbo"})");
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(errorOf(denied)["code"], "model_not_allowed");
+  auto unknown =
+      cluster_.call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":"no-such-model"})");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(errorOf(unknown)["code"], "model_not_found");
+}
+
+TEST_F(ForwardingTest, BadRequestsGetPreciseErrors) {
+  // Malformed JSON 400, wrong types 400, oversized body 413, oversized headers 431, paths
+  // outside /v1 404, dot segments 400 — each in OpenAI's error shape.
+  auto malformed = cluster_.call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":)");
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_EQ(errorOf(malformed)["code"], "invalid_json");
+  auto wrong_type = cluster_.call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":1})");
+  EXPECT_EQ(wrong_type.status, 400);
+  EXPECT_EQ(errorOf(wrong_type)["param"], "model");
+  auto too_big = cluster_.call("dp1", "POST", "/v1/chat/completions", key_,
+                               R"({"model":"gpt-4o","x":")" + std::string(70000, 'a') + "\"}");
+  EXPECT_EQ(too_big.status, 413);
+  EXPECT_EQ(errorOf(too_big)["code"], "request_too_large");
+  Headers big;
+  for (int i = 0; i < 10; ++i) {
+    big.emplace("x-big-" + std::to_string(i), std::string(8000, 'h'));
+  }
+  auto big_header =
+      cluster_.call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":"gpt-4o"})", big);
+  EXPECT_EQ(big_header.status, 431);
+  EXPECT_EQ(errorOf(big_header)["code"], "request_header_too_large");
+  auto outside = cluster_.call("dp1", "GET", "/admin", key_);
+  EXPECT_EQ(outside.status, 404);
+  errorOf(outside);
+  auto dots = cluster_.call("dp1", "GET", "/v1/../secret", key_);
+  EXPECT_EQ(dots.status, 400);
+  errorOf(dots);
+}
+
+TEST_F(ForwardingTest, SlowUpstreamIs504) {
+  // The upstream's 2 s timeout ends a stalled attempt with upstream_timeout.
+  auto r = cluster_.call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":"gpt-4o"})",
+                         {{"x-fake-stall-ms", "5000"}});
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_EQ(errorOf(r)["code"], "upstream_timeout");
+}
+
+TEST_F(ForwardingTest, MidStreamCutEndsWithAnErrorEventAndNoDone) {
+  // After the head went out no retry is possible: the client gets a final error event.
+  std::string all;
+  auto r = streamRequest(cluster_.dataPlane("dp1").http, "POST", "/v1/chat/completions",
+                         {{"Authorization", "Bearer " + key_},
+                          {"Content-Type", "application/json"},
+                          {"x-fake-chunks", "10"},
+                          {"x-fake-cut-after", "3"}},
+                         R"({"model":"gpt-4o","stream":true})", [&](std::string_view piece, auto) {
+                           all.append(piece);
+                           return true;
+                         });
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(all.find("data: {\"error\""), std::string::npos) << all;
+  EXPECT_EQ(all.find("[DONE]"), std::string::npos) << all;
+}
+
+TEST_F(ForwardingTest, MetricsCountRequestsByModelUpstreamAndStatus) {
+  // /metrics exposes request counts, latency histograms and the config version.
+  ASSERT_EQ(
+      cluster_.call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":"gpt-4o"})").status,
+      200);
+  auto m = httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(
+      m.body.find(
+          R"(fwd_requests_total{route="default",model="gpt-4o",upstream="local",status="200"} 1)"),
+      std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("fwd_request_duration_seconds_bucket"), std::string::npos);
+  EXPECT_NE(m.body.find("fwd_upstream_response_head_seconds_bucket"), std::string::npos);
+  EXPECT_NE(m.body.find("fwd_requests_in_flight"), std::string::npos);
+  EXPECT_EQ(metricValue(m.body, "fwd_config_version"), cluster_.configVersion());
+  EXPECT_EQ(metricValue(m.body, "fwd_control_plane_connected"), 1);
+  EXPECT_EQ(httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/healthz").status, 200);
+  EXPECT_EQ(httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/readyz").status, 200);
+}
+
+}  // namespace
+}  // namespace fwd::harness
