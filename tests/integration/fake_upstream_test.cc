@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <chrono>
@@ -422,6 +423,31 @@ TEST(FakeUpstreamFlagsTest, FailStatusAnswersEveryRequestWithAnError) {
   EXPECT_EQ(json::parse(chat.body)["error"]["message"], "fake upstream error 502");
   EXPECT_EQ(httpRequest(endpoint, "GET", "/v1/models").status, 502);
   EXPECT_EQ(fake.requests(), 2u);
+}
+
+TEST(FakeUpstreamFlagsTest, ThreadsShareOneCounterAcrossConnections) {
+  // With --threads 2, connections spread over both workers and every request is counted once.
+  FakeUpstream fake;
+  ASSERT_TRUE(fake.start("multi", {"--threads", "2"}));
+  Endpoint endpoint{"127.0.0.1", fake.port(), false};
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      HttpConnection connection(endpoint);
+      for (int i = 0; i < 25; ++i) {
+        if (connection.request("POST", "/v1/chat/completions", kJsonType, R"({"model":"m"})")
+                .status == 200) {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (std::thread& t : clients) {
+    t.join();
+  }
+  EXPECT_EQ(ok.load(), 100);
+  EXPECT_EQ(fake.requests(), 100u);
 }
 
 TEST(FakeUpstreamFlagsTest, ServesHttpsWithAGeneratedCertificate) {
