@@ -33,9 +33,10 @@ void appendUsage(std::string& out, int completion_tokens) {
   appendInt(out, completion_tokens);
   out += ",\"total_tokens\":";
   appendInt(out, kPromptTokens + completion_tokens);
-  out += ",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0}"
-         ",\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
-         "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}";
+  out +=
+      ",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0}"
+      ",\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
+      "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}";
 }
 
 // Tokens "Hello", " from", " <NAME>" make up the non-streamed answer.
@@ -196,8 +197,8 @@ void appendTextCompletion(std::string& out, std::uint64_t id, std::string_view m
   out += ",\"system_fingerprint\":\"fp_fake\"}";
 }
 
-void appendStreamChunk(std::string& out, StreamKind kind, std::uint64_t id,
-                       std::string_view model, std::string_view name, int index, int count) {
+void appendStreamChunk(std::string& out, StreamKind kind, std::uint64_t id, std::string_view model,
+                       std::string_view name, int index, int count) {
   std::string token;
   appendToken(token, index, name);
   const bool last = index + 1 >= count;
@@ -214,7 +215,8 @@ void appendStreamChunk(std::string& out, StreamKind kind, std::uint64_t id,
   appendJsonString(out, model);
   out += ",\"system_fingerprint\":\"fp_fake\",\"choices\":[{\"index\":0,";
   if (kind == StreamKind::kChat) {
-    out += index == 0 ? "\"delta\":{\"role\":\"assistant\",\"content\":" : "\"delta\":{\"content\":";
+    out +=
+        index == 0 ? "\"delta\":{\"role\":\"assistant\",\"content\":" : "\"delta\":{\"content\":";
     appendJsonString(out, token);
     out += "},";
   } else {
@@ -263,8 +265,8 @@ void appendEmbeddings(std::string& out, std::string_view model, int inputs, bool
     if (base64) {
       static_assert(std::endian::native == std::endian::little);
       unsigned char encoded[((sizeof(values) + 2) / 3) * 4 + 1];
-      int n = EVP_EncodeBlock(encoded, reinterpret_cast<const unsigned char*>(values),
-                              sizeof(values));
+      int n =
+          EVP_EncodeBlock(encoded, reinterpret_cast<const unsigned char*>(values), sizeof(values));
       out += '"';
       out.append(reinterpret_cast<const char*>(encoded), static_cast<size_t>(n));
       out += "\"}";

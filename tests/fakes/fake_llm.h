@@ -52,8 +52,8 @@ void appendTextCompletion(std::string& out, std::uint64_t id, std::string_view m
                           std::string_view name);
 /// One stream event's JSON (without "data: "): token `index` of `count`; the last one carries
 /// finish_reason "stop".
-void appendStreamChunk(std::string& out, StreamKind kind, std::uint64_t id,
-                       std::string_view model, std::string_view name, int index, int count);
+void appendStreamChunk(std::string& out, StreamKind kind, std::uint64_t id, std::string_view model,
+                       std::string_view name, int index, int count);
 /// The include_usage event: empty choices and usage for `count` generated tokens.
 void appendUsageChunk(std::string& out, StreamKind kind, std::uint64_t id, std::string_view model,
                       int count);

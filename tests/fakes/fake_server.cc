@@ -5,14 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <charconv>
-#include <chrono>
-#include <exception>
-#include <optional>
-#include <string_view>
-#include <thread>
-#include <utility>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -33,6 +25,13 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <charconv>
+#include <chrono>
+#include <exception>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
@@ -338,8 +337,8 @@ class FakeServer::Impl {
       acceptor_->listen(asio::socket_base::max_listen_connections, ec);
     }
     if (ec) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on ", host, ":",
-                                                 std::to_string(port), ": ", ec.message()));
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", host, ":", std::to_string(port), ": ", ec.message()));
     }
     // Installed before the caller announces the port, so a SIGTERM sent right after the
     // listening line still ends in a clean exit.
@@ -391,8 +390,8 @@ class FakeServer::Impl {
     for (;;) {
       asio::io_context& ctx = *contexts_[next];
       next = (next + 1) % contexts_.size();
-      auto [ec, socket] = co_await acceptor_->async_accept(
-          asio::any_io_executor(ctx.get_executor()), kUse);
+      auto [ec, socket] =
+          co_await acceptor_->async_accept(asio::any_io_executor(ctx.get_executor()), kUse);
       if (ec == asio::error::operation_aborted) {
         co_return;
       }
@@ -580,8 +579,7 @@ class FakeServer::Impl {
     }
 
     BodyInfo info;
-    const bool json_endpoint = endpoint == Endpoint::kChat ||
-                               endpoint == Endpoint::kCompletions ||
+    const bool json_endpoint = endpoint == Endpoint::kChat || endpoint == Endpoint::kCompletions ||
                                endpoint == Endpoint::kEmbeddings;
     if (json_endpoint) {
       info = inspectBody(request.body);
@@ -604,8 +602,7 @@ class FakeServer::Impl {
       std::string message =
           endpoint == Endpoint::kUnknown && status == 404
               ? absl::StrCat("fake upstream: no endpoint for ",
-                             std::string(http::to_string(request.method)),
-                             " ", request.target)
+                             std::string(http::to_string(request.method)), " ", request.target)
               : absl::StrCat("fake upstream error ", status);
       appendError(conn.body, status, message);
       co_return co_await writeResponse(stream, conn, Head{status, kJson, -1, keep_alive}, id);
@@ -692,8 +689,8 @@ class FakeServer::Impl {
       co_return false;
     }
     lowest.expires_after(kIoTimeout);
-    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(std::string_view("0\r\n\r\n")),
-                                              kUse);
+    auto [ec, n] =
+        co_await asio::async_write(stream, asio::buffer(std::string_view("0\r\n\r\n")), kUse);
     co_return !ec && keep_alive;
   }
 

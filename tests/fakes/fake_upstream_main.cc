@@ -68,8 +68,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--name") {
       config.name = value;
     } else if (arg == "--threads") {
-      if (!absl::SimpleAtoi(value, &config.threads) || config.threads < 1 ||
-          config.threads > 256) {
+      if (!absl::SimpleAtoi(value, &config.threads) || config.threads < 1 || config.threads > 256) {
         return usageError("--threads wants 1..256, got " + value);
       }
     } else if (arg == "--fail-status") {

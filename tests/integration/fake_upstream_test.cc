@@ -1,6 +1,9 @@
 // Self-tests of the integration harness: the real fake_upstream binary, started as a child
 // process on port 0, answers every endpoint and injects every fault the integration tests of fwd
 // rely on; ChildProcess and runCommand clean up after themselves.
+#include "tests/integration/harness/fake_upstream.h"
+
+#include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -9,18 +12,15 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include "tests/integration/harness/binaries.h"
-#include "tests/integration/harness/fake_upstream.h"
 #include "tests/integration/harness/http_client.h"
 #include "tests/integration/harness/process.h"
 #include "tests/integration/harness/wait.h"
@@ -43,8 +43,7 @@ Headers withJson(Headers extra) {
 std::vector<std::string> sseData(const std::string& body) {
   std::vector<std::string> events;
   size_t start = 0;
-  for (size_t end = body.find("\n\n"); end != std::string::npos;
-       end = body.find("\n\n", start)) {
+  for (size_t end = body.find("\n\n"); end != std::string::npos; end = body.find("\n\n", start)) {
     std::string event = body.substr(start, end - start);
     if (event.rfind("data: ", 0) == 0) {
       events.push_back(event.substr(6));
@@ -166,17 +165,16 @@ TEST_F(FakeUpstreamTest, StreamArrivesIncrementally) {
   // Events are flushed one by one: their arrival times are spread by the chunk delay.
   std::vector<Clock::time_point> event_arrivals;
   const Clock::time_point start = Clock::now();
-  Response r = streamRequest(
-      endpoint_, "POST", "/v1/chat/completions",
-      withJson({{"x-fake-chunks", "4"}, {"x-fake-chunk-delay-ms", "100"}}),
-      R"({"model":"m","stream":true})",
-      [&](std::string_view piece, Clock::time_point arrival) {
-        for (size_t at = piece.find("\n\n"); at != std::string_view::npos;
-             at = piece.find("\n\n", at + 2)) {
-          event_arrivals.push_back(arrival);
-        }
-        return true;
-      });
+  Response r = streamRequest(endpoint_, "POST", "/v1/chat/completions",
+                             withJson({{"x-fake-chunks", "4"}, {"x-fake-chunk-delay-ms", "100"}}),
+                             R"({"model":"m","stream":true})",
+                             [&](std::string_view piece, Clock::time_point arrival) {
+                               for (size_t at = piece.find("\n\n"); at != std::string_view::npos;
+                                    at = piece.find("\n\n", at + 2)) {
+                                 event_arrivals.push_back(arrival);
+                               }
+                               return true;
+                             });
   ASSERT_EQ(r.status, 200) << r.error;
   ASSERT_TRUE(r.complete);
   ASSERT_EQ(event_arrivals.size(), 5u);  // 4 chunks + [DONE]
@@ -192,12 +190,10 @@ TEST_F(FakeUpstreamTest, StreamArrivesIncrementally) {
 TEST_F(FakeUpstreamTest, ClientCanHangUpMidStream) {
   // A stream callback returning false closes the connection; the fake keeps serving.
   int pieces = 0;
-  Response r = streamRequest(
-      endpoint_, "POST", "/v1/chat/completions",
-      withJson({{"x-fake-chunks", "50"}, {"x-fake-chunk-delay-ms", "20"}}),
-      R"({"model":"m","stream":true})", [&](std::string_view, Clock::time_point) {
-        return ++pieces < 2;
-      });
+  Response r = streamRequest(endpoint_, "POST", "/v1/chat/completions",
+                             withJson({{"x-fake-chunks", "50"}, {"x-fake-chunk-delay-ms", "20"}}),
+                             R"({"model":"m","stream":true})",
+                             [&](std::string_view, Clock::time_point) { return ++pieces < 2; });
   EXPECT_EQ(r.status, 200);
   EXPECT_FALSE(r.complete);
   EXPECT_EQ(pieces, 2);
@@ -206,8 +202,8 @@ TEST_F(FakeUpstreamTest, ClientCanHangUpMidStream) {
 
 TEST_F(FakeUpstreamTest, CutAfterClosesWithoutFinalChunkOrDone) {
   // x-fake-cut-after: K sends K events and then drops the connection.
-  Response r = post("/v1/chat/completions", R"({"model":"m","stream":true})",
-                    {{"x-fake-cut-after", "2"}});
+  Response r =
+      post("/v1/chat/completions", R"({"model":"m","stream":true})", {{"x-fake-cut-after", "2"}});
   EXPECT_EQ(r.status, 200);
   EXPECT_FALSE(r.complete);
   EXPECT_FALSE(r.error.empty());
@@ -368,9 +364,9 @@ TEST_F(FakeUpstreamTest, UnknownPathsAndBadBodiesGetOpenAIErrors) {
 
 TEST_F(FakeUpstreamTest, OversizedBodyIsRejectedWith413) {
   // A declared body over 64 MiB is refused from the header alone.
-  Response r = httpRequest(endpoint_, "POST", "/v1/chat/completions",
-                           {{"Content-Type", "application/json"}, {"Content-Length", "70000000"}},
-                           "{}");
+  Response r =
+      httpRequest(endpoint_, "POST", "/v1/chat/completions",
+                  {{"Content-Type", "application/json"}, {"Content-Length", "70000000"}}, "{}");
   EXPECT_EQ(r.status, 413) << r.error;
   EXPECT_TRUE(json::parse(r.body).contains("error"));
 }
@@ -397,9 +393,9 @@ TEST_F(FakeUpstreamTest, KeepAliveServesManyRequestsOnOneConnection) {
   HttpConnection connection(endpoint_);
   std::string previous_id;
   for (int i = 0; i < 5; ++i) {
-    Response r = connection.request("POST", "/v1/chat/completions", kJsonType,
-                                    i % 2 == 0 ? R"({"model":"m"})"
-                                               : R"({"model":"m","stream":true})");
+    Response r =
+        connection.request("POST", "/v1/chat/completions", kJsonType,
+                           i % 2 == 0 ? R"({"model":"m"})" : R"({"model":"m","stream":true})");
     ASSERT_EQ(r.status, 200) << r.error;
     ASSERT_TRUE(r.complete);
     EXPECT_TRUE(connection.isOpen());
@@ -456,10 +452,10 @@ TEST(FakeUpstreamFlagsTest, ServesHttpsWithAGeneratedCertificate) {
     GTEST_SKIP() << "openssl CLI not installed";
   }
   TempDir dir = tempDir("fake-tls");
-  CommandResult gen = runCommand(
-      ::access("/usr/bin/openssl", X_OK) == 0 ? "/usr/bin/openssl" : "/bin/openssl",
-      {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-       "-keyout", dir.file("key.pem"), "-out", dir.file("cert.pem")});
+  CommandResult gen =
+      runCommand(::access("/usr/bin/openssl", X_OK) == 0 ? "/usr/bin/openssl" : "/bin/openssl",
+                 {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                  "/CN=127.0.0.1", "-keyout", dir.file("key.pem"), "-out", dir.file("cert.pem")});
   ASSERT_EQ(gen.exit_code, 0) << gen.stderr_text;
   FakeUpstream fake;
   ASSERT_TRUE(
@@ -470,8 +466,7 @@ TEST(FakeUpstreamFlagsTest, ServesHttpsWithAGeneratedCertificate) {
                            R"({"model":"m","stream":true})");
   ASSERT_EQ(r.status, 200) << r.error;
   EXPECT_EQ(sseData(r.body).back(), "[DONE]");
-  EXPECT_EQ(httpRequest(Endpoint{"127.0.0.1", fake.port(), false}, "GET", "/v1/models").status,
-            0);
+  EXPECT_EQ(httpRequest(Endpoint{"127.0.0.1", fake.port(), false}, "GET", "/v1/models").status, 0);
 }
 
 TEST(FakeUpstreamFlagsTest, BadFlagsExitWithUsage) {

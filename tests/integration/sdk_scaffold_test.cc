@@ -1,13 +1,12 @@
 // Keeps tests/sdk/sdk_test.mjs honest while fwd is not in the loop: the OpenAI Node SDK script
 // runs against fake_upstream directly (--upstream-only). Integration tests of the data plane run
 // the same script against fwd.
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "tests/integration/harness/binaries.h"
 #include "tests/integration/harness/fake_upstream.h"
@@ -27,9 +26,9 @@ TEST(FakeUpstreamSdkTest, OpenAINodeSdkScriptPassesAgainstTheFake) {
   }
   FakeUpstream fake;
   ASSERT_TRUE(fake.start("sdk"));
-  CommandResult r = runCommand("/usr/bin/node",
-                               {(sdk_dir / "sdk_test.mjs").string(), "--upstream-only"},
-                               {{"FWD_BASE_URL", fake.baseUrl()}}, std::chrono::seconds(60));
+  CommandResult r =
+      runCommand("/usr/bin/node", {(sdk_dir / "sdk_test.mjs").string(), "--upstream-only"},
+                 {{"FWD_BASE_URL", fake.baseUrl()}}, std::chrono::seconds(60));
   EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
   EXPECT_NE(r.stdout_text.find("8 passed, 0 failed"), std::string::npos) << r.stdout_text;
 }

@@ -56,8 +56,8 @@ std::optional<std::uint64_t> FakeUpstream::requests() const {
 ::testing::AssertionResult FakeUpstream::reset() const {
   Response response = httpRequest(Endpoint{"127.0.0.1", port_, tls_}, "POST", "/_fake/reset");
   if (response.status != 200) {
-    return ::testing::AssertionFailure() << "POST /_fake/reset: status " << response.status
-                                         << " " << response.error;
+    return ::testing::AssertionFailure()
+           << "POST /_fake/reset: status " << response.status << " " << response.error;
   }
   return ::testing::AssertionSuccess();
 }

@@ -2,12 +2,12 @@
 // /_fake/* endpoints, so integration tests can stand up upstreams in one line.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "tests/integration/harness/process.h"
 

@@ -4,8 +4,6 @@
 #include "tests/integration/harness/http_client.h"
 
 #include <algorithm>
-#include <cctype>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -19,6 +17,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <cctype>
 
 #include "common/net/host_port.h"
 
@@ -123,9 +122,8 @@ class HttpConnection::Impl {
     lowest().expires_at(deadline);
     ec = run([&](auto handler) { lowest().async_connect(results, handler); });
     if (!ec && tls_) {
-      ec = run([&](auto handler) {
-        tls_->async_handshake(asio::ssl::stream_base::client, handler);
-      });
+      ec = run(
+          [&](auto handler) { tls_->async_handshake(asio::ssl::stream_base::client, handler); });
     }
     if (ec) {
       close();
@@ -160,8 +158,8 @@ class HttpConnection::Impl {
     request.body() = body;
     const bool has_length = request.find(http::field::content_length) != request.end() ||
                             request.find(http::field::transfer_encoding) != request.end();
-    if (!has_length && (!body.empty() || method == "POST" || method == "PUT" ||
-                        method == "PATCH")) {
+    if (!has_length &&
+        (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")) {
       request.content_length(body.size());
     }
     lowest().expires_at(deadline);
@@ -279,8 +277,8 @@ Response HttpConnection::streamRequest(const std::string& method, const std::str
   return impl_->exchange(method, target, headers, body, &on_piece, timeout);
 }
 
-Response httpRequest(const Endpoint& endpoint, const std::string& method,
-                     const std::string& target, const Headers& headers, const std::string& body,
+Response httpRequest(const Endpoint& endpoint, const std::string& method, const std::string& target,
+                     const Headers& headers, const std::string& body,
                      std::chrono::milliseconds timeout) {
   HttpConnection connection(endpoint);
   return connection.request(method, target, headers, body, timeout);
@@ -299,9 +297,8 @@ Response httpRequest(const std::string& method, const std::string& url, const He
 }
 
 Response streamRequest(const Endpoint& endpoint, const std::string& method,
-                       const std::string& target, const Headers& headers,
-                       const std::string& body, const ChunkCallback& on_piece,
-                       std::chrono::milliseconds timeout) {
+                       const std::string& target, const Headers& headers, const std::string& body,
+                       const ChunkCallback& on_piece, std::chrono::milliseconds timeout) {
   HttpConnection connection(endpoint);
   return connection.streamRequest(method, target, headers, body, on_piece, timeout);
 }

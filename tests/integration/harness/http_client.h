@@ -28,10 +28,10 @@ struct CaseInsensitiveLess {
 using Headers = std::multimap<std::string, std::string, CaseInsensitiveLess>;
 
 struct Response {
-  int status = 0;      // 0 when no response head arrived
-  std::string error;   // transport failure (refused, timeout, closed early); empty when none
+  int status = 0;     // 0 when no response head arrived
+  std::string error;  // transport failure (refused, timeout, closed early); empty when none
   Headers headers;
-  std::string body;    // de-chunked
+  std::string body;       // de-chunked
   bool complete = false;  // the whole body arrived (false when cut or when the callback stopped)
 
   /// First value of a header, "" when absent.
@@ -86,18 +86,17 @@ class HttpConnection {
 };
 
 /// One request on a fresh connection (closed afterwards).
-Response httpRequest(const Endpoint& endpoint, const std::string& method,
-                     const std::string& target, const Headers& headers = {},
-                     const std::string& body = "",
+Response httpRequest(const Endpoint& endpoint, const std::string& method, const std::string& target,
+                     const Headers& headers = {}, const std::string& body = "",
                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
 /// Same, from a full URL such as "http://127.0.0.1:8000/v1/models?x=1".
-Response httpRequest(const std::string& method, const std::string& url,
-                     const Headers& headers = {}, const std::string& body = "",
+Response httpRequest(const std::string& method, const std::string& url, const Headers& headers = {},
+                     const std::string& body = "",
                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
 /// Streaming request on a fresh connection.
 Response streamRequest(const Endpoint& endpoint, const std::string& method,
-                       const std::string& target, const Headers& headers,
-                       const std::string& body, const ChunkCallback& on_piece,
+                       const std::string& target, const Headers& headers, const std::string& body,
+                       const ChunkCallback& on_piece,
                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace fwd::harness

@@ -4,11 +4,12 @@
 // child gets SIGKILL from the kernel if the test process dies first (PR_SET_PDEATHSIG).
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
-#include <csignal>
 #include <condition_variable>
+#include <csignal>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -17,8 +18,6 @@
 #include <string_view>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace fwd::harness {
 
@@ -91,7 +90,7 @@ class ChildProcess {
   std::string name_;
   pid_t pid_ = -1;
   std::optional<int> exit_code_;
-  int wake_read_fd_ = -1;  // wakes the reader thread so it exits even if a grandchild keeps
+  int wake_read_fd_ = -1;   // wakes the reader thread so it exits even if a grandchild keeps
   int wake_write_fd_ = -1;  // the output pipes open
   std::thread reader_;
 

@@ -1,6 +1,7 @@
 // Waiting without fixed sleeps, and scratch directories, for integration tests.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -13,8 +14,6 @@
 #include <system_error>
 #include <thread>
 #include <utility>
-
-#include <gtest/gtest.h>
 
 namespace fwd::harness {
 
