@@ -1,5 +1,6 @@
 #include "tests/integration/cluster/fwd_cluster.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -18,7 +19,8 @@ std::string readFile(const std::string& path) {
 }  // namespace
 
 std::string FakeUpstream::baseUrl() const {
-  return "http://" + endpoint.host + ":" + std::to_string(endpoint.port) + "/v1";
+  return std::string(tls ? "https://" : "http://") + endpoint.host + ":" +
+         std::to_string(endpoint.port) + "/v1";
 }
 
 double metricValue(const std::string& exposition, const std::string& series) {
@@ -159,11 +161,12 @@ DataPlane& FwdCluster::dataPlane(const std::string& node_id) {
   if (!started) {
     return started;
   }
-  auto port = up.process->waitForListening("http", kStartTimeout);
+  up.tls = std::find(extra_args.begin(), extra_args.end(), "--tls-cert") != extra_args.end();
+  auto port = up.process->waitForListening(up.tls ? "https" : "http", kStartTimeout);
   if (!port) {
     return ::testing::AssertionFailure() << "fake upstream " << name << " did not start";
   }
-  up.endpoint = Endpoint{"127.0.0.1", *port, false};
+  up.endpoint = Endpoint{"127.0.0.1", *port, up.tls};
   return ::testing::AssertionSuccess();
 }
 

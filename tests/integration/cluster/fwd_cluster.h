@@ -32,9 +32,10 @@ struct DataPlane {
 
 struct FakeUpstream {
   std::string name;
+  bool tls = false;
   std::unique_ptr<ChildProcess> process;
   Endpoint endpoint;
-  /// e.g. http://127.0.0.1:1234/v1
+  /// e.g. http://127.0.0.1:1234/v1 (https:// when started with --tls-cert)
   std::string baseUrl() const;
 };
 

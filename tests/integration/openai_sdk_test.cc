@@ -1,0 +1,54 @@
+// The official OpenAI Node SDK (npm "openai" 6.x, pinned in tests/sdk) against a real fwd
+// cluster: chat, streaming, embeddings, a multipart upload, and the SDK's error classes.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "tests/integration/cluster/fwd_cluster.h"
+
+namespace fwd::harness {
+namespace {
+
+std::string findNode() {
+  for (const char* p : {"/usr/local/bin/node", "/usr/bin/node"}) {
+    if (::access(p, X_OK) == 0) {
+      return p;
+    }
+  }
+  auto r = runCommand("/bin/sh", {"-c", "command -v node"});
+  std::string path = r.stdout_text.substr(0, r.stdout_text.find('\n'));
+  return r.exit_code == 0 ? path : "";
+}
+
+TEST(OpenAiSdkTest, NodeSdkWorksAgainstFwd) {
+  // Every check in tests/sdk/sdk_test.mjs passes through fwd-dataplane.
+  std::string node = findNode();
+  ASSERT_FALSE(node.empty()) << "node is not installed (deploy/install-deps.sh installs it)";
+  std::filesystem::path sdk_dir = FWD_SDK_TEST_DIR;
+  ASSERT_TRUE(std::filesystem::exists(sdk_dir / "node_modules" / "openai"))
+      << "the OpenAI SDK is not installed: run `npm ci` in tests/sdk (deploy/test.sh does)";
+
+  FwdCluster cluster;
+  ASSERT_TRUE(cluster.startControlPlane());
+  ASSERT_TRUE(cluster.startUpstream("sdk"));
+  ASSERT_TRUE(cluster.startDataPlane("dp1"));
+  auto add =
+      cluster.fwdctl({"upstream", "add", "fake", "--base-url", cluster.upstream("sdk").baseUrl(),
+                      "--model", "gpt-*", "--model", "text-embedding-*", "--model", "fake-status-*",
+                      "--model", "/v1/audio/*"});
+  ASSERT_EQ(add.exit_code, 0) << add.stderr_text;
+  std::string key = cluster.createKey("sdk");
+  ASSERT_TRUE(cluster.waitInSync());
+
+  auto& http = cluster.dataPlane("dp1").http;
+  std::string base = "http://127.0.0.1:" + std::to_string(http.port) + "/v1";
+  auto r = runCommand(node, {(sdk_dir / "sdk_test.mjs").string()},
+                      {{"FWD_BASE_URL", base}, {"FWD_API_KEY", key}}, std::chrono::seconds(90));
+  std::cout << r.stdout_text;
+  EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  EXPECT_NE(r.stdout_text.find(" 0 failed"), std::string::npos) << r.stdout_text;
+}
+
+}  // namespace
+}  // namespace fwd::harness
