@@ -177,10 +177,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   http::request<http::span_body<const char>> ureq{req.method(),
                                                   t.base_path + r.upstream_target_rest, 11};
   for (const auto& field : req) {
-    std::string lower(field.name_string());
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (!isDroppedRequestHeader(lower)) {
+    if (!isDroppedRequestHeader(field.name_string())) {
       ureq.insert(field.name_string(), field.value());
     }
   }
@@ -248,10 +245,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   out.outcome = "ok";
   http::response<http::buffer_body> res{head.result(), 11};
   for (const auto& field : head) {
-    std::string lower(field.name_string());
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (!isDroppedResponseHeader(lower)) {
+    if (!isDroppedResponseHeader(field.name_string())) {
       res.insert(field.name_string(), field.value());
     }
   }
@@ -617,14 +611,16 @@ bool isDroppedRequestHeader(std::string_view n) {
                                                   "authorization",
                                                   "api-key",
                                                   "accept-encoding"};
-  return std::find(std::begin(kDropped), std::end(kDropped), n) != std::end(kDropped);
+  return std::any_of(std::begin(kDropped), std::end(kDropped),
+                     [n](std::string_view d) { return iequals(d, n); });
 }
 
 bool isDroppedResponseHeader(std::string_view n) {
   static constexpr std::string_view kDropped[] = {
       "connection", "keep-alive",        "proxy-connection", "te",
       "trailer",    "transfer-encoding", "upgrade",          "content-length"};
-  return std::find(std::begin(kDropped), std::end(kDropped), n) != std::end(kDropped);
+  return std::any_of(std::begin(kDropped), std::end(kDropped),
+                     [n](std::string_view d) { return iequals(d, n); });
 }
 
 bool isSafePath(std::string_view path) {

@@ -16,10 +16,10 @@ boost::asio::awaitable<void> serveConnection(WorkerContext& worker,
                                              boost::asio::ip::tcp::socket socket);
 
 /// True for request headers that must not be forwarded upstream: hop-by-hop headers, the
-/// client's credentials, and headers fwd sets itself (Host, Content-Length, ...).
-bool isDroppedRequestHeader(std::string_view lowercase_name);
+/// client's credentials, and headers fwd sets itself (Host, Content-Length, ...). Any case.
+bool isDroppedRequestHeader(std::string_view name);
 /// True for upstream response headers that must not be relayed (hop-by-hop, framing).
-bool isDroppedResponseHeader(std::string_view lowercase_name);
+bool isDroppedResponseHeader(std::string_view name);
 /// False when a path has "." or ".." segments (also percent-encoded) that could climb out of
 /// the upstream's base path.
 bool isSafePath(std::string_view path);
