@@ -182,7 +182,8 @@ int main(int argc, char** argv) {
   options.max_body_bytes = flags.max_body_bytes;
   dataplane::server::Server server(workers, options, metrics);
   std::atomic<bool> ready{false};
-  dataplane::server::AdminServer admin(metrics, [&ready] { return ready.load(); });
+  std::atomic<bool> draining{false};
+  dataplane::server::AdminServer admin(metrics, [&] { return ready.load() && !draining.load(); });
 
   auto bound = server.listen(*listen);
   if (!bound.ok()) {
@@ -252,6 +253,8 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   FWD_LOG(kInfo, "dataplane") << "signal " << sig << ": draining (up to "
                               << common::config::formatDuration(flags.drain_timeout) << ")";
+  // Fail readiness first, so load balancers stop sending new requests during the drain.
+  draining = true;
   client.stop();
   std::int64_t cut = server.drain(flags.drain_timeout);
   admin.stop();

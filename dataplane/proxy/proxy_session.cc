@@ -15,6 +15,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "common/config/duration.h"
 #include "common/log/log.h"
 #include "common/sse/sse_parser.h"
 #include "dataplane/proxy/body_inspect.h"
@@ -212,7 +213,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
     out.outcome = hec == beast::error::timeout ? "timeout" : "read";
     out.detail = hec == beast::error::timeout
                      ? "upstream " + t.name + " did not answer within " +
-                           std::to_string(t.timeout.count()) + "ms"
+                           common::config::formatDuration(t.timeout) + " (its timeout)"
                      : "reading the response of " + t.name + " failed: " + hec.message();
     co_return out;
   }

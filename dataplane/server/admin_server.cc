@@ -51,7 +51,7 @@ asio::awaitable<void> serveAdmin(tcp::socket socket, metrics::Metrics& metrics,
         res.body() = "ready\n";
       } else {
         res.result(http::status::service_unavailable);
-        res.body() = "not ready: no config snapshot loaded yet\n";
+        res.body() = "not ready: no config snapshot loaded yet, or draining\n";
       }
     } else {
       res.result(http::status::not_found);

@@ -185,11 +185,16 @@ TEST_F(ConfigLifecycleTest, ABadSnapshotIsNackedAndTheOldConfigStays) {
 }
 
 TEST_F(ConfigLifecycleTest, SigtermDrainsTheStreamInFlight) {
-  // A stream that is mid-way when SIGTERM arrives completes; then the process exits 0.
+  // A stream that is mid-way when SIGTERM arrives completes (readiness already failing);
+  // then the process exits 0.
   std::promise<void> first;
   auto stream = startLongStream(first);
   first.get_future().wait();
   ::kill(cluster_.dataPlane("dp1").process->pid(), SIGTERM);
+  // Readiness fails at once so a load balancer stops sending, while the stream goes on.
+  EXPECT_TRUE(waitFor(
+      [&] { return httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/readyz").status == 503; },
+      seconds(1), "/readyz to report 503 during the drain"));
   auto [response, body] = stream.get();
   EXPECT_EQ(response.status, 200);
   EXPECT_TRUE(response.complete) << response.error;
