@@ -61,6 +61,12 @@ struct Request {
   bool keep_alive = true;
 };
 
+ApiError bodyTooLarge(const ProxyOptions& o) {
+  return invalidRequest(
+      413, "Request body too large: the limit is " + std::to_string(o.max_body_bytes) + " bytes.",
+      "request_too_large");
+}
+
 ApiError upstreamFailure(int status, std::string code, std::string message) {
   return ApiError{status, "api_error", std::move(code), std::move(message), ""};
 }
@@ -440,52 +446,42 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, beast::tcp_stream& client,
   // would be taken for the next request).
   config::CompiledConfigConstSharedPtr cfg = w.config;  // pins this request's snapshot
   if (!cfg) {
-    {
-      ApiError api_error = upstreamFailure(503, "not_ready",
-                                           "fwd has no configuration yet: the data plane has "
-                                           "not reached its control plane. Retry shortly.");
-      co_return co_await respondError(w, client, api_error, false, status);
-    }
+    ApiError api_error = upstreamFailure(503, "not_ready",
+                                         "fwd has no configuration yet: the data plane has "
+                                         "not reached its control plane. Retry shortly.");
+    co_return co_await respondError(w, client, api_error, false, status);
   }
   bool under_v1 = r.path.size() > 4 && r.path.substr(0, 4) == "/v1/";
   if (!under_v1) {
-    {
-      ApiError api_error =
-          invalidRequest(404, "Invalid URL (" + std::string(req.method_string()) + " " +
-                                  std::string(r.path) + "): fwd serves the OpenAI API under /v1/.");
-      co_return co_await respondError(w, client, api_error, false, status);
-    }
+    ApiError api_error =
+        invalidRequest(404, "Invalid URL (" + std::string(req.method_string()) + " " +
+                                std::string(r.path) + "): fwd serves the OpenAI API under /v1/.");
+    co_return co_await respondError(w, client, api_error, false, status);
   }
   if (!isSafePath(r.path)) {
-    {
-      ApiError api_error =
-          invalidRequest(400, "Invalid URL: path segments '.' and '..' are not allowed.");
-      co_return co_await respondError(w, client, api_error, false, status);
-    }
+    ApiError api_error =
+        invalidRequest(400, "Invalid URL: path segments '.' and '..' are not allowed.");
+    co_return co_await respondError(w, client, api_error, false, status);
   }
   r.upstream_target_rest = std::string(target.substr(3));
 
   std::string_view secret = bearerToken(req);
   if (secret.empty()) {
-    {
-      ApiError api_error =
-          ApiError{401, "invalid_request_error", "missing_api_key",
-                   "You didn't provide an API key. Send it in an Authorization header using "
-                   "Bearer auth (Authorization: Bearer YOUR_KEY) or in an api-key header.",
-                   ""};
-      co_return co_await respondError(w, client, api_error, false, status);
-    }
+    ApiError api_error =
+        ApiError{401, "invalid_request_error", "missing_api_key",
+                 "You didn't provide an API key. Send it in an Authorization header using "
+                 "Bearer auth (Authorization: Bearer YOUR_KEY) or in an api-key header.",
+                 ""};
+    co_return co_await respondError(w, client, api_error, false, status);
   }
   r.key = cfg->findKey(secret);
   if (r.key == nullptr) {
     // Never echo the presented secret, not even in part.
-    {
-      ApiError api_error = ApiError{401, "invalid_request_error", "invalid_api_key",
-                                    "Incorrect API key provided. Check the key, or ask your fwd "
-                                    "operator for one (fwdctl key create).",
-                                    ""};
-      co_return co_await respondError(w, client, api_error, false, status);
-    }
+    ApiError api_error{401, "invalid_request_error", "invalid_api_key",
+                       "Incorrect API key provided. Check the key, or ask your fwd operator for "
+                       "one (fwdctl key create).",
+                       ""};
+    co_return co_await respondError(w, client, api_error, false, status);
   }
 
   if (!parser.is_done()) {
@@ -505,21 +501,13 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, beast::tcp_stream& client,
     client.expires_after(w.options.body_timeout);
     auto [bec, bn] = co_await http::async_read(client, buffer, parser, kUseTuple);
     if (bec == http::error::body_limit) {
-      {
-        ApiError api_error =
-            invalidRequest(413,
-                           "Request body too large: the limit is " +
-                               std::to_string(w.options.max_body_bytes) + " bytes.",
-                           "request_too_large");
-        co_return co_await respondError(w, client, api_error, false, status);
-      }
+      ApiError api_error = bodyTooLarge(w.options);
+      co_return co_await respondError(w, client, api_error, false, status);
     }
     if (bec == beast::error::timeout) {
-      {
-        ApiError api_error =
-            invalidRequest(408, "Timed out reading the request body.", "request_timeout");
-        co_return co_await respondError(w, client, api_error, false, status);
-      }
+      ApiError api_error =
+          invalidRequest(408, "Timed out reading the request body.", "request_timeout");
+      co_return co_await respondError(w, client, api_error, false, status);
     }
     if (bec) {
       status = 400;
@@ -534,39 +522,32 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, beast::tcp_stream& client,
   if (looks_json && !req.body().empty()) {
     BodyError error;
     if (!inspectJsonBody(w.json, req.body(), r.body, error)) {
-      {
-        ApiError api_error = invalidRequest(400, error.message, "invalid_json", error.param);
-        co_return co_await respondError(w, client, api_error, r.keep_alive, status);
-      }
+      ApiError api_error = invalidRequest(400, error.message, "invalid_json", error.param);
+      co_return co_await respondError(w, client, api_error, r.keep_alive, status);
     }
   }
   r.model = r.body.has_model ? r.body.model : std::string(r.path);
 
   if (!config::modelAllowed(r.key->models, r.model)) {
-    {
-      ApiError api_error =
-          ApiError{403, "invalid_request_error", "model_not_allowed",
-                   "This API key is not allowed to use model `" + r.model + "`.", "model"};
-      co_return co_await respondError(w, client, api_error, r.keep_alive, status);
-    }
+    ApiError api_error =
+        ApiError{403, "invalid_request_error", "model_not_allowed",
+                 "This API key is not allowed to use model `" + r.model + "`.", "model"};
+    co_return co_await respondError(w, client, api_error, r.keep_alive, status);
   }
 
   w.candidates.clear();
   cfg->candidates(r.model, w.candidates);
   if (w.candidates.empty()) {
-    {
-      ApiError api_error = invalidRequest(
-          404, "The model `" + r.model + "` does not exist or you do not have access to it.",
-          "model_not_found", "model");
-      co_return co_await respondError(w, client, api_error, r.keep_alive, status);
-    }
+    ApiError api_error = invalidRequest(
+        404, "The model `" + r.model + "` does not exist or you do not have access to it.",
+        "model_not_found", "model");
+    co_return co_await respondError(w, client, api_error, r.keep_alive, status);
   }
   model_label = modelLabel(w, r.model);
   // Copy: w.candidates is reused by the next request on this worker while we await.
   std::vector<const config::UpstreamTarget*> candidates = w.candidates;
 
   Attempt last;
-  bool any_timeout = false;
   for (const config::UpstreamTarget* t : candidates) {
     Attempt a = co_await attemptUpstream(w, client, r, *t);
     w.metrics.upstream_attempts.cell(w.index, {t->name, a.outcome}).add();
@@ -575,7 +556,6 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, beast::tcp_stream& client,
       status = a.status;
       co_return a.client_alive&& r.keep_alive;
     }
-    any_timeout = any_timeout || a.outcome == "timeout";
     FWD_LOG(kDebug, "dataplane") << "upstream attempt failed: " << a.detail;
     last = std::move(a);
   }
@@ -583,16 +563,9 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, beast::tcp_stream& client,
                             ? last.detail
                             : "all " + std::to_string(candidates.size()) +
                                   " upstreams failed; last error: " + last.detail;
-  if (last.outcome == "timeout") {
-    {
-      ApiError api_error = upstreamFailure(504, "upstream_timeout", message);
-      co_return co_await respondError(w, client, api_error, r.keep_alive, status);
-    }
-  }
-  {
-    ApiError api_error = upstreamFailure(502, "upstream_error", message);
-    co_return co_await respondError(w, client, api_error, r.keep_alive, status);
-  }
+  ApiError api_error = last.outcome == "timeout" ? upstreamFailure(504, "upstream_timeout", message)
+                                                 : upstreamFailure(502, "upstream_error", message);
+  co_return co_await respondError(w, client, api_error, r.keep_alive, status);
 }
 
 }  // namespace
@@ -673,37 +646,25 @@ asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
     session.idle = false;
     if (ec) {
       if (ec == http::error::header_limit) {
-        {
-          ApiError api_error =
-              invalidRequest(431,
-                             "Request header fields too large: the limit is " +
-                                 std::to_string(w.options.max_header_bytes) + " bytes.",
-                             "request_header_too_large");
-          co_await writeError(w, client, api_error, false);
-        }
+        ApiError api_error =
+            invalidRequest(431,
+                           "Request header fields too large: the limit is " +
+                               std::to_string(w.options.max_header_bytes) + " bytes.",
+                           "request_header_too_large");
+        co_await writeError(w, client, api_error, false);
       } else if (ec == http::error::body_limit) {
-        {
-          ApiError api_error =
-              invalidRequest(413,
-                             "Request body too large: the limit is " +
-                                 std::to_string(w.options.max_body_bytes) + " bytes.",
-                             "request_too_large");
-          co_await writeError(w, client, api_error, false);
-        }
+        ApiError api_error = bodyTooLarge(w.options);
+        co_await writeError(w, client, api_error, false);
       } else if (ec == beast::error::timeout && parser.got_some()) {
-        {
-          ApiError api_error =
-              invalidRequest(408, "Timed out reading the request head.", "request_timeout");
-          co_await writeError(w, client, api_error, false);
-        }
+        ApiError api_error =
+            invalidRequest(408, "Timed out reading the request head.", "request_timeout");
+        co_await writeError(w, client, api_error, false);
       } else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
                  ec != beast::error::timeout && ec != asio::error::operation_aborted &&
                  ec != asio::error::connection_reset && ec != asio::error::bad_descriptor) {
-        {
-          ApiError api_error =
-              invalidRequest(400, "Malformed HTTP request: " + ec.message(), "bad_request");
-          co_await writeError(w, client, api_error, false);
-        }
+        ApiError api_error =
+            invalidRequest(400, "Malformed HTTP request: " + ec.message(), "bad_request");
+        co_await writeError(w, client, api_error, false);
       }
       break;
     }

@@ -10,6 +10,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "dataplane/server/listen.h"
+
 namespace fwd::dataplane::server {
 namespace {
 
@@ -76,27 +78,11 @@ AdminServer::AdminServer(metrics::Metrics& metrics, std::function<bool()> ready)
 AdminServer::~AdminServer() { stop(); }
 
 absl::StatusOr<common::net::HostPort> AdminServer::listen(const common::net::HostPort& address) {
-  boost::system::error_code ec;
-  auto ip = asio::ip::make_address(address.host, ec);
-  if (ec) {
-    return absl::InvalidArgumentError("admin listen address must be an IP address, got \"" +
-                                      address.host + "\"");
+  auto acceptor = openAcceptor(ioc_, address);
+  if (!acceptor.ok()) {
+    return acceptor.status();
   }
-  tcp::endpoint endpoint(ip, address.port);
-  acceptor_ = std::make_unique<tcp::acceptor>(ioc_);
-  acceptor_->open(endpoint.protocol(), ec);
-  if (!ec) {
-    acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
-  }
-  if (!ec) {
-    acceptor_->bind(endpoint, ec);
-  }
-  if (!ec) {
-    acceptor_->listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return absl::UnavailableError("cannot listen on " + address.toString() + ": " + ec.message());
-  }
+  acceptor_ = std::move(*acceptor);
   return common::net::HostPort{address.host, acceptor_->local_endpoint().port()};
 }
 

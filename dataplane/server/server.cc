@@ -7,6 +7,7 @@
 
 #include "common/log/log.h"
 #include "dataplane/proxy/proxy_session.h"
+#include "dataplane/server/listen.h"
 
 namespace fwd::dataplane::server {
 
@@ -34,29 +35,12 @@ Server::~Server() {
 }
 
 absl::StatusOr<common::net::HostPort> Server::listen(const common::net::HostPort& address) {
-  boost::system::error_code ec;
-  auto ip = asio::ip::make_address(address.host, ec);
-  if (ec) {
-    return absl::InvalidArgumentError("listen address must be an IP address, got \"" +
-                                      address.host + "\"");
+  auto acceptor = openAcceptor(workers_[0]->ioc, address);
+  if (!acceptor.ok()) {
+    return acceptor.status();
   }
-  tcp::endpoint endpoint(ip, address.port);
-  acceptor_ = std::make_unique<tcp::acceptor>(workers_[0]->ioc);
-  acceptor_->open(endpoint.protocol(), ec);
-  if (!ec) {
-    acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
-  }
-  if (!ec) {
-    acceptor_->bind(endpoint, ec);
-  }
-  if (!ec) {
-    acceptor_->listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return absl::UnavailableError("cannot listen on " + address.toString() + ": " + ec.message());
-  }
-  common::net::HostPort bound{address.host, acceptor_->local_endpoint().port()};
-  return bound;
+  acceptor_ = std::move(*acceptor);
+  return common::net::HostPort{address.host, acceptor_->local_endpoint().port()};
 }
 
 void Server::start() {
