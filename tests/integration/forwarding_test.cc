@@ -229,12 +229,16 @@ TEST_F(ForwardingTest, MetricsCountRequestsByModelUpstreamAndStatus) {
   ASSERT_EQ(
       cluster_.call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":"gpt-4o"})").status,
       200);
-  auto m = httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics");
-  ASSERT_EQ(m.status, 200);
-  EXPECT_NE(
-      m.body.find(
-          R"(fwd_requests_total{route="default",model="gpt-4o",upstream="local",status="200"} 1)"),
-      std::string::npos)
+  // The request is counted when it ends, which can be just after the client read the answer.
+  const std::string series =
+      R"(fwd_requests_total{route="default",model="gpt-4o",upstream="local",status="200"} 1)";
+  Response m;
+  EXPECT_TRUE(waitFor(
+      [&] {
+        m = httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics");
+        return m.status == 200 && m.body.find(series) != std::string::npos;
+      },
+      std::chrono::seconds(2), "the request to be counted"))
       << m.body;
   EXPECT_NE(m.body.find("fwd_request_duration_seconds_bucket"), std::string::npos);
   EXPECT_NE(m.body.find("fwd_upstream_response_head_seconds_bucket"), std::string::npos);
