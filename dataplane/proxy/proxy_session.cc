@@ -20,6 +20,7 @@
 #include "common/sse/sse_parser.h"
 #include "dataplane/proxy/body_inspect.h"
 #include "dataplane/proxy/errors.h"
+#include "dataplane/proxy/watchdog.h"
 
 namespace fwd::dataplane::proxy {
 namespace {
@@ -65,6 +66,17 @@ struct Request {
   bool keep_alive = true;
 };
 
+// The client side of a connection: its socket and the deadline of the operation in progress.
+struct ClientConn {
+  tcp::socket socket;
+  Deadline deadline;
+};
+
+// An operation ended because its deadline passed (the watchdog cancelled it).
+bool timedOut(const boost::system::error_code& ec, const Deadline& d) {
+  return ec == asio::error::operation_aborted && d.expired();
+}
+
 ApiError bodyTooLarge(const ProxyOptions& o) {
   return invalidRequest(
       413, "Request body too large: the limit is " + std::to_string(o.max_body_bytes) + " bytes.",
@@ -76,15 +88,15 @@ ApiError upstreamFailure(int status, std::string code, std::string message) {
 }
 
 // Writes a complete error response; returns false when the client is gone.
-asio::awaitable<bool> writeError(WorkerContext& w, beast::tcp_stream& client, const ApiError& e,
+asio::awaitable<bool> writeError(WorkerContext& w, ClientConn& client, const ApiError& e,
                                  bool keep_alive) {
   http::response<http::string_body> res{static_cast<http::status>(e.status), 11};
   res.set(http::field::content_type, "application/json");
   res.keep_alive(keep_alive);
   res.body() = errorBody(e);
   res.prepare_payload();
-  client.expires_after(w.options.client_write_timeout);
-  auto [ec, n] = co_await http::async_write(client, res, kUseTuple);
+  client.deadline.after(w.options.client_write_timeout);
+  auto [ec, n] = co_await http::async_write(client.socket, res, kUseTuple);
   co_return !ec;
 }
 
@@ -150,29 +162,31 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(WorkerContext& w,
   // head + JSON body takes two recvmsg (and then two sends to the client).
   conn->buffer.reserve(kUpstreamReadBufferBytes);
   conn->tcp.emplace(executor);
+  conn->deadline.bind(w.watchdog, *conn->tcp);
   auto connect_deadline = std::min(deadline, Clock::now() + w.options.connect_timeout);
-  conn->tcp->expires_at(connect_deadline);
-  auto [cec, ep] = co_await conn->tcp->async_connect(endpoints, kUseTuple);
+  conn->deadline.at(connect_deadline);
+  auto [cec, ep] = co_await asio::async_connect(*conn->tcp, endpoints, kUseTuple);
   if (cec) {
-    out.outcome = cec == beast::error::timeout ? "timeout" : "connect";
+    out.outcome = timedOut(cec, conn->deadline) ? "timeout" : "connect";
     out.detail = "cannot connect to " + t.host_header + ": " + cec.message();
     co_return nullptr;
   }
-  conn->tcp->socket().set_option(tcp::no_delay(true));
+  conn->tcp->set_option(tcp::no_delay(true));
   if (!t.tls) {
     co_return conn;
   }
   auto& ctx = t.insecure_skip_verify ? w.tls_insecure : w.tls_verify;
   conn->tls.emplace(std::move(*conn->tcp), ctx);
   conn->tcp.reset();
+  conn->deadline.bind(w.watchdog, conn->tls->next_layer());
   SSL_set_tlsext_host_name(conn->tls->native_handle(), t.host.c_str());
   if (!t.insecure_skip_verify) {
     conn->tls->set_verify_callback(asio::ssl::host_name_verification(t.host));
   }
-  conn->tls->next_layer().expires_at(connect_deadline);
+  conn->deadline.at(connect_deadline);
   auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, kUseTuple);
   if (hec) {
-    out.outcome = hec == beast::error::timeout ? "timeout" : "tls";
+    out.outcome = timedOut(hec, conn->deadline) ? "timeout" : "tls";
     out.detail = "TLS handshake with " + t.host_header + " failed: " + hec.message();
     co_return nullptr;
   }
@@ -181,9 +195,8 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(WorkerContext& w,
 
 template <typename Stream>
 asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamConn& conn,
-                                  beast::tcp_stream& client, Request& r,
-                                  const config::UpstreamTarget& t, Clock::time_point deadline,
-                                  bool& reusable) {
+                                  ClientConn& client, Request& r, const config::UpstreamTarget& t,
+                                  Clock::time_point deadline, bool& reusable) {
   Attempt out;
   reusable = false;
   auto& req = *r.req;
@@ -204,11 +217,11 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   ureq.prepare_payload();
 
   auto sent_at = Clock::now();
-  conn.lowest().expires_at(deadline);
+  conn.deadline.at(deadline);
   auto [wec, wn] = co_await http::async_write(upstream, ureq, kUseTuple);
   if (wec) {
     out.stale = conn.reused;
-    out.outcome = wec == beast::error::timeout ? "timeout" : "write";
+    out.outcome = timedOut(wec, conn.deadline) ? "timeout" : "write";
     out.detail = "sending to " + t.name + " failed: " + wec.message();
     co_return out;
   }
@@ -222,12 +235,12 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   auto [hec, hn] = co_await http::async_read_header(upstream, conn.buffer, parser, kUseTuple);
   if (hec) {
     bool nothing_read = !parser.got_some();
-    out.stale = conn.reused && nothing_read && hec != beast::error::timeout;
-    out.outcome = hec == beast::error::timeout ? "timeout" : "read";
-    out.detail = hec == beast::error::timeout
-                     ? "upstream " + t.name + " did not answer within " +
-                           common::config::formatDuration(t.timeout) + " (its timeout)"
-                     : "reading the response of " + t.name + " failed: " + hec.message();
+    bool timed_out = timedOut(hec, conn.deadline);
+    out.stale = conn.reused && nothing_read && !timed_out;
+    out.outcome = timed_out ? "timeout" : "read";
+    out.detail = timed_out ? "upstream " + t.name + " did not answer within " +
+                                 common::config::formatDuration(t.timeout) + " (its timeout)"
+                           : "reading the response of " + t.name + " failed: " + hec.message();
     co_return out;
   }
   w.metrics.upstream_duration.cell(w.index, {t.name}).observe(secondsSince(sent_at));
@@ -288,9 +301,9 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   // event is still being generated) or there is no body. Otherwise it leaves together with the
   // first body bytes in one write: one sendmsg, one packet, instead of two.
   if (bodyless || (conn.buffer.size() == 0 && !parser.is_done())) {
-    client.expires_after(w.options.client_write_timeout);
-    auto [hwec, hwn] = bodyless ? co_await http::async_write(client, sr, kUseTuple)
-                                : co_await http::async_write_header(client, sr, kUseTuple);
+    client.deadline.after(w.options.client_write_timeout);
+    auto [hwec, hwn] = bodyless ? co_await http::async_write(client.socket, sr, kUseTuple)
+                                : co_await http::async_write_header(client.socket, sr, kUseTuple);
     if (hwec) {
       out.client_alive = false;
       out.status = 499;
@@ -306,14 +319,14 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
     if (!parser.is_done()) {
       parser.get().body().data = buf.data();
       parser.get().body().size = buf.size();
-      conn.lowest().expires_at(deadline);
+      conn.deadline.at(deadline);
       auto [rec, rn] = co_await http::async_read_some(upstream, conn.buffer, parser, kUseTuple);
       if (rec == http::error::need_buffer) {
         rec = {};
       }
       if (rec) {
         upstream_failed = true;
-        failure_detail = rec == beast::error::timeout
+        failure_detail = timedOut(rec, conn.deadline)
                              ? "upstream " + t.name + " timed out mid-response"
                              : "upstream " + t.name + " failed mid-response: " + rec.message();
         break;
@@ -333,8 +346,8 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
       res.body().size = 0;
       res.body().more = false;
     }
-    client.expires_after(w.options.client_write_timeout);
-    auto [cwec, cwn] = co_await http::async_write(client, sr, kUseTuple);
+    client.deadline.after(w.options.client_write_timeout);
+    auto [cwec, cwn] = co_await http::async_write(client.socket, sr, kUseTuple);
     if (cwec == http::error::need_buffer) {
       cwec = {};
     }
@@ -370,8 +383,8 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
       res.body().data = event.data();
       res.body().size = event.size();
       res.body().more = false;
-      client.expires_after(w.options.client_write_timeout);
-      co_await http::async_write(client, sr, kUseTuple);
+      client.deadline.after(w.options.client_write_timeout);
+      co_await http::async_write(client.socket, sr, kUseTuple);
     }
     co_return out;
   }
@@ -382,7 +395,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   co_return out;
 }
 
-asio::awaitable<Attempt> attemptUpstream(WorkerContext& w, beast::tcp_stream& client, Request& r,
+asio::awaitable<Attempt> attemptUpstream(WorkerContext& w, ClientConn& client, Request& r,
                                          const config::UpstreamTarget& t) {
   auto deadline = Clock::now() + t.timeout;
   Attempt out;
@@ -406,6 +419,7 @@ asio::awaitable<Attempt> attemptUpstream(WorkerContext& w, beast::tcp_stream& cl
       continue;
     }
     if (reusable) {
+      conn->deadline.disarm();
       conn->reused = false;
       w.pool.release(t.pool_key, std::move(conn));
     }
@@ -417,7 +431,7 @@ asio::awaitable<Attempt> attemptUpstream(WorkerContext& w, beast::tcp_stream& cl
 // Sends an error response and records its status. GCC 12 destroys non-trivial temporaries in a
 // co_await full-expression twice (and mishandles coroutine lambdas with by-value parameters),
 // so callers pass a named ApiError by reference.
-asio::awaitable<bool> respondError(WorkerContext& w, beast::tcp_stream& client, const ApiError& e,
+asio::awaitable<bool> respondError(WorkerContext& w, ClientConn& client, const ApiError& e,
                                    bool keep_alive, int& status) {
   status = e.status;
   bool written = co_await writeError(w, client, e, keep_alive);
@@ -425,8 +439,7 @@ asio::awaitable<bool> respondError(WorkerContext& w, beast::tcp_stream& client, 
 }
 
 // Serves one request whose head was read. Returns whether the connection may be kept.
-asio::awaitable<bool> serveRequest(WorkerContext& w, beast::tcp_stream& client,
-                                   beast::flat_buffer& buffer,
+asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::flat_buffer& buffer,
                                    http::request_parser<http::string_body>& parser) {
   Request r;
   r.start = Clock::now();
@@ -501,8 +514,8 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, beast::tcp_stream& client,
     if (iequals(std::string_view(req[http::field::expect].data(), req[http::field::expect].size()),
                 "100-continue")) {
       http::response<http::empty_body> cont{http::status::continue_, 11};
-      client.expires_after(w.options.client_write_timeout);
-      auto [cec, cn] = co_await http::async_write(client, cont, kUseTuple);
+      client.deadline.after(w.options.client_write_timeout);
+      auto [cec, cn] = co_await http::async_write(client.socket, cont, kUseTuple);
       if (cec) {
         status = 499;
         co_return false;
@@ -511,13 +524,13 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, beast::tcp_stream& client,
     if (auto len = parser.content_length()) {
       req.body().reserve(*len + simdjson::SIMDJSON_PADDING);
     }
-    client.expires_after(w.options.body_timeout);
-    auto [bec, bn] = co_await http::async_read(client, buffer, parser, kUseTuple);
+    client.deadline.after(w.options.body_timeout);
+    auto [bec, bn] = co_await http::async_read(client.socket, buffer, parser, kUseTuple);
     if (bec == http::error::body_limit) {
       ApiError api_error = bodyTooLarge(w.options);
       co_return co_await respondError(w, client, api_error, false, status);
     }
-    if (bec == beast::error::timeout) {
+    if (timedOut(bec, client.deadline)) {
       ApiError api_error =
           invalidRequest(408, "Timed out reading the request body.", "request_timeout");
       co_return co_await respondError(w, client, api_error, false, status);
@@ -637,8 +650,9 @@ bool isSafePath(std::string_view path) {
 
 asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
   socket.set_option(tcp::no_delay(true));
-  beast::tcp_stream client(std::move(socket));
-  ClientSession session{&client.socket(), true};
+  ClientConn client{std::move(socket)};
+  client.deadline.bind(w.watchdog, client.socket);
+  ClientSession session{&client.socket, true};
   w.sessions.insert(&session);
   struct Unregister {
     WorkerContext& w;
@@ -653,10 +667,10 @@ asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
     parser.body_limit(w.options.max_body_bytes);
-    client.expires_after(first ? w.options.header_timeout : w.options.idle_timeout);
+    client.deadline.after(first ? w.options.header_timeout : w.options.idle_timeout);
     first = false;
     session.idle = buffer.size() == 0;
-    auto [ec, n] = co_await http::async_read_header(client, buffer, parser, kUseTuple);
+    auto [ec, n] = co_await http::async_read_header(client.socket, buffer, parser, kUseTuple);
     session.idle = false;
     if (ec) {
       if (ec == http::error::header_limit) {
@@ -669,13 +683,13 @@ asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
       } else if (ec == http::error::body_limit) {
         ApiError api_error = bodyTooLarge(w.options);
         co_await writeError(w, client, api_error, false);
-      } else if (ec == beast::error::timeout && parser.got_some()) {
+      } else if (timedOut(ec, client.deadline) && parser.got_some()) {
         ApiError api_error =
             invalidRequest(408, "Timed out reading the request head.", "request_timeout");
         co_await writeError(w, client, api_error, false);
       } else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
-                 ec != beast::error::timeout && ec != asio::error::operation_aborted &&
-                 ec != asio::error::connection_reset && ec != asio::error::bad_descriptor) {
+                 ec != asio::error::operation_aborted && ec != asio::error::connection_reset &&
+                 ec != asio::error::bad_descriptor) {
         ApiError api_error =
             invalidRequest(400, "Malformed HTTP request: " + ec.message(), "bad_request");
         co_await writeError(w, client, api_error, false);
@@ -688,20 +702,20 @@ asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
     }
   }
   beast::error_code ignored;
-  client.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  client.socket.shutdown(tcp::socket::shutdown_send, ignored);
   // Lingering close (as nginx does): drain what the client still sends — e.g. the body of a
   // request refused before it was read — so the kernel does not answer it with a RST that can
   // destroy the response still in flight. Bounded in time and bytes.
-  client.expires_after(std::chrono::seconds(2));
+  client.deadline.after(std::chrono::seconds(2));
   std::array<char, 4096> sink;
   for (size_t drained = 0; drained < (1u << 20);) {
-    auto [rec, rn] = co_await client.async_read_some(asio::buffer(sink), kUseTuple);
+    auto [rec, rn] = co_await client.socket.async_read_some(asio::buffer(sink), kUseTuple);
     if (rec) {
       break;
     }
     drained += rn;
   }
-  client.socket().close(ignored);
+  client.socket.close(ignored);
 }
 
 }  // namespace fwd::dataplane::proxy

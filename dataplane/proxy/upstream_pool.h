@@ -2,9 +2,9 @@
 // Owned by one worker thread: no lock. Bounded in count per key and in idle time.
 #pragma once
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <memory>
@@ -13,16 +13,19 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dataplane/proxy/watchdog.h"
+
 namespace fwd::dataplane::proxy {
 
 struct UpstreamConn {
-  std::optional<boost::beast::tcp_stream> tcp;                            // plain http
-  std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;  // https
+  std::optional<boost::asio::ip::tcp::socket> tcp;                            // plain http
+  std::optional<boost::beast::ssl_stream<boost::asio::ip::tcp::socket>> tls;  // https
   boost::beast::flat_buffer buffer;  // bytes read past the previous response, if any
+  Deadline deadline;                 // watches lowest() once connected
   bool reused = false;
   std::chrono::steady_clock::time_point idle_since;
 
-  boost::beast::tcp_stream& lowest() { return tls ? tls->next_layer() : *tcp; }
+  boost::asio::ip::tcp::socket& lowest() { return tls ? tls->next_layer() : *tcp; }
 };
 
 class UpstreamPool {

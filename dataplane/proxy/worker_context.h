@@ -17,6 +17,7 @@
 #include "dataplane/config/compiled_config.h"
 #include "dataplane/metrics/metrics.h"
 #include "dataplane/proxy/upstream_pool.h"
+#include "dataplane/proxy/watchdog.h"
 
 namespace fwd::dataplane::proxy {
 
@@ -53,6 +54,7 @@ struct WorkerContext {
 
   const size_t index;
   boost::asio::io_context ioc{1};
+  Watchdog watchdog{ioc, std::chrono::milliseconds(100)};
   const ProxyOptions& options;
   metrics::Metrics& metrics;
   boost::asio::ssl::context& tls_verify;

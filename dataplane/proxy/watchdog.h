@@ -1,0 +1,70 @@
+// Per-worker socket deadlines without per-operation timers. Arming a deadline is a clock read
+// and a store; one steady_timer per worker sweeps every `tick` and cancels the pending operations
+// of every socket whose deadline passed (again on each tick until it is disarmed). Precision is
+// one tick, which is plenty for timeouts of seconds. Beast's tcp_stream instead arms and cancels
+// a timer around every read and write, which costs timer-queue work and timerfd_settime syscalls
+// on the hot path. Owned by one worker thread; no lock.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <unordered_set>
+
+namespace fwd::dataplane::proxy {
+
+class Watchdog;
+
+/// A socket's deadline. Register it once per connection (bind), then arm it around operations.
+class Deadline {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Deadline() = default;
+  ~Deadline();
+  Deadline(const Deadline&) = delete;
+  Deadline& operator=(const Deadline&) = delete;
+
+  /// Starts watching `socket` (which must outlive this object or a later bind()).
+  void bind(Watchdog& watchdog, boost::asio::ip::tcp::socket& socket);
+
+  void after(Clock::duration d) { at(Clock::now() + d); }
+  void at(Clock::time_point t) {
+    at_ = t;
+    expired_ = false;
+  }
+  void disarm() { at_ = Clock::time_point::max(); }
+  /// True once the sweep found this deadline passed (and cancelled the socket's operations):
+  /// an operation_aborted error then means "timed out".
+  bool expired() const { return expired_; }
+
+ private:
+  friend class Watchdog;
+  Watchdog* watchdog_ = nullptr;
+  boost::asio::ip::tcp::socket* socket_ = nullptr;
+  Clock::time_point at_ = Clock::time_point::max();
+  bool expired_ = false;
+};
+
+class Watchdog {
+ public:
+  Watchdog(boost::asio::io_context& ioc, std::chrono::milliseconds tick)
+      : timer_(ioc), tick_(tick) {}
+
+  /// Schedules the first sweep; call before the io_context runs or on its thread.
+  void start();
+  void stop();
+  size_t watched() const { return deadlines_.size(); }
+
+ private:
+  friend class Deadline;
+  void sweep();
+
+  boost::asio::steady_timer timer_;
+  std::chrono::milliseconds tick_;
+  std::unordered_set<Deadline*> deadlines_;
+  bool stopped_ = false;
+};
+
+}  // namespace fwd::dataplane::proxy
