@@ -98,6 +98,43 @@ TEST_F(ForwardingTest, StreamIsRelayedChunkByChunkAsItArrives) {
   EXPECT_GE(spread, std::chrono::milliseconds(300)) << "the stream arrived in one burst";
 }
 
+TEST_F(ForwardingTest, FastStreamArrivesWholeAndInOrder) {
+  // 200 events sent back to back (so several share one read and one client write) all arrive,
+  // in order, followed by [DONE].
+  std::string all;
+  auto r = streamRequest(cluster_.dataPlane("dp1").http, "POST", "/v1/chat/completions",
+                         {{"Authorization", "Bearer " + key_},
+                          {"Content-Type", "application/json"},
+                          {"x-fake-chunks", "200"}},
+                         R"({"model":"gpt-4o","stream":true})", [&](std::string_view piece, auto) {
+                           all.append(piece);
+                           return true;
+                         });
+  ASSERT_EQ(r.status, 200) << r.error;
+  ASSERT_TRUE(r.complete);
+  std::vector<std::string> contents;
+  size_t pos = 0;
+  while ((pos = all.find("data: ", pos)) != std::string::npos) {
+    size_t end = all.find("\n\n", pos);
+    ASSERT_NE(end, std::string::npos);
+    std::string data = all.substr(pos + 6, end - pos - 6);
+    pos = end + 2;
+    if (data == "[DONE]") {
+      contents.push_back(data);
+      continue;
+    }
+    auto j = nlohmann::json::parse(data);
+    if (!j["choices"].empty()) {
+      contents.push_back(j["choices"][0]["delta"].value("content", ""));
+    }
+  }
+  ASSERT_EQ(contents.size(), 201u);
+  EXPECT_EQ(contents[0], "Hello");
+  EXPECT_EQ(contents[3], " t3");
+  EXPECT_EQ(contents[199], " t199");
+  EXPECT_EQ(contents[200], "[DONE]");
+}
+
 TEST_F(ForwardingTest, MultipartUploadIsForwardedByteForByte) {
   // The upstream receives exactly the bytes sent, binary and all, with the same boundary.
   std::string boundary = "----fwdtestboundary7MA4YWxkTrZu0gW";
