@@ -8,12 +8,16 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <cstdio>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
 
 #include "common/config/duration.h"
 #include "common/log/log.h"
@@ -70,6 +74,7 @@ struct Request {
 struct ClientConn {
   tcp::socket socket;
   Deadline deadline;
+  std::string response_head;  // reused for every response on this connection
 };
 
 // An operation ended because its deadline passed (the watchdog cancelled it).
@@ -193,6 +198,96 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(WorkerContext& w,
   co_return conn;
 }
 
+void appendField(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+// The upstream request head, written by hand into a buffer the connection reuses: Beast's
+// message + serializer would allocate one node per header and walk them through buffer views.
+void buildRequestHead(std::string& out, const http::request<http::string_body>& req,
+                      const config::UpstreamTarget& t, std::string_view target_rest) {
+  out.clear();
+  out.append(req.method_string()).append(" ").append(t.base_path).append(target_rest);
+  out.append(" HTTP/1.1\r\n");
+  for (const auto& field : req) {
+    if (!isDroppedRequestHeader(field.name_string())) {
+      appendField(out, field.name_string(), field.value());
+    }
+  }
+  appendField(out, "Host", t.host_header);
+  if (!t.authorization.empty()) {
+    appendField(out, "Authorization", t.authorization);
+  }
+  bool body_method = req.method() == http::verb::post || req.method() == http::verb::put ||
+                     req.method() == http::verb::patch;
+  if (!req.body().empty() || body_method) {
+    char len[24];
+    int n = std::snprintf(len, sizeof len, "%zu", req.body().size());
+    appendField(out, "Content-Length", std::string_view(len, static_cast<size_t>(n)));
+  }
+  out.append("\r\n");
+}
+
+enum class Framing { kNone, kLength, kChunked };
+
+void buildResponseHead(std::string& out, const http::response<http::buffer_body>& head,
+                       Framing framing, std::optional<std::uint64_t> length, bool keep_alive,
+                       std::string_view upstream_name) {
+  out.clear();
+  char status[24];
+  int n = std::snprintf(status, sizeof status, "HTTP/1.1 %u ", head.result_int());
+  out.append(status, static_cast<size_t>(n));
+  auto reason = head.reason();
+  if (reason.empty()) {
+    reason = http::obsolete_reason(head.result());
+  }
+  out.append(reason.data(), reason.size()).append("\r\n");
+  for (const auto& field : head) {
+    if (!isDroppedResponseHeader(field.name_string())) {
+      appendField(out, field.name_string(), field.value());
+    }
+  }
+  appendField(out, "x-fwd-upstream", upstream_name);
+  if (framing == Framing::kChunked) {
+    appendField(out, "Transfer-Encoding", "chunked");
+  } else if (length) {
+    char len[24];
+    int m = std::snprintf(len, sizeof len, "%llu", static_cast<unsigned long long>(*length));
+    appendField(out, "Content-Length", std::string_view(len, static_cast<size_t>(m)));
+  }
+  if (!keep_alive) {
+    appendField(out, "Connection", "close");
+  }
+  out.append("\r\n");
+}
+
+// One gathered write to the client: the head (if not sent yet), then `data` framed for the
+// response (a chunk, or raw bytes), then the terminating chunk if `last`.
+asio::awaitable<boost::system::error_code> writeToClient(WorkerContext& w, ClientConn& client,
+                                                         std::string_view head,
+                                                         std::string_view data, bool chunked,
+                                                         bool last) {
+  char size_line[24];
+  std::array<asio::const_buffer, 5> bufs;
+  size_t n = 0;
+  bufs[n++] = asio::buffer(head.data(), head.size());
+  if (chunked && !data.empty()) {
+    int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
+    bufs[n++] = asio::buffer(size_line, static_cast<size_t>(len));
+    bufs[n++] = asio::buffer(data.data(), data.size());
+    bufs[n++] = asio::buffer("\r\n", 2);
+  } else {
+    bufs[n++] = asio::buffer(data.data(), data.size());
+  }
+  if (chunked && last) {
+    bufs[n++] = asio::buffer("0\r\n\r\n", 5);
+  }
+  client.deadline.after(w.options.client_write_timeout);
+  auto [ec, written] = co_await asio::async_write(
+      client.socket, std::span<const asio::const_buffer>(bufs.data(), n), kUseTuple);
+  co_return ec;
+}
+
 template <typename Stream>
 asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamConn& conn,
                                   ClientConn& client, Request& r, const config::UpstreamTarget& t,
@@ -201,24 +296,13 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   reusable = false;
   auto& req = *r.req;
 
-  http::request<http::span_body<const char>> ureq{req.method(),
-                                                  t.base_path + r.upstream_target_rest, 11};
-  for (const auto& field : req) {
-    if (!isDroppedRequestHeader(field.name_string())) {
-      ureq.insert(field.name_string(), field.value());
-    }
-  }
-  ureq.set(http::field::host, t.host_header);
-  if (!t.authorization.empty()) {
-    ureq.set(http::field::authorization, t.authorization);
-  }
-  ureq.body() = boost::span<const char>(req.body().data(), req.body().size());
-  ureq.keep_alive(true);
-  ureq.prepare_payload();
+  buildRequestHead(conn.request_head, req, t, r.upstream_target_rest);
+  std::array<asio::const_buffer, 2> request_bufs = {
+      asio::buffer(conn.request_head), asio::buffer(req.body().data(), req.body().size())};
 
   auto sent_at = Clock::now();
   conn.deadline.at(deadline);
-  auto [wec, wn] = co_await http::async_write(upstream, ureq, kUseTuple);
+  auto [wec, wn] = co_await asio::async_write(upstream, request_bufs, kUseTuple);
   if (wec) {
     out.stale = conn.reused;
     out.outcome = timedOut(wec, conn.deadline) ? "timeout" : "write";
@@ -270,40 +354,33 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   // From here on the response is the client's: no other upstream will be tried.
   out.responded = true;
   out.outcome = "ok";
-  http::response<http::buffer_body> res{head.result(), 11};
-  for (const auto& field : head) {
-    if (!isDroppedResponseHeader(field.name_string())) {
-      res.insert(field.name_string(), field.value());
-    }
-  }
-  res.set("x-fwd-upstream", t.name);
   bool sse = false;
   if (auto ct = head[http::field::content_type]; !ct.empty()) {
     sse = ct.size() >= 17 && iequals(std::string_view(ct.data(), 17), "text/event-stream");
   }
   bool bodyless = req.method() == http::verb::head || out.status == 204 || out.status == 304 ||
                   (out.status >= 100 && out.status < 200);
-  if (bodyless) {
-    if (auto len = parser.content_length()) {
-      res.content_length(*len);
-    }
-  } else if (auto len = parser.content_length(); len && !parser.chunked()) {
-    res.content_length(*len);
-  } else {
-    res.chunked(true);
+  Framing framing = Framing::kChunked;
+  std::optional<std::uint64_t> length;
+  if (auto declared = parser.content_length()) {
+    length = *declared;
   }
-  res.keep_alive(r.keep_alive && !w.draining);
-  res.body().data = nullptr;
-  res.body().more = !bodyless;
+  if (bodyless) {
+    framing = Framing::kNone;
+  } else if (length && !parser.chunked()) {
+    framing = Framing::kLength;
+  }
+  bool chunked = framing == Framing::kChunked;
+  bool keep_alive = r.keep_alive && !w.draining;
+  buildResponseHead(client.response_head, head, framing, length, keep_alive, t.name);
+  std::string_view pending_head = client.response_head;
 
-  http::response_serializer<http::buffer_body> sr{res};
   // The head goes out on its own only when no body bytes are here yet (a stream whose first
   // event is still being generated) or there is no body. Otherwise it leaves together with the
   // first body bytes in one write: one sendmsg, one packet, instead of two.
   if (bodyless || (conn.buffer.size() == 0 && !parser.is_done())) {
-    client.deadline.after(w.options.client_write_timeout);
-    auto [hwec, hwn] = bodyless ? co_await http::async_write(client.socket, sr, kUseTuple)
-                                : co_await http::async_write_header(client.socket, sr, kUseTuple);
+    auto hwec = co_await writeToClient(w, client, pending_head, {}, false, false);
+    pending_head = {};
     if (hwec) {
       out.client_alive = false;
       out.status = 499;
@@ -316,6 +393,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   bool upstream_failed = false;
   std::string failure_detail;
   while (!bodyless) {
+    size_t got = 0;
     if (!parser.is_done()) {
       parser.get().body().data = buf.data();
       parser.get().body().size = buf.size();
@@ -352,26 +430,18 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
         failure_detail = "upstream " + t.name + " sent a malformed response: " + rec.message();
         break;
       }
-      size_t got = buf.size() - parser.get().body().size;
+      got = buf.size() - parser.get().body().size;
       if (got == 0 && !parser.is_done()) {
         continue;
       }
       if (got > 0 && sse) {
         events.feed(std::string_view(buf.data(), got));
       }
-      res.body().data = got > 0 ? buf.data() : nullptr;
-      res.body().size = got;
-      res.body().more = !parser.is_done();
-    } else {
-      res.body().data = nullptr;
-      res.body().size = 0;
-      res.body().more = false;
     }
-    client.deadline.after(w.options.client_write_timeout);
-    auto [cwec, cwn] = co_await http::async_write(client.socket, sr, kUseTuple);
-    if (cwec == http::error::need_buffer) {
-      cwec = {};
-    }
+    bool last = parser.is_done();
+    auto cwec = co_await writeToClient(w, client, pending_head, std::string_view(buf.data(), got),
+                                       chunked, last);
+    pending_head = {};
     if (cwec) {
       // The client went away: stop reading the upstream; its connection is not reusable.
       out.client_alive = false;
@@ -379,13 +449,13 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
       out.outcome = "client_closed";
       co_return out;
     }
-    if (first_byte && res.body().size > 0) {
+    if (first_byte && got > 0) {
       first_byte = false;
       if (r.body.stream || sse) {
         w.metrics.stream_ttfb.cell(w.index, {t.name}).observe(secondsSince(r.start));
       }
     }
-    if (sr.is_done()) {
+    if (last) {
       break;
     }
   }
@@ -397,20 +467,16 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
     out.outcome = "mid_stream";
     out.detail = failure_detail;
     out.client_alive = false;
-    if (sse && res.chunked()) {
+    if (sse && chunked) {
       // The head is gone, so no retry: end the stream with an error event the client can see.
       ApiError e = upstreamFailure(502, "upstream_error", failure_detail);
       std::string event = "data: " + errorBody(e) + "\n\n";
-      res.body().data = event.data();
-      res.body().size = event.size();
-      res.body().more = false;
-      client.deadline.after(w.options.client_write_timeout);
-      co_await http::async_write(client.socket, sr, kUseTuple);
+      co_await writeToClient(w, client, pending_head, event, true, true);
     }
     co_return out;
   }
   reusable = parser.is_done() && parser.keep_alive() && conn.buffer.size() == 0;
-  if (!res.keep_alive()) {
+  if (!keep_alive) {
     out.client_alive = false;
   }
   co_return out;

@@ -21,6 +21,7 @@ struct UpstreamConn {
   std::optional<boost::asio::ip::tcp::socket> tcp;                            // plain http
   std::optional<boost::beast::ssl_stream<boost::asio::ip::tcp::socket>> tls;  // https
   boost::beast::flat_buffer buffer;  // bytes read past the previous response, if any
+  std::string request_head;          // reused for every request on this connection
   Deadline deadline;                 // watches lowest() once connected
   bool reused = false;
   std::chrono::steady_clock::time_point idle_since;
