@@ -164,8 +164,7 @@ const KeyEntry* CompiledConfig::findKey(std::string_view secret) const {
   return common::crypto::constantTimeEqual(key.digest, digest) ? &key : nullptr;
 }
 
-void CompiledConfig::candidates(std::string_view model,
-                                std::vector<const UpstreamTarget*>& out) const {
+void CompiledConfig::candidates(std::string_view model, CandidateList& out) const {
   for (const auto& u : upstreams_) {
     for (const auto& pattern : u.models) {
       if (common::match::globMatch(pattern, model)) {

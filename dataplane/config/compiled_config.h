@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "common/crypto/token.h"
 #include "fwd/v1/config.pb.h"
@@ -43,6 +44,9 @@ struct KeyEntry {
   common::crypto::Sha256Digest digest{};
 };
 
+/// Upstreams to try for one request, in order; inline for the usual handful (no allocation).
+using CandidateList = absl::InlinedVector<const UpstreamTarget*, 8>;
+
 /// Looks up an environment variable on this host (injectable for tests).
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 EnvLookup processEnv();
@@ -62,7 +66,7 @@ class CompiledConfig {
 
   /// Appends the upstreams serving `model` (a model name, or a request path for bodies without
   /// one) in try order: priority ascending, then creation order.
-  void candidates(std::string_view model, std::vector<const UpstreamTarget*>& out) const;
+  void candidates(std::string_view model, CandidateList& out) const;
 
   const std::vector<UpstreamTarget>& upstreams() const { return upstreams_; }
   size_t keyCount() const { return keys_.size(); }

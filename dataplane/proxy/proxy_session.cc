@@ -61,8 +61,8 @@ struct Attempt {
 
 struct Request {
   http::request<http::string_body>* req = nullptr;
-  std::string_view path;             // without query
-  std::string upstream_target_rest;  // the part after "/v1", query included
+  std::string_view path;                  // without query
+  std::string_view upstream_target_rest;  // after "/v1", query included (into the target)
   BodyInfo body;
   std::string model;  // the model, or the path for bodies without one
   const config::KeyEntry* key = nullptr;
@@ -576,7 +576,7 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
         invalidRequest(400, "Invalid URL: path segments '.' and '..' are not allowed.");
     co_return co_await respondError(w, client, api_error, false, status);
   }
-  r.upstream_target_rest = std::string(target.substr(3));
+  r.upstream_target_rest = target.substr(3);
 
   std::string_view secret = bearerToken(req);
   if (secret.empty()) {
@@ -648,17 +648,15 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
     co_return co_await respondError(w, client, api_error, r.keep_alive, status);
   }
 
-  w.candidates.clear();
-  cfg->candidates(r.model, w.candidates);
-  if (w.candidates.empty()) {
+  config::CandidateList candidates;
+  cfg->candidates(r.model, candidates);
+  if (candidates.empty()) {
     ApiError api_error = invalidRequest(
         404, "The model `" + r.model + "` does not exist or you do not have access to it.",
         "model_not_found", "model");
     co_return co_await respondError(w, client, api_error, r.keep_alive, status);
   }
   model_label = modelLabel(w, r.model);
-  // Copy: w.candidates is reused by the next request on this worker while we await.
-  std::vector<const config::UpstreamTarget*> candidates = w.candidates;
 
   Attempt last;
   for (const config::UpstreamTarget* t : candidates) {

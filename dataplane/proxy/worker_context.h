@@ -67,7 +67,6 @@ struct WorkerContext {
   std::unordered_set<ClientSession*> sessions;
   std::unordered_set<std::string> model_labels;
   bool draining = false;
-  std::vector<const config::UpstreamTarget*> candidates;  // scratch, reused per request
 
   metrics::SingleWriterGauge& in_flight;
 };

@@ -34,7 +34,7 @@ fwd::v1::Upstream* addUpstream(fwd::v1::Snapshot& s, const std::string& name,
 }
 
 std::vector<std::string> names(const CompiledConfig& c, std::string_view model) {
-  std::vector<const UpstreamTarget*> out;
+  CandidateList out;
   c.candidates(model, out);
   std::vector<std::string> n;
   for (auto* t : out) {
