@@ -25,7 +25,6 @@ namespace {
 
 using fwd::dataplane::config::CompiledConfig;
 using fwd::dataplane::config::CompiledConfigConstSharedPtr;
-using fwd::dataplane::config::UpstreamTarget;
 
 // The container candidates() appends to, read off its signature so the benchmark follows the
 // API (a std::vector, or an inline list that does not allocate for a handful of upstreams).
