@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <set>
+#include <thread>
+#include <vector>
 
 namespace fwd::common::crypto {
 namespace {
@@ -15,6 +18,32 @@ TEST(TokenTest, Sha256HexMatchesKnownVector) {
   EXPECT_TRUE(constantTimeEqual(parsed, sha256("abc")));
   EXPECT_FALSE(parseSha256Hex("zz", parsed));
   EXPECT_FALSE(parseSha256Hex(std::string(64, 'g'), parsed));
+}
+
+TEST(TokenTest, Sha256IsCorrectFromManyThreadsAndInputSizes) {
+  // Each thread reuses its own digest context: results never mix between threads or calls.
+  const std::string expected_abc =
+      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+  const std::string expected_empty =
+      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {
+        if (sha256Hex(i % 2 == 0 ? "abc" : "") != (i % 2 == 0 ? expected_abc : expected_empty)) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(wrong.load(), 0);
+  // A 1 MB input (FIPS 180-2 "million a") hashes right with the reused context too.
+  EXPECT_EQ(sha256Hex(std::string(1'000'000, 'a')),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
 TEST(TokenTest, RandomTokensArePrefixedUniqueAndShellSafe) {
