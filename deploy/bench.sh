@@ -476,7 +476,7 @@ targets_ab=(direct nginx haproxy fwd)
 # ---------------------------------------------------------------- header
 cpu_model="$(lscpu | awk -F': *' '/^Model name:/ && !m { m = $2 } END { print m }')"
 mem_total="$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-nginx_version="$(nginx -v 2>&1 | sed 's/^nginx version: //')"
+nginx_version="$(nginx -v 2>&1 | sed 's/^nginx version: nginx\///')"
 haproxy_version="$(haproxy -v | awk 'NR == 1 { print $3 }')"
 wrk_version="$( (wrk -v 2>&1 || true) | awk 'NR == 1 { print $2 }')"
 node_version="$(node --version 2>/dev/null || echo none)"
