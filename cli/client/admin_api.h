@@ -26,6 +26,16 @@ class AdminApi {
   virtual absl::StatusOr<fwd::v1::DeleteUpstreamResponse> deleteUpstream(
       const fwd::v1::DeleteUpstreamRequest& request) = 0;
 
+  virtual absl::StatusOr<fwd::v1::Route> createRoute(
+      const fwd::v1::CreateRouteRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::Route> getRoute(const fwd::v1::GetRouteRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::ListRoutesResponse> listRoutes(
+      const fwd::v1::ListRoutesRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::Route> updateRoute(
+      const fwd::v1::UpdateRouteRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::DeleteRouteResponse> deleteRoute(
+      const fwd::v1::DeleteRouteRequest& request) = 0;
+
   virtual absl::StatusOr<fwd::v1::CreateKeyResponse> createKey(
       const fwd::v1::CreateKeyRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::ListKeysResponse> listKeys(

@@ -76,6 +76,35 @@ absl::StatusOr<fwd::v1::DeleteUpstreamResponse> AdminClient::deleteUpstream(
       &fwd::v1::AdminService::Stub::DeleteUpstream, request);
 }
 
+absl::StatusOr<fwd::v1::Route> AdminClient::createRoute(
+    const fwd::v1::CreateRouteRequest& request) {
+  return call<fwd::v1::CreateRouteRequest, fwd::v1::Route>(
+      &fwd::v1::AdminService::Stub::CreateRoute, request);
+}
+
+absl::StatusOr<fwd::v1::Route> AdminClient::getRoute(const fwd::v1::GetRouteRequest& request) {
+  return call<fwd::v1::GetRouteRequest, fwd::v1::Route>(&fwd::v1::AdminService::Stub::GetRoute,
+                                                        request);
+}
+
+absl::StatusOr<fwd::v1::ListRoutesResponse> AdminClient::listRoutes(
+    const fwd::v1::ListRoutesRequest& request) {
+  return call<fwd::v1::ListRoutesRequest, fwd::v1::ListRoutesResponse>(
+      &fwd::v1::AdminService::Stub::ListRoutes, request);
+}
+
+absl::StatusOr<fwd::v1::Route> AdminClient::updateRoute(
+    const fwd::v1::UpdateRouteRequest& request) {
+  return call<fwd::v1::UpdateRouteRequest, fwd::v1::Route>(
+      &fwd::v1::AdminService::Stub::UpdateRoute, request);
+}
+
+absl::StatusOr<fwd::v1::DeleteRouteResponse> AdminClient::deleteRoute(
+    const fwd::v1::DeleteRouteRequest& request) {
+  return call<fwd::v1::DeleteRouteRequest, fwd::v1::DeleteRouteResponse>(
+      &fwd::v1::AdminService::Stub::DeleteRoute, request);
+}
+
 absl::StatusOr<fwd::v1::CreateKeyResponse> AdminClient::createKey(
     const fwd::v1::CreateKeyRequest& request) {
   return call<fwd::v1::CreateKeyRequest, fwd::v1::CreateKeyResponse>(

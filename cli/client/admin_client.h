@@ -40,6 +40,13 @@ class AdminClient : public AdminApi {
       const fwd::v1::UpdateUpstreamRequest& request) override;
   absl::StatusOr<fwd::v1::DeleteUpstreamResponse> deleteUpstream(
       const fwd::v1::DeleteUpstreamRequest& request) override;
+  absl::StatusOr<fwd::v1::Route> createRoute(const fwd::v1::CreateRouteRequest& request) override;
+  absl::StatusOr<fwd::v1::Route> getRoute(const fwd::v1::GetRouteRequest& request) override;
+  absl::StatusOr<fwd::v1::ListRoutesResponse> listRoutes(
+      const fwd::v1::ListRoutesRequest& request) override;
+  absl::StatusOr<fwd::v1::Route> updateRoute(const fwd::v1::UpdateRouteRequest& request) override;
+  absl::StatusOr<fwd::v1::DeleteRouteResponse> deleteRoute(
+      const fwd::v1::DeleteRouteRequest& request) override;
   absl::StatusOr<fwd::v1::CreateKeyResponse> createKey(
       const fwd::v1::CreateKeyRequest& request) override;
   absl::StatusOr<fwd::v1::ListKeysResponse> listKeys(

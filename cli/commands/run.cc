@@ -9,6 +9,7 @@
 #include "cli/commands/format.h"
 #include "cli/commands/key.h"
 #include "cli/commands/parser.h"
+#include "cli/commands/route.h"
 #include "cli/commands/status.h"
 #include "cli/commands/upstream.h"
 
@@ -115,7 +116,7 @@ bool isNoun(const std::vector<CommandSpec>& commands, const std::string& word) {
 
 std::vector<CommandSpec> allCommands() {
   std::vector<CommandSpec> all;
-  for (auto part : {upstreamCommands(), keyCommands(), statusCommands()}) {
+  for (auto part : {upstreamCommands(), routeCommands(), keyCommands(), statusCommands()}) {
     all.insert(all.end(), part.begin(), part.end());
   }
   CommandSpec version{"version", "", "", "", "print fwdctl's version", {}, prepareVersion};

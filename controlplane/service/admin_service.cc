@@ -163,6 +163,116 @@ grpc::Status AdminServiceImpl::DeleteUpstream(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status AdminServiceImpl::CreateRoute(grpc::ServerContext* context,
+                                           const fwd::v1::CreateRouteRequest* request,
+                                           fwd::v1::Route* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  fwd::v1::Route route = request->route();
+  validate::clearOutputOnly(route);
+  if (absl::Status s = validate::normalizeRoute(route); !s.ok()) {
+    return toGrpc(s);
+  }
+  absl::StatusOr<fwd::v1::Route> created = store_.createRoute(route);
+  if (!created.ok()) {
+    return toGrpc(created.status());
+  }
+  FWD_LOG(kInfo, kLog) << "created route \"" << created->name() << "\"";
+  publish("create route");
+  *response = std::move(*created);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::GetRoute(grpc::ServerContext* context,
+                                        const fwd::v1::GetRouteRequest* request,
+                                        fwd::v1::Route* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = validate::checkName("name", request->name()); !s.ok()) {
+    return toGrpc(s);
+  }
+  absl::StatusOr<fwd::v1::Route> route = store_.getRoute(request->name());
+  if (!route.ok()) {
+    return toGrpc(route.status());
+  }
+  *response = std::move(*route);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ListRoutes(grpc::ServerContext* context,
+                                          const fwd::v1::ListRoutesRequest* request,
+                                          fwd::v1::ListRoutesResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::vector<fwd::v1::Route>> routes = store_.listRoutes();
+  if (!routes.ok()) {
+    return toGrpc(routes.status());
+  }
+  for (fwd::v1::Route& r : *routes) {
+    *response->add_routes() = std::move(r);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::UpdateRoute(grpc::ServerContext* context,
+                                           const fwd::v1::UpdateRouteRequest* request,
+                                           fwd::v1::Route* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  const std::string& name = request->route().name();
+  absl::Status s = validate::checkName("route.name", name);
+  if (s.ok()) {
+    s = validate::checkRouteMask(request->update_mask());
+  }
+  if (!s.ok()) {
+    return toGrpc(s);
+  }
+  absl::StatusOr<fwd::v1::Route> updated =
+      store_.updateRoute(name, [&](fwd::v1::Route& stored) -> absl::Status {
+        absl::Status applied =
+            validate::applyRouteMask(request->route(), request->update_mask(), stored);
+        if (!applied.ok()) {
+          return applied;
+        }
+        return validate::normalizeRoute(stored);
+      });
+  if (!updated.ok()) {
+    return toGrpc(updated.status());
+  }
+  std::string paths;
+  for (const std::string& p : request->update_mask().paths()) {
+    paths += (paths.empty() ? "" : ",") + p;
+  }
+  FWD_LOG(kInfo, kLog) << "updated route \"" << name << "\" (" << paths << ")";
+  publish("update route");
+  *response = std::move(*updated);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::DeleteRoute(grpc::ServerContext* context,
+                                           const fwd::v1::DeleteRouteRequest* request,
+                                           fwd::v1::DeleteRouteResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = validate::checkName("name", request->name()); !s.ok()) {
+    return toGrpc(s);
+  }
+  absl::StatusOr<std::uint64_t> version = store_.deleteRoute(request->name());
+  if (!version.ok()) {
+    return toGrpc(version.status());
+  }
+  FWD_LOG(kInfo, kLog) << "deleted route \"" << request->name() << "\" (version " << *version
+                       << ")";
+  publish("delete route");
+  response->set_version(*version);
+  return grpc::Status::OK;
+}
+
 grpc::Status AdminServiceImpl::CreateKey(grpc::ServerContext* context,
                                          const fwd::v1::CreateKeyRequest* request,
                                          fwd::v1::CreateKeyResponse* response) {

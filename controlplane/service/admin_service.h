@@ -39,6 +39,16 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
   grpc::Status DeleteUpstream(grpc::ServerContext* context,
                               const fwd::v1::DeleteUpstreamRequest* request,
                               fwd::v1::DeleteUpstreamResponse* response) override;
+  grpc::Status CreateRoute(grpc::ServerContext* context, const fwd::v1::CreateRouteRequest* request,
+                           fwd::v1::Route* response) override;
+  grpc::Status GetRoute(grpc::ServerContext* context, const fwd::v1::GetRouteRequest* request,
+                        fwd::v1::Route* response) override;
+  grpc::Status ListRoutes(grpc::ServerContext* context, const fwd::v1::ListRoutesRequest* request,
+                          fwd::v1::ListRoutesResponse* response) override;
+  grpc::Status UpdateRoute(grpc::ServerContext* context, const fwd::v1::UpdateRouteRequest* request,
+                           fwd::v1::Route* response) override;
+  grpc::Status DeleteRoute(grpc::ServerContext* context, const fwd::v1::DeleteRouteRequest* request,
+                           fwd::v1::DeleteRouteResponse* response) override;
   grpc::Status CreateKey(grpc::ServerContext* context, const fwd::v1::CreateKeyRequest* request,
                          fwd::v1::CreateKeyResponse* response) override;
   grpc::Status ListKeys(grpc::ServerContext* context, const fwd::v1::ListKeysRequest* request,

@@ -12,6 +12,9 @@ SnapshotConstSharedPtr buildSnapshot(const store::ConfigState& state,
   for (const fwd::v1::Key& k : state.active_keys) {
     *snapshot->add_keys() = k;
   }
+  for (const fwd::v1::Route& r : state.routes) {
+    *snapshot->add_routes() = r;
+  }
   auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   snapshot->mutable_create_time()->set_seconds(nanos / 1000000000);
   snapshot->mutable_create_time()->set_nanos(static_cast<std::int32_t>(nanos % 1000000000));

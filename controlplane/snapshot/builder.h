@@ -13,7 +13,7 @@ namespace fwd::controlplane::snapshot {
 using SnapshotConstSharedPtr = std::shared_ptr<const fwd::v1::Snapshot>;
 
 /// A snapshot of `state`: upstreams with their api_key (in store order: priority, id), active
-/// keys with secret_sha256, stamped with `now`.
+/// keys with secret_sha256, routes (priority, id), stamped with `now`.
 SnapshotConstSharedPtr buildSnapshot(const store::ConfigState& state,
                                      std::chrono::system_clock::time_point now);
 

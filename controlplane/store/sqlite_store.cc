@@ -11,7 +11,7 @@ namespace {
 
 // Schema steps, applied in order; PRAGMA user_version holds how many have run. Never edit a
 // released step: append a new one.
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     // 1: initial schema.
     R"sql(
 CREATE TABLE meta (
@@ -53,11 +53,33 @@ CREATE TABLE tokens (
   create_time_us INTEGER NOT NULL
 ) STRICT;
 )sql",
+    // 2: routes. Upstream names are kept as a JSON array in group order; each write transaction
+    // checks that they exist, and deleteUpstream that no route still names the upstream.
+    R"sql(
+CREATE TABLE routes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation sequence, never reused
+  name TEXT NOT NULL UNIQUE,
+  path_prefix TEXT NOT NULL DEFAULT '',
+  models TEXT NOT NULL DEFAULT '[]',     -- JSON array of {"exact"|"keyword"|"glob": "..."}
+  upstreams TEXT NOT NULL DEFAULT '[]',  -- JSON array of upstream names, in group order
+  strategy TEXT NOT NULL,                -- fwd.v1.BalanceStrategy value name
+  fallback_models TEXT NOT NULL DEFAULT '[]',
+  rewrite_model TEXT NOT NULL DEFAULT '',
+  retries INTEGER NOT NULL DEFAULT 0,
+  retry_on TEXT NOT NULL DEFAULT '[]',   -- JSON array of fwd.v1.RetryOn value names
+  priority INTEGER NOT NULL DEFAULT 0,
+  create_time_us INTEGER NOT NULL,
+  update_time_us INTEGER NOT NULL
+) STRICT;
+)sql",
 };
 
 constexpr char kUpstreamColumns[] =
     "id, name, base_url, api_key, api_key_env, models, priority, weight, timeout_ns, "
     "insecure_skip_verify, create_time_us, update_time_us";
+constexpr char kRouteColumns[] =
+    "id, name, path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, "
+    "retries, retry_on, priority, create_time_us, update_time_us";
 constexpr char kKeyColumns[] =
     "id, name, secret_sha256, display_prefix, models, create_time_us, revoke_time_us";
 
@@ -102,6 +124,126 @@ absl::Status modelsFromJson(const std::string& text,
     out->Add(m.get<std::string>());
   }
   return absl::OkStatus();
+}
+
+std::string matchesToJson(const google::protobuf::RepeatedPtrField<fwd::v1::ModelMatch>& models) {
+  nlohmann::json array = nlohmann::json::array();
+  for (const fwd::v1::ModelMatch& m : models) {
+    switch (m.kind_case()) {
+      case fwd::v1::ModelMatch::kExact:
+        array.push_back({{"exact", m.exact()}});
+        break;
+      case fwd::v1::ModelMatch::kKeyword:
+        array.push_back({{"keyword", m.keyword()}});
+        break;
+      case fwd::v1::ModelMatch::kGlob:
+        array.push_back({{"glob", m.glob()}});
+        break;
+      case fwd::v1::ModelMatch::KIND_NOT_SET:
+        // Validation rejects these before they reach the store.
+        array.push_back(nlohmann::json::object());
+        break;
+    }
+  }
+  return array.dump();
+}
+
+absl::Status matchesFromJson(const std::string& text,
+                             google::protobuf::RepeatedPtrField<fwd::v1::ModelMatch>* out) {
+  nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_array()) {
+    return absl::DataLossError("stored route models column is not a JSON array: " + text);
+  }
+  for (const nlohmann::json& m : parsed) {
+    if (!m.is_object() || m.size() != 1 || !m.begin().value().is_string()) {
+      return absl::DataLossError("stored route models column holds a malformed match: " + text);
+    }
+    const std::string& kind = m.begin().key();
+    std::string value = m.begin().value().get<std::string>();
+    fwd::v1::ModelMatch* match = out->Add();
+    if (kind == "exact") {
+      match->set_exact(std::move(value));
+    } else if (kind == "keyword") {
+      match->set_keyword(std::move(value));
+    } else if (kind == "glob") {
+      match->set_glob(std::move(value));
+    } else {
+      return absl::DataLossError("stored route models column holds an unknown match kind: " + text);
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string retryOnToJson(const fwd::v1::RetryPolicy& retry) {
+  nlohmann::json array = nlohmann::json::array();
+  for (int v : retry.retry_on()) {
+    array.push_back(fwd::v1::RetryOn_Name(static_cast<fwd::v1::RetryOn>(v)));
+  }
+  return array.dump();
+}
+
+absl::Status retryOnFromJson(const std::string& text, fwd::v1::RetryPolicy* out) {
+  nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_array()) {
+    return absl::DataLossError("stored retry_on column is not a JSON array: " + text);
+  }
+  for (const nlohmann::json& v : parsed) {
+    fwd::v1::RetryOn value = fwd::v1::RETRY_ON_UNSPECIFIED;
+    if (!v.is_string() || !fwd::v1::RetryOn_Parse(v.get<std::string>(), &value)) {
+      return absl::DataLossError("stored retry_on column holds an unknown value: " + text);
+    }
+    out->add_retry_on(value);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<fwd::v1::Route> routeFromRow(const Statement& row) {
+  fwd::v1::Route r;
+  r.set_id(static_cast<std::uint64_t>(row.columnInt(0)));
+  r.set_name(row.columnText(1));
+  r.set_path_prefix(row.columnText(2));
+  absl::Status s = matchesFromJson(row.columnText(3), r.mutable_models());
+  if (s.ok()) {
+    s = modelsFromJson(row.columnText(4), r.mutable_upstreams());
+  }
+  fwd::v1::BalanceStrategy strategy = fwd::v1::BALANCE_STRATEGY_UNSPECIFIED;
+  if (s.ok() && !fwd::v1::BalanceStrategy_Parse(row.columnText(5), &strategy)) {
+    s = absl::DataLossError("stored route strategy is unknown: " + row.columnText(5));
+  }
+  r.set_strategy(strategy);
+  if (s.ok()) {
+    s = modelsFromJson(row.columnText(6), r.mutable_fallback_models());
+  }
+  r.set_rewrite_model(row.columnText(7));
+  fwd::v1::RetryPolicy retry;
+  retry.set_retries(static_cast<std::uint32_t>(row.columnInt(8)));
+  if (s.ok()) {
+    s = retryOnFromJson(row.columnText(9), &retry);
+  }
+  if (!s.ok()) {
+    return s;
+  }
+  // An empty policy reads back as unset, so a route without retries carries no retry message.
+  if (retry.retries() != 0 || retry.retry_on_size() != 0) {
+    *r.mutable_retry() = std::move(retry);
+  }
+  r.set_priority(static_cast<std::int32_t>(row.columnInt(10)));
+  setTimestamp(row.columnInt(11), r.mutable_create_time());
+  setTimestamp(row.columnInt(12), r.mutable_update_time());
+  return r;
+}
+
+/// Binds ?2..?11 of an INSERT or UPDATE of a route, in kRouteColumns order after the name.
+void bindRouteFields(Statement& q, const fwd::v1::Route& r) {
+  q.bind(2, r.path_prefix())
+      .bind(3, matchesToJson(r.models()))
+      .bind(4, modelsToJson(r.upstreams()))
+      .bind(5, fwd::v1::BalanceStrategy_Name(r.strategy()))
+      .bind(6, modelsToJson(r.fallback_models()))
+      .bind(7, r.rewrite_model())
+      .bind(8, std::int64_t{r.retry().retries()})
+      .bind(9, retryOnToJson(r.retry()))
+      .bind(10, std::int64_t{r.priority()});
 }
 
 absl::StatusOr<fwd::v1::Upstream> upstreamFromRow(const Statement& row) {
@@ -160,6 +302,10 @@ std::optional<std::string> apiKeyEnvColumn(const fwd::v1::Upstream& u) {
 
 absl::Status upstreamNotFound(std::string_view name) {
   return absl::NotFoundError("upstream \"" + std::string(name) + "\" not found");
+}
+
+absl::Status routeNotFound(std::string_view name) {
+  return absl::NotFoundError("route \"" + std::string(name) + "\" not found");
 }
 
 absl::Status keyNotFound(std::string_view name) {
@@ -510,6 +656,22 @@ absl::StatusOr<std::uint64_t> SqliteStore::deleteUpstream(std::string_view name)
   std::lock_guard<std::mutex> lock(mu_);
   std::uint64_t version = 0;
   absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<Statement> used = db_->prepare(
+        "SELECT routes.name FROM routes, json_each(routes.upstreams) "
+        "WHERE json_each.value = ?1 ORDER BY routes.id LIMIT 1");
+    if (!used.ok()) {
+      return used.status();
+    }
+    used->bind(1, name);
+    absl::StatusOr<bool> in_use = used->step();
+    if (!in_use.ok()) {
+      return in_use.status();
+    }
+    if (*in_use) {
+      return absl::FailedPreconditionError("upstream \"" + std::string(name) +
+                                           "\" is used by route \"" + used->columnText(0) +
+                                           "\": remove it from the route first");
+    }
     absl::StatusOr<Statement> q = db_->prepare("DELETE FROM upstreams WHERE name = ?1");
     if (!q.ok()) {
       return q.status();
@@ -521,6 +683,199 @@ absl::StatusOr<std::uint64_t> SqliteStore::deleteUpstream(std::string_view name)
     }
     if (db_->changes() == 0) {
       return upstreamNotFound(name);
+    }
+    absl::StatusOr<std::uint64_t> v = bumpVersion();
+    if (!v.ok()) {
+      return v.status();
+    }
+    version = *v;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return version;
+}
+
+absl::StatusOr<fwd::v1::Route> SqliteStore::findRoute(std::string_view name) {
+  absl::StatusOr<Statement> q =
+      db_->prepare(std::string("SELECT ") + kRouteColumns + " FROM routes WHERE name = ?1");
+  if (!q.ok()) {
+    return q.status();
+  }
+  q->bind(1, name);
+  absl::StatusOr<bool> row = q->step();
+  if (!row.ok()) {
+    return row.status();
+  }
+  if (!*row) {
+    return routeNotFound(name);
+  }
+  return routeFromRow(*q);
+}
+
+absl::StatusOr<std::vector<fwd::v1::Route>> SqliteStore::selectRoutes() {
+  absl::StatusOr<Statement> q =
+      db_->prepare(std::string("SELECT ") + kRouteColumns + " FROM routes ORDER BY priority, id");
+  if (!q.ok()) {
+    return q.status();
+  }
+  std::vector<fwd::v1::Route> out;
+  for (;;) {
+    absl::StatusOr<bool> row = q->step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (!*row) {
+      return out;
+    }
+    absl::StatusOr<fwd::v1::Route> r = routeFromRow(*q);
+    if (!r.ok()) {
+      return r.status();
+    }
+    out.push_back(std::move(*r));
+  }
+}
+
+absl::Status SqliteStore::checkRouteUpstreams(const fwd::v1::Route& route) {
+  for (const std::string& upstream : route.upstreams()) {
+    absl::StatusOr<Statement> q = db_->prepare("SELECT 1 FROM upstreams WHERE name = ?1");
+    if (!q.ok()) {
+      return q.status();
+    }
+    q->bind(1, upstream);
+    absl::StatusOr<bool> row = q->step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (!*row) {
+      return absl::InvalidArgumentError("route \"" + route.name() + "\": upstream \"" + upstream +
+                                        "\" does not exist (see fwdctl upstream list)");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<fwd::v1::Route> SqliteStore::createRoute(const fwd::v1::Route& route) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fwd::v1::Route created;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<fwd::v1::Route> existing = findRoute(route.name());
+    if (existing.ok()) {
+      return absl::AlreadyExistsError("route \"" + route.name() + "\" already exists");
+    }
+    if (existing.status().code() != absl::StatusCode::kNotFound) {
+      return existing.status();
+    }
+    absl::Status upstreams = checkRouteUpstreams(route);
+    if (!upstreams.ok()) {
+      return upstreams;
+    }
+    absl::StatusOr<Statement> q = db_->prepare(
+        "INSERT INTO routes (name, path_prefix, models, upstreams, strategy, fallback_models, "
+        "rewrite_model, retries, retry_on, priority, create_time_us, update_time_us) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)");
+    if (!q.ok()) {
+      return q.status();
+    }
+    q->bind(1, route.name()).bind(11, nowMicros());
+    bindRouteFields(*q, route);
+    absl::Status inserted = q->run();
+    if (!inserted.ok()) {
+      return inserted;
+    }
+    absl::StatusOr<std::uint64_t> v = bumpVersion();
+    if (!v.ok()) {
+      return v.status();
+    }
+    absl::StatusOr<fwd::v1::Route> read = findRoute(route.name());
+    if (!read.ok()) {
+      return read.status();
+    }
+    created = std::move(*read);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return created;
+}
+
+absl::StatusOr<fwd::v1::Route> SqliteStore::getRoute(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return findRoute(name);
+}
+
+absl::StatusOr<std::vector<fwd::v1::Route>> SqliteStore::listRoutes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return selectRoutes();
+}
+
+absl::StatusOr<fwd::v1::Route> SqliteStore::updateRoute(std::string_view name,
+                                                        const RouteMutator& mutate) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fwd::v1::Route updated;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<fwd::v1::Route> current = findRoute(name);
+    if (!current.ok()) {
+      return current.status();
+    }
+    fwd::v1::Route next = *current;
+    absl::Status m = mutate(next);
+    if (!m.ok()) {
+      return m;
+    }
+    next.set_name(current->name());
+    absl::Status upstreams = checkRouteUpstreams(next);
+    if (!upstreams.ok()) {
+      return upstreams;
+    }
+    absl::StatusOr<Statement> q = db_->prepare(
+        "UPDATE routes SET path_prefix = ?2, models = ?3, upstreams = ?4, strategy = ?5, "
+        "fallback_models = ?6, rewrite_model = ?7, retries = ?8, retry_on = ?9, priority = ?10, "
+        "update_time_us = ?11 WHERE id = ?1");
+    if (!q.ok()) {
+      return q.status();
+    }
+    // id, name and create_time come from the stored row whatever the mutator did.
+    q->bind(1, static_cast<std::int64_t>(current->id())).bind(11, nowMicros());
+    bindRouteFields(*q, next);
+    absl::Status written = q->run();
+    if (!written.ok()) {
+      return written;
+    }
+    absl::StatusOr<std::uint64_t> v = bumpVersion();
+    if (!v.ok()) {
+      return v.status();
+    }
+    absl::StatusOr<fwd::v1::Route> read = findRoute(name);
+    if (!read.ok()) {
+      return read.status();
+    }
+    updated = std::move(*read);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return updated;
+}
+
+absl::StatusOr<std::uint64_t> SqliteStore::deleteRoute(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::uint64_t version = 0;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<Statement> q = db_->prepare("DELETE FROM routes WHERE name = ?1");
+    if (!q.ok()) {
+      return q.status();
+    }
+    q->bind(1, name);
+    absl::Status deleted = q->run();
+    if (!deleted.ok()) {
+      return deleted;
+    }
+    if (db_->changes() == 0) {
+      return routeNotFound(name);
     }
     absl::StatusOr<std::uint64_t> v = bumpVersion();
     if (!v.ok()) {
@@ -710,6 +1065,11 @@ absl::StatusOr<ConfigState> SqliteStore::readConfig() {
       return keys.status();
     }
     state.active_keys = std::move(*keys);
+    absl::StatusOr<std::vector<fwd::v1::Route>> routes = selectRoutes();
+    if (!routes.ok()) {
+      return routes.status();
+    }
+    state.routes = std::move(*routes);
     return absl::OkStatus();
   });
   if (!s.ok()) {

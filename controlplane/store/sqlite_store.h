@@ -36,6 +36,12 @@ class SqliteStore : public Store {
   absl::StatusOr<fwd::v1::Upstream> updateUpstream(std::string_view name,
                                                    const UpstreamMutator& mutate) override;
   absl::StatusOr<std::uint64_t> deleteUpstream(std::string_view name) override;
+  absl::StatusOr<fwd::v1::Route> createRoute(const fwd::v1::Route& route) override;
+  absl::StatusOr<fwd::v1::Route> getRoute(std::string_view name) override;
+  absl::StatusOr<std::vector<fwd::v1::Route>> listRoutes() override;
+  absl::StatusOr<fwd::v1::Route> updateRoute(std::string_view name,
+                                             const RouteMutator& mutate) override;
+  absl::StatusOr<std::uint64_t> deleteRoute(std::string_view name) override;
   absl::StatusOr<fwd::v1::Key> createKey(const fwd::v1::Key& key) override;
   absl::StatusOr<std::vector<fwd::v1::Key>> listKeys() override;
   absl::StatusOr<fwd::v1::Key> revokeKey(std::string_view name) override;
@@ -63,6 +69,11 @@ class SqliteStore : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<fwd::v1::Upstream>> selectUpstreams()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<fwd::v1::Route> findRoute(std::string_view name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<fwd::v1::Route>> selectRoutes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// INVALID_ARGUMENT naming the first upstream of `route` that is not stored.
+  absl::Status checkRouteUpstreams(const fwd::v1::Route& route) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<fwd::v1::Key>> selectKeys(bool active_only)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::int64_t nowMicros() const;

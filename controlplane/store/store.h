@@ -1,5 +1,5 @@
-// The control plane's source of truth: upstreams, client keys, admin/node token hashes and the
-// monotonic config version. An interface so services can be tested against a fake; the real one
+// The control plane's source of truth: upstreams, routes, client keys, admin/node token hashes and
+// the monotonic config version. An interface so services can be tested against a fake; the real one
 // is SqliteStore.
 #pragma once
 
@@ -28,6 +28,8 @@ struct ConfigState {
   std::vector<fwd::v1::Upstream> upstreams;
   /// Non-revoked keys only, secret_sha256 included, ordered by id.
   std::vector<fwd::v1::Key> active_keys;
+  /// Ordered by (priority, id).
+  std::vector<fwd::v1::Route> routes;
 };
 
 /// Every method may be called from any thread; implementations serialise internally. Every
@@ -39,6 +41,8 @@ class Store {
   /// Mutates a stored upstream in place inside the write transaction; a non-OK status aborts the
   /// update and is returned as is.
   using UpstreamMutator = std::function<absl::Status(fwd::v1::Upstream&)>;
+  /// The same for a stored route.
+  using RouteMutator = std::function<absl::Status(fwd::v1::Route&)>;
 
   virtual ~Store() = default;
 
@@ -56,8 +60,25 @@ class Store {
   /// create_time cannot change, update_time is set. NOT_FOUND if there is no such upstream.
   virtual absl::StatusOr<fwd::v1::Upstream> updateUpstream(std::string_view name,
                                                            const UpstreamMutator& mutate) = 0;
-  /// Returns the new config version. NOT_FOUND if there is no such upstream.
+  /// Returns the new config version. NOT_FOUND if there is no such upstream,
+  /// FAILED_PRECONDITION if a route names it.
   virtual absl::StatusOr<std::uint64_t> deleteUpstream(std::string_view name) = 0;
+
+  /// Inserts a validated route; sets id, create_time and update_time. ALREADY_EXISTS if the name
+  /// is taken, INVALID_ARGUMENT if one of its upstreams does not exist (checked in the same
+  /// transaction, so a route never names a missing upstream).
+  virtual absl::StatusOr<fwd::v1::Route> createRoute(const fwd::v1::Route& route) = 0;
+  /// NOT_FOUND if there is no route of that name.
+  virtual absl::StatusOr<fwd::v1::Route> getRoute(std::string_view name) = 0;
+  /// Ordered by (priority, id).
+  virtual absl::StatusOr<std::vector<fwd::v1::Route>> listRoutes() = 0;
+  /// Reads the route, applies `mutate`, checks its upstreams exist and writes it back atomically;
+  /// name, id and create_time cannot change, update_time is set. NOT_FOUND if there is no such
+  /// route.
+  virtual absl::StatusOr<fwd::v1::Route> updateRoute(std::string_view name,
+                                                     const RouteMutator& mutate) = 0;
+  /// Returns the new config version. NOT_FOUND if there is no such route.
+  virtual absl::StatusOr<std::uint64_t> deleteRoute(std::string_view name) = 0;
 
   /// Inserts a key whose name, secret_sha256, display_prefix and models are set; sets id and
   /// create_time. ALREADY_EXISTS if the name is taken by any key, revoked or not.
@@ -75,7 +96,7 @@ class Store {
   /// SHA-256 hex digests of every token of `kind`.
   virtual absl::StatusOr<std::vector<std::string>> tokenHashes(TokenKind kind) = 0;
 
-  /// Version, upstreams and active keys as of one committed state.
+  /// Version, upstreams, active keys and routes as of one committed state.
   virtual absl::StatusOr<ConfigState> readConfig() = 0;
 };
 

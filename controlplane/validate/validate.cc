@@ -15,6 +15,9 @@ namespace fwd::controlplane::validate {
 namespace {
 
 constexpr size_t kMaxQuotedValue = 120;
+constexpr char kUpdatableRoutePaths[] =
+    "path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, retry, "
+    "retry.retries, retry.retry_on, priority";
 constexpr char kUpdatablePaths[] =
     "base_url, api_key, api_key_env, models, priority, weight, timeout, insecure_skip_verify";
 
@@ -109,6 +112,175 @@ absl::Status checkModels(std::string_view field,
       return invalid(std::string(field) + "[" + std::to_string(i) + "]", models[i],
                      "not a valid pattern: use 1 to 256 printable ASCII characters without "
                      "spaces, '*' matches any run of characters");
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string indexed(std::string_view field, int i) {
+  return std::string(field) + "[" + std::to_string(i) + "]";
+}
+
+/// A model name as a client sends it: 1..256 printable ASCII characters, no spaces.
+bool isModelName(std::string_view s) {
+  if (s.empty() || s.size() > kMaxModelName) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+constexpr char kModelNameRule[] = "use 1 to 256 printable ASCII characters without spaces";
+
+absl::Status checkPathPrefix(std::string_view prefix) {
+  constexpr char kField[] = "route.path_prefix";
+  if (prefix.empty()) {
+    return absl::OkStatus();
+  }
+  constexpr char kShape[] =
+      "must be empty or /segment[/segment...] of letters, digits, '.', '_' and '-', with no "
+      "trailing '/', e.g. /localai";
+  if (prefix.size() > kMaxPathPrefix) {
+    return invalid(kField, prefix, "longer than 256 characters");
+  }
+  if (prefix.front() != '/' || prefix.back() == '/') {
+    return invalid(kField, prefix, kShape);
+  }
+  size_t start = 1;
+  bool first = true;
+  while (start <= prefix.size()) {
+    size_t end = prefix.find('/', start);
+    if (end == std::string_view::npos) {
+      end = prefix.size();
+    }
+    std::string_view segment = prefix.substr(start, end - start);
+    bool ok =
+        !segment.empty() && segment != "." && segment != ".." &&
+        std::all_of(segment.begin(), segment.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+        });
+    if (!ok) {
+      return invalid(kField, prefix, kShape);
+    }
+    if (first && segment == "v1") {
+      return invalid(kField, prefix,
+                     "must not be /v1 or start with /v1/: the prefix comes before the API's "
+                     "own /v1 (requests to <prefix>/v1/... match)");
+    }
+    first = false;
+    start = end + 1;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status checkModelMatches(const fwd::v1::Route& route) {
+  constexpr char kField[] = "route.models";
+  if (route.models_size() > kMaxModels) {
+    return absl::InvalidArgumentError(std::string(kField) + ": " +
+                                      std::to_string(route.models_size()) + " matches, at most " +
+                                      std::to_string(kMaxModels) + " allowed");
+  }
+  for (int i = 0; i < route.models_size(); ++i) {
+    const fwd::v1::ModelMatch& m = route.models(i);
+    switch (m.kind_case()) {
+      case fwd::v1::ModelMatch::kExact:
+        if (!isModelName(m.exact())) {
+          return invalid(indexed(kField, i) + ".exact", m.exact(), kModelNameRule);
+        }
+        break;
+      case fwd::v1::ModelMatch::kKeyword:
+        if (!isModelName(m.keyword())) {
+          return invalid(indexed(kField, i) + ".keyword", m.keyword(), kModelNameRule);
+        }
+        break;
+      case fwd::v1::ModelMatch::kGlob:
+        if (!common::match::isValidGlob(m.glob())) {
+          return invalid(indexed(kField, i) + ".glob", m.glob(),
+                         "not a valid pattern: use 1 to 256 printable ASCII characters without "
+                         "spaces, '*' matches any run of characters");
+        }
+        break;
+      case fwd::v1::ModelMatch::KIND_NOT_SET:
+        return absl::InvalidArgumentError(indexed(kField, i) +
+                                          " is empty: set one of exact, keyword or glob");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status checkRouteUpstreamNames(const fwd::v1::Route& route) {
+  constexpr char kField[] = "route.upstreams";
+  if (route.upstreams_size() == 0) {
+    return absl::InvalidArgumentError(
+        "route.upstreams is empty: a route needs at least one upstream");
+  }
+  if (route.upstreams_size() > kMaxRouteUpstreams) {
+    return absl::InvalidArgumentError(
+        std::string(kField) + ": " + std::to_string(route.upstreams_size()) +
+        " upstreams, at most " + std::to_string(kMaxRouteUpstreams) + " allowed");
+  }
+  for (int i = 0; i < route.upstreams_size(); ++i) {
+    absl::Status s = checkName(indexed(kField, i), route.upstreams(i));
+    if (!s.ok()) {
+      return s;
+    }
+    for (int j = 0; j < i; ++j) {
+      if (route.upstreams(j) == route.upstreams(i)) {
+        return invalid(indexed(kField, i), route.upstreams(i),
+                       "listed twice (it is already " + indexed(kField, j) + ")");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status checkFallbacks(const fwd::v1::Route& route) {
+  constexpr char kField[] = "route.fallback_models";
+  if (route.fallback_models_size() > kMaxRouteUpstreams) {
+    return absl::InvalidArgumentError(
+        std::string(kField) + ": " + std::to_string(route.fallback_models_size()) +
+        " models, at most " + std::to_string(kMaxRouteUpstreams) + " allowed");
+  }
+  for (int i = 0; i < route.fallback_models_size(); ++i) {
+    const std::string& model = route.fallback_models(i);
+    if (!isModelName(model)) {
+      return invalid(indexed(kField, i), model, kModelNameRule);
+    }
+    for (int j = 0; j < i; ++j) {
+      if (route.fallback_models(j) == model) {
+        return invalid(indexed(kField, i), model,
+                       "listed twice (it is already " + indexed(kField, j) + ")");
+      }
+    }
+    for (const fwd::v1::ModelMatch& m : route.models()) {
+      if (m.kind_case() == fwd::v1::ModelMatch::kExact && m.exact() == model) {
+        return invalid(indexed(kField, i), model,
+                       "is also an exact model of this route: falling back to it would retry "
+                       "the same model");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status checkRetry(const fwd::v1::RetryPolicy& retry) {
+  if (retry.retries() > kMaxRetries) {
+    return absl::InvalidArgumentError("route.retry.retries " + std::to_string(retry.retries()) +
+                                      ": must be 0..10");
+  }
+  for (int i = 0; i < retry.retry_on_size(); ++i) {
+    int value = retry.retry_on(i);
+    if (value == fwd::v1::RETRY_ON_UNSPECIFIED || !fwd::v1::RetryOn_IsValid(value)) {
+      return absl::InvalidArgumentError("route.retry.retry_on[" + std::to_string(i) + "] " +
+                                        std::to_string(value) +
+                                        ": not a known condition (use 5XX, 429, CONNECT or "
+                                        "TIMEOUT)");
+    }
+    for (int j = 0; j < i; ++j) {
+      if (retry.retry_on(j) == value) {
+        return absl::InvalidArgumentError(
+            "route.retry.retry_on[" + std::to_string(i) + "] " +
+            fwd::v1::RetryOn_Name(static_cast<fwd::v1::RetryOn>(value)) + ": listed twice");
+      }
     }
   }
   return absl::OkStatus();
@@ -337,6 +509,104 @@ absl::Status applyUpstreamMask(const fwd::v1::Upstream& patch,
     } else {
       return invalid("update_mask path", path,
                      std::string("not an updatable upstream field (use ") + kUpdatablePaths + ")");
+    }
+  }
+  return absl::OkStatus();
+}
+
+void clearOutputOnly(fwd::v1::Route& route) {
+  route.clear_id();
+  route.clear_create_time();
+  route.clear_update_time();
+}
+
+absl::Status normalizeRoute(fwd::v1::Route& r) {
+  absl::Status s = checkName("route.name", r.name());
+  if (s.ok()) {
+    s = checkPathPrefix(r.path_prefix());
+  }
+  if (s.ok()) {
+    s = checkModelMatches(r);
+  }
+  if (s.ok() && r.path_prefix().empty() && r.models_size() == 0) {
+    s = absl::InvalidArgumentError("route \"" + r.name() +
+                                   "\" needs a path_prefix or at least one model match: without "
+                                   "either it would capture every request");
+  }
+  if (s.ok()) {
+    s = checkRouteUpstreamNames(r);
+  }
+  if (s.ok()) {
+    int strategy = r.strategy();
+    if (!fwd::v1::BalanceStrategy_IsValid(strategy)) {
+      s = absl::InvalidArgumentError("route.strategy " + std::to_string(strategy) +
+                                     ": not a known strategy (use ORDERED, WEIGHTED, LEAST_BUSY "
+                                     "or LATENCY)");
+    }
+  }
+  if (s.ok()) {
+    s = checkFallbacks(r);
+  }
+  if (s.ok() && !r.rewrite_model().empty() && !isModelName(r.rewrite_model())) {
+    s = invalid("route.rewrite_model", r.rewrite_model(), kModelNameRule);
+  }
+  if (s.ok()) {
+    s = checkRetry(r.retry());
+  }
+  if (!s.ok()) {
+    return s;
+  }
+  if (r.priority() < -kMaxPriority || r.priority() > kMaxPriority) {
+    return absl::InvalidArgumentError("route.priority " + std::to_string(r.priority()) +
+                                      ": must be -1000..1000 (lower is matched first)");
+  }
+  if (r.strategy() == fwd::v1::BALANCE_STRATEGY_UNSPECIFIED) {
+    r.set_strategy(fwd::v1::BALANCE_STRATEGY_ORDERED);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status checkRouteMask(const google::protobuf::FieldMask& mask) {
+  if (mask.paths_size() == 0) {
+    return absl::InvalidArgumentError(std::string("nothing to update: update_mask names no "
+                                                  "field (use ") +
+                                      kUpdatableRoutePaths + ")");
+  }
+  fwd::v1::Route scratch;
+  return applyRouteMask(fwd::v1::Route(), mask, scratch);
+}
+
+absl::Status applyRouteMask(const fwd::v1::Route& patch, const google::protobuf::FieldMask& mask,
+                            fwd::v1::Route& target) {
+  for (const std::string& path : mask.paths()) {
+    if (path == "path_prefix") {
+      target.set_path_prefix(patch.path_prefix());
+    } else if (path == "models") {
+      *target.mutable_models() = patch.models();
+    } else if (path == "upstreams") {
+      *target.mutable_upstreams() = patch.upstreams();
+    } else if (path == "strategy") {
+      target.set_strategy(patch.strategy());
+    } else if (path == "fallback_models") {
+      *target.mutable_fallback_models() = patch.fallback_models();
+    } else if (path == "rewrite_model") {
+      target.set_rewrite_model(patch.rewrite_model());
+    } else if (path == "retry") {
+      if (patch.has_retry()) {
+        *target.mutable_retry() = patch.retry();
+      } else {
+        target.clear_retry();
+      }
+    } else if (path == "retry.retries") {
+      target.mutable_retry()->set_retries(patch.retry().retries());
+    } else if (path == "retry.retry_on") {
+      *target.mutable_retry()->mutable_retry_on() = patch.retry().retry_on();
+    } else if (path == "priority") {
+      target.set_priority(patch.priority());
+    } else {
+      return invalid(
+          "update_mask path", path,
+          std::string("not an updatable route field (use ") + kUpdatableRoutePaths + ")");
     }
   }
   return absl::OkStatus();

@@ -1,6 +1,6 @@
-// Input validation for the admin API: every rule an upstream, a key or a request must satisfy
-// before it reaches the store, with INVALID_ARGUMENT messages that name the field and the value
-// (never the value of a secret) and say what is accepted.
+// Input validation for the admin API: every rule an upstream, a route, a key or a request must
+// satisfy before it reaches the store, with INVALID_ARGUMENT messages that name the field and the
+// value (never the value of a secret) and say what is accepted.
 #pragma once
 
 #include <chrono>
@@ -44,6 +44,27 @@ absl::Status checkUpstreamMask(const google::protobuf::FieldMask& mask);
 /// checkUpstreamMask first; an unknown path here is INVALID_ARGUMENT too.
 absl::Status applyUpstreamMask(const fwd::v1::Upstream& patch,
                                const google::protobuf::FieldMask& mask, fwd::v1::Upstream& target);
+
+inline constexpr int kMaxRouteUpstreams = 100;
+inline constexpr std::uint32_t kMaxRetries = 10;
+inline constexpr size_t kMaxPathPrefix = 256;
+inline constexpr size_t kMaxModelName = 256;
+
+/// Clears the output-only fields of a route taken from a request.
+void clearOutputOnly(fwd::v1::Route& route);
+
+/// Validates a route's own fields (reported as "route.<field>") and brings it to its stored
+/// form: strategy UNSPECIFIED -> ORDERED. Whether its upstreams exist is the store's check, made
+/// in the write transaction.
+absl::Status normalizeRoute(fwd::v1::Route& route);
+
+/// The mask is non-empty and every path is an updatable Route field (see admin.proto).
+absl::Status checkRouteMask(const google::protobuf::FieldMask& mask);
+
+/// Copies the fields named by `mask` from `patch` into `target`. Call checkRouteMask first; an
+/// unknown path here is INVALID_ARGUMENT too.
+absl::Status applyRouteMask(const fwd::v1::Route& patch, const google::protobuf::FieldMask& mask,
+                            fwd::v1::Route& target);
 
 /// Name and model patterns of a new key.
 absl::Status checkCreateKey(const fwd::v1::CreateKeyRequest& request);

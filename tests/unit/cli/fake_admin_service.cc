@@ -87,6 +87,42 @@ grpc::Status FakeAdminService::DeleteUpstream(grpc::ServerContext* context,
                 [](const Responses& r) -> const google::protobuf::Message& { return r.deleted; });
 }
 
+grpc::Status FakeAdminService::CreateRoute(grpc::ServerContext* context,
+                                           const fwd::v1::CreateRouteRequest* request,
+                                           fwd::v1::Route* response) {
+  return answer("CreateRoute", context, *request, response,
+                [](const Responses& r) -> const google::protobuf::Message& { return r.route; });
+}
+
+grpc::Status FakeAdminService::GetRoute(grpc::ServerContext* context,
+                                        const fwd::v1::GetRouteRequest* request,
+                                        fwd::v1::Route* response) {
+  return answer("GetRoute", context, *request, response,
+                [](const Responses& r) -> const google::protobuf::Message& { return r.route; });
+}
+
+grpc::Status FakeAdminService::ListRoutes(grpc::ServerContext* context,
+                                          const fwd::v1::ListRoutesRequest* request,
+                                          fwd::v1::ListRoutesResponse* response) {
+  return answer("ListRoutes", context, *request, response,
+                [](const Responses& r) -> const google::protobuf::Message& { return r.routes; });
+}
+
+grpc::Status FakeAdminService::UpdateRoute(grpc::ServerContext* context,
+                                           const fwd::v1::UpdateRouteRequest* request,
+                                           fwd::v1::Route* response) {
+  return answer("UpdateRoute", context, *request, response,
+                [](const Responses& r) -> const google::protobuf::Message& { return r.route; });
+}
+
+grpc::Status FakeAdminService::DeleteRoute(grpc::ServerContext* context,
+                                           const fwd::v1::DeleteRouteRequest* request,
+                                           fwd::v1::DeleteRouteResponse* response) {
+  return answer(
+      "DeleteRoute", context, *request, response,
+      [](const Responses& r) -> const google::protobuf::Message& { return r.deleted_route; });
+}
+
 grpc::Status FakeAdminService::CreateKey(grpc::ServerContext* context,
                                          const fwd::v1::CreateKeyRequest* request,
                                          fwd::v1::CreateKeyResponse* response) {

@@ -19,6 +19,16 @@ class MockAdminApi : public client::AdminApi {
               (const fwd::v1::UpdateUpstreamRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::DeleteUpstreamResponse>, deleteUpstream,
               (const fwd::v1::DeleteUpstreamRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::Route>, createRoute, (const fwd::v1::CreateRouteRequest&),
+              (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::Route>, getRoute, (const fwd::v1::GetRouteRequest&),
+              (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::ListRoutesResponse>, listRoutes,
+              (const fwd::v1::ListRoutesRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::Route>, updateRoute, (const fwd::v1::UpdateRouteRequest&),
+              (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::DeleteRouteResponse>, deleteRoute,
+              (const fwd::v1::DeleteRouteRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::CreateKeyResponse>, createKey,
               (const fwd::v1::CreateKeyRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::ListKeysResponse>, listKeys,

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/crypto/token.h"
+#include "controlplane/snapshot/builder.h"
 #include "controlplane/store/data_dir.h"
 #include "controlplane/validate/validate.h"
 #include "tests/unit/controlplane/temp_dir.h"
@@ -55,6 +56,27 @@ fwd::v1::Key makeKey(const std::string& name) {
   k.set_display_prefix("fwd-abcd");
   k.add_models("gpt-4o");
   return k;
+}
+
+fwd::v1::Route makeRoute(const std::string& name, std::vector<std::string> upstreams,
+                         int priority = 0) {
+  fwd::v1::Route r;
+  r.set_name(name);
+  r.set_path_prefix("/" + name);
+  r.add_models()->set_exact("gpt-4o");
+  r.add_models()->set_keyword("llama");
+  r.add_models()->set_glob("qwen*");
+  for (const std::string& u : upstreams) {
+    r.add_upstreams(u);
+  }
+  r.set_strategy(fwd::v1::BALANCE_STRATEGY_LEAST_BUSY);
+  r.add_fallback_models("gpt-4o-mini");
+  r.set_rewrite_model("gpt-4o-2024-08-06");
+  r.mutable_retry()->set_retries(2);
+  r.mutable_retry()->add_retry_on(fwd::v1::RETRY_ON_429);
+  r.mutable_retry()->add_retry_on(fwd::v1::RETRY_ON_CONNECT);
+  r.set_priority(priority);
+  return r;
 }
 
 class SqliteStoreTest : public ::testing::Test {
@@ -258,6 +280,131 @@ TEST_F(SqliteStoreTest, ConcurrentWritersGetDistinctVersions) {
   ASSERT_TRUE(config.ok());
   EXPECT_EQ(config->upstreams.size(), static_cast<size_t>(kThreads * kPerThread));
   EXPECT_EQ(config->version, version());
+}
+
+TEST_F(SqliteStoreTest, RoutesRoundTripEveryFieldAndBumpTheVersion) {
+  // A route comes back field for field with id and times set; update and delete bump the
+  // version; reopening keeps it.
+  ASSERT_TRUE(store_->createUpstream(makeUpstream("a")).ok());
+  ASSERT_TRUE(store_->createUpstream(makeUpstream("b")).ok());
+  const fwd::v1::Route input = makeRoute("r", {"b", "a"});
+  absl::StatusOr<fwd::v1::Route> created = store_->createRoute(input);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(version(), 3u);
+  EXPECT_EQ(created->id(), 1u);
+  EXPECT_EQ(created->create_time().seconds(), 1700000000);
+  EXPECT_EQ(created->update_time().seconds(), 1700000000);
+  fwd::v1::Route without_output = *created;
+  without_output.clear_id();
+  without_output.clear_create_time();
+  without_output.clear_update_time();
+  EXPECT_EQ(without_output.DebugString(), input.DebugString());
+
+  now_ += std::chrono::seconds(10);
+  absl::StatusOr<fwd::v1::Route> updated = store_->updateRoute("r", [](fwd::v1::Route& r) {
+    r.clear_retry();
+    r.set_name("renamed");  // ignored: the name selects the row
+    r.set_priority(-3);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->name(), "r");
+  EXPECT_FALSE(updated->has_retry());
+  EXPECT_EQ(updated->priority(), -3);
+  EXPECT_EQ(updated->update_time().seconds(), 1700000010);
+  EXPECT_EQ(updated->create_time().seconds(), 1700000000);
+  EXPECT_EQ(version(), 4u);
+  reopen();
+  EXPECT_EQ(store_->getRoute("r")->DebugString(), updated->DebugString());
+
+  absl::StatusOr<std::uint64_t> deleted = store_->deleteRoute("r");
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(*deleted, 5u);
+  EXPECT_EQ(std::string(store_->getRoute("r").status().message()), "route \"r\" not found");
+}
+
+TEST_F(SqliteStoreTest, RoutesKeepUpstreamReferencesIntact) {
+  // A route may only name stored upstreams, and an upstream a route names cannot be deleted;
+  // every refused write leaves the version alone.
+  ASSERT_TRUE(store_->createUpstream(makeUpstream("a")).ok());
+  ASSERT_TRUE(store_->createUpstream(makeUpstream("b")).ok());
+  ASSERT_TRUE(store_->createRoute(makeRoute("r1", {"a"})).ok());
+  ASSERT_TRUE(store_->createRoute(makeRoute("r2", {"a", "b"})).ok());
+  const std::uint64_t before = version();
+
+  absl::StatusOr<fwd::v1::Route> missing = store_->createRoute(makeRoute("r3", {"a", "ghost"}));
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(missing.status().message()),
+            "route \"r3\": upstream \"ghost\" does not exist (see fwdctl upstream list)");
+  absl::StatusOr<fwd::v1::Route> dup = store_->createRoute(makeRoute("r1", {"a"}));
+  EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(std::string(dup.status().message()), "route \"r1\" already exists");
+  absl::StatusOr<fwd::v1::Route> bad_update = store_->updateRoute("r1", [](fwd::v1::Route& r) {
+    r.add_upstreams("ghost");
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(bad_update.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->getRoute("r1")->upstreams_size(), 1);
+
+  absl::StatusOr<std::uint64_t> in_use = store_->deleteUpstream("b");
+  EXPECT_EQ(in_use.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(std::string(in_use.status().message()),
+            "upstream \"b\" is used by route \"r2\": remove it from the route first");
+  EXPECT_EQ(std::string(store_->deleteUpstream("a").status().message()),
+            "upstream \"a\" is used by route \"r1\": remove it from the route first");
+  EXPECT_EQ(store_->deleteRoute("nope").status().code(), absl::StatusCode::kNotFound);
+  auto touch = [](fwd::v1::Route&) { return absl::OkStatus(); };
+  EXPECT_EQ(store_->updateRoute("nope", touch).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(version(), before);
+
+  // Once no route names it, the upstream can go.
+  ASSERT_TRUE(store_->deleteRoute("r2").ok());
+  EXPECT_TRUE(store_->deleteUpstream("b").ok());
+}
+
+TEST_F(SqliteStoreTest, RoutesListAndSnapshotByPriorityThenCreation) {
+  // listRoutes, readConfig and the snapshot built from it carry routes in matching order.
+  ASSERT_TRUE(store_->createUpstream(makeUpstream("a")).ok());
+  ASSERT_TRUE(store_->createRoute(makeRoute("c", {"a"}, 1)).ok());
+  ASSERT_TRUE(store_->createRoute(makeRoute("b", {"a"}, 0)).ok());
+  ASSERT_TRUE(store_->createRoute(makeRoute("x", {"a"}, 1)).ok());
+  ASSERT_TRUE(store_->createRoute(makeRoute("d", {"a"}, -1)).ok());
+  absl::StatusOr<std::vector<fwd::v1::Route>> list = store_->listRoutes();
+  ASSERT_TRUE(list.ok());
+  std::vector<std::string> names;
+  for (const auto& r : *list) {
+    names.push_back(r.name());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"d", "b", "c", "x"}));
+
+  absl::StatusOr<ConfigState> config = store_->readConfig();
+  ASSERT_TRUE(config.ok());
+  snapshot::SnapshotConstSharedPtr snap = snapshot::buildSnapshot(*config, now_);
+  EXPECT_EQ(snap->version(), version());
+  ASSERT_EQ(snap->routes_size(), 4);
+  for (int i = 0; i < snap->routes_size(); ++i) {
+    EXPECT_EQ(snap->routes(i).DebugString(), (*list)[static_cast<size_t>(i)].DebugString());
+  }
+  EXPECT_EQ(snap->routes(0).upstreams(0), "a");
+  EXPECT_EQ(snap->routes(0).retry().retries(), 2u);
+}
+
+TEST_F(SqliteStoreTest, MigratesASchemaOneDatabaseKeepingItsData) {
+  // A database written before routes existed gains the routes table and keeps its upstreams.
+  ASSERT_TRUE(store_->createUpstream(makeUpstream("a")).ok());
+  store_.reset();
+  rawPragma(dbPath(), "user_version = 1");
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open_v2(dbPath().c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE routes", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  reopen();
+  EXPECT_EQ(rawPragma(dbPath(), "user_version"), "2");
+  EXPECT_TRUE(store_->getUpstream("a").ok());
+  EXPECT_EQ(version(), 1u);
+  EXPECT_TRUE(store_->createRoute(makeRoute("r", {"a"})).ok());
 }
 
 TEST(DataDirTest, CreatesDirectoryOwnerOnly) {

@@ -253,3 +253,202 @@ TEST(ValidateTest, KeyRequestsNeedNameAndValidPatterns) {
 
 }  // namespace
 }  // namespace fwd::controlplane::validate
+
+namespace fwd::controlplane::validate {
+namespace {
+
+fwd::v1::Route baseRoute() {
+  fwd::v1::Route r;
+  r.set_name("local");
+  r.set_path_prefix("/localai");
+  r.add_upstreams("ollama");
+  return r;
+}
+
+struct BadRouteCase {
+  const char* what;
+  std::function<void(fwd::v1::Route&)> edit;
+  const char* message;
+};
+
+TEST(ValidateRouteTest, RejectsBadRoutesWithPreciseMessages) {
+  // Each broken route field yields INVALID_ARGUMENT naming the field and the value.
+  constexpr char kPrefixShape[] =
+      "must be empty or /segment[/segment...] of letters, digits, '.', '_' and '-', with no "
+      "trailing '/', e.g. /localai";
+  const std::string no_slash = std::string("route.path_prefix \"localai\": ") + kPrefixShape;
+  const std::string trailing = std::string("route.path_prefix \"/localai/\": ") + kPrefixShape;
+  const std::string empty_seg = std::string("route.path_prefix \"/a//b\": ") + kPrefixShape;
+  const std::string bad_char = std::string("route.path_prefix \"/a b\": ") + kPrefixShape;
+  const std::vector<BadRouteCase> cases = {
+      {"uppercase name", [](auto& r) { r.set_name("Local"); },
+       "route.name \"Local\": must be 1 to 63 lowercase letters, digits, '.', '_' or '-', "
+       "starting with a letter or digit"},
+      {"prefix without slash", [](auto& r) { r.set_path_prefix("localai"); }, no_slash.c_str()},
+      {"trailing slash", [](auto& r) { r.set_path_prefix("/localai/"); }, trailing.c_str()},
+      {"root", [](auto& r) { r.set_path_prefix("/"); }, nullptr},
+      {"empty segment", [](auto& r) { r.set_path_prefix("/a//b"); }, empty_seg.c_str()},
+      {"space", [](auto& r) { r.set_path_prefix("/a b"); }, bad_char.c_str()},
+      {"dot dot", [](auto& r) { r.set_path_prefix("/a/.."); }, nullptr},
+      {"v1", [](auto& r) { r.set_path_prefix("/v1"); },
+       "route.path_prefix \"/v1\": must not be /v1 or start with /v1/: the prefix comes before "
+       "the API's own /v1 (requests to <prefix>/v1/... match)"},
+      {"under v1", [](auto& r) { r.set_path_prefix("/v1/chat"); }, nullptr},
+      {"too long", [](auto& r) { r.set_path_prefix("/" + std::string(256, 'a')); }, nullptr},
+      {"empty match", [](auto& r) { r.add_models(); },
+       "route.models[0] is empty: set one of exact, keyword or glob"},
+      {"exact with space", [](auto& r) { r.add_models()->set_exact("gpt 4"); },
+       "route.models[0].exact \"gpt 4\": use 1 to 256 printable ASCII characters without "
+       "spaces"},
+      {"empty keyword",
+       [](auto& r) {
+         r.add_models()->set_exact("gpt-4o");
+         r.add_models()->set_keyword("");
+       },
+       "route.models[1].keyword \"\": use 1 to 256 printable ASCII characters without spaces"},
+      {"bad glob", [](auto& r) { r.add_models()->set_glob("a\tb*"); },
+       "route.models[0].glob \"a\\x09b*\": not a valid pattern: use 1 to 256 printable ASCII "
+       "characters without spaces, '*' matches any run of characters"},
+      {"captures everything", [](auto& r) { r.clear_path_prefix(); },
+       "route \"local\" needs a path_prefix or at least one model match: without either it "
+       "would capture every request"},
+      {"no upstream", [](auto& r) { r.clear_upstreams(); },
+       "route.upstreams is empty: a route needs at least one upstream"},
+      {"bad upstream name", [](auto& r) { r.add_upstreams("Bad"); },
+       "route.upstreams[1] \"Bad\": must be 1 to 63 lowercase letters, digits, '.', '_' or '-', "
+       "starting with a letter or digit"},
+      {"duplicate upstream", [](auto& r) { r.add_upstreams("ollama"); },
+       "route.upstreams[1] \"ollama\": listed twice (it is already route.upstreams[0])"},
+      {"unknown strategy",
+       [](auto& r) { r.set_strategy(static_cast<fwd::v1::BalanceStrategy>(9)); },
+       "route.strategy 9: not a known strategy (use ORDERED, WEIGHTED, LEAST_BUSY or LATENCY)"},
+      {"empty fallback", [](auto& r) { r.add_fallback_models(""); },
+       "route.fallback_models[0] \"\": use 1 to 256 printable ASCII characters without spaces"},
+      {"duplicate fallback",
+       [](auto& r) {
+         r.add_fallback_models("a");
+         r.add_fallback_models("a");
+       },
+       "route.fallback_models[1] \"a\": listed twice (it is already route.fallback_models[0])"},
+      {"fallback to itself",
+       [](auto& r) {
+         r.add_models()->set_exact("gpt-4o");
+         r.add_fallback_models("gpt-4o");
+       },
+       "route.fallback_models[0] \"gpt-4o\": is also an exact model of this route: falling back "
+       "to it would retry the same model"},
+      {"rewrite with space", [](auto& r) { r.set_rewrite_model("a b"); },
+       "route.rewrite_model \"a b\": use 1 to 256 printable ASCII characters without spaces"},
+      {"too many retries", [](auto& r) { r.mutable_retry()->set_retries(11); },
+       "route.retry.retries 11: must be 0..10"},
+      {"unspecified retry_on",
+       [](auto& r) { r.mutable_retry()->add_retry_on(fwd::v1::RETRY_ON_UNSPECIFIED); },
+       "route.retry.retry_on[0] 0: not a known condition (use 5XX, 429, CONNECT or TIMEOUT)"},
+      {"unknown retry_on",
+       [](auto& r) { r.mutable_retry()->add_retry_on(static_cast<fwd::v1::RetryOn>(42)); },
+       "route.retry.retry_on[0] 42: not a known condition (use 5XX, 429, CONNECT or TIMEOUT)"},
+      {"duplicate retry_on",
+       [](auto& r) {
+         r.mutable_retry()->add_retry_on(fwd::v1::RETRY_ON_429);
+         r.mutable_retry()->add_retry_on(fwd::v1::RETRY_ON_429);
+       },
+       "route.retry.retry_on[1] RETRY_ON_429: listed twice"},
+      {"priority", [](auto& r) { r.set_priority(1001); },
+       "route.priority 1001: must be -1000..1000 (lower is matched first)"},
+  };
+  for (const BadRouteCase& c : cases) {
+    fwd::v1::Route r = baseRoute();
+    c.edit(r);
+    absl::Status s = normalizeRoute(r);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.what;
+    if (c.message != nullptr) {
+      EXPECT_EQ(std::string(s.message()), c.message) << c.what;
+    }
+  }
+}
+
+TEST(ValidateRouteTest, AcceptsGoodRoutesAndDefaultsTheStrategy) {
+  // Prefix-only and model-only routes pass; an unset strategy is stored as ORDERED.
+  fwd::v1::Route prefix_only = baseRoute();
+  prefix_only.set_path_prefix("/team-a/local_ai.v2");
+  ASSERT_TRUE(normalizeRoute(prefix_only).ok());
+  EXPECT_EQ(prefix_only.strategy(), fwd::v1::BALANCE_STRATEGY_ORDERED);
+
+  fwd::v1::Route models_only = baseRoute();
+  models_only.clear_path_prefix();
+  models_only.add_models()->set_exact("gpt-4o");
+  models_only.add_models()->set_keyword("llama");
+  models_only.add_models()->set_glob("qwen*");
+  models_only.add_upstreams("vllm");
+  models_only.set_strategy(fwd::v1::BALANCE_STRATEGY_LATENCY);
+  models_only.add_fallback_models("gpt-4o-mini");
+  models_only.set_rewrite_model("llama3.1:8b");
+  models_only.mutable_retry()->set_retries(10);
+  models_only.mutable_retry()->add_retry_on(fwd::v1::RETRY_ON_5XX);
+  models_only.mutable_retry()->add_retry_on(fwd::v1::RETRY_ON_TIMEOUT);
+  models_only.set_priority(-1000);
+  absl::Status s = normalizeRoute(models_only);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(models_only.strategy(), fwd::v1::BALANCE_STRATEGY_LATENCY);
+
+  fwd::v1::Route v1_lookalike = baseRoute();
+  v1_lookalike.set_path_prefix("/v1beta");
+  EXPECT_TRUE(normalizeRoute(v1_lookalike).ok());
+}
+
+TEST(ValidateRouteTest, RouteMaskPathsAreCheckedAndApplied) {
+  // Only the documented paths are accepted; each replaces exactly its field.
+  google::protobuf::FieldMask empty;
+  EXPECT_EQ(
+      std::string(checkRouteMask(empty).message()),
+      "nothing to update: update_mask names no field (use path_prefix, models, upstreams, "
+      "strategy, fallback_models, rewrite_model, retry, retry.retries, retry.retry_on, priority)");
+  google::protobuf::FieldMask bad;
+  bad.add_paths("name");
+  EXPECT_EQ(std::string(checkRouteMask(bad).message()),
+            "update_mask path \"name\": not an updatable route field (use path_prefix, models, "
+            "upstreams, strategy, fallback_models, rewrite_model, retry, retry.retries, "
+            "retry.retry_on, priority)");
+
+  fwd::v1::Route target = baseRoute();
+  target.mutable_retry()->set_retries(3);
+  target.set_priority(7);
+  fwd::v1::Route patch;
+  patch.add_upstreams("a");
+  patch.add_upstreams("b");
+  patch.set_priority(99);
+  google::protobuf::FieldMask mask;
+  mask.add_paths("upstreams");
+  mask.add_paths("retry");
+  ASSERT_TRUE(checkRouteMask(mask).ok());
+  ASSERT_TRUE(applyRouteMask(patch, mask, target).ok());
+  EXPECT_EQ(target.upstreams_size(), 2);
+  EXPECT_FALSE(target.has_retry());
+  EXPECT_EQ(target.priority(), 7);
+  EXPECT_EQ(target.path_prefix(), "/localai");
+
+  // A sub-path replaces one part of the policy and keeps the other.
+  target.mutable_retry()->set_retries(3);
+  target.mutable_retry()->add_retry_on(fwd::v1::RETRY_ON_5XX);
+  patch.mutable_retry()->set_retries(5);
+  google::protobuf::FieldMask retries_only;
+  retries_only.add_paths("retry.retries");
+  ASSERT_TRUE(applyRouteMask(patch, retries_only, target).ok());
+  EXPECT_EQ(target.retry().retries(), 5u);
+  EXPECT_EQ(target.retry().retry_on_size(), 1);
+}
+
+TEST(ValidateRouteTest, UnknownFieldsInRoutesAreFound) {
+  // A newer fwdctl's route field, nested in a model match, is reported with its path.
+  fwd::v1::CreateRouteRequest request;
+  *request.mutable_route() = baseRoute();
+  addUnknownVarint(*request.mutable_route()->add_models(), 9);
+  absl::Status s = checkNoUnknownFields(request);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(s.message()),
+            "request has fields this control plane does not know (field numbers "
+            "route.models[0].9): upgrade fwd-controlplane");
+}
+
+}  // namespace
+}  // namespace fwd::controlplane::validate
