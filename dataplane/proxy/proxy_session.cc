@@ -24,6 +24,7 @@
 #include "common/sse/sse_parser.h"
 #include "dataplane/proxy/body_inspect.h"
 #include "dataplane/proxy/errors.h"
+#include "dataplane/proxy/pool_allocator.h"
 #include "dataplane/proxy/watchdog.h"
 
 namespace fwd::dataplane::proxy {
@@ -36,6 +37,13 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+// Header fields of the two messages fwd parses on every request come from the pool allocator.
+using Fields = http::basic_fields<PoolAllocator<char>>;
+using ClientRequest = http::request<http::string_body, Fields>;
+using ClientRequestParser = http::request_parser<http::string_body, PoolAllocator<char>>;
+using UpstreamResponse = http::response<http::buffer_body, Fields>;
+using UpstreamResponseParser = http::response_parser<http::buffer_body, PoolAllocator<char>>;
 constexpr size_t kRelayBufferBytes = 16 * 1024;
 constexpr size_t kMaxUpstreamErrorBody = 8 * 1024;
 // Read buffer capacities: a request head (plus a small body) and a response head (plus a
@@ -60,7 +68,7 @@ struct Attempt {
 };
 
 struct Request {
-  http::request<http::string_body>* req = nullptr;
+  ClientRequest* req = nullptr;
   std::string_view path;                  // without query
   std::string_view upstream_target_rest;  // after "/v1", query included (into the target)
   BodyInfo body;
@@ -105,7 +113,7 @@ asio::awaitable<bool> writeError(WorkerContext& w, ClientConn& client, const Api
   co_return !ec;
 }
 
-std::string_view bearerToken(const http::request<http::string_body>& req) {
+std::string_view bearerToken(const ClientRequest& req) {
   auto auth = req[http::field::authorization];
   if (!auth.empty()) {
     std::string_view v(auth.data(), auth.size());
@@ -204,8 +212,8 @@ void appendField(std::string& out, std::string_view name, std::string_view value
 
 // The upstream request head, written by hand into a buffer the connection reuses: Beast's
 // message + serializer would allocate one node per header and walk them through buffer views.
-void buildRequestHead(std::string& out, const http::request<http::string_body>& req,
-                      const config::UpstreamTarget& t, std::string_view target_rest) {
+void buildRequestHead(std::string& out, const ClientRequest& req, const config::UpstreamTarget& t,
+                      std::string_view target_rest) {
   out.clear();
   out.append(req.method_string()).append(" ").append(t.base_path).append(target_rest);
   out.append(" HTTP/1.1\r\n");
@@ -230,8 +238,8 @@ void buildRequestHead(std::string& out, const http::request<http::string_body>& 
 
 enum class Framing { kNone, kLength, kChunked };
 
-void buildResponseHead(std::string& out, const http::response<http::buffer_body>& head,
-                       Framing framing, std::optional<std::uint64_t> length, bool keep_alive,
+void buildResponseHead(std::string& out, const UpstreamResponse& head, Framing framing,
+                       std::optional<std::uint64_t> length, bool keep_alive,
                        std::string_view upstream_name) {
   out.clear();
   char status[24];
@@ -310,7 +318,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
     co_return out;
   }
 
-  http::response_parser<http::buffer_body> parser;
+  UpstreamResponseParser parser;
   parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   if (req.method() == http::verb::head) {
@@ -527,7 +535,7 @@ asio::awaitable<bool> respondError(WorkerContext& w, ClientConn& client, const A
 
 // Serves one request whose head was read. Returns whether the connection may be kept.
 asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::flat_buffer& buffer,
-                                   http::request_parser<http::string_body>& parser) {
+                                   ClientRequestParser& parser) {
   Request r;
   r.start = Clock::now();
   r.req = &parser.get();
@@ -749,7 +757,7 @@ asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
   buffer.reserve(kClientReadBufferBytes);
   bool first = true;
   while (!w.draining) {
-    http::request_parser<http::string_body> parser;
+    ClientRequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
     parser.body_limit(w.options.max_body_bytes);
     client.deadline.after(first ? w.options.header_timeout : w.options.idle_timeout);
