@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
 #include <thread>
 
 namespace fwd::dataplane::metrics {
@@ -82,6 +86,46 @@ TEST(MetricsTest, ScrapingWhileWorkersCountLosesNothing) {
     }
   }
   EXPECT_EQ(total, 2.0 * kPerWorker);
+}
+
+TEST(MetricsTest, EveryMetricTheGrafanaDashboardQueriesExists) {
+  // deploy/grafana/fwd-dashboard.json only uses metric names the data plane exports (histogram
+  // series by their _bucket/_sum/_count names), so a renamed metric breaks this test, not the
+  // operators' dashboard.
+  std::ifstream in(std::string(FWD_SOURCE_DIR) + "/deploy/grafana/fwd-dashboard.json");
+  ASSERT_TRUE(in) << "dashboard file missing";
+  auto dashboard = nlohmann::json::parse(in);
+  Metrics m(1);
+  std::set<std::string> exported;
+  for (const auto& family : m.Collect()) {
+    exported.insert(family.name);
+    if (family.type == prometheus::MetricType::Histogram) {
+      for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+        exported.insert(family.name + suffix);
+      }
+    }
+  }
+  std::vector<std::string> queries;
+  for (const auto& panel : dashboard["panels"]) {
+    for (const auto& target : panel["targets"]) {
+      queries.push_back(target["expr"]);
+    }
+  }
+  for (const auto& var : dashboard["templating"]["list"]) {
+    if (var.contains("query") && var["query"].is_string()) {
+      queries.push_back(var["query"]);
+    }
+  }
+  ASSERT_GE(queries.size(), 10u);
+  std::regex name(R"(fwd_[a-z_]+)");
+  size_t checked = 0;
+  for (const auto& q : queries) {
+    for (std::sregex_iterator it(q.begin(), q.end(), name), end; it != end; ++it) {
+      EXPECT_EQ(exported.count(it->str()), 1u) << it->str() << " in: " << q;
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 15u);
 }
 
 }  // namespace
