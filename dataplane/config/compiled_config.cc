@@ -131,6 +131,76 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     cfg->upstreams_.push_back(std::move(*target));
   }
 
+  std::unordered_map<std::string, const UpstreamTarget*> by_name;
+  for (const auto& u : cfg->upstreams_) {
+    by_name.emplace(u.name, &u);
+  }
+  for (const auto& r : snapshot.routes()) {
+    CompiledRoute route;
+    route.name = r.name();
+    route.path_prefix = r.path_prefix();
+    route.rewrite_model = r.rewrite_model();
+    route.priority = r.priority();
+    route.id = r.id();
+    auto routeError = [&](const std::string& why) {
+      return absl::InvalidArgumentError("route \"" + r.name() + "\": " + why);
+    };
+    if (!route.path_prefix.empty() &&
+        (route.path_prefix.front() != '/' || route.path_prefix.back() == '/')) {
+      return routeError("path_prefix \"" + route.path_prefix +
+                        "\" must start with '/' and not end with one");
+    }
+    int specificity = 0;
+    for (const auto& m : r.models()) {
+      ModelMatcher matcher;
+      switch (m.kind_case()) {
+        case fwd::v1::ModelMatch::kExact:
+          matcher = {ModelMatcher::Kind::kExact, m.exact()};
+          specificity = std::max(specificity, 3);
+          break;
+        case fwd::v1::ModelMatch::kKeyword:
+          matcher = {ModelMatcher::Kind::kKeyword, m.keyword()};
+          specificity = std::max(specificity, 2);
+          break;
+        case fwd::v1::ModelMatch::kGlob:
+          if (!common::match::isValidGlob(m.glob())) {
+            return routeError("invalid glob \"" + m.glob() + "\"");
+          }
+          matcher = {ModelMatcher::Kind::kGlob, m.glob()};
+          specificity = std::max(specificity, 1);
+          break;
+        case fwd::v1::ModelMatch::KIND_NOT_SET:
+          return routeError("a model match has no kind");
+      }
+      if (matcher.text.empty()) {
+        return routeError("an empty model match");
+      }
+      route.models.push_back(std::move(matcher));
+    }
+    route.specificity = specificity;
+    for (const auto& name : r.upstreams()) {
+      auto it = by_name.find(name);
+      if (it == by_name.end()) {
+        return routeError("upstream \"" + name + "\" is not in the snapshot");
+      }
+      route.upstreams.push_back(it->second);
+    }
+    if (route.upstreams.empty()) {
+      return routeError("no upstreams");
+    }
+    cfg->routes_.push_back(std::move(route));
+  }
+  std::stable_sort(cfg->routes_.begin(), cfg->routes_.end(),
+                   [](const CompiledRoute& a, const CompiledRoute& b) {
+                     if (a.priority != b.priority) {
+                       return a.priority < b.priority;
+                     }
+                     if (a.specificity != b.specificity) {
+                       return a.specificity > b.specificity;
+                     }
+                     return a.id < b.id;
+                   });
+
   for (const auto& k : snapshot.keys()) {
     KeyEntry e;
     e.name = k.name();
@@ -173,6 +243,37 @@ void CompiledConfig::candidates(std::string_view model, CandidateList& out) cons
       }
     }
   }
+}
+
+bool ModelMatcher::matches(std::string_view model) const {
+  switch (kind) {
+    case Kind::kExact:
+      return model == text;
+    case Kind::kKeyword:
+      return model.find(text) != std::string_view::npos;
+    case Kind::kGlob:
+      return common::match::globMatch(text, model);
+  }
+  return false;
+}
+
+const CompiledRoute* CompiledConfig::matchRoute(std::string_view prefix,
+                                                std::string_view model) const {
+  for (const auto& r : routes_) {
+    if (r.path_prefix != prefix) {
+      continue;
+    }
+    if (r.models.empty() || std::any_of(r.models.begin(), r.models.end(),
+                                        [&](const ModelMatcher& m) { return m.matches(model); })) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+bool CompiledConfig::hasPrefix(std::string_view prefix) const {
+  return std::any_of(routes_.begin(), routes_.end(),
+                     [&](const CompiledRoute& r) { return r.path_prefix == prefix; });
 }
 
 bool modelAllowed(const std::vector<std::string>& patterns, std::string_view model) {

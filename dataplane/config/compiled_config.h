@@ -47,6 +47,28 @@ struct KeyEntry {
 /// Upstreams to try for one request, in order; inline for the usual handful (no allocation).
 using CandidateList = absl::InlinedVector<const UpstreamTarget*, 8>;
 
+struct ModelMatcher {
+  enum class Kind { kExact, kKeyword, kGlob };
+  Kind kind = Kind::kExact;
+  std::string text;
+
+  bool matches(std::string_view model) const;
+};
+
+/// A route as the data plane applies it: a request whose path starts with `path_prefix`
+/// (followed by /v1/) and whose model matches one of `models` (or any model when empty) goes to
+/// `upstreams`, in order, with its model rewritten to `rewrite_model` when set.
+struct CompiledRoute {
+  std::string name;
+  std::string path_prefix;  // "" or e.g. "/localai"
+  std::vector<ModelMatcher> models;
+  std::vector<const UpstreamTarget*> upstreams;
+  std::string rewrite_model;
+  std::int32_t priority = 0;
+  int specificity = 0;  // higher wins among equal priorities: exact > keyword > glob > any
+  std::uint64_t id = 0;
+};
+
 /// Looks up an environment variable on this host (injectable for tests).
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 EnvLookup processEnv();
@@ -69,6 +91,13 @@ class CompiledConfig {
   void candidates(std::string_view model, CandidateList& out) const;
 
   const std::vector<UpstreamTarget>& upstreams() const { return upstreams_; }
+
+  /// The first route, in (priority, specificity, creation) order, whose prefix is `prefix` and
+  /// whose model matchers accept `model`; nullptr when none does.
+  const CompiledRoute* matchRoute(std::string_view prefix, std::string_view model) const;
+  /// True when some route uses `prefix` (a path like /localai/v1/... is then fwd's to serve).
+  bool hasPrefix(std::string_view prefix) const;
+  const std::vector<CompiledRoute>& routes() const { return routes_; }
   size_t keyCount() const { return keys_.size(); }
 
  private:
@@ -78,6 +107,7 @@ class CompiledConfig {
 
   std::uint64_t version_ = 0;
   std::vector<UpstreamTarget> upstreams_;  // already in try order
+  std::vector<CompiledRoute> routes_;      // in match order
   std::vector<KeyEntry> keys_;
   std::unordered_map<common::crypto::Sha256Digest, size_t, DigestHash> key_index_;
 };

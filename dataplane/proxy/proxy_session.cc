@@ -572,8 +572,11 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
                                          "not reached its control plane. Retry shortly.");
     co_return co_await respondError(w, client, api_error, false, status);
   }
-  bool under_v1 = r.path.size() > 4 && r.path.substr(0, 4) == "/v1/";
-  if (!under_v1) {
+  // The API path starts at "/v1/"; whatever precedes it must be the prefix of a route
+  // ("/localai/v1/chat/completions" -> prefix "/localai").
+  size_t v1 = r.path.find("/v1/");
+  std::string_view prefix = v1 == std::string_view::npos ? r.path : r.path.substr(0, v1);
+  if (v1 == std::string_view::npos || (!prefix.empty() && !cfg->hasPrefix(prefix))) {
     ApiError api_error =
         invalidRequest(404, "Invalid URL (" + std::string(req.method_string()) + " " +
                                 std::string(r.path) + "): fwd serves the OpenAI API under /v1/.");
@@ -584,7 +587,8 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
         invalidRequest(400, "Invalid URL: path segments '.' and '..' are not allowed.");
     co_return co_await respondError(w, client, api_error, false, status);
   }
-  r.upstream_target_rest = target.substr(3);
+  r.upstream_target_rest = target.substr(v1 + 3);
+  r.path = r.path.substr(v1);
 
   std::string_view secret = bearerToken(req);
   if (secret.empty()) {
@@ -657,7 +661,21 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
   }
 
   config::CandidateList candidates;
-  cfg->candidates(r.model, candidates);
+  const config::CompiledRoute* matched = cfg->matchRoute(prefix, r.model);
+  if (matched != nullptr) {
+    route = matched->name;
+    candidates.assign(matched->upstreams.begin(), matched->upstreams.end());
+    if (!matched->rewrite_model.empty() && r.body.has_model) {
+      // The only case fwd re-serialises a body: the route sends another model name upstream.
+      auto doc = nlohmann::json::parse(req.body(), nullptr, false);
+      if (doc.is_object()) {
+        doc["model"] = matched->rewrite_model;
+        req.body() = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      }
+    }
+  } else if (prefix.empty()) {
+    cfg->candidates(r.model, candidates);
+  }
   if (candidates.empty()) {
     ApiError api_error = invalidRequest(
         404, "The model `" + r.model + "` does not exist or you do not have access to it.",

@@ -131,6 +131,57 @@ TEST(CompiledConfigTest, RejectsMalformedSnapshots) {
   }));
 }
 
+fwd::v1::Route* addRoute(fwd::v1::Snapshot& s, const std::string& name,
+                         std::vector<std::string> upstreams, int priority = 0, uint64_t id = 0) {
+  auto* r = s.add_routes();
+  r->set_name(name);
+  for (auto& u : upstreams) {
+    r->add_upstreams(u);
+  }
+  r->set_priority(priority);
+  r->set_id(id);
+  return r;
+}
+
+TEST(CompiledConfigTest, RoutesMatchByPrefixThenPriorityThenSpecificity) {
+  // Lower priority wins; at equal priority exact > keyword > glob > any; prefixes must be equal.
+  fwd::v1::Snapshot s;
+  addUpstream(s, "u1", "http://h1/v1", {"*"}, 0, 1);
+  addUpstream(s, "u2", "http://h2/v1", {"*"}, 0, 2);
+  addRoute(s, "glob", {"u1"}, 0, 1)->add_models()->set_glob("claude-*");
+  addRoute(s, "keyword", {"u1"}, 0, 2)->add_models()->set_keyword("claude");
+  addRoute(s, "exact", {"u2", "u1"}, 0, 3)->add_models()->set_exact("claude-3");
+  addRoute(s, "local", {"u2"}, 5, 4)->set_path_prefix("/localai");
+  auto c = CompiledConfig::compile(s, fakeEnv({}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto name = [&](std::string_view prefix, std::string_view model) {
+    const CompiledRoute* r = (*c)->matchRoute(prefix, model);
+    return r == nullptr ? std::string("-") : r->name;
+  };
+  EXPECT_EQ(name("", "claude-3"), "exact");
+  EXPECT_EQ(name("", "claude-2"), "keyword");
+  EXPECT_EQ(name("", "my-claude"), "keyword");
+  EXPECT_EQ(name("", "gpt-4o"), "-");
+  EXPECT_EQ(name("/localai", "anything"), "local");
+  EXPECT_EQ(name("/other", "claude-3"), "-");
+  EXPECT_TRUE((*c)->hasPrefix("/localai"));
+  EXPECT_FALSE((*c)->hasPrefix("/other"));
+  const CompiledRoute* exact = (*c)->matchRoute("", "claude-3");
+  ASSERT_EQ(exact->upstreams.size(), 2u);
+  EXPECT_EQ(exact->upstreams[0]->name, "u2");
+  EXPECT_EQ(exact->upstreams[1]->name, "u1");
+}
+
+TEST(CompiledConfigTest, ARouteToAnUnknownUpstreamRejectsTheSnapshot) {
+  // A route must name upstreams of the same snapshot; otherwise the data plane NACKs.
+  fwd::v1::Snapshot s;
+  addUpstream(s, "u1", "http://h1/v1", {"*"});
+  addRoute(s, "r", {"u1", "ghost"})->add_models()->set_exact("m");
+  auto c = CompiledConfig::compile(s, fakeEnv({}));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(std::string(c.status().message()).find("ghost"), std::string::npos);
+}
+
 TEST(CompiledConfigTest, FindsKeysByHashAndAppliesModelPatterns) {
   // The right secret finds its key; a near-miss or another key's hash does not.
   fwd::v1::Snapshot s;

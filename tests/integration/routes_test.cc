@@ -1,0 +1,110 @@
+// Routes applied by the data plane: path prefixes, exact/keyword/glob model matches ordered by
+// priority then specificity, the route's ordered upstream group, and model rewrite.
+#include <gtest/gtest.h>
+
+#include "tests/integration/cluster/fwd_cluster.h"
+
+namespace fwd::harness {
+namespace {
+
+class RoutesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.startControlPlane());
+    for (const char* name : {"a", "b", "local"}) {
+      ASSERT_TRUE(cluster_.startUpstream(name));
+    }
+    ASSERT_TRUE(cluster_.startUpstream("broken", {"--fail-status", "503"}));
+    ASSERT_TRUE(cluster_.startDataPlane("dp1"));
+    fwdctl({"upstream", "add", "a", "--base-url", cluster_.upstream("a").baseUrl(), "--model",
+            "gpt-*"});
+    fwdctl({"upstream", "add", "b", "--base-url", cluster_.upstream("b").baseUrl(), "--model",
+            "none-*"});
+    fwdctl({"upstream", "add", "local", "--base-url", cluster_.upstream("local").baseUrl(),
+            "--model", "none-*"});
+    fwdctl({"upstream", "add", "broken", "--base-url", cluster_.upstream("broken").baseUrl(),
+            "--model", "none-*"});
+    key_ = cluster_.createKey("k");
+  }
+
+  void fwdctl(std::vector<std::string> args) {
+    auto r = cluster_.fwdctl(args);
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  }
+
+  Response chat(const std::string& model, const std::string& path = "/v1/chat/completions") {
+    return cluster_.call("dp1", "POST", path, key_, R"({"model":")" + model + R"("})");
+  }
+
+  FwdCluster cluster_;
+  std::string key_;
+};
+
+TEST_F(RoutesTest, AModelRouteOverridesUpstreamPatterns) {
+  // gpt-4o is routed to b by the route; other gpt-* models keep following upstream patterns.
+  fwdctl({"route", "add", "r1", "--model", "gpt-4o", "--upstream", "b"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto routed = chat("gpt-4o");
+  ASSERT_EQ(routed.status, 200) << routed.body;
+  EXPECT_EQ(routed.header("x-fake-upstream"), "b");
+  EXPECT_EQ(chat("gpt-4o-mini").header("x-fake-upstream"), "a");
+  auto m = httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics");
+  EXPECT_TRUE(waitFor(
+      [&] {
+        m = httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics");
+        return m.body.find(R"(route="r1",model="gpt-4o",upstream="b",status="200")") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(2), "the route label in metrics"))
+      << m.body;
+}
+
+TEST_F(RoutesTest, APrefixRouteServesItsPathAndStripsThePrefix) {
+  // /localai/v1/... goes to the route's upstream as /v1/...; an unknown prefix is a 404.
+  fwdctl({"route", "add", "localai", "--prefix", "/localai", "--upstream", "local"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto r = chat("anything", "/localai/v1/chat/completions?x=1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-fake-upstream"), "local");
+  EXPECT_EQ(r.header("x-fake-path"), "/v1/chat/completions?x=1");
+  EXPECT_EQ(chat("gpt-4o", "/elsewhere/v1/chat/completions").status, 404);
+  EXPECT_EQ(chat("gpt-4o").header("x-fake-upstream"), "a");  // no prefix: unaffected
+}
+
+TEST_F(RoutesTest, PriorityFirstThenExactBeatsKeywordBeatsGlob) {
+  // At equal priority the more specific match wins; a lower priority number wins over all.
+  fwdctl({"route", "add", "glob", "--model", "claude-*", "--upstream", "a"});
+  fwdctl({"route", "add", "exact", "--model", "claude-3", "--upstream", "b"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  EXPECT_EQ(chat("claude-3").header("x-fake-upstream"), "b");
+  EXPECT_EQ(chat("claude-2").header("x-fake-upstream"), "a");
+  fwdctl({"route", "add", "top", "--model-keyword", "claude", "--upstream", "local", "--priority",
+          "-1"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  EXPECT_EQ(chat("claude-3").header("x-fake-upstream"), "local");
+}
+
+TEST_F(RoutesTest, TheRouteGroupIsTriedInOrder) {
+  // The first upstream of the group answers 503, so the second one serves the request.
+  fwdctl({"route", "add", "group", "--model", "m", "--upstream", "broken", "--upstream", "a"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto r = chat("m");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-fake-upstream"), "a");
+}
+
+TEST_F(RoutesTest, RewriteSendsAnotherModelNameUpstream) {
+  // Clients ask for the alias (and keys are checked against it); the upstream gets the real name.
+  fwdctl({"route", "add", "alias", "--model", "gpt-4", "--upstream", "b", "--rewrite-model",
+          "qwen-max"});
+  std::string limited = cluster_.createKey("limited", {"gpt-4"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto r = cluster_.call("dp1", "POST", "/v1/chat/completions", limited,
+                         R"({"model":"gpt-4","messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body)["model"], "qwen-max");
+  EXPECT_EQ(r.header("x-fake-upstream"), "b");
+}
+
+}  // namespace
+}  // namespace fwd::harness
