@@ -140,6 +140,7 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     route.name = r.name();
     route.path_prefix = r.path_prefix();
     route.rewrite_model = r.rewrite_model();
+    route.fallback_models.assign(r.fallback_models().begin(), r.fallback_models().end());
     route.priority = r.priority();
     route.id = r.id();
     auto routeError = [&](const std::string& why) {

@@ -64,6 +64,7 @@ struct CompiledRoute {
   std::vector<ModelMatcher> models;
   std::vector<const UpstreamTarget*> upstreams;
   std::string rewrite_model;
+  std::vector<std::string> fallback_models;  // tried in order when every upstream failed
   std::int32_t priority = 0;
   int specificity = 0;  // higher wins among equal priorities: exact > keyword > glob > any
   std::uint64_t id = 0;

@@ -46,6 +46,8 @@ using UpstreamResponse = http::response<http::buffer_body, Fields>;
 using UpstreamResponseParser = http::response_parser<http::buffer_body, PoolAllocator<char>>;
 constexpr size_t kRelayBufferBytes = 16 * 1024;
 constexpr size_t kMaxUpstreamErrorBody = 8 * 1024;
+// The requested model plus fallbacks: a bound on how far one request can wander.
+constexpr size_t kMaxModelsPerRequest = 8;
 // Read buffer capacities: a request head (plus a small body) and a response head (plus a
 // typical JSON answer) each arrive in one recvmsg.
 constexpr size_t kClientReadBufferBytes = 4 * 1024;
@@ -660,46 +662,68 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
     co_return co_await respondError(w, client, api_error, r.keep_alive, status);
   }
 
-  config::CandidateList candidates;
-  const config::CompiledRoute* matched = cfg->matchRoute(prefix, r.model);
-  if (matched != nullptr) {
-    route = matched->name;
-    candidates.assign(matched->upstreams.begin(), matched->upstreams.end());
-    if (!matched->rewrite_model.empty() && r.body.has_model) {
-      // The only case fwd re-serialises a body: the route sends another model name upstream.
+  // The requested model first; when every upstream for a model failed, the matched route's
+  // fallback models, each routed like a request for it. A model is never tried twice, so
+  // fallbacks that point at each other end instead of looping.
+  std::vector<std::string> models{r.model};
+  std::string body_model = r.body.model;
+  Attempt last;
+  size_t tried = 0;
+  for (size_t i = 0; i < models.size() && i < kMaxModelsPerRequest; ++i) {
+    const std::string model = models[i];
+    config::CandidateList candidates;
+    std::string upstream_model = model;
+    if (const config::CompiledRoute* matched = cfg->matchRoute(prefix, model)) {
+      route = matched->name;
+      candidates.assign(matched->upstreams.begin(), matched->upstreams.end());
+      if (!matched->rewrite_model.empty()) {
+        upstream_model = matched->rewrite_model;
+      }
+      for (const auto& fallback : matched->fallback_models) {
+        if (std::find(models.begin(), models.end(), fallback) == models.end()) {
+          models.push_back(fallback);
+        }
+      }
+    } else if (prefix.empty()) {
+      cfg->candidates(model, candidates);
+    }
+    if (candidates.empty()) {
+      if (i == 0) {
+        ApiError api_error = invalidRequest(
+            404, "The model `" + r.model + "` does not exist or you do not have access to it.",
+            "model_not_found", "model");
+        co_return co_await respondError(w, client, api_error, r.keep_alive, status);
+      }
+      continue;
+    }
+    if (i == 0) {
+      model_label = modelLabel(w, r.model);
+    }
+    if (r.body.has_model && upstream_model != body_model) {
+      // The only case fwd re-serialises a body: another model name goes upstream.
       auto doc = nlohmann::json::parse(req.body(), nullptr, false);
       if (doc.is_object()) {
-        doc["model"] = matched->rewrite_model;
+        doc["model"] = upstream_model;
         req.body() = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        body_model = upstream_model;
       }
     }
-  } else if (prefix.empty()) {
-    cfg->candidates(r.model, candidates);
-  }
-  if (candidates.empty()) {
-    ApiError api_error = invalidRequest(
-        404, "The model `" + r.model + "` does not exist or you do not have access to it.",
-        "model_not_found", "model");
-    co_return co_await respondError(w, client, api_error, r.keep_alive, status);
-  }
-  model_label = modelLabel(w, r.model);
-
-  Attempt last;
-  for (const config::UpstreamTarget* t : candidates) {
-    Attempt a = co_await attemptUpstream(w, client, r, *t);
-    w.metrics.upstream_attempts.cell(w.index, {t->name, a.outcome}).add();
-    upstream_label = t->name;
-    if (a.responded || !a.client_alive) {
-      status = a.status;
-      co_return a.client_alive&& r.keep_alive;
+    for (const config::UpstreamTarget* t : candidates) {
+      Attempt a = co_await attemptUpstream(w, client, r, *t);
+      w.metrics.upstream_attempts.cell(w.index, {t->name, a.outcome}).add();
+      upstream_label = t->name;
+      ++tried;
+      if (a.responded || !a.client_alive) {
+        status = a.status;
+        co_return a.client_alive&& r.keep_alive;
+      }
+      FWD_LOG(kDebug, "dataplane") << "upstream attempt failed: " << a.detail;
+      last = std::move(a);
     }
-    FWD_LOG(kDebug, "dataplane") << "upstream attempt failed: " << a.detail;
-    last = std::move(a);
   }
-  std::string message = candidates.size() == 1
-                            ? last.detail
-                            : "all " + std::to_string(candidates.size()) +
-                                  " upstreams failed; last error: " + last.detail;
+  std::string message = tried == 1 ? last.detail
+                                   : "all " + std::to_string(tried) +
+                                         " upstream attempts failed; last error: " + last.detail;
   ApiError api_error = last.outcome == "timeout" ? upstreamFailure(504, "upstream_timeout", message)
                                                  : upstreamFailure(502, "upstream_error", message);
   co_return co_await respondError(w, client, api_error, r.keep_alive, status);

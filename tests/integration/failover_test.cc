@@ -76,7 +76,7 @@ TEST_F(FailoverTest, WhenEveryUpstreamFailsTheClientGets502WithTheLastError) {
   auto e = nlohmann::json::parse(r.body)["error"];
   EXPECT_EQ(e["code"], "upstream_error");
   std::string msg = e["message"];
-  EXPECT_NE(msg.find("all 2 upstreams failed"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("all 2 upstream attempts failed"), std::string::npos) << msg;
   EXPECT_NE(msg.find("503"), std::string::npos) << msg;
 }
 

@@ -1,5 +1,5 @@
 // Routes applied by the data plane: path prefixes, exact/keyword/glob model matches ordered by
-// priority then specificity, the route's ordered upstream group, and model rewrite.
+// priority then specificity, the route's ordered upstream group, model rewrite and fallbacks.
 #include <gtest/gtest.h>
 
 #include "tests/integration/cluster/fwd_cluster.h"
@@ -104,6 +104,30 @@ TEST_F(RoutesTest, RewriteSendsAnotherModelNameUpstream) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(nlohmann::json::parse(r.body)["model"], "qwen-max");
   EXPECT_EQ(r.header("x-fake-upstream"), "b");
+}
+
+TEST_F(RoutesTest, FallbackModelsAreTriedWhenTheRouteFails) {
+  // gpt-4's only upstream is down; its fallback gpt-4o-mini is routed normally (to a by its
+  // model pattern) and that upstream receives the fallback's name.
+  fwdctl({"route", "add", "primary", "--model", "gpt-4", "--upstream", "broken", "--fallback",
+          "gpt-4o-mini"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto r = chat("gpt-4");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-fake-upstream"), "a");
+  EXPECT_EQ(nlohmann::json::parse(r.body)["model"], "gpt-4o-mini");
+}
+
+TEST_F(RoutesTest, FallbacksThatPointAtEachOtherEndInsteadOfLooping) {
+  // m1 falls back to m2 and m2 to m1: each is tried once, then the client gets the 502.
+  fwdctl({"route", "add", "one", "--model", "m1", "--upstream", "broken", "--fallback", "m2"});
+  fwdctl({"route", "add", "two", "--model", "m2", "--upstream", "broken", "--fallback", "m1"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto r = chat("m1");
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_NE(r.body.find("all 2 upstream attempts failed"), std::string::npos) << r.body;
+  auto stats = httpRequest(cluster_.upstream("broken").endpoint, "GET", "/_fake/stats");
+  EXPECT_EQ(nlohmann::json::parse(stats.body)["requests"], 2);
 }
 
 }  // namespace
