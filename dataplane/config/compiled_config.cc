@@ -139,6 +139,20 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     CompiledRoute route;
     route.name = r.name();
     route.path_prefix = r.path_prefix();
+    switch (r.strategy()) {
+      case fwd::v1::BALANCE_STRATEGY_WEIGHTED:
+        route.strategy = CompiledRoute::Strategy::kWeighted;
+        break;
+      case fwd::v1::BALANCE_STRATEGY_LEAST_BUSY:
+        route.strategy = CompiledRoute::Strategy::kLeastBusy;
+        break;
+      case fwd::v1::BALANCE_STRATEGY_LATENCY:
+        route.strategy = CompiledRoute::Strategy::kLatency;
+        break;
+      default:
+        route.strategy = CompiledRoute::Strategy::kOrdered;
+        break;
+    }
     route.rewrite_model = r.rewrite_model();
     route.fallback_models.assign(r.fallback_models().begin(), r.fallback_models().end());
     route.priority = r.priority();

@@ -59,7 +59,11 @@ struct ModelMatcher {
 /// (followed by /v1/) and whose model matches one of `models` (or any model when empty) goes to
 /// `upstreams`, in order, with its model rewritten to `rewrite_model` when set.
 struct CompiledRoute {
+  /// How the first upstream of the group is chosen; the rest follow in group order.
+  enum class Strategy { kOrdered, kWeighted, kLeastBusy, kLatency };
+
   std::string name;
+  Strategy strategy = Strategy::kOrdered;
   std::string path_prefix;  // "" or e.g. "/localai"
   std::vector<ModelMatcher> models;
   std::vector<const UpstreamTarget*> upstreams;

@@ -525,6 +525,30 @@ asio::awaitable<Attempt> attemptUpstream(WorkerContext& w, ClientConn& client, R
   co_return out;
 }
 
+// Smooth weighted round robin (as nginx's upstream module does it): every upstream's running
+// weight grows by its weight, the largest is chosen and lowered by the total. Over any window the
+// choices follow the weights, spread out rather than in runs. The chosen upstream moves to the
+// front; the others stay behind it in group order, for failover.
+void pickWeighted(std::vector<std::int64_t>& running, config::CandidateList& candidates) {
+  if (candidates.size() < 2) {
+    return;
+  }
+  if (running.size() != candidates.size()) {
+    running.assign(candidates.size(), 0);
+  }
+  std::int64_t total = 0;
+  size_t best = 0;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    running[i] += candidates[i]->weight;
+    total += candidates[i]->weight;
+    if (running[i] > running[best]) {
+      best = i;
+    }
+  }
+  running[best] -= total;
+  std::rotate(candidates.begin(), candidates.begin() + best, candidates.begin() + best + 1);
+}
+
 // Sends an error response and records its status. GCC 12 destroys non-trivial temporaries in a
 // co_await full-expression twice (and mishandles coroutine lambdas with by-value parameters),
 // so callers pass a named ApiError by reference.
@@ -676,6 +700,9 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
     if (const config::CompiledRoute* matched = cfg->matchRoute(prefix, model)) {
       route = matched->name;
       candidates.assign(matched->upstreams.begin(), matched->upstreams.end());
+      if (matched->strategy == config::CompiledRoute::Strategy::kWeighted) {
+        pickWeighted(w.weighted_state[matched], candidates);
+      }
       if (!matched->rewrite_model.empty()) {
         upstream_model = matched->rewrite_model;
       }

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -66,6 +67,9 @@ struct WorkerContext {
   simdjson::ondemand::parser json;
   std::unordered_set<ClientSession*> sessions;
   std::unordered_set<std::string> model_labels;
+  // Smooth weighted round robin state per route of the current config (cleared when a new
+  // config is applied): one running weight per upstream of the route's group.
+  std::unordered_map<const config::CompiledRoute*, std::vector<std::int64_t>> weighted_state;
   bool draining = false;
 
   metrics::SingleWriterGauge& in_flight;

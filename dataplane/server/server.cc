@@ -75,7 +75,10 @@ void Server::acceptLoop() {
 
 void Server::publish(config::CompiledConfigConstSharedPtr config) {
   for (auto& w : workers_) {
-    asio::post(w->ioc, [ctx = w.get(), config] { ctx->config = config; });
+    asio::post(w->ioc, [ctx = w.get(), config] {
+      ctx->config = config;
+      ctx->weighted_state.clear();  // keyed by the old config's routes
+    });
   }
 }
 

@@ -2,6 +2,8 @@
 // priority then specificity, the route's ordered upstream group, model rewrite and fallbacks.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "tests/integration/cluster/fwd_cluster.h"
 
 namespace fwd::harness {
@@ -128,6 +130,33 @@ TEST_F(RoutesTest, FallbacksThatPointAtEachOtherEndInsteadOfLooping) {
   EXPECT_NE(r.body.find("all 2 upstream attempts failed"), std::string::npos) << r.body;
   auto stats = httpRequest(cluster_.upstream("broken").endpoint, "GET", "/_fake/stats");
   EXPECT_EQ(nlohmann::json::parse(stats.body)["requests"], 2);
+}
+
+TEST_F(RoutesTest, WeightedStrategySplitsTrafficByUpstreamWeight) {
+  // Weights 3:1 give a 3:1 split (smooth weighted round robin per worker, so within a few
+  // requests of exact), and a failing pick still falls through to the rest of the group.
+  fwdctl({"upstream", "update", "a", "--weight", "3"});
+  fwdctl({"upstream", "update", "b", "--weight", "1"});
+  fwdctl({"route", "add", "split", "--model", "w", "--upstream", "a", "--upstream", "b",
+          "--strategy", "weighted"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  std::map<std::string, int> served;
+  for (int i = 0; i < 400; ++i) {
+    auto r = chat("w");
+    ASSERT_EQ(r.status, 200) << r.body;
+    ++served[r.header("x-fake-upstream")];
+  }
+  EXPECT_NEAR(served["a"], 300, 10) << served["a"] << " / " << served["b"];
+  EXPECT_NEAR(served["b"], 100, 10);
+
+  fwdctl({"route", "update", "split", "--upstream", "broken", "--upstream", "b"});
+  fwdctl({"upstream", "update", "broken", "--weight", "5"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  for (int i = 0; i < 12; ++i) {
+    auto r = chat("w");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("x-fake-upstream"), "b");
+  }
 }
 
 }  // namespace
