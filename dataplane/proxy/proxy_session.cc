@@ -549,6 +549,29 @@ void pickWeighted(std::vector<std::int64_t>& running, config::CandidateList& can
   std::rotate(candidates.begin(), candidates.begin() + best, candidates.begin() + best + 1);
 }
 
+// Power of two choices: of two upstreams drawn at random, the one with fewer attempts in
+// progress on this worker goes first (ties keep group order); the rest follow in group order.
+void pickLeastBusy(WorkerContext& w, config::CandidateList& candidates) {
+  if (candidates.size() < 2) {
+    return;
+  }
+  std::uniform_int_distribution<size_t> draw(0, candidates.size() - 1);
+  size_t i = draw(w.random);
+  size_t j = draw(w.random);
+  while (j == i) {
+    j = draw(w.random);
+  }
+  if (j < i) {
+    std::swap(i, j);
+  }
+  auto busy = [&](size_t k) {
+    auto it = w.busy.find(candidates[k]->name);
+    return it == w.busy.end() ? 0 : it->second;
+  };
+  size_t best = busy(j) < busy(i) ? j : i;
+  std::rotate(candidates.begin(), candidates.begin() + best, candidates.begin() + best + 1);
+}
+
 // Sends an error response and records its status. GCC 12 destroys non-trivial temporaries in a
 // co_await full-expression twice (and mishandles coroutine lambdas with by-value parameters),
 // so callers pass a named ApiError by reference.
@@ -702,6 +725,8 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
       candidates.assign(matched->upstreams.begin(), matched->upstreams.end());
       if (matched->strategy == config::CompiledRoute::Strategy::kWeighted) {
         pickWeighted(w.weighted_state[matched], candidates);
+      } else if (matched->strategy == config::CompiledRoute::Strategy::kLeastBusy) {
+        pickLeastBusy(w, candidates);
       }
       if (!matched->rewrite_model.empty()) {
         upstream_model = matched->rewrite_model;
@@ -736,7 +761,9 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
       }
     }
     for (const config::UpstreamTarget* t : candidates) {
+      ++w.busy[t->name];
       Attempt a = co_await attemptUpstream(w, client, r, *t);
+      --w.busy[t->name];  // the map may have grown meanwhile: look the counter up again
       w.metrics.upstream_attempts.cell(w.index, {t->name, a.outcome}).add();
       upstream_label = t->name;
       ++tried;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -70,6 +71,9 @@ struct WorkerContext {
   // Smooth weighted round robin state per route of the current config (cleared when a new
   // config is applied): one running weight per upstream of the route's group.
   std::unordered_map<const config::CompiledRoute*, std::vector<std::int64_t>> weighted_state;
+  // Attempts in progress per upstream name on this worker (least-busy strategy).
+  std::unordered_map<std::string, std::int64_t> busy;
+  std::minstd_rand random{static_cast<std::minstd_rand::result_type>(index * 7919 + 1)};
   bool draining = false;
 
   metrics::SingleWriterGauge& in_flight;
