@@ -61,6 +61,7 @@ bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, 
 
 // What one attempt at one upstream came to.
 struct Attempt {
+  double head_seconds = -1;  // time to the upstream's response head, when one arrived
   bool responded = false;    // a response head reached the client; the request is over
   bool client_alive = true;  // the client connection may serve another request
   bool stale = false;        // a reused pooled connection was dead before any response byte
@@ -337,7 +338,8 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
                            : "reading the response of " + t.name + " failed: " + hec.message();
     co_return out;
   }
-  w.metrics.upstream_duration.cell(w.index, {t.name}).observe(secondsSince(sent_at));
+  out.head_seconds = secondsSince(sent_at);
+  w.metrics.upstream_duration.cell(w.index, {t.name}).observe(out.head_seconds);
   auto& head = parser.get();
   out.status = static_cast<int>(head.result_int());
 
@@ -572,6 +574,42 @@ void pickLeastBusy(WorkerContext& w, config::CandidateList& candidates) {
   std::rotate(candidates.begin(), candidates.begin() + best, candidates.begin() + best + 1);
 }
 
+// Peak-EWMA latency (as Finagle and linkerd balance): an upstream's cost is its latency
+// estimate times (attempts in flight + 1); of two drawn at random the cheaper goes first. An
+// upstream never measured costs 0, so new ones get probed.
+void pickFastest(WorkerContext& w, config::CandidateList& candidates) {
+  if (candidates.size() < 2) {
+    return;
+  }
+  std::uniform_int_distribution<size_t> draw(0, candidates.size() - 1);
+  size_t i = draw(w.random);
+  size_t j = draw(w.random);
+  while (j == i) {
+    j = draw(w.random);
+  }
+  if (j < i) {
+    std::swap(i, j);
+  }
+  auto cost = [&](size_t k) {
+    const std::string& name = candidates[k]->name;
+    auto latency = w.head_latency.find(name);
+    auto busy = w.busy.find(name);
+    double estimate = latency == w.head_latency.end() ? 0.0 : latency->second;
+    std::int64_t in_flight = busy == w.busy.end() ? 0 : busy->second;
+    return estimate * static_cast<double>(in_flight + 1);
+  };
+  size_t best = cost(j) < cost(i) ? j : i;
+  std::rotate(candidates.begin(), candidates.begin() + best, candidates.begin() + best + 1);
+}
+
+void recordHeadLatency(WorkerContext& w, const std::string& upstream, double seconds) {
+  constexpr double kDecay = 0.8;  // weight of the history for a faster sample
+  auto [it, inserted] = w.head_latency.try_emplace(upstream, seconds);
+  if (!inserted) {
+    it->second = seconds > it->second ? seconds : kDecay * it->second + (1 - kDecay) * seconds;
+  }
+}
+
 // Sends an error response and records its status. GCC 12 destroys non-trivial temporaries in a
 // co_await full-expression twice (and mishandles coroutine lambdas with by-value parameters),
 // so callers pass a named ApiError by reference.
@@ -727,6 +765,8 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
         pickWeighted(w.weighted_state[matched], candidates);
       } else if (matched->strategy == config::CompiledRoute::Strategy::kLeastBusy) {
         pickLeastBusy(w, candidates);
+      } else if (matched->strategy == config::CompiledRoute::Strategy::kLatency) {
+        pickFastest(w, candidates);
       }
       if (!matched->rewrite_model.empty()) {
         upstream_model = matched->rewrite_model;
@@ -764,6 +804,11 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
       ++w.busy[t->name];
       Attempt a = co_await attemptUpstream(w, client, r, *t);
       --w.busy[t->name];  // the map may have grown meanwhile: look the counter up again
+      if (a.head_seconds >= 0) {
+        recordHeadLatency(w, t->name, a.head_seconds);
+      } else if (a.outcome == "timeout") {
+        recordHeadLatency(w, t->name, static_cast<double>(t->timeout.count()) / 1000.0);
+      }
       w.metrics.upstream_attempts.cell(w.index, {t->name, a.outcome}).add();
       upstream_label = t->name;
       ++tried;

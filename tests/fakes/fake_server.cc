@@ -569,9 +569,9 @@ class FakeServer::Impl {
     }
     requests_.fetch_add(1, std::memory_order_relaxed);
 
-    if (request.stall_ms > 0) {
+    if (request.stall_ms > 0 || config_.stall_ms > 0) {
       asio::steady_timer timer(co_await asio::this_coro::executor);
-      timer.expires_after(std::chrono::milliseconds(request.stall_ms));
+      timer.expires_after(std::chrono::milliseconds(request.stall_ms + config_.stall_ms));
       co_await timer.async_wait(kUse);
     }
     if (request.fake_close) {

@@ -20,6 +20,9 @@ struct FakeConfig {
   int threads = 1;
   /// When non-zero, every request (except /_fake/*) is answered with this status.
   int fail_status = 0;
+  /// Every request (except /_fake/*) waits this long before its response head, on top of any
+  /// x-fake-stall-ms: an upstream that is simply slower than its peers.
+  int stall_ms = 0;
   /// Both set: serve HTTPS.
   std::string tls_cert_file;
   std::string tls_key_file;

@@ -1,7 +1,8 @@
 // fake_upstream: a fake OpenAI-compatible LLM server for integration tests and benchmarks.
 //
 // Flags: --listen HOST:PORT (default 127.0.0.1:0), --name NAME (default "fake"), --threads N,
-// --fail-status N (answer every request with N), --tls-cert FILE --tls-key FILE (HTTPS),
+// --fail-status N (answer every request with N), --stall-ms N (wait N ms before every response
+// head), --tls-cert FILE --tls-key FILE (HTTPS),
 // --models a,b,c (GET .../models; default "fake-model"). After binding it prints one line to
 // stdout, "listening http|https HOST:PORT", and serves until SIGTERM/SIGINT (exit 0).
 //
@@ -35,6 +36,7 @@ namespace {
 
 constexpr std::string_view kUsage =
     "usage: fake_upstream [--listen HOST:PORT] [--name NAME] [--threads N] [--fail-status N]\n"
+    "                     [--stall-ms N]\n"
     "                     [--tls-cert FILE --tls-key FILE] [--models a,b,c]\n";
 
 int usageError(const std::string& message) {
@@ -75,6 +77,11 @@ int main(int argc, char** argv) {
       if (!absl::SimpleAtoi(value, &config.fail_status) || config.fail_status < 100 ||
           config.fail_status > 599) {
         return usageError("--fail-status wants an HTTP status 100..599, got " + value);
+      }
+    } else if (arg == "--stall-ms") {
+      if (!absl::SimpleAtoi(value, &config.stall_ms) || config.stall_ms < 0 ||
+          config.stall_ms > 600000) {
+        return usageError("--stall-ms wants 0..600000, got " + value);
       }
     } else if (arg == "--tls-cert") {
       config.tls_cert_file = value;

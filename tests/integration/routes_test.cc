@@ -221,5 +221,26 @@ TEST_F(RoutesTest, LeastBusySteersAwayFromAnUpstreamThatHangs) {
   EXPECT_LE(to_hang, 24) << "least-busy kept sending to the busy upstream";
 }
 
+TEST_F(RoutesTest, LatencyStrategyPrefersTheFasterUpstream) {
+  // A 200 ms upstream first in the group gets probed (once or twice per worker), then the
+  // fast one takes the traffic; ordered routing would send all 30 to the slow one.
+  ASSERT_TRUE(cluster_.startUpstream("slow", {"--stall-ms", "200"}));
+  fwdctl({"upstream", "add", "slow", "--base-url", cluster_.upstream("slow").baseUrl(), "--model",
+          "none-*"});
+  fwdctl({"route", "add", "fastest", "--model", "lat", "--upstream", "slow", "--upstream", "a",
+          "--strategy", "latency"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  int to_a = 0;
+  for (int i = 0; i < 30; ++i) {
+    auto r = chat("lat");
+    ASSERT_EQ(r.status, 200) << r.body;
+    to_a += r.header("x-fake-upstream") == "a" ? 1 : 0;
+  }
+  auto stats = httpRequest(cluster_.upstream("slow").endpoint, "GET", "/_fake/stats");
+  int to_slow = nlohmann::json::parse(stats.body)["requests"];
+  EXPECT_LE(to_slow, 6);
+  EXPECT_GE(to_a, 24);
+}
+
 }  // namespace
 }  // namespace fwd::harness
