@@ -198,9 +198,10 @@ int main(int argc, char** argv) {
 
   dataplane::config::SnapshotFile state(flags.state_dir);
   auto env = dataplane::config::processEnv();
+  dataplane::config::UpstreamHealthRegistry health;  // outlives every config version
   // Called on the config thread (or main, at start): compile off the IO threads, then publish.
   auto apply = [&](const fwd::v1::Snapshot& snapshot, bool save) -> absl::Status {
-    auto compiled = dataplane::config::CompiledConfig::compile(snapshot, env);
+    auto compiled = dataplane::config::CompiledConfig::compile(snapshot, env, &health);
     if (!compiled.ok()) {
       metrics.snapshots_rejected.Increment();
       return compiled.status();

@@ -104,7 +104,7 @@ size_t CompiledConfig::DigestHash::operator()(const common::crypto::Sha256Digest
 }
 
 absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
-    const fwd::v1::Snapshot& snapshot, const EnvLookup& env) {
+    const fwd::v1::Snapshot& snapshot, const EnvLookup& env, UpstreamHealthRegistry* health) {
   auto cfg = std::make_shared<CompiledConfig>();
   cfg->version_ = snapshot.version();
 
@@ -128,6 +128,8 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     if (!names.emplace(target->name, true).second) {
       return absl::InvalidArgumentError("duplicate upstream \"" + target->name + "\"");
     }
+    target->health =
+        health != nullptr ? health->get(target->name) : std::make_shared<UpstreamHealth>();
     cfg->upstreams_.push_back(std::move(*target));
   }
 

@@ -16,6 +16,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "common/crypto/token.h"
+#include "dataplane/config/upstream_health.h"
 #include "fwd/v1/config.pb.h"
 
 namespace fwd::dataplane::config {
@@ -35,6 +36,8 @@ struct UpstreamTarget {
   bool insecure_skip_verify = false;
   // Identifies interchangeable connections: same scheme, host, port and TLS verification.
   std::string pool_key;
+  // Shared by every worker and every config version that has this upstream name.
+  std::shared_ptr<UpstreamHealth> health;
 };
 
 struct KeyEntry {
@@ -82,8 +85,10 @@ class CompiledConfig {
  public:
   /// Validates and compiles a snapshot. Any error names the offending object; the caller NACKs
   /// with it and keeps serving the previous config.
+  /// `health` keeps per-upstream state across versions; without one, state starts fresh.
   static absl::StatusOr<std::shared_ptr<const CompiledConfig>> compile(
-      const fwd::v1::Snapshot& snapshot, const EnvLookup& env);
+      const fwd::v1::Snapshot& snapshot, const EnvLookup& env,
+      UpstreamHealthRegistry* health = nullptr);
 
   std::uint64_t version() const { return version_; }
 

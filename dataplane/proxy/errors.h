@@ -12,7 +12,8 @@ struct ApiError {
   std::string type;  // invalid_request_error, authentication_error, ...
   std::string code;  // empty -> null
   std::string message;
-  std::string param;  // empty -> null
+  std::string param;            // empty -> null
+  int retry_after_seconds = 0;  // > 0: sent as a Retry-After header
 };
 
 std::string errorBody(const ApiError& e);

@@ -12,6 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <limits>
@@ -108,6 +109,9 @@ asio::awaitable<bool> writeError(WorkerContext& w, ClientConn& client, const Api
                                  bool keep_alive) {
   http::response<http::string_body> res{static_cast<http::status>(e.status), 11};
   res.set(http::field::content_type, "application/json");
+  if (e.retry_after_seconds > 0) {
+    res.set(http::field::retry_after, std::to_string(e.retry_after_seconds));
+  }
   res.keep_alive(keep_alive);
   res.body() = errorBody(e);
   res.prepare_payload();
@@ -299,6 +303,19 @@ asio::awaitable<boost::system::error_code> writeToClient(WorkerContext& w, Clien
   co_return ec;
 }
 
+// A 429 with Retry-After (in seconds; an HTTP date is not honoured) takes the upstream out of
+// every worker's candidates for that long, at most 10 minutes.
+void coolOnRetryAfter(const config::UpstreamTarget& t, beast::string_view retry_after) {
+  std::uint64_t seconds = 0;
+  auto [ptr, ec] =
+      std::from_chars(retry_after.data(), retry_after.data() + retry_after.size(), seconds);
+  if (ec != std::errc() || seconds == 0 || t.health == nullptr) {
+    return;
+  }
+  seconds = std::min<std::uint64_t>(seconds, 600);
+  t.health->coolUntil(Clock::now() + std::chrono::seconds(seconds));
+}
+
 template <typename Stream>
 asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamConn& conn,
                                   ClientConn& client, Request& r, const config::UpstreamTarget& t,
@@ -341,6 +358,9 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   out.head_seconds = secondsSince(sent_at);
   w.metrics.upstream_duration.cell(w.index, {t.name}).observe(out.head_seconds);
   auto& head = parser.get();
+  if (head.result_int() == 429) {
+    coolOnRetryAfter(t, head[http::field::retry_after]);
+  }
   out.status = static_cast<int>(head.result_int());
 
   std::array<char, kRelayBufferBytes> buf;
@@ -754,6 +774,7 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
   std::string body_model = r.body.model;
   Attempt last;
   size_t tried = 0;
+  std::optional<Clock::duration> shortest_cooling;
   for (size_t i = 0; i < models.size() && i < kMaxModelsPerRequest; ++i) {
     const std::string model = models[i];
     config::CandidateList candidates;
@@ -778,6 +799,23 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
       }
     } else if (prefix.empty()) {
       cfg->candidates(model, candidates);
+    }
+    // Upstreams cooling after a 429 are skipped; if that leaves none, remember how soon the
+    // first comes back.
+    size_t kept = 0;
+    auto now = Clock::now();
+    for (const config::UpstreamTarget* t : candidates) {
+      auto left = t->health != nullptr ? t->health->coolingLeft(now) : Clock::duration::zero();
+      if (left == Clock::duration::zero()) {
+        candidates[kept++] = t;
+      } else if (!shortest_cooling || left < *shortest_cooling) {
+        shortest_cooling = left;
+      }
+    }
+    bool all_cooling = kept == 0 && !candidates.empty();
+    candidates.resize(kept);
+    if (all_cooling) {
+      continue;
     }
     if (candidates.empty()) {
       if (i == 0) {
@@ -819,6 +857,18 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
       FWD_LOG(kDebug, "dataplane") << "upstream attempt failed: " << a.detail;
       last = std::move(a);
     }
+  }
+  if (tried == 0 && shortest_cooling) {
+    auto seconds = std::chrono::ceil<std::chrono::seconds>(*shortest_cooling).count();
+    ApiError api_error{429,
+                       "rate_limit_error",
+                       "upstreams_cooling",
+                       "Every upstream for model `" + r.model +
+                           "` is rate-limited right now; retry after " + std::to_string(seconds) +
+                           "s.",
+                       "",
+                       static_cast<int>(std::max<std::int64_t>(1, seconds))};
+    co_return co_await respondError(w, client, api_error, r.keep_alive, status);
   }
   std::string message = tried == 1 ? last.detail
                                    : "all " + std::to_string(tried) +

@@ -92,5 +92,42 @@ TEST_F(FailoverTest, FourHundredsAreTheAnswerNotAFailure) {
   EXPECT_EQ(requestsServed(cluster_.upstream("broken")), 0);
 }
 
+TEST_F(FailoverTest, A429WithRetryAfterCoolsThatUpstream) {
+  // The 429 itself is relayed; for its Retry-After (1 s) the upstream is skipped, so traffic
+  // goes to the next one; when every candidate is cooling fwd answers 429 itself, with the
+  // shortest Retry-After, without calling anyone; afterwards the first upstream is back.
+  add("first", cluster_.upstream("healthy").baseUrl(), 0);
+  ASSERT_TRUE(cluster_.startUpstream("second"));
+  add("second", cluster_.upstream("second").baseUrl(), 1);
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto limited = cluster_.call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":"m"})",
+                               {{"x-fake-status", "429"}});
+  ASSERT_EQ(limited.status, 429);
+  EXPECT_EQ(limited.header("x-fwd-upstream"), "first");
+  auto next = cluster_.call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":"m"})");
+  ASSERT_EQ(next.status, 200) << next.body;
+  EXPECT_EQ(next.header("x-fwd-upstream"), "second");
+  ASSERT_EQ(cluster_
+                .call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":"m"})",
+                      {{"x-fake-status", "429"}})
+                .status,
+            429);
+  int before =
+      requestsServed(cluster_.upstream("healthy")) + requestsServed(cluster_.upstream("second"));
+  auto cooling = cluster_.call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":"m"})");
+  EXPECT_EQ(cooling.status, 429) << cooling.body;
+  EXPECT_EQ(cooling.header("retry-after"), "1");
+  EXPECT_EQ(nlohmann::json::parse(cooling.body)["error"]["code"], "upstreams_cooling");
+  EXPECT_EQ(
+      requestsServed(cluster_.upstream("healthy")) + requestsServed(cluster_.upstream("second")),
+      before);
+  EXPECT_TRUE(waitFor(
+      [&] {
+        auto r = cluster_.call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":"m"})");
+        return r.status == 200 && r.header("x-fwd-upstream") == "first";
+      },
+      std::chrono::seconds(3), "the first upstream to be back after its Retry-After"));
+}
+
 }  // namespace
 }  // namespace fwd::harness

@@ -35,9 +35,14 @@ TEST(OpenAiSdkTest, NodeSdkWorksAgainstFwd) {
   ASSERT_TRUE(cluster.startDataPlane("dp1"));
   auto add =
       cluster.fwdctl({"upstream", "add", "fake", "--base-url", cluster.upstream("sdk").baseUrl(),
-                      "--model", "gpt-*", "--model", "text-embedding-*", "--model", "fake-status-*",
-                      "--model", "/v1/audio/*"});
+                      "--model", "gpt-*", "--model", "text-embedding-*", "--model",
+                      "fake-status-5*", "--model", "/v1/audio/*"});
   ASSERT_EQ(add.exit_code, 0) << add.stderr_text;
+  // The 429 check cools the upstream that answered it (Retry-After: 1 s), so it gets an upstream
+  // entry of its own: the 5xx check right after must still reach an upstream.
+  auto limited = cluster.fwdctl({"upstream", "add", "rate-limited", "--base-url",
+                                 cluster.upstream("sdk").baseUrl(), "--model", "fake-status-4*"});
+  ASSERT_EQ(limited.exit_code, 0) << limited.stderr_text;
   std::string key = cluster.createKey("sdk");
   ASSERT_TRUE(cluster.waitInSync());
 
