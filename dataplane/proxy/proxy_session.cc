@@ -571,9 +571,10 @@ void pickWeighted(std::vector<std::int64_t>& running, config::CandidateList& can
   std::rotate(candidates.begin(), candidates.begin() + best, candidates.begin() + best + 1);
 }
 
-// Power of two choices: of two upstreams drawn at random, the one with fewer attempts in
-// progress on this worker goes first (ties keep group order); the rest follow in group order.
-void pickLeastBusy(WorkerContext& w, config::CandidateList& candidates) {
+// Power of two choices: of two upstreams drawn at random, the one with the lower cost goes
+// first (ties keep group order); the rest follow in group order.
+template <typename Cost>
+void pickCheaperOfTwo(WorkerContext& w, config::CandidateList& candidates, Cost cost) {
   if (candidates.size() < 2) {
     return;
   }
@@ -586,40 +587,30 @@ void pickLeastBusy(WorkerContext& w, config::CandidateList& candidates) {
   if (j < i) {
     std::swap(i, j);
   }
-  auto busy = [&](size_t k) {
-    auto it = w.busy.find(candidates[k]->name);
-    return it == w.busy.end() ? 0 : it->second;
-  };
-  size_t best = busy(j) < busy(i) ? j : i;
+  size_t best = cost(*candidates[j]) < cost(*candidates[i]) ? j : i;
   std::rotate(candidates.begin(), candidates.begin() + best, candidates.begin() + best + 1);
 }
 
-// Peak-EWMA latency (as Finagle and linkerd balance): an upstream's cost is its latency
-// estimate times (attempts in flight + 1); of two drawn at random the cheaper goes first. An
-// upstream never measured costs 0, so new ones get probed.
+std::int64_t inFlight(const WorkerContext& w, const config::UpstreamTarget& t) {
+  auto it = w.busy.find(t.name);
+  return it == w.busy.end() ? 0 : it->second;
+}
+
+// least-busy: fewer attempts in flight on this worker.
+void pickLeastBusy(WorkerContext& w, config::CandidateList& candidates) {
+  pickCheaperOfTwo(w, candidates, [&](const config::UpstreamTarget& t) {
+    return static_cast<double>(inFlight(w, t));
+  });
+}
+
+// latency (peak-EWMA, as Finagle and linkerd balance): the latency estimate times (attempts in
+// flight + 1). An upstream never measured costs 0, so new ones get probed.
 void pickFastest(WorkerContext& w, config::CandidateList& candidates) {
-  if (candidates.size() < 2) {
-    return;
-  }
-  std::uniform_int_distribution<size_t> draw(0, candidates.size() - 1);
-  size_t i = draw(w.random);
-  size_t j = draw(w.random);
-  while (j == i) {
-    j = draw(w.random);
-  }
-  if (j < i) {
-    std::swap(i, j);
-  }
-  auto cost = [&](size_t k) {
-    const std::string& name = candidates[k]->name;
-    auto latency = w.head_latency.find(name);
-    auto busy = w.busy.find(name);
+  pickCheaperOfTwo(w, candidates, [&](const config::UpstreamTarget& t) {
+    auto latency = w.head_latency.find(t.name);
     double estimate = latency == w.head_latency.end() ? 0.0 : latency->second;
-    std::int64_t in_flight = busy == w.busy.end() ? 0 : busy->second;
-    return estimate * static_cast<double>(in_flight + 1);
-  };
-  size_t best = cost(j) < cost(i) ? j : i;
-  std::rotate(candidates.begin(), candidates.begin() + best, candidates.begin() + best + 1);
+    return estimate * static_cast<double>(inFlight(w, t) + 1);
+  });
 }
 
 void recordHeadLatency(WorkerContext& w, const std::string& upstream, double seconds) {
