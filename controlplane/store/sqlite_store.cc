@@ -312,6 +312,24 @@ absl::Status keyNotFound(std::string_view name) {
   return absl::NotFoundError("key \"" + std::string(name) + "\" not found");
 }
 
+// The tail of every create and update: run the prepared write, bump the config version in the
+// same transaction, and read the row back as the admin API returns it.
+template <typename T, typename Bump, typename Read>
+absl::Status finishWrite(Statement& q, Bump bump, Read read, T& out) {
+  if (absl::Status ran = q.run(); !ran.ok()) {
+    return ran;
+  }
+  if (absl::StatusOr<std::uint64_t> v = bump(); !v.ok()) {
+    return v.status();
+  }
+  absl::StatusOr<T> row = read();
+  if (!row.ok()) {
+    return row.status();
+  }
+  out = std::move(*row);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 const char* tokenKindName(TokenKind kind) { return kind == TokenKind::kAdmin ? "admin" : "node"; }
@@ -568,20 +586,8 @@ absl::StatusOr<fwd::v1::Upstream> SqliteStore::createUpstream(const fwd::v1::Ups
         .bind(8, durationNanos(upstream.timeout()))
         .bind(9, std::int64_t{upstream.insecure_skip_verify() ? 1 : 0})
         .bind(10, now);
-    absl::Status inserted = q->run();
-    if (!inserted.ok()) {
-      return inserted;
-    }
-    absl::StatusOr<std::uint64_t> v = bumpVersion();
-    if (!v.ok()) {
-      return v.status();
-    }
-    absl::StatusOr<fwd::v1::Upstream> read = findUpstream(upstream.name());
-    if (!read.ok()) {
-      return read.status();
-    }
-    created = std::move(*read);
-    return absl::OkStatus();
+    return finishWrite(
+        *q, [&] { return bumpVersion(); }, [&] { return findUpstream(upstream.name()); }, created);
   });
   if (!s.ok()) {
     return s;
@@ -631,20 +637,8 @@ absl::StatusOr<fwd::v1::Upstream> SqliteStore::updateUpstream(std::string_view n
         .bind(8, durationNanos(next.timeout()))
         .bind(9, std::int64_t{next.insecure_skip_verify() ? 1 : 0})
         .bind(10, nowMicros());
-    absl::Status written = q->run();
-    if (!written.ok()) {
-      return written;
-    }
-    absl::StatusOr<std::uint64_t> v = bumpVersion();
-    if (!v.ok()) {
-      return v.status();
-    }
-    absl::StatusOr<fwd::v1::Upstream> read = findUpstream(name);
-    if (!read.ok()) {
-      return read.status();
-    }
-    updated = std::move(*read);
-    return absl::OkStatus();
+    return finishWrite(
+        *q, [&] { return bumpVersion(); }, [&] { return findUpstream(name); }, updated);
   });
   if (!s.ok()) {
     return s;
@@ -780,20 +774,8 @@ absl::StatusOr<fwd::v1::Route> SqliteStore::createRoute(const fwd::v1::Route& ro
     }
     q->bind(1, route.name()).bind(11, nowMicros());
     bindRouteFields(*q, route);
-    absl::Status inserted = q->run();
-    if (!inserted.ok()) {
-      return inserted;
-    }
-    absl::StatusOr<std::uint64_t> v = bumpVersion();
-    if (!v.ok()) {
-      return v.status();
-    }
-    absl::StatusOr<fwd::v1::Route> read = findRoute(route.name());
-    if (!read.ok()) {
-      return read.status();
-    }
-    created = std::move(*read);
-    return absl::OkStatus();
+    return finishWrite(
+        *q, [&] { return bumpVersion(); }, [&] { return findRoute(route.name()); }, created);
   });
   if (!s.ok()) {
     return s;
@@ -840,20 +822,8 @@ absl::StatusOr<fwd::v1::Route> SqliteStore::updateRoute(std::string_view name,
     // id, name and create_time come from the stored row whatever the mutator did.
     q->bind(1, static_cast<std::int64_t>(current->id())).bind(11, nowMicros());
     bindRouteFields(*q, next);
-    absl::Status written = q->run();
-    if (!written.ok()) {
-      return written;
-    }
-    absl::StatusOr<std::uint64_t> v = bumpVersion();
-    if (!v.ok()) {
-      return v.status();
-    }
-    absl::StatusOr<fwd::v1::Route> read = findRoute(name);
-    if (!read.ok()) {
-      return read.status();
-    }
-    updated = std::move(*read);
-    return absl::OkStatus();
+    return finishWrite(
+        *q, [&] { return bumpVersion(); }, [&] { return findRoute(name); }, updated);
   });
   if (!s.ok()) {
     return s;
