@@ -20,6 +20,7 @@
 #include <optional>
 #include <span>
 
+#include "absl/container/inlined_vector.h"
 #include "common/config/duration.h"
 #include "common/log/log.h"
 #include "common/sse/sse_parser.h"
@@ -137,15 +138,17 @@ std::string_view bearerToken(const ClientRequest& req) {
   return std::string_view(api_key.data(), api_key.size());
 }
 
-std::string modelLabel(WorkerContext& w, std::string_view model) {
-  if (w.model_labels.count(std::string(model)) != 0) {
-    return std::string(model);
+// The metrics label for `model`: the model itself, until a worker has seen max_model_labels
+// distinct ones, then "other" (bounded cardinality). The view points into the worker's set.
+std::string_view modelLabel(WorkerContext& w, std::string_view model) {
+  auto it = w.model_labels.find(model);
+  if (it != w.model_labels.end()) {
+    return *it;
   }
   if (w.model_labels.size() >= w.options.max_model_labels) {
     return "other";
   }
-  w.model_labels.emplace(model);
-  return std::string(model);
+  return *w.model_labels.emplace(model).first;
 }
 
 std::string extractUpstreamMessage(const std::string& body) {
@@ -643,14 +646,14 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
   r.path = target.substr(0, target.find('?'));
 
   std::string route = "default";
-  std::string model_label;
+  std::string_view model_label;
   std::string upstream_label;
   int status = 0;
   w.in_flight.add(1);
   struct Done {
     WorkerContext& w;
     std::string& route;
-    std::string& model;
+    std::string_view& model;
     std::string& upstream;
     int& status;
     Clock::time_point start;
@@ -761,15 +764,16 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
   // The requested model first; when every upstream for a model failed, the matched route's
   // fallback models, each routed like a request for it. A model is never tried twice, so
   // fallbacks that point at each other end instead of looping.
-  std::vector<std::string> models{r.model};
+  // Views into the request and the pinned config; inline, so no allocation per request.
+  absl::InlinedVector<std::string_view, 4> models{r.model};
   std::string body_model = r.body.model;
   Attempt last;
   size_t tried = 0;
   std::optional<Clock::duration> shortest_cooling;
   for (size_t i = 0; i < models.size() && i < kMaxModelsPerRequest; ++i) {
-    const std::string model = models[i];
+    const std::string_view model = models[i];
     config::CandidateList candidates;
-    std::string upstream_model = model;
+    std::string_view upstream_model = model;
     if (const config::CompiledRoute* matched = cfg->matchRoute(prefix, model)) {
       route = matched->name;
       candidates.assign(matched->upstreams.begin(), matched->upstreams.end());
@@ -824,9 +828,9 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
       // The only case fwd re-serialises a body: another model name goes upstream.
       auto doc = nlohmann::json::parse(req.body(), nullptr, false);
       if (doc.is_object()) {
-        doc["model"] = upstream_model;
+        doc["model"] = std::string(upstream_model);
         req.body() = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-        body_model = upstream_model;
+        body_model.assign(upstream_model);
       }
     }
     for (const config::UpstreamTarget* t : candidates) {

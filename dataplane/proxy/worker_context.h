@@ -12,6 +12,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -42,6 +43,11 @@ struct ClientSession {
   bool idle = true;
 };
 
+struct TransparentStringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
 struct WorkerContext {
   WorkerContext(size_t worker_index, const ProxyOptions& proxy_options,
                 metrics::Metrics& process_metrics, boost::asio::ssl::context& verify_ctx,
@@ -67,7 +73,8 @@ struct WorkerContext {
   UpstreamPool pool;
   simdjson::ondemand::parser json;
   std::unordered_set<ClientSession*> sessions;
-  std::unordered_set<std::string> model_labels;
+  // Model label values seen so far; looked up by string_view, so a request allocates nothing.
+  std::unordered_set<std::string, TransparentStringHash, std::equal_to<>> model_labels;
   // Smooth weighted round robin state per route of the current config (cleared when a new
   // config is applied): one running weight per upstream of the route's group.
   std::unordered_map<const config::CompiledRoute*, std::vector<std::int64_t>> weighted_state;
