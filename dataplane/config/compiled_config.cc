@@ -11,6 +11,20 @@
 namespace fwd::dataplane::config {
 namespace {
 
+std::chrono::milliseconds toMillis(const google::protobuf::Duration& d) {
+  return std::chrono::milliseconds(d.seconds() * 1000 + d.nanos() / 1'000'000);
+}
+
+// A set duration must be positive; `what` names it in the error.
+absl::StatusOr<std::chrono::milliseconds> positive(const google::protobuf::Duration& d,
+                                                   const std::string& what) {
+  auto ms = toMillis(d);
+  if (ms.count() <= 0) {
+    return absl::InvalidArgumentError(what + " must be positive");
+  }
+  return ms;
+}
+
 absl::Status upstreamError(const fwd::v1::Upstream& u, const std::string& why) {
   return absl::InvalidArgumentError("upstream \"" + u.name() + "\": " + why);
 }
@@ -72,12 +86,103 @@ absl::StatusOr<UpstreamTarget> compileUpstream(const fwd::v1::Upstream& u, const
   }
   t.priority = u.priority();
   t.weight = u.weight() == 0 ? 1 : u.weight();
-  if (u.has_timeout()) {
-    auto ms = u.timeout().seconds() * 1000 + u.timeout().nanos() / 1'000'000;
-    if (ms <= 0) {
-      return upstreamError(u, "timeout must be positive");
+  for (const auto& m : u.deny_models()) {
+    if (!common::match::isValidGlob(m)) {
+      return upstreamError(u, "invalid deny_models pattern \"" + m + "\"");
     }
-    t.timeout = std::chrono::milliseconds(ms);
+    t.deny_models.push_back(m);
+  }
+  // Timeouts: unset first-byte limits follow the total (a non-streamed completion sends its
+  // head only when the whole answer is ready), the stream one follows the first-byte one.
+  struct Field {
+    bool set;
+    const google::protobuf::Duration& value;
+    const char* name;
+    std::chrono::milliseconds* out;
+  };
+  AttemptTimeouts& to = t.timeouts;
+  bool first_byte_set = u.has_first_byte_timeout();
+  bool stream_set = u.has_stream_first_byte_timeout();
+  for (const Field& f :
+       {Field{u.has_timeout(), u.timeout(), "timeout", &to.total},
+        Field{u.has_connect_timeout(), u.connect_timeout(), "connect_timeout", &to.connect},
+        Field{first_byte_set, u.first_byte_timeout(), "first_byte_timeout", &to.first_byte},
+        Field{stream_set, u.stream_first_byte_timeout(), "stream_first_byte_timeout",
+              &to.stream_first_byte},
+        Field{u.has_idle_timeout(), u.idle_timeout(), "idle_timeout", &to.idle}}) {
+    if (f.set) {
+      auto ms = positive(f.value, f.name);
+      if (!ms.ok()) {
+        return upstreamError(u, std::string(ms.status().message()));
+      }
+      *f.out = *ms;
+    }
+  }
+  if (!first_byte_set) {
+    to.first_byte = to.total;
+  }
+  if (!stream_set) {
+    to.stream_first_byte = to.first_byte;
+  }
+  if (u.has_outlier_detection()) {
+    const auto& od = u.outlier_detection();
+    t.outlier.enabled = !od.disabled();
+    if (od.consecutive_failures() != 0) {
+      t.outlier.consecutive_failures = od.consecutive_failures();
+    }
+    if (od.has_base_ejection_time()) {
+      auto ms = positive(od.base_ejection_time(), "outlier_detection.base_ejection_time");
+      if (!ms.ok()) {
+        return upstreamError(u, std::string(ms.status().message()));
+      }
+      t.outlier.base_ejection = *ms;
+    }
+    if (od.has_max_ejection_time()) {
+      auto ms = positive(od.max_ejection_time(), "outlier_detection.max_ejection_time");
+      if (!ms.ok()) {
+        return upstreamError(u, std::string(ms.status().message()));
+      }
+      t.outlier.max_ejection = *ms;
+    }
+    if (t.outlier.max_ejection < t.outlier.base_ejection) {
+      t.outlier.max_ejection = t.outlier.base_ejection;
+    }
+  }
+  if (u.has_health_check()) {
+    const auto& hc = u.health_check();
+    HealthCheckPolicy& p = t.health_check;
+    p.enabled = true;
+    if (!hc.path().empty()) {
+      if (hc.path().front() != '/') {
+        return upstreamError(u, "health_check.path must start with '/'");
+      }
+      p.path = hc.path();
+    }
+    for (char c : p.path) {
+      if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
+        return upstreamError(u, "health_check.path contains a space or control character");
+      }
+    }
+    if (hc.has_interval()) {
+      auto ms = positive(hc.interval(), "health_check.interval");
+      if (!ms.ok()) {
+        return upstreamError(u, std::string(ms.status().message()));
+      }
+      p.interval = *ms;
+    }
+    if (hc.has_timeout()) {
+      auto ms = positive(hc.timeout(), "health_check.timeout");
+      if (!ms.ok()) {
+        return upstreamError(u, std::string(ms.status().message()));
+      }
+      p.timeout = *ms;
+    }
+    if (hc.unhealthy_threshold() != 0) {
+      p.unhealthy_threshold = hc.unhealthy_threshold();
+    }
+    if (hc.healthy_threshold() != 0) {
+      p.healthy_threshold = hc.healthy_threshold();
+    }
   }
   t.insecure_skip_verify = u.insecure_skip_verify();
   t.pool_key = scheme + "://" + t.host_header + (t.insecure_skip_verify ? "#insecure" : "");
@@ -162,6 +267,72 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     auto routeError = [&](const std::string& why) {
       return absl::InvalidArgumentError("route \"" + r.name() + "\": " + why);
     };
+    if (r.has_retry()) {
+      const auto& rp = r.retry();
+      CompiledRoute::Retry& retry = route.retry;
+      retry.explicit_policy = true;
+      retry.retries = std::min<std::uint32_t>(rp.retries(), 10);
+      if (rp.retry_on_size() > 0) {
+        retry.on_5xx = retry.on_429 = retry.on_connect = retry.on_timeout = false;
+        for (int on : rp.retry_on()) {
+          switch (on) {
+            case fwd::v1::RETRY_ON_5XX:
+              retry.on_5xx = true;
+              break;
+            case fwd::v1::RETRY_ON_429:
+              retry.on_429 = true;
+              break;
+            case fwd::v1::RETRY_ON_CONNECT:
+              retry.on_connect = true;
+              break;
+            case fwd::v1::RETRY_ON_TIMEOUT:
+              retry.on_timeout = true;
+              break;
+            default:
+              return routeError("unknown retry_on value " + std::to_string(on));
+          }
+        }
+      }
+      if (rp.has_backoff_base()) {
+        auto ms = positive(rp.backoff_base(), "retry.backoff_base");
+        if (!ms.ok()) {
+          return routeError(std::string(ms.status().message()));
+        }
+        retry.backoff_base = *ms;
+      }
+      if (rp.has_backoff_max()) {
+        auto ms = positive(rp.backoff_max(), "retry.backoff_max");
+        if (!ms.ok()) {
+          return routeError(std::string(ms.status().message()));
+        }
+        retry.backoff_max = *ms;
+      }
+    }
+    if (r.has_timeouts()) {
+      const auto& rt = r.timeouts();
+      auto& o = route.timeouts;
+      struct Override {
+        bool set;
+        const google::protobuf::Duration& value;
+        const char* name;
+        std::optional<std::chrono::milliseconds>* out;
+      };
+      for (const Override& f :
+           {Override{rt.has_connect(), rt.connect(), "timeouts.connect", &o.connect},
+            Override{rt.has_first_byte(), rt.first_byte(), "timeouts.first_byte", &o.first_byte},
+            Override{rt.has_stream_first_byte(), rt.stream_first_byte(),
+                     "timeouts.stream_first_byte", &o.stream_first_byte},
+            Override{rt.has_idle(), rt.idle(), "timeouts.idle", &o.idle},
+            Override{rt.has_total(), rt.total(), "timeouts.total", &o.total}}) {
+        if (f.set) {
+          auto ms = positive(f.value, f.name);
+          if (!ms.ok()) {
+            return routeError(std::string(ms.status().message()));
+          }
+          *f.out = *ms;
+        }
+      }
+    }
     if (!route.path_prefix.empty() &&
         (route.path_prefix.front() != '/' || route.path_prefix.back() == '/')) {
       return routeError("path_prefix \"" + route.path_prefix +
@@ -251,13 +422,16 @@ const KeyEntry* CompiledConfig::findKey(std::string_view secret) const {
   return common::crypto::constantTimeEqual(key.digest, digest) ? &key : nullptr;
 }
 
+bool servesModel(const UpstreamTarget& t, std::string_view model) {
+  auto matches = [model](const std::string& p) { return common::match::globMatch(p, model); };
+  return std::any_of(t.models.begin(), t.models.end(), matches) &&
+         std::none_of(t.deny_models.begin(), t.deny_models.end(), matches);
+}
+
 void CompiledConfig::candidates(std::string_view model, CandidateList& out) const {
   for (const auto& u : upstreams_) {
-    for (const auto& pattern : u.models) {
-      if (common::match::globMatch(pattern, model)) {
-        out.push_back(&u);
-        break;
-      }
+    if (servesModel(u, model)) {
+      out.push_back(&u);
     }
   }
 }

@@ -21,6 +21,25 @@
 
 namespace fwd::dataplane::config {
 
+/// Per-attempt time limits. Zero means "no separate limit" for idle; every other field is set.
+struct AttemptTimeouts {
+  std::chrono::milliseconds connect{10'000};
+  std::chrono::milliseconds first_byte{600'000};
+  std::chrono::milliseconds stream_first_byte{600'000};
+  std::chrono::milliseconds idle{0};
+  std::chrono::milliseconds total{600'000};
+};
+
+/// Active health check of one upstream (fwd.v1.HealthCheck with defaults applied).
+struct HealthCheckPolicy {
+  bool enabled = false;
+  std::string path = "/models";
+  std::chrono::milliseconds interval{10'000};
+  std::chrono::milliseconds timeout{5'000};
+  std::uint32_t unhealthy_threshold = 3;
+  std::uint32_t healthy_threshold = 2;
+};
+
 struct UpstreamTarget {
   std::string name;
   bool tls = false;
@@ -29,10 +48,13 @@ struct UpstreamTarget {
   std::string host_header;    // "host" or "host:port" when the port is not the scheme's default
   std::string base_path;      // e.g. "/v1" or "" (never ends with '/')
   std::string authorization;  // "Bearer <key>", or empty: the upstream gets no Authorization
-  std::vector<std::string> models;
+  std::vector<std::string> models;       // allow list: globs over the model (or path)
+  std::vector<std::string> deny_models;  // checked after the allow list
   std::int32_t priority = 0;
   std::uint32_t weight = 1;
-  std::chrono::milliseconds timeout{600'000};
+  AttemptTimeouts timeouts;
+  OutlierPolicy outlier;
+  HealthCheckPolicy health_check;
   bool insecure_skip_verify = false;
   // Identifies interchangeable connections: same scheme, host, port and TLS verification.
   std::string pool_key;
@@ -46,6 +68,9 @@ struct KeyEntry {
   std::vector<std::string> models;  // empty: every model
   common::crypto::Sha256Digest digest{};
 };
+
+/// True when `t` serves `model`: some allow pattern matches and no deny pattern does.
+bool servesModel(const UpstreamTarget& t, std::string_view model);
 
 /// Upstreams to try for one request, in order; inline for the usual handful (no allocation).
 using CandidateList = absl::InlinedVector<const UpstreamTarget*, 8>;
@@ -72,6 +97,18 @@ struct CompiledRoute {
   std::vector<const UpstreamTarget*> upstreams;
   std::string rewrite_model;
   std::vector<std::string> fallback_models;  // tried in order when every upstream failed
+  /// Without an explicit policy each upstream of the group is tried once (plain failover).
+  struct Retry {
+    bool explicit_policy = false;
+    std::uint32_t retries = 0;
+    bool on_5xx = true, on_429 = false, on_connect = true, on_timeout = true;
+    std::chrono::milliseconds backoff_base{25};
+    std::chrono::milliseconds backoff_max{1'000};
+  } retry;
+  /// Route overrides of the upstreams' timeouts; unset fields keep the upstream's.
+  struct TimeoutOverrides {
+    std::optional<std::chrono::milliseconds> connect, first_byte, stream_first_byte, idle, total;
+  } timeouts;
   std::int32_t priority = 0;
   int specificity = 0;  // higher wins among equal priorities: exact > keyword > glob > any
   std::uint64_t id = 0;

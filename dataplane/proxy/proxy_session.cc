@@ -186,7 +186,7 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(WorkerContext& w,
   conn->buffer.reserve(kUpstreamReadBufferBytes);
   conn->tcp.emplace(executor);
   conn->deadline.bind(w.watchdog, *conn->tcp);
-  auto connect_deadline = std::min(deadline, Clock::now() + w.options.connect_timeout);
+  auto connect_deadline = std::min(deadline, Clock::now() + t.timeouts.connect);
   conn->deadline.at(connect_deadline);
   auto [cec, ep] = co_await asio::async_connect(*conn->tcp, endpoints, kUseTuple);
   if (cec) {
@@ -354,7 +354,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
     out.stale = conn.reused && nothing_read && !timed_out;
     out.outcome = timed_out ? "timeout" : "read";
     out.detail = timed_out ? "upstream " + t.name + " did not answer within " +
-                                 common::config::formatDuration(t.timeout) + " (its timeout)"
+                                 common::config::formatDuration(t.timeouts.total) + " (its timeout)"
                            : "reading the response of " + t.name + " failed: " + hec.message();
     co_return out;
   }
@@ -519,7 +519,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
 
 asio::awaitable<Attempt> attemptUpstream(WorkerContext& w, ClientConn& client, Request& r,
                                          const config::UpstreamTarget& t) {
-  auto deadline = Clock::now() + t.timeout;
+  auto deadline = Clock::now() + t.timeouts.total;
   Attempt out;
   for (int round = 0; round < 2; ++round) {
     // First round may reuse a pooled connection; if that one turns out to be dead before any
@@ -840,7 +840,7 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
       if (a.head_seconds >= 0) {
         recordHeadLatency(w, t->name, a.head_seconds);
       } else if (a.outcome == "timeout") {
-        recordHeadLatency(w, t->name, static_cast<double>(t->timeout.count()) / 1000.0);
+        recordHeadLatency(w, t->name, static_cast<double>(t->timeouts.total.count()) / 1000.0);
       }
       w.metrics.upstream_attempts.cell(w.index, {t->name, a.outcome}).add();
       upstream_label = t->name;

@@ -31,7 +31,6 @@ struct ProxyOptions {
   std::chrono::milliseconds idle_timeout{60'000};    // between keep-alive requests
   std::chrono::milliseconds body_timeout{120'000};   // reading the request body
   std::chrono::milliseconds client_write_timeout{60'000};
-  std::chrono::milliseconds connect_timeout{10'000};
   size_t max_idle_per_upstream = 64;
   std::chrono::milliseconds upstream_idle_timeout{50'000};
   size_t max_model_labels = 500;  // distinct model label values per worker before "other"
