@@ -42,6 +42,22 @@ Metrics::Metrics(size_t workers)
                 prometheus::MetricType::Gauge, {}, workers),
       streamed_events("fwd_stream_events_total", "Server-sent events relayed to clients.",
                       prometheus::MetricType::Counter, {"upstream"}, workers),
+      upstream_failures("fwd_upstream_failures_total",
+                        "Failed upstream attempts by reason (connect, tls, dns, "
+                        "connect_timeout, first_byte_timeout, idle_timeout, total_timeout, "
+                        "http_5xx, http_429, reset, mid_stream).",
+                        prometheus::MetricType::Counter, {"upstream", "reason"}, workers),
+      upstream_retries("fwd_upstream_retries_total",
+                       "Attempts that retried a request failed elsewhere (or here) before.",
+                       prometheus::MetricType::Counter, {"upstream"}, workers),
+      upstream_in_flight("fwd_upstream_in_flight", "Attempts in progress per upstream.",
+                         prometheus::MetricType::Gauge, {"upstream"}, workers),
+      retry_budget_exhausted("fwd_retry_budget_exhausted_total",
+                             "Retries not made because the retry budget was spent.",
+                             prometheus::MetricType::Counter, {"route"}, workers),
+      upstream_ejections("fwd_upstream_ejections_total",
+                         "Outlier ejections of an upstream by this data plane.",
+                         prometheus::MetricType::Counter, {"upstream"}, workers),
       config_version(
           gauge(*registry_, "fwd_config_version", "Version of the config snapshot in force.")),
       control_plane_connected(gauge(*registry_, "fwd_control_plane_connected",
@@ -61,6 +77,16 @@ std::vector<prometheus::MetricFamily> Metrics::Collect() const {
   out.push_back(upstream_attempts.collect());
   out.push_back(in_flight.collect());
   out.push_back(streamed_events.collect());
+  out.push_back(upstream_failures.collect());
+  out.push_back(upstream_retries.collect());
+  out.push_back(upstream_in_flight.collect());
+  out.push_back(retry_budget_exhausted.collect());
+  out.push_back(upstream_ejections.collect());
+  if (scrape_time_families) {
+    for (auto& family : scrape_time_families()) {
+      out.push_back(std::move(family));
+    }
+  }
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -23,13 +24,18 @@ class Metrics : public prometheus::Collectable {
   explicit Metrics(size_t workers);
 
   // Request path, worker-sharded. Labels are listed in each family's comment.
-  CounterFamily requests;             // route, model, upstream, status
-  HistogramFamily request_duration;   // route, upstream
-  HistogramFamily upstream_duration;  // upstream: time to the upstream's response head
-  HistogramFamily stream_ttfb;        // upstream: time to the first streamed body byte
-  CounterFamily upstream_attempts;    // upstream, outcome (ok, http_5xx, connect, timeout, ...)
-  GaugeFamily in_flight;              // (none)
-  CounterFamily streamed_events;      // upstream: SSE events relayed
+  CounterFamily requests;                // route, model, upstream, status
+  HistogramFamily request_duration;      // route, upstream
+  HistogramFamily upstream_duration;     // upstream: time to the upstream's response head
+  HistogramFamily stream_ttfb;           // upstream: time to the first streamed body byte
+  CounterFamily upstream_attempts;       // upstream, outcome (ok, http_5xx, connect, timeout, ...)
+  GaugeFamily in_flight;                 // (none)
+  CounterFamily streamed_events;         // upstream: SSE events relayed
+  CounterFamily upstream_failures;       // upstream, reason: failed attempts (see docs/metrics.md)
+  CounterFamily upstream_retries;        // upstream: attempts that were retries
+  GaugeFamily upstream_in_flight;        // upstream: attempts in progress
+  CounterFamily retry_budget_exhausted;  // route: retries refused by the retry budget
+  CounterFamily upstream_ejections;      // upstream: outlier ejections by this node
 
   // Process-wide.
   prometheus::Gauge& config_version;
@@ -37,6 +43,10 @@ class Metrics : public prometheus::Collectable {
   prometheus::Gauge& ready;
   prometheus::Counter& snapshots_applied;
   prometheus::Counter& snapshots_rejected;
+
+  /// Families computed at scrape time from shared state (ejected and health-check gauges);
+  /// set once at start, called on the scraping thread.
+  std::function<std::vector<prometheus::MetricFamily>()> scrape_time_families;
 
   /// The registry to serialize: our process-wide gauges plus this collectable.
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }

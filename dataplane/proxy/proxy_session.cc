@@ -1,5 +1,7 @@
 #include "dataplane/proxy/proxy_session.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
@@ -7,11 +9,14 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -23,6 +28,7 @@
 #include "absl/container/inlined_vector.h"
 #include "common/config/duration.h"
 #include "common/log/log.h"
+#include "common/match/glob.h"
 #include "common/sse/sse_parser.h"
 #include "dataplane/proxy/body_inspect.h"
 #include "dataplane/proxy/errors.h"
@@ -61,16 +67,98 @@ double secondsSince(Clock::time_point start) {
 
 bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
 
+// Why an attempt failed, as retry_on conditions see it.
+enum class Failure {
+  kNone,
+  kConnect,  // DNS, TCP connect or TLS handshake failed: nothing reached the upstream
+  kTimeout,  // a connect, first-byte, idle or total deadline passed
+  kReset,    // the connection broke before a response head (counts as 5xx, as in Envoy)
+  k5xx,
+  k429,        // only when the route retries on 429; otherwise a 429 is the answer
+  kMidStream,  // the response broke after its head went to the client
+};
+
 // What one attempt at one upstream came to.
 struct Attempt {
   double head_seconds = -1;  // time to the upstream's response head, when one arrived
   bool responded = false;    // a response head reached the client; the request is over
   bool client_alive = true;  // the client connection may serve another request
   bool stale = false;        // a reused pooled connection was dead before any response byte
-  int status = 0;            // status relayed (or the upstream's 5xx)
-  std::string outcome;       // metrics label: ok, connect, tls, write, read, timeout, http_5xx ...
-  std::string detail;        // human-readable, for the 502/504 message
+  bool reached = false;      // the request was sent: a retry adds load to an upstream
+  Failure failure = Failure::kNone;
+  int status = 0;       // status relayed (or the upstream's 5xx)
+  std::string outcome;  // metrics label: ok, connect, tls, dns, reset, *_timeout, http_5xx ...
+  std::string detail;   // human-readable, for the 502/504 message
 };
+
+// Watches the client socket while an upstream attempt is in progress, so a client that hangs up
+// cancels the upstream request at once (a long completion stops being generated) instead of when
+// the answer arrives. Shared with the wait handler, which may run after the attempt ended.
+struct ClientWatch {
+  bool active = true;
+  bool gone = false;
+  tcp::socket* upstream = nullptr;  // cancelled when the client is gone
+};
+using ClientWatchPtr = std::shared_ptr<ClientWatch>;
+
+void armClientWatch(tcp::socket& client, const ClientWatchPtr& watch) {
+  client.async_wait(tcp::socket::wait_read, [&client, watch](boost::system::error_code ec) {
+    if (ec || !watch->active) {
+      return;  // cancelled, or the attempt is over: `client` may be gone, touch nothing
+    }
+    char c;
+    ssize_t n = ::recv(client.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) {
+      return;  // bytes of a pipelined next request: the client is there
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      armClientWatch(client, watch);
+      return;
+    }
+    watch->gone = true;
+    if (watch->upstream != nullptr) {
+      boost::system::error_code ignored;
+      watch->upstream->cancel(ignored);
+    }
+  });
+}
+
+// What an attempt may take and how it treats a 429, from the upstream and its route.
+struct AttemptPlan {
+  config::AttemptTimeouts timeouts;
+  bool fail_on_429 = false;  // a 429 is a failure to retry elsewhere, not the answer
+};
+
+config::AttemptTimeouts effectiveTimeouts(const config::UpstreamTarget& t,
+                                          const config::CompiledRoute* route) {
+  config::AttemptTimeouts out = t.timeouts;
+  if (route == nullptr) {
+    return out;
+  }
+  const auto& o = route->timeouts;
+  if (o.total) {
+    out.total = *o.total;
+    // Unset first-byte limits follow the total, as they do on the upstream.
+    out.first_byte = std::min(out.first_byte, out.total);
+    out.stream_first_byte = std::min(out.stream_first_byte, out.total);
+  }
+  if (o.connect) {
+    out.connect = *o.connect;
+  }
+  if (o.first_byte) {
+    out.first_byte = *o.first_byte;
+    if (!o.stream_first_byte) {
+      out.stream_first_byte = std::min(out.stream_first_byte, out.first_byte);
+    }
+  }
+  if (o.stream_first_byte) {
+    out.stream_first_byte = *o.stream_first_byte;
+  }
+  if (o.idle) {
+    out.idle = *o.idle;
+  }
+  return out;
+}
 
 struct Request {
   ClientRequest* req = nullptr;
@@ -167,16 +255,16 @@ std::string extractUpstreamMessage(const std::string& body) {
 
 // Opens a new connection to `t` (resolve, connect, TLS handshake) bounded by the connect
 // timeout and the attempt deadline.
-asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(WorkerContext& w,
-                                                               const config::UpstreamTarget& t,
-                                                               Clock::time_point deadline,
-                                                               Attempt& out) {
+asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(
+    WorkerContext& w, const config::UpstreamTarget& t, std::chrono::milliseconds connect_timeout,
+    Clock::time_point deadline, Attempt& out) {
   auto executor = co_await asio::this_coro::executor;
   tcp::resolver resolver(executor);
   // Asio resolves on its own background thread: getaddrinfo never blocks this worker.
   auto [rec, endpoints] = co_await resolver.async_resolve(t.host, t.port, kUseTuple);
   if (rec) {
     out.outcome = "dns";
+    out.failure = Failure::kConnect;
     out.detail = "cannot resolve " + t.host + ": " + rec.message();
     co_return nullptr;
   }
@@ -186,12 +274,20 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(WorkerContext& w,
   conn->buffer.reserve(kUpstreamReadBufferBytes);
   conn->tcp.emplace(executor);
   conn->deadline.bind(w.watchdog, *conn->tcp);
-  auto connect_deadline = std::min(deadline, Clock::now() + t.timeouts.connect);
+  auto connect_deadline = std::min(deadline, Clock::now() + connect_timeout);
   conn->deadline.at(connect_deadline);
   auto [cec, ep] = co_await asio::async_connect(*conn->tcp, endpoints, kUseTuple);
   if (cec) {
-    out.outcome = timedOut(cec, conn->deadline) ? "timeout" : "connect";
-    out.detail = "cannot connect to " + t.host_header + ": " + cec.message();
+    if (timedOut(cec, conn->deadline)) {
+      out.outcome = "connect_timeout";
+      out.failure = Failure::kTimeout;
+      out.detail = "cannot connect to " + t.host_header + " within " +
+                   common::config::formatDuration(connect_timeout) + " (its connect timeout)";
+    } else {
+      out.outcome = "connect";
+      out.failure = Failure::kConnect;
+      out.detail = "cannot connect to " + t.host_header + ": " + cec.message();
+    }
     co_return nullptr;
   }
   conn->tcp->set_option(tcp::no_delay(true));
@@ -209,7 +305,9 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(WorkerContext& w,
   conn->deadline.at(connect_deadline);
   auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, kUseTuple);
   if (hec) {
-    out.outcome = timedOut(hec, conn->deadline) ? "timeout" : "tls";
+    bool timed_out = timedOut(hec, conn->deadline);
+    out.outcome = timed_out ? "connect_timeout" : "tls";
+    out.failure = timed_out ? Failure::kTimeout : Failure::kConnect;
     out.detail = "TLS handshake with " + t.host_header + " failed: " + hec.message();
     co_return nullptr;
   }
@@ -319,9 +417,19 @@ void coolOnRetryAfter(const config::UpstreamTarget& t, beast::string_view retry_
   t.health->coolUntil(Clock::now() + std::chrono::seconds(seconds));
 }
 
+// The attempt ended because the client hung up (ClientWatch cancelled the upstream socket).
+Attempt clientGone(Attempt out) {
+  out.client_alive = false;
+  out.status = 499;
+  out.outcome = "client_closed";
+  out.failure = Failure::kNone;
+  return out;
+}
+
 template <typename Stream>
 asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamConn& conn,
                                   ClientConn& client, Request& r, const config::UpstreamTarget& t,
+                                  const AttemptPlan& plan, const ClientWatch& watch,
                                   Clock::time_point deadline, bool& reusable) {
   Attempt out;
   reusable = false;
@@ -335,11 +443,18 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   conn.deadline.at(deadline);
   auto [wec, wn] = co_await asio::async_write(upstream, request_bufs, kUseTuple);
   if (wec) {
+    if (watch.gone) {
+      co_return clientGone(std::move(out));
+    }
     out.stale = conn.reused;
-    out.outcome = timedOut(wec, conn.deadline) ? "timeout" : "write";
+    out.reached = true;
+    bool timed_out = timedOut(wec, conn.deadline);
+    out.outcome = timed_out ? "total_timeout" : "reset";
+    out.failure = timed_out ? Failure::kTimeout : Failure::kReset;
     out.detail = "sending to " + t.name + " failed: " + wec.message();
     co_return out;
   }
+  out.reached = true;
 
   UpstreamResponseParser parser;
   parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
@@ -347,17 +462,35 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   if (req.method() == http::verb::head) {
     parser.skip(true);
   }
+  // Until the head: the first-byte limit (a shorter one for streams), within the total.
+  auto head_limit = r.body.stream ? plan.timeouts.stream_first_byte : plan.timeouts.first_byte;
+  bool head_limit_first = sent_at + head_limit < deadline;
+  conn.deadline.at(head_limit_first ? sent_at + head_limit : deadline);
   auto [hec, hn] = co_await http::async_read_header(upstream, conn.buffer, parser, kUseTuple);
   if (hec) {
+    if (watch.gone) {
+      co_return clientGone(std::move(out));
+    }
     bool nothing_read = !parser.got_some();
     bool timed_out = timedOut(hec, conn.deadline);
     out.stale = conn.reused && nothing_read && !timed_out;
-    out.outcome = timed_out ? "timeout" : "read";
-    out.detail = timed_out ? "upstream " + t.name + " did not answer within " +
-                                 common::config::formatDuration(t.timeouts.total) + " (its timeout)"
-                           : "reading the response of " + t.name + " failed: " + hec.message();
+    out.failure = timed_out ? Failure::kTimeout : Failure::kReset;
+    if (!timed_out) {
+      out.outcome = "reset";
+      out.detail = "reading the response of " + t.name + " failed: " + hec.message();
+    } else if (head_limit_first) {
+      const char* which = r.body.stream ? "stream first-byte" : "first-byte";
+      out.outcome = "first_byte_timeout";
+      out.detail = "upstream " + t.name + " sent no response head within " +
+                   common::config::formatDuration(head_limit) + " (its " + which + " timeout)";
+    } else {
+      out.outcome = "total_timeout";
+      out.detail = "upstream " + t.name + " did not answer within " +
+                   common::config::formatDuration(plan.timeouts.total) + " (its timeout)";
+    }
     co_return out;
   }
+  conn.deadline.at(deadline);
   out.head_seconds = secondsSince(sent_at);
   w.metrics.upstream_duration.cell(w.index, {t.name}).observe(out.head_seconds);
   auto& head = parser.get();
@@ -367,7 +500,8 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   out.status = static_cast<int>(head.result_int());
 
   std::array<char, kRelayBufferBytes> buf;
-  if (out.status >= 500) {
+  bool retry_429 = out.status == 429 && plan.fail_on_429;
+  if (out.status >= 500 || retry_429) {
     // Not relayed: read a bounded part of the body for the error message, then drop the
     // connection (the rest of the body is not worth waiting for).
     std::string body;
@@ -380,7 +514,8 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
       }
       body.append(buf.data(), buf.size() - parser.get().body().size);
     }
-    out.outcome = "http_5xx";
+    out.outcome = retry_429 ? "http_429" : "http_5xx";
+    out.failure = retry_429 ? Failure::k429 : Failure::k5xx;
     out.detail = "upstream " + t.name + " returned " + std::to_string(out.status) + ": " +
                  extractUpstreamMessage(body);
     co_return out;
@@ -427,21 +562,37 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   bool first_byte = true;
   bool upstream_failed = false;
   std::string failure_detail;
+  std::string_view failure_outcome = "mid_stream";
   while (!bodyless) {
     size_t got = 0;
     if (!parser.is_done()) {
       parser.get().body().data = buf.data();
       parser.get().body().size = buf.size();
-      conn.deadline.at(deadline);
+      // Each read waits at most the idle limit (the silence between chunks), within the total.
+      auto idle_at = Clock::now() + plan.timeouts.idle;
+      bool idle_first = plan.timeouts.idle.count() > 0 && idle_at < deadline;
+      conn.deadline.at(idle_first ? idle_at : deadline);
       auto [rec, rn] = co_await http::async_read_some(upstream, conn.buffer, parser, kUseTuple);
       if (rec == http::error::need_buffer) {
         rec = {};
       }
       if (rec) {
+        if (watch.gone) {
+          co_return clientGone(std::move(out));
+        }
         upstream_failed = true;
-        failure_detail = timedOut(rec, conn.deadline)
-                             ? "upstream " + t.name + " timed out mid-response"
-                             : "upstream " + t.name + " failed mid-response: " + rec.message();
+        if (!timedOut(rec, conn.deadline)) {
+          failure_detail = "upstream " + t.name + " failed mid-response: " + rec.message();
+        } else if (idle_first) {
+          failure_outcome = "idle_timeout";
+          failure_detail = "upstream " + t.name + " sent nothing for " +
+                           common::config::formatDuration(plan.timeouts.idle) +
+                           " mid-response (its idle timeout)";
+        } else {
+          failure_outcome = "total_timeout";
+          failure_detail = "upstream " + t.name + " did not finish within " +
+                           common::config::formatDuration(plan.timeouts.total) + " (its timeout)";
+        }
         break;
       }
       // Beast's parser yields one chunk per read_some, and an SSE stream is one chunk per
@@ -499,9 +650,13 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   }
 
   if (upstream_failed) {
-    out.outcome = "mid_stream";
+    out.outcome = std::string(failure_outcome);
+    out.failure = Failure::kMidStream;
     out.detail = failure_detail;
     out.client_alive = false;
+    // Logged as partial: what the client received before the cut.
+    FWD_LOG(kWarn, "dataplane") << "partial response: " << failure_detail << "; relayed "
+                                << events.eventCount() << " stream events";
     if (sse && chunked) {
       // The head is gone, so no retry: end the stream with an error event the client can see.
       ApiError e = upstreamFailure(502, "upstream_error", failure_detail);
@@ -518,26 +673,47 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
 }
 
 asio::awaitable<Attempt> attemptUpstream(WorkerContext& w, ClientConn& client, Request& r,
-                                         const config::UpstreamTarget& t) {
-  auto deadline = Clock::now() + t.timeouts.total;
+                                         const config::UpstreamTarget& t, const AttemptPlan& plan) {
+  auto deadline = Clock::now() + plan.timeouts.total;
   Attempt out;
+  auto watch = std::make_shared<ClientWatch>();
+  bool watching = false;
+  struct StopWatching {
+    ClientWatchPtr& watch;
+    bool& watching;
+    tcp::socket& client;
+    ~StopWatching() {
+      watch->active = false;
+      watch->upstream = nullptr;
+      if (watching) {
+        boost::system::error_code ignored;
+        client.cancel(ignored);  // completes the pending wait with operation_aborted
+      }
+    }
+  } stop_watching{watch, watching, client.socket};
   for (int round = 0; round < 2; ++round) {
     // First round may reuse a pooled connection; if that one turns out to be dead before any
     // response byte (the upstream closed it while idle), the second round dials afresh.
     std::unique_ptr<UpstreamConn> conn = round == 0 ? w.pool.acquire(t.pool_key) : nullptr;
     if (!conn) {
-      conn = co_await connectUpstream(w, t, deadline, out);
+      conn = co_await connectUpstream(w, t, plan.timeouts.connect, deadline, out);
       if (!conn) {
         co_return out;
       }
     }
+    watch->upstream = &conn->lowest();
+    if (!watching) {
+      watching = true;
+      armClientWatch(client.socket, watch);
+    }
     bool reusable = false;
     if (conn->tls) {
-      out = co_await exchange(w, *conn->tls, *conn, client, r, t, deadline, reusable);
+      out = co_await exchange(w, *conn->tls, *conn, client, r, t, plan, *watch, deadline, reusable);
     } else {
-      out = co_await exchange(w, *conn->tcp, *conn, client, r, t, deadline, reusable);
+      out = co_await exchange(w, *conn->tcp, *conn, client, r, t, plan, *watch, deadline, reusable);
     }
-    if (out.stale && round == 0) {
+    watch->upstream = nullptr;
+    if (out.stale && round == 0 && !watch->gone) {
       continue;
     }
     if (reusable) {
@@ -621,6 +797,100 @@ void recordHeadLatency(WorkerContext& w, const std::string& upstream, double sec
   auto [it, inserted] = w.head_latency.try_emplace(upstream, seconds);
   if (!inserted) {
     it->second = seconds > it->second ? seconds : kDecay * it->second + (1 - kDecay) * seconds;
+  }
+}
+
+bool deniesModel(const config::UpstreamTarget& t, std::string_view model) {
+  return std::any_of(t.deny_models.begin(), t.deny_models.end(),
+                     [model](const std::string& p) { return common::match::globMatch(p, model); });
+}
+
+// Outlier ejection and active health checks take upstreams out of a group, but never more than
+// half of it: the others stay as the last resort, after the available ones, so a group never
+// routes to nothing while something may be alive (a group of one keeps its upstream).
+void skipUnavailable(config::CandidateList& candidates, Clock::time_point now) {
+  auto unavailable = [now](const config::UpstreamTarget* t) {
+    return t->health != nullptr &&
+           (t->health->ejectionLeft(now) > Clock::duration::zero() ||
+            t->health->active() == config::UpstreamHealth::Active::kUnhealthy);
+  };
+  size_t down =
+      static_cast<size_t>(std::count_if(candidates.begin(), candidates.end(), unavailable));
+  if (down == 0) {
+    return;
+  }
+  size_t keep_down = down - std::min(down, candidates.size() / 2);
+  config::CandidateList ordered;
+  config::CandidateList last_resort;
+  for (const config::UpstreamTarget* t : candidates) {
+    if (!unavailable(t)) {
+      ordered.push_back(t);
+    } else if (last_resort.size() < keep_down) {
+      last_resort.push_back(t);
+    }
+  }
+  ordered.insert(ordered.end(), last_resort.begin(), last_resort.end());
+  candidates = std::move(ordered);
+}
+
+bool retryAllowedOn(const config::CompiledRoute::Retry& policy, Failure f) {
+  switch (f) {
+    case Failure::kConnect:
+      return policy.on_connect;
+    case Failure::kTimeout:
+      return policy.on_timeout;
+    case Failure::kReset:
+    case Failure::k5xx:
+      return policy.on_5xx;
+    case Failure::k429:
+      return policy.on_429;
+    case Failure::kNone:
+    case Failure::kMidStream:
+      return false;
+  }
+  return false;
+}
+
+// Envoy's retry budget, per worker: retries in flight may be at most 20% of the requests in
+// flight, but at least 3.
+bool retryBudgetAllows(const WorkerContext& w) {
+  std::int64_t in_flight = w.in_flight.value();
+  std::int64_t budget = std::max<std::int64_t>(w.options.retry_budget_min,
+                                               in_flight * w.options.retry_budget_percent / 100);
+  return w.retries_in_flight < budget;
+}
+
+// Exponential backoff with jitter before the n-th round over a group (n >= 1): a random wait
+// between half and all of base × 2^(n-1), at most the policy's max.
+asio::awaitable<void> backoff(WorkerContext& w, const config::CompiledRoute::Retry& policy,
+                              size_t round) {
+  auto cap = policy.backoff_base * (std::int64_t{1} << std::min<size_t>(round - 1, 20));
+  cap = std::min(cap, policy.backoff_max);
+  std::uniform_int_distribution<std::int64_t> jitter(cap.count() / 2, cap.count());
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(std::chrono::milliseconds(jitter(w.random)));
+  co_await timer.async_wait(kUseTuple);
+}
+
+// Feeds outlier ejection: a connect/TLS error, timeout, reset, 5xx or broken stream counts
+// against the upstream; any answer below 500 ends its failure streak. A client that hung up
+// says nothing about the upstream.
+void recordOutcome(WorkerContext& w, const config::UpstreamTarget& t, const Attempt& a) {
+  if (a.failure == Failure::kNone || a.failure == Failure::k429) {
+    if (a.responded && a.status < 500) {
+      t.health->recordSuccess();
+    }
+    return;
+  }
+  w.metrics.upstream_failures.cell(w.index, {t.name, a.outcome}).add();
+  if (t.health->recordFailure(Clock::now(), t.outlier)) {
+    w.metrics.upstream_ejections.cell(w.index, {t.name}).add();
+    auto left = t.health->ejectionLeft(Clock::now());
+    FWD_LOG(kWarn, "dataplane") << "upstream " << t.name << " ejected for "
+                                << common::config::formatDuration(
+                                       std::chrono::duration_cast<std::chrono::milliseconds>(left))
+                                << " after " << t.outlier.consecutive_failures
+                                << " consecutive failures; last: " << a.detail;
   }
 }
 
@@ -769,14 +1039,22 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
   std::string body_model = r.body.model;
   Attempt last;
   size_t tried = 0;
+  bool budget_spent = false;
   std::optional<Clock::duration> shortest_cooling;
-  for (size_t i = 0; i < models.size() && i < kMaxModelsPerRequest; ++i) {
+  for (size_t i = 0; i < models.size() && i < kMaxModelsPerRequest && !budget_spent; ++i) {
     const std::string_view model = models[i];
     config::CandidateList candidates;
     std::string_view upstream_model = model;
-    if (const config::CompiledRoute* matched = cfg->matchRoute(prefix, model)) {
+    const config::CompiledRoute* matched = cfg->matchRoute(prefix, model);
+    if (matched != nullptr) {
       route = matched->name;
-      candidates.assign(matched->upstreams.begin(), matched->upstreams.end());
+      // A route's group ignores the upstreams' allow lists (the route chose them) but not
+      // their deny lists.
+      for (const config::UpstreamTarget* t : matched->upstreams) {
+        if (!deniesModel(*t, model)) {
+          candidates.push_back(t);
+        }
+      }
       if (matched->strategy == config::CompiledRoute::Strategy::kWeighted) {
         pickWeighted(w.weighted_state[matched], candidates);
       } else if (matched->strategy == config::CompiledRoute::Strategy::kLeastBusy) {
@@ -795,10 +1073,11 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
     } else if (prefix.empty()) {
       cfg->candidates(model, candidates);
     }
+    auto now = Clock::now();
+    skipUnavailable(candidates, now);
     // Upstreams cooling after a 429 are skipped; if that leaves none, remember how soon the
     // first comes back.
     size_t kept = 0;
-    auto now = Clock::now();
     for (const config::UpstreamTarget* t : candidates) {
       auto left = t->health != nullptr ? t->health->coolingLeft(now) : Clock::duration::zero();
       if (left == Clock::duration::zero()) {
@@ -833,20 +1112,53 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
         body_model.assign(upstream_model);
       }
     }
-    for (const config::UpstreamTarget* t : candidates) {
+    // Without a retry policy each upstream of the group is tried once (plain failover); with
+    // one, `retries` more attempts go round the group, next upstream first.
+    static const config::CompiledRoute::Retry kFailover{};
+    const auto& policy = matched != nullptr ? matched->retry : kFailover;
+    size_t attempts = policy.explicit_policy ? 1 + policy.retries : candidates.size();
+    for (size_t k = 0; k < attempts; ++k) {
+      const config::UpstreamTarget* t = candidates[k % candidates.size()];
+      bool is_retry = tried > 0;
+      if (is_retry) {
+        if (!retryAllowedOn(policy, last.failure)) {
+          break;
+        }
+        // The retry budget bounds retries that add load to upstreams (a connect error sent
+        // nothing), so an outage is not multiplied by the retry count.
+        if (last.reached && !retryBudgetAllows(w)) {
+          w.metrics.retry_budget_exhausted.cell(w.index, {route}).add();
+          budget_spent = true;
+          break;
+        }
+        if (k >= candidates.size()) {
+          // Every upstream of the group was tried already: back off before going round again.
+          co_await backoff(w, policy, k / candidates.size());
+        }
+        w.metrics.upstream_retries.cell(w.index, {t->name}).add();
+      }
+      AttemptPlan plan;
+      plan.timeouts = effectiveTimeouts(*t, matched);
+      plan.fail_on_429 = policy.on_429 && policy.explicit_policy && k + 1 < attempts;
       ++w.busy[t->name];
-      Attempt a = co_await attemptUpstream(w, client, r, *t);
+      w.retries_in_flight += is_retry ? 1 : 0;
+      auto& upstream_in_flight = w.metrics.upstream_in_flight.cell(w.index, {t->name});
+      upstream_in_flight.add(1);
+      Attempt a = co_await attemptUpstream(w, client, r, *t, plan);
+      upstream_in_flight.add(-1);
+      w.retries_in_flight -= is_retry ? 1 : 0;
       --w.busy[t->name];  // the map may have grown meanwhile: look the counter up again
       if (a.head_seconds >= 0) {
         recordHeadLatency(w, t->name, a.head_seconds);
-      } else if (a.outcome == "timeout") {
-        recordHeadLatency(w, t->name, static_cast<double>(t->timeouts.total.count()) / 1000.0);
+      } else if (a.failure == Failure::kTimeout) {
+        recordHeadLatency(w, t->name, static_cast<double>(plan.timeouts.total.count()) / 1000.0);
       }
       w.metrics.upstream_attempts.cell(w.index, {t->name, a.outcome}).add();
+      recordOutcome(w, *t, a);
       upstream_label = t->name;
       ++tried;
       if (a.responded || !a.client_alive) {
-        status = a.status;
+        status = a.failure == Failure::kMidStream ? 502 : a.status;
         co_return a.client_alive&& r.keep_alive;
       }
       FWD_LOG(kDebug, "dataplane") << "upstream attempt failed: " << a.detail;
@@ -868,8 +1180,12 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
   std::string message = tried == 1 ? last.detail
                                    : "all " + std::to_string(tried) +
                                          " upstream attempts failed; last error: " + last.detail;
-  ApiError api_error = last.outcome == "timeout" ? upstreamFailure(504, "upstream_timeout", message)
-                                                 : upstreamFailure(502, "upstream_error", message);
+  if (budget_spent) {
+    message += " (no retry: the retry budget is spent)";
+  }
+  ApiError api_error = last.failure == Failure::kTimeout
+                           ? upstreamFailure(504, "upstream_timeout", message)
+                           : upstreamFailure(502, "upstream_error", message);
   co_return co_await respondError(w, client, api_error, r.keep_alive, status);
 }
 

@@ -34,6 +34,9 @@ struct ProxyOptions {
   size_t max_idle_per_upstream = 64;
   std::chrono::milliseconds upstream_idle_timeout{50'000};
   size_t max_model_labels = 500;  // distinct model label values per worker before "other"
+  // Retry budget (per worker): retries in flight ≤ max(min, percent% of requests in flight).
+  std::int64_t retry_budget_percent = 20;
+  std::int64_t retry_budget_min = 3;
 };
 
 /// A client connection, registered while open so a drain can close the idle ones.
@@ -84,6 +87,8 @@ struct WorkerContext {
   std::unordered_map<std::string, double> head_latency;
   std::minstd_rand random{static_cast<std::minstd_rand::result_type>(index * 7919 + 1)};
   bool draining = false;
+  // Attempts in progress that are retries (the retry budget's numerator).
+  std::int64_t retries_in_flight = 0;
 
   metrics::SingleWriterGauge& in_flight;
 };

@@ -2,6 +2,8 @@
 // includes Asio or Beast.
 #include "tests/fakes/fake_server.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -25,6 +27,7 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <exception>
@@ -557,6 +560,9 @@ class FakeServer::Impl {
     if (endpoint == Endpoint::kStats) {
       conn.body += "{\"name\":";
       appendJsonString(conn.body, config_.name);
+      conn.body += ",\"client_aborts\":";
+      appendInt(conn.body,
+                static_cast<std::int64_t>(client_aborts_.load(std::memory_order_relaxed)));
       conn.body += ",\"requests\":";
       appendInt(conn.body, static_cast<std::int64_t>(requests_.load(std::memory_order_relaxed)));
       conn.body += '}';
@@ -564,15 +570,38 @@ class FakeServer::Impl {
     }
     if (endpoint == Endpoint::kReset) {
       requests_.store(0, std::memory_order_relaxed);
+      client_aborts_.store(0, std::memory_order_relaxed);
       conn.body += "{\"ok\":true}";
       co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
     }
     requests_.fetch_add(1, std::memory_order_relaxed);
 
     if (request.stall_ms > 0 || config_.stall_ms > 0) {
+      // The stall ends early when the client closes its connection (as a real model server
+      // stops generating), and /_fake/stats counts it: tests prove fwd cancels promptly.
       asio::steady_timer timer(co_await asio::this_coro::executor);
       timer.expires_after(std::chrono::milliseconds(request.stall_ms + config_.stall_ms));
+      auto& socket = beast::get_lowest_layer(stream).socket();
+      auto aborted = std::make_shared<bool>(false);
+      socket.async_wait(
+          tcp::socket::wait_read, [&timer, &socket, aborted](boost::system::error_code ec) {
+            if (ec) {
+              return;  // cancelled: the frame may be gone, touch nothing else
+            }
+            char c;
+            ssize_t n = ::recv(socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+              *aborted = true;
+              timer.cancel();
+            }
+          });
       co_await timer.async_wait(kUse);
+      boost::system::error_code ignored;
+      socket.cancel(ignored);
+      if (*aborted) {
+        client_aborts_.fetch_add(1, std::memory_order_relaxed);
+        co_return false;
+      }
     }
     if (request.fake_close) {
       co_return false;
@@ -703,6 +732,8 @@ class FakeServer::Impl {
   std::optional<asio::signal_set> signals_;
   // Requests served (excluding /_fake/*), zeroed by /_fake/reset.
   std::atomic<std::uint64_t> requests_{0};
+  // Requests whose client closed the connection while the response was stalled.
+  std::atomic<std::uint64_t> client_aborts_{0};
   // Source of x-request-id; never reset so ids stay unique.
   std::atomic<std::uint64_t> next_id_{0};
 };
