@@ -1131,6 +1131,8 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
           budget_spent = true;
           break;
         }
+        // A retry holds its budget slot from its backoff to the end of its attempt.
+        ++w.retries_in_flight;
         if (k >= candidates.size()) {
           // Every upstream of the group was tried already: back off before going round again.
           co_await backoff(w, policy, k / candidates.size());
@@ -1141,7 +1143,6 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
       plan.timeouts = effectiveTimeouts(*t, matched);
       plan.fail_on_429 = policy.on_429 && policy.explicit_policy && k + 1 < attempts;
       ++w.busy[t->name];
-      w.retries_in_flight += is_retry ? 1 : 0;
       auto& upstream_in_flight = w.metrics.upstream_in_flight.cell(w.index, {t->name});
       upstream_in_flight.add(1);
       Attempt a = co_await attemptUpstream(w, client, r, *t, plan);

@@ -1,0 +1,262 @@
+// Failing well: route retry policies (conditions, going round the group, backoff), the retry
+// budget under a full outage, outlier ejection, and cancelling the upstream request when the
+// client hangs up — real binaries against the fake upstream.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/cluster/fwd_cluster.h"
+
+namespace fwd::harness {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// The fake's /_fake/stats as JSON ({"name","client_aborts","requests"}).
+nlohmann::json fakeStats(FakeUpstream& up) {
+  auto r = httpRequest(up.endpoint, "GET", "/_fake/stats");
+  return r.status == 200 ? nlohmann::json::parse(r.body) : nlohmann::json::object();
+}
+
+int served(FakeUpstream& up) { return fakeStats(up).value("requests", -1); }
+
+class ResilienceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.startControlPlane());
+    ASSERT_TRUE(cluster_.startDataPlane("dp1"));
+    key_ = cluster_.createKey("k");
+  }
+
+  void fwdctl(std::vector<std::string> args) {
+    auto r = cluster_.fwdctl(args);
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  }
+
+  // Starts a fake upstream and registers it under the same name, serving no model by pattern
+  // (routes send to it).
+  void upstream(const std::string& name, std::vector<std::string> fake_args = {},
+                std::vector<std::string> fwdctl_args = {}) {
+    ASSERT_TRUE(cluster_.startUpstream(name, fake_args));
+    std::vector<std::string> args = {
+        "upstream", "add", name, "--base-url", cluster_.upstream(name).baseUrl(),
+        "--model",  "none"};
+    args.insert(args.end(), fwdctl_args.begin(), fwdctl_args.end());
+    fwdctl(args);
+  }
+
+  Response chat(const std::string& model, Headers headers = {}) {
+    return cluster_.call("dp1", "POST", "/v1/chat/completions", key_,
+                         R"({"model":")" + model + R"("})", std::move(headers));
+  }
+
+  double metric(const std::string& series) {
+    auto m = httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics");
+    return metricValue(m.body, series);
+  }
+
+  FwdCluster cluster_;
+  std::string key_;
+};
+
+TEST_F(ResilienceTest, ARetryOn429GoesToTheNextUpstream) {
+  // With --retry-on 429 a rate-limited upstream is a failure to retry elsewhere, not the answer.
+  upstream("limited", {"--fail-status", "429"});
+  upstream("spare");
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "limited", "--upstream", "spare",
+          "--retries", "1", "--retry-on", "429"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto r = chat("m");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-fwd-upstream"), "spare");
+  EXPECT_EQ(served(cluster_.upstream("limited")), 1);
+  EXPECT_EQ(metric(R"(fwd_upstream_retries_total{upstream="spare"})"), 1);
+}
+
+TEST_F(ResilienceTest, TheLastAttemptRelaysThe429ItGets) {
+  // When no attempt is left, the 429 is the answer, relayed with its Retry-After.
+  upstream("limited", {"--fail-status", "429"});
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "limited", "--retries", "1",
+          "--retry-on", "429"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto r = chat("m");
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.header("retry-after"), "1");
+}
+
+TEST_F(ResilienceTest, AFailureOutsideRetryOnIsNotRetried) {
+  // --retry-on connect: a 503 ends the request at once; the second upstream sees nothing.
+  upstream("broken", {"--fail-status", "503"});
+  upstream("spare");
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "broken", "--upstream", "spare",
+          "--retries", "2", "--retry-on", "connect"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto r = chat("m");
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_EQ(served(cluster_.upstream("spare")), 0);
+}
+
+TEST_F(ResilienceTest, RetriesGoRoundTheGroupAndBackOffBeforeRepeating) {
+  // Two attempts more than the group has: the next upstream first, then round again after a
+  // backoff of 200-400 ms (base 200 ms would need --retry-backoff; the default base is 25 ms,
+  // so here only the count of attempts and their order are asserted).
+  upstream("x", {"--fail-status", "500"});
+  upstream("y", {"--fail-status", "502"});
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "x", "--upstream", "y", "--retries",
+          "3", "--retry-on", "5xx"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto r = chat("m");
+  EXPECT_EQ(r.status, 502);
+  std::string msg = nlohmann::json::parse(r.body)["error"]["message"];
+  EXPECT_NE(msg.find("all 4 upstream attempts failed"), std::string::npos) << msg;
+  EXPECT_EQ(served(cluster_.upstream("x")), 2);
+  EXPECT_EQ(served(cluster_.upstream("y")), 2);
+}
+
+TEST_F(ResilienceTest, TheRetryBudgetBoundsRetriesDuringAFullOutage) {
+  // Every attempt fails slowly (300 ms, then 503). 30 concurrent requests with 5 retries each
+  // would send 180 attempts. On one worker the budget (retries in flight ≤ 20% of the 30
+  // requests in flight, at least 3) lets at most 6 requests retry at a time, so about 60
+  // attempts reach the upstream and most requests fail at once instead of piling on.
+  ASSERT_TRUE(cluster_.startDataPlane("one", {}, {"--workers", "1"}));
+  upstream("down", {"--fail-status", "503", "--stall-ms", "300"});
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "down", "--retries", "5", "--retry-on",
+          "5xx"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  std::vector<std::thread> clients;
+  std::atomic<int> failed{0};
+  for (int c = 0; c < 30; ++c) {
+    clients.emplace_back([&] {
+      auto r = cluster_.call("one", "POST", "/v1/chat/completions", key_, R"({"model":"m"})");
+      if (r.status == 502) {
+        ++failed;
+      }
+    });
+  }
+  for (auto& t : clients) {
+    t.join();
+  }
+  EXPECT_EQ(failed.load(), 30);
+  int attempts = served(cluster_.upstream("down"));
+  EXPECT_GE(attempts, 30);
+  std::printf("retry budget: %d attempts for 30 requests with 5 retries each\n", attempts);
+  EXPECT_LT(attempts, 90) << "retries were not bounded by the budget";
+  auto m = httpRequest(cluster_.dataPlane("one").admin, "GET", "/metrics");
+  EXPECT_GE(metricValue(m.body, R"(fwd_retry_budget_exhausted_total{route="r"})"), 15);
+}
+
+TEST_F(ResilienceTest, ConsecutiveFailuresEjectAnUpstreamButNeverTheWholeGroup) {
+  // After 5 consecutive 503s the broken upstream is ejected: traffic stops reaching it (no more
+  // failovers), the metrics say so, and a group whose members are all broken still routes to
+  // one of them (at most half a group is ejected).
+  upstream("broken", {"--fail-status", "503"});
+  upstream("spare");
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "broken", "--upstream", "spare"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(chat("m").status, 200);
+  }
+  EXPECT_EQ(served(cluster_.upstream("broken")), 5);
+  EXPECT_EQ(metric(R"(fwd_upstream_ejections_total{upstream="broken"})"), 1);
+  EXPECT_EQ(metric(R"(fwd_upstream_failures_total{upstream="broken",reason="http_5xx"})"), 5);
+
+  // A group of one broken upstream keeps trying it: nothing else is alive.
+  upstream("alone", {"--fail-status", "503"});
+  fwdctl({"route", "add", "solo", "--model", "solo", "--upstream", "alone"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(chat("solo").status, 502);
+  }
+  EXPECT_EQ(served(cluster_.upstream("alone")), 8);
+}
+
+// Sends a request on a raw socket and returns the socket, so the test can hang up mid-request.
+int sendRaw(const Endpoint& to, const std::string& key, const std::string& extra_headers) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(to.port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  std::string body = R"({"model":"m"})";
+  std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                    key + "\r\nContent-Type: application/json\r\n" + extra_headers +
+                    "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST_F(ResilienceTest, AClientHangingUpCancelsTheUpstreamRequestAtOnce) {
+  // The upstream would take 20 s to answer; the client leaves after the request reached it.
+  // fwd closes the upstream connection within a moment (the fake counts a client abort), and
+  // the attempt is recorded as client_closed, not as an upstream failure.
+  upstream("slow");
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "slow"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  int fd = sendRaw(cluster_.dataPlane("dp1").http, key_, "x-fake-stall-ms: 20000\r\n");
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(waitFor([&] { return served(cluster_.upstream("slow")) == 1; }, seconds(5),
+                      "the request to reach the upstream"));
+  auto hung_up = std::chrono::steady_clock::now();
+  ::close(fd);
+  ASSERT_TRUE(
+      waitFor([&] { return fakeStats(cluster_.upstream("slow")).value("client_aborts", 0) == 1; },
+              seconds(5), "the upstream to see fwd hang up"));
+  EXPECT_LT(std::chrono::steady_clock::now() - hung_up, seconds(2));
+  EXPECT_TRUE(waitFor(
+      [&] {
+        return metric(R"(fwd_upstream_attempts_total{upstream="slow",outcome="client_closed"})") ==
+               1;
+      },
+      seconds(3), "the attempt to be counted as client_closed"));
+  EXPECT_EQ(metric(R"(fwd_upstream_failures_total{upstream="slow",reason="reset"})"), -1);
+}
+
+TEST_F(ResilienceTest, AClientHangingUpMidStreamCancelsTheUpstreamToo) {
+  // A stream whose next chunk is 20 s away: the client leaves after the first event and fwd
+  // stops reading the upstream at once instead of at the next chunk.
+  upstream("slow");
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "slow"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  std::atomic<bool> got_event{false};
+  std::thread client([&] {
+    streamRequest(
+        cluster_.dataPlane("dp1").http, "POST", "/v1/chat/completions",
+        {{"Authorization", "Bearer " + key_},
+         {"Content-Type", "application/json"},
+         {"x-fake-chunks", "3"},
+         {"x-fake-chunk-delay-ms", "20000"}},
+        R"({"model":"m","stream":true})",
+        [&](std::string_view, std::chrono::steady_clock::time_point) {
+          got_event = true;
+          return false;  // hang up after the first piece
+        },
+        seconds(30));
+  });
+  ASSERT_TRUE(waitFor([&] { return got_event.load(); }, seconds(5), "the first event"));
+  client.join();
+  EXPECT_TRUE(waitFor(
+      [&] {
+        return metric(R"(fwd_upstream_attempts_total{upstream="slow",outcome="client_closed"})") ==
+               1;
+      },
+      seconds(2), "the stream attempt to end as client_closed"));
+}
+
+}  // namespace
+}  // namespace fwd::harness
