@@ -194,6 +194,7 @@ enum class Endpoint {
   kModels,
   kStats,
   kReset,
+  kSetFailStatus,
   kUnknown,
 };
 
@@ -204,6 +205,9 @@ Endpoint classify(http::verb method, std::string_view target) {
   }
   if (path == "/_fake/reset") {
     return method == http::verb::post ? Endpoint::kReset : Endpoint::kUnknown;
+  }
+  if (path == "/_fake/fail-status") {
+    return method == http::verb::post ? Endpoint::kSetFailStatus : Endpoint::kUnknown;
   }
   if (method == http::verb::post) {
     if (path.ends_with("/chat/completions")) {
@@ -272,7 +276,7 @@ void logException(std::exception_ptr error) {
 
 class FakeServer::Impl {
  public:
-  explicit Impl(FakeConfig config) : config_(std::move(config)) {
+  explicit Impl(FakeConfig config) : config_(std::move(config)), fail_status_(config_.fail_status) {
     int threads = std::max(1, config_.threads);
     for (int i = 0; i < threads; ++i) {
       contexts_.push_back(std::make_unique<asio::io_context>(1));
@@ -568,6 +572,20 @@ class FakeServer::Impl {
       conn.body += '}';
       co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
     }
+    if (endpoint == Endpoint::kSetFailStatus) {
+      // POST /_fake/fail-status?status=N: from now on answer every request with N (0: normally),
+      // so a test can break an upstream and heal it while fwd keeps running.
+      std::string_view target = request.target;
+      auto q = target.find("?status=");
+      int status = q == std::string_view::npos ? -1 : parseInt(target.substr(q + 8), 0, 599, -1);
+      if (status < 0 || (status > 0 && status < 100)) {
+        appendError(conn.body, 400, "fake upstream: want ?status=0 or ?status=100..599");
+        co_return co_await writeResponse(stream, conn, Head{400, kJson, -1, keep_alive}, id);
+      }
+      fail_status_.store(status, std::memory_order_relaxed);
+      conn.body += "{\"ok\":true}";
+      co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
+    }
     if (endpoint == Endpoint::kReset) {
       requests_.store(0, std::memory_order_relaxed);
       client_aborts_.store(0, std::memory_order_relaxed);
@@ -618,7 +636,7 @@ class FakeServer::Impl {
       status = info.status_from_model;
     }
     if (status == 0) {
-      status = config_.fail_status;
+      status = fail_status_.load(std::memory_order_relaxed);
     }
     if (status == 0 && endpoint == Endpoint::kUnknown) {
       status = 404;
@@ -732,6 +750,8 @@ class FakeServer::Impl {
   std::optional<asio::signal_set> signals_;
   // Requests served (excluding /_fake/*), zeroed by /_fake/reset.
   std::atomic<std::uint64_t> requests_{0};
+  // --fail-status, changed at run time by POST /_fake/fail-status.
+  std::atomic<int> fail_status_;
   // Requests whose client closed the connection while the response was stalled.
   std::atomic<std::uint64_t> client_aborts_{0};
   // Source of x-request-id; never reset so ids stay unique.

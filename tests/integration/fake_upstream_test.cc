@@ -421,6 +421,38 @@ TEST(FakeUpstreamFlagsTest, FailStatusAnswersEveryRequestWithAnError) {
   EXPECT_EQ(fake.requests(), 2u);
 }
 
+TEST(FakeUpstreamFlagsTest, FailStatusCanBeSwitchedAtRunTime) {
+  // POST /_fake/fail-status?status=N breaks a running upstream, status=0 heals it; bad values
+  // are refused.
+  FakeUpstream fake;
+  ASSERT_TRUE(fake.start("flaky"));
+  Endpoint endpoint{"127.0.0.1", fake.port(), false};
+  EXPECT_EQ(httpRequest(endpoint, "POST", "/v1/chat/completions", kJsonType, "{}").status, 200);
+  EXPECT_EQ(httpRequest(endpoint, "POST", "/_fake/fail-status?status=503").status, 200);
+  EXPECT_EQ(httpRequest(endpoint, "POST", "/v1/chat/completions", kJsonType, "{}").status, 503);
+  EXPECT_EQ(httpRequest(endpoint, "POST", "/_fake/fail-status?status=0").status, 200);
+  EXPECT_EQ(httpRequest(endpoint, "POST", "/v1/chat/completions", kJsonType, "{}").status, 200);
+  EXPECT_EQ(httpRequest(endpoint, "POST", "/_fake/fail-status?status=42").status, 400);
+  EXPECT_EQ(httpRequest(endpoint, "POST", "/_fake/fail-status").status, 400);
+}
+
+TEST(FakeUpstreamFlagsTest, AStallEndsWhenTheClientHangsUp) {
+  // A client that leaves during x-fake-stall-ms ends the stall and is counted in client_aborts.
+  FakeUpstream fake;
+  ASSERT_TRUE(fake.start("stally"));
+  Endpoint endpoint{"127.0.0.1", fake.port(), false};
+  Response r = httpRequest(endpoint, "POST", "/v1/chat/completions",
+                           {{"Content-Type", "application/json"}, {"x-fake-stall-ms", "20000"}},
+                           "{}", std::chrono::milliseconds(300));
+  EXPECT_EQ(r.status, 0);  // the client gave up and closed
+  EXPECT_TRUE(waitFor(
+      [&] {
+        auto stats = httpRequest(endpoint, "GET", "/_fake/stats");
+        return stats.status == 200 && json::parse(stats.body)["client_aborts"] == 1;
+      },
+      std::chrono::seconds(3), "the fake to count the abort"));
+}
+
 TEST(FakeUpstreamFlagsTest, ThreadsShareOneCounterAcrossConnections) {
   // With --threads 2, connections spread over both workers and every request is counted once.
   FakeUpstream fake;
