@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "cli/client/error_kind.h"
+#include "cli/commands/format.h"
 #include "common/config/duration.h"
 
 namespace fwd::cli::commands {
@@ -74,6 +75,21 @@ absl::StatusOr<std::optional<std::chrono::milliseconds>> FlagValues::durationVal
     return client::usageError("--" + name + ": " + std::string(d.status().message()));
   }
   return std::optional<std::chrono::milliseconds>(*d);
+}
+
+absl::StatusOr<std::optional<google::protobuf::Duration>> FlagValues::positiveDurationValue(
+    const std::string& name) const {
+  auto d = durationValue(name);
+  if (!d.ok()) {
+    return d.status();
+  }
+  if (!d->has_value()) {
+    return std::optional<google::protobuf::Duration>();
+  }
+  if ((*d)->count() <= 0) {
+    return client::usageError("--" + name + " must be positive");
+  }
+  return std::optional<google::protobuf::Duration>(toProtoDuration(**d));
 }
 
 std::optional<bool> FlagValues::boolValue(const std::string& name) const {

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "cli/client/admin_api.h"
 #include "cli/client/admin_client.h"
+#include "google/protobuf/duration.pb.h"
 
 namespace fwd::cli::commands {
 
@@ -62,6 +63,10 @@ class FlagValues {
   absl::StatusOr<std::optional<std::chrono::milliseconds>> durationValue(
       const std::string& name) const;
   std::optional<bool> boolValue(const std::string& name) const;
+  /// A duration that must be more than 0, as a proto Duration: a usage error naming the flag
+  /// when it does not parse or is not positive.
+  absl::StatusOr<std::optional<google::protobuf::Duration>> positiveDurationValue(
+      const std::string& name) const;
 
  private:
   std::map<std::string, std::vector<std::string>> values_;

@@ -1,20 +1,54 @@
 #include "cli/commands/route.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cli/client/error_kind.h"
+#include "common/config/duration.h"
 
 namespace fwd::cli::commands {
 namespace {
 
 using client::usageError;
+using fwd::common::config::formatDuration;
 
-// FieldMask paths in the order admin.proto lists them, so a mask never depends on flag order.
-constexpr const char* kPathOrder[] = {
-    "path_prefix",   "models", "upstreams",     "strategy",       "fallback_models",
-    "rewrite_model", "retry",  "retry.retries", "retry.retry_on", "priority"};
+// FieldMask paths in the order of their fields in config.proto, so a mask never depends on flag
+// order.
+constexpr const char* kPathOrder[] = {"path_prefix",
+                                      "models",
+                                      "upstreams",
+                                      "strategy",
+                                      "fallback_models",
+                                      "rewrite_model",
+                                      "retry",
+                                      "retry.retries",
+                                      "retry.retry_on",
+                                      "retry.backoff_base",
+                                      "retry.backoff_max",
+                                      "priority",
+                                      "timeouts",
+                                      "timeouts.connect",
+                                      "timeouts.first_byte",
+                                      "timeouts.stream_first_byte",
+                                      "timeouts.idle",
+                                      "timeouts.total"};
+
+// Each timeout override: its flag, its FieldMask path and its field in fwd.v1.Timeouts.
+struct TimeoutFlag {
+  const char* flag;
+  const char* path;
+  google::protobuf::Duration* (fwd::v1::Timeouts::*field)();
+};
+constexpr TimeoutFlag kTimeoutFlags[] = {
+    {"connect-timeout", "timeouts.connect", &fwd::v1::Timeouts::mutable_connect},
+    {"first-byte-timeout", "timeouts.first_byte", &fwd::v1::Timeouts::mutable_first_byte},
+    {"stream-first-byte-timeout", "timeouts.stream_first_byte",
+     &fwd::v1::Timeouts::mutable_stream_first_byte},
+    {"idle-timeout", "timeouts.idle", &fwd::v1::Timeouts::mutable_idle},
+    {"timeout", "timeouts.total", &fwd::v1::Timeouts::mutable_total},
+};
 
 struct NamedStrategy {
   const char* name;
@@ -52,7 +86,19 @@ std::vector<FlagSpec> routeFlags(bool update) {
       {"rewrite-model", FlagKind::kValue, "NAME", "model name sent upstream instead"},
       {"retries", FlagKind::kValue, "N", "further attempts after the first, 0..10"},
       {"retry-on", FlagKind::kValue, "LIST", "comma list of 5xx, 429, connect, timeout"},
+      {"retry-backoff", FlagKind::kValue, "DURATION",
+       "backoff base before an upstream is tried again (default 25ms)"},
+      {"retry-backoff-max", FlagKind::kValue, "DURATION", "longest backoff (default 1s)"},
       {"priority", FlagKind::kValue, "N", "lower is matched first (default 0)"},
+      {"timeout", FlagKind::kValue, "DURATION", "whole attempt (default: the upstream's)"},
+      {"connect-timeout", FlagKind::kValue, "DURATION",
+       "DNS, TCP connect and TLS (default: the upstream's)"},
+      {"first-byte-timeout", FlagKind::kValue, "DURATION",
+       "request sent to response head (default: the upstream's)"},
+      {"stream-first-byte-timeout", FlagKind::kValue, "DURATION",
+       "the same for streamed requests (default: the upstream's)"},
+      {"idle-timeout", FlagKind::kValue, "DURATION",
+       "longest silence between two body reads (default: the upstream's)"},
   };
   if (update) {
     flags.push_back({"clear-prefix", FlagKind::kBool, "", "remove the path prefix"});
@@ -60,6 +106,7 @@ std::vector<FlagSpec> routeFlags(bool update) {
     flags.push_back({"clear-fallbacks", FlagKind::kBool, "", "remove every fallback model"});
     flags.push_back({"clear-rewrite-model", FlagKind::kBool, "", "send the client's model"});
     flags.push_back({"clear-retry", FlagKind::kBool, "", "remove the retry policy"});
+    flags.push_back({"clear-timeouts", FlagKind::kBool, "", "use the upstreams' timeouts again"});
   }
   return flags;
 }
@@ -99,7 +146,11 @@ absl::Status applyFlags(const FlagValues& flags, fwd::v1::Route& route,
                          exclusive(flags, "clear-models", {"model", "model-keyword"}),
                          exclusive(flags, "clear-fallbacks", {"fallback"}),
                          exclusive(flags, "clear-rewrite-model", {"rewrite-model"}),
-                         exclusive(flags, "clear-retry", {"retries", "retry-on"})}) {
+                         exclusive(flags, "clear-retry",
+                                   {"retries", "retry-on", "retry-backoff", "retry-backoff-max"}),
+                         exclusive(flags, "clear-timeouts",
+                                   {"timeout", "connect-timeout", "first-byte-timeout",
+                                    "stream-first-byte-timeout", "idle-timeout"})}) {
     if (!s.ok()) {
       return s;
     }
@@ -171,6 +222,24 @@ absl::Status applyFlags(const FlagValues& flags, fwd::v1::Route& route,
     }
     paths.push_back("retry.retry_on");
   }
+  struct Backoff {
+    const char* flag;
+    const char* path;
+    google::protobuf::Duration* (fwd::v1::RetryPolicy::*field)();
+  };
+  for (const Backoff& b :
+       {Backoff{"retry-backoff", "retry.backoff_base", &fwd::v1::RetryPolicy::mutable_backoff_base},
+        Backoff{"retry-backoff-max", "retry.backoff_max",
+                &fwd::v1::RetryPolicy::mutable_backoff_max}}) {
+    auto d = flags.positiveDurationValue(b.flag);
+    if (!d.ok()) {
+      return d.status();
+    }
+    if (d->has_value()) {
+      *(route.mutable_retry()->*b.field)() = **d;
+      paths.push_back(b.path);
+    }
+  }
   if (cleared("clear-retry")) {
     route.clear_retry();
     paths.push_back("retry");
@@ -182,6 +251,20 @@ absl::Status applyFlags(const FlagValues& flags, fwd::v1::Route& route,
   if (priority->has_value()) {
     route.set_priority(**priority);
     paths.push_back("priority");
+  }
+  for (const TimeoutFlag& t : kTimeoutFlags) {
+    auto d = flags.positiveDurationValue(t.flag);
+    if (!d.ok()) {
+      return d.status();
+    }
+    if (d->has_value()) {
+      *(route.mutable_timeouts()->*t.field)() = **d;
+      paths.push_back(t.path);
+    }
+  }
+  if (cleared("clear-timeouts")) {
+    route.clear_timeouts();
+    paths.push_back("timeouts");
   }
   return absl::OkStatus();
 }
@@ -213,6 +296,10 @@ std::string modelsCell(const fwd::v1::Route& route) {
 }
 
 std::string retryCell(const fwd::v1::Route& route) {
+  if (!route.has_retry()) {
+    // No policy: each upstream of the group once (config.proto), unlike an explicit 0.
+    return "failover";
+  }
   if (route.retry().retries() == 0) {
     return "0";
   }
@@ -225,6 +312,49 @@ std::string retryCell(const fwd::v1::Route& route) {
 }
 
 std::string orDash(const std::string& s) { return s.empty() ? "-" : s; }
+
+std::chrono::milliseconds effectiveBackoffBase(const fwd::v1::RetryPolicy& retry) {
+  return retry.has_backoff_base() ? toMillis(retry.backoff_base()) : kDefaultBackoffBase;
+}
+
+std::chrono::milliseconds effectiveBackoffMax(const fwd::v1::RetryPolicy& retry) {
+  return retry.has_backoff_max() ? toMillis(retry.backoff_max()) : kDefaultBackoffMax;
+}
+
+std::string backoffCell(const fwd::v1::RetryPolicy& retry) {
+  std::string base = formatDuration(effectiveBackoffBase(retry));
+  std::string max = formatDuration(effectiveBackoffMax(retry));
+  return (retry.has_backoff_base() ? base : base + " (default)") + ", at most " +
+         (retry.has_backoff_max() ? max : max + " (default)");
+}
+
+// The timeout overrides in fwd.v1.Timeouts order, each with its name in output.
+struct NamedTimeout {
+  const char* name;
+  bool has;
+  const google::protobuf::Duration& value;
+};
+
+std::vector<NamedTimeout> namedTimeouts(const fwd::v1::Timeouts& t) {
+  return {{"connect", t.has_connect(), t.connect()},
+          {"first_byte", t.has_first_byte(), t.first_byte()},
+          {"stream_first_byte", t.has_stream_first_byte(), t.stream_first_byte()},
+          {"idle", t.has_idle(), t.idle()},
+          {"total", t.has_total(), t.total()}};
+}
+
+std::string timeoutsCell(const fwd::v1::Route& route) {
+  std::vector<std::string> set;
+  for (const NamedTimeout& t : namedTimeouts(route.timeouts())) {
+    if (t.has) {
+      set.push_back(std::string(t.name) + " " + formatDuration(toMillis(t.value)));
+    }
+  }
+  if (set.empty()) {
+    return "the upstreams' (default)";
+  }
+  return absl::StrJoin(set, ", ") + (set.size() < 5 ? "; the rest the upstreams'" : "");
+}
 
 template <typename Request>
 absl::StatusOr<Action> routeAction(
@@ -320,7 +450,10 @@ absl::StatusOr<Action> prepareRemove(const Invocation& inv) {
 std::vector<CommandSpec> routeCommands() {
   const std::string flags_synopsis =
       "[--model PATTERN]... [--model-keyword WORD]... [--strategy S] [--fallback MODEL]... "
-      "[--rewrite-model NAME] [--retries N] [--retry-on LIST] [--priority N]";
+      "[--rewrite-model NAME] [--retries N] [--retry-on LIST] [--retry-backoff DURATION] "
+      "[--retry-backoff-max DURATION] [--priority N] [--timeout DURATION] "
+      "[--connect-timeout DURATION] [--first-byte-timeout DURATION] "
+      "[--stream-first-byte-timeout DURATION] [--idle-timeout DURATION]";
   return {
       {"route", "add", "NAME",
        "[--prefix PATH] --upstream NAME [--upstream NAME]... " + flags_synopsis,
@@ -330,7 +463,7 @@ std::vector<CommandSpec> routeCommands() {
       {"route", "update", "NAME",
        "[--prefix PATH] [--upstream NAME]... " + flags_synopsis +
            " [--clear-prefix] [--clear-models] [--clear-fallbacks] [--clear-rewrite-model] "
-           "[--clear-retry]",
+           "[--clear-retry] [--clear-timeouts]",
        "change the given fields of a route", routeFlags(true), prepareUpdate},
       {"route", "remove", "NAME", "", "delete a route", {}, prepareRemove},
   };
@@ -369,7 +502,7 @@ absl::StatusOr<fwd::v1::UpdateRouteRequest> buildUpdateRouteRequest(const Invoca
     return usageError(
         "nothing to update: pass at least one of --prefix, --model, --model-keyword, "
         "--upstream, --strategy, --fallback, --rewrite-model, --retries, --retry-on, "
-        "--priority or a --clear-... flag");
+        "--retry-backoff, --retry-backoff-max, --priority, a timeout flag or a --clear-... flag");
   }
   for (const char* path : kPathOrder) {
     if (std::find(paths.begin(), paths.end(), path) != paths.end()) {
@@ -437,6 +570,10 @@ Json routeJson(const fwd::v1::Route& route) {
   for (int v : route.retry().retry_on()) {
     retry_on.push_back(retryOnName(static_cast<fwd::v1::RetryOn>(v)));
   }
+  Json timeouts = Json::object();
+  for (const NamedTimeout& t : namedTimeouts(route.timeouts())) {
+    timeouts[t.name] = t.has ? Json(formatDuration(toMillis(t.value))) : Json(nullptr);
+  }
   return Json{
       {"name", route.name()},
       {"path_prefix", route.path_prefix()},
@@ -447,8 +584,13 @@ Json routeJson(const fwd::v1::Route& route) {
       {"fallback_models", Json(std::vector<std::string>(route.fallback_models().begin(),
                                                         route.fallback_models().end()))},
       {"rewrite_model", route.rewrite_model()},
-      {"retry", Json{{"retries", route.retry().retries()}, {"retry_on", std::move(retry_on)}}},
+      {"retry", Json{{"retries", route.retry().retries()},
+                     {"retry_on", std::move(retry_on)},
+                     {"backoff_base", formatDuration(effectiveBackoffBase(route.retry()))},
+                     {"backoff_max", formatDuration(effectiveBackoffMax(route.retry()))},
+                     {"explicit", route.has_retry()}}},
       {"priority", route.priority()},
+      {"timeouts", std::move(timeouts)},
       {"id", route.id()},
       {"created", timestampJson(route.create_time())},
       {"updated", timestampJson(route.update_time())},
@@ -474,8 +616,10 @@ std::string routeDetail(const fwd::v1::Route& r) {
   table.addRow({"strategy:", strategyName(r.strategy())});
   table.addRow({"fallback_models:", joinedOr(r.fallback_models(), "-")});
   table.addRow({"rewrite_model:", orDash(r.rewrite_model())});
-  table.addRow({"retries:", retryCell(r)});
+  table.addRow({"retries:", r.has_retry() ? retryCell(r) : "failover (default)"});
+  table.addRow({"retry_backoff:", backoffCell(r.retry())});
   table.addRow({"priority:", std::to_string(r.priority())});
+  table.addRow({"timeouts:", timeoutsCell(r)});
   table.addRow({"id:", std::to_string(r.id())});
   table.addRow({"created:", timestampCell(r.create_time())});
   table.addRow({"updated:", timestampCell(r.update_time())});

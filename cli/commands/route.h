@@ -2,6 +2,7 @@
 // update's FieldMask names exactly the flags given) and routes to tables and JSON.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,10 @@
 #include "fwd/v1/admin.pb.h"
 
 namespace fwd::cli::commands {
+
+/// Retry backoff of a policy whose backoff fields are unset (config.proto).
+inline constexpr std::chrono::milliseconds kDefaultBackoffBase{25};
+inline constexpr std::chrono::milliseconds kDefaultBackoffMax{1'000};
 
 std::vector<CommandSpec> routeCommands();
 
@@ -26,7 +31,10 @@ std::string retryOnName(fwd::v1::RetryOn value);
 std::optional<fwd::v1::RetryOn> parseRetryOn(const std::string& name);
 
 /// The documented route object: name, path_prefix, models, upstreams, strategy,
-/// fallback_models, rewrite_model, retry, priority, id, created, updated.
+/// fallback_models, rewrite_model, retry, priority, timeouts, id, created, updated. retry holds
+/// retries, retry_on, the effective backoff_base and backoff_max, and explicit (false: the
+/// route has no policy, each upstream of the group is tried once); timeouts holds each override
+/// or null.
 Json routeJson(const fwd::v1::Route& route);
 /// NAME PREFIX MODELS UPSTREAMS STRATEGY FALLBACKS RETRIES PRIORITY, one row per route.
 std::string routeTable(const std::vector<fwd::v1::Route>& routes);

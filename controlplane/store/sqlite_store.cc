@@ -2,7 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <array>
+#include <limits>
+#include <optional>
 
 #include "nlohmann/json.hpp"
 
@@ -11,7 +14,7 @@ namespace {
 
 // Schema steps, applied in order; PRAGMA user_version holds how many have run. Never edit a
 // released step: append a new one.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 3> kMigrations = {
     // 1: initial schema.
     R"sql(
 CREATE TABLE meta (
@@ -72,14 +75,39 @@ CREATE TABLE routes (
   update_time_us INTEGER NOT NULL
 ) STRICT;
 )sql",
+    // 3: per-upstream deny list, fine timeouts, outlier detection and health check; route
+    // timeouts, retry backoff, and whether a route has a retry policy at all. A NULL duration
+    // column or object column means the field is unset (its default applies). Routes stored
+    // before this step read their policy as present only when it was not empty, as they did.
+    R"sql(
+ALTER TABLE upstreams ADD COLUMN deny_models TEXT NOT NULL DEFAULT '[]';  -- JSON array of globs
+ALTER TABLE upstreams ADD COLUMN connect_timeout_ns INTEGER;
+ALTER TABLE upstreams ADD COLUMN first_byte_timeout_ns INTEGER;
+ALTER TABLE upstreams ADD COLUMN stream_first_byte_timeout_ns INTEGER;
+ALTER TABLE upstreams ADD COLUMN idle_timeout_ns INTEGER;
+-- JSON {"disabled", "consecutive_failures", "base_ejection_time_ns"?, "max_ejection_time_ns"?}
+ALTER TABLE upstreams ADD COLUMN outlier_detection TEXT;
+-- JSON {"path", "interval_ns"?, "timeout_ns"?, "unhealthy_threshold", "healthy_threshold"}
+ALTER TABLE upstreams ADD COLUMN health_check TEXT;
+
+ALTER TABLE routes ADD COLUMN has_retry INTEGER NOT NULL DEFAULT 0;
+UPDATE routes SET has_retry = 1 WHERE retries != 0 OR retry_on != '[]';
+ALTER TABLE routes ADD COLUMN retry_backoff_base_ns INTEGER;
+ALTER TABLE routes ADD COLUMN retry_backoff_max_ns INTEGER;
+-- JSON {"connect_ns"?, "first_byte_ns"?, "stream_first_byte_ns"?, "idle_ns"?, "total_ns"?}
+ALTER TABLE routes ADD COLUMN timeouts TEXT;
+)sql",
 };
 
 constexpr char kUpstreamColumns[] =
     "id, name, base_url, api_key, api_key_env, models, priority, weight, timeout_ns, "
-    "insecure_skip_verify, create_time_us, update_time_us";
+    "insecure_skip_verify, create_time_us, update_time_us, deny_models, connect_timeout_ns, "
+    "first_byte_timeout_ns, stream_first_byte_timeout_ns, idle_timeout_ns, outlier_detection, "
+    "health_check";
 constexpr char kRouteColumns[] =
     "id, name, path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, "
-    "retries, retry_on, priority, create_time_us, update_time_us";
+    "retries, retry_on, priority, create_time_us, update_time_us, has_retry, "
+    "retry_backoff_base_ns, retry_backoff_max_ns, timeouts";
 constexpr char kKeyColumns[] =
     "id, name, secret_sha256, display_prefix, models, create_time_us, revoke_time_us";
 
@@ -101,6 +129,184 @@ std::int64_t durationNanos(const google::protobuf::Duration& d) {
 void setDuration(std::int64_t nanos, google::protobuf::Duration* d) {
   d->set_seconds(nanos / 1000000000);
   d->set_nanos(static_cast<std::int32_t>(nanos % 1000000000));
+}
+
+/// The column value of an optional duration: nanoseconds, or NULL when unset.
+std::optional<std::int64_t> nanosColumn(bool has, const google::protobuf::Duration& d) {
+  if (!has) {
+    return std::nullopt;
+  }
+  return durationNanos(d);
+}
+
+/// Sets `*d()` from a nullable nanoseconds column; leaves the field unset for NULL.
+template <typename Mutable>
+void readNanosColumn(const Statement& row, int index, Mutable d) {
+  if (!row.columnIsNull(index)) {
+    setDuration(row.columnInt(index), d());
+  }
+}
+
+/// A JSON object column: an object whose keys are all in `known`, else DATA_LOSS naming
+/// `column`.
+absl::StatusOr<nlohmann::json> objectFromJson(const std::string& text, const char* column,
+                                              std::initializer_list<const char*> known) {
+  nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) {
+    return absl::DataLossError(std::string("stored ") + column +
+                               " column is not a JSON object: " + text);
+  }
+  for (const auto& [key, value] : parsed.items()) {
+    bool ok = std::any_of(known.begin(), known.end(), [&](const char* k) { return key == k; });
+    bool typed = value.is_boolean() || value.is_number_integer() || value.is_string();
+    if (!ok || !typed) {
+      return absl::DataLossError(std::string("stored ") + column +
+                                 " column holds an unknown or malformed \"" + key + "\": " + text);
+    }
+  }
+  return parsed;
+}
+
+/// Writes `key` as nanoseconds when the duration is set; an unset one has no key.
+void putNanos(nlohmann::json& obj, const char* key, bool has, const google::protobuf::Duration& d) {
+  if (has) {
+    obj[key] = durationNanos(d);
+  }
+}
+
+/// Sets `*d()` from an integer `key` of `obj` when present. False when it is not an integer.
+template <typename Mutable>
+bool getNanos(const nlohmann::json& obj, const char* key, Mutable d) {
+  auto it = obj.find(key);
+  if (it == obj.end()) {
+    return true;
+  }
+  if (!it->is_number_integer()) {
+    return false;
+  }
+  setDuration(it->get<std::int64_t>(), d());
+  return true;
+}
+
+/// Reads an unsigned 32-bit `key` of `obj` (absent: 0). False when malformed.
+bool getUint32(const nlohmann::json& obj, const char* key, std::uint32_t* out) {
+  auto it = obj.find(key);
+  if (it == obj.end()) {
+    *out = 0;
+    return true;
+  }
+  if (!it->is_number_integer() || it->get<std::int64_t>() < 0 ||
+      it->get<std::int64_t>() > std::numeric_limits<std::uint32_t>::max()) {
+    return false;
+  }
+  *out = it->get<std::uint32_t>();
+  return true;
+}
+
+std::optional<std::string> outlierToJson(const fwd::v1::Upstream& u) {
+  if (!u.has_outlier_detection()) {
+    return std::nullopt;
+  }
+  const fwd::v1::OutlierDetection& od = u.outlier_detection();
+  nlohmann::json obj = {{"disabled", od.disabled()},
+                        {"consecutive_failures", od.consecutive_failures()}};
+  putNanos(obj, "base_ejection_time_ns", od.has_base_ejection_time(), od.base_ejection_time());
+  putNanos(obj, "max_ejection_time_ns", od.has_max_ejection_time(), od.max_ejection_time());
+  return obj.dump();
+}
+
+absl::Status outlierFromJson(const std::string& text, fwd::v1::OutlierDetection* out) {
+  absl::StatusOr<nlohmann::json> obj = objectFromJson(
+      text, "outlier_detection",
+      {"disabled", "consecutive_failures", "base_ejection_time_ns", "max_ejection_time_ns"});
+  if (!obj.ok()) {
+    return obj.status();
+  }
+  std::uint32_t failures = 0;
+  auto disabled = obj->find("disabled");
+  bool ok =
+      (disabled == obj->end() || disabled->is_boolean()) &&
+      getUint32(*obj, "consecutive_failures", &failures) &&
+      getNanos(*obj, "base_ejection_time_ns", [&] { return out->mutable_base_ejection_time(); }) &&
+      getNanos(*obj, "max_ejection_time_ns", [&] { return out->mutable_max_ejection_time(); });
+  if (!ok) {
+    return absl::DataLossError("stored outlier_detection column is malformed: " + text);
+  }
+  out->set_disabled(disabled != obj->end() && disabled->get<bool>());
+  out->set_consecutive_failures(failures);
+  return absl::OkStatus();
+}
+
+std::optional<std::string> healthCheckToJson(const fwd::v1::Upstream& u) {
+  if (!u.has_health_check()) {
+    return std::nullopt;
+  }
+  const fwd::v1::HealthCheck& hc = u.health_check();
+  nlohmann::json obj = {{"path", hc.path()},
+                        {"unhealthy_threshold", hc.unhealthy_threshold()},
+                        {"healthy_threshold", hc.healthy_threshold()}};
+  putNanos(obj, "interval_ns", hc.has_interval(), hc.interval());
+  putNanos(obj, "timeout_ns", hc.has_timeout(), hc.timeout());
+  return obj.dump();
+}
+
+absl::Status healthCheckFromJson(const std::string& text, fwd::v1::HealthCheck* out) {
+  absl::StatusOr<nlohmann::json> obj = objectFromJson(
+      text, "health_check",
+      {"path", "interval_ns", "timeout_ns", "unhealthy_threshold", "healthy_threshold"});
+  if (!obj.ok()) {
+    return obj.status();
+  }
+  std::uint32_t unhealthy = 0;
+  std::uint32_t healthy = 0;
+  auto path = obj->find("path");
+  bool ok = (path == obj->end() || path->is_string()) &&
+            getUint32(*obj, "unhealthy_threshold", &unhealthy) &&
+            getUint32(*obj, "healthy_threshold", &healthy) &&
+            getNanos(*obj, "interval_ns", [&] { return out->mutable_interval(); }) &&
+            getNanos(*obj, "timeout_ns", [&] { return out->mutable_timeout(); });
+  if (!ok) {
+    return absl::DataLossError("stored health_check column is malformed: " + text);
+  }
+  if (path != obj->end()) {
+    out->set_path(path->get<std::string>());
+  }
+  out->set_unhealthy_threshold(unhealthy);
+  out->set_healthy_threshold(healthy);
+  return absl::OkStatus();
+}
+
+std::optional<std::string> timeoutsToJson(const fwd::v1::Route& r) {
+  if (!r.has_timeouts()) {
+    return std::nullopt;
+  }
+  const fwd::v1::Timeouts& t = r.timeouts();
+  nlohmann::json obj = nlohmann::json::object();
+  putNanos(obj, "connect_ns", t.has_connect(), t.connect());
+  putNanos(obj, "first_byte_ns", t.has_first_byte(), t.first_byte());
+  putNanos(obj, "stream_first_byte_ns", t.has_stream_first_byte(), t.stream_first_byte());
+  putNanos(obj, "idle_ns", t.has_idle(), t.idle());
+  putNanos(obj, "total_ns", t.has_total(), t.total());
+  return obj.dump();
+}
+
+absl::Status timeoutsFromJson(const std::string& text, fwd::v1::Timeouts* out) {
+  absl::StatusOr<nlohmann::json> obj = objectFromJson(
+      text, "timeouts",
+      {"connect_ns", "first_byte_ns", "stream_first_byte_ns", "idle_ns", "total_ns"});
+  if (!obj.ok()) {
+    return obj.status();
+  }
+  bool ok =
+      getNanos(*obj, "connect_ns", [&] { return out->mutable_connect(); }) &&
+      getNanos(*obj, "first_byte_ns", [&] { return out->mutable_first_byte(); }) &&
+      getNanos(*obj, "stream_first_byte_ns", [&] { return out->mutable_stream_first_byte(); }) &&
+      getNanos(*obj, "idle_ns", [&] { return out->mutable_idle(); }) &&
+      getNanos(*obj, "total_ns", [&] { return out->mutable_total(); });
+  if (!ok) {
+    return absl::DataLossError("stored timeouts column is malformed: " + text);
+  }
+  return absl::OkStatus();
 }
 
 std::string modelsToJson(const google::protobuf::RepeatedPtrField<std::string>& models) {
@@ -220,11 +426,17 @@ absl::StatusOr<fwd::v1::Route> routeFromRow(const Statement& row) {
   if (s.ok()) {
     s = retryOnFromJson(row.columnText(9), &retry);
   }
+  readNanosColumn(row, 14, [&] { return retry.mutable_backoff_base(); });
+  readNanosColumn(row, 15, [&] { return retry.mutable_backoff_max(); });
+  if (s.ok() && !row.columnIsNull(16)) {
+    s = timeoutsFromJson(row.columnText(16), r.mutable_timeouts());
+  }
   if (!s.ok()) {
     return s;
   }
-  // An empty policy reads back as unset, so a route without retries carries no retry message.
-  if (retry.retries() != 0 || retry.retry_on_size() != 0) {
+  // A present policy, even an empty one (retries 0: no failover), is not the same as none
+  // (plain failover over the group).
+  if (row.columnInt(13) != 0) {
     *r.mutable_retry() = std::move(retry);
   }
   r.set_priority(static_cast<std::int32_t>(row.columnInt(10)));
@@ -233,17 +445,23 @@ absl::StatusOr<fwd::v1::Route> routeFromRow(const Statement& row) {
   return r;
 }
 
-/// Binds ?2..?11 of an INSERT or UPDATE of a route, in kRouteColumns order after the name.
+/// Binds ?2..?10 and ?12..?15 of an INSERT or UPDATE of a route (?1 is the name or id, ?11 the
+/// time), in kRouteColumns order after the name.
 void bindRouteFields(Statement& q, const fwd::v1::Route& r) {
+  const fwd::v1::RetryPolicy& retry = r.retry();
   q.bind(2, r.path_prefix())
       .bind(3, matchesToJson(r.models()))
       .bind(4, modelsToJson(r.upstreams()))
       .bind(5, fwd::v1::BalanceStrategy_Name(r.strategy()))
       .bind(6, modelsToJson(r.fallback_models()))
       .bind(7, r.rewrite_model())
-      .bind(8, std::int64_t{r.retry().retries()})
-      .bind(9, retryOnToJson(r.retry()))
-      .bind(10, std::int64_t{r.priority()});
+      .bind(8, std::int64_t{retry.retries()})
+      .bind(9, retryOnToJson(retry))
+      .bind(10, std::int64_t{r.priority()})
+      .bind(12, std::int64_t{r.has_retry() ? 1 : 0})
+      .bind(13, nanosColumn(retry.has_backoff_base(), retry.backoff_base()))
+      .bind(14, nanosColumn(retry.has_backoff_max(), retry.backoff_max()))
+      .bind(15, timeoutsToJson(r));
 }
 
 absl::StatusOr<fwd::v1::Upstream> upstreamFromRow(const Statement& row) {
@@ -266,6 +484,20 @@ absl::StatusOr<fwd::v1::Upstream> upstreamFromRow(const Statement& row) {
   u.set_insecure_skip_verify(row.columnInt(9) != 0);
   setTimestamp(row.columnInt(10), u.mutable_create_time());
   setTimestamp(row.columnInt(11), u.mutable_update_time());
+  absl::Status s = modelsFromJson(row.columnText(12), u.mutable_deny_models());
+  readNanosColumn(row, 13, [&] { return u.mutable_connect_timeout(); });
+  readNanosColumn(row, 14, [&] { return u.mutable_first_byte_timeout(); });
+  readNanosColumn(row, 15, [&] { return u.mutable_stream_first_byte_timeout(); });
+  readNanosColumn(row, 16, [&] { return u.mutable_idle_timeout(); });
+  if (s.ok() && !row.columnIsNull(17)) {
+    s = outlierFromJson(row.columnText(17), u.mutable_outlier_detection());
+  }
+  if (s.ok() && !row.columnIsNull(18)) {
+    s = healthCheckFromJson(row.columnText(18), u.mutable_health_check());
+  }
+  if (!s.ok()) {
+    return s;
+  }
   return u;
 }
 
@@ -298,6 +530,26 @@ std::optional<std::string> apiKeyEnvColumn(const fwd::v1::Upstream& u) {
     return u.api_key_env();
   }
   return std::nullopt;
+}
+
+/// Binds ?2..?9 and ?11..?17 of an INSERT or UPDATE of an upstream (?1 is the name or id, ?10
+/// the time), in kUpstreamColumns order after the name.
+void bindUpstreamFields(Statement& q, const fwd::v1::Upstream& u) {
+  q.bind(2, u.base_url())
+      .bind(3, apiKeyColumn(u))
+      .bind(4, apiKeyEnvColumn(u))
+      .bind(5, modelsToJson(u.models()))
+      .bind(6, std::int64_t{u.priority()})
+      .bind(7, std::int64_t{u.weight()})
+      .bind(8, durationNanos(u.timeout()))
+      .bind(9, std::int64_t{u.insecure_skip_verify() ? 1 : 0})
+      .bind(11, modelsToJson(u.deny_models()))
+      .bind(12, nanosColumn(u.has_connect_timeout(), u.connect_timeout()))
+      .bind(13, nanosColumn(u.has_first_byte_timeout(), u.first_byte_timeout()))
+      .bind(14, nanosColumn(u.has_stream_first_byte_timeout(), u.stream_first_byte_timeout()))
+      .bind(15, nanosColumn(u.has_idle_timeout(), u.idle_timeout()))
+      .bind(16, outlierToJson(u))
+      .bind(17, healthCheckToJson(u));
 }
 
 absl::Status upstreamNotFound(std::string_view name) {
@@ -571,21 +823,15 @@ absl::StatusOr<fwd::v1::Upstream> SqliteStore::createUpstream(const fwd::v1::Ups
     std::int64_t now = nowMicros();
     absl::StatusOr<Statement> q = db_->prepare(
         "INSERT INTO upstreams (name, base_url, api_key, api_key_env, models, priority, weight, "
-        "timeout_ns, insecure_skip_verify, create_time_us, update_time_us) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)");
+        "timeout_ns, insecure_skip_verify, create_time_us, update_time_us, deny_models, "
+        "connect_timeout_ns, first_byte_timeout_ns, stream_first_byte_timeout_ns, "
+        "idle_timeout_ns, outlier_detection, health_check) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
     if (!q.ok()) {
       return q.status();
     }
-    q->bind(1, upstream.name())
-        .bind(2, upstream.base_url())
-        .bind(3, apiKeyColumn(upstream))
-        .bind(4, apiKeyEnvColumn(upstream))
-        .bind(5, modelsToJson(upstream.models()))
-        .bind(6, std::int64_t{upstream.priority()})
-        .bind(7, std::int64_t{upstream.weight()})
-        .bind(8, durationNanos(upstream.timeout()))
-        .bind(9, std::int64_t{upstream.insecure_skip_verify() ? 1 : 0})
-        .bind(10, now);
+    q->bind(1, upstream.name()).bind(10, now);
+    bindUpstreamFields(*q, upstream);
     return finishWrite(
         *q, [&] { return bumpVersion(); }, [&] { return findUpstream(upstream.name()); }, created);
   });
@@ -622,21 +868,15 @@ absl::StatusOr<fwd::v1::Upstream> SqliteStore::updateUpstream(std::string_view n
     absl::StatusOr<Statement> q = db_->prepare(
         "UPDATE upstreams SET base_url = ?2, api_key = ?3, api_key_env = ?4, models = ?5, "
         "priority = ?6, weight = ?7, timeout_ns = ?8, insecure_skip_verify = ?9, "
-        "update_time_us = ?10 WHERE id = ?1");
+        "update_time_us = ?10, deny_models = ?11, connect_timeout_ns = ?12, "
+        "first_byte_timeout_ns = ?13, stream_first_byte_timeout_ns = ?14, idle_timeout_ns = ?15, "
+        "outlier_detection = ?16, health_check = ?17 WHERE id = ?1");
     if (!q.ok()) {
       return q.status();
     }
     // id, name and create_time come from the stored row whatever the mutator did.
-    q->bind(1, static_cast<std::int64_t>(current->id()))
-        .bind(2, next.base_url())
-        .bind(3, apiKeyColumn(next))
-        .bind(4, apiKeyEnvColumn(next))
-        .bind(5, modelsToJson(next.models()))
-        .bind(6, std::int64_t{next.priority()})
-        .bind(7, std::int64_t{next.weight()})
-        .bind(8, durationNanos(next.timeout()))
-        .bind(9, std::int64_t{next.insecure_skip_verify() ? 1 : 0})
-        .bind(10, nowMicros());
+    q->bind(1, static_cast<std::int64_t>(current->id())).bind(10, nowMicros());
+    bindUpstreamFields(*q, next);
     return finishWrite(
         *q, [&] { return bumpVersion(); }, [&] { return findUpstream(name); }, updated);
   });
@@ -767,8 +1007,9 @@ absl::StatusOr<fwd::v1::Route> SqliteStore::createRoute(const fwd::v1::Route& ro
     }
     absl::StatusOr<Statement> q = db_->prepare(
         "INSERT INTO routes (name, path_prefix, models, upstreams, strategy, fallback_models, "
-        "rewrite_model, retries, retry_on, priority, create_time_us, update_time_us) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)");
+        "rewrite_model, retries, retry_on, priority, create_time_us, update_time_us, has_retry, "
+        "retry_backoff_base_ns, retry_backoff_max_ns, timeouts) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15)");
     if (!q.ok()) {
       return q.status();
     }
@@ -815,7 +1056,8 @@ absl::StatusOr<fwd::v1::Route> SqliteStore::updateRoute(std::string_view name,
     absl::StatusOr<Statement> q = db_->prepare(
         "UPDATE routes SET path_prefix = ?2, models = ?3, upstreams = ?4, strategy = ?5, "
         "fallback_models = ?6, rewrite_model = ?7, retries = ?8, retry_on = ?9, priority = ?10, "
-        "update_time_us = ?11 WHERE id = ?1");
+        "update_time_us = ?11, has_retry = ?12, retry_backoff_base_ns = ?13, "
+        "retry_backoff_max_ns = ?14, timeouts = ?15 WHERE id = ?1");
     if (!q.ok()) {
       return q.status();
     }

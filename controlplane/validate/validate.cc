@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <boost/url.hpp>
+#include <cassert>
 #include <cctype>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "common/config/duration.h"
 #include "common/match/glob.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/reflection.h"
@@ -17,9 +21,31 @@ namespace {
 constexpr size_t kMaxQuotedValue = 120;
 constexpr char kUpdatableRoutePaths[] =
     "path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, retry, "
-    "retry.retries, retry.retry_on, priority";
+    "retry.retries, retry.retry_on, retry.backoff_base, retry.backoff_max, priority, timeouts, "
+    "timeouts.connect, timeouts.first_byte, timeouts.stream_first_byte, timeouts.idle, "
+    "timeouts.total";
 constexpr char kUpdatablePaths[] =
-    "base_url, api_key, api_key_env, models, priority, weight, timeout, insecure_skip_verify";
+    "base_url, api_key, api_key_env, models, priority, weight, timeout, insecure_skip_verify, "
+    "deny_models, connect_timeout, first_byte_timeout, stream_first_byte_timeout, idle_timeout, "
+    "outlier_detection, outlier_detection.disabled, outlier_detection.consecutive_failures, "
+    "outlier_detection.base_ejection_time, outlier_detection.max_ejection_time, health_check, "
+    "health_check.path, health_check.interval, health_check.timeout, "
+    "health_check.unhealthy_threshold, health_check.healthy_threshold";
+
+// Bounds of the finer timeouts, ejection times, health check and retry backoff durations. A
+// duration below 1ms would reach data planes as 0 (they count whole milliseconds) and be NACKed.
+constexpr std::chrono::milliseconds kMinDuration{1};
+constexpr std::chrono::milliseconds kMaxTimeout = kMaxUpstreamTimeout;
+constexpr std::chrono::milliseconds kMaxEjectionTime = std::chrono::hours(24);
+constexpr std::chrono::milliseconds kMinHealthInterval = std::chrono::seconds(1);
+// Defaults the data planes apply (dataplane/config/compiled_config.h), for comparisons of one
+// set duration with an unset one.
+constexpr std::chrono::milliseconds kDefaultBaseEjection = std::chrono::seconds(30);
+constexpr std::chrono::milliseconds kDefaultMaxEjection = std::chrono::seconds(300);
+constexpr std::chrono::milliseconds kDefaultHealthInterval = std::chrono::seconds(10);
+constexpr std::chrono::milliseconds kDefaultHealthTimeout = std::chrono::seconds(5);
+constexpr std::chrono::milliseconds kDefaultBackoffBase{25};
+constexpr std::chrono::milliseconds kDefaultBackoffMax = std::chrono::seconds(1);
 
 /// `value` in double quotes, non-printable bytes escaped and long values cut, so an error
 /// message stays one readable line whatever the client sent.
@@ -405,6 +431,318 @@ absl::Status normalizeTimeout(fwd::v1::Upstream& u) {
   return absl::OkStatus();
 }
 
+bool wellFormed(const google::protobuf::Duration& d) {
+  return d.nanos() > -1000000000 && d.nanos() < 1000000000 && !(d.seconds() > 0 && d.nanos() < 0) &&
+         !(d.seconds() < 0 && d.nanos() > 0);
+}
+
+/// Whole milliseconds, or nullopt when the duration is not a whole number of them or is too far
+/// out to count in them.
+std::optional<std::chrono::milliseconds> exactMillis(const google::protobuf::Duration& d) {
+  constexpr std::int64_t kFar = 1'000'000'000'000;  // seconds, ~31,700 years
+  if (d.nanos() % 1'000'000 != 0 || d.seconds() > kFar || d.seconds() < -kFar) {
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds(d.seconds() * 1000 + d.nanos() / 1'000'000);
+}
+
+/// A duration as operators write it ("1500ms", "2m"); seconds and nanos when that is not exact.
+std::string shownDuration(const google::protobuf::Duration& d) {
+  if (std::optional<std::chrono::milliseconds> ms = exactMillis(d); ms && wellFormed(d)) {
+    return common::config::formatDuration(*ms);
+  }
+  std::string shown = std::to_string(d.seconds()) + "s";
+  if (d.nanos() != 0) {
+    shown += ' ';
+    shown += std::to_string(d.nanos());
+    shown += "ns";
+  }
+  return shown;
+}
+
+std::string shown(std::chrono::milliseconds d) { return common::config::formatDuration(d); }
+
+/// Compares a duration with a bound without overflow: <0, 0 or >0.
+int compare(const google::protobuf::Duration& d, std::chrono::milliseconds bound) {
+  std::int64_t bound_s = bound.count() / 1000;
+  std::int64_t bound_ns = (bound.count() % 1000) * 1'000'000;
+  if (d.seconds() != bound_s) {
+    return d.seconds() < bound_s ? -1 : 1;
+  }
+  return d.nanos() < bound_ns ? -1 : (d.nanos() > bound_ns ? 1 : 0);
+}
+
+int compare(const google::protobuf::Duration& a, const google::protobuf::Duration& b) {
+  if (a.seconds() != b.seconds()) {
+    return a.seconds() < b.seconds() ? -1 : 1;
+  }
+  return a.nanos() < b.nanos() ? -1 : (a.nanos() > b.nanos() ? 1 : 0);
+}
+
+google::protobuf::Duration protoDuration(std::chrono::milliseconds d) {
+  google::protobuf::Duration out;
+  out.set_seconds(d.count() / 1000);
+  out.set_nanos(static_cast<std::int32_t>((d.count() % 1000) * 1'000'000));
+  return out;
+}
+
+/// A set duration `field` is well formed and within [min, max]; `unset` says what leaving it
+/// out means, so the message offers that way out too.
+absl::Status checkDuration(const std::string& field, const google::protobuf::Duration& d,
+                           std::chrono::milliseconds min, std::chrono::milliseconds max,
+                           std::string_view unset) {
+  if (!wellFormed(d)) {
+    return absl::InvalidArgumentError(field + " " + shownDuration(d) +
+                                      ": not a valid duration (seconds and nanos disagree)");
+  }
+  if (compare(d, min) < 0 || compare(d, max) > 0) {
+    return absl::InvalidArgumentError(field + " " + shownDuration(d) + ": must be at least " +
+                                      shown(min) + " and at most " + shown(max) + " (unset means " +
+                                      std::string(unset) + ")");
+  }
+  return absl::OkStatus();
+}
+
+/// How a duration must relate to another one.
+enum class Order { kAtMost, kBelow, kAtLeast, kAbove };
+
+/// `field` = `d` must stand in `order` to `other_field` = `other`; `other_default` says the
+/// other one is not set and its default applies, and the message says so.
+absl::Status checkOrder(const std::string& field, const google::protobuf::Duration& d, Order order,
+                        const std::string& other_field, const google::protobuf::Duration& other,
+                        bool other_default) {
+  int c = compare(d, other);
+  const char* rule = "";
+  bool ok = true;
+  switch (order) {
+    case Order::kAtMost:
+      ok = c <= 0;
+      rule = "must not be longer than ";
+      break;
+    case Order::kBelow:
+      ok = c < 0;
+      rule = "must be shorter than ";
+      break;
+    case Order::kAtLeast:
+      ok = c >= 0;
+      rule = "must not be shorter than ";
+      break;
+    case Order::kAbove:
+      ok = c > 0;
+      rule = "must be longer than ";
+      break;
+  }
+  if (ok) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(field + " " + shownDuration(d) + ": " + rule + other_field +
+                                    " (" + shownDuration(other) +
+                                    (other_default ? ", the default" : "") + ")");
+}
+
+/// The set duration, or `fallback` (flagged as a default) when unset.
+std::pair<google::protobuf::Duration, bool> effective(bool has, const google::protobuf::Duration& d,
+                                                      std::chrono::milliseconds fallback) {
+  if (has) {
+    return {d, false};
+  }
+  return {protoDuration(fallback), true};
+}
+
+/// connect, first byte, stream first byte and idle timeouts of an upstream. Call after
+/// normalizeTimeout: the total is always set then; `total_default` says it was not given.
+absl::Status checkUpstreamTimeouts(const fwd::v1::Upstream& u, bool total_default) {
+  struct Timeout {
+    bool has;
+    const google::protobuf::Duration& value;
+    const char* field;
+    const char* unset;
+  };
+  const Timeout timeouts[] = {
+      {u.has_connect_timeout(), u.connect_timeout(), "upstream.connect_timeout", "10s"},
+      {u.has_first_byte_timeout(), u.first_byte_timeout(), "upstream.first_byte_timeout",
+       "upstream.timeout"},
+      {u.has_stream_first_byte_timeout(), u.stream_first_byte_timeout(),
+       "upstream.stream_first_byte_timeout", "upstream.first_byte_timeout"},
+      {u.has_idle_timeout(), u.idle_timeout(), "upstream.idle_timeout", "no idle limit"},
+  };
+  for (const Timeout& t : timeouts) {
+    if (!t.has) {
+      continue;
+    }
+    absl::Status s = checkDuration(t.field, t.value, kMinDuration, kMaxTimeout, t.unset);
+    if (s.ok()) {
+      s = checkOrder(t.field, t.value, Order::kAtMost, "upstream.timeout", u.timeout(),
+                     total_default);
+    }
+    if (!s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status checkOutlierDetection(const fwd::v1::OutlierDetection& od) {
+  constexpr char kField[] = "upstream.outlier_detection";
+  if (od.consecutive_failures() > kMaxConsecutiveFailures) {
+    return absl::InvalidArgumentError(std::string(kField) + ".consecutive_failures " +
+                                      std::to_string(od.consecutive_failures()) +
+                                      ": must be 0..1000 (0 means 5; to never eject, set "
+                                      "disabled)");
+  }
+  const std::string base_field = std::string(kField) + ".base_ejection_time";
+  const std::string max_field = std::string(kField) + ".max_ejection_time";
+  absl::Status s;
+  if (od.has_base_ejection_time()) {
+    s = checkDuration(base_field, od.base_ejection_time(), kMinDuration, kMaxEjectionTime, "30s");
+  }
+  if (s.ok() && od.has_max_ejection_time()) {
+    s = checkDuration(max_field, od.max_ejection_time(), kMinDuration, kMaxEjectionTime, "300s");
+  }
+  if (!s.ok()) {
+    return s;
+  }
+  auto [base, base_default] =
+      effective(od.has_base_ejection_time(), od.base_ejection_time(), kDefaultBaseEjection);
+  auto [max, max_default] =
+      effective(od.has_max_ejection_time(), od.max_ejection_time(), kDefaultMaxEjection);
+  if (base_default) {
+    // Only a set max can be shorter than the default base: name the field that was given.
+    return checkOrder(max_field, max, Order::kAtLeast, base_field, base, true);
+  }
+  return checkOrder(base_field, base, Order::kAtMost, max_field, max, max_default);
+}
+
+absl::Status checkHealthCheck(const fwd::v1::HealthCheck& hc) {
+  constexpr char kField[] = "upstream.health_check";
+  const std::string& path = hc.path();
+  if (!path.empty()) {
+    const std::string field = std::string(kField) + ".path";
+    if (path.size() > kMaxHealthCheckPath) {
+      return invalid(field, path, "longer than 256 characters");
+    }
+    if (path.front() != '/') {
+      return invalid(field, path, "must start with '/', e.g. /models (it is appended to base_url)");
+    }
+    bool printable = std::all_of(path.begin(), path.end(), [](char c) {
+      auto b = static_cast<unsigned char>(c);
+      return b > 0x20 && b < 0x7f;
+    });
+    if (!printable) {
+      return invalid(field, path,
+                     "must be printable ASCII without spaces or control characters (percent-"
+                     "encode anything else)");
+    }
+  }
+  const std::string interval_field = std::string(kField) + ".interval";
+  const std::string timeout_field = std::string(kField) + ".timeout";
+  absl::Status s;
+  if (hc.has_interval()) {
+    s = checkDuration(interval_field, hc.interval(), kMinHealthInterval, kMaxTimeout, "10s");
+  }
+  if (s.ok() && hc.has_timeout()) {
+    s = checkDuration(timeout_field, hc.timeout(), kMinDuration, kMaxTimeout, "5s");
+  }
+  if (!s.ok()) {
+    return s;
+  }
+  for (auto [value, name, default_value] :
+       {std::tuple{hc.unhealthy_threshold(), "unhealthy_threshold", "3"},
+        std::tuple{hc.healthy_threshold(), "healthy_threshold", "2"}}) {
+    if (value > kMaxHealthThreshold) {
+      return absl::InvalidArgumentError(std::string(kField) + "." + name + " " +
+                                        std::to_string(value) + ": must be 0..100 (0 means " +
+                                        default_value + ")");
+    }
+  }
+  auto [interval, interval_default] =
+      effective(hc.has_interval(), hc.interval(), kDefaultHealthInterval);
+  auto [timeout, timeout_default] =
+      effective(hc.has_timeout(), hc.timeout(), kDefaultHealthTimeout);
+  if (timeout_default) {
+    // Only a set interval can be too short for the default timeout: name the field given.
+    return checkOrder(interval_field, interval, Order::kAbove, timeout_field, timeout, true);
+  }
+  return checkOrder(timeout_field, timeout, Order::kBelow, interval_field, interval,
+                    interval_default);
+}
+
+absl::Status checkBackoff(const fwd::v1::RetryPolicy& retry) {
+  const std::string base_field = "route.retry.backoff_base";
+  const std::string max_field = "route.retry.backoff_max";
+  absl::Status s;
+  if (retry.has_backoff_base()) {
+    s = checkDuration(base_field, retry.backoff_base(), kMinDuration, kMaxTimeout, "25ms");
+  }
+  if (s.ok() && retry.has_backoff_max()) {
+    s = checkDuration(max_field, retry.backoff_max(), kMinDuration, kMaxTimeout, "1s");
+  }
+  if (!s.ok()) {
+    return s;
+  }
+  auto [base, base_default] =
+      effective(retry.has_backoff_base(), retry.backoff_base(), kDefaultBackoffBase);
+  auto [max, max_default] =
+      effective(retry.has_backoff_max(), retry.backoff_max(), kDefaultBackoffMax);
+  if (base_default) {
+    return checkOrder(max_field, max, Order::kAtLeast, base_field, base, true);
+  }
+  return checkOrder(base_field, base, Order::kAtMost, max_field, max, max_default);
+}
+
+absl::Status checkRouteTimeouts(const fwd::v1::Timeouts& t) {
+  struct Timeout {
+    bool has;
+    const google::protobuf::Duration& value;
+    const char* field;
+  };
+  const Timeout timeouts[] = {
+      {t.has_total(), t.total(), "route.timeouts.total"},
+      {t.has_connect(), t.connect(), "route.timeouts.connect"},
+      {t.has_first_byte(), t.first_byte(), "route.timeouts.first_byte"},
+      {t.has_stream_first_byte(), t.stream_first_byte(), "route.timeouts.stream_first_byte"},
+      {t.has_idle(), t.idle(), "route.timeouts.idle"},
+  };
+  for (const Timeout& o : timeouts) {
+    if (!o.has) {
+      continue;
+    }
+    absl::Status s = checkDuration(o.field, o.value, kMinDuration, kMaxTimeout,
+                                   "the upstream's, for each upstream of the group");
+    if (s.ok() && t.has_total() && &o.value != &t.total()) {
+      s = checkOrder(o.field, o.value, Order::kAtMost, "route.timeouts.total", t.total(), false);
+    }
+    if (!s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool isOneOf(std::string_view path, std::initializer_list<std::string_view> paths) {
+  return std::find(paths.begin(), paths.end(), path) != paths.end();
+}
+
+/// "health_check.interval" -> "interval".
+std::string leaf(std::string_view path) { return std::string(path.substr(path.rfind('.') + 1)); }
+
+/// Copies the singular message field `name` (a Duration or a sub-message) from `from` to `to`
+/// with its presence: unset in `from` unsets it in `to`, so its default applies again.
+void copyMessageField(const google::protobuf::Message& from, google::protobuf::Message& to,
+                      const std::string& name) {
+  const google::protobuf::FieldDescriptor* field = to.GetDescriptor()->FindFieldByName(name);
+  // Callers pass names of this build's own message fields; anything else is a bug here.
+  assert(field != nullptr && !field->is_repeated() &&
+         field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE);
+  const google::protobuf::Reflection* from_reflection = from.GetReflection();
+  const google::protobuf::Reflection* to_reflection = to.GetReflection();
+  if (from_reflection->HasField(from, field)) {
+    to_reflection->MutableMessage(&to, field)->CopyFrom(from_reflection->GetMessage(from, field));
+  } else {
+    to_reflection->ClearField(&to, field);
+  }
+}
+
 }  // namespace
 
 absl::Status checkName(std::string_view field, std::string_view value) {
@@ -453,6 +791,9 @@ absl::Status normalizeUpstream(fwd::v1::Upstream& u) {
   if (s.ok()) {
     s = checkModels("upstream.models", u.models());
   }
+  if (s.ok()) {
+    s = checkModels("upstream.deny_models", u.deny_models());
+  }
   if (!s.ok()) {
     return s;
   }
@@ -467,7 +808,18 @@ absl::Status normalizeUpstream(fwd::v1::Upstream& u) {
   if (u.weight() == 0) {
     u.set_weight(1);
   }
-  return normalizeTimeout(u);
+  const bool timeout_default = !u.has_timeout();
+  s = normalizeTimeout(u);
+  if (s.ok()) {
+    s = checkUpstreamTimeouts(u, timeout_default);
+  }
+  if (s.ok() && u.has_outlier_detection()) {
+    s = checkOutlierDetection(u.outlier_detection());
+  }
+  if (s.ok() && u.has_health_check()) {
+    s = checkHealthCheck(u.health_check());
+  }
+  return s;
 }
 
 absl::Status checkUpstreamMask(const google::protobuf::FieldMask& mask) {
@@ -506,6 +858,29 @@ absl::Status applyUpstreamMask(const fwd::v1::Upstream& patch,
       }
     } else if (path == "insecure_skip_verify") {
       target.set_insecure_skip_verify(patch.insecure_skip_verify());
+    } else if (path == "deny_models") {
+      *target.mutable_deny_models() = patch.deny_models();
+    } else if (isOneOf(path, {"connect_timeout", "first_byte_timeout", "stream_first_byte_timeout",
+                              "idle_timeout", "outlier_detection", "health_check"})) {
+      copyMessageField(patch, target, path);
+    } else if (path == "outlier_detection.disabled") {
+      target.mutable_outlier_detection()->set_disabled(patch.outlier_detection().disabled());
+    } else if (path == "outlier_detection.consecutive_failures") {
+      target.mutable_outlier_detection()->set_consecutive_failures(
+          patch.outlier_detection().consecutive_failures());
+    } else if (isOneOf(path, {"outlier_detection.base_ejection_time",
+                              "outlier_detection.max_ejection_time"})) {
+      copyMessageField(patch.outlier_detection(), *target.mutable_outlier_detection(), leaf(path));
+    } else if (path == "health_check.path") {
+      target.mutable_health_check()->set_path(patch.health_check().path());
+    } else if (isOneOf(path, {"health_check.interval", "health_check.timeout"})) {
+      copyMessageField(patch.health_check(), *target.mutable_health_check(), leaf(path));
+    } else if (path == "health_check.unhealthy_threshold") {
+      target.mutable_health_check()->set_unhealthy_threshold(
+          patch.health_check().unhealthy_threshold());
+    } else if (path == "health_check.healthy_threshold") {
+      target.mutable_health_check()->set_healthy_threshold(
+          patch.health_check().healthy_threshold());
     } else {
       return invalid("update_mask path", path,
                      std::string("not an updatable upstream field (use ") + kUpdatablePaths + ")");
@@ -552,6 +927,12 @@ absl::Status normalizeRoute(fwd::v1::Route& r) {
   }
   if (s.ok()) {
     s = checkRetry(r.retry());
+  }
+  if (s.ok() && r.has_retry()) {
+    s = checkBackoff(r.retry());
+  }
+  if (s.ok() && r.has_timeouts()) {
+    s = checkRouteTimeouts(r.timeouts());
   }
   if (!s.ok()) {
     return s;
@@ -601,8 +982,15 @@ absl::Status applyRouteMask(const fwd::v1::Route& patch, const google::protobuf:
       target.mutable_retry()->set_retries(patch.retry().retries());
     } else if (path == "retry.retry_on") {
       *target.mutable_retry()->mutable_retry_on() = patch.retry().retry_on();
+    } else if (isOneOf(path, {"retry.backoff_base", "retry.backoff_max"})) {
+      copyMessageField(patch.retry(), *target.mutable_retry(), leaf(path));
     } else if (path == "priority") {
       target.set_priority(patch.priority());
+    } else if (path == "timeouts") {
+      copyMessageField(patch, target, path);
+    } else if (isOneOf(path, {"timeouts.connect", "timeouts.first_byte",
+                              "timeouts.stream_first_byte", "timeouts.idle", "timeouts.total"})) {
+      copyMessageField(patch.timeouts(), *target.mutable_timeouts(), leaf(path));
     } else {
       return invalid(
           "update_mask path", path,

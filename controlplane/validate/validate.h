@@ -31,17 +31,30 @@ absl::Status checkNoUnknownFields(const google::protobuf::Message& message);
 /// Clears the output-only fields of an upstream taken from a request.
 void clearOutputOnly(fwd::v1::Upstream& upstream);
 
+inline constexpr std::uint32_t kMaxConsecutiveFailures = 1000;
+inline constexpr std::uint32_t kMaxHealthThreshold = 100;
+inline constexpr size_t kMaxHealthCheckPath = 256;
+
 /// Validates an upstream (field names are reported as "upstream.<field>") and brings it to its
 /// stored form: base_url without trailing '/' and with a lowercase scheme, weight 0 -> 1,
-/// unset timeout -> 600s.
+/// unset timeout -> 600s. The finer timeouts, outlier detection and health check stay unset when
+/// unset: their defaults follow other fields (first_byte_timeout follows timeout), so the data
+/// plane applies them.
 absl::Status normalizeUpstream(fwd::v1::Upstream& upstream);
 
-/// The mask is non-empty and every path is an updatable Upstream field (see admin.proto).
+/// The mask is non-empty and every path is an updatable Upstream field: base_url, api_key,
+/// api_key_env, models, priority, weight, timeout, insecure_skip_verify, deny_models,
+/// connect_timeout, first_byte_timeout, stream_first_byte_timeout, idle_timeout,
+/// outlier_detection (the whole message) or one of its fields as
+/// "outlier_detection.<field>", health_check (the whole message) or "health_check.<field>".
 absl::Status checkUpstreamMask(const google::protobuf::FieldMask& mask);
 
 /// Copies the fields named by `mask` from `patch` into `target`. "api_key" and "api_key_env"
-/// both replace the whole credential with the patch's (which may be none). Call
-/// checkUpstreamMask first; an unknown path here is INVALID_ARGUMENT too.
+/// both replace the whole credential with the patch's (which may be none). A message path
+/// (a duration, "outlier_detection", "health_check") takes the patch's presence too: unset in
+/// the patch unsets it. A "<message>.<field>" path sets one field and creates the message in
+/// `target` if it had none (which enables a health check). Call checkUpstreamMask first; an
+/// unknown path here is INVALID_ARGUMENT too.
 absl::Status applyUpstreamMask(const fwd::v1::Upstream& patch,
                                const google::protobuf::FieldMask& mask, fwd::v1::Upstream& target);
 
@@ -58,11 +71,15 @@ void clearOutputOnly(fwd::v1::Route& route);
 /// in the write transaction.
 absl::Status normalizeRoute(fwd::v1::Route& route);
 
-/// The mask is non-empty and every path is an updatable Route field (see admin.proto).
+/// The mask is non-empty and every path is an updatable Route field: path_prefix, models,
+/// upstreams, strategy, fallback_models, rewrite_model, retry (the whole policy) or
+/// "retry.<retries|retry_on|backoff_base|backoff_max>", priority, timeouts (the whole message) or
+/// "timeouts.<connect|first_byte|stream_first_byte|idle|total>".
 absl::Status checkRouteMask(const google::protobuf::FieldMask& mask);
 
-/// Copies the fields named by `mask` from `patch` into `target`. Call checkRouteMask first; an
-/// unknown path here is INVALID_ARGUMENT too.
+/// Copies the fields named by `mask` from `patch` into `target`, with the presence rules of
+/// applyUpstreamMask: "retry.<field>" creates a retry policy, "timeouts.<field>" the overrides.
+/// Call checkRouteMask first; an unknown path here is INVALID_ARGUMENT too.
 absl::Status applyRouteMask(const fwd::v1::Route& patch, const google::protobuf::FieldMask& mask,
                             fwd::v1::Route& target);
 

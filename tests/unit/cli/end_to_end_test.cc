@@ -112,7 +112,7 @@ TEST_F(CliEndToEndTest, UpstreamListAndGetRenderTables) {
   CliResult get = fwdctl({"upstream", "get", "a"});
   ASSERT_EQ(get.exit_code, commands::kExitOk) << get.err;
   EXPECT_EQ(fake_.lastRequest<fwd::v1::GetUpstreamRequest>().name(), "a");
-  EXPECT_THAT(get.out, HasSubstr("credential:            env:A_KEY\n"));
+  EXPECT_THAT(get.out, HasSubstr("credential:                 env:A_KEY\n"));
 }
 
 TEST_F(CliEndToEndTest, KeyCreatePrintsSecretAndListDoesNot) {

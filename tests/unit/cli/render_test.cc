@@ -68,7 +68,11 @@ TEST(CliRenderTest, UpstreamJsonHasTheDocumentedShapeAndOrder) {
   // Golden JSON object: fixed key order, RFC 3339 times, credential object per kind.
   EXPECT_EQ(upstreamJson(envUpstream()).dump(),
             R"({"name":"openai","base_url":"https://api.openai.com/v1","models":["gpt-4*","o1"],)"
-            R"("priority":0,"weight":3,"timeout":"30s","insecure_skip_verify":false,)"
+            R"("deny_models":[],"priority":0,"weight":3,"timeout":"30s","connect_timeout":"10s",)"
+            R"("first_byte_timeout":"30s","stream_first_byte_timeout":"30s","idle_timeout":null,)"
+            R"("outlier_detection":{"enabled":true,"consecutive_failures":5,)"
+            R"("base_ejection_time":"30s","max_ejection_time":"5m"},"health_check":null,)"
+            R"("insecure_skip_verify":false,)"
             R"("credential":{"type":"env","env":"OPENAI_API_KEY"},"id":1,)"
             R"("created":"2026-11-22T10:00:00Z","updated":"2026-11-22T10:01:30Z"})");
   EXPECT_EQ(upstreamJson(keyUpstream())["credential"].dump(),
@@ -92,17 +96,24 @@ TEST(CliRenderTest, AStoredKeyIsNeverPrinted) {
 TEST(CliRenderTest, UpstreamDetailListsEveryField) {
   // `upstream get` prints one aligned "field: value" line per field.
   EXPECT_EQ(upstreamDetail(keyUpstream()),
-            "name:                  local\n"
-            "base_url:              http://127.0.0.1:11434/v1\n"
-            "models:                llama*\n"
-            "priority:              10\n"
-            "weight:                1\n"
-            "timeout:               10m\n"
-            "insecure_skip_verify:  true\n"
-            "credential:            key …abcd\n"
-            "id:                    2\n"
-            "created:               2026-11-22T10:00:00Z\n"
-            "updated:               2026-11-22T10:00:00Z\n");
+            "name:                       local\n"
+            "base_url:                   http://127.0.0.1:11434/v1\n"
+            "models:                     llama*\n"
+            "deny_models:                -\n"
+            "priority:                   10\n"
+            "weight:                     1\n"
+            "timeout:                    10m\n"
+            "connect_timeout:            10s (default)\n"
+            "first_byte_timeout:         10m (default: timeout)\n"
+            "stream_first_byte_timeout:  10m (default: first_byte_timeout)\n"
+            "idle_timeout:               none (default)\n"
+            "outlier_detection:          eject after 5 failures, for 30s, at most 5m (defaults)\n"
+            "health_check:               off (default)\n"
+            "insecure_skip_verify:       true\n"
+            "credential:                 key …abcd\n"
+            "id:                         2\n"
+            "created:                    2026-11-22T10:00:00Z\n"
+            "updated:                    2026-11-22T10:00:00Z\n");
 }
 
 fwd::v1::Key key(const std::string& name, bool revoked) {

@@ -169,8 +169,23 @@ TEST(CliRouteTest, MalformedRouteCommandLinesAreUsageErrors) {
        "unknown flag --clear-models for \"route add\" (see fwdctl route --help)"},
       {{"route", "update", "r"},
        "nothing to update: pass at least one of --prefix, --model, --model-keyword, --upstream, "
-       "--strategy, --fallback, --rewrite-model, --retries, --retry-on, --priority or a "
-       "--clear-... flag"},
+       "--strategy, --fallback, --rewrite-model, --retries, --retry-on, --retry-backoff, "
+       "--retry-backoff-max, --priority, a timeout flag or a --clear-... flag"},
+      {{"route", "update", "r", "--clear-timeouts", "--timeout", "1s"},
+       "--clear-timeouts and --timeout cannot be used together"},
+      {{"route", "update", "r", "--clear-timeouts", "--idle-timeout", "1s"},
+       "--clear-timeouts and --idle-timeout cannot be used together"},
+      {{"route", "update", "r", "--clear-retry", "--retry-backoff", "1s"},
+       "--clear-retry and --retry-backoff cannot be used together"},
+      {{"route", "update", "r", "--retry-backoff-max", "0ms"},
+       "--retry-backoff-max must be positive"},
+      {{"route", "update", "r", "--first-byte-timeout", "0s"},
+       "--first-byte-timeout must be positive"},
+      {{"route", "update", "r", "--stream-first-byte-timeout", "fast"},
+       "--stream-first-byte-timeout: invalid duration \"fast\": expected a number (write e.g. "
+       "500ms, 30s, 2m, 1h, 1m30s)"},
+      {{"route", "add", "r", "--prefix", "/p", "--upstream", "u", "--clear-timeouts"},
+       "unknown flag --clear-timeouts for \"route add\" (see fwdctl route --help)"},
       {{"route", "update", "r", "--clear-retry", "--retries", "2"},
        "--clear-retry and --retries cannot be used together"},
       {{"route", "update", "r", "--clear-models", "--model-keyword", "x"},
@@ -200,7 +215,7 @@ TEST(CliRouteTest, RouteTableAndDetailAreGolden) {
             "local  /localai  gpt-4o,keyword:llama,qwen*  ollama,vllm  least-busy  gpt-4o-mini  "
             "2 on 5xx,429  -5\n"
             "chat   /chat     *                           openai       ordered     -            "
-            "0             0\n");
+            "failover      0\n");
   EXPECT_EQ(routeDetail(fullRoute()),
             "name:             local\n"
             "path_prefix:      /localai\n"
@@ -210,7 +225,9 @@ TEST(CliRouteTest, RouteTableAndDetailAreGolden) {
             "fallback_models:  gpt-4o-mini\n"
             "rewrite_model:    llama3\n"
             "retries:          2 on 5xx,429\n"
+            "retry_backoff:    25ms (default), at most 1s (default)\n"
             "priority:         -5\n"
+            "timeouts:         the upstreams' (default)\n"
             "id:               3\n"
             "created:          2026-11-22T10:00:00Z\n"
             "updated:          2026-11-22T10:01:00Z\n");
@@ -223,13 +240,108 @@ TEST(CliRouteTest, RouteJsonHasTheDocumentedShapeAndOrder) {
       R"({"name":"local","path_prefix":"/localai","models":[{"exact":"gpt-4o"},{"keyword":"llama"},)"
       R"({"glob":"qwen*"}],"upstreams":["ollama","vllm"],"strategy":"least-busy",)"
       R"("fallback_models":["gpt-4o-mini"],"rewrite_model":"llama3",)"
-      R"("retry":{"retries":2,"retry_on":["5xx","429"]},"priority":-5,"id":3,)"
+      R"("retry":{"retries":2,"retry_on":["5xx","429"],"backoff_base":"25ms","backoff_max":"1s",)"
+      R"("explicit":true},"priority":-5,"timeouts":{"connect":null,"first_byte":null,)"
+      R"("stream_first_byte":null,"idle":null,"total":null},"id":3,)"
       R"("created":"2026-11-22T10:00:00Z","updated":"2026-11-22T10:01:00Z"})");
   EXPECT_EQ(routeJson(bareRoute()).dump(),
             R"({"name":"chat","path_prefix":"","models":[{"exact":"gpt-4o"}],)"
             R"("upstreams":["openai"],"strategy":"ordered","fallback_models":[],)"
-            R"("rewrite_model":"","retry":{"retries":0,"retry_on":[]},"priority":0,"id":4,)"
+            R"("rewrite_model":"","retry":{"retries":0,"retry_on":[],"backoff_base":"25ms",)"
+            R"("backoff_max":"1s","explicit":false},"priority":0,"timeouts":{"connect":null,)"
+            R"("first_byte":null,"stream_first_byte":null,"idle":null,"total":null},"id":4,)"
             R"("created":null,"updated":null})");
+}
+
+TEST(CliRouteTest, TimeoutsBackoffAndAnExplicitZeroRetryPolicy) {
+  // --retries 0 sends a present policy (no failover), unlike no retry flag at all; timeout and
+  // backoff flags land in their fields, and an update names one path per flag.
+  auto zero = buildCreateRouteRequest(
+      parseOk({"route", "add", "r", "--prefix", "/p", "--upstream", "u", "--retries", "0"}));
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  EXPECT_TRUE(zero->route().has_retry());
+  EXPECT_EQ(zero->route().retry().retries(), 0u);
+  EXPECT_FALSE(zero->route().has_timeouts());
+
+  auto tuned = buildCreateRouteRequest(parseOk({"route", "add",
+                                                "r",     "--prefix",
+                                                "/p",    "--upstream",
+                                                "u",     "--retries",
+                                                "2",     "--retry-backoff",
+                                                "50ms",  "--retry-backoff-max",
+                                                "2s",    "--timeout",
+                                                "1m",    "--connect-timeout",
+                                                "1s",    "--first-byte-timeout",
+                                                "20s",   "--stream-first-byte-timeout",
+                                                "5s",    "--idle-timeout",
+                                                "1500ms"}));
+  ASSERT_TRUE(tuned.ok()) << tuned.status();
+  const fwd::v1::Route& r = tuned->route();
+  EXPECT_EQ(r.retry().backoff_base().nanos(), 50'000'000);
+  EXPECT_EQ(r.retry().backoff_max().seconds(), 2);
+  EXPECT_EQ(r.timeouts().total().seconds(), 60);
+  EXPECT_EQ(r.timeouts().connect().seconds(), 1);
+  EXPECT_EQ(r.timeouts().first_byte().seconds(), 20);
+  EXPECT_EQ(r.timeouts().stream_first_byte().seconds(), 5);
+  EXPECT_EQ(r.timeouts().idle().nanos(), 500'000'000);
+
+  EXPECT_THAT(maskOf({"route", "update", "r", "--timeout", "30s", "--idle-timeout", "5s"}),
+              ElementsAre("timeouts.idle", "timeouts.total"));
+  EXPECT_THAT(maskOf({"route", "update", "r", "--connect-timeout", "1s", "--first-byte-timeout",
+                      "2s", "--stream-first-byte-timeout", "3s"}),
+              ElementsAre("timeouts.connect", "timeouts.first_byte", "timeouts.stream_first_byte"));
+  EXPECT_THAT(maskOf({"route", "update", "r", "--retry-backoff-max", "1s", "--retries", "0",
+                      "--retry-backoff", "100ms"}),
+              ElementsAre("retry.retries", "retry.backoff_base", "retry.backoff_max"));
+  auto cleared = buildUpdateRouteRequest(parseOk({"route", "update", "r", "--clear-timeouts"}));
+  ASSERT_TRUE(cleared.ok());
+  EXPECT_THAT(cleared->update_mask().paths(), ElementsAre("timeouts"));
+  EXPECT_FALSE(cleared->route().has_timeouts());
+  auto zero_update = buildUpdateRouteRequest(parseOk({"route", "update", "r", "--retries", "0"}));
+  ASSERT_TRUE(zero_update.ok());
+  EXPECT_TRUE(zero_update->route().has_retry());
+}
+
+fwd::v1::Route tunedRoute() {
+  fwd::v1::Route r = bareRoute();
+  r.set_name("tuned");
+  r.mutable_retry()->set_retries(0);
+  r.mutable_retry()->mutable_backoff_base()->set_nanos(100'000'000);
+  r.mutable_timeouts()->mutable_connect()->set_seconds(1);
+  r.mutable_timeouts()->mutable_total()->set_seconds(30);
+  return r;
+}
+
+TEST(CliRouteTest, TimeoutsAndBackoffAreRenderedWithTheirDefaults) {
+  // An explicit zero shows as 0, no policy as failover; set backoffs and timeouts plain, the
+  // rest marked as defaults or the upstreams'.
+  EXPECT_EQ(routeDetail(tunedRoute()),
+            "name:             tuned\n"
+            "path_prefix:      -\n"
+            "models:           gpt-4o\n"
+            "upstreams:        openai\n"
+            "strategy:         ordered\n"
+            "fallback_models:  -\n"
+            "rewrite_model:    -\n"
+            "retries:          0\n"
+            "retry_backoff:    100ms, at most 1s (default)\n"
+            "priority:         0\n"
+            "timeouts:         connect 1s, total 30s; the rest the upstreams'\n"
+            "id:               4\n"
+            "created:          -\n"
+            "updated:          -\n");
+  EXPECT_THAT(routeDetail(bareRoute()), ::testing::HasSubstr("retries:          failover "
+                                                             "(default)\n"));
+  Json json = routeJson(tunedRoute());
+  EXPECT_EQ(json["retry"].dump(),
+            R"({"retries":0,"retry_on":[],"backoff_base":"100ms","backoff_max":"1s",)"
+            R"("explicit":true})");
+  EXPECT_EQ(json["timeouts"].dump(),
+            R"({"connect":"1s","first_byte":null,"stream_first_byte":null,"idle":null,)"
+            R"("total":"30s"})");
+  EXPECT_EQ(routeTable({tunedRoute()}),
+            "NAME   PREFIX  MODELS  UPSTREAMS  STRATEGY  FALLBACKS  RETRIES  PRIORITY\n"
+            "tuned  -       gpt-4o  openai     ordered   -          0        0\n");
 }
 
 class CliRouteRunTest : public ::testing::Test {
@@ -333,6 +445,34 @@ TEST_F(CliRouteEndToEndTest, RouteCommandsReachTheServerOverGrpc) {
   testing::CliResult removed = fwdctl({"route", "remove", "local"});
   EXPECT_EQ(fake_.lastMethod(), "DeleteRoute");
   EXPECT_EQ(removed.out, "route \"local\" removed (config version 7)\n");
+}
+
+TEST_F(CliRouteEndToEndTest, ZeroRetriesAndTimeoutsReachTheServer) {
+  // `--retries 0` arrives as a present policy over gRPC; timeout overrides and --clear-timeouts
+  // arrive with their paths; JSON output says whether the policy is explicit.
+  testing::FakeAdminService::Responses responses;
+  responses.route = tunedRoute();
+  fake_.setResponses(responses);
+  testing::CliResult added = fwdctl(
+      {"route", "add", "tuned", "--model", "gpt-4o", "--upstream", "openai", "--retries", "0",
+       "--timeout", "30s", "--connect-timeout", "1s", "--retry-backoff", "100ms", "-o", "json"});
+  ASSERT_EQ(added.exit_code, kExitOk) << added.err;
+  auto create = fake_.lastRequest<fwd::v1::CreateRouteRequest>();
+  EXPECT_TRUE(create.route().has_retry());
+  EXPECT_EQ(create.route().retry().retries(), 0u);
+  EXPECT_EQ(create.route().timeouts().total().seconds(), 30);
+  EXPECT_EQ(create.route().retry().backoff_base().nanos(), 100'000'000);
+  auto json = nlohmann::json::parse(added.out);
+  EXPECT_EQ(json["retry"]["explicit"], true);
+  EXPECT_EQ(json["timeouts"]["connect"], "1s");
+
+  ASSERT_EQ(fwdctl({"route", "update", "tuned", "--clear-timeouts", "--idle-timeout=5s"}).exit_code,
+            kExitUsage);
+  testing::CliResult updated = fwdctl({"route", "update", "tuned", "--clear-timeouts"});
+  ASSERT_EQ(updated.exit_code, kExitOk) << updated.err;
+  auto update = fake_.lastRequest<fwd::v1::UpdateRouteRequest>();
+  EXPECT_THAT(update.update_mask().paths(), ElementsAre("timeouts"));
+  EXPECT_FALSE(update.route().has_timeouts());
 }
 
 }  // namespace

@@ -420,6 +420,99 @@ TEST_F(ServiceTest, RouteCrudRoundTripAndSnapshot) {
   EXPECT_TRUE(admin_->DeleteUpstream(admin().get(), del_upstream, &upstream_deleted).ok());
 }
 
+TEST_F(ServiceTest, NewUpstreamAndRouteFieldsReachTheSnapshot) {
+  // Deny list, fine timeouts, outlier detection, health check, route timeouts, backoff and an
+  // explicit zero-retry policy go through create/get/list/update and into the snapshot; a bad
+  // combination is refused without a write.
+  fwd::v1::CreateUpstreamRequest create;
+  fwd::v1::Upstream* u = create.mutable_upstream();
+  u->set_name("vllm");
+  u->set_base_url("http://127.0.0.1:9/v1");
+  u->add_models("llama*");
+  u->add_deny_models("llama-guard*");
+  u->mutable_connect_timeout()->set_seconds(2);
+  u->mutable_first_byte_timeout()->set_seconds(120);
+  u->mutable_stream_first_byte_timeout()->set_seconds(20);
+  u->mutable_idle_timeout()->set_seconds(30);
+  u->mutable_outlier_detection()->set_consecutive_failures(3);
+  u->mutable_outlier_detection()->mutable_base_ejection_time()->set_seconds(10);
+  u->mutable_health_check()->set_path("/health");
+  fwd::v1::Upstream created;
+  grpc::Status s = admin_->CreateUpstream(admin().get(), create, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(created.deny_models(0), "llama-guard*");
+  EXPECT_EQ(created.stream_first_byte_timeout().seconds(), 20);
+  EXPECT_EQ(created.outlier_detection().consecutive_failures(), 3u);
+  EXPECT_FALSE(created.outlier_detection().has_max_ejection_time());
+  EXPECT_EQ(created.health_check().path(), "/health");
+  EXPECT_FALSE(created.health_check().has_interval());
+
+  fwd::v1::GetUpstreamRequest get;
+  get.set_name("vllm");
+  fwd::v1::Upstream got;
+  ASSERT_TRUE(admin_->GetUpstream(admin().get(), get, &got).ok());
+  EXPECT_EQ(got.DebugString(), created.DebugString());
+  fwd::v1::ListUpstreamsResponse list;
+  ASSERT_TRUE(admin_->ListUpstreams(admin().get(), {}, &list).ok());
+  ASSERT_EQ(list.upstreams_size(), 1);
+  EXPECT_EQ(list.upstreams(0).DebugString(), created.DebugString());
+  ASSERT_EQ(hub_.current()->upstreams_size(), 1);
+  EXPECT_EQ(hub_.current()->upstreams(0).DebugString(), created.DebugString());
+
+  fwd::v1::UpdateUpstreamRequest update;
+  update.mutable_upstream()->set_name("vllm");
+  update.mutable_upstream()->mutable_outlier_detection()->set_disabled(true);
+  update.mutable_update_mask()->add_paths("outlier_detection.disabled");
+  update.mutable_update_mask()->add_paths("health_check");  // unset in the patch: removed
+  update.mutable_update_mask()->add_paths("idle_timeout");  // likewise
+  fwd::v1::Upstream updated;
+  s = admin_->UpdateUpstream(admin().get(), update, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(updated.outlier_detection().disabled());
+  EXPECT_EQ(updated.outlier_detection().consecutive_failures(), 3u);
+  EXPECT_FALSE(updated.has_health_check());
+  EXPECT_FALSE(updated.has_idle_timeout());
+  EXPECT_EQ(hub_.current()->upstreams(0).DebugString(), updated.DebugString());
+
+  const std::uint64_t before = status().version();
+  update.Clear();
+  update.mutable_upstream()->set_name("vllm");
+  update.mutable_upstream()->mutable_timeout()->set_seconds(60);
+  update.mutable_update_mask()->add_paths("timeout");
+  s = admin_->UpdateUpstream(admin().get(), update, &updated);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "upstream.first_byte_timeout 2m: must not be longer than upstream.timeout (1m)");
+  EXPECT_EQ(status().version(), before);
+
+  fwd::v1::CreateRouteRequest route;
+  route.mutable_route()->set_name("local");
+  route.mutable_route()->set_path_prefix("/local");
+  route.mutable_route()->add_upstreams("vllm");
+  route.mutable_route()->mutable_retry()->set_retries(0);
+  route.mutable_route()->mutable_timeouts()->mutable_total()->set_seconds(45);
+  fwd::v1::Route created_route;
+  s = admin_->CreateRoute(admin().get(), route, &created_route);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(created_route.has_retry());
+  EXPECT_EQ(created_route.timeouts().total().seconds(), 45);
+  ASSERT_EQ(hub_.current()->routes_size(), 1);
+  EXPECT_TRUE(hub_.current()->routes(0).has_retry());
+  EXPECT_EQ(hub_.current()->routes(0).retry().retries(), 0u);
+
+  fwd::v1::UpdateRouteRequest route_update;
+  route_update.mutable_route()->set_name("local");
+  route_update.mutable_route()->mutable_retry()->mutable_backoff_max()->set_seconds(2);
+  route_update.mutable_update_mask()->add_paths("retry.backoff_max");
+  route_update.mutable_update_mask()->add_paths("timeouts");
+  fwd::v1::Route updated_route;
+  s = admin_->UpdateRoute(admin().get(), route_update, &updated_route);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(updated_route.retry().backoff_max().seconds(), 2);
+  EXPECT_FALSE(updated_route.has_timeouts());
+  EXPECT_EQ(hub_.current()->routes(0).DebugString(), updated_route.DebugString());
+}
+
 TEST_F(ServiceTest, RouteCallsNeedTheAdminTokenAndKnownFields) {
   // Route RPCs are authenticated like the rest, and a route field from a newer fwdctl is
   // refused without a write.

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <thread>
 
 #include "common/crypto/token.h"
@@ -35,6 +36,86 @@ std::string rawPragma(const std::string& db_path, const std::string& pragma) {
   sqlite3_finalize(stmt);
   sqlite3_close(db);
   return value;
+}
+
+// The schema exactly as released at user_version 1 and 2 (copies of kMigrations, frozen here so
+// that a change to a released step shows up as a failing migration test).
+constexpr const char* kReleasedSchema[] = {
+    R"sql(
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY NOT NULL,
+  value INTEGER NOT NULL
+) STRICT;
+INSERT INTO meta (key, value) VALUES ('config_version', 0);
+CREATE TABLE upstreams (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  base_url TEXT NOT NULL,
+  api_key TEXT,
+  api_key_env TEXT,
+  models TEXT NOT NULL DEFAULT '[]',
+  priority INTEGER NOT NULL DEFAULT 0,
+  weight INTEGER NOT NULL DEFAULT 1,
+  timeout_ns INTEGER NOT NULL,
+  insecure_skip_verify INTEGER NOT NULL DEFAULT 0,
+  create_time_us INTEGER NOT NULL,
+  update_time_us INTEGER NOT NULL,
+  CHECK (api_key IS NULL OR api_key_env IS NULL)
+) STRICT;
+CREATE TABLE keys (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  secret_sha256 TEXT NOT NULL UNIQUE,
+  display_prefix TEXT NOT NULL,
+  models TEXT NOT NULL DEFAULT '[]',
+  create_time_us INTEGER NOT NULL,
+  revoke_time_us INTEGER
+) STRICT;
+CREATE TABLE tokens (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL CHECK (kind IN ('admin', 'node')),
+  sha256 TEXT NOT NULL UNIQUE,
+  create_time_us INTEGER NOT NULL
+) STRICT;
+)sql",
+    R"sql(
+CREATE TABLE routes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  path_prefix TEXT NOT NULL DEFAULT '',
+  models TEXT NOT NULL DEFAULT '[]',
+  upstreams TEXT NOT NULL DEFAULT '[]',
+  strategy TEXT NOT NULL,
+  fallback_models TEXT NOT NULL DEFAULT '[]',
+  rewrite_model TEXT NOT NULL DEFAULT '',
+  retries INTEGER NOT NULL DEFAULT 0,
+  retry_on TEXT NOT NULL DEFAULT '[]',
+  priority INTEGER NOT NULL DEFAULT 0,
+  create_time_us INTEGER NOT NULL,
+  update_time_us INTEGER NOT NULL
+) STRICT;
+)sql",
+};
+
+/// Runs `sql` on the file through a separate raw connection; the test fails on an error.
+void rawExec(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(
+      sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr),
+      SQLITE_OK);
+  char* error = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  EXPECT_EQ(rc, SQLITE_OK) << (error != nullptr ? error : "") << "\n" << sql;
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+/// A database file as a build of schema `version` left it: its released steps and user_version.
+void createReleasedSchema(const std::string& db_path, int version) {
+  for (int i = 0; i < version; ++i) {
+    rawExec(db_path, kReleasedSchema[i]);
+  }
+  rawExec(db_path, "PRAGMA user_version = " + std::to_string(version));
 }
 
 fwd::v1::Upstream makeUpstream(const std::string& name, int priority = 0) {
@@ -92,6 +173,13 @@ class SqliteStoreTest : public ::testing::Test {
   }
 
   std::string dbPath() const { return dir_.file("fwd.db"); }
+
+  /// Deletes the closed database and its WAL files, to build an older one in their place.
+  void removeDatabase() {
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::remove((dbPath() + suffix).c_str());
+    }
+  }
 
   std::uint64_t version() {
     absl::StatusOr<std::uint64_t> v = store_->version();
@@ -390,21 +478,243 @@ TEST_F(SqliteStoreTest, RoutesListAndSnapshotByPriorityThenCreation) {
 }
 
 TEST_F(SqliteStoreTest, MigratesASchemaOneDatabaseKeepingItsData) {
-  // A database written before routes existed gains the routes table and keeps its upstreams.
-  ASSERT_TRUE(store_->createUpstream(makeUpstream("a")).ok());
+  // A database written before routes existed gains every later step and keeps its upstreams.
   store_.reset();
-  rawPragma(dbPath(), "user_version = 1");
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open_v2(dbPath().c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE routes", nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(db);
-  }
+  removeDatabase();
+  createReleasedSchema(dbPath(), 1);
+  rawExec(dbPath(),
+          "INSERT INTO upstreams (name, base_url, models, timeout_ns, create_time_us, "
+          "update_time_us) VALUES ('a', 'http://127.0.0.1:9/v1', '[\"gpt-*\"]', 600000000000, 1, "
+          "1); UPDATE meta SET value = 1 WHERE key = 'config_version'");
   reopen();
-  EXPECT_EQ(rawPragma(dbPath(), "user_version"), "2");
-  EXPECT_TRUE(store_->getUpstream("a").ok());
+  EXPECT_EQ(rawPragma(dbPath(), "user_version"), std::to_string(SqliteStore::schemaVersion()));
+  absl::StatusOr<fwd::v1::Upstream> a = store_->getUpstream("a");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->models(0), "gpt-*");
   EXPECT_EQ(version(), 1u);
   EXPECT_TRUE(store_->createRoute(makeRoute("r", {"a"})).ok());
+}
+
+TEST_F(SqliteStoreTest, MigratesASchemaTwoDatabaseKeepingRetryPresence) {
+  // Rows written at schema 2 read back as they did then (no new field set; a route's policy
+  // present only when it was not empty), and take the new fields afterwards.
+  store_.reset();
+  removeDatabase();
+  createReleasedSchema(dbPath(), 2);
+  rawExec(dbPath(), R"sql(
+INSERT INTO upstreams (name, base_url, api_key, models, priority, weight, timeout_ns,
+                       insecure_skip_verify, create_time_us, update_time_us)
+  VALUES ('a', 'http://127.0.0.1:9/v1', 'sk-test-abcdefgh', '["gpt-*"]', 2, 3, 30000000000, 1,
+          1700000000000000, 1700000000000000);
+INSERT INTO routes (name, path_prefix, upstreams, strategy, retries, retry_on, create_time_us,
+                    update_time_us)
+  VALUES ('none', '/none', '["a"]', 'BALANCE_STRATEGY_ORDERED', 0, '[]', 1, 1),
+         ('two', '/two', '["a"]', 'BALANCE_STRATEGY_ORDERED', 2, '[]', 1, 1),
+         ('on', '/on', '["a"]', 'BALANCE_STRATEGY_ORDERED', 0, '["RETRY_ON_429"]', 1, 1);
+UPDATE meta SET value = 4 WHERE key = 'config_version';
+)sql");
+  reopen();
+  EXPECT_EQ(rawPragma(dbPath(), "user_version"), "3");
+  EXPECT_EQ(version(), 4u);
+
+  absl::StatusOr<fwd::v1::Upstream> a = store_->getUpstream("a");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->api_key(), "sk-test-abcdefgh");
+  EXPECT_EQ(a->timeout().seconds(), 30);
+  EXPECT_EQ(a->weight(), 3u);
+  EXPECT_TRUE(a->insecure_skip_verify());
+  EXPECT_EQ(a->deny_models_size(), 0);
+  EXPECT_FALSE(a->has_connect_timeout());
+  EXPECT_FALSE(a->has_first_byte_timeout());
+  EXPECT_FALSE(a->has_stream_first_byte_timeout());
+  EXPECT_FALSE(a->has_idle_timeout());
+  EXPECT_FALSE(a->has_outlier_detection());
+  EXPECT_FALSE(a->has_health_check());
+
+  EXPECT_FALSE(store_->getRoute("none")->has_retry());
+  EXPECT_TRUE(store_->getRoute("two")->has_retry());
+  EXPECT_EQ(store_->getRoute("two")->retry().retries(), 2u);
+  EXPECT_TRUE(store_->getRoute("on")->has_retry());
+  EXPECT_FALSE(store_->getRoute("none")->has_timeouts());
+
+  absl::StatusOr<fwd::v1::Route> zero = store_->updateRoute("none", [](fwd::v1::Route& r) {
+    r.mutable_retry()->set_retries(0);
+    r.mutable_timeouts()->mutable_total()->set_seconds(20);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  EXPECT_TRUE(zero->has_retry());
+  EXPECT_EQ(zero->timeouts().total().seconds(), 20);
+  absl::StatusOr<fwd::v1::Upstream> denied = store_->updateUpstream("a", [](fwd::v1::Upstream& u) {
+    u.add_deny_models("gpt-4o-mini");
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(denied.ok()) << denied.status();
+  EXPECT_EQ(denied->deny_models(0), "gpt-4o-mini");
+}
+
+/// An upstream with every field added in schema 3 set, durations with sub-second parts.
+fwd::v1::Upstream makeFullUpstream(const std::string& name) {
+  fwd::v1::Upstream u = makeUpstream(name);
+  u.add_deny_models("gpt-4o-mini*");
+  u.add_deny_models("*-preview");
+  u.mutable_connect_timeout()->set_seconds(2);
+  u.mutable_connect_timeout()->set_nanos(500'000'000);
+  u.mutable_first_byte_timeout()->set_seconds(90);
+  u.mutable_stream_first_byte_timeout()->set_seconds(15);
+  u.mutable_idle_timeout()->set_nanos(750'000'000);
+  fwd::v1::OutlierDetection* od = u.mutable_outlier_detection();
+  od->set_disabled(true);
+  od->set_consecutive_failures(7);
+  od->mutable_base_ejection_time()->set_seconds(45);
+  od->mutable_max_ejection_time()->set_seconds(600);
+  fwd::v1::HealthCheck* hc = u.mutable_health_check();
+  hc->set_path("/health?deep=1");
+  hc->mutable_interval()->set_seconds(3);
+  hc->mutable_timeout()->set_nanos(800'000'000);
+  hc->set_unhealthy_threshold(4);
+  hc->set_healthy_threshold(1);
+  return u;
+}
+
+fwd::v1::Upstream withoutOutputOnly(fwd::v1::Upstream u) {
+  u.clear_id();
+  u.clear_create_time();
+  u.clear_update_time();
+  return u;
+}
+
+fwd::v1::Route withoutOutputOnly(fwd::v1::Route r) {
+  r.clear_id();
+  r.clear_create_time();
+  r.clear_update_time();
+  return r;
+}
+
+TEST_F(SqliteStoreTest, UpstreamsRoundTripEveryNewFieldWithPresence) {
+  // Deny list, the four timeouts, outlier detection and health check come back exactly; empty
+  // but present messages stay present, unset ones stay unset, through update and reopen.
+  const fwd::v1::Upstream full = makeFullUpstream("full");
+  fwd::v1::Upstream empty_messages = makeUpstream("empty");
+  empty_messages.mutable_outlier_detection();
+  empty_messages.mutable_health_check();
+  fwd::v1::Upstream partial = makeUpstream("partial");
+  partial.mutable_outlier_detection()->set_consecutive_failures(3);
+  partial.mutable_health_check()->mutable_interval()->set_seconds(30);
+  const fwd::v1::Upstream plain = makeUpstream("plain");
+
+  for (const fwd::v1::Upstream& input : {full, empty_messages, partial, plain}) {
+    absl::StatusOr<fwd::v1::Upstream> created = store_->createUpstream(input);
+    ASSERT_TRUE(created.ok()) << created.status();
+    EXPECT_EQ(withoutOutputOnly(*created).DebugString(), input.DebugString()) << input.name();
+  }
+  const fwd::v1::Upstream read_partial = *store_->getUpstream("partial");
+  EXPECT_FALSE(read_partial.outlier_detection().has_base_ejection_time());
+  EXPECT_FALSE(read_partial.health_check().has_timeout());
+  EXPECT_TRUE(store_->getUpstream("empty")->has_outlier_detection());
+  EXPECT_TRUE(store_->getUpstream("empty")->has_health_check());
+  EXPECT_FALSE(store_->getUpstream("plain")->has_outlier_detection());
+  EXPECT_FALSE(store_->getUpstream("plain")->has_health_check());
+
+  // An update that unsets everything new writes NULLs back, not leftovers.
+  absl::StatusOr<fwd::v1::Upstream> cleared = store_->updateUpstream("full", [](auto& u) {
+    u.clear_deny_models();
+    u.clear_connect_timeout();
+    u.clear_first_byte_timeout();
+    u.clear_stream_first_byte_timeout();
+    u.clear_idle_timeout();
+    u.clear_outlier_detection();
+    u.clear_health_check();
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(cleared.ok()) << cleared.status();
+  EXPECT_EQ(withoutOutputOnly(*cleared).DebugString(), makeUpstream("full").DebugString());
+  ASSERT_TRUE(store_
+                  ->updateUpstream("plain",
+                                   [](auto& u) {
+                                     u = makeFullUpstream("ignored");
+                                     return absl::OkStatus();
+                                   })
+                  .ok());
+
+  reopen();
+  fwd::v1::Upstream expected = makeFullUpstream("plain");
+  EXPECT_EQ(withoutOutputOnly(*store_->getUpstream("plain")).DebugString(), expected.DebugString());
+  absl::StatusOr<ConfigState> config = store_->readConfig();
+  ASSERT_TRUE(config.ok());
+  snapshot::SnapshotConstSharedPtr snap = snapshot::buildSnapshot(*config, now_);
+  bool found = false;
+  for (const fwd::v1::Upstream& u : snap->upstreams()) {
+    if (u.name() == "plain") {
+      found = true;
+      EXPECT_EQ(withoutOutputOnly(u).DebugString(), expected.DebugString());
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(SqliteStoreTest, RoutesKeepAnExplicitZeroRetryPolicyAndTheirTimeouts) {
+  // retries 0 (no failover) stays a present policy, distinct from none (default failover);
+  // backoff and timeout overrides round-trip with their presence.
+  ASSERT_TRUE(store_->createUpstream(makeUpstream("a")).ok());
+  fwd::v1::Route zero = makeRoute("zero", {"a"});
+  zero.mutable_retry()->Clear();
+  fwd::v1::Route none = makeRoute("none", {"a"});
+  none.clear_retry();
+  fwd::v1::Route tuned = makeRoute("tuned", {"a"});
+  tuned.mutable_retry()->mutable_backoff_base()->set_nanos(50'000'000);
+  tuned.mutable_retry()->mutable_backoff_max()->set_seconds(2);
+  tuned.mutable_timeouts()->mutable_connect()->set_seconds(1);
+  tuned.mutable_timeouts()->mutable_first_byte()->set_seconds(20);
+  tuned.mutable_timeouts()->mutable_stream_first_byte()->set_seconds(5);
+  tuned.mutable_timeouts()->mutable_idle()->set_nanos(900'000'000);
+  tuned.mutable_timeouts()->mutable_total()->set_seconds(60);
+  fwd::v1::Route empty_timeouts = makeRoute("empty-timeouts", {"a"});
+  empty_timeouts.mutable_timeouts();
+  empty_timeouts.mutable_retry()->mutable_backoff_max()->set_seconds(3);
+
+  for (const fwd::v1::Route& input : {zero, none, tuned, empty_timeouts}) {
+    absl::StatusOr<fwd::v1::Route> created = store_->createRoute(input);
+    ASSERT_TRUE(created.ok()) << created.status();
+    EXPECT_EQ(withoutOutputOnly(*created).DebugString(), input.DebugString()) << input.name();
+  }
+  reopen();
+  EXPECT_TRUE(store_->getRoute("zero")->has_retry());
+  EXPECT_EQ(store_->getRoute("zero")->retry().retries(), 0u);
+  EXPECT_FALSE(store_->getRoute("none")->has_retry());
+  EXPECT_TRUE(store_->getRoute("empty-timeouts")->has_timeouts());
+  EXPECT_FALSE(store_->getRoute("empty-timeouts")->retry().has_backoff_base());
+  EXPECT_FALSE(store_->getRoute("none")->has_timeouts());
+  EXPECT_EQ(withoutOutputOnly(*store_->getRoute("tuned")).DebugString(), tuned.DebugString());
+
+  absl::StatusOr<fwd::v1::Route> updated = store_->updateRoute("tuned", [](fwd::v1::Route& r) {
+    r.clear_timeouts();
+    r.clear_retry();
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_FALSE(updated->has_timeouts());
+  EXPECT_FALSE(updated->has_retry());
+
+  absl::StatusOr<ConfigState> config = store_->readConfig();
+  ASSERT_TRUE(config.ok());
+  snapshot::SnapshotConstSharedPtr snap = snapshot::buildSnapshot(*config, now_);
+  for (const fwd::v1::Route& r : snap->routes()) {
+    EXPECT_EQ(r.has_retry(), r.name() != "none" && r.name() != "tuned") << r.name();
+  }
+}
+
+TEST_F(SqliteStoreTest, MalformedStoredObjectsAreDataLoss) {
+  // A hand-edited object column is reported as DATA_LOSS naming the column, not misread.
+  ASSERT_TRUE(store_->createUpstream(makeUpstream("a")).ok());
+  rawExec(dbPath(), "UPDATE upstreams SET health_check = '{\"path\": 5}' WHERE name = 'a'");
+  absl::StatusOr<fwd::v1::Upstream> bad = store_->getUpstream("a");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(bad.status().message()).find("health_check"), std::string::npos);
+  rawExec(dbPath(),
+          "UPDATE upstreams SET health_check = NULL, outlier_detection = '{\"ejections\": 1}' "
+          "WHERE name = 'a'");
+  EXPECT_EQ(store_->getUpstream("a").status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(DataDirTest, CreatesDirectoryOwnerOnly) {

@@ -177,13 +177,36 @@ TEST(ValidateTest, UpdateMaskPathsAreChecked) {
   absl::Status empty = checkUpstreamMask(mask);
   EXPECT_EQ(empty.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(std::string(empty.message()).rfind("nothing to update", 0), 0u);
-  for (const char* path : {"base_url", "api_key", "api_key_env", "models", "priority", "weight",
-                           "timeout", "insecure_skip_verify"}) {
+  for (const char* path : {"base_url",
+                           "api_key",
+                           "api_key_env",
+                           "models",
+                           "priority",
+                           "weight",
+                           "timeout",
+                           "insecure_skip_verify",
+                           "deny_models",
+                           "connect_timeout",
+                           "first_byte_timeout",
+                           "stream_first_byte_timeout",
+                           "idle_timeout",
+                           "outlier_detection",
+                           "outlier_detection.disabled",
+                           "outlier_detection.consecutive_failures",
+                           "outlier_detection.base_ejection_time",
+                           "outlier_detection.max_ejection_time",
+                           "health_check",
+                           "health_check.path",
+                           "health_check.interval",
+                           "health_check.timeout",
+                           "health_check.unhealthy_threshold",
+                           "health_check.healthy_threshold"}) {
     google::protobuf::FieldMask one;
     one.add_paths(path);
     EXPECT_TRUE(checkUpstreamMask(one).ok()) << path;
   }
-  for (const char* path : {"name", "id", "create_time", "api_key_hint", "Weight", ""}) {
+  for (const char* path : {"name", "id", "create_time", "api_key_hint", "Weight", "", "health",
+                           "outlier_detection.nope", "health_check.", "timeout.seconds"}) {
     google::protobuf::FieldMask one;
     one.add_paths("weight");
     one.add_paths(path);
@@ -192,8 +215,226 @@ TEST(ValidateTest, UpdateMaskPathsAreChecked) {
     EXPECT_EQ(std::string(s.message()),
               "update_mask path \"" + std::string(path) +
                   "\": not an updatable upstream field (use base_url, api_key, api_key_env, "
-                  "models, priority, weight, timeout, insecure_skip_verify)");
+                  "models, priority, weight, timeout, insecure_skip_verify, deny_models, "
+                  "connect_timeout, first_byte_timeout, stream_first_byte_timeout, idle_timeout, "
+                  "outlier_detection, outlier_detection.disabled, "
+                  "outlier_detection.consecutive_failures, outlier_detection.base_ejection_time, "
+                  "outlier_detection.max_ejection_time, health_check, health_check.path, "
+                  "health_check.interval, health_check.timeout, health_check.unhealthy_threshold, "
+                  "health_check.healthy_threshold)");
   }
+}
+
+google::protobuf::Duration seconds(std::int64_t s, std::int32_t nanos = 0) {
+  google::protobuf::Duration d;
+  d.set_seconds(s);
+  d.set_nanos(nanos);
+  return d;
+}
+
+TEST(ValidateTest, RejectsBadDenyListsTimeoutsOutlierAndHealthChecks) {
+  // Each broken new upstream field yields INVALID_ARGUMENT naming the field, the value, and the
+  // field it conflicts with (saying when that one is a default).
+  const std::vector<BadCase> cases = {
+      {"bad deny glob", [](auto& u) { u.add_deny_models("gpt 4"); },
+       "upstream.deny_models[0] \"gpt 4\": not a valid pattern: use 1 to 256 printable ASCII "
+       "characters without spaces, '*' matches any run of characters"},
+      {"zero connect", [](auto& u) { *u.mutable_connect_timeout() = seconds(0); },
+       "upstream.connect_timeout 0s: must be at least 1ms and at most 1h (unset means 10s)"},
+      {"negative idle", [](auto& u) { *u.mutable_idle_timeout() = seconds(-1); },
+       "upstream.idle_timeout -1s: must be at least 1ms and at most 1h (unset means no idle "
+       "limit)"},
+      {"sub-millisecond first byte",
+       [](auto& u) { *u.mutable_first_byte_timeout() = seconds(0, 500); },
+       "upstream.first_byte_timeout 0s 500ns: must be at least 1ms and at most 1h (unset means "
+       "upstream.timeout)"},
+      {"malformed connect", [](auto& u) { *u.mutable_connect_timeout() = seconds(1, -5); },
+       "upstream.connect_timeout 1s -5ns: not a valid duration (seconds and nanos disagree)"},
+      {"first byte over total",
+       [](auto& u) {
+         *u.mutable_timeout() = seconds(30);
+         *u.mutable_first_byte_timeout() = seconds(60);
+       },
+       "upstream.first_byte_timeout 1m: must not be longer than upstream.timeout (30s)"},
+      {"stream first byte over default total",
+       [](auto& u) { *u.mutable_stream_first_byte_timeout() = seconds(1200); },
+       "upstream.stream_first_byte_timeout 20m: must not be longer than upstream.timeout (10m, "
+       "the default)"},
+      {"connect over total",
+       [](auto& u) {
+         *u.mutable_timeout() = seconds(5);
+         *u.mutable_connect_timeout() = seconds(10);
+       },
+       "upstream.connect_timeout 10s: must not be longer than upstream.timeout (5s)"},
+      {"idle over total",
+       [](auto& u) {
+         *u.mutable_timeout() = seconds(60);
+         *u.mutable_idle_timeout() = seconds(90);
+       },
+       "upstream.idle_timeout 90s: must not be longer than upstream.timeout (1m)"},
+      {"too many failures",
+       [](auto& u) { u.mutable_outlier_detection()->set_consecutive_failures(1001); },
+       "upstream.outlier_detection.consecutive_failures 1001: must be 0..1000 (0 means 5; to "
+       "never eject, set disabled)"},
+      {"zero ejection",
+       [](auto& u) { *u.mutable_outlier_detection()->mutable_base_ejection_time() = seconds(0); },
+       "upstream.outlier_detection.base_ejection_time 0s: must be at least 1ms and at most 24h "
+       "(unset means 30s)"},
+      {"base over max",
+       [](auto& u) {
+         *u.mutable_outlier_detection()->mutable_base_ejection_time() = seconds(600);
+         *u.mutable_outlier_detection()->mutable_max_ejection_time() = seconds(300);
+       },
+       "upstream.outlier_detection.base_ejection_time 10m: must not be longer than "
+       "upstream.outlier_detection.max_ejection_time (5m)"},
+      {"base over default max",
+       [](auto& u) { *u.mutable_outlier_detection()->mutable_base_ejection_time() = seconds(600); },
+       "upstream.outlier_detection.base_ejection_time 10m: must not be longer than "
+       "upstream.outlier_detection.max_ejection_time (5m, the default)"},
+      {"max under default base",
+       [](auto& u) { *u.mutable_outlier_detection()->mutable_max_ejection_time() = seconds(10); },
+       "upstream.outlier_detection.max_ejection_time 10s: must not be shorter than "
+       "upstream.outlier_detection.base_ejection_time (30s, the default)"},
+      {"path without slash", [](auto& u) { u.mutable_health_check()->set_path("models"); },
+       "upstream.health_check.path \"models\": must start with '/', e.g. /models (it is appended "
+       "to base_url)"},
+      {"path with space", [](auto& u) { u.mutable_health_check()->set_path("/a b"); },
+       "upstream.health_check.path \"/a b\": must be printable ASCII without spaces or control "
+       "characters (percent-encode anything else)"},
+      {"path with newline", [](auto& u) { u.mutable_health_check()->set_path("/a\nb"); },
+       "upstream.health_check.path \"/a\\x0ab\": must be printable ASCII without spaces or "
+       "control characters (percent-encode anything else)"},
+      {"long path",
+       [](auto& u) { u.mutable_health_check()->set_path("/" + std::string(256, 'a')); }, nullptr},
+      {"fast interval",
+       [](auto& u) { *u.mutable_health_check()->mutable_interval() = seconds(0, 500'000'000); },
+       "upstream.health_check.interval 500ms: must be at least 1s and at most 1h (unset means "
+       "10s)"},
+      {"zero health timeout",
+       [](auto& u) { *u.mutable_health_check()->mutable_timeout() = seconds(0); },
+       "upstream.health_check.timeout 0s: must be at least 1ms and at most 1h (unset means 5s)"},
+      {"timeout equals interval",
+       [](auto& u) {
+         *u.mutable_health_check()->mutable_interval() = seconds(5);
+         *u.mutable_health_check()->mutable_timeout() = seconds(5);
+       },
+       "upstream.health_check.timeout 5s: must be shorter than upstream.health_check.interval "
+       "(5s)"},
+      {"timeout over default interval",
+       [](auto& u) { *u.mutable_health_check()->mutable_timeout() = seconds(15); },
+       "upstream.health_check.timeout 15s: must be shorter than upstream.health_check.interval "
+       "(10s, the default)"},
+      {"interval under default timeout",
+       [](auto& u) { *u.mutable_health_check()->mutable_interval() = seconds(3); },
+       "upstream.health_check.interval 3s: must be longer than upstream.health_check.timeout "
+       "(5s, the default)"},
+      {"unhealthy threshold",
+       [](auto& u) { u.mutable_health_check()->set_unhealthy_threshold(101); },
+       "upstream.health_check.unhealthy_threshold 101: must be 0..100 (0 means 3)"},
+      {"healthy threshold", [](auto& u) { u.mutable_health_check()->set_healthy_threshold(500); },
+       "upstream.health_check.healthy_threshold 500: must be 0..100 (0 means 2)"},
+  };
+  for (const BadCase& c : cases) {
+    fwd::v1::Upstream u = base();
+    c.edit(u);
+    absl::Status s = normalizeUpstream(u);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.what;
+    if (c.message != nullptr) {
+      EXPECT_EQ(std::string(s.message()), c.message) << c.what;
+    }
+  }
+}
+
+TEST(ValidateTest, AcceptsNewUpstreamFieldsAndLeavesUnsetOnesUnset) {
+  // Good values at the limits pass unchanged; unset timeouts, outlier detection and health check
+  // stay unset (their defaults follow other fields and are the data plane's to apply).
+  fwd::v1::Upstream u = base();
+  u.add_deny_models("gpt-4o-mini*");
+  *u.mutable_connect_timeout() = seconds(0, 1'000'000);
+  *u.mutable_first_byte_timeout() = seconds(600);  // equal to the default total
+  *u.mutable_stream_first_byte_timeout() = seconds(10);
+  *u.mutable_idle_timeout() = seconds(30);
+  u.mutable_outlier_detection()->set_disabled(true);
+  u.mutable_outlier_detection()->set_consecutive_failures(1000);
+  *u.mutable_outlier_detection()->mutable_base_ejection_time() = seconds(300);  // = default max
+  u.mutable_health_check()->set_path("/" + std::string(255, 'a'));
+  *u.mutable_health_check()->mutable_interval() = seconds(1);
+  *u.mutable_health_check()->mutable_timeout() = seconds(0, 999'000'000);
+  u.mutable_health_check()->set_unhealthy_threshold(100);
+  u.mutable_health_check()->set_healthy_threshold(1);
+  const fwd::v1::Upstream before = u;
+  absl::Status s = normalizeUpstream(u);
+  ASSERT_TRUE(s.ok()) << s;
+  fwd::v1::Upstream expected = before;
+  *expected.mutable_timeout() = seconds(600);
+  expected.set_weight(1);
+  EXPECT_EQ(u.DebugString(), expected.DebugString());
+
+  fwd::v1::Upstream empty_messages = base();
+  empty_messages.mutable_outlier_detection();
+  empty_messages.mutable_health_check();
+  ASSERT_TRUE(normalizeUpstream(empty_messages).ok());
+  EXPECT_TRUE(empty_messages.has_health_check());
+  EXPECT_FALSE(empty_messages.health_check().has_interval());
+
+  fwd::v1::Upstream plain = base();
+  ASSERT_TRUE(normalizeUpstream(plain).ok());
+  EXPECT_FALSE(plain.has_connect_timeout());
+  EXPECT_FALSE(plain.has_first_byte_timeout());
+  EXPECT_FALSE(plain.has_outlier_detection());
+  EXPECT_FALSE(plain.has_health_check());
+}
+
+TEST(ValidateTest, NewUpstreamMaskPathsCarryPresence) {
+  // A message path copies the patch's presence (unset clears); a "<message>.<field>" path changes
+  // one field, keeps the others, and creates the message when there was none.
+  fwd::v1::Upstream target = base();
+  *target.mutable_connect_timeout() = seconds(5);
+  target.add_deny_models("a*");
+  target.mutable_outlier_detection()->set_consecutive_failures(3);
+  *target.mutable_outlier_detection()->mutable_base_ejection_time() = seconds(60);
+  target.mutable_health_check()->set_path("/health");
+  *target.mutable_health_check()->mutable_interval() = seconds(20);
+
+  fwd::v1::Upstream patch;
+  *patch.mutable_first_byte_timeout() = seconds(30);
+  patch.mutable_outlier_detection()->set_disabled(true);
+  *patch.mutable_health_check()->mutable_timeout() = seconds(2);
+  google::protobuf::FieldMask mask;
+  for (const char* path :
+       {"connect_timeout", "first_byte_timeout", "deny_models", "outlier_detection.disabled",
+        "outlier_detection.base_ejection_time", "health_check.timeout", "health_check.interval"}) {
+    mask.add_paths(path);
+  }
+  ASSERT_TRUE(checkUpstreamMask(mask).ok());
+  ASSERT_TRUE(applyUpstreamMask(patch, mask, target).ok());
+  EXPECT_FALSE(target.has_connect_timeout());
+  EXPECT_EQ(target.first_byte_timeout().seconds(), 30);
+  EXPECT_EQ(target.deny_models_size(), 0);
+  EXPECT_TRUE(target.outlier_detection().disabled());
+  EXPECT_EQ(target.outlier_detection().consecutive_failures(), 3u);
+  EXPECT_FALSE(target.outlier_detection().has_base_ejection_time());
+  EXPECT_EQ(target.health_check().path(), "/health");
+  EXPECT_EQ(target.health_check().timeout().seconds(), 2);
+  EXPECT_FALSE(target.health_check().has_interval());
+
+  google::protobuf::FieldMask whole;
+  whole.add_paths("outlier_detection");
+  whole.add_paths("health_check");
+  ASSERT_TRUE(applyUpstreamMask(fwd::v1::Upstream(), whole, target).ok());
+  EXPECT_FALSE(target.has_outlier_detection());
+  EXPECT_FALSE(target.has_health_check());
+
+  fwd::v1::Upstream enable;
+  enable.mutable_health_check()->set_path("/ping");
+  enable.mutable_outlier_detection()->set_consecutive_failures(9);
+  google::protobuf::FieldMask one_field;
+  one_field.add_paths("health_check.path");
+  one_field.add_paths("outlier_detection.consecutive_failures");
+  ASSERT_TRUE(applyUpstreamMask(enable, one_field, target).ok());
+  EXPECT_TRUE(target.has_health_check());
+  EXPECT_EQ(target.health_check().path(), "/ping");
+  EXPECT_EQ(target.outlier_detection().consecutive_failures(), 9u);
 }
 
 TEST(ValidateTest, CredentialPathsReplaceTheWholeCredential) {
@@ -399,16 +640,18 @@ TEST(ValidateRouteTest, AcceptsGoodRoutesAndDefaultsTheStrategy) {
 TEST(ValidateRouteTest, RouteMaskPathsAreCheckedAndApplied) {
   // Only the documented paths are accepted; each replaces exactly its field.
   google::protobuf::FieldMask empty;
-  EXPECT_EQ(
-      std::string(checkRouteMask(empty).message()),
-      "nothing to update: update_mask names no field (use path_prefix, models, upstreams, "
-      "strategy, fallback_models, rewrite_model, retry, retry.retries, retry.retry_on, priority)");
+  constexpr char kPaths[] =
+      "path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, retry, "
+      "retry.retries, retry.retry_on, retry.backoff_base, retry.backoff_max, priority, timeouts, "
+      "timeouts.connect, timeouts.first_byte, timeouts.stream_first_byte, timeouts.idle, "
+      "timeouts.total";
+  EXPECT_EQ(std::string(checkRouteMask(empty).message()),
+            std::string("nothing to update: update_mask names no field (use ") + kPaths + ")");
   google::protobuf::FieldMask bad;
   bad.add_paths("name");
-  EXPECT_EQ(std::string(checkRouteMask(bad).message()),
-            "update_mask path \"name\": not an updatable route field (use path_prefix, models, "
-            "upstreams, strategy, fallback_models, rewrite_model, retry, retry.retries, "
-            "retry.retry_on, priority)");
+  EXPECT_EQ(
+      std::string(checkRouteMask(bad).message()),
+      std::string("update_mask path \"name\": not an updatable route field (use ") + kPaths + ")");
 
   fwd::v1::Route target = baseRoute();
   target.mutable_retry()->set_retries(3);
@@ -436,6 +679,102 @@ TEST(ValidateRouteTest, RouteMaskPathsAreCheckedAndApplied) {
   ASSERT_TRUE(applyRouteMask(patch, retries_only, target).ok());
   EXPECT_EQ(target.retry().retries(), 5u);
   EXPECT_EQ(target.retry().retry_on_size(), 1);
+}
+
+TEST(ValidateRouteTest, RejectsBadRouteTimeoutsAndBackoff) {
+  // Route timeout overrides and retry backoff name the field and what it conflicts with.
+  const std::vector<BadRouteCase> cases = {
+      {"zero total", [](auto& r) { *r.mutable_timeouts()->mutable_total() = seconds(0); },
+       "route.timeouts.total 0s: must be at least 1ms and at most 1h (unset means the "
+       "upstream's, for each upstream of the group)"},
+      {"long connect", [](auto& r) { *r.mutable_timeouts()->mutable_connect() = seconds(7200); },
+       "route.timeouts.connect 2h: must be at least 1ms and at most 1h (unset means the "
+       "upstream's, for each upstream of the group)"},
+      {"first byte over total",
+       [](auto& r) {
+         *r.mutable_timeouts()->mutable_total() = seconds(30);
+         *r.mutable_timeouts()->mutable_first_byte() = seconds(60);
+       },
+       "route.timeouts.first_byte 1m: must not be longer than route.timeouts.total (30s)"},
+      {"stream first byte over total",
+       [](auto& r) {
+         *r.mutable_timeouts()->mutable_total() = seconds(30);
+         *r.mutable_timeouts()->mutable_stream_first_byte() = seconds(31);
+       },
+       "route.timeouts.stream_first_byte 31s: must not be longer than route.timeouts.total "
+       "(30s)"},
+      {"idle over total",
+       [](auto& r) {
+         *r.mutable_timeouts()->mutable_total() = seconds(10);
+         *r.mutable_timeouts()->mutable_idle() = seconds(11);
+       },
+       "route.timeouts.idle 11s: must not be longer than route.timeouts.total (10s)"},
+      {"zero backoff", [](auto& r) { *r.mutable_retry()->mutable_backoff_base() = seconds(0); },
+       "route.retry.backoff_base 0s: must be at least 1ms and at most 1h (unset means 25ms)"},
+      {"base over max",
+       [](auto& r) {
+         *r.mutable_retry()->mutable_backoff_base() = seconds(2);
+         *r.mutable_retry()->mutable_backoff_max() = seconds(1);
+       },
+       "route.retry.backoff_base 2s: must not be longer than route.retry.backoff_max (1s)"},
+      {"base over default max",
+       [](auto& r) { *r.mutable_retry()->mutable_backoff_base() = seconds(2); },
+       "route.retry.backoff_base 2s: must not be longer than route.retry.backoff_max (1s, the "
+       "default)"},
+      {"max under default base",
+       [](auto& r) { *r.mutable_retry()->mutable_backoff_max() = seconds(0, 10'000'000); },
+       "route.retry.backoff_max 10ms: must not be shorter than route.retry.backoff_base (25ms, "
+       "the default)"},
+  };
+  for (const BadRouteCase& c : cases) {
+    fwd::v1::Route r = baseRoute();
+    c.edit(r);
+    absl::Status s = normalizeRoute(r);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.what;
+    if (c.message != nullptr) {
+      EXPECT_EQ(std::string(s.message()), c.message) << c.what;
+    }
+  }
+
+  // Overrides without a total are not compared with the upstreams' (each has its own), and an
+  // explicit policy of 0 retries is valid.
+  fwd::v1::Route ok = baseRoute();
+  *ok.mutable_timeouts()->mutable_first_byte() = seconds(3000);
+  *ok.mutable_timeouts()->mutable_total() = seconds(3000);
+  *ok.mutable_timeouts()->mutable_idle() = seconds(3000);
+  ok.mutable_retry()->set_retries(0);
+  *ok.mutable_retry()->mutable_backoff_base() = seconds(1);
+  *ok.mutable_retry()->mutable_backoff_max() = seconds(1);
+  absl::Status s = normalizeRoute(ok);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(ok.has_retry());
+}
+
+TEST(ValidateRouteTest, TimeoutAndBackoffMaskPathsCarryPresence) {
+  // "timeouts.<field>" and "retry.backoff_*" change one field and create their message;
+  // "timeouts" with no overrides in the patch removes them all.
+  fwd::v1::Route target = baseRoute();
+  fwd::v1::Route patch;
+  *patch.mutable_timeouts()->mutable_total() = seconds(30);
+  *patch.mutable_timeouts()->mutable_connect() = seconds(1);
+  *patch.mutable_retry()->mutable_backoff_base() = seconds(0, 100'000'000);
+  google::protobuf::FieldMask mask;
+  mask.add_paths("timeouts.total");
+  mask.add_paths("retry.backoff_base");
+  ASSERT_TRUE(checkRouteMask(mask).ok());
+  ASSERT_TRUE(applyRouteMask(patch, mask, target).ok());
+  EXPECT_EQ(target.timeouts().total().seconds(), 30);
+  EXPECT_FALSE(target.timeouts().has_connect());
+  EXPECT_TRUE(target.has_retry());
+  EXPECT_EQ(target.retry().backoff_base().nanos(), 100'000'000);
+  EXPECT_FALSE(target.retry().has_backoff_max());
+
+  google::protobuf::FieldMask clear;
+  clear.add_paths("timeouts");
+  clear.add_paths("retry.backoff_base");
+  ASSERT_TRUE(applyRouteMask(fwd::v1::Route(), clear, target).ok());
+  EXPECT_FALSE(target.has_timeouts());
+  EXPECT_FALSE(target.retry().has_backoff_base());
 }
 
 TEST(ValidateRouteTest, UnknownFieldsInRoutesAreFound) {
