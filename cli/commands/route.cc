@@ -478,6 +478,13 @@ absl::StatusOr<fwd::v1::CreateRouteRequest> buildCreateRouteRequest(const Invoca
         "route add needs --prefix or --model/--model-keyword: a route without either would "
         "capture every request");
   }
+  // A policy with 0 retries turns failover off: never create one by accident.
+  for (const char* flag : {"retry-on", "retry-backoff", "retry-backoff-max"}) {
+    if (inv.flags.has(flag) && !inv.flags.has("retries")) {
+      return usageError(std::string("--") + flag +
+                        " needs --retries N (a retry policy without retries turns failover off)");
+    }
+  }
   fwd::v1::CreateRouteRequest request;
   fwd::v1::Route& route = *request.mutable_route();
   route.set_name(inv.args.at(0));

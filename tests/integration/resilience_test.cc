@@ -258,5 +258,154 @@ TEST_F(ResilienceTest, AClientHangingUpMidStreamCancelsTheUpstreamToo) {
       seconds(2), "the stream attempt to end as client_closed"));
 }
 
+// A listener whose accept queue is full and never drained: connects to it hang in SYN_SENT,
+// which is how an upstream behind a black-holing firewall looks.
+class FullBacklog {
+ public:
+  FullBacklog() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    for (int i = 0; i < 4; ++i) {
+      int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      ::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      fillers_.push_back(c);
+    }
+  }
+  ~FullBacklog() {
+    for (int c : fillers_) {
+      ::close(c);
+    }
+    ::close(fd_);
+  }
+  std::string baseUrl() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::vector<int> fillers_;
+};
+
+std::string errorMessage(const Response& r) {
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  return j.is_object() && j.contains("error") ? j["error"].value("message", "") : r.body;
+}
+
+TEST_F(ResilienceTest, AConnectTimeoutMovesOnToTheNextUpstream) {
+  // The first upstream never completes the TCP handshake; after its 300 ms connect timeout the
+  // request goes to the next one, long before the 10 s default would have passed.
+  FullBacklog hole;
+  fwdctl({"upstream", "add", "hole", "--base-url", hole.baseUrl(), "--model", "none",
+          "--connect-timeout", "300ms"});
+  upstream("spare");
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "hole", "--upstream", "spare"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto start = std::chrono::steady_clock::now();
+  auto r = chat("m");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-fwd-upstream"), "spare");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(3));
+  EXPECT_EQ(metric(R"(fwd_upstream_failures_total{upstream="hole",reason="connect_timeout"})"), 1);
+}
+
+TEST_F(ResilienceTest, TheFirstByteTimeoutIsSeparateFromTheTotal) {
+  // A 300 ms first-byte limit under a 30 s total: an upstream that takes 3 s to start its
+  // answer gets a 504 that names the first-byte timeout.
+  upstream("slow", {}, {"--timeout", "30s", "--first-byte-timeout", "300ms"});
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "slow"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto start = std::chrono::steady_clock::now();
+  auto r = chat("m", {{"x-fake-stall-ms", "3000"}});
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_NE(errorMessage(r).find("first-byte timeout"), std::string::npos) << r.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(2));
+  EXPECT_EQ(metric(R"(fwd_upstream_failures_total{upstream="slow",reason="first_byte_timeout"})"),
+            1);
+}
+
+TEST_F(ResilienceTest, StreamsHaveTheirOwnFirstByteTimeout) {
+  // --stream-first-byte-timeout 300ms: a streamed request waiting 1 s for its head gets a 504,
+  // the same wait for a non-streamed request is fine.
+  upstream("slow", {}, {"--stream-first-byte-timeout", "300ms"});
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "slow"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto plain = chat("m", {{"x-fake-stall-ms", "1000"}});
+  EXPECT_EQ(plain.status, 200) << plain.body;
+  auto streamed = cluster_.call("dp1", "POST", "/v1/chat/completions", key_,
+                                R"({"model":"m","stream":true})", {{"x-fake-stall-ms", "1000"}});
+  EXPECT_EQ(streamed.status, 504) << streamed.body;
+  EXPECT_NE(errorMessage(streamed).find("stream first-byte timeout"), std::string::npos)
+      << streamed.body;
+}
+
+TEST_F(ResilienceTest, AnIdleTimeoutEndsAStalledStreamWithAnErrorEvent) {
+  // Chunks 1.5 s apart against a 300 ms idle limit: the client gets the first event, then a
+  // final error event naming the idle timeout, and no [DONE].
+  upstream("slow", {}, {"--idle-timeout", "300ms"});
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "slow"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto r =
+      cluster_.call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":"m","stream":true})",
+                    {{"x-fake-chunks", "3"}, {"x-fake-chunk-delay-ms", "1500"}});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("idle timeout"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("[DONE]"), std::string::npos) << r.body;
+  EXPECT_EQ(metric(R"(fwd_upstream_failures_total{upstream="slow",reason="idle_timeout"})"), 1);
+  EXPECT_EQ(metric(R"(fwd_requests_total{route="r",model="m",upstream="slow",status="502"})"), 1);
+}
+
+TEST_F(ResilienceTest, ARouteOverridesTheUpstreamTimeouts) {
+  // The upstream allows 30 s; the route's own --first-byte-timeout 300ms wins for its traffic.
+  upstream("slow", {}, {"--timeout", "30s"});
+  fwdctl(
+      {"route", "add", "r", "--model", "m", "--upstream", "slow", "--first-byte-timeout", "300ms"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto r = chat("m", {{"x-fake-stall-ms", "2000"}});
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_NE(errorMessage(r).find("300ms"), std::string::npos) << r.body;
+}
+
+TEST_F(ResilienceTest, ExplicitZeroRetriesTurnsFailoverOff) {
+  // --retries 0: the first upstream's 503 is the end of it, the second is never tried.
+  upstream("broken", {"--fail-status", "503"});
+  upstream("spare");
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "broken", "--upstream", "spare",
+          "--retries", "0"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  EXPECT_EQ(chat("m").status, 502);
+  EXPECT_EQ(served(cluster_.upstream("spare")), 0);
+}
+
+bool setFailStatus(FakeUpstream& up, int status) {
+  return httpRequest(up.endpoint, "POST", "/_fake/fail-status?status=" + std::to_string(status))
+             .status == 200;
+}
+
+TEST_F(ResilienceTest, AnEjectedUpstreamComesBackAfterItsEjectionTime) {
+  // Two failures eject "flaky" for 1 s (--eject-after 2 --eject-time 1s): meanwhile its traffic
+  // goes to the spare without trying it; once the time is up (and it is healthy again) it gets
+  // traffic back.
+  upstream("flaky", {}, {"--eject-after", "2", "--eject-time", "1s"});
+  upstream("spare");
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "flaky", "--upstream", "spare"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  ASSERT_TRUE(setFailStatus(cluster_.upstream("flaky"), 503));
+  EXPECT_EQ(chat("m").header("x-fwd-upstream"), "spare");
+  EXPECT_EQ(chat("m").header("x-fwd-upstream"), "spare");
+  ASSERT_TRUE(setFailStatus(cluster_.upstream("flaky"), 0));
+  int before = served(cluster_.upstream("flaky"));
+  EXPECT_EQ(chat("m").header("x-fwd-upstream"), "spare");
+  EXPECT_EQ(served(cluster_.upstream("flaky")), before) << "an ejected upstream was tried";
+  EXPECT_EQ(metric(R"(fwd_upstream_ejections_total{upstream="flaky"})"), 1);
+  EXPECT_TRUE(waitFor([&] { return chat("m").header("x-fwd-upstream") == "flaky"; }, seconds(4),
+                      "the ejected upstream to get traffic again"));
+}
+
 }  // namespace
 }  // namespace fwd::harness

@@ -159,9 +159,14 @@ TEST(CliRouteTest, MalformedRouteCommandLinesAreUsageErrors) {
       {{"route", "add", "r", "--prefix", "/p", "--upstream", "u", "--strategy", "random"},
        "invalid value \"random\" for --strategy: expected ordered, weighted, least-busy or "
        "latency"},
-      {{"route", "add", "r", "--prefix", "/p", "--upstream", "u", "--retry-on", "5xx,500"},
+      {{"route", "add", "r", "--prefix", "/p", "--upstream", "u", "--retries", "1", "--retry-on",
+        "5xx,500"},
        "invalid value \"500\" in --retry-on: expected a comma list of 5xx, 429, connect, "
        "timeout"},
+      {{"route", "add", "r", "--prefix", "/p", "--upstream", "u", "--retry-on", "5xx"},
+       "--retry-on needs --retries N (a retry policy without retries turns failover off)"},
+      {{"route", "add", "r", "--prefix", "/p", "--upstream", "u", "--retry-backoff", "1s"},
+       "--retry-backoff needs --retries N (a retry policy without retries turns failover off)"},
       {{"route", "add", "r", "--prefix", "/p", "--upstream", "u", "--retries", "-1"},
        "invalid value \"-1\" for --retries: expected a non-negative integer"},
       {{"route", "add", "r", "--prefix", "/p", "--upstream", ""}, "--upstream is empty"},
@@ -413,8 +418,9 @@ TEST_F(CliRouteEndToEndTest, RouteCommandsReachTheServerOverGrpc) {
   responses.deleted_route.set_version(7);
   fake_.setResponses(responses);
 
-  testing::CliResult added = fwdctl({"route", "add", "local", "--prefix", "/localai", "--upstream",
-                                     "ollama", "--retry-on", "connect", "-o", "json"});
+  testing::CliResult added =
+      fwdctl({"route", "add", "local", "--prefix", "/localai", "--upstream", "ollama", "--retries",
+              "1", "--retry-on", "connect", "-o", "json"});
   ASSERT_EQ(added.exit_code, kExitOk) << added.err;
   EXPECT_EQ(fake_.lastMethod(), "CreateRoute");
   EXPECT_EQ(fake_.lastAuthorization(), "Bearer adm-secret");
