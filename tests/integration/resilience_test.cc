@@ -382,6 +382,22 @@ TEST_F(ResilienceTest, ExplicitZeroRetriesTurnsFailoverOff) {
   EXPECT_EQ(served(cluster_.upstream("spare")), 0);
 }
 
+TEST_F(ResilienceTest, DenyListsWinOverAllowListsAndRouteGroups) {
+  // "wide" allows gpt-* but denies gpt-4o-mini*: that model falls through to "narrow", and a
+  // route whose group has only "wide" does not send it there either.
+  upstream("wide", {}, {"--allow-model", "gpt-*", "--deny-model", "gpt-4o-mini*"});
+  upstream("narrow", {}, {"--allow-model", "gpt-4o-mini", "--priority", "5"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  EXPECT_EQ(chat("gpt-4o").header("x-fwd-upstream"), "wide");
+  EXPECT_EQ(chat("gpt-4o-mini").header("x-fwd-upstream"), "narrow");
+  fwdctl({"route", "add", "r", "--model", "mini-*", "--upstream", "wide", "--rewrite-model", "x"});
+  fwdctl({"upstream", "update", "wide", "--deny-model", "mini-*"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto r = chat("mini-1");
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_EQ(served(cluster_.upstream("wide")), 1);
+}
+
 bool setFailStatus(FakeUpstream& up, int status) {
   return httpRequest(up.endpoint, "POST", "/_fake/fail-status?status=" + std::to_string(status))
              .status == 200;
