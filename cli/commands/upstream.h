@@ -26,9 +26,9 @@ Json credentialJson(const fwd::v1::Upstream& upstream);
 std::string credentialCell(const fwd::v1::Upstream& upstream);
 
 /// The documented upstream object: name, base_url, models, priority, weight, timeout,
-/// insecure_skip_verify, credential, id, created, updated.
+/// insecure_skip_verify, credential, id, created, updated, health.
 Json upstreamJson(const fwd::v1::Upstream& upstream);
-/// NAME BASE_URL MODELS PRIORITY WEIGHT TIMEOUT CREDENTIAL, one row per upstream.
+/// NAME BASE_URL MODELS PRIORITY WEIGHT TIMEOUT CREDENTIAL HEALTH, one row per upstream.
 std::string upstreamTable(const std::vector<fwd::v1::Upstream>& upstreams);
 /// `upstream get` as "field: value" lines.
 std::string upstreamDetail(const fwd::v1::Upstream& upstream);
