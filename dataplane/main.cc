@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "common/net/host_port.h"
 #include "dataplane/config/compiled_config.h"
 #include "dataplane/config/control_plane_client.h"
+#include "dataplane/config/node_report.h"
 #include "dataplane/config/snapshot_file.h"
 #include "dataplane/metrics/metrics.h"
 #include "dataplane/server/admin_server.h"
@@ -199,6 +201,9 @@ int main(int argc, char** argv) {
   dataplane::config::SnapshotFile state(flags.state_dir);
   auto env = dataplane::config::processEnv();
   dataplane::config::UpstreamHealthRegistry health;  // outlives every config version
+  // The config in force, for the NodeReport; the IO workers have their own copy (publish).
+  std::mutex in_force_mu;  // guards in_force: set by apply, read by the report
+  dataplane::config::CompiledConfigConstSharedPtr in_force;
   // Called on the config thread (or main, at start): compile off the IO threads, then publish.
   auto apply = [&](const fwd::v1::Snapshot& snapshot, bool save) -> absl::Status {
     auto compiled = dataplane::config::CompiledConfig::compile(snapshot, env, &health);
@@ -207,6 +212,10 @@ int main(int argc, char** argv) {
       return compiled.status();
     }
     server.publish(*compiled);
+    {
+      std::lock_guard<std::mutex> lock(in_force_mu);
+      in_force = *compiled;
+    }
     metrics.snapshots_applied.Increment();
     metrics.config_version.Set(static_cast<double>(snapshot.version()));
     metrics.ready.Set(1);
@@ -245,7 +254,18 @@ int main(int argc, char** argv) {
       {.address = flags.control_plane,
        .node_token = node_token,
        .node_id = flags.node_id,
-       .build_version = FWD_VERSION},
+       .build_version = FWD_VERSION,
+       // On the client's threads, at most once a second: never on a worker.
+       .report =
+           [&] {
+             dataplane::config::CompiledConfigConstSharedPtr config;
+             {
+               std::lock_guard<std::mutex> lock(in_force_mu);
+               config = in_force;
+             }
+             return dataplane::config::buildNodeReport(config.get(), health,
+                                                       std::chrono::steady_clock::now());
+           }},
       [&](const fwd::v1::Snapshot& s) { return apply(s, true); },
       [&](bool connected) { metrics.control_plane_connected.Set(connected ? 1 : 0); });
   client.start(start_version);

@@ -1,5 +1,5 @@
 // `fwdctl status`: the control plane's config version and, for every data plane that ever
-// connected, what it applied and whether it is in sync.
+// connected, what it applied, whether it is in sync, and what it reports about its upstreams.
 #pragma once
 
 #include <string>
@@ -17,9 +17,10 @@ std::vector<CommandSpec> statusCommands();
 bool inSync(const fwd::v1::DataPlaneStatus& node, std::uint64_t version);
 
 /// {"version", "dataplanes":[{"node_id","applied_version","connected","in_sync","last_error",
-/// "last_nack_version","uptime","peer","build_version","last_seen"}]}.
+/// "last_nack_version","uptime","peer","build_version","last_seen","upstreams":[...]}]}, each
+/// upstream as upstreamStateJson.
 Json statusJson(const fwd::v1::GetStatusResponse& status);
-/// "config version N" then NODE APPLIED IN_SYNC CONNECTED UPTIME LAST_ERROR.
+/// "config version N" then NODE APPLIED IN_SYNC CONNECTED UPTIME EJECTED UNHEALTHY LAST_ERROR.
 std::string statusText(const fwd::v1::GetStatusResponse& status);
 
 }  // namespace fwd::cli::commands

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "cli/client/error_kind.h"
+#include "cli/commands/health.h"
 #include "common/config/duration.h"
 
 namespace fwd::cli::commands {
@@ -732,15 +733,17 @@ Json upstreamJson(const fwd::v1::Upstream& upstream) {
       {"id", upstream.id()},
       {"created", timestampJson(upstream.create_time())},
       {"updated", timestampJson(upstream.update_time())},
+      {"health", healthJson(upstream)},
   };
 }
 
 std::string upstreamTable(const std::vector<fwd::v1::Upstream>& upstreams) {
-  Table table({"NAME", "BASE_URL", "MODELS", "PRIORITY", "WEIGHT", "TIMEOUT", "CREDENTIAL"});
+  Table table(
+      {"NAME", "BASE_URL", "MODELS", "PRIORITY", "WEIGHT", "TIMEOUT", "CREDENTIAL", "HEALTH"});
   for (const fwd::v1::Upstream& u : upstreams) {
     table.addRow({u.name(), u.base_url(), joinedOr(u.models(), "-"), std::to_string(u.priority()),
                   std::to_string(effectiveWeight(u)), formatDuration(effectiveTimeout(u)),
-                  credentialCell(u)});
+                  credentialCell(u), healthCell(u)});
   }
   return table.render();
 }
@@ -772,6 +775,10 @@ std::string upstreamDetail(const fwd::v1::Upstream& u) {
   table.addRow({"id:", std::to_string(u.id())});
   table.addRow({"created:", timestampCell(u.create_time())});
   table.addRow({"updated:", timestampCell(u.update_time())});
+  const bool reported = u.health().nodes_reporting() > 0;
+  table.addRow({"health:", healthCell(u)});
+  table.addRow({"nodes_reporting:", std::to_string(u.health().nodes_reporting())});
+  table.addRow({"ejections:", reported ? std::to_string(u.health().ejections()) : "-"});
   return table.render();
 }
 

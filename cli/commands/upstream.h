@@ -38,11 +38,12 @@ std::string credentialCell(const fwd::v1::Upstream& upstream);
 
 /// The documented upstream object: name, base_url, models, deny_models, priority, weight,
 /// timeout, connect_timeout, first_byte_timeout, stream_first_byte_timeout, idle_timeout,
-/// outlier_detection, health_check, insecure_skip_verify, credential, id, created, updated.
+/// outlier_detection, health_check, insecure_skip_verify, credential, id, created, updated,
+/// health (what connected data planes report; null in add/update answers).
 /// Timeouts, outlier_detection and health_check show effective values (defaults applied);
 /// idle_timeout and health_check are null when off.
 Json upstreamJson(const fwd::v1::Upstream& upstream);
-/// NAME BASE_URL MODELS PRIORITY WEIGHT TIMEOUT CREDENTIAL, one row per upstream.
+/// NAME BASE_URL MODELS PRIORITY WEIGHT TIMEOUT CREDENTIAL HEALTH, one row per upstream.
 std::string upstreamTable(const std::vector<fwd::v1::Upstream>& upstreams);
 /// `upstream get` as "field: value" lines.
 std::string upstreamDetail(const fwd::v1::Upstream& upstream);

@@ -17,6 +17,14 @@ grpc::Status toGrpc(const absl::Status& s) { return common::status::toGrpc(s); }
 
 void redactKey(fwd::v1::Key& key) { key.clear_secret_sha256(); }
 
+/// Upstream.health from the connected nodes' last reports; all zeros when none reports on it.
+void fillHealth(const std::unordered_map<std::string, fwd::v1::UpstreamHealthSummary>& summaries,
+                fwd::v1::Upstream& upstream) {
+  auto it = summaries.find(upstream.name());
+  *upstream.mutable_health() =
+      it != summaries.end() ? it->second : fwd::v1::UpstreamHealthSummary();
+}
+
 }  // namespace
 
 void redactUpstream(fwd::v1::Upstream& upstream) {
@@ -86,6 +94,7 @@ grpc::Status AdminServiceImpl::GetUpstream(grpc::ServerContext* context,
   }
   *response = std::move(*upstream);
   redactUpstream(*response);
+  fillHealth(registry_.healthSummaries(), *response);
   return grpc::Status::OK;
 }
 
@@ -99,8 +108,10 @@ grpc::Status AdminServiceImpl::ListUpstreams(grpc::ServerContext* context,
   if (!upstreams.ok()) {
     return toGrpc(upstreams.status());
   }
+  const auto summaries = registry_.healthSummaries();
   for (fwd::v1::Upstream& u : *upstreams) {
     redactUpstream(u);
+    fillHealth(summaries, u);
     *response->add_upstreams() = std::move(u);
   }
   return grpc::Status::OK;

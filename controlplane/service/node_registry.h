@@ -1,6 +1,7 @@
 // In-memory status of every data plane that has held a Watch stream since this control plane
-// started: what it applied, whether it is connected, its last NACK. Data planes reconnect after
-// a control-plane restart, so nothing here is persisted.
+// started: what it applied, whether it is connected, its last NACK, and while it is connected
+// its last report on its upstreams. Data planes reconnect after a control-plane restart, so
+// nothing here is persisted.
 #pragma once
 
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -25,6 +27,13 @@ class NodeRegistry {
   using Clock = std::function<std::chrono::system_clock::time_point()>;
   using ConnectionId = std::uint64_t;
 
+  /// Bounds on one report, so a broken node cannot make the control plane hold unbounded
+  /// memory: entries beyond the first kMaxReportedUpstreams are dropped, and so are entries
+  /// whose name could not be an upstream's (validate::checkName: 1 to kMaxUpstreamName
+  /// lowercase letters, digits, '.', '_', '-'), which also keeps control bytes off terminals.
+  static constexpr size_t kMaxReportedUpstreams = 10'000;
+  static constexpr size_t kMaxUpstreamName = 63;
+
   explicit NodeRegistry(Clock clock = nullptr);
 
   /// A stream said hello: the node's entry takes this connection's state (replacing an older
@@ -35,11 +44,22 @@ class NodeRegistry {
   /// The node rejected `version` for `reason`.
   void nack(const std::string& node_id, ConnectionId connection, std::uint64_t version,
             const std::string& reason);
-  /// The stream ended.
+  /// The node's report replaces its previous one. Returns how many entries were dropped: over
+  /// the bounds above, or naming an upstream already in the report (the first one counts).
+  size_t report(const std::string& node_id, ConnectionId connection,
+                const fwd::v1::NodeReport& report);
+  /// The stream ended; its report is forgotten.
   void disconnect(const std::string& node_id, ConnectionId connection);
 
-  /// Every node, sorted by node_id, uptime computed now.
+  /// Every node, sorted by node_id, uptime computed now; a connected node with its last report,
+  /// each countdown (ejection_left, cooling_left) shortened by the report's age (a node does not
+  /// resend for countdowns alone) and cleared once that leaves nothing.
   std::vector<fwd::v1::DataPlaneStatus> list() const;
+
+  /// Per upstream name, the sum over connected nodes whose last report names it, as reported
+  /// (a node resends when something in it changes). Names no connected node reports on are
+  /// absent.
+  std::unordered_map<std::string, fwd::v1::UpstreamHealthSummary> healthSummaries() const;
 
  private:
   struct Node {
@@ -52,6 +72,9 @@ class NodeRegistry {
     std::chrono::system_clock::time_point last_seen;
     std::string peer;
     std::string build_version;
+    // The last report of the current connection (empty when disconnected), and when it came.
+    std::vector<fwd::v1::UpstreamState> upstreams;
+    std::chrono::system_clock::time_point reported;
   };
 
   /// The node's entry if `connection` is its current one, else null.

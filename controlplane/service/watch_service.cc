@@ -75,10 +75,11 @@ grpc::Status WatchServiceImpl::Watch(
                        << " (applied version " << hello.applied_version() << ", build "
                        << printable(hello.build_version(), 64) << ")";
 
-  // Acks and nacks arrive while this thread may be blocked writing or waiting: a reader thread
-  // takes them. gRPC allows one concurrent reader and one concurrent writer per stream.
+  // Acks, nacks and reports arrive while this thread may be blocked writing or waiting: a reader
+  // thread takes them. gRPC allows one concurrent reader and one concurrent writer per stream.
   std::atomic<bool> reader_done{false};
   std::thread reader([&] {
+    bool warned_report = false;  // one warning per stream about a report over the bounds
     fwd::v1::WatchRequest request;
     while (stream->Read(&request)) {
       switch (request.kind_case()) {
@@ -92,6 +93,19 @@ grpc::Status WatchServiceImpl::Watch(
           FWD_LOG(kWarn, kLog) << "data plane \"" << node_id << "\" rejected version "
                                << request.nack().version() << ": " << printable(reason);
           registry_.nack(node_id, connection, request.nack().version(), reason);
+          break;
+        }
+        case fwd::v1::WatchRequest::kReport: {
+          const size_t dropped = registry_.report(node_id, connection, request.report());
+          FWD_LOG(kDebug, kLog) << "data plane \"" << node_id << "\" reported on "
+                                << request.report().upstreams_size() << " upstreams";
+          if (dropped > 0 && !warned_report) {
+            warned_report = true;
+            FWD_LOG(kWarn, kLog) << "data plane \"" << node_id << "\" reported on "
+                                 << request.report().upstreams_size() << " upstreams; " << dropped
+                                 << " ignored (duplicate or invalid names, or over "
+                                 << NodeRegistry::kMaxReportedUpstreams << ")";
+          }
           break;
         }
         default:

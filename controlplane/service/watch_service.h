@@ -1,6 +1,6 @@
 // fwd.v1.WatchService: each data plane holds one Watch stream. The handler thread writes
 // snapshots (the current one at once, then each newer one, latest-only) while a reader thread
-// per stream takes acks and nacks into the node registry.
+// per stream takes acks, nacks and upstream reports into the node registry.
 #pragma once
 
 #include <chrono>

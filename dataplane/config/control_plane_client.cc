@@ -3,6 +3,7 @@
 #include <random>
 
 #include "common/log/log.h"
+#include "dataplane/config/node_report.h"
 
 namespace fwd::dataplane::config {
 
@@ -100,6 +101,25 @@ bool ControlPlaneClient::runStream() {
     FWD_LOG(kInfo, "dataplane") << "connected to control plane " << options_.address << " as node "
                                 << options_.node_id;
     on_connected_(true);
+    // gRPC allows one writer at a time on a stream; two threads write on this one: the read
+    // loop below (ACK/NACK) and the reporter (NodeReport). write_mu guards every Write.
+    std::mutex write_mu;
+    std::thread reporter;
+    if (options_.report) {
+      fwd::v1::WatchRequest first;
+      *first.mutable_report() = options_.report();
+      // Alone on the stream still: no lock needed, and the report directly follows the hello.
+      if (stream->Write(first)) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          stream_live_ = true;
+        }
+        reporter = std::thread(
+            [this, &stream, &write_mu, sent = std::move(*first.mutable_report())]() mutable {
+              reportLoop(*stream, write_mu, std::move(sent));
+            });
+      }
+    }
     fwd::v1::WatchResponse response;
     while (stream->Read(&response)) {
       const auto& snapshot = response.snapshot();
@@ -114,9 +134,19 @@ bool ControlPlaneClient::runStream() {
         reply.mutable_nack()->set_version(snapshot.version());
         reply.mutable_nack()->set_reason(std::string(applied.message()));
       }
+      std::lock_guard<std::mutex> lock(write_mu);
       if (!stream->Write(reply)) {
         break;
       }
+    }
+    if (reporter.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stream_live_ = false;
+      }
+      cv_.notify_all();
+      // A Write it may be in returns at once: the stream is finished or cancelled by now.
+      reporter.join();
     }
   }
   stream->WritesDone();
@@ -136,6 +166,33 @@ bool ControlPlaneClient::runStream() {
                                 << " (code " << status.error_code() << "); reconnecting";
   }
   return established;
+}
+
+void ControlPlaneClient::reportLoop(Stream& stream, std::mutex& write_mu,
+                                    fwd::v1::NodeReport last_sent) {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (cv_.wait_for(lock, options_.report_interval,
+                       [this] { return stopping_ || !stream_live_; })) {
+        return;
+      }
+    }
+    fwd::v1::NodeReport report = options_.report();
+    if (!reportChanged(last_sent, report)) {
+      continue;
+    }
+    fwd::v1::WatchRequest request;
+    *request.mutable_report() = report;
+    {
+      std::lock_guard<std::mutex> lock(write_mu);
+      if (!stream.Write(request)) {
+        return;  // the stream broke; the read loop sees it too
+      }
+    }
+    FWD_LOG(kDebug, "dataplane") << "sent a report on " << report.upstreams_size() << " upstreams";
+    last_sent = std::move(report);
+  }
 }
 
 }  // namespace fwd::dataplane::config

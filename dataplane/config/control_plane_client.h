@@ -1,7 +1,7 @@
 // The data plane's side of the Watch stream: connects to the control plane with the node
-// token, says hello, hands every snapshot to the apply callback and answers ACK or NACK.
-// Runs on its own thread (blocking gRPC calls are fine there); reconnects forever with
-// jittered exponential backoff until stop().
+// token, says hello, reports the state of its upstreams, hands every snapshot to the apply
+// callback and answers ACK or NACK. Runs on its own threads (blocking gRPC calls are fine
+// there, never on a worker); reconnects forever with jittered exponential backoff until stop().
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -23,6 +23,10 @@ namespace fwd::dataplane::config {
 
 class ControlPlaneClient {
  public:
+  /// Builds this node's report: the upstreams of the config in force. Called on the client's
+  /// threads, never twice at once.
+  using ReportFn = std::function<fwd::v1::NodeReport()>;
+
   struct Options {
     std::string address;     // host:port of fwd-controlplane
     std::string node_token;  // plaintext, sent as "authorization: Bearer ..."
@@ -30,6 +34,10 @@ class ControlPlaneClient {
     std::string build_version;
     std::chrono::milliseconds initial_backoff{200};
     std::chrono::milliseconds max_backoff{5'000};
+    /// Sent right after every hello, then checked every `report_interval` and sent again when
+    /// it changed (reportChanged). Empty: no reports.
+    ReportFn report;
+    std::chrono::milliseconds report_interval{1'000};
   };
   /// Validates, compiles and publishes a snapshot; a non-OK status is sent back as a NACK.
   /// Called on the client's thread.
@@ -42,13 +50,18 @@ class ControlPlaneClient {
 
   /// `applied_version` is the version served now (e.g. from the state dir), 0 if none.
   void start(std::uint64_t applied_version);
-  /// Cancels the stream and joins the thread. Idempotent.
+  /// Cancels the stream, wakes the reporter and joins both threads. Idempotent.
   void stop();
 
  private:
   void run();
+  using Stream = grpc::ClientReaderWriter<fwd::v1::WatchRequest, fwd::v1::WatchResponse>;
+
   /// One stream from connect to end; returns true if the stream was established.
   bool runStream();
+  /// The reporter thread of one stream: every report_interval, sends the report if it differs
+  /// from `last_sent`, until the stream ends or stop(). Writes under `write_mu`.
+  void reportLoop(Stream& stream, std::mutex& write_mu, fwd::v1::NodeReport last_sent);
   void sleepBackoff(std::chrono::milliseconds d);
 
   Options options_;
@@ -59,9 +72,10 @@ class ControlPlaneClient {
   std::atomic<std::uint64_t> applied_version_{0};
   std::chrono::system_clock::time_point start_time_;
 
-  std::mutex mu_;               // guards stopping_ and context_
-  std::condition_variable cv_;  // wakes the backoff sleep on stop()
+  std::mutex mu_;               // guards stopping_, stream_live_ and context_
+  std::condition_variable cv_;  // wakes the backoff sleep and the reporter
   bool stopping_ = false;
+  bool stream_live_ = false;                // the reporter of the current stream may go on
   grpc::ClientContext* context_ = nullptr;  // the live stream's context, to cancel on stop()
   std::thread thread_;
 };

@@ -69,6 +69,7 @@ struct Request {
   std::string content_type;
   std::string body;
   int fake_status = 0;
+  int retry_after = 1;  // seconds, sent with a 429
   int stall_ms = 0;
   int chunks = kDefaultChunks;
   int chunk_delay_ms = 0;
@@ -83,6 +84,7 @@ struct Request {
     content_type.clear();
     body.clear();
     fake_status = 0;
+    retry_after = 1;
     stall_ms = 0;
     chunks = kDefaultChunks;
     chunk_delay_ms = 0;
@@ -145,6 +147,8 @@ class RequestParser : public http::basic_parser<true> {
     beast::string_view key = name_string.substr(7);
     if (beast::iequals(key, "status")) {
       out_.fake_status = parseInt(value, 100, 599, 0);
+    } else if (beast::iequals(key, "retry-after")) {
+      out_.retry_after = parseInt(value, 1, 3600, 1);
     } else if (beast::iequals(key, "stall-ms")) {
       out_.stall_ms = parseInt(value, 0, kMaxDelayMs, 0);
     } else if (beast::iequals(key, "chunks")) {
@@ -534,7 +538,8 @@ class FakeServer::Impl {
     appendInt(out, static_cast<std::int64_t>(id));
     out += "\r\nopenai-processing-ms: 1\r\nx-ratelimit-remaining-requests: 999";
     if (head.status == 429) {
-      out += "\r\nretry-after: 1";
+      out += "\r\nretry-after: ";
+      appendInt(out, request.retry_after);
     }
     if (!head.keep_alive) {
       out += "\r\nconnection: close";

@@ -18,9 +18,9 @@
 // x-fake-request-bytes, x-request-id: fake-<n>, openai-processing-ms, x-ratelimit-remaining-*.
 //
 // Faults, by request header: x-fake-status: N (also JSON "model": "fake-status-N"; 429 adds
-// retry-after: 1), x-fake-stall-ms: N (before the response head), x-fake-chunks: N,
-// x-fake-chunk-delay-ms: N (between events), x-fake-cut-after: K (K events, then the socket is
-// closed: no final chunk, no [DONE]), x-fake-close: 1 (close without answering).
+// retry-after: 1, or x-fake-retry-after: N), x-fake-stall-ms: N (before the response head),
+// x-fake-chunks: N, x-fake-chunk-delay-ms: N (between events), x-fake-cut-after: K (K events, then
+// the socket is closed: no final chunk, no [DONE]), x-fake-close: 1 (close without answering).
 #include <csignal>
 #include <cstdio>
 #include <iostream>

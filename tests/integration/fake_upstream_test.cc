@@ -241,7 +241,7 @@ TEST_F(FakeUpstreamTest, StallDoesNotBlockOtherRequests) {
 
 TEST_F(FakeUpstreamTest, StatusHeaderAndModelPrefixGiveOpenAIErrors) {
   // x-fake-status and model fake-status-N answer N with an OpenAI error body; 429 adds
-  // retry-after.
+  // retry-after (1, or x-fake-retry-after).
   Response r = post("/v1/chat/completions", R"({"model":"m"})", {{"x-fake-status", "503"}});
   ASSERT_EQ(r.status, 503);
   json j = json::parse(r.body);
@@ -260,6 +260,9 @@ TEST_F(FakeUpstreamTest, StatusHeaderAndModelPrefixGiveOpenAIErrors) {
   EXPECT_EQ(limited.header("retry-after"), "1");
   EXPECT_EQ(json::parse(limited.body)["error"]["code"], "rate_limit_exceeded");
   EXPECT_FALSE(post("/v1/chat/completions", R"({"model":"m"})").hasHeader("retry-after"));
+  Response longer = post("/v1/chat/completions", R"({"model":"m"})",
+                         {{"x-fake-status", "429"}, {"x-fake-retry-after", "30"}});
+  EXPECT_EQ(longer.header("retry-after"), "30");
 }
 
 TEST_F(FakeUpstreamTest, CloseHeaderDropsTheConnectionWithoutAnswer) {

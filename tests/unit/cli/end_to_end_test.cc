@@ -92,7 +92,8 @@ TEST_F(CliEndToEndTest, UpstreamUpdateSendsOnlyTheGivenFields) {
 }
 
 TEST_F(CliEndToEndTest, UpstreamListAndGetRenderTables) {
-  // ListUpstreams renders the aligned table; GetUpstream sends the name and prints details.
+  // ListUpstreams renders the aligned table with the health the server summed; GetUpstream
+  // sends the name and prints details, health included.
   FakeAdminService::Responses responses;
   fwd::v1::Upstream* a = responses.upstreams.add_upstreams();
   a->set_name("a");
@@ -100,19 +101,28 @@ TEST_F(CliEndToEndTest, UpstreamListAndGetRenderTables) {
   a->set_api_key_env("A_KEY");
   a->set_weight(1);
   a->mutable_timeout()->set_seconds(30);
+  a->mutable_health()->set_nodes_reporting(2);
+  a->mutable_health()->set_nodes_ejected(1);
+  a->mutable_health()->set_ejections(5);
   responses.upstream = *a;
   fake_.setResponses(responses);
 
   CliResult list = fwdctl({"upstream", "list"});
   ASSERT_EQ(list.exit_code, commands::kExitOk) << list.err;
   EXPECT_EQ(list.out,
-            "NAME  BASE_URL  MODELS  PRIORITY  WEIGHT  TIMEOUT  CREDENTIAL\n"
-            "a     http://a  -       0         1       30s      env:A_KEY\n");
+            "NAME  BASE_URL  MODELS  PRIORITY  WEIGHT  TIMEOUT  CREDENTIAL  HEALTH\n"
+            "a     http://a  -       0         1       30s      env:A_KEY   ejected 1/2\n");
+  CliResult json = fwdctl({"upstream", "list", "-o", "json"});
+  ASSERT_EQ(json.exit_code, commands::kExitOk) << json.err;
+  EXPECT_EQ(nlohmann::json::parse(json.out)["upstreams"][0]["health"]["nodes_ejected"], 1);
 
   CliResult get = fwdctl({"upstream", "get", "a"});
   ASSERT_EQ(get.exit_code, commands::kExitOk) << get.err;
   EXPECT_EQ(fake_.lastRequest<fwd::v1::GetUpstreamRequest>().name(), "a");
   EXPECT_THAT(get.out, HasSubstr("credential:                 env:A_KEY\n"));
+  EXPECT_THAT(get.out, HasSubstr("health:                     ejected 1/2\n"
+                                 "nodes_reporting:            2\n"
+                                 "ejections:                  5\n"));
 }
 
 TEST_F(CliEndToEndTest, KeyCreatePrintsSecretAndListDoesNot) {
@@ -144,7 +154,8 @@ TEST_F(CliEndToEndTest, KeyCreatePrintsSecretAndListDoesNot) {
 }
 
 TEST_F(CliEndToEndTest, StatusPrintsVersionAndNodes) {
-  // GetStatus is rendered as the version line and the node table.
+  // GetStatus is rendered as the version line and the node table, with the node's reported
+  // upstreams counted; -o json carries them one by one.
   FakeAdminService::Responses responses;
   responses.status.set_version(9);
   fwd::v1::DataPlaneStatus* node = responses.status.add_dataplanes();
@@ -152,13 +163,25 @@ TEST_F(CliEndToEndTest, StatusPrintsVersionAndNodes) {
   node->set_applied_version(9);
   node->set_connected(true);
   node->mutable_uptime()->set_seconds(3600);
+  fwd::v1::UpstreamState* a = node->add_upstreams();
+  a->set_name("a");
+  a->set_ejected(true);
+  a->mutable_ejection_left()->set_seconds(30);
+  node->add_upstreams()->set_name("b");
   fake_.setResponses(responses);
   CliResult result = fwdctl({"status"});
   ASSERT_EQ(result.exit_code, commands::kExitOk) << result.err;
   EXPECT_EQ(result.out,
             "config version 9\n"
-            "NODE  APPLIED  IN_SYNC  CONNECTED  UPTIME  LAST_ERROR\n"
-            "dp-1  9        yes      yes        1h      -\n");
+            "NODE  APPLIED  IN_SYNC  CONNECTED  UPTIME  EJECTED  UNHEALTHY  LAST_ERROR\n"
+            "dp-1  9        yes      yes        1h      1/2      0/2        -\n");
+  CliResult json = fwdctl({"status", "-o", "json"});
+  ASSERT_EQ(json.exit_code, commands::kExitOk) << json.err;
+  nlohmann::json upstreams = nlohmann::json::parse(json.out)["dataplanes"][0]["upstreams"];
+  ASSERT_EQ(upstreams.size(), 2u);
+  EXPECT_EQ(upstreams[0]["name"], "a");
+  EXPECT_EQ(upstreams[0]["ejection_left"], "30s");
+  EXPECT_EQ(upstreams[1]["ejected"], false);
 }
 
 TEST_F(CliEndToEndTest, ServerErrorsComeBackWithTheirCode) {

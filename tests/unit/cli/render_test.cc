@@ -1,8 +1,10 @@
-// Table and JSON rendering against golden strings: column alignment, credential display, key
-// listings without secrets, status with in-sync computation, and the fixed JSON key order.
+// Table and JSON rendering against golden strings: column alignment, credential display, the
+// upstream health the data planes report, key listings without secrets, status with in-sync
+// computation and per-node upstream state, and the fixed JSON key order.
 #include <gtest/gtest.h>
 
 #include "cli/commands/format.h"
+#include "cli/commands/health.h"
 #include "cli/commands/key.h"
 #include "cli/commands/status.h"
 #include "cli/commands/upstream.h"
@@ -26,6 +28,11 @@ fwd::v1::Upstream envUpstream() {
   u.set_id(1);
   u.mutable_create_time()->set_seconds(kCreated);
   u.mutable_update_time()->set_seconds(kCreated + 90);
+  fwd::v1::UpstreamHealthSummary* h = u.mutable_health();
+  h->set_nodes_reporting(3);
+  h->set_nodes_ejected(1);
+  h->set_nodes_cooling(1);
+  h->set_ejections(4);
   return u;
 }
 
@@ -40,9 +47,12 @@ fwd::v1::Upstream keyUpstream() {
   u.set_insecure_skip_verify(true);
   u.mutable_create_time()->set_seconds(kCreated);
   u.mutable_update_time()->set_seconds(kCreated);
+  u.mutable_health()->set_nodes_reporting(2);
+  u.mutable_health()->set_ejections(7);
   return u;
 }
 
+// No health summary at all: what an older control plane, or an add/update answer, sends.
 fwd::v1::Upstream bareUpstream() {
   fwd::v1::Upstream u;
   u.set_name("bare");
@@ -54,18 +64,40 @@ fwd::v1::Upstream bareUpstream() {
 
 TEST(CliRenderTest, UpstreamTableAlignsColumnsAndShowsCredentials) {
   // Golden table: header row, columns padded to the widest cell (the "…" counts as one),
-  // effective weight/timeout defaults, env:/key/- credentials, no trailing spaces.
+  // effective weight/timeout defaults, env:/key/- credentials, HEALTH, no trailing spaces.
   EXPECT_EQ(upstreamTable({envUpstream(), keyUpstream(), bareUpstream()}),
-            "NAME    BASE_URL                   MODELS     PRIORITY  WEIGHT  TIMEOUT  CREDENTIAL\n"
+            "NAME    BASE_URL                   MODELS     PRIORITY  WEIGHT  TIMEOUT  "
+            "CREDENTIAL          HEALTH\n"
             "openai  https://api.openai.com/v1  gpt-4*,o1  0         3       30s      "
-            "env:OPENAI_API_KEY\n"
-            "local   http://127.0.0.1:11434/v1  llama*     10        1       10m      key …abcd\n"
-            "bare    http://h                   -          0         1       500ms    -\n");
-  EXPECT_EQ(upstreamTable({}), "NAME  BASE_URL  MODELS  PRIORITY  WEIGHT  TIMEOUT  CREDENTIAL\n");
+            "env:OPENAI_API_KEY  ejected 1/3,cooling 1/3\n"
+            "local   http://127.0.0.1:11434/v1  llama*     10        1       10m      "
+            "key …abcd           ok\n"
+            "bare    http://h                   -          0         1       500ms    "
+            "-                   -\n");
+  EXPECT_EQ(upstreamTable({}),
+            "NAME  BASE_URL  MODELS  PRIORITY  WEIGHT  TIMEOUT  CREDENTIAL  HEALTH\n");
+}
+
+TEST(CliRenderTest, HealthCellNamesEachProblemOverTheReportingNodes) {
+  // "-" without reporting nodes, "ok" when none sees a problem, else each problem with its
+  // share of the reporting nodes, comma-separated in a fixed order.
+  fwd::v1::Upstream u;
+  EXPECT_EQ(healthCell(u), "-");
+  u.mutable_health();  // a summary with no node reporting
+  EXPECT_EQ(healthCell(u), "-");
+  u.mutable_health()->set_nodes_reporting(3);
+  u.mutable_health()->set_ejections(12);  // past ejections alone are no problem now
+  EXPECT_EQ(healthCell(u), "ok");
+  u.mutable_health()->set_nodes_unhealthy(2);
+  EXPECT_EQ(healthCell(u), "unhealthy 2/3");
+  u.mutable_health()->set_nodes_cooling(1);
+  u.mutable_health()->set_nodes_ejected(3);
+  EXPECT_EQ(healthCell(u), "ejected 3/3,unhealthy 2/3,cooling 1/3");
 }
 
 TEST(CliRenderTest, UpstreamJsonHasTheDocumentedShapeAndOrder) {
-  // Golden JSON object: fixed key order, RFC 3339 times, credential object per kind.
+  // Golden JSON object: fixed key order, RFC 3339 times, credential object per kind, the
+  // health summary (null when the server sent none).
   EXPECT_EQ(upstreamJson(envUpstream()).dump(),
             R"({"name":"openai","base_url":"https://api.openai.com/v1","models":["gpt-4*","o1"],)"
             R"("deny_models":[],"priority":0,"weight":3,"timeout":"30s","connect_timeout":"10s",)"
@@ -74,7 +106,11 @@ TEST(CliRenderTest, UpstreamJsonHasTheDocumentedShapeAndOrder) {
             R"("base_ejection_time":"30s","max_ejection_time":"5m"},"health_check":null,)"
             R"("insecure_skip_verify":false,)"
             R"("credential":{"type":"env","env":"OPENAI_API_KEY"},"id":1,)"
-            R"("created":"2026-11-22T10:00:00Z","updated":"2026-11-22T10:01:30Z"})");
+            R"("created":"2026-11-22T10:00:00Z","updated":"2026-11-22T10:01:30Z",)"
+            R"("health":{"nodes_reporting":3,"nodes_ejected":1,"nodes_unhealthy":0,)"
+            R"("nodes_cooling":1,"ejections":4}})");
+  EXPECT_TRUE(upstreamJson(bareUpstream())["health"].is_null());
+  EXPECT_EQ(upstreamJson(keyUpstream())["health"]["nodes_reporting"], 2);
   EXPECT_EQ(upstreamJson(keyUpstream())["credential"].dump(),
             R"({"type":"api_key","hint":"…abcd"})");
   EXPECT_EQ(upstreamJson(keyUpstream())["timeout"], "10m");  // formatDuration(600s)
@@ -94,7 +130,7 @@ TEST(CliRenderTest, AStoredKeyIsNeverPrinted) {
 }
 
 TEST(CliRenderTest, UpstreamDetailListsEveryField) {
-  // `upstream get` prints one aligned "field: value" line per field.
+  // `upstream get` prints one aligned "field: value" line per field, the health summary last.
   EXPECT_EQ(upstreamDetail(keyUpstream()),
             "name:                       local\n"
             "base_url:                   http://127.0.0.1:11434/v1\n"
@@ -113,7 +149,22 @@ TEST(CliRenderTest, UpstreamDetailListsEveryField) {
             "credential:                 key …abcd\n"
             "id:                         2\n"
             "created:                    2026-11-22T10:00:00Z\n"
-            "updated:                    2026-11-22T10:00:00Z\n");
+            "updated:                    2026-11-22T10:00:00Z\n"
+            "health:                     ok\n"
+            "nodes_reporting:            2\n"
+            "ejections:                  7\n");
+  std::string env = upstreamDetail(envUpstream());
+  EXPECT_NE(env.find("\nhealth:                     ejected 1/3,cooling 1/3\n"
+                     "nodes_reporting:            3\n"
+                     "ejections:                  4\n"),
+            std::string::npos)
+      << env;
+  std::string bare = upstreamDetail(bareUpstream());
+  EXPECT_NE(bare.find("\nhealth:                     -\n"
+                      "nodes_reporting:            0\n"
+                      "ejections:                  -\n"),
+            std::string::npos)
+      << bare;
 }
 
 fwd::v1::Key key(const std::string& name, bool revoked) {
@@ -171,6 +222,21 @@ fwd::v1::GetStatusResponse status() {
   a->set_peer("ipv4:127.0.0.1:50000");
   a->set_build_version("0.1.0");
   a->mutable_last_seen()->set_seconds(kCreated);
+  fwd::v1::UpstreamState* ejected = a->add_upstreams();
+  ejected->set_name("openai");
+  ejected->set_ejected(true);
+  ejected->mutable_ejection_left()->set_seconds(12);
+  ejected->mutable_ejection_left()->set_nanos(500'000'000);
+  ejected->set_ejections(2);
+  ejected->set_consecutive_failures(0);
+  fwd::v1::UpstreamState* unhealthy = a->add_upstreams();
+  unhealthy->set_name("azure");
+  unhealthy->set_health(fwd::v1::UpstreamState::HEALTH_UNHEALTHY);
+  unhealthy->set_consecutive_failures(3);
+  fwd::v1::UpstreamState* cooling = a->add_upstreams();
+  cooling->set_name("local");
+  cooling->set_health(fwd::v1::UpstreamState::HEALTH_HEALTHY);
+  cooling->mutable_cooling_left()->set_seconds(120);
   fwd::v1::DataPlaneStatus* b = s.add_dataplanes();
   b->set_node_id("dp-b");
   b->set_applied_version(6);
@@ -178,6 +244,7 @@ fwd::v1::GetStatusResponse status() {
   b->set_last_error("upstream \"x\": bad base_url\nsecond line");
   b->set_last_nack_version(7);
   b->mutable_uptime()->set_seconds(45);
+  b->add_upstreams()->set_name("openai");
   fwd::v1::DataPlaneStatus* c = s.add_dataplanes();
   c->set_node_id("dp-gone");
   c->set_applied_version(7);
@@ -186,28 +253,37 @@ fwd::v1::GetStatusResponse status() {
 }
 
 TEST(CliRenderTest, StatusTableMarksNodesOutOfSync) {
-  // In sync means connected and at the current version; a NACK shows its version and reason
-  // on one line.
+  // In sync means connected and at the current version; EJECTED and UNHEALTHY count the
+  // node's reported upstreams ("-" without a report); a NACK shows its version and reason on
+  // one line.
   EXPECT_EQ(statusText(status()),
             "config version 7\n"
-            "NODE     APPLIED  IN_SYNC  CONNECTED  UPTIME  LAST_ERROR\n"
-            "dp-a     7        yes      yes        2m      -\n"
-            "dp-b     6        no       yes        45s     v7: upstream \"x\": bad base_url second "
-            "line\n"
-            "dp-gone  7        no       no         0s      -\n");
+            "NODE     APPLIED  IN_SYNC  CONNECTED  UPTIME  EJECTED  UNHEALTHY  LAST_ERROR\n"
+            "dp-a     7        yes      yes        2m      1/3      1/3        -\n"
+            "dp-b     6        no       yes        45s     0/1      0/1        v7: upstream \"x\": "
+            "bad base_url second line\n"
+            "dp-gone  7        no       no         0s      -        -          -\n");
   fwd::v1::GetStatusResponse empty;
   empty.set_version(3);
   EXPECT_EQ(statusText(empty), "config version 3\nno data planes have connected\n");
 }
 
 TEST(CliRenderTest, StatusJsonHasTheDocumentedShapeAndOrder) {
-  // Golden status JSON, in_sync computed, last_seen null when unknown.
+  // Golden status JSON, in_sync computed, last_seen null when unknown, each reported upstream
+  // with countdowns rounded up to whole seconds (null when not running).
   Json json = statusJson(status());
   EXPECT_EQ(json["dataplanes"][0].dump(),
             R"({"node_id":"dp-a","applied_version":7,"connected":true,"in_sync":true,)"
             R"("last_error":"","last_nack_version":0,"uptime":"2m",)"
             R"("peer":"ipv4:127.0.0.1:50000","build_version":"0.1.0",)"
-            R"("last_seen":"2026-11-22T10:00:00Z"})");
+            R"("last_seen":"2026-11-22T10:00:00Z","upstreams":[)"
+            R"({"name":"openai","ejected":true,"ejection_left":"13s","ejections":2,)"
+            R"("consecutive_failures":0,"health":"unchecked","cooling_left":null},)"
+            R"({"name":"azure","ejected":false,"ejection_left":null,"ejections":0,)"
+            R"("consecutive_failures":3,"health":"unhealthy","cooling_left":null},)"
+            R"({"name":"local","ejected":false,"ejection_left":null,"ejections":0,)"
+            R"("consecutive_failures":0,"health":"healthy","cooling_left":"2m"}]})");
+  EXPECT_EQ(json["dataplanes"][2]["upstreams"].dump(), "[]");
   EXPECT_EQ(json["version"], 7);
   EXPECT_EQ(json["dataplanes"][1]["in_sync"], false);
   EXPECT_EQ(json["dataplanes"][2]["in_sync"], false);

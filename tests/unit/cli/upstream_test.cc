@@ -277,7 +277,10 @@ TEST(CliUpstreamTest, DetailShowsNewSettingsAndMarksDefaults) {
             "credential:                 -\n"
             "id:                         1\n"
             "created:                    -\n"
-            "updated:                    -\n");
+            "updated:                    -\n"
+            "health:                     -\n"
+            "nodes_reporting:            0\n"
+            "ejections:                  -\n");
   EXPECT_EQ(upstreamDetail(tunedUpstream()),
             "name:                       tuned\n"
             "base_url:                   http://h/v1\n"
@@ -297,7 +300,10 @@ TEST(CliUpstreamTest, DetailShowsNewSettingsAndMarksDefaults) {
             "credential:                 -\n"
             "id:                         1\n"
             "created:                    -\n"
-            "updated:                    -\n");
+            "updated:                    -\n"
+            "health:                     -\n"
+            "nodes_reporting:            0\n"
+            "ejections:                  -\n");
   fwd::v1::Upstream off = plainUpstream();
   off.mutable_outlier_detection()->set_disabled(true);
   off.mutable_health_check();
@@ -318,7 +324,7 @@ TEST(CliUpstreamTest, JsonCarriesEffectiveValuesInAFixedOrder) {
             R"("outlier_detection":{"enabled":true,"consecutive_failures":5,)"
             R"("base_ejection_time":"30s","max_ejection_time":"5m"},"health_check":null,)"
             R"("insecure_skip_verify":false,"credential":{"type":"none"},"id":1,"created":null,)"
-            R"("updated":null})");
+            R"("updated":null,"health":null})");
   Json tuned = upstreamJson(tunedUpstream());
   EXPECT_EQ(tuned["deny_models"].dump(), R"(["llama-guard*","*-base"])");
   EXPECT_EQ(tuned["connect_timeout"], "2s");

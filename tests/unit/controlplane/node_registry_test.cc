@@ -1,8 +1,10 @@
-// NodeRegistry: what GetStatus reports per data plane across hello, ack, nack, reconnect and
-// disconnect.
+// NodeRegistry: what GetStatus reports per data plane across hello, ack, nack, report,
+// reconnect and disconnect, and the per-upstream health summed over connected nodes.
 #include "controlplane/service/node_registry.h"
 
 #include <gtest/gtest.h>
+
+#include <limits>
 
 namespace fwd::controlplane::service {
 namespace {
@@ -16,6 +18,23 @@ class NodeRegistryTest : public ::testing::Test {
     h.set_build_version("0.1.0");
     h.mutable_start_time()->set_seconds(1000);
     return h;
+  }
+
+  static fwd::v1::UpstreamState state(const std::string& name, bool ejected = false,
+                                      std::uint64_t ejections = 0) {
+    fwd::v1::UpstreamState s;
+    s.set_name(name);
+    s.set_ejected(ejected);
+    s.set_ejections(ejections);
+    return s;
+  }
+
+  static fwd::v1::NodeReport reportOf(std::initializer_list<fwd::v1::UpstreamState> states) {
+    fwd::v1::NodeReport r;
+    for (const auto& s : states) {
+      *r.add_upstreams() = s;
+    }
+    return r;
   }
 
   fwd::v1::DataPlaneStatus only() {
@@ -83,6 +102,130 @@ TEST_F(NodeRegistryTest, ListsNodesSortedById) {
   EXPECT_EQ(all[0].node_id(), "dp-a");
   EXPECT_EQ(all[1].node_id(), "dp-b");
   EXPECT_EQ(all[2].node_id(), "dp-c");
+}
+
+TEST_F(NodeRegistryTest, ReportShowsInStatusAndEachReportReplacesTheLast) {
+  // GetStatus carries the node's last report, in its order; a newer report replaces it whole.
+  auto c = registry_.connect(hello("dp-1", 1), "peer");
+  EXPECT_EQ(only().upstreams_size(), 0);
+  EXPECT_EQ(registry_.report("dp-1", c, reportOf({state("b", true, 2), state("a")})), 0u);
+  fwd::v1::DataPlaneStatus s = only();
+  ASSERT_EQ(s.upstreams_size(), 2);
+  EXPECT_EQ(s.upstreams(0).name(), "b");
+  EXPECT_TRUE(s.upstreams(0).ejected());
+  EXPECT_EQ(s.upstreams(0).ejections(), 2u);
+  EXPECT_EQ(s.upstreams(1).name(), "a");
+  registry_.report("dp-1", c, reportOf({state("a", true, 1)}));
+  s = only();
+  ASSERT_EQ(s.upstreams_size(), 1);
+  EXPECT_EQ(s.upstreams(0).name(), "a");
+  EXPECT_TRUE(s.upstreams(0).ejected());
+}
+
+TEST_F(NodeRegistryTest, SummariesCountConnectedNodesPerUpstream) {
+  // Each upstream sums the connected nodes that name it: reporting, ejected, unhealthy,
+  // cooling, ejections; a disconnected node's report is forgotten.
+  auto c1 = registry_.connect(hello("dp-1", 1), "p");
+  auto c2 = registry_.connect(hello("dp-2", 1), "p");
+  auto c3 = registry_.connect(hello("dp-3", 1), "p");
+  fwd::v1::UpstreamState unhealthy = state("a", false, 1);
+  unhealthy.set_health(fwd::v1::UpstreamState::HEALTH_UNHEALTHY);
+  fwd::v1::UpstreamState cooling = state("b");
+  cooling.mutable_cooling_left()->set_seconds(30);
+  registry_.report("dp-1", c1, reportOf({state("a", true, 3), state("b")}));
+  registry_.report("dp-2", c2, reportOf({unhealthy, cooling}));
+  registry_.report("dp-3", c3, reportOf({state("a", false, 2)}));
+
+  auto sums = registry_.healthSummaries();
+  ASSERT_EQ(sums.size(), 2u);
+  EXPECT_EQ(sums["a"].nodes_reporting(), 3u);
+  EXPECT_EQ(sums["a"].nodes_ejected(), 1u);
+  EXPECT_EQ(sums["a"].nodes_unhealthy(), 1u);
+  EXPECT_EQ(sums["a"].nodes_cooling(), 0u);
+  EXPECT_EQ(sums["a"].ejections(), 6u);
+  EXPECT_EQ(sums["b"].nodes_reporting(), 2u);
+  EXPECT_EQ(sums["b"].nodes_ejected(), 0u);
+  EXPECT_EQ(sums["b"].nodes_cooling(), 1u);
+
+  registry_.disconnect("dp-1", c1);
+  sums = registry_.healthSummaries();
+  EXPECT_EQ(sums["a"].nodes_reporting(), 2u);
+  EXPECT_EQ(sums["a"].nodes_ejected(), 0u);
+  EXPECT_EQ(sums["a"].ejections(), 3u);
+  EXPECT_EQ(sums["b"].nodes_reporting(), 1u);
+  for (const auto& node : registry_.list()) {
+    if (node.node_id() == "dp-1") {
+      EXPECT_EQ(node.upstreams_size(), 0);
+    }
+  }
+}
+
+TEST_F(NodeRegistryTest, ReportsOfAReplacedOrEndedStreamAreIgnored) {
+  // A report from an old connection does not overwrite the new one's; a reconnect starts
+  // without a report until the new stream sends one.
+  auto old_conn = registry_.connect(hello("dp-1", 1), "p");
+  registry_.report("dp-1", old_conn, reportOf({state("a", true)}));
+  auto new_conn = registry_.connect(hello("dp-1", 1), "p");
+  EXPECT_EQ(only().upstreams_size(), 0);
+  EXPECT_TRUE(registry_.healthSummaries().empty());
+  registry_.report("dp-1", old_conn, reportOf({state("a", true)}));
+  EXPECT_EQ(only().upstreams_size(), 0);
+  registry_.report("dp-1", new_conn, reportOf({state("a")}));
+  EXPECT_EQ(registry_.healthSummaries()["a"].nodes_ejected(), 0u);
+  registry_.disconnect("dp-1", new_conn);
+  registry_.report("dp-1", new_conn, reportOf({state("a")}));
+  EXPECT_TRUE(registry_.healthSummaries().empty());
+}
+
+TEST_F(NodeRegistryTest, ReportsAreBounded) {
+  // A report keeps at most kMaxReportedUpstreams entries and drops names that could not be an
+  // upstream's (too long, empty, control bytes) and repeats; the count of dropped entries is
+  // returned.
+  auto c = registry_.connect(hello("dp-1", 1), "p");
+  fwd::v1::NodeReport big;
+  for (size_t i = 0; i < NodeRegistry::kMaxReportedUpstreams + 5; ++i) {
+    big.add_upstreams()->set_name("u" + std::to_string(i));
+  }
+  EXPECT_EQ(registry_.report("dp-1", c, big), 5u);
+  fwd::v1::DataPlaneStatus s = only();
+  ASSERT_EQ(s.upstreams_size(), static_cast<int>(NodeRegistry::kMaxReportedUpstreams));
+  EXPECT_EQ(s.upstreams(s.upstreams_size() - 1).name(),
+            "u" + std::to_string(NodeRegistry::kMaxReportedUpstreams - 1));
+
+  const std::string longest(NodeRegistry::kMaxUpstreamName, 'a');
+  fwd::v1::NodeReport odd = reportOf({state(longest), state(longest + "a"), state(""),
+                                      state("bad\x1b[2Jname"), state("a"), state("a", true)});
+  EXPECT_EQ(registry_.report("dp-1", c, odd), 4u);
+  s = only();
+  ASSERT_EQ(s.upstreams_size(), 2);
+  EXPECT_EQ(s.upstreams(0).name(), longest);
+  EXPECT_EQ(s.upstreams(1).name(), "a");
+  EXPECT_FALSE(s.upstreams(1).ejected());  // the first of the repeats counts
+  EXPECT_EQ(registry_.healthSummaries()["a"].nodes_reporting(), 1u);
+}
+
+TEST_F(NodeRegistryTest, CountdownsShrinkWithTheReportsAge) {
+  // ejection_left and cooling_left are shown as of now, not as of the report, while the
+  // summary keeps what the node said until it says otherwise; absurd values a node may send
+  // are clamped instead of overflowing.
+  auto c = registry_.connect(hello("dp-1", 1), "p");
+  fwd::v1::UpstreamState a = state("a", true);
+  a.mutable_ejection_left()->set_seconds(30);
+  a.mutable_cooling_left()->set_seconds(5);
+  fwd::v1::UpstreamState huge = state("b", true);
+  huge.mutable_ejection_left()->set_seconds(std::numeric_limits<std::int64_t>::max());
+  huge.mutable_cooling_left()->set_seconds(-3);
+  registry_.report("dp-1", c, reportOf({a, huge}));
+  now_ += std::chrono::seconds(10);
+  fwd::v1::DataPlaneStatus s = only();
+  ASSERT_EQ(s.upstreams_size(), 2);
+  EXPECT_EQ(s.upstreams(0).ejection_left().seconds(), 20);
+  EXPECT_FALSE(s.upstreams(0).has_cooling_left());
+  EXPECT_GT(s.upstreams(1).ejection_left().seconds(), 300 * 24 * 3600);
+  EXPECT_FALSE(s.upstreams(1).has_cooling_left());
+  auto sums = registry_.healthSummaries();
+  EXPECT_EQ(sums["a"].nodes_cooling(), 1u);
+  EXPECT_EQ(sums["b"].nodes_cooling(), 0u);
 }
 
 }  // namespace

@@ -451,10 +451,12 @@ TEST_F(ServiceTest, NewUpstreamAndRouteFieldsReachTheSnapshot) {
   get.set_name("vllm");
   fwd::v1::Upstream got;
   ASSERT_TRUE(admin_->GetUpstream(admin().get(), get, &got).ok());
+  got.clear_health();  // Get and List add the (empty) health summary of the data planes
   EXPECT_EQ(got.DebugString(), created.DebugString());
   fwd::v1::ListUpstreamsResponse list;
   ASSERT_TRUE(admin_->ListUpstreams(admin().get(), {}, &list).ok());
   ASSERT_EQ(list.upstreams_size(), 1);
+  list.mutable_upstreams(0)->clear_health();
   EXPECT_EQ(list.upstreams(0).DebugString(), created.DebugString());
   ASSERT_EQ(hub_.current()->upstreams_size(), 1);
   EXPECT_EQ(hub_.current()->upstreams(0).DebugString(), created.DebugString());
@@ -612,6 +614,84 @@ TEST_F(ServiceTest, NackShowsInStatusUntilNewerAck) {
   context->TryCancel();
   EXPECT_TRUE(waitForNode(
       "dp-1", [](const auto& n) { return !n.connected(); }, "disconnect"));
+}
+
+TEST_F(ServiceTest, ReportsShowInUpstreamsAndStatusWhileTheNodeIsConnected) {
+  // Reports on the Watch stream fill Upstream.health (ListUpstreams, GetUpstream) summed over
+  // connected nodes and DataPlaneStatus.upstreams; an unknown name makes no upstream; a node's
+  // share of the summary goes when its stream ends.
+  createUpstream("a");
+  createUpstream("b");
+  auto send = [](WatchStream& stream, std::initializer_list<fwd::v1::UpstreamState> states) {
+    fwd::v1::WatchRequest request;
+    for (const auto& s : states) {
+      *request.mutable_report()->add_upstreams() = s;
+    }
+    return stream.Write(request);
+  };
+  fwd::v1::UpstreamState a_ejected;
+  a_ejected.set_name("a");
+  a_ejected.set_ejected(true);
+  a_ejected.set_ejections(2);
+  a_ejected.mutable_ejection_left()->set_seconds(60);
+  fwd::v1::UpstreamState b_fine;
+  b_fine.set_name("b");
+  fwd::v1::UpstreamState ghost;
+  ghost.set_name("ghost");
+  ghost.set_ejected(true);
+  fwd::v1::UpstreamState a_fine;
+  a_fine.set_name("a");
+  a_fine.set_ejections(1);
+
+  auto context1 = contextWith(node_token_);
+  std::unique_ptr<WatchStream> dp1 = openWatch(*context1, "dp-1", 0);
+  ASSERT_TRUE(send(*dp1, {a_ejected, b_fine, ghost}));
+  auto context2 = contextWith(node_token_);
+  std::unique_ptr<WatchStream> dp2 = openWatch(*context2, "dp-2", 0);
+  ASSERT_TRUE(send(*dp2, {a_fine}));
+  ASSERT_TRUE(waitForNode(
+      "dp-1", [](const auto& n) { return n.upstreams_size() == 3; }, "its report"));
+  ASSERT_TRUE(waitForNode(
+      "dp-2", [](const auto& n) { return n.upstreams_size() == 1; }, "its report"));
+
+  const fwd::v1::GetStatusResponse current = status();
+  ASSERT_EQ(current.dataplanes_size(), 2);
+  const fwd::v1::UpstreamState& shown = current.dataplanes(0).upstreams(0);
+  EXPECT_EQ(shown.name(), "a");
+  EXPECT_TRUE(shown.ejected());
+  EXPECT_EQ(shown.ejections(), 2u);
+  EXPECT_GT(shown.ejection_left().seconds(), 50);
+  EXPECT_EQ(current.dataplanes(0).upstreams(2).name(), "ghost");
+
+  fwd::v1::ListUpstreamsResponse list;
+  ASSERT_TRUE(admin_->ListUpstreams(admin().get(), {}, &list).ok());
+  ASSERT_EQ(list.upstreams_size(), 2);
+  EXPECT_EQ(list.upstreams(0).name(), "a");
+  EXPECT_EQ(list.upstreams(0).health().ShortDebugString(),
+            "nodes_reporting: 2 nodes_ejected: 1 ejections: 3");
+  EXPECT_EQ(list.upstreams(1).health().ShortDebugString(), "nodes_reporting: 1");
+  fwd::v1::GetUpstreamRequest get;
+  get.set_name("a");
+  fwd::v1::Upstream got;
+  ASSERT_TRUE(admin_->GetUpstream(admin().get(), get, &got).ok());
+  EXPECT_EQ(got.health().nodes_reporting(), 2u);
+  EXPECT_EQ(got.health().nodes_ejected(), 1u);
+
+  context1->TryCancel();
+  ASSERT_TRUE(waitForNode(
+      "dp-1", [](const auto& n) { return !n.connected() && n.upstreams_size() == 0; },
+      "disconnect"));
+  ASSERT_TRUE(admin_->GetUpstream(admin().get(), get, &got).ok());
+  EXPECT_EQ(got.health().ShortDebugString(), "nodes_reporting: 1 ejections: 1");
+  context2->TryCancel();
+  ASSERT_TRUE(waitForNode(
+      "dp-2", [](const auto& n) { return !n.connected(); }, "disconnect"));
+  list.Clear();
+  ASSERT_TRUE(admin_->ListUpstreams(admin().get(), {}, &list).ok());
+  for (const fwd::v1::Upstream& u : list.upstreams()) {
+    EXPECT_TRUE(u.has_health()) << u.name();
+    EXPECT_EQ(u.health().nodes_reporting(), 0u) << u.name();
+  }
 }
 
 TEST_F(ServiceTest, WatchMustStartWithHello) {
