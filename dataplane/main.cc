@@ -20,6 +20,7 @@
 #include "dataplane/config/control_plane_client.h"
 #include "dataplane/config/snapshot_file.h"
 #include "dataplane/metrics/metrics.h"
+#include "dataplane/models/model_fetcher.h"
 #include "dataplane/server/admin_server.h"
 #include "dataplane/server/server.h"
 
@@ -41,6 +42,8 @@ its control plane configures. Keeps serving its last good config when the contro
   --workers N                 worker threads, one event loop each    (default: CPU count)
   --max-body-bytes N          request body limit, 413 above          (default 33554432 = 32 MiB)
   --drain-timeout DURATION    on SIGTERM, wait this long for requests in flight (default 30s)
+  --models-refresh DURATION   how often upstreams' GET /models lists are fetched for
+                              GET /v1/models; 0: never, list configured names only (default 5m)
   --log-level LEVEL           debug|info|warn|error                  (default info)
   --help                      this text
 
@@ -63,6 +66,7 @@ struct Flags {
   size_t workers = 0;
   size_t max_body_bytes = 32u << 20;
   std::chrono::milliseconds drain_timeout{30'000};
+  std::chrono::milliseconds models_refresh{5 * 60'000};
   std::string log_level = "info";
 };
 
@@ -74,6 +78,21 @@ size_t parseCount(const std::string& flag, const std::string& value, size_t min,
                std::to_string(max) + ", got \"" + value + "\"");
   }
   return n;
+}
+
+// "0" (no fetching) or a duration of at least 100ms, so a typo cannot hammer the upstreams.
+std::chrono::milliseconds parseRefresh(const std::string& value) {
+  if (value == "0") {
+    return std::chrono::milliseconds(0);
+  }
+  auto d = common::config::parseDuration(value);
+  if (!d.ok()) {
+    usageError("--models-refresh: " + std::string(d.status().message()));
+  }
+  if (d->count() != 0 && *d < std::chrono::milliseconds(100)) {
+    usageError("--models-refresh must be 0 (off) or at least 100ms, got " + value);
+  }
+  return *d;
 }
 
 Flags parseFlags(int argc, char** argv) {
@@ -112,6 +131,8 @@ Flags parseFlags(int argc, char** argv) {
         usageError("--drain-timeout: " + std::string(d.status().message()));
       }
       f.drain_timeout = *d;
+    } else if (arg == "--models-refresh") {
+      f.models_refresh = parseRefresh(value);
     } else {
       usageError("unknown flag " + arg);
     }
@@ -196,6 +217,12 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // The model catalog behind GET /v1/models: built and refreshed on the fetcher's own thread.
+  dataplane::models::ModelFetcher model_fetcher(
+      {.refresh = flags.models_refresh}, metrics,
+      [&](dataplane::models::CatalogConstSharedPtr c) { server.publishModels(std::move(c)); });
+  model_fetcher.start();
+
   dataplane::config::SnapshotFile state(flags.state_dir);
   auto env = dataplane::config::processEnv();
   dataplane::config::UpstreamHealthRegistry health;  // outlives every config version
@@ -206,7 +233,7 @@ int main(int argc, char** argv) {
       metrics.snapshots_rejected.Increment();
       return compiled.status();
     }
-    server.publish(*compiled);
+    server.publish(*compiled, model_fetcher.applyConfig(*compiled));
     metrics.snapshots_applied.Increment();
     metrics.config_version.Set(static_cast<double>(snapshot.version()));
     metrics.ready.Set(1);
@@ -257,6 +284,7 @@ int main(int argc, char** argv) {
   // Fail readiness first, so load balancers stop sending new requests during the drain.
   draining = true;
   client.stop();
+  model_fetcher.stop();
   std::int64_t cut = server.drain(flags.drain_timeout);
   admin.stop();
   if (cut > 0) {

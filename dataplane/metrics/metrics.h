@@ -4,6 +4,7 @@
 #pragma once
 
 #include <prometheus/counter.h>
+#include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
@@ -37,6 +38,9 @@ class Metrics : public prometheus::Collectable {
   prometheus::Gauge& ready;
   prometheus::Counter& snapshots_applied;
   prometheus::Counter& snapshots_rejected;
+  // Model list fetches (the model fetcher's thread only): upstream, outcome (ok, http_error,
+  // timeout, connect, invalid). Family::Add takes a lock, which is fine off the request path.
+  prometheus::Family<prometheus::Counter>& model_fetches;
 
   /// The registry to serialize: our process-wide gauges plus this collectable.
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
