@@ -186,7 +186,7 @@ TEST_F(ModelsTest, AStalledModelFetchDoesNotHoldUpTraffic) {
   ASSERT_EQ(chat.status, 200) << chat.error << chat.body;
   EXPECT_EQ(chat.header("x-fake-upstream"), "slow");
   EXPECT_EQ(list(all_), (Ids{"gpt-4o", "gpt-4o-mini", "my-alias", "o1"}));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(1'000));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(3'000));  // fetch: 10 s
 
   setModels("a", R"({"models":["gpt-6"]})");
   EXPECT_TRUE(waitForList(all_, {"gpt-6", "my-alias", "o1"}));
