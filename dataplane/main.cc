@@ -22,6 +22,8 @@
 #include "dataplane/config/node_report.h"
 #include "dataplane/config/snapshot_file.h"
 #include "dataplane/metrics/metrics.h"
+#include "dataplane/health/health_checker.h"
+#include "dataplane/models/model_fetcher.h"
 #include "dataplane/server/admin_server.h"
 #include "dataplane/server/server.h"
 
@@ -43,6 +45,8 @@ its control plane configures. Keeps serving its last good config when the contro
   --workers N                 worker threads, one event loop each    (default: CPU count)
   --max-body-bytes N          request body limit, 413 above          (default 33554432 = 32 MiB)
   --drain-timeout DURATION    on SIGTERM, wait this long for requests in flight (default 30s)
+  --models-refresh DURATION   how often upstreams' GET /models lists are fetched for
+                              GET /v1/models; 0: never, list configured names only (default 5m)
   --log-level LEVEL           debug|info|warn|error                  (default info)
   --help                      this text
 
@@ -65,6 +69,7 @@ struct Flags {
   size_t workers = 0;
   size_t max_body_bytes = 32u << 20;
   std::chrono::milliseconds drain_timeout{30'000};
+  std::chrono::milliseconds models_refresh{5 * 60'000};
   std::string log_level = "info";
 };
 
@@ -76,6 +81,21 @@ size_t parseCount(const std::string& flag, const std::string& value, size_t min,
                std::to_string(max) + ", got \"" + value + "\"");
   }
   return n;
+}
+
+// "0" (no fetching) or a duration of at least 100ms, so a typo cannot hammer the upstreams.
+std::chrono::milliseconds parseRefresh(const std::string& value) {
+  if (value == "0") {
+    return std::chrono::milliseconds(0);
+  }
+  auto d = common::config::parseDuration(value);
+  if (!d.ok()) {
+    usageError("--models-refresh: " + std::string(d.status().message()));
+  }
+  if (d->count() != 0 && *d < std::chrono::milliseconds(100)) {
+    usageError("--models-refresh must be 0 (off) or at least 100ms, got " + value);
+  }
+  return *d;
 }
 
 Flags parseFlags(int argc, char** argv) {
@@ -114,6 +134,8 @@ Flags parseFlags(int argc, char** argv) {
         usageError("--drain-timeout: " + std::string(d.status().message()));
       }
       f.drain_timeout = *d;
+    } else if (arg == "--models-refresh") {
+      f.models_refresh = parseRefresh(value);
     } else {
       usageError("unknown flag " + arg);
     }
@@ -198,6 +220,14 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // The model catalog behind GET /v1/models: built and refreshed on the fetcher's own thread.
+  dataplane::models::ModelFetcher model_fetcher(
+      {.refresh = flags.models_refresh}, metrics,
+      [&](dataplane::models::CatalogConstSharedPtr c) { server.publishModels(std::move(c)); });
+  model_fetcher.start();
+  dataplane::health::HealthChecker health_checker(*metrics.registry());
+  health_checker.start();
+
   dataplane::config::SnapshotFile state(flags.state_dir);
   auto env = dataplane::config::processEnv();
   dataplane::config::UpstreamHealthRegistry health;  // outlives every config version
@@ -211,7 +241,8 @@ int main(int argc, char** argv) {
       metrics.snapshots_rejected.Increment();
       return compiled.status();
     }
-    server.publish(*compiled);
+    server.publish(*compiled, model_fetcher.applyConfig(*compiled));
+    health_checker.update(*compiled);
     {
       std::lock_guard<std::mutex> lock(in_force_mu);
       in_force = *compiled;
@@ -277,6 +308,8 @@ int main(int argc, char** argv) {
   // Fail readiness first, so load balancers stop sending new requests during the drain.
   draining = true;
   client.stop();
+  model_fetcher.stop();
+  health_checker.stop();
   std::int64_t cut = server.drain(flags.drain_timeout);
   admin.stop();
   if (cut > 0) {

@@ -300,8 +300,7 @@ cmd_start() {
 
   # Upstreams. Names are unique; an existing upstream is left as it is.
   if ! fwdctl upstream get demo >/dev/null 2>&1; then
-    fwdctl upstream add demo --base-url "http://127.0.0.1:$demo_port/v1" --model 'demo-*' \
-      --model /v1/models
+    fwdctl upstream add demo --base-url "http://127.0.0.1:$demo_port/v1" --model 'demo-*'
   fi
   local openai_env=""
   if fwdctl upstream get openai -o json 2>/dev/null | grep -q '"env": "OPENAI_API_KEY"'; then

@@ -66,7 +66,12 @@ Metrics::Metrics(size_t workers)
       snapshots_applied(counter(*registry_, "fwd_config_snapshots_applied_total",
                                 "Snapshots validated and put in force.")),
       snapshots_rejected(counter(*registry_, "fwd_config_snapshots_rejected_total",
-                                 "Snapshots rejected (NACKed); the previous one stayed.")) {}
+                                 "Snapshots rejected (NACKed); the previous one stayed.")),
+      model_fetches(prometheus::BuildCounter()
+                        .Name("fwd_upstream_model_fetches_total")
+                        .Help("Fetches of upstreams' model lists (GET <base_url>/models) by "
+                              "outcome.")
+                        .Register(*registry_)) {}
 
 std::vector<prometheus::MetricFamily> Metrics::Collect() const {
   std::vector<prometheus::MetricFamily> out = registry_->Collect();

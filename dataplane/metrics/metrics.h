@@ -4,6 +4,7 @@
 #pragma once
 
 #include <prometheus/counter.h>
+#include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
@@ -43,6 +44,9 @@ class Metrics : public prometheus::Collectable {
   prometheus::Gauge& ready;
   prometheus::Counter& snapshots_applied;
   prometheus::Counter& snapshots_rejected;
+  // Model list fetches (the model fetcher's thread only): upstream, outcome (ok, http_error,
+  // timeout, connect, invalid). Family::Add takes a lock, which is fine off the request path.
+  prometheus::Family<prometheus::Counter>& model_fetches;
 
   /// Families computed at scrape time from shared state (ejected and health-check gauges);
   /// set once at start, called on the scraping thread.

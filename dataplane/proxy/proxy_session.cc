@@ -30,6 +30,7 @@
 #include "common/log/log.h"
 #include "common/match/glob.h"
 #include "common/sse/sse_parser.h"
+#include "dataplane/models/models_endpoint.h"
 #include "dataplane/proxy/body_inspect.h"
 #include "dataplane/proxy/errors.h"
 #include "dataplane/proxy/pool_allocator.h"
@@ -207,6 +208,19 @@ asio::awaitable<bool> writeError(WorkerContext& w, ClientConn& client, const Api
   client.deadline.after(w.options.client_write_timeout);
   auto [ec, n] = co_await http::async_write(client.socket, res, kUseTuple);
   co_return !ec;
+}
+
+// Writes a JSON response fwd produced itself; returns whether the connection may be kept.
+asio::awaitable<bool> writeJson(WorkerContext& w, ClientConn& client, int status,
+                                const std::string& body, bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.keep_alive(keep_alive);
+  res.body() = body;
+  res.prepare_payload();
+  client.deadline.after(w.options.client_write_timeout);
+  auto [ec, n] = co_await http::async_write(client.socket, res, kUseTuple);
+  co_return !ec && keep_alive;
 }
 
 std::string_view bearerToken(const ClientRequest& req) {
@@ -978,6 +992,14 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
                        "one (fwdctl key create).",
                        ""};
     co_return co_await respondError(w, client, api_error, false, status);
+  }
+
+  // GET /v1/models[/{id}] is answered by fwd from its model catalog (dataplane/models).
+  if (auto answer = dataplane::models::answerModelsRequest(
+          w.models.get(), req.method() == http::verb::get, prefix, r.path, *r.key)) {
+    status = answer->status;
+    co_return co_await writeJson(w, client, answer->status, answer->body,
+                                 r.keep_alive && parser.is_done());
   }
 
   if (!parser.is_done()) {

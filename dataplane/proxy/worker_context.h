@@ -1,6 +1,7 @@
-// Everything one worker thread owns: its io_context, the config snapshot it serves (swapped by
-// a handler posted to this worker, so reading it needs no lock), its upstream connection pool,
-// JSON parser and metric shard index. Only the owning thread touches the mutable parts.
+// Everything one worker thread owns: its io_context, the config snapshot and model catalog it
+// serves (swapped by a handler posted to this worker, so reading them needs no lock), its upstream
+// connection pool, JSON parser and metric shard index. Only the owning thread touches the mutable
+// parts.
 #pragma once
 
 #include <simdjson.h>
@@ -19,6 +20,7 @@
 
 #include "dataplane/config/compiled_config.h"
 #include "dataplane/metrics/metrics.h"
+#include "dataplane/models/catalog.h"
 #include "dataplane/proxy/upstream_pool.h"
 #include "dataplane/proxy/watchdog.h"
 
@@ -72,6 +74,8 @@ struct WorkerContext {
 
   // Owning thread only.
   config::CompiledConfigConstSharedPtr config;
+  // What GET /v1/models answers from; replaced only by a newer one (higher sequence).
+  models::CatalogConstSharedPtr models;
   UpstreamPool pool;
   simdjson::ondemand::parser json;
   std::unordered_set<ClientSession*> sessions;

@@ -73,12 +73,30 @@ void Server::acceptLoop() {
   });
 }
 
-void Server::publish(config::CompiledConfigConstSharedPtr config) {
+namespace {
+
+void applyModels(proxy::WorkerContext& ctx, models::CatalogConstSharedPtr models) {
+  if (models && (!ctx.models || models->sequence() > ctx.models->sequence())) {
+    ctx.models = std::move(models);
+  }
+}
+
+}  // namespace
+
+void Server::publish(config::CompiledConfigConstSharedPtr config,
+                     models::CatalogConstSharedPtr models) {
   for (auto& w : workers_) {
-    asio::post(w->ioc, [ctx = w.get(), config] {
+    asio::post(w->ioc, [ctx = w.get(), config, models] {
       ctx->config = config;
       ctx->weighted_state.clear();  // keyed by the old config's routes
+      applyModels(*ctx, models);
     });
+  }
+}
+
+void Server::publishModels(models::CatalogConstSharedPtr models) {
+  for (auto& w : workers_) {
+    asio::post(w->ioc, [ctx = w.get(), models] { applyModels(*ctx, models); });
   }
 }
 

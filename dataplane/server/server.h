@@ -15,6 +15,7 @@
 #include "common/net/host_port.h"
 #include "dataplane/config/compiled_config.h"
 #include "dataplane/metrics/metrics.h"
+#include "dataplane/models/catalog.h"
 #include "dataplane/proxy/worker_context.h"
 
 namespace fwd::dataplane::server {
@@ -29,8 +30,14 @@ class Server {
   void start();
 
   /// Any thread: every worker serves `config` for requests that start after it is applied;
-  /// requests in flight keep the snapshot they pinned.
-  void publish(config::CompiledConfigConstSharedPtr config);
+  /// requests in flight keep the snapshot they pinned. `models`, when given, is the model
+  /// catalog built for `config`, applied in the same handler (so no request sees one without
+  /// the other).
+  void publish(config::CompiledConfigConstSharedPtr config,
+               models::CatalogConstSharedPtr models = nullptr);
+  /// Any thread: every worker answers GET /v1/models from `models`, unless it already has a
+  /// newer catalog (publishers on two threads may arrive out of order).
+  void publishModels(models::CatalogConstSharedPtr models);
 
   /// Stops accepting, closes idle connections, lets requests in flight finish (up to
   /// `timeout`), then stops the workers. Returns the number of requests cut off.

@@ -116,6 +116,61 @@ BodyInfo inspectBody(std::string& body) {
   return info;
 }
 
+bool parseModelsControl(std::string& body, ModelsControl& out) {
+  if (body.capacity() < body.size() + kJsonPadding) {
+    body.reserve(body.size() + kJsonPadding);
+  }
+  simdjson::ondemand::parser parser;
+  simdjson::padded_string_view view(body.data(), body.size(), body.capacity());
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object object;
+  if (parser.iterate(view).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(object) != simdjson::SUCCESS) {
+    return false;
+  }
+  for (auto field : object) {
+    std::string_view key;
+    simdjson::ondemand::value value;
+    if (field.unescaped_key().get(key) != simdjson::SUCCESS ||
+        field.value().get(value) != simdjson::SUCCESS) {
+      return false;
+    }
+    if (key == "models") {
+      simdjson::ondemand::array array;
+      if (value.get_array().get(array) != simdjson::SUCCESS) {
+        return false;
+      }
+      out.has_models = true;
+      for (auto element : array) {
+        std::string_view model;
+        if (element.get_string().get(model) != simdjson::SUCCESS) {
+          return false;
+        }
+        out.models.emplace_back(model);
+      }
+    } else if (key == "status" || key == "stall_ms") {
+      std::int64_t number = 0;
+      if (value.get_int64().get(number) != simdjson::SUCCESS) {
+        return false;
+      }
+      if (key == "status") {
+        if (number != 0 && (number < 100 || number > 599)) {
+          return false;
+        }
+        out.has_status = true;
+        out.status = static_cast<int>(number);
+      } else {
+        if (number < 0 || number > 600000) {
+          return false;
+        }
+        out.has_stall_ms = true;
+        out.stall_ms = static_cast<int>(number);
+      }
+    }
+  }
+  return true;
+}
+
 void appendToken(std::string& out, int i, std::string_view name) {
   switch (i) {
     case 0:

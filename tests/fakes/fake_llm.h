@@ -30,6 +30,20 @@ struct BodyInfo {
   int status_from_model = 0;   // N when model is "fake-status-N"
 };
 
+/// What POST /_fake/models changes at run time; a field absent from the body stays as it was.
+struct ModelsControl {
+  bool has_models = false;
+  std::vector<std::string> models;
+  bool has_status = false;
+  int status = 0;  // non-zero: GET .../models answers this status (an error) instead
+  bool has_stall_ms = false;
+  int stall_ms = 0;  // GET .../models waits this long before its response head
+};
+
+/// Reads {"models":["a",...],"status":N,"stall_ms":N} (every field optional). False when the
+/// body is not a JSON object of that shape or a number is out of range.
+bool parseModelsControl(std::string& body, ModelsControl& out);
+
 /// Reads the fields above without building a DOM. Grows `body`'s capacity (not its size) when
 /// it lacks kJsonPadding bytes of slack, so callers that reserve up front never reallocate.
 BodyInfo inspectBody(std::string& body);

@@ -31,6 +31,7 @@
 #include <charconv>
 #include <chrono>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -196,6 +197,7 @@ enum class Endpoint {
   kEmbeddings,
   kTranscriptions,
   kModels,
+  kModelsControl,
   kStats,
   kReset,
   kSetFailStatus,
@@ -212,6 +214,9 @@ Endpoint classify(http::verb method, std::string_view target) {
   }
   if (path == "/_fake/fail-status") {
     return method == http::verb::post ? Endpoint::kSetFailStatus : Endpoint::kUnknown;
+  }
+  if (path == "/_fake/models") {
+    return method == http::verb::post ? Endpoint::kModelsControl : Endpoint::kUnknown;
   }
   if (method == http::verb::post) {
     if (path.ends_with("/chat/completions")) {
@@ -597,13 +602,47 @@ class FakeServer::Impl {
       conn.body += "{\"ok\":true}";
       co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
     }
+    if (endpoint == Endpoint::kModelsControl) {
+      ModelsControl control;
+      if (!parseModelsControl(request.body, control)) {
+        appendError(conn.body, 400,
+                    "fake upstream: want {\"models\":[...],\"status\":N,\"stall_ms\":N}");
+        co_return co_await writeResponse(stream, conn, Head{400, kJson, -1, keep_alive}, id);
+      }
+      {
+        std::lock_guard<std::mutex> lock(models_mu_);
+        if (control.has_models) {
+          config_.models = std::move(control.models);
+        }
+        if (control.has_status) {
+          config_.models_status = control.status;
+        }
+        if (control.has_stall_ms) {
+          config_.models_stall_ms = control.stall_ms;
+        }
+      }
+      conn.body += "{\"ok\":true}";
+      co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
+    }
     requests_.fetch_add(1, std::memory_order_relaxed);
 
-    if (request.stall_ms > 0 || config_.stall_ms > 0) {
+    // The model list can change at run time (POST /_fake/models): copied under the lock.
+    std::vector<std::string> models;
+    int models_status = 0;
+    int models_stall_ms = 0;
+    if (endpoint == Endpoint::kModels) {
+      std::lock_guard<std::mutex> lock(models_mu_);
+      models = config_.models;
+      models_status = config_.models_status;
+      models_stall_ms = config_.models_stall_ms;
+    }
+
+    if (request.stall_ms > 0 || config_.stall_ms > 0 || models_stall_ms > 0) {
       // The stall ends early when the client closes its connection (as a real model server
       // stops generating), and /_fake/stats counts it: tests prove fwd cancels promptly.
       asio::steady_timer timer(co_await asio::this_coro::executor);
-      timer.expires_after(std::chrono::milliseconds(request.stall_ms + config_.stall_ms));
+      timer.expires_after(
+          std::chrono::milliseconds(request.stall_ms + config_.stall_ms + models_stall_ms));
       auto& socket = beast::get_lowest_layer(stream).socket();
       auto aborted = std::make_shared<bool>(false);
       socket.async_wait(
@@ -642,6 +681,9 @@ class FakeServer::Impl {
     }
     if (status == 0) {
       status = fail_status_.load(std::memory_order_relaxed);
+    }
+    if (status == 0) {
+      status = models_status;
     }
     if (status == 0 && endpoint == Endpoint::kUnknown) {
       status = 404;
@@ -682,7 +724,7 @@ class FakeServer::Impl {
         appendTranscription(conn.body, config_.name, request.body, request.content_type);
         break;
       case Endpoint::kModels:
-        appendModelList(conn.body, config_.models);
+        appendModelList(conn.body, models);
         break;
       default:
         break;
@@ -747,6 +789,9 @@ class FakeServer::Impl {
   }
 
   FakeConfig config_;
+  // Guards config_.models, models_status and models_stall_ms, which POST /_fake/models changes
+  // while the threads serve. Only the models endpoints take it (not the benchmarked paths).
+  std::mutex models_mu_;
   std::optional<asio::ssl::context> ssl_;
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;

@@ -3,7 +3,8 @@
 // handing sockets round-robin to the threads, one coroutine per connection, requests parsed
 // without allocating (only the headers the fake acts on are kept), responses serialised by hand
 // into per-connection buffers. Request counters are relaxed atomics; nothing on the request path
-// takes a lock. See fake_upstream_main.cc for the endpoints and fault headers.
+// takes a lock, except GET .../models, whose list can change at run time (POST /_fake/models).
+// See fake_upstream_main.cc for the endpoints and fault headers.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,10 @@ struct FakeConfig {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::vector<std::string> models{"fake-model"};
+  /// When non-zero, GET .../models answers this status (an OpenAI-shaped error).
+  int models_status = 0;
+  /// GET .../models waits this long before its response head.
+  int models_stall_ms = 0;
 };
 
 class FakeServer {

@@ -3,8 +3,9 @@
 // Flags: --listen HOST:PORT (default 127.0.0.1:0), --name NAME (default "fake"), --threads N,
 // --fail-status N (answer every request with N), --stall-ms N (wait N ms before every response
 // head), --tls-cert FILE --tls-key FILE (HTTPS),
-// --models a,b,c (GET .../models; default "fake-model"). After binding it prints one line to
-// stdout, "listening http|https HOST:PORT", and serves until SIGTERM/SIGINT (exit 0).
+// --models a,b,c (GET .../models; default "fake-model"), --models-status N (GET .../models answers
+// N instead), --models-stall-ms N (GET .../models waits N ms first). After binding it prints one
+// line to stdout, "listening http|https HOST:PORT", and serves until SIGTERM/SIGINT (exit 0).
 //
 // Endpoints, matched on the path suffix so any base URL prefix works (query string ignored):
 //   POST .../chat/completions, POST .../completions   ("stream": true → SSE, 5 chunks default;
@@ -13,6 +14,8 @@
 //   POST .../audio/transcriptions  echoes byte count, sha256 and Content-Type of the raw body
 //   GET  .../models                the --models list
 //   GET  /_fake/stats              {"name","requests"}; POST /_fake/reset zeroes requests
+//   POST /_fake/models             {"models":[...],"status":N,"stall_ms":N}, each optional:
+//        what GET .../models answers from now on (status 0: the list again)
 //   anything else                  404, OpenAI-shaped error
 // Every response carries x-fake-upstream, x-fake-path (target as received), x-fake-authorization,
 // x-fake-request-bytes, x-request-id: fake-<n>, openai-processing-ms, x-ratelimit-remaining-*.
@@ -37,7 +40,8 @@ namespace {
 constexpr std::string_view kUsage =
     "usage: fake_upstream [--listen HOST:PORT] [--name NAME] [--threads N] [--fail-status N]\n"
     "                     [--stall-ms N]\n"
-    "                     [--tls-cert FILE --tls-key FILE] [--models a,b,c]\n";
+    "                     [--tls-cert FILE --tls-key FILE] [--models a,b,c]\n"
+    "                     [--models-status N] [--models-stall-ms N]\n";
 
 int usageError(const std::string& message) {
   std::cerr << "fake_upstream: " << message << "\n" << kUsage;
@@ -89,6 +93,16 @@ int main(int argc, char** argv) {
       config.tls_key_file = value;
     } else if (arg == "--models") {
       config.models = absl::StrSplit(value, ',', absl::SkipEmpty());
+    } else if (arg == "--models-status") {
+      if (!absl::SimpleAtoi(value, &config.models_status) || config.models_status < 100 ||
+          config.models_status > 599) {
+        return usageError("--models-status wants an HTTP status 100..599, got " + value);
+      }
+    } else if (arg == "--models-stall-ms") {
+      if (!absl::SimpleAtoi(value, &config.models_stall_ms) || config.models_stall_ms < 0 ||
+          config.models_stall_ms > 600000) {
+        return usageError("--models-stall-ms wants 0..600000, got " + value);
+      }
     } else {
       return usageError("unknown flag " + arg);
     }

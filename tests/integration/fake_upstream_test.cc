@@ -353,6 +353,45 @@ TEST_F(FakeUpstreamTest, ModelsListTheConfiguredModels) {
   EXPECT_EQ(j["data"][0]["object"], "model");
 }
 
+TEST_F(FakeUpstreamTest, PostFakeModelsChangesTheListAndCanMakeItFail) {
+  // POST /_fake/models swaps the list, makes GET .../models answer an error status and back,
+  // refuses a malformed body, and is not counted as a served request.
+  ASSERT_TRUE(fake_.reset());
+  Response set = post("/_fake/models", R"({"models":["x","y","z"]})");
+  ASSERT_EQ(set.status, 200) << set.body;
+  json j = json::parse(get("/v1/models").body);
+  ASSERT_EQ(j["data"].size(), 3u);
+  EXPECT_EQ(j["data"][2]["id"], "z");
+
+  ASSERT_EQ(post("/_fake/models", R"({"status":503})").status, 200);
+  Response failing = get("/v1/models");
+  EXPECT_EQ(failing.status, 503);
+  EXPECT_TRUE(json::parse(failing.body).contains("error"));
+  EXPECT_EQ(post("/v1/chat/completions", R"({"model":"m"})").status, 200);  // only /models fails
+
+  ASSERT_EQ(post("/_fake/models", R"({"status":0})").status, 200);
+  EXPECT_EQ(json::parse(get("/v1/models").body)["data"].size(), 3u);  // the list is kept
+  EXPECT_EQ(post("/_fake/models", R"({"status":"bad"})").status, 400);
+  EXPECT_EQ(post("/_fake/models", "[1]").status, 400);
+  EXPECT_EQ(get("/_fake/models").status, 404);
+  // Three GET .../models, the chat, and the 404 (an unknown endpoint is a request like others).
+  EXPECT_EQ(fake_.requests(), 5u);
+}
+
+TEST(FakeUpstreamFlagsTest, ModelsStatusAndStallAffectOnlyTheModelList) {
+  // --models-status and --models-stall-ms make a model list that fails or is slow; chat is not.
+  FakeUpstream fake;
+  ASSERT_TRUE(fake.start("nolist", {"--models-status", "404", "--models-stall-ms", "300"}));
+  Endpoint endpoint{"127.0.0.1", fake.port(), false};
+  auto start = Clock::now();
+  Response models = httpRequest(endpoint, "GET", "/v1/models");
+  EXPECT_GE(Clock::now() - start, milliseconds(300));
+  EXPECT_EQ(models.status, 404);
+  start = Clock::now();
+  EXPECT_EQ(httpRequest(endpoint, "POST", "/v1/chat/completions", kJsonType, "{}").status, 200);
+  EXPECT_LT(Clock::now() - start, milliseconds(300));
+}
+
 TEST_F(FakeUpstreamTest, UnknownPathsAndBadBodiesGetOpenAIErrors) {
   // Unknown endpoints are 404 and a non-JSON body is 400, both in OpenAI's error shape.
   Response r = get("/v1/nothing-here?x=1");

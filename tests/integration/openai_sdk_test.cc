@@ -1,5 +1,6 @@
 // The official OpenAI Node SDK (npm "openai" 6.x, pinned in tests/sdk) against a real fwd
-// cluster: chat, streaming, embeddings, a multipart upload, and the SDK's error classes.
+// cluster: chat, streaming, embeddings, a multipart upload, the model list, and the SDK's error
+// classes. gpt-4o-mini is also configured by name so that GET /v1/models lists it.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -35,8 +36,8 @@ TEST(OpenAiSdkTest, NodeSdkWorksAgainstFwd) {
   ASSERT_TRUE(cluster.startDataPlane("dp1"));
   auto add =
       cluster.fwdctl({"upstream", "add", "fake", "--base-url", cluster.upstream("sdk").baseUrl(),
-                      "--model", "gpt-*", "--model", "text-embedding-*", "--model",
-                      "fake-status-5*", "--model", "/v1/audio/*"});
+                      "--model", "gpt-*", "--model", "gpt-4o-mini", "--model", "text-embedding-*",
+                      "--model", "fake-status-5*", "--model", "/v1/audio/*"});
   ASSERT_EQ(add.exit_code, 0) << add.stderr_text;
   // The 429 check cools the upstream that answered it (Retry-After: 1 s), so it gets an upstream
   // entry of its own: the 5xx check right after must still reach an upstream.

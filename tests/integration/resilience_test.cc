@@ -423,5 +423,29 @@ TEST_F(ResilienceTest, AnEjectedUpstreamComesBackAfterItsEjectionTime) {
                       "the ejected upstream to get traffic again"));
 }
 
+TEST_F(ResilienceTest, AnUpstreamFailingItsHealthCheckIsTakenOutAndBroughtBack) {
+  // GET /v1/models every second; one failure takes "checked" out of rotation, one success
+  // brings it back, and fwd_upstream_healthy follows.
+  upstream(
+      "checked", {},
+      {"--health-check-path", "/models", "--health-check-interval", "1s", "--health-check-timeout",
+       "500ms", "--unhealthy-threshold", "1", "--healthy-threshold", "1"});
+  upstream("spare");
+  fwdctl({"route", "add", "r", "--model", "m", "--upstream", "checked", "--upstream", "spare"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  ASSERT_TRUE(waitFor([&] { return metric(R"(fwd_upstream_healthy{upstream="checked"})") == 1; },
+                      seconds(3), "the first health check"));
+  EXPECT_EQ(chat("m").header("x-fwd-upstream"), "checked");
+  ASSERT_TRUE(setFailStatus(cluster_.upstream("checked"), 500));
+  ASSERT_TRUE(waitFor([&] { return metric(R"(fwd_upstream_healthy{upstream="checked"})") == 0; },
+                      seconds(4), "the check to fail"));
+  int before = served(cluster_.upstream("checked"));
+  EXPECT_EQ(chat("m").header("x-fwd-upstream"), "spare");
+  EXPECT_LE(served(cluster_.upstream("checked")) - before, 1) << "only probes, no traffic";
+  ASSERT_TRUE(setFailStatus(cluster_.upstream("checked"), 0));
+  EXPECT_TRUE(waitFor([&] { return chat("m").header("x-fwd-upstream") == "checked"; }, seconds(4),
+                      "the upstream to pass its check and get traffic again"));
+}
+
 }  // namespace
 }  // namespace fwd::harness

@@ -1,17 +1,18 @@
 // Drives fwd's data plane with the official OpenAI Node SDK, the client most users run, to prove
 // that what fwd returns is what the SDK expects: plain and streamed chat, embeddings, a multipart
-// upload, and the SDK's error classes for 401, 404, 429 and 5xx.
+// upload, the model list, and the SDK's error classes for 401, 404, 429 and 5xx.
 //
 //   FWD_BASE_URL=http://127.0.0.1:8000/v1 FWD_API_KEY=sk-fwd-... node sdk_test.mjs
 //
 // fwd must route the models below to a tests/fakes/fake_upstream ("Hello from <NAME>"), including
 // models named fake-status-429 and fake-status-503 (the fake answers those statuses), and must
-// not know "no-such-model". Models can be changed with FWD_MODEL, FWD_EMBEDDING_MODEL and
-// FWD_TRANSCRIPTION_MODEL.
+// not know "no-such-model"; GET /v1/models must list FWD_MODEL. Models can be changed with
+// FWD_MODEL, FWD_EMBEDDING_MODEL and FWD_TRANSCRIPTION_MODEL.
 //
 // --upstream-only: point FWD_BASE_URL at fake_upstream itself (no fwd in between) to check this
-// script. The fake has no keys and no model list, so the 401 and 404 checks then use models
-// fake-status-401 and fake-status-404 instead of a wrong key and an unknown model.
+// script. The fake has no keys and lists only its own --models, so the 401 and 404 checks then
+// use models fake-status-401 and fake-status-404 instead of a wrong key and an unknown model,
+// and the model check only reads the list.
 //
 // Prints one line per check and "N passed, N failed"; exits 1 when a check failed, 2 on usage.
 import assert from 'node:assert/strict';
@@ -110,6 +111,22 @@ const checks = [
     if (transcription.fake_received_bytes !== undefined) {
       assert.ok(transcription.fake_received_bytes > audio.length, 'whole multipart body arrived');
     }
+  }],
+
+  ['models list and retrieve', async () => {
+    const ids = [];
+    for await (const m of client.models.list()) {
+      assert.equal(m.object, 'model');
+      ids.push(m.id);
+    }
+    if (upstreamOnly) {
+      return;  // the fake lists its --models and has no GET /models/{id}
+    }
+    assert.ok(ids.includes(model), `${model} is listed (got ${ids.join(', ')})`);
+    const one = await client.models.retrieve(model);
+    assert.equal(one.id, model);
+    assert.equal(typeof one.created, 'number');
+    await expectError(() => client.models.retrieve('no-such-model'), OpenAI.NotFoundError, 404);
   }],
 
   ['wrong key is AuthenticationError (401)', async () => {

@@ -104,6 +104,12 @@ std::string FwdCluster::controlPlaneAddress() const {
                                    "--workers",         "2",
                                    "--drain-timeout",   "5s"};
   args.insert(args.end(), dp.extra_args.begin(), dp.extra_args.end());
+  // Background model-list fetches would add GET /models to the fakes' request counts that many
+  // tests assert; they are off unless a test asks for them.
+  if (std::none_of(args.begin(), args.end(),
+                   [](const std::string& a) { return a.starts_with("--models-refresh"); })) {
+    args.insert(args.end(), {"--models-refresh", "0"});
+  }
   auto started = dp.process->start(FWD_DATAPLANE_BIN, args, dp.env);
   if (!started) {
     return started;

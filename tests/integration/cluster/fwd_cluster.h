@@ -52,6 +52,8 @@ class FwdCluster {
   ::testing::AssertionResult restartControlPlaneOnSamePort();
   std::string controlPlaneAddress() const;
 
+  /// Starts a data plane with `extra_args` after the cluster's flags. Fetching upstreams' model
+  /// lists is off (--models-refresh 0) unless `extra_args` sets --models-refresh.
   ::testing::AssertionResult startDataPlane(const std::string& node_id, EnvMap env = {},
                                             std::vector<std::string> extra_args = {});
   /// Stops (SIGTERM, drained) and starts it again with the same state dir and flags.
