@@ -21,8 +21,8 @@
 #include "dataplane/config/control_plane_client.h"
 #include "dataplane/config/node_report.h"
 #include "dataplane/config/snapshot_file.h"
-#include "dataplane/metrics/metrics.h"
 #include "dataplane/health/health_checker.h"
+#include "dataplane/metrics/metrics.h"
 #include "dataplane/models/model_fetcher.h"
 #include "dataplane/server/admin_server.h"
 #include "dataplane/server/server.h"
@@ -234,6 +234,19 @@ int main(int argc, char** argv) {
   // The config in force, for the NodeReport; the IO workers have their own copy (publish).
   std::mutex in_force_mu;  // guards in_force: set by apply, read by the report
   dataplane::config::CompiledConfigConstSharedPtr in_force;
+  metrics.scrape_time_families = [&] {
+    std::vector<std::string> names;
+    {
+      std::lock_guard<std::mutex> lock(in_force_mu);
+      if (in_force) {
+        for (const auto& u : in_force->upstreams()) {
+          names.push_back(u.name);
+        }
+      }
+    }
+    return std::vector<prometheus::MetricFamily>{
+        dataplane::metrics::ejectedFamily(health.report(names, std::chrono::steady_clock::now()))};
+  };
   // Called on the config thread (or main, at start): compile off the IO threads, then publish.
   auto apply = [&](const fwd::v1::Snapshot& snapshot, bool save) -> absl::Status {
     auto compiled = dataplane::config::CompiledConfig::compile(snapshot, env, &health);

@@ -15,6 +15,20 @@ prometheus::Counter& counter(prometheus::Registry& r, const char* name, const ch
 
 }  // namespace
 
+prometheus::MetricFamily ejectedFamily(const std::vector<fwd::v1::UpstreamState>& states) {
+  prometheus::MetricFamily family;
+  family.name = "fwd_upstream_ejected";
+  family.help = "1 while this data plane has the upstream ejected (outlier detection), else 0.";
+  family.type = prometheus::MetricType::Gauge;
+  for (const auto& s : states) {
+    prometheus::ClientMetric m;
+    m.label.push_back({"upstream", s.name()});
+    m.gauge.value = s.ejected() ? 1 : 0;
+    family.metric.push_back(std::move(m));
+  }
+  return family;
+}
+
 const std::vector<double>& latencyBuckets() {
   static const std::vector<double> kBuckets = {
       0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dataplane/metrics/sharded.h"
+#include "fwd/v1/config.pb.h"
 
 namespace fwd::dataplane::metrics {
 
@@ -57,6 +58,10 @@ class Metrics : public prometheus::Collectable {
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 };
+
+/// fwd_upstream_ejected{upstream}: 1 while this node has the upstream ejected, else 0; built at
+/// scrape time from the shared upstream state (so a recovery shows without any traffic).
+prometheus::MetricFamily ejectedFamily(const std::vector<fwd::v1::UpstreamState>& states);
 
 /// Buckets for request latencies in seconds: 1 ms .. 5 min.
 const std::vector<double>& latencyBuckets();

@@ -1,6 +1,6 @@
 // Upstream state as the data planes report it on their Watch streams, seen through fwdctl, with
-// the real binaries. Cooling after a 429 with Retry-After is the state data planes drive today;
-// ejections and failed health checks travel the same report.
+// the real binaries: cooling after a 429 with Retry-After, outlier ejections and failed health
+// checks.
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -88,6 +88,48 @@ TEST_F(NodeReportTest, UpstreamListShowsWhatTheConnectedDataPlanesReport) {
   cluster_.dataPlane("dp2").process->stop();
   EXPECT_TRUE(
       waitFor([&] { return (cell = healthCell("up")) == "-"; }, seconds(5), "no node to report"))
+      << "last HEALTH cell: " << cell;
+}
+
+TEST_F(NodeReportTest, EjectionsAndFailedHealthChecksShowInUpstreamListAndStatus) {
+  // dp1 ejects "flaky" after 2 failures (dp2 sees no traffic): `upstream list` says
+  // "ejected 1/2" and `upstream get` counts the ejection; a failing health check on both nodes
+  // says "unhealthy 2/2", and both go back to "ok" once the upstream heals.
+  ASSERT_TRUE(cluster_.startUpstream("flaky", {"--fail-status", "503"}));
+  auto add = cluster_.fwdctl({"upstream", "add", "flaky", "--base-url",
+                              cluster_.upstream("flaky").baseUrl(), "--model", "fl", "--priority",
+                              "-1", "--eject-after", "2", "--eject-time", "1m"});
+  ASSERT_EQ(add.exit_code, 0) << add.stderr_text;
+  ASSERT_TRUE(cluster_.waitInSync());
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(
+        cluster_.call("dp1", "POST", "/v1/chat/completions", key_, R"({"model":"fl"})").status,
+        200);
+  }
+  std::string cell;
+  EXPECT_TRUE(waitFor([&] { return (cell = healthCell("flaky")) == "ejected 1/2"; }, seconds(5),
+                      "\"ejected 1/2\""))
+      << "last HEALTH cell: " << cell;
+  auto got = cluster_.fwdctlJson({"upstream", "get", "flaky"});
+  EXPECT_EQ(got["health"]["ejections"], 1) << got.dump();
+  EXPECT_EQ(got["health"]["nodes_ejected"], 1) << got.dump();
+  EXPECT_EQ(node("dp1")["upstreams"][0]["name"], "flaky") << node("dp1").dump();
+  EXPECT_EQ(node("dp1")["upstreams"][0]["ejected"], true) << node("dp1").dump();
+
+  auto check = cluster_.fwdctl({"upstream", "update", "flaky", "--eject-after", "0",
+                                "--health-check-interval", "1s", "--unhealthy-threshold", "1",
+                                "--healthy-threshold", "1", "--health-check-timeout", "500ms"});
+  ASSERT_EQ(check.exit_code, 0) << check.stderr_text;
+  EXPECT_TRUE(waitFor(
+      [&] { return (cell = healthCell("flaky")).find("unhealthy 2/2") != std::string::npos; },
+      seconds(6), "\"unhealthy 2/2\""))
+      << "last HEALTH cell: " << cell;
+  ASSERT_EQ(httpRequest(cluster_.upstream("flaky").endpoint, "POST", "/_fake/fail-status?status=0")
+                .status,
+            200);
+  EXPECT_TRUE(
+      waitFor([&] { return (cell = healthCell("flaky")).find("unhealthy") == std::string::npos; },
+              seconds(6), "the health checks to pass again"))
       << "last HEALTH cell: " << cell;
 }
 

@@ -419,6 +419,10 @@ TEST_F(ResilienceTest, AnEjectedUpstreamComesBackAfterItsEjectionTime) {
   EXPECT_EQ(chat("m").header("x-fwd-upstream"), "spare");
   EXPECT_EQ(served(cluster_.upstream("flaky")), before) << "an ejected upstream was tried";
   EXPECT_EQ(metric(R"(fwd_upstream_ejections_total{upstream="flaky"})"), 1);
+  EXPECT_EQ(metric(R"(fwd_upstream_ejected{upstream="flaky"})"), 1);
+  EXPECT_EQ(metric(R"(fwd_upstream_ejected{upstream="spare"})"), 0);
+  EXPECT_TRUE(waitFor([&] { return metric(R"(fwd_upstream_ejected{upstream="flaky"})") == 0; },
+                      seconds(4), "the ejection to end"));
   EXPECT_TRUE(waitFor([&] { return chat("m").header("x-fwd-upstream") == "flaky"; }, seconds(4),
                       "the ejected upstream to get traffic again"));
 }
