@@ -16,6 +16,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cassert>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -92,28 +93,41 @@ struct Attempt {
   std::string detail;   // human-readable, for the 502/504 message
 };
 
+}  // namespace
+
 // Watches the client socket while an upstream attempt is in progress, so a client that hangs up
 // cancels the upstream request at once (a long completion stops being generated) instead of when
-// the answer arrives. Shared with the wait handler, which may run after the attempt ended.
+// the answer arrives. Armed only once an attempt has lasted a watchdog tick: arming costs an
+// epoll_ctl, which fast requests should not pay, and asio's re-arm re-evaluates readiness, so a
+// hang-up before the arming is still seen. Shared with the wait handler, which may run after the
+// attempt ended.
 struct ClientWatch {
-  bool active = true;
-  bool gone = false;
+  tcp::socket* client = nullptr;
   tcp::socket* upstream = nullptr;  // cancelled when the client is gone
+  std::chrono::steady_clock::time_point since;
+  size_t slot = 0;  // index in WorkerContext::unarmed_watches while not armed
+  bool active = true;
+  bool armed = false;
+  bool gone = false;
 };
+
+namespace {
+
 using ClientWatchPtr = std::shared_ptr<ClientWatch>;
 
-void armClientWatch(tcp::socket& client, const ClientWatchPtr& watch) {
-  client.async_wait(tcp::socket::wait_read, [&client, watch](boost::system::error_code ec) {
+void armClientWatch(const ClientWatchPtr& watch) {
+  watch->armed = true;
+  watch->client->async_wait(tcp::socket::wait_read, [watch](boost::system::error_code ec) {
     if (ec || !watch->active) {
-      return;  // cancelled, or the attempt is over: `client` may be gone, touch nothing
+      return;  // cancelled, or the attempt is over: the sockets may be gone, touch nothing
     }
     char c;
-    ssize_t n = ::recv(client.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(watch->client->native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) {
       return;  // bytes of a pipelined next request: the client is there
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      armClientWatch(client, watch);
+      armClientWatch(watch);
       return;
     }
     watch->gone = true;
@@ -691,20 +705,32 @@ asio::awaitable<Attempt> attemptUpstream(WorkerContext& w, ClientConn& client, R
   auto deadline = Clock::now() + plan.timeouts.total;
   Attempt out;
   auto watch = std::make_shared<ClientWatch>();
-  bool watching = false;
+  watch->client = &client.socket;
+  watch->since = Clock::now();
+  watch->slot = w.unarmed_watches.size();
+  w.unarmed_watches.push_back(watch);
   struct StopWatching {
+    WorkerContext& w;
     ClientWatchPtr& watch;
-    bool& watching;
-    tcp::socket& client;
     ~StopWatching() {
       watch->active = false;
       watch->upstream = nullptr;
-      if (watching) {
+      if (watch->armed) {
         boost::system::error_code ignored;
-        client.cancel(ignored);  // completes the pending wait with operation_aborted
+        watch->client->cancel(ignored);  // completes the pending wait with operation_aborted
+        return;
       }
+      // Never armed (the usual, fast case): leave the list by swapping with the last entry.
+      auto& list = w.unarmed_watches;
+      size_t i = watch->slot;
+      assert(i < list.size() && list[i] == watch);
+      if (i + 1 != list.size()) {
+        list[i] = std::move(list.back());
+        list[i]->slot = i;
+      }
+      list.pop_back();
     }
-  } stop_watching{watch, watching, client.socket};
+  } stop_watching{w, watch};
   for (int round = 0; round < 2; ++round) {
     // First round may reuse a pooled connection; if that one turns out to be dead before any
     // response byte (the upstream closed it while idle), the second round dials afresh.
@@ -716,10 +742,6 @@ asio::awaitable<Attempt> attemptUpstream(WorkerContext& w, ClientConn& client, R
       }
     }
     watch->upstream = &conn->lowest();
-    if (!watching) {
-      watching = true;
-      armClientWatch(client.socket, watch);
-    }
     bool reusable = false;
     if (conn->tls) {
       out = co_await exchange(w, *conn->tls, *conn, client, r, t, plan, *watch, deadline, reusable);
@@ -1213,6 +1235,22 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
 }
 
 }  // namespace
+
+void armDueClientWatches(WorkerContext& w, std::chrono::steady_clock::time_point now) {
+  auto due = now - w.watchdog.tick();
+  auto& list = w.unarmed_watches;
+  size_t kept = 0;
+  for (size_t i = 0; i < list.size(); ++i) {
+    ClientWatchPtr& watch = list[i];
+    if (watch->since <= due) {
+      armClientWatch(watch);  // armed ones leave the list; their attempt cancels the wait
+      continue;
+    }
+    watch->slot = kept;
+    list[kept++] = std::move(watch);
+  }
+  list.resize(kept);
+}
 
 bool isDroppedRequestHeader(std::string_view n) {
   static constexpr std::string_view kDropped[] = {"connection",

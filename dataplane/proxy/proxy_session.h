@@ -15,6 +15,10 @@ namespace fwd::dataplane::proxy {
 boost::asio::awaitable<void> serveConnection(WorkerContext& worker,
                                              boost::asio::ip::tcp::socket socket);
 
+/// Worker thread, from the watchdog's sweep: starts watching the client connections of attempts
+/// that have been waiting on their upstream since before `now` minus one tick.
+void armDueClientWatches(WorkerContext& worker, std::chrono::steady_clock::time_point now);
+
 /// True for request headers that must not be forwarded upstream: hop-by-hop headers, the
 /// client's credentials, and headers fwd sets itself (Host, Content-Length, ...). Any case.
 bool isDroppedRequestHeader(std::string_view name);

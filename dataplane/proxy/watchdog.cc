@@ -41,6 +41,9 @@ void Watchdog::sweep() {
       d->socket_->cancel(ignored);
     }
   }
+  if (on_tick_) {
+    on_tick_(now);
+  }
 }
 
 }  // namespace fwd::dataplane::proxy

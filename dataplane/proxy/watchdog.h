@@ -10,6 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <unordered_set>
 
 namespace fwd::dataplane::proxy {
@@ -54,8 +55,12 @@ class Watchdog {
 
   /// Schedules the first sweep; call before the io_context runs or on its thread.
   void start();
+  /// Also runs `fn` on every sweep (after the deadlines), on the worker's thread. Set before
+  /// start().
+  void onTick(std::function<void(Deadline::Clock::time_point)> fn) { on_tick_ = std::move(fn); }
   void stop();
   size_t watched() const { return deadlines_.size(); }
+  std::chrono::milliseconds tick() const { return tick_; }
 
  private:
   friend class Deadline;
@@ -64,6 +69,7 @@ class Watchdog {
   boost::asio::steady_timer timer_;
   std::chrono::milliseconds tick_;
   std::unordered_set<Deadline*> deadlines_;
+  std::function<void(Deadline::Clock::time_point)> on_tick_;
   bool stopped_ = false;
 };
 

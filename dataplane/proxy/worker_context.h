@@ -41,6 +41,8 @@ struct ProxyOptions {
   std::int64_t retry_budget_min = 3;
 };
 
+struct ClientWatch;  // proxy_session.cc
+
 /// A client connection, registered while open so a drain can close the idle ones.
 struct ClientSession {
   boost::asio::ip::tcp::socket* socket = nullptr;
@@ -93,6 +95,9 @@ struct WorkerContext {
   bool draining = false;
   // Attempts in progress that are retries (the retry budget's numerator).
   std::int64_t retries_in_flight = 0;
+  // Attempts not yet watching their client for a hang-up: the watchdog's sweep arms those that
+  // have run for a tick (armDueClientWatches), so fast requests never pay for a watch.
+  std::vector<std::shared_ptr<ClientWatch>> unarmed_watches;
 
   metrics::SingleWriterGauge& in_flight;
 };

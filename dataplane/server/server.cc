@@ -46,6 +46,7 @@ absl::StatusOr<common::net::HostPort> Server::listen(const common::net::HostPort
 void Server::start() {
   acceptLoop();
   for (auto& w : workers_) {
+    w->watchdog.onTick([w = w.get()](auto now) { proxy::armDueClientWatches(*w, now); });
     w->watchdog.start();
     threads_.emplace_back([ctx = w.get()] {
       auto guard = asio::make_work_guard(ctx->ioc);
