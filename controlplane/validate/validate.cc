@@ -954,11 +954,28 @@ absl::Status checkRouteMask(const google::protobuf::FieldMask& mask) {
                                       kUpdatableRoutePaths + ")");
   }
   fwd::v1::Route scratch;
+  scratch.mutable_retry();  // paths only: whether the stored route has a policy is checked later
   return applyRouteMask(fwd::v1::Route(), mask, scratch);
 }
 
 absl::Status applyRouteMask(const fwd::v1::Route& patch, const google::protobuf::FieldMask& mask,
                             fwd::v1::Route& target) {
+  // Patching part of a retry policy the route does not have would create one with 0 retries,
+  // which turns failover off: ask for the retry count too.
+  bool had_retry = target.has_retry();
+  bool sets_policy = false;
+  bool sets_part = false;
+  for (const std::string& path : mask.paths()) {
+    sets_policy = sets_policy || path == "retry" || path == "retry.retries";
+    sets_part =
+        sets_part || isOneOf(path, {"retry.retry_on", "retry.backoff_base", "retry.backoff_max"});
+  }
+  if (!had_retry && sets_part && !sets_policy) {
+    return absl::FailedPreconditionError(
+        "route " + target.name() +
+        " has no retry policy: set its retries too (fwdctl route update ... --retries N), or a "
+        "policy with 0 retries would turn failover off");
+  }
   for (const std::string& path : mask.paths()) {
     if (path == "path_prefix") {
       target.set_path_prefix(patch.path_prefix());

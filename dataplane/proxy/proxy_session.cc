@@ -293,7 +293,7 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(
   if (rec) {
     out.outcome = "dns";
     out.failure = Failure::kConnect;
-    out.detail = "cannot resolve " + t.host + ": " + rec.message();
+    out.detail = "upstream " + t.name + ": cannot resolve " + t.host + ": " + rec.message();
     co_return nullptr;
   }
   auto conn = std::make_unique<UpstreamConn>();
@@ -309,12 +309,13 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(
     if (timedOut(cec, conn->deadline)) {
       out.outcome = "connect_timeout";
       out.failure = Failure::kTimeout;
-      out.detail = "cannot connect to " + t.host_header + " within " +
+      out.detail = "upstream " + t.name + ": cannot connect to " + t.host_header + " within " +
                    common::config::formatDuration(connect_timeout) + " (its connect timeout)";
     } else {
       out.outcome = "connect";
       out.failure = Failure::kConnect;
-      out.detail = "cannot connect to " + t.host_header + ": " + cec.message();
+      out.detail =
+          "upstream " + t.name + ": cannot connect to " + t.host_header + ": " + cec.message();
     }
     co_return nullptr;
   }
@@ -336,7 +337,8 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(
     bool timed_out = timedOut(hec, conn->deadline);
     out.outcome = timed_out ? "connect_timeout" : "tls";
     out.failure = timed_out ? Failure::kTimeout : Failure::kConnect;
-    out.detail = "TLS handshake with " + t.host_header + " failed: " + hec.message();
+    out.detail = "upstream " + t.name + ": TLS handshake with " + t.host_header +
+                 " failed: " + hec.message();
     co_return nullptr;
   }
   co_return conn;
@@ -510,11 +512,11 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
       const char* which = r.body.stream ? "stream first-byte" : "first-byte";
       out.outcome = "first_byte_timeout";
       out.detail = "upstream " + t.name + " sent no response head within " +
-                   common::config::formatDuration(head_limit) + " (its " + which + " timeout)";
+                   common::config::formatDuration(head_limit) + " (the " + which + " timeout)";
     } else {
       out.outcome = "total_timeout";
       out.detail = "upstream " + t.name + " did not answer within " +
-                   common::config::formatDuration(plan.timeouts.total) + " (its timeout)";
+                   common::config::formatDuration(plan.timeouts.total) + " (the total timeout)";
     }
     co_return out;
   }
@@ -615,11 +617,12 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
           failure_outcome = "idle_timeout";
           failure_detail = "upstream " + t.name + " sent nothing for " +
                            common::config::formatDuration(plan.timeouts.idle) +
-                           " mid-response (its idle timeout)";
+                           " mid-response (the idle timeout)";
         } else {
           failure_outcome = "total_timeout";
           failure_detail = "upstream " + t.name + " did not finish within " +
-                           common::config::formatDuration(plan.timeouts.total) + " (its timeout)";
+                           common::config::formatDuration(plan.timeouts.total) +
+                           " (the total timeout)";
         }
         break;
       }
@@ -912,13 +915,16 @@ asio::awaitable<void> backoff(WorkerContext& w, const config::CompiledRoute::Ret
 // against the upstream; any answer below 500 ends its failure streak. A client that hung up
 // says nothing about the upstream.
 void recordOutcome(WorkerContext& w, const config::UpstreamTarget& t, const Attempt& a) {
-  if (a.failure == Failure::kNone || a.failure == Failure::k429) {
+  if (a.failure == Failure::kNone) {
     if (a.responded && a.status < 500) {
       t.health->recordSuccess();
     }
     return;
   }
   w.metrics.upstream_failures.cell(w.index, {t.name, a.outcome}).add();
+  if (a.failure == Failure::k429) {
+    return;  // rate limiting is what cooling (Retry-After) is for, not a sign of a broken upstream
+  }
   if (t.health->recordFailure(Clock::now(), t.outlier)) {
     w.metrics.upstream_ejections.cell(w.index, {t.name}).add();
     auto left = t.health->ejectionLeft(Clock::now());
@@ -1117,6 +1123,9 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
     } else if (prefix.empty()) {
       cfg->candidates(model, candidates);
     }
+    if (i == 0 && !candidates.empty()) {
+      model_label = modelLabel(w, r.model);
+    }
     auto now = Clock::now();
     skipUnavailable(candidates, now);
     // Upstreams cooling after a 429 are skipped; if that leaves none, remember how soon the
@@ -1143,9 +1152,6 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
         co_return co_await respondError(w, client, api_error, r.keep_alive, status);
       }
       continue;
-    }
-    if (i == 0) {
-      model_label = modelLabel(w, r.model);
     }
     if (r.body.has_model && upstream_model != body_model) {
       // The only case fwd re-serialises a body: another model name goes upstream.

@@ -750,10 +750,35 @@ TEST(ValidateRouteTest, RejectsBadRouteTimeoutsAndBackoff) {
   EXPECT_TRUE(ok.has_retry());
 }
 
+TEST(ValidateRouteTest, PatchingPartOfAMissingRetryPolicyIsRefused) {
+  // retry_on or backoff alone on a route without a policy would create one with 0 retries and
+  // silently turn failover off; with retries too (or on a route that has a policy) it is fine.
+  fwd::v1::Route target = baseRoute();
+  target.clear_retry();
+  fwd::v1::Route patch;
+  patch.mutable_retry()->add_retry_on(fwd::v1::RETRY_ON_429);
+  patch.mutable_retry()->set_retries(2);
+  google::protobuf::FieldMask retry_on;
+  retry_on.add_paths("retry.retry_on");
+  ASSERT_TRUE(checkRouteMask(retry_on).ok());
+  absl::Status refused = applyRouteMask(patch, retry_on, target);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(std::string(refused.message()),
+            "route local has no retry policy: set its retries too (fwdctl route update ... "
+            "--retries N), or a policy with 0 retries would turn failover off");
+  EXPECT_FALSE(target.has_retry());
+  google::protobuf::FieldMask both = retry_on;
+  both.add_paths("retry.retries");
+  ASSERT_TRUE(applyRouteMask(patch, both, target).ok());
+  EXPECT_EQ(target.retry().retries(), 2u);
+  ASSERT_TRUE(applyRouteMask(patch, retry_on, target).ok());
+}
+
 TEST(ValidateRouteTest, TimeoutAndBackoffMaskPathsCarryPresence) {
   // "timeouts.<field>" and "retry.backoff_*" change one field and create their message;
   // "timeouts" with no overrides in the patch removes them all.
   fwd::v1::Route target = baseRoute();
+  target.mutable_retry()->set_retries(2);
   fwd::v1::Route patch;
   *patch.mutable_timeouts()->mutable_total() = seconds(30);
   *patch.mutable_timeouts()->mutable_connect() = seconds(1);
