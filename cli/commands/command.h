@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -71,6 +72,35 @@ class FlagValues {
  private:
   std::map<std::string, std::vector<std::string>> values_;
 };
+
+/// A duration flag that sets one Duration field of message M, with its FieldMask path.
+template <typename M>
+struct DurationFlag {
+  const char* flag;
+  const char* path;
+  google::protobuf::Duration* (M::*field)();
+};
+
+/// Copies each given duration flag (which must be positive) into the message `target()` returns
+/// and records its path. `target` is called only for a given flag, so an absent message is
+/// created only when something goes into it.
+template <typename M, typename Target>
+absl::Status applyDurationFlags(const FlagValues& flags,
+                                std::initializer_list<DurationFlag<M>> specs, Target target,
+                                std::vector<std::string>& paths) {
+  for (const DurationFlag<M>& spec : specs) {
+    auto d = flags.positiveDurationValue(spec.flag);
+    if (!d.ok()) {
+      return d.status();
+    }
+    if (d->has_value()) {
+      M& message = target();
+      *(message.*spec.field)() = **d;
+      paths.push_back(spec.path);
+    }
+  }
+  return absl::OkStatus();
+}
 
 /// One parsed command line.
 struct Invocation {

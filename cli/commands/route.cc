@@ -35,21 +35,6 @@ constexpr const char* kPathOrder[] = {"path_prefix",
                                       "timeouts.idle",
                                       "timeouts.total"};
 
-// Each timeout override: its flag, its FieldMask path and its field in fwd.v1.Timeouts.
-struct TimeoutFlag {
-  const char* flag;
-  const char* path;
-  google::protobuf::Duration* (fwd::v1::Timeouts::*field)();
-};
-constexpr TimeoutFlag kTimeoutFlags[] = {
-    {"connect-timeout", "timeouts.connect", &fwd::v1::Timeouts::mutable_connect},
-    {"first-byte-timeout", "timeouts.first_byte", &fwd::v1::Timeouts::mutable_first_byte},
-    {"stream-first-byte-timeout", "timeouts.stream_first_byte",
-     &fwd::v1::Timeouts::mutable_stream_first_byte},
-    {"idle-timeout", "timeouts.idle", &fwd::v1::Timeouts::mutable_idle},
-    {"timeout", "timeouts.total", &fwd::v1::Timeouts::mutable_total},
-};
-
 struct NamedStrategy {
   const char* name;
   fwd::v1::BalanceStrategy value;
@@ -222,23 +207,14 @@ absl::Status applyFlags(const FlagValues& flags, fwd::v1::Route& route,
     }
     paths.push_back("retry.retry_on");
   }
-  struct Backoff {
-    const char* flag;
-    const char* path;
-    google::protobuf::Duration* (fwd::v1::RetryPolicy::*field)();
-  };
-  for (const Backoff& b :
-       {Backoff{"retry-backoff", "retry.backoff_base", &fwd::v1::RetryPolicy::mutable_backoff_base},
-        Backoff{"retry-backoff-max", "retry.backoff_max",
-                &fwd::v1::RetryPolicy::mutable_backoff_max}}) {
-    auto d = flags.positiveDurationValue(b.flag);
-    if (!d.ok()) {
-      return d.status();
-    }
-    if (d->has_value()) {
-      *(route.mutable_retry()->*b.field)() = **d;
-      paths.push_back(b.path);
-    }
+  using B = DurationFlag<fwd::v1::RetryPolicy>;
+  absl::Status backoff = applyDurationFlags<fwd::v1::RetryPolicy>(
+      flags,
+      {B{"retry-backoff", "retry.backoff_base", &fwd::v1::RetryPolicy::mutable_backoff_base},
+       B{"retry-backoff-max", "retry.backoff_max", &fwd::v1::RetryPolicy::mutable_backoff_max}},
+      [&]() -> fwd::v1::RetryPolicy& { return *route.mutable_retry(); }, paths);
+  if (!backoff.ok()) {
+    return backoff;
   }
   if (cleared("clear-retry")) {
     route.clear_retry();
@@ -252,15 +228,18 @@ absl::Status applyFlags(const FlagValues& flags, fwd::v1::Route& route,
     route.set_priority(**priority);
     paths.push_back("priority");
   }
-  for (const TimeoutFlag& t : kTimeoutFlags) {
-    auto d = flags.positiveDurationValue(t.flag);
-    if (!d.ok()) {
-      return d.status();
-    }
-    if (d->has_value()) {
-      *(route.mutable_timeouts()->*t.field)() = **d;
-      paths.push_back(t.path);
-    }
+  using T = DurationFlag<fwd::v1::Timeouts>;
+  absl::Status timeouts = applyDurationFlags<fwd::v1::Timeouts>(
+      flags,
+      {T{"connect-timeout", "timeouts.connect", &fwd::v1::Timeouts::mutable_connect},
+       T{"first-byte-timeout", "timeouts.first_byte", &fwd::v1::Timeouts::mutable_first_byte},
+       T{"stream-first-byte-timeout", "timeouts.stream_first_byte",
+         &fwd::v1::Timeouts::mutable_stream_first_byte},
+       T{"idle-timeout", "timeouts.idle", &fwd::v1::Timeouts::mutable_idle},
+       T{"timeout", "timeouts.total", &fwd::v1::Timeouts::mutable_total}},
+      [&]() -> fwd::v1::Timeouts& { return *route.mutable_timeouts(); }, paths);
+  if (!timeouts.ok()) {
+    return timeouts;
   }
   if (cleared("clear-timeouts")) {
     route.clear_timeouts();

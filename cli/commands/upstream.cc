@@ -94,29 +94,16 @@ std::vector<FlagSpec> upstreamFlags(bool update) {
 // The connect, first byte, stream first byte and idle timeouts.
 absl::Status applyTimeoutFlags(const FlagValues& flags, fwd::v1::Upstream& upstream,
                                std::vector<std::string>& paths) {
-  struct Timeout {
-    const char* flag;
-    const char* path;
-    google::protobuf::Duration* (fwd::v1::Upstream::*field)();
-  };
-  const Timeout timeouts[] = {
-      {"connect-timeout", "connect_timeout", &fwd::v1::Upstream::mutable_connect_timeout},
-      {"first-byte-timeout", "first_byte_timeout", &fwd::v1::Upstream::mutable_first_byte_timeout},
-      {"stream-first-byte-timeout", "stream_first_byte_timeout",
-       &fwd::v1::Upstream::mutable_stream_first_byte_timeout},
-      {"idle-timeout", "idle_timeout", &fwd::v1::Upstream::mutable_idle_timeout},
-  };
-  for (const Timeout& t : timeouts) {
-    auto d = flags.positiveDurationValue(t.flag);
-    if (!d.ok()) {
-      return d.status();
-    }
-    if (d->has_value()) {
-      *(upstream.*t.field)() = **d;
-      paths.push_back(t.path);
-    }
-  }
-  return absl::OkStatus();
+  using F = DurationFlag<fwd::v1::Upstream>;
+  return applyDurationFlags<fwd::v1::Upstream>(
+      flags,
+      {F{"connect-timeout", "connect_timeout", &fwd::v1::Upstream::mutable_connect_timeout},
+       F{"first-byte-timeout", "first_byte_timeout",
+         &fwd::v1::Upstream::mutable_first_byte_timeout},
+       F{"stream-first-byte-timeout", "stream_first_byte_timeout",
+         &fwd::v1::Upstream::mutable_stream_first_byte_timeout},
+       F{"idle-timeout", "idle_timeout", &fwd::v1::Upstream::mutable_idle_timeout}},
+      [&]() -> fwd::v1::Upstream& { return upstream; }, paths);
 }
 
 // --eject-after, --eject-time, --max-eject-time: one path per field, so an update changes only
@@ -134,25 +121,14 @@ absl::Status applyOutlierFlags(const FlagValues& flags, fwd::v1::Upstream& upstr
     paths.push_back("outlier_detection.disabled");
     paths.push_back("outlier_detection.consecutive_failures");
   }
-  struct Time {
-    const char* flag;
-    const char* path;
-    google::protobuf::Duration* (fwd::v1::OutlierDetection::*field)();
-  };
-  for (const Time& t : {Time{"eject-time", "outlier_detection.base_ejection_time",
-                             &fwd::v1::OutlierDetection::mutable_base_ejection_time},
-                        Time{"max-eject-time", "outlier_detection.max_ejection_time",
-                             &fwd::v1::OutlierDetection::mutable_max_ejection_time}}) {
-    auto d = flags.positiveDurationValue(t.flag);
-    if (!d.ok()) {
-      return d.status();
-    }
-    if (d->has_value()) {
-      *(upstream.mutable_outlier_detection()->*t.field)() = **d;
-      paths.push_back(t.path);
-    }
-  }
-  return absl::OkStatus();
+  using F = DurationFlag<fwd::v1::OutlierDetection>;
+  return applyDurationFlags<fwd::v1::OutlierDetection>(
+      flags,
+      {F{"eject-time", "outlier_detection.base_ejection_time",
+         &fwd::v1::OutlierDetection::mutable_base_ejection_time},
+       F{"max-eject-time", "outlier_detection.max_ejection_time",
+         &fwd::v1::OutlierDetection::mutable_max_ejection_time}},
+      [&]() -> fwd::v1::OutlierDetection& { return *upstream.mutable_outlier_detection(); }, paths);
 }
 
 // The health check flags. Any of them enables the check. On update, --health-check replaces the
@@ -197,23 +173,14 @@ absl::Status applyHealthFlags(const FlagValues& flags, bool update, fwd::v1::Ups
     hc.set_path(*v);
     paths.push_back("health_check.path");
   }
-  struct Time {
-    const char* flag;
-    const char* path;
-    google::protobuf::Duration* (fwd::v1::HealthCheck::*field)();
-  };
-  for (const Time& t : {Time{"health-check-interval", "health_check.interval",
-                             &fwd::v1::HealthCheck::mutable_interval},
-                        Time{"health-check-timeout", "health_check.timeout",
-                             &fwd::v1::HealthCheck::mutable_timeout}}) {
-    auto d = flags.positiveDurationValue(t.flag);
-    if (!d.ok()) {
-      return d.status();
-    }
-    if (d->has_value()) {
-      *(hc.*t.field)() = **d;
-      paths.push_back(t.path);
-    }
+  using F = DurationFlag<fwd::v1::HealthCheck>;
+  absl::Status durations = applyDurationFlags<fwd::v1::HealthCheck>(
+      flags,
+      {F{"health-check-interval", "health_check.interval", &fwd::v1::HealthCheck::mutable_interval},
+       F{"health-check-timeout", "health_check.timeout", &fwd::v1::HealthCheck::mutable_timeout}},
+      [&]() -> fwd::v1::HealthCheck& { return hc; }, paths);
+  if (!durations.ok()) {
+    return durations;
   }
   struct Threshold {
     const char* flag;
