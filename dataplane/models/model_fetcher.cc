@@ -122,14 +122,7 @@ CatalogConstSharedPtr ModelFetcher::onConfig(config::CompiledConfigConstSharedPt
   std::erase_if(queue_, [&](const std::string& name) { return !upstreams_.contains(name); });
   CatalogConstSharedPtr catalog = rebuild();
   if (options_.refresh.count() > 0) {
-    auto now = Clock::now();
-    for (auto& [name, state] : upstreams_) {
-      if (dueAt(state) <= now) {
-        enqueue(name, state);
-      }
-    }
-    pump();
-    armTimer();
+    onTimer();  // fetch what is due now, then wait for the next one
   }
   return catalog;
 }
