@@ -191,6 +191,10 @@ struct ClientConn {
   tcp::socket socket;
   Deadline deadline;
   std::string response_head;  // reused for every response on this connection
+  // The response relay buffer, allocated on the first relayed response and reused for every
+  // later one on this connection: out of the coroutine frame, whose 16 KiB would otherwise be
+  // allocated and freed again for every attempt (asio recycles only frames below ~1 KiB).
+  std::unique_ptr<std::array<char, kRelayBufferBytes>> relay;
 };
 
 // An operation ended because its deadline passed (the watchdog cancelled it).
@@ -529,7 +533,10 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   }
   out.status = static_cast<int>(head.result_int());
 
-  std::array<char, kRelayBufferBytes> buf;
+  if (!client.relay) {
+    client.relay = std::make_unique<std::array<char, kRelayBufferBytes>>();
+  }
+  std::array<char, kRelayBufferBytes>& buf = *client.relay;
   bool retry_429 = out.status == 429 && plan.fail_on_429;
   if (out.status >= 500 || retry_429) {
     // Not relayed: read a bounded part of the body for the error message, then drop the

@@ -25,7 +25,8 @@ TEST(SseParserTest, SplitsOpenAiStyleStreamAtAnyChunkBoundary) {
       "event: delta\r\ndata: line1\r\ndata: line2\r\n\r\n"
       "id: 7\rdata:{\"id\":2}\r\r"
       "data: [DONE]\n\n";
-  for (size_t piece : {stream.size(), size_t{1}, size_t{2}, size_t{3}, size_t{7}}) {
+  for (size_t piece :
+       {stream.size(), size_t{1}, size_t{2}, size_t{3}, size_t{5}, size_t{7}, size_t{11}}) {
     auto events = parseInPieces(stream, piece);
     ASSERT_EQ(events.size(), 4u) << "piece=" << piece;
     EXPECT_EQ(events[0].data, "{\"id\":1}");
@@ -34,6 +35,9 @@ TEST(SseParserTest, SplitsOpenAiStyleStreamAtAnyChunkBoundary) {
     EXPECT_EQ(events[2].id, "7");
     EXPECT_EQ(events[2].data, "{\"id\":2}");
     EXPECT_EQ(events[3].data, "[DONE]");
+    // Fields end with their event: nothing of event 2 or 3 leaks into the next one.
+    EXPECT_EQ(events[2].event, "");
+    EXPECT_EQ(events[3].id, "");
   }
 }
 
