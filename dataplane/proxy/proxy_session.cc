@@ -534,7 +534,8 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   out.status = static_cast<int>(head.result_int());
 
   if (!client.relay) {
-    client.relay = std::make_unique<std::array<char, kRelayBufferBytes>>();
+    // Not zeroed: pages are touched only as far as data is read into them.
+    client.relay = std::make_unique_for_overwrite<std::array<char, kRelayBufferBytes>>();
   }
   std::array<char, kRelayBufferBytes>& buf = *client.relay;
   bool retry_429 = out.status == 429 && plan.fail_on_429;
