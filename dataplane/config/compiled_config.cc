@@ -422,10 +422,14 @@ const KeyEntry* CompiledConfig::findKey(std::string_view secret) const {
   return common::crypto::constantTimeEqual(key.digest, digest) ? &key : nullptr;
 }
 
+bool deniesModel(const UpstreamTarget& t, std::string_view model) {
+  return std::any_of(t.deny_models.begin(), t.deny_models.end(),
+                     [model](const std::string& p) { return common::match::globMatch(p, model); });
+}
+
 bool servesModel(const UpstreamTarget& t, std::string_view model) {
-  auto matches = [model](const std::string& p) { return common::match::globMatch(p, model); };
-  return std::any_of(t.models.begin(), t.models.end(), matches) &&
-         std::none_of(t.deny_models.begin(), t.deny_models.end(), matches);
+  // Unlike a key's patterns, an empty allow list serves nothing.
+  return !t.models.empty() && modelAllowed(t.models, model) && !deniesModel(t, model);
 }
 
 void CompiledConfig::candidates(std::string_view model, CandidateList& out) const {

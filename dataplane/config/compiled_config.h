@@ -69,6 +69,8 @@ struct KeyEntry {
   common::crypto::Sha256Digest digest{};
 };
 
+/// True when one of `t`'s deny patterns matches `model` (route groups honour only these).
+bool deniesModel(const UpstreamTarget& t, std::string_view model);
 /// True when `t` serves `model`: some allow pattern matches and no deny pattern does.
 bool servesModel(const UpstreamTarget& t, std::string_view model);
 

@@ -29,7 +29,6 @@
 #include "absl/container/inlined_vector.h"
 #include "common/config/duration.h"
 #include "common/log/log.h"
-#include "common/match/glob.h"
 #include "common/sse/sse_parser.h"
 #include "dataplane/models/models_endpoint.h"
 #include "dataplane/proxy/body_inspect.h"
@@ -212,33 +211,29 @@ ApiError upstreamFailure(int status, std::string code, std::string message) {
   return ApiError{status, "api_error", std::move(code), std::move(message), ""};
 }
 
-// Writes a complete error response; returns false when the client is gone.
-asio::awaitable<bool> writeError(WorkerContext& w, ClientConn& client, const ApiError& e,
-                                 bool keep_alive) {
-  http::response<http::string_body> res{static_cast<http::status>(e.status), 11};
+// Writes a complete JSON response fwd produced itself (an error, or the models list); returns
+// false when the client is gone.
+asio::awaitable<bool> writeJson(WorkerContext& w, ClientConn& client, int status,
+                                const std::string& body, bool keep_alive,
+                                int retry_after_seconds = 0) {
+  http::response<http::string_body> res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "application/json");
-  if (e.retry_after_seconds > 0) {
-    res.set(http::field::retry_after, std::to_string(e.retry_after_seconds));
+  if (retry_after_seconds > 0) {
+    res.set(http::field::retry_after, std::to_string(retry_after_seconds));
   }
   res.keep_alive(keep_alive);
-  res.body() = errorBody(e);
+  res.body() = body;
   res.prepare_payload();
   client.deadline.after(w.options.client_write_timeout);
   auto [ec, n] = co_await http::async_write(client.socket, res, kUseTuple);
   co_return !ec;
 }
 
-// Writes a JSON response fwd produced itself; returns whether the connection may be kept.
-asio::awaitable<bool> writeJson(WorkerContext& w, ClientConn& client, int status,
-                                const std::string& body, bool keep_alive) {
-  http::response<http::string_body> res{static_cast<http::status>(status), 11};
-  res.set(http::field::content_type, "application/json");
-  res.keep_alive(keep_alive);
-  res.body() = body;
-  res.prepare_payload();
-  client.deadline.after(w.options.client_write_timeout);
-  auto [ec, n] = co_await http::async_write(client.socket, res, kUseTuple);
-  co_return !ec && keep_alive;
+// Writes a complete OpenAI-shaped error response; returns false when the client is gone.
+asio::awaitable<bool> writeError(WorkerContext& w, ClientConn& client, const ApiError& e,
+                                 bool keep_alive) {
+  const std::string body = errorBody(e);  // named: see respondError on GCC 12 temporaries
+  co_return co_await writeJson(w, client, e.status, body, keep_alive, e.retry_after_seconds);
 }
 
 std::string_view bearerToken(const ClientRequest& req) {
@@ -818,8 +813,7 @@ void pickCheaperOfTwo(WorkerContext& w, config::CandidateList& candidates, Cost 
 }
 
 std::int64_t inFlight(const WorkerContext& w, const config::UpstreamTarget& t) {
-  auto it = w.busy.find(t.name);
-  return it == w.busy.end() ? 0 : it->second;
+  return w.metrics.upstream_in_flight.cell(w.index, {t.name}).value();
 }
 
 // least-busy: fewer attempts in flight on this worker.
@@ -845,11 +839,6 @@ void recordHeadLatency(WorkerContext& w, const std::string& upstream, double sec
   if (!inserted) {
     it->second = seconds > it->second ? seconds : kDecay * it->second + (1 - kDecay) * seconds;
   }
-}
-
-bool deniesModel(const config::UpstreamTarget& t, std::string_view model) {
-  return std::any_of(t.deny_models.begin(), t.deny_models.end(),
-                     [model](const std::string& p) { return common::match::globMatch(p, model); });
 }
 
 // Outlier ejection and active health checks take upstreams out of a group, but never more than
@@ -1034,8 +1023,9 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
   if (auto answer = dataplane::models::answerModelsRequest(
           w.models.get(), req.method() == http::verb::get, prefix, r.path, *r.key)) {
     status = answer->status;
-    co_return co_await writeJson(w, client, answer->status, answer->body,
-                                 r.keep_alive && parser.is_done());
+    bool keep = r.keep_alive && parser.is_done();
+    bool written = co_await writeJson(w, client, answer->status, answer->body, keep);
+    co_return written&& keep;
   }
 
   if (!parser.is_done()) {
@@ -1109,7 +1099,7 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
       // A route's group ignores the upstreams' allow lists (the route chose them) but not
       // their deny lists.
       for (const config::UpstreamTarget* t : matched->upstreams) {
-        if (!deniesModel(*t, model)) {
+        if (!config::deniesModel(*t, model)) {
           candidates.push_back(t);
         }
       }
@@ -1200,13 +1190,12 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
       AttemptPlan plan;
       plan.timeouts = effectiveTimeouts(*t, matched);
       plan.fail_on_429 = policy.on_429 && policy.explicit_policy && k + 1 < attempts;
-      ++w.busy[t->name];
+      // Also what least-busy and latency read as the upstream's attempts in flight.
       auto& upstream_in_flight = w.metrics.upstream_in_flight.cell(w.index, {t->name});
       upstream_in_flight.add(1);
       Attempt a = co_await attemptUpstream(w, client, r, *t, plan);
       upstream_in_flight.add(-1);
       w.retries_in_flight -= is_retry ? 1 : 0;
-      --w.busy[t->name];  // the map may have grown meanwhile: look the counter up again
       if (a.head_seconds >= 0) {
         recordHeadLatency(w, t->name, a.head_seconds);
       } else if (a.failure == Failure::kTimeout) {

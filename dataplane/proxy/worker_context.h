@@ -86,8 +86,6 @@ struct WorkerContext {
   // Smooth weighted round robin state per route of the current config (cleared when a new
   // config is applied): one running weight per upstream of the route's group.
   std::unordered_map<const config::CompiledRoute*, std::vector<std::int64_t>> weighted_state;
-  // Attempts in progress per upstream name on this worker (least-busy and latency strategies).
-  std::unordered_map<std::string, std::int64_t> busy;
   // Peak-EWMA of each upstream's time to response head on this worker, in seconds (latency
   // strategy): a slower sample takes over at once, a faster one pulls the average down slowly.
   std::unordered_map<std::string, double> head_latency;
