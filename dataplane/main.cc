@@ -234,18 +234,17 @@ int main(int argc, char** argv) {
   // The config in force, for the NodeReport; the IO workers have their own copy (publish).
   std::mutex in_force_mu;  // guards in_force: set by apply, read by the report
   dataplane::config::CompiledConfigConstSharedPtr in_force;
+  auto config_in_force = [&] {
+    std::lock_guard<std::mutex> lock(in_force_mu);
+    return in_force;
+  };
+  // fwd_upstream_ejected, from the same per-upstream state the Watch stream reports.
   metrics.scrape_time_families = [&] {
-    std::vector<std::string> names;
-    {
-      std::lock_guard<std::mutex> lock(in_force_mu);
-      if (in_force) {
-        for (const auto& u : in_force->upstreams()) {
-          names.push_back(u.name);
-        }
-      }
-    }
+    auto config = config_in_force();
+    auto report =
+        dataplane::config::buildNodeReport(config.get(), health, std::chrono::steady_clock::now());
     return std::vector<prometheus::MetricFamily>{
-        dataplane::metrics::ejectedFamily(health.report(names, std::chrono::steady_clock::now()))};
+        dataplane::metrics::ejectedFamily({report.upstreams().begin(), report.upstreams().end()})};
   };
   // Called on the config thread (or main, at start): compile off the IO threads, then publish.
   auto apply = [&](const fwd::v1::Snapshot& snapshot, bool save) -> absl::Status {
@@ -302,11 +301,7 @@ int main(int argc, char** argv) {
        // On the client's threads, at most once a second: never on a worker.
        .report =
            [&] {
-             dataplane::config::CompiledConfigConstSharedPtr config;
-             {
-               std::lock_guard<std::mutex> lock(in_force_mu);
-               config = in_force;
-             }
+             auto config = config_in_force();
              return dataplane::config::buildNodeReport(config.get(), health,
                                                        std::chrono::steady_clock::now());
            }},
