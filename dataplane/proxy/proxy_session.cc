@@ -21,6 +21,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -32,6 +33,7 @@
 #include "common/sse/sse_parser.h"
 #include "dataplane/models/models_endpoint.h"
 #include "dataplane/proxy/body_inspect.h"
+#include "dataplane/proxy/chunked_scanner.h"
 #include "dataplane/proxy/errors.h"
 #include "dataplane/proxy/pool_allocator.h"
 #include "dataplane/proxy/watchdog.h"
@@ -406,17 +408,17 @@ void buildResponseHead(std::string& out, const UpstreamResponse& head, Framing f
   out.append("\r\n");
 }
 
-// One gathered write to the client: the head (if not sent yet), then `data` framed for the
-// response (a chunk, or raw bytes), then the terminating chunk if `last`.
+// One gathered write to the client: the head (if not sent yet), then `data` (as one chunk if
+// `wrap_chunk`, else as it is), then the last chunk if `end_chunked`.
 asio::awaitable<boost::system::error_code> writeToClient(WorkerContext& w, ClientConn& client,
                                                          std::string_view head,
-                                                         std::string_view data, bool chunked,
-                                                         bool last) {
+                                                         std::string_view data, bool wrap_chunk,
+                                                         bool end_chunked) {
   char size_line[24];
   std::array<asio::const_buffer, 5> bufs;
   size_t n = 0;
   bufs[n++] = asio::buffer(head.data(), head.size());
-  if (chunked && !data.empty()) {
+  if (wrap_chunk && !data.empty()) {
     int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
     bufs[n++] = asio::buffer(size_line, static_cast<size_t>(len));
     bufs[n++] = asio::buffer(data.data(), data.size());
@@ -424,7 +426,7 @@ asio::awaitable<boost::system::error_code> writeToClient(WorkerContext& w, Clien
   } else {
     bufs[n++] = asio::buffer(data.data(), data.size());
   }
-  if (chunked && last) {
+  if (end_chunked) {
     bufs[n++] = asio::buffer("0\r\n\r\n", 5);
   }
   client.deadline.after(w.options.client_write_timeout);
@@ -591,30 +593,52 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
     }
   }
 
+  // The body is relayed as it arrives, byte for byte: a chunked body keeps the upstream's own
+  // framing (ChunkedScanner checks it and finds the payload and the end without decoding), a
+  // sized body is counted down, and a body that ends when the connection closes is framed in
+  // chunks here. Each read is one client write, so an event reaches the client as soon as fwd
+  // has it.
   common::sse::SseParser events([](const common::sse::Event&) {});
+  ChunkedScanner chunks;
+  bool upstream_chunked = parser.chunked();
+  std::uint64_t body_left = length.value_or(0);
+  bool finished = bodyless || parser.is_done();
   bool first_byte = true;
   bool upstream_failed = false;
+  bool extra_bytes = false;
   std::string failure_detail;
   std::string_view failure_outcome = "mid_stream";
-  while (!bodyless) {
+  size_t have = 0;  // scanned-but-unconsumed bytes at the front of buf (an unfinished size line)
+  auto see = [&](std::string_view payload) {
+    if (sse) {
+      events.feed(payload);
+    }
+  };
+  while (!finished) {
     size_t got = 0;
-    if (!parser.is_done()) {
-      parser.get().body().data = buf.data();
-      parser.get().body().size = buf.size();
+    if (conn.buffer.size() > 0) {
+      // Body bytes that arrived with the head.
+      got = asio::buffer_copy(asio::buffer(buf.data() + have, buf.size() - have),
+                              conn.buffer.data());
+      conn.buffer.consume(got);
+    } else {
       // Each read waits at most the idle limit (the silence between chunks), within the total.
       auto idle_at = Clock::now() + plan.timeouts.idle;
       bool idle_first = plan.timeouts.idle.count() > 0 && idle_at < deadline;
       conn.deadline.at(idle_first ? idle_at : deadline);
-      auto [rec, rn] = co_await http::async_read_some(upstream, conn.buffer, parser, kUseTuple);
-      if (rec == http::error::need_buffer) {
-        rec = {};
-      }
-      if (rec) {
+      auto [rec, rn] = co_await upstream.async_read_some(
+          asio::buffer(buf.data() + have, buf.size() - have), kUseTuple);
+      got = rn;
+      if (rec == asio::error::eof && !upstream_chunked && !length) {
+        finished = true;  // a body that ends when the upstream closes
+      } else if (rec) {
         if (watch.gone) {
           co_return clientGone(std::move(out));
         }
         upstream_failed = true;
-        if (!timedOut(rec, conn.deadline)) {
+        if (rec == asio::error::eof || rec == asio::ssl::error::stream_truncated) {
+          failure_detail = "upstream " + t.name + " closed the connection mid-response";
+        } else if (!timedOut(rec, conn.deadline)) {
           failure_detail = "upstream " + t.name + " failed mid-response: " + rec.message();
         } else if (idle_first) {
           failure_outcome = "idle_timeout";
@@ -629,54 +653,53 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
         }
         break;
       }
-      // Beast's parser yields one chunk per read_some, and an SSE stream is one chunk per
-      // event: drain whatever is already buffered into the relay buffer synchronously, so one
-      // client write carries every event that has arrived (measured: 50 sends per 50-event
-      // stream before, a handful after).
-      while (!parser.is_done() && parser.get().body().size > 0 && conn.buffer.size() > 0) {
-        beast::error_code pec;
-        size_t used = parser.put(conn.buffer.data(), pec);
-        conn.buffer.consume(used);
-        if (pec == http::error::need_buffer || pec == http::error::need_more || used == 0) {
-          break;
-        }
-        if (pec) {
-          rec = pec;
-          break;
-        }
-      }
-      if (rec) {
+    }
+    std::string_view fresh(buf.data(), have + got);
+    size_t forward = fresh.size();
+    size_t consumed = fresh.size();
+    if (upstream_chunked) {
+      auto scanned = chunks.scan(fresh, see);
+      forward = scanned.forward;
+      consumed = scanned.consumed;
+      finished = scanned.done;
+      if (scanned.error != nullptr) {
         upstream_failed = true;
-        failure_detail = "upstream " + t.name + " sent a malformed response: " + rec.message();
-        break;
+        failure_detail = "upstream " + t.name + " sent malformed chunked framing: " + scanned.error;
       }
-      got = buf.size() - parser.get().body().size;
-      if (got == 0 && !parser.is_done()) {
-        continue;
+    } else if (length) {
+      forward = consumed = static_cast<size_t>(std::min<std::uint64_t>(fresh.size(), body_left));
+      body_left -= forward;
+      finished = body_left == 0;
+      see(fresh.substr(0, forward));
+    } else {
+      see(fresh);
+    }
+    extra_bytes = finished && consumed < fresh.size();
+    if (forward > 0 || finished) {
+      auto cwec = co_await writeToClient(w, client, pending_head, fresh.substr(0, forward),
+                                         chunked && !upstream_chunked, chunked && finished);
+      pending_head = {};
+      if (cwec) {
+        // The client went away: stop reading the upstream; its connection is not reusable.
+        out.client_alive = false;
+        out.status = 499;
+        out.outcome = "client_closed";
+        co_return out;
       }
-      if (got > 0 && sse) {
-        events.feed(std::string_view(buf.data(), got));
+      if (first_byte && forward > 0) {
+        first_byte = false;
+        if (r.body.stream || sse) {
+          w.metrics.stream_ttfb.cell(w.index, {t.name}).observe(secondsSince(r.start));
+        }
       }
     }
-    bool last = parser.is_done();
-    auto cwec = co_await writeToClient(w, client, pending_head, std::string_view(buf.data(), got),
-                                       chunked, last);
-    pending_head = {};
-    if (cwec) {
-      // The client went away: stop reading the upstream; its connection is not reusable.
-      out.client_alive = false;
-      out.status = 499;
-      out.outcome = "client_closed";
-      co_return out;
-    }
-    if (first_byte && got > 0) {
-      first_byte = false;
-      if (r.body.stream || sse) {
-        w.metrics.stream_ttfb.cell(w.index, {t.name}).observe(secondsSince(r.start));
-      }
-    }
-    if (last) {
+    if (upstream_failed) {
       break;
+    }
+    // An unfinished size line moves to the front; the next read lands after it.
+    have = fresh.size() - consumed;
+    if (have > 0 && !finished) {
+      std::memmove(buf.data(), buf.data() + consumed, have);
     }
   }
   if (sse && events.eventCount() > 0) {
@@ -691,15 +714,16 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
     // Logged as partial: what the client received before the cut.
     FWD_LOG(kWarn, "dataplane") << "partial response: " << failure_detail << "; relayed "
                                 << events.eventCount() << " stream events";
-    if (sse && chunked) {
-      // The head is gone, so no retry: end the stream with an error event the client can see.
+    if (sse && chunked && (!upstream_chunked || chunks.atChunkBoundary())) {
+      // The head is gone, so no retry: end the stream with an error event the client can see
+      // (unless the cut came inside a chunk, where a chunk of fwd's own would break the framing).
       ApiError e = upstreamFailure(502, "upstream_error", failure_detail);
       std::string event = "data: " + errorBody(e) + "\n\n";
       co_await writeToClient(w, client, pending_head, event, true, true);
     }
     co_return out;
   }
-  reusable = parser.is_done() && parser.keep_alive() && conn.buffer.size() == 0;
+  reusable = parser.keep_alive() && !extra_bytes && conn.buffer.size() == 0;
   if (!keep_alive) {
     out.client_alive = false;
   }

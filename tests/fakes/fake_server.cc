@@ -61,6 +61,34 @@ constexpr std::string_view kEventStream = "text/event-stream";
 
 constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
 
+// How a stream's body is framed (x-fake-framing): plain chunks, or one of the unusual but
+// legal framings, or a broken one, so tests can show what fwd relays and what it refuses.
+enum class Framing {
+  kChunked,       // one chunk per event
+  kClose,         // no Transfer-Encoding or Content-Length: the body ends when the fake closes
+  kSplit,         // each chunk written in three pieces, 2 ms apart, cut inside the size line
+  kExtensions,    // chunk-size lines carry extensions ("1f;fake=1")
+  kTrailers,      // trailer fields after the last chunk
+  kBadChunk,      // after the first event, a chunk-size line that is not hexadecimal
+  kCutMidChunk,   // the second event's chunk is cut in the middle, then the connection closes
+  kJunkAfter,     // bytes after the end of the message, on a connection kept alive
+};
+
+Framing parseFraming(beast::string_view value) {
+  static constexpr std::pair<std::string_view, Framing> kNames[] = {
+      {"chunked", Framing::kChunked},       {"close", Framing::kClose},
+      {"split", Framing::kSplit},           {"extensions", Framing::kExtensions},
+      {"trailers", Framing::kTrailers},     {"bad-chunk", Framing::kBadChunk},
+      {"cut-mid-chunk", Framing::kCutMidChunk}, {"junk-after", Framing::kJunkAfter},
+  };
+  for (const auto& [name, framing] : kNames) {
+    if (beast::iequals(value, name)) {
+      return framing;
+    }
+  }
+  return Framing::kChunked;
+}
+
 // One request as the fake sees it. Owned by the connection and cleared between requests, so the
 // strings keep their capacity and a keep-alive connection stops allocating after warm-up.
 struct Request {
@@ -75,6 +103,7 @@ struct Request {
   int chunks = kDefaultChunks;
   int chunk_delay_ms = 0;
   int cut_after = -1;
+  Framing framing = Framing::kChunked;
   bool fake_close = false;
   bool expect_continue = false;
 
@@ -90,6 +119,7 @@ struct Request {
     chunks = kDefaultChunks;
     chunk_delay_ms = 0;
     cut_after = -1;
+    framing = Framing::kChunked;
     fake_close = false;
     expect_continue = false;
   }
@@ -158,6 +188,8 @@ class RequestParser : public http::basic_parser<true> {
       out_.chunk_delay_ms = parseInt(value, 0, kMaxDelayMs, 0);
     } else if (beast::iequals(key, "cut-after")) {
       out_.cut_after = parseInt(value, 0, kMaxChunks, -1);
+    } else if (beast::iequals(key, "framing")) {
+      out_.framing = parseFraming(value);
     } else if (beast::iequals(key, "close")) {
       out_.fake_close = value == "1" || beast::iequals(value, "true");
     }
@@ -246,7 +278,7 @@ std::string_view reasonPhrase(int status) {
 struct Head {
   int status = 200;
   std::string_view content_type = kJson;
-  std::int64_t content_length = -1;  // -1: chunked
+  std::int64_t content_length = -1;  // -1: chunked, -2: neither (ends when the fake closes)
   bool keep_alive = true;
 };
 
@@ -261,10 +293,12 @@ struct Connection {
 
 enum class ReadResult { kOk, kClosed, kBad, kTooLarge };
 
-void appendChunkFrame(std::string& frame, std::string_view payload) {
+void appendChunkFrame(std::string& frame, std::string_view payload,
+                      std::string_view extension = {}) {
   char hex[20];
   auto [end, ec] = std::to_chars(hex, hex + sizeof(hex), payload.size(), 16);
   frame.append(hex, end);
+  frame += extension;
   frame += "\r\n";
   frame += payload;
   frame += "\r\n";
@@ -420,6 +454,7 @@ class FakeServer::Impl {
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
+      connections_.fetch_add(1, std::memory_order_relaxed);
       if (ssl_) {
         asio::co_spawn(ctx, tlsSession(std::move(socket)), logException);
       } else {
@@ -528,6 +563,8 @@ class FakeServer::Impl {
     if (head.content_length >= 0) {
       out += "\r\ncontent-length: ";
       appendInt(out, head.content_length);
+    } else if (head.content_length == -2) {
+      out += "\r\ncache-control: no-cache";
     } else {
       out += "\r\ntransfer-encoding: chunked\r\ncache-control: no-cache";
     }
@@ -577,6 +614,8 @@ class FakeServer::Impl {
       conn.body += ",\"client_aborts\":";
       appendInt(conn.body,
                 static_cast<std::int64_t>(client_aborts_.load(std::memory_order_relaxed)));
+      conn.body += ",\"connections\":";
+      appendInt(conn.body, static_cast<std::int64_t>(connections_.load(std::memory_order_relaxed)));
       conn.body += ",\"requests\":";
       appendInt(conn.body, static_cast<std::int64_t>(requests_.load(std::memory_order_relaxed)));
       conn.body += '}';
@@ -599,6 +638,7 @@ class FakeServer::Impl {
     if (endpoint == Endpoint::kReset) {
       requests_.store(0, std::memory_order_relaxed);
       client_aborts_.store(0, std::memory_order_relaxed);
+      connections_.store(0, std::memory_order_relaxed);
       conn.body += "{\"ok\":true}";
       co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
     }
@@ -732,13 +772,20 @@ class FakeServer::Impl {
     co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
   }
 
-  // One chunk per event, each written (flushed) on its own; x-fake-cut-after closes mid-way.
+  // One chunk per event, each written (flushed) on its own; x-fake-cut-after closes mid-way and
+  // x-fake-framing picks another framing (see Framing).
   template <class Stream>
   asio::awaitable<bool> writeStream(Stream& stream, Connection& conn, StreamKind kind,
                                     const BodyInfo& info, std::uint64_t id, bool keep_alive) {
     const Request& request = conn.request;
+    const Framing framing = request.framing;
+    if (framing == Framing::kClose) {
+      keep_alive = false;
+    }
     conn.head.clear();
-    appendHead(conn.head, Head{200, kEventStream, -1, keep_alive}, request, id);
+    appendHead(conn.head,
+               Head{200, kEventStream, framing == Framing::kClose ? -2 : -1, keep_alive}, request,
+               id);
     auto& lowest = beast::get_lowest_layer(stream);
     lowest.expires_after(kIoTimeout);
     if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(conn.head), kUse); ec) {
@@ -747,6 +794,18 @@ class FakeServer::Impl {
     const int chunks = request.chunks;
     const int events = chunks + (info.include_usage ? 1 : 0) + 1;  // + [DONE]
     std::optional<asio::steady_timer> delay;
+    auto pause = [&](int ms) -> asio::awaitable<void> {
+      if (!delay) {
+        delay.emplace(co_await asio::this_coro::executor);
+      }
+      delay->expires_after(std::chrono::milliseconds(ms));
+      co_await delay->async_wait(kUse);
+    };
+    auto write = [&](std::string_view bytes) -> asio::awaitable<bool> {
+      lowest.expires_after(kIoTimeout);
+      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(bytes), kUse);
+      co_return !ec;
+    };
     for (int i = 0; i < events; ++i) {
       if (i == request.cut_after) {
         beast::error_code ec;
@@ -754,11 +813,7 @@ class FakeServer::Impl {
         co_return false;
       }
       if (i > 0 && request.chunk_delay_ms > 0) {
-        if (!delay) {
-          delay.emplace(co_await asio::this_coro::executor);
-        }
-        delay->expires_after(std::chrono::milliseconds(request.chunk_delay_ms));
-        co_await delay->async_wait(kUse);
+        co_await pause(request.chunk_delay_ms);
       }
       conn.body.clear();
       conn.body += "data: ";
@@ -771,21 +826,49 @@ class FakeServer::Impl {
       }
       conn.body += "\n\n";
       conn.frame.clear();
-      appendChunkFrame(conn.frame, conn.body);
-      lowest.expires_after(kIoTimeout);
-      if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(conn.frame), kUse); ec) {
+      if (framing == Framing::kClose) {
+        conn.frame = conn.body;
+      } else if (framing == Framing::kBadChunk && i == 1) {
+        conn.frame = "zz\r\n" + conn.body + "\r\n";
+      } else {
+        appendChunkFrame(conn.frame, conn.body, framing == Framing::kExtensions ? ";fake=1" : "");
+      }
+      std::string_view frame = conn.frame;
+      if (framing == Framing::kCutMidChunk && i == 1) {
+        co_await write(frame.substr(0, frame.size() / 2));
+        beast::error_code ec;
+        lowest.socket().close(ec);
+        co_return false;
+      }
+      if (framing == Framing::kSplit) {
+        // Inside the size line, then inside the payload.
+        if (!co_await write(frame.substr(0, 1))) {
+          co_return false;
+        }
+        co_await pause(2);
+        if (!co_await write(frame.substr(1, frame.size() / 2))) {
+          co_return false;
+        }
+        co_await pause(2);
+        frame.remove_prefix(1 + frame.size() / 2);
+      }
+      if (!co_await write(frame)) {
         co_return false;
       }
     }
-    if (request.cut_after >= events) {
+    if (request.cut_after >= events || framing == Framing::kClose) {
       beast::error_code ec;
+      lowest.socket().shutdown(tcp::socket::shutdown_send, ec);
       lowest.socket().close(ec);
       co_return false;
     }
-    lowest.expires_after(kIoTimeout);
-    auto [ec, n] =
-        co_await asio::async_write(stream, asio::buffer(std::string_view("0\r\n\r\n")), kUse);
-    co_return !ec && keep_alive;
+    std::string_view tail = "0\r\n\r\n";
+    if (framing == Framing::kTrailers) {
+      tail = "0\r\nx-fake-trailer: 1\r\n\r\n";
+    } else if (framing == Framing::kJunkAfter) {
+      tail = "0\r\n\r\nJUNK";
+    }
+    co_return co_await write(tail) && keep_alive;
   }
 
   FakeConfig config_;
@@ -804,6 +887,8 @@ class FakeServer::Impl {
   std::atomic<int> fail_status_;
   // Requests whose client closed the connection while the response was stalled.
   std::atomic<std::uint64_t> client_aborts_{0};
+  // Connections accepted (the stats requests' own included), zeroed by /_fake/reset.
+  std::atomic<std::uint64_t> connections_{0};
   // Source of x-request-id; never reset so ids stay unique.
   std::atomic<std::uint64_t> next_id_{0};
 };

@@ -13,7 +13,8 @@
 //   POST .../embeddings            one 8-float vector per input
 //   POST .../audio/transcriptions  echoes byte count, sha256 and Content-Type of the raw body
 //   GET  .../models                the --models list
-//   GET  /_fake/stats              {"name","requests"}; POST /_fake/reset zeroes requests
+//   GET  /_fake/stats              {"name","client_aborts","connections","requests"};
+//        POST /_fake/reset zeroes the counts
 //   POST /_fake/models             {"models":[...],"status":N,"stall_ms":N}, each optional:
 //        what GET .../models answers from now on (status 0: the list again)
 //   anything else                  404, OpenAI-shaped error
@@ -23,7 +24,9 @@
 // Faults, by request header: x-fake-status: N (also JSON "model": "fake-status-N"; 429 adds
 // retry-after: 1, or x-fake-retry-after: N), x-fake-stall-ms: N (before the response head),
 // x-fake-chunks: N, x-fake-chunk-delay-ms: N (between events), x-fake-cut-after: K (K events, then
-// the socket is closed: no final chunk, no [DONE]), x-fake-close: 1 (close without answering).
+// the socket is closed: no final chunk, no [DONE]), x-fake-close: 1 (close without answering),
+// x-fake-framing: chunked|extensions|trailers|split|close|bad-chunk|cut-mid-chunk|junk-after
+// (how a stream's body is framed; see Framing in fake_server.cc).
 #include <csignal>
 #include <cstdio>
 #include <iostream>

@@ -265,6 +265,121 @@ TEST_F(ForwardingTest, MidStreamCutEndsWithAnErrorEventAndNoDone) {
   EXPECT_EQ(all.find("[DONE]"), std::string::npos) << all;
 }
 
+// The data of each SSE event in `body`, in order.
+std::vector<std::string> eventData(const std::string& body) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while ((pos = body.find("data: ", pos)) != std::string::npos) {
+    size_t end = body.find("\n\n", pos);
+    if (end == std::string::npos) {
+      break;
+    }
+    out.push_back(body.substr(pos + 6, end - pos - 6));
+    pos = end + 2;
+  }
+  return out;
+}
+
+TEST_F(ForwardingTest, EveryLegalUpstreamFramingIsRelayedWhole) {
+  // fwd relays a chunked body with the upstream's own framing: chunk extensions, trailers, reads
+  // that end inside a size line, and a body that ends when the upstream closes all arrive as
+  // the same 5 events + [DONE], in a complete chunked response, on a connection that goes on.
+  HttpConnection client(cluster_.dataPlane("dp1").http);
+  Headers headers = {{"Authorization", "Bearer " + key_},
+                     {"Content-Type", "application/json"},
+                     {"x-fake-chunks", "5"}};
+  const std::string body = R"({"model":"gpt-4o","stream":true})";
+  Response plain = client.request("POST", "/v1/chat/completions", headers, body);
+  ASSERT_EQ(plain.status, 200) << plain.error;
+  const std::vector<std::string> expected = eventData(plain.body);
+  ASSERT_EQ(expected.size(), 6u) << plain.body;
+  for (const char* framing : {"extensions", "trailers", "split", "close", "chunked"}) {
+    Headers h = headers;
+    h.emplace("x-fake-framing", framing);
+    Response r = client.request("POST", "/v1/chat/completions", h, body);
+    ASSERT_EQ(r.status, 200) << framing << ": " << r.error;
+    EXPECT_TRUE(r.complete) << framing;
+    EXPECT_EQ(r.header("transfer-encoding"), "chunked") << framing;
+    EXPECT_FALSE(r.hasHeader("x-fake-trailer")) << framing;
+    std::vector<std::string> got = eventData(r.body);
+    ASSERT_EQ(got.size(), expected.size()) << framing << ": " << r.body;
+    for (size_t i = 0; i < got.size(); ++i) {
+      // Ids differ per request; the content and its order do not.
+      auto a = nlohmann::json::parse(got[i], nullptr, false);
+      auto b = nlohmann::json::parse(expected[i], nullptr, false);
+      if (a.is_discarded() || b.is_discarded()) {
+        EXPECT_EQ(got[i], expected[i]) << framing;
+      } else {
+        EXPECT_EQ(a["choices"], b["choices"]) << framing;
+      }
+    }
+  }
+  EXPECT_TRUE(client.isOpen());
+}
+
+TEST_F(ForwardingTest, BytesAfterTheEndOfAResponseRetireTheUpstreamConnection) {
+  // An upstream that writes past the end of its chunked response is not trusted with another
+  // request: each such response costs fwd a new upstream connection, while well-framed ones
+  // share one. The junk never reaches the client, whose keep-alive connection goes on.
+  const Endpoint fake = cluster_.upstream("up1").endpoint;
+  auto upstreamConnections = [&] {
+    Response stats = httpRequest(fake, "GET", "/_fake/stats");
+    auto j = nlohmann::json::parse(stats.body, nullptr, false);
+    return j.is_object() ? j.value("connections", -1) : -1;
+  };
+  HttpConnection client(cluster_.dataPlane("dp1").http);
+  Headers headers = {{"Authorization", "Bearer " + key_},
+                     {"Content-Type", "application/json"},
+                     {"x-fake-chunks", "2"}};
+  const std::string body = R"({"model":"gpt-4o","stream":true})";
+  ASSERT_EQ(client.request("POST", "/v1/chat/completions", headers, body).status, 200);
+  ASSERT_EQ(httpRequest(fake, "POST", "/_fake/reset").status, 200);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(client.request("POST", "/v1/chat/completions", headers, body).status, 200);
+  }
+  EXPECT_EQ(upstreamConnections(), 1) << "well-framed responses: the stats call only";
+  headers.emplace("x-fake-framing", "junk-after");
+  for (int i = 0; i < 3; ++i) {
+    Response r = client.request("POST", "/v1/chat/completions", headers, body);
+    ASSERT_EQ(r.status, 200) << "request " << i << ": " << r.error;
+    EXPECT_TRUE(r.complete);
+    EXPECT_EQ(r.body.find("JUNK"), std::string::npos);
+  }
+  // The first junk response went out on the pooled connection, the next two on new ones.
+  EXPECT_EQ(upstreamConnections(), 1 + 1 + 2);
+  EXPECT_TRUE(client.isOpen());
+}
+
+TEST_F(ForwardingTest, BrokenChunkedFramingEndsTheStreamCleanly) {
+  // A chunk-size line that is not hexadecimal is not relayed: the client gets the events before
+  // it and a final error event naming the problem. A cut inside a chunk cannot be followed by
+  // a chunk of fwd's own, so there the client sees a truncated response instead.
+  Response bad = streamRequest(cluster_.dataPlane("dp1").http, "POST", "/v1/chat/completions",
+                               {{"Authorization", "Bearer " + key_},
+                                {"Content-Type", "application/json"},
+                                {"x-fake-chunks", "5"},
+                                {"x-fake-framing", "bad-chunk"}},
+                               R"({"model":"gpt-4o","stream":true})",
+                               [](std::string_view, auto) { return true; });
+  ASSERT_EQ(bad.status, 200) << bad.error;
+  std::vector<std::string> events = eventData(bad.body);
+  ASSERT_EQ(events.size(), 2u) << bad.body;
+  EXPECT_NE(events[1].find("malformed chunked framing"), std::string::npos) << events[1];
+  EXPECT_EQ(bad.body.find("[DONE]"), std::string::npos);
+
+  Response cut = streamRequest(cluster_.dataPlane("dp1").http, "POST", "/v1/chat/completions",
+                               {{"Authorization", "Bearer " + key_},
+                                {"Content-Type", "application/json"},
+                                {"x-fake-chunks", "5"},
+                                {"x-fake-framing", "cut-mid-chunk"}},
+                               R"({"model":"gpt-4o","stream":true})",
+                               [](std::string_view, auto) { return true; });
+  ASSERT_EQ(cut.status, 200) << cut.error;
+  EXPECT_FALSE(cut.complete);
+  EXPECT_EQ(cut.body.find("\"error\""), std::string::npos) << cut.body;
+  EXPECT_EQ(eventData(cut.body).size(), 1u) << cut.body;
+}
+
 TEST_F(ForwardingTest, MetricsCountRequestsByModelUpstreamAndStatus) {
   // /metrics exposes request counts, latency histograms and the config version.
   ASSERT_EQ(

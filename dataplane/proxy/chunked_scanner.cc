@@ -1,0 +1,77 @@
+#include "dataplane/proxy/chunked_scanner.h"
+
+#include <cstring>
+
+namespace fwd::dataplane::proxy {
+
+namespace {
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+}  // namespace
+
+size_t ChunkedScanner::findLf(std::string_view in, size_t from) {
+  const void* lf = std::memchr(in.data() + from, '\n', in.size() - from);
+  return lf == nullptr ? std::string_view::npos
+                       : static_cast<size_t>(static_cast<const char*>(lf) - in.data());
+}
+
+const char* ChunkedScanner::parseSizeLine(std::string_view line) {
+  // chunk-size [ chunk-ext ] CRLF. Strict on purpose: the bytes go to the client unchanged, so
+  // fwd must read them exactly as any client would (no bare LF, no stray control characters).
+  if (line.empty() || line.back() != '\r') {
+    return "chunk-size line not ended by CRLF";
+  }
+  line.remove_suffix(1);
+  std::uint64_t size = 0;
+  size_t i = 0;
+  for (; i < line.size(); ++i) {
+    int v = hexValue(line[i]);
+    if (v < 0) {
+      break;
+    }
+    if (size > (std::uint64_t{1} << 59)) {
+      return "chunk size too large";
+    }
+    size = size * 16 + static_cast<std::uint64_t>(v);
+  }
+  if (i == 0) {
+    return "chunk size is not a hexadecimal number";
+  }
+  // Extensions: optional whitespace, then ';' and visible characters (RFC 9112 §7.1.1). Their
+  // meaning is the endpoints' business; fwd checks only that they cannot break the framing.
+  while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) {
+    ++i;
+  }
+  if (i < line.size()) {
+    if (line[i] != ';') {
+      return "chunk size followed by something other than an extension";
+    }
+    for (; i < line.size(); ++i) {
+      auto c = static_cast<unsigned char>(line[i]);
+      if ((c < 0x20 && c != '\t') || c == 0x7f) {
+        return "control character in a chunk extension";
+      }
+    }
+  }
+  if (size == 0) {
+    state_ = State::kTrailer;
+  } else {
+    remaining_ = size;
+    state_ = State::kData;
+  }
+  return nullptr;
+}
+
+}  // namespace fwd::dataplane::proxy
