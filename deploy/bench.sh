@@ -5,8 +5,8 @@
 #
 #   deploy/bench.sh                 everything (about 5 minutes); tables to stdout and docs/benchmarks.md
 #   deploy/bench.sh --quick         short runs, a smoke test (under 2 minutes)
-#   deploy/bench.sh --only a,c      only some workloads: a throughput, b streams, c latency,
-#                                   d config propagation, e memory
+#   deploy/bench.sh --only a,c      only some workloads: a throughput, b streams and event
+#                                   delay, c latency, d config propagation, e memory
 #   deploy/bench.sh --skip-portkey  do not install or run Portkey's gateway
 #   deploy/bench.sh --out FILE      write the report to FILE instead (`--out -`: stdout only)
 #   deploy/bench.sh --wait-quiet S  before each measured run, wait until nothing else uses the
@@ -65,6 +65,7 @@ else
   dur=10; warm=2; lat_dur=6; lat_rounds=3; writes=50; streams=5000
 fi
 conns=64
+ev_streams=32
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
@@ -206,6 +207,7 @@ dpb_port=$((base + 9))
 dpb_admin=$((base + 10))
 dpc_port=$((base + 11))
 dpc_admin=$((base + 12))
+haproxy_nd_port=$((base + 13))
 
 # 5,000 held streams need ~10,000 descriptors in the proxy (client + upstream side).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -214,7 +216,7 @@ if want e && (($(ulimit -n) < 2 * streams + 1000)); then
   say "open-file limit $(ulimit -n): memory test uses $streams streams"
 fi
 
-say "work dir $work; ports $base..$((base + 12)) on 127.0.0.1"
+say "work dir $work; ports $base..$((base + 13)) on 127.0.0.1"
 start upstream 0 "$fake_bin" --listen "127.0.0.1:$up_port" --name bench --threads 1
 wait_port "$up_port" upstream "$pid_upstream"
 
@@ -256,8 +258,9 @@ if want d || want e; then
 fi
 
 # nginx and HAProxy from the templates in deploy/bench/.
-fill() {
-  sed -e "s|@WORK@|$work|g" -e "s|@PORT@|$2|g" -e "s|@UPSTREAM_PORT@|$up_port|g" "$1"
+fill() {  # TEMPLATE PORT [EXTRA_OPTION]
+  sed -e "s|@WORK@|$work|g" -e "s|@PORT@|$2|g" -e "s|@UPSTREAM_PORT@|$up_port|g" \
+    -e "s|@EXTRA_OPTION@|${3:-}|g" "$1"
 }
 if want a || want b || want c || want e; then
   mkdir -p "$work/nginx-tmp"
@@ -269,6 +272,14 @@ if want a || want b || want c; then
   fill deploy/bench/haproxy.cfg.in "$haproxy_port" >"$work/haproxy.cfg"
   start haproxy 1 haproxy -db -f "$work/haproxy.cfg"
   wait_port "$haproxy_port" haproxy "$pid_haproxy"
+fi
+if want b; then
+  # The same HAProxy with `option http-no-delay`: without it HAProxy sends a response that is
+  # not finished with MSG_MORE, and the kernel holds small writes (one SSE event) until the
+  # client acknowledges earlier data or ~200 ms pass. (b) measures both, and how late events are.
+  fill deploy/bench/haproxy.cfg.in "$haproxy_nd_port" "option http-no-delay" >"$work/haproxy-nd.cfg"
+  start haproxy-nd 1 haproxy -db -f "$work/haproxy-nd.cfg"
+  wait_port "$haproxy_nd_port" haproxy-nd "$pid_haproxy_nd"
 fi
 portkey_stream_skip=""
 if [[ -z "$portkey_skip" ]]; then
@@ -422,6 +433,7 @@ target_setup() {
     direct) t_port=$up_port ;;
     nginx) t_port=$nginx_port; read -ra t_pids <<<"$(nginx_pids)" ;;
     haproxy) t_port=$haproxy_port; t_pids=("$pid_haproxy") ;;
+    haproxy-nd) t_port=$haproxy_nd_port; t_pids=("$pid_haproxy_nd") ;;
     fwd) t_port=$fwd_port; t_pids=("$pid_fwd"); t_headers=(-H "Authorization: Bearer $fwd_key") ;;
     fwd-w2)
       t_port=$w2_port; t_pids=("$pid_fwd_w2"); t_headers=(-H "Authorization: Bearer $fwd_key")
@@ -528,7 +540,7 @@ fi
 # ---------------------------------------------------------------- (b) streams
 if want b; then
   say "(b) streamed chat completions, 50 events each, $conns connections"
-  targets_b=(direct nginx haproxy fwd)
+  targets_b=(direct nginx haproxy haproxy-nd fwd)
   [[ -n "$portkey_skip" || -n "$portkey_stream_skip" ]] || targets_b+=(portkey)
   for t in "${targets_b[@]}" fwd-w2; do
     if [[ "$t" == portkey ]]; then
@@ -540,16 +552,17 @@ if want b; then
   emit ""
   emit "## (b) Chat completion streamed, 50 SSE events per response ($conns connections)"
   emit ""
-  emit "| Target | streams/s | events/s | × direct | × nginx | × HAProxy | CPU µs/stream | CPU µs/event | proxy CPU % | core 0 % | other % | steal % | errors |"
-  emit "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  emit "| Target | streams/s | events/s | × direct | × nginx | × HAProxy | × HAProxy no-delay | CPU µs/stream | CPU µs/event | proxy CPU % | core 0 % | other % | steal % | errors |"
+  emit "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for t in "${targets_b[@]}" fwd-w2; do
     [[ -n "${R[b:$t:rate]:-}" ]] || continue
     label="$t"
     [[ "$t" != fwd-w2 ]] || label="fwd --workers 2 (unpinned)"
     [[ "$t" != direct ]] || label="direct (fake upstream)"
+    [[ "$t" != haproxy-nd ]] || label="haproxy, http-no-delay"
     per_event=""
     [[ -z "${R[b:$t:cpu_us]:-}" ]] || per_event="$(fcalc "${R[b:$t:cpu_us]} / 50")"
-    emit "| $label | $(fmt "${R[b:$t:rate]}") | $(fmt "$(fcalc "${R[b:$t:rate]} * 50")") | $(ratio "${R[b:$t:rate]}" "${R[b:direct:rate]:-}") | $(ratio "${R[b:$t:rate]}" "${R[b:nginx:rate]:-}") | $(ratio "${R[b:$t:rate]}" "${R[b:haproxy:rate]:-}") | $(fmt "${R[b:$t:cpu_us]:-}" 1) | $(fmt "$per_event" 2) | $(fmt "${R[b:$t:cpu_pct]:-}") | $(fmt "${R[b:$t:core0]:-}") | $(fmt "${R[b:$t:other]:-}") | $(fmt "${R[b:$t:steal]:-}") | ${R[b:$t:errors]} |"
+    emit "| $label | $(fmt "${R[b:$t:rate]}") | $(fmt "$(fcalc "${R[b:$t:rate]} * 50")") | $(ratio "${R[b:$t:rate]}" "${R[b:direct:rate]:-}") | $(ratio "${R[b:$t:rate]}" "${R[b:nginx:rate]:-}") | $(ratio "${R[b:$t:rate]}" "${R[b:haproxy:rate]:-}") | $(ratio "${R[b:$t:rate]}" "${R[b:haproxy-nd:rate]:-}") | $(fmt "${R[b:$t:cpu_us]:-}" 1) | $(fmt "$per_event" 2) | $(fmt "${R[b:$t:cpu_pct]:-}") | $(fmt "${R[b:$t:core0]:-}") | $(fmt "${R[b:$t:other]:-}") | $(fmt "${R[b:$t:steal]:-}") | ${R[b:$t:errors]} |"
   done
   emit ""
   emit "CPU µs/event is CPU per stream ÷ 50, so it includes each stream's request and head."
@@ -562,6 +575,50 @@ if want b; then
     emit ""
     emit "fwd \`--workers 2\` (unpinned): $(ratio "${R[b:fwd-w2:rate]}" "${R[b:fwd:rate]}") the streams/s of \`--workers 1\`."
   fi
+
+  # How late events arrive: slow streams (an event every 20 ms, as a model generates tokens),
+  # each event's arrival against when the upstream sent it.
+  ev_dur=$(( quick ? 2 : 5 ))
+  say "(b) event delay: $ev_streams streams, 20 events 20 ms apart, ${ev_dur} s per target"
+  targets_ev=(direct nginx haproxy haproxy-nd fwd)
+  for t in "${targets_ev[@]}"; do
+    target_setup "$t"
+    lg_headers=()
+    for ((i = 1; i < ${#t_headers[@]}; i += 2)); do lg_headers+=(--header "${t_headers[i]}"); done
+    wait_quiet
+    taskset -c 0 "$loadgen" --url "$t_url" --mode events --streams "$ev_streams" \
+      --event-interval 0.02 --duration "$ev_dur" --warmup 0.5 --timeout 10 \
+      --header 'Content-Type: application/json' --header 'x-fake-chunks: 19' \
+      --header 'x-fake-chunk-delay-ms: 20' "${lg_headers[@]}" --body "$stream_body" \
+      >"$work/events-$t.json" 2>"$work/events-$t.err" || true
+    R[ev:$t:json]="$(tail -1 "$work/events-$t.json")"
+    if ! jq -e .delay_us >/dev/null 2>&1 <<<"${R[ev:$t:json]}"; then
+      say "event delay via $t failed: $(head -c 200 "$work/events-$t.err")"
+      unset "R[ev:$t:json]"
+    fi
+  done
+  emit ""
+  emit "### (b) Event delay: $ev_streams streams, each 20 events 20 ms apart"
+  emit ""
+  emit "fwd_loadgen \`--mode events\`: event i of a response is due at the client i × 20 ms after the request went out (the fake keeps to that schedule); its delay is how much later it arrives. A proxy that holds events back to send them in batches shows here: that is what HAProxy's default does (the kernel keeps each small write until the client acknowledges earlier data), and why its streams/s above are not a like-for-like comparison for SSE."
+  emit ""
+  emit "| Target | events | p50 ms | p99 ms | max ms | added p50 ms | added p99 ms | errors |"
+  emit "|---|---:|---:|---:|---:|---:|---:|---:|"
+  for t in "${targets_ev[@]}"; do
+    j="${R[ev:$t:json]:-}"
+    [[ -n "$j" ]] || continue
+    label="$t"
+    [[ "$t" != direct ]] || label="direct (fake upstream)"
+    [[ "$t" != haproxy-nd ]] || label="haproxy, http-no-delay"
+    d="${R[ev:direct:json]:-}"
+    a50="—"; a99="—"
+    if [[ -n "$d" && "$t" != direct ]]; then
+      a50="$(fmt "$(fcalc "($(jq -r .delay_us.p50 <<<"$j") - $(jq -r .delay_us.p50 <<<"$d")) / 1000")" 2)"
+      a99="$(fmt "$(fcalc "($(jq -r .delay_us.p99 <<<"$j") - $(jq -r .delay_us.p99 <<<"$d")) / 1000")" 2)"
+      R[ev:$t:added99]="$(fcalc "($(jq -r .delay_us.p99 <<<"$j") - $(jq -r .delay_us.p99 <<<"$d")) / 1000")"
+    fi
+    emit "| $label | $(jq -r .events <<<"$j") | $(fmt "$(fcalc "$(jq -r .delay_us.p50 <<<"$j") / 1000")" 2) | $(fmt "$(fcalc "$(jq -r .delay_us.p99 <<<"$j") / 1000")" 2) | $(fmt "$(fcalc "$(jq -r .delay_us.max <<<"$j") / 1000")" 2) | $a50 | $a99 | $(jq -r .errors <<<"$j") |"
+  done
 fi
 
 # ---------------------------------------------------------------- (c) latency at a fixed rate
@@ -785,9 +842,15 @@ else
 fi
 if [[ -n "${R[b:fwd:rate]:-}" && -n "${R[b:haproxy:rate]:-}" ]]; then
   x="$(fcalc "${R[b:fwd:rate]} / ${R[b:haproxy:rate]}")"
-  emit "| (b) SSE streams/s ≥ 1.0× HAProxy | $(fmt "$x" 2)×$(load_bound b haproxy) | $(verdict "$x >= 1.0") |"
+  late=""
+  [[ -z "${R[ev:haproxy:added99]:-}" ]] || late="; HAProxy's events arrive up to $(fmt "${R[ev:haproxy:added99]}") ms late at p99, fwd's $(fmt "${R[ev:fwd:added99]:-}" 2) ms"
+  emit "| (b) SSE streams/s ≥ 1.0× HAProxy, default config | $(fmt "$x" 2)×$(load_bound b haproxy)$late | $(verdict "$x >= 1.0") |"
+  if [[ -n "${R[b:haproxy-nd:rate]:-}" ]]; then
+    x="$(fcalc "${R[b:fwd:rate]} / ${R[b:haproxy-nd:rate]}")"
+    emit "| (b) SSE streams/s ≥ 1.0× HAProxy with http-no-delay (events on time, as fwd sends them) | $(fmt "$x" 2)×$(load_bound b haproxy-nd) | $(verdict "$x >= 1.0") |"
+  fi
   if [[ -n "${R[b:fwd:cpu_us]:-}" && -n "${R[b:haproxy:cpu_us]:-}" ]]; then
-    emit "| (b) for reference, not a target: CPU per stream vs HAProxy | $(ratio "${R[b:fwd:cpu_us]}" "${R[b:haproxy:cpu_us]}") ($(fmt "${R[b:fwd:cpu_us]}") vs $(fmt "${R[b:haproxy:cpu_us]}") µs) | |"
+    emit "| (b) for reference, not a target: CPU per stream vs HAProxy, HAProxy no-delay | $(ratio "${R[b:fwd:cpu_us]}" "${R[b:haproxy:cpu_us]}") ($(fmt "${R[b:fwd:cpu_us]}") vs $(fmt "${R[b:haproxy:cpu_us]}") µs), $(ratio "${R[b:fwd:cpu_us]}" "${R[b:haproxy-nd:cpu_us]:-}") ($(fmt "${R[b:haproxy-nd:cpu_us]:-}") µs) | |"
   fi
 else
   emit "| (b) SSE streams/s ≥ 1.0× HAProxy $na"

@@ -11,6 +11,14 @@
 //                fake upstream to stream slowly with x-fake-chunk-delay-ms), prints
 //                "open N of N" once every stream is open, and keeps them all open until
 //                SIGTERM/SIGINT or --duration; then prints a JSON summary. For memory tests.
+//   --mode events  --streams N keep-alive connections each ask for one streamed response after
+//                another for --duration seconds, from an upstream told to send its events
+//                --event-interval seconds apart (x-fake-chunk-delay-ms; the fake keeps to that
+//                schedule). Event i of a response (its closing blank line) is due at the client
+//                i intervals after the request was sent; how much later it arrives is its delay
+//                (the upstream's own time to answer included, so compare with a direct run).
+//                A proxy that holds events back to batch them shows here. Prints one JSON
+//                object with the delay percentiles in microseconds, over every event.
 //
 // Loopback only: the URL's host must be a loopback address. Every run is bounded (--duration at
 // most 600 s, a per-request --timeout). Single-threaded per --threads io_context; rate mode
@@ -31,6 +39,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <cinttypes>
@@ -39,6 +48,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <list>
 #include <map>
 #include <memory>
@@ -60,10 +70,10 @@ using std::chrono::nanoseconds;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 constexpr std::string_view kUsage =
-    "usage: fwd_loadgen --url http://127.0.0.1:PORT/PATH [--mode rate|hold]\n"
+    "usage: fwd_loadgen --url http://127.0.0.1:PORT/PATH [--mode rate|hold|events]\n"
     "         [--rate REQ_PER_S] [--connections N] [--duration S] [--warmup S] [--threads N]\n"
-    "         [--streams N] [--ramp S] [--header 'Name: value']... [--body STRING |\n"
-    "         --body-file FILE] [--method M] [--timeout S]\n";
+    "         [--streams N] [--ramp S] [--event-interval S] [--header 'Name: value']...\n"
+    "         [--body STRING | --body-file FILE] [--method M] [--timeout S]\n";
 
 struct Options {
   std::string mode = "rate";
@@ -81,6 +91,7 @@ struct Options {
   int threads = 1;
   int streams = 0;
   double ramp_s = 2;
+  double event_interval_s = 0;
   double timeout_s = 10;
 };
 
@@ -422,6 +433,110 @@ int runHold(const Options& o, const tcp::endpoint& ep) {
   return s.failed == 0 && s.opened == o.streams ? 0 : 1;
 }
 
+// What an events run observed (one thread, so plain counters).
+struct EventStats {
+  std::vector<std::int64_t> delays_ns;  // per event, measured responses only
+  std::uint64_t responses = 0;
+  std::uint64_t events = 0;
+  std::uint64_t errors = 0;
+};
+
+// One connection of an events run: streamed requests back to back until `end`. Each response is
+// read as it arrives; an event ends at "\n\n" (the fake's events carry no CR), found in the raw
+// bytes so the read boundaries are the client's own, as a real SSE client would see them.
+asio::awaitable<void> eventsConnection(const Options& o, const std::string& request,
+                                       tcp::endpoint ep, Clock::time_point measure_from,
+                                       Clock::time_point end, EventStats& stats) {
+  auto ex = co_await asio::this_coro::executor;
+  beast::tcp_stream stream(ex);
+  const auto timeout = duration_cast<nanoseconds>(std::chrono::duration<double>(o.timeout_s));
+  const auto interval =
+      duration_cast<nanoseconds>(std::chrono::duration<double>(o.event_interval_s));
+  stream.expires_after(timeout);
+  if (auto [ec] = co_await stream.async_connect(ep, kNoThrow); ec) {
+    ++stats.errors;
+    co_return;
+  }
+  stream.socket().set_option(tcp::no_delay(true));
+  beast::flat_buffer buffer;
+  std::array<char, 16 * 1024> body;
+  while (Clock::now() < end) {
+    const auto sent = Clock::now();
+    const bool measured = sent >= measure_from;
+    stream.expires_after(timeout);
+    if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(request), kNoThrow); ec) {
+      ++stats.errors;
+      co_return;
+    }
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
+        ec || parser.get().result_int() != 200) {
+      ++stats.errors;
+      co_return;
+    }
+    int index = 0;
+    char previous = 0;
+    std::vector<std::int64_t> delays;
+    while (!parser.is_done()) {
+      parser.get().body().data = body.data();
+      parser.get().body().size = body.size();
+      auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, kNoThrow);
+      if (ec && ec != http::error::need_buffer) {
+        ++stats.errors;
+        co_return;
+      }
+      const auto now = Clock::now();
+      const size_t got = body.size() - parser.get().body().size;
+      for (size_t i = 0; i < got; ++i) {
+        if (body[i] == '\n' && previous == '\n') {
+          delays.push_back((now - sent - interval * index).count());
+          ++index;
+        }
+        previous = body[i];
+      }
+    }
+    if (measured) {
+      ++stats.responses;
+      stats.events += static_cast<std::uint64_t>(index);
+      stats.delays_ns.insert(stats.delays_ns.end(), delays.begin(), delays.end());
+    }
+    if (!parser.keep_alive()) {
+      co_return;
+    }
+  }
+}
+
+int runEvents(const Options& o, const tcp::endpoint& ep) {
+  if (o.streams <= 0 || o.event_interval_s <= 0) {
+    std::cerr << "fwd_loadgen: --mode events needs --streams N and --event-interval S\n";
+    return 2;
+  }
+  const std::string request = buildRequest(o);
+  asio::io_context ctx(1);
+  EventStats stats;
+  const auto start = Clock::now();
+  const auto measure_from =
+      start + duration_cast<nanoseconds>(std::chrono::duration<double>(o.warmup_s));
+  const auto end = measure_from + duration_cast<nanoseconds>(
+                                      std::chrono::duration<double>(o.duration_s));
+  for (int i = 0; i < o.streams; ++i) {
+    asio::co_spawn(ctx, eventsConnection(o, request, ep, measure_from, end, stats),
+                   asio::detached);
+  }
+  ctx.run();
+  std::sort(stats.delays_ns.begin(), stats.delays_ns.end());
+  auto us = [](std::int64_t ns) { return static_cast<double>(ns) / 1000.0; };
+  std::printf(
+      "{\"mode\":\"events\",\"streams\":%d,\"event_interval_s\":%.3f,\"responses\":%" PRIu64
+      ",\"events\":%" PRIu64 ",\"errors\":%" PRIu64
+      ",\"delay_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f}}\n",
+      o.streams, o.event_interval_s, stats.responses, stats.events, stats.errors,
+      us(percentile(stats.delays_ns, 0.50)), us(percentile(stats.delays_ns, 0.99)),
+      us(stats.delays_ns.empty() ? 0 : stats.delays_ns.back()));
+  return stats.responses > 0 && stats.errors == 0 ? 0 : 1;
+}
+
 int usageError(const std::string& message) {
   std::cerr << "fwd_loadgen: " << message << "\n" << kUsage;
   return 2;
@@ -506,8 +621,8 @@ int main(int argc, char** argv) {
     if (arg == "--url") {
       url = value;
     } else if (arg == "--mode") {
-      if (value != "rate" && value != "hold") {
-        return usageError("--mode is rate or hold");
+      if (value != "rate" && value != "hold" && value != "events") {
+        return usageError("--mode is rate, hold or events");
       }
       o.mode = value;
     } else if (arg == "--rate") {
@@ -540,6 +655,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--ramp") {
       if (!number(0, 60, o.ramp_s)) {
         return usageError("--ramp wants 0..60 seconds");
+      }
+    } else if (arg == "--event-interval") {
+      if (!number(0.001, 10, o.event_interval_s)) {
+        return usageError("--event-interval wants 0.001..10 seconds");
       }
     } else if (arg == "--timeout") {
       if (!number(0.001, 600, o.timeout_s)) {
@@ -580,5 +699,8 @@ int main(int argc, char** argv) {
   }
   std::string bare_host = o.host.starts_with("[") ? o.host.substr(1, o.host.size() - 2) : o.host;
   tcp::endpoint ep(asio::ip::make_address(bare_host), o.port);
+  if (o.mode == "events") {
+    return runEvents(o, ep);
+  }
   return o.mode == "rate" ? runRate(o, ep) : runHold(o, ep);
 }

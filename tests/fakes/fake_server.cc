@@ -791,6 +791,7 @@ class FakeServer::Impl {
     if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(conn.head), kUse); ec) {
       co_return false;
     }
+    const auto head_sent = std::chrono::steady_clock::now();
     const int chunks = request.chunks;
     const int events = chunks + (info.include_usage ? 1 : 0) + 1;  // + [DONE]
     std::optional<asio::steady_timer> delay;
@@ -813,7 +814,13 @@ class FakeServer::Impl {
         co_return false;
       }
       if (i > 0 && request.chunk_delay_ms > 0) {
-        co_await pause(request.chunk_delay_ms);
+        // On a fixed schedule from the head (no drift), so a client can tell when each event
+        // was due.
+        if (!delay) {
+          delay.emplace(co_await asio::this_coro::executor);
+        }
+        delay->expires_at(head_sent + std::chrono::milliseconds(request.chunk_delay_ms) * i);
+        co_await delay->async_wait(kUse);
       }
       conn.body.clear();
       conn.body += "data: ";
