@@ -36,6 +36,7 @@
 #include "dataplane/proxy/chunked_scanner.h"
 #include "dataplane/proxy/errors.h"
 #include "dataplane/proxy/pool_allocator.h"
+#include "dataplane/proxy/upstream_head.h"
 #include "dataplane/proxy/watchdog.h"
 
 namespace fwd::dataplane::proxy {
@@ -53,8 +54,6 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 using Fields = http::basic_fields<PoolAllocator<char>>;
 using ClientRequest = http::request<http::string_body, Fields>;
 using ClientRequestParser = http::request_parser<http::string_body, PoolAllocator<char>>;
-using UpstreamResponse = http::response<http::buffer_body, Fields>;
-using UpstreamResponseParser = http::response_parser<http::buffer_body, PoolAllocator<char>>;
 constexpr size_t kRelayBufferBytes = 16 * 1024;
 constexpr size_t kMaxUpstreamErrorBody = 8 * 1024;
 // The requested model plus fallbacks: a bound on how far one request can wander.
@@ -357,7 +356,7 @@ void buildRequestHead(std::string& out, const ClientRequest& req, const config::
   out.append(req.method_string()).append(" ").append(t.base_path).append(target_rest);
   out.append(" HTTP/1.1\r\n");
   for (const auto& field : req) {
-    if (!isDroppedRequestHeader(field.name_string())) {
+    if (!isDroppedRequestField(field.name(), field.name_string())) {
       appendField(out, field.name_string(), field.value());
     }
   }
@@ -369,44 +368,13 @@ void buildRequestHead(std::string& out, const ClientRequest& req, const config::
                      req.method() == http::verb::patch;
   if (!req.body().empty() || body_method) {
     char len[24];
-    int n = std::snprintf(len, sizeof len, "%zu", req.body().size());
-    appendField(out, "Content-Length", std::string_view(len, static_cast<size_t>(n)));
+    auto [end, ec] = std::to_chars(len, len + sizeof len, req.body().size());
+    appendField(out, "Content-Length", std::string_view(len, static_cast<size_t>(end - len)));
   }
   out.append("\r\n");
 }
 
 enum class Framing { kNone, kLength, kChunked };
-
-void buildResponseHead(std::string& out, const UpstreamResponse& head, Framing framing,
-                       std::optional<std::uint64_t> length, bool keep_alive,
-                       std::string_view upstream_name) {
-  out.clear();
-  char status[24];
-  int n = std::snprintf(status, sizeof status, "HTTP/1.1 %u ", head.result_int());
-  out.append(status, static_cast<size_t>(n));
-  auto reason = head.reason();
-  if (reason.empty()) {
-    reason = http::obsolete_reason(head.result());
-  }
-  out.append(reason.data(), reason.size()).append("\r\n");
-  for (const auto& field : head) {
-    if (!isDroppedResponseHeader(field.name_string())) {
-      appendField(out, field.name_string(), field.value());
-    }
-  }
-  appendField(out, "x-fwd-upstream", upstream_name);
-  if (framing == Framing::kChunked) {
-    appendField(out, "Transfer-Encoding", "chunked");
-  } else if (length) {
-    char len[24];
-    int m = std::snprintf(len, sizeof len, "%llu", static_cast<unsigned long long>(*length));
-    appendField(out, "Content-Length", std::string_view(len, static_cast<size_t>(m)));
-  }
-  if (!keep_alive) {
-    appendField(out, "Connection", "close");
-  }
-  out.append("\r\n");
-}
 
 // One gathered write to the client: the head (if not sent yet), then `data` (as one chunk if
 // `wrap_chunk`, else as it is), then the last chunk if `end_chunked`.
@@ -419,8 +387,10 @@ asio::awaitable<boost::system::error_code> writeToClient(WorkerContext& w, Clien
   size_t n = 0;
   bufs[n++] = asio::buffer(head.data(), head.size());
   if (wrap_chunk && !data.empty()) {
-    int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
-    bufs[n++] = asio::buffer(size_line, static_cast<size_t>(len));
+    auto [end, ec] = std::to_chars(size_line, size_line + sizeof size_line - 2, data.size(), 16);
+    *end++ = '\r';
+    *end++ = '\n';
+    bufs[n++] = asio::buffer(size_line, static_cast<size_t>(end - size_line));
     bufs[n++] = asio::buffer(data.data(), data.size());
     bufs[n++] = asio::buffer("\r\n", 2);
   } else {
@@ -437,14 +407,11 @@ asio::awaitable<boost::system::error_code> writeToClient(WorkerContext& w, Clien
 
 // A 429 with Retry-After (in seconds; an HTTP date is not honoured) takes the upstream out of
 // every worker's candidates for that long, at most 10 minutes.
-void coolOnRetryAfter(const config::UpstreamTarget& t, beast::string_view retry_after) {
-  std::uint64_t seconds = 0;
-  auto [ptr, ec] =
-      std::from_chars(retry_after.data(), retry_after.data() + retry_after.size(), seconds);
-  if (ec != std::errc() || seconds == 0 || t.health == nullptr) {
+void coolOnRetryAfter(const config::UpstreamTarget& t, std::optional<std::uint64_t> retry_after) {
+  if (!retry_after || *retry_after == 0 || t.health == nullptr) {
     return;
   }
-  seconds = std::min<std::uint64_t>(seconds, 600);
+  std::uint64_t seconds = std::min<std::uint64_t>(*retry_after, 600);
   t.health->coolUntil(Clock::now() + std::chrono::seconds(seconds));
 }
 
@@ -455,6 +422,56 @@ Attempt clientGone(Attempt out) {
   out.outcome = "client_closed";
   out.failure = Failure::kNone;
   return out;
+}
+
+// The body of an upstream error that fwd answers for (a 5xx, or a 429 it retries), decoded,
+// at most kMaxUpstreamErrorBody bytes: only its message is wanted.
+template <typename Stream>
+asio::awaitable<std::string> readErrorBody(Stream& upstream, UpstreamConn& conn,
+                                           const UpstreamHeadParser& parser,
+                                           std::array<char, kRelayBufferBytes>& buf) {
+  std::string body;
+  ChunkedScanner chunks;
+  std::optional<std::uint64_t> left;
+  if (auto declared = parser.content_length()) {
+    left = *declared;
+  }
+  bool done = parser.is_done();
+  size_t have = 0;
+  while (!done && body.size() < kMaxUpstreamErrorBody) {
+    size_t got = 0;
+    if (conn.buffer.size() > 0) {
+      got = asio::buffer_copy(asio::buffer(buf.data() + have, buf.size() - have),
+                              conn.buffer.data());
+      conn.buffer.consume(got);
+    } else {
+      auto [ec, n] = co_await upstream.async_read_some(
+          asio::buffer(buf.data() + have, buf.size() - have), kUseTuple);
+      if (ec) {
+        break;
+      }
+      got = n;
+    }
+    std::string_view fresh(buf.data(), have + got);
+    have = 0;
+    if (parser.chunked()) {
+      auto scanned = chunks.scan(fresh, [&](std::string_view data) { body.append(data); });
+      if (scanned.error != nullptr) {
+        break;
+      }
+      done = scanned.done;
+      have = fresh.size() - scanned.consumed;
+      std::memmove(buf.data(), buf.data() + scanned.consumed, have);
+    } else if (left) {
+      size_t n = static_cast<size_t>(std::min<std::uint64_t>(fresh.size(), *left));
+      body.append(fresh.substr(0, n));
+      *left -= n;
+      done = *left == 0;
+    } else {
+      body.append(fresh);
+    }
+  }
+  co_return body;
 }
 
 template <typename Stream>
@@ -487,7 +504,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   }
   out.reached = true;
 
-  UpstreamResponseParser parser;
+  UpstreamHeadParser parser(client.response_head);
   parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   if (req.method() == http::verb::head) {
@@ -524,11 +541,10 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   conn.deadline.at(deadline);
   out.head_seconds = secondsSince(sent_at);
   w.metrics.upstream_duration.cell(w.index, {t.name}).observe(out.head_seconds);
-  auto& head = parser.get();
-  if (head.result_int() == 429) {
-    coolOnRetryAfter(t, head[http::field::retry_after]);
+  if (parser.status() == 429) {
+    coolOnRetryAfter(t, parser.retryAfterSeconds());
   }
-  out.status = static_cast<int>(head.result_int());
+  out.status = static_cast<int>(parser.status());
 
   if (!client.relay) {
     // Not zeroed: pages are touched only as far as data is read into them.
@@ -539,16 +555,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   if (out.status >= 500 || retry_429) {
     // Not relayed: read a bounded part of the body for the error message, then drop the
     // connection (the rest of the body is not worth waiting for).
-    std::string body;
-    while (!parser.is_done() && body.size() < kMaxUpstreamErrorBody) {
-      parser.get().body().data = buf.data();
-      parser.get().body().size = buf.size();
-      auto [ec, n] = co_await http::async_read_some(upstream, conn.buffer, parser, kUseTuple);
-      if (ec && ec != http::error::need_buffer) {
-        break;
-      }
-      body.append(buf.data(), buf.size() - parser.get().body().size);
-    }
+    std::string body = co_await readErrorBody(upstream, conn, parser, buf);
     out.outcome = retry_429 ? "http_429" : "http_5xx";
     out.failure = retry_429 ? Failure::k429 : Failure::k5xx;
     out.detail = "upstream " + t.name + " returned " + std::to_string(out.status) + ": " +
@@ -559,10 +566,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   // From here on the response is the client's: no other upstream will be tried.
   out.responded = true;
   out.outcome = "ok";
-  bool sse = false;
-  if (auto ct = head[http::field::content_type]; !ct.empty()) {
-    sse = ct.size() >= 17 && iequals(std::string_view(ct.data(), 17), "text/event-stream");
-  }
+  bool sse = parser.eventStream();
   bool bodyless = req.method() == http::verb::head || out.status == 204 || out.status == 304 ||
                   (out.status >= 100 && out.status < 200);
   Framing framing = Framing::kChunked;
@@ -577,7 +581,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   }
   bool chunked = framing == Framing::kChunked;
   bool keep_alive = r.keep_alive && !w.draining;
-  buildResponseHead(client.response_head, head, framing, length, keep_alive, t.name);
+  parser.finishHead(t.name, chunked, length, keep_alive);
   std::string_view pending_head = client.response_head;
 
   // The head goes out on its own only when no body bytes are here yet (a stream whose first
@@ -1279,31 +1283,31 @@ void armDueClientWatches(WorkerContext& w, std::chrono::steady_clock::time_point
   list.resize(kept);
 }
 
-bool isDroppedRequestHeader(std::string_view n) {
-  static constexpr std::string_view kDropped[] = {"connection",
-                                                  "keep-alive",
-                                                  "proxy-connection",
-                                                  "proxy-authorization",
-                                                  "te",
-                                                  "trailer",
-                                                  "transfer-encoding",
-                                                  "upgrade",
-                                                  "host",
-                                                  "content-length",
-                                                  "expect",
-                                                  "authorization",
-                                                  "api-key",
-                                                  "accept-encoding"};
-  return std::any_of(std::begin(kDropped), std::end(kDropped),
-                     [n](std::string_view d) { return iequals(d, n); });
+bool isDroppedRequestField(http::field name, std::string_view name_string) {
+  switch (name) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::proxy_authorization:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::host:
+    case http::field::content_length:
+    case http::field::expect:
+    case http::field::authorization:
+    case http::field::accept_encoding:
+      return true;
+    case http::field::unknown:
+      return iequals(name_string, "api-key");  // Azure-style key: the client's credential
+    default:
+      return false;
+  }
 }
 
-bool isDroppedResponseHeader(std::string_view n) {
-  static constexpr std::string_view kDropped[] = {
-      "connection", "keep-alive",        "proxy-connection", "te",
-      "trailer",    "transfer-encoding", "upgrade",          "content-length"};
-  return std::any_of(std::begin(kDropped), std::end(kDropped),
-                     [n](std::string_view d) { return iequals(d, n); });
+bool isDroppedRequestHeader(std::string_view name) {
+  return isDroppedRequestField(http::string_to_field(name), name);
 }
 
 bool isSafePath(std::string_view path) {
@@ -1314,6 +1318,10 @@ bool isSafePath(std::string_view path) {
       end = path.size();
     }
     std::string_view seg = path.substr(start, end - start);
+    if (seg.size() > 6) {  // longer than "%2e%2e": neither "." nor ".."
+      start = end + 1;
+      continue;
+    }
     std::string lowered;
     for (size_t i = 0; i < seg.size(); ++i) {
       if (seg[i] == '%' && i + 3 <= seg.size() && iequals(seg.substr(i, 3), "%2e")) {

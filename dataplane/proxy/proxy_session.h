@@ -5,6 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/field.hpp>
 
 #include "dataplane/proxy/worker_context.h"
 
@@ -22,8 +23,8 @@ void armDueClientWatches(WorkerContext& worker, std::chrono::steady_clock::time_
 /// True for request headers that must not be forwarded upstream: hop-by-hop headers, the
 /// client's credentials, and headers fwd sets itself (Host, Content-Length, ...). Any case.
 bool isDroppedRequestHeader(std::string_view name);
-/// True for upstream response headers that must not be relayed (hop-by-hop, framing).
-bool isDroppedResponseHeader(std::string_view name);
+/// The same, for a field Beast has already classified (no string compares for known names).
+bool isDroppedRequestField(boost::beast::http::field name, std::string_view name_string);
 /// False when a path has "." or ".." segments (also percent-encoded) that could climb out of
 /// the upstream's base path.
 bool isSafePath(std::string_view path);

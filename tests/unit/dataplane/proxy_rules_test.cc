@@ -2,6 +2,7 @@
 
 #include "dataplane/proxy/errors.h"
 #include "dataplane/proxy/proxy_session.h"
+#include "dataplane/proxy/upstream_head.h"
 
 namespace fwd::dataplane::proxy {
 namespace {

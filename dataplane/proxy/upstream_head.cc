@@ -1,0 +1,109 @@
+#include "dataplane/proxy/upstream_head.h"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/status.hpp>
+#include <charconv>
+
+namespace fwd::dataplane::proxy {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+void appendField(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+void appendNumber(std::string& out, std::uint64_t n) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+  out.append(digits, end);
+}
+
+}  // namespace
+
+bool isDroppedResponseField(http::field name) {
+  switch (name) {
+    // Hop-by-hop, and the framing fwd sets itself.
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::content_length:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool isDroppedResponseHeader(std::string_view name) {
+  return isDroppedResponseField(http::string_to_field(name));
+}
+
+void UpstreamHeadParser::on_request_impl(http::verb, boost::beast::string_view,
+                                         boost::beast::string_view, int,
+                                         boost::beast::error_code& ec) {
+  ec = http::error::bad_version;  // a response parser: basic_parser<false> never calls this
+}
+
+void UpstreamHeadParser::on_response_impl(int code, boost::beast::string_view reason, int,
+                                          boost::beast::error_code&) {
+  status_ = static_cast<unsigned>(code);
+  out_.clear();
+  out_.append("HTTP/1.1 ");
+  appendNumber(out_, status_);
+  out_.push_back(' ');
+  if (reason.empty()) {
+    reason = http::obsolete_reason(http::int_to_status(status_));
+  }
+  out_.append(reason.data(), reason.size()).append("\r\n");
+}
+
+void UpstreamHeadParser::on_field_impl(http::field name, boost::beast::string_view name_string,
+                                       boost::beast::string_view value,
+                                       boost::beast::error_code&) {
+  if (isDroppedResponseField(name)) {
+    return;
+  }
+  switch (name) {
+    case http::field::content_type:
+      event_stream_ = value.size() >= 17 &&
+                      boost::beast::iequals(value.substr(0, 17), "text/event-stream");
+      break;
+    case http::field::retry_after: {
+      std::uint64_t seconds = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+      if (ec == std::errc() && end == value.data() + value.size()) {
+        retry_after_ = seconds;
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  appendField(out_, std::string_view(name_string.data(), name_string.size()),
+              std::string_view(value.data(), value.size()));
+}
+
+void UpstreamHeadParser::finishHead(std::string_view upstream_name, bool chunked,
+                                    std::optional<std::uint64_t> length, bool keep_alive) const {
+  appendField(out_, "x-fwd-upstream", upstream_name);
+  if (chunked) {
+    out_.append("Transfer-Encoding: chunked\r\n");
+  } else if (length) {
+    out_.append("Content-Length: ");
+    appendNumber(out_, *length);
+    out_.append("\r\n");
+  }
+  if (!keep_alive) {
+    out_.append("Connection: close\r\n");
+  }
+  out_.append("\r\n");
+}
+
+}  // namespace fwd::dataplane::proxy

@@ -1,0 +1,104 @@
+#include "dataplane/proxy/upstream_head.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/buffer.hpp>
+#include <string>
+
+namespace fwd::dataplane::proxy {
+namespace {
+
+// Parses `head` (a whole response head) into `out`; returns the parser's error, if any.
+boost::beast::error_code parseHead(UpstreamHeadParser& parser, std::string_view head) {
+  boost::beast::error_code ec;
+  size_t used = parser.put(boost::asio::buffer(head.data(), head.size()), ec);
+  EXPECT_TRUE(ec || used == head.size());
+  return ec;
+}
+
+TEST(UpstreamHeadTest, KeepsEndToEndFieldsAsSentAndDropsHopByHopOnes) {
+  // Field names keep their case and order; connection-level fields and the upstream's framing
+  // never reach the client; fwd's own framing and x-fwd-upstream end the head.
+  std::string out;
+  UpstreamHeadParser parser(out);
+  ASSERT_FALSE(parseHead(parser,
+                         "HTTP/1.1 200 OK\r\n"
+                         "Content-Type: application/json\r\n"
+                         "Connection: keep-alive\r\n"
+                         "Keep-Alive: timeout=5\r\n"
+                         "x-request-id: req-1\r\n"
+                         "Content-Length: 17\r\n"
+                         "OpenAI-Processing-Ms: 12\r\n"
+                         "Upgrade: h2c\r\n"
+                         "\r\n"));
+  EXPECT_EQ(parser.status(), 200u);
+  EXPECT_FALSE(parser.eventStream());
+  EXPECT_FALSE(parser.retryAfterSeconds());
+  parser.finishHead("openai", false, 17, true);
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\n"
+            "Content-Type: application/json\r\n"
+            "x-request-id: req-1\r\n"
+            "OpenAI-Processing-Ms: 12\r\n"
+            "x-fwd-upstream: openai\r\n"
+            "Content-Length: 17\r\n"
+            "\r\n");
+}
+
+TEST(UpstreamHeadTest, SeesEventStreamsRetryAfterAndChunkedFraming) {
+  // An SSE head (any case) with a numeric Retry-After; fwd's chunked framing replaces the
+  // upstream's, and Connection: close ends a client connection that will not be reused.
+  std::string out;
+  UpstreamHeadParser parser(out);
+  ASSERT_FALSE(parseHead(parser,
+                         "HTTP/1.1 429 Too Many Requests\r\n"
+                         "content-type: Text/Event-Stream; charset=utf-8\r\n"
+                         "retry-after: 30\r\n"
+                         "transfer-encoding: chunked\r\n"
+                         "\r\n"));
+  EXPECT_EQ(parser.status(), 429u);
+  EXPECT_TRUE(parser.eventStream());
+  EXPECT_EQ(parser.retryAfterSeconds(), 30u);
+  EXPECT_TRUE(parser.chunked());
+  parser.finishHead("local", true, std::nullopt, false);
+  EXPECT_EQ(out,
+            "HTTP/1.1 429 Too Many Requests\r\n"
+            "content-type: Text/Event-Stream; charset=utf-8\r\n"
+            "retry-after: 30\r\n"
+            "x-fwd-upstream: local\r\n"
+            "Transfer-Encoding: chunked\r\n"
+            "Connection: close\r\n"
+            "\r\n");
+}
+
+TEST(UpstreamHeadTest, MissingReasonGetsTheStandardOneAndDatesAreNotSeconds) {
+  // "HTTP/1.1 503 " (no reason phrase) is relayed as 503 Service Unavailable; a Retry-After
+  // given as an HTTP date is kept for the client but is not a number of seconds for fwd.
+  std::string out = "left over from an earlier attempt";
+  UpstreamHeadParser parser(out);
+  ASSERT_FALSE(parseHead(parser,
+                         "HTTP/1.1 503 \r\n"
+                         "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n"
+                         "Content-Length: 0\r\n"
+                         "\r\n"));
+  EXPECT_EQ(parser.status(), 503u);
+  EXPECT_FALSE(parser.retryAfterSeconds());
+  EXPECT_TRUE(parser.is_done());
+  parser.finishHead("u", false, 0, true);
+  EXPECT_EQ(out,
+            "HTTP/1.1 503 Service Unavailable\r\n"
+            "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n"
+            "x-fwd-upstream: u\r\n"
+            "Content-Length: 0\r\n"
+            "\r\n");
+}
+
+TEST(UpstreamHeadTest, ARequestIsNotAResponse) {
+  // Whatever an upstream sends must parse as a response head.
+  std::string out;
+  UpstreamHeadParser parser(out);
+  EXPECT_TRUE(parseHead(parser, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+}
+
+}  // namespace
+}  // namespace fwd::dataplane::proxy
