@@ -1,24 +1,12 @@
 #include "dataplane/models/models_endpoint.h"
 
+#include "common/net/hex.h"
 #include "dataplane/proxy/errors.h"
 
 namespace fwd::dataplane::models {
 namespace {
 
 constexpr std::string_view kModelsPath = "/v1/models";
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 ModelsResponse notFound(std::string_view id) {
   proxy::ApiError e = proxy::invalidRequest(
@@ -37,8 +25,8 @@ std::optional<std::string> percentDecode(std::string_view text) {
       out += text[i];
       continue;
     }
-    int hi = i + 2 < text.size() ? hexValue(text[i + 1]) : -1;
-    int lo = i + 2 < text.size() ? hexValue(text[i + 2]) : -1;
+    int hi = i + 2 < text.size() ? common::net::hexDigitValue(text[i + 1]) : -1;
+    int lo = i + 2 < text.size() ? common::net::hexDigitValue(text[i + 2]) : -1;
     if (hi < 0 || lo < 0) {
       return std::nullopt;
     }

@@ -2,24 +2,9 @@
 
 #include <cstring>
 
+#include "common/net/hex.h"
+
 namespace fwd::dataplane::proxy {
-
-namespace {
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-}  // namespace
 
 size_t ChunkedScanner::findLf(std::string_view in, size_t from) {
   const void* lf = std::memchr(in.data() + from, '\n', in.size() - from);
@@ -37,7 +22,7 @@ const char* ChunkedScanner::parseSizeLine(std::string_view line) {
   std::uint64_t size = 0;
   size_t i = 0;
   for (; i < line.size(); ++i) {
-    int v = hexValue(line[i]);
+    int v = common::net::hexDigitValue(line[i]);
     if (v < 0) {
       break;
     }

@@ -424,6 +424,18 @@ Attempt clientGone(Attempt out) {
   return out;
 }
 
+// Moves body bytes that arrived with the head (still in conn.buffer) into buf after its first
+// `have` bytes; returns how many, 0 when none are left and the socket must be read.
+size_t takeBuffered(UpstreamConn& conn, std::array<char, kRelayBufferBytes>& buf, size_t have) {
+  if (conn.buffer.size() == 0) {
+    return 0;
+  }
+  size_t n = asio::buffer_copy(asio::buffer(buf.data() + have, buf.size() - have),
+                               conn.buffer.data());
+  conn.buffer.consume(n);
+  return n;
+}
+
 // The body of an upstream error that fwd answers for (a 5xx, or a 429 it retries), decoded,
 // at most kMaxUpstreamErrorBody bytes: only its message is wanted.
 template <typename Stream>
@@ -439,12 +451,8 @@ asio::awaitable<std::string> readErrorBody(Stream& upstream, UpstreamConn& conn,
   bool done = parser.is_done();
   size_t have = 0;
   while (!done && body.size() < kMaxUpstreamErrorBody) {
-    size_t got = 0;
-    if (conn.buffer.size() > 0) {
-      got = asio::buffer_copy(asio::buffer(buf.data() + have, buf.size() - have),
-                              conn.buffer.data());
-      conn.buffer.consume(got);
-    } else {
+    size_t got = takeBuffered(conn, buf, have);
+    if (got == 0) {
       auto [ec, n] = co_await upstream.async_read_some(
           asio::buffer(buf.data() + have, buf.size() - have), kUseTuple);
       if (ec) {
@@ -619,13 +627,8 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
     }
   };
   while (!finished) {
-    size_t got = 0;
-    if (conn.buffer.size() > 0) {
-      // Body bytes that arrived with the head.
-      got = asio::buffer_copy(asio::buffer(buf.data() + have, buf.size() - have),
-                              conn.buffer.data());
-      conn.buffer.consume(got);
-    } else {
+    size_t got = takeBuffered(conn, buf, have);
+    if (got == 0) {
       // Each read waits at most the idle limit (the silence between chunks), within the total.
       auto idle_at = Clock::now() + plan.timeouts.idle;
       bool idle_first = plan.timeouts.idle.count() > 0 && idle_at < deadline;
