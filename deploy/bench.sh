@@ -3,7 +3,7 @@
 # fake upstream alone, on this machine, over loopback, in one bounded run. See README.md
 # ("Benchmarks") and docs/benchmarks.md (the last full run).
 #
-#   deploy/bench.sh                 everything (about 5 minutes); tables to stdout and docs/benchmarks.md
+#   deploy/bench.sh                 everything (about 8 minutes); tables to stdout and docs/benchmarks.md
 #   deploy/bench.sh --quick         short runs, a smoke test (under 2 minutes)
 #   deploy/bench.sh --only a,c      only some workloads: a throughput, b streams and event
 #                                   delay, c latency, d config propagation, e memory
@@ -62,7 +62,7 @@ portkey_version="${FWD_BENCH_PORTKEY_VERSION:-1.15.2}"
 if ((quick)); then
   dur=3; warm=1; lat_dur=3; lat_rounds=1; writes=10; streams=1000
 else
-  dur=10; warm=2; lat_dur=6; lat_rounds=3; writes=50; streams=5000
+  dur=10; warm=2; lat_dur=6; lat_rounds=5; writes=50; streams=5000
 fi
 conns=64
 ev_streams=32
