@@ -204,7 +204,10 @@ int main(int argc, char** argv) {
   dataplane::metrics::Metrics metrics(workers);
   dataplane::proxy::ProxyOptions options;
   options.max_body_bytes = flags.max_body_bytes;
-  dataplane::server::Server server(workers, options, metrics);
+  // One TLS client setup (the system CA store is loaded once) for the proxy, the model fetcher
+  // and the health checker.
+  dataplane::probe::TlsClientContexts tls;
+  dataplane::server::Server server(workers, options, metrics, tls);
   std::atomic<bool> ready{false};
   std::atomic<bool> draining{false};
   dataplane::server::AdminServer admin(metrics, [&] { return ready.load() && !draining.load(); });
@@ -223,9 +226,10 @@ int main(int argc, char** argv) {
   // The model catalog behind GET /v1/models: built and refreshed on the fetcher's own thread.
   dataplane::models::ModelFetcher model_fetcher(
       {.refresh = flags.models_refresh}, metrics,
-      [&](dataplane::models::CatalogConstSharedPtr c) { server.publishModels(std::move(c)); });
+      [&](dataplane::models::CatalogConstSharedPtr c) { server.publishModels(std::move(c)); },
+      tls);
   model_fetcher.start();
-  dataplane::health::HealthChecker health_checker(*metrics.registry());
+  dataplane::health::HealthChecker health_checker(*metrics.registry(), tls);
   health_checker.start();
 
   dataplane::config::SnapshotFile state(flags.state_dir);

@@ -50,8 +50,9 @@ std::string outcomeLabel(const probe::HttpGetResult& r) {
 
 }  // namespace
 
-HealthChecker::HealthChecker(prometheus::Registry& registry)
-    : checks_(prometheus::BuildCounter()
+HealthChecker::HealthChecker(prometheus::Registry& registry, probe::TlsClientContexts& tls)
+    : tls_(tls),
+      checks_(prometheus::BuildCounter()
                   .Name("fwd_upstream_health_checks_total")
                   .Help("Active health checks by upstream and outcome (ok, http_5xx, timeout, "
                         "connect, ...).")

@@ -29,7 +29,8 @@ namespace fwd::dataplane::health {
 class HealthChecker {
  public:
   /// Registers its metric families in `registry` (which must outlive the checker).
-  explicit HealthChecker(prometheus::Registry& registry);
+  /// `tls` (shared with the other upstream clients of the process) must outlive the checker.
+  HealthChecker(prometheus::Registry& registry, probe::TlsClientContexts& tls);
   ~HealthChecker();
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;
@@ -53,7 +54,7 @@ class HealthChecker {
   boost::asio::io_context ioc_{1};
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
   std::thread thread_;
-  probe::TlsClientContexts tls_;
+  probe::TlsClientContexts& tls_;
   prometheus::Family<prometheus::Counter>& checks_;
   prometheus::Family<prometheus::Gauge>& up_;
   // Checker thread only.

@@ -58,8 +58,9 @@ std::string_view classify(const probe::HttpGetResult& r, absl::StatusOr<Reported
 
 }  // namespace
 
-ModelFetcher::ModelFetcher(Options options, metrics::Metrics& metrics, PublishFn publish)
-    : options_(options), metrics_(metrics), publish_(std::move(publish)) {}
+ModelFetcher::ModelFetcher(Options options, metrics::Metrics& metrics, PublishFn publish,
+                           probe::TlsClientContexts& tls)
+    : options_(options), metrics_(metrics), publish_(std::move(publish)), tls_(tls) {}
 
 ModelFetcher::~ModelFetcher() { stop(); }
 

@@ -42,7 +42,9 @@ class ModelFetcher {
   /// Receives each catalog rebuilt after a fetch changed a list; called on the fetcher's thread.
   using PublishFn = std::function<void(CatalogConstSharedPtr)>;
 
-  ModelFetcher(Options options, metrics::Metrics& metrics, PublishFn publish);
+  /// `tls` (shared with the other upstream clients of the process) must outlive the fetcher.
+  ModelFetcher(Options options, metrics::Metrics& metrics, PublishFn publish,
+               probe::TlsClientContexts& tls);
   /// Stops the thread; fetches in flight are abandoned.
   ~ModelFetcher();
   ModelFetcher(const ModelFetcher&) = delete;
@@ -90,7 +92,7 @@ class ModelFetcher {
   Options options_;
   metrics::Metrics& metrics_;
   PublishFn publish_;
-  probe::TlsClientContexts tls_;
+  probe::TlsClientContexts& tls_;
 
   config::CompiledConfigConstSharedPtr config_;
   std::map<std::string, UpstreamState> upstreams_;  // by upstream name

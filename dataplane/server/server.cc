@@ -14,17 +14,12 @@ namespace fwd::dataplane::server {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-Server::Server(size_t workers, proxy::ProxyOptions options, metrics::Metrics& metrics)
-    : options_(options),
-      metrics_(metrics),
-      tls_verify_(asio::ssl::context::tls_client),
-      tls_insecure_(asio::ssl::context::tls_client) {
-  tls_verify_.set_default_verify_paths();
-  tls_verify_.set_verify_mode(asio::ssl::verify_peer);
-  tls_insecure_.set_verify_mode(asio::ssl::verify_none);
+Server::Server(size_t workers, proxy::ProxyOptions options, metrics::Metrics& metrics,
+               probe::TlsClientContexts& tls)
+    : options_(options), metrics_(metrics) {
   for (size_t i = 0; i < workers; ++i) {
-    workers_.push_back(
-        std::make_unique<proxy::WorkerContext>(i, options_, metrics_, tls_verify_, tls_insecure_));
+    workers_.push_back(std::make_unique<proxy::WorkerContext>(i, options_, metrics_, tls.verify(),
+                                                              tls.insecure()));
   }
 }
 

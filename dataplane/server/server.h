@@ -16,13 +16,16 @@
 #include "dataplane/config/compiled_config.h"
 #include "dataplane/metrics/metrics.h"
 #include "dataplane/models/catalog.h"
+#include "dataplane/probe/http_get.h"
 #include "dataplane/proxy/worker_context.h"
 
 namespace fwd::dataplane::server {
 
 class Server {
  public:
-  Server(size_t workers, proxy::ProxyOptions options, metrics::Metrics& metrics);
+  /// `tls` (shared with the other upstream clients of the process) must outlive the server.
+  Server(size_t workers, proxy::ProxyOptions options, metrics::Metrics& metrics,
+         probe::TlsClientContexts& tls);
   ~Server();
 
   /// Binds the listening socket (main thread, before start()). Returns the bound address.
@@ -50,8 +53,6 @@ class Server {
 
   proxy::ProxyOptions options_;
   metrics::Metrics& metrics_;
-  boost::asio::ssl::context tls_verify_;
-  boost::asio::ssl::context tls_insecure_;
   std::vector<std::unique_ptr<proxy::WorkerContext>> workers_;
   std::vector<std::thread> threads_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;

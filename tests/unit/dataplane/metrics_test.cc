@@ -106,7 +106,8 @@ std::set<std::string> exportedNames() {
   // The health checker registers its families in the same registry (as main.cc wires it); its
   // gauge gets a series when a config brings a checked upstream, its counter after one probe
   // (of a port nothing listens on: refused at once).
-  health::HealthChecker checker(*m.registry());
+  probe::TlsClientContexts tls;
+  health::HealthChecker checker(*m.registry(), tls);
   checker.start();
   fwd::v1::Snapshot snapshot;
   snapshot.set_version(1);

@@ -43,11 +43,14 @@ Ids ids(const CatalogConstSharedPtr& c) {
 class ModelFetcherTest : public ::testing::Test {
  protected:
   void startFetcher(ModelFetcher::Options options) {
-    fetcher_ = std::make_unique<ModelFetcher>(options, metrics_, [this](CatalogConstSharedPtr c) {
-      std::lock_guard<std::mutex> lock(mu_);
-      published_ = std::move(c);
-      changed_.notify_all();
-    });
+    fetcher_ = std::make_unique<ModelFetcher>(
+        options, metrics_,
+        [this](CatalogConstSharedPtr c) {
+          std::lock_guard<std::mutex> lock(mu_);
+          published_ = std::move(c);
+          changed_.notify_all();
+        },
+        tls_);
     fetcher_->start();
   }
 
@@ -84,6 +87,7 @@ class ModelFetcherTest : public ::testing::Test {
   }
 
   metrics::Metrics metrics_{1};
+  probe::TlsClientContexts tls_;
   std::unique_ptr<ModelFetcher> fetcher_;
   std::mutex mu_;
   std::condition_variable changed_;
