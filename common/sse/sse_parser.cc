@@ -9,14 +9,18 @@ bool SseParser::feed(std::string_view bytes) {
     return false;
   }
   // Lines end at '\n', '\r' or "\r\n". memchr (vectorised in libc) finds the next '\n', then
-  // any '\r' before it: two scans per line instead of a branch per byte.
+  // any '\r' before it: two scans per line instead of a branch per byte, and one when the piece
+  // holds no '\r' at all (LLM upstreams end lines with '\n' only).
   const char* p = bytes.data();
   const char* const end = p + bytes.size();
   const char* start = p;
+  const bool has_cr = std::memchr(p, '\r', bytes.size()) != nullptr;
   while (p < end) {
     const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
     const char* limit = nl != nullptr ? nl : end;
-    const char* cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<size_t>(limit - p)));
+    const char* cr =
+        has_cr ? static_cast<const char*>(std::memchr(p, '\r', static_cast<size_t>(limit - p)))
+               : nullptr;
     const char* term = cr != nullptr ? cr : nl;
     if (term == nullptr) {
       break;
@@ -42,7 +46,7 @@ bool SseParser::feed(std::string_view bytes) {
     last_was_cr_ = false;
     line_.append(start, static_cast<size_t>(end - start));
   }
-  if (line_.size() + current_.data.size() > max_event_bytes_) {
+  if (line_.size() + data_bytes_ > max_event_bytes_) {
     failed_ = true;
     line_.clear();
     return false;
@@ -54,8 +58,11 @@ void SseParser::processLine(std::string_view line) {
   if (line.empty()) {
     if (has_data_) {
       ++events_;
-      on_event_(current_);
+      if (keep_fields_) {
+        on_event_(current_);
+      }
     }
+    data_bytes_ = 0;
     // Cleared, not replaced: the strings keep their capacity, so the next event allocates nothing.
     current_.event.clear();
     current_.data.clear();
@@ -76,14 +83,19 @@ void SseParser::processLine(std::string_view line) {
     }
   }
   if (field == "data") {
-    if (has_data_) {
-      current_.data.push_back('\n');
+    data_bytes_ += value.size() + (has_data_ ? 1 : 0);
+    if (keep_fields_) {
+      if (has_data_) {
+        current_.data.push_back('\n');
+      }
+      current_.data.append(value);
     }
-    current_.data.append(value);
     has_data_ = true;
-    if (current_.data.size() > max_event_bytes_) {
+    if (data_bytes_ > max_event_bytes_) {
       failed_ = true;
     }
+  } else if (!keep_fields_) {
+    return;
   } else if (field == "event") {
     current_.event.assign(value);
   } else if (field == "id") {

@@ -20,9 +20,13 @@ class SseParser {
  public:
   using Callback = std::function<void(const Event&)>;
 
-  /// `max_event_bytes` bounds the memory one event (and the pending tail) may take.
+  /// `max_event_bytes` bounds the memory one event (and the pending tail) may take. With an
+  /// empty `on_event` the parser only counts events: it keeps none of their fields, so a
+  /// relay that needs no more than the count copies nothing.
   explicit SseParser(Callback on_event, size_t max_event_bytes = 1 << 20)
-      : on_event_(std::move(on_event)), max_event_bytes_(max_event_bytes) {}
+      : on_event_(std::move(on_event)),
+        keep_fields_(static_cast<bool>(on_event_)),
+        max_event_bytes_(max_event_bytes) {}
 
   /// Consumes the next piece of the stream. Returns false once the stream broke a limit; the
   /// parser then ignores further input.
@@ -36,7 +40,9 @@ class SseParser {
   void processLine(std::string_view line);
 
   Callback on_event_;
+  bool keep_fields_;
   size_t max_event_bytes_;
+  size_t data_bytes_ = 0;  // the current event's data so far, kept or not
   std::string line_;  // incomplete line carried over between feeds
   Event current_;
   bool has_data_ = false;

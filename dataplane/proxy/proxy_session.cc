@@ -610,7 +610,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   // sized body is counted down, and a body that ends when the connection closes is framed in
   // chunks here. Each read is one client write, so an event reaches the client as soon as fwd
   // has it.
-  common::sse::SseParser events([](const common::sse::Event&) {});
+  common::sse::SseParser events(nullptr);  // counts events, keeps none of their fields
   ChunkedScanner chunks;
   bool upstream_chunked = parser.chunked();
   std::uint64_t body_left = length.value_or(0);

@@ -64,5 +64,29 @@ TEST(SseParserTest, OversizedEventFailsInsteadOfGrowing) {
   EXPECT_FALSE(parser.feed("\n\n"));
 }
 
+TEST(SseParserTest, CountOnlyParserCountsTheSameEventsAndKeepsItsLimit) {
+  // Without a callback (the proxy's case) the parser keeps no fields, yet counts exactly the
+  // events a full parser reports, whatever the pieces, and still refuses an oversized event.
+  const std::string stream =
+      "data: {\"id\":1}\n\n"
+      ": keep-alive\n\n"
+      "event: delta\r\ndata: line1\r\ndata: line2\r\n\r\n"
+      "event: no-data\n\n"
+      "id: 7\rdata:{\"id\":2}\r\r"
+      "data: [DONE]\n\n";
+  for (size_t piece : {stream.size(), size_t{1}, size_t{3}, size_t{7}}) {
+    SseParser counter(nullptr);
+    for (size_t i = 0; i < stream.size(); i += piece) {
+      EXPECT_TRUE(counter.feed(std::string_view(stream).substr(i, piece)));
+    }
+    EXPECT_EQ(counter.eventCount(), parseInPieces(stream, piece).size()) << "piece=" << piece;
+    EXPECT_EQ(counter.eventCount(), 4u) << "piece=" << piece;
+  }
+  SseParser limited(nullptr, 1024);
+  EXPECT_TRUE(limited.feed("data: " + std::string(600, 'x') + "\n"));
+  EXPECT_FALSE(limited.feed("data: " + std::string(600, 'x') + "\n"));
+  EXPECT_TRUE(limited.failed());
+}
+
 }  // namespace
 }  // namespace fwd::common::sse
