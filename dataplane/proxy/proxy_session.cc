@@ -34,8 +34,8 @@
 #include "dataplane/models/models_endpoint.h"
 #include "dataplane/proxy/body_inspect.h"
 #include "dataplane/proxy/chunked_scanner.h"
+#include "dataplane/proxy/client_request.h"
 #include "dataplane/proxy/errors.h"
-#include "dataplane/proxy/pool_allocator.h"
 #include "dataplane/proxy/upstream_head.h"
 #include "dataplane/proxy/watchdog.h"
 
@@ -50,10 +50,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
-// Header fields of the two messages fwd parses on every request come from the pool allocator.
-using Fields = http::basic_fields<PoolAllocator<char>>;
-using ClientRequest = http::request<http::string_body, Fields>;
-using ClientRequestParser = http::request_parser<http::string_body, PoolAllocator<char>>;
 constexpr size_t kRelayBufferBytes = 16 * 1024;
 constexpr size_t kMaxUpstreamErrorBody = 8 * 1024;
 // The requested model plus fallbacks: a bound on how far one request can wander.
@@ -176,7 +172,7 @@ config::AttemptTimeouts effectiveTimeouts(const config::UpstreamTarget& t,
 }
 
 struct Request {
-  ClientRequest* req = nullptr;
+  ClientRequestParser* req = nullptr;
   std::string_view path;                  // without query
   std::string_view upstream_target_rest;  // after "/v1", query included (into the target)
   BodyInfo body;
@@ -237,10 +233,10 @@ asio::awaitable<bool> writeError(WorkerContext& w, ClientConn& client, const Api
   co_return co_await writeJson(w, client, e.status, body, keep_alive, e.retry_after_seconds);
 }
 
-std::string_view bearerToken(const ClientRequest& req) {
-  auto auth = req[http::field::authorization];
+std::string_view bearerToken(const ClientRequestParser& req) {
+  std::string_view auth = req.field(http::field::authorization);
   if (!auth.empty()) {
-    std::string_view v(auth.data(), auth.size());
+    std::string_view v = auth;
     if (v.size() > 7 && iequals(v.substr(0, 7), "bearer ")) {
       v.remove_prefix(7);
       while (!v.empty() && v.front() == ' ') {
@@ -250,8 +246,7 @@ std::string_view bearerToken(const ClientRequest& req) {
     }
     return {};
   }
-  auto api_key = req["api-key"];
-  return std::string_view(api_key.data(), api_key.size());
+  return req.field("api-key");
 }
 
 // The metrics label for `model`: the model itself, until a worker has seen max_model_labels
@@ -350,14 +345,15 @@ void appendField(std::string& out, std::string_view name, std::string_view value
 
 // The upstream request head, written by hand into a buffer the connection reuses: Beast's
 // message + serializer would allocate one node per header and walk them through buffer views.
-void buildRequestHead(std::string& out, const ClientRequest& req, const config::UpstreamTarget& t,
-                      std::string_view target_rest) {
+void buildRequestHead(std::string& out, const ClientRequestParser& req,
+                      const config::UpstreamTarget& t, std::string_view target_rest) {
   out.clear();
-  out.append(req.method_string()).append(" ").append(t.base_path).append(target_rest);
+  out.append(req.methodString()).append(" ").append(t.base_path).append(target_rest);
   out.append(" HTTP/1.1\r\n");
-  for (const auto& field : req) {
-    if (!isDroppedRequestField(field.name(), field.name_string())) {
-      appendField(out, field.name_string(), field.value());
+  for (const auto& field : req.fields()) {
+    std::string_view name = req.nameOf(field);
+    if (!isDroppedRequestField(field.name, name)) {
+      appendField(out, name, req.valueOf(field));
     }
   }
   appendField(out, "Host", t.host_header);
@@ -979,8 +975,8 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
                                    ClientRequestParser& parser) {
   Request r;
   r.start = Clock::now();
-  r.req = &parser.get();
-  auto& req = parser.get();
+  r.req = &parser;
+  auto& req = parser;
   r.keep_alive = req.keep_alive() && !w.draining;
   std::string_view target(req.target().data(), req.target().size());
   r.path = target.substr(0, target.find('?'));
@@ -1019,7 +1015,7 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
   std::string_view prefix = v1 == std::string_view::npos ? r.path : r.path.substr(0, v1);
   if (v1 == std::string_view::npos || (!prefix.empty() && !cfg->hasPrefix(prefix))) {
     ApiError api_error =
-        invalidRequest(404, "Invalid URL (" + std::string(req.method_string()) + " " +
+        invalidRequest(404, "Invalid URL (" + std::string(req.methodString()) + " " +
                                 std::string(r.path) + "): fwd serves the OpenAI API under /v1/.");
     co_return co_await respondError(w, client, api_error, false, status);
   }
@@ -1060,8 +1056,7 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
   }
 
   if (!parser.is_done()) {
-    if (iequals(std::string_view(req[http::field::expect].data(), req[http::field::expect].size()),
-                "100-continue")) {
+    if (iequals(req.field(http::field::expect), "100-continue")) {
       http::response<http::empty_body> cont{http::status::continue_, 11};
       client.deadline.after(w.options.client_write_timeout);
       auto [cec, cn] = co_await http::async_write(client.socket, cont, kUseTuple);
@@ -1069,9 +1064,6 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
         status = 499;
         co_return false;
       }
-    }
-    if (auto len = parser.content_length()) {
-      req.body().reserve(*len + simdjson::SIMDJSON_PADDING);
     }
     client.deadline.after(w.options.body_timeout);
     auto [bec, bn] = co_await http::async_read(client.socket, buffer, parser, kUseTuple);
@@ -1090,8 +1082,7 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
     }
   }
 
-  auto content_type = req[http::field::content_type];
-  std::string_view ct(content_type.data(), content_type.size());
+  std::string_view ct = req.field(http::field::content_type);
   bool looks_json =
       isJsonContentType(ct) || (ct.empty() && !req.body().empty() && req.body().front() == '{');
   if (looks_json && !req.body().empty()) {
@@ -1358,7 +1349,7 @@ asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
   buffer.reserve(kClientReadBufferBytes);
   bool first = true;
   while (!w.draining) {
-    ClientRequestParser parser;
+    ClientRequestParser parser(simdjson::SIMDJSON_PADDING);
     parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
     parser.body_limit(w.options.max_body_bytes);
     client.deadline.after(first ? w.options.header_timeout : w.options.idle_timeout);
