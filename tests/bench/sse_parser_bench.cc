@@ -87,60 +87,44 @@ void BM_SseParseStreamChunked(benchmark::State& state) {
 BENCHMARK(BM_SseParseStreamChunked)->Arg(16 * 1024)->Arg(1024);
 
 // One feed per event: the common case for token-by-token streaming.
-void BM_SseParseStreamPerEvent(benchmark::State& state) {
+// Feeds the stream one event per call to a new parser per stream, built by `make`.
+template <typename MakeParser>
+void parsePerEvent(benchmark::State& state, MakeParser make) {
   const std::vector<std::string> events = chatStream();
   const size_t stream_bytes = join(events).size();
-  size_t dispatched = 0;
   std::uint64_t before = fwd::bench::allocations();
   for (auto _ : state) {
-    SseParser parser([&](const Event& e) { dispatched += e.data.size(); });
+    SseParser parser = make();
     for (const auto& e : events) {
       parser.feed(e);
     }
     benchmark::DoNotOptimize(parser.eventCount());
   }
   fwd::bench::reportAllocations(state, before);
-  benchmark::DoNotOptimize(dispatched);
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(stream_bytes));
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(events.size()));
 }
+
+void BM_SseParseStreamPerEvent(benchmark::State& state) {
+  size_t dispatched = 0;
+  parsePerEvent(state, [&] {
+    return SseParser([&](const Event& e) { dispatched += e.data.size(); });
+  });
+  benchmark::DoNotOptimize(dispatched);
+}
 BENCHMARK(BM_SseParseStreamPerEvent);
 
-// A callback that ignores every event, per event: the cost of building Event::data for a
-// consumer that never reads it (the proxy passes no callback; see CountOnly below).
+// A callback that ignores every event: the cost of building Event::data for a consumer that
+// never reads it (the proxy passes no callback; see CountOnly below).
 void BM_SseParseStreamPerEventNoopCallback(benchmark::State& state) {
-  const std::vector<std::string> events = chatStream();
-  const size_t stream_bytes = join(events).size();
-  std::uint64_t before = fwd::bench::allocations();
-  for (auto _ : state) {
-    SseParser parser([](const Event&) {});
-    for (const auto& e : events) {
-      parser.feed(e);
-    }
-    benchmark::DoNotOptimize(parser.eventCount());
-  }
-  fwd::bench::reportAllocations(state, before);
-  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(stream_bytes));
-  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(events.size()));
+  parsePerEvent(state, [] { return SseParser([](const Event&) {}); });
 }
 BENCHMARK(BM_SseParseStreamPerEventNoopCallback);
 
 // No callback at all: the parser counts events and keeps none of their fields. This is what
 // the proxy runs on every relayed stream.
 void BM_SseParseStreamPerEventCountOnly(benchmark::State& state) {
-  const std::vector<std::string> events = chatStream();
-  const size_t stream_bytes = join(events).size();
-  std::uint64_t before = fwd::bench::allocations();
-  for (auto _ : state) {
-    SseParser parser(nullptr);
-    for (const auto& e : events) {
-      parser.feed(e);
-    }
-    benchmark::DoNotOptimize(parser.eventCount());
-  }
-  fwd::bench::reportAllocations(state, before);
-  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(stream_bytes));
-  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(events.size()));
+  parsePerEvent(state, [] { return SseParser(nullptr); });
 }
 BENCHMARK(BM_SseParseStreamPerEventCountOnly);
 
