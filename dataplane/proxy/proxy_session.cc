@@ -339,10 +339,6 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(
   co_return conn;
 }
 
-void appendField(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ").append(value).append("\r\n");
-}
-
 // The upstream request head, written by hand into a buffer the connection reuses: Beast's
 // message + serializer would allocate one node per header and walk them through buffer views.
 void buildRequestHead(std::string& out, const ClientRequestParser& req,
@@ -432,6 +428,53 @@ size_t takeBuffered(UpstreamConn& conn, std::array<char, kRelayBufferBytes>& buf
   return n;
 }
 
+// Where an upstream response body ends, whatever its framing: the upstream's own chunks
+// (checked by ChunkedScanner), a Content-Length counted down, or the connection's close. The
+// relay and the error-body reader both step through a body with it.
+class BodyCursor {
+ public:
+  explicit BodyCursor(const UpstreamHeadParser& head)
+      : chunked_(head.chunked()), done_(head.is_done()) {
+    if (auto declared = head.content_length()) {
+      left_ = *declared;
+    }
+  }
+
+  /// The body ends when the upstream closes the connection (neither chunked nor sized).
+  bool endsAtClose() const { return !chunked_ && !left_; }
+  bool done() const { return done_; }
+  /// Stopping here leaves the client between chunks (always so for a body fwd frames itself).
+  bool atChunkBoundary() const { return !chunked_ || chunks_.atChunkBoundary(); }
+
+  /// Steps over `fresh`, handing each piece of payload to `on_data`. `forward` bytes may go to
+  /// the client as they are; bytes past `consumed` must be presented again with what follows.
+  template <typename OnData>
+  ChunkedScanner::Result step(std::string_view fresh, OnData&& on_data) {
+    if (chunked_) {
+      ChunkedScanner::Result r = chunks_.scan(fresh, on_data);
+      done_ = r.done;
+      return r;
+    }
+    ChunkedScanner::Result r;
+    r.consumed = fresh.size();
+    if (left_) {
+      r.consumed = static_cast<size_t>(std::min<std::uint64_t>(fresh.size(), *left_));
+      *left_ -= r.consumed;
+      done_ = *left_ == 0;
+    }
+    r.forward = r.consumed;
+    r.done = done_;
+    on_data(fresh.substr(0, r.consumed));
+    return r;
+  }
+
+ private:
+  bool chunked_;
+  bool done_;
+  std::optional<std::uint64_t> left_;  // sized bodies: bytes still to come
+  ChunkedScanner chunks_;
+};
+
 // The body of an upstream error that fwd answers for (a 5xx, or a 429 it retries), decoded,
 // at most kMaxUpstreamErrorBody bytes: only its message is wanted.
 template <typename Stream>
@@ -439,14 +482,9 @@ asio::awaitable<std::string> readErrorBody(Stream& upstream, UpstreamConn& conn,
                                            const UpstreamHeadParser& parser,
                                            std::array<char, kRelayBufferBytes>& buf) {
   std::string body;
-  ChunkedScanner chunks;
-  std::optional<std::uint64_t> left;
-  if (auto declared = parser.content_length()) {
-    left = *declared;
-  }
-  bool done = parser.is_done();
+  BodyCursor cursor(parser);
   size_t have = 0;
-  while (!done && body.size() < kMaxUpstreamErrorBody) {
+  while (!cursor.done() && body.size() < kMaxUpstreamErrorBody) {
     size_t got = takeBuffered(conn, buf, have);
     if (got == 0) {
       auto [ec, n] = co_await upstream.async_read_some(
@@ -457,23 +495,12 @@ asio::awaitable<std::string> readErrorBody(Stream& upstream, UpstreamConn& conn,
       got = n;
     }
     std::string_view fresh(buf.data(), have + got);
-    have = 0;
-    if (parser.chunked()) {
-      auto scanned = chunks.scan(fresh, [&](std::string_view data) { body.append(data); });
-      if (scanned.error != nullptr) {
-        break;
-      }
-      done = scanned.done;
-      have = fresh.size() - scanned.consumed;
-      std::memmove(buf.data(), buf.data() + scanned.consumed, have);
-    } else if (left) {
-      size_t n = static_cast<size_t>(std::min<std::uint64_t>(fresh.size(), *left));
-      body.append(fresh.substr(0, n));
-      *left -= n;
-      done = *left == 0;
-    } else {
-      body.append(fresh);
+    auto stepped = cursor.step(fresh, [&](std::string_view data) { body.append(data); });
+    if (stepped.error != nullptr) {
+      break;
     }
+    have = fresh.size() - stepped.consumed;
+    std::memmove(buf.data(), buf.data() + stepped.consumed, have);
   }
   co_return body;
 }
@@ -607,10 +634,8 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   // chunks here. Each read is one client write, so an event reaches the client as soon as fwd
   // has it.
   common::sse::SseParser events(nullptr);  // counts events, keeps none of their fields
-  ChunkedScanner chunks;
-  bool upstream_chunked = parser.chunked();
-  std::uint64_t body_left = length.value_or(0);
-  bool finished = bodyless || parser.is_done();
+  BodyCursor cursor(parser);
+  bool finished = bodyless || cursor.done();
   bool first_byte = true;
   bool upstream_failed = false;
   bool extra_bytes = false;
@@ -632,7 +657,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
       auto [rec, rn] = co_await upstream.async_read_some(
           asio::buffer(buf.data() + have, buf.size() - have), kUseTuple);
       got = rn;
-      if (rec == asio::error::eof && !upstream_chunked && !length) {
+      if (rec == asio::error::eof && cursor.endsAtClose()) {
         finished = true;  // a body that ends when the upstream closes
       } else if (rec) {
         if (watch.gone) {
@@ -658,29 +683,18 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
       }
     }
     std::string_view fresh(buf.data(), have + got);
-    size_t forward = fresh.size();
-    size_t consumed = fresh.size();
-    if (upstream_chunked) {
-      auto scanned = chunks.scan(fresh, see);
-      forward = scanned.forward;
-      consumed = scanned.consumed;
-      finished = scanned.done;
-      if (scanned.error != nullptr) {
-        upstream_failed = true;
-        failure_detail = "upstream " + t.name + " sent malformed chunked framing: " + scanned.error;
-      }
-    } else if (length) {
-      forward = consumed = static_cast<size_t>(std::min<std::uint64_t>(fresh.size(), body_left));
-      body_left -= forward;
-      finished = body_left == 0;
-      see(fresh.substr(0, forward));
-    } else {
-      see(fresh);
+    auto stepped = cursor.step(fresh, see);
+    size_t forward = stepped.forward;
+    size_t consumed = stepped.consumed;
+    finished = finished || stepped.done;
+    if (stepped.error != nullptr) {
+      upstream_failed = true;
+      failure_detail = "upstream " + t.name + " sent malformed chunked framing: " + stepped.error;
     }
     extra_bytes = finished && consumed < fresh.size();
     if (forward > 0 || finished) {
       auto cwec = co_await writeToClient(w, client, pending_head, fresh.substr(0, forward),
-                                         chunked && !upstream_chunked, chunked && finished);
+                                         chunked && !parser.chunked(), chunked && finished);
       pending_head = {};
       if (cwec) {
         // The client went away: stop reading the upstream; its connection is not reusable.
@@ -717,7 +731,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
     // Logged as partial: what the client received before the cut.
     FWD_LOG(kWarn, "dataplane") << "partial response: " << failure_detail << "; relayed "
                                 << events.eventCount() << " stream events";
-    if (sse && chunked && (!upstream_chunked || chunks.atChunkBoundary())) {
+    if (sse && chunked && cursor.atChunkBoundary()) {
       // The head is gone, so no retry: end the stream with an error event the client can see
       // (unless the cut came inside a chunk, where a chunk of fwd's own would break the framing).
       ApiError e = upstreamFailure(502, "upstream_error", failure_detail);

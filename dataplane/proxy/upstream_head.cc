@@ -12,10 +12,6 @@ namespace http = boost::beast::http;
 
 namespace {
 
-void appendField(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ").append(value).append("\r\n");
-}
-
 void appendNumber(std::string& out, std::uint64_t n) {
   char digits[24];
   auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
@@ -23,6 +19,10 @@ void appendNumber(std::string& out, std::uint64_t n) {
 }
 
 }  // namespace
+
+void appendField(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
 
 bool isDroppedResponseField(http::field name) {
   switch (name) {

@@ -17,6 +17,9 @@
 
 namespace fwd::dataplane::proxy {
 
+/// Appends "name: value\r\n" to a message head being written by hand.
+void appendField(std::string& out, std::string_view name, std::string_view value);
+
 /// True for the hop-by-hop fields (and Content-Length) that fwd never passes to a client: it
 /// sets its own framing.
 bool isDroppedResponseField(boost::beast::http::field name);
