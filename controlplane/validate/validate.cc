@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/config/defaults.h"
 #include "common/config/duration.h"
 #include "common/match/glob.h"
 #include "google/protobuf/descriptor.h"
@@ -38,14 +39,6 @@ constexpr std::chrono::milliseconds kMinDuration{1};
 constexpr std::chrono::milliseconds kMaxTimeout = kMaxUpstreamTimeout;
 constexpr std::chrono::milliseconds kMaxEjectionTime = std::chrono::hours(24);
 constexpr std::chrono::milliseconds kMinHealthInterval = std::chrono::seconds(1);
-// Defaults the data planes apply (dataplane/config/compiled_config.h), for comparisons of one
-// set duration with an unset one.
-constexpr std::chrono::milliseconds kDefaultBaseEjection = std::chrono::seconds(30);
-constexpr std::chrono::milliseconds kDefaultMaxEjection = std::chrono::seconds(300);
-constexpr std::chrono::milliseconds kDefaultHealthInterval = std::chrono::seconds(10);
-constexpr std::chrono::milliseconds kDefaultHealthTimeout = std::chrono::seconds(5);
-constexpr std::chrono::milliseconds kDefaultBackoffBase{25};
-constexpr std::chrono::milliseconds kDefaultBackoffMax = std::chrono::seconds(1);
 
 /// `value` in double quotes, non-printable bytes escaped and long values cut, so an error
 /// message stays one readable line whatever the client sent.
@@ -603,9 +596,9 @@ absl::Status checkOutlierDetection(const fwd::v1::OutlierDetection& od) {
     return s;
   }
   auto [base, base_default] =
-      effective(od.has_base_ejection_time(), od.base_ejection_time(), kDefaultBaseEjection);
+      effective(od.has_base_ejection_time(), od.base_ejection_time(), common::config::defaults::kBaseEjectionTime);
   auto [max, max_default] =
-      effective(od.has_max_ejection_time(), od.max_ejection_time(), kDefaultMaxEjection);
+      effective(od.has_max_ejection_time(), od.max_ejection_time(), common::config::defaults::kMaxEjectionTime);
   if (base_default) {
     // Only a set max can be shorter than the default base: name the field that was given.
     return checkOrder(max_field, max, Order::kAtLeast, base_field, base, true);
@@ -656,9 +649,9 @@ absl::Status checkHealthCheck(const fwd::v1::HealthCheck& hc) {
     }
   }
   auto [interval, interval_default] =
-      effective(hc.has_interval(), hc.interval(), kDefaultHealthInterval);
+      effective(hc.has_interval(), hc.interval(), common::config::defaults::kHealthCheckInterval);
   auto [timeout, timeout_default] =
-      effective(hc.has_timeout(), hc.timeout(), kDefaultHealthTimeout);
+      effective(hc.has_timeout(), hc.timeout(), common::config::defaults::kHealthCheckTimeout);
   if (timeout_default) {
     // Only a set interval can be too short for the default timeout: name the field given.
     return checkOrder(interval_field, interval, Order::kAbove, timeout_field, timeout, true);
@@ -681,9 +674,9 @@ absl::Status checkBackoff(const fwd::v1::RetryPolicy& retry) {
     return s;
   }
   auto [base, base_default] =
-      effective(retry.has_backoff_base(), retry.backoff_base(), kDefaultBackoffBase);
+      effective(retry.has_backoff_base(), retry.backoff_base(), common::config::defaults::kRetryBackoffBase);
   auto [max, max_default] =
-      effective(retry.has_backoff_max(), retry.backoff_max(), kDefaultBackoffMax);
+      effective(retry.has_backoff_max(), retry.backoff_max(), common::config::defaults::kRetryBackoffMax);
   if (base_default) {
     return checkOrder(max_field, max, Order::kAtLeast, base_field, base, true);
   }

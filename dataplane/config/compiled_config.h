@@ -15,6 +15,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
+#include "common/config/defaults.h"
 #include "common/crypto/token.h"
 #include "dataplane/config/upstream_health.h"
 #include "fwd/v1/config.pb.h"
@@ -34,8 +35,8 @@ struct AttemptTimeouts {
 struct HealthCheckPolicy {
   bool enabled = false;
   std::string path = "/models";
-  std::chrono::milliseconds interval{10'000};
-  std::chrono::milliseconds timeout{5'000};
+  std::chrono::milliseconds interval = common::config::defaults::kHealthCheckInterval;
+  std::chrono::milliseconds timeout = common::config::defaults::kHealthCheckTimeout;
   std::uint32_t unhealthy_threshold = 3;
   std::uint32_t healthy_threshold = 2;
 };
@@ -104,8 +105,8 @@ struct CompiledRoute {
     bool explicit_policy = false;
     std::uint32_t retries = 0;
     bool on_5xx = true, on_429 = false, on_connect = true, on_timeout = true;
-    std::chrono::milliseconds backoff_base{25};
-    std::chrono::milliseconds backoff_max{1'000};
+    std::chrono::milliseconds backoff_base = common::config::defaults::kRetryBackoffBase;
+    std::chrono::milliseconds backoff_max = common::config::defaults::kRetryBackoffMax;
   } retry;
   /// Route overrides of the upstreams' timeouts; unset fields keep the upstream's.
   struct TimeoutOverrides {

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/config/defaults.h"
 #include "fwd/v1/config.pb.h"
 
 namespace fwd::dataplane::config {
@@ -22,8 +23,8 @@ struct OutlierPolicy {
   using Clock = std::chrono::steady_clock;
   bool enabled = true;
   std::uint32_t consecutive_failures = 5;
-  Clock::duration base_ejection = std::chrono::seconds(30);
-  Clock::duration max_ejection = std::chrono::seconds(300);
+  Clock::duration base_ejection = common::config::defaults::kBaseEjectionTime;
+  Clock::duration max_ejection = common::config::defaults::kMaxEjectionTime;
 };
 
 struct UpstreamHealth {
