@@ -455,16 +455,7 @@ std::string shownDuration(const google::protobuf::Duration& d) {
 
 std::string shown(std::chrono::milliseconds d) { return common::config::formatDuration(d); }
 
-/// Compares a duration with a bound without overflow: <0, 0 or >0.
-int compare(const google::protobuf::Duration& d, std::chrono::milliseconds bound) {
-  std::int64_t bound_s = bound.count() / 1000;
-  std::int64_t bound_ns = (bound.count() % 1000) * 1'000'000;
-  if (d.seconds() != bound_s) {
-    return d.seconds() < bound_s ? -1 : 1;
-  }
-  return d.nanos() < bound_ns ? -1 : (d.nanos() > bound_ns ? 1 : 0);
-}
-
+/// Compares two durations without overflow: <0, 0 or >0.
 int compare(const google::protobuf::Duration& a, const google::protobuf::Duration& b) {
   if (a.seconds() != b.seconds()) {
     return a.seconds() < b.seconds() ? -1 : 1;
@@ -477,6 +468,10 @@ google::protobuf::Duration protoDuration(std::chrono::milliseconds d) {
   out.set_seconds(d.count() / 1000);
   out.set_nanos(static_cast<std::int32_t>((d.count() % 1000) * 1'000'000));
   return out;
+}
+
+int compare(const google::protobuf::Duration& d, std::chrono::milliseconds bound) {
+  return compare(d, protoDuration(bound));
 }
 
 /// A set duration `field` is well formed and within [min, max]; `unset` says what leaving it
