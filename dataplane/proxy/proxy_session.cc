@@ -50,14 +50,15 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
+// An upstream response is read into one buffer per client connection, head and body: a
+// response that arrives at once (a JSON answer, a burst of events) is read with one recvmsg and
+// relayed with one send.
 constexpr size_t kRelayBufferBytes = 16 * 1024;
 constexpr size_t kMaxUpstreamErrorBody = 8 * 1024;
 // The requested model plus fallbacks: a bound on how far one request can wander.
 constexpr size_t kMaxModelsPerRequest = 8;
-// Read buffer capacities: a request head (plus a small body) and a response head (plus a
-// typical JSON answer) each arrive in one recvmsg.
+// Read buffer capacity: a request head (plus a small body) arrives in one recvmsg.
 constexpr size_t kClientReadBufferBytes = 4 * 1024;
-constexpr size_t kUpstreamReadBufferBytes = 8 * 1024;
 
 double secondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -182,15 +183,46 @@ struct Request {
   bool keep_alive = true;
 };
 
+// What an upstream response is read into: its head, then its body piece by piece. Allocated on
+// the first response and reused for every later one on the client connection: out of the
+// coroutine frame, whose 16 KiB would otherwise be allocated and freed again for every attempt
+// (asio recycles only frames below ~1 KiB). Not zeroed: pages are touched only as far as data is
+// read into them. Only a response head longer than kRelayBufferBytes (heads may have up to
+// 64 KiB) makes it grow, and it then stays that size for the connection.
+class RelayBuffer {
+ public:
+  char* data() { return data_.get(); }
+  size_t size() const { return size_; }
+
+  /// Allocates kRelayBufferBytes on first use.
+  void ensure() {
+    if (!data_) {
+      data_ = std::make_unique_for_overwrite<char[]>(kRelayBufferBytes);
+      size_ = kRelayBufferBytes;
+    }
+  }
+  /// Doubles the capacity, at most to `limit` (and never below the current size), keeping the
+  /// first `keep` bytes.
+  void grow(size_t keep, size_t limit) {
+    size_t bigger = std::max(size_, std::min(size_ * 2, limit));
+    auto next = std::make_unique_for_overwrite<char[]>(bigger);
+    std::memcpy(next.get(), data_.get(), keep);
+    data_ = std::move(next);
+    size_ = bigger;
+  }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  size_t size_ = 0;
+};
+
 // The client side of a connection: its socket and the deadline of the operation in progress.
 struct ClientConn {
   tcp::socket socket;
   Deadline deadline;
   std::string response_head;  // reused for every response on this connection
-  // The response relay buffer, allocated on the first relayed response and reused for every
-  // later one on this connection: out of the coroutine frame, whose 16 KiB would otherwise be
-  // allocated and freed again for every attempt (asio recycles only frames below ~1 KiB).
-  std::unique_ptr<std::array<char, kRelayBufferBytes>> relay;
+  // The response relay buffer (see RelayBuffer), reused for every response on this connection.
+  RelayBuffer relay;
 };
 
 // An operation ended because its deadline passed (the watchdog cancelled it).
@@ -292,9 +324,6 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(
     co_return nullptr;
   }
   auto conn = std::make_unique<UpstreamConn>();
-  // Beast reads into free capacity, starting at 512 bytes: without room, a typical response
-  // head + JSON body takes two recvmsg (and then two sends to the client).
-  conn->buffer.reserve(kUpstreamReadBufferBytes);
   conn->tcp.emplace(executor);
   conn->deadline.bind(w.watchdog, *conn->tcp);
   auto connect_deadline = std::min(deadline, Clock::now() + connect_timeout);
@@ -416,16 +445,53 @@ Attempt clientGone(Attempt out) {
   return out;
 }
 
-// Moves body bytes that arrived with the head (still in conn.buffer) into buf after its first
-// `have` bytes; returns how many, 0 when none are left and the socket must be read.
-size_t takeBuffered(UpstreamConn& conn, std::array<char, kRelayBufferBytes>& buf, size_t have) {
-  if (conn.buffer.size() == 0) {
-    return 0;
+// Where the head of an upstream response ended in the relay buffer, and how much was read.
+struct HeadRead {
+  boost::system::error_code ec;
+  size_t head_bytes = 0;  // buf[0, head_bytes) is the head
+  size_t read = 0;        // buf[head_bytes, read) are body bytes that came with it
+};
+
+// Reads an upstream response head into buf (growing it only for a head that does not fit, up
+// to the header limit). Fails as Beast's http::async_read_header would: end_of_stream
+// when the upstream closed before sending anything, partial_message when it closed mid-head,
+// header_limit for a head over the limit.
+template <typename Stream>
+asio::awaitable<HeadRead> readHead(Stream& upstream, UpstreamHeadParser& parser,
+                                   RelayBuffer& buf, size_t header_limit) {
+  HeadRead out;
+  // The parser takes the status line as soon as it is whole and the fields once the blank line
+  // is there; what it took is not presented again.
+  size_t parsed = 0;
+  for (;;) {
+    if (out.read == buf.size()) {
+      if (out.read - parsed > header_limit) {
+        out.ec = http::error::header_limit;
+        co_return out;
+      }
+      // Room for one byte over the limit: the parser itself reports header_limit there.
+      buf.grow(out.read, parsed + header_limit + 1);
+    }
+    auto [ec, n] = co_await upstream.async_read_some(
+        asio::buffer(buf.data() + out.read, buf.size() - out.read), kUseTuple);
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+      out.ec = out.read == 0 ? http::error::end_of_stream : http::error::partial_message;
+      co_return out;
+    }
+    if (ec) {
+      out.ec = ec;
+      co_return out;
+    }
+    out.read += n;
+    beast::error_code pec;
+    parsed += parser.put(asio::buffer(buf.data() + parsed, out.read - parsed), pec);
+    if (pec == http::error::need_more) {
+      continue;
+    }
+    out.ec = pec;
+    out.head_bytes = parsed;
+    co_return out;
   }
-  size_t n = asio::buffer_copy(asio::buffer(buf.data() + have, buf.size() - have),
-                               conn.buffer.data());
-  conn.buffer.consume(n);
-  return n;
 }
 
 // Where an upstream response body ends, whatever its framing: the upstream's own chunks
@@ -475,32 +541,64 @@ class BodyCursor {
   ChunkedScanner chunks_;
 };
 
+// The bytes of the relay buffer not yet stepped over: those that came with the head, then
+// each read's. Bytes presented but not consumed (an unfinished chunk-size line) move to the front
+// before the next read, which lands after them.
+class BodyWindow {
+ public:
+  explicit BodyWindow(const HeadRead& head)
+      : begin_(head.head_bytes), fresh_(head.read - head.head_bytes) {}
+
+  /// Nothing new to step over: read the socket (into readInto()) first.
+  bool needRead() const { return fresh_ == 0; }
+  asio::mutable_buffer readInto(RelayBuffer& buf) {
+    if (begin_ > 0) {
+      std::memmove(buf.data(), buf.data() + begin_, kept_);
+      begin_ = 0;
+    }
+    return asio::buffer(buf.data() + kept_, buf.size() - kept_);
+  }
+  void arrived(size_t n) { fresh_ = n; }
+  /// The kept bytes and the new ones.
+  std::string_view fresh(RelayBuffer& buf) const {
+    return {buf.data() + begin_, kept_ + fresh_};
+  }
+  /// The first `n` bytes of fresh() are done with; the rest are kept for the next step.
+  void consume(size_t n) {
+    begin_ += n;
+    kept_ = kept_ + fresh_ - n;
+    fresh_ = 0;
+  }
+
+ private:
+  size_t begin_;
+  size_t fresh_;
+  size_t kept_ = 0;
+};
+
 // The body of an upstream error that fwd answers for (a 5xx, or a 429 it retries), decoded,
 // at most kMaxUpstreamErrorBody bytes: only its message is wanted.
+// `head` tells where the body bytes that came with the head are in buf.
 template <typename Stream>
-asio::awaitable<std::string> readErrorBody(Stream& upstream, UpstreamConn& conn,
-                                           const UpstreamHeadParser& parser,
-                                           std::array<char, kRelayBufferBytes>& buf) {
+asio::awaitable<std::string> readErrorBody(Stream& upstream, const UpstreamHeadParser& parser,
+                                           RelayBuffer& buf, const HeadRead& head) {
   std::string body;
   BodyCursor cursor(parser);
-  size_t have = 0;
+  BodyWindow window(head);
   while (!cursor.done() && body.size() < kMaxUpstreamErrorBody) {
-    size_t got = takeBuffered(conn, buf, have);
-    if (got == 0) {
-      auto [ec, n] = co_await upstream.async_read_some(
-          asio::buffer(buf.data() + have, buf.size() - have), kUseTuple);
+    if (window.needRead()) {
+      auto [ec, n] = co_await upstream.async_read_some(window.readInto(buf), kUseTuple);
       if (ec) {
         break;
       }
-      got = n;
+      window.arrived(n);
     }
-    std::string_view fresh(buf.data(), have + got);
+    std::string_view fresh = window.fresh(buf);
     auto stepped = cursor.step(fresh, [&](std::string_view data) { body.append(data); });
     if (stepped.error != nullptr) {
       break;
     }
-    have = fresh.size() - stepped.consumed;
-    std::memmove(buf.data(), buf.data() + stepped.consumed, have);
+    window.consume(stepped.consumed);
   }
   co_return body;
 }
@@ -535,6 +633,8 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   }
   out.reached = true;
 
+  client.relay.ensure();
+  RelayBuffer& buf = client.relay;
   UpstreamHeadParser parser(client.response_head);
   parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
@@ -545,8 +645,8 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   auto head_limit = r.body.stream ? plan.timeouts.stream_first_byte : plan.timeouts.first_byte;
   bool head_limit_first = sent_at + head_limit < deadline;
   conn.deadline.at(head_limit_first ? sent_at + head_limit : deadline);
-  auto [hec, hn] = co_await http::async_read_header(upstream, conn.buffer, parser, kUseTuple);
-  if (hec) {
+  HeadRead head = co_await readHead(upstream, parser, buf, w.options.max_header_bytes);
+  if (auto hec = head.ec) {
     if (watch.gone) {
       co_return clientGone(std::move(out));
     }
@@ -577,16 +677,11 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   }
   out.status = static_cast<int>(parser.status());
 
-  if (!client.relay) {
-    // Not zeroed: pages are touched only as far as data is read into them.
-    client.relay = std::make_unique_for_overwrite<std::array<char, kRelayBufferBytes>>();
-  }
-  std::array<char, kRelayBufferBytes>& buf = *client.relay;
   bool retry_429 = out.status == 429 && plan.fail_on_429;
   if (out.status >= 500 || retry_429) {
     // Not relayed: read a bounded part of the body for the error message, then drop the
     // connection (the rest of the body is not worth waiting for).
-    std::string body = co_await readErrorBody(upstream, conn, parser, buf);
+    std::string body = co_await readErrorBody(upstream, parser, buf, head);
     out.outcome = retry_429 ? "http_429" : "http_5xx";
     out.failure = retry_429 ? Failure::k429 : Failure::k5xx;
     out.detail = "upstream " + t.name + " returned " + std::to_string(out.status) + ": " +
@@ -618,7 +713,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   // The head goes out on its own only when no body bytes are here yet (a stream whose first
   // event is still being generated) or there is no body. Otherwise it leaves together with the
   // first body bytes in one write: one sendmsg, one packet, instead of two.
-  if (bodyless || (conn.buffer.size() == 0 && !parser.is_done())) {
+  if (bodyless || (head.read == head.head_bytes && !parser.is_done())) {
     auto hwec = co_await writeToClient(w, client, pending_head, {}, false, false);
     pending_head = {};
     if (hwec) {
@@ -638,25 +733,23 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   bool finished = bodyless || cursor.done();
   bool first_byte = true;
   bool upstream_failed = false;
-  bool extra_bytes = false;
+  bool extra_bytes = finished && head.read > head.head_bytes;
   std::string failure_detail;
   std::string_view failure_outcome = "mid_stream";
-  size_t have = 0;  // scanned-but-unconsumed bytes at the front of buf (an unfinished size line)
+  BodyWindow window(head);
   auto see = [&](std::string_view payload) {
     if (sse) {
       events.feed(payload);
     }
   };
   while (!finished) {
-    size_t got = takeBuffered(conn, buf, have);
-    if (got == 0) {
+    if (window.needRead()) {
       // Each read waits at most the idle limit (the silence between chunks), within the total.
       auto idle_at = Clock::now() + plan.timeouts.idle;
       bool idle_first = plan.timeouts.idle.count() > 0 && idle_at < deadline;
       conn.deadline.at(idle_first ? idle_at : deadline);
-      auto [rec, rn] = co_await upstream.async_read_some(
-          asio::buffer(buf.data() + have, buf.size() - have), kUseTuple);
-      got = rn;
+      auto [rec, rn] = co_await upstream.async_read_some(window.readInto(buf), kUseTuple);
+      window.arrived(rn);
       if (rec == asio::error::eof && cursor.endsAtClose()) {
         finished = true;  // a body that ends when the upstream closes
       } else if (rec) {
@@ -682,7 +775,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
         break;
       }
     }
-    std::string_view fresh(buf.data(), have + got);
+    std::string_view fresh = window.fresh(buf);
     auto stepped = cursor.step(fresh, see);
     size_t forward = stepped.forward;
     size_t consumed = stepped.consumed;
@@ -713,11 +806,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
     if (upstream_failed) {
       break;
     }
-    // An unfinished size line moves to the front; the next read lands after it.
-    have = fresh.size() - consumed;
-    if (have > 0 && !finished) {
-      std::memmove(buf.data(), buf.data() + consumed, have);
-    }
+    window.consume(consumed);
   }
   if (sse && events.eventCount() > 0) {
     w.metrics.streamed_events.cell(w.index, {t.name}).add(events.eventCount());
@@ -740,7 +829,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
     }
     co_return out;
   }
-  reusable = parser.keep_alive() && !extra_bytes && conn.buffer.size() == 0;
+  reusable = parser.keep_alive() && !extra_bytes;
   if (!keep_alive) {
     out.client_alive = false;
   }

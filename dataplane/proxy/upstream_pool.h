@@ -4,7 +4,6 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <memory>
@@ -20,7 +19,6 @@ namespace fwd::dataplane::proxy {
 struct UpstreamConn {
   std::optional<boost::asio::ip::tcp::socket> tcp;                            // plain http
   std::optional<boost::beast::ssl_stream<boost::asio::ip::tcp::socket>> tls;  // https
-  boost::beast::flat_buffer buffer;  // bytes read past the previous response, if any
   std::string request_head;          // reused for every request on this connection
   Deadline deadline;                 // watches lowest() once connected
   bool reused = false;

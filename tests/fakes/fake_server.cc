@@ -54,6 +54,7 @@ constexpr std::uint32_t kHeaderLimit = 64 << 10;
 constexpr auto kIoTimeout = std::chrono::seconds(30);
 constexpr int kMaxDelayMs = 10 * 60 * 1000;
 constexpr int kMaxChunks = 1000000;
+constexpr int kMaxHeadBytes = 1 << 20;
 constexpr std::size_t kReadSize = 16 << 10;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kJson = "application/json";
@@ -102,6 +103,8 @@ struct Request {
   int stall_ms = 0;
   int chunks = kDefaultChunks;
   int chunk_delay_ms = 0;
+  int events_per_write = 1;
+  int head_bytes = 0;
   int cut_after = -1;
   Framing framing = Framing::kChunked;
   bool fake_close = false;
@@ -118,6 +121,8 @@ struct Request {
     stall_ms = 0;
     chunks = kDefaultChunks;
     chunk_delay_ms = 0;
+    events_per_write = 1;
+    head_bytes = 0;
     cut_after = -1;
     framing = Framing::kChunked;
     fake_close = false;
@@ -186,6 +191,10 @@ class RequestParser : public http::basic_parser<true> {
       out_.chunks = parseInt(value, 1, kMaxChunks, kDefaultChunks);
     } else if (beast::iequals(key, "chunk-delay-ms")) {
       out_.chunk_delay_ms = parseInt(value, 0, kMaxDelayMs, 0);
+    } else if (beast::iequals(key, "events-per-write")) {
+      out_.events_per_write = parseInt(value, 1, kMaxChunks, 1);
+    } else if (beast::iequals(key, "head-bytes")) {
+      out_.head_bytes = parseInt(value, 0, kMaxHeadBytes, 0);
     } else if (beast::iequals(key, "cut-after")) {
       out_.cut_after = parseInt(value, 0, kMaxChunks, -1);
     } else if (beast::iequals(key, "framing")) {
@@ -586,6 +595,12 @@ class FakeServer::Impl {
     if (!head.keep_alive) {
       out += "\r\nconnection: close";
     }
+    // x-fake-head-bytes: N pads the head to about N bytes with one long field.
+    constexpr std::string_view kPad = "\r\nx-fake-pad: ";
+    if (static_cast<size_t>(request.head_bytes) > out.size() + kPad.size() + 4) {
+      out += kPad;
+      out.append(request.head_bytes - out.size() - 4, 'p');
+    }
     out += "\r\n\r\n";
   }
 
@@ -772,8 +787,8 @@ class FakeServer::Impl {
     co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
   }
 
-  // One chunk per event, each written (flushed) on its own; x-fake-cut-after closes mid-way and
-  // x-fake-framing picks another framing (see Framing).
+  // One chunk per event, each written (flushed) on its own unless x-fake-events-per-write groups
+  // them; x-fake-cut-after closes mid-way and x-fake-framing picks another framing (see Framing).
   template <class Stream>
   asio::awaitable<bool> writeStream(Stream& stream, Connection& conn, StreamKind kind,
                                     const BodyInfo& info, std::uint64_t id, bool keep_alive) {
@@ -788,7 +803,12 @@ class FakeServer::Impl {
                id);
     auto& lowest = beast::get_lowest_layer(stream);
     lowest.expires_after(kIoTimeout);
-    if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(conn.head), kUse); ec) {
+    // Events written in groups (x-fake-events-per-write) take the head along with the first.
+    conn.frame.clear();
+    if (request.events_per_write > 1) {
+      conn.frame = conn.head;
+    } else if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(conn.head), kUse);
+               ec) {
       co_return false;
     }
     const auto head_sent = std::chrono::steady_clock::now();
@@ -807,13 +827,29 @@ class FakeServer::Impl {
       auto [ec, n] = co_await asio::async_write(stream, asio::buffer(bytes), kUse);
       co_return !ec;
     };
+    // Frames wait in conn.frame until x-fake-events-per-write of them are there (default 1:
+    // each event written on its own), or a pause, a cut or the end comes.
+    int batched = 0;
+    auto flush = [&]() -> asio::awaitable<bool> {
+      batched = 0;
+      if (conn.frame.empty()) {
+        co_return true;
+      }
+      bool ok = co_await write(conn.frame);
+      conn.frame.clear();
+      co_return ok;
+    };
     for (int i = 0; i < events; ++i) {
       if (i == request.cut_after) {
+        co_await flush();
         beast::error_code ec;
         lowest.socket().close(ec);
         co_return false;
       }
       if (i > 0 && request.chunk_delay_ms > 0) {
+        if (!co_await flush()) {
+          co_return false;
+        }
         // On a fixed schedule from the head (no drift), so a client can tell when each event
         // was due.
         if (!delay) {
@@ -832,38 +868,51 @@ class FakeServer::Impl {
         conn.body += "[DONE]";
       }
       conn.body += "\n\n";
-      conn.frame.clear();
+      const size_t start = conn.frame.size();
       if (framing == Framing::kClose) {
-        conn.frame = conn.body;
+        conn.frame += conn.body;
       } else if (framing == Framing::kBadChunk && i == 1) {
-        conn.frame = "zz\r\n" + conn.body + "\r\n";
+        conn.frame += "zz\r\n" + conn.body + "\r\n";
       } else {
         appendChunkFrame(conn.frame, conn.body, framing == Framing::kExtensions ? ";fake=1" : "");
       }
-      std::string_view frame = conn.frame;
-      if (framing == Framing::kCutMidChunk && i == 1) {
+      const bool in_pieces =
+          framing == Framing::kSplit || (framing == Framing::kCutMidChunk && i == 1);
+      if (!in_pieces) {
+        if (++batched >= request.events_per_write && !co_await flush()) {
+          co_return false;
+        }
+        continue;
+      }
+      // This event's frame goes out in pieces; the events batched before it go first.
+      std::string_view frame = std::string_view(conn.frame).substr(start);
+      if (start > 0 && !co_await write(std::string_view(conn.frame).substr(0, start))) {
+        co_return false;
+      }
+      batched = 0;
+      if (framing == Framing::kCutMidChunk) {
         co_await write(frame.substr(0, frame.size() / 2));
         beast::error_code ec;
         lowest.socket().close(ec);
         co_return false;
       }
-      if (framing == Framing::kSplit) {
-        // Inside the size line, then inside the payload.
-        if (!co_await write(frame.substr(0, 1))) {
-          co_return false;
-        }
-        co_await pause(2);
-        if (!co_await write(frame.substr(1, frame.size() / 2))) {
-          co_return false;
-        }
-        co_await pause(2);
-        frame.remove_prefix(1 + frame.size() / 2);
+      // Inside the size line, then inside the payload.
+      if (!co_await write(frame.substr(0, 1))) {
+        co_return false;
       }
+      co_await pause(2);
+      if (!co_await write(frame.substr(1, frame.size() / 2))) {
+        co_return false;
+      }
+      co_await pause(2);
+      frame.remove_prefix(1 + frame.size() / 2);
       if (!co_await write(frame)) {
         co_return false;
       }
+      conn.frame.clear();
     }
     if (request.cut_after >= events || framing == Framing::kClose) {
+      co_await flush();
       beast::error_code ec;
       lowest.socket().shutdown(tcp::socket::shutdown_send, ec);
       lowest.socket().close(ec);
@@ -875,7 +924,8 @@ class FakeServer::Impl {
     } else if (framing == Framing::kJunkAfter) {
       tail = "0\r\n\r\nJUNK";
     }
-    co_return co_await write(tail) && keep_alive;
+    conn.frame += tail;
+    co_return co_await flush() && keep_alive;
   }
 
   FakeConfig config_;

@@ -23,8 +23,11 @@
 //
 // Faults, by request header: x-fake-status: N (also JSON "model": "fake-status-N"; 429 adds
 // retry-after: 1, or x-fake-retry-after: N), x-fake-stall-ms: N (before the response head),
-// x-fake-chunks: N, x-fake-chunk-delay-ms: N (between events), x-fake-cut-after: K (K events, then
-// the socket is closed: no final chunk, no [DONE]), x-fake-close: 1 (close without answering),
+// x-fake-chunks: N, x-fake-chunk-delay-ms: N (between events), x-fake-events-per-write: N (N
+// events to a write, the first with the head; default 1: the head and each event on their own;
+// a pause flushes), x-fake-head-bytes: N (pads the response head to ~N bytes with x-fake-pad),
+// x-fake-cut-after: K (K events, then the socket is closed: no final chunk, no [DONE]),
+// x-fake-close: 1 (close without answering),
 // x-fake-framing: chunked|extensions|trailers|split|close|bad-chunk|cut-mid-chunk|junk-after
 // (how a stream's body is framed; see Framing in fake_server.cc).
 #include <csignal>

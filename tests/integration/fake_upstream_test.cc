@@ -187,6 +187,32 @@ TEST_F(FakeUpstreamTest, StreamArrivesIncrementally) {
   }
 }
 
+TEST_F(FakeUpstreamTest, EventsPerWriteKeepsTheEventsAndHeadBytesPadsTheHead) {
+  // x-fake-events-per-write changes only how the stream is written, not what it says; and
+  // x-fake-head-bytes: N makes the head about N bytes long with one x-fake-pad field.
+  const std::string body = R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})";
+  Response one = post("/v1/chat/completions", body, {{"x-fake-chunks", "10"}});
+  Response grouped = post("/v1/chat/completions", body,
+                          {{"x-fake-chunks", "10"},
+                           {"x-fake-events-per-write", "4"},
+                           {"x-fake-head-bytes", "30000"}});
+  ASSERT_EQ(one.status, 200) << one.error;
+  ASSERT_EQ(grouped.status, 200) << grouped.error;
+  EXPECT_TRUE(grouped.complete);
+  std::vector<std::string> a = sseData(one.body);
+  std::vector<std::string> b = sseData(grouped.body);
+  ASSERT_EQ(a.size(), 12u);  // 10 chunks + usage + [DONE]
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i + 1 < a.size(); ++i) {
+    EXPECT_EQ(json::parse(a[i])["choices"], json::parse(b[i])["choices"]) << i;
+  }
+  EXPECT_EQ(b.back(), "[DONE]");
+  EXPECT_FALSE(one.hasHeader("x-fake-pad"));
+  size_t pad = grouped.header("x-fake-pad").size();
+  EXPECT_GT(pad, 29000u);
+  EXPECT_LT(pad, 30000u);
+}
+
 TEST_F(FakeUpstreamTest, ClientCanHangUpMidStream) {
   // A stream callback returning false closes the connection; the fake keeps serving.
   int pieces = 0;

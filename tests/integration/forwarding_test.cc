@@ -283,7 +283,8 @@ std::vector<std::string> eventData(const std::string& body) {
 TEST_F(ForwardingTest, EveryLegalUpstreamFramingIsRelayedWhole) {
   // fwd relays a chunked body with the upstream's own framing: chunk extensions, trailers, reads
   // that end inside a size line, and a body that ends when the upstream closes all arrive as
-  // the same 5 events + [DONE], in a complete chunked response, on a connection that goes on.
+  // the same 5 events + [DONE], in a complete chunked response, on a connection that goes on;
+  // whether the head and each event come in writes of their own or all in one.
   HttpConnection client(cluster_.dataPlane("dp1").http);
   Headers headers = {{"Authorization", "Bearer " + key_},
                      {"Content-Type", "application/json"},
@@ -293,24 +294,28 @@ TEST_F(ForwardingTest, EveryLegalUpstreamFramingIsRelayedWhole) {
   ASSERT_EQ(plain.status, 200) << plain.error;
   const std::vector<std::string> expected = eventData(plain.body);
   ASSERT_EQ(expected.size(), 6u) << plain.body;
-  for (const char* framing : {"extensions", "trailers", "split", "close", "chunked"}) {
-    Headers h = headers;
-    h.emplace("x-fake-framing", framing);
-    Response r = client.request("POST", "/v1/chat/completions", h, body);
-    ASSERT_EQ(r.status, 200) << framing << ": " << r.error;
-    EXPECT_TRUE(r.complete) << framing;
-    EXPECT_EQ(r.header("transfer-encoding"), "chunked") << framing;
-    EXPECT_FALSE(r.hasHeader("x-fake-trailer")) << framing;
-    std::vector<std::string> got = eventData(r.body);
-    ASSERT_EQ(got.size(), expected.size()) << framing << ": " << r.body;
-    for (size_t i = 0; i < got.size(); ++i) {
-      // Ids differ per request; the content and its order do not.
-      auto a = nlohmann::json::parse(got[i], nullptr, false);
-      auto b = nlohmann::json::parse(expected[i], nullptr, false);
-      if (a.is_discarded() || b.is_discarded()) {
-        EXPECT_EQ(got[i], expected[i]) << framing;
-      } else {
-        EXPECT_EQ(a["choices"], b["choices"]) << framing;
+  for (const char* per_write : {"1", "100"}) {
+    for (const char* framing : {"extensions", "trailers", "split", "close", "chunked"}) {
+      const std::string what = std::string(framing) + ", events per write " + per_write;
+      Headers h = headers;
+      h.emplace("x-fake-framing", framing);
+      h.emplace("x-fake-events-per-write", per_write);
+      Response r = client.request("POST", "/v1/chat/completions", h, body);
+      ASSERT_EQ(r.status, 200) << what << ": " << r.error;
+      EXPECT_TRUE(r.complete) << what;
+      EXPECT_EQ(r.header("transfer-encoding"), "chunked") << what;
+      EXPECT_FALSE(r.hasHeader("x-fake-trailer")) << what;
+      std::vector<std::string> got = eventData(r.body);
+      ASSERT_EQ(got.size(), expected.size()) << what << ": " << r.body;
+      for (size_t i = 0; i < got.size(); ++i) {
+        // Ids differ per request; the content and its order do not.
+        auto a = nlohmann::json::parse(got[i], nullptr, false);
+        auto b = nlohmann::json::parse(expected[i], nullptr, false);
+        if (a.is_discarded() || b.is_discarded()) {
+          EXPECT_EQ(got[i], expected[i]) << what;
+        } else {
+          EXPECT_EQ(a["choices"], b["choices"]) << what;
+        }
       }
     }
   }
@@ -320,7 +325,8 @@ TEST_F(ForwardingTest, EveryLegalUpstreamFramingIsRelayedWhole) {
 TEST_F(ForwardingTest, BytesAfterTheEndOfAResponseRetireTheUpstreamConnection) {
   // An upstream that writes past the end of its chunked response is not trusted with another
   // request: each such response costs fwd a new upstream connection, while well-framed ones
-  // share one. The junk never reaches the client, whose keep-alive connection goes on.
+  // share one. The junk never reaches the client, whose keep-alive connection goes on; also when
+  // it comes in the same read as the head and the whole body.
   const Endpoint fake = cluster_.upstream("up1").endpoint;
   auto upstreamConnections = [&] {
     Response stats = httpRequest(fake, "GET", "/_fake/stats");
@@ -339,15 +345,55 @@ TEST_F(ForwardingTest, BytesAfterTheEndOfAResponseRetireTheUpstreamConnection) {
   }
   EXPECT_EQ(upstreamConnections(), 1) << "well-framed responses: the stats call only";
   headers.emplace("x-fake-framing", "junk-after");
-  for (int i = 0; i < 3; ++i) {
-    Response r = client.request("POST", "/v1/chat/completions", headers, body);
+  for (int i = 0; i < 4; ++i) {
+    Headers h = headers;
+    h.emplace("x-fake-events-per-write", i % 2 == 0 ? "1" : "100");
+    Response r = client.request("POST", "/v1/chat/completions", h, body);
     ASSERT_EQ(r.status, 200) << "request " << i << ": " << r.error;
     EXPECT_TRUE(r.complete);
     EXPECT_EQ(r.body.find("JUNK"), std::string::npos);
+    EXPECT_EQ(eventData(r.body).size(), 3u) << r.body;
   }
-  // The first junk response went out on the pooled connection, the next two on new ones.
-  EXPECT_EQ(upstreamConnections(), 1 + 1 + 2);
+  // The first junk response went out on the pooled connection, the next three on new ones.
+  EXPECT_EQ(upstreamConnections(), 1 + 1 + 3);
   EXPECT_TRUE(client.isOpen());
+}
+
+TEST_F(ForwardingTest, ResponseHeadsUpToTheHeaderLimitAreRelayed) {
+  // A response head longer than fwd's 16 KiB relay buffer (here 40 KB, one field) is relayed
+  // whole, with the body that came in the same write; one over the 64 KiB limit is a 502 that
+  // says so.
+  HttpConnection client(cluster_.dataPlane("dp1").http);
+  Headers headers = {{"Authorization", "Bearer " + key_},
+                     {"Content-Type", "application/json"},
+                     {"x-fake-chunks", "5"},
+                     {"x-fake-events-per-write", "100"},
+                     {"x-fake-head-bytes", "40000"}};
+  Response big = client.request("POST", "/v1/chat/completions", headers,
+                                R"({"model":"gpt-4o","stream":true})");
+  ASSERT_EQ(big.status, 200) << big.error << big.body;
+  EXPECT_TRUE(big.complete);
+  EXPECT_GT(big.header("x-fake-pad").size(), 39000u);
+  EXPECT_EQ(big.header("x-fake-pad").find_first_not_of('p'), std::string::npos);
+  std::vector<std::string> events = eventData(big.body);
+  ASSERT_EQ(events.size(), 6u) << big.body;
+  EXPECT_EQ(events.back(), "[DONE]");
+  // And a plain answer right after, on the same client connection.
+  Response plain = client.request("POST", "/v1/chat/completions",
+                                  {{"Authorization", "Bearer " + key_},
+                                   {"Content-Type", "application/json"},
+                                   {"x-fake-head-bytes", "20000"}},
+                                  R"({"model":"gpt-4o"})");
+  ASSERT_EQ(plain.status, 200) << plain.error;
+  EXPECT_EQ(nlohmann::json::parse(plain.body)["object"], "chat.completion");
+
+  headers.erase("x-fake-head-bytes");
+  headers.emplace("x-fake-head-bytes", "70000");
+  Response over = client.request("POST", "/v1/chat/completions", headers,
+                                 R"({"model":"gpt-4o","stream":true})");
+  EXPECT_EQ(over.status, 502) << over.body;
+  auto e = errorOf(over);
+  EXPECT_NE(e.value("message", "").find("header limit"), std::string::npos) << over.body;
 }
 
 TEST_F(ForwardingTest, BrokenChunkedFramingEndsTheStreamCleanly) {

@@ -31,6 +31,8 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::uint64_t kResponseBodyLimit = 1ull << 30;
+// Above fwd's own limit on response heads (64 KiB), so tests see every head fwd relays.
+constexpr std::uint32_t kResponseHeaderLimit = 1u << 20;
 constexpr std::size_t kPieceSize = 64 << 10;
 
 }  // namespace
@@ -172,6 +174,7 @@ class HttpConnection::Impl {
 
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(kResponseBodyLimit);
+    parser.header_limit(kResponseHeaderLimit);
     if (method == "HEAD") {
       parser.skip(true);
     }
