@@ -16,6 +16,12 @@ bool SseParser::feed(std::string_view bytes) {
   const char* start = p;
   const bool has_cr = std::memchr(p, '\r', bytes.size()) != nullptr;
   while (p < end) {
+    if (*p == '\n' && p == start && line_.empty() && !last_was_cr_) {
+      // A blank line ending an event: the second '\n' of "\n\n", no search needed.
+      endEvent();
+      start = ++p;
+      continue;
+    }
     const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
     const char* limit = nl != nullptr ? nl : end;
     const char* cr =
@@ -54,20 +60,27 @@ bool SseParser::feed(std::string_view bytes) {
   return true;
 }
 
-void SseParser::processLine(std::string_view line) {
-  if (line.empty()) {
-    if (has_data_) {
-      ++events_;
-      if (keep_fields_) {
-        on_event_(current_);
-      }
+void SseParser::endEvent() {
+  if (has_data_) {
+    ++events_;
+    if (keep_fields_) {
+      on_event_(current_);
     }
-    data_bytes_ = 0;
-    // Cleared, not replaced: the strings keep their capacity, so the next event allocates nothing.
+  }
+  data_bytes_ = 0;
+  has_data_ = false;
+  if (keep_fields_) {
+    // Cleared, not replaced: the strings keep their capacity, so the next event allocates
+    // nothing.
     current_.event.clear();
     current_.data.clear();
     current_.id.clear();
-    has_data_ = false;
+  }
+}
+
+void SseParser::processLine(std::string_view line) {
+  if (line.empty()) {
+    endEvent();
     return;
   }
   if (line.front() == ':') {
@@ -75,7 +88,14 @@ void SseParser::processLine(std::string_view line) {
   }
   std::string_view field = line;
   std::string_view value;
-  if (size_t colon = line.find(':'); colon != std::string_view::npos) {
+  if (line.size() >= 5 && std::memcmp(line.data(), "data:", 5) == 0) {
+    // Nearly every line of an LLM stream: its field is known without searching for the colon.
+    field = line.substr(0, 4);
+    value = line.substr(5);
+    if (!value.empty() && value.front() == ' ') {
+      value.remove_prefix(1);
+    }
+  } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
     field = line.substr(0, colon);
     value = line.substr(colon + 1);
     if (!value.empty() && value.front() == ' ') {

@@ -38,6 +38,8 @@ class SseParser {
 
  private:
   void processLine(std::string_view line);
+  // A blank line: dispatches the event if it has data, and starts the next.
+  void endEvent();
 
   Callback on_event_;
   bool keep_fields_;

@@ -1,5 +1,6 @@
 #include "dataplane/proxy/chunked_scanner.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/net/hex.h"
@@ -10,6 +11,31 @@ size_t ChunkedScanner::findLf(std::string_view in, size_t from) {
   const void* lf = std::memchr(in.data() + from, '\n', in.size() - from);
   return lf == nullptr ? std::string_view::npos
                        : static_cast<size_t>(static_cast<const char*>(lf) - in.data());
+}
+
+size_t ChunkedScanner::sizeLineFastPath(std::string_view in, size_t pos) {
+  constexpr size_t kMaxDigits = 8;
+  std::uint64_t size = 0;
+  size_t i = pos;
+  const size_t stop = std::min(in.size(), pos + kMaxDigits + 1);
+  for (; i < stop; ++i) {
+    int v = common::net::hexDigitValue(in[i]);
+    if (v < 0) {
+      break;
+    }
+    size = size * 16 + static_cast<std::uint64_t>(v);
+  }
+  if (i == pos || i - pos > kMaxDigits || in.size() - i < 2 || in[i] != '\r' ||
+      in[i + 1] != '\n') {
+    return 0;
+  }
+  if (size == 0) {
+    state_ = State::kTrailer;
+  } else {
+    remaining_ = size;
+    state_ = State::kData;
+  }
+  return i + 2;
 }
 
 const char* ChunkedScanner::parseSizeLine(std::string_view line) {

@@ -45,6 +45,10 @@ class ChunkedScanner {
  private:
   enum class State { kSize, kData, kDataCr, kDataLf, kTrailer, kDone };
 
+  // A size line of at most 8 hex digits and CRLF, whole at in[pos]: takes it (entering kData,
+  // or kTrailer for the last chunk) and returns where it ends; 0 for anything else (the
+  // general path then reads it, or reports what is wrong with it).
+  size_t sizeLineFastPath(std::string_view in, size_t pos);
   // Parses one size line (without its LF); returns an error or nullptr.
   const char* parseSizeLine(std::string_view line);
   // Finds the LF ending the line that starts at `from`; npos if not within `in`.
@@ -63,6 +67,12 @@ ChunkedScanner::Result ChunkedScanner::scan(std::string_view in, OnData&& on_dat
   while (pos < in.size() && r.error == nullptr) {
     switch (state_) {
       case State::kSize: {
+        // What upstreams send: a few hex digits and CRLF, read here without a search.
+        if (size_t after = sizeLineFastPath(in, pos); after != 0) {
+          forward = state_ == State::kTrailer ? pos : after;
+          pos = after;
+          break;
+        }
         size_t lf = findLf(in, pos);
         if (lf == std::string_view::npos) {
           if (in.size() - pos > kMaxLineBytes) {
@@ -99,6 +109,11 @@ ChunkedScanner::Result ChunkedScanner::scan(std::string_view in, OnData&& on_dat
         forward = pos;
         if (remaining_ == 0) {
           state_ = State::kDataCr;
+          if (in.size() - pos >= 2 && in[pos] == '\r' && in[pos + 1] == '\n') {
+            pos += 2;  // the CRLF after the payload, when it is here already
+            forward = pos;
+            state_ = State::kSize;
+          }
         }
         break;
       }

@@ -1,16 +1,19 @@
 // Micro-benchmark of the SSE parser the data plane runs over every streamed response it relays:
 // a realistic OpenAI chat-completion stream (role chunk, 48 content chunks, finish chunk,
 // [DONE]), fed as the network hands it over (16 KiB reads) and one event per read (a slow
-// upstream flushing each token).
+// upstream flushing each token); and of the whole per-event work of the relay, the chunked
+// framing checked by ChunkedScanner with the payload counted by the parser.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/sse/sse_parser.h"
+#include "dataplane/proxy/chunked_scanner.h"
 
 namespace fwd::bench {
 std::uint64_t allocations();
@@ -127,5 +130,43 @@ void BM_SseParseStreamPerEventCountOnly(benchmark::State& state) {
   parsePerEvent(state, [] { return SseParser(nullptr); });
 }
 BENCHMARK(BM_SseParseStreamPerEventCountOnly);
+
+// The relay's work on a chunked SSE body, one chunk per event as upstreams send it:
+// ChunkedScanner checks the framing and hands each payload to a count-only parser. Arg 0: the
+// whole body in one read (an upstream that sent the response at once); 1: one read per chunk
+// (events sent as they are generated). Items are events.
+void BM_ChunkedRelayScan(benchmark::State& state) {
+  const std::vector<std::string> events = chatStream();
+  std::vector<std::string> chunks;
+  for (const auto& e : events) {
+    char size[20];
+    int n = std::snprintf(size, sizeof size, "%zx\r\n", e.size());
+    chunks.push_back(std::string(size, static_cast<size_t>(n)) + e + "\r\n");
+  }
+  chunks.push_back("0\r\n\r\n");
+  const std::string body = join(chunks);
+  const bool per_chunk = state.range(0) == 1;
+  std::uint64_t before = fwd::bench::allocations();
+  for (auto _ : state) {
+    fwd::dataplane::proxy::ChunkedScanner scanner;
+    SseParser parser(nullptr);
+    auto see = [&](std::string_view payload) { parser.feed(payload); };
+    if (per_chunk) {
+      for (const auto& c : chunks) {
+        benchmark::DoNotOptimize(scanner.scan(c, see));
+      }
+    } else {
+      benchmark::DoNotOptimize(scanner.scan(body, see));
+    }
+    if (!scanner.done() || parser.eventCount() != events.size()) {
+      state.SkipWithError("the body was not scanned whole");
+      break;
+    }
+  }
+  fwd::bench::reportAllocations(state, before);
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(body.size()));
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(events.size()));
+}
+BENCHMARK(BM_ChunkedRelayScan)->Arg(0)->Arg(1);
 
 }  // namespace
