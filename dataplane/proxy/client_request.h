@@ -4,7 +4,9 @@
 // them and copies the rest upstream in order, so the tree's inserts and compares (about 2,000
 // instructions per request in callgrind) bought nothing.
 //
-// One per request, on the connection's IO thread.
+// One per request (a Beast parser cannot be reset), on the connection's IO thread; its strings
+// and field list can live in the connection's Storage, so that a keep-alive connection's
+// requests reuse what the first ones allocated.
 #pragma once
 
 #include <boost/beast/http/basic_parser.hpp>
@@ -24,24 +26,39 @@ class ClientRequestParser : public boost::beast::http::basic_parser<true> {
     std::uint32_t name_at, name_size, value_at, value_size;  // into the field buffer
   };
 
+  /// What a request is parsed into. Kept by the connection across requests; a body capacity
+  /// over kKeptBodyCapacity is given back rather than held by an idle connection.
+  struct Storage {
+    std::string method_string;
+    std::string target;
+    std::string text;  // field names and values, back to back
+    std::vector<Field> fields;
+    std::string body;
+  };
+  static constexpr size_t kKeptBodyCapacity = 64 * 1024;
+
   /// `body_padding` extra bytes are reserved after a declared Content-Length, so a JSON parser
   /// that needs padding (simdjson) never reallocates the body.
-  explicit ClientRequestParser(size_t body_padding = 0) : body_padding_(body_padding) {}
+  explicit ClientRequestParser(size_t body_padding = 0) : s_(own_), body_padding_(body_padding) {}
+  /// Parses into `reuse`, emptied first (its capacity is kept).
+  ClientRequestParser(Storage& reuse, size_t body_padding);
 
   boost::beast::http::verb method() const { return method_; }
-  std::string_view methodString() const { return method_string_; }
-  std::string_view target() const { return target_; }
+  std::string_view methodString() const { return s_.method_string; }
+  std::string_view target() const { return s_.target; }
   /// The first value of `name`, or "" when absent.
   std::string_view field(boost::beast::http::field name) const;
   /// The same by name, for fields Beast has no code for ("api-key"); any case.
   std::string_view field(std::string_view name) const;
-  const std::vector<Field>& fields() const { return fields_; }
-  std::string_view nameOf(const Field& f) const { return {text_.data() + f.name_at, f.name_size}; }
-  std::string_view valueOf(const Field& f) const {
-    return {text_.data() + f.value_at, f.value_size};
+  const std::vector<Field>& fields() const { return s_.fields; }
+  std::string_view nameOf(const Field& f) const {
+    return {s_.text.data() + f.name_at, f.name_size};
   }
-  std::string& body() { return body_; }
-  const std::string& body() const { return body_; }
+  std::string_view valueOf(const Field& f) const {
+    return {s_.text.data() + f.value_at, f.value_size};
+  }
+  std::string& body() { return s_.body; }
+  const std::string& body() const { return s_.body; }
 
  private:
   void on_request_impl(boost::beast::http::verb method, boost::beast::string_view method_string,
@@ -61,13 +78,10 @@ class ClientRequestParser : public boost::beast::http::basic_parser<true> {
                                  boost::beast::error_code& ec) override;
   void on_finish_impl(boost::beast::error_code&) override {}
 
+  Storage own_;  // used when the caller keeps none
+  Storage& s_;
   size_t body_padding_;
   boost::beast::http::verb method_ = boost::beast::http::verb::unknown;
-  std::string method_string_;
-  std::string target_;
-  std::string text_;  // field names and values, back to back
-  std::vector<Field> fields_;
-  std::string body_;
 };
 
 }  // namespace fwd::dataplane::proxy

@@ -1450,9 +1450,10 @@ asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
 
   beast::flat_buffer buffer;
   buffer.reserve(kClientReadBufferBytes);
+  ClientRequestParser::Storage request_storage;
   bool first = true;
   while (!w.draining) {
-    ClientRequestParser parser(simdjson::SIMDJSON_PADDING);
+    ClientRequestParser parser(request_storage, simdjson::SIMDJSON_PADDING);
     parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
     parser.body_limit(w.options.max_body_bytes);
     client.deadline.after(first ? w.options.header_timeout : w.options.idle_timeout);

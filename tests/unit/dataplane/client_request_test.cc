@@ -75,5 +75,44 @@ TEST(ClientRequestTest, BodyLimitAndResponsesAreRefused) {
   EXPECT_TRUE(feed(response, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
 }
 
+TEST(ClientRequestTest, ParsersOnOneStorageSeeOnlyTheirOwnRequest) {
+  // A keep-alive connection parses each request into the same Storage: the next request sees
+  // none of the previous one's fields, target or body, and reuses its capacity; a body over
+  // kKeptBodyCapacity is not held on to.
+  ClientRequestParser::Storage storage;
+  {
+    ClientRequestParser first(storage, 0);
+    ASSERT_FALSE(feed(first,
+                      "POST /v1/embeddings HTTP/1.1\r\nauthorization: Bearer sk-1\r\n"
+                      "x-a: 1\r\nx-b: 2\r\nContent-Length: 7\r\n\r\n{\"a\":1}"));
+    EXPECT_EQ(first.fields().size(), 4u);
+  }
+  const size_t text_capacity = storage.text.capacity();
+  const ClientRequestParser::Field* fields_at = storage.fields.data();
+  {
+    ClientRequestParser second(storage, 0);
+    ASSERT_FALSE(feed(second, "GET /v1/models HTTP/1.1\r\nx-b: 3\r\n\r\n"));
+    EXPECT_EQ(second.method(), http::verb::get);
+    EXPECT_EQ(second.target(), "/v1/models");
+    ASSERT_EQ(second.fields().size(), 1u);
+    EXPECT_EQ(second.valueOf(second.fields()[0]), "3");
+    EXPECT_EQ(second.field(http::field::authorization), "");
+    EXPECT_EQ(second.field("x-a"), "");
+    EXPECT_EQ(second.body(), "");
+  }
+  EXPECT_EQ(storage.text.capacity(), text_capacity);
+  EXPECT_EQ(storage.fields.data(), fields_at);
+
+  const std::string big(ClientRequestParser::kKeptBodyCapacity + 1, 'x');
+  {
+    ClientRequestParser third(storage, 0);
+    ASSERT_FALSE(feed(third, "POST / HTTP/1.1\r\nContent-Length: " + std::to_string(big.size()) +
+                                 "\r\n\r\n" + big));
+    EXPECT_EQ(third.body(), big);
+  }
+  ClientRequestParser fourth(storage, 0);
+  EXPECT_LE(storage.body.capacity(), ClientRequestParser::kKeptBodyCapacity);
+}
+
 }  // namespace
 }  // namespace fwd::dataplane::proxy
