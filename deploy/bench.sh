@@ -59,10 +59,11 @@ build="${FWD_BENCH_BUILD_DIR:-$root/build-bench}"
 base="${FWD_BENCH_PORT_BASE:-18100}"
 portkey_version="${FWD_BENCH_PORTKEY_VERSION:-1.15.2}"
 
+# dur/warm: one wrk run; tp_rounds: how many, each visiting every target in turn (a and b).
 if ((quick)); then
-  dur=3; warm=1; lat_dur=3; lat_rounds=1; writes=10; streams=1000
+  dur=3; warm=1; tp_rounds=1; lat_dur=3; lat_rounds=1; writes=10; streams=1000
 else
-  dur=10; warm=2; lat_dur=6; lat_rounds=5; writes=50; streams=5000
+  dur=5; warm=1; tp_rounds=3; lat_dur=6; lat_rounds=5; writes=50; streams=5000
 fi
 conns=64
 ev_streams=32
@@ -480,6 +481,49 @@ wrk_run() {
   say "$wl $target: $(fmt "${R[$wl:$target:rate]}") /s, proxy CPU $(fmt "${R[$wl:$target:cpu_us]:-}" 1) µs each, errors $errors"
 }
 
+# wrk_rounds WL TARGETS -- BODY HEADERS...: tp_rounds rounds, each running wrk against every
+# target in turn (so a slow spell of this virtual machine hits them all alike), then per target
+# the median round's req/s and CPU per request (each median on its own), errors summed, proxy
+# CPU % and core 0 % the mean, other % and steal % the worst round.
+wrk_rounds() {
+  local wl="$1" r t targets=()
+  shift
+  while [[ "$1" != -- ]]; do targets+=("$1"); shift; done
+  shift
+  local body="$1"
+  shift
+  for ((r = 1; r <= tp_rounds; r++)); do
+    for t in "${targets[@]}"; do
+      if [[ "$t" == portkey ]]; then
+        wrk_run "$wl#$r" "$t" "$body" "$@" -H 'x-portkey-forward-headers: x-fake-chunks'
+      else
+        wrk_run "$wl#$r" "$t" "$body" "$@"
+      fi
+    done
+  done
+  local k v
+  for t in "${targets[@]}"; do
+    for k in rate cpu_us p50 p99; do
+      v="$(for ((r = 1; r <= tp_rounds; r++)); do echo "${R[$wl#$r:$t:$k]:-}"; done |
+        awk 'NF' | sort -g | awk '{ x[++n] = $1 } END { if (n) print x[int((n + 1) / 2)] }')"
+      if [[ -n "$v" ]]; then R[$wl:$t:$k]=$v; else unset "R[$wl:$t:$k]"; fi
+    done
+    for k in cpu_pct core0; do
+      v="$(for ((r = 1; r <= tp_rounds; r++)); do echo "${R[$wl#$r:$t:$k]:-}"; done |
+        awk 'NF { s += $1; n++ } END { if (n) printf "%.6f", s / n }')"
+      if [[ -n "$v" ]]; then R[$wl:$t:$k]=$v; else unset "R[$wl:$t:$k]"; fi
+    done
+    for k in other steal; do
+      v="$(for ((r = 1; r <= tp_rounds; r++)); do echo "${R[$wl#$r:$t:$k]:-}"; done |
+        awk 'NF && (m == "" || $1 > m) { m = $1 } END { print m }')"
+      if [[ -n "$v" ]]; then R[$wl:$t:$k]=$v; else unset "R[$wl:$t:$k]"; fi
+    done
+    v=0
+    for ((r = 1; r <= tp_rounds; r++)); do v=$((v + ${R[$wl#$r:$t:errors]:-0})); done
+    R[$wl:$t:errors]=$v
+  done
+}
+
 report="$work/report.md"
 emit() { printf '%s\n' "$*" | tee -a "$report"; }
 targets_ab=(direct nginx haproxy fwd)
@@ -504,17 +548,19 @@ emit "| CPU | $cpu_model, $(nproc) cores |"
 emit "| RAM | $mem_total |"
 emit "| Kernel | $(uname -r) |"
 emit "| Neighbours | nginx $nginx_version, HAProxy $haproxy_version, Node $node_version, Portkey gateway $portkey_line |"
-emit "| Load | wrk $wrk_version (\`-t1 -c$conns\`, ${dur} s after ${warm} s of warm-up), fwd_loadgen (open loop) |"
+emit "| Load | wrk $wrk_version (\`-t1 -c$conns\`, ${dur} s after ${warm} s of warm-up, $tp_rounds round(s) per target, interleaved), fwd_loadgen (open loop) |"
 emit "| Pinning | proxy under test alone on CPU 1 (\`taskset -c 1\`); load generator and fake upstream (\`--threads 1\`) on CPU 0; fwd \`--workers 2\` runs unpinned, with wrk \`-t2\` |"
 emit ""
 emit "Every process listens on 127.0.0.1. The upstream is fwd's C++ fake (\`tests/fakes\`), ~565-byte JSON answers, SSE streams of 50 events without delay. fwd runs with key auth (a Bearer key from \`fwdctl key create\`), model routing (\`--model 'gpt-*'\`), its admin listener (metrics) on, \`--workers 1\`, \`--log-level warn\`. nginx: one worker, \`proxy_pass\` with \`keepalive 64\`, \`proxy_http_version 1.1\`, \`proxy_buffering off\`, no access log. HAProxy: \`nbthread 1\`, HTTP mode, keep-alive and \`http-reuse always\`, no logging. Portkey: \`@portkey-ai/gateway\` from npm on Node, \`x-portkey-provider: openai\` + \`x-portkey-custom-host\` to the fake. Configs: \`deploy/bench/\`."
+emit ""
+emit "(a) and (b) run wrk in $tp_rounds round(s), each visiting every target in turn, so that a slow spell of the machine hits every target alike: req/s and CPU µs/req are each the median over the rounds, proxy CPU % and core 0 % the mean, other % and steal % the worst round, errors the sum."
 emit ""
 emit "CPU µs/req: the proxy's utime+stime (\`/proc/PID/stat\`; nginx master+worker) over the measured run ÷ requests completed. Proxy CPU %: of one core. Core 0 %: how busy the load generator's and upstream's core was — near 100 % means the load side, not the proxy, set the rate, which is then a lower bound for the proxy (compare CPU µs/req instead). Other %: CPU used on the two cores by processes outside the benchmark, in % of one core (an estimate: the cores' busy time in \`/proc/stat\` minus what the benchmark's processes were charged); steal %: time the hypervisor took from the two virtual CPUs, in % of one core. Either above a few % means the run was disturbed (the proxy shared its core), and latencies especially are not trustworthy."
 
 # ---------------------------------------------------------------- (a) throughput
 if want a; then
   say "(a) non-streaming chat completions, $conns connections"
-  for t in "${targets_ab[@]}" fwd-w2; do wrk_run a "$t" "$chat_body"; done
+  wrk_rounds a "${targets_ab[@]}" fwd-w2 -- "$chat_body"
   emit ""
   emit "## (a) Chat completion, not streamed ($conns keep-alive connections)"
   emit ""
@@ -545,13 +591,7 @@ stream_table() {
   shift 3
   local targets=(direct nginx haproxy haproxy-nd fwd)
   [[ "$wl" != b || -n "$portkey_skip" || -n "$portkey_stream_skip" ]] || targets+=(portkey)
-  for t in "${targets[@]}" fwd-w2; do
-    if [[ "$t" == portkey ]]; then
-      wrk_run "$wl" "$t" "$stream_body" "$@" -H 'x-portkey-forward-headers: x-fake-chunks'
-    else
-      wrk_run "$wl" "$t" "$stream_body" "$@"
-    fi
-  done
+  wrk_rounds "$wl" "${targets[@]}" fwd-w2 -- "$stream_body" "$@"
   emit ""
   emit "## $title"
   emit ""
