@@ -67,7 +67,10 @@ struct WorkerContext {
         in_flight(process_metrics.in_flight.cell(worker_index, {})) {}
 
   const size_t index;
-  boost::asio::io_context ioc{1};
+  // One thread runs it and only that thread starts I/O on its sockets (other threads post to
+  // it; the acceptor on worker 0 only registers new sockets, which stays locked): the
+  // per-descriptor locks of Asio's reactor are not needed.
+  boost::asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   Watchdog watchdog{ioc, std::chrono::milliseconds(100)};
   const ProxyOptions& options;
   metrics::Metrics& metrics;
