@@ -398,7 +398,10 @@ void buildRequestHead(std::string& out, const ClientRequestParser& req,
 enum class Framing { kNone, kLength, kChunked };
 
 // One gathered write to the client: the head (if not sent yet), then `data` (as one chunk if
-// `wrap_chunk`, else as it is), then the last chunk if `end_chunked`.
+// `wrap_chunk`, else as it is), then the last chunk if `end_chunked`. The client socket is in
+// non-blocking mode: the bytes go straight to the kernel, and only what it does not take now
+// waits for the socket to drain (an asynchronous write under the write timeout). A relayed
+// event costs one sendmsg, not an operation queued, completed and resumed.
 asio::awaitable<boost::system::error_code> writeToClient(WorkerContext& w, ClientConn& client,
                                                          std::string_view head,
                                                          std::string_view data, bool wrap_chunk,
@@ -420,10 +423,20 @@ asio::awaitable<boost::system::error_code> writeToClient(WorkerContext& w, Clien
   if (end_chunked) {
     bufs[n++] = asio::buffer("0\r\n\r\n", 5);
   }
+  const std::span<const asio::const_buffer> all(bufs.data(), n);
+  boost::system::error_code ec;
+  size_t written = client.socket.write_some(all, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+  }
+  if (ec || written == asio::buffer_size(all)) {
+    co_return ec;
+  }
+  beast::buffers_suffix<std::span<const asio::const_buffer>> rest(all);
+  rest.consume(written);
   client.deadline.after(w.options.client_write_timeout);
-  auto [ec, written] = co_await asio::async_write(
-      client.socket, std::span<const asio::const_buffer>(bufs.data(), n), kUseTuple);
-  co_return ec;
+  auto [aec, an] = co_await asio::async_write(client.socket, rest, kUseTuple);
+  co_return aec;
 }
 
 // A 429 with Retry-After (in seconds; an HTTP date is not honoured) takes the upstream out of
@@ -1438,7 +1451,12 @@ bool isSafePath(std::string_view path) {
 
 asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
   socket.set_option(tcp::no_delay(true));
-  ClientConn client{std::move(socket)};
+  boost::system::error_code nb_ec;
+  socket.non_blocking(true, nb_ec);  // writeToClient's direct writes must never block
+  if (nb_ec) {
+    co_return;
+  }
+  ClientConn client{std::move(socket), {}, {}, {}};
   client.deadline.bind(w.watchdog, client.socket);
   ClientSession session{&client.socket, true};
   w.sessions.insert(&session);

@@ -139,6 +139,52 @@ TEST_F(ForwardingTest, FastStreamArrivesWholeAndInOrder) {
   EXPECT_EQ(contents[200], "[DONE]");
 }
 
+TEST_F(ForwardingTest, AClientThatStopsReadingGetsTheWholeStreamWhenItResumes) {
+  // fwd writes to the client without waiting while the kernel takes the bytes; a client that
+  // stops reading fills its socket, and the rest waits for it. ~10 MB of events (more than the
+  // socket buffers hold) with the client pausing after the first piece: every event arrives,
+  // in order, and the response is complete.
+  constexpr int kEvents = 40000;
+  bool paused = false;
+  size_t events = 0;
+  std::string tail;  // the unfinished event at the end of the previous piece
+  int last = -1;
+  bool in_order = true;
+  auto r = streamRequest(
+      cluster_.dataPlane("dp1").http, "POST", "/v1/chat/completions",
+      {{"Authorization", "Bearer " + key_},
+       {"Content-Type", "application/json"},
+       {"x-fake-chunks", std::to_string(kEvents)},
+       {"x-fake-events-per-write", "500"}},
+      R"({"model":"gpt-4o","stream":true})",
+      [&](std::string_view piece, auto) {
+        if (!paused) {
+          paused = true;
+          std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        }
+        tail.append(piece);
+        size_t at = 0;
+        for (size_t end; (end = tail.find("\n\n", at)) != std::string::npos; at = end + 2) {
+          ++events;
+          // Content tokens are " t<i>" from the fourth event on; check they keep their order.
+          size_t t = tail.find("\" t", at);
+          if (t != std::string::npos && t < end) {
+            int i = std::atoi(tail.c_str() + t + 3);
+            in_order = in_order && i > last;
+            last = i;
+          }
+        }
+        tail.erase(0, at);
+        return true;
+      },
+      std::chrono::seconds(30));
+  ASSERT_EQ(r.status, 200) << r.error;
+  EXPECT_TRUE(r.complete) << r.error;
+  EXPECT_EQ(events, static_cast<size_t>(kEvents) + 1);  // + [DONE]
+  EXPECT_TRUE(in_order);
+  EXPECT_EQ(last, kEvents - 1);
+}
+
 TEST_F(ForwardingTest, MultipartUploadIsForwardedByteForByte) {
   // The upstream receives exactly the bytes sent, binary and all, with the same boundary.
   std::string boundary = "----fwdtestboundary7MA4YWxkTrZu0gW";
