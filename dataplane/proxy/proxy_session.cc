@@ -399,44 +399,63 @@ enum class Framing { kNone, kLength, kChunked };
 
 // One gathered write to the client: the head (if not sent yet), then `data` (as one chunk if
 // `wrap_chunk`, else as it is), then the last chunk if `end_chunked`. The client socket is in
-// non-blocking mode: the bytes go straight to the kernel, and only what it does not take now
-// waits for the socket to drain (an asynchronous write under the write timeout). A relayed
-// event costs one sendmsg, not an operation queued, completed and resumed.
+// non-blocking mode: startClientWrite hands the bytes straight to the kernel, and only what it
+// does not take now waits for the socket to drain (finishClientWrite: an asynchronous write under
+// the write timeout). A relayed event costs one sendmsg, not an operation queued, completed and
+// resumed. Not movable once started: the buffers point into it.
+struct ClientWrite {
+  char size_line[24];
+  std::array<asio::const_buffer, 5> bufs;
+  size_t n = 0;
+  size_t written = 0;
+  boost::system::error_code ec;
+};
+
+// True when the write is over: all sent, or failed (cw.ec).
+bool startClientWrite(ClientConn& client, ClientWrite& cw, std::string_view head,
+                      std::string_view data, bool wrap_chunk, bool end_chunked) {
+  cw.bufs[cw.n++] = asio::buffer(head.data(), head.size());
+  if (wrap_chunk && !data.empty()) {
+    char* line = cw.size_line;
+    auto [end, ec] = std::to_chars(line, line + sizeof cw.size_line - 2, data.size(), 16);
+    *end++ = '\r';
+    *end++ = '\n';
+    cw.bufs[cw.n++] = asio::buffer(line, static_cast<size_t>(end - line));
+    cw.bufs[cw.n++] = asio::buffer(data.data(), data.size());
+    cw.bufs[cw.n++] = asio::buffer("\r\n", 2);
+  } else {
+    cw.bufs[cw.n++] = asio::buffer(data.data(), data.size());
+  }
+  if (end_chunked) {
+    cw.bufs[cw.n++] = asio::buffer("0\r\n\r\n", 5);
+  }
+  const std::span<const asio::const_buffer> all(cw.bufs.data(), cw.n);
+  cw.written = client.socket.write_some(all, cw.ec);
+  if (cw.ec == asio::error::would_block || cw.ec == asio::error::try_again) {
+    cw.ec = {};
+  }
+  return cw.ec || cw.written == asio::buffer_size(all);
+}
+
+asio::awaitable<boost::system::error_code> finishClientWrite(WorkerContext& w, ClientConn& client,
+                                                             ClientWrite& cw) {
+  beast::buffers_suffix<std::span<const asio::const_buffer>> rest(
+      std::span<const asio::const_buffer>(cw.bufs.data(), cw.n));
+  rest.consume(cw.written);
+  client.deadline.after(w.options.client_write_timeout);
+  auto [ec, n] = co_await asio::async_write(client.socket, rest, kUseTuple);
+  co_return ec;
+}
+
 asio::awaitable<boost::system::error_code> writeToClient(WorkerContext& w, ClientConn& client,
                                                          std::string_view head,
                                                          std::string_view data, bool wrap_chunk,
                                                          bool end_chunked) {
-  char size_line[24];
-  std::array<asio::const_buffer, 5> bufs;
-  size_t n = 0;
-  bufs[n++] = asio::buffer(head.data(), head.size());
-  if (wrap_chunk && !data.empty()) {
-    auto [end, ec] = std::to_chars(size_line, size_line + sizeof size_line - 2, data.size(), 16);
-    *end++ = '\r';
-    *end++ = '\n';
-    bufs[n++] = asio::buffer(size_line, static_cast<size_t>(end - size_line));
-    bufs[n++] = asio::buffer(data.data(), data.size());
-    bufs[n++] = asio::buffer("\r\n", 2);
-  } else {
-    bufs[n++] = asio::buffer(data.data(), data.size());
+  ClientWrite cw;
+  if (startClientWrite(client, cw, head, data, wrap_chunk, end_chunked)) {
+    co_return cw.ec;
   }
-  if (end_chunked) {
-    bufs[n++] = asio::buffer("0\r\n\r\n", 5);
-  }
-  const std::span<const asio::const_buffer> all(bufs.data(), n);
-  boost::system::error_code ec;
-  size_t written = client.socket.write_some(all, ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) {
-    ec = {};
-  }
-  if (ec || written == asio::buffer_size(all)) {
-    co_return ec;
-  }
-  beast::buffers_suffix<std::span<const asio::const_buffer>> rest(all);
-  rest.consume(written);
-  client.deadline.after(w.options.client_write_timeout);
-  auto [aec, an] = co_await asio::async_write(client.socket, rest, kUseTuple);
-  co_return aec;
+  co_return co_await finishClientWrite(w, client, cw);
 }
 
 // A 429 with Retry-After (in seconds; an HTTP date is not honoured) takes the upstream out of
@@ -799,8 +818,15 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
     }
     extra_bytes = finished && consumed < fresh.size();
     if (forward > 0 || finished) {
-      auto cwec = co_await writeToClient(w, client, pending_head, fresh.substr(0, forward),
-                                         chunked && !parser.chunked(), chunked && finished);
+      // Written here, not through writeToClient: no coroutine frame per relayed piece.
+      ClientWrite cw;
+      boost::system::error_code cwec;
+      if (startClientWrite(client, cw, pending_head, fresh.substr(0, forward),
+                           chunked && !parser.chunked(), chunked && finished)) {
+        cwec = cw.ec;
+      } else {
+        cwec = co_await finishClientWrite(w, client, cw);
+      }
       pending_head = {};
       if (cwec) {
         // The client went away: stop reading the upstream; its connection is not reusable.
