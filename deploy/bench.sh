@@ -3,8 +3,8 @@
 # fake upstream alone, on this machine, over loopback, in one bounded run. See README.md
 # ("Benchmarks") and docs/benchmarks.md (the last full run).
 #
-#   deploy/bench.sh                 everything (about 9 minutes); tables to stdout and docs/benchmarks.md
-#   deploy/bench.sh --quick         short runs, a smoke test (under 2 minutes)
+#   deploy/bench.sh                 everything (about 15 minutes); tables to stdout and docs/benchmarks.md
+#   deploy/bench.sh --quick         short runs, a smoke test (about 2.5 minutes)
 #   deploy/bench.sh --only a,c      only some workloads: a throughput, b streams and event
 #                                   delay, c latency, d config propagation, e memory
 #   deploy/bench.sh --skip-portkey  do not install or run Portkey's gateway
