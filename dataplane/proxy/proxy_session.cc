@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
+#include <type_traits>
 
 #include "absl/container/inlined_vector.h"
 #include "common/config/duration.h"
@@ -345,6 +346,9 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(
   }
   conn->tcp->set_option(tcp::no_delay(true));
   if (!t.tls) {
+    // exchange() hands a request straight to the kernel (sendRequest); that must never block.
+    boost::system::error_code nb_ec;
+    conn->tcp->non_blocking(true, nb_ec);
     co_return conn;
   }
   auto& ctx = t.insecure_skip_verify ? w.tls_insecure : w.tls_verify;
@@ -489,8 +493,8 @@ struct HeadRead {
 // when the upstream closed before sending anything, partial_message when it closed mid-head,
 // header_limit for a head over the limit.
 template <typename Stream>
-asio::awaitable<HeadRead> readHead(Stream& upstream, UpstreamHeadParser& parser,
-                                   RelayBuffer& buf, size_t header_limit) {
+asio::awaitable<HeadRead> readHead(Stream& upstream, UpstreamHeadParser& parser, RelayBuffer& buf,
+                                   size_t header_limit) {
   HeadRead out;
   // The parser takes the status line as soon as it is whole and the fields once the blank line
   // is there; what it took is not presented again.
@@ -592,9 +596,7 @@ class BodyWindow {
   }
   void arrived(size_t n) { fresh_ = n; }
   /// The kept bytes and the new ones.
-  std::string_view fresh(RelayBuffer& buf) const {
-    return {buf.data() + begin_, kept_ + fresh_};
-  }
+  std::string_view fresh(RelayBuffer& buf) const { return {buf.data() + begin_, kept_ + fresh_}; }
   /// The first `n` bytes of fresh() are done with; the rest are kept for the next step.
   void consume(size_t n) {
     begin_ += n;
@@ -635,6 +637,30 @@ asio::awaitable<std::string> readErrorBody(Stream& upstream, const UpstreamHeadP
   co_return body;
 }
 
+// Writes the request upstream. On a plain connection the bytes go straight to the kernel (the
+// socket is non-blocking): a request that fits the socket buffer, i.e. nearly all of them, costs
+// one sendmsg and no operation queued, completed and resumed. What the kernel does not take now,
+// and everything on TLS, goes through an asynchronous write under the attempt's deadline.
+template <typename Stream>
+asio::awaitable<boost::system::error_code> sendRequest(
+    Stream& upstream, const std::array<asio::const_buffer, 2>& bufs) {
+  size_t sent = 0;
+  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+    boost::system::error_code ec;
+    sent = upstream.write_some(bufs, ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+      co_return ec;
+    }
+    if (sent == asio::buffer_size(bufs)) {
+      co_return boost::system::error_code{};
+    }
+  }
+  beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(bufs);
+  rest.consume(sent);
+  auto [ec, n] = co_await asio::async_write(upstream, rest, kUseTuple);
+  co_return ec;
+}
+
 template <typename Stream>
 asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamConn& conn,
                                   ClientConn& client, Request& r, const config::UpstreamTarget& t,
@@ -650,7 +676,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
 
   auto sent_at = Clock::now();
   conn.deadline.at(deadline);
-  auto [wec, wn] = co_await asio::async_write(upstream, request_bufs, kUseTuple);
+  boost::system::error_code wec = co_await sendRequest(upstream, request_bufs);
   if (wec) {
     if (watch.gone) {
       co_return clientGone(std::move(out));

@@ -208,6 +208,36 @@ TEST_F(ForwardingTest, MultipartUploadIsForwardedByteForByte) {
   EXPECT_EQ(j["fake_content_type"], content_type);
 }
 
+TEST_F(ForwardingTest, AnUploadLargerThanTheSocketBufferIsForwardedWhole) {
+  // fwd hands a request to the kernel in one non-blocking send; 8 MiB is more than a loopback
+  // socket takes at once (tcp_wmem tops out at 4 MiB), so the rest must follow asynchronously,
+  // in order, on the same connection, and the next request must still find it usable.
+  std::string boundary = "----fwdlargeupload";
+  std::string file(8u << 20, '\0');
+  for (size_t i = 0; i < file.size(); ++i) {
+    file[i] = static_cast<char>((i * 2654435761u) >> 13);
+  }
+  std::string body = "--" + boundary +
+                     "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
+                     "Content-Type: audio/wav\r\n\r\n" +
+                     file + "\r\n--" + boundary + "--\r\n";
+  std::string content_type = "multipart/form-data; boundary=" + boundary;
+  // dp1 refuses bodies over 64 KiB; this one takes up to 16 MiB.
+  ASSERT_TRUE(cluster_.startDataPlane("big", {}, {"--max-body-bytes", "16777216"}));
+  ASSERT_TRUE(cluster_.waitInSync());
+  HttpConnection conn(cluster_.dataPlane("big").http);
+  ASSERT_EQ(conn.connect(std::chrono::seconds(2)), "");
+  for (int i = 0; i < 2; ++i) {
+    auto r =
+        conn.request("POST", "/v1/audio/transcriptions",
+                     {{"Authorization", "Bearer " + key_}, {"Content-Type", content_type}}, body);
+    ASSERT_EQ(r.status, 200) << i << " " << r.error << " " << r.body;
+    auto j = nlohmann::json::parse(r.body);
+    EXPECT_EQ(j["fake_received_bytes"], body.size()) << i;
+    EXPECT_EQ(j["fake_sha256"], common::crypto::sha256Hex(body)) << i;
+  }
+}
+
 TEST_F(ForwardingTest, KeepAliveConnectionServesManyRequests) {
   // One client connection carries sequential requests (and reuses upstream connections).
   HttpConnection conn(cluster_.dataPlane("dp1").http);
