@@ -790,7 +790,7 @@ if want d; then
     emit "| fwdctl process alone (spawn → exit) | $(jget "$prop_json" .fwdctl_ms.p50) | $(jget "$prop_json" .fwdctl_ms.p99) | $(jget "$prop_json" .fwdctl_ms.max) |"
     emit "| fwdctl exit → applied on all 3 (0: all had it before fwdctl returned) | $(jget "$prop_json" .after_fwdctl_ms.p50) | $(jget "$prop_json" .after_fwdctl_ms.p99) | $(jget "$prop_json" .after_fwdctl_ms.max) |"
     emit ""
-    emit "Completed $(jget "$prop_json" .completed) of $writes writes, $(jget "$prop_json" .failures) timed out (10 s)."
+    emit "Completed $(jget "$prop_json" .completed) of $writes writes, $(jget "$prop_json" .failures) timed out (10 s). The slowest was write $(($(jget "$prop_json" .slowest_round) + 1)) of $writes (one slow write among fast ones is a stall, not the path every write takes)."
   fi
 fi
 

@@ -158,6 +158,9 @@ int main(int argc, char** argv) {
   std::vector<double> fwdctl_ms;
   std::vector<double> after_fwdctl_ms;  // last data plane applied, counted from fwdctl's exit
   int failures = 0;
+  // The slowest write, to tell a one-off stall (one round) from a slow path (every round).
+  double slowest_ms = -1;
+  int slowest_round = -1;
   for (int round = 0; round < writes; ++round) {
     std::vector<long long> before(admins.size());
     for (std::size_t d = 0; d < admins.size(); ++d) {
@@ -226,6 +229,10 @@ int main(int argc, char** argv) {
     all_ms.push_back(ms(t_last - t0));
     fwdctl_ms.push_back(ms(t_exit - t0));
     after_fwdctl_ms.push_back(std::max(0.0, ms(t_last - t_exit)));
+    if (all_ms.back() > slowest_ms) {
+      slowest_ms = all_ms.back();
+      slowest_round = round;
+    }
   }
   auto stats = [](const std::vector<double>& v) {
     char buf[160];
@@ -235,8 +242,8 @@ int main(int argc, char** argv) {
   };
   std::printf(
       "{\"writes\":%d,\"data_planes\":%zu,\"completed\":%zu,\"failures\":%d,\"all_ms\":%s,"
-      "\"fwdctl_ms\":%s,\"after_fwdctl_ms\":%s}\n",
+      "\"fwdctl_ms\":%s,\"after_fwdctl_ms\":%s,\"slowest_round\":%d}\n",
       writes, admins.size(), all_ms.size(), failures, stats(all_ms).c_str(),
-      stats(fwdctl_ms).c_str(), stats(after_fwdctl_ms).c_str());
+      stats(fwdctl_ms).c_str(), stats(after_fwdctl_ms).c_str(), slowest_round);
   return failures == 0 ? 0 : 1;
 }
