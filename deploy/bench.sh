@@ -782,7 +782,7 @@ if want d; then
     emit "Failed: $(tail -3 "$work/propagation.err")"
   else
     R[d:json]="$prop_json"
-    emit "fwd_propagation_bench: $writes × \`fwdctl upstream update fake --timeout Ns\`, each timed from spawning fwdctl (monotonic clock) until all three data planes' \`/metrics\` show a higher \`fwd_config_version\` (polled in a tight loop, ~0.2 ms apart)."
+    emit "fwd_propagation_bench: one untimed write first (fwdctl last ran at setup, minutes ago, and this VM's DAMON pages out files idle for a minute or more: the first fwdctl after 4 idle minutes took 739 ms, reading its shared libraries back from disk), then $writes × \`fwdctl upstream update fake --timeout Ns\`, each timed from spawning fwdctl (monotonic clock) until all three data planes' \`/metrics\` show a higher \`fwd_config_version\` (polled in a tight loop, ~0.2 ms apart)."
     emit ""
     emit "| Measured | p50 ms | p99 ms | max ms |"
     emit "|---|---:|---:|---:|"
