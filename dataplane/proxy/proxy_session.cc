@@ -52,13 +52,13 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
 // An upstream response is read into one buffer per client connection, head and body: a
-// response that arrives at once (a JSON answer, a burst of events) is read with one recvmsg and
+// response that arrives at once (a JSON answer, a burst of events) is read with one recv and
 // relayed with one send.
 constexpr size_t kRelayBufferBytes = 16 * 1024;
 constexpr size_t kMaxUpstreamErrorBody = 8 * 1024;
 // The requested model plus fallbacks: a bound on how far one request can wander.
 constexpr size_t kMaxModelsPerRequest = 8;
-// Read buffer capacity: a request head (plus a small body) arrives in one recvmsg.
+// Read buffer capacity: a request head (plus a small body) arrives in one recv.
 constexpr size_t kClientReadBufferBytes = 4 * 1024;
 
 double secondsSince(Clock::time_point start) {
@@ -346,7 +346,8 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(
   }
   conn->tcp->set_option(tcp::no_delay(true));
   if (!t.tls) {
-    // exchange() hands a request straight to the kernel (sendRequest); that must never block.
+    // sendRequest hands requests straight to the kernel; should this fail, it writes them
+    // asynchronously instead, never blocking.
     boost::system::error_code nb_ec;
     conn->tcp->non_blocking(true, nb_ec);
     co_return conn;
@@ -401,6 +402,28 @@ void buildRequestHead(std::string& out, const ClientRequestParser& req,
 
 enum class Framing { kNone, kLength, kChunked };
 
+// Hands `bufs` to the kernel at once (the socket is non-blocking) and returns how many bytes it
+// took. A full socket buffer is not an error: ec stays clear and sendRest writes the rest.
+template <typename Buffers>
+size_t sendNow(tcp::socket& socket, const Buffers& bufs, boost::system::error_code& ec) {
+  size_t n = socket.write_some(bufs, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+  }
+  return n;
+}
+
+// Writes what sendNow did not send of `bufs` (its first `sent` bytes are gone), waiting for the
+// socket to drain.
+template <typename Stream, typename Buffers>
+asio::awaitable<boost::system::error_code> sendRest(Stream& stream, const Buffers& bufs,
+                                                    size_t sent) {
+  beast::buffers_suffix<Buffers> rest(bufs);
+  rest.consume(sent);
+  auto [ec, n] = co_await asio::async_write(stream, rest, kUseTuple);
+  co_return ec;
+}
+
 // One gathered write to the client: the head (if not sent yet), then `data` (as one chunk if
 // `wrap_chunk`, else as it is), then the last chunk if `end_chunked`. The client socket is in
 // non-blocking mode: startClientWrite hands the bytes straight to the kernel, and only what it
@@ -434,21 +457,15 @@ bool startClientWrite(ClientConn& client, ClientWrite& cw, std::string_view head
     cw.bufs[cw.n++] = asio::buffer("0\r\n\r\n", 5);
   }
   const std::span<const asio::const_buffer> all(cw.bufs.data(), cw.n);
-  cw.written = client.socket.write_some(all, cw.ec);
-  if (cw.ec == asio::error::would_block || cw.ec == asio::error::try_again) {
-    cw.ec = {};
-  }
+  cw.written = sendNow(client.socket, all, cw.ec);
   return cw.ec || cw.written == asio::buffer_size(all);
 }
 
 asio::awaitable<boost::system::error_code> finishClientWrite(WorkerContext& w, ClientConn& client,
                                                              ClientWrite& cw) {
-  beast::buffers_suffix<std::span<const asio::const_buffer>> rest(
-      std::span<const asio::const_buffer>(cw.bufs.data(), cw.n));
-  rest.consume(cw.written);
   client.deadline.after(w.options.client_write_timeout);
-  auto [ec, n] = co_await asio::async_write(client.socket, rest, kUseTuple);
-  co_return ec;
+  co_return co_await sendRest(
+      client.socket, std::span<const asio::const_buffer>(cw.bufs.data(), cw.n), cw.written);
 }
 
 asio::awaitable<boost::system::error_code> writeToClient(WorkerContext& w, ClientConn& client,
@@ -637,28 +654,25 @@ asio::awaitable<std::string> readErrorBody(Stream& upstream, const UpstreamHeadP
   co_return body;
 }
 
-// Writes the request upstream. On a plain connection the bytes go straight to the kernel (the
-// socket is non-blocking): a request that fits the socket buffer, i.e. nearly all of them, costs
-// one sendmsg and no operation queued, completed and resumed. What the kernel does not take now,
-// and everything on TLS, goes through an asynchronous write under the attempt's deadline.
+// Writes the request upstream. On a plain connection the bytes go straight to the kernel
+// (connectUpstream made the socket non-blocking): a request that fits the socket buffer, i.e.
+// nearly all of them, costs one sendmsg and no operation queued, completed and resumed. What the
+// kernel does not take now, and everything on TLS, goes through an asynchronous write under the
+// attempt's deadline.
 template <typename Stream>
 asio::awaitable<boost::system::error_code> sendRequest(
     Stream& upstream, const std::array<asio::const_buffer, 2>& bufs) {
   size_t sent = 0;
   if constexpr (std::is_same_v<Stream, tcp::socket>) {
-    boost::system::error_code ec;
-    sent = upstream.write_some(bufs, ec);
-    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
-      co_return ec;
-    }
-    if (sent == asio::buffer_size(bufs)) {
-      co_return boost::system::error_code{};
+    if (upstream.non_blocking()) {
+      boost::system::error_code ec;
+      sent = sendNow(upstream, bufs, ec);
+      if (ec || sent == asio::buffer_size(bufs)) {
+        co_return ec;
+      }
     }
   }
-  beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(bufs);
-  rest.consume(sent);
-  auto [ec, n] = co_await asio::async_write(upstream, rest, kUseTuple);
-  co_return ec;
+  co_return co_await sendRest(upstream, bufs, sent);
 }
 
 template <typename Stream>
