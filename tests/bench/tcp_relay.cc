@@ -142,9 +142,8 @@ class Relay {
         return;  // EAGAIN, or out of descriptors: the next readiness tries again
       }
       const int upstream = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (upstream < 0 ||
-          ::connect(upstream, reinterpret_cast<const sockaddr*>(&upstream_), sizeof upstream_) !=
-              0) {
+      if (upstream < 0 || ::connect(upstream, reinterpret_cast<const sockaddr*>(&upstream_),
+                                    sizeof upstream_) != 0) {
         std::perror("fwd_tcp_relay: connect to upstream");
         ::close(client);
         if (upstream >= 0) {
@@ -176,9 +175,8 @@ class Relay {
   // A side is read while its peer has nothing pending, and watched for writability while it
   // has something pending itself. epoll_ctl only when that changes (a full socket buffer).
   void rearm(Side& side) {
-    const std::uint32_t want =
-        (side.peer->hasPending() ? 0u : std::uint32_t{EPOLLIN}) |
-        (side.hasPending() ? std::uint32_t{EPOLLOUT} : 0u);
+    const std::uint32_t want = (side.peer->hasPending() ? 0u : std::uint32_t{EPOLLIN}) |
+                               (side.hasPending() ? std::uint32_t{EPOLLOUT} : 0u);
     if (want == side.interest) {
       return;
     }
