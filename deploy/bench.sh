@@ -105,7 +105,7 @@ git diff --quiet HEAD -- CMakeLists.txt proto common controlplane dataplane cli 
   tests/bench 2>/dev/null || git_rev+=" + uncommitted changes to the sources"
 say "building fwd, the fake upstream and the load tools in $build (ccache helps on reruns)"
 cmake --build "$build" -j"$(nproc)" --target fwd-controlplane fwd-dataplane fwdctl fake_upstream \
-  fwd_loadgen fwd_propagation_bench fwd_tcp_relay >/dev/null || die "build failed: cmake --build $build"
+  fwd_loadgen fwd_propagation_bench fwd_tcp_relay fwd_hiccup >/dev/null || die "build failed: cmake --build $build"
 
 cp_bin="$build/controlplane/fwd-controlplane"
 dp_bin="$build/dataplane/fwd-dataplane"
@@ -114,6 +114,7 @@ fake_bin="$build/tests/fakes/fake_upstream"
 loadgen="$build/tests/bench/fwd_loadgen"
 propagation="$build/tests/bench/fwd_propagation_bench"
 relay_bin="$build/tests/bench/fwd_tcp_relay"
+hiccup="$build/tests/bench/fwd_hiccup"
 
 portkey_dir="$build/portkey"
 portkey_js="$portkey_dir/node_modules/@portkey-ai/gateway/build/start-server.js"
@@ -348,6 +349,11 @@ fmt() { awk -v v="$1" -v d="${2:-0}" 'BEGIN { if (v == "" || v == "-") print "�
 ratio() {  # A B -> A/B with 2 decimals, or — when either is missing
   awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "—"; else printf "%.2f×", a / b }'
 }
+maj_faults() {  # PIDS... -> major page faults summed (pages read back from disk)
+  local total=0 pid
+  for pid in "$@"; do total=$((total + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $10 }'))); done
+  echo "$total"
+}
 cpu_ticks() {  # PIDS... -> utime+stime summed, in clock ticks
   local total=0 pid t
   for pid in "$@"; do
@@ -374,6 +380,7 @@ child_ticks() {  # CPU of the script's waited-for children (cutime+cstime): wrk,
 # % of one core: another user's compiler, say), R[PREFIX:wall].
 measure_begin() {
   m_c0="$(cpu_ticks "${t_pids[@]}")"
+  m_j0="$(maj_faults "${t_pids[@]}")"
   m_f0="$(cpu_ticks "$pid_upstream")"
   m_k0="$(child_ticks)"
   m_s0="$(core_busy)"
@@ -384,6 +391,7 @@ measure_end() {
   w1="$(date +%s.%N)"
   s1="$(core_busy)"
   c1="$(cpu_ticks "${t_pids[@]}")"
+  R[$p:majflt]=$(($(maj_faults "${t_pids[@]}") - m_j0))
   f1="$(cpu_ticks "$pid_upstream")"
   k1="$(child_ticks)"
   read -r b0 t0 b1 t1 p0 p1 <<<"$m_s0"
@@ -714,11 +722,24 @@ if want c; then
       lg_headers=()
       for ((i = 1; i < ${#t_headers[@]}; i += 2)); do lg_headers+=(--header "${t_headers[i]}"); done
       wait_quiet
+      # From the end of the warm-up second to the end of the run: was the proxy's core there?
+      (sleep 1; exec "$hiccup" --cpu 1 --duration "$((lat_dur + 5))" --realtime) \
+        >"$work/hiccup-$t-$round.json" 2>&1 &
+      hiccup_pid=$!
       measure_begin
       taskset -c 0 "$loadgen" --url "$t_url" --mode rate --rate "$rate" --connections "$lat_conns" \
         --duration "$lat_dur" --warmup 1 --timeout 10 --header 'Content-Type: application/json' \
         "${lg_headers[@]}" --body "$chat_body" >"$work/loadgen-$t-$round.json" 2>"$work/loadgen-$t-$round.err" || true
       measure_end "c:$t:$round"
+      kill -TERM "$hiccup_pid" 2>/dev/null || true
+      wait "$hiccup_pid" 2>/dev/null || true
+      hj="$(tail -1 "$work/hiccup-$t-$round.json")"
+      if jq -e .stall_ms >/dev/null 2>&1 <<<"$hj"; then
+        R[c:$t:$round:stall_ms]="$(jget "$hj" .stall_ms)"
+        R[c:$t:$round:stall_max]="$(jget "$hj" .max_ms)"
+        # Over 1 % of the run without the core: the round measured the host.
+        awk -v s="${R[c:$t:$round:stall_ms]}" -v d="$lat_dur" 'BEGIN { exit !(s > d * 10) }' && disturbed=1 || true
+      fi
       json="$(tail -1 "$work/loadgen-$t-$round.json")"
       if [[ -z "$json" ]]; then
         say "loadgen gave no result for $t: $(tail -3 "$work/loadgen-$t-$round.err")"
@@ -726,7 +747,7 @@ if want c; then
       fi
       echo "$json" >>"$work/loadgen-$t.all"
       R[c:$t:rate]=$rate
-      say "c $t round $round: p50 $(jget "$json" .latency_us.p50) µs, p99 $(jget "$json" .latency_us.p99) µs, errors $(jget "$json" '.errors + .bad_status'), steal $(fmt "${R[c:$t:$round:steal]}") %"
+      say "c $t round $round: p50 $(jget "$json" .latency_us.p50) µs, p99 $(jget "$json" .latency_us.p99) µs, errors $(jget "$json" '.errors + .bad_status'), steal $(fmt "${R[c:$t:$round:steal]}") %, core 1 stalls $(fmt "${R[c:$t:$round:stall_ms]:-}" 1) ms (longest $(fmt "${R[c:$t:$round:stall_max]:-}" 1)), proxy major faults ${R[c:$t:$round:majflt]:-0}"
     done
   done
   for t in "${targets_c[@]}"; do
@@ -737,23 +758,28 @@ if want c; then
         latency_us: { p50: med(.latency_us.p50), p99: med(.latency_us.p99),
                       p999: med(.latency_us.p999), max: med(.latency_us.max) } }' "$work/loadgen-$t.all")"
     # Proxy CPU: the mean over rounds; other and steal: the worst round.
-    cpu=0; other=""; steal=""
+    cpu=0; other=""; steal=""; stall=""; majflt=0
     for ((round = 1; round <= lat_rounds; round++)); do
       cpu="$(fcalc "$cpu + ${R[c:$t:$round:cpu_pct]:-0} / $lat_rounds")"
       other="$(awk -v a="$other" -v b="${R[c:$t:$round:other]:-0}" 'BEGIN { print (a == "" || b > a) ? b : a }')"
       steal="$(awk -v a="$steal" -v b="${R[c:$t:$round:steal]:-0}" 'BEGIN { print (a == "" || b > a) ? b : a }')"
+      [[ -z "${R[c:$t:$round:stall_ms]:-}" ]] ||
+        stall="$(awk -v a="$stall" -v b="${R[c:$t:$round:stall_ms]}" 'BEGIN { print (a == "" || b > a) ? b : a }')"
+      majflt=$((majflt + ${R[c:$t:$round:majflt]:-0}))
     done
     [[ "$t" == direct ]] || R[c:$t:cpu_pct]=$cpu
+    [[ "$t" == direct ]] || R[c:$t:majflt]=$majflt
     R[c:$t:other]=$other
     R[c:$t:steal]=$steal
+    R[c:$t:stall]=$stall
   done
   emit ""
   emit "## (c) Latency at a fixed rate: $lat_rate req/s, half of fwd's peak in (a)"
   emit ""
-  emit "fwd_loadgen, open loop: $lat_conns connections, requests sent on a fixed schedule for ${lat_dur} s after 1 s of warm-up, latency counted from each request's *scheduled* send time (no coordinated omission). $lat_rounds round(s), each visiting every target in turn; each percentile is the median over the rounds, completed and errors are summed, proxy CPU % is the mean, other % and steal % the worst round. Added = via the proxy minus direct, per percentile. On a virtual machine, a few ms of steal on the proxy's CPU stall every request in flight: the p99 column moves with the steal column. The TCP relay (\`fwd_tcp_relay\`, on the proxy's core) does no work at all: one epoll loop copying bytes between each client connection and an upstream connection of its own. What it adds is what the extra hop costs on this machine by itself: two more loopback round trips and wake-ups across the cores, with the load generator and the upstream sharing core 0. No proxy here can add less."
+  emit "fwd_loadgen, open loop: $lat_conns connections, requests sent on a fixed schedule for ${lat_dur} s after 1 s of warm-up, latency counted from each request's *scheduled* send time (no coordinated omission). $lat_rounds round(s), each visiting every target in turn; each percentile is the median over the rounds, completed and errors are summed, proxy CPU % is the mean, other % and steal % the worst round. Added = via the proxy minus direct, per percentile. On a virtual machine, a few ms of steal on the proxy's CPU stall every request in flight: the p99 column moves with the steal column. The TCP relay (\`fwd_tcp_relay\`, on the proxy's core) does no work at all: one epoll loop copying bytes between each client connection and an upstream connection of its own. What it adds is what the extra hop costs on this machine by itself: two more loopback round trips and wake-ups across the cores, with the load generator and the upstream sharing core 0. No proxy here can add less. Core 1 stalls: \`fwd_hiccup\` sleeps 1 ms at a time on the proxy's core under SCHED_FIFO through each measured run; the column adds up its oversleeps over 0.5 ms (the worst round). They are time the core itself was gone (the hypervisor, interrupts), which the steal counter often does not show; a round with more than 1 % of its time gone counts as disturbed. Proxy major faults: pages the proxy had to read back from disk during the runs (summed)."
   emit ""
-  emit "| Target | rate req/s | completed | p50 ms | p99 ms | p99.9 ms | max ms | added p50 ms | added p99 ms | added p99.9 ms | proxy CPU % | other % | steal % | errors |"
-  emit "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  emit "| Target | rate req/s | completed | p50 ms | p99 ms | p99.9 ms | max ms | added p50 ms | added p99 ms | added p99.9 ms | proxy CPU % | other % | steal % | core 1 stalls ms | proxy major faults | errors |"
+  emit "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   dj="${R[c:direct:json]:-}"
   for t in "${targets_c[@]}"; do
     json="${R[c:$t:json]:-}"
@@ -770,7 +796,7 @@ if want c; then
     [[ "$t" != direct ]] || label="direct (fake upstream)"
     [[ "$t" != relay ]] || label="TCP relay (does no work: the floor of a hop)"
     [[ "$t" != portkey ]] || label="portkey (at half its own peak)"
-    emit "| $label | ${R[c:$t:rate]} | $(jget "$json" .completed) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p50) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p99) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p999) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.max) / 1000")" 3) |$cells $(fmt "${R[c:$t:cpu_pct]:-}") | $(fmt "${R[c:$t:other]:-}") | $(fmt "${R[c:$t:steal]:-}") | $(jget "$json" '.errors + .bad_status') |"
+    emit "| $label | ${R[c:$t:rate]} | $(jget "$json" .completed) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p50) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p99) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p999) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.max) / 1000")" 3) |$cells $(fmt "${R[c:$t:cpu_pct]:-}") | $(fmt "${R[c:$t:other]:-}") | $(fmt "${R[c:$t:steal]:-}") | $(fmt "${R[c:$t:stall]:-}" 1) | ${R[c:$t:majflt]:-—} | $(jget "$json" '.errors + .bad_status') |"
   done
   if [[ -n "$portkey_skip" ]]; then
     emit ""
@@ -966,7 +992,7 @@ fi
 
 if ((disturbed)); then
   emit ""
-  emit "**Disturbed:** some runs shared the CPUs with other processes (\"other %\" above 15, or the hypervisor stole over 5 % of a core); rerun on a quiet machine (\`--wait-quiet 300\` waits for one) before drawing conclusions from those rows."
+  emit "**Disturbed:** some runs shared the CPUs with other processes (\"other %\" above 15, the hypervisor stole over 5 % of a core, or in (c) the proxy's core was gone for over 1 % of a round); rerun on a quiet machine (\`--wait-quiet 300\` waits for one) before drawing conclusions from those rows."
 fi
 
 # Did fwd stay up? A crash is a finding, not noise.
