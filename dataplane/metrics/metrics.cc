@@ -35,6 +35,12 @@ const std::vector<double>& latencyBuckets() {
   return kBuckets;
 }
 
+const std::vector<double>& loopDelayBuckets() {
+  static const std::vector<double> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                               0.025,  0.05,  0.1,    0.25,  1};
+  return kBuckets;
+}
+
 Metrics::Metrics(size_t workers)
     : registry_(std::make_shared<prometheus::Registry>()),
       requests("fwd_requests_total", "Client requests by route, model, upstream and status.",
@@ -72,6 +78,10 @@ Metrics::Metrics(size_t workers)
       upstream_ejections("fwd_upstream_ejections_total",
                          "Outlier ejections of an upstream by this data plane.",
                          prometheus::MetricType::Counter, {"upstream"}, workers),
+      loop_delay("fwd_worker_loop_delay_seconds",
+                 "How late each worker's 100 ms housekeeping timer ran: time the worker's "
+                 "thread was busy, blocked or without a CPU, which its requests waited too.",
+                 prometheus::MetricType::Histogram, {"worker"}, workers, &loopDelayBuckets()),
       config_version(
           gauge(*registry_, "fwd_config_version", "Version of the config snapshot in force.")),
       control_plane_connected(gauge(*registry_, "fwd_control_plane_connected",
@@ -101,6 +111,7 @@ std::vector<prometheus::MetricFamily> Metrics::Collect() const {
   out.push_back(upstream_in_flight.collect());
   out.push_back(retry_budget_exhausted.collect());
   out.push_back(upstream_ejections.collect());
+  out.push_back(loop_delay.collect());
   if (scrape_time_families) {
     for (auto& family : scrape_time_families()) {
       out.push_back(std::move(family));

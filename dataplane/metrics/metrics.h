@@ -38,6 +38,7 @@ class Metrics : public prometheus::Collectable {
   GaugeFamily upstream_in_flight;        // upstream: attempts in progress
   CounterFamily retry_budget_exhausted;  // route: retries refused by the retry budget
   CounterFamily upstream_ejections;      // upstream: outlier ejections by this node
+  HistogramFamily loop_delay;            // worker: how late the worker's 100 ms timer ran
 
   // Process-wide.
   prometheus::Gauge& config_version;
@@ -65,5 +66,7 @@ prometheus::MetricFamily ejectedFamily(const std::vector<fwd::v1::UpstreamState>
 
 /// Buckets for request latencies in seconds: 1 ms .. 5 min.
 const std::vector<double>& latencyBuckets();
+/// Buckets of fwd_worker_loop_delay_seconds: from 0.5 ms (noise) to 1 s (a hung worker).
+const std::vector<double>& loopDelayBuckets();
 
 }  // namespace fwd::dataplane::metrics

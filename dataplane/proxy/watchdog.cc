@@ -22,7 +22,8 @@ void Watchdog::start() {
     if (ec || stopped_) {
       return;
     }
-    sweep();
+    auto now = Deadline::Clock::now();
+    sweep(now, now - timer_.expiry());
     start();
   });
 }
@@ -32,8 +33,7 @@ void Watchdog::stop() {
   timer_.cancel();
 }
 
-void Watchdog::sweep() {
-  auto now = Deadline::Clock::now();
+void Watchdog::sweep(Deadline::Clock::time_point now, Deadline::Clock::duration late) {
   for (Deadline* d : deadlines_) {
     if (d->at_ <= now && d->socket_ != nullptr) {
       d->expired_ = true;
@@ -42,7 +42,7 @@ void Watchdog::sweep() {
     }
   }
   if (on_tick_) {
-    on_tick_(now);
+    on_tick_(now, late);
   }
 }
 

@@ -4,6 +4,10 @@
 // one tick, which is plenty for timeouts of seconds. Beast's tcp_stream instead arms and cancels
 // a timer around every read and write, which costs timer-queue work and timerfd_settime syscalls
 // on the hot path. Owned by one worker thread; no lock.
+//
+// The sweep also tells how late it ran: its timer is due every `tick`, so the time past due is
+// how long the worker's thread was busy with other work, blocked, or without a CPU — what every
+// request on that worker waited on top of its own work (Envoy's dispatcher poll delay).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -55,21 +59,23 @@ class Watchdog {
 
   /// Schedules the first sweep; call before the io_context runs or on its thread.
   void start();
-  /// Also runs `fn` on every sweep (after the deadlines), on the worker's thread. Set before
-  /// start().
-  void onTick(std::function<void(Deadline::Clock::time_point)> fn) { on_tick_ = std::move(fn); }
+  /// Also runs `fn` on every sweep (after the deadlines), on the worker's thread, with the
+  /// time and how late the sweep ran past its due time. Set before start().
+  using TickFn =
+      std::function<void(Deadline::Clock::time_point now, Deadline::Clock::duration late)>;
+  void onTick(TickFn fn) { on_tick_ = std::move(fn); }
   void stop();
   size_t watched() const { return deadlines_.size(); }
   std::chrono::milliseconds tick() const { return tick_; }
 
  private:
   friend class Deadline;
-  void sweep();
+  void sweep(Deadline::Clock::time_point now, Deadline::Clock::duration late);
 
   boost::asio::steady_timer timer_;
   std::chrono::milliseconds tick_;
   std::unordered_set<Deadline*> deadlines_;
-  std::function<void(Deadline::Clock::time_point)> on_tick_;
+  TickFn on_tick_;
   bool stopped_ = false;
 };
 

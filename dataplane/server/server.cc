@@ -41,7 +41,11 @@ absl::StatusOr<common::net::HostPort> Server::listen(const common::net::HostPort
 void Server::start() {
   acceptLoop();
   for (auto& w : workers_) {
-    w->watchdog.onTick([w = w.get()](auto now) { proxy::armDueClientWatches(*w, now); });
+    auto& loop_delay = metrics_.loop_delay.cell(w->index, {std::to_string(w->index)});
+    w->watchdog.onTick([w = w.get(), &loop_delay](auto now, auto late) {
+      loop_delay.observe(std::chrono::duration<double>(late).count());
+      proxy::armDueClientWatches(*w, now);
+    });
     w->watchdog.start();
     threads_.emplace_back([ctx = w.get()] {
       auto guard = asio::make_work_guard(ctx->ioc);

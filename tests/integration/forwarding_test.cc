@@ -521,6 +521,15 @@ TEST_F(ForwardingTest, MetricsCountRequestsByModelUpstreamAndStatus) {
   EXPECT_NE(m.body.find("fwd_request_duration_seconds_bucket"), std::string::npos);
   EXPECT_NE(m.body.find("fwd_upstream_response_head_seconds_bucket"), std::string::npos);
   EXPECT_NE(m.body.find("fwd_requests_in_flight"), std::string::npos);
+  // Every worker's 100 ms housekeeping timer reports how late it ran.
+  const std::string loop_delay = R"(fwd_worker_loop_delay_seconds_count{worker="0"})";
+  EXPECT_TRUE(waitFor(
+      [&] {
+        m = httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics");
+        return metricValue(m.body, loop_delay) > 0;
+      },
+      std::chrono::seconds(2), "a loop-delay sample"))
+      << m.body;
   EXPECT_EQ(metricValue(m.body, "fwd_config_version"), cluster_.configVersion());
   EXPECT_EQ(metricValue(m.body, "fwd_control_plane_connected"), 1);
   EXPECT_EQ(httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/healthz").status, 200);

@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
+#include <thread>
+#include <vector>
 
 namespace fwd::dataplane::proxy {
 namespace {
@@ -78,6 +82,33 @@ TEST(WatchdogTest, ADisarmedOrFutureDeadlineLeavesOperationsAlone) {
   EXPECT_FALSE(result) << result.message();
   EXPECT_EQ(byte, 'x');
   EXPECT_FALSE(deadline.expired());
+}
+
+TEST(WatchdogTest, ATickDelayedByABusyWorkerReportsHowLateItRan) {
+  // The sweep's lateness is the time the worker's thread spent elsewhere: a handler that holds
+  // the thread for 60 ms makes the next sweep at least ~50 ms late (tick 10 ms), and every
+  // sweep reports a lateness, never a negative one.
+  asio::io_context ioc;
+  Watchdog watchdog(ioc, std::chrono::milliseconds(10));
+  std::vector<std::chrono::steady_clock::duration> lates;
+  watchdog.onTick([&](auto, auto late) {
+    lates.push_back(late);
+    if (lates.size() == 6) {
+      watchdog.stop();
+    }
+  });
+  asio::steady_timer hog(ioc);
+  hog.expires_after(std::chrono::milliseconds(25));
+  hog.async_wait([](auto) { std::this_thread::sleep_for(std::chrono::milliseconds(60)); });
+  watchdog.start();
+  ioc.run_for(std::chrono::seconds(5));
+  ASSERT_EQ(lates.size(), 6u);
+  auto worst = *std::max_element(lates.begin(), lates.end());
+  EXPECT_GE(worst, std::chrono::milliseconds(45));
+  EXPECT_LT(worst, std::chrono::seconds(2));
+  for (auto late : lates) {
+    EXPECT_GE(late, std::chrono::steady_clock::duration::zero());
+  }
 }
 
 }  // namespace
