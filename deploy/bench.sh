@@ -695,6 +695,13 @@ fi
 
 # ---------------------------------------------------------------- (c) latency at a fixed rate
 jget() { jq -r "$2" <<<"$1"; }
+# fwd's own event loop (fwd_worker_loop_delay_seconds): "ticks ticks_over_5ms" so far.
+fwd_loop_ticks() {
+  curl -fs "http://127.0.0.1:$fwd_admin/metrics" 2>/dev/null | awk '
+    /^fwd_worker_loop_delay_seconds_bucket\{worker="0",le="0.005"\}/ { fast = $2 }
+    /^fwd_worker_loop_delay_seconds_bucket\{worker="0",le="\+Inf"\}/ { all = $2 }
+    END { printf "%d %d", all, all - fast }'
+}
 if want c; then
   fwd_peak="${R[a:fwd:rate]:-}"
   if [[ -z "$fwd_peak" ]]; then
@@ -726,11 +733,16 @@ if want c; then
       (sleep 1; exec "$hiccup" --cpu 1 --duration "$((lat_dur + 5))" --realtime) \
         >"$work/hiccup-$t-$round.json" 2>&1 &
       hiccup_pid=$!
+      [[ "$t" != fwd ]] || read -r loop_t0 loop_l0 <<<"$(fwd_loop_ticks)"
       measure_begin
       taskset -c 0 "$loadgen" --url "$t_url" --mode rate --rate "$rate" --connections "$lat_conns" \
         --duration "$lat_dur" --warmup 1 --timeout 10 --header 'Content-Type: application/json' \
         "${lg_headers[@]}" --body "$chat_body" >"$work/loadgen-$t-$round.json" 2>"$work/loadgen-$t-$round.err" || true
       measure_end "c:$t:$round"
+      if [[ "$t" == fwd ]]; then
+        read -r loop_t1 loop_l1 <<<"$(fwd_loop_ticks)"
+        R[c:fwd:$round:loop]="$((loop_l1 - loop_l0)) of $((loop_t1 - loop_t0))"
+      fi
       kill -TERM "$hiccup_pid" 2>/dev/null || true
       wait "$hiccup_pid" 2>/dev/null || true
       hj="$(tail -1 "$work/hiccup-$t-$round.json")"
@@ -747,7 +759,7 @@ if want c; then
       fi
       echo "$json" >>"$work/loadgen-$t.all"
       R[c:$t:rate]=$rate
-      say "c $t round $round: p50 $(jget "$json" .latency_us.p50) µs, p99 $(jget "$json" .latency_us.p99) µs, errors $(jget "$json" '.errors + .bad_status'), steal $(fmt "${R[c:$t:$round:steal]}") %, core 1 stalls $(fmt "${R[c:$t:$round:stall_ms]:-}" 1) ms (longest $(fmt "${R[c:$t:$round:stall_max]:-}" 1)), proxy major faults ${R[c:$t:$round:majflt]:-0}"
+      say "c $t round $round: p50 $(jget "$json" .latency_us.p50) µs, p99 $(jget "$json" .latency_us.p99) µs, errors $(jget "$json" '.errors + .bad_status'), steal $(fmt "${R[c:$t:$round:steal]}") %, core 1 stalls $(fmt "${R[c:$t:$round:stall_ms]:-}" 1) ms (longest $(fmt "${R[c:$t:$round:stall_max]:-}" 1)), proxy major faults ${R[c:$t:$round:majflt]:-0}${R[c:$t:$round:loop]:+, fwd loop ticks over 5 ms late: ${R[c:$t:$round:loop]}}"
     done
   done
   for t in "${targets_c[@]}"; do
@@ -798,6 +810,12 @@ if want c; then
     [[ "$t" != portkey ]] || label="portkey (at half its own peak)"
     emit "| $label | ${R[c:$t:rate]} | $(jget "$json" .completed) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p50) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p99) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p999) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.max) / 1000")" 3) |$cells $(fmt "${R[c:$t:cpu_pct]:-}") | $(fmt "${R[c:$t:other]:-}") | $(fmt "${R[c:$t:steal]:-}") | $(fmt "${R[c:$t:stall]:-}" 1) | ${R[c:$t:majflt]:-—} | $(jget "$json" '.errors + .bad_status') |"
   done
+  if [[ -n "${R[c:fwd:1:loop]:-}" ]]; then
+    loops=""
+    for ((round = 1; round <= lat_rounds; round++)); do loops+="${loops:+, }${R[c:fwd:$round:loop]:-—}"; done
+    emit ""
+    emit "fwd's own event loop (\`fwd_worker_loop_delay_seconds\`), per round: $loops of its 100 ms ticks ran more than 5 ms late. A late tick while core 1 had no stall is fwd's worker busy or blocked for that long; with a stall, it is the core that was gone."
+  fi
   if [[ -n "$portkey_skip" ]]; then
     emit ""
     emit "Portkey: skipped — $portkey_skip."
