@@ -729,10 +729,13 @@ if want c; then
       lg_headers=()
       for ((i = 1; i < ${#t_headers[@]}; i += 2)); do lg_headers+=(--header "${t_headers[i]}"); done
       wait_quiet
-      # From the end of the warm-up second to the end of the run: was the proxy's core there?
+      # From the end of the warm-up second to the end of the run: were the cores there?
       (sleep 1; exec "$hiccup" --cpu 1 --duration "$((lat_dur + 5))" --realtime) \
         >"$work/hiccup-$t-$round.json" 2>&1 &
       hiccup_pid=$!
+      (sleep 1; exec "$hiccup" --cpu 0 --duration "$((lat_dur + 5))" --realtime) \
+        >"$work/hiccup0-$t-$round.json" 2>&1 &
+      hiccup0_pid=$!
       [[ "$t" != fwd ]] || read -r loop_t0 loop_l0 <<<"$(fwd_loop_ticks)"
       measure_begin
       taskset -c 0 "$loadgen" --url "$t_url" --mode rate --rate "$rate" --connections "$lat_conns" \
@@ -743,8 +746,10 @@ if want c; then
         read -r loop_t1 loop_l1 <<<"$(fwd_loop_ticks)"
         R[c:fwd:$round:loop]="$((loop_l1 - loop_l0)) of $((loop_t1 - loop_t0))"
       fi
-      kill -TERM "$hiccup_pid" 2>/dev/null || true
-      wait "$hiccup_pid" 2>/dev/null || true
+      kill -TERM "$hiccup_pid" "$hiccup0_pid" 2>/dev/null || true
+      wait "$hiccup_pid" "$hiccup0_pid" 2>/dev/null || true
+      hj="$(tail -1 "$work/hiccup0-$t-$round.json")"
+      ! jq -e .stall_ms >/dev/null 2>&1 <<<"$hj" || R[c:$t:$round:stall0_ms]="$(jget "$hj" .stall_ms)"
       hj="$(tail -1 "$work/hiccup-$t-$round.json")"
       if jq -e .stall_ms >/dev/null 2>&1 <<<"$hj"; then
         R[c:$t:$round:stall_ms]="$(jget "$hj" .stall_ms)"
@@ -759,7 +764,7 @@ if want c; then
       fi
       echo "$json" >>"$work/loadgen-$t.all"
       R[c:$t:rate]=$rate
-      say "c $t round $round: p50 $(jget "$json" .latency_us.p50) µs, p99 $(jget "$json" .latency_us.p99) µs, errors $(jget "$json" '.errors + .bad_status'), steal $(fmt "${R[c:$t:$round:steal]}") %, core 1 stalls $(fmt "${R[c:$t:$round:stall_ms]:-}" 1) ms (longest $(fmt "${R[c:$t:$round:stall_max]:-}" 1)), proxy major faults ${R[c:$t:$round:majflt]:-0}${R[c:$t:$round:loop]:+, fwd loop ticks over 5 ms late: ${R[c:$t:$round:loop]}}"
+      say "c $t round $round: p50 $(jget "$json" .latency_us.p50) µs, p99 $(jget "$json" .latency_us.p99) µs, errors $(jget "$json" '.errors + .bad_status'), steal $(fmt "${R[c:$t:$round:steal]}") %, core 1 stalls $(fmt "${R[c:$t:$round:stall_ms]:-}" 1) ms (longest $(fmt "${R[c:$t:$round:stall_max]:-}" 1)), core 0 $(fmt "${R[c:$t:$round:stall0_ms]:-}" 1) ms, proxy major faults ${R[c:$t:$round:majflt]:-0}${R[c:$t:$round:loop]:+, fwd loop ticks over 5 ms late: ${R[c:$t:$round:loop]}}"
     done
   done
   for t in "${targets_c[@]}"; do
@@ -770,13 +775,15 @@ if want c; then
         latency_us: { p50: med(.latency_us.p50), p99: med(.latency_us.p99),
                       p999: med(.latency_us.p999), max: med(.latency_us.max) } }' "$work/loadgen-$t.all")"
     # Proxy CPU: the mean over rounds; other and steal: the worst round.
-    cpu=0; other=""; steal=""; stall=""; majflt=0
+    cpu=0; other=""; steal=""; stall=""; stall0=""; majflt=0
     for ((round = 1; round <= lat_rounds; round++)); do
       cpu="$(fcalc "$cpu + ${R[c:$t:$round:cpu_pct]:-0} / $lat_rounds")"
       other="$(awk -v a="$other" -v b="${R[c:$t:$round:other]:-0}" 'BEGIN { print (a == "" || b > a) ? b : a }')"
       steal="$(awk -v a="$steal" -v b="${R[c:$t:$round:steal]:-0}" 'BEGIN { print (a == "" || b > a) ? b : a }')"
       [[ -z "${R[c:$t:$round:stall_ms]:-}" ]] ||
         stall="$(awk -v a="$stall" -v b="${R[c:$t:$round:stall_ms]}" 'BEGIN { print (a == "" || b > a) ? b : a }')"
+      [[ -z "${R[c:$t:$round:stall0_ms]:-}" ]] ||
+        stall0="$(awk -v a="$stall0" -v b="${R[c:$t:$round:stall0_ms]}" 'BEGIN { print (a == "" || b > a) ? b : a }')"
       majflt=$((majflt + ${R[c:$t:$round:majflt]:-0}))
     done
     [[ "$t" == direct ]] || R[c:$t:cpu_pct]=$cpu
@@ -784,14 +791,15 @@ if want c; then
     R[c:$t:other]=$other
     R[c:$t:steal]=$steal
     R[c:$t:stall]=$stall
+    R[c:$t:stall0]=$stall0
   done
   emit ""
   emit "## (c) Latency at a fixed rate: $lat_rate req/s, half of fwd's peak in (a)"
   emit ""
-  emit "fwd_loadgen, open loop: $lat_conns connections, requests sent on a fixed schedule for ${lat_dur} s after 1 s of warm-up, latency counted from each request's *scheduled* send time (no coordinated omission). $lat_rounds round(s), each visiting every target in turn; each percentile is the median over the rounds, completed and errors are summed, proxy CPU % is the mean, other % and steal % the worst round. Added = via the proxy minus direct, per percentile. On a virtual machine, a few ms of steal on the proxy's CPU stall every request in flight: the p99 column moves with the steal column. The TCP relay (\`fwd_tcp_relay\`, on the proxy's core) does no work at all: one epoll loop copying bytes between each client connection and an upstream connection of its own. What it adds is what the extra hop costs on this machine by itself: two more loopback round trips and wake-ups across the cores, with the load generator and the upstream sharing core 0. No proxy here can add less. Core 1 stalls: \`fwd_hiccup\` sleeps 1 ms at a time on the proxy's core under SCHED_FIFO through each measured run; the column adds up its oversleeps over 0.5 ms (the worst round). They are time the core itself was gone (the hypervisor, interrupts), which the steal counter often does not show; a round with more than 1 % of its time gone counts as disturbed. Proxy major faults: pages the proxy had to read back from disk during the runs (summed)."
+  emit "fwd_loadgen, open loop: $lat_conns connections, requests sent on a fixed schedule for ${lat_dur} s after 1 s of warm-up, latency counted from each request's *scheduled* send time (no coordinated omission). $lat_rounds round(s), each visiting every target in turn; each percentile is the median over the rounds, completed and errors are summed, proxy CPU % is the mean, other % and steal % the worst round. Added = via the proxy minus direct, per percentile. On a virtual machine, a few ms of steal on the proxy's CPU stall every request in flight: the p99 column moves with the steal column. The TCP relay (\`fwd_tcp_relay\`, on the proxy's core) does no work at all: one epoll loop copying bytes between each client connection and an upstream connection of its own. What it adds is what the extra hop costs on this machine by itself: two more loopback round trips and wake-ups across the cores, with the load generator and the upstream sharing core 0. No proxy here can add less. Core 1 stalls: \`fwd_hiccup\` sleeps 1 ms at a time on the proxy's core under SCHED_FIFO through each measured run; the column adds up its oversleeps over 0.5 ms (the worst round). They are time the core itself was gone (the hypervisor, interrupts), which the steal counter often does not show; a round with more than 1 % of its time gone counts as disturbed. Core 0 stalls: the same on the load generator's and upstream's core, where a stall delays every request whatever the proxy (for information; it does not mark the report). Proxy major faults: pages the proxy had to read back from disk during the runs (summed)."
   emit ""
-  emit "| Target | rate req/s | completed | p50 ms | p99 ms | p99.9 ms | max ms | added p50 ms | added p99 ms | added p99.9 ms | proxy CPU % | other % | steal % | core 1 stalls ms | proxy major faults | errors |"
-  emit "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  emit "| Target | rate req/s | completed | p50 ms | p99 ms | p99.9 ms | max ms | added p50 ms | added p99 ms | added p99.9 ms | proxy CPU % | other % | steal % | core 1 stalls ms | core 0 stalls ms | proxy major faults | errors |"
+  emit "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   dj="${R[c:direct:json]:-}"
   for t in "${targets_c[@]}"; do
     json="${R[c:$t:json]:-}"
@@ -808,7 +816,7 @@ if want c; then
     [[ "$t" != direct ]] || label="direct (fake upstream)"
     [[ "$t" != relay ]] || label="TCP relay (does no work: the floor of a hop)"
     [[ "$t" != portkey ]] || label="portkey (at half its own peak)"
-    emit "| $label | ${R[c:$t:rate]} | $(jget "$json" .completed) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p50) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p99) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p999) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.max) / 1000")" 3) |$cells $(fmt "${R[c:$t:cpu_pct]:-}") | $(fmt "${R[c:$t:other]:-}") | $(fmt "${R[c:$t:steal]:-}") | $(fmt "${R[c:$t:stall]:-}" 1) | ${R[c:$t:majflt]:-—} | $(jget "$json" '.errors + .bad_status') |"
+    emit "| $label | ${R[c:$t:rate]} | $(jget "$json" .completed) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p50) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p99) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p999) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.max) / 1000")" 3) |$cells $(fmt "${R[c:$t:cpu_pct]:-}") | $(fmt "${R[c:$t:other]:-}") | $(fmt "${R[c:$t:steal]:-}") | $(fmt "${R[c:$t:stall]:-}" 1) | $(fmt "${R[c:$t:stall0]:-}" 1) | ${R[c:$t:majflt]:-—} | $(jget "$json" '.errors + .bad_status') |"
   done
   if [[ -n "${R[c:fwd:1:loop]:-}" ]]; then
     loops=""
