@@ -29,26 +29,23 @@
 #include <string_view>
 #include <vector>
 
+#include "common/net/host_port.h"
+
 namespace {
 
 constexpr std::string_view kUsage =
     "usage: fwd_tcp_relay --listen 127.0.0.1:PORT --upstream 127.0.0.1:PORT\n";
 constexpr std::size_t kBufferBytes = 64 * 1024;
 
+// "127.0.0.1:PORT" (the flags' format, read by common::net::parseHostPort) as an IPv4 address.
 bool parseLoopback(std::string_view text, sockaddr_in& out) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string_view::npos || text.substr(0, colon) != "127.0.0.1") {
-    return false;
-  }
-  char* end = nullptr;
-  const std::string port(text.substr(colon + 1));
-  const long value = std::strtol(port.c_str(), &end, 10);
-  if (port.empty() || *end != '\0' || value < 0 || value > 65535) {
+  auto parsed = fwd::common::net::parseHostPort(text);
+  if (!parsed.ok() || parsed->host != "127.0.0.1") {
     return false;
   }
   out = {};
   out.sin_family = AF_INET;
-  out.sin_port = htons(static_cast<std::uint16_t>(value));
+  out.sin_port = htons(parsed->port);
   out.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   return true;
 }
