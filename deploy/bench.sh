@@ -346,6 +346,9 @@ fi
 clk_tck="$(getconf CLK_TCK)"
 fcalc() { awk "BEGIN { printf \"%.6f\", $* }"; }
 fmt() { awk -v v="$1" -v d="${2:-0}" 'BEGIN { if (v == "" || v == "-") print "—"; else printf "%.*f", d, v }'; }
+fmax() {  # A B -> the larger; an empty A (nothing yet) gives B
+  awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b > a) ? b : a }'
+}
 ratio() {  # A B -> A/B with 2 decimals, or — when either is missing
   awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "—"; else printf "%.2f×", a / b }'
 }
@@ -730,12 +733,12 @@ if want c; then
       for ((i = 1; i < ${#t_headers[@]}; i += 2)); do lg_headers+=(--header "${t_headers[i]}"); done
       wait_quiet
       # From the end of the warm-up second to the end of the run: were the cores there?
-      (sleep 1; exec "$hiccup" --cpu 1 --duration "$((lat_dur + 5))" --realtime) \
-        >"$work/hiccup-$t-$round.json" 2>&1 &
-      hiccup_pid=$!
-      (sleep 1; exec "$hiccup" --cpu 0 --duration "$((lat_dur + 5))" --realtime) \
-        >"$work/hiccup0-$t-$round.json" 2>&1 &
-      hiccup0_pid=$!
+      hiccup_pids=()
+      for core in 0 1; do
+        (sleep 1; exec "$hiccup" --cpu "$core" --duration "$((lat_dur + 5))" --realtime) \
+          >"$work/hiccup$core-$t-$round.json" 2>&1 &
+        hiccup_pids+=($!)
+      done
       [[ "$t" != fwd ]] || read -r loop_t0 loop_l0 <<<"$(fwd_loop_ticks)"
       measure_begin
       taskset -c 0 "$loadgen" --url "$t_url" --mode rate --rate "$rate" --connections "$lat_conns" \
@@ -746,11 +749,11 @@ if want c; then
         read -r loop_t1 loop_l1 <<<"$(fwd_loop_ticks)"
         R[c:fwd:$round:loop]="$((loop_l1 - loop_l0)) of $((loop_t1 - loop_t0))"
       fi
-      kill -TERM "$hiccup_pid" "$hiccup0_pid" 2>/dev/null || true
-      wait "$hiccup_pid" "$hiccup0_pid" 2>/dev/null || true
+      kill -TERM "${hiccup_pids[@]}" 2>/dev/null || true
+      wait "${hiccup_pids[@]}" 2>/dev/null || true
       hj="$(tail -1 "$work/hiccup0-$t-$round.json")"
       ! jq -e .stall_ms >/dev/null 2>&1 <<<"$hj" || R[c:$t:$round:stall0_ms]="$(jget "$hj" .stall_ms)"
-      hj="$(tail -1 "$work/hiccup-$t-$round.json")"
+      hj="$(tail -1 "$work/hiccup1-$t-$round.json")"
       if jq -e .stall_ms >/dev/null 2>&1 <<<"$hj"; then
         R[c:$t:$round:stall_ms]="$(jget "$hj" .stall_ms)"
         R[c:$t:$round:stall_max]="$(jget "$hj" .max_ms)"
@@ -778,12 +781,10 @@ if want c; then
     cpu=0; other=""; steal=""; stall=""; stall0=""; majflt=0
     for ((round = 1; round <= lat_rounds; round++)); do
       cpu="$(fcalc "$cpu + ${R[c:$t:$round:cpu_pct]:-0} / $lat_rounds")"
-      other="$(awk -v a="$other" -v b="${R[c:$t:$round:other]:-0}" 'BEGIN { print (a == "" || b > a) ? b : a }')"
-      steal="$(awk -v a="$steal" -v b="${R[c:$t:$round:steal]:-0}" 'BEGIN { print (a == "" || b > a) ? b : a }')"
-      [[ -z "${R[c:$t:$round:stall_ms]:-}" ]] ||
-        stall="$(awk -v a="$stall" -v b="${R[c:$t:$round:stall_ms]}" 'BEGIN { print (a == "" || b > a) ? b : a }')"
-      [[ -z "${R[c:$t:$round:stall0_ms]:-}" ]] ||
-        stall0="$(awk -v a="$stall0" -v b="${R[c:$t:$round:stall0_ms]}" 'BEGIN { print (a == "" || b > a) ? b : a }')"
+      other="$(fmax "$other" "${R[c:$t:$round:other]:-0}")"
+      steal="$(fmax "$steal" "${R[c:$t:$round:steal]:-0}")"
+      [[ -z "${R[c:$t:$round:stall_ms]:-}" ]] || stall="$(fmax "$stall" "${R[c:$t:$round:stall_ms]}")"
+      [[ -z "${R[c:$t:$round:stall0_ms]:-}" ]] || stall0="$(fmax "$stall0" "${R[c:$t:$round:stall0_ms]}")"
       majflt=$((majflt + ${R[c:$t:$round:majflt]:-0}))
     done
     [[ "$t" == direct ]] || R[c:$t:cpu_pct]=$cpu
