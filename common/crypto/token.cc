@@ -122,4 +122,6 @@ bool constantTimeEqual(const Sha256Digest& a, const Sha256Digest& b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+void wipe(void* data, size_t size) { OPENSSL_cleanse(data, size); }
+
 }  // namespace fwd::common::crypto

@@ -27,4 +27,8 @@ std::string randomToken(std::string_view prefix, size_t random_bytes = 32);
 bool constantTimeEqual(std::string_view a, std::string_view b);
 bool constantTimeEqual(const Sha256Digest& a, const Sha256Digest& b);
 
+/// Overwrites `size` bytes at `data` with zeros in a way the compiler cannot drop, so a secret
+/// does not linger in memory after its use.
+void wipe(void* data, size_t size);
+
 }  // namespace fwd::common::crypto

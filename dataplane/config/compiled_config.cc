@@ -422,6 +422,30 @@ const KeyEntry* CompiledConfig::findKey(std::string_view secret) const {
   return common::crypto::constantTimeEqual(key.digest, digest) ? &key : nullptr;
 }
 
+const KeyEntry* KeyMemo::find(const CompiledConfigConstSharedPtr& cfg, std::string_view secret) {
+  bool same_snapshot = !cfg_.owner_before(cfg) && !cfg.owner_before(cfg_);
+  if (key_ != nullptr && same_snapshot &&
+      common::crypto::constantTimeEqual(secret, std::string_view(secret_.data(), secret_size_))) {
+    return key_;
+  }
+  const KeyEntry* key = cfg->findKey(secret);
+  forget();
+  if (key != nullptr && secret.size() <= secret_.size()) {
+    cfg_ = cfg;
+    key_ = key;
+    std::memcpy(secret_.data(), secret.data(), secret.size());
+    secret_size_ = secret.size();
+  }
+  return key;
+}
+
+void KeyMemo::forget() {
+  common::crypto::wipe(secret_.data(), secret_size_);
+  secret_size_ = 0;
+  key_ = nullptr;
+  cfg_.reset();
+}
+
 bool deniesModel(const UpstreamTarget& t, std::string_view model) {
   return std::any_of(t.deny_models.begin(), t.deny_models.end(),
                      [model](const std::string& p) { return common::match::globMatch(p, model); });

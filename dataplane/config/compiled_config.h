@@ -3,6 +3,7 @@
 // (never on an IO thread), then shared read-only by every worker through a shared_ptr.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -163,6 +164,35 @@ class CompiledConfig {
 };
 
 using CompiledConfigConstSharedPtr = std::shared_ptr<const CompiledConfig>;
+
+/// The key one client connection authenticated with last. Keep-alive clients present the same
+/// secret on every request; when the secret equals the remembered one (compared in constant
+/// time) under the same snapshot, find() answers without hashing it again (SHA-256 is ~2,000
+/// instructions a request). The secret stays in this object, which the connection owns, and is
+/// wiped when replaced or destroyed. Secrets over kMaxSecret bytes are not remembered.
+class KeyMemo {
+ public:
+  static constexpr size_t kMaxSecret = 128;
+
+  KeyMemo() = default;
+  KeyMemo(const KeyMemo&) = delete;
+  KeyMemo& operator=(const KeyMemo&) = delete;
+  ~KeyMemo() { forget(); }
+
+  /// The same answer as `cfg->findKey(secret)`; `cfg` must not be null.
+  const KeyEntry* find(const CompiledConfigConstSharedPtr& cfg, std::string_view secret);
+
+ private:
+  void forget();
+
+  // Identifies the snapshot without keeping it alive: its control block outlives it while this
+  // weak_ptr exists, so no later snapshot can share the address. key_ points into it and is
+  // read only while the caller holds that snapshot.
+  std::weak_ptr<const CompiledConfig> cfg_;
+  const KeyEntry* key_ = nullptr;
+  std::array<char, kMaxSecret> secret_{};
+  size_t secret_size_ = 0;
+};
 
 /// True when `model` is allowed by `patterns` (empty patterns allow everything).
 bool modelAllowed(const std::vector<std::string>& patterns, std::string_view model);

@@ -224,6 +224,7 @@ struct ClientConn {
   std::string response_head;  // reused for every response on this connection
   // The response relay buffer (see RelayBuffer), reused for every response on this connection.
   RelayBuffer relay;
+  config::KeyMemo key;  // the key this connection authenticated with last
 };
 
 // An operation ended because its deadline passed (the watchdog cancelled it).
@@ -1218,7 +1219,7 @@ asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::
                  ""};
     co_return co_await respondError(w, client, api_error, false, status);
   }
-  r.key = cfg->findKey(secret);
+  r.key = client.key.find(cfg, secret);
   if (r.key == nullptr) {
     // Never echo the presented secret, not even in part.
     ApiError api_error{401, "invalid_request_error", "invalid_api_key",
@@ -1522,7 +1523,7 @@ asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
   if (nb_ec) {
     co_return;
   }
-  ClientConn client{std::move(socket), {}, {}, {}};
+  ClientConn client{std::move(socket), {}, {}, {}, {}};
   client.deadline.bind(w.watchdog, client.socket);
   ClientSession session{&client.socket, true};
   w.sessions.insert(&session);

@@ -201,5 +201,52 @@ TEST(CompiledConfigTest, FindsKeysByHashAndAppliesModelPatterns) {
   EXPECT_TRUE(modelAllowed({}, "anything"));
 }
 
+TEST(CompiledConfigTest, AKeyMemoAnswersAsFindKeyDoesAcrossSecretsAndSnapshots) {
+  // A connection's memo must never answer with a key the snapshot in use would not: another
+  // secret (even of the same length, right after a hit), a snapshot that dropped the key, or a
+  // snapshot whose entry for the same secret is a different object.
+  auto snapshot = [](std::vector<std::pair<std::string, std::string>> keys) {
+    fwd::v1::Snapshot s;
+    for (const auto& [name, secret] : keys) {
+      auto* k = s.add_keys();
+      k->set_name(name);
+      k->set_secret_sha256(common::crypto::sha256Hex(secret));
+    }
+    auto c = CompiledConfig::compile(s, fakeEnv({}));
+    EXPECT_TRUE(c.ok()) << c.status();
+    return *c;
+  };
+  CompiledConfigConstSharedPtr v1 = snapshot({{"alice", "fwd-secret-1"}, {"bob", "fwd-secret-2"}});
+  KeyMemo memo;
+  const KeyEntry* alice = memo.find(v1, "fwd-secret-1");
+  ASSERT_NE(alice, nullptr);
+  EXPECT_EQ(alice->name, "alice");
+  EXPECT_EQ(memo.find(v1, "fwd-secret-1"), alice);
+  EXPECT_EQ(memo.find(v1, "fwd-secret-3"), nullptr);  // same length, not a key
+  EXPECT_EQ(memo.find(v1, "fwd-secret-1"), alice);
+  EXPECT_EQ(memo.find(v1, "fwd-secret-2")->name, "bob");
+  EXPECT_EQ(memo.find(v1, "fwd-secret-1x"), nullptr);
+  EXPECT_EQ(memo.find(v1, ""), nullptr);
+
+  // The key is revoked in the next snapshot: the remembered match must not survive it.
+  ASSERT_EQ(memo.find(v1, "fwd-secret-1"), alice);
+  CompiledConfigConstSharedPtr v2 = snapshot({{"bob", "fwd-secret-2"}});
+  EXPECT_EQ(memo.find(v2, "fwd-secret-1"), nullptr);
+
+  // Restored under a new name: the answer is the new snapshot's entry, not the old one.
+  CompiledConfigConstSharedPtr v3 = snapshot({{"alice-2", "fwd-secret-1"}});
+  const KeyEntry* again = memo.find(v3, "fwd-secret-1");
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again, v3->findKey("fwd-secret-1"));
+  EXPECT_EQ(again->name, "alice-2");
+
+  // A secret longer than the memo holds is still found, every time.
+  std::string long_secret = "fwd-" + std::string(KeyMemo::kMaxSecret, 'z');
+  CompiledConfigConstSharedPtr v4 = snapshot({{"long", long_secret}});
+  EXPECT_EQ(memo.find(v4, long_secret)->name, "long");
+  EXPECT_EQ(memo.find(v4, long_secret)->name, "long");
+  EXPECT_EQ(memo.find(v4, "fwd-secret-1"), nullptr);
+}
+
 }  // namespace
 }  // namespace fwd::dataplane::config
