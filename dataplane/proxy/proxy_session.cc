@@ -9,9 +9,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -39,6 +37,7 @@
 #include "dataplane/proxy/errors.h"
 #include "dataplane/proxy/upstream_head.h"
 #include "dataplane/proxy/watchdog.h"
+#include "dataplane/proxy/worker_io.h"
 
 namespace fwd::dataplane::proxy {
 namespace {
@@ -48,8 +47,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
 // An upstream response is read into one buffer per client connection, head and body: a
 // response that arrives at once (a JSON answer, a burst of events) is read with one recv and
@@ -100,8 +97,8 @@ struct Attempt {
 // hang-up before the arming is still seen. Shared with the wait handler, which may run after the
 // attempt ended.
 struct ClientWatch {
-  tcp::socket* client = nullptr;
-  tcp::socket* upstream = nullptr;  // cancelled when the client is gone
+  Socket* client = nullptr;
+  Socket* upstream = nullptr;  // cancelled when the client is gone
   std::chrono::steady_clock::time_point since;
   size_t slot = 0;  // index in WorkerContext::unarmed_watches while not armed
   bool active = true;
@@ -115,7 +112,7 @@ using ClientWatchPtr = std::shared_ptr<ClientWatch>;
 
 void armClientWatch(const ClientWatchPtr& watch) {
   watch->armed = true;
-  watch->client->async_wait(tcp::socket::wait_read, [watch](boost::system::error_code ec) {
+  watch->client->async_wait(Socket::wait_read, [watch](boost::system::error_code ec) {
     if (ec || !watch->active) {
       return;  // cancelled, or the attempt is over: the sockets may be gone, touch nothing
     }
@@ -219,7 +216,7 @@ class RelayBuffer {
 
 // The client side of a connection: its socket and the deadline of the operation in progress.
 struct ClientConn {
-  tcp::socket socket;
+  Socket socket;
   Deadline deadline;
   std::string response_head;  // reused for every response on this connection
   // The response relay buffer (see RelayBuffer), reused for every response on this connection.
@@ -244,7 +241,7 @@ ApiError upstreamFailure(int status, std::string code, std::string message) {
 
 // Writes a complete JSON response fwd produced itself (an error, or the models list); returns
 // false when the client is gone.
-asio::awaitable<bool> writeJson(WorkerContext& w, ClientConn& client, int status,
+Task<bool> writeJson(WorkerContext& w, ClientConn& client, int status,
                                 const std::string& body, bool keep_alive,
                                 int retry_after_seconds = 0) {
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
@@ -261,7 +258,7 @@ asio::awaitable<bool> writeJson(WorkerContext& w, ClientConn& client, int status
 }
 
 // Writes a complete OpenAI-shaped error response; returns false when the client is gone.
-asio::awaitable<bool> writeError(WorkerContext& w, ClientConn& client, const ApiError& e,
+Task<bool> writeError(WorkerContext& w, ClientConn& client, const ApiError& e,
                                  bool keep_alive) {
   const std::string body = errorBody(e);  // named: see respondError on GCC 12 temporaries
   co_return co_await writeJson(w, client, e.status, body, keep_alive, e.retry_after_seconds);
@@ -312,11 +309,11 @@ std::string extractUpstreamMessage(const std::string& body) {
 
 // Opens a new connection to `t` (resolve, connect, TLS handshake) bounded by the connect
 // timeout and the attempt deadline.
-asio::awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(
+Task<std::unique_ptr<UpstreamConn>> connectUpstream(
     WorkerContext& w, const config::UpstreamTarget& t, std::chrono::milliseconds connect_timeout,
     Clock::time_point deadline, Attempt& out) {
   auto executor = co_await asio::this_coro::executor;
-  tcp::resolver resolver(executor);
+  Resolver resolver(executor);
   // Asio resolves on its own background thread: getaddrinfo never blocks this worker.
   auto [rec, endpoints] = co_await resolver.async_resolve(t.host, t.port, kUseTuple);
   if (rec) {
@@ -406,7 +403,7 @@ enum class Framing { kNone, kLength, kChunked };
 // Hands `bufs` to the kernel at once (the socket is non-blocking) and returns how many bytes it
 // took. A full socket buffer is not an error: ec stays clear and sendRest writes the rest.
 template <typename Buffers>
-size_t sendNow(tcp::socket& socket, const Buffers& bufs, boost::system::error_code& ec) {
+size_t sendNow(Socket& socket, const Buffers& bufs, boost::system::error_code& ec) {
   size_t n = socket.write_some(bufs, ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
     ec = {};
@@ -417,7 +414,7 @@ size_t sendNow(tcp::socket& socket, const Buffers& bufs, boost::system::error_co
 // Writes what sendNow did not send of `bufs` (its first `sent` bytes are gone), waiting for the
 // socket to drain.
 template <typename Stream, typename Buffers>
-asio::awaitable<boost::system::error_code> sendRest(Stream& stream, const Buffers& bufs,
+Task<boost::system::error_code> sendRest(Stream& stream, const Buffers& bufs,
                                                     size_t sent) {
   beast::buffers_suffix<Buffers> rest(bufs);
   rest.consume(sent);
@@ -462,14 +459,14 @@ bool startClientWrite(ClientConn& client, ClientWrite& cw, std::string_view head
   return cw.ec || cw.written == asio::buffer_size(all);
 }
 
-asio::awaitable<boost::system::error_code> finishClientWrite(WorkerContext& w, ClientConn& client,
+Task<boost::system::error_code> finishClientWrite(WorkerContext& w, ClientConn& client,
                                                              ClientWrite& cw) {
   client.deadline.after(w.options.client_write_timeout);
   co_return co_await sendRest(
       client.socket, std::span<const asio::const_buffer>(cw.bufs.data(), cw.n), cw.written);
 }
 
-asio::awaitable<boost::system::error_code> writeToClient(WorkerContext& w, ClientConn& client,
+Task<boost::system::error_code> writeToClient(WorkerContext& w, ClientConn& client,
                                                          std::string_view head,
                                                          std::string_view data, bool wrap_chunk,
                                                          bool end_chunked) {
@@ -511,7 +508,7 @@ struct HeadRead {
 // when the upstream closed before sending anything, partial_message when it closed mid-head,
 // header_limit for a head over the limit.
 template <typename Stream>
-asio::awaitable<HeadRead> readHead(Stream& upstream, UpstreamHeadParser& parser, RelayBuffer& buf,
+Task<HeadRead> readHead(Stream& upstream, UpstreamHeadParser& parser, RelayBuffer& buf,
                                    size_t header_limit) {
   HeadRead out;
   // The parser takes the status line as soon as it is whole and the fields once the blank line
@@ -632,7 +629,7 @@ class BodyWindow {
 // at most kMaxUpstreamErrorBody bytes: only its message is wanted.
 // `head` tells where the body bytes that came with the head are in buf.
 template <typename Stream>
-asio::awaitable<std::string> readErrorBody(Stream& upstream, const UpstreamHeadParser& parser,
+Task<std::string> readErrorBody(Stream& upstream, const UpstreamHeadParser& parser,
                                            RelayBuffer& buf, const HeadRead& head) {
   std::string body;
   BodyCursor cursor(parser);
@@ -661,10 +658,10 @@ asio::awaitable<std::string> readErrorBody(Stream& upstream, const UpstreamHeadP
 // kernel does not take now, and everything on TLS, goes through an asynchronous write under the
 // attempt's deadline.
 template <typename Stream>
-asio::awaitable<boost::system::error_code> sendRequest(
+Task<boost::system::error_code> sendRequest(
     Stream& upstream, const std::array<asio::const_buffer, 2>& bufs) {
   size_t sent = 0;
-  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+  if constexpr (std::is_same_v<Stream, Socket>) {
     if (upstream.non_blocking()) {
       boost::system::error_code ec;
       sent = sendNow(upstream, bufs, ec);
@@ -677,7 +674,7 @@ asio::awaitable<boost::system::error_code> sendRequest(
 }
 
 template <typename Stream>
-asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamConn& conn,
+Task<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamConn& conn,
                                   ClientConn& client, Request& r, const config::UpstreamTarget& t,
                                   const AttemptPlan& plan, const ClientWatch& watch,
                                   Clock::time_point deadline, bool& reusable) {
@@ -916,7 +913,7 @@ asio::awaitable<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamCo
   co_return out;
 }
 
-asio::awaitable<Attempt> attemptUpstream(WorkerContext& w, ClientConn& client, Request& r,
+Task<Attempt> attemptUpstream(WorkerContext& w, ClientConn& client, Request& r,
                                          const config::UpstreamTarget& t, const AttemptPlan& plan) {
   auto deadline = Clock::now() + plan.timeouts.total;
   Attempt out;
@@ -1108,12 +1105,12 @@ bool retryBudgetAllows(const WorkerContext& w) {
 
 // Exponential backoff with jitter before the n-th round over a group (n >= 1): a random wait
 // between half and all of base × 2^(n-1), at most the policy's max.
-asio::awaitable<void> backoff(WorkerContext& w, const config::CompiledRoute::Retry& policy,
+Task<void> backoff(WorkerContext& w, const config::CompiledRoute::Retry& policy,
                               size_t round) {
   auto cap = policy.backoff_base * (std::int64_t{1} << std::min<size_t>(round - 1, 20));
   cap = std::min(cap, policy.backoff_max);
   std::uniform_int_distribution<std::int64_t> jitter(cap.count() / 2, cap.count());
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  Timer timer(co_await asio::this_coro::executor);
   timer.expires_after(std::chrono::milliseconds(jitter(w.random)));
   co_await timer.async_wait(kUseTuple);
 }
@@ -1146,7 +1143,7 @@ void recordOutcome(WorkerContext& w, const config::UpstreamTarget& t, const Atte
 // Sends an error response and records its status. GCC 12 destroys non-trivial temporaries in a
 // co_await full-expression twice (and mishandles coroutine lambdas with by-value parameters),
 // so callers pass a named ApiError by reference.
-asio::awaitable<bool> respondError(WorkerContext& w, ClientConn& client, const ApiError& e,
+Task<bool> respondError(WorkerContext& w, ClientConn& client, const ApiError& e,
                                    bool keep_alive, int& status) {
   status = e.status;
   bool written = co_await writeError(w, client, e, keep_alive);
@@ -1154,7 +1151,7 @@ asio::awaitable<bool> respondError(WorkerContext& w, ClientConn& client, const A
 }
 
 // Serves one request whose head was read. Returns whether the connection may be kept.
-asio::awaitable<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::flat_buffer& buffer,
+Task<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::flat_buffer& buffer,
                                    ClientRequestParser& parser) {
   Request r;
   r.start = Clock::now();
@@ -1516,7 +1513,7 @@ bool isSafePath(std::string_view path) {
   return true;
 }
 
-asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
+Task<void> serveConnection(WorkerContext& w, Socket socket) {
   socket.set_option(tcp::no_delay(true));
   boost::system::error_code nb_ec;
   socket.non_blocking(true, nb_ec);  // writeToClient's direct writes must never block
@@ -1576,7 +1573,7 @@ asio::awaitable<void> serveConnection(WorkerContext& w, tcp::socket socket) {
     }
   }
   beast::error_code ignored;
-  client.socket.shutdown(tcp::socket::shutdown_send, ignored);
+  client.socket.shutdown(Socket::shutdown_send, ignored);
   // Lingering close (as nginx does): drain what the client still sends — e.g. the body of a
   // request refused before it was read — so the kernel does not answer it with a RST that can
   // destroy the response still in flight. Bounded in time and bytes.

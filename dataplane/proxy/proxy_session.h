@@ -3,18 +3,16 @@
 // relay — as DESIGN.md §2 lays out.
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/field.hpp>
 
 #include "dataplane/proxy/worker_context.h"
+#include "dataplane/proxy/worker_io.h"
 
 namespace fwd::dataplane::proxy {
 
 /// Runs until the client closes, a limit or error ends the connection, or a drain closes it
 /// while idle. Never throws.
-boost::asio::awaitable<void> serveConnection(WorkerContext& worker,
-                                             boost::asio::ip::tcp::socket socket);
+Task<void> serveConnection(WorkerContext& worker, Socket socket);
 
 /// Worker thread, from the watchdog's sweep: starts watching the client connections of attempts
 /// that have been waiting on their upstream since before `now` minus one tick.

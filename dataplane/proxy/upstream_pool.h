@@ -13,18 +13,19 @@
 #include <vector>
 
 #include "dataplane/proxy/watchdog.h"
+#include "dataplane/proxy/worker_io.h"
 
 namespace fwd::dataplane::proxy {
 
 struct UpstreamConn {
-  std::optional<boost::asio::ip::tcp::socket> tcp;                            // plain http
-  std::optional<boost::beast::ssl_stream<boost::asio::ip::tcp::socket>> tls;  // https
+  std::optional<Socket> tcp;                            // plain http
+  std::optional<boost::beast::ssl_stream<Socket>> tls;  // https
   std::string request_head;          // reused for every request on this connection
   Deadline deadline;                 // watches lowest() once connected
   bool reused = false;
   std::chrono::steady_clock::time_point idle_since;
 
-  boost::asio::ip::tcp::socket& lowest() { return tls ? tls->next_layer() : *tcp; }
+  Socket& lowest() { return tls ? tls->next_layer() : *tcp; }
 };
 
 class UpstreamPool {

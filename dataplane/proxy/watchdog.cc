@@ -8,7 +8,7 @@ Deadline::~Deadline() {
   }
 }
 
-void Deadline::bind(Watchdog& watchdog, boost::asio::ip::tcp::socket& socket) {
+void Deadline::bind(Watchdog& watchdog, Socket& socket) {
   if (watchdog_ == nullptr) {
     watchdog.deadlines_.insert(this);
     watchdog_ = &watchdog;

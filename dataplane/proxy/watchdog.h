@@ -11,11 +11,11 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
 #include <unordered_set>
+
+#include "dataplane/proxy/worker_io.h"
 
 namespace fwd::dataplane::proxy {
 
@@ -32,7 +32,7 @@ class Deadline {
   Deadline& operator=(const Deadline&) = delete;
 
   /// Starts watching `socket` (which must outlive this object or a later bind()).
-  void bind(Watchdog& watchdog, boost::asio::ip::tcp::socket& socket);
+  void bind(Watchdog& watchdog, Socket& socket);
 
   void after(Clock::duration d) { at(Clock::now() + d); }
   void at(Clock::time_point t) {
@@ -47,7 +47,7 @@ class Deadline {
  private:
   friend class Watchdog;
   Watchdog* watchdog_ = nullptr;
-  boost::asio::ip::tcp::socket* socket_ = nullptr;
+  Socket* socket_ = nullptr;
   Clock::time_point at_ = Clock::time_point::max();
   bool expired_ = false;
 };
@@ -72,7 +72,7 @@ class Watchdog {
   friend class Deadline;
   void sweep(Deadline::Clock::time_point now, Deadline::Clock::duration late);
 
-  boost::asio::steady_timer timer_;
+  Timer timer_;
   std::chrono::milliseconds tick_;
   std::unordered_set<Deadline*> deadlines_;
   TickFn on_tick_;

@@ -23,6 +23,7 @@
 #include "dataplane/models/catalog.h"
 #include "dataplane/proxy/upstream_pool.h"
 #include "dataplane/proxy/watchdog.h"
+#include "dataplane/proxy/worker_io.h"
 
 namespace fwd::dataplane::proxy {
 
@@ -45,7 +46,7 @@ struct ClientWatch;  // proxy_session.cc
 
 /// A client connection, registered while open so a drain can close the idle ones.
 struct ClientSession {
-  boost::asio::ip::tcp::socket* socket = nullptr;
+  Socket* socket = nullptr;
   bool idle = true;
 };
 

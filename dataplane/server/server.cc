@@ -59,7 +59,7 @@ void Server::acceptLoop() {
   proxy::WorkerContext& target = *workers_[next_worker_];
   next_worker_ = (next_worker_ + 1) % workers_.size();
   acceptor_->async_accept(target.ioc, [this, &target](boost::system::error_code ec,
-                                                      tcp::socket socket) {
+                                                      proxy::Socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_->is_open()) {
       return;
     }

@@ -16,15 +16,15 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-// A connected socket pair on loopback.
+// A connected socket pair on loopback, of the type workers use.
 struct Pair {
   explicit Pair(asio::io_context& ioc) : a(ioc), b(ioc) {
     tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     a.connect(acceptor.local_endpoint());
     acceptor.accept(b);
   }
-  tcp::socket a;
-  tcp::socket b;
+  Socket a;
+  Socket b;
 };
 
 TEST(WatchdogTest, AnOverdueDeadlineCancelsThePendingReadAndSaysSo) {
