@@ -1,7 +1,6 @@
 #include "dataplane/proxy/body_inspect.h"
 
 #include <algorithm>
-#include <cctype>
 
 namespace fwd::dataplane::proxy {
 namespace {
@@ -93,7 +92,7 @@ bool isJsonContentType(std::string_view content_type) {
   constexpr std::string_view kJson = "application/json";
   return media.size() == kJson.size() &&
          std::equal(media.begin(), media.end(), kJson.begin(), [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a)) == b;
+           return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
          });
 }
 

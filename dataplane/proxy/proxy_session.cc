@@ -1485,6 +1485,9 @@ bool isDroppedRequestHeader(std::string_view name) {
 }
 
 bool isSafePath(std::string_view path) {
+  if (path.find_first_of(".%") == std::string_view::npos) {
+    return true;  // the usual API path: no dot, plain or percent-encoded
+  }
   size_t start = 0;
   while (start <= path.size()) {
     size_t end = path.find('/', start);

@@ -5,6 +5,7 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <charconv>
+#include <cstring>
 
 namespace fwd::dataplane::proxy {
 
@@ -21,7 +22,15 @@ void appendNumber(std::string& out, std::uint64_t n) {
 }  // namespace
 
 void appendField(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ").append(value).append("\r\n");
+  // One size check and three copies instead of four appends: a head has a dozen fields.
+  size_t at = out.size();
+  out.resize(at + name.size() + value.size() + 4);
+  char* p = out.data() + at;
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  std::memcpy(p, ": ", 2);
+  std::memcpy(p + 2, value.data(), value.size());
+  std::memcpy(p + 2 + value.size(), "\r\n", 2);
 }
 
 bool isDroppedResponseField(http::field name) {
