@@ -1485,8 +1485,9 @@ bool isDroppedRequestHeader(std::string_view name) {
 }
 
 bool isSafePath(std::string_view path) {
-  if (path.find_first_of(".%") == std::string_view::npos) {
-    return true;  // the usual API path: no dot, plain or percent-encoded
+  // The usual API path has no dot, plain or percent-encoded.
+  if (std::none_of(path.begin(), path.end(), [](char c) { return c == '.' || c == '%'; })) {
+    return true;
   }
   size_t start = 0;
   while (start <= path.size()) {
