@@ -63,7 +63,7 @@ portkey_version="${FWD_BENCH_PORTKEY_VERSION:-1.15.2}"
 if ((quick)); then
   dur=3; warm=1; tp_rounds=1; lat_dur=3; lat_rounds=1; writes=10; streams=1000
 else
-  dur=5; warm=1; tp_rounds=3; lat_dur=6; lat_rounds=5; writes=50; streams=5000
+  dur=3; warm=1; tp_rounds=5; lat_dur=6; lat_rounds=5; writes=50; streams=5000
 fi
 conns=64
 ev_streams=32
@@ -352,6 +352,19 @@ fmax() {  # A B -> the larger; an empty A (nothing yet) gives B
 ratio() {  # A B -> A/B with 2 decimals, or — when either is missing
   awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "—"; else printf "%.2f×", a / b }'
 }
+# paired WL TARGET REF KEY -> "median min max" of TARGET/REF over the rounds of WL that measured
+# both, each round's ratio taken within the round (the machine's speed drifts over minutes; two
+# runs a few seconds apart share its state). Empty when no round has both.
+paired() {
+  local r a b
+  for ((r = 1; r <= tp_rounds; r++)); do
+    a="${R[$1#$r:$2:$4]:-}"
+    b="${R[$1#$r:$3:$4]:-}"
+    if [[ -n "$a" && -n "$b" ]]; then
+      awk -v a="$a" -v b="$b" 'BEGIN { if (b + 0 > 0) printf "%.6f\n", a / b }'
+    fi
+  done | sort -g | awk '{ x[++n] = $1 } END { if (n) printf "%.6f %.6f %.6f", x[int((n + 1) / 2)], x[1], x[n] }'
+}
 maj_faults() {  # PIDS... -> major page faults summed (pages read back from disk)
   local total=0 pid
   for pid in "$@"; do total=$((total + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $10 }'))); done
@@ -572,7 +585,7 @@ emit "| Pinning | proxy under test alone on CPU 1 (\`taskset -c 1\`); load gener
 emit ""
 emit "Every process listens on 127.0.0.1. The upstream is fwd's C++ fake (\`tests/fakes\`), ~565-byte JSON answers, SSE streams of 50 events without delay. fwd runs with key auth (a Bearer key from \`fwdctl key create\`), model routing (\`--model 'gpt-*'\`), its admin listener (metrics) on, \`--workers 1\`, \`--log-level warn\`. nginx: one worker, \`proxy_pass\` with \`keepalive 64\`, \`proxy_http_version 1.1\`, \`proxy_buffering off\`, no access log. HAProxy: \`nbthread 1\`, HTTP mode, keep-alive and \`http-reuse always\`, no logging. Portkey: \`@portkey-ai/gateway\` from npm on Node, \`x-portkey-provider: openai\` + \`x-portkey-custom-host\` to the fake. Configs: \`deploy/bench/\`."
 emit ""
-emit "(a) and (b) run wrk in $tp_rounds round(s), each visiting every target in turn, so that a slow spell of the machine hits every target alike: req/s and CPU µs/req are each the median over the rounds, proxy CPU % and core 0 % the mean, other % and steal % the worst round, errors the sum."
+emit "(a) and (b) run wrk in $tp_rounds round(s), each visiting every target in turn, so that a slow spell of the machine hits every target alike: req/s and CPU µs/req are each the median over the rounds, proxy CPU % and core 0 % the mean, other % and steal % the worst round, errors the sum. The targets' ratios are paired: fwd against the reference within each round, then the median of those ratios (with their range), because this machine's speed drifts by ±20 % over minutes while two runs a few seconds apart share its state."
 emit ""
 emit "CPU µs/req: the proxy's utime+stime (\`/proc/PID/stat\`; nginx master+worker) over the measured run ÷ requests completed. Proxy CPU %: of one core. Core 0 %: how busy the load generator's and upstream's core was — near 100 % means the load side, not the proxy, set the rate, which is then a lower bound for the proxy (compare CPU µs/req instead). Other %: CPU used on the two cores by processes outside the benchmark, in % of one core (an estimate: the cores' busy time in \`/proc/stat\` minus what the benchmark's processes were charged); steal %: time the hypervisor took from the two virtual CPUs, in % of one core. Either above a few % means the run was disturbed (the proxy shared its core), and latencies especially are not trustworthy."
 
@@ -945,27 +958,27 @@ emit "| Target | Measured | Verdict |"
 emit "|---|---|---|"
 na="| n/a (not run) |"
 if [[ -n "${R[a:fwd:rate]:-}" && -n "${R[a:nginx:rate]:-}" ]]; then
-  x="$(fcalc "${R[a:fwd:rate]} / ${R[a:nginx:rate]}")"
-  emit "| (a) JSON throughput ≥ 0.9× nginx | $(fmt "$x" 2)×$(load_bound a nginx) | $(verdict "$x >= 0.9") |"
-  x="$(fcalc "${R[a:fwd:cpu_us]} / ${R[a:nginx:cpu_us]}")"
-  emit "| (a) CPU/request ≤ 1.2× nginx | $(fmt "$x" 2)× ($(fmt "${R[a:fwd:cpu_us]}" 1) vs $(fmt "${R[a:nginx:cpu_us]}" 1) µs) | $(verdict "$x <= 1.2") |"
+  read -r x lo hi <<<"$(paired a fwd nginx rate)"
+  emit "| (a) JSON throughput ≥ 0.9× nginx | $(fmt "$x" 2)× (rounds $(fmt "$lo" 2)–$(fmt "$hi" 2)×)$(load_bound a nginx) | $(verdict "$x >= 0.9") |"
+  read -r x lo hi <<<"$(paired a fwd nginx cpu_us)"
+  emit "| (a) CPU/request ≤ 1.2× nginx | $(fmt "$x" 2)× (rounds $(fmt "$lo" 2)–$(fmt "$hi" 2)×; medians $(fmt "${R[a:fwd:cpu_us]}" 1) vs $(fmt "${R[a:nginx:cpu_us]}" 1) µs) | $(verdict "$x <= 1.2") |"
 else
   emit "| (a) JSON throughput ≥ 0.9× nginx, CPU/request ≤ 1.2× nginx $na"
 fi
 if [[ -n "${R[a:fwd:rate]:-}" && -n "${R[a:portkey:rate]:-}" ]]; then
-  x="$(fcalc "${R[a:fwd:rate]} / ${R[a:portkey:rate]}")"
-  emit "| (a) JSON throughput ≥ 50× Portkey | $(fmt "$x" 1)× | $(verdict "$x >= 50") |"
+  read -r x lo hi <<<"$(paired a fwd portkey rate)"
+  emit "| (a) JSON throughput ≥ 50× Portkey | $(fmt "$x" 1)× (rounds $(fmt "$lo" 1)–$(fmt "$hi" 1)×) | $(verdict "$x >= 50") |"
 else
   emit "| (a) JSON throughput ≥ 50× Portkey $na"
 fi
 if [[ -n "${R[b:fwd:rate]:-}" && -n "${R[b:haproxy:rate]:-}" ]]; then
-  x="$(fcalc "${R[b:fwd:rate]} / ${R[b:haproxy:rate]}")"
+  read -r x lo hi <<<"$(paired b fwd haproxy rate)"
   late=""
   [[ -z "${R[ev:haproxy:added99]:-}" ]] || late="; HAProxy's events arrive up to $(fmt "${R[ev:haproxy:added99]}") ms late at p99, fwd's $(fmt "${R[ev:fwd:added99]:-}" 2) ms"
-  emit "| (b) SSE streams/s ≥ 1.0× HAProxy, default config, events written one by one | $(fmt "$x" 2)×$(load_bound b haproxy)$late | $(verdict "$x >= 1.0") |"
+  emit "| (b) SSE streams/s ≥ 1.0× HAProxy, default config, events written one by one | $(fmt "$x" 2)× (rounds $(fmt "$lo" 2)–$(fmt "$hi" 2)×)$(load_bound b haproxy)$late | $(verdict "$x >= 1.0") |"
   if [[ -n "${R[b:haproxy-nd:rate]:-}" ]]; then
-    x="$(fcalc "${R[b:fwd:rate]} / ${R[b:haproxy-nd:rate]}")"
-    emit "| (b) SSE streams/s ≥ 1.0× HAProxy with http-no-delay (events on time, as fwd sends them), events written one by one | $(fmt "$x" 2)×$(load_bound b haproxy-nd) | $(verdict "$x >= 1.0") |"
+    read -r x lo hi <<<"$(paired b fwd haproxy-nd rate)"
+    emit "| (b) SSE streams/s ≥ 1.0× HAProxy with http-no-delay (events on time, as fwd sends them), events written one by one | $(fmt "$x" 2)× (rounds $(fmt "$lo" 2)–$(fmt "$hi" 2)×)$(load_bound b haproxy-nd) | $(verdict "$x >= 1.0") |"
   fi
   if [[ -n "${R[b:fwd:cpu_us]:-}" && -n "${R[b:haproxy:cpu_us]:-}" ]]; then
     emit "| (b) for reference, not a target: CPU per stream vs HAProxy, HAProxy no-delay | $(ratio "${R[b:fwd:cpu_us]}" "${R[b:haproxy:cpu_us]}") ($(fmt "${R[b:fwd:cpu_us]}") vs $(fmt "${R[b:haproxy:cpu_us]}") µs), $(ratio "${R[b:fwd:cpu_us]}" "${R[b:haproxy-nd:cpu_us]:-}") ($(fmt "${R[b:haproxy-nd:cpu_us]:-}") µs) | |"
@@ -974,8 +987,8 @@ else
   emit "| (b) SSE streams/s ≥ 1.0× HAProxy $na"
 fi
 if [[ -n "${R[bb:fwd:rate]:-}" && -n "${R[bb:haproxy:rate]:-}" ]]; then
-  x="$(fcalc "${R[bb:fwd:rate]} / ${R[bb:haproxy:rate]}")"
-  emit "| (b) SSE streams/s ≥ 1.0× HAProxy, each response sent at once | $(fmt "$x" 2)×$(load_bound bb haproxy) | $(verdict "$x >= 1.0") |"
+  read -r x lo hi <<<"$(paired bb fwd haproxy rate)"
+  emit "| (b) SSE streams/s ≥ 1.0× HAProxy, each response sent at once | $(fmt "$x" 2)× (rounds $(fmt "$lo" 2)–$(fmt "$hi" 2)×)$(load_bound bb haproxy) | $(verdict "$x >= 1.0") |"
   if [[ -n "${R[bb:fwd:cpu_us]:-}" && -n "${R[bb:haproxy:cpu_us]:-}" ]]; then
     emit "| (b) for reference, not a target: CPU per stream vs HAProxy, HAProxy no-delay, each response sent at once | $(ratio "${R[bb:fwd:cpu_us]}" "${R[bb:haproxy:cpu_us]}") ($(fmt "${R[bb:fwd:cpu_us]}") vs $(fmt "${R[bb:haproxy:cpu_us]}") µs), $(ratio "${R[bb:fwd:cpu_us]}" "${R[bb:haproxy-nd:cpu_us]:-}") ($(fmt "${R[bb:haproxy-nd:cpu_us]:-}") µs) | |"
   fi
