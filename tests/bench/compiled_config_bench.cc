@@ -163,6 +163,33 @@ void BM_FindKey(benchmark::State& state) {
 }
 BENCHMARK(BM_FindKey)->ArgsProduct({{10, 10'000}, {1, 0}});
 
+// What a keep-alive connection pays per request: KeyMemo::find with the secret it presented on
+// the previous request (a constant-time compare, no hash). Arg 1: a different key every call
+// (the memo misses, hashes, and remembers the new one), for the cost of a miss.
+void BM_KeyMemo(benchmark::State& state) {
+  const bool alternate = state.range(0) != 0;
+  KeyTable t = keyTable(10);
+  fwd::dataplane::config::KeyMemo memo;
+  size_t i = 0;
+  size_t found = 0;
+  state.SetLabel(alternate ? "new secret each call" : "same secret");
+  std::uint64_t before = fwd::bench::allocations();
+  for (auto _ : state) {
+    const auto* key = memo.find(t.cfg, t.secrets[i]);
+    benchmark::DoNotOptimize(key);
+    found += key != nullptr;
+    if (alternate && ++i == t.secrets.size()) {
+      i = 0;
+    }
+  }
+  fwd::bench::reportAllocations(state, before);
+  if (found != static_cast<size_t>(state.iterations())) {
+    state.SkipWithError("KeyMemo::find missed a key of the table");
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_KeyMemo)->Arg(0)->Arg(1);
+
 // The hash alone, as findKey computes it (OpenSSL's one-shot SHA256()), to separate SHA-256
 // from the table probe. On OpenSSL 3 the one-shot fetches the digest from the provider store
 // (a read lock) and allocates a context on every call; two threads show whether that shared
