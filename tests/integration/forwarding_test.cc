@@ -269,6 +269,24 @@ TEST_F(ForwardingTest, MissingOrWrongKeyIs401) {
   EXPECT_EQ(revoked.status, 401);
 }
 
+TEST_F(ForwardingTest, ARevokedKeyStopsOnAConnectionThatAlreadyUsedIt) {
+  // A keep-alive connection remembers the key it authenticated with (no hash for a repeated
+  // secret); a new snapshot must still end that key for the connection at once.
+  HttpConnection conn(cluster_.dataPlane("dp1").http);
+  ASSERT_EQ(conn.connect(std::chrono::seconds(2)), "");
+  const Headers headers = {{"Authorization", "Bearer " + key_},
+                           {"Content-Type", "application/json"}};
+  for (int i = 0; i < 3; ++i) {
+    auto ok = conn.request("POST", "/v1/chat/completions", headers, R"({"model":"gpt-4o"})");
+    ASSERT_EQ(ok.status, 200) << i << " " << ok.error;
+  }
+  ASSERT_EQ(cluster_.fwdctl({"key", "revoke", "alice"}).exit_code, 0);
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto revoked = conn.request("POST", "/v1/chat/completions", headers, R"({"model":"gpt-4o"})");
+  EXPECT_EQ(revoked.status, 401) << revoked.error;
+  EXPECT_EQ(errorOf(revoked)["code"], "invalid_api_key");
+}
+
 TEST_F(ForwardingTest, KeyModelRestrictionIs403AndUnknownModelIs404) {
   // A key limited to gpt-4o* may not call others; a model nobody serves is model_not_found.
   std::string limited = cluster_.createKey("bob", {"gpt-4o*"});
