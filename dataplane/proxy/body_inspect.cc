@@ -1,6 +1,7 @@
 #include "dataplane/proxy/body_inspect.h"
 
 #include <algorithm>
+#include <boost/beast/core/string.hpp>
 
 namespace fwd::dataplane::proxy {
 namespace {
@@ -90,10 +91,7 @@ bool isJsonContentType(std::string_view content_type) {
     media.remove_suffix(1);
   }
   constexpr std::string_view kJson = "application/json";
-  return media.size() == kJson.size() &&
-         std::equal(media.begin(), media.end(), kJson.begin(), [](char a, char b) {
-           return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
-         });
+  return boost::beast::iequals(media, kJson);
 }
 
 bool inspectJsonBody(simdjson::ondemand::parser& parser, std::string& body, BodyInfo& info,
