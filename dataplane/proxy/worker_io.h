@@ -1,7 +1,7 @@
 // The Asio types of a worker's own io_context. A worker's sockets, timers and coroutines never
 // leave its thread, so they name the io_context's concrete executor rather than
 // asio::any_io_executor: starting and completing an operation then copies a pointer instead of
-// a type-erased executor (~1,300 instructions a proxied request, by callgrind).
+// a type-erased executor (35.9k -> 32.9k instructions a proxied JSON request, by callgrind).
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>
@@ -17,9 +17,8 @@ namespace fwd::dataplane::proxy {
 using WorkerExecutor = boost::asio::io_context::executor_type;
 using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, WorkerExecutor>;
 using Resolver = boost::asio::ip::basic_resolver<boost::asio::ip::tcp, WorkerExecutor>;
-using Timer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
-                                                boost::asio::wait_traits<std::chrono::steady_clock>,
-                                                WorkerExecutor>;
+using Timer = boost::asio::basic_waitable_timer<
+    std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, WorkerExecutor>;
 /// A coroutine on a worker's io_context.
 template <typename T>
 using Task = boost::asio::awaitable<T, WorkerExecutor>;
