@@ -21,8 +21,11 @@
 //                object with the delay percentiles in microseconds, over every event.
 //
 // Loopback only: the URL's host must be a loopback address. Every run is bounded (--duration at
-// most 600 s, a per-request --timeout). Single-threaded per --threads io_context; rate mode
-// splits the connections over the threads.
+// most 600 s, a per-request --timeout). Rate mode splits the connections over --threads threads,
+// each one epoll loop (loadgen_rate.cc: in bench (c) the generator shares a core with the
+// upstream, so it has to cost little); the other modes run one Asio io_context.
+#include "tests/bench/loadgen.h"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -37,9 +40,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <cinttypes>
@@ -60,6 +63,7 @@
 
 namespace {
 
+namespace loadgen = fwd::bench::loadgen;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -75,36 +79,9 @@ constexpr std::string_view kUsage =
     "         [--streams N] [--ramp S] [--event-interval S] [--header 'Name: value']...\n"
     "         [--body STRING | --body-file FILE] [--method M] [--timeout S]\n";
 
-struct Options {
-  std::string mode = "rate";
-  std::string host;
-  std::uint16_t port = 0;
-  std::string target = "/";
-  std::string method;
-  std::vector<std::string> headers;
-  std::string body;
-  bool has_body = false;
-  int connections = 64;
-  double rate = 1000;
-  double duration_s = 10;
-  double warmup_s = 1;
-  int threads = 1;
-  int streams = 0;
-  double ramp_s = 2;
-  double event_interval_s = 0;
-  double timeout_s = 10;
-};
-
-// What one thread of a rate run observed; merged at the end.
-struct RateStats {
-  std::vector<std::int64_t> latencies_ns;  // measured requests only (after warm-up)
-  std::uint64_t scheduled = 0;             // measured requests whose time came before the end
-  std::uint64_t sent = 0;
-  std::uint64_t completed = 0;             // 2xx, measured
-  std::uint64_t errors = 0;                // connect/read/write errors and timeouts, measured
-  std::map<unsigned, std::uint64_t> bad_status;  // non-2xx answers, measured
-  std::uint64_t reconnects = 0;
-};
+using loadgen::Options;
+using loadgen::RateSchedule;
+using loadgen::RateStats;
 
 std::string buildRequest(const Options& o) {
   std::string r = o.method + " " + o.target + " HTTP/1.1\r\nHost: " + o.host + ":" +
@@ -118,93 +95,6 @@ std::string buildRequest(const Options& o) {
   r += "\r\n";
   r += o.body;
   return r;
-}
-
-// Connection i of a rate run. Sends request k at start + (i + k*N)/rate, or at once when the
-// previous answer came back late, and charges the latency from the scheduled time.
-asio::awaitable<void> rateConnection(const Options& o, const std::string& request,
-                                     tcp::endpoint ep, int index, Clock::time_point start,
-                                     Clock::time_point measure_from, Clock::time_point end,
-                                     RateStats& stats) {
-  auto ex = co_await asio::this_coro::executor;
-  beast::tcp_stream stream(ex);
-  bool connected = false;
-  beast::flat_buffer buffer;
-  asio::steady_timer timer(ex);
-  const auto timeout = std::chrono::duration<double>(o.timeout_s);
-  // Requests still owed past the end are abandoned once the run is this late (bounded runs).
-  const auto hard_stop = end + std::chrono::seconds(2);
-  for (std::uint64_t k = 0;; ++k) {
-    const auto scheduled =
-        start + duration_cast<nanoseconds>(std::chrono::duration<double>(
-                    (static_cast<double>(index) + static_cast<double>(k) * o.connections) /
-                    o.rate));
-    if (scheduled >= end) {
-      break;
-    }
-    const bool measured = scheduled >= measure_from;
-    if (measured) {
-      ++stats.scheduled;
-    }
-    if (Clock::now() >= hard_stop) {
-      continue;  // counted as scheduled, never sent
-    }
-    if (Clock::now() < scheduled) {
-      timer.expires_at(scheduled);
-      co_await timer.async_wait(kNoThrow);
-    }
-    if (!connected) {
-      stream.expires_after(duration_cast<nanoseconds>(timeout));
-      auto [ec] = co_await stream.async_connect(ep, kNoThrow);
-      if (ec) {
-        if (measured) {
-          ++stats.errors;
-        }
-        stream.close();
-        continue;
-      }
-      stream.socket().set_option(tcp::no_delay(true));
-      connected = true;
-      buffer.clear();
-    }
-    ++stats.sent;
-    stream.expires_after(duration_cast<nanoseconds>(timeout));
-    auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(request), kNoThrow);
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
-    beast::error_code rec;
-    if (!wec) {
-      auto [ec, n] = co_await http::async_read(stream, buffer, parser, kNoThrow);
-      rec = ec;
-    }
-    const auto done = Clock::now();
-    if (wec || rec) {
-      if (measured) {
-        ++stats.errors;
-      }
-      stream.close();
-      connected = false;
-      ++stats.reconnects;
-      continue;
-    }
-    const unsigned status = parser.get().result_int();
-    if (measured) {
-      if (status >= 200 && status < 300) {
-        ++stats.completed;
-        stats.latencies_ns.push_back(duration_cast<nanoseconds>(done - scheduled).count());
-      } else {
-        ++stats.bad_status[status];
-      }
-    }
-    if (!parser.get().keep_alive()) {
-      stream.close();
-      connected = false;
-      ++stats.reconnects;
-    }
-  }
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream.close();
 }
 
 std::int64_t percentile(const std::vector<std::int64_t>& sorted, double p) {
@@ -221,28 +111,23 @@ int runRate(const Options& o, const tcp::endpoint& ep) {
   const std::string request = buildRequest(o);
   const int threads = std::min(o.threads, o.connections);
   std::vector<RateStats> stats(threads);
-  std::vector<std::unique_ptr<asio::io_context>> contexts;
   // Everyone starts together, a little later, so the first connects don't skew the schedule.
-  const auto start = Clock::now() + std::chrono::milliseconds(100);
-  const auto measure_from =
-      start + duration_cast<nanoseconds>(std::chrono::duration<double>(o.warmup_s));
-  const auto end = measure_from + duration_cast<nanoseconds>(std::chrono::duration<double>(o.duration_s));
+  RateSchedule schedule;
+  schedule.start = Clock::now() + std::chrono::milliseconds(100);
+  schedule.measure_from =
+      schedule.start + duration_cast<nanoseconds>(std::chrono::duration<double>(o.warmup_s));
+  schedule.end = schedule.measure_from +
+                 duration_cast<nanoseconds>(std::chrono::duration<double>(o.duration_s));
   for (int t = 0; t < threads; ++t) {
-    contexts.push_back(std::make_unique<asio::io_context>(1));
-    stats[t].latencies_ns.reserve(
-        static_cast<std::size_t>(o.rate * o.duration_s / threads * 1.05) + 16);
-  }
-  for (int i = 0; i < o.connections; ++i) {
-    const int t = i % threads;
-    asio::co_spawn(*contexts[t],
-                   rateConnection(o, request, ep, i, start, measure_from, end, stats[t]),
-                   asio::detached);
+    stats[t].latencies_ns.reserve(static_cast<std::size_t>(o.rate * o.duration_s / threads * 1.05) +
+                                  16);
   }
   std::vector<std::thread> pool;
   for (int t = 1; t < threads; ++t) {
-    pool.emplace_back([&, t] { contexts[t]->run(); });
+    pool.emplace_back(
+        [&, t] { loadgen::runRateConnections(o, request, ep, t, threads, schedule, stats[t]); });
   }
-  contexts[0]->run();
+  loadgen::runRateConnections(o, request, ep, 0, threads, schedule, stats[0]);
   for (auto& th : pool) {
     th.join();
   }
@@ -281,9 +166,9 @@ int runRate(const Options& o, const tcp::endpoint& ep) {
       "\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f}}\n",
       o.rate, o.duration_s, o.warmup_s, o.connections, threads, all.scheduled, all.sent,
       all.completed, all.errors, bad, statuses.c_str(), all.reconnects,
-      static_cast<double>(all.completed) / o.duration_s,
-      us(percentile(all.latencies_ns, 0.50)), us(percentile(all.latencies_ns, 0.90)),
-      us(percentile(all.latencies_ns, 0.99)), us(percentile(all.latencies_ns, 0.999)),
+      static_cast<double>(all.completed) / o.duration_s, us(percentile(all.latencies_ns, 0.50)),
+      us(percentile(all.latencies_ns, 0.90)), us(percentile(all.latencies_ns, 0.99)),
+      us(percentile(all.latencies_ns, 0.999)),
       us(all.latencies_ns.empty() ? 0 : all.latencies_ns.back()), mean / 1000.0);
   return all.completed > 0 ? 0 : 1;
 }
@@ -305,8 +190,7 @@ void announceIfDone(HoldState& s, int want) {
   if (!s.announced && s.opened + s.failed == want) {
     s.announced = true;
     s.all_open_s = std::chrono::duration<double>(Clock::now() - s.started).count();
-    std::printf("open %d of %d (failed %d) after %.2f s\n", s.opened, want, s.failed,
-                s.all_open_s);
+    std::printf("open %d of %d (failed %d) after %.2f s\n", s.opened, want, s.failed, s.all_open_s);
     std::fflush(stdout);
   }
 }
@@ -409,8 +293,7 @@ int runHold(const Options& o, const tcp::endpoint& ep) {
     }
   });
   asio::steady_timer deadline(ctx);
-  deadline.expires_after(
-      duration_cast<nanoseconds>(std::chrono::duration<double>(o.duration_s)));
+  deadline.expires_after(duration_cast<nanoseconds>(std::chrono::duration<double>(o.duration_s)));
   deadline.async_wait([&](beast::error_code ec) {
     if (!ec) {
       stop();
@@ -518,22 +401,20 @@ int runEvents(const Options& o, const tcp::endpoint& ep) {
   const auto start = Clock::now();
   const auto measure_from =
       start + duration_cast<nanoseconds>(std::chrono::duration<double>(o.warmup_s));
-  const auto end = measure_from + duration_cast<nanoseconds>(
-                                      std::chrono::duration<double>(o.duration_s));
+  const auto end =
+      measure_from + duration_cast<nanoseconds>(std::chrono::duration<double>(o.duration_s));
   for (int i = 0; i < o.streams; ++i) {
-    asio::co_spawn(ctx, eventsConnection(o, request, ep, measure_from, end, stats),
-                   asio::detached);
+    asio::co_spawn(ctx, eventsConnection(o, request, ep, measure_from, end, stats), asio::detached);
   }
   ctx.run();
   std::sort(stats.delays_ns.begin(), stats.delays_ns.end());
   auto us = [](std::int64_t ns) { return static_cast<double>(ns) / 1000.0; };
-  std::printf(
-      "{\"mode\":\"events\",\"streams\":%d,\"event_interval_s\":%.3f,\"responses\":%" PRIu64
-      ",\"events\":%" PRIu64 ",\"errors\":%" PRIu64
-      ",\"delay_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f}}\n",
-      o.streams, o.event_interval_s, stats.responses, stats.events, stats.errors,
-      us(percentile(stats.delays_ns, 0.50)), us(percentile(stats.delays_ns, 0.99)),
-      us(stats.delays_ns.empty() ? 0 : stats.delays_ns.back()));
+  std::printf("{\"mode\":\"events\",\"streams\":%d,\"event_interval_s\":%.3f,\"responses\":%" PRIu64
+              ",\"events\":%" PRIu64 ",\"errors\":%" PRIu64
+              ",\"delay_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f}}\n",
+              o.streams, o.event_interval_s, stats.responses, stats.events, stats.errors,
+              us(percentile(stats.delays_ns, 0.50)), us(percentile(stats.delays_ns, 0.99)),
+              us(stats.delays_ns.empty() ? 0 : stats.delays_ns.back()));
   return stats.responses > 0 && stats.errors == 0 ? 0 : 1;
 }
 
@@ -557,7 +438,8 @@ bool parseUrl(const std::string& url, Options& o, std::string& error) {
   std::string port;
   if (authority.starts_with("[")) {
     auto close = authority.find(']');
-    if (close == std::string::npos || close + 1 >= authority.size() || authority[close + 1] != ':') {
+    if (close == std::string::npos || close + 1 >= authority.size() ||
+        authority[close + 1] != ':') {
       error = "--url needs [HOST]:PORT";
       return false;
     }
