@@ -77,7 +77,8 @@ constexpr std::string_view kUsage =
     "usage: fwd_loadgen --url http://127.0.0.1:PORT/PATH [--mode rate|hold|events]\n"
     "         [--rate REQ_PER_S] [--connections N] [--duration S] [--warmup S] [--threads N]\n"
     "         [--streams N] [--ramp S] [--event-interval S] [--header 'Name: value']...\n"
-    "         [--body STRING | --body-file FILE] [--method M] [--timeout S]\n";
+    "         [--body STRING | --body-file FILE] [--method M] [--timeout S]\n"
+    "         [--trace FILE]   (rate mode: each answer's scheduled time and latency, µs)\n";
 
 using loadgen::Options;
 using loadgen::RateSchedule;
@@ -142,6 +143,25 @@ int runRate(const Options& o, const tcp::endpoint& ep) {
     for (auto [code, n] : s.bad_status) {
       all.bad_status[code] += n;
     }
+  }
+  if (!o.trace_path.empty()) {
+    // One line per measured 2xx answer, in schedule order: "<scheduled µs> <latency µs>", the
+    // schedule counted from the end of the warm-up. Shows whether a tail is one stall or many.
+    std::vector<std::pair<std::int64_t, std::int64_t>> trace;
+    for (auto& s : stats) {
+      trace.insert(trace.end(), s.trace_ns.begin(), s.trace_ns.end());
+    }
+    std::sort(trace.begin(), trace.end());
+    std::FILE* out = std::fopen(o.trace_path.c_str(), "w");
+    if (out == nullptr) {
+      std::perror(("fwd_loadgen: " + o.trace_path).c_str());
+      return 1;
+    }
+    for (auto [at, latency] : trace) {
+      std::fprintf(out, "%.1f %.1f\n", static_cast<double>(at) / 1000.0,
+                   static_cast<double>(latency) / 1000.0);
+    }
+    std::fclose(out);
   }
   std::sort(all.latencies_ns.begin(), all.latencies_ns.end());
   std::uint64_t bad = 0;
@@ -563,6 +583,8 @@ int main(int argc, char** argv) {
       content << in.rdbuf();
       o.body = content.str();
       o.has_body = true;
+    } else if (arg == "--trace") {
+      o.trace_path = value;
     } else if (arg == "--method") {
       o.method = value;
     } else {

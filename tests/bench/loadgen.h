@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fwd::bench::loadgen {
@@ -31,11 +32,14 @@ struct Options {
   double ramp_s = 2;
   double event_interval_s = 0;
   double timeout_s = 10;
+  std::string trace_path;  // rate mode: each measured answer's schedule offset and latency
 };
 
 /// What one thread of a rate run observed; merged at the end.
 struct RateStats {
   std::vector<std::int64_t> latencies_ns;  // measured requests only (after warm-up)
+  // With --trace: (scheduled - measure_from, latency) of each 2xx in latencies_ns, in order.
+  std::vector<std::pair<std::int64_t, std::int64_t>> trace_ns;
   std::uint64_t scheduled = 0;             // measured requests whose time came before the end
   std::uint64_t sent = 0;
   std::uint64_t completed = 0;                   // 2xx, measured

@@ -355,7 +355,12 @@ class RateLoop {
     if (c.measured) {
       if (status >= 200 && status < 300) {
         ++stats_.completed;
-        stats_.latencies_ns.push_back(duration_cast<nanoseconds>(now - c.scheduled).count());
+        const auto latency = duration_cast<nanoseconds>(now - c.scheduled).count();
+        stats_.latencies_ns.push_back(latency);
+        if (!o_.trace_path.empty()) {
+          stats_.trace_ns.emplace_back(
+              duration_cast<nanoseconds>(c.scheduled - schedule_.measure_from).count(), latency);
+        }
       } else {
         ++stats_.bad_status[status];
       }
