@@ -40,7 +40,7 @@ struct RateStats {
   std::vector<std::int64_t> latencies_ns;  // measured requests only (after warm-up)
   // With --trace: (scheduled - measure_from, latency) of each 2xx in latencies_ns, in order.
   std::vector<std::pair<std::int64_t, std::int64_t>> trace_ns;
-  std::uint64_t scheduled = 0;             // measured requests whose time came before the end
+  std::uint64_t scheduled = 0;  // measured requests whose time came before the end
   std::uint64_t sent = 0;
   std::uint64_t completed = 0;                   // 2xx, measured
   std::uint64_t errors = 0;                      // connect/read/write errors and timeouts, measured

@@ -236,6 +236,11 @@ class RateLoop {
     ++stats_.sent;
     c.state = State::kSending;
     c.sent = 0;
+    // Ready before the request is out: a server may answer early (a 413, a 401) and stop
+    // reading, and that answer is what ends the request then.
+    c.parser.emplace();
+    c.parser->eager(true);
+    c.parser->body_limit(64 * 1024 * 1024);
     send(c);
   }
 
@@ -256,9 +261,6 @@ class RateLoop {
     }
     watch(c, EPOLLIN);
     c.state = State::kWaiting;
-    c.parser.emplace();
-    c.parser->eager(true);
-    c.parser->body_limit(64 * 1024 * 1024);
   }
 
   void watch(Conn& c, std::uint32_t interest) {
@@ -285,7 +287,10 @@ class RateLoop {
         return;
       }
       case State::kSending:
-        if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) {
+        if ((events & EPOLLIN) != 0) {
+          read(c);  // level-triggered: left unread, it would wake the loop again at once
+        }
+        if (c.state == State::kSending && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) {
           send(c);
         }
         if (c.state == State::kWaiting && (events & EPOLLIN) != 0) {
@@ -365,8 +370,8 @@ class RateLoop {
         ++stats_.bad_status[status];
       }
     }
-    if (!c.parser->keep_alive()) {
-      closeFd(c);
+    if (!c.parser->keep_alive() || c.sent < request_.size()) {
+      closeFd(c);  // the server said so, or answered before the whole request was out
       ++stats_.reconnects;
     }
     --busy_;
