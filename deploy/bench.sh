@@ -791,9 +791,10 @@ if want c; then
         latency_us: { p50: med(.latency_us.p50), p99: med(.latency_us.p99),
                       p999: med(.latency_us.p999), max: med(.latency_us.max) } }' "$work/loadgen-$t.all")"
     # Proxy CPU: the mean over rounds; other and steal: the worst round.
-    cpu=0; other=""; steal=""; stall=""; stall0=""; majflt=0
+    cpu=0; core0=0; other=""; steal=""; stall=""; stall0=""; majflt=0
     for ((round = 1; round <= lat_rounds; round++)); do
       cpu="$(fcalc "$cpu + ${R[c:$t:$round:cpu_pct]:-0} / $lat_rounds")"
+      core0="$(fcalc "$core0 + ${R[c:$t:$round:core0]:-0} / $lat_rounds")"
       other="$(fmax "$other" "${R[c:$t:$round:other]:-0}")"
       steal="$(fmax "$steal" "${R[c:$t:$round:steal]:-0}")"
       [[ -z "${R[c:$t:$round:stall_ms]:-}" ]] || stall="$(fmax "$stall" "${R[c:$t:$round:stall_ms]}")"
@@ -802,6 +803,7 @@ if want c; then
     done
     [[ "$t" == direct ]] || R[c:$t:cpu_pct]=$cpu
     [[ "$t" == direct ]] || R[c:$t:majflt]=$majflt
+    R[c:$t:core0]=$core0
     R[c:$t:other]=$other
     R[c:$t:steal]=$steal
     R[c:$t:stall]=$stall
@@ -810,10 +812,10 @@ if want c; then
   emit ""
   emit "## (c) Latency at a fixed rate: $lat_rate req/s, half of fwd's peak in (a)"
   emit ""
-  emit "fwd_loadgen, open loop: $lat_conns connections, requests sent on a fixed schedule for ${lat_dur} s after 1 s of warm-up, latency counted from each request's *scheduled* send time (no coordinated omission). $lat_rounds round(s), each visiting every target in turn; each percentile is the median over the rounds, completed and errors are summed, proxy CPU % is the mean, other % and steal % the worst round. Added = via the proxy minus direct, per percentile. On a virtual machine, a few ms of steal on the proxy's CPU stall every request in flight: the p99 column moves with the steal column. The TCP relay (\`fwd_tcp_relay\`, on the proxy's core) does no work at all: one epoll loop copying bytes between each client connection and an upstream connection of its own. What it adds is what the extra hop costs on this machine by itself: two more loopback round trips and wake-ups across the cores, with the load generator and the upstream sharing core 0. No proxy here can add less. Core 1 stalls: \`fwd_hiccup\` sleeps 1 ms at a time on the proxy's core under SCHED_FIFO through each measured run; the column adds up its oversleeps over 0.5 ms (the worst round). They are time the core itself was gone (the hypervisor, interrupts), which the steal counter often does not show; a round with more than 1 % of its time gone counts as disturbed. Core 0 stalls: the same on the load generator's and upstream's core, where a stall delays every request whatever the proxy (for information; it does not mark the report). Proxy major faults: pages the proxy had to read back from disk during the runs (summed)."
+  emit "fwd_loadgen, open loop: $lat_conns connections, requests sent on a fixed schedule for ${lat_dur} s after 1 s of warm-up, latency counted from each request's *scheduled* send time (no coordinated omission). $lat_rounds round(s), each visiting every target in turn; each percentile is the median over the rounds, completed and errors are summed, proxy CPU % and core 0 % (how busy the load generator's and upstream's core was) are the mean, other % and steal % the worst round. Added = via the proxy minus direct, per percentile. On a virtual machine, a few ms of steal on the proxy's CPU stall every request in flight: the p99 column moves with the steal column. The TCP relay (\`fwd_tcp_relay\`, on the proxy's core) does no work at all: one epoll loop copying bytes between each client connection and an upstream connection of its own. What it adds is what the extra hop costs on this machine by itself: two more loopback round trips and wake-ups across the cores, with the load generator and the upstream sharing core 0. No proxy here can add less. Core 1 stalls: \`fwd_hiccup\` sleeps 1 ms at a time on the proxy's core under SCHED_FIFO through each measured run; the column adds up its oversleeps over 0.5 ms (the worst round). They are time the core itself was gone (the hypervisor, interrupts), which the steal counter often does not show; a round with more than 1 % of its time gone counts as disturbed. Core 0 stalls: the same on the load generator's and upstream's core, where a stall delays every request whatever the proxy (for information; it does not mark the report). Proxy major faults: pages the proxy had to read back from disk during the runs (summed)."
   emit ""
-  emit "| Target | rate req/s | completed | p50 ms | p99 ms | p99.9 ms | max ms | added p50 ms | added p99 ms | added p99.9 ms | proxy CPU % | other % | steal % | core 1 stalls ms | core 0 stalls ms | proxy major faults | errors |"
-  emit "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  emit "| Target | rate req/s | completed | p50 ms | p99 ms | p99.9 ms | max ms | added p50 ms | added p99 ms | added p99.9 ms | proxy CPU % | core 0 % | other % | steal % | core 1 stalls ms | core 0 stalls ms | proxy major faults | errors |"
+  emit "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   dj="${R[c:direct:json]:-}"
   for t in "${targets_c[@]}"; do
     json="${R[c:$t:json]:-}"
@@ -830,7 +832,7 @@ if want c; then
     [[ "$t" != direct ]] || label="direct (fake upstream)"
     [[ "$t" != relay ]] || label="TCP relay (does no work: the floor of a hop)"
     [[ "$t" != portkey ]] || label="portkey (at half its own peak)"
-    emit "| $label | ${R[c:$t:rate]} | $(jget "$json" .completed) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p50) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p99) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p999) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.max) / 1000")" 3) |$cells $(fmt "${R[c:$t:cpu_pct]:-}") | $(fmt "${R[c:$t:other]:-}") | $(fmt "${R[c:$t:steal]:-}") | $(fmt "${R[c:$t:stall]:-}" 1) | $(fmt "${R[c:$t:stall0]:-}" 1) | ${R[c:$t:majflt]:-—} | $(jget "$json" '.errors + .bad_status') |"
+    emit "| $label | ${R[c:$t:rate]} | $(jget "$json" .completed) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p50) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p99) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.p999) / 1000")" 3) | $(fmt "$(fcalc "$(jget "$json" .latency_us.max) / 1000")" 3) |$cells $(fmt "${R[c:$t:cpu_pct]:-}") | $(fmt "${R[c:$t:core0]:-}") | $(fmt "${R[c:$t:other]:-}") | $(fmt "${R[c:$t:steal]:-}") | $(fmt "${R[c:$t:stall]:-}" 1) | $(fmt "${R[c:$t:stall0]:-}" 1) | ${R[c:$t:majflt]:-—} | $(jget "$json" '.errors + .bad_status') |"
   done
   if [[ -n "${R[c:fwd:1:loop]:-}" ]]; then
     loops=""
@@ -1007,7 +1009,13 @@ if [[ -n "${R[c:fwd:json]:-}" && -n "${R[c:direct:json]:-}" ]]; then
     done
     [[ -z "$text" ]] || echo " (same run: $text ms)"
   }
-  emit "| (c) added latency p99 ≤ 1 ms at half of fwd's peak | $(fmt "$a99" 3) ms$(others p99) | $(verdict "$a99 <= 1") |"
+  # Queueing on the load side's core grows the tail of every hop alike once that core is nearly
+  # always busy: say so next to the verdict.
+  busy0=""
+  if awk -v b="${R[c:fwd:core0]:-0}" 'BEGIN { exit !(b >= 85) }'; then
+    busy0="; core 0 (load generator and upstream) was $(fmt "${R[c:fwd:core0]}") % busy in fwd's rounds, $(fmt "${R[c:direct:core0]:-}") % in direct's: with so little headroom, every stall there turns into a backlog that every hop's tail shows"
+  fi
+  emit "| (c) added latency p99 ≤ 1 ms at half of fwd's peak | $(fmt "$a99" 3) ms$(others p99)$busy0 | $(verdict "$a99 <= 1") |"
   emit "| (c) added latency p50 ≤ 0.2 ms at half of fwd's peak | $(fmt "$a50" 3) ms$(others p50) | $(verdict "$a50 <= 0.2") |"
 else
   emit "| (c) added latency p99 ≤ 1 ms, p50 ≤ 0.2 ms $na"
