@@ -569,6 +569,23 @@ haproxy_version="$(haproxy -v | awk 'NR == 1 { print $3 }')"
 wrk_version="$( (wrk -v 2>&1 || true) | awk 'NR == 1 { print $2 }')"
 node_version="$(node --version 2>/dev/null || echo none)"
 if [[ -n "$portkey_skip" ]]; then portkey_line="skipped: $portkey_skip"; else portkey_line="$portkey_version"; fi
+# What a guest's idle cores do matters to latency: with no halt-polling, an idle virtual CPU halts,
+# and each wake-up sent to it across the cores costs an exit to the hypervisor.
+virt_line() {
+  if ! grep -qw hypervisor /proc/cpuinfo; then
+    echo "none (bare metal)"
+    return
+  fi
+  local driver poll
+  driver="$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)"
+  poll="$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || true)"
+  if [[ "$driver" == haltpoll && "$poll" == 0 ]]; then
+    echo "virtual machine; cpuidle \`haltpoll\` with \`guest_halt_poll_ns=0\`: an idle core halts at once, so every wake-up across the cores is a hypervisor exit"
+  else
+    echo "virtual machine; cpuidle \`$driver\`${poll:+, \`guest_halt_poll_ns=$poll\`}"
+  fi
+}
+
 : >"$report"
 emit "# fwd benchmarks"
 emit ""
@@ -579,6 +596,7 @@ emit "|---|---|"
 emit "| CPU | $cpu_model, $(nproc) cores |"
 emit "| RAM | $mem_total |"
 emit "| Kernel | $(uname -r) |"
+emit "| Virtualisation | $(virt_line) |"
 emit "| Neighbours | nginx $nginx_version, HAProxy $haproxy_version, Node $node_version, Portkey gateway $portkey_line |"
 emit "| Load | wrk $wrk_version (\`-t1 -c$conns\`, ${dur} s after ${warm} s of warm-up, $tp_rounds round(s) per target, interleaved), fwd_loadgen (open loop) |"
 emit "| Pinning | proxy under test alone on CPU 1 (\`taskset -c 1\`); load generator and fake upstream (\`--threads 1\`) on CPU 0; fwd \`--workers 2\` runs unpinned, with wrk \`-t2\` |"
