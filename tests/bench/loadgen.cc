@@ -28,7 +28,6 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -53,8 +52,6 @@
 #include <iostream>
 #include <limits>
 #include <list>
-#include <map>
-#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>

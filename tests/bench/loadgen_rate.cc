@@ -222,7 +222,6 @@ class RateLoop {
       return;
     }
     c.interest = EPOLLOUT;
-    c.buffered = 0;
     if (::connect(c.fd, ep_.data(), static_cast<socklen_t>(ep_.size())) == 0) {
       startSending(c);
     } else if (errno == EINPROGRESS) {
@@ -241,10 +240,10 @@ class RateLoop {
     c.parser.emplace();
     c.parser->eager(true);
     c.parser->body_limit(64 * 1024 * 1024);
-    send(c);
+    sendRequest(c);
   }
 
-  void send(Conn& c) {
+  void sendRequest(Conn& c) {
     while (c.sent < request_.size()) {
       ssize_t n = ::send(c.fd, request_.data() + c.sent, request_.size() - c.sent, MSG_NOSIGNAL);
       if (n > 0) {
@@ -291,10 +290,7 @@ class RateLoop {
           read(c);  // level-triggered: left unread, it would wake the loop again at once
         }
         if (c.state == State::kSending && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) {
-          send(c);
-        }
-        if (c.state == State::kWaiting && (events & EPOLLIN) != 0) {
-          read(c);
+          sendRequest(c);
         }
         return;
       case State::kWaiting:
