@@ -245,5 +245,22 @@ TEST(ControlplaneBinaryTest, ServesPersistsAndStopsPromptlyOnSigterm) {
   }
 }
 
+TEST(ControlplaneBinaryTest, ASecondControlPlaneOnAPortInUseExitsOne) {
+  // gRPC's default SO_REUSEPORT would let a second control plane share the port and take half
+  // of the first one's connections; with it off the second cannot bind, says so and exits 1.
+  TempDir tmp;
+  Child first({"--listen", "127.0.0.1:0", "--data-dir", tmp.file("one")});
+  int port = startAndReadPort(first);
+  ASSERT_GT(port, 0);
+  Child second({"--listen", "127.0.0.1:" + std::to_string(port), "--data-dir", tmp.file("two")});
+  EXPECT_EQ(second.waitExit(kStartLimit), 1) << second.stderrText();
+  EXPECT_NE(second.stderrText().find("cannot listen on 127.0.0.1:" + std::to_string(port)),
+            std::string::npos)
+      << second.stderrText();
+  EXPECT_EQ(second.stdoutText(), "");
+  first.signal(SIGTERM);
+  EXPECT_EQ(first.waitExit(std::chrono::seconds(2)), 0);
+}
+
 }  // namespace
 }  // namespace fwd::controlplane
