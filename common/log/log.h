@@ -1,9 +1,16 @@
-// Process logging to stderr: one line per record, written with a single write(2) so lines from
-// different threads never interleave. Never pass a secret to a log record; log a key's display
-// prefix or name instead.
+// Process logging to stderr: one line per record. A record is formatted on the thread that logs
+// it, with every control character escaped (outside text such as an upstream's error message
+// can neither forge a line nor reach a terminal as an escape sequence), then handed to a bounded
+// lock-free queue that one background thread writes out, many lines per write(2). Logging never
+// blocks: when stderr stalls (a pipe nobody reads, a slow disk) and the queue is full, the line
+// is dropped and counted, and the writer reports how many were lost once stderr moves again.
+// Never pass a secret to a log record; log a key's display prefix or name instead.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <sstream>
+#include <string>
 #include <string_view>
 
 namespace fwd::common::log {
@@ -15,9 +22,23 @@ Level level();
 /// "debug", "info", "warn", "error"; false for anything else.
 bool parseLevel(std::string_view text, Level& out);
 
-/// One record; the line is emitted when the object is destroyed.
+/// Lines lost because the queue was full (stderr not keeping up), since the process started.
+std::uint64_t droppedLines();
+/// Waits until the writer has written every queued line, at most `timeout`; false if it could
+/// not (stderr stalled). Called at exit automatically (with 2 s); any thread.
+bool flush(std::chrono::milliseconds timeout);
+
+/// Appends `text` with control characters escaped: \n \r \t as such, other C0 bytes, DEL and
+/// bytes that are not part of valid UTF-8 as \xNN, C1 controls (U+0080..U+009F) as \u00NN.
+/// Printable ASCII and valid UTF-8 pass unchanged.
+void appendEscaped(std::string& out, std::string_view text);
+
+/// One record; the line is queued when the object is destroyed. Lines longer than
+/// kMaxLineBytes are cut there.
 class Record {
  public:
+  static constexpr size_t kMaxLineBytes = 16 * 1024;
+
   Record(Level level, const char* component);
   ~Record();
   Record(const Record&) = delete;
@@ -31,12 +52,13 @@ class Record {
 
  private:
   Level level_;
+  std::string prefix_;  // time, level and component: fwd's own text, not escaped
   std::ostringstream stream_;
 };
 
 }  // namespace fwd::common::log
 
-#define FWD_LOG(lvl, component)                                                      \
-  if (::fwd::common::log::Level::lvl < ::fwd::common::log::level()) {                \
-  } else                                                                             \
+#define FWD_LOG(lvl, component)                                       \
+  if (::fwd::common::log::Level::lvl < ::fwd::common::log::level()) { \
+  } else                                                              \
     ::fwd::common::log::Record(::fwd::common::log::Level::lvl, component)
