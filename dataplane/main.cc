@@ -36,19 +36,26 @@ constexpr char kUsage[] = R"(usage: fwd-dataplane [flags]
 Serves the OpenAI-compatible API on --listen and forwards every /v1/* request to the upstreams
 its control plane configures. Keeps serving its last good config when the control plane is away.
 
-  --control-plane HOST:PORT   control plane gRPC address            (default 127.0.0.1:7070)
-  --node-token-file FILE      file holding the node token            (default ./fwd-data/node.token)
-  --listen HOST:PORT          client traffic (HTTP/1.1)              (default 0.0.0.0:8000)
-  --admin-listen HOST:PORT    /metrics /healthz /readyz              (default 127.0.0.1:9090)
-  --state-dir DIR             last good snapshot is kept here        (default ./fwd-state)
-  --node-id ID                identity shown by `fwdctl status`      (default: hostname)
-  --workers N                 worker threads, one event loop each    (default: CPU count)
-  --max-body-bytes N          request body limit, 413 above          (default 33554432 = 32 MiB)
-  --drain-timeout DURATION    on SIGTERM, wait this long for requests in flight (default 30s)
-  --models-refresh DURATION   how often upstreams' GET /models lists are fetched for
-                              GET /v1/models; 0: never, list configured names only (default 5m)
-  --log-level LEVEL           debug|info|warn|error                  (default info)
-  --help                      this text
+  --control-plane HOST:PORT      control plane gRPC address          (default 127.0.0.1:7070)
+  --node-token-file FILE         file holding the node token     (default ./fwd-data/node.token)
+  --listen HOST:PORT             client traffic (HTTP/1.1)               (default 0.0.0.0:8000)
+  --admin-listen HOST:PORT       /metrics /healthz /readyz             (default 127.0.0.1:9090)
+  --state-dir DIR                last good snapshot is kept here          (default ./fwd-state)
+  --node-id ID                   identity shown by `fwdctl status`          (default: hostname)
+  --workers N                    worker threads, one event loop each       (default: CPU count)
+  --max-body-bytes N             request body limit, 413 above   (default 33554432 = 32 MiB)
+  --max-header-bytes N           request line + headers, 431 above   (default 65536 = 64 KiB)
+  --max-request-line-bytes N     method + target + version, 414 above          (default 8192)
+  --max-header-fields N          header fields per request, 431 above           (default 100)
+  --header-timeout DURATION      a connection's first request head must arrive within this;
+                                 408 if it had started, else the connection closes (default 10s)
+  --keepalive-timeout DURATION   idle time allowed between keep-alive requests  (default 60s)
+  --body-timeout DURATION        the request body must arrive within this; 408 (default 120s)
+  --drain-timeout DURATION       on SIGTERM, wait this long for requests in flight (default 30s)
+  --models-refresh DURATION      how often upstreams' GET /models lists are fetched for
+                                 GET /v1/models; 0: never, list configured names only (default 5m)
+  --log-level LEVEL              debug|info|warn|error                          (default info)
+  --help                         this text
 
 Port 0 picks a free port; the bound addresses are printed on stdout as
 "listening http HOST:PORT" and "listening admin HOST:PORT".
@@ -68,6 +75,7 @@ struct Flags {
   std::string node_id;
   size_t workers = 0;
   size_t max_body_bytes = 32u << 20;
+  dataplane::proxy::ProxyOptions limits;  // the head limits and client timeouts
   std::chrono::milliseconds drain_timeout{30'000};
   std::chrono::milliseconds models_refresh{5 * 60'000};
   std::string log_level = "info";
@@ -81,6 +89,18 @@ size_t parseCount(const std::string& flag, const std::string& value, size_t min,
                std::to_string(max) + ", got \"" + value + "\"");
   }
   return n;
+}
+
+// A client timeout: at least 100ms (the deadline sweep's precision), at most 1h.
+std::chrono::milliseconds parseTimeout(const std::string& flag, const std::string& value) {
+  auto d = common::config::parseDuration(value);
+  if (!d.ok()) {
+    usageError(flag + ": " + std::string(d.status().message()));
+  }
+  if (*d < std::chrono::milliseconds(100) || *d > std::chrono::hours(1)) {
+    usageError(flag + " must be from 100ms to 1h, got " + value);
+  }
+  return *d;
 }
 
 // "0" (no fetching) or a duration of at least 100ms, so a typo cannot hammer the upstreams.
@@ -128,6 +148,18 @@ Flags parseFlags(int argc, char** argv) {
       f.workers = parseCount(arg, value, 1, 256);
     } else if (arg == "--max-body-bytes") {
       f.max_body_bytes = parseCount(arg, value, 1024, size_t{1} << 32);
+    } else if (arg == "--max-header-bytes") {
+      f.limits.max_header_bytes = parseCount(arg, value, 1024, 1u << 20);
+    } else if (arg == "--max-request-line-bytes") {
+      f.limits.head_limits.max_request_line = parseCount(arg, value, 256, 1u << 20);
+    } else if (arg == "--max-header-fields") {
+      f.limits.head_limits.max_fields = parseCount(arg, value, 8, 10000);
+    } else if (arg == "--header-timeout") {
+      f.limits.header_timeout = parseTimeout(arg, value);
+    } else if (arg == "--keepalive-timeout") {
+      f.limits.idle_timeout = parseTimeout(arg, value);
+    } else if (arg == "--body-timeout") {
+      f.limits.body_timeout = parseTimeout(arg, value);
     } else if (arg == "--drain-timeout") {
       auto d = common::config::parseDuration(value);
       if (!d.ok()) {
@@ -202,7 +234,7 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   dataplane::metrics::Metrics metrics(workers);
-  dataplane::proxy::ProxyOptions options;
+  dataplane::proxy::ProxyOptions options = flags.limits;
   options.max_body_bytes = flags.max_body_bytes;
   // One TLS client setup (the system CA store is loaded once) for the proxy, the model fetcher
   // and the health checker.

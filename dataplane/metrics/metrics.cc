@@ -2,6 +2,8 @@
 
 #include <prometheus/family.h>
 
+#include "common/log/log.h"
+
 namespace fwd::dataplane::metrics {
 namespace {
 
@@ -95,6 +97,11 @@ Metrics::Metrics(size_t workers)
                         .Name("fwd_upstream_model_fetches_total")
                         .Help("Fetches of upstreams' model lists (GET <base_url>/models) by "
                               "outcome.")
+                        .Register(*registry_)),
+      accept_errors(prometheus::BuildCounter()
+                        .Name("fwd_accept_errors_total")
+                        .Help("Accepts that failed, by listener (http, admin); mostly running "
+                              "out of file descriptors, after which accepting pauses briefly.")
                         .Register(*registry_)) {}
 
 std::vector<prometheus::MetricFamily> Metrics::Collect() const {
@@ -112,6 +119,14 @@ std::vector<prometheus::MetricFamily> Metrics::Collect() const {
   out.push_back(retry_budget_exhausted.collect());
   out.push_back(upstream_ejections.collect());
   out.push_back(loop_delay.collect());
+  // Kept by the process's logger (common/log), read here.
+  prometheus::MetricFamily log_dropped;
+  log_dropped.name = "fwd_log_dropped_lines_total";
+  log_dropped.help = "Log lines dropped because stderr did not keep up (the queue was full).";
+  log_dropped.type = prometheus::MetricType::Counter;
+  log_dropped.metric.emplace_back().counter.value =
+      static_cast<double>(common::log::droppedLines());
+  out.push_back(std::move(log_dropped));
   if (scrape_time_families) {
     for (auto& family : scrape_time_families()) {
       out.push_back(std::move(family));

@@ -49,6 +49,9 @@ class Metrics : public prometheus::Collectable {
   // Model list fetches (the model fetcher's thread only): upstream, outcome (ok, http_error,
   // timeout, connect, invalid). Family::Add takes a lock, which is fine off the request path.
   prometheus::Family<prometheus::Counter>& model_fetches;
+  // Failed accepts by listener (http, admin): out of file descriptors, mostly. The acceptor's
+  // thread only; rare.
+  prometheus::Family<prometheus::Counter>& accept_errors;
 
   /// Families computed at scrape time from shared state (ejected and health-check gauges);
   /// set once at start, called on the scraping thread.

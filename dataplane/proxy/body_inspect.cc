@@ -157,4 +157,14 @@ bool inspectJsonBody(simdjson::ondemand::parser& parser, std::string& body, Body
   return true;
 }
 
+bool requiresModel(std::string_view api_path) {
+  for (std::string_view path : {"/v1/chat/completions", "/v1/completions", "/v1/embeddings",
+                                "/v1/responses", "/v1/audio/speech"}) {
+    if (api_path == path) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace fwd::dataplane::proxy

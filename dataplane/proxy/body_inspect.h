@@ -27,6 +27,12 @@ struct BodyError {
 bool inspectJsonBody(simdjson::ondemand::parser& parser, std::string& body, BodyInfo& info,
                      BodyError& error);
 
+/// True for the OpenAI endpoints whose JSON body must name a model (`api_path` starts at
+/// "/v1/", no query): chat and text completions, embeddings, responses, speech. OpenAI answers
+/// a body without one with 400 `param: "model"`, and so does fwd, rather than routing the
+/// request by its path.
+bool requiresModel(std::string_view api_path);
+
 /// True for application/json (any parameters, any case).
 bool isJsonContentType(std::string_view content_type);
 

@@ -222,6 +222,7 @@ struct ClientConn {
   // The response relay buffer (see RelayBuffer), reused for every response on this connection.
   RelayBuffer relay;
   config::KeyMemo key;  // the key this connection authenticated with last
+  std::string address;  // the peer's IP address, as upstreams see it in X-Forwarded-For
 };
 
 // An operation ended because its deadline passed (the watchdog cancelled it).
@@ -372,16 +373,24 @@ Task<std::unique_ptr<UpstreamConn>> connectUpstream(WorkerContext& w,
 
 // The upstream request head, written by hand into a buffer the connection reuses: Beast's
 // message + serializer would allocate one node per header and walk them through buffer views.
+// The client's address goes upstream as X-Forwarded-For, in place of whatever the client sent
+// there: without trusted proxies in front, any client could claim any address.
 void buildRequestHead(std::string& out, const ClientRequestParser& req,
-                      const config::UpstreamTarget& t, std::string_view target_rest) {
+                      const config::UpstreamTarget& t, std::string_view target_rest,
+                      std::string_view client_address) {
   out.clear();
   out.append(req.methodString()).append(" ").append(t.base_path).append(target_rest);
   out.append(" HTTP/1.1\r\n");
+  const bool hop_by_hop_named = req.connectionNamesFields();
   for (const auto& field : req.fields()) {
     std::string_view name = req.nameOf(field);
-    if (!isDroppedRequestField(field.name, name)) {
+    if (!isDroppedRequestField(field.name, name) &&
+        !(hop_by_hop_named && req.namedInConnection(name))) {
       appendField(out, name, req.valueOf(field));
     }
+  }
+  if (!client_address.empty()) {
+    appendField(out, "X-Forwarded-For", client_address);
   }
   appendField(out, "Host", t.host_header);
   if (!t.authorization.empty()) {
@@ -678,7 +687,7 @@ Task<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamConn& conn, C
   reusable = false;
   auto& req = *r.req;
 
-  buildRequestHead(conn.request_head, req, t, r.upstream_target_rest);
+  buildRequestHead(conn.request_head, req, t, r.upstream_target_rest, client.address);
   std::array<asio::const_buffer, 2> request_bufs = {
       asio::buffer(conn.request_head), asio::buffer(req.body().data(), req.body().size())};
 
@@ -775,11 +784,14 @@ Task<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamConn& conn, C
   bool keep_alive = r.keep_alive && !w.draining;
   parser.finishHead(t.name, chunked, length, keep_alive);
   std::string_view pending_head = client.response_head;
+  BodyCursor cursor(parser);
+  bool finished = bodyless || cursor.done();
 
-  // The head goes out on its own only when no body bytes are here yet (a stream whose first
-  // event is still being generated) or there is no body. Otherwise it leaves together with the
-  // first body bytes in one write: one sendmsg, one packet, instead of two.
-  if (bodyless || (head.read == head.head_bytes && !parser.is_done())) {
+  // The head goes out on its own when the response is over already (no body, or an empty one:
+  // `Content-Length: 0`) or no body bytes are here yet (a stream whose first event is still
+  // being generated). Otherwise it leaves together with the first body bytes in one write: one
+  // sendmsg, one packet, instead of two.
+  if (finished || head.read == head.head_bytes) {
     auto hwec = co_await writeToClient(w, client, pending_head, {}, false, false);
     pending_head = {};
     if (hwec) {
@@ -795,8 +807,6 @@ Task<Attempt> exchange(WorkerContext& w, Stream& upstream, UpstreamConn& conn, C
   // chunks here. Each read is one client write, so an event reaches the client as soon as fwd
   // has it.
   common::sse::SseParser events(nullptr);  // counts events, keeps none of their fields
-  BodyCursor cursor(parser);
-  bool finished = bodyless || cursor.done();
   bool first_byte = true;
   bool upstream_failed = false;
   bool extra_bytes = finished && head.read > head.head_bytes;
@@ -1267,6 +1277,11 @@ Task<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::flat_buffer
       co_return co_await respondError(w, client, api_error, r.keep_alive, status);
     }
   }
+  if (!r.body.has_model && req.method() == http::verb::post && requiresModel(r.path)) {
+    ApiError api_error = invalidRequest(400, "Missing required parameter: 'model'.",
+                                        "missing_required_parameter", "model");
+    co_return co_await respondError(w, client, api_error, r.keep_alive, status);
+  }
   r.model = r.body.has_model ? r.body.model : std::string(r.path);
 
   if (!config::modelAllowed(r.key->models, r.model)) {
@@ -1468,8 +1483,19 @@ bool isDroppedRequestField(http::field name, std::string_view name_string) {
     case http::field::authorization:
     case http::field::accept_encoding:
       return true;
+    case http::field::forwarded:
+      return true;  // the client's claims about where it is: fwd sends X-Forwarded-For itself
     case http::field::unknown:
-      return iequals(name_string, "api-key");  // Azure-style key: the client's credential
+      switch (name_string.size()) {
+        case 7:
+          return iequals(name_string, "api-key");  // Azure-style key: the client's credential
+        case 9:
+          return iequals(name_string, "x-real-ip");
+        case 15:
+          return iequals(name_string, "x-forwarded-for");
+        default:
+          return false;
+      }
     default:
       return false;
   }
@@ -1519,7 +1545,10 @@ Task<void> serveConnection(WorkerContext& w, Socket socket) {
   if (nb_ec) {
     co_return;
   }
-  ClientConn client{std::move(socket), {}, {}, {}, {}};
+  ClientConn client{std::move(socket), {}, {}, {}, {}, {}};
+  if (auto peer = client.socket.remote_endpoint(nb_ec); !nb_ec) {
+    client.address = peer.address().to_string();
+  }
   client.deadline.bind(w.watchdog, client.socket);
   ClientSession session{&client.socket, true};
   w.sessions.insert(&session);
@@ -1537,13 +1566,25 @@ Task<void> serveConnection(WorkerContext& w, Socket socket) {
     ClientRequestParser parser(request_storage, simdjson::SIMDJSON_PADDING);
     parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
     parser.body_limit(w.options.max_body_bytes);
+    parser.headLimits(w.options.head_limits);
     client.deadline.after(first ? w.options.header_timeout : w.options.idle_timeout);
     first = false;
     session.idle = buffer.size() == 0;
     auto [ec, n] = co_await http::async_read_header(client.socket, buffer, parser, kUseTuple);
     session.idle = false;
     if (ec) {
-      if (ec == http::error::header_limit) {
+      if (const auto& refusal = parser.refusal()) {
+        ApiError api_error =
+            invalidRequest(refusal->status, refusal->message, std::string(refusal->code));
+        co_await writeError(w, client, api_error, false);
+      } else if (ec == http::error::header_limit && !parser.gotRequestLine()) {
+        ApiError api_error =
+            invalidRequest(414,
+                           "Request line too long: the limit is " +
+                               std::to_string(w.options.head_limits.max_request_line) + " bytes.",
+                           "uri_too_long");
+        co_await writeError(w, client, api_error, false);
+      } else if (ec == http::error::header_limit) {
         ApiError api_error =
             invalidRequest(431,
                            "Request header fields too large: the limit is " +

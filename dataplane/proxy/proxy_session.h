@@ -19,7 +19,9 @@ Task<void> serveConnection(WorkerContext& worker, Socket socket);
 void armDueClientWatches(WorkerContext& worker, std::chrono::steady_clock::time_point now);
 
 /// True for request headers that must not be forwarded upstream: hop-by-hop headers, the
-/// client's credentials, and headers fwd sets itself (Host, Content-Length, ...). Any case.
+/// client's credentials, headers fwd sets itself (Host, Content-Length, X-Forwarded-For, ...)
+/// and the client's other claims about its address (Forwarded, X-Real-IP). Any case. Fields
+/// the request's Connection header names are dropped too (ClientRequestParser).
 bool isDroppedRequestHeader(std::string_view name);
 /// The same, for a field Beast has already classified (no string compares for known names).
 bool isDroppedRequestField(boost::beast::http::field name, std::string_view name_string);

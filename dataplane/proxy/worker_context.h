@@ -21,6 +21,7 @@
 #include "dataplane/config/compiled_config.h"
 #include "dataplane/metrics/metrics.h"
 #include "dataplane/models/catalog.h"
+#include "dataplane/proxy/client_request.h"
 #include "dataplane/proxy/upstream_pool.h"
 #include "dataplane/proxy/watchdog.h"
 #include "dataplane/proxy/worker_io.h"
@@ -30,7 +31,8 @@ namespace fwd::dataplane::proxy {
 struct ProxyOptions {
   size_t max_body_bytes = 32u << 20;
   size_t max_header_bytes = 64u << 10;
-  std::chrono::milliseconds header_timeout{30'000};  // first request head on a connection
+  ClientRequestParser::HeadLimits head_limits;
+  std::chrono::milliseconds header_timeout{10'000};  // first request head on a connection
   std::chrono::milliseconds idle_timeout{60'000};    // between keep-alive requests
   std::chrono::milliseconds body_timeout{120'000};   // reading the request body
   std::chrono::milliseconds client_write_timeout{60'000};

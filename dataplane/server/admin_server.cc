@@ -73,7 +73,9 @@ asio::awaitable<void> serveAdmin(tcp::socket socket, metrics::Metrics& metrics,
 }  // namespace
 
 AdminServer::AdminServer(metrics::Metrics& metrics, std::function<bool()> ready)
-    : metrics_(metrics), ready_(std::move(ready)) {}
+    : metrics_(metrics),
+      ready_(std::move(ready)),
+      accept_backoff_("admin", metrics.accept_errors.Add({{"listener", "admin"}})) {}
 
 AdminServer::~AdminServer() { stop(); }
 
@@ -100,9 +102,17 @@ void AdminServer::acceptLoop() {
       return;
     }
     if (!ec) {
+      accept_backoff_.succeeded();
       asio::co_spawn(ioc_, serveAdmin(std::move(socket), metrics_, ready_), asio::detached);
+      acceptLoop();
+      return;
     }
-    acceptLoop();
+    accept_pause_.expires_after(accept_backoff_.failed(ec));
+    accept_pause_.async_wait([this](boost::system::error_code wec) {
+      if (!wec) {
+        acceptLoop();
+      }
+    });
   });
 }
 

@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -12,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "common/net/host_port.h"
 #include "dataplane/metrics/metrics.h"
+#include "dataplane/server/listen.h"
 
 namespace fwd::dataplane::server {
 
@@ -32,6 +34,8 @@ class AdminServer {
   std::function<bool()> ready_;
   boost::asio::io_context ioc_{1};
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  AcceptBackoff accept_backoff_;
+  boost::asio::steady_timer accept_pause_{ioc_};
   std::thread thread_;
 };
 

@@ -1,5 +1,9 @@
 #include "dataplane/server/listen.h"
 
+#include <algorithm>
+
+#include "common/log/log.h"
+
 namespace fwd::dataplane::server {
 
 namespace asio = boost::asio;
@@ -29,6 +33,30 @@ absl::StatusOr<std::unique_ptr<tcp::acceptor>> openAcceptor(asio::io_context& io
     return absl::UnavailableError("cannot listen on " + address.toString() + ": " + ec.message());
   }
   return acceptor;
+}
+
+std::chrono::milliseconds AcceptBackoff::failed(const boost::system::error_code& ec) {
+  failures_.Increment();
+  if (burst_++ == 0) {
+    FWD_LOG(kWarn, "dataplane") << listener_ << " listener: accept failed: " << ec.message()
+                                << "; pausing accepts (from " << kFirstPause.count() << "ms up to "
+                                << kMaxPause.count()
+                                << "ms) until it works again; see fwd_accept_errors_total";
+  }
+  if (ec == boost::asio::error::connection_aborted) {
+    return std::chrono::milliseconds(0);  // that connection is gone; the next may be fine
+  }
+  pause_ = pause_.count() == 0 ? kFirstPause : std::min(pause_ * 2, kMaxPause);
+  return pause_;
+}
+
+void AcceptBackoff::succeeded() {
+  if (burst_ > 0) {
+    FWD_LOG(kInfo, "dataplane") << listener_ << " listener: accepting again after " << burst_
+                                << " failed accepts";
+  }
+  burst_ = 0;
+  pause_ = std::chrono::milliseconds(0);
 }
 
 }  // namespace fwd::dataplane::server

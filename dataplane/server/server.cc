@@ -16,7 +16,9 @@ using tcp = asio::ip::tcp;
 
 Server::Server(size_t workers, proxy::ProxyOptions options, metrics::Metrics& metrics,
                probe::TlsClientContexts& tls)
-    : options_(options), metrics_(metrics) {
+    : options_(options),
+      metrics_(metrics),
+      accept_backoff_("http", metrics.accept_errors.Add({{"listener", "http"}})) {
   for (size_t i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<proxy::WorkerContext>(i, options_, metrics_, tls.verify(),
                                                               tls.insecure()));
@@ -35,6 +37,7 @@ absl::StatusOr<common::net::HostPort> Server::listen(const common::net::HostPort
     return acceptor.status();
   }
   acceptor_ = std::move(*acceptor);
+  accept_pause_ = std::make_unique<asio::steady_timer>(workers_[0]->ioc);
   return common::net::HostPort{address.host, acceptor_->local_endpoint().port()};
 }
 
@@ -64,12 +67,22 @@ void Server::acceptLoop() {
       return;
     }
     if (!ec) {
+      accept_backoff_.succeeded();
       asio::co_spawn(target.ioc, proxy::serveConnection(target, std::move(socket)), asio::detached);
-    } else {
-      // EMFILE and friends: keep accepting; the error is transient or logged once per burst.
-      FWD_LOG(kWarn, "dataplane") << "accept failed: " << ec.message();
+      acceptLoop();
+      return;
     }
-    acceptLoop();
+    auto pause = accept_backoff_.failed(ec);
+    if (pause.count() == 0) {
+      acceptLoop();
+      return;
+    }
+    accept_pause_->expires_after(pause);
+    accept_pause_->async_wait([this](boost::system::error_code wec) {
+      if (!wec && acceptor_->is_open()) {
+        acceptLoop();
+      }
+    });
   });
 }
 
@@ -117,6 +130,7 @@ std::int64_t Server::drain(std::chrono::milliseconds timeout) {
     asio::post(workers_[0]->ioc, [this] {
       boost::system::error_code ignored;
       acceptor_->close(ignored);
+      accept_pause_->cancel();
     });
   }
   for (auto& w : workers_) {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "dataplane/models/catalog.h"
 #include "dataplane/probe/http_get.h"
 #include "dataplane/proxy/worker_context.h"
+#include "dataplane/server/listen.h"
 
 namespace fwd::dataplane::server {
 
@@ -56,7 +58,10 @@ class Server {
   std::vector<std::unique_ptr<proxy::WorkerContext>> workers_;
   std::vector<std::thread> threads_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
-  size_t next_worker_ = 0;  // worker 0's thread only (the accept loop runs there)
+  // Worker 0's thread only (the accept loop runs there).
+  size_t next_worker_ = 0;
+  AcceptBackoff accept_backoff_;
+  std::unique_ptr<boost::asio::steady_timer> accept_pause_;
   bool stopped_ = false;
 };
 

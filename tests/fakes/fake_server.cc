@@ -65,22 +65,26 @@ constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
 // How a stream's body is framed (x-fake-framing): plain chunks, or one of the unusual but
 // legal framings, or a broken one, so tests can show what fwd relays and what it refuses.
 enum class Framing {
-  kChunked,       // one chunk per event
-  kClose,         // no Transfer-Encoding or Content-Length: the body ends when the fake closes
-  kSplit,         // each chunk written in three pieces, 2 ms apart, cut inside the size line
-  kExtensions,    // chunk-size lines carry extensions ("1f;fake=1")
-  kTrailers,      // trailer fields after the last chunk
-  kBadChunk,      // after the first event, a chunk-size line that is not hexadecimal
-  kCutMidChunk,   // the second event's chunk is cut in the middle, then the connection closes
-  kJunkAfter,     // bytes after the end of the message, on a connection kept alive
+  kChunked,      // one chunk per event
+  kClose,        // no Transfer-Encoding or Content-Length: the body ends when the fake closes
+  kSplit,        // each chunk written in three pieces, 2 ms apart, cut inside the size line
+  kExtensions,   // chunk-size lines carry extensions ("1f;fake=1")
+  kTrailers,     // trailer fields after the last chunk
+  kBadChunk,     // after the first event, a chunk-size line that is not hexadecimal
+  kCutMidChunk,  // the second event's chunk is cut in the middle, then the connection closes
+  kJunkAfter,    // bytes after the end of the message, on a connection kept alive
 };
 
 Framing parseFraming(beast::string_view value) {
   static constexpr std::pair<std::string_view, Framing> kNames[] = {
-      {"chunked", Framing::kChunked},       {"close", Framing::kClose},
-      {"split", Framing::kSplit},           {"extensions", Framing::kExtensions},
-      {"trailers", Framing::kTrailers},     {"bad-chunk", Framing::kBadChunk},
-      {"cut-mid-chunk", Framing::kCutMidChunk}, {"junk-after", Framing::kJunkAfter},
+      {"chunked", Framing::kChunked},
+      {"close", Framing::kClose},
+      {"split", Framing::kSplit},
+      {"extensions", Framing::kExtensions},
+      {"trailers", Framing::kTrailers},
+      {"bad-chunk", Framing::kBadChunk},
+      {"cut-mid-chunk", Framing::kCutMidChunk},
+      {"junk-after", Framing::kJunkAfter},
   };
   for (const auto& [name, framing] : kNames) {
     if (beast::iequals(value, name)) {
@@ -109,6 +113,9 @@ struct Request {
   Framing framing = Framing::kChunked;
   bool fake_close = false;
   bool expect_continue = false;
+  bool empty_body = false;    // x-fake-empty: the status alone, with Content-Length: 0
+  bool echo_headers = false;  // x-fake-echo-headers: the body lists the fields received
+  std::string fields;         // every field as received, "name: value\n" each
 
   void clear() {
     method = http::verb::unknown;
@@ -127,6 +134,9 @@ struct Request {
     framing = Framing::kChunked;
     fake_close = false;
     expect_continue = false;
+    empty_body = false;
+    echo_headers = false;
+    fields.clear();
   }
 };
 
@@ -162,6 +172,8 @@ class RequestParser : public http::basic_parser<true> {
 
   void on_field_impl(http::field name, beast::string_view name_string, beast::string_view value,
                      beast::error_code&) override {
+    out_.fields.append(name_string.data(), name_string.size()).append(": ");
+    out_.fields.append(value.data(), value.size()).append("\n");
     switch (name) {
       case http::field::authorization:
         out_.authorization.assign(value.data(), value.size());
@@ -201,6 +213,10 @@ class RequestParser : public http::basic_parser<true> {
       out_.framing = parseFraming(value);
     } else if (beast::iequals(key, "close")) {
       out_.fake_close = value == "1" || beast::iequals(value, "true");
+    } else if (beast::iequals(key, "empty")) {
+      out_.empty_body = value == "1";
+    } else if (beast::iequals(key, "echo-headers")) {
+      out_.echo_headers = value == "1";
     }
   }
 
@@ -743,6 +759,22 @@ class FakeServer::Impl {
     if (status == 0 && endpoint == Endpoint::kUnknown) {
       status = 404;
     }
+    if (request.empty_body) {
+      co_return co_await writeResponse(stream, conn,
+                                       Head{status == 0 ? 200 : status, kJson, -1, keep_alive}, id);
+    }
+    if (request.echo_headers) {
+      conn.body += "{\"headers\":[";
+      std::string_view rest = request.fields;
+      for (bool first = true; !rest.empty(); first = false) {
+        size_t end = rest.find('\n');
+        conn.body += first ? "" : ",";
+        appendJsonString(conn.body, rest.substr(0, end));
+        rest.remove_prefix(end + 1);
+      }
+      conn.body += "]}";
+      co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
+    }
     if (status == 0 && json_endpoint && !info.json_ok) {
       appendError(conn.body, 400, "fake upstream: request body is not a JSON object");
       co_return co_await writeResponse(stream, conn, Head{400, kJson, -1, keep_alive}, id);
@@ -798,9 +830,8 @@ class FakeServer::Impl {
       keep_alive = false;
     }
     conn.head.clear();
-    appendHead(conn.head,
-               Head{200, kEventStream, framing == Framing::kClose ? -2 : -1, keep_alive}, request,
-               id);
+    appendHead(conn.head, Head{200, kEventStream, framing == Framing::kClose ? -2 : -1, keep_alive},
+               request, id);
     auto& lowest = beast::get_lowest_layer(stream);
     lowest.expires_after(kIoTimeout);
     // Events written in groups (x-fake-events-per-write) take the head along with the first.

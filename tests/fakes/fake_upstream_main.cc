@@ -27,7 +27,9 @@
 // events to a write, the first with the head; default 1: the head and each event on their own;
 // a pause flushes), x-fake-head-bytes: N (pads the response head to ~N bytes with x-fake-pad),
 // x-fake-cut-after: K (K events, then the socket is closed: no final chunk, no [DONE]),
-// x-fake-close: 1 (close without answering),
+// x-fake-close: 1 (close without answering), x-fake-empty: 1 (the status, default 200, with
+// Content-Length: 0), x-fake-echo-headers: 1 (200, body {"headers":["name: value",...]}: every
+// field as received),
 // x-fake-framing: chunked|extensions|trailers|split|close|bad-chunk|cut-mid-chunk|junk-after
 // (how a stream's body is framed; see Framing in fake_server.cc).
 #include <csignal>

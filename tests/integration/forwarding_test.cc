@@ -1,11 +1,7 @@
 // End to end through the real binaries: a client calls fwd-dataplane, which forwards to the
 // fake upstream configured with fwdctl through fwd-controlplane.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <openssl/sha.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -552,28 +548,6 @@ TEST_F(ForwardingTest, MetricsCountRequestsByModelUpstreamAndStatus) {
   EXPECT_EQ(metricValue(m.body, "fwd_control_plane_connected"), 1);
   EXPECT_EQ(httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/healthz").status, 200);
   EXPECT_EQ(httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/readyz").status, 200);
-}
-
-// Sends raw bytes to a loopback port and returns everything read until the peer closes (2 s max).
-std::string rawExchange(std::uint16_t port, const std::string& bytes) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{2, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(fd);
-  return out;
 }
 
 TEST_F(ForwardingTest, MalformedHttpIs400AndTheConnectionCloses) {

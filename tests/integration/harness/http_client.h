@@ -99,4 +99,9 @@ Response streamRequest(const Endpoint& endpoint, const std::string& method,
                        const ChunkCallback& on_piece,
                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+/// Sends raw bytes to a loopback port and returns everything read until the peer closes or
+/// `timeout` passes without a byte. For requests the typed client cannot send (bad framing).
+std::string rawExchange(std::uint16_t port, const std::string& bytes,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(2));
+
 }  // namespace fwd::harness

@@ -157,7 +157,7 @@ void ChildProcess::readLoop(int out_fd, int err_fd, int wake_fd) {
     int count = 0;
     int index_of[3];
     for (int i = 0; i < 2; ++i) {
-      if (fds[i] >= 0) {
+      if (fds[i] >= 0 && !(i == 1 && stderr_unread_)) {
         polls[count] = {fds[i], POLLIN, 0};
         index_of[count++] = i;
       }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -70,6 +71,10 @@ class ChildProcess {
   std::optional<int> exitCode();
   bool running();
 
+  /// From the next time the child writes to stderr on, stop reading it: the pipe fills up and
+  /// the child's writes to stderr block, as under a supervisor that stopped reading its logs.
+  void stopReadingStderr() { stderr_unread_ = true; }
+
   /// Output captured so far, byte for byte.
   std::string stdoutText() const;
   std::string stderrText() const;
@@ -93,6 +98,7 @@ class ChildProcess {
   int wake_read_fd_ = -1;   // wakes the reader thread so it exits even if a grandchild keeps
   int wake_write_fd_ = -1;  // the output pipes open
   std::thread reader_;
+  std::atomic<bool> stderr_unread_{false};
 
   mutable std::mutex mutex_;  // guards lines_, partial_, raw_, pipes_closed_
   std::condition_variable changed_;

@@ -5,6 +5,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <string>
+#include <utility>
 
 namespace fwd::dataplane::proxy {
 namespace {
@@ -112,6 +113,113 @@ TEST(ClientRequestTest, ParsersOnOneStorageSeeOnlyTheirOwnRequest) {
   }
   ClientRequestParser fourth(storage, 0);
   EXPECT_LE(storage.body.capacity(), ClientRequestParser::kKeptBodyCapacity);
+}
+
+// The status and code a head is refused with, or {0, ""} when it parses.
+std::pair<int, std::string> refusalOf(std::string_view message,
+                                      ClientRequestParser::HeadLimits limits = {}) {
+  ClientRequestParser parser;
+  parser.headLimits(limits);
+  boost::beast::error_code ec = feed(parser, message);
+  if (const auto& r = parser.refusal()) {
+    EXPECT_TRUE(ec) << message;
+    return {r->status, std::string(r->code)};
+  }
+  return {ec ? -1 : 0, ec ? ec.message() : ""};
+}
+
+TEST(ClientRequestTest, TransferEncodingOtherThanALoneChunkedIsRefused) {
+  // RFC 9112 §6.1: a coding fwd does not decode, or whose last coding is not chunked, would
+  // leave the body to be read as the next request (smuggling): 400, never "no body".
+  const std::pair<int, std::string> refused{400, "bad_request"};
+  for (const char* te : {"chunkedx", "chunked, gzip", "gzip, chunked", "gzip", "identity",
+                         "chunked,", "x-chunked", "chunked;q=1"}) {
+    EXPECT_EQ(
+        refusalOf(std::string("POST / HTTP/1.1\r\nTransfer-Encoding: ") + te + "\r\n\r\n0\r\n\r\n"),
+        refused)
+        << te;
+  }
+  // Two fields, gzip first: refused at the first.
+  EXPECT_EQ(refusalOf("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+            refused);
+  // HTTP/1.0 has no Transfer-Encoding (§6.1): its framing is faulty even with chunked.
+  EXPECT_EQ(refusalOf("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), refused);
+  // What stays legal: chunked in any case, with spaces around it.
+  EXPECT_EQ(refusalOf("POST / HTTP/1.1\r\nTransfer-Encoding:  CHUNKED \r\n\r\n0\r\n\r\n").first, 0);
+}
+
+TEST(ClientRequestTest, ConflictingOrOddContentLengthIsRefused) {
+  // §6.3: Content-Length with Transfer-Encoding (either order), several Content-Length values
+  // (equal or not, in one field or two), and anything but digits end the connection with a 400.
+  for (const char* head : {
+           "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+           "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+           "Content-Length: 5\r\nContent-Length: 5\r\n",
+           "Content-Length: 5\r\nContent-Length: 6\r\n",
+           "Content-Length: 5, 5\r\n",
+           "Content-Length: +5\r\n",
+           "Content-Length: -1\r\n",
+           "Content-Length: 0x5\r\n",
+           "Content-Length: 5 5\r\n",
+           "Content-Length: \r\n",
+           "Content-Length: 99999999999999999999999\r\n",
+       }) {
+    auto [status, why] = refusalOf(std::string("POST / HTTP/1.1\r\n") + head + "\r\nhello");
+    EXPECT_TRUE(status == 400 || status == -1) << head << ": " << status << " " << why;
+  }
+  EXPECT_EQ(refusalOf("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello").first, 0);
+  EXPECT_EQ(refusalOf("POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello").first, 0);
+}
+
+TEST(ClientRequestTest, HeadsThatAreNotQuiteHttpAreRefused) {
+  // Bare LF line ends, a space before the colon, and a field name with a control character
+  // fail to parse: no lenient reading another hop might read differently.
+  for (const char* message : {
+           "POST / HTTP/1.1\nContent-Length: 5\n\nhello",
+           "POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\nhello",
+           "POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+           "POST / HTTP/1.1\r\nX\x01Y: 1\r\n\r\n",
+           "POST / HTTP/2.0\r\n\r\n",
+       }) {
+    EXPECT_NE(refusalOf(message).first, 0) << message;
+  }
+}
+
+TEST(ClientRequestTest, FieldsNamedInConnectionAreKnown) {
+  // RFC 9110 §7.6.1: the options of every Connection field name hop-by-hop fields; "close" and
+  // "keep-alive" alone name none.
+  ClientRequestParser plain;
+  ASSERT_FALSE(feed(plain, "GET / HTTP/1.1\r\nConnection: keep-alive, Close\r\n\r\n"));
+  EXPECT_FALSE(plain.connectionNamesFields());
+
+  ClientRequestParser named;
+  ASSERT_FALSE(feed(named,
+                    "GET / HTTP/1.1\r\nConnection: keep-alive,X-Secret-Hop\r\n"
+                    "X-Secret-Hop: 1\r\nX-Other: 2\r\nconnection:  ,\tx-third , \r\n\r\n"));
+  EXPECT_TRUE(named.connectionNamesFields());
+  EXPECT_TRUE(named.namedInConnection("x-secret-hop"));
+  EXPECT_TRUE(named.namedInConnection("X-Third"));
+  EXPECT_FALSE(named.namedInConnection("x-other"));
+  EXPECT_FALSE(named.namedInConnection("x-secret"));
+}
+
+TEST(ClientRequestTest, RequestLineAndFieldCountHaveLimits) {
+  // A request line over its limit is a 414 and the 101st field a 431, as at the edge proxies.
+  ClientRequestParser::HeadLimits limits;
+  limits.max_request_line = 64;
+  limits.max_fields = 3;
+  const std::string target(51, 'a');  // "GET /" + target + " HTTP/1.1" is 65 bytes
+  EXPECT_EQ(refusalOf("GET /" + target + " HTTP/1.1\r\n\r\n", limits),
+            (std::pair<int, std::string>{414, "uri_too_long"}));
+  EXPECT_EQ(refusalOf("GET /" + target.substr(1) + " HTTP/1.1\r\n\r\n", limits).first, 0);
+  EXPECT_EQ(refusalOf("GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\n\r\n", limits).first, 0);
+  EXPECT_EQ(refusalOf("GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\nd: 4\r\n\r\n", limits),
+            (std::pair<int, std::string>{431, "request_header_too_large"}));
+  // The defaults: 8 KiB and 100 fields.
+  ClientRequestParser::HeadLimits defaults;
+  EXPECT_EQ(defaults.max_request_line, 8192u);
+  EXPECT_EQ(defaults.max_fields, 100u);
 }
 
 }  // namespace

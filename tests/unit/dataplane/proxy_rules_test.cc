@@ -9,13 +9,13 @@ namespace {
 
 TEST(ProxyRulesTest, ClientCredentialsAndHopByHopHeadersNeverGoUpstream) {
   // The client's key (either header) and connection-level headers are dropped.
-  for (const char* h :
-       {"authorization", "api-key", "connection", "keep-alive", "host", "transfer-encoding",
-        "content-length", "upgrade", "te", "expect", "proxy-authorization"}) {
+  for (const char* h : {"authorization", "api-key", "connection", "keep-alive", "host",
+                        "transfer-encoding", "content-length", "upgrade", "te", "expect",
+                        "proxy-authorization", "X-Forwarded-For", "x-real-ip", "forwarded"}) {
     EXPECT_TRUE(isDroppedRequestHeader(h)) << h;
   }
-  for (const char* h :
-       {"content-type", "openai-organization", "x-request-id", "user-agent", "x-fake-status"}) {
+  for (const char* h : {"content-type", "openai-organization", "x-request-id", "user-agent",
+                        "x-fake-status", "x-forwarded-proto", "x-api-key"}) {
     EXPECT_FALSE(isDroppedRequestHeader(h)) << h;
   }
 }
