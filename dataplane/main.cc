@@ -51,7 +51,10 @@ its control plane configures. Keeps serving its last good config when the contro
                                  408 if it had started, else the connection closes (default 10s)
   --keepalive-timeout DURATION   idle time allowed between keep-alive requests  (default 60s)
   --body-timeout DURATION        the request body must arrive within this; 408 (default 120s)
-  --drain-timeout DURATION       on SIGTERM, wait this long for requests in flight (default 30s)
+  --drain-grace DURATION         on SIGTERM, /readyz fails at once but the listener keeps
+                                 serving (answers say Connection: close) this long (default 5s)
+  --drain-timeout DURATION       then the listener closes and requests in flight get this long
+                                 to finish                                      (default 30s)
   --models-refresh DURATION      how often upstreams' GET /models lists are fetched for
                                  GET /v1/models; 0: never, list configured names only (default 5m)
   --log-level LEVEL              debug|info|warn|error                          (default info)
@@ -76,6 +79,7 @@ struct Flags {
   size_t workers = 0;
   size_t max_body_bytes = 32u << 20;
   dataplane::proxy::ProxyOptions limits;  // the head limits and client timeouts
+  std::chrono::milliseconds drain_grace{5'000};
   std::chrono::milliseconds drain_timeout{30'000};
   std::chrono::milliseconds models_refresh{5 * 60'000};
   std::string log_level = "info";
@@ -160,6 +164,12 @@ Flags parseFlags(int argc, char** argv) {
       f.limits.idle_timeout = parseTimeout(arg, value);
     } else if (arg == "--body-timeout") {
       f.limits.body_timeout = parseTimeout(arg, value);
+    } else if (arg == "--drain-grace") {
+      auto d = common::config::parseDuration(value);
+      if (!d.ok()) {
+        usageError("--drain-grace: " + std::string(d.status().message()));
+      }
+      f.drain_grace = *d;
     } else if (arg == "--drain-timeout") {
       auto d = common::config::parseDuration(value);
       if (!d.ok()) {
@@ -258,8 +268,7 @@ int main(int argc, char** argv) {
   // The model catalog behind GET /v1/models: built and refreshed on the fetcher's own thread.
   dataplane::models::ModelFetcher model_fetcher(
       {.refresh = flags.models_refresh}, metrics,
-      [&](dataplane::models::CatalogConstSharedPtr c) { server.publishModels(std::move(c)); },
-      tls);
+      [&](dataplane::models::CatalogConstSharedPtr c) { server.publishModels(std::move(c)); }, tls);
   model_fetcher.start();
   dataplane::health::HealthChecker health_checker(*metrics.registry(), tls);
   health_checker.start();
@@ -347,13 +356,24 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&signals, &sig);
-  FWD_LOG(kInfo, "dataplane") << "signal " << sig << ": draining (up to "
-                              << common::config::formatDuration(flags.drain_timeout) << ")";
-  // Fail readiness first, so load balancers stop sending new requests during the drain.
+  FWD_LOG(kInfo, "dataplane") << "signal " << sig << ": draining: serving "
+                              << common::config::formatDuration(flags.drain_grace)
+                              << " more with /readyz failing, then up to "
+                              << common::config::formatDuration(flags.drain_timeout)
+                              << " for requests in flight";
+  // Fail readiness first and keep serving for the grace: a load balancer routes here until its
+  // next health check sees /readyz fail, and those requests must not find the port closed.
   draining = true;
+  server.closeConnectionsAfterResponses();
   client.stop();
   model_fetcher.stop();
   health_checker.stop();
+  // A second signal cuts the grace short.
+  timespec grace{static_cast<time_t>(flags.drain_grace.count() / 1000),
+                 static_cast<long>(flags.drain_grace.count() % 1000 * 1'000'000)};
+  if (flags.drain_grace.count() > 0 && sigtimedwait(&signals, nullptr, &grace) > 0) {
+    FWD_LOG(kInfo, "dataplane") << "second signal: closing the listener now";
+  }
   std::int64_t cut = server.drain(flags.drain_timeout);
   admin.stop();
   if (cut > 0) {

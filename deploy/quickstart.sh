@@ -330,7 +330,7 @@ cmd_start() {
   start_service dataplane "listening http" \
     "$dp_bin" --control-plane "127.0.0.1:$cp_port" --node-token-file "$data/node.token" \
     --listen "0.0.0.0:$http_port" --admin-listen "127.0.0.1:$admin_port" \
-    --state-dir "$state" --node-id "$node_id"
+    --state-dir "$state" --node-id "$node_id" --drain-grace 0s  # no load balancer to wait for
 
   # The client key: created once, its secret kept in fwd-data/quickstart.key (mode 0600),
   # since the control plane never shows a secret again.

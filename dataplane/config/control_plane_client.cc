@@ -18,10 +18,12 @@ ControlPlaneClient::ControlPlaneClient(Options options, ApplyFn apply, Connected
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5'000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  // Our own backoff decides when to retry; keep gRPC's reconnect quick under it.
+  // While the control plane is away, gRPC itself redials: from 100 ms, growing 1.6× with ±20 %
+  // jitter, at most every kMaxReconnect. run() waits for the channel to be READY before it opens
+  // a stream, so a restarted control plane is back in sync within about kMaxReconnect of serving.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1'000);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(kMaxReconnect.count()));
   args.SetMaxReceiveMessageSize(64 << 20);
   channel_ = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
   stub_ = fwd::v1::WatchService::NewStub(channel_);
@@ -58,6 +60,9 @@ void ControlPlaneClient::run() {
         return;
       }
     }
+    if (!waitUntilConnected()) {
+      return;
+    }
     bool established = runStream();
     if (established) {
       backoff = options_.initial_backoff;
@@ -69,6 +74,26 @@ void ControlPlaneClient::run() {
   }
 }
 
+bool ControlPlaneClient::waitUntilConnected() {
+  // Opening a stream on a channel in TRANSIENT_FAILURE fails at once with the last connect
+  // error, even when the control plane has come back since: the stream would then wait for our
+  // own backoff (up to max_backoff) although gRPC's next dial (at most kMaxReconnect away)
+  // would succeed. So wait for gRPC's dialling to reach READY, checking for stop() on the way.
+  auto state = channel_->GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) {
+        return false;
+      }
+    }
+    channel_->WaitForStateChange(state,
+                                 std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+    state = channel_->GetState(/*try_to_connect=*/true);
+  }
+  return true;
+}
+
 void ControlPlaneClient::sleepBackoff(std::chrono::milliseconds d) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, d, [this] { return stopping_; });
@@ -77,6 +102,9 @@ void ControlPlaneClient::sleepBackoff(std::chrono::milliseconds d) {
 bool ControlPlaneClient::runStream() {
   grpc::ClientContext context;
   context.AddMetadata("authorization", "Bearer " + options_.node_token);
+  // The channel was READY a moment ago: should it drop in between, wait for it rather than fail
+  // with a stale error (stop() cancels the wait).
+  context.set_wait_for_ready(true);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {

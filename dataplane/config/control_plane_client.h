@@ -63,6 +63,11 @@ class ControlPlaneClient {
   /// from `last_sent`, until the stream ends or stop(). Writes under `write_mu`.
   void reportLoop(Stream& stream, std::mutex& write_mu, fwd::v1::NodeReport last_sent);
   void sleepBackoff(std::chrono::milliseconds d);
+  /// Blocks until the channel is READY; false when stop() came first.
+  bool waitUntilConnected();
+
+  /// gRPC's longest wait between two dials of an absent control plane.
+  static constexpr std::chrono::milliseconds kMaxReconnect{1'000};
 
   Options options_;
   ApplyFn apply_;

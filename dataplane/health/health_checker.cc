@@ -156,8 +156,8 @@ void HealthChecker::record(Probe& probe, const probe::HttpGetResult& result) {
                           ? "status " + std::to_string(result.status)
                           : result.detail;
     FWD_LOG(kWarn, "health") << "upstream " << t.name << " fails its health check ("
-                             << probe.failures << " in a row; GET " << t.health_check.path
-                             << ": " << why << "): out of rotation";
+                             << probe.failures << " in a row; GET " << t.health_check.path << ": "
+                             << why << "): out of rotation";
   }
 }
 

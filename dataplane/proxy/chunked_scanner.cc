@@ -25,8 +25,7 @@ size_t ChunkedScanner::sizeLineFastPath(std::string_view in, size_t pos) {
     }
     size = size * 16 + static_cast<std::uint64_t>(v);
   }
-  if (i == pos || i - pos > kMaxDigits || in.size() - i < 2 || in[i] != '\r' ||
-      in[i + 1] != '\n') {
+  if (i == pos || i - pos > kMaxDigits || in.size() - i < 2 || in[i] != '\r' || in[i + 1] != '\n') {
     return 0;
   }
   if (size == 0) {

@@ -1562,7 +1562,10 @@ Task<void> serveConnection(WorkerContext& w, Socket socket) {
   buffer.reserve(kClientReadBufferBytes);
   ClientRequestParser::Storage request_storage;
   bool first = true;
-  while (!w.draining) {
+  // A drain does not end this loop by itself: a connection accepted while the listener still
+  // accepts gets its request served, with `Connection: close` (serveRequest then says not to
+  // keep the connection); idle connections are cancelled once the listener closes.
+  for (;;) {
     ClientRequestParser parser(request_storage, simdjson::SIMDJSON_PADDING);
     parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
     parser.body_limit(w.options.max_body_bytes);

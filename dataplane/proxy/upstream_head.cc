@@ -65,15 +65,14 @@ void UpstreamHeadParser::on_response_impl(int code, boost::beast::string_view re
 }
 
 void UpstreamHeadParser::on_field_impl(http::field name, boost::beast::string_view name_string,
-                                       boost::beast::string_view value,
-                                       boost::beast::error_code&) {
+                                       boost::beast::string_view value, boost::beast::error_code&) {
   if (isDroppedResponseField(name)) {
     return;
   }
   switch (name) {
     case http::field::content_type:
-      event_stream_ = value.size() >= 17 &&
-                      boost::beast::iequals(value.substr(0, 17), "text/event-stream");
+      event_stream_ =
+          value.size() >= 17 && boost::beast::iequals(value.substr(0, 17), "text/event-stream");
       break;
     case http::field::retry_after: {
       std::uint64_t seconds = 0;

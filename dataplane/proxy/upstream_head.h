@@ -39,8 +39,8 @@ class UpstreamHeadParser : public boost::beast::http::basic_parser<false> {
   /// Ends the head in `out`: the upstream's fields are already there; adds x-fwd-upstream, the
   /// framing fwd chose (chunked, or the Content-Length), Connection: close when the client
   /// connection ends with this response, and the blank line.
-  void finishHead(std::string_view upstream_name, bool chunked,
-                  std::optional<std::uint64_t> length, bool keep_alive) const;
+  void finishHead(std::string_view upstream_name, bool chunked, std::optional<std::uint64_t> length,
+                  bool keep_alive) const;
 
  private:
   void on_request_impl(boost::beast::http::verb, boost::beast::string_view,

@@ -96,6 +96,7 @@ struct WorkerContext {
   // strategy): a slower sample takes over at once, a faster one pulls the average down slowly.
   std::unordered_map<std::string, double> head_latency;
   std::minstd_rand random{static_cast<std::minstd_rand::result_type>(index * 7919 + 1)};
+  // Set when a drain starts: responses say `Connection: close`, no connection is kept.
   bool draining = false;
   // Attempts in progress that are retries (the retry budget's numerator).
   std::int64_t retries_in_flight = 0;

@@ -121,6 +121,12 @@ std::int64_t Server::inFlight() const {
   return n;
 }
 
+void Server::closeConnectionsAfterResponses() {
+  for (auto& w : workers_) {
+    asio::post(w->ioc, [ctx = w.get()] { ctx->draining = true; });
+  }
+}
+
 std::int64_t Server::drain(std::chrono::milliseconds timeout) {
   if (stopped_) {
     return 0;

@@ -44,6 +44,10 @@ class Server {
   /// newer catalog (publishers on two threads may arrive out of order).
   void publishModels(models::CatalogConstSharedPtr models);
 
+  /// Any thread: the first phase of a drain. Connections are still accepted and requests
+  /// served, but every response says `Connection: close`, so clients and load balancers move
+  /// their connections elsewhere while they notice /readyz failing.
+  void closeConnectionsAfterResponses();
   /// Stops accepting, closes idle connections, lets requests in flight finish (up to
   /// `timeout`), then stops the workers. Returns the number of requests cut off.
   std::int64_t drain(std::chrono::milliseconds timeout);

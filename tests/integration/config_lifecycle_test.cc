@@ -141,6 +141,31 @@ TEST_F(ConfigLifecycleTest, RestartedDataPlaneServesFromItsStateDirWhileTheContr
   EXPECT_EQ(chat("dp1", "llama-3"), 200);
 }
 
+TEST_F(ConfigLifecycleTest, AControlPlaneBackAfterAnOutageHasItsDataPlanesInSyncWithinASecond) {
+  // Down long enough for any backoff to reach its maximum, then back on the same port: the
+  // data plane does not sit out a long backoff or fail on a stale connect error, it is back in
+  // sync with a change made at once about a second after the control plane serves again.
+  cluster_.killControlPlane();
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto m = httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics");
+        return metricValue(m.body, "fwd_control_plane_connected") == 0;
+      },
+      seconds(20), "the data plane to notice"));
+  std::this_thread::sleep_for(seconds(6));  // the outage
+  ASSERT_TRUE(cluster_.restartControlPlaneOnSamePort());
+  auto serving = std::chrono::steady_clock::now();
+  ASSERT_EQ(
+      cluster_.fwdctl({"upstream", "update", "local", "--model", "gpt-*", "--model", "llama-*"})
+          .exit_code,
+      0);
+  ASSERT_TRUE(cluster_.waitInSync(seconds(15)));
+  auto took = std::chrono::steady_clock::now() - serving;
+  EXPECT_LT(took, milliseconds(2000))
+      << std::chrono::duration_cast<milliseconds>(took).count() << " ms";
+  EXPECT_EQ(chat("dp1", "llama-3"), 200);
+}
+
 TEST_F(ConfigLifecycleTest, ABadSnapshotIsNackedAndTheOldConfigStays) {
   // An upstream whose credential env var is missing on the data-plane host cannot be applied:
   // the node NACKs, fwdctl status shows why, and traffic keeps flowing on the old version.
@@ -202,6 +227,40 @@ TEST_F(ConfigLifecycleTest, SigtermDrainsTheStreamInFlight) {
   auto code = cluster_.dataPlane("dp1").process->waitForExit(seconds(10));
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 0);
+}
+
+TEST_F(ConfigLifecycleTest, DuringTheDrainGraceTheListenerServesWithConnectionClose) {
+  // SIGTERM with --drain-grace: /readyz fails at once, but for the grace the listener still
+  // accepts and serves, every answer says Connection: close; then the port closes and the
+  // process exits 0. A second SIGTERM ends the grace early.
+  ASSERT_TRUE(cluster_.startDataPlane("dp2", {}, {"--drain-grace", "30s"}));
+  ASSERT_TRUE(cluster_.waitInSync());
+  const Endpoint http = cluster_.dataPlane("dp2").http;
+  const Headers headers = {{"Authorization", "Bearer " + key_},
+                           {"Content-Type", "application/json"}};
+  HttpConnection kept(http);
+  ASSERT_EQ(kept.request("POST", "/v1/chat/completions", headers, R"({"model":"gpt-4o"})").status,
+            200);
+  ::kill(cluster_.dataPlane("dp2").process->pid(), SIGTERM);
+  ASSERT_TRUE(waitFor(
+      [&] { return httpRequest(cluster_.dataPlane("dp2").admin, "GET", "/readyz").status == 503; },
+      seconds(2), "/readyz to report 503"));
+  Response on_kept = kept.request("POST", "/v1/chat/completions", headers, R"({"model":"gpt-4o"})");
+  EXPECT_EQ(on_kept.status, 200) << on_kept.error;
+  EXPECT_EQ(on_kept.header("connection"), "close");
+  for (int i = 0; i < 3; ++i) {
+    Response fresh =
+        httpRequest(http, "POST", "/v1/chat/completions", headers, R"({"model":"gpt-4o"})");
+    EXPECT_EQ(fresh.status, 200) << fresh.error;
+    EXPECT_EQ(fresh.header("connection"), "close");
+  }
+  EXPECT_FALSE(cluster_.dataPlane("dp2").process->waitForExit(milliseconds(300)).has_value())
+      << "the grace is 30 s";
+  ::kill(cluster_.dataPlane("dp2").process->pid(), SIGTERM);
+  auto code = cluster_.dataPlane("dp2").process->waitForExit(seconds(5));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0);
+  EXPECT_NE(httpRequest(http, "GET", "/v1/models", headers, "", seconds(1)).error, "");
 }
 
 }  // namespace

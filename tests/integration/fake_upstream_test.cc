@@ -192,10 +192,9 @@ TEST_F(FakeUpstreamTest, EventsPerWriteKeepsTheEventsAndHeadBytesPadsTheHead) {
   // x-fake-head-bytes: N makes the head about N bytes long with one x-fake-pad field.
   const std::string body = R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})";
   Response one = post("/v1/chat/completions", body, {{"x-fake-chunks", "10"}});
-  Response grouped = post("/v1/chat/completions", body,
-                          {{"x-fake-chunks", "10"},
-                           {"x-fake-events-per-write", "4"},
-                           {"x-fake-head-bytes", "30000"}});
+  Response grouped = post(
+      "/v1/chat/completions", body,
+      {{"x-fake-chunks", "10"}, {"x-fake-events-per-write", "4"}, {"x-fake-head-bytes", "30000"}});
   ASSERT_EQ(one.status, 200) << one.error;
   ASSERT_EQ(grouped.status, 200) << grouped.error;
   EXPECT_TRUE(grouped.complete);

@@ -102,7 +102,10 @@ std::string FwdCluster::controlPlaneAddress() const {
                                    "--state-dir",       dp.state_dir,
                                    "--node-id",         dp.node_id,
                                    "--workers",         "2",
-                                   "--drain-timeout",   "5s"};
+                                   "--drain-timeout",   "5s",
+                                   // Tests stop data planes often; the ones about the grace
+                                   // set it (a later flag wins).
+                                   "--drain-grace",     "0s"};
   args.insert(args.end(), dp.extra_args.begin(), dp.extra_args.end());
   // Background model-list fetches would add GET /models to the fakes' request counts that many
   // tests assert; they are off unless a test asks for them.
