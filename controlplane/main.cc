@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "common/log/log.h"
+#include "common/net/grpc_tls.h"
 #include "common/net/host_port.h"
 #include "controlplane/service/auth.h"
 #include "controlplane/service/node_registry.h"
@@ -26,11 +27,16 @@ constexpr int kExitUsage = 2;
 
 constexpr char kUsage[] =
     R"(usage: fwd-controlplane [--listen HOST:PORT] [--data-dir DIR] [--log-level LEVEL]
+                        [--tls-cert FILE --tls-key FILE [--client-ca FILE]]
 
 Serves the fwd admin API (fwdctl) and config distribution to data planes over gRPC.
 
   --listen HOST:PORT   gRPC address (default 127.0.0.1:7070; port 0 picks a free port)
   --data-dir DIR       holds fwd.db, admin.token and node.token (default ./fwd-data)
+  --tls-cert FILE      serve TLS with this certificate (PEM, chain first) ...
+  --tls-key FILE       ... and its private key (PEM); without both: plaintext
+  --client-ca FILE     with TLS: require a client certificate signed by this CA (mTLS) from
+                       every data plane and fwdctl
   --log-level LEVEL    debug, info, warn or error (default info)
   --help               this text
 
@@ -41,6 +47,7 @@ struct Flags {
   std::string listen = "127.0.0.1:7070";
   std::string data_dir = "./fwd-data";
   std::string log_level = "info";
+  fwd::common::net::ServerTls tls;
 };
 
 int usageError(const std::string& message) {
@@ -71,6 +78,12 @@ int parseFlags(int argc, char** argv, Flags& flags) {
       target = &flags.data_dir;
     } else if (name == "--log-level") {
       target = &flags.log_level;
+    } else if (name == "--tls-cert") {
+      target = &flags.tls.cert_file;
+    } else if (name == "--tls-key") {
+      target = &flags.tls.key_file;
+    } else if (name == "--client-ca") {
+      target = &flags.tls.client_ca_file;
     } else {
       return usageError("unknown flag \"" + std::string(arg) + "\"");
     }
@@ -109,6 +122,11 @@ int main(int argc, char** argv) {
   }
   if (flags.data_dir.empty()) {
     return usageError("--data-dir must not be empty");
+  }
+  auto credentials = fwd::common::net::serverCredentials(flags.tls);
+  if (!credentials.ok()) {
+    return usageError("--tls-cert/--tls-key/--client-ca: " +
+                      std::string(credentials.status().message()));
   }
 
   // Block the shutdown signals before any thread exists so every thread inherits the mask and
@@ -150,14 +168,23 @@ int main(int argc, char** argv) {
   }
   cp::service::NodeRegistry registry;
   absl::StatusOr<std::unique_ptr<cp::service::ControlPlaneServer>> server =
-      cp::service::ControlPlaneServer::start(listen->toString(),
-                                             {**store, hub, publisher, registry, **auth});
+      cp::service::ControlPlaneServer::start(
+          listen->toString(), {**store, hub, publisher, registry, **auth},
+          cp::service::WatchServiceImpl::kDefaultPollInterval, *credentials);
   if (!server.ok()) {
     return fail("grpc", server.status());
   }
   fwd::common::net::HostPort bound{listen->host, static_cast<std::uint16_t>((*server)->port())};
   FWD_LOG(kInfo, kLog) << "serving config version " << hub.current()->version() << " from "
-                       << (dir / cp::store::kDatabaseFile).string();
+                       << (dir / cp::store::kDatabaseFile).string() << " over "
+                       << (!flags.tls.enabled()               ? "plaintext gRPC"
+                           : flags.tls.client_ca_file.empty() ? "TLS"
+                                                              : "mutual TLS");
+  if (!flags.tls.enabled() && !fwd::common::net::isLoopbackHost(listen->host)) {
+    FWD_LOG(kWarn, kLog) << "listening on " << listen->host
+                         << " without TLS: tokens and upstream credentials cross the network "
+                            "in plaintext (use --tls-cert and --tls-key)";
+  }
   std::cout << "listening grpc " << bound.toString() << std::endl;
 
   int signal_number = 0;

@@ -16,6 +16,7 @@
 
 #include "common/config/duration.h"
 #include "common/log/log.h"
+#include "common/net/grpc_tls.h"
 #include "common/net/host_port.h"
 #include "dataplane/config/compiled_config.h"
 #include "dataplane/config/control_plane_client.h"
@@ -38,6 +39,11 @@ its control plane configures. Keeps serving its last good config when the contro
 
   --control-plane HOST:PORT      control plane gRPC address          (default 127.0.0.1:7070)
   --node-token-file FILE         file holding the node token     (default ./fwd-data/node.token)
+  --control-plane-ca FILE        reach the control plane over TLS, trusting this CA (PEM)
+  --control-plane-tls            the same, trusting the system's CA store
+  --control-plane-cert FILE      client certificate for a control plane that requires mTLS ...
+  --control-plane-key FILE       ... and its key
+  --control-plane-insecure       allow plaintext to a control plane that is not on loopback
   --listen HOST:PORT             client traffic (HTTP/1.1)               (default 0.0.0.0:8000)
   --admin-listen HOST:PORT       /metrics /healthz /readyz             (default 127.0.0.1:9090)
   --state-dir DIR                last good snapshot is kept here          (default ./fwd-state)
@@ -72,6 +78,7 @@ Port 0 picks a free port; the bound addresses are printed on stdout as
 struct Flags {
   std::string control_plane = "127.0.0.1:7070";
   std::string node_token_file = "./fwd-data/node.token";
+  common::net::ClientTls control_plane_tls;
   std::string listen = "0.0.0.0:8000";
   std::string admin_listen = "127.0.0.1:9090";
   std::string state_dir = "./fwd-state";
@@ -124,18 +131,30 @@ std::chrono::milliseconds parseRefresh(const std::string& value) {
 
 Flags parseFlags(int argc, char** argv) {
   Flags f;
-  std::map<std::string, std::string*> strings = {{"--control-plane", &f.control_plane},
-                                                 {"--node-token-file", &f.node_token_file},
-                                                 {"--listen", &f.listen},
-                                                 {"--admin-listen", &f.admin_listen},
-                                                 {"--state-dir", &f.state_dir},
-                                                 {"--node-id", &f.node_id},
-                                                 {"--log-level", &f.log_level}};
+  std::map<std::string, std::string*> strings = {
+      {"--control-plane", &f.control_plane},
+      {"--control-plane-ca", &f.control_plane_tls.ca_file},
+      {"--control-plane-cert", &f.control_plane_tls.cert_file},
+      {"--control-plane-key", &f.control_plane_tls.key_file},
+      {"--node-token-file", &f.node_token_file},
+      {"--listen", &f.listen},
+      {"--admin-listen", &f.admin_listen},
+      {"--state-dir", &f.state_dir},
+      {"--node-id", &f.node_id},
+      {"--log-level", &f.log_level}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
       std::exit(0);
+    }
+    if (arg == "--control-plane-tls") {
+      f.control_plane_tls.tls = true;
+      continue;
+    }
+    if (arg == "--control-plane-insecure") {
+      f.control_plane_tls.allow_plaintext = true;
+      continue;
     }
     std::string value;
     if (auto eq = arg.find('='); eq != std::string::npos) {
@@ -227,6 +246,13 @@ int main(int argc, char** argv) {
   }
   if (!common::net::parseHostPort(flags.control_plane).ok()) {
     usageError(std::string(common::net::parseHostPort(flags.control_plane).status().message()));
+  }
+  auto control_plane_credentials =
+      common::net::channelCredentials(flags.control_plane_tls, flags.control_plane);
+  if (!control_plane_credentials.ok()) {
+    usageError("--control-plane " + flags.control_plane + ": " +
+               std::string(control_plane_credentials.status().message()) +
+               " (--control-plane-ca FILE, or --control-plane-insecure)");
   }
   std::string node_token = readToken(flags.node_token_file);
   if (flags.node_id.empty()) {
@@ -340,6 +366,7 @@ int main(int argc, char** argv) {
 
   dataplane::config::ControlPlaneClient client(
       {.address = flags.control_plane,
+       .credentials = *control_plane_credentials,
        .node_token = node_token,
        .node_id = flags.node_id,
        .build_version = FWD_VERSION,

@@ -11,7 +11,9 @@ namespace fwd::cli::client {
 
 AdminClient::AdminClient(ClientOptions options)
     : options_(std::move(options)),
-      channel_(grpc::CreateChannel(options_.server, grpc::InsecureChannelCredentials())),
+      channel_(grpc::CreateChannel(options_.server, options_.credentials
+                                                        ? options_.credentials
+                                                        : grpc::InsecureChannelCredentials())),
       stub_(fwd::v1::AdminService::NewStub(channel_)) {}
 
 template <typename Request, typename Response, typename Method>

@@ -1,10 +1,11 @@
-// AdminApi over gRPC: one insecure channel to the control plane, the admin token as
+// AdminApi over gRPC: one channel to the control plane (TLS or plaintext), the admin token as
 // "authorization: Bearer <token>" metadata, a deadline on every call, and no waiting for a
 // connection that is not there (wait_for_ready false), so an absent server fails fast.
 #pragma once
 
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
+#include <grpcpp/security/credentials.h>
 
 #include <chrono>
 #include <memory>
@@ -23,6 +24,8 @@ struct ClientOptions {
   std::string token;
   // Deadline of each call, connection included.
   std::chrono::milliseconds timeout = kDefaultCallTimeout;
+  // TLS or plaintext (common::net::channelCredentials); null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 class AdminClient : public AdminApi {

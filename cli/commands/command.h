@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "cli/client/admin_api.h"
 #include "cli/client/admin_client.h"
+#include "common/net/grpc_tls.h"
 #include "google/protobuf/duration.pb.h"
 
 namespace fwd::cli::commands {
@@ -29,6 +30,8 @@ struct GlobalOptions {
   OutputFormat output = OutputFormat::kTable;
   // Deadline of each admin call.
   std::chrono::milliseconds timeout = client::kDefaultCallTimeout;
+  // --tls, --ca, --cert, --key, --insecure.
+  common::net::ClientTls tls;
 };
 
 enum class FlagKind {

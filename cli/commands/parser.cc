@@ -149,8 +149,12 @@ class Parser {
         return commandFlag(*spec, shown, inline_value);
       }
     }
-    if (body == "server" || body == "token" || body == "output" || body == "timeout") {
+    if (body == "server" || body == "token" || body == "output" || body == "timeout" ||
+        body == "ca" || body == "cert" || body == "key") {
       return globalFlag(body, shown, inline_value);
+    }
+    if (body == "tls" || body == "insecure") {
+      return globalSwitch(body, shown, inline_value);
     }
     return unknownFlag("--" + body);
   }
@@ -225,6 +229,12 @@ class Parser {
         return usageError("invalid value \"" + *value + "\" for " + shown +
                           ": expected table or json");
       }
+    } else if (name == "ca") {
+      global.tls.ca_file = *value;
+    } else if (name == "cert") {
+      global.tls.cert_file = *value;
+    } else if (name == "key") {
+      global.tls.key_file = *value;
     } else if (name == "timeout") {
       auto d = fwd::common::config::parseDuration(*value);
       if (!d.ok()) {
@@ -235,6 +245,25 @@ class Parser {
       }
       global.timeout = *d;
     }
+    return absl::OkStatus();
+  }
+
+  // --tls and --insecure: no value, or =true / =false; never the next argument.
+  absl::Status globalSwitch(const std::string& name, const std::string& shown,
+                            const std::optional<std::string>& inline_value) {
+    if (!seen_globals_.insert(name).second) {
+      return usageError("flag " + shown + " given more than once");
+    }
+    bool on = true;
+    if (inline_value.has_value()) {
+      if (*inline_value != "true" && *inline_value != "false") {
+        return usageError("invalid value \"" + *inline_value + "\" for " + shown +
+                          ": expected true or false");
+      }
+      on = *inline_value == "true";
+    }
+    GlobalOptions& global = result_.invocation.global;
+    (name == "tls" ? global.tls.tls : global.tls.allow_plaintext) = on;
     return absl::OkStatus();
   }
 

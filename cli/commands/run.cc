@@ -12,6 +12,7 @@
 #include "cli/commands/route.h"
 #include "cli/commands/status.h"
 #include "cli/commands/upstream.h"
+#include "common/net/grpc_tls.h"
 
 #ifndef FWD_VERSION
 #define FWD_VERSION "unknown"
@@ -28,6 +29,12 @@ constexpr char kGlobalFlagsHelp[] =
     "  --timeout DURATION   deadline of each call, e.g. 500ms, 30s, 2m (default 10s); after\n"
     "                       \"upstream|route add|update\" --timeout is the upstream's or\n"
     "                       route's own timeout\n"
+    "  --ca FILE            TLS to the control plane, trusting this CA (PEM)\n"
+    "  --tls                TLS to the control plane, trusting the system's CA store\n"
+    "  --cert FILE --key FILE  client certificate and key, for a control plane that requires\n"
+    "                       mTLS (--client-ca)\n"
+    "  --insecure           allow plaintext to a control plane that is not on loopback (the\n"
+    "                       admin token would cross the network unencrypted)\n"
     "  -h, --help           show this help\n"
     "\n"
     "Exit codes: 0 ok, 1 error from the server, 2 usage or local setup error, 3 control plane\n"
@@ -208,7 +215,13 @@ int run(const std::vector<std::string>& args, const Environment& env) {
     if (!token.ok()) {
       return fail(token.status());
     }
-    api = env.connect({inv.global.server, *token, inv.global.timeout});
+    auto credentials = common::net::channelCredentials(inv.global.tls, inv.global.server);
+    if (!credentials.ok()) {
+      return fail(client::usageError("--server " + inv.global.server + ": " +
+                                     std::string(credentials.status().message()) +
+                                     " (--ca FILE, or --insecure)"));
+    }
+    api = env.connect({inv.global.server, *token, inv.global.timeout, *credentials});
   }
   absl::Status status = (*action)(api.get(), out);
   if (!status.ok()) {

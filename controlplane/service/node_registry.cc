@@ -46,11 +46,18 @@ bool running(const google::protobuf::Duration& d) { return d.seconds() > 0 || d.
 NodeRegistry::NodeRegistry(Clock clock)
     : clock_(clock ? std::move(clock) : [] { return std::chrono::system_clock::now(); }) {}
 
-NodeRegistry::ConnectionId NodeRegistry::connect(const fwd::v1::NodeHello& hello,
-                                                 const std::string& peer) {
+absl::StatusOr<NodeRegistry::ConnectionId> NodeRegistry::connect(const fwd::v1::NodeHello& hello,
+                                                                 const std::string& peer) {
   const auto now = clock_();
   std::lock_guard<std::mutex> lock(mu_);
   Node& node = nodes_[hello.node_id()];
+  if (node.connected && !node.instance_id.empty() && !hello.instance_id().empty() &&
+      node.instance_id != hello.instance_id()) {
+    return absl::AlreadyExistsError(
+        "node id \"" + hello.node_id() + "\" is already connected from " + node.peer +
+        " (another data plane process); give every data plane its own --node-id");
+  }
+  node.instance_id = hello.instance_id();
   node.connection = next_connection_++;
   node.connected = true;
   node.applied_version = hello.applied_version();

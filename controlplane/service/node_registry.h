@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "fwd/v1/admin.pb.h"
 #include "fwd/v1/watch.pb.h"
 
@@ -36,9 +37,11 @@ class NodeRegistry {
 
   explicit NodeRegistry(Clock clock = nullptr);
 
-  /// A stream said hello: the node's entry takes this connection's state (replacing an older
-  /// connection of the same node_id).
-  ConnectionId connect(const fwd::v1::NodeHello& hello, const std::string& peer);
+  /// A stream said hello: the node's entry takes this connection's state, replacing an older
+  /// connection of the same node_id from the same process (instance_id) or one that sent none.
+  /// While another process's stream of that node_id is open, the hello is refused
+  /// (AlreadyExistsError naming where the first one connected from).
+  absl::StatusOr<ConnectionId> connect(const fwd::v1::NodeHello& hello, const std::string& peer);
   /// The node serves `version`; clears the last NACK if `version` >= its version.
   void ack(const std::string& node_id, ConnectionId connection, std::uint64_t version);
   /// The node rejected `version` for `reason`.
@@ -72,6 +75,7 @@ class NodeRegistry {
     std::chrono::system_clock::time_point last_seen;
     std::string peer;
     std::string build_version;
+    std::string instance_id;
     // The last report of the current connection (empty when disconnected), and when it came.
     std::vector<fwd::v1::UpstreamState> upstreams;
     std::chrono::system_clock::time_point reported;

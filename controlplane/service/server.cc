@@ -11,11 +11,12 @@ ControlPlaneServer::ControlPlaneServer(const Deps& deps, std::chrono::millisecon
       watch_(deps.hub, deps.registry, deps.auth, watch_poll) {}
 
 absl::StatusOr<std::unique_ptr<ControlPlaneServer>> ControlPlaneServer::start(
-    const std::string& address, const Deps& deps, std::chrono::milliseconds watch_poll) {
+    const std::string& address, const Deps& deps, std::chrono::milliseconds watch_poll,
+    std::shared_ptr<grpc::ServerCredentials> credentials) {
   std::unique_ptr<ControlPlaneServer> server(new ControlPlaneServer(deps, watch_poll));
   grpc::ServerBuilder builder;
-  // Plaintext: the default listen address is loopback. Put TLS in front for anything else.
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(address, credentials ? credentials : grpc::InsecureServerCredentials(),
+                           &server->port_);
   builder.RegisterService(&server->admin_);
   builder.RegisterService(&server->watch_);
   // A data plane that vanished without closing its connection (host down, cable cut) is noticed

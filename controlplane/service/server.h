@@ -2,6 +2,7 @@
 // with keepalive settings that notice a dead data plane within seconds.
 #pragma once
 
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 
 #include <chrono>
@@ -25,10 +26,12 @@ class ControlPlaneServer {
     const TokenAuthenticator& auth;
   };
 
-  /// Starts serving on `address` ("host:port"; port 0 picks a free port).
+  /// Starts serving on `address` ("host:port"; port 0 picks a free port), with `credentials`
+  /// (TLS or mTLS; plaintext when null).
   static absl::StatusOr<std::unique_ptr<ControlPlaneServer>> start(
       const std::string& address, const Deps& deps,
-      std::chrono::milliseconds watch_poll = WatchServiceImpl::kDefaultPollInterval);
+      std::chrono::milliseconds watch_poll = WatchServiceImpl::kDefaultPollInterval,
+      std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
 
   ~ControlPlaneServer();
   ControlPlaneServer(const ControlPlaneServer&) = delete;

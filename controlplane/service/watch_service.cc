@@ -70,7 +70,14 @@ grpc::Status WatchServiceImpl::Watch(
   }
   const std::string node_id = hello.node_id();
   const std::string peer = context->peer();
-  const NodeRegistry::ConnectionId connection = registry_.connect(hello, peer);
+  const absl::StatusOr<NodeRegistry::ConnectionId> connected = registry_.connect(hello, peer);
+  if (!connected.ok()) {
+    FWD_LOG(kWarn, kLog) << "refused a data plane from " << peer << ": "
+                         << connected.status().message();
+    return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                        std::string(connected.status().message()));
+  }
+  const NodeRegistry::ConnectionId connection = *connected;
   FWD_LOG(kInfo, kLog) << "data plane \"" << node_id << "\" connected from " << peer
                        << " (applied version " << hello.applied_version() << ", build "
                        << printable(hello.build_version(), 64) << ")";

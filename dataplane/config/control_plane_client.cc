@@ -1,5 +1,6 @@
 #include "dataplane/config/control_plane_client.h"
 
+#include <cstdio>
 #include <random>
 
 #include "common/log/log.h"
@@ -12,6 +13,10 @@ ControlPlaneClient::ControlPlaneClient(Options options, ApplyFn apply, Connected
       apply_(std::move(apply)),
       on_connected_(std::move(on_connected)),
       start_time_(std::chrono::system_clock::now()) {
+  std::random_device random;
+  char id[17];
+  std::snprintf(id, sizeof id, "%08x%08x", random(), random());
+  instance_id_ = id;
   grpc::ChannelArguments args;
   // Notice a dead control plane (or a silently dropped connection) within ~15 s.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
@@ -25,7 +30,9 @@ ControlPlaneClient::ControlPlaneClient(Options options, ApplyFn apply, Connected
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(kMaxReconnect.count()));
   args.SetMaxReceiveMessageSize(64 << 20);
-  channel_ = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(
+      options_.address,
+      options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials(), args);
   stub_ = fwd::v1::WatchService::NewStub(channel_);
 }
 
@@ -119,6 +126,7 @@ bool ControlPlaneClient::runStream() {
   h->set_node_id(options_.node_id);
   h->set_applied_version(applied_version_.load());
   h->set_build_version(options_.build_version);
+  h->set_instance_id(instance_id_);
   auto since_epoch = start_time_.time_since_epoch();
   h->mutable_start_time()->set_seconds(
       std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count());
@@ -189,6 +197,9 @@ bool ControlPlaneClient::runStream() {
   if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
     FWD_LOG(kError, "dataplane") << "control plane refused the node token: "
                                  << status.error_message();
+  } else if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+    FWD_LOG(kError, "dataplane") << "control plane refused this data plane: "
+                                 << status.error_message() << "; retrying with backoff";
   } else if (status.error_code() != grpc::StatusCode::CANCELLED) {
     FWD_LOG(kWarn, "dataplane") << "control plane stream ended: " << status.error_message()
                                 << " (code " << status.error_code() << "); reconnecting";

@@ -28,7 +28,9 @@ class ControlPlaneClient {
   using ReportFn = std::function<fwd::v1::NodeReport()>;
 
   struct Options {
-    std::string address;     // host:port of fwd-controlplane
+    std::string address;  // host:port of fwd-controlplane
+    /// TLS or plaintext (common::net::channelCredentials); null: plaintext.
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
     std::string node_token;  // plaintext, sent as "authorization: Bearer ..."
     std::string node_id;
     std::string build_version;
@@ -76,6 +78,7 @@ class ControlPlaneClient {
   std::unique_ptr<fwd::v1::WatchService::Stub> stub_;
   std::atomic<std::uint64_t> applied_version_{0};
   std::chrono::system_clock::time_point start_time_;
+  std::string instance_id_;  // random, this process's (NodeHello.instance_id)
 
   std::mutex mu_;               // guards stopping_, stream_live_ and context_
   std::condition_variable cv_;  // wakes the backoff sleep and the reporter

@@ -166,6 +166,31 @@ TEST_F(ConfigLifecycleTest, AControlPlaneBackAfterAnOutageHasItsDataPlanesInSync
   EXPECT_EQ(chat("dp1", "llama-3"), 200);
 }
 
+TEST_F(ConfigLifecycleTest, ASecondDataPlaneWithTheSameNodeIdIsRefused) {
+  // Two processes started with the same --node-id do not merge into one row of fwdctl status:
+  // the second is refused with an error that says what to do, and keeps retrying.
+  ASSERT_TRUE(cluster_.startDataPlane("dup", {}, {"--node-id", "dp1"}));
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return cluster_.dataPlane("dup").process->stderrText().find(
+                   "control plane refused this data plane: node id \"dp1\" is already "
+                   "connected from") != std::string::npos;
+      },
+      seconds(5), "the refusal in the second data plane's log"))
+      << cluster_.dataPlane("dup").process->stderrText();
+  EXPECT_NE(cluster_.dataPlane("dup").process->stderrText().find(
+                "give every data plane its own --node-id"),
+            std::string::npos);
+  auto m = httpRequest(cluster_.dataPlane("dup").admin, "GET", "/metrics");
+  EXPECT_EQ(metricValue(m.body, "fwd_control_plane_connected"), 0);
+  auto s = cluster_.fwdctlJson({"status"});
+  ASSERT_EQ(s["dataplanes"].size(), 1u) << s.dump();
+  EXPECT_EQ(s["dataplanes"][0]["node_id"], "dp1");
+  EXPECT_TRUE(s["dataplanes"][0]["connected"].get<bool>());
+  // The first one is undisturbed.
+  EXPECT_EQ(chat("dp1"), 200);
+}
+
 TEST_F(ConfigLifecycleTest, ABadSnapshotIsNackedAndTheOldConfigStays) {
   // An upstream whose credential env var is missing on the data-plane host cannot be applied:
   // the node NACKs, fwdctl status shows why, and traffic keeps flowing on the old version.

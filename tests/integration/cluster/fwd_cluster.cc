@@ -53,9 +53,10 @@ FwdCluster::~FwdCluster() {
 ::testing::AssertionResult FwdCluster::launchControlPlane(std::uint16_t port) {
   control_plane_ = std::make_unique<ChildProcess>();
   control_plane_->setName("controlplane");
-  auto started = control_plane_->start(
-      FWD_CONTROLPLANE_BIN,
-      {"--listen", "127.0.0.1:" + std::to_string(port), "--data-dir", dir_.file("cp-data")});
+  std::vector<std::string> args = {"--listen", "127.0.0.1:" + std::to_string(port), "--data-dir",
+                                   dir_.file("cp-data")};
+  args.insert(args.end(), plane_flags_.controlplane.begin(), plane_flags_.controlplane.end());
+  auto started = control_plane_->start(FWD_CONTROLPLANE_BIN, args);
   if (!started) {
     return started;
   }
@@ -95,17 +96,15 @@ std::string FwdCluster::controlPlaneAddress() const {
 ::testing::AssertionResult FwdCluster::launchDataPlane(DataPlane& dp) {
   dp.process = std::make_unique<ChildProcess>();
   dp.process->setName("dataplane-" + dp.node_id);
-  std::vector<std::string> args = {"--control-plane",   controlPlaneAddress(),
-                                   "--node-token-file", dir_.file("cp-data/node.token"),
-                                   "--listen",          "127.0.0.1:0",
-                                   "--admin-listen",    "127.0.0.1:0",
-                                   "--state-dir",       dp.state_dir,
-                                   "--node-id",         dp.node_id,
-                                   "--workers",         "2",
-                                   "--drain-timeout",   "5s",
+  std::vector<std::string> args = {"--control-plane", controlPlaneAddress(), "--node-token-file",
+                                   dir_.file("cp-data/node.token"), "--listen", "127.0.0.1:0",
+                                   "--admin-listen", "127.0.0.1:0", "--state-dir", dp.state_dir,
+                                   "--node-id", dp.node_id, "--workers", "2", "--drain-timeout",
+                                   "5s",
                                    // Tests stop data planes often; the ones about the grace
                                    // set it (a later flag wins).
-                                   "--drain-grace",     "0s"};
+                                   "--drain-grace", "0s"};
+  args.insert(args.end(), plane_flags_.dataplane.begin(), plane_flags_.dataplane.end());
   args.insert(args.end(), dp.extra_args.begin(), dp.extra_args.end());
   // Background model-list fetches would add GET /models to the fakes' request counts that many
   // tests assert; they are off unless a test asks for them.
@@ -190,6 +189,7 @@ FakeUpstream& FwdCluster::upstream(const std::string& name) {
 
 CommandResult FwdCluster::fwdctl(std::vector<std::string> args) {
   std::vector<std::string> full = {"--server", controlPlaneAddress(), "--token", admin_token_};
+  full.insert(full.end(), plane_flags_.fwdctl.begin(), plane_flags_.fwdctl.end());
   full.insert(full.end(), args.begin(), args.end());
   return runCommand(FWDCTL_BIN, full);
 }

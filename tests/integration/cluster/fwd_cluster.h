@@ -39,10 +39,20 @@ struct FakeUpstream {
   std::string baseUrl() const;
 };
 
+/// Extra flags for each kind of process, e.g. the TLS files of the gRPC link between planes.
+struct PlaneFlags {
+  std::vector<std::string> controlplane;
+  std::vector<std::string> dataplane;  // before each data plane's own extra args
+  std::vector<std::string> fwdctl;
+};
+
 class FwdCluster {
  public:
   FwdCluster();
   ~FwdCluster();
+
+  /// Flags every process started from now on gets (set before startControlPlane).
+  void setPlaneFlags(PlaneFlags flags) { plane_flags_ = std::move(flags); }
 
   ::testing::AssertionResult startControlPlane();
   /// SIGKILL: the control plane vanishes without a goodbye.
@@ -64,6 +74,7 @@ class FwdCluster {
                                            std::vector<std::string> extra_args = {});
   FakeUpstream& upstream(const std::string& name);
 
+  const std::string& adminToken() const { return admin_token_; }
   /// Runs fwdctl against the control plane with the admin token.
   CommandResult fwdctl(std::vector<std::string> args);
   /// Runs `fwdctl -o json ...`, expects exit 0 and parses stdout.
@@ -90,6 +101,7 @@ class FwdCluster {
   ::testing::AssertionResult launchDataPlane(DataPlane& dp);
 
   TempDir dir_;
+  PlaneFlags plane_flags_;
   std::unique_ptr<ChildProcess> control_plane_;
   std::uint16_t cp_port_ = 0;
   std::string admin_token_;

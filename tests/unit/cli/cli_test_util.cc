@@ -19,7 +19,7 @@ CliResult runCli(const std::vector<std::string>& args, const CliSetup& setup) {
   } else {
     env.connect = [](const client::ClientOptions&) -> client::AdminApiPtr {
       ADD_FAILURE() << "the command connected to a server although it should not have";
-      return client::connectAdmin({"127.0.0.1:1", "x", std::chrono::milliseconds(1)});
+      return client::connectAdmin({"127.0.0.1:1", "x", std::chrono::milliseconds(1), nullptr});
     };
   }
   CliResult result;

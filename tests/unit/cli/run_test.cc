@@ -173,5 +173,34 @@ TEST(CliUnreachableTest, SilentListenerExitsThreeAtTheDeadline) {
                             ": no connection within 300ms (--timeout)\n");
 }
 
+TEST(CliTlsTest, ThePlaintextTokenNeverLeavesLoopbackUnlessInsecure) {
+  // Without TLS fwdctl refuses to send the admin token to a non-loopback address (exit 2, no
+  // connection attempted); --insecure allows it, and then the address is merely unreachable.
+  testing::CliSetup setup;
+  setup.connect = client::connectAdmin;
+  testing::CliResult refused = testing::runCli(
+      {"--timeout", "300ms", "--token", "t", "--server", "192.0.2.1:7070", "status"}, setup);
+  EXPECT_EQ(refused.exit_code, kExitUsage);
+  EXPECT_THAT(refused.err,
+              StartsWith("fwdctl: --server 192.0.2.1:7070: refusing to send a token in plaintext "
+                         "to 192.0.2.1:7070, which is not a loopback address"));
+  EXPECT_THAT(refused.err, ::testing::HasSubstr("(--ca FILE, or --insecure)"));
+
+  testing::CliResult allowed = testing::runCli(
+      {"--timeout", "300ms", "--token", "t", "--server", "192.0.2.1:7070", "--insecure", "status"},
+      setup);
+  EXPECT_EQ(allowed.exit_code, kExitUnreachable) << allowed.err;
+
+  // A certificate without its key, or an unreadable CA file: exit 2 before any connection.
+  testing::CliResult half =
+      testing::runCli({"--token", "t", "--cert", "/nonexistent/c.pem", "status"}, setup);
+  EXPECT_EQ(half.exit_code, kExitUsage);
+  EXPECT_THAT(half.err, ::testing::HasSubstr("give both or neither"));
+  testing::CliResult no_ca =
+      testing::runCli({"--token", "t", "--ca", "/nonexistent/ca.pem", "status"}, setup);
+  EXPECT_EQ(no_ca.exit_code, kExitUsage);
+  EXPECT_THAT(no_ca.err, ::testing::HasSubstr("cannot read the CA file /nonexistent/ca.pem"));
+}
+
 }  // namespace
 }  // namespace fwd::cli::commands

@@ -49,7 +49,7 @@ class NodeRegistryTest : public ::testing::Test {
 
 TEST_F(NodeRegistryTest, HelloRegistersConnectedNodeWithUptime) {
   // A hello makes the node connected with its version, peer, build and uptime = now - start.
-  registry_.connect(hello("dp-1", 4), "ipv4:127.0.0.1:5555");
+  *registry_.connect(hello("dp-1", 4), "ipv4:127.0.0.1:5555");
   fwd::v1::DataPlaneStatus s = only();
   EXPECT_EQ(s.node_id(), "dp-1");
   EXPECT_TRUE(s.connected());
@@ -63,7 +63,7 @@ TEST_F(NodeRegistryTest, HelloRegistersConnectedNodeWithUptime) {
 
 TEST_F(NodeRegistryTest, NackIsClearedOnlyByAckOfThatVersionOrNewer) {
   // last_error stays through acks of older versions and clears on an ack >= the nacked one.
-  auto c = registry_.connect(hello("dp-1", 4), "peer");
+  auto c = *registry_.connect(hello("dp-1", 4), "peer");
   registry_.nack("dp-1", c, 6, "env OPENAI_KEY is not set");
   EXPECT_EQ(only().last_error(), "env OPENAI_KEY is not set");
   EXPECT_EQ(only().last_nack_version(), 6u);
@@ -79,8 +79,8 @@ TEST_F(NodeRegistryTest, NackIsClearedOnlyByAckOfThatVersionOrNewer) {
 
 TEST_F(NodeRegistryTest, ReconnectReplacesTheOldStream) {
   // After a reconnect, the old stream's late disconnect and acks no longer change the entry.
-  auto old_conn = registry_.connect(hello("dp-1", 1), "peer-a");
-  auto new_conn = registry_.connect(hello("dp-1", 2), "peer-b");
+  auto old_conn = *registry_.connect(hello("dp-1", 1), "peer-a");
+  auto new_conn = *registry_.connect(hello("dp-1", 2), "peer-b");
   EXPECT_NE(old_conn, new_conn);
   registry_.disconnect("dp-1", old_conn);
   registry_.ack("dp-1", old_conn, 9);
@@ -92,11 +92,38 @@ TEST_F(NodeRegistryTest, ReconnectReplacesTheOldStream) {
   EXPECT_FALSE(only().connected());
 }
 
+TEST_F(NodeRegistryTest, ASecondProcessWithAConnectedNodeIdIsRefused) {
+  // Two data planes given the same --node-id would merge into one row: while the first one's
+  // stream is open, another process (another instance_id) is refused and the first stays; the
+  // same process reconnecting replaces its stream; once the first is gone the other may come.
+  auto first = hello("dp-1", 1);
+  first.set_instance_id("aaaa");
+  auto other = hello("dp-1", 1);
+  other.set_instance_id("bbbb");
+  auto c1 = registry_.connect(first, "ipv4:10.0.0.1:5000");
+  ASSERT_TRUE(c1.ok());
+  auto refused = registry_.connect(other, "ipv4:10.0.0.2:6000");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(refused.status().message(),
+            "node id \"dp-1\" is already connected from ipv4:10.0.0.1:5000 (another data plane "
+            "process); give every data plane its own --node-id");
+  EXPECT_EQ(only().peer(), "ipv4:10.0.0.1:5000");
+  EXPECT_TRUE(only().connected());
+
+  auto again = registry_.connect(first, "ipv4:10.0.0.1:5001");
+  ASSERT_TRUE(again.ok());
+  registry_.disconnect("dp-1", *again);
+  auto now_other = registry_.connect(other, "ipv4:10.0.0.2:6000");
+  ASSERT_TRUE(now_other.ok());
+  EXPECT_EQ(only().peer(), "ipv4:10.0.0.2:6000");
+}
+
 TEST_F(NodeRegistryTest, ListsNodesSortedById) {
   // GetStatus shows nodes in node_id order whatever order they connected in.
-  registry_.connect(hello("dp-c", 0), "p");
-  registry_.connect(hello("dp-a", 0), "p");
-  registry_.connect(hello("dp-b", 0), "p");
+  *registry_.connect(hello("dp-c", 0), "p");
+  *registry_.connect(hello("dp-a", 0), "p");
+  *registry_.connect(hello("dp-b", 0), "p");
   std::vector<fwd::v1::DataPlaneStatus> all = registry_.list();
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(all[0].node_id(), "dp-a");
@@ -106,7 +133,7 @@ TEST_F(NodeRegistryTest, ListsNodesSortedById) {
 
 TEST_F(NodeRegistryTest, ReportShowsInStatusAndEachReportReplacesTheLast) {
   // GetStatus carries the node's last report, in its order; a newer report replaces it whole.
-  auto c = registry_.connect(hello("dp-1", 1), "peer");
+  auto c = *registry_.connect(hello("dp-1", 1), "peer");
   EXPECT_EQ(only().upstreams_size(), 0);
   EXPECT_EQ(registry_.report("dp-1", c, reportOf({state("b", true, 2), state("a")})), 0u);
   fwd::v1::DataPlaneStatus s = only();
@@ -125,9 +152,9 @@ TEST_F(NodeRegistryTest, ReportShowsInStatusAndEachReportReplacesTheLast) {
 TEST_F(NodeRegistryTest, SummariesCountConnectedNodesPerUpstream) {
   // Each upstream sums the connected nodes that name it: reporting, ejected, unhealthy,
   // cooling, ejections; a disconnected node's report is forgotten.
-  auto c1 = registry_.connect(hello("dp-1", 1), "p");
-  auto c2 = registry_.connect(hello("dp-2", 1), "p");
-  auto c3 = registry_.connect(hello("dp-3", 1), "p");
+  auto c1 = *registry_.connect(hello("dp-1", 1), "p");
+  auto c2 = *registry_.connect(hello("dp-2", 1), "p");
+  auto c3 = *registry_.connect(hello("dp-3", 1), "p");
   fwd::v1::UpstreamState unhealthy = state("a", false, 1);
   unhealthy.set_health(fwd::v1::UpstreamState::HEALTH_UNHEALTHY);
   fwd::v1::UpstreamState cooling = state("b");
@@ -163,9 +190,9 @@ TEST_F(NodeRegistryTest, SummariesCountConnectedNodesPerUpstream) {
 TEST_F(NodeRegistryTest, ReportsOfAReplacedOrEndedStreamAreIgnored) {
   // A report from an old connection does not overwrite the new one's; a reconnect starts
   // without a report until the new stream sends one.
-  auto old_conn = registry_.connect(hello("dp-1", 1), "p");
+  auto old_conn = *registry_.connect(hello("dp-1", 1), "p");
   registry_.report("dp-1", old_conn, reportOf({state("a", true)}));
-  auto new_conn = registry_.connect(hello("dp-1", 1), "p");
+  auto new_conn = *registry_.connect(hello("dp-1", 1), "p");
   EXPECT_EQ(only().upstreams_size(), 0);
   EXPECT_TRUE(registry_.healthSummaries().empty());
   registry_.report("dp-1", old_conn, reportOf({state("a", true)}));
@@ -181,7 +208,7 @@ TEST_F(NodeRegistryTest, ReportsAreBounded) {
   // A report keeps at most kMaxReportedUpstreams entries and drops names that could not be an
   // upstream's (too long, empty, control bytes) and repeats; the count of dropped entries is
   // returned.
-  auto c = registry_.connect(hello("dp-1", 1), "p");
+  auto c = *registry_.connect(hello("dp-1", 1), "p");
   fwd::v1::NodeReport big;
   for (size_t i = 0; i < NodeRegistry::kMaxReportedUpstreams + 5; ++i) {
     big.add_upstreams()->set_name("u" + std::to_string(i));
@@ -208,7 +235,7 @@ TEST_F(NodeRegistryTest, CountdownsShrinkWithTheReportsAge) {
   // ejection_left and cooling_left are shown as of now, not as of the report, while the
   // summary keeps what the node said until it says otherwise; absurd values a node may send
   // are clamped instead of overflowing.
-  auto c = registry_.connect(hello("dp-1", 1), "p");
+  auto c = *registry_.connect(hello("dp-1", 1), "p");
   fwd::v1::UpstreamState a = state("a", true);
   a.mutable_ejection_left()->set_seconds(30);
   a.mutable_cooling_left()->set_seconds(5);

@@ -58,6 +58,7 @@ class ControlPlaneClientTest : public ::testing::Test {
  protected:
   std::unique_ptr<ControlPlaneClient> makeClient(milliseconds report_interval, bool with_report) {
     ControlPlaneClient::Options options{.address = server_.address(),
+                                        .credentials = nullptr,
                                         .node_token = "fwd-node-test",
                                         .node_id = "dp-test",
                                         .build_version = "test",
