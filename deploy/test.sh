@@ -1,11 +1,33 @@
 #!/usr/bin/env bash
 # Installs missing packages, builds fwd with its tests, and runs the whole suite with ctest.
+#
+#   deploy/test.sh              the normal (Release) build in ${FWD_BUILD_DIR:-build}
+#   deploy/test.sh --sanitize   an AddressSanitizer + UndefinedBehaviorSanitizer build of the same
+#                               suite (the binaries the integration tests start included) in
+#                               ${FWD_SANITIZE_BUILD_DIR:-build-sanitize}; any report fails
+# Other arguments go to ctest (e.g. -R Forwarding, -L integration).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build="${FWD_BUILD_DIR:-$root/build}"
+sanitize=0
+if [[ "${1:-}" == "--sanitize" ]]; then
+  sanitize=1
+  shift
+fi
 
 "$root/deploy/install-deps.sh"
-"$root/deploy/build.sh" -DFWD_BUILD_TESTS=ON
+if ((sanitize)); then
+  build="${FWD_SANITIZE_BUILD_DIR:-$root/build-sanitize}"
+  # -O1 keeps stack traces readable and the suite fast enough; every library is instrumented.
+  FWD_BUILD_DIR="$build" "$root/deploy/build.sh" -DFWD_BUILD_TESTS=ON -DFWD_SANITIZE=ON \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g"
+  # Children inherit these: a report in fwd-dataplane fails the test that started it.
+  export ASAN_OPTIONS="abort_on_error=0:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+  export LSAN_OPTIONS="suppressions=$root/tests/sanitizer/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+else
+  build="${FWD_BUILD_DIR:-$root/build}"
+  "$root/deploy/build.sh" -DFWD_BUILD_TESTS=ON
+fi
 
 # The OpenAI Node SDK test needs the SDK from npm; it is pinned by tests/sdk/package-lock.json.
 if [[ -f "$root/tests/sdk/package.json" ]] && command -v npm >/dev/null 2>&1; then
