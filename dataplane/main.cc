@@ -45,6 +45,8 @@ its control plane configures. Keeps serving its last good config when the contro
   --control-plane-key FILE       ... and its key
   --control-plane-insecure       allow plaintext to a control plane that is not on loopback
   --listen HOST:PORT             client traffic (HTTP/1.1)               (default 0.0.0.0:8000)
+  --tls-cert FILE                serve --listen over TLS with this certificate (PEM, chain
+  --tls-key FILE                 after the leaf) and key; without both: plain HTTP
   --admin-listen HOST:PORT       /metrics /healthz /readyz             (default 127.0.0.1:9090)
   --state-dir DIR                last good snapshot is kept here          (default ./fwd-state)
   --node-id ID                   identity shown by `fwdctl status`          (default: hostname)
@@ -67,7 +69,7 @@ its control plane configures. Keeps serving its last good config when the contro
   --help                         this text
 
 Port 0 picks a free port; the bound addresses are printed on stdout as
-"listening http HOST:PORT" and "listening admin HOST:PORT".
+"listening http HOST:PORT" ("listening https ..." with --tls-cert) and "listening admin HOST:PORT".
 )";
 
 [[noreturn]] void usageError(const std::string& message) {
@@ -80,6 +82,8 @@ struct Flags {
   std::string node_token_file = "./fwd-data/node.token";
   common::net::ClientTls control_plane_tls;
   std::string listen = "0.0.0.0:8000";
+  std::string tls_cert;
+  std::string tls_key;
   std::string admin_listen = "127.0.0.1:9090";
   std::string state_dir = "./fwd-state";
   std::string node_id;
@@ -136,6 +140,8 @@ Flags parseFlags(int argc, char** argv) {
       {"--control-plane-ca", &f.control_plane_tls.ca_file},
       {"--control-plane-cert", &f.control_plane_tls.cert_file},
       {"--control-plane-key", &f.control_plane_tls.key_file},
+      {"--tls-cert", &f.tls_cert},
+      {"--tls-key", &f.tls_key},
       {"--node-token-file", &f.node_token_file},
       {"--listen", &f.listen},
       {"--admin-listen", &f.admin_listen},
@@ -270,12 +276,23 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   dataplane::metrics::Metrics metrics(workers);
+  std::unique_ptr<boost::asio::ssl::context> server_tls;
+  if (!flags.tls_cert.empty() || !flags.tls_key.empty()) {
+    if (flags.tls_cert.empty() || flags.tls_key.empty()) {
+      usageError("--tls-cert and --tls-key go together");
+    }
+    auto ctx = dataplane::server::serverTlsContext(flags.tls_cert, flags.tls_key);
+    if (!ctx.ok()) {
+      usageError(std::string(ctx.status().message()));
+    }
+    server_tls = std::move(*ctx);
+  }
   dataplane::proxy::ProxyOptions options = flags.limits;
   options.max_body_bytes = flags.max_body_bytes;
   // One TLS client setup (the system CA store is loaded once) for the proxy, the model fetcher
   // and the health checker.
   dataplane::probe::TlsClientContexts tls;
-  dataplane::server::Server server(workers, options, metrics, tls);
+  dataplane::server::Server server(workers, options, metrics, tls, server_tls.get());
   std::atomic<bool> ready{false};
   std::atomic<bool> draining{false};
   dataplane::server::AdminServer admin(metrics, [&] { return ready.load() && !draining.load(); });
@@ -361,7 +378,7 @@ int main(int argc, char** argv) {
 
   server.start();
   admin.start();
-  std::cout << "listening http " << bound->toString() << "\n"
+  std::cout << (server_tls ? "listening https " : "listening http ") << bound->toString() << "\n"
             << "listening admin " << admin_bound->toString() << std::endl;
 
   dataplane::config::ControlPlaneClient client(

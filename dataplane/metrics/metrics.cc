@@ -102,7 +102,10 @@ Metrics::Metrics(size_t workers)
                         .Name("fwd_accept_errors_total")
                         .Help("Accepts that failed, by listener (http, admin); mostly running "
                               "out of file descriptors, after which accepting pauses briefly.")
-                        .Register(*registry_)) {}
+                        .Register(*registry_)),
+      tls_handshake_failures(counter(*registry_, "fwd_tls_handshake_failures_total",
+                                     "Client connections whose TLS handshake failed or timed "
+                                     "out (the listener has --tls-cert).")) {}
 
 std::vector<prometheus::MetricFamily> Metrics::Collect() const {
   std::vector<prometheus::MetricFamily> out = registry_->Collect();

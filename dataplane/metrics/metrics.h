@@ -52,6 +52,8 @@ class Metrics : public prometheus::Collectable {
   // Failed accepts by listener (http, admin): out of file descriptors, mostly. The acceptor's
   // thread only; rare.
   prometheus::Family<prometheus::Counter>& accept_errors;
+  // Client connections whose TLS handshake failed (--tls-cert). Any worker; rare.
+  prometheus::Counter& tls_handshake_failures;
 
   /// Families computed at scrape time from shared state (ejected and health-check gauges);
   /// set once at start, called on the scraping thread.

@@ -223,7 +223,29 @@ struct ClientConn {
   RelayBuffer relay;
   config::KeyMemo key;  // the key this connection authenticated with last
   std::string address;  // the peer's IP address, as upstreams see it in X-Forwarded-For
+  // TLS over `socket` when the listener has a certificate; every read and write of the
+  // connection then goes through it.
+  std::unique_ptr<ClientTlsStream> tls;
 };
+
+// Operations on the client's byte stream, its TLS layer when it has one: plain functions that
+// pick the stream and return the operation's awaitable (a co_await in each arm of a conditional
+// is what GCC 12's coroutines get wrong).
+template <typename Body>
+auto writeMessage(ClientConn& client, http::response<Body>& message) {
+  return client.tls ? http::async_write(*client.tls, message, kUseTuple)
+                    : http::async_write(client.socket, message, kUseTuple);
+}
+
+auto readRequestHead(ClientConn& client, beast::flat_buffer& buffer, ClientRequestParser& parser) {
+  return client.tls ? http::async_read_header(*client.tls, buffer, parser, kUseTuple)
+                    : http::async_read_header(client.socket, buffer, parser, kUseTuple);
+}
+
+auto readRequestBody(ClientConn& client, beast::flat_buffer& buffer, ClientRequestParser& parser) {
+  return client.tls ? http::async_read(*client.tls, buffer, parser, kUseTuple)
+                    : http::async_read(client.socket, buffer, parser, kUseTuple);
+}
 
 // An operation ended because its deadline passed (the watchdog cancelled it).
 bool timedOut(const boost::system::error_code& ec, const Deadline& d) {
@@ -253,7 +275,7 @@ Task<bool> writeJson(WorkerContext& w, ClientConn& client, int status, const std
   res.body() = body;
   res.prepare_payload();
   client.deadline.after(w.options.client_write_timeout);
-  auto [ec, n] = co_await http::async_write(client.socket, res, kUseTuple);
+  auto [ec, n] = co_await writeMessage(client, res);
   co_return !ec;
 }
 
@@ -462,6 +484,9 @@ bool startClientWrite(ClientConn& client, ClientWrite& cw, std::string_view head
     cw.bufs[cw.n++] = asio::buffer("0\r\n\r\n", 5);
   }
   const std::span<const asio::const_buffer> all(cw.bufs.data(), cw.n);
+  if (client.tls) {
+    return false;  // TLS records are written by finishClientWrite
+  }
   cw.written = sendNow(client.socket, all, cw.ec);
   return cw.ec || cw.written == asio::buffer_size(all);
 }
@@ -469,8 +494,11 @@ bool startClientWrite(ClientConn& client, ClientWrite& cw, std::string_view head
 Task<boost::system::error_code> finishClientWrite(WorkerContext& w, ClientConn& client,
                                                   ClientWrite& cw) {
   client.deadline.after(w.options.client_write_timeout);
-  co_return co_await sendRest(
-      client.socket, std::span<const asio::const_buffer>(cw.bufs.data(), cw.n), cw.written);
+  const std::span<const asio::const_buffer> all(cw.bufs.data(), cw.n);
+  if (client.tls) {
+    co_return co_await sendRest(*client.tls, all, cw.written);
+  }
+  co_return co_await sendRest(client.socket, all, cw.written);
 }
 
 Task<boost::system::error_code> writeToClient(WorkerContext& w, ClientConn& client,
@@ -1244,14 +1272,14 @@ Task<bool> serveRequest(WorkerContext& w, ClientConn& client, beast::flat_buffer
     if (iequals(req.field(http::field::expect), "100-continue")) {
       http::response<http::empty_body> cont{http::status::continue_, 11};
       client.deadline.after(w.options.client_write_timeout);
-      auto [cec, cn] = co_await http::async_write(client.socket, cont, kUseTuple);
+      auto [cec, cn] = co_await writeMessage(client, cont);
       if (cec) {
         status = 499;
         co_return false;
       }
     }
     client.deadline.after(w.options.body_timeout);
-    auto [bec, bn] = co_await http::async_read(client.socket, buffer, parser, kUseTuple);
+    auto [bec, bn] = co_await readRequestBody(client, buffer, parser);
     if (bec == http::error::body_limit) {
       ApiError api_error = bodyTooLarge(w.options);
       co_return co_await respondError(w, client, api_error, false, status);
@@ -1545,7 +1573,7 @@ Task<void> serveConnection(WorkerContext& w, Socket socket) {
   if (nb_ec) {
     co_return;
   }
-  ClientConn client{std::move(socket), {}, {}, {}, {}, {}};
+  ClientConn client{std::move(socket), {}, {}, {}, {}, {}, {}};
   if (auto peer = client.socket.remote_endpoint(nb_ec); !nb_ec) {
     client.address = peer.address().to_string();
   }
@@ -1557,6 +1585,20 @@ Task<void> serveConnection(WorkerContext& w, Socket socket) {
     ClientSession* s;
     ~Unregister() { w.sessions.erase(s); }
   } unregister{w, &session};
+
+  if (w.tls_server != nullptr) {
+    // The handshake shares the first request head's time limit: a client that stalls in it is
+    // a slow-header client.
+    client.tls = std::make_unique<ClientTlsStream>(client.socket, *w.tls_server);
+    client.deadline.after(w.options.header_timeout);
+    auto [hec] = co_await client.tls->async_handshake(asio::ssl::stream_base::server, kUseTuple);
+    if (hec) {
+      w.metrics.tls_handshake_failures.Increment();
+      boost::system::error_code ignored;
+      client.socket.close(ignored);
+      co_return;
+    }
+  }
 
   beast::flat_buffer buffer;
   buffer.reserve(kClientReadBufferBytes);
@@ -1573,7 +1615,7 @@ Task<void> serveConnection(WorkerContext& w, Socket socket) {
     client.deadline.after(first ? w.options.header_timeout : w.options.idle_timeout);
     first = false;
     session.idle = buffer.size() == 0;
-    auto [ec, n] = co_await http::async_read_header(client.socket, buffer, parser, kUseTuple);
+    auto [ec, n] = co_await readRequestHead(client, buffer, parser);
     session.idle = false;
     if (ec) {
       if (const auto& refusal = parser.refusal()) {
@@ -1616,6 +1658,11 @@ Task<void> serveConnection(WorkerContext& w, Socket socket) {
     }
   }
   beast::error_code ignored;
+  if (client.tls) {
+    // close_notify, so the client can tell the end from a cut; bounded by the write timeout.
+    client.deadline.after(std::chrono::seconds(1));
+    co_await client.tls->async_shutdown(kUseTuple);
+  }
   client.socket.shutdown(Socket::shutdown_send, ignored);
   // Lingering close (as nginx does): drain what the client still sends — e.g. the body of a
   // request refused before it was read — so the kernel does not answer it with a RST that can

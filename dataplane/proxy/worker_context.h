@@ -60,12 +60,14 @@ struct TransparentStringHash {
 struct WorkerContext {
   WorkerContext(size_t worker_index, const ProxyOptions& proxy_options,
                 metrics::Metrics& process_metrics, boost::asio::ssl::context& verify_ctx,
-                boost::asio::ssl::context& insecure_ctx)
+                boost::asio::ssl::context& insecure_ctx,
+                boost::asio::ssl::context* server_ctx = nullptr)
       : index(worker_index),
         options(proxy_options),
         metrics(process_metrics),
         tls_verify(verify_ctx),
         tls_insecure(insecure_ctx),
+        tls_server(server_ctx),
         pool(proxy_options.max_idle_per_upstream, proxy_options.upstream_idle_timeout),
         in_flight(process_metrics.in_flight.cell(worker_index, {})) {}
 
@@ -79,6 +81,8 @@ struct WorkerContext {
   metrics::Metrics& metrics;
   boost::asio::ssl::context& tls_verify;
   boost::asio::ssl::context& tls_insecure;
+  // The client listener's certificate (--tls-cert): clients speak TLS. Null: plain HTTP.
+  boost::asio::ssl::context* tls_server;
 
   // Owning thread only.
   config::CompiledConfigConstSharedPtr config;

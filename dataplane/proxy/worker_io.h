@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 
 namespace fwd::dataplane::proxy {
@@ -19,6 +20,10 @@ using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, WorkerExec
 using Resolver = boost::asio::ip::basic_resolver<boost::asio::ip::tcp, WorkerExecutor>;
 using Timer = boost::asio::basic_waitable_timer<
     std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, WorkerExecutor>;
+/// A client connection's TLS layer over its socket, which the connection keeps owning (its
+/// deadline, hang-up watch and drain act on the socket). Beast's ssl_stream coalesces a gathered
+/// write into one TLS record instead of one per buffer.
+using ClientTlsStream = boost::beast::ssl_stream<Socket&>;
 /// A coroutine on a worker's io_context.
 template <typename T>
 using Task = boost::asio::awaitable<T, WorkerExecutor>;

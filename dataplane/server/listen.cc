@@ -35,6 +35,31 @@ absl::StatusOr<std::unique_ptr<tcp::acceptor>> openAcceptor(asio::io_context& io
   return acceptor;
 }
 
+absl::StatusOr<std::unique_ptr<asio::ssl::context>> serverTlsContext(const std::string& cert_file,
+                                                                     const std::string& key_file) {
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use |
+                   SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(cert_file, ec);
+  if (ec) {
+    return absl::InvalidArgumentError("cannot use the certificate " + cert_file + ": " +
+                                      ec.message());
+  }
+  ctx->use_private_key_file(key_file, asio::ssl::context::pem, ec);
+  if (ec) {
+    return absl::InvalidArgumentError("cannot use the private key " + key_file + ": " +
+                                      ec.message());
+  }
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return absl::InvalidArgumentError("the private key " + key_file +
+                                      " does not match the certificate " + cert_file);
+  }
+  return ctx;
+}
+
 std::chrono::milliseconds AcceptBackoff::failed(const boost::system::error_code& ec) {
   failures_.Increment();
   if (burst_++ == 0) {

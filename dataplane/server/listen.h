@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -20,6 +21,11 @@ namespace fwd::dataplane::server {
 /// `address` (an IP literal; port 0 picks a free port) with SO_REUSEADDR, listening, on `ioc`.
 absl::StatusOr<std::unique_ptr<boost::asio::ip::tcp::acceptor>> openAcceptor(
     boost::asio::io_context& ioc, const common::net::HostPort& address);
+
+/// The client listener's TLS context (--tls-cert, --tls-key: PEM, the chain after the leaf):
+/// TLS 1.2 and 1.3 only, the server's cipher preference. Errors name the file and the reason.
+absl::StatusOr<std::unique_ptr<boost::asio::ssl::context>> serverTlsContext(
+    const std::string& cert_file, const std::string& key_file);
 
 /// How long an acceptor waits after a failed accept. Out of file descriptors (EMFILE, ENFILE)
 /// or kernel memory, accepting again at once fails again at once: the loop would burn a core

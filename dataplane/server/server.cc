@@ -15,13 +15,13 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 Server::Server(size_t workers, proxy::ProxyOptions options, metrics::Metrics& metrics,
-               probe::TlsClientContexts& tls)
+               probe::TlsClientContexts& tls, asio::ssl::context* server_tls)
     : options_(options),
       metrics_(metrics),
       accept_backoff_("http", metrics.accept_errors.Add({{"listener", "http"}})) {
   for (size_t i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<proxy::WorkerContext>(i, options_, metrics_, tls.verify(),
-                                                              tls.insecure()));
+                                                              tls.insecure(), server_tls));
   }
 }
 

@@ -26,8 +26,10 @@ namespace fwd::dataplane::server {
 class Server {
  public:
   /// `tls` (shared with the other upstream clients of the process) must outlive the server.
+  /// `server_tls`, when not null, makes the listener speak TLS with its certificate; it must
+  /// outlive the server too.
   Server(size_t workers, proxy::ProxyOptions options, metrics::Metrics& metrics,
-         probe::TlsClientContexts& tls);
+         probe::TlsClientContexts& tls, boost::asio::ssl::context* server_tls = nullptr);
   ~Server();
 
   /// Binds the listening socket (main thread, before start()). Returns the bound address.

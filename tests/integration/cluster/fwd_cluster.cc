@@ -116,14 +116,15 @@ std::string FwdCluster::controlPlaneAddress() const {
   if (!started) {
     return started;
   }
-  auto http = dp.process->waitForListening("http", kStartTimeout);
+  const bool tls = std::find(args.begin(), args.end(), "--tls-cert") != args.end();
+  auto http = dp.process->waitForListening(tls ? "https" : "http", kStartTimeout);
   auto admin = dp.process->waitForListening("admin", kStartTimeout);
   if (!http || !admin) {
     return ::testing::AssertionFailure()
            << "data plane " << dp.node_id << " did not report its ports; stderr:\n"
            << dp.process->stderrText();
   }
-  dp.http = Endpoint{"127.0.0.1", *http, false};
+  dp.http = Endpoint{"127.0.0.1", *http, tls};
   dp.admin = Endpoint{"127.0.0.1", *admin, false};
   return ::testing::AssertionSuccess();
 }
