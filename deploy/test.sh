@@ -20,9 +20,14 @@ if ((sanitize)); then
   # -O1 keeps stack traces readable and the suite fast enough; every library is instrumented.
   FWD_BUILD_DIR="$build" "$root/deploy/build.sh" -DFWD_BUILD_TESTS=ON -DFWD_SANITIZE=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g"
-  # Children inherit these: a report in fwd-dataplane fails the test that started it.
-  export ASAN_OPTIONS="abort_on_error=0:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+  # Every process of the run (the binaries the integration tests start included) writes its
+  # reports to files here; any file at the end fails the run, even when the test that started
+  # the process passed.
+  reports="$build/sanitizer-reports"
+  rm -rf "$reports"
+  mkdir -p "$reports"
+  export ASAN_OPTIONS="detect_leaks=1:strict_string_checks=1:log_path=$reports/asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
   export LSAN_OPTIONS="suppressions=$root/tests/sanitizer/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 else
   build="${FWD_BUILD_DIR:-$root/build}"
@@ -37,4 +42,11 @@ if [[ -f "$root/tests/sdk/package.json" ]] && command -v npm >/dev/null 2>&1; th
 fi
 
 cd "$build"
-ctest --output-on-failure --timeout 300 -j "$(nproc)" "$@"
+status=0
+ctest --output-on-failure --timeout 300 -j "$(nproc)" "$@" || status=$?
+if ((sanitize)) && compgen -G "$reports/*" >/dev/null; then
+  echo "test: sanitizer reports (deploy/test.sh --sanitize):" >&2
+  cat "$reports"/* >&2
+  status=1
+fi
+exit "$status"

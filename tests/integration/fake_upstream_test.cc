@@ -349,7 +349,8 @@ TEST_F(FakeUpstreamTest, Base64EmbeddingsDecodeToTheSameFloats) {
 TEST_F(FakeUpstreamTest, TranscriptionEchoesDigestOfTheRawMultipartBody) {
   // The transcription answer carries size, SHA-256 and Content-Type of the exact bytes received.
   const std::string boundary = "----fwdtestboundary";
-  std::string audio("RIFF\0\0\0\0WAVE\r\n--not-a-boundary\xff\xfe", 34);
+  static constexpr char kAudio[] = "RIFF\0\0\0\0WAVE\r\n--not-a-boundary\xff\xfe";
+  std::string audio(kAudio, sizeof kAudio - 1);  // NULs included, the terminator not
   std::string body = "--" + boundary +
                      "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--" +
                      boundary +
