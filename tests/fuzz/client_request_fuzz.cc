@@ -11,7 +11,7 @@
 
 #include "dataplane/proxy/body_inspect.h"
 #include "dataplane/proxy/client_request.h"
-#include "dataplane/proxy/proxy_session.h"
+#include "dataplane/proxy/request_rules.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "dataplane/proxy/errors.h"
-#include "dataplane/proxy/proxy_session.h"
+#include "dataplane/proxy/request_rules.h"
 #include "dataplane/proxy/upstream_head.h"
 
 namespace fwd::dataplane::proxy {
