@@ -2,7 +2,6 @@
 
 #include <cstdint>
 #include <limits>
-
 #include <string>
 
 namespace fwd::common::config {
@@ -24,10 +23,11 @@ absl::StatusOr<std::chrono::milliseconds> parseDuration(std::string_view text) {
     }
     std::int64_t n = 0;
     while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
-      n = n * 10 + (text[i] - '0');
-      if (n > kMax / 3'600'000) {
+      const int digit = text[i] - '0';
+      if (n > (kMax - digit) / 10) {
         return bad("too large");
       }
+      n = n * 10 + digit;
       ++i;
     }
     size_t unit_start = i;
@@ -49,10 +49,12 @@ absl::StatusOr<std::chrono::milliseconds> parseDuration(std::string_view text) {
     } else {
       return bad("unknown unit \"" + std::string(unit) + "\"");
     }
-    total_ms += n * scale;
-    if (total_ms > kMax) {
+    // The bound is on the total in milliseconds, whatever the unit: formatDuration's spelling
+    // of any accepted value (in its largest exact unit) must parse again.
+    if (n > (kMax - total_ms) / scale) {
       return bad("too large");
     }
+    total_ms += n * scale;
   }
   return std::chrono::milliseconds(total_ms);
 }

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+#include <string>
+
 namespace fwd::common::config {
 namespace {
 
@@ -36,6 +40,21 @@ TEST(DurationTest, FormatsInTheLargestExactUnit) {
   for (auto ms : {1, 999, 1000, 61'000, 3'600'000}) {
     EXPECT_EQ(*parseDuration(formatDuration(milliseconds(ms))), milliseconds(ms));
   }
+}
+
+TEST(DurationTest, EveryAcceptedValueFormatsToASpellingThatParsesAgain) {
+  // Found by fuzz_duration: "111111111111m30s" was accepted, but its spelling in seconds was
+  // refused as too large, because the bound was per number, in hours. It is on the total now.
+  auto d = parseDuration("111111111111m30s");
+  ASSERT_TRUE(d.ok());
+  auto again = parseDuration(formatDuration(*d));
+  ASSERT_TRUE(again.ok()) << formatDuration(*d);
+  EXPECT_EQ(*again, *d);
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max() / 2;
+  EXPECT_TRUE(parseDuration(std::to_string(kMax) + "ms").ok());
+  EXPECT_FALSE(parseDuration(std::to_string(kMax + 1) + "ms").ok());
+  EXPECT_FALSE(parseDuration(std::to_string(kMax) + "ms1ms").ok());
+  EXPECT_FALSE(parseDuration("99999999999999999999999999ms").ok());
 }
 
 }  // namespace
