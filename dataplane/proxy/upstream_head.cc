@@ -52,7 +52,13 @@ void UpstreamHeadParser::on_request_impl(http::verb, boost::beast::string_view,
 }
 
 void UpstreamHeadParser::on_response_impl(int code, boost::beast::string_view reason, int,
-                                          boost::beast::error_code&) {
+                                          boost::beast::error_code& ec) {
+  // Beast takes any three digits; fwd writes the status to its client as a number, and "029"
+  // or "000" would come out as a status line no client can parse (found by fuzz_upstream_head).
+  if (code < 100 || code > 599) {
+    ec = http::error::bad_status;
+    return;
+  }
   status_ = static_cast<unsigned>(code);
   out_.clear();
   out_.append("HTTP/1.1 ");
