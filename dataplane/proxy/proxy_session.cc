@@ -568,6 +568,17 @@ Task<HeadRead> readHead(Stream& upstream, UpstreamHeadParser& parser, RelayBuffe
       co_return out;
     }
     out.read += n;
+    if (parsed == 0) {
+      // Before the final status line: drop interim (1xx) responses as they complete.
+      InterimHeads interim = interimHeads({buf.data(), out.read}, header_limit);
+      if (interim.bytes > 0) {
+        std::memmove(buf.data(), buf.data() + interim.bytes, out.read - interim.bytes);
+        out.read -= interim.bytes;
+      }
+      if (interim.need_more) {
+        continue;
+      }
+    }
     beast::error_code pec;
     parsed += parser.put(asio::buffer(buf.data() + parsed, out.read - parsed), pec);
     if (pec == http::error::need_more) {

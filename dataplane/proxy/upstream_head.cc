@@ -1,5 +1,6 @@
 #include "dataplane/proxy/upstream_head.h"
 
+#include <algorithm>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
@@ -38,6 +39,32 @@ bool isDroppedResponseField(http::field name) {
       return true;
     default:
       return false;
+  }
+}
+
+InterimHeads interimHeads(std::string_view bytes, size_t limit) {
+  constexpr std::string_view kHttp11 = "HTTP/1.1 1";
+  constexpr std::string_view kHttp10 = "HTTP/1.0 1";
+  InterimHeads out;
+  for (;;) {
+    std::string_view rest = bytes.substr(out.bytes);
+    size_t n = std::min(rest.size(), kHttp11.size());
+    if (rest.substr(0, n) != kHttp11.substr(0, n) && rest.substr(0, n) != kHttp10.substr(0, n)) {
+      return out;  // a final status line (or not HTTP: the parser says so)
+    }
+    if (rest.size() < 13) {  // "HTTP/1.1 1xx " not all here yet (or nothing after a 1xx)
+      out.need_more = true;
+      return out;
+    }
+    if (rest.substr(9, 3) == "101") {
+      return out;
+    }
+    size_t end = rest.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+      out.need_more = rest.size() <= limit;
+      return out;
+    }
+    out.bytes += end + 4;
   }
 }
 

@@ -25,6 +25,18 @@ void appendField(std::string& out, std::string_view name, std::string_view value
 bool isDroppedResponseField(boost::beast::http::field name);
 bool isDroppedResponseHeader(std::string_view name);
 
+/// Interim responses (100 Continue, 102 Processing, 103 Early Hints) may precede an upstream's
+/// answer. fwd does not relay them: an API client has no use for them, and a client that is
+/// handed a 1xx as the answer waits for a final response that would never come. 101 (a protocol
+/// switch) is not interim here.
+struct InterimHeads {
+  size_t bytes = 0;        // leading bytes that are complete interim heads, to drop
+  bool need_more = false;  // what follows them may be one more, not yet complete
+};
+/// Looks at the start of an upstream response; `limit` bounds one interim head (beyond it the
+/// bytes go to the parser, which reports the header limit).
+InterimHeads interimHeads(std::string_view bytes, size_t limit);
+
 class UpstreamHeadParser : public boost::beast::http::basic_parser<false> {
  public:
   /// Fields go to `out`, which is cleared when the status line arrives.

@@ -115,6 +115,7 @@ struct Request {
   bool expect_continue = false;
   bool empty_body = false;    // x-fake-empty: the status alone, with Content-Length: 0
   bool echo_headers = false;  // x-fake-echo-headers: the body lists the fields received
+  int interim = 0;            // x-fake-interim: N: an interim "N" response goes first
   std::string fields;         // every field as received, "name: value\n" each
 
   void clear() {
@@ -136,6 +137,7 @@ struct Request {
     expect_continue = false;
     empty_body = false;
     echo_headers = false;
+    interim = 0;
     fields.clear();
   }
 };
@@ -217,6 +219,8 @@ class RequestParser : public http::basic_parser<true> {
       out_.empty_body = value == "1";
     } else if (beast::iequals(key, "echo-headers")) {
       out_.echo_headers = value == "1";
+    } else if (beast::iequals(key, "interim")) {
+      out_.interim = parseInt(value, 100, 199, 0);
     }
   }
 
@@ -696,6 +700,16 @@ class FakeServer::Impl {
       co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
     }
     requests_.fetch_add(1, std::memory_order_relaxed);
+    if (request.interim != 0) {
+      // An interim response on its own write, then the answer (a 103 with a Link, as CDNs send).
+      std::string interim = "HTTP/1.1 " + std::to_string(request.interim) +
+                            " Interim\r\nLink: </style.css>; rel=preload\r\n\r\n";
+      beast::get_lowest_layer(stream).expires_after(kIoTimeout);
+      auto [iec, in] = co_await asio::async_write(stream, asio::buffer(interim), kUse);
+      if (iec) {
+        co_return false;
+      }
+    }
 
     // The model list can change at run time (POST /_fake/models): copied under the lock.
     std::vector<std::string> models;

@@ -24,6 +24,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool chunked = (data[1] & 1) != 0;
   const bool keep_alive = (data[1] & 2) != 0;
   std::string_view in(reinterpret_cast<const char*>(data) + 2, size - 2);
+  // Interim (1xx) heads in front are dropped, as the relay does.
+  fwd::dataplane::proxy::InterimHeads interim = fwd::dataplane::proxy::interimHeads(in, 8192);
+  FUZZ_CHECK(interim.bytes <= in.size());
+  if (interim.need_more) {
+    return 0;
+  }
+  in.remove_prefix(interim.bytes);
 
   std::string head;
   fwd::dataplane::proxy::UpstreamHeadParser parser(head);

@@ -14,6 +14,8 @@
 namespace fwd::harness {
 namespace {
 
+using std::chrono::seconds;
+
 class HardeningTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -172,6 +174,28 @@ TEST_F(HardeningTest, AnEmptyUpstreamAnswerIsRelayedAtOnce) {
       "POST", "/v1/chat/completions",
       {{"Authorization", "Bearer " + key_}, {"Content-Type", "application/json"}}, body);
   EXPECT_EQ(next.status, 200) << next.error;
+  EXPECT_TRUE(client.isOpen());
+}
+
+TEST_F(HardeningTest, InterimResponsesAreDroppedAndTheAnswerRelayed) {
+  // An upstream's 100, 102 or 103 ahead of its answer is not relayed as if it were the answer
+  // (a client would then wait for a final response forever): the client gets the 200, whole,
+  // for JSON and for a stream, on a connection that goes on.
+  HttpConnection client(cluster_.dataPlane("dp1").http);
+  for (const char* interim : {"100", "102", "103"}) {
+    Headers h = {{"Authorization", "Bearer " + key_},
+                 {"Content-Type", "application/json"},
+                 {"x-fake-interim", interim}};
+    Response json =
+        client.request("POST", "/v1/chat/completions", h, R"({"model":"gpt-4o"})", seconds(5));
+    ASSERT_EQ(json.status, 200) << interim << ": " << json.error;
+    EXPECT_EQ(nlohmann::json::parse(json.body, nullptr, false)["object"], "chat.completion");
+    EXPECT_FALSE(json.hasHeader("link")) << interim;
+    Response stream = client.request("POST", "/v1/chat/completions", h,
+                                     R"({"model":"gpt-4o","stream":true})", seconds(5));
+    ASSERT_EQ(stream.status, 200) << interim << ": " << stream.error;
+    EXPECT_NE(stream.body.find("data: [DONE]"), std::string::npos) << interim;
+  }
   EXPECT_TRUE(client.isOpen());
 }
 

@@ -116,5 +116,27 @@ TEST(UpstreamHeadTest, AStatusOutsideOneHundredToFiveNinetyNineIsMalformed) {
   }
 }
 
+TEST(UpstreamHeadTest, InterimHeadsAreFoundWholeOrAsIncomplete) {
+  // 1xx heads at the start are skipped whole; a 101 or a final status stops the search; a head
+  // that may still be interim asks for more bytes.
+  const std::string final_head = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  const std::string early = "HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n";
+  const std::string cont = "HTTP/1.0 100 Continue\r\n\r\n";
+  InterimHeads none = interimHeads(final_head, 1024);
+  EXPECT_EQ(none.bytes, 0u);
+  EXPECT_FALSE(none.need_more);
+  InterimHeads two = interimHeads(cont + early + final_head, 1024);
+  EXPECT_EQ(two.bytes, cont.size() + early.size());
+  EXPECT_FALSE(two.need_more);
+  InterimHeads cut = interimHeads(cont + early.substr(0, 20), 1024);
+  EXPECT_EQ(cut.bytes, cont.size());
+  EXPECT_TRUE(cut.need_more);
+  EXPECT_TRUE(interimHeads("HTTP/1.1 1", 1024).need_more);
+  EXPECT_TRUE(interimHeads(cont, 1024).need_more);  // the answer is still to come
+  EXPECT_EQ(interimHeads("HTTP/1.1 101 Switching Protocols\r\n\r\n", 1024).bytes, 0u);
+  EXPECT_FALSE(interimHeads("HTTP/1.1 101 Switching Protocols\r\n\r\n", 1024).need_more);
+  EXPECT_FALSE(interimHeads("HTTP/1.1 103 " + std::string(2000, 'x'), 1024).need_more);
+}
+
 }  // namespace
 }  // namespace fwd::dataplane::proxy
