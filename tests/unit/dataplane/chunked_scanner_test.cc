@@ -109,7 +109,17 @@ TEST(ChunkedScannerTest, RejectsMalformedFraming) {
       {"zz\r\nabc\r\n", "chunk size is not a hexadecimal number", ""},
       {"\r\nabc\r\n", "chunk size is not a hexadecimal number", ""},
       {"3 x\r\nabc\r\n", "chunk size followed by something other than an extension", ""},
-      {"3;a=\x01\r\nabc\r\n", "control character in a chunk extension", ""},
+      {"3;a=\x01\r\nabc\r\n", "malformed chunk extension value", ""},
+      // Found by fuzz_chunked_scanner: extensions a client's parser refuses must not be relayed.
+      {"5;x=\xff\xff\xff\xff1\r\nhello\r\n", "malformed chunk extension value", ""},
+      {"3;a=\"b\x01\"\r\nabc\r\n", "control character in a chunk extension", ""},
+      {"3;a=\"b\r\nabc\r\n", "unterminated quoted chunk extension value", ""},
+      {"3;\r\nabc\r\n", "malformed chunk extension name", ""},
+      {"3;=b\r\nabc\r\n", "malformed chunk extension name", ""},
+      {"3;a=\r\nabc\r\n", "malformed chunk extension value", ""},
+      {"3;a b\r\nabc\r\n", "chunk size followed by something other than an extension", ""},
+      {"3 \r\nabc\r\n", "chunk size followed by something other than an extension", ""},
+      {"3;a=b \r\nabc\r\n", "chunk size followed by something other than an extension", ""},
       {"3\r\nabcd\r\n", "chunk data not followed by CRLF", "3\r\nabc"},
       {"3\r\nabc\rx", "chunk data not followed by CRLF", "3\r\nabc\r"},
       {"fffffffffffffffffff\r\n", "chunk size too large", ""},
@@ -122,6 +132,17 @@ TEST(ChunkedScannerTest, RejectsMalformedFraming) {
     EXPECT_EQ(r.error, c.error) << c.body.substr(0, 40);
     EXPECT_FALSE(r.done);
     EXPECT_EQ(r.forwarded, c.forwarded) << c.body.substr(0, 40);
+  }
+}
+
+TEST(ChunkedScannerTest, WellFormedExtensionsPass) {
+  // Names, token and quoted values (obs-text and quoted pairs included), blanks around them.
+  for (const std::string ext :
+       {";a", ";a=b", " ; a = b ; c", " ;a", ";a=\"x y\\\"z\xff\"", ";name=\"\";n2=t0k3n!"}) {
+    Relayed r = relay({"3" + ext + "\r\nabc\r\n0\r\n\r\n"});
+    EXPECT_EQ(r.error, "") << ext;
+    EXPECT_TRUE(r.done) << ext;
+    EXPECT_EQ(r.payload, "abc") << ext;
   }
 }
 
