@@ -106,16 +106,21 @@ size_t parseCount(const std::string& flag, const std::string& value, size_t min,
   return n;
 }
 
-// A client timeout: at least 100ms (the deadline sweep's precision), at most 1h.
-std::chrono::milliseconds parseTimeout(const std::string& flag, const std::string& value) {
+std::chrono::milliseconds parseDurationFlag(const std::string& flag, const std::string& value) {
   auto d = common::config::parseDuration(value);
   if (!d.ok()) {
     usageError(flag + ": " + std::string(d.status().message()));
   }
-  if (*d < std::chrono::milliseconds(100) || *d > std::chrono::hours(1)) {
+  return *d;
+}
+
+// A client timeout: at least 100ms (the deadline sweep's precision), at most 1h.
+std::chrono::milliseconds parseTimeout(const std::string& flag, const std::string& value) {
+  auto d = parseDurationFlag(flag, value);
+  if (d < std::chrono::milliseconds(100) || d > std::chrono::hours(1)) {
     usageError(flag + " must be from 100ms to 1h, got " + value);
   }
-  return *d;
+  return d;
 }
 
 // "0" (no fetching) or a duration of at least 100ms, so a typo cannot hammer the upstreams.
@@ -123,14 +128,11 @@ std::chrono::milliseconds parseRefresh(const std::string& value) {
   if (value == "0") {
     return std::chrono::milliseconds(0);
   }
-  auto d = common::config::parseDuration(value);
-  if (!d.ok()) {
-    usageError("--models-refresh: " + std::string(d.status().message()));
-  }
-  if (d->count() != 0 && *d < std::chrono::milliseconds(100)) {
+  auto d = parseDurationFlag("--models-refresh", value);
+  if (d.count() != 0 && d < std::chrono::milliseconds(100)) {
     usageError("--models-refresh must be 0 (off) or at least 100ms, got " + value);
   }
-  return *d;
+  return d;
 }
 
 Flags parseFlags(int argc, char** argv) {
@@ -190,17 +192,9 @@ Flags parseFlags(int argc, char** argv) {
     } else if (arg == "--body-timeout") {
       f.limits.body_timeout = parseTimeout(arg, value);
     } else if (arg == "--drain-grace") {
-      auto d = common::config::parseDuration(value);
-      if (!d.ok()) {
-        usageError("--drain-grace: " + std::string(d.status().message()));
-      }
-      f.drain_grace = *d;
+      f.drain_grace = parseDurationFlag(arg, value);
     } else if (arg == "--drain-timeout") {
-      auto d = common::config::parseDuration(value);
-      if (!d.ok()) {
-        usageError("--drain-timeout: " + std::string(d.status().message()));
-      }
-      f.drain_timeout = *d;
+      f.drain_timeout = parseDurationFlag(arg, value);
     } else if (arg == "--models-refresh") {
       f.models_refresh = parseRefresh(value);
     } else {
