@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "common/match/glob.h"
+#include "dataplane/provider/provider.h"
 
 namespace fwd::dataplane::config {
 namespace {
@@ -186,6 +187,7 @@ absl::StatusOr<UpstreamTarget> compileUpstream(const fwd::v1::Upstream& u, const
   }
   t.insecure_skip_verify = u.insecure_skip_verify();
   t.pool_key = scheme + "://" + t.host_header + (t.insecure_skip_verify ? "#insecure" : "");
+  t.provider = &provider::openAiCompatible();
   return t;
 }
 
@@ -372,6 +374,7 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
         return routeError("upstream \"" + name + "\" is not in the snapshot");
       }
       route.upstreams.push_back(it->second);
+      route.member_timeouts.push_back(applyOverrides(it->second->timeouts, route.timeouts));
     }
     if (route.upstreams.empty()) {
       return routeError("no upstreams");
@@ -444,6 +447,41 @@ void KeyMemo::forget() {
   secret_size_ = 0;
   key_ = nullptr;
   cfg_.reset();
+}
+
+const AttemptTimeouts& CompiledRoute::timeoutsFor(const UpstreamTarget& t) const {
+  for (size_t i = 0; i < upstreams.size(); ++i) {
+    if (upstreams[i] == &t) {
+      return member_timeouts[i];
+    }
+  }
+  return t.timeouts;
+}
+
+AttemptTimeouts applyOverrides(const AttemptTimeouts& upstream,
+                               const CompiledRoute::TimeoutOverrides& o) {
+  AttemptTimeouts out = upstream;
+  if (o.total) {
+    out.total = *o.total;
+    out.first_byte = std::min(out.first_byte, out.total);
+    out.stream_first_byte = std::min(out.stream_first_byte, out.total);
+  }
+  if (o.connect) {
+    out.connect = *o.connect;
+  }
+  if (o.first_byte) {
+    out.first_byte = *o.first_byte;
+    if (!o.stream_first_byte) {
+      out.stream_first_byte = std::min(out.stream_first_byte, out.first_byte);
+    }
+  }
+  if (o.stream_first_byte) {
+    out.stream_first_byte = *o.stream_first_byte;
+  }
+  if (o.idle) {
+    out.idle = *o.idle;
+  }
+  return out;
 }
 
 bool deniesModel(const UpstreamTarget& t, std::string_view model) {

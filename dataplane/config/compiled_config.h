@@ -21,6 +21,10 @@
 #include "dataplane/config/upstream_health.h"
 #include "fwd/v1/config.pb.h"
 
+namespace fwd::dataplane::provider {
+class Provider;
+}
+
 namespace fwd::dataplane::config {
 
 /// Per-attempt time limits. Zero means "no separate limit" for idle; every other field is set.
@@ -62,6 +66,8 @@ struct UpstreamTarget {
   std::string pool_key;
   // Shared by every worker and every config version that has this upstream name.
   std::shared_ptr<UpstreamHealth> health;
+  // Builds this upstream's requests; never null.
+  const provider::Provider* provider = nullptr;
 };
 
 struct KeyEntry {
@@ -113,10 +119,22 @@ struct CompiledRoute {
   struct TimeoutOverrides {
     std::optional<std::chrono::milliseconds> connect, first_byte, stream_first_byte, idle, total;
   } timeouts;
+  /// What an attempt at upstreams[i] may take: its timeouts under this route's overrides,
+  /// computed when the snapshot is compiled.
+  std::vector<AttemptTimeouts> member_timeouts;
   std::int32_t priority = 0;
   int specificity = 0;  // higher wins among equal priorities: exact > keyword > glob > any
   std::uint64_t id = 0;
+
+  /// The timeouts of an attempt at `t` through this route: `t`'s own when `t` is not in the
+  /// group.
+  const AttemptTimeouts& timeoutsFor(const UpstreamTarget& t) const;
 };
+
+/// `t`'s timeouts under a route's overrides. An unset first-byte limit follows the total (and
+/// the stream first-byte limit follows the first-byte one), as they do on an upstream.
+AttemptTimeouts applyOverrides(const AttemptTimeouts& upstream,
+                               const CompiledRoute::TimeoutOverrides& route);
 
 /// Looks up an environment variable on this host (injectable for tests).
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;

@@ -11,13 +11,13 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
-#include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "dataplane/balancer/balancer.h"
 #include "dataplane/config/compiled_config.h"
 #include "dataplane/metrics/metrics.h"
 #include "dataplane/models/catalog.h"
@@ -25,6 +25,10 @@
 #include "dataplane/proxy/upstream_pool.h"
 #include "dataplane/proxy/watchdog.h"
 #include "dataplane/proxy/worker_io.h"
+
+namespace fwd::dataplane::pipeline {
+struct ClientWatch;  // client_watch.h
+}
 
 namespace fwd::dataplane::proxy {
 
@@ -43,8 +47,6 @@ struct ProxyOptions {
   std::int64_t retry_budget_percent = 20;
   std::int64_t retry_budget_min = 3;
 };
-
-struct ClientWatch;  // proxy_session.cc
 
 /// A client connection, registered while open so a drain can close the idle ones.
 struct ClientSession {
@@ -93,20 +95,16 @@ struct WorkerContext {
   std::unordered_set<ClientSession*> sessions;
   // Model label values seen so far; looked up by string_view, so a request allocates nothing.
   std::unordered_set<std::string, TransparentStringHash, std::equal_to<>> model_labels;
-  // Smooth weighted round robin state per route of the current config (cleared when a new
-  // config is applied): one running weight per upstream of the route's group.
-  std::unordered_map<const config::CompiledRoute*, std::vector<std::int64_t>> weighted_state;
-  // Peak-EWMA of each upstream's time to response head on this worker, in seconds (latency
-  // strategy): a slower sample takes over at once, a faster one pulls the average down slowly.
-  std::unordered_map<std::string, double> head_latency;
-  std::minstd_rand random{static_cast<std::minstd_rand::result_type>(index * 7919 + 1)};
+  // Orders upstream groups; its round-robin state is per route of the current config (forgotten
+  // when a new config is applied).
+  balancer::Balancer balancer{static_cast<std::uint32_t>(index * 7919 + 1)};
   // Set when a drain starts: responses say `Connection: close`, no connection is kept.
   bool draining = false;
   // Attempts in progress that are retries (the retry budget's numerator).
   std::int64_t retries_in_flight = 0;
   // Attempts not yet watching their client for a hang-up: the watchdog's sweep arms those that
   // have run for a tick (armDueClientWatches), so fast requests never pay for a watch.
-  std::vector<std::shared_ptr<ClientWatch>> unarmed_watches;
+  std::vector<std::shared_ptr<pipeline::ClientWatch>> unarmed_watches;
 
   metrics::SingleWriterGauge& in_flight;
 };

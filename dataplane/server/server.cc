@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/log/log.h"
+#include "dataplane/pipeline/client_watch.h"
 #include "dataplane/proxy/proxy_session.h"
 #include "dataplane/server/listen.h"
 
@@ -47,7 +48,7 @@ void Server::start() {
     auto& loop_delay = metrics_.loop_delay.cell(w->index, {std::to_string(w->index)});
     w->watchdog.onTick([w = w.get(), &loop_delay](auto now, auto late) {
       loop_delay.observe(std::chrono::duration<double>(late).count());
-      proxy::armDueClientWatches(*w, now);
+      pipeline::armDueClientWatches(*w, now);
     });
     w->watchdog.start();
     threads_.emplace_back([ctx = w.get()] {
@@ -101,7 +102,7 @@ void Server::publish(config::CompiledConfigConstSharedPtr config,
   for (auto& w : workers_) {
     asio::post(w->ioc, [ctx = w.get(), config, models] {
       ctx->config = config;
-      ctx->weighted_state.clear();  // keyed by the old config's routes
+      ctx->balancer.forgetRoutes();  // its weights were kept per route of the old config
       applyModels(*ctx, models);
     });
   }

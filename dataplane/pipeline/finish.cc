@@ -1,0 +1,48 @@
+#include "dataplane/pipeline/finish.h"
+
+#include <string>
+
+namespace fwd::dataplane::pipeline {
+namespace {
+
+double secondsBetween(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+void countInMetrics(WorkerContext& w, const RequestOutcome& o) {
+  w.metrics.requests.cell(w.index, {o.route, o.model, o.upstream, std::to_string(o.status)}).add();
+  w.metrics.request_duration.cell(w.index, {o.route, o.upstream}).observe(o.seconds);
+}
+
+}  // namespace
+
+void finish(RequestContext& ctx) {
+  WorkerContext& w = ctx.w;
+  auto end = Clock::now();
+  RequestOutcome outcome;
+  outcome.status = ctx.status;
+  outcome.route = ctx.route_name;
+  outcome.model = ctx.model_label;
+  outcome.upstream = ctx.upstream != nullptr ? std::string_view(ctx.upstream->name) : "";
+  outcome.key = ctx.key;
+  outcome.attempts = ctx.attempts;
+  outcome.seconds = secondsBetween(ctx.start, end);
+  if (ctx.first_byte) {
+    outcome.first_byte = secondsBetween(ctx.start, *ctx.first_byte);
+  }
+  outcome.error_code = ctx.error_code;
+  countInMetrics(w, outcome);
+}
+
+std::string_view modelLabel(WorkerContext& w, std::string_view model) {
+  auto it = w.model_labels.find(model);
+  if (it != w.model_labels.end()) {
+    return *it;
+  }
+  if (w.model_labels.size() >= w.options.max_model_labels) {
+    return "other";
+  }
+  return *w.model_labels.emplace(model).first;
+}
+
+}  // namespace fwd::dataplane::pipeline

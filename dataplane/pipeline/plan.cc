@@ -1,0 +1,50 @@
+#include "dataplane/pipeline/plan.h"
+
+#include <nlohmann/json.hpp>
+
+#include "dataplane/balancer/balancer.h"
+
+namespace fwd::dataplane::pipeline {
+
+std::optional<ApiError> authorizeModel(const RequestContext& ctx) {
+  if (config::modelAllowed(ctx.key->models, ctx.model)) {
+    return std::nullopt;
+  }
+  return ApiError{403, "invalid_request_error", "model_not_allowed",
+                  "This API key is not allowed to use model `" + ctx.model + "`.", "model"};
+}
+
+Plan planModel(RequestContext& ctx, std::string_view model, routing::ModelList& models) {
+  WorkerContext& w = ctx.w;
+  routing::RouteChoice choice = routing::route(*ctx.cfg, ctx.prefix, model, models);
+  Plan plan;
+  plan.route = choice.route;
+  plan.upstream_model = choice.upstream_model;
+  plan.candidates = std::move(choice.candidates);
+  if (plan.route != nullptr) {
+    ctx.route_name = plan.route->name;
+    // What least-busy and latency weigh: attempts in flight on this worker.
+    w.balancer.pickFirst(*plan.route, plan.candidates, [&w](const config::UpstreamTarget& t) {
+      return w.metrics.upstream_in_flight.cell(w.index, {t.name}).value();
+    });
+  }
+  plan.routed = !plan.candidates.empty();
+  auto now = Clock::now();
+  balancer::skipUnavailable(plan.candidates, now);
+  plan.cooling = balancer::dropCooling(plan.candidates, now);
+  return plan;
+}
+
+void rewriteBodyModel(RequestContext& ctx, std::string_view upstream_model) {
+  if (!ctx.body.has_model || upstream_model == ctx.served_model) {
+    return;
+  }
+  auto doc = nlohmann::json::parse(ctx.req.body(), nullptr, false);
+  if (doc.is_object()) {
+    doc["model"] = std::string(upstream_model);
+    ctx.req.body() = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    ctx.served_model.assign(upstream_model);
+  }
+}
+
+}  // namespace fwd::dataplane::pipeline

@@ -1,0 +1,313 @@
+#include "dataplane/pipeline/relay.h"
+
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <optional>
+
+#include "common/config/duration.h"
+#include "common/log/log.h"
+#include "common/sse/sse_parser.h"
+#include "dataplane/proxy/chunked_scanner.h"
+
+namespace fwd::dataplane::pipeline {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using proxy::ChunkedScanner;
+using proxy::kUseTuple;
+using proxy::UpstreamHeadParser;
+
+constexpr size_t kMaxUpstreamErrorBody = 8 * 1024;
+
+// Where an upstream response body ends, whatever its framing: the upstream's own chunks
+// (checked by ChunkedScanner), a Content-Length counted down, or the connection's close. The
+// relay and the error-body reader both step through a body with it.
+class BodyCursor {
+ public:
+  explicit BodyCursor(const UpstreamHeadParser& head)
+      : chunked_(head.chunked()), done_(head.is_done()) {
+    if (auto declared = head.content_length()) {
+      left_ = *declared;
+    }
+  }
+
+  /// The body ends when the upstream closes the connection (neither chunked nor sized).
+  bool endsAtClose() const { return !chunked_ && !left_; }
+  bool done() const { return done_; }
+  /// Stopping here leaves the client between chunks (always so for a body fwd frames itself).
+  bool atChunkBoundary() const { return !chunked_ || chunks_.atChunkBoundary(); }
+
+  /// Steps over `fresh`, handing each piece of payload to `on_data`. `forward` bytes may go to
+  /// the client as they are; bytes past `consumed` must be presented again with what follows.
+  template <typename OnData>
+  ChunkedScanner::Result step(std::string_view fresh, OnData&& on_data) {
+    if (chunked_) {
+      ChunkedScanner::Result r = chunks_.scan(fresh, on_data);
+      done_ = r.done;
+      return r;
+    }
+    ChunkedScanner::Result r;
+    r.consumed = fresh.size();
+    if (left_) {
+      r.consumed = static_cast<size_t>(std::min<std::uint64_t>(fresh.size(), *left_));
+      *left_ -= r.consumed;
+      done_ = *left_ == 0;
+    }
+    r.forward = r.consumed;
+    r.done = done_;
+    on_data(fresh.substr(0, r.consumed));
+    return r;
+  }
+
+ private:
+  bool chunked_;
+  bool done_;
+  std::optional<std::uint64_t> left_;  // sized bodies: bytes still to come
+  ChunkedScanner chunks_;
+};
+
+// The bytes of the relay buffer not yet stepped over: those that came with the head, then
+// each read's. Bytes presented but not consumed (an unfinished chunk-size line) move to the front
+// before the next read, which lands after them.
+class BodyWindow {
+ public:
+  explicit BodyWindow(const HeadRead& head)
+      : begin_(head.head_bytes), fresh_(head.read - head.head_bytes) {}
+
+  /// Nothing new to step over: read the socket (into readInto()) first.
+  bool needRead() const { return fresh_ == 0; }
+  asio::mutable_buffer readInto(RelayBuffer& buf) {
+    if (begin_ > 0) {
+      std::memmove(buf.data(), buf.data() + begin_, kept_);
+      begin_ = 0;
+    }
+    return asio::buffer(buf.data() + kept_, buf.size() - kept_);
+  }
+  void arrived(size_t n) { fresh_ = n; }
+  /// The kept bytes and the new ones.
+  std::string_view fresh(RelayBuffer& buf) const { return {buf.data() + begin_, kept_ + fresh_}; }
+  /// The first `n` bytes of fresh() are done with; the rest are kept for the next step.
+  void consume(size_t n) {
+    begin_ += n;
+    kept_ = kept_ + fresh_ - n;
+    fresh_ = 0;
+  }
+
+ private:
+  size_t begin_;
+  size_t fresh_;
+  size_t kept_ = 0;
+};
+
+}  // namespace
+
+Attempt clientGone(Attempt out) {
+  out.client_alive = false;
+  out.status = 499;
+  out.outcome = "client_closed";
+  out.failure = Failure::kNone;
+  return out;
+}
+
+template <typename Stream>
+Task<std::string> readErrorBody(Stream& upstream, const UpstreamHeadParser& parser,
+                                RelayBuffer& buf, const HeadRead& head) {
+  std::string body;
+  BodyCursor cursor(parser);
+  BodyWindow window(head);
+  while (!cursor.done() && body.size() < kMaxUpstreamErrorBody) {
+    if (window.needRead()) {
+      auto [ec, n] = co_await upstream.async_read_some(window.readInto(buf), kUseTuple);
+      if (ec) {
+        break;
+      }
+      window.arrived(n);
+    }
+    std::string_view fresh = window.fresh(buf);
+    auto stepped = cursor.step(fresh, [&](std::string_view data) { body.append(data); });
+    if (stepped.error != nullptr) {
+      break;
+    }
+    window.consume(stepped.consumed);
+  }
+  co_return body;
+}
+
+template <typename Stream>
+Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::UpstreamConn& conn,
+                            UpstreamHeadParser& parser, const HeadRead& head,
+                            const config::UpstreamTarget& t, const AttemptPlan& plan,
+                            Clock::time_point deadline, const ClientWatch& watch,
+                            const Attempt& started) {
+  WorkerContext& w = ctx.w;
+  ClientConn& client = ctx.client;
+  RelayBuffer& buf = client.relay;
+  const config::AttemptTimeouts& timeouts = *plan.timeouts;
+  Attempt out = started;
+  out.responded = true;
+  out.outcome = "ok";
+  bool sse = parser.eventStream();
+  bool bodyless = ctx.req.method() == http::verb::head || out.status == 204 || out.status == 304 ||
+                  (out.status >= 100 && out.status < 200);
+  enum class Framing { kNone, kLength, kChunked };
+  Framing framing = Framing::kChunked;
+  std::optional<std::uint64_t> length;
+  if (auto declared = parser.content_length()) {
+    length = *declared;
+  }
+  if (bodyless) {
+    framing = Framing::kNone;
+  } else if (length && !parser.chunked()) {
+    framing = Framing::kLength;
+  }
+  bool chunked = framing == Framing::kChunked;
+  bool keep_alive = ctx.keep_alive && !w.draining;
+  parser.finishHead(t.name, chunked, length, keep_alive);
+  std::string_view pending_head = client.response_head;
+  BodyCursor cursor(parser);
+  bool finished = bodyless || cursor.done();
+
+  // The head goes out on its own when the response is over already (no body, or an empty one:
+  // `Content-Length: 0`) or no body bytes are here yet (a stream whose first event is still
+  // being generated). Otherwise it leaves together with the first body bytes in one write: one
+  // sendmsg, one packet, instead of two.
+  if (finished || head.read == head.head_bytes) {
+    auto hwec = co_await writeToClient(w, client, pending_head, {}, false, false);
+    pending_head = {};
+    if (hwec) {
+      out.client_alive = false;
+      out.status = 499;
+      co_return out;
+    }
+  }
+
+  common::sse::SseParser events(nullptr);  // counts events, keeps none of their fields
+  bool upstream_failed = false;
+  bool extra_bytes = finished && head.read > head.head_bytes;
+  std::string failure_detail;
+  std::string_view failure_outcome = "mid_stream";
+  BodyWindow window(head);
+  auto see = [&](std::string_view payload) {
+    if (sse) {
+      events.feed(payload);
+    }
+  };
+  while (!finished) {
+    if (window.needRead()) {
+      // Each read waits at most the idle limit (the silence between chunks), within the total.
+      auto idle_at = Clock::now() + timeouts.idle;
+      bool idle_first = timeouts.idle.count() > 0 && idle_at < deadline;
+      conn.deadline.at(idle_first ? idle_at : deadline);
+      auto [rec, rn] = co_await upstream.async_read_some(window.readInto(buf), kUseTuple);
+      window.arrived(rn);
+      if (rec == asio::error::eof && cursor.endsAtClose()) {
+        finished = true;  // a body that ends when the upstream closes
+      } else if (rec) {
+        if (watch.gone) {
+          co_return clientGone(std::move(out));
+        }
+        upstream_failed = true;
+        if (rec == asio::error::eof || rec == asio::ssl::error::stream_truncated) {
+          failure_detail = "upstream " + t.name + " closed the connection mid-response";
+        } else if (!timedOut(rec, conn.deadline)) {
+          failure_detail = "upstream " + t.name + " failed mid-response: " + rec.message();
+        } else if (idle_first) {
+          failure_outcome = "idle_timeout";
+          failure_detail = "upstream " + t.name + " sent nothing for " +
+                           common::config::formatDuration(timeouts.idle) +
+                           " mid-response (the idle timeout)";
+        } else {
+          failure_outcome = "total_timeout";
+          failure_detail = "upstream " + t.name + " did not finish within " +
+                           common::config::formatDuration(timeouts.total) + " (the total timeout)";
+        }
+        break;
+      }
+    }
+    std::string_view fresh = window.fresh(buf);
+    auto stepped = cursor.step(fresh, see);
+    size_t forward = stepped.forward;
+    size_t consumed = stepped.consumed;
+    finished = finished || stepped.done;
+    if (stepped.error != nullptr) {
+      upstream_failed = true;
+      failure_detail = "upstream " + t.name + " sent malformed chunked framing: " + stepped.error;
+    }
+    extra_bytes = finished && consumed < fresh.size();
+    if (forward > 0 || finished) {
+      // Written here, not through writeToClient: no coroutine frame per relayed piece.
+      ClientWrite cw;
+      boost::system::error_code cwec;
+      if (startClientWrite(client, cw, pending_head, fresh.substr(0, forward),
+                           chunked && !parser.chunked(), chunked && finished)) {
+        cwec = cw.ec;
+      } else {
+        cwec = co_await finishClientWrite(w, client, cw);
+      }
+      pending_head = {};
+      if (cwec) {
+        // The client went away: stop reading the upstream; its connection is not reusable.
+        out.client_alive = false;
+        out.status = 499;
+        out.outcome = "client_closed";
+        co_return out;
+      }
+      if (!ctx.first_byte && forward > 0) {
+        ctx.first_byte = Clock::now();
+        if (ctx.body.stream || sse) {
+          w.metrics.stream_ttfb.cell(w.index, {t.name})
+              .observe(std::chrono::duration<double>(*ctx.first_byte - ctx.start).count());
+        }
+      }
+    }
+    if (upstream_failed) {
+      break;
+    }
+    window.consume(consumed);
+  }
+  if (sse && events.eventCount() > 0) {
+    w.metrics.streamed_events.cell(w.index, {t.name}).add(events.eventCount());
+  }
+
+  if (upstream_failed) {
+    out.outcome = std::string(failure_outcome);
+    out.failure = Failure::kMidStream;
+    out.detail = failure_detail;
+    out.client_alive = false;
+    // Logged as partial: what the client received before the cut.
+    FWD_LOG(kWarn, "dataplane") << "partial response: " << failure_detail << "; relayed "
+                                << events.eventCount() << " stream events";
+    if (sse && chunked && cursor.atChunkBoundary()) {
+      // The head is gone, so no retry: end the stream with an error event the client can see
+      // (unless the cut came inside a chunk, where a chunk of fwd's own would break the framing).
+      ApiError e{502, "api_error", "upstream_error", failure_detail, ""};
+      std::string event = "data: " + proxy::errorBody(e) + "\n\n";
+      co_await writeToClient(w, client, pending_head, event, true, true);
+    }
+    co_return out;
+  }
+  out.reusable = parser.keep_alive() && !extra_bytes;
+  if (!keep_alive) {
+    out.client_alive = false;
+  }
+  co_return out;
+}
+
+using TlsStream = boost::beast::ssl_stream<proxy::Socket>;
+template Task<std::string> readErrorBody<proxy::Socket>(proxy::Socket&, const UpstreamHeadParser&,
+                                                        RelayBuffer&, const HeadRead&);
+template Task<std::string> readErrorBody<TlsStream>(TlsStream&, const UpstreamHeadParser&,
+                                                    RelayBuffer&, const HeadRead&);
+template Task<Attempt> relayResponse<proxy::Socket>(RequestContext&, proxy::Socket&,
+                                                    proxy::UpstreamConn&, UpstreamHeadParser&,
+                                                    const HeadRead&, const config::UpstreamTarget&,
+                                                    const AttemptPlan&, Clock::time_point,
+                                                    const ClientWatch&, const Attempt&);
+template Task<Attempt> relayResponse<TlsStream>(RequestContext&, TlsStream&, proxy::UpstreamConn&,
+                                                UpstreamHeadParser&, const HeadRead&,
+                                                const config::UpstreamTarget&, const AttemptPlan&,
+                                                Clock::time_point, const ClientWatch&,
+                                                const Attempt&);
+
+}  // namespace fwd::dataplane::pipeline

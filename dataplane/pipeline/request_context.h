@@ -1,0 +1,78 @@
+// What one request has learnt on its way through the pipeline (pipeline.h): the snapshot it
+// pinned, who sent it, its key, model, route, the upstreams tried, its status and timings. Each
+// phase reads what earlier phases wrote and adds its own; finish() turns it into the request's one
+// outcome. Lives in the request's coroutine frame; views point into the request, the pinned
+// snapshot or the worker, all of which outlive it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "dataplane/config/compiled_config.h"
+#include "dataplane/proxy/body_inspect.h"
+#include "dataplane/proxy/client_request.h"
+#include "dataplane/proxy/errors.h"
+#include "dataplane/proxy/worker_context.h"
+#include "dataplane/proxy/worker_io.h"
+
+namespace fwd::dataplane::pipeline {
+
+using Clock = std::chrono::steady_clock;
+using proxy::ApiError;
+using proxy::ClientRequestParser;
+using proxy::Socket;
+using proxy::Task;
+using proxy::WorkerContext;
+
+struct ClientConn;  // client_conn.h
+
+struct RequestContext {
+  RequestContext(WorkerContext& worker, ClientConn& connection, ClientRequestParser& request,
+                 bool keep_alive_asked)
+      : w(worker), client(connection), req(request), keep_alive(keep_alive_asked) {}
+  RequestContext(const RequestContext&) = delete;
+  RequestContext& operator=(const RequestContext&) = delete;
+
+  WorkerContext& w;
+  ClientConn& client;
+  ClientRequestParser& req;
+
+  // Set before the first phase.
+  Clock::time_point start = Clock::now();
+  bool keep_alive;  // the client allows it and the worker is not draining
+
+  // admit: the snapshot this request is served under, its path and its key.
+  config::CompiledConfigConstSharedPtr cfg;
+  std::string_view prefix;       // route prefix before "/v1/", or ""
+  std::string_view path;         // the API path from "/v1/", without query
+  std::string_view target_rest;  // after "/v1", query included: what upstreams get
+  const config::KeyEntry* key = nullptr;
+
+  // inspect: what the body says.
+  proxy::BodyInfo body;
+  std::string model;  // the model asked for, or the path for bodies without one
+
+  // plan and attempts.
+  std::string_view route_name = "default";
+  std::string_view model_label;  // metrics label of `model` (bounded cardinality)
+  std::string served_model;      // the model named in the body as it goes upstream
+  const config::UpstreamTarget* upstream = nullptr;  // of the last attempt
+  size_t attempts = 0;
+  std::optional<Clock::time_point> first_byte;  // the first response body byte went out
+
+  // The outcome so far.
+  int status = 0;          // answered (499: the client left; 0: nothing was answered)
+  std::string error_code;  // the error answered, or why the request ended; empty when ok
+  bool dropped = false;    // ends without an answer (the client is gone or broke the framing)
+
+  /// Ends the request without an answer, as `status` (499: the client left).
+  void drop(int why) {
+    status = why;
+    dropped = true;
+  }
+};
+
+}  // namespace fwd::dataplane::pipeline

@@ -1,0 +1,25 @@
+#include "dataplane/pipeline/respond.h"
+
+#include "dataplane/pipeline/client_conn.h"
+
+namespace fwd::dataplane::pipeline {
+
+bool mayKeepAlive(const RequestContext& ctx) { return ctx.keep_alive && ctx.req.is_done(); }
+
+Task<bool> respondError(RequestContext& ctx, const ApiError& e) {
+  ctx.status = e.status;
+  ctx.error_code = e.code;
+  bool keep = mayKeepAlive(ctx);
+  const std::string body = proxy::errorBody(e);
+  bool written = co_await writeJson(ctx.w, ctx.client, e.status, body, keep, e.retry_after_seconds);
+  co_return written&& keep;
+}
+
+Task<bool> respondJson(RequestContext& ctx, int status, const std::string& body) {
+  ctx.status = status;
+  bool keep = mayKeepAlive(ctx);
+  bool written = co_await writeJson(ctx.w, ctx.client, status, body, keep);
+  co_return written&& keep;
+}
+
+}  // namespace fwd::dataplane::pipeline
