@@ -177,6 +177,28 @@ TEST_F(HardeningTest, AnEmptyUpstreamAnswerIsRelayedAtOnce) {
   EXPECT_TRUE(client.isOpen());
 }
 
+TEST_F(HardeningTest, AnEarlyErrorKeepsTheConnectionOnlyWhenNoBodyIsLeftUnread) {
+  // A bodyless request refused before its body would be read (401) is answered keep-alive; one
+  // whose body is still unread is answered with Connection: close (the body is not a request).
+  HttpConnection client(cluster_.dataPlane("dp1").http);
+  Response refused = client.request("GET", "/v1/models", {{"Authorization", "Bearer sk-wrong"}});
+  EXPECT_EQ(refused.status, 401) << refused.error;
+  EXPECT_NE(refused.header("Connection"), "close");
+  Response next = client.request("GET", "/v1/models", {{"Authorization", "Bearer " + key_}});
+  EXPECT_EQ(next.status, 200) << next.error;
+  EXPECT_TRUE(client.isOpen());
+
+  const std::string body = R"({"model":"gpt-4o"})";
+  std::string raw = rawExchange(
+      cluster_.dataPlane("dp1").http.port,
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: fwd\r\nAuthorization: Bearer sk-wrong\r\n"
+      "Content-Type: application/json\r\nContent-Length: " +
+          std::to_string(body.size()) + "\r\n\r\n" + body);
+  EXPECT_EQ(raw.rfind("HTTP/1.1 401", 0), 0u) << raw;
+  EXPECT_NE(raw.find("Connection: close"), std::string::npos) << raw;
+  EXPECT_EQ(responseCount(raw), 1) << raw;
+}
+
 TEST_F(HardeningTest, InterimResponsesAreDroppedAndTheAnswerRelayed) {
   // An upstream's 100, 102 or 103 ahead of its answer is not relayed as if it were the answer
   // (a client would then wait for a final response forever): the client gets the 200, whole,
