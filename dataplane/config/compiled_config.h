@@ -19,6 +19,7 @@
 #include "common/config/defaults.h"
 #include "common/crypto/token.h"
 #include "dataplane/config/upstream_health.h"
+#include "dataplane/policy/chain.h"
 #include "fwd/v1/config.pb.h"
 
 namespace fwd::dataplane::provider {
@@ -168,6 +169,8 @@ class CompiledConfig {
   bool hasPrefix(std::string_view prefix) const;
   const std::vector<CompiledRoute>& routes() const { return routes_; }
   size_t keyCount() const { return keys_.size(); }
+  /// The policies this snapshot configures, in the order the pipeline calls them.
+  const policy::Chain& policies() const { return policies_; }
 
  private:
   struct DigestHash {
@@ -178,6 +181,7 @@ class CompiledConfig {
   std::vector<UpstreamTarget> upstreams_;  // already in try order
   std::vector<CompiledRoute> routes_;      // in match order
   std::vector<KeyEntry> keys_;
+  policy::Chain policies_;
   std::unordered_map<common::crypto::Sha256Digest, size_t, DigestHash> key_index_;
 };
 

@@ -30,13 +30,14 @@ std::string_view presentedSecret(const ClientRequestParser& req) {
 }  // namespace
 
 std::optional<ApiError> admit(RequestContext& ctx) {
-  ctx.cfg = ctx.w.config;
-  if (!ctx.cfg) {
+  ctx.pinned = ctx.w.snapshot;
+  if (!ctx.pinned) {
     return ApiError{503, "api_error", "not_ready",
                     "fwd has no configuration yet: the data plane has not reached its control "
                     "plane. Retry shortly.",
                     ""};
   }
+  ctx.cfg = ctx.pinned->config.get();
   const ClientRequestParser& req = ctx.req;
   std::string_view target(req.target().data(), req.target().size());
   std::string_view path = target.substr(0, target.find('?'));
@@ -55,6 +56,12 @@ std::optional<ApiError> admit(RequestContext& ctx) {
   ctx.prefix = prefix;
   ctx.path = path.substr(v1);
   ctx.target_rest = target.substr(v1 + 3);
+  const policy::Chain& policies = ctx.policies();
+  if (policies.has(policy::kOnClient)) {
+    if (auto refused = policies.onClient(ctx, ctx.policySlots())) {
+      return refused;
+    }
+  }
 
   std::string_view secret = presentedSecret(req);
   if (secret.empty()) {
@@ -63,13 +70,16 @@ std::optional<ApiError> admit(RequestContext& ctx) {
                     "Bearer auth (Authorization: Bearer YOUR_KEY) or in an api-key header.",
                     ""};
   }
-  ctx.key = ctx.client.key.find(ctx.cfg, secret);
+  ctx.key = ctx.client.key.find(ctx.pinned->config, secret);
   if (ctx.key == nullptr) {
     // Never echo the presented secret, not even in part.
     return ApiError{401, "invalid_request_error", "invalid_api_key",
                     "Incorrect API key provided. Check the key, or ask your fwd operator for one "
                     "(fwdctl key create).",
                     ""};
+  }
+  if (policies.has(policy::kOnKey)) {
+    return policies.onKey(ctx, ctx.policySlots());
   }
   return std::nullopt;
 }

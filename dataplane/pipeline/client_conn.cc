@@ -56,11 +56,14 @@ Task<boost::system::error_code> writeToClient(WorkerContext& w, ClientConn& clie
 }
 
 Task<bool> writeJson(WorkerContext& w, ClientConn& client, int status, const std::string& body,
-                     bool keep_alive, int retry_after_seconds) {
+                     bool keep_alive, int retry_after_seconds, int real_status) {
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "application/json");
   if (retry_after_seconds > 0) {
     res.set(http::field::retry_after, std::to_string(retry_after_seconds));
+  }
+  if (real_status > 0) {
+    res.set("x-fwd-status", std::to_string(real_status));
   }
   res.keep_alive(keep_alive);
   res.body() = body;

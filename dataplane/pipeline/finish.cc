@@ -32,6 +32,9 @@ void finish(RequestContext& ctx) {
   }
   outcome.error_code = ctx.error_code;
   countInMetrics(w, outcome);
+  if (ctx.cfg != nullptr && ctx.policies().has(policy::kOnFinish)) {
+    ctx.policies().onFinish(outcome, ctx.policySlots());
+  }
 }
 
 std::string_view modelLabel(WorkerContext& w, std::string_view model) {

@@ -39,6 +39,11 @@ Task<bool> runPhases(RequestContext& ctx, boost::beast::flat_buffer& buffer) {
   if (std::optional<ApiError> forbidden = authorizeModel(ctx)) {
     co_return co_await respondError(ctx, *forbidden);
   }
+  if (ctx.policies().has(policy::kOnRequest)) {
+    if (std::optional<ApiError> refused = ctx.policies().onRequest(ctx, ctx.policySlots())) {
+      co_return co_await respondError(ctx, *refused);
+    }
+  }
   co_return co_await forward(ctx);
 }
 

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "dataplane/config/compiled_config.h"
+#include "dataplane/policy/chain.h"
 #include "dataplane/proxy/body_inspect.h"
 #include "dataplane/proxy/client_request.h"
 #include "dataplane/proxy/errors.h"
@@ -45,10 +46,11 @@ struct RequestContext {
   bool keep_alive;  // the client allows it and the worker is not draining
 
   // admit: the snapshot this request is served under, its path and its key.
-  config::CompiledConfigConstSharedPtr cfg;
-  std::string_view prefix;       // route prefix before "/v1/", or ""
-  std::string_view path;         // the API path from "/v1/", without query
-  std::string_view target_rest;  // after "/v1", query included: what upstreams get
+  proxy::WorkerSnapshotSharedPtr pinned;
+  const config::CompiledConfig* cfg = nullptr;  // pinned->config, once admitted
+  std::string_view prefix;                      // route prefix before "/v1/", or ""
+  std::string_view path;                        // the API path from "/v1/", without query
+  std::string_view target_rest;                 // after "/v1", query included: what upstreams get
   const config::KeyEntry* key = nullptr;
 
   // inspect: what the body says.
@@ -67,6 +69,10 @@ struct RequestContext {
   int status = 0;          // answered (499: the client left; 0: nothing was answered)
   std::string error_code;  // the error answered, or why the request ended; empty when ok
   bool dropped = false;    // ends without an answer (the client is gone or broke the framing)
+
+  /// The snapshot's policies and this worker's slots for them; only once cfg is set.
+  const policy::Chain& policies() const { return cfg->policies(); }
+  const policy::Chain::Slots& policySlots() const { return pinned->policy_slots; }
 
   /// Ends the request without an answer, as `status` (499: the client left).
   void drop(int why) {

@@ -54,6 +54,15 @@ struct ClientSession {
   bool idle = true;
 };
 
+/// The snapshot in force on one worker, with what the worker built for it when it was published
+/// (the policies' slots). A request pins it whole, so a snapshot published mid-request changes
+/// nothing for that request.
+struct WorkerSnapshot {
+  config::CompiledConfigConstSharedPtr config;  // never null
+  policy::Chain::Slots policy_slots;            // slot i: policy i of config->policies()
+};
+using WorkerSnapshotSharedPtr = std::shared_ptr<WorkerSnapshot>;
+
 struct TransparentStringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -87,7 +96,7 @@ struct WorkerContext {
   boost::asio::ssl::context* tls_server;
 
   // Owning thread only.
-  config::CompiledConfigConstSharedPtr config;
+  WorkerSnapshotSharedPtr snapshot;  // null until the first config arrives
   // What GET /v1/models answers from; replaced only by a newer one (higher sequence).
   models::CatalogConstSharedPtr models;
   UpstreamPool pool;

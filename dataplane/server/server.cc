@@ -101,7 +101,13 @@ void Server::publish(config::CompiledConfigConstSharedPtr config,
                      models::CatalogConstSharedPtr models) {
   for (auto& w : workers_) {
     asio::post(w->ioc, [ctx = w.get(), config, models] {
-      ctx->config = config;
+      if (config) {
+        // Built here, on the worker: the policies' per-worker state is this thread's alone.
+        auto snapshot = std::make_shared<proxy::WorkerSnapshot>();
+        snapshot->config = config;
+        snapshot->policy_slots = config->policies().makeWorkerSlots();
+        ctx->snapshot = std::move(snapshot);
+      }
       ctx->balancer.forgetRoutes();  // its weights were kept per route of the old config
       applyModels(*ctx, models);
     });

@@ -1,0 +1,75 @@
+#include "dataplane/policy/chain.h"
+
+#include <bit>
+
+namespace fwd::dataplane::policy {
+
+Chain::Chain(std::vector<PolicyConstSharedPtr> policies) : policies_(std::move(policies)) {
+  for (size_t i = 0; i < policies_.size(); ++i) {
+    unsigned hooks = policies_[i]->hooks();
+    hooks_ |= hooks;
+    for (unsigned bit = 0; bit < by_hook_.size(); ++bit) {
+      if ((hooks & (1u << bit)) != 0) {
+        by_hook_[bit].push_back(i);
+      }
+    }
+  }
+}
+
+const std::vector<size_t>& Chain::with(Hook hook) const {
+  return by_hook_[static_cast<size_t>(std::countr_zero(static_cast<unsigned>(hook)))];
+}
+
+Chain::Slots Chain::makeWorkerSlots() const {
+  Slots slots;
+  slots.reserve(policies_.size());
+  for (const auto& p : policies_) {
+    slots.push_back(p->makeWorkerSlot());
+  }
+  return slots;
+}
+
+std::optional<proxy::ApiError> Chain::onClient(pipeline::RequestContext& ctx,
+                                               const Slots& slots) const {
+  for (size_t i : with(kOnClient)) {
+    if (auto refused = policies_[i]->onClient(ctx, slots[i].get())) {
+      return refused;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<proxy::ApiError> Chain::onKey(pipeline::RequestContext& ctx,
+                                            const Slots& slots) const {
+  for (size_t i : with(kOnKey)) {
+    if (auto refused = policies_[i]->onKey(ctx, slots[i].get())) {
+      return refused;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<proxy::ApiError> Chain::onRequest(pipeline::RequestContext& ctx,
+                                                const Slots& slots) const {
+  for (size_t i : with(kOnRequest)) {
+    if (auto refused = policies_[i]->onRequest(ctx, slots[i].get())) {
+      return refused;
+    }
+  }
+  return std::nullopt;
+}
+
+void Chain::onError(const pipeline::RequestContext& ctx, ErrorAnswer& answer,
+                    const Slots& slots) const {
+  for (size_t i : with(kOnError)) {
+    policies_[i]->onError(ctx, answer, slots[i].get());
+  }
+}
+
+void Chain::onFinish(const pipeline::RequestOutcome& outcome, const Slots& slots) const {
+  for (size_t i : with(kOnFinish)) {
+    policies_[i]->onFinish(outcome, slots[i].get());
+  }
+}
+
+}  // namespace fwd::dataplane::policy

@@ -1,0 +1,82 @@
+// A policy is one feature on the request path (IP rules, request edits, errors as 200, and
+// later limits, budgets, cache, records) as a set of hooks the pipeline calls at fixed points.
+// Policies are compiled with each snapshot into an ordered, immutable chain (chain.h) shared by
+// every worker, as Envoy's HTTP filter chain but built once per snapshot instead of allocated per
+// request. What a policy must keep per worker (counters, caches) lives in a WorkerSlot that the
+// worker builds when the snapshot is published to it, so hooks take no lock.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "dataplane/proxy/errors.h"
+
+namespace fwd::dataplane::pipeline {
+struct RequestContext;
+struct RequestOutcome;
+}  // namespace fwd::dataplane::pipeline
+
+namespace fwd::dataplane::policy {
+
+/// One policy's state on one worker for one snapshot. Touched by that worker's thread only.
+class WorkerSlot {
+ public:
+  virtual ~WorkerSlot() = default;
+};
+
+/// The points where the pipeline calls policies, in request order. A policy declares the hooks it
+/// has; the chain calls no other.
+enum Hook : unsigned {
+  kOnClient = 1u << 0,   // before authentication: the client's address and path are known
+  kOnKey = 1u << 1,      // the key is authenticated; the body is not read yet
+  kOnRequest = 1u << 2,  // the body is read and inspected, the model is allowed; before routing
+  kOnError = 1u << 3,    // fwd is about to answer with an error (its own or an upstream's)
+  kOnFinish = 1u << 4,   // the request is over: its outcome
+};
+
+/// An error answer as it will be written; kOnError hooks may reshape it.
+struct ErrorAnswer {
+  int status = 0;                // the HTTP status sent
+  const proxy::ApiError* error;  // the error (its status is the real one)
+  bool status_header = false;    // also send x-fwd-status with error->status
+};
+
+// fwd::dataplane::policy::Policy
+class Policy {
+ public:
+  virtual ~Policy() = default;
+
+  /// Names the policy in logs and errors.
+  virtual std::string_view name() const = 0;
+  /// The Hook bits of the hooks this policy has.
+  virtual unsigned hooks() const = 0;
+
+  /// Worker thread, when the snapshot is published to that worker: the policy's state there, or
+  /// nullptr when it keeps none.
+  virtual std::unique_ptr<WorkerSlot> makeWorkerSlot() const { return nullptr; }
+
+  /// kOnClient, kOnKey, kOnRequest: an error ends the request with that answer (nothing goes
+  /// upstream); nullopt lets it go on. Worker thread.
+  virtual std::optional<proxy::ApiError> onClient(pipeline::RequestContext& ctx,
+                                                  WorkerSlot* slot) const {
+    return std::nullopt;
+  }
+  virtual std::optional<proxy::ApiError> onKey(pipeline::RequestContext& ctx,
+                                               WorkerSlot* slot) const {
+    return std::nullopt;
+  }
+  virtual std::optional<proxy::ApiError> onRequest(pipeline::RequestContext& ctx,
+                                                   WorkerSlot* slot) const {
+    return std::nullopt;
+  }
+  /// kOnError. Worker thread.
+  virtual void onError(const pipeline::RequestContext& ctx, ErrorAnswer& answer,
+                       WorkerSlot* slot) const {}
+  /// kOnFinish. Worker thread; must not block (queue what is slow).
+  virtual void onFinish(const pipeline::RequestOutcome& outcome, WorkerSlot* slot) const {}
+};
+
+using PolicyConstSharedPtr = std::shared_ptr<const Policy>;
+
+}  // namespace fwd::dataplane::policy
