@@ -38,8 +38,12 @@ class AdminApi {
 
   virtual absl::StatusOr<fwd::v1::CreateKeyResponse> createKey(
       const fwd::v1::CreateKeyRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::Key> getKey(const fwd::v1::GetKeyRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::ListKeysResponse> listKeys(
       const fwd::v1::ListKeysRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::Key> updateKey(const fwd::v1::UpdateKeyRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::CreateKeyResponse> rotateKey(
+      const fwd::v1::RotateKeyRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::Key> revokeKey(const fwd::v1::RevokeKeyRequest& request) = 0;
 
   virtual absl::StatusOr<fwd::v1::GetStatusResponse> getStatus(

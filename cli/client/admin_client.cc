@@ -119,6 +119,21 @@ absl::StatusOr<fwd::v1::ListKeysResponse> AdminClient::listKeys(
       &fwd::v1::AdminService::Stub::ListKeys, request);
 }
 
+absl::StatusOr<fwd::v1::Key> AdminClient::getKey(const fwd::v1::GetKeyRequest& request) {
+  return call<fwd::v1::GetKeyRequest, fwd::v1::Key>(&fwd::v1::AdminService::Stub::GetKey, request);
+}
+
+absl::StatusOr<fwd::v1::Key> AdminClient::updateKey(const fwd::v1::UpdateKeyRequest& request) {
+  return call<fwd::v1::UpdateKeyRequest, fwd::v1::Key>(&fwd::v1::AdminService::Stub::UpdateKey,
+                                                       request);
+}
+
+absl::StatusOr<fwd::v1::CreateKeyResponse> AdminClient::rotateKey(
+    const fwd::v1::RotateKeyRequest& request) {
+  return call<fwd::v1::RotateKeyRequest, fwd::v1::CreateKeyResponse>(
+      &fwd::v1::AdminService::Stub::RotateKey, request);
+}
+
 absl::StatusOr<fwd::v1::Key> AdminClient::revokeKey(const fwd::v1::RevokeKeyRequest& request) {
   return call<fwd::v1::RevokeKeyRequest, fwd::v1::Key>(&fwd::v1::AdminService::Stub::RevokeKey,
                                                        request);

@@ -54,6 +54,10 @@ class AdminClient : public AdminApi {
       const fwd::v1::CreateKeyRequest& request) override;
   absl::StatusOr<fwd::v1::ListKeysResponse> listKeys(
       const fwd::v1::ListKeysRequest& request) override;
+  absl::StatusOr<fwd::v1::Key> getKey(const fwd::v1::GetKeyRequest& request) override;
+  absl::StatusOr<fwd::v1::Key> updateKey(const fwd::v1::UpdateKeyRequest& request) override;
+  absl::StatusOr<fwd::v1::CreateKeyResponse> rotateKey(
+      const fwd::v1::RotateKeyRequest& request) override;
   absl::StatusOr<fwd::v1::Key> revokeKey(const fwd::v1::RevokeKeyRequest& request) override;
   absl::StatusOr<fwd::v1::GetStatusResponse> getStatus(
       const fwd::v1::GetStatusRequest& request) override;

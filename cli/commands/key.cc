@@ -57,6 +57,86 @@ absl::StatusOr<Action> prepareList(const Invocation& inv) {
   });
 }
 
+absl::StatusOr<Action> prepareGet(const Invocation& inv) {
+  fwd::v1::GetKeyRequest request;
+  request.set_name(inv.args.at(0));
+  OutputFormat format = inv.global.output;
+  return Action([request, format](client::AdminApi* api, std::ostream& out) -> absl::Status {
+    auto key = api->getKey(request);
+    if (!key.ok()) {
+      return key.status();
+    }
+    if (format == OutputFormat::kJson) {
+      writeJson(out, keyJson(*key));
+    } else {
+      out << keyDetail(*key);
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<Action> prepareUpdate(const Invocation& inv) {
+  fwd::v1::UpdateKeyRequest request;
+  request.mutable_key()->set_name(inv.args.at(0));
+  bool clear_models = inv.flags.boolValue("clear-models").value_or(false);
+  std::vector<std::string> models = inv.flags.values("model");
+  if (clear_models && !models.empty()) {
+    return client::usageError("--clear-models and --model cannot be used together");
+  }
+  for (const std::string& model : models) {
+    if (model.empty()) {
+      return client::usageError("--model is empty");
+    }
+    request.mutable_key()->add_models(model);
+  }
+  if (clear_models || !models.empty()) {
+    request.mutable_update_mask()->add_paths("models");
+  }
+  if (request.update_mask().paths_size() == 0) {
+    return client::usageError("nothing to update: give --model PATTERN... or --clear-models");
+  }
+  OutputFormat format = inv.global.output;
+  return Action([request, format](client::AdminApi* api, std::ostream& out) -> absl::Status {
+    auto key = api->updateKey(request);
+    if (!key.ok()) {
+      return key.status();
+    }
+    if (format == OutputFormat::kJson) {
+      writeJson(out, keyJson(*key));
+    } else {
+      out << "key " << quoted(key->name()) << " updated\n";
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<Action> prepareRotate(const Invocation& inv) {
+  fwd::v1::RotateKeyRequest request;
+  request.set_name(inv.args.at(0));
+  auto grace = inv.flags.durationValue("grace");
+  if (!grace.ok()) {
+    return grace.status();
+  }
+  if (grace->has_value()) {
+    auto ms = (*grace)->count();
+    request.mutable_grace()->set_seconds(ms / 1000);
+    request.mutable_grace()->set_nanos(static_cast<std::int32_t>(ms % 1000) * 1'000'000);
+  }
+  OutputFormat format = inv.global.output;
+  return Action([request, format](client::AdminApi* api, std::ostream& out) -> absl::Status {
+    auto response = api->rotateKey(request);
+    if (!response.ok()) {
+      return response.status();
+    }
+    if (format == OutputFormat::kJson) {
+      writeJson(out, createdKeyJson(*response));
+    } else {
+      out << rotatedKeyText(*response);
+    }
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<Action> prepareRevoke(const Invocation& inv) {
   fwd::v1::RevokeKeyRequest request;
   request.set_name(inv.args.at(0));
@@ -87,7 +167,26 @@ std::vector<CommandSpec> keyCommands() {
        {{"model", FlagKind::kRepeated, "PATTERN",
          "model glob the key may use, repeatable (default: every model)"}},
        prepareCreate},
+      {"key", "get", "NAME", "", "show one key (never its secret)", {}, prepareGet},
       {"key", "list", "", "", "list keys (never their secrets)", {}, prepareList},
+      {"key",
+       "update",
+       "NAME",
+       "[--model PATTERN]... [--clear-models]",
+       "change the given fields of a key",
+       {{"model", FlagKind::kRepeated, "PATTERN",
+         "model glob the key may use, repeatable; replaces the key's list"},
+        {"clear-models", FlagKind::kBool, "", "let the key use every model"}},
+       prepareUpdate},
+      {"key",
+       "rotate",
+       "NAME",
+       "[--grace DURATION]",
+       "give a key a new secret (printed once)",
+       {{"grace", FlagKind::kValue, "DURATION",
+         "how long the old secret keeps working, e.g. 10m, at most 720h (default: refused at "
+         "once)"}},
+       prepareRotate},
       {"key", "revoke", "NAME", "", "revoke a key", {}, prepareRevoke},
   };
 }
@@ -98,8 +197,27 @@ Json keyJson(const fwd::v1::Key& key) {
       {"display_prefix", key.display_prefix()},
       {"models", modelsJson(key.models())},
       {"created", timestampJson(key.create_time())},
+      {"updated", timestampJson(key.update_time())},
       {"revoked", timestampJson(key.revoke_time())},
+      {"previous_secret_expires", timestampJson(key.previous_secret_expire_time())},
   };
+}
+
+std::string keyDetail(const fwd::v1::Key& key) {
+  std::string out;
+  auto line = [&out](const std::string& label, const std::string& value) {
+    out += label + std::string(label.size() < 16 ? 16 - label.size() : 1, ' ') + value + "\n";
+  };
+  line("name:", key.name());
+  line("prefix:", key.display_prefix());
+  line("models:", joinedOr(key.models(), "*"));
+  line("created:", timestampCell(key.create_time()));
+  line("updated:", timestampCell(key.update_time()));
+  line("revoked:", timestampCell(key.revoke_time()));
+  if (key.has_previous_secret_expire_time()) {
+    line("old secret until:", timestampCell(key.previous_secret_expire_time()));
+  }
+  return out;
 }
 
 Json createdKeyJson(const fwd::v1::CreateKeyResponse& response) {
@@ -110,6 +228,7 @@ Json createdKeyJson(const fwd::v1::CreateKeyResponse& response) {
       {"display_prefix", key.display_prefix()},
       {"models", modelsJson(key.models())},
       {"created", timestampJson(key.create_time())},
+      {"previous_secret_expires", timestampJson(key.previous_secret_expire_time())},
   };
 }
 
@@ -120,6 +239,16 @@ std::string keyTable(const std::vector<fwd::v1::Key>& keys) {
                   timestampCell(key.create_time()), timestampCell(key.revoke_time())});
   }
   return table.render();
+}
+
+std::string rotatedKeyText(const fwd::v1::CreateKeyResponse& response) {
+  const fwd::v1::Key& key = response.key();
+  std::string old =
+      key.has_previous_secret_expire_time()
+          ? "The old secret works until " + timestampCell(key.previous_secret_expire_time()) + ".\n"
+          : "The old secret is refused from now on.\n";
+  return "key " + quoted(key.name()) + " rotated\n\n    " + response.secret() +
+         "\n\nStore this secret now: it will not be shown again.\n" + old;
 }
 
 std::string createdKeyText(const fwd::v1::CreateKeyResponse& response) {

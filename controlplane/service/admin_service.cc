@@ -15,7 +15,10 @@ constexpr char kEllipsis[] = "\xE2\x80\xA6";  // U+2026
 
 grpc::Status toGrpc(const absl::Status& s) { return common::status::toGrpc(s); }
 
-void redactKey(fwd::v1::Key& key) { key.clear_secret_sha256(); }
+void redactKey(fwd::v1::Key& key) {
+  key.clear_secret_sha256();
+  key.clear_previous_secret_sha256();
+}
 
 /// Upstream.health from the connected nodes' last reports; all zeros when none reports on it.
 void fillHealth(const std::unordered_map<std::string, fwd::v1::UpstreamHealthSummary>& summaries,
@@ -326,6 +329,78 @@ grpc::Status AdminServiceImpl::ListKeys(grpc::ServerContext* context,
     redactKey(k);
     *response->add_keys() = std::move(k);
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::GetKey(grpc::ServerContext* context,
+                                      const fwd::v1::GetKeyRequest* request,
+                                      fwd::v1::Key* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = validate::checkName("name", request->name()); !s.ok()) {
+    return toGrpc(s);
+  }
+  absl::StatusOr<fwd::v1::Key> key = store_.getKey(request->name());
+  if (!key.ok()) {
+    return toGrpc(key.status());
+  }
+  *response = std::move(*key);
+  redactKey(*response);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::UpdateKey(grpc::ServerContext* context,
+                                         const fwd::v1::UpdateKeyRequest* request,
+                                         fwd::v1::Key* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  const std::string& name = request->key().name();
+  absl::Status s = validate::checkName("key.name", name);
+  if (s.ok()) {
+    s = validate::checkKeyMask(request->update_mask());
+  }
+  if (!s.ok()) {
+    return toGrpc(s);
+  }
+  absl::StatusOr<fwd::v1::Key> updated =
+      store_.updateKey(name, [&](fwd::v1::Key& stored) -> absl::Status {
+        return validate::applyKeyMask(request->key(), request->update_mask(), stored);
+      });
+  if (!updated.ok()) {
+    return toGrpc(updated.status());
+  }
+  FWD_LOG(kInfo, kLog) << "updated key \"" << name << "\"";
+  publish("update key");
+  *response = std::move(*updated);
+  redactKey(*response);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::RotateKey(grpc::ServerContext* context,
+                                         const fwd::v1::RotateKeyRequest* request,
+                                         fwd::v1::CreateKeyResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = validate::checkRotateKey(*request); !s.ok()) {
+    return toGrpc(s);
+  }
+  std::chrono::microseconds grace(request->grace().seconds() * 1'000'000 +
+                                  request->grace().nanos() / 1'000);
+  std::string secret = common::crypto::randomToken("fwd-");
+  absl::StatusOr<fwd::v1::Key> rotated = store_.rotateKey(
+      request->name(), common::crypto::sha256Hex(secret), secret.substr(0, 8), grace);
+  if (!rotated.ok()) {
+    return toGrpc(rotated.status());
+  }
+  FWD_LOG(kInfo, kLog) << "rotated key \"" << rotated->name() << "\" (now "
+                       << rotated->display_prefix() << "...)";
+  publish("rotate key");
+  *response->mutable_key() = std::move(*rotated);
+  redactKey(*response->mutable_key());
+  response->set_secret(std::move(secret));
   return grpc::Status::OK;
 }
 

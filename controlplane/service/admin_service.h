@@ -51,8 +51,14 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
                            fwd::v1::DeleteRouteResponse* response) override;
   grpc::Status CreateKey(grpc::ServerContext* context, const fwd::v1::CreateKeyRequest* request,
                          fwd::v1::CreateKeyResponse* response) override;
+  grpc::Status GetKey(grpc::ServerContext* context, const fwd::v1::GetKeyRequest* request,
+                      fwd::v1::Key* response) override;
   grpc::Status ListKeys(grpc::ServerContext* context, const fwd::v1::ListKeysRequest* request,
                         fwd::v1::ListKeysResponse* response) override;
+  grpc::Status UpdateKey(grpc::ServerContext* context, const fwd::v1::UpdateKeyRequest* request,
+                         fwd::v1::Key* response) override;
+  grpc::Status RotateKey(grpc::ServerContext* context, const fwd::v1::RotateKeyRequest* request,
+                         fwd::v1::CreateKeyResponse* response) override;
   grpc::Status RevokeKey(grpc::ServerContext* context, const fwd::v1::RevokeKeyRequest* request,
                          fwd::v1::Key* response) override;
   grpc::Status GetStatus(grpc::ServerContext* context, const fwd::v1::GetStatusRequest* request,

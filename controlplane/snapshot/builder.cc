@@ -9,8 +9,18 @@ SnapshotConstSharedPtr buildSnapshot(const store::ConfigState& state,
   for (const fwd::v1::Upstream& u : state.upstreams) {
     *snapshot->add_upstreams() = u;
   }
+  auto now_seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   for (const fwd::v1::Key& k : state.active_keys) {
-    *snapshot->add_keys() = k;
+    fwd::v1::Key* key = snapshot->add_keys();
+    *key = k;
+    // A previous secret whose grace period is over never leaves the control plane again (data
+    // planes also refuse it by its expiry).
+    if (key->has_previous_secret_expire_time() &&
+        key->previous_secret_expire_time().seconds() <= now_seconds) {
+      key->clear_previous_secret_sha256();
+      key->clear_previous_secret_expire_time();
+    }
   }
   for (const fwd::v1::Route& r : state.routes) {
     *snapshot->add_routes() = r;

@@ -14,7 +14,7 @@ namespace {
 
 // Schema steps, applied in order; PRAGMA user_version holds how many have run. Never edit a
 // released step: append a new one.
-constexpr std::array<const char*, 3> kMigrations = {
+constexpr std::array<const char*, 4> kMigrations = {
     // 1: initial schema.
     R"sql(
 CREATE TABLE meta (
@@ -97,6 +97,12 @@ ALTER TABLE routes ADD COLUMN retry_backoff_max_ns INTEGER;
 -- JSON {"connect_ns"?, "first_byte_ns"?, "stream_first_byte_ns"?, "idle_ns"?, "total_ns"?}
 ALTER TABLE routes ADD COLUMN timeouts TEXT;
 )sql",
+    // 4: key rotation (the previous secret, accepted until its expiry) and key updates.
+    R"sql(
+ALTER TABLE keys ADD COLUMN previous_secret_sha256 TEXT;
+ALTER TABLE keys ADD COLUMN previous_expire_time_us INTEGER;
+ALTER TABLE keys ADD COLUMN update_time_us INTEGER;
+)sql",
 };
 
 constexpr char kUpstreamColumns[] =
@@ -109,7 +115,8 @@ constexpr char kRouteColumns[] =
     "retries, retry_on, priority, create_time_us, update_time_us, has_retry, "
     "retry_backoff_base_ns, retry_backoff_max_ns, timeouts";
 constexpr char kKeyColumns[] =
-    "id, name, secret_sha256, display_prefix, models, create_time_us, revoke_time_us";
+    "id, name, secret_sha256, display_prefix, models, create_time_us, revoke_time_us, "
+    "previous_secret_sha256, previous_expire_time_us, update_time_us";
 
 void setTimestamp(std::int64_t micros, google::protobuf::Timestamp* ts) {
   std::int64_t secs = micros / 1000000;
@@ -514,6 +521,13 @@ absl::StatusOr<fwd::v1::Key> keyFromRow(const Statement& row) {
   setTimestamp(row.columnInt(5), k.mutable_create_time());
   if (!row.columnIsNull(6)) {
     setTimestamp(row.columnInt(6), k.mutable_revoke_time());
+  }
+  if (!row.columnIsNull(7) && !row.columnIsNull(8)) {
+    k.set_previous_secret_sha256(row.columnText(7));
+    setTimestamp(row.columnInt(8), k.mutable_previous_secret_expire_time());
+  }
+  if (!row.columnIsNull(9)) {
+    setTimestamp(row.columnInt(9), k.mutable_update_time());
   }
   return k;
 }
@@ -1154,6 +1168,107 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::createKey(const fwd::v1::Key& key) {
 absl::StatusOr<std::vector<fwd::v1::Key>> SqliteStore::listKeys() {
   std::lock_guard<std::mutex> lock(mu_);
   return selectKeys(/*active_only=*/false);
+}
+
+absl::StatusOr<fwd::v1::Key> SqliteStore::findKey(std::string_view name) {
+  absl::StatusOr<Statement> q =
+      db_->prepare(std::string("SELECT ") + kKeyColumns + " FROM keys WHERE name = ?1");
+  if (!q.ok()) {
+    return q.status();
+  }
+  q->bind(1, name);
+  absl::StatusOr<bool> row = q->step();
+  if (!row.ok()) {
+    return row.status();
+  }
+  if (!*row) {
+    return keyNotFound(name);
+  }
+  return keyFromRow(*q);
+}
+
+absl::StatusOr<fwd::v1::Key> SqliteStore::findActiveKey(std::string_view name) {
+  absl::StatusOr<fwd::v1::Key> key = findKey(name);
+  if (key.ok() && key->has_revoke_time()) {
+    return absl::FailedPreconditionError("key \"" + std::string(name) + "\" is revoked");
+  }
+  return key;
+}
+
+absl::StatusOr<fwd::v1::Key> SqliteStore::getKey(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return findKey(name);
+}
+
+absl::StatusOr<fwd::v1::Key> SqliteStore::updateKey(std::string_view name,
+                                                    const KeyMutator& mutate) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fwd::v1::Key updated;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<fwd::v1::Key> current = findActiveKey(name);
+    if (!current.ok()) {
+      return current.status();
+    }
+    fwd::v1::Key next = *current;
+    if (absl::Status m = mutate(next); !m.ok()) {
+      return m;
+    }
+    absl::StatusOr<Statement> q =
+        db_->prepare("UPDATE keys SET models = ?2, update_time_us = ?3 WHERE id = ?1");
+    if (!q.ok()) {
+      return q.status();
+    }
+    q->bind(1, static_cast<std::int64_t>(current->id()))
+        .bind(2, modelsToJson(next.models()))
+        .bind(3, nowMicros());
+    return finishWrite(
+        *q, [&] { return bumpVersion(); }, [&] { return findKey(name); }, updated);
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return updated;
+}
+
+absl::StatusOr<fwd::v1::Key> SqliteStore::rotateKey(std::string_view name,
+                                                    const std::string& secret_sha256,
+                                                    const std::string& display_prefix,
+                                                    std::chrono::microseconds grace) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fwd::v1::Key rotated;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<fwd::v1::Key> current = findActiveKey(name);
+    if (!current.ok()) {
+      return current.status();
+    }
+    absl::StatusOr<Statement> q = db_->prepare(
+        "UPDATE keys SET secret_sha256 = ?2, display_prefix = ?3, previous_secret_sha256 = ?4, "
+        "previous_expire_time_us = ?5, update_time_us = ?6 WHERE id = ?1");
+    if (!q.ok()) {
+      return q.status();
+    }
+    std::int64_t now = nowMicros();
+    // Only the secret being replaced keeps working for the grace period; one from an earlier
+    // rotation stops now.
+    std::optional<std::string> previous;
+    std::optional<std::int64_t> expires;
+    if (grace.count() > 0) {
+      previous = current->secret_sha256();
+      expires = now + grace.count();
+    }
+    q->bind(1, static_cast<std::int64_t>(current->id()))
+        .bind(2, secret_sha256)
+        .bind(3, display_prefix)
+        .bind(4, previous)
+        .bind(5, expires)
+        .bind(6, now);
+    return finishWrite(
+        *q, [&] { return bumpVersion(); }, [&] { return findKey(name); }, rotated);
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return rotated;
 }
 
 absl::StatusOr<fwd::v1::Key> SqliteStore::revokeKey(std::string_view name) {

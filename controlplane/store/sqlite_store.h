@@ -43,7 +43,12 @@ class SqliteStore : public Store {
                                              const RouteMutator& mutate) override;
   absl::StatusOr<std::uint64_t> deleteRoute(std::string_view name) override;
   absl::StatusOr<fwd::v1::Key> createKey(const fwd::v1::Key& key) override;
+  absl::StatusOr<fwd::v1::Key> getKey(std::string_view name) override;
   absl::StatusOr<std::vector<fwd::v1::Key>> listKeys() override;
+  absl::StatusOr<fwd::v1::Key> updateKey(std::string_view name, const KeyMutator& mutate) override;
+  absl::StatusOr<fwd::v1::Key> rotateKey(std::string_view name, const std::string& secret_sha256,
+                                         const std::string& display_prefix,
+                                         std::chrono::microseconds grace) override;
   absl::StatusOr<fwd::v1::Key> revokeKey(std::string_view name) override;
   absl::StatusOr<bool> hasTokens() override;
   absl::Status addTokens(const std::vector<std::pair<TokenKind, std::string>>& hashes) override;
@@ -75,6 +80,10 @@ class SqliteStore : public Store {
   /// INVALID_ARGUMENT naming the first upstream of `route` that is not stored.
   absl::Status checkRouteUpstreams(const fwd::v1::Route& route) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<fwd::v1::Key>> selectKeys(bool active_only)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<fwd::v1::Key> findKey(std::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// findKey, FAILED_PRECONDITION for a revoked key.
+  absl::StatusOr<fwd::v1::Key> findActiveKey(std::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::int64_t nowMicros() const;
 

@@ -3,6 +3,7 @@
 // is SqliteStore.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -43,6 +44,8 @@ class Store {
   using UpstreamMutator = std::function<absl::Status(fwd::v1::Upstream&)>;
   /// The same for a stored route.
   using RouteMutator = std::function<absl::Status(fwd::v1::Route&)>;
+  /// The same for a stored key (only its models are written back).
+  using KeyMutator = std::function<absl::Status(fwd::v1::Key&)>;
 
   virtual ~Store() = default;
 
@@ -83,8 +86,21 @@ class Store {
   /// Inserts a key whose name, secret_sha256, display_prefix and models are set; sets id and
   /// create_time. ALREADY_EXISTS if the name is taken by any key, revoked or not.
   virtual absl::StatusOr<fwd::v1::Key> createKey(const fwd::v1::Key& key) = 0;
+  /// NOT_FOUND if there is no key of that name (revoked keys are found).
+  virtual absl::StatusOr<fwd::v1::Key> getKey(std::string_view name) = 0;
   /// Every key, revoked ones included, ordered by id.
   virtual absl::StatusOr<std::vector<fwd::v1::Key>> listKeys() = 0;
+  /// Reads the key, applies `mutate` and writes its models back atomically; sets update_time.
+  /// NOT_FOUND if unknown, FAILED_PRECONDITION if revoked.
+  virtual absl::StatusOr<fwd::v1::Key> updateKey(std::string_view name,
+                                                 const KeyMutator& mutate) = 0;
+  /// Replaces the key's secret (its SHA-256 and display prefix). With a positive `grace` the
+  /// replaced secret stays accepted until now + grace (any older previous secret is dropped);
+  /// otherwise it is refused at once. NOT_FOUND if unknown, FAILED_PRECONDITION if revoked.
+  virtual absl::StatusOr<fwd::v1::Key> rotateKey(std::string_view name,
+                                                 const std::string& secret_sha256,
+                                                 const std::string& display_prefix,
+                                                 std::chrono::microseconds grace) = 0;
   /// Sets revoke_time. NOT_FOUND if unknown, FAILED_PRECONDITION if already revoked.
   virtual absl::StatusOr<fwd::v1::Key> revokeKey(std::string_view name) = 0;
 

@@ -590,10 +590,10 @@ absl::Status checkOutlierDetection(const fwd::v1::OutlierDetection& od) {
   if (!s.ok()) {
     return s;
   }
-  auto [base, base_default] =
-      effective(od.has_base_ejection_time(), od.base_ejection_time(), common::config::defaults::kBaseEjectionTime);
-  auto [max, max_default] =
-      effective(od.has_max_ejection_time(), od.max_ejection_time(), common::config::defaults::kMaxEjectionTime);
+  auto [base, base_default] = effective(od.has_base_ejection_time(), od.base_ejection_time(),
+                                        common::config::defaults::kBaseEjectionTime);
+  auto [max, max_default] = effective(od.has_max_ejection_time(), od.max_ejection_time(),
+                                      common::config::defaults::kMaxEjectionTime);
   if (base_default) {
     // Only a set max can be shorter than the default base: name the field that was given.
     return checkOrder(max_field, max, Order::kAtLeast, base_field, base, true);
@@ -668,10 +668,10 @@ absl::Status checkBackoff(const fwd::v1::RetryPolicy& retry) {
   if (!s.ok()) {
     return s;
   }
-  auto [base, base_default] =
-      effective(retry.has_backoff_base(), retry.backoff_base(), common::config::defaults::kRetryBackoffBase);
-  auto [max, max_default] =
-      effective(retry.has_backoff_max(), retry.backoff_max(), common::config::defaults::kRetryBackoffMax);
+  auto [base, base_default] = effective(retry.has_backoff_base(), retry.backoff_base(),
+                                        common::config::defaults::kRetryBackoffBase);
+  auto [max, max_default] = effective(retry.has_backoff_max(), retry.backoff_max(),
+                                      common::config::defaults::kRetryBackoffMax);
   if (base_default) {
     return checkOrder(max_field, max, Order::kAtLeast, base_field, base, true);
   }
@@ -1011,6 +1011,54 @@ absl::Status checkCreateKey(const fwd::v1::CreateKeyRequest& request) {
     return s;
   }
   return checkModels("models", request.models());
+}
+
+namespace {
+constexpr char kUpdatableKeyPaths[] = "models";
+}  // namespace
+
+absl::Status checkKeyMask(const google::protobuf::FieldMask& mask) {
+  if (mask.paths_size() == 0) {
+    return absl::InvalidArgumentError(std::string("nothing to update: update_mask names no "
+                                                  "field (use ") +
+                                      kUpdatableKeyPaths + ")");
+  }
+  fwd::v1::Key scratch;
+  return applyKeyMask(fwd::v1::Key(), mask, scratch);
+}
+
+absl::Status applyKeyMask(const fwd::v1::Key& patch, const google::protobuf::FieldMask& mask,
+                          fwd::v1::Key& target) {
+  for (const std::string& path : mask.paths()) {
+    if (path == "models") {
+      *target.mutable_models() = patch.models();
+    } else {
+      return absl::InvalidArgumentError("update_mask: \"" + path +
+                                        "\" is not an updatable key field (use " +
+                                        kUpdatableKeyPaths + ")");
+    }
+  }
+  return checkModels("key.models", target.models());
+}
+
+absl::Status checkRotateKey(const fwd::v1::RotateKeyRequest& request) {
+  absl::Status s = checkName("name", request.name());
+  if (!s.ok()) {
+    return s;
+  }
+  if (!request.has_grace()) {
+    return absl::OkStatus();
+  }
+  const auto& g = request.grace();
+  if (g.seconds() < 0 || g.nanos() < 0 || g.nanos() >= 1'000'000'000) {
+    return absl::InvalidArgumentError("grace: must be a non-negative duration");
+  }
+  if (g.seconds() > std::chrono::duration_cast<std::chrono::seconds>(kMaxRotationGrace).count() ||
+      (g.seconds() == std::chrono::duration_cast<std::chrono::seconds>(kMaxRotationGrace).count() &&
+       g.nanos() > 0)) {
+    return absl::InvalidArgumentError("grace: at most 720h (30 days)");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace fwd::controlplane::validate

@@ -86,4 +86,16 @@ absl::Status applyRouteMask(const fwd::v1::Route& patch, const google::protobuf:
 /// Name and model patterns of a new key.
 absl::Status checkCreateKey(const fwd::v1::CreateKeyRequest& request);
 
+/// The mask is non-empty and every path is an updatable Key field: models.
+absl::Status checkKeyMask(const google::protobuf::FieldMask& mask);
+/// Copies the fields named by `mask` from `patch` into `target` and checks the result. Call
+/// checkKeyMask first.
+absl::Status applyKeyMask(const fwd::v1::Key& patch, const google::protobuf::FieldMask& mask,
+                          fwd::v1::Key& target);
+
+/// The longest grace period of a key rotation.
+inline constexpr std::chrono::hours kMaxRotationGrace{24 * 30};
+/// Name and grace period of a key rotation.
+absl::Status checkRotateKey(const fwd::v1::RotateKeyRequest& request);
+
 }  // namespace fwd::controlplane::validate

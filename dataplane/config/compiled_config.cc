@@ -410,19 +410,41 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     if (!cfg->key_index_.emplace(e.digest, cfg->keys_.size()).second) {
       return absl::InvalidArgumentError("key \"" + k.name() + "\": duplicate secret");
     }
+    if (!k.previous_secret_sha256().empty()) {
+      common::crypto::Sha256Digest previous{};
+      if (!common::crypto::parseSha256Hex(k.previous_secret_sha256(), previous)) {
+        return absl::InvalidArgumentError("key \"" + k.name() +
+                                          "\": previous_secret_sha256 is not 64 hex digits");
+      }
+      const auto& t = k.previous_secret_expire_time();
+      auto expires = std::chrono::system_clock::time_point(
+          std::chrono::duration_cast<std::chrono::system_clock::duration>(
+              std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos())));
+      cfg->previous_index_.emplace(previous, PreviousSecret{cfg->keys_.size(), expires});
+    }
     cfg->keys_.push_back(std::move(e));
   }
   return std::shared_ptr<const CompiledConfig>(std::move(cfg));
 }
 
-const KeyEntry* CompiledConfig::findKey(std::string_view secret) const {
+KeyLookup CompiledConfig::lookupKey(std::string_view secret,
+                                    std::chrono::system_clock::time_point now) const {
   common::crypto::Sha256Digest digest = common::crypto::sha256(secret);
-  auto it = key_index_.find(digest);
-  if (it == key_index_.end()) {
-    return nullptr;
+  if (auto it = key_index_.find(digest); it != key_index_.end()) {
+    const KeyEntry& key = keys_[it->second];
+    if (common::crypto::constantTimeEqual(key.digest, digest)) {
+      return {&key, false};
+    }
   }
-  const KeyEntry& key = keys_[it->second];
-  return common::crypto::constantTimeEqual(key.digest, digest) ? &key : nullptr;
+  if (previous_index_.empty()) {
+    return {};
+  }
+  auto it = previous_index_.find(digest);
+  if (it == previous_index_.end() || now >= it->second.expires ||
+      !common::crypto::constantTimeEqual(it->first, digest)) {
+    return {};
+  }
+  return {&keys_[it->second.key], true};
 }
 
 const KeyEntry* KeyMemo::find(const CompiledConfigConstSharedPtr& cfg, std::string_view secret) {
@@ -431,9 +453,10 @@ const KeyEntry* KeyMemo::find(const CompiledConfigConstSharedPtr& cfg, std::stri
       common::crypto::constantTimeEqual(secret, std::string_view(secret_.data(), secret_size_))) {
     return key_;
   }
-  const KeyEntry* key = cfg->findKey(secret);
+  KeyLookup found = cfg->lookupKey(secret);
+  const KeyEntry* key = found.key;
   forget();
-  if (key != nullptr && secret.size() <= secret_.size()) {
+  if (key != nullptr && !found.previous && secret.size() <= secret_.size()) {
     cfg_ = cfg;
     key_ = key;
     std::memcpy(secret_.data(), secret.data(), secret.size());

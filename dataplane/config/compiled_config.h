@@ -78,6 +78,12 @@ struct KeyEntry {
   common::crypto::Sha256Digest digest{};
 };
 
+/// What a secret authenticates as.
+struct KeyLookup {
+  const KeyEntry* key = nullptr;  // null: no key
+  bool previous = false;          // by the key's previous secret, in its rotation grace period
+};
+
 /// True when one of `t`'s deny patterns matches `model` (route groups honour only these).
 bool deniesModel(const UpstreamTarget& t, std::string_view model);
 /// True when `t` serves `model`: some allow pattern matches and no deny pattern does.
@@ -153,8 +159,11 @@ class CompiledConfig {
   std::uint64_t version() const { return version_; }
 
   /// The key whose secret is `secret`, or nullptr. Hashes the secret, finds the digest and
-  /// confirms with a constant-time comparison.
-  const KeyEntry* findKey(std::string_view secret) const;
+  /// confirms with a constant-time comparison. A key's previous secret (key rotation with a
+  /// grace period) is accepted until its expiry, by this host's clock at `now`.
+  KeyLookup lookupKey(std::string_view secret, std::chrono::system_clock::time_point now =
+                                                   std::chrono::system_clock::now()) const;
+  const KeyEntry* findKey(std::string_view secret) const { return lookupKey(secret).key; }
 
   /// Appends the upstreams serving `model` (a model name, or a request path for bodies without
   /// one) in try order: priority ascending, then creation order.
@@ -183,6 +192,12 @@ class CompiledConfig {
   std::vector<KeyEntry> keys_;
   policy::Chain policies_;
   std::unordered_map<common::crypto::Sha256Digest, size_t, DigestHash> key_index_;
+  // Previous secrets of rotated keys: their digest -> the key and the end of the grace period.
+  struct PreviousSecret {
+    size_t key;
+    std::chrono::system_clock::time_point expires;
+  };
+  std::unordered_map<common::crypto::Sha256Digest, PreviousSecret, DigestHash> previous_index_;
 };
 
 using CompiledConfigConstSharedPtr = std::shared_ptr<const CompiledConfig>;
@@ -201,7 +216,8 @@ class KeyMemo {
   KeyMemo& operator=(const KeyMemo&) = delete;
   ~KeyMemo() { forget(); }
 
-  /// The same answer as `cfg->findKey(secret)`; `cfg` must not be null.
+  /// The same answer as `cfg->findKey(secret)`; `cfg` must not be null. A previous secret in its
+  /// grace period is never remembered, so its expiry is checked on every request.
   const KeyEntry* find(const CompiledConfigConstSharedPtr& cfg, std::string_view secret);
 
  private:

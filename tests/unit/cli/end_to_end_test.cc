@@ -153,6 +153,54 @@ TEST_F(CliEndToEndTest, KeyCreatePrintsSecretAndListDoesNot) {
   EXPECT_EQ(nlohmann::json::parse(list.out)["keys"][0]["display_prefix"], "fwd-Q1w2");
 }
 
+TEST_F(CliEndToEndTest, KeyGetUpdateAndRotateSendTheirRequests) {
+  // get shows one key; update sends the models with their mask (or clears them); rotate sends
+  // the grace period and prints the new secret once, saying until when the old one works.
+  FakeAdminService::Responses responses;
+  responses.key.set_name("ci");
+  responses.key.set_display_prefix("fwd-Q1w2");
+  responses.key.add_models("gpt-*");
+  responses.key.mutable_create_time()->set_seconds(1795341600);
+  responses.created_key.mutable_key()->set_name("ci");
+  responses.created_key.mutable_key()->set_display_prefix("fwd-Z9x8");
+  responses.created_key.mutable_key()->mutable_previous_secret_expire_time()->set_seconds(
+      1795342200);
+  responses.created_key.set_secret("fwd-Z9x8c7v6b5n4");
+  fake_.setResponses(responses);
+
+  CliResult got = fwdctl({"key", "get", "ci"});
+  ASSERT_EQ(got.exit_code, commands::kExitOk) << got.err;
+  EXPECT_EQ(fake_.lastMethod(), "GetKey");
+  EXPECT_EQ(fake_.lastRequest<fwd::v1::GetKeyRequest>().name(), "ci");
+  EXPECT_THAT(got.out, HasSubstr("models:         gpt-*\n"));
+
+  CliResult updated = fwdctl({"key", "update", "ci", "--model", "gpt-4o", "--model", "o1"});
+  ASSERT_EQ(updated.exit_code, commands::kExitOk) << updated.err;
+  auto update = fake_.lastRequest<fwd::v1::UpdateKeyRequest>();
+  EXPECT_EQ(update.key().name(), "ci");
+  EXPECT_THAT(update.key().models(), ElementsAre("gpt-4o", "o1"));
+  EXPECT_THAT(update.update_mask().paths(), ElementsAre("models"));
+  CliResult cleared = fwdctl({"key", "update", "ci", "--clear-models"});
+  ASSERT_EQ(cleared.exit_code, commands::kExitOk) << cleared.err;
+  EXPECT_EQ(fake_.lastRequest<fwd::v1::UpdateKeyRequest>().key().models_size(), 0);
+  CliResult both = fwdctl({"key", "update", "ci", "--clear-models", "--model", "x"});
+  EXPECT_EQ(both.exit_code, commands::kExitUsage);
+  EXPECT_THAT(both.err, HasSubstr("--clear-models and --model cannot be used together"));
+  CliResult nothing = fwdctl({"key", "update", "ci"});
+  EXPECT_EQ(nothing.exit_code, commands::kExitUsage);
+
+  CliResult rotated = fwdctl({"key", "rotate", "ci", "--grace", "10m"});
+  ASSERT_EQ(rotated.exit_code, commands::kExitOk) << rotated.err;
+  auto rotate = fake_.lastRequest<fwd::v1::RotateKeyRequest>();
+  EXPECT_EQ(rotate.name(), "ci");
+  EXPECT_EQ(rotate.grace().seconds(), 600);
+  EXPECT_THAT(rotated.out, HasSubstr("\n    fwd-Z9x8c7v6b5n4\n"));
+  EXPECT_THAT(rotated.out, HasSubstr("The old secret works until 2026-11-22T10:10:00Z."));
+  CliResult bad = fwdctl({"key", "rotate", "ci", "--grace", "ten"});
+  EXPECT_EQ(bad.exit_code, commands::kExitUsage);
+  EXPECT_THAT(bad.err, HasSubstr("--grace"));
+}
+
 TEST_F(CliEndToEndTest, StatusPrintsVersionAndNodes) {
   // GetStatus is rendered as the version line and the node table, with the node's reported
   // upstreams counted; -o json carries them one by one.

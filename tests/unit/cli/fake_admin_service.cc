@@ -138,6 +138,28 @@ grpc::Status FakeAdminService::ListKeys(grpc::ServerContext* context,
                 [](const Responses& r) -> const google::protobuf::Message& { return r.keys; });
 }
 
+grpc::Status FakeAdminService::GetKey(grpc::ServerContext* context,
+                                      const fwd::v1::GetKeyRequest* request,
+                                      fwd::v1::Key* response) {
+  return answer("GetKey", context, *request, response,
+                [](const Responses& r) -> const google::protobuf::Message& { return r.key; });
+}
+
+grpc::Status FakeAdminService::UpdateKey(grpc::ServerContext* context,
+                                         const fwd::v1::UpdateKeyRequest* request,
+                                         fwd::v1::Key* response) {
+  return answer("UpdateKey", context, *request, response,
+                [](const Responses& r) -> const google::protobuf::Message& { return r.key; });
+}
+
+grpc::Status FakeAdminService::RotateKey(grpc::ServerContext* context,
+                                         const fwd::v1::RotateKeyRequest* request,
+                                         fwd::v1::CreateKeyResponse* response) {
+  return answer(
+      "RotateKey", context, *request, response,
+      [](const Responses& r) -> const google::protobuf::Message& { return r.created_key; });
+}
+
 grpc::Status FakeAdminService::RevokeKey(grpc::ServerContext* context,
                                          const fwd::v1::RevokeKeyRequest* request,
                                          fwd::v1::Key* response) {

@@ -33,6 +33,11 @@ class MockAdminApi : public client::AdminApi {
               (const fwd::v1::CreateKeyRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::ListKeysResponse>, listKeys,
               (const fwd::v1::ListKeysRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::Key>, getKey, (const fwd::v1::GetKeyRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::Key>, updateKey, (const fwd::v1::UpdateKeyRequest&),
+              (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::CreateKeyResponse>, rotateKey,
+              (const fwd::v1::RotateKeyRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::Key>, revokeKey, (const fwd::v1::RevokeKeyRequest&),
               (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::GetStatusResponse>, getStatus,

@@ -188,7 +188,8 @@ TEST(CliRenderTest, KeyListingsShowPrefixNeverSecretOrHash) {
             "old-bot  fwd-AbCd  gpt-*   2026-11-22T10:00:00Z  2026-11-22T11:00:00Z\n");
   EXPECT_EQ(keyJson(key("ci", false)).dump(),
             R"({"name":"ci","display_prefix":"fwd-AbCd","models":[],)"
-            R"("created":"2026-11-22T10:00:00Z","revoked":null})");
+            R"("created":"2026-11-22T10:00:00Z","updated":null,"revoked":null,)"
+            R"("previous_secret_expires":null})");
   EXPECT_EQ(keyJson(key("old-bot", true))["revoked"], "2026-11-22T11:00:00Z");
 }
 
@@ -200,7 +201,8 @@ TEST(CliRenderTest, CreatedKeyShowsTheSecretOnce) {
   created.set_secret("fwd-AbCdEfGh123");
   EXPECT_EQ(createdKeyJson(created).dump(),
             R"({"name":"ci","key":"fwd-AbCdEfGh123","display_prefix":"fwd-AbCd",)"
-            R"("models":["gpt-4o"],"created":"2026-11-22T10:00:00Z"})");
+            R"("models":["gpt-4o"],"created":"2026-11-22T10:00:00Z",)"
+            R"("previous_secret_expires":null})");
   EXPECT_EQ(createdKeyText(created),
             "key \"ci\" created\n"
             "\n"

@@ -261,6 +261,48 @@ TEST_F(ServiceTest, UpstreamCrudRoundTripNeverShowsTheApiKey) {
   EXPECT_EQ(snap->upstreams(0).api_key(), "sk-test-0123456789");
 }
 
+TEST_F(ServiceTest, KeysAreUpdatedAndRotatedIntoTheSnapshotWithoutShowingHashes) {
+  // UpdateKey changes the models; RotateKey returns the new secret once, puts its hash (and the
+  // old one's, for the grace period) into the snapshot and never into admin answers.
+  fwd::v1::CreateKeyRequest create;
+  create.set_name("team-a");
+  fwd::v1::CreateKeyResponse created;
+  ASSERT_TRUE(admin_->CreateKey(admin().get(), create, &created).ok());
+
+  fwd::v1::UpdateKeyRequest update;
+  update.mutable_key()->set_name("team-a");
+  update.mutable_key()->add_models("gpt-*");
+  fwd::v1::Key updated;
+  EXPECT_EQ(admin_->UpdateKey(admin().get(), update, &updated).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // no update_mask
+  update.mutable_update_mask()->add_paths("models");
+  ASSERT_TRUE(admin_->UpdateKey(admin().get(), update, &updated).ok());
+  ASSERT_EQ(hub_.current()->keys(0).models_size(), 1);
+  EXPECT_EQ(hub_.current()->keys(0).models(0), "gpt-*");
+
+  fwd::v1::RotateKeyRequest rotate;
+  rotate.set_name("team-a");
+  rotate.mutable_grace()->set_seconds(60);
+  fwd::v1::CreateKeyResponse rotated;
+  ASSERT_TRUE(admin_->RotateKey(admin().get(), rotate, &rotated).ok());
+  EXPECT_NE(rotated.secret(), created.secret());
+  EXPECT_EQ(rotated.key().display_prefix(), rotated.secret().substr(0, 8));
+  EXPECT_TRUE(rotated.key().secret_sha256().empty());
+  EXPECT_TRUE(rotated.key().previous_secret_sha256().empty());
+  EXPECT_TRUE(rotated.key().has_previous_secret_expire_time());
+  const fwd::v1::Key& in_snapshot = hub_.current()->keys(0);
+  EXPECT_EQ(in_snapshot.secret_sha256(), common::crypto::sha256Hex(rotated.secret()));
+  EXPECT_EQ(in_snapshot.previous_secret_sha256(), common::crypto::sha256Hex(created.secret()));
+
+  rotate.mutable_grace()->set_seconds(-5);
+  EXPECT_EQ(admin_->RotateKey(admin().get(), rotate, &rotated).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  rotate.set_name("nobody");
+  rotate.clear_grace();
+  EXPECT_EQ(admin_->RotateKey(admin().get(), rotate, &rotated).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
 TEST_F(ServiceTest, KeysAreShownOnceAndRevokedOutOfTheSnapshot) {
   // CreateKey returns the secret once and stores its hash; revocation removes it from the
   // snapshot but not from ListKeys.
@@ -296,6 +338,12 @@ TEST_F(ServiceTest, KeysAreShownOnceAndRevokedOutOfTheSnapshot) {
   fwd::v1::ListKeysResponse list;
   ASSERT_TRUE(admin_->ListKeys(admin().get(), {}, &list).ok());
   ASSERT_EQ(list.keys_size(), 1);
+  fwd::v1::GetKeyRequest get;
+  get.set_name("team-a");
+  fwd::v1::Key got;
+  ASSERT_TRUE(admin_->GetKey(admin().get(), get, &got).ok());
+  EXPECT_TRUE(got.has_revoke_time());
+  EXPECT_TRUE(got.secret_sha256().empty());
   EXPECT_TRUE(list.keys(0).has_revoke_time());
   EXPECT_TRUE(list.keys(0).secret_sha256().empty());
 }

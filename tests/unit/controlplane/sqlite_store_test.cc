@@ -346,6 +346,68 @@ TEST_F(SqliteStoreTest, RevokedKeysStayListedButLeaveTheConfig) {
   EXPECT_EQ(store_->createKey(makeKey("k1")).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
+TEST_F(SqliteStoreTest, KeysAreUpdatedAndRotatedWithOrWithoutAGracePeriod) {
+  // updateKey replaces the models; rotateKey replaces the secret, keeps the replaced one only
+  // with a grace period (and only the latest), and the snapshot drops it once it expired.
+  ASSERT_TRUE(store_->createKey(makeKey("k")).ok());
+  EXPECT_EQ(store_->getKey("nope").status().code(), absl::StatusCode::kNotFound);
+  std::uint64_t before = version();
+  now_ += std::chrono::seconds(1);
+  absl::StatusOr<fwd::v1::Key> updated = store_->updateKey("k", [](fwd::v1::Key& k) {
+    k.clear_models();
+    k.add_models("claude-*");
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->models_size(), 1);
+  EXPECT_EQ(updated->models(0), "claude-*");
+  EXPECT_EQ(updated->update_time().seconds(), 1700000001);
+  EXPECT_EQ(version(), before + 1);
+
+  const std::string first = common::crypto::sha256Hex("secret-k");
+  absl::StatusOr<fwd::v1::Key> at_once = store_->rotateKey(
+      "k", common::crypto::sha256Hex("second"), "fwd-2222", std::chrono::microseconds(0));
+  ASSERT_TRUE(at_once.ok()) << at_once.status();
+  EXPECT_EQ(at_once->secret_sha256(), common::crypto::sha256Hex("second"));
+  EXPECT_EQ(at_once->display_prefix(), "fwd-2222");
+  EXPECT_TRUE(at_once->previous_secret_sha256().empty());
+  EXPECT_FALSE(at_once->has_previous_secret_expire_time());
+  EXPECT_EQ(at_once->models(0), "claude-*");
+
+  absl::StatusOr<fwd::v1::Key> graceful = store_->rotateKey("k", common::crypto::sha256Hex("third"),
+                                                            "fwd-3333", std::chrono::minutes(10));
+  ASSERT_TRUE(graceful.ok()) << graceful.status();
+  EXPECT_EQ(graceful->previous_secret_sha256(), common::crypto::sha256Hex("second"));
+  EXPECT_EQ(graceful->previous_secret_expire_time().seconds(), 1700000001 + 600);
+  absl::StatusOr<fwd::v1::Key> again = store_->rotateKey("k", common::crypto::sha256Hex("fourth"),
+                                                         "fwd-4444", std::chrono::minutes(10));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->previous_secret_sha256(), common::crypto::sha256Hex("third"));
+  EXPECT_NE(again->previous_secret_sha256(), first);
+
+  absl::StatusOr<ConfigState> config = store_->readConfig();
+  ASSERT_TRUE(config.ok());
+  auto in_grace = snapshot::buildSnapshot(*config, now_ + std::chrono::minutes(9));
+  ASSERT_EQ(in_grace->keys_size(), 1);
+  EXPECT_EQ(in_grace->keys(0).previous_secret_sha256(), common::crypto::sha256Hex("third"));
+  auto after = snapshot::buildSnapshot(*config, now_ + std::chrono::minutes(11));
+  EXPECT_TRUE(after->keys(0).previous_secret_sha256().empty());
+  EXPECT_FALSE(after->keys(0).has_previous_secret_expire_time());
+
+  // Survives a reopen; a revoked key can be neither updated nor rotated.
+  reopen();
+  absl::StatusOr<fwd::v1::Key> stored = store_->getKey("k");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->secret_sha256(), common::crypto::sha256Hex("fourth"));
+  EXPECT_EQ(stored->previous_secret_sha256(), common::crypto::sha256Hex("third"));
+  ASSERT_TRUE(store_->revokeKey("k").ok());
+  EXPECT_EQ(store_->rotateKey("k", "x", "y", std::chrono::microseconds(0)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto touch = [](fwd::v1::Key&) { return absl::OkStatus(); };
+  EXPECT_EQ(store_->updateKey("k", touch).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->updateKey("nope", touch).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(SqliteStoreTest, ConcurrentWritersGetDistinctVersions) {
   // Writes from several threads are serialised: every one commits and the version counts them.
   constexpr int kThreads = 4;
@@ -514,7 +576,7 @@ INSERT INTO routes (name, path_prefix, upstreams, strategy, retries, retry_on, c
 UPDATE meta SET value = 4 WHERE key = 'config_version';
 )sql");
   reopen();
-  EXPECT_EQ(rawPragma(dbPath(), "user_version"), "3");
+  EXPECT_EQ(rawPragma(dbPath(), "user_version"), std::to_string(SqliteStore::schemaVersion()));
   EXPECT_EQ(version(), 4u);
 
   absl::StatusOr<fwd::v1::Upstream> a = store_->getUpstream("a");

@@ -492,6 +492,34 @@ TEST(ValidateTest, KeyRequestsNeedNameAndValidPatterns) {
   EXPECT_EQ(checkCreateKey(request).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ValidateTest, KeyUpdatesNameTheirFieldsAndRotationsABoundedGrace) {
+  // An update names models (checked as patterns); a rotation's grace is 0..720h.
+  google::protobuf::FieldMask mask;
+  EXPECT_EQ(std::string(checkKeyMask(mask).message()),
+            "nothing to update: update_mask names no field (use models)");
+  mask.add_paths("name");
+  EXPECT_EQ(std::string(checkKeyMask(mask).message()),
+            "update_mask: \"name\" is not an updatable key field (use models)");
+  mask.set_paths(0, "models");
+  EXPECT_TRUE(checkKeyMask(mask).ok());
+  fwd::v1::Key patch;
+  patch.add_models("bad pattern");
+  fwd::v1::Key target;
+  EXPECT_EQ(applyKeyMask(patch, mask, target).code(), absl::StatusCode::kInvalidArgument);
+
+  fwd::v1::RotateKeyRequest rotate;
+  rotate.set_name("team-a");
+  EXPECT_TRUE(checkRotateKey(rotate).ok());
+  rotate.mutable_grace()->set_seconds(720 * 3600);
+  EXPECT_TRUE(checkRotateKey(rotate).ok());
+  rotate.mutable_grace()->set_nanos(1);
+  EXPECT_EQ(std::string(checkRotateKey(rotate).message()), "grace: at most 720h (30 days)");
+  rotate.mutable_grace()->set_seconds(-1);
+  rotate.mutable_grace()->set_nanos(0);
+  EXPECT_EQ(std::string(checkRotateKey(rotate).message()),
+            "grace: must be a non-negative duration");
+}
+
 }  // namespace
 }  // namespace fwd::controlplane::validate
 

@@ -250,3 +250,38 @@ TEST(CompiledConfigTest, AKeyMemoAnswersAsFindKeyDoesAcrossSecretsAndSnapshots) 
 
 }  // namespace
 }  // namespace fwd::dataplane::config
+
+namespace fwd::dataplane::config {
+namespace {
+
+TEST(CompiledConfigKeysTest, APreviousSecretWorksUntilItsGracePeriodEnds) {
+  // After a rotation with grace both secrets authenticate the key; the old one only until its
+  // expiry, and the connection memo never keeps it past that.
+  fwd::v1::Snapshot s;
+  auto* k = s.add_keys();
+  k->set_name("team-a");
+  k->set_secret_sha256(common::crypto::sha256Hex("fwd-new"));
+  k->set_previous_secret_sha256(common::crypto::sha256Hex("fwd-old"));
+  k->mutable_previous_secret_expire_time()->set_seconds(2'000'000'000);
+  auto c = CompiledConfig::compile(s, [](const std::string&) { return std::nullopt; });
+  ASSERT_TRUE(c.ok()) << c.status();
+  const auto before = std::chrono::system_clock::time_point(std::chrono::seconds(1'999'999'999));
+  const auto after = std::chrono::system_clock::time_point(std::chrono::seconds(2'000'000'000));
+  KeyLookup current = (*c)->lookupKey("fwd-new", after);
+  ASSERT_NE(current.key, nullptr);
+  EXPECT_FALSE(current.previous);
+  KeyLookup old = (*c)->lookupKey("fwd-old", before);
+  ASSERT_NE(old.key, nullptr);
+  EXPECT_EQ(old.key->name, "team-a");
+  EXPECT_TRUE(old.previous);
+  EXPECT_EQ((*c)->lookupKey("fwd-old", after).key, nullptr);
+  EXPECT_EQ((*c)->lookupKey("fwd-other", before).key, nullptr);
+
+  // A malformed previous hash rejects the snapshot.
+  k->set_previous_secret_sha256("xyz");
+  auto bad = CompiledConfig::compile(s, [](const std::string&) { return std::nullopt; });
+  EXPECT_FALSE(bad.ok());
+}
+
+}  // namespace
+}  // namespace fwd::dataplane::config
