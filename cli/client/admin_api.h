@@ -46,6 +46,11 @@ class AdminApi {
       const fwd::v1::RotateKeyRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::Key> revokeKey(const fwd::v1::RevokeKeyRequest& request) = 0;
 
+  virtual absl::StatusOr<fwd::v1::ListSettingsResponse> listSettings(
+      const fwd::v1::ListSettingsRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::Setting> setSetting(
+      const fwd::v1::SetSettingRequest& request) = 0;
+
   virtual absl::StatusOr<fwd::v1::GetStatusResponse> getStatus(
       const fwd::v1::GetStatusRequest& request) = 0;
 };

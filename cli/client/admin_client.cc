@@ -139,6 +139,18 @@ absl::StatusOr<fwd::v1::Key> AdminClient::revokeKey(const fwd::v1::RevokeKeyRequ
                                                        request);
 }
 
+absl::StatusOr<fwd::v1::ListSettingsResponse> AdminClient::listSettings(
+    const fwd::v1::ListSettingsRequest& request) {
+  return call<fwd::v1::ListSettingsRequest, fwd::v1::ListSettingsResponse>(
+      &fwd::v1::AdminService::Stub::ListSettings, request);
+}
+
+absl::StatusOr<fwd::v1::Setting> AdminClient::setSetting(
+    const fwd::v1::SetSettingRequest& request) {
+  return call<fwd::v1::SetSettingRequest, fwd::v1::Setting>(
+      &fwd::v1::AdminService::Stub::SetSetting, request);
+}
+
 absl::StatusOr<fwd::v1::GetStatusResponse> AdminClient::getStatus(
     const fwd::v1::GetStatusRequest& request) {
   return call<fwd::v1::GetStatusRequest, fwd::v1::GetStatusResponse>(

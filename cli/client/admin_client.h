@@ -59,6 +59,9 @@ class AdminClient : public AdminApi {
   absl::StatusOr<fwd::v1::CreateKeyResponse> rotateKey(
       const fwd::v1::RotateKeyRequest& request) override;
   absl::StatusOr<fwd::v1::Key> revokeKey(const fwd::v1::RevokeKeyRequest& request) override;
+  absl::StatusOr<fwd::v1::ListSettingsResponse> listSettings(
+      const fwd::v1::ListSettingsRequest& request) override;
+  absl::StatusOr<fwd::v1::Setting> setSetting(const fwd::v1::SetSettingRequest& request) override;
   absl::StatusOr<fwd::v1::GetStatusResponse> getStatus(
       const fwd::v1::GetStatusRequest& request) override;
 

@@ -121,7 +121,7 @@ using Action = std::function<absl::Status(client::AdminApi* api, std::ostream& o
 struct CommandSpec {
   std::string noun;
   std::string verb;        // empty for verb-less commands
-  std::string positional;  // "NAME" when one positional argument is required, else empty
+  std::string positional;  // the required positional arguments ("NAME", "NAME VALUE"), or empty
   std::string synopsis;    // flags part of the usage line, e.g. "--base-url URL [--model P]..."
   std::string summary;
   std::vector<FlagSpec> flags;

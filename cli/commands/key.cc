@@ -22,6 +22,7 @@ absl::StatusOr<Action> prepareCreate(const Invocation& inv) {
     }
     request.add_models(model);
   }
+  request.set_errors_as_200(inv.flags.boolValue("errors-as-200").value_or(false));
   OutputFormat format = inv.global.output;
   return Action([request, format](client::AdminApi* api, std::ostream& out) -> absl::Status {
     auto response = api->createKey(request);
@@ -92,8 +93,13 @@ absl::StatusOr<Action> prepareUpdate(const Invocation& inv) {
   if (clear_models || !models.empty()) {
     request.mutable_update_mask()->add_paths("models");
   }
+  if (auto errors_as_200 = inv.flags.boolValue("errors-as-200")) {
+    request.mutable_key()->set_errors_as_200(*errors_as_200);
+    request.mutable_update_mask()->add_paths("errors_as_200");
+  }
   if (request.update_mask().paths_size() == 0) {
-    return client::usageError("nothing to update: give --model PATTERN... or --clear-models");
+    return client::usageError(
+        "nothing to update: give --model PATTERN..., --clear-models or --errors-as-200[=false]");
   }
   OutputFormat format = inv.global.output;
   return Action([request, format](client::AdminApi* api, std::ostream& out) -> absl::Status {
@@ -162,21 +168,25 @@ std::vector<CommandSpec> keyCommands() {
       {"key",
        "create",
        "NAME",
-       "[--model PATTERN]...",
+       "[--model PATTERN]... [--errors-as-200]",
        "create a client API key",
        {{"model", FlagKind::kRepeated, "PATTERN",
-         "model glob the key may use, repeatable (default: every model)"}},
+         "model glob the key may use, repeatable (default: every model)"},
+        {"errors-as-200", FlagKind::kBool, "",
+         "answer this key's errors with status 200 and the real status in x-fwd-status"}},
        prepareCreate},
       {"key", "get", "NAME", "", "show one key (never its secret)", {}, prepareGet},
       {"key", "list", "", "", "list keys (never their secrets)", {}, prepareList},
       {"key",
        "update",
        "NAME",
-       "[--model PATTERN]... [--clear-models]",
+       "[--model PATTERN]... [--clear-models] [--errors-as-200[=false]]",
        "change the given fields of a key",
        {{"model", FlagKind::kRepeated, "PATTERN",
          "model glob the key may use, repeatable; replaces the key's list"},
-        {"clear-models", FlagKind::kBool, "", "let the key use every model"}},
+        {"clear-models", FlagKind::kBool, "", "let the key use every model"},
+        {"errors-as-200", FlagKind::kBool, "",
+         "answer this key's errors with status 200 (=false: with their real status)"}},
        prepareUpdate},
       {"key",
        "rotate",
@@ -196,6 +206,7 @@ Json keyJson(const fwd::v1::Key& key) {
       {"name", key.name()},
       {"display_prefix", key.display_prefix()},
       {"models", modelsJson(key.models())},
+      {"errors_as_200", key.errors_as_200()},
       {"created", timestampJson(key.create_time())},
       {"updated", timestampJson(key.update_time())},
       {"revoked", timestampJson(key.revoke_time())},
@@ -211,6 +222,7 @@ std::string keyDetail(const fwd::v1::Key& key) {
   line("name:", key.name());
   line("prefix:", key.display_prefix());
   line("models:", joinedOr(key.models(), "*"));
+  line("errors as 200:", key.errors_as_200() ? "yes" : "no");
   line("created:", timestampCell(key.create_time()));
   line("updated:", timestampCell(key.update_time()));
   line("revoked:", timestampCell(key.revoke_time()));

@@ -75,7 +75,7 @@ class Parser {
                         absl::StrJoin(verbs(commands_, noun), ", ") + ")");
     }
     const CommandSpec& spec = *result_.spec;
-    if (!spec.positional.empty() && result_.invocation.args.empty()) {
+    if (result_.invocation.args.size() < positionalCount(spec)) {
       return usageError("missing " + spec.positional + ": usage: fwdctl " + commandName(spec) +
                         " " + spec.positional + (spec.synopsis.empty() ? "" : " ") + spec.synopsis);
     }
@@ -83,6 +83,14 @@ class Parser {
   }
 
  private:
+  // "NAME" takes one argument, "NAME VALUE" two.
+  static size_t positionalCount(const CommandSpec& spec) {
+    if (spec.positional.empty()) {
+      return 0;
+    }
+    return 1 + static_cast<size_t>(std::count(spec.positional.begin(), spec.positional.end(), ' '));
+  }
+
   absl::Status positional(const std::string& arg) {
     Invocation& inv = result_.invocation;
     if (inv.noun.empty()) {
@@ -117,7 +125,7 @@ class Parser {
       inv.verb = arg;
       return absl::OkStatus();
     }
-    size_t allowed = result_.spec->positional.empty() ? 0 : 1;
+    size_t allowed = positionalCount(*result_.spec);
     if (inv.args.size() >= allowed) {
       return usageError("unexpected argument \"" + arg + "\" for \"" + commandName(*result_.spec) +
                         "\"");

@@ -10,6 +10,7 @@
 #include "cli/commands/key.h"
 #include "cli/commands/parser.h"
 #include "cli/commands/route.h"
+#include "cli/commands/settings.h"
 #include "cli/commands/status.h"
 #include "cli/commands/upstream.h"
 #include "common/net/grpc_tls.h"
@@ -124,7 +125,8 @@ bool isNoun(const std::vector<CommandSpec>& commands, const std::string& word) {
 
 std::vector<CommandSpec> allCommands() {
   std::vector<CommandSpec> all;
-  for (auto part : {upstreamCommands(), routeCommands(), keyCommands(), statusCommands()}) {
+  for (auto part :
+       {upstreamCommands(), routeCommands(), keyCommands(), settingsCommands(), statusCommands()}) {
     all.insert(all.end(), part.begin(), part.end());
   }
   CommandSpec version{"version", "", "", "", "print fwdctl's version", {}, prepareVersion};

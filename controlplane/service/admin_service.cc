@@ -3,6 +3,7 @@
 #include "common/crypto/token.h"
 #include "common/log/log.h"
 #include "common/status/grpc_status.h"
+#include "controlplane/validate/settings.h"
 #include "controlplane/validate/validate.h"
 
 namespace fwd::controlplane::service {
@@ -302,6 +303,7 @@ grpc::Status AdminServiceImpl::CreateKey(grpc::ServerContext* context,
   key.set_secret_sha256(common::crypto::sha256Hex(secret));
   key.set_display_prefix(secret.substr(0, 8));
   *key.mutable_models() = request->models();
+  key.set_errors_as_200(request->errors_as_200());
   absl::StatusOr<fwd::v1::Key> created = store_.createKey(key);
   if (!created.ok()) {
     return toGrpc(created.status());
@@ -421,6 +423,50 @@ grpc::Status AdminServiceImpl::RevokeKey(grpc::ServerContext* context,
   publish("revoke key");
   *response = std::move(*revoked);
   redactKey(*response);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ListSettings(grpc::ServerContext* context,
+                                            const fwd::v1::ListSettingsRequest* request,
+                                            fwd::v1::ListSettingsResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::map<std::string, std::string>> stored = store_.listSettings();
+  if (!stored.ok()) {
+    return toGrpc(stored.status());
+  }
+  for (fwd::v1::Setting& setting : validate::knownSettings()) {
+    auto it = stored->find(setting.name());
+    setting.set_value(it != stored->end() ? it->second : setting.default_value());
+    *response->add_settings() = std::move(setting);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::SetSetting(grpc::ServerContext* context,
+                                          const fwd::v1::SetSettingRequest* request,
+                                          fwd::v1::Setting* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::string> value = validate::checkSetting(request->name(), request->value());
+  if (!value.ok()) {
+    return toGrpc(value.status());
+  }
+  absl::StatusOr<std::uint64_t> version = store_.setSetting(request->name(), *value);
+  if (!version.ok()) {
+    return toGrpc(version.status());
+  }
+  FWD_LOG(kInfo, kLog) << "setting " << request->name() << " = " << *value << " (version "
+                       << *version << ")";
+  publish("set setting");
+  for (fwd::v1::Setting& setting : validate::knownSettings()) {
+    if (setting.name() == request->name()) {
+      *response = std::move(setting);
+    }
+  }
+  response->set_value(*value);
   return grpc::Status::OK;
 }
 

@@ -59,6 +59,11 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
                          fwd::v1::Key* response) override;
   grpc::Status RotateKey(grpc::ServerContext* context, const fwd::v1::RotateKeyRequest* request,
                          fwd::v1::CreateKeyResponse* response) override;
+  grpc::Status ListSettings(grpc::ServerContext* context,
+                            const fwd::v1::ListSettingsRequest* request,
+                            fwd::v1::ListSettingsResponse* response) override;
+  grpc::Status SetSetting(grpc::ServerContext* context, const fwd::v1::SetSettingRequest* request,
+                          fwd::v1::Setting* response) override;
   grpc::Status RevokeKey(grpc::ServerContext* context, const fwd::v1::RevokeKeyRequest* request,
                          fwd::v1::Key* response) override;
   grpc::Status GetStatus(grpc::ServerContext* context, const fwd::v1::GetStatusRequest* request,

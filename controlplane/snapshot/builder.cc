@@ -1,5 +1,7 @@
 #include "controlplane/snapshot/builder.h"
 
+#include "controlplane/validate/settings.h"
+
 namespace fwd::controlplane::snapshot {
 
 SnapshotConstSharedPtr buildSnapshot(const store::ConfigState& state,
@@ -25,6 +27,7 @@ SnapshotConstSharedPtr buildSnapshot(const store::ConfigState& state,
   for (const fwd::v1::Route& r : state.routes) {
     *snapshot->add_routes() = r;
   }
+  validate::applySettings(state.settings, *snapshot->mutable_settings());
   auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   snapshot->mutable_create_time()->set_seconds(nanos / 1000000000);
   snapshot->mutable_create_time()->set_nanos(static_cast<std::int32_t>(nanos % 1000000000));

@@ -14,7 +14,7 @@ namespace {
 
 // Schema steps, applied in order; PRAGMA user_version holds how many have run. Never edit a
 // released step: append a new one.
-constexpr std::array<const char*, 4> kMigrations = {
+constexpr std::array<const char*, 5> kMigrations = {
     // 1: initial schema.
     R"sql(
 CREATE TABLE meta (
@@ -103,6 +103,15 @@ ALTER TABLE keys ADD COLUMN previous_secret_sha256 TEXT;
 ALTER TABLE keys ADD COLUMN previous_expire_time_us INTEGER;
 ALTER TABLE keys ADD COLUMN update_time_us INTEGER;
 )sql",
+    // 5: errors as 200, per key and as a global setting. Settings are name/value text pairs;
+    // which names exist and what values they take is validate/settings.h's to say.
+    R"sql(
+ALTER TABLE keys ADD COLUMN errors_as_200 INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE settings (
+  name TEXT PRIMARY KEY NOT NULL,
+  value TEXT NOT NULL
+) STRICT;
+)sql",
 };
 
 constexpr char kUpstreamColumns[] =
@@ -116,7 +125,7 @@ constexpr char kRouteColumns[] =
     "retry_backoff_base_ns, retry_backoff_max_ns, timeouts";
 constexpr char kKeyColumns[] =
     "id, name, secret_sha256, display_prefix, models, create_time_us, revoke_time_us, "
-    "previous_secret_sha256, previous_expire_time_us, update_time_us";
+    "previous_secret_sha256, previous_expire_time_us, update_time_us, errors_as_200";
 
 void setTimestamp(std::int64_t micros, google::protobuf::Timestamp* ts) {
   std::int64_t secs = micros / 1000000;
@@ -529,6 +538,7 @@ absl::StatusOr<fwd::v1::Key> keyFromRow(const Statement& row) {
   if (!row.columnIsNull(9)) {
     setTimestamp(row.columnInt(9), k.mutable_update_time());
   }
+  k.set_errors_as_200(row.columnInt(10) != 0);
   return k;
 }
 
@@ -1133,8 +1143,8 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::createKey(const fwd::v1::Key& key) {
       return absl::AlreadyExistsError("key \"" + key.name() + "\" already exists");
     }
     absl::StatusOr<Statement> q = db_->prepare(
-        "INSERT INTO keys (name, secret_sha256, display_prefix, models, create_time_us) "
-        "VALUES (?1, ?2, ?3, ?4, ?5) RETURNING " +
+        "INSERT INTO keys (name, secret_sha256, display_prefix, models, create_time_us, "
+        "errors_as_200) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING " +
         std::string(kKeyColumns));
     if (!q.ok()) {
       return q.status();
@@ -1143,7 +1153,8 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::createKey(const fwd::v1::Key& key) {
         .bind(2, key.secret_sha256())
         .bind(3, key.display_prefix())
         .bind(4, modelsToJson(key.models()))
-        .bind(5, nowMicros());
+        .bind(5, nowMicros())
+        .bind(6, std::int64_t{key.errors_as_200() ? 1 : 0});
     absl::StatusOr<bool> inserted = q->step();
     if (!inserted.ok()) {
       return inserted.status();
@@ -1213,14 +1224,15 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::updateKey(std::string_view name,
     if (absl::Status m = mutate(next); !m.ok()) {
       return m;
     }
-    absl::StatusOr<Statement> q =
-        db_->prepare("UPDATE keys SET models = ?2, update_time_us = ?3 WHERE id = ?1");
+    absl::StatusOr<Statement> q = db_->prepare(
+        "UPDATE keys SET models = ?2, update_time_us = ?3, errors_as_200 = ?4 WHERE id = ?1");
     if (!q.ok()) {
       return q.status();
     }
     q->bind(1, static_cast<std::int64_t>(current->id()))
         .bind(2, modelsToJson(next.models()))
-        .bind(3, nowMicros());
+        .bind(3, nowMicros())
+        .bind(4, std::int64_t{next.errors_as_200() ? 1 : 0});
     return finishWrite(
         *q, [&] { return bumpVersion(); }, [&] { return findKey(name); }, updated);
   });
@@ -1320,6 +1332,57 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::revokeKey(std::string_view name) {
   return revoked;
 }
 
+absl::StatusOr<std::map<std::string, std::string>> SqliteStore::selectSettings() {
+  absl::StatusOr<Statement> q = db_->prepare("SELECT name, value FROM settings ORDER BY name");
+  if (!q.ok()) {
+    return q.status();
+  }
+  std::map<std::string, std::string> out;
+  for (;;) {
+    absl::StatusOr<bool> row = q->step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (!*row) {
+      return out;
+    }
+    out.emplace(q->columnText(0), q->columnText(1));
+  }
+}
+
+absl::StatusOr<std::map<std::string, std::string>> SqliteStore::listSettings() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return selectSettings();
+}
+
+absl::StatusOr<std::uint64_t> SqliteStore::setSetting(std::string_view name,
+                                                      std::string_view value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::uint64_t version = 0;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<Statement> q = db_->prepare(
+        "INSERT INTO settings (name, value) VALUES (?1, ?2) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+    if (!q.ok()) {
+      return q.status();
+    }
+    q->bind(1, name).bind(2, value);
+    if (absl::Status ran = q->run(); !ran.ok()) {
+      return ran;
+    }
+    absl::StatusOr<std::uint64_t> v = bumpVersion();
+    if (!v.ok()) {
+      return v.status();
+    }
+    version = *v;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return version;
+}
+
 absl::StatusOr<bool> SqliteStore::hasTokens() {
   std::lock_guard<std::mutex> lock(mu_);
   absl::StatusOr<Statement> q = db_->prepare("SELECT EXISTS (SELECT 1 FROM tokens)");
@@ -1397,6 +1460,11 @@ absl::StatusOr<ConfigState> SqliteStore::readConfig() {
       return routes.status();
     }
     state.routes = std::move(*routes);
+    absl::StatusOr<std::map<std::string, std::string>> settings = selectSettings();
+    if (!settings.ok()) {
+      return settings.status();
+    }
+    state.settings = std::move(*settings);
     return absl::OkStatus();
   });
   if (!s.ok()) {

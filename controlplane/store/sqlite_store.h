@@ -50,6 +50,8 @@ class SqliteStore : public Store {
                                          const std::string& display_prefix,
                                          std::chrono::microseconds grace) override;
   absl::StatusOr<fwd::v1::Key> revokeKey(std::string_view name) override;
+  absl::StatusOr<std::map<std::string, std::string>> listSettings() override;
+  absl::StatusOr<std::uint64_t> setSetting(std::string_view name, std::string_view value) override;
   absl::StatusOr<bool> hasTokens() override;
   absl::Status addTokens(const std::vector<std::pair<TokenKind, std::string>>& hashes) override;
   absl::StatusOr<std::vector<std::string>> tokenHashes(TokenKind kind) override;
@@ -82,6 +84,8 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<fwd::v1::Key>> selectKeys(bool active_only)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<fwd::v1::Key> findKey(std::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::map<std::string, std::string>> selectSettings()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   /// findKey, FAILED_PRECONDITION for a revoked key.
   absl::StatusOr<fwd::v1::Key> findActiveKey(std::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

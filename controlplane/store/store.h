@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,6 +32,8 @@ struct ConfigState {
   std::vector<fwd::v1::Key> active_keys;
   /// Ordered by (priority, id).
   std::vector<fwd::v1::Route> routes;
+  /// Settings set so far, by name (unset ones are absent: their default applies).
+  std::map<std::string, std::string> settings;
 };
 
 /// Every method may be called from any thread; implementations serialise internally. Every
@@ -44,7 +47,7 @@ class Store {
   using UpstreamMutator = std::function<absl::Status(fwd::v1::Upstream&)>;
   /// The same for a stored route.
   using RouteMutator = std::function<absl::Status(fwd::v1::Route&)>;
-  /// The same for a stored key (only its models are written back).
+  /// The same for a stored key (only its models and errors_as_200 are written back).
   using KeyMutator = std::function<absl::Status(fwd::v1::Key&)>;
 
   virtual ~Store() = default;
@@ -103,6 +106,12 @@ class Store {
                                                  std::chrono::microseconds grace) = 0;
   /// Sets revoke_time. NOT_FOUND if unknown, FAILED_PRECONDITION if already revoked.
   virtual absl::StatusOr<fwd::v1::Key> revokeKey(std::string_view name) = 0;
+
+  /// Settings set so far, by name. Names and values are the caller's to check.
+  virtual absl::StatusOr<std::map<std::string, std::string>> listSettings() = 0;
+  /// Sets (or replaces) one setting; returns the new config version.
+  virtual absl::StatusOr<std::uint64_t> setSetting(std::string_view name,
+                                                   std::string_view value) = 0;
 
   /// True when at least one token hash is stored.
   virtual absl::StatusOr<bool> hasTokens() = 0;

@@ -1014,7 +1014,7 @@ absl::Status checkCreateKey(const fwd::v1::CreateKeyRequest& request) {
 }
 
 namespace {
-constexpr char kUpdatableKeyPaths[] = "models";
+constexpr char kUpdatableKeyPaths[] = "models, errors_as_200";
 }  // namespace
 
 absl::Status checkKeyMask(const google::protobuf::FieldMask& mask) {
@@ -1032,6 +1032,8 @@ absl::Status applyKeyMask(const fwd::v1::Key& patch, const google::protobuf::Fie
   for (const std::string& path : mask.paths()) {
     if (path == "models") {
       *target.mutable_models() = patch.models();
+    } else if (path == "errors_as_200") {
+      target.set_errors_as_200(patch.errors_as_200());
     } else {
       return absl::InvalidArgumentError("update_mask: \"" + path +
                                         "\" is not an updatable key field (use " +

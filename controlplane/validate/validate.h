@@ -86,7 +86,7 @@ absl::Status applyRouteMask(const fwd::v1::Route& patch, const google::protobuf:
 /// Name and model patterns of a new key.
 absl::Status checkCreateKey(const fwd::v1::CreateKeyRequest& request);
 
-/// The mask is non-empty and every path is an updatable Key field: models.
+/// The mask is non-empty and every path is an updatable Key field: models, errors_as_200.
 absl::Status checkKeyMask(const google::protobuf::FieldMask& mask);
 /// Copies the fields named by `mask` from `patch` into `target` and checks the result. Call
 /// checkKeyMask first.

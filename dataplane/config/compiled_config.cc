@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "common/match/glob.h"
+#include "dataplane/compat/errors_as_200.h"
 #include "dataplane/provider/provider.h"
 
 namespace fwd::dataplane::config {
@@ -392,6 +393,7 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
                      return a.id < b.id;
                    });
 
+  bool any_errors_as_200 = snapshot.settings().errors_as_200();
   for (const auto& k : snapshot.keys()) {
     KeyEntry e;
     e.name = k.name();
@@ -422,8 +424,16 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
               std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos())));
       cfg->previous_index_.emplace(previous, PreviousSecret{cfg->keys_.size(), expires});
     }
+    e.errors_as_200 = k.errors_as_200();
+    any_errors_as_200 = any_errors_as_200 || e.errors_as_200;
     cfg->keys_.push_back(std::move(e));
   }
+  // The policies, in the order the pipeline calls them; only those the snapshot configures.
+  std::vector<policy::PolicyConstSharedPtr> policies;
+  if (any_errors_as_200) {
+    policies.push_back(std::make_shared<compat::ErrorsAs200>(snapshot.settings().errors_as_200()));
+  }
+  cfg->policies_ = policy::Chain(std::move(policies));
   return std::shared_ptr<const CompiledConfig>(std::move(cfg));
 }
 

@@ -76,6 +76,7 @@ struct KeyEntry {
   std::string display_prefix;
   std::vector<std::string> models;  // empty: every model
   common::crypto::Sha256Digest digest{};
+  bool errors_as_200 = false;
 };
 
 /// What a secret authenticates as.

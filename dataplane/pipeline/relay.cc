@@ -163,6 +163,13 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
   }
   bool chunked = framing == Framing::kChunked;
   bool keep_alive = ctx.keep_alive && !w.draining;
+  if (ctx.policies().has(policy::kOnResponseHead)) {
+    policy::ResponseHead response_head{out.status, out.status};
+    ctx.policies().onResponseHead(ctx, response_head, ctx.policySlots());
+    if (response_head.send_status != response_head.status) {
+      parser.restatus(static_cast<unsigned>(response_head.send_status));
+    }
+  }
   parser.finishHead(t.name, chunked, length, keep_alive);
   std::string_view pending_head = client.response_head;
   BodyCursor cursor(parser);

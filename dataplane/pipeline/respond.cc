@@ -7,11 +7,16 @@ namespace fwd::dataplane::pipeline {
 bool mayKeepAlive(const RequestContext& ctx) { return ctx.keep_alive && ctx.req.is_done(); }
 
 Task<bool> respondError(RequestContext& ctx, const ApiError& e) {
-  ctx.status = e.status;
+  ctx.status = e.status;  // the real status, also when a policy answers with another
   ctx.error_code = e.code;
+  policy::ErrorAnswer answer{e.status, &e, false};
+  if (ctx.cfg != nullptr && ctx.policies().has(policy::kOnError)) {
+    ctx.policies().onError(ctx, answer, ctx.policySlots());
+  }
   bool keep = mayKeepAlive(ctx);
   const std::string body = proxy::errorBody(e);
-  bool written = co_await writeJson(ctx.w, ctx.client, e.status, body, keep, e.retry_after_seconds);
+  bool written = co_await writeJson(ctx.w, ctx.client, answer.status, body, keep,
+                                    e.retry_after_seconds, answer.status_header ? e.status : 0);
   co_return written&& keep;
 }
 

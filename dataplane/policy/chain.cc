@@ -66,6 +66,13 @@ void Chain::onError(const pipeline::RequestContext& ctx, ErrorAnswer& answer,
   }
 }
 
+void Chain::onResponseHead(const pipeline::RequestContext& ctx, ResponseHead& head,
+                           const Slots& slots) const {
+  for (size_t i : with(kOnResponseHead)) {
+    policies_[i]->onResponseHead(ctx, head, slots[i].get());
+  }
+}
+
 void Chain::onFinish(const pipeline::RequestOutcome& outcome, const Slots& slots) const {
   for (size_t i : with(kOnFinish)) {
     policies_[i]->onFinish(outcome, slots[i].get());

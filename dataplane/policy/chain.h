@@ -35,6 +35,8 @@ class Chain {
   /// Calls every policy with the hook, in order.
   void onError(const pipeline::RequestContext& ctx, ErrorAnswer& answer, const Slots& slots) const;
   void onFinish(const pipeline::RequestOutcome& outcome, const Slots& slots) const;
+  void onResponseHead(const pipeline::RequestContext& ctx, ResponseHead& head,
+                      const Slots& slots) const;
 
  private:
   // Indexes into policies_ of the policies with `hook`, in order.
@@ -42,7 +44,7 @@ class Chain {
 
   std::vector<PolicyConstSharedPtr> policies_;
   unsigned hooks_ = 0;
-  std::array<std::vector<size_t>, 5> by_hook_;
+  std::array<std::vector<size_t>, kHookCount> by_hook_;
 };
 
 }  // namespace fwd::dataplane::policy

@@ -31,15 +31,24 @@ enum Hook : unsigned {
   kOnClient = 1u << 0,   // before authentication: the client's address and path are known
   kOnKey = 1u << 1,      // the key is authenticated; the body is not read yet
   kOnRequest = 1u << 2,  // the body is read and inspected, the model is allowed; before routing
-  kOnError = 1u << 3,    // fwd is about to answer with an error (its own or an upstream's)
+  kOnError = 1u << 3,    // fwd is about to answer with an error of its own
   kOnFinish = 1u << 4,   // the request is over: its outcome
+  kOnResponseHead = 1u << 5,  // an upstream's response head is about to be relayed
 };
+inline constexpr size_t kHookCount = 6;
 
 /// An error answer as it will be written; kOnError hooks may reshape it.
 struct ErrorAnswer {
   int status = 0;                // the HTTP status sent
   const proxy::ApiError* error;  // the error (its status is the real one)
   bool status_header = false;    // also send x-fwd-status with error->status
+};
+
+/// The status line of an upstream response about to be relayed; kOnResponseHead hooks may
+/// change the status sent (the upstream's then goes in x-fwd-status).
+struct ResponseHead {
+  int status = 0;       // the upstream's
+  int send_status = 0;  // what the client gets; starts equal to status
 };
 
 // fwd::dataplane::policy::Policy
@@ -73,6 +82,9 @@ class Policy {
   /// kOnError. Worker thread.
   virtual void onError(const pipeline::RequestContext& ctx, ErrorAnswer& answer,
                        WorkerSlot* slot) const {}
+  /// kOnResponseHead. Worker thread.
+  virtual void onResponseHead(const pipeline::RequestContext& ctx, ResponseHead& head,
+                              WorkerSlot* slot) const {}
   /// kOnFinish. Worker thread; must not block (queue what is slow).
   virtual void onFinish(const pipeline::RequestOutcome& outcome, WorkerSlot* slot) const {}
 };

@@ -122,6 +122,19 @@ void UpstreamHeadParser::on_field_impl(http::field name, boost::beast::string_vi
               std::string_view(value.data(), value.size()));
 }
 
+void UpstreamHeadParser::restatus(unsigned status) const {
+  size_t line_end = out_.find("\r\n");
+  std::string line = "HTTP/1.1 ";
+  appendNumber(line, status);
+  line.push_back(' ');
+  auto reason = http::obsolete_reason(http::int_to_status(status));
+  line.append(reason.data(), reason.size());
+  out_.replace(0, line_end, line);
+  std::string real;
+  appendNumber(real, status_);
+  appendField(out_, "x-fwd-status", real);
+}
+
 void UpstreamHeadParser::finishHead(std::string_view upstream_name, bool chunked,
                                     std::optional<std::uint64_t> length, bool keep_alive) const {
   appendField(out_, "x-fwd-upstream", upstream_name);

@@ -53,6 +53,9 @@ class UpstreamHeadParser : public boost::beast::http::basic_parser<false> {
   /// connection ends with this response, and the blank line.
   void finishHead(std::string_view upstream_name, bool chunked, std::optional<std::uint64_t> length,
                   bool keep_alive) const;
+  /// Before finishHead: the client gets `status` instead of the upstream's, which is sent in an
+  /// x-fwd-status field.
+  void restatus(unsigned status) const;
 
  private:
   void on_request_impl(boost::beast::http::verb, boost::beast::string_view,

@@ -201,6 +201,42 @@ TEST_F(CliEndToEndTest, KeyGetUpdateAndRotateSendTheirRequests) {
   EXPECT_THAT(bad.err, HasSubstr("--grace"));
 }
 
+TEST_F(CliEndToEndTest, SettingsListAndSetAndKeyErrorsAs200) {
+  // settings list renders every setting; settings set sends NAME VALUE; key create/update send
+  // errors_as_200 (update names it in the mask, =false included).
+  FakeAdminService::Responses responses;
+  fwd::v1::Setting* s = responses.settings.add_settings();
+  s->set_name("errors_as_200");
+  s->set_value("false");
+  s->set_default_value("false");
+  s->set_description("answer errors with 200");
+  responses.setting = *s;
+  responses.setting.set_value("true");
+  fake_.setResponses(responses);
+
+  CliResult list = fwdctl({"settings", "list"});
+  ASSERT_EQ(list.exit_code, commands::kExitOk) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("errors_as_200  false  false    answer errors with 200"));
+  CliResult set = fwdctl({"settings", "set", "errors_as_200", "true"});
+  ASSERT_EQ(set.exit_code, commands::kExitOk) << set.err;
+  auto request = fake_.lastRequest<fwd::v1::SetSettingRequest>();
+  EXPECT_EQ(request.name(), "errors_as_200");
+  EXPECT_EQ(request.value(), "true");
+  EXPECT_EQ(set.out, "setting errors_as_200 = true\n");
+  CliResult missing = fwdctl({"settings", "set", "errors_as_200"});
+  EXPECT_EQ(missing.exit_code, commands::kExitUsage);
+  EXPECT_THAT(missing.err, HasSubstr("missing NAME VALUE"));
+
+  CliResult created = fwdctl({"key", "create", "legacy", "--errors-as-200"});
+  ASSERT_EQ(created.exit_code, commands::kExitOk) << created.err;
+  EXPECT_TRUE(fake_.lastRequest<fwd::v1::CreateKeyRequest>().errors_as_200());
+  CliResult off = fwdctl({"key", "update", "legacy", "--errors-as-200=false"});
+  ASSERT_EQ(off.exit_code, commands::kExitOk) << off.err;
+  auto update = fake_.lastRequest<fwd::v1::UpdateKeyRequest>();
+  EXPECT_FALSE(update.key().errors_as_200());
+  EXPECT_THAT(update.update_mask().paths(), ElementsAre("errors_as_200"));
+}
+
 TEST_F(CliEndToEndTest, StatusPrintsVersionAndNodes) {
   // GetStatus is rendered as the version line and the node table, with the node's reported
   // upstreams counted; -o json carries them one by one.

@@ -160,6 +160,20 @@ grpc::Status FakeAdminService::RotateKey(grpc::ServerContext* context,
       [](const Responses& r) -> const google::protobuf::Message& { return r.created_key; });
 }
 
+grpc::Status FakeAdminService::ListSettings(grpc::ServerContext* context,
+                                            const fwd::v1::ListSettingsRequest* request,
+                                            fwd::v1::ListSettingsResponse* response) {
+  return answer("ListSettings", context, *request, response,
+                [](const Responses& r) -> const google::protobuf::Message& { return r.settings; });
+}
+
+grpc::Status FakeAdminService::SetSetting(grpc::ServerContext* context,
+                                          const fwd::v1::SetSettingRequest* request,
+                                          fwd::v1::Setting* response) {
+  return answer("SetSetting", context, *request, response,
+                [](const Responses& r) -> const google::protobuf::Message& { return r.setting; });
+}
+
 grpc::Status FakeAdminService::RevokeKey(grpc::ServerContext* context,
                                          const fwd::v1::RevokeKeyRequest* request,
                                          fwd::v1::Key* response) {

@@ -27,6 +27,8 @@ class FakeAdminService final : public fwd::v1::AdminService::Service {
     fwd::v1::ListKeysResponse keys;
     fwd::v1::Key key;
     fwd::v1::GetStatusResponse status;
+    fwd::v1::ListSettingsResponse settings;
+    fwd::v1::Setting setting;
     // Returned instead of a response when not OK.
     grpc::Status error = grpc::Status::OK;
     // Slept before answering, to exceed a client's deadline.
@@ -84,6 +86,11 @@ class FakeAdminService final : public fwd::v1::AdminService::Service {
                          fwd::v1::Key* response) override;
   grpc::Status RotateKey(grpc::ServerContext* context, const fwd::v1::RotateKeyRequest* request,
                          fwd::v1::CreateKeyResponse* response) override;
+  grpc::Status ListSettings(grpc::ServerContext* context,
+                            const fwd::v1::ListSettingsRequest* request,
+                            fwd::v1::ListSettingsResponse* response) override;
+  grpc::Status SetSetting(grpc::ServerContext* context, const fwd::v1::SetSettingRequest* request,
+                          fwd::v1::Setting* response) override;
   grpc::Status RevokeKey(grpc::ServerContext* context, const fwd::v1::RevokeKeyRequest* request,
                          fwd::v1::Key* response) override;
   grpc::Status GetStatus(grpc::ServerContext* context, const fwd::v1::GetStatusRequest* request,

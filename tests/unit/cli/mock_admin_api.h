@@ -38,6 +38,10 @@ class MockAdminApi : public client::AdminApi {
               (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::CreateKeyResponse>, rotateKey,
               (const fwd::v1::RotateKeyRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::ListSettingsResponse>, listSettings,
+              (const fwd::v1::ListSettingsRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::Setting>, setSetting, (const fwd::v1::SetSettingRequest&),
+              (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::Key>, revokeKey, (const fwd::v1::RevokeKeyRequest&),
               (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::GetStatusResponse>, getStatus,

@@ -303,6 +303,35 @@ TEST_F(ServiceTest, KeysAreUpdatedAndRotatedIntoTheSnapshotWithoutShowingHashes)
             grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_F(ServiceTest, SettingsAreListedWithDefaultsAndSetIntoTheSnapshot) {
+  // ListSettings shows every setting (its default until set); SetSetting checks the name and
+  // value and publishes; a key created with errors_as_200 carries it into the snapshot.
+  fwd::v1::ListSettingsResponse list;
+  ASSERT_TRUE(admin_->ListSettings(admin().get(), {}, &list).ok());
+  ASSERT_EQ(list.settings_size(), 1);
+  EXPECT_EQ(list.settings(0).name(), "errors_as_200");
+  EXPECT_EQ(list.settings(0).value(), "false");
+
+  fwd::v1::SetSettingRequest set;
+  set.set_name("errors_as_200");
+  set.set_value("True");
+  fwd::v1::Setting answer;
+  ASSERT_TRUE(admin_->SetSetting(admin().get(), set, &answer).ok());
+  EXPECT_EQ(answer.value(), "true");
+  EXPECT_TRUE(hub_.current()->settings().errors_as_200());
+  set.set_name("nope");
+  EXPECT_EQ(admin_->SetSetting(admin().get(), set, &answer).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  fwd::v1::CreateKeyRequest create;
+  create.set_name("legacy");
+  create.set_errors_as_200(true);
+  fwd::v1::CreateKeyResponse created;
+  ASSERT_TRUE(admin_->CreateKey(admin().get(), create, &created).ok());
+  EXPECT_TRUE(created.key().errors_as_200());
+  EXPECT_TRUE(hub_.current()->keys(0).errors_as_200());
+}
+
 TEST_F(ServiceTest, KeysAreShownOnceAndRevokedOutOfTheSnapshot) {
   // CreateKey returns the secret once and stores its hash; revocation removes it from the
   // snapshot but not from ListKeys.

@@ -408,6 +408,35 @@ TEST_F(SqliteStoreTest, KeysAreUpdatedAndRotatedWithOrWithoutAGracePeriod) {
   EXPECT_EQ(store_->updateKey("nope", touch).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(SqliteStoreTest, SettingsAreSetReplacedAndReadWithTheConfig) {
+  // setSetting inserts or replaces and bumps the version; readConfig carries the settings, and
+  // the snapshot built from them has the typed values. A key keeps its errors_as_200.
+  absl::StatusOr<std::map<std::string, std::string>> none = store_->listSettings();
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  std::uint64_t before = version();
+  ASSERT_TRUE(store_->setSetting("errors_as_200", "false").ok());
+  absl::StatusOr<std::uint64_t> v = store_->setSetting("errors_as_200", "true");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, before + 2);
+  fwd::v1::Key k = makeKey("legacy");
+  k.set_errors_as_200(true);
+  ASSERT_TRUE(store_->createKey(k).ok());
+  reopen();
+  absl::StatusOr<ConfigState> config = store_->readConfig();
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->settings, (std::map<std::string, std::string>{{"errors_as_200", "true"}}));
+  EXPECT_TRUE(config->active_keys[0].errors_as_200());
+  auto snap = snapshot::buildSnapshot(*config, now_);
+  EXPECT_TRUE(snap->settings().errors_as_200());
+  absl::StatusOr<fwd::v1::Key> off = store_->updateKey("legacy", [](fwd::v1::Key& key) {
+    key.set_errors_as_200(false);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->errors_as_200());
+}
+
 TEST_F(SqliteStoreTest, ConcurrentWritersGetDistinctVersions) {
   // Writes from several threads are serialised: every one commits and the version counts them.
   constexpr int kThreads = 4;

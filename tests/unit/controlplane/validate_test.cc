@@ -6,6 +6,7 @@
 
 #include <functional>
 
+#include "controlplane/validate/settings.h"
 #include "google/protobuf/unknown_field_set.h"
 
 namespace fwd::controlplane::validate {
@@ -492,14 +493,32 @@ TEST(ValidateTest, KeyRequestsNeedNameAndValidPatterns) {
   EXPECT_EQ(checkCreateKey(request).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ValidateTest, SettingsHaveKnownNamesAndValues) {
+  // A setting must exist and take its value (booleans in any case, stored lower case); stored
+  // pairs become the Settings message, unknown names from a newer build ignored.
+  auto ok = checkSetting("errors_as_200", "TRUE");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(*ok, "true");
+  EXPECT_EQ(std::string(checkSetting("errors_as_201", "true").status().message()),
+            "no setting named \"errors_as_201\"; the settings are: errors_as_200");
+  EXPECT_EQ(std::string(checkSetting("errors_as_200", "yes").status().message()),
+            "setting errors_as_200: \"yes\" is not true or false");
+  fwd::v1::Settings settings;
+  applySettings({{"errors_as_200", "true"}, {"from_the_future", "1"}}, settings);
+  EXPECT_TRUE(settings.errors_as_200());
+  auto known = knownSettings();
+  ASSERT_EQ(known.size(), 1u);
+  EXPECT_EQ(known[0].default_value(), "false");
+}
+
 TEST(ValidateTest, KeyUpdatesNameTheirFieldsAndRotationsABoundedGrace) {
   // An update names models (checked as patterns); a rotation's grace is 0..720h.
   google::protobuf::FieldMask mask;
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
-            "nothing to update: update_mask names no field (use models)");
+            "nothing to update: update_mask names no field (use models, errors_as_200)");
   mask.add_paths("name");
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
-            "update_mask: \"name\" is not an updatable key field (use models)");
+            "update_mask: \"name\" is not an updatable key field (use models, errors_as_200)");
   mask.set_paths(0, "models");
   EXPECT_TRUE(checkKeyMask(mask).ok());
   fwd::v1::Key patch;

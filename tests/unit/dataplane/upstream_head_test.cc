@@ -45,6 +45,28 @@ TEST(UpstreamHeadTest, KeepsEndToEndFieldsAsSentAndDropsHopByHopOnes) {
             "\r\n");
 }
 
+TEST(UpstreamHeadTest, RestatusReplacesTheStatusLineAndKeepsTheRealOneInAField) {
+  // What errors-as-200 does to a relayed upstream error: "200 OK", x-fwd-status: 429, every
+  // other field as it was.
+  std::string out;
+  UpstreamHeadParser parser(out);
+  ASSERT_FALSE(parseHead(parser,
+                         "HTTP/1.1 429 Too Many Requests\r\n"
+                         "Content-Type: application/json\r\n"
+                         "Content-Length: 2\r\n"
+                         "\r\n"));
+  parser.restatus(200);
+  parser.finishHead("openai", false, 2, true);
+  EXPECT_EQ(parser.status(), 429u);
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\n"
+            "Content-Type: application/json\r\n"
+            "x-fwd-status: 429\r\n"
+            "x-fwd-upstream: openai\r\n"
+            "Content-Length: 2\r\n"
+            "\r\n");
+}
+
 TEST(UpstreamHeadTest, SeesEventStreamsRetryAfterAndChunkedFraming) {
   // An SSE head (any case) with a numeric Retry-After; fwd's chunked framing replaces the
   // upstream's, and Connection: close ends a client connection that will not be reused.

@@ -22,6 +22,9 @@ class MockPolicy : public Policy {
   MOCK_METHOD(void, onError,
               (const pipeline::RequestContext& ctx, ErrorAnswer& answer, WorkerSlot* slot),
               (const, override));
+  MOCK_METHOD(void, onResponseHead,
+              (const pipeline::RequestContext& ctx, ResponseHead& head, WorkerSlot* slot),
+              (const, override));
   MOCK_METHOD(void, onFinish, (const pipeline::RequestOutcome& outcome, WorkerSlot* slot),
               (const, override));
 };

@@ -3,14 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <boost/asio/ssl/context.hpp>
-
-#include "dataplane/metrics/metrics.h"
-#include "dataplane/pipeline/client_conn.h"
 #include "dataplane/pipeline/finish.h"
-#include "dataplane/pipeline/request_context.h"
-#include "dataplane/proxy/worker_context.h"
 #include "tests/mocks/dataplane/policy/mock_policy.h"
+#include "tests/unit/dataplane/test_request.h"
 
 namespace fwd::dataplane::policy {
 namespace {
@@ -26,40 +21,24 @@ struct TaggedSlot : WorkerSlot {
   int tag;
 };
 
-// A real request context (on an idle worker) for the hooks to receive.
+// Hooks receive a real request context (on an idle worker).
 class ChainTest : public ::testing::Test {
  protected:
-  ChainTest()
-      : metrics_(1),
-        verify_(boost::asio::ssl::context::tls_client),
-        insecure_(boost::asio::ssl::context::tls_client),
-        worker_(0, options_, metrics_, verify_, insecure_),
-        client_(proxy::Socket(worker_.ioc.get_executor())),
-        parser_(storage_, 0),
-        ctx_(worker_, client_, parser_, true) {}
-
   static std::shared_ptr<StrictMock<MockPolicy>> policy(unsigned hooks) {
     auto p = std::make_shared<StrictMock<MockPolicy>>();
     EXPECT_CALL(*p, hooks()).WillRepeatedly(Return(hooks));
     return p;
   }
 
-  proxy::ProxyOptions options_;
-  metrics::Metrics metrics_;
-  boost::asio::ssl::context verify_;
-  boost::asio::ssl::context insecure_;
-  proxy::WorkerContext worker_;
-  pipeline::ClientConn client_;
-  proxy::ClientRequestParser::Storage storage_;
-  proxy::ClientRequestParser parser_;
-  pipeline::RequestContext ctx_;
+  testing::TestRequest request_;
+  pipeline::RequestContext& ctx_ = request_.ctx();
 };
 
 TEST_F(ChainTest, AnEmptyChainHasNoHooks) {
   // With no policy configured every call site is skipped: has() is false for each hook.
   Chain chain;
   EXPECT_TRUE(chain.empty());
-  for (Hook h : {kOnClient, kOnKey, kOnRequest, kOnError, kOnFinish}) {
+  for (Hook h : {kOnClient, kOnKey, kOnRequest, kOnError, kOnFinish, kOnResponseHead}) {
     EXPECT_FALSE(chain.has(h)) << h;
   }
   EXPECT_TRUE(chain.makeWorkerSlots().empty());
