@@ -46,6 +46,12 @@ class AdminApi {
       const fwd::v1::RotateKeyRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::Key> revokeKey(const fwd::v1::RevokeKeyRequest& request) = 0;
 
+  virtual absl::StatusOr<fwd::v1::IpRule> addIpRule(const fwd::v1::AddIpRuleRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::ListIpRulesResponse> listIpRules(
+      const fwd::v1::ListIpRulesRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::RemoveIpRuleResponse> removeIpRule(
+      const fwd::v1::RemoveIpRuleRequest& request) = 0;
+
   virtual absl::StatusOr<fwd::v1::ListSettingsResponse> listSettings(
       const fwd::v1::ListSettingsRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::Setting> setSetting(

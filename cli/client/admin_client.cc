@@ -139,6 +139,23 @@ absl::StatusOr<fwd::v1::Key> AdminClient::revokeKey(const fwd::v1::RevokeKeyRequ
                                                        request);
 }
 
+absl::StatusOr<fwd::v1::IpRule> AdminClient::addIpRule(const fwd::v1::AddIpRuleRequest& request) {
+  return call<fwd::v1::AddIpRuleRequest, fwd::v1::IpRule>(&fwd::v1::AdminService::Stub::AddIpRule,
+                                                          request);
+}
+
+absl::StatusOr<fwd::v1::ListIpRulesResponse> AdminClient::listIpRules(
+    const fwd::v1::ListIpRulesRequest& request) {
+  return call<fwd::v1::ListIpRulesRequest, fwd::v1::ListIpRulesResponse>(
+      &fwd::v1::AdminService::Stub::ListIpRules, request);
+}
+
+absl::StatusOr<fwd::v1::RemoveIpRuleResponse> AdminClient::removeIpRule(
+    const fwd::v1::RemoveIpRuleRequest& request) {
+  return call<fwd::v1::RemoveIpRuleRequest, fwd::v1::RemoveIpRuleResponse>(
+      &fwd::v1::AdminService::Stub::RemoveIpRule, request);
+}
+
 absl::StatusOr<fwd::v1::ListSettingsResponse> AdminClient::listSettings(
     const fwd::v1::ListSettingsRequest& request) {
   return call<fwd::v1::ListSettingsRequest, fwd::v1::ListSettingsResponse>(

@@ -59,6 +59,11 @@ class AdminClient : public AdminApi {
   absl::StatusOr<fwd::v1::CreateKeyResponse> rotateKey(
       const fwd::v1::RotateKeyRequest& request) override;
   absl::StatusOr<fwd::v1::Key> revokeKey(const fwd::v1::RevokeKeyRequest& request) override;
+  absl::StatusOr<fwd::v1::IpRule> addIpRule(const fwd::v1::AddIpRuleRequest& request) override;
+  absl::StatusOr<fwd::v1::ListIpRulesResponse> listIpRules(
+      const fwd::v1::ListIpRulesRequest& request) override;
+  absl::StatusOr<fwd::v1::RemoveIpRuleResponse> removeIpRule(
+      const fwd::v1::RemoveIpRuleRequest& request) override;
   absl::StatusOr<fwd::v1::ListSettingsResponse> listSettings(
       const fwd::v1::ListSettingsRequest& request) override;
   absl::StatusOr<fwd::v1::Setting> setSetting(const fwd::v1::SetSettingRequest& request) override;

@@ -1,5 +1,7 @@
 #include "cli/commands/key.h"
 
+#include <tuple>
+
 #include "cli/client/error_kind.h"
 
 namespace fwd::cli::commands {
@@ -23,6 +25,12 @@ absl::StatusOr<Action> prepareCreate(const Invocation& inv) {
     request.add_models(model);
   }
   request.set_errors_as_200(inv.flags.boolValue("errors-as-200").value_or(false));
+  for (const std::string& cidr : inv.flags.values("allow-ip")) {
+    request.add_allow_ips(cidr);
+  }
+  for (const std::string& cidr : inv.flags.values("deny-ip")) {
+    request.add_deny_ips(cidr);
+  }
   OutputFormat format = inv.global.output;
   return Action([request, format](client::AdminApi* api, std::ostream& out) -> absl::Status {
     auto response = api->createKey(request);
@@ -93,13 +101,31 @@ absl::StatusOr<Action> prepareUpdate(const Invocation& inv) {
   if (clear_models || !models.empty()) {
     request.mutable_update_mask()->add_paths("models");
   }
+  for (auto [flag, clear, path] : {std::tuple{"allow-ip", "clear-allow-ip", "allow_ips"},
+                                   {"deny-ip", "clear-deny-ip", "deny_ips"}}) {
+    std::vector<std::string> blocks = inv.flags.values(flag);
+    bool cleared = inv.flags.boolValue(clear).value_or(false);
+    if (cleared && !blocks.empty()) {
+      return client::usageError(std::string("--") + clear + " and --" + flag +
+                                " cannot be used together");
+    }
+    auto* list = std::string_view(path) == "allow_ips" ? request.mutable_key()->mutable_allow_ips()
+                                                       : request.mutable_key()->mutable_deny_ips();
+    for (const std::string& cidr : blocks) {
+      list->Add(std::string(cidr));
+    }
+    if (cleared || !blocks.empty()) {
+      request.mutable_update_mask()->add_paths(path);
+    }
+  }
   if (auto errors_as_200 = inv.flags.boolValue("errors-as-200")) {
     request.mutable_key()->set_errors_as_200(*errors_as_200);
     request.mutable_update_mask()->add_paths("errors_as_200");
   }
   if (request.update_mask().paths_size() == 0) {
     return client::usageError(
-        "nothing to update: give --model PATTERN..., --clear-models or --errors-as-200[=false]");
+        "nothing to update: give --model, --clear-models, --allow-ip, --deny-ip, "
+        "--clear-allow-ip, --clear-deny-ip or --errors-as-200[=false]");
   }
   OutputFormat format = inv.global.output;
   return Action([request, format](client::AdminApi* api, std::ostream& out) -> absl::Status {
@@ -168,10 +194,14 @@ std::vector<CommandSpec> keyCommands() {
       {"key",
        "create",
        "NAME",
-       "[--model PATTERN]... [--errors-as-200]",
+       "[--model PATTERN]... [--allow-ip CIDR]... [--deny-ip CIDR]... [--errors-as-200]",
        "create a client API key",
        {{"model", FlagKind::kRepeated, "PATTERN",
          "model glob the key may use, repeatable (default: every model)"},
+        {"allow-ip", FlagKind::kRepeated, "CIDR",
+         "client block the key may be used from, repeatable (default: anywhere)"},
+        {"deny-ip", FlagKind::kRepeated, "CIDR",
+         "client block the key may not be used from, repeatable; beats --allow-ip"},
         {"errors-as-200", FlagKind::kBool, "",
          "answer this key's errors with status 200 and the real status in x-fwd-status"}},
        prepareCreate},
@@ -180,11 +210,16 @@ std::vector<CommandSpec> keyCommands() {
       {"key",
        "update",
        "NAME",
-       "[--model PATTERN]... [--clear-models] [--errors-as-200[=false]]",
+       "[--model PATTERN]... [--clear-models] [--allow-ip CIDR]... [--clear-allow-ip] "
+       "[--deny-ip CIDR]... [--clear-deny-ip] [--errors-as-200[=false]]",
        "change the given fields of a key",
        {{"model", FlagKind::kRepeated, "PATTERN",
          "model glob the key may use, repeatable; replaces the key's list"},
         {"clear-models", FlagKind::kBool, "", "let the key use every model"},
+        {"allow-ip", FlagKind::kRepeated, "CIDR", "replaces the key's allowed client blocks"},
+        {"clear-allow-ip", FlagKind::kBool, "", "the key may be used from anywhere again"},
+        {"deny-ip", FlagKind::kRepeated, "CIDR", "replaces the key's denied client blocks"},
+        {"clear-deny-ip", FlagKind::kBool, "", "remove the key's denied client blocks"},
         {"errors-as-200", FlagKind::kBool, "",
          "answer this key's errors with status 200 (=false: with their real status)"}},
        prepareUpdate},
@@ -207,6 +242,8 @@ Json keyJson(const fwd::v1::Key& key) {
       {"display_prefix", key.display_prefix()},
       {"models", modelsJson(key.models())},
       {"errors_as_200", key.errors_as_200()},
+      {"allow_ips", modelsJson(key.allow_ips())},
+      {"deny_ips", modelsJson(key.deny_ips())},
       {"created", timestampJson(key.create_time())},
       {"updated", timestampJson(key.update_time())},
       {"revoked", timestampJson(key.revoke_time())},
@@ -223,6 +260,8 @@ std::string keyDetail(const fwd::v1::Key& key) {
   line("prefix:", key.display_prefix());
   line("models:", joinedOr(key.models(), "*"));
   line("errors as 200:", key.errors_as_200() ? "yes" : "no");
+  line("allow ips:", joinedOr(key.allow_ips(), "*"));
+  line("deny ips:", joinedOr(key.deny_ips(), "-"));
   line("created:", timestampCell(key.create_time()));
   line("updated:", timestampCell(key.update_time()));
   line("revoked:", timestampCell(key.revoke_time()));

@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "cli/client/error_kind.h"
 #include "cli/commands/format.h"
+#include "cli/commands/ip.h"
 #include "cli/commands/key.h"
 #include "cli/commands/parser.h"
 #include "cli/commands/route.h"
@@ -125,8 +126,8 @@ bool isNoun(const std::vector<CommandSpec>& commands, const std::string& word) {
 
 std::vector<CommandSpec> allCommands() {
   std::vector<CommandSpec> all;
-  for (auto part :
-       {upstreamCommands(), routeCommands(), keyCommands(), settingsCommands(), statusCommands()}) {
+  for (auto part : {upstreamCommands(), routeCommands(), keyCommands(), ipCommands(),
+                    settingsCommands(), statusCommands()}) {
     all.insert(all.end(), part.begin(), part.end());
   }
   CommandSpec version{"version", "", "", "", "print fwdctl's version", {}, prepareVersion};

@@ -294,7 +294,8 @@ grpc::Status AdminServiceImpl::CreateKey(grpc::ServerContext* context,
   if (grpc::Status s = admit(*context, *request); !s.ok()) {
     return s;
   }
-  if (absl::Status s = validate::checkCreateKey(*request); !s.ok()) {
+  fwd::v1::CreateKeyRequest normalized = *request;
+  if (absl::Status s = validate::normalizeCreateKey(normalized); !s.ok()) {
     return toGrpc(s);
   }
   std::string secret = common::crypto::randomToken("fwd-");
@@ -302,8 +303,10 @@ grpc::Status AdminServiceImpl::CreateKey(grpc::ServerContext* context,
   key.set_name(request->name());
   key.set_secret_sha256(common::crypto::sha256Hex(secret));
   key.set_display_prefix(secret.substr(0, 8));
-  *key.mutable_models() = request->models();
-  key.set_errors_as_200(request->errors_as_200());
+  *key.mutable_models() = normalized.models();
+  key.set_errors_as_200(normalized.errors_as_200());
+  *key.mutable_allow_ips() = normalized.allow_ips();
+  *key.mutable_deny_ips() = normalized.deny_ips();
   absl::StatusOr<fwd::v1::Key> created = store_.createKey(key);
   if (!created.ok()) {
     return toGrpc(created.status());
@@ -423,6 +426,71 @@ grpc::Status AdminServiceImpl::RevokeKey(grpc::ServerContext* context,
   publish("revoke key");
   *response = std::move(*revoked);
   redactKey(*response);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::AddIpRule(grpc::ServerContext* context,
+                                         const fwd::v1::AddIpRuleRequest* request,
+                                         fwd::v1::IpRule* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  fwd::v1::IpRule rule = request->rule();
+  if (absl::Status s = validate::normalizeIpRule(rule); !s.ok()) {
+    return toGrpc(s);
+  }
+  absl::StatusOr<fwd::v1::IpRule> added = store_.addIpRule(rule);
+  if (!added.ok()) {
+    return toGrpc(added.status());
+  }
+  FWD_LOG(kInfo, kLog) << "added ip rule " << fwd::v1::IpRule::Action_Name(added->action()) << " "
+                       << added->cidr();
+  publish("add ip rule");
+  *response = std::move(*added);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ListIpRules(grpc::ServerContext* context,
+                                           const fwd::v1::ListIpRulesRequest* request,
+                                           fwd::v1::ListIpRulesResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::vector<fwd::v1::IpRule>> rules = store_.listIpRules();
+  if (!rules.ok()) {
+    return toGrpc(rules.status());
+  }
+  for (fwd::v1::IpRule& r : *rules) {
+    *response->add_rules() = std::move(r);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::RemoveIpRule(grpc::ServerContext* context,
+                                            const fwd::v1::RemoveIpRuleRequest* request,
+                                            fwd::v1::RemoveIpRuleResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  // The block as it is stored, however it was written.
+  fwd::v1::IpRule probe;
+  probe.set_cidr(request->cidr());
+  probe.set_action(fwd::v1::IpRule::ACTION_DENY);
+  if (absl::Status s = validate::normalizeIpRule(probe); !s.ok()) {
+    return toGrpc(s);
+  }
+  if (!fwd::v1::IpRule::Action_IsValid(request->action())) {
+    return toGrpc(absl::InvalidArgumentError("action: unknown value"));
+  }
+  absl::StatusOr<store::IpRuleRemoval> removed =
+      store_.removeIpRule(probe.cidr(), request->action());
+  if (!removed.ok()) {
+    return toGrpc(removed.status());
+  }
+  FWD_LOG(kInfo, kLog) << "removed " << removed->removed << " ip rule(s) for " << probe.cidr();
+  publish("remove ip rule");
+  response->set_version(removed->version);
+  response->set_removed(removed->removed);
   return grpc::Status::OK;
 }
 

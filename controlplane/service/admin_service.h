@@ -59,6 +59,13 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
                          fwd::v1::Key* response) override;
   grpc::Status RotateKey(grpc::ServerContext* context, const fwd::v1::RotateKeyRequest* request,
                          fwd::v1::CreateKeyResponse* response) override;
+  grpc::Status AddIpRule(grpc::ServerContext* context, const fwd::v1::AddIpRuleRequest* request,
+                         fwd::v1::IpRule* response) override;
+  grpc::Status ListIpRules(grpc::ServerContext* context, const fwd::v1::ListIpRulesRequest* request,
+                           fwd::v1::ListIpRulesResponse* response) override;
+  grpc::Status RemoveIpRule(grpc::ServerContext* context,
+                            const fwd::v1::RemoveIpRuleRequest* request,
+                            fwd::v1::RemoveIpRuleResponse* response) override;
   grpc::Status ListSettings(grpc::ServerContext* context,
                             const fwd::v1::ListSettingsRequest* request,
                             fwd::v1::ListSettingsResponse* response) override;

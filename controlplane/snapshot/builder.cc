@@ -28,6 +28,9 @@ SnapshotConstSharedPtr buildSnapshot(const store::ConfigState& state,
     *snapshot->add_routes() = r;
   }
   validate::applySettings(state.settings, *snapshot->mutable_settings());
+  for (const fwd::v1::IpRule& rule : state.ip_rules) {
+    *snapshot->add_ip_rules() = rule;
+  }
   auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   snapshot->mutable_create_time()->set_seconds(nanos / 1000000000);
   snapshot->mutable_create_time()->set_nanos(static_cast<std::int32_t>(nanos % 1000000000));

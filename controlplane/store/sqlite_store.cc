@@ -14,7 +14,7 @@ namespace {
 
 // Schema steps, applied in order; PRAGMA user_version holds how many have run. Never edit a
 // released step: append a new one.
-constexpr std::array<const char*, 5> kMigrations = {
+constexpr std::array<const char*, 6> kMigrations = {
     // 1: initial schema.
     R"sql(
 CREATE TABLE meta (
@@ -112,6 +112,19 @@ CREATE TABLE settings (
   value TEXT NOT NULL
 ) STRICT;
 )sql",
+    // 6: IP access rules (global, and per key). CIDR blocks are stored in canonical form, so a
+    // block written two ways is one rule.
+    R"sql(
+CREATE TABLE ip_rules (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  cidr TEXT NOT NULL,
+  action TEXT NOT NULL,                  -- fwd.v1.IpRule.Action value name
+  create_time_us INTEGER NOT NULL,
+  UNIQUE (cidr, action)
+) STRICT;
+ALTER TABLE keys ADD COLUMN allow_ips TEXT NOT NULL DEFAULT '[]';  -- JSON array of CIDR blocks
+ALTER TABLE keys ADD COLUMN deny_ips TEXT NOT NULL DEFAULT '[]';
+)sql",
 };
 
 constexpr char kUpstreamColumns[] =
@@ -125,7 +138,8 @@ constexpr char kRouteColumns[] =
     "retry_backoff_base_ns, retry_backoff_max_ns, timeouts";
 constexpr char kKeyColumns[] =
     "id, name, secret_sha256, display_prefix, models, create_time_us, revoke_time_us, "
-    "previous_secret_sha256, previous_expire_time_us, update_time_us, errors_as_200";
+    "previous_secret_sha256, previous_expire_time_us, update_time_us, errors_as_200, allow_ips, "
+    "deny_ips";
 
 void setTimestamp(std::int64_t micros, google::protobuf::Timestamp* ts) {
   std::int64_t secs = micros / 1000000;
@@ -539,6 +553,12 @@ absl::StatusOr<fwd::v1::Key> keyFromRow(const Statement& row) {
     setTimestamp(row.columnInt(9), k.mutable_update_time());
   }
   k.set_errors_as_200(row.columnInt(10) != 0);
+  for (auto [column, field] : {std::pair{11, k.mutable_allow_ips()}, {12, k.mutable_deny_ips()}}) {
+    absl::Status ips = modelsFromJson(row.columnText(column), field);
+    if (!ips.ok()) {
+      return ips;
+    }
+  }
   return k;
 }
 
@@ -1144,7 +1164,8 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::createKey(const fwd::v1::Key& key) {
     }
     absl::StatusOr<Statement> q = db_->prepare(
         "INSERT INTO keys (name, secret_sha256, display_prefix, models, create_time_us, "
-        "errors_as_200) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING " +
+        "errors_as_200, allow_ips, deny_ips) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "RETURNING " +
         std::string(kKeyColumns));
     if (!q.ok()) {
       return q.status();
@@ -1154,7 +1175,9 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::createKey(const fwd::v1::Key& key) {
         .bind(3, key.display_prefix())
         .bind(4, modelsToJson(key.models()))
         .bind(5, nowMicros())
-        .bind(6, std::int64_t{key.errors_as_200() ? 1 : 0});
+        .bind(6, std::int64_t{key.errors_as_200() ? 1 : 0})
+        .bind(7, modelsToJson(key.allow_ips()))
+        .bind(8, modelsToJson(key.deny_ips()));
     absl::StatusOr<bool> inserted = q->step();
     if (!inserted.ok()) {
       return inserted.status();
@@ -1225,14 +1248,17 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::updateKey(std::string_view name,
       return m;
     }
     absl::StatusOr<Statement> q = db_->prepare(
-        "UPDATE keys SET models = ?2, update_time_us = ?3, errors_as_200 = ?4 WHERE id = ?1");
+        "UPDATE keys SET models = ?2, update_time_us = ?3, errors_as_200 = ?4, allow_ips = ?5, "
+        "deny_ips = ?6 WHERE id = ?1");
     if (!q.ok()) {
       return q.status();
     }
     q->bind(1, static_cast<std::int64_t>(current->id()))
         .bind(2, modelsToJson(next.models()))
         .bind(3, nowMicros())
-        .bind(4, std::int64_t{next.errors_as_200() ? 1 : 0});
+        .bind(4, std::int64_t{next.errors_as_200() ? 1 : 0})
+        .bind(5, modelsToJson(next.allow_ips()))
+        .bind(6, modelsToJson(next.deny_ips()));
     return finishWrite(
         *q, [&] { return bumpVersion(); }, [&] { return findKey(name); }, updated);
   });
@@ -1330,6 +1356,113 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::revokeKey(std::string_view name) {
     return s;
   }
   return revoked;
+}
+
+absl::StatusOr<std::vector<fwd::v1::IpRule>> SqliteStore::selectIpRules() {
+  absl::StatusOr<Statement> q =
+      db_->prepare("SELECT cidr, action, create_time_us FROM ip_rules ORDER BY action, id");
+  if (!q.ok()) {
+    return q.status();
+  }
+  std::vector<fwd::v1::IpRule> out;
+  for (;;) {
+    absl::StatusOr<bool> row = q->step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (!*row) {
+      return out;
+    }
+    fwd::v1::IpRule rule;
+    rule.set_cidr(q->columnText(0));
+    fwd::v1::IpRule::Action action;
+    if (!fwd::v1::IpRule::Action_Parse(q->columnText(1), &action)) {
+      return absl::DataLossError("ip_rules: unknown action \"" + q->columnText(1) + "\"");
+    }
+    rule.set_action(action);
+    setTimestamp(q->columnInt(2), rule.mutable_create_time());
+    out.push_back(std::move(rule));
+  }
+}
+
+absl::StatusOr<fwd::v1::IpRule> SqliteStore::addIpRule(const fwd::v1::IpRule& rule) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fwd::v1::IpRule added = rule;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<Statement> exists =
+        db_->prepare("SELECT 1 FROM ip_rules WHERE cidr = ?1 AND action = ?2");
+    if (!exists.ok()) {
+      return exists.status();
+    }
+    const std::string& action = fwd::v1::IpRule::Action_Name(rule.action());
+    exists->bind(1, rule.cidr()).bind(2, action);
+    absl::StatusOr<bool> row = exists->step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (*row) {
+      return absl::AlreadyExistsError("ip rule " + action + " " + rule.cidr() + " already exists");
+    }
+    absl::StatusOr<Statement> q =
+        db_->prepare("INSERT INTO ip_rules (cidr, action, create_time_us) VALUES (?1, ?2, ?3)");
+    if (!q.ok()) {
+      return q.status();
+    }
+    std::int64_t now = nowMicros();
+    q->bind(1, rule.cidr()).bind(2, action).bind(3, now);
+    if (absl::Status ran = q->run(); !ran.ok()) {
+      return ran;
+    }
+    setTimestamp(now, added.mutable_create_time());
+    return bumpVersion().status();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return added;
+}
+
+absl::StatusOr<std::vector<fwd::v1::IpRule>> SqliteStore::listIpRules() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return selectIpRules();
+}
+
+absl::StatusOr<IpRuleRemoval> SqliteStore::removeIpRule(std::string_view cidr,
+                                                        fwd::v1::IpRule::Action action) {
+  std::lock_guard<std::mutex> lock(mu_);
+  IpRuleRemoval out;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    bool any_action = action == fwd::v1::IpRule::ACTION_UNSPECIFIED;
+    absl::StatusOr<Statement> q =
+        db_->prepare(any_action ? "DELETE FROM ip_rules WHERE cidr = ?1"
+                                : "DELETE FROM ip_rules WHERE cidr = ?1 AND action = ?2");
+    if (!q.ok()) {
+      return q.status();
+    }
+    q->bind(1, cidr);
+    if (!any_action) {
+      q->bind(2, fwd::v1::IpRule::Action_Name(action));
+    }
+    if (absl::Status ran = q->run(); !ran.ok()) {
+      return ran;
+    }
+    out.removed = static_cast<std::uint32_t>(db_->changes());
+    if (out.removed == 0) {
+      return absl::NotFoundError(
+          "no ip rule for " + std::string(cidr) +
+          (any_action ? "" : " with action " + fwd::v1::IpRule::Action_Name(action)));
+    }
+    absl::StatusOr<std::uint64_t> v = bumpVersion();
+    if (!v.ok()) {
+      return v.status();
+    }
+    out.version = *v;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return out;
 }
 
 absl::StatusOr<std::map<std::string, std::string>> SqliteStore::selectSettings() {
@@ -1465,6 +1598,11 @@ absl::StatusOr<ConfigState> SqliteStore::readConfig() {
       return settings.status();
     }
     state.settings = std::move(*settings);
+    absl::StatusOr<std::vector<fwd::v1::IpRule>> rules = selectIpRules();
+    if (!rules.ok()) {
+      return rules.status();
+    }
+    state.ip_rules = std::move(*rules);
     return absl::OkStatus();
   });
   if (!s.ok()) {

@@ -51,6 +51,10 @@ class SqliteStore : public Store {
                                          std::chrono::microseconds grace) override;
   absl::StatusOr<fwd::v1::Key> revokeKey(std::string_view name) override;
   absl::StatusOr<std::map<std::string, std::string>> listSettings() override;
+  absl::StatusOr<fwd::v1::IpRule> addIpRule(const fwd::v1::IpRule& rule) override;
+  absl::StatusOr<std::vector<fwd::v1::IpRule>> listIpRules() override;
+  absl::StatusOr<IpRuleRemoval> removeIpRule(std::string_view cidr,
+                                             fwd::v1::IpRule::Action action) override;
   absl::StatusOr<std::uint64_t> setSetting(std::string_view name, std::string_view value) override;
   absl::StatusOr<bool> hasTokens() override;
   absl::Status addTokens(const std::vector<std::pair<TokenKind, std::string>>& hashes) override;
@@ -86,6 +90,7 @@ class SqliteStore : public Store {
   absl::StatusOr<fwd::v1::Key> findKey(std::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::map<std::string, std::string>> selectSettings()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<fwd::v1::IpRule>> selectIpRules() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   /// findKey, FAILED_PRECONDITION for a revoked key.
   absl::StatusOr<fwd::v1::Key> findActiveKey(std::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -34,6 +34,14 @@ struct ConfigState {
   std::vector<fwd::v1::Route> routes;
   /// Settings set so far, by name (unset ones are absent: their default applies).
   std::map<std::string, std::string> settings;
+  /// Ordered by action, then creation.
+  std::vector<fwd::v1::IpRule> ip_rules;
+};
+
+/// What removeIpRule did.
+struct IpRuleRemoval {
+  std::uint64_t version = 0;
+  std::uint32_t removed = 0;
 };
 
 /// Every method may be called from any thread; implementations serialise internally. Every
@@ -47,7 +55,7 @@ class Store {
   using UpstreamMutator = std::function<absl::Status(fwd::v1::Upstream&)>;
   /// The same for a stored route.
   using RouteMutator = std::function<absl::Status(fwd::v1::Route&)>;
-  /// The same for a stored key (only its models and errors_as_200 are written back).
+  /// The same for a stored key (its models, errors_as_200 and IP lists are written back).
   using KeyMutator = std::function<absl::Status(fwd::v1::Key&)>;
 
   virtual ~Store() = default;
@@ -112,6 +120,16 @@ class Store {
   /// Sets (or replaces) one setting; returns the new config version.
   virtual absl::StatusOr<std::uint64_t> setSetting(std::string_view name,
                                                    std::string_view value) = 0;
+
+  /// Adds a rule whose cidr is canonical and action set; sets create_time. ALREADY_EXISTS when
+  /// the block already has that action.
+  virtual absl::StatusOr<fwd::v1::IpRule> addIpRule(const fwd::v1::IpRule& rule) = 0;
+  /// Ordered by action, then creation.
+  virtual absl::StatusOr<std::vector<fwd::v1::IpRule>> listIpRules() = 0;
+  /// Removes the block's rule with `action`, or all its rules for ACTION_UNSPECIFIED. NOT_FOUND
+  /// when there is none.
+  virtual absl::StatusOr<IpRuleRemoval> removeIpRule(std::string_view cidr,
+                                                     fwd::v1::IpRule::Action action) = 0;
 
   /// True when at least one token hash is stored.
   virtual absl::StatusOr<bool> hasTokens() = 0;

@@ -12,6 +12,7 @@
 #include "common/config/defaults.h"
 #include "common/config/duration.h"
 #include "common/match/glob.h"
+#include "common/net/cidr.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/reflection.h"
 #include "google/protobuf/unknown_field_set.h"
@@ -1005,16 +1006,60 @@ absl::Status applyRouteMask(const fwd::v1::Route& patch, const google::protobuf:
   return absl::OkStatus();
 }
 
-absl::Status checkCreateKey(const fwd::v1::CreateKeyRequest& request) {
+absl::Status normalizeCreateKey(fwd::v1::CreateKeyRequest& request) {
   absl::Status s = checkName("name", request.name());
-  if (!s.ok()) {
-    return s;
+  if (s.ok()) {
+    s = checkModels("models", request.models());
   }
-  return checkModels("models", request.models());
+  if (s.ok()) {
+    s = normalizeCidrs("allow_ips", *request.mutable_allow_ips());
+  }
+  if (s.ok()) {
+    s = normalizeCidrs("deny_ips", *request.mutable_deny_ips());
+  }
+  return s;
+}
+
+absl::Status normalizeCidrs(std::string_view field,
+                            google::protobuf::RepeatedPtrField<std::string>& blocks) {
+  constexpr int kMaxBlocks = 256;
+  if (blocks.size() > kMaxBlocks) {
+    return absl::InvalidArgumentError(std::string(field) + ": at most " +
+                                      std::to_string(kMaxBlocks) + " blocks");
+  }
+  for (int i = 0; i < blocks.size(); ++i) {
+    absl::StatusOr<common::net::Cidr> cidr = common::net::parseCidr(blocks[i]);
+    if (!cidr.ok()) {
+      return absl::InvalidArgumentError(std::string(field) + "[" + std::to_string(i) + "] " +
+                                        std::string(cidr.status().message()));
+    }
+    blocks[i] = cidr->toString();
+    for (int j = 0; j < i; ++j) {
+      if (blocks[j] == blocks[i]) {
+        return absl::InvalidArgumentError(std::string(field) + "[" + std::to_string(i) + "] " +
+                                          blocks[i] + " is listed twice");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status normalizeIpRule(fwd::v1::IpRule& rule) {
+  if (rule.action() == fwd::v1::IpRule::ACTION_UNSPECIFIED ||
+      !fwd::v1::IpRule::Action_IsValid(rule.action())) {
+    return absl::InvalidArgumentError("rule.action: must be allow, deny or trust");
+  }
+  absl::StatusOr<common::net::Cidr> cidr = common::net::parseCidr(rule.cidr());
+  if (!cidr.ok()) {
+    return absl::InvalidArgumentError("rule.cidr " + std::string(cidr.status().message()));
+  }
+  rule.set_cidr(cidr->toString());
+  rule.clear_create_time();
+  return absl::OkStatus();
 }
 
 namespace {
-constexpr char kUpdatableKeyPaths[] = "models, errors_as_200";
+constexpr char kUpdatableKeyPaths[] = "models, errors_as_200, allow_ips, deny_ips";
 }  // namespace
 
 absl::Status checkKeyMask(const google::protobuf::FieldMask& mask) {
@@ -1034,13 +1079,24 @@ absl::Status applyKeyMask(const fwd::v1::Key& patch, const google::protobuf::Fie
       *target.mutable_models() = patch.models();
     } else if (path == "errors_as_200") {
       target.set_errors_as_200(patch.errors_as_200());
+    } else if (path == "allow_ips") {
+      *target.mutable_allow_ips() = patch.allow_ips();
+    } else if (path == "deny_ips") {
+      *target.mutable_deny_ips() = patch.deny_ips();
     } else {
       return absl::InvalidArgumentError("update_mask: \"" + path +
                                         "\" is not an updatable key field (use " +
                                         kUpdatableKeyPaths + ")");
     }
   }
-  return checkModels("key.models", target.models());
+  absl::Status s = checkModels("key.models", target.models());
+  if (s.ok()) {
+    s = normalizeCidrs("key.allow_ips", *target.mutable_allow_ips());
+  }
+  if (s.ok()) {
+    s = normalizeCidrs("key.deny_ips", *target.mutable_deny_ips());
+  }
+  return s;
 }
 
 absl::Status checkRotateKey(const fwd::v1::RotateKeyRequest& request) {

@@ -83,10 +83,19 @@ absl::Status checkRouteMask(const google::protobuf::FieldMask& mask);
 absl::Status applyRouteMask(const fwd::v1::Route& patch, const google::protobuf::FieldMask& mask,
                             fwd::v1::Route& target);
 
-/// Name and model patterns of a new key.
-absl::Status checkCreateKey(const fwd::v1::CreateKeyRequest& request);
+/// Name, model patterns and IP blocks of a new key; rewrites the blocks in canonical form.
+absl::Status normalizeCreateKey(fwd::v1::CreateKeyRequest& request);
 
-/// The mask is non-empty and every path is an updatable Key field: models, errors_as_200.
+/// Rewrites each entry of `blocks` (field name `field` in errors) as a canonical CIDR block;
+/// INVALID_ARGUMENT naming the first that is not one, or a block listed twice. At most 256.
+absl::Status normalizeCidrs(std::string_view field,
+                            google::protobuf::RepeatedPtrField<std::string>& blocks);
+
+/// A rule's cidr (rewritten in canonical form) and action.
+absl::Status normalizeIpRule(fwd::v1::IpRule& rule);
+
+/// The mask is non-empty and every path is an updatable Key field: models, errors_as_200,
+/// allow_ips, deny_ips.
 absl::Status checkKeyMask(const google::protobuf::FieldMask& mask);
 /// Copies the fields named by `mask` from `patch` into `target` and checks the result. Call
 /// checkKeyMask first.

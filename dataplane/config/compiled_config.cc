@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "common/match/glob.h"
+#include "dataplane/access/ip_access.h"
 #include "dataplane/compat/errors_as_200.h"
 #include "dataplane/provider/provider.h"
 
@@ -394,6 +395,27 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
                    });
 
   bool any_errors_as_200 = snapshot.settings().errors_as_200();
+  bool any_key_ip_rules = false;
+  IpRules ip_rules;
+  for (const auto& rule : snapshot.ip_rules()) {
+    absl::StatusOr<common::net::Cidr> cidr = common::net::parseCidr(rule.cidr());
+    if (!cidr.ok()) {
+      return absl::InvalidArgumentError("ip rule: " + std::string(cidr.status().message()));
+    }
+    switch (rule.action()) {
+      case fwd::v1::IpRule::ACTION_ALLOW:
+        ip_rules.allow.push_back(*cidr);
+        break;
+      case fwd::v1::IpRule::ACTION_DENY:
+        ip_rules.deny.push_back(*cidr);
+        break;
+      case fwd::v1::IpRule::ACTION_TRUST:
+        ip_rules.trust.push_back(*cidr);
+        break;
+      default:
+        return absl::InvalidArgumentError("ip rule " + rule.cidr() + ": no action");
+    }
+  }
   for (const auto& k : snapshot.keys()) {
     KeyEntry e;
     e.name = k.name();
@@ -425,11 +447,28 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
       cfg->previous_index_.emplace(previous, PreviousSecret{cfg->keys_.size(), expires});
     }
     e.errors_as_200 = k.errors_as_200();
+    for (auto [from, to] :
+         {std::pair{&k.allow_ips(), &e.allow_ips}, {&k.deny_ips(), &e.deny_ips}}) {
+      for (const std::string& text : *from) {
+        absl::StatusOr<common::net::Cidr> cidr = common::net::parseCidr(text);
+        if (!cidr.ok()) {
+          return absl::InvalidArgumentError("key \"" + k.name() +
+                                            "\": " + std::string(cidr.status().message()));
+        }
+        to->push_back(*cidr);
+      }
+    }
+    any_key_ip_rules = any_key_ip_rules || !e.allow_ips.empty() || !e.deny_ips.empty();
     any_errors_as_200 = any_errors_as_200 || e.errors_as_200;
     cfg->keys_.push_back(std::move(e));
   }
   // The policies, in the order the pipeline calls them; only those the snapshot configures.
   std::vector<policy::PolicyConstSharedPtr> policies;
+  bool any_global_ip_rules =
+      !ip_rules.allow.empty() || !ip_rules.deny.empty() || !ip_rules.trust.empty();
+  if (any_global_ip_rules || any_key_ip_rules) {
+    policies.push_back(std::make_shared<access::IpAccess>(std::move(ip_rules), any_key_ip_rules));
+  }
   if (any_errors_as_200) {
     policies.push_back(std::make_shared<compat::ErrorsAs200>(snapshot.settings().errors_as_200()));
   }

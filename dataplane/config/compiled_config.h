@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "common/config/defaults.h"
 #include "common/crypto/token.h"
+#include "common/net/cidr.h"
 #include "dataplane/config/upstream_health.h"
 #include "dataplane/policy/chain.h"
 #include "fwd/v1/config.pb.h"
@@ -77,6 +78,15 @@ struct KeyEntry {
   std::vector<std::string> models;  // empty: every model
   common::crypto::Sha256Digest digest{};
   bool errors_as_200 = false;
+  std::vector<common::net::Cidr> allow_ips;  // empty: wherever the global rules allow
+  std::vector<common::net::Cidr> deny_ips;
+};
+
+/// The global IP access rules of a snapshot.
+struct IpRules {
+  std::vector<common::net::Cidr> allow;  // non-empty: only these clients
+  std::vector<common::net::Cidr> deny;   // beats allow
+  std::vector<common::net::Cidr> trust;  // proxies whose X-Forwarded-For is believed
 };
 
 /// What a secret authenticates as.

@@ -77,6 +77,10 @@ Metrics::Metrics(size_t workers)
       retry_budget_exhausted("fwd_retry_budget_exhausted_total",
                              "Retries not made because the retry budget was spent.",
                              prometheus::MetricType::Counter, {"route"}, workers),
+      ip_refusals("fwd_ip_refusals_total",
+                  "Requests refused by IP access rules (403 ip_not_allowed), by the rules that "
+                  "refused them: global or key.",
+                  prometheus::MetricType::Counter, {"scope"}, workers),
       upstream_ejections("fwd_upstream_ejections_total",
                          "Outlier ejections of an upstream by this data plane.",
                          prometheus::MetricType::Counter, {"upstream"}, workers),
@@ -120,6 +124,7 @@ std::vector<prometheus::MetricFamily> Metrics::Collect() const {
   out.push_back(upstream_retries.collect());
   out.push_back(upstream_in_flight.collect());
   out.push_back(retry_budget_exhausted.collect());
+  out.push_back(ip_refusals.collect());
   out.push_back(upstream_ejections.collect());
   out.push_back(loop_delay.collect());
   // Kept by the process's logger (common/log), read here.

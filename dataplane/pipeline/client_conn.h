@@ -70,6 +70,7 @@ struct ClientConn {
   RelayBuffer relay;          // reused for every response on this connection
   config::KeyMemo key;        // the key this connection authenticated with last
   std::string address;        // the peer's IP address, as upstreams see it in X-Forwarded-For
+  common::net::IpAddress ip;  // the same, for IP rules
   // TLS over `socket` when the listener has a certificate; every read and write of the
   // connection then goes through it.
   std::unique_ptr<proxy::ClientTlsStream> tls;

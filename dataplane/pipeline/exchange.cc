@@ -204,7 +204,9 @@ Task<Attempt> exchange(RequestContext& ctx, Stream& upstream, UpstreamConn& conn
   const config::AttemptTimeouts& timeouts = *plan.timeouts;
   Attempt out;
 
-  provider::OutgoingRequest outgoing{req, ctx.target_rest, req.body(), ctx.client.address};
+  std::string_view forwarded_for =
+      ctx.forwarded_for.empty() ? std::string_view(ctx.client.address) : ctx.forwarded_for;
+  provider::OutgoingRequest outgoing{req, ctx.target_rest, req.body(), forwarded_for};
   t.provider->writeRequestHead(outgoing, t, conn.request_head);
   std::array<asio::const_buffer, 2> request_bufs = {
       asio::buffer(conn.request_head), asio::buffer(req.body().data(), req.body().size())};

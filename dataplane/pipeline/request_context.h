@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/net/cidr.h"
 #include "dataplane/config/compiled_config.h"
 #include "dataplane/policy/chain.h"
 #include "dataplane/proxy/body_inspect.h"
@@ -52,6 +53,11 @@ struct RequestContext {
   std::string_view path;                        // the API path from "/v1/", without query
   std::string_view target_rest;                 // after "/v1", query included: what upstreams get
   const config::KeyEntry* key = nullptr;
+  // The client's address: the peer's, or the one trusted proxies reported (access/ip_access.h),
+  // and the X-Forwarded-For to send upstream (empty: the peer's address alone). Set only when
+  // IP rules are configured.
+  common::net::IpAddress client_ip;
+  std::string forwarded_for;
 
   // inspect: what the body says.
   proxy::BodyInfo body;

@@ -40,7 +40,14 @@ Task<void> serveConnection(WorkerContext& w, Socket socket) {
   }
   ClientConn client(std::move(socket));
   if (auto peer = client.socket.remote_endpoint(nb_ec); !nb_ec) {
-    client.address = peer.address().to_string();
+    asio::ip::address address = peer.address();
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+      address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    }
+    client.address = address.to_string();
+    auto v6 = address.is_v4() ? asio::ip::make_address_v6(asio::ip::v4_mapped, address.to_v4())
+                              : address.to_v6();
+    client.ip.bytes = v6.to_bytes();
   }
   client.deadline.bind(w.watchdog, client.socket);
   ClientSession session{&client.socket, true};

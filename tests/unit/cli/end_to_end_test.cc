@@ -237,6 +237,62 @@ TEST_F(CliEndToEndTest, SettingsListAndSetAndKeyErrorsAs200) {
   EXPECT_THAT(update.update_mask().paths(), ElementsAre("errors_as_200"));
 }
 
+TEST_F(CliEndToEndTest, IpRulesAndKeyIpListsSendTheirRequests) {
+  // ip allow/deny/trust send the block and action; ip remove one action or all; ip list renders
+  // the table; key create/update send --allow-ip/--deny-ip (update with its mask path).
+  FakeAdminService::Responses responses;
+  responses.ip_rule.set_cidr("10.0.0.0/8");
+  responses.ip_rule.set_action(fwd::v1::IpRule::ACTION_TRUST);
+  fwd::v1::IpRule* listed = responses.ip_rules.add_rules();
+  listed->set_cidr("203.0.113.0/24");
+  listed->set_action(fwd::v1::IpRule::ACTION_DENY);
+  listed->mutable_create_time()->set_seconds(1795341600);
+  responses.ip_removed.set_removed(2);
+  responses.ip_removed.set_version(9);
+  fake_.setResponses(responses);
+
+  CliResult trust = fwdctl({"ip", "trust", "10.0.0.0/8"});
+  ASSERT_EQ(trust.exit_code, commands::kExitOk) << trust.err;
+  auto add = fake_.lastRequest<fwd::v1::AddIpRuleRequest>();
+  EXPECT_EQ(add.rule().cidr(), "10.0.0.0/8");
+  EXPECT_EQ(add.rule().action(), fwd::v1::IpRule::ACTION_TRUST);
+  EXPECT_EQ(trust.out, "ip rule added: trust 10.0.0.0/8\n");
+  ASSERT_EQ(fwdctl({"ip", "deny", "203.0.113.0/24"}).exit_code, commands::kExitOk);
+  EXPECT_EQ(fake_.lastRequest<fwd::v1::AddIpRuleRequest>().rule().action(),
+            fwd::v1::IpRule::ACTION_DENY);
+
+  CliResult list = fwdctl({"ip", "list"});
+  ASSERT_EQ(list.exit_code, commands::kExitOk) << list.err;
+  EXPECT_EQ(list.out,
+            "ACTION  CIDR            CREATED\n"
+            "deny    203.0.113.0/24  2026-11-22T10:00:00Z\n");
+
+  CliResult all = fwdctl({"ip", "remove", "10.0.0.0/8"});
+  ASSERT_EQ(all.exit_code, commands::kExitOk) << all.err;
+  EXPECT_EQ(fake_.lastRequest<fwd::v1::RemoveIpRuleRequest>().action(),
+            fwd::v1::IpRule::ACTION_UNSPECIFIED);
+  EXPECT_EQ(all.out, "2 ip rule(s) removed for 10.0.0.0/8 (config version 9)\n");
+  ASSERT_EQ(fwdctl({"ip", "remove", "10.0.0.0/8", "--trust"}).exit_code, commands::kExitOk);
+  EXPECT_EQ(fake_.lastRequest<fwd::v1::RemoveIpRuleRequest>().action(),
+            fwd::v1::IpRule::ACTION_TRUST);
+  EXPECT_EQ(fwdctl({"ip", "remove", "10.0.0.0/8", "--trust", "--deny"}).exit_code,
+            commands::kExitUsage);
+
+  ASSERT_EQ(
+      fwdctl({"key", "create", "office", "--allow-ip", "10.0.0.0/8", "--deny-ip", "10.1.0.0/16"})
+          .exit_code,
+      commands::kExitOk);
+  auto created = fake_.lastRequest<fwd::v1::CreateKeyRequest>();
+  EXPECT_THAT(created.allow_ips(), ElementsAre("10.0.0.0/8"));
+  EXPECT_THAT(created.deny_ips(), ElementsAre("10.1.0.0/16"));
+  ASSERT_EQ(fwdctl({"key", "update", "office", "--allow-ip", "::1", "--clear-deny-ip"}).exit_code,
+            commands::kExitOk);
+  auto updated = fake_.lastRequest<fwd::v1::UpdateKeyRequest>();
+  EXPECT_THAT(updated.key().allow_ips(), ElementsAre("::1"));
+  EXPECT_EQ(updated.key().deny_ips_size(), 0);
+  EXPECT_THAT(updated.update_mask().paths(), ElementsAre("allow_ips", "deny_ips"));
+}
+
 TEST_F(CliEndToEndTest, StatusPrintsVersionAndNodes) {
   // GetStatus is rendered as the version line and the node table, with the node's reported
   // upstreams counted; -o json carries them one by one.

@@ -160,6 +160,28 @@ grpc::Status FakeAdminService::RotateKey(grpc::ServerContext* context,
       [](const Responses& r) -> const google::protobuf::Message& { return r.created_key; });
 }
 
+grpc::Status FakeAdminService::AddIpRule(grpc::ServerContext* context,
+                                         const fwd::v1::AddIpRuleRequest* request,
+                                         fwd::v1::IpRule* response) {
+  return answer("AddIpRule", context, *request, response,
+                [](const Responses& r) -> const google::protobuf::Message& { return r.ip_rule; });
+}
+
+grpc::Status FakeAdminService::ListIpRules(grpc::ServerContext* context,
+                                           const fwd::v1::ListIpRulesRequest* request,
+                                           fwd::v1::ListIpRulesResponse* response) {
+  return answer("ListIpRules", context, *request, response,
+                [](const Responses& r) -> const google::protobuf::Message& { return r.ip_rules; });
+}
+
+grpc::Status FakeAdminService::RemoveIpRule(grpc::ServerContext* context,
+                                            const fwd::v1::RemoveIpRuleRequest* request,
+                                            fwd::v1::RemoveIpRuleResponse* response) {
+  return answer(
+      "RemoveIpRule", context, *request, response,
+      [](const Responses& r) -> const google::protobuf::Message& { return r.ip_removed; });
+}
+
 grpc::Status FakeAdminService::ListSettings(grpc::ServerContext* context,
                                             const fwd::v1::ListSettingsRequest* request,
                                             fwd::v1::ListSettingsResponse* response) {

@@ -29,6 +29,9 @@ class FakeAdminService final : public fwd::v1::AdminService::Service {
     fwd::v1::GetStatusResponse status;
     fwd::v1::ListSettingsResponse settings;
     fwd::v1::Setting setting;
+    fwd::v1::IpRule ip_rule;
+    fwd::v1::ListIpRulesResponse ip_rules;
+    fwd::v1::RemoveIpRuleResponse ip_removed;
     // Returned instead of a response when not OK.
     grpc::Status error = grpc::Status::OK;
     // Slept before answering, to exceed a client's deadline.
@@ -86,6 +89,13 @@ class FakeAdminService final : public fwd::v1::AdminService::Service {
                          fwd::v1::Key* response) override;
   grpc::Status RotateKey(grpc::ServerContext* context, const fwd::v1::RotateKeyRequest* request,
                          fwd::v1::CreateKeyResponse* response) override;
+  grpc::Status AddIpRule(grpc::ServerContext* context, const fwd::v1::AddIpRuleRequest* request,
+                         fwd::v1::IpRule* response) override;
+  grpc::Status ListIpRules(grpc::ServerContext* context, const fwd::v1::ListIpRulesRequest* request,
+                           fwd::v1::ListIpRulesResponse* response) override;
+  grpc::Status RemoveIpRule(grpc::ServerContext* context,
+                            const fwd::v1::RemoveIpRuleRequest* request,
+                            fwd::v1::RemoveIpRuleResponse* response) override;
   grpc::Status ListSettings(grpc::ServerContext* context,
                             const fwd::v1::ListSettingsRequest* request,
                             fwd::v1::ListSettingsResponse* response) override;

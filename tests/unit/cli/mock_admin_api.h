@@ -38,6 +38,12 @@ class MockAdminApi : public client::AdminApi {
               (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::CreateKeyResponse>, rotateKey,
               (const fwd::v1::RotateKeyRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::IpRule>, addIpRule, (const fwd::v1::AddIpRuleRequest&),
+              (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::ListIpRulesResponse>, listIpRules,
+              (const fwd::v1::ListIpRulesRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::RemoveIpRuleResponse>, removeIpRule,
+              (const fwd::v1::RemoveIpRuleRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::ListSettingsResponse>, listSettings,
               (const fwd::v1::ListSettingsRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::Setting>, setSetting, (const fwd::v1::SetSettingRequest&),

@@ -437,6 +437,50 @@ TEST_F(SqliteStoreTest, SettingsAreSetReplacedAndReadWithTheConfig) {
   EXPECT_FALSE(off->errors_as_200());
 }
 
+TEST_F(SqliteStoreTest, IpRulesAreAddedOncePerActionListedAndRemoved) {
+  // A block may have one rule per action; list orders by action; remove takes one action or all
+  // of the block's rules; the config carries them, and keys keep their IP lists.
+  auto rule = [](const std::string& cidr, fwd::v1::IpRule::Action action) {
+    fwd::v1::IpRule r;
+    r.set_cidr(cidr);
+    r.set_action(action);
+    return r;
+  };
+  ASSERT_TRUE(store_->addIpRule(rule("10.0.0.0/8", fwd::v1::IpRule::ACTION_TRUST)).ok());
+  ASSERT_TRUE(store_->addIpRule(rule("10.0.0.0/8", fwd::v1::IpRule::ACTION_ALLOW)).ok());
+  ASSERT_TRUE(store_->addIpRule(rule("203.0.113.0/24", fwd::v1::IpRule::ACTION_DENY)).ok());
+  auto dup = store_->addIpRule(rule("10.0.0.0/8", fwd::v1::IpRule::ACTION_ALLOW));
+  EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
+  absl::StatusOr<std::vector<fwd::v1::IpRule>> rules = store_->listIpRules();
+  ASSERT_TRUE(rules.ok());
+  ASSERT_EQ(rules->size(), 3u);
+  EXPECT_EQ((*rules)[0].action(), fwd::v1::IpRule::ACTION_ALLOW);
+  EXPECT_EQ((*rules)[1].action(), fwd::v1::IpRule::ACTION_DENY);
+  EXPECT_EQ((*rules)[2].action(), fwd::v1::IpRule::ACTION_TRUST);
+
+  fwd::v1::Key k = makeKey("office");
+  k.add_allow_ips("192.168.0.0/16");
+  k.add_deny_ips("192.168.9.0/24");
+  ASSERT_TRUE(store_->createKey(k).ok());
+  reopen();
+  absl::StatusOr<ConfigState> config = store_->readConfig();
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->ip_rules.size(), 3u);
+  EXPECT_EQ(config->active_keys[0].allow_ips(0), "192.168.0.0/16");
+  EXPECT_EQ(config->active_keys[0].deny_ips(0), "192.168.9.0/24");
+  EXPECT_EQ(snapshot::buildSnapshot(*config, now_)->ip_rules_size(), 3);
+
+  auto one = store_->removeIpRule("10.0.0.0/8", fwd::v1::IpRule::ACTION_TRUST);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->removed, 1u);
+  EXPECT_EQ(one->version, version());
+  auto rest = store_->removeIpRule("10.0.0.0/8", fwd::v1::IpRule::ACTION_UNSPECIFIED);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->removed, 1u);
+  auto none = store_->removeIpRule("10.0.0.0/8", fwd::v1::IpRule::ACTION_UNSPECIFIED);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(SqliteStoreTest, ConcurrentWritersGetDistinctVersions) {
   // Writes from several threads are serialised: every one commits and the version counts them.
   constexpr int kThreads = 4;

@@ -483,14 +483,46 @@ TEST(ValidateTest, KeyRequestsNeedNameAndValidPatterns) {
   fwd::v1::CreateKeyRequest request;
   request.set_name("team-a");
   request.add_models("gpt-*");
-  EXPECT_TRUE(checkCreateKey(request).ok());
+  EXPECT_TRUE(normalizeCreateKey(request).ok());
   request.add_models("");
-  EXPECT_EQ(std::string(checkCreateKey(request).message()),
+  EXPECT_EQ(std::string(normalizeCreateKey(request).message()),
             "models[1] \"\": not a valid pattern: use 1 to 256 printable ASCII characters without "
             "spaces, '*' matches any run of characters");
   request.clear_models();
   request.set_name("Team A");
-  EXPECT_EQ(checkCreateKey(request).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(normalizeCreateKey(request).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ValidateTest, IpBlocksAreStoredCanonicalAndBadOnesNamed) {
+  // Rules and key lists take blocks or addresses, stored canonical; a bad block, a duplicate or
+  // a rule without action is INVALID_ARGUMENT saying which.
+  fwd::v1::IpRule rule;
+  rule.set_cidr("2001:DB8::/32");
+  rule.set_action(fwd::v1::IpRule::ACTION_DENY);
+  ASSERT_TRUE(normalizeIpRule(rule).ok());
+  EXPECT_EQ(rule.cidr(), "2001:db8::/32");
+  rule.set_cidr("10.0.0.1/8");
+  EXPECT_EQ(std::string(normalizeIpRule(rule).message()),
+            "rule.cidr \"10.0.0.1/8\": host bits are set; the block is 10.0.0.0/8");
+  rule.set_cidr("10.0.0.0/8");
+  rule.set_action(fwd::v1::IpRule::ACTION_UNSPECIFIED);
+  EXPECT_EQ(std::string(normalizeIpRule(rule).message()),
+            "rule.action: must be allow, deny or trust");
+
+  fwd::v1::CreateKeyRequest key;
+  key.set_name("office");
+  key.add_allow_ips("192.168.1.7");
+  key.add_deny_ips("::ffff:10.0.0.0/104");
+  ASSERT_TRUE(normalizeCreateKey(key).ok());
+  EXPECT_EQ(key.allow_ips(0), "192.168.1.7/32");
+  EXPECT_EQ(key.deny_ips(0), "10.0.0.0/8");
+  key.add_allow_ips("192.168.1.7/32");
+  EXPECT_EQ(std::string(normalizeCreateKey(key).message()),
+            "allow_ips[1] 192.168.1.7/32 is listed twice");
+  key.set_allow_ips(1, "300.1.1.1");
+  EXPECT_EQ(std::string(normalizeCreateKey(key).message()),
+            "allow_ips[1] \"300.1.1.1\" is not an IP address or CIDR block (e.g. 10.0.0.0/8, "
+            "192.168.1.7, 2001:db8::/32)");
 }
 
 TEST(ValidateTest, SettingsHaveKnownNamesAndValues) {
@@ -515,10 +547,12 @@ TEST(ValidateTest, KeyUpdatesNameTheirFieldsAndRotationsABoundedGrace) {
   // An update names models (checked as patterns); a rotation's grace is 0..720h.
   google::protobuf::FieldMask mask;
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
-            "nothing to update: update_mask names no field (use models, errors_as_200)");
+            "nothing to update: update_mask names no field (use models, errors_as_200, allow_ips, "
+            "deny_ips)");
   mask.add_paths("name");
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
-            "update_mask: \"name\" is not an updatable key field (use models, errors_as_200)");
+            "update_mask: \"name\" is not an updatable key field (use models, errors_as_200, "
+            "allow_ips, deny_ips)");
   mask.set_paths(0, "models");
   EXPECT_TRUE(checkKeyMask(mask).ok());
   fwd::v1::Key patch;
