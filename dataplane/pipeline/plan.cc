@@ -1,8 +1,7 @@
 #include "dataplane/pipeline/plan.h"
 
-#include <nlohmann/json.hpp>
-
 #include "dataplane/balancer/balancer.h"
+#include "dataplane/rewrite/body_edits.h"
 
 namespace fwd::dataplane::pipeline {
 
@@ -39,10 +38,9 @@ void rewriteBodyModel(RequestContext& ctx, std::string_view upstream_model) {
   if (!ctx.body.has_model || upstream_model == ctx.served_model) {
     return;
   }
-  auto doc = nlohmann::json::parse(ctx.req.body(), nullptr, false);
-  if (doc.is_object()) {
-    doc["model"] = std::string(upstream_model);
-    ctx.req.body() = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  rewrite::BodyEdits edits;
+  edits.model = std::string(upstream_model);
+  if (rewrite::applyBodyEdits(edits, ctx.req.body())) {
     ctx.served_model.assign(upstream_model);
   }
 }

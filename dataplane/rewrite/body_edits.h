@@ -1,0 +1,43 @@
+// Edits to a JSON request body that several features ask for — the model a route rewrites to,
+// and the request edits of upstreams and routes (a max_tokens cap, stop words, dropping empty
+// messages, stripping <think> blocks from the history) — applied together with one parse and one
+// serialisation. A body nothing edits is never parsed here: it goes upstream byte for byte.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fwd::dataplane::rewrite {
+
+struct BodyEdits {
+  /// Sets "model".
+  std::optional<std::string> model;
+  /// Clamps "max_tokens" and "max_completion_tokens" to at most this; sets "max_tokens" to it
+  /// when the body has neither. Never 0.
+  std::optional<std::uint32_t> max_tokens_cap;
+  /// Added to the client's "stop" (a string or an array), keeping the client's first and
+  /// leaving out duplicates; the result is an array.
+  std::vector<std::string> stop;
+  /// Removes messages whose content is empty ("", null, []) and that carry no tool or function
+  /// call.
+  bool drop_empty_messages = false;
+  /// Removes "<think>...</think>" blocks (and the whitespace after each) from the content of
+  /// assistant messages: reasoning a model produced earlier, sent back as history.
+  bool strip_think = false;
+
+  bool empty() const {
+    return !model && !max_tokens_cap && stop.empty() && !drop_empty_messages && !strip_think;
+  }
+};
+
+/// Applies `edits` to `body`, which must be a JSON object: true when it was one and the edits
+/// are in `body` now (re-serialised, even if nothing changed); false, `body` untouched, when it
+/// is not a JSON object.
+bool applyBodyEdits(const BodyEdits& edits, std::string& body);
+
+/// `text` without its closed <think>...</think> blocks and the whitespace after each.
+std::string stripThink(const std::string& text);
+
+}  // namespace fwd::dataplane::rewrite
