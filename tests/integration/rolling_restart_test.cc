@@ -49,12 +49,20 @@ TEST(RollingRestartTest, ThreeDataPlanesRestartOneByOneBehindHaproxyWithoutAFail
   const std::vector<std::string> nodes = {"dp1", "dp2", "dp3"};
   std::string servers;
   for (const std::string& node : nodes) {
-    std::uint16_t http = freePort();
-    std::uint16_t admin = freePort();
-    ASSERT_TRUE(
-        cluster.startDataPlane(node, {},
-                               {"--listen", "127.0.0.1:" + std::to_string(http), "--admin-listen",
-                                "127.0.0.1:" + std::to_string(admin), "--drain-grace", "1s"}));
+    // Fixed ports, so the node comes back where HAProxy expects it. A port freePort() found may
+    // be taken by another test's process before the data plane binds it: try fresh ones.
+    std::uint16_t http = 0;
+    std::uint16_t admin = 0;
+    ::testing::AssertionResult started = ::testing::AssertionFailure();
+    for (int attempt = 0; attempt < 5 && !started; ++attempt) {
+      http = freePort();
+      admin = freePort();
+      started = cluster.startDataPlane(
+          node, {},
+          {"--listen", "127.0.0.1:" + std::to_string(http), "--admin-listen",
+           "127.0.0.1:" + std::to_string(admin), "--drain-grace", "1s"});
+    }
+    ASSERT_TRUE(started);
     servers += "  server " + node + " 127.0.0.1:" + std::to_string(http) + " check port " +
                std::to_string(admin) + "\n";
   }

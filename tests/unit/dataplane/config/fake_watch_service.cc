@@ -1,4 +1,4 @@
-#include "tests/unit/dataplane/fake_watch_service.h"
+#include "tests/unit/dataplane/config/fake_watch_service.h"
 
 namespace fwd::dataplane::testing {
 

@@ -8,7 +8,7 @@
 #include <condition_variable>
 #include <mutex>
 
-#include "tests/unit/dataplane/fake_watch_service.h"
+#include "tests/unit/dataplane/config/fake_watch_service.h"
 
 namespace fwd::dataplane::config {
 namespace {
