@@ -6,6 +6,7 @@
 #include <array>
 #include <limits>
 #include <optional>
+#include <utility>
 
 #include "nlohmann/json.hpp"
 
@@ -626,6 +627,28 @@ absl::Status finishWrite(Statement& q, Bump bump, Read read, T& out) {
   return absl::OkStatus();
 }
 
+// The row of `table` named `name`, read with `from_row` (which also fixes the result type);
+// `not_found` when there is none.
+template <typename FromRow>
+auto findByName(Database& db, const char* columns, const char* table, std::string_view name,
+                absl::Status (*not_found)(std::string_view), FromRow from_row)
+    -> decltype(from_row(std::declval<const Statement&>())) {
+  absl::StatusOr<Statement> q =
+      db.prepare(std::string("SELECT ") + columns + " FROM " + table + " WHERE name = ?1");
+  if (!q.ok()) {
+    return q.status();
+  }
+  q->bind(1, name);
+  absl::StatusOr<bool> row = q->step();
+  if (!row.ok()) {
+    return row.status();
+  }
+  if (!*row) {
+    return not_found(name);
+  }
+  return from_row(*q);
+}
+
 }  // namespace
 
 const char* tokenKindName(TokenKind kind) { return kind == TokenKind::kAdmin ? "admin" : "node"; }
@@ -790,20 +813,7 @@ absl::StatusOr<std::uint64_t> SqliteStore::version() {
 }
 
 absl::StatusOr<fwd::v1::Upstream> SqliteStore::findUpstream(std::string_view name) {
-  absl::StatusOr<Statement> q =
-      db_->prepare(std::string("SELECT ") + kUpstreamColumns + " FROM upstreams WHERE name = ?1");
-  if (!q.ok()) {
-    return q.status();
-  }
-  q->bind(1, name);
-  absl::StatusOr<bool> row = q->step();
-  if (!row.ok()) {
-    return row.status();
-  }
-  if (!*row) {
-    return upstreamNotFound(name);
-  }
-  return upstreamFromRow(*q);
+  return findByName(*db_, kUpstreamColumns, "upstreams", name, upstreamNotFound, upstreamFromRow);
 }
 
 absl::StatusOr<std::vector<fwd::v1::Upstream>> SqliteStore::selectUpstreams() {
@@ -976,20 +986,7 @@ absl::StatusOr<std::uint64_t> SqliteStore::deleteUpstream(std::string_view name)
 }
 
 absl::StatusOr<fwd::v1::Route> SqliteStore::findRoute(std::string_view name) {
-  absl::StatusOr<Statement> q =
-      db_->prepare(std::string("SELECT ") + kRouteColumns + " FROM routes WHERE name = ?1");
-  if (!q.ok()) {
-    return q.status();
-  }
-  q->bind(1, name);
-  absl::StatusOr<bool> row = q->step();
-  if (!row.ok()) {
-    return row.status();
-  }
-  if (!*row) {
-    return routeNotFound(name);
-  }
-  return routeFromRow(*q);
+  return findByName(*db_, kRouteColumns, "routes", name, routeNotFound, routeFromRow);
 }
 
 absl::StatusOr<std::vector<fwd::v1::Route>> SqliteStore::selectRoutes() {
@@ -1205,20 +1202,7 @@ absl::StatusOr<std::vector<fwd::v1::Key>> SqliteStore::listKeys() {
 }
 
 absl::StatusOr<fwd::v1::Key> SqliteStore::findKey(std::string_view name) {
-  absl::StatusOr<Statement> q =
-      db_->prepare(std::string("SELECT ") + kKeyColumns + " FROM keys WHERE name = ?1");
-  if (!q.ok()) {
-    return q.status();
-  }
-  q->bind(1, name);
-  absl::StatusOr<bool> row = q->step();
-  if (!row.ok()) {
-    return row.status();
-  }
-  if (!*row) {
-    return keyNotFound(name);
-  }
-  return keyFromRow(*q);
+  return findByName(*db_, kKeyColumns, "keys", name, keyNotFound, keyFromRow);
 }
 
 absl::StatusOr<fwd::v1::Key> SqliteStore::findActiveKey(std::string_view name) {
