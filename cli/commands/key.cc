@@ -101,19 +101,17 @@ absl::StatusOr<Action> prepareUpdate(const Invocation& inv) {
   if (clear_models || !models.empty()) {
     request.mutable_update_mask()->add_paths("models");
   }
-  for (auto [flag, clear, path] : {std::tuple{"allow-ip", "clear-allow-ip", "allow_ips"},
-                                   {"deny-ip", "clear-deny-ip", "deny_ips"}}) {
+  fwd::v1::Key* key = request.mutable_key();
+  for (auto [flag, clear, path, list] :
+       {std::tuple{"allow-ip", "clear-allow-ip", "allow_ips", key->mutable_allow_ips()},
+        {"deny-ip", "clear-deny-ip", "deny_ips", key->mutable_deny_ips()}}) {
     std::vector<std::string> blocks = inv.flags.values(flag);
     bool cleared = inv.flags.boolValue(clear).value_or(false);
     if (cleared && !blocks.empty()) {
       return client::usageError(std::string("--") + clear + " and --" + flag +
                                 " cannot be used together");
     }
-    auto* list = std::string_view(path) == "allow_ips" ? request.mutable_key()->mutable_allow_ips()
-                                                       : request.mutable_key()->mutable_deny_ips();
-    for (const std::string& cidr : blocks) {
-      list->Add(std::string(cidr));
-    }
+    list->Add(blocks.begin(), blocks.end());
     if (cleared || !blocks.empty()) {
       request.mutable_update_mask()->add_paths(path);
     }
