@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cli/client/error_kind.h"
+#include "cli/commands/edits.h"
 #include "common/config/duration.h"
 
 namespace fwd::cli::commands {
@@ -85,6 +86,9 @@ std::vector<FlagSpec> routeFlags(bool update) {
       {"idle-timeout", FlagKind::kValue, "DURATION",
        "longest silence between two body reads (default: the upstream's)"},
   };
+  for (FlagSpec& f : editsFlags(update)) {
+    flags.push_back(std::move(f));
+  }
   if (update) {
     flags.push_back({"clear-prefix", FlagKind::kBool, "", "remove the path prefix"});
     flags.push_back({"clear-models", FlagKind::kBool, "", "match any model"});
@@ -245,7 +249,8 @@ absl::Status applyFlags(const FlagValues& flags, fwd::v1::Route& route,
     route.clear_timeouts();
     paths.push_back("timeouts");
   }
-  return absl::OkStatus();
+  return applyEditsFlags(
+      flags, [&]() -> fwd::v1::Edits& { return *route.mutable_edits(); }, paths);
 }
 
 // The model match as shown in tables: exact and glob as written, a keyword as "keyword:WORD".
@@ -435,12 +440,13 @@ std::vector<CommandSpec> routeCommands() {
       "[--stream-first-byte-timeout DURATION] [--idle-timeout DURATION]";
   return {
       {"route", "add", "NAME",
-       "[--prefix PATH] --upstream NAME [--upstream NAME]... " + flags_synopsis,
+       "[--prefix PATH] --upstream NAME [--upstream NAME]... " + flags_synopsis + " " +
+           editsSynopsis(false),
        "create a route (needs --prefix or --model/--model-keyword)", routeFlags(false), prepareAdd},
       {"route", "list", "", "", "list routes in the order they are matched", {}, prepareList},
       {"route", "get", "NAME", "", "show one route", {}, prepareGet},
       {"route", "update", "NAME",
-       "[--prefix PATH] [--upstream NAME]... " + flags_synopsis +
+       "[--prefix PATH] [--upstream NAME]... " + flags_synopsis + " " + editsSynopsis(true) +
            " [--clear-prefix] [--clear-models] [--clear-fallbacks] [--clear-rewrite-model] "
            "[--clear-retry] [--clear-timeouts]",
        "change the given fields of a route", routeFlags(true), prepareUpdate},
@@ -488,9 +494,15 @@ absl::StatusOr<fwd::v1::UpdateRouteRequest> buildUpdateRouteRequest(const Invoca
     return usageError(
         "nothing to update: pass at least one of --prefix, --model, --model-keyword, "
         "--upstream, --strategy, --fallback, --rewrite-model, --retries, --retry-on, "
-        "--retry-backoff, --retry-backoff-max, --priority, a timeout flag or a --clear-... flag");
+        "--retry-backoff, --retry-backoff-max, --priority, a timeout flag, an edit flag or a "
+        "--clear-... flag");
   }
   for (const char* path : kPathOrder) {
+    if (std::find(paths.begin(), paths.end(), path) != paths.end()) {
+      request.mutable_update_mask()->add_paths(path);
+    }
+  }
+  for (const std::string& path : editsPaths()) {
     if (std::find(paths.begin(), paths.end(), path) != paths.end()) {
       request.mutable_update_mask()->add_paths(path);
     }
@@ -577,6 +589,7 @@ Json routeJson(const fwd::v1::Route& route) {
                      {"explicit", route.has_retry()}}},
       {"priority", route.priority()},
       {"timeouts", std::move(timeouts)},
+      {"edits", editsJson(route.edits())},
       {"id", route.id()},
       {"created", timestampJson(route.create_time())},
       {"updated", timestampJson(route.update_time())},
@@ -606,6 +619,7 @@ std::string routeDetail(const fwd::v1::Route& r) {
   table.addRow({"retry_backoff:", backoffCell(r.retry())});
   table.addRow({"priority:", std::to_string(r.priority())});
   table.addRow({"timeouts:", timeoutsCell(r)});
+  table.addRow({"edits:", editsCell(r.edits())});
   table.addRow({"id:", std::to_string(r.id())});
   table.addRow({"created:", timestampCell(r.create_time())});
   table.addRow({"updated:", timestampCell(r.update_time())});

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "cli/client/error_kind.h"
+#include "cli/commands/edits.h"
 #include "cli/commands/health.h"
 #include "common/config/duration.h"
 
@@ -83,6 +84,9 @@ std::vector<FlagSpec> upstreamFlags(bool update) {
        "successful probes that bring it back (default 2)"},
       {"insecure-skip-verify", FlagKind::kBool, "", "skip TLS certificate verification"},
   };
+  for (FlagSpec& f : editsFlags(update)) {
+    flags.push_back(std::move(f));
+  }
   if (update) {
     flags.push_back({"clear-models", FlagKind::kBool, "", "set the model list to empty"});
     flags.push_back({"clear-deny-models", FlagKind::kBool, "", "set the deny list to empty"});
@@ -304,7 +308,9 @@ absl::Status applyFlags(const FlagValues& flags, bool update, fwd::v1::Upstream&
   }
   for (absl::Status s :
        {applyTimeoutFlags(flags, upstream, paths), applyOutlierFlags(flags, upstream, paths),
-        applyHealthFlags(flags, update, upstream, paths)}) {
+        applyHealthFlags(flags, update, upstream, paths),
+        applyEditsFlags(
+            flags, [&]() -> fwd::v1::Edits& { return *upstream.mutable_edits(); }, paths)}) {
     if (!s.ok()) {
       return s;
     }
@@ -601,12 +607,12 @@ std::vector<CommandSpec> upstreamCommands() {
       "[--health-check-timeout DURATION] [--unhealthy-threshold N] [--healthy-threshold N] "
       "[--insecure-skip-verify]";
   return {
-      {"upstream", "add", "NAME", "--base-url URL " + flags_synopsis, "create an upstream",
-       upstreamFlags(false), prepareAdd},
+      {"upstream", "add", "NAME", "--base-url URL " + flags_synopsis + " " + editsSynopsis(false),
+       "create an upstream", upstreamFlags(false), prepareAdd},
       {"upstream", "list", "", "", "list upstreams in the order they are tried", {}, prepareList},
       {"upstream", "get", "NAME", "", "show one upstream", {}, prepareGet},
       {"upstream", "update", "NAME",
-       "[--base-url URL] " + flags_synopsis +
+       "[--base-url URL] " + flags_synopsis + " " + editsSynopsis(true) +
            " [--clear-models] [--clear-deny-models] [--no-health-check]",
        "change the given fields of an upstream", upstreamFlags(true), prepareUpdate},
       {"upstream", "remove", "NAME", "", "delete an upstream", {}, prepareRemove},
@@ -643,6 +649,11 @@ absl::StatusOr<fwd::v1::UpdateUpstreamRequest> buildUpdateUpstreamRequest(const 
         "upstream --help)");
   }
   for (const char* path : kPathOrder) {
+    if (std::find(paths.begin(), paths.end(), path) != paths.end()) {
+      request.mutable_update_mask()->add_paths(path);
+    }
+  }
+  for (const std::string& path : editsPaths()) {
     if (std::find(paths.begin(), paths.end(), path) != paths.end()) {
       request.mutable_update_mask()->add_paths(path);
     }
@@ -696,6 +707,7 @@ Json upstreamJson(const fwd::v1::Upstream& upstream) {
       {"outlier_detection", outlierJson(upstream)},
       {"health_check", healthCheckJson(upstream)},
       {"insecure_skip_verify", upstream.insecure_skip_verify()},
+      {"edits", editsJson(upstream.edits())},
       {"credential", credentialJson(upstream)},
       {"id", upstream.id()},
       {"created", timestampJson(upstream.create_time())},
@@ -738,6 +750,7 @@ std::string upstreamDetail(const fwd::v1::Upstream& u) {
   table.addRow({"outlier_detection:", outlierCell(u)});
   table.addRow({"health_check:", healthCheckCell(u)});
   table.addRow({"insecure_skip_verify:", u.insecure_skip_verify() ? "true" : "false"});
+  table.addRow({"edits:", editsCell(u.edits())});
   table.addRow({"credential:", credentialCell(u)});
   table.addRow({"id:", std::to_string(u.id())});
   table.addRow({"created:", timestampCell(u.create_time())});

@@ -15,7 +15,7 @@ namespace {
 
 // Schema steps, applied in order; PRAGMA user_version holds how many have run. Never edit a
 // released step: append a new one.
-constexpr std::array<const char*, 6> kMigrations = {
+constexpr std::array<const char*, 7> kMigrations = {
     // 1: initial schema.
     R"sql(
 CREATE TABLE meta (
@@ -126,17 +126,24 @@ CREATE TABLE ip_rules (
 ALTER TABLE keys ADD COLUMN allow_ips TEXT NOT NULL DEFAULT '[]';  -- JSON array of CIDR blocks
 ALTER TABLE keys ADD COLUMN deny_ips TEXT NOT NULL DEFAULT '[]';
 )sql",
+    // 7: request edits and the answer prefix, per upstream and per route. NULL: none.
+    R"sql(
+-- JSON {"max_tokens_cap"?, "stop"?: [...], "drop_empty_messages"?, "strip_think"?,
+--       "answer_prefix"?}: a field is present when it is set
+ALTER TABLE upstreams ADD COLUMN edits TEXT;
+ALTER TABLE routes ADD COLUMN edits TEXT;
+)sql",
 };
 
 constexpr char kUpstreamColumns[] =
     "id, name, base_url, api_key, api_key_env, models, priority, weight, timeout_ns, "
     "insecure_skip_verify, create_time_us, update_time_us, deny_models, connect_timeout_ns, "
     "first_byte_timeout_ns, stream_first_byte_timeout_ns, idle_timeout_ns, outlier_detection, "
-    "health_check";
+    "health_check, edits";
 constexpr char kRouteColumns[] =
     "id, name, path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, "
     "retries, retry_on, priority, create_time_us, update_time_us, has_retry, "
-    "retry_backoff_base_ns, retry_backoff_max_ns, timeouts";
+    "retry_backoff_base_ns, retry_backoff_max_ns, timeouts, edits";
 constexpr char kKeyColumns[] =
     "id, name, secret_sha256, display_prefix, models, create_time_us, revoke_time_us, "
     "previous_secret_sha256, previous_expire_time_us, update_time_us, errors_as_200, allow_ips, "
@@ -189,7 +196,9 @@ absl::StatusOr<nlohmann::json> objectFromJson(const std::string& text, const cha
   }
   for (const auto& [key, value] : parsed.items()) {
     bool ok = std::any_of(known.begin(), known.end(), [&](const char* k) { return key == k; });
-    bool typed = value.is_boolean() || value.is_number_integer() || value.is_string();
+    bool typed = value.is_boolean() || value.is_number_integer() || value.is_string() ||
+                 (value.is_array() && std::all_of(value.begin(), value.end(),
+                                                  [](const auto& v) { return v.is_string(); }));
     if (!ok || !typed) {
       return absl::DataLossError(std::string("stored ") + column +
                                  " column holds an unknown or malformed \"" + key + "\": " + text);
@@ -340,6 +349,66 @@ absl::Status timeoutsFromJson(const std::string& text, fwd::v1::Timeouts* out) {
   return absl::OkStatus();
 }
 
+std::optional<std::string> editsToJson(bool has, const fwd::v1::Edits& e) {
+  if (!has) {
+    return std::nullopt;
+  }
+  nlohmann::json obj = nlohmann::json::object();
+  if (e.has_max_tokens_cap()) {
+    obj["max_tokens_cap"] = e.max_tokens_cap();
+  }
+  if (e.stop_size() > 0) {
+    obj["stop"] = std::vector<std::string>(e.stop().begin(), e.stop().end());
+  }
+  if (e.has_drop_empty_messages()) {
+    obj["drop_empty_messages"] = e.drop_empty_messages();
+  }
+  if (e.has_strip_think()) {
+    obj["strip_think"] = e.strip_think();
+  }
+  if (e.has_answer_prefix()) {
+    obj["answer_prefix"] = e.answer_prefix();
+  }
+  return obj.dump();
+}
+
+absl::Status editsFromJson(const std::string& text, fwd::v1::Edits* out) {
+  absl::StatusOr<nlohmann::json> obj = objectFromJson(
+      text, "edits",
+      {"max_tokens_cap", "stop", "drop_empty_messages", "strip_think", "answer_prefix"});
+  if (!obj.ok()) {
+    return obj.status();
+  }
+  std::uint32_t cap = 0;
+  bool ok = getUint32(*obj, "max_tokens_cap", &cap);
+  for (const char* flag : {"drop_empty_messages", "strip_think"}) {
+    ok = ok && (!obj->contains(flag) || (*obj)[flag].is_boolean());
+  }
+  ok = ok && (!obj->contains("stop") || (*obj)["stop"].is_array()) &&
+       (!obj->contains("answer_prefix") || (*obj)["answer_prefix"].is_string());
+  if (!ok) {
+    return absl::DataLossError("stored edits column is malformed: " + text);
+  }
+  if (obj->contains("max_tokens_cap")) {
+    out->set_max_tokens_cap(cap);
+  }
+  if (obj->contains("stop")) {
+    for (const nlohmann::json& word : (*obj)["stop"]) {
+      out->add_stop(word.get<std::string>());
+    }
+  }
+  if (obj->contains("drop_empty_messages")) {
+    out->set_drop_empty_messages((*obj)["drop_empty_messages"].get<bool>());
+  }
+  if (obj->contains("strip_think")) {
+    out->set_strip_think((*obj)["strip_think"].get<bool>());
+  }
+  if (obj->contains("answer_prefix")) {
+    out->set_answer_prefix((*obj)["answer_prefix"].get<std::string>());
+  }
+  return absl::OkStatus();
+}
+
 std::string modelsToJson(const google::protobuf::RepeatedPtrField<std::string>& models) {
   nlohmann::json array = nlohmann::json::array();
   for (const std::string& m : models) {
@@ -462,6 +531,9 @@ absl::StatusOr<fwd::v1::Route> routeFromRow(const Statement& row) {
   if (s.ok() && !row.columnIsNull(16)) {
     s = timeoutsFromJson(row.columnText(16), r.mutable_timeouts());
   }
+  if (s.ok() && !row.columnIsNull(17)) {
+    s = editsFromJson(row.columnText(17), r.mutable_edits());
+  }
   if (!s.ok()) {
     return s;
   }
@@ -476,7 +548,7 @@ absl::StatusOr<fwd::v1::Route> routeFromRow(const Statement& row) {
   return r;
 }
 
-/// Binds ?2..?10 and ?12..?15 of an INSERT or UPDATE of a route (?1 is the name or id, ?11 the
+/// Binds ?2..?10 and ?12..?16 of an INSERT or UPDATE of a route (?1 is the name or id, ?11 the
 /// time), in kRouteColumns order after the name.
 void bindRouteFields(Statement& q, const fwd::v1::Route& r) {
   const fwd::v1::RetryPolicy& retry = r.retry();
@@ -492,7 +564,8 @@ void bindRouteFields(Statement& q, const fwd::v1::Route& r) {
       .bind(12, std::int64_t{r.has_retry() ? 1 : 0})
       .bind(13, nanosColumn(retry.has_backoff_base(), retry.backoff_base()))
       .bind(14, nanosColumn(retry.has_backoff_max(), retry.backoff_max()))
-      .bind(15, timeoutsToJson(r));
+      .bind(15, timeoutsToJson(r))
+      .bind(16, editsToJson(r.has_edits(), r.edits()));
 }
 
 absl::StatusOr<fwd::v1::Upstream> upstreamFromRow(const Statement& row) {
@@ -525,6 +598,9 @@ absl::StatusOr<fwd::v1::Upstream> upstreamFromRow(const Statement& row) {
   }
   if (s.ok() && !row.columnIsNull(18)) {
     s = healthCheckFromJson(row.columnText(18), u.mutable_health_check());
+  }
+  if (s.ok() && !row.columnIsNull(19)) {
+    s = editsFromJson(row.columnText(19), u.mutable_edits());
   }
   if (!s.ok()) {
     return s;
@@ -594,7 +670,8 @@ void bindUpstreamFields(Statement& q, const fwd::v1::Upstream& u) {
       .bind(14, nanosColumn(u.has_stream_first_byte_timeout(), u.stream_first_byte_timeout()))
       .bind(15, nanosColumn(u.has_idle_timeout(), u.idle_timeout()))
       .bind(16, outlierToJson(u))
-      .bind(17, healthCheckToJson(u));
+      .bind(17, healthCheckToJson(u))
+      .bind(18, editsToJson(u.has_edits(), u.edits()));
 }
 
 absl::Status upstreamNotFound(std::string_view name) {
@@ -879,8 +956,9 @@ absl::StatusOr<fwd::v1::Upstream> SqliteStore::createUpstream(const fwd::v1::Ups
         "INSERT INTO upstreams (name, base_url, api_key, api_key_env, models, priority, weight, "
         "timeout_ns, insecure_skip_verify, create_time_us, update_time_us, deny_models, "
         "connect_timeout_ns, first_byte_timeout_ns, stream_first_byte_timeout_ns, "
-        "idle_timeout_ns, outlier_detection, health_check) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
+        "idle_timeout_ns, outlier_detection, health_check, edits) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+        "?18)");
     if (!q.ok()) {
       return q.status();
     }
@@ -924,7 +1002,7 @@ absl::StatusOr<fwd::v1::Upstream> SqliteStore::updateUpstream(std::string_view n
         "priority = ?6, weight = ?7, timeout_ns = ?8, insecure_skip_verify = ?9, "
         "update_time_us = ?10, deny_models = ?11, connect_timeout_ns = ?12, "
         "first_byte_timeout_ns = ?13, stream_first_byte_timeout_ns = ?14, idle_timeout_ns = ?15, "
-        "outlier_detection = ?16, health_check = ?17 WHERE id = ?1");
+        "outlier_detection = ?16, health_check = ?17, edits = ?18 WHERE id = ?1");
     if (!q.ok()) {
       return q.status();
     }
@@ -1049,8 +1127,8 @@ absl::StatusOr<fwd::v1::Route> SqliteStore::createRoute(const fwd::v1::Route& ro
     absl::StatusOr<Statement> q = db_->prepare(
         "INSERT INTO routes (name, path_prefix, models, upstreams, strategy, fallback_models, "
         "rewrite_model, retries, retry_on, priority, create_time_us, update_time_us, has_retry, "
-        "retry_backoff_base_ns, retry_backoff_max_ns, timeouts) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15)");
+        "retry_backoff_base_ns, retry_backoff_max_ns, timeouts, edits) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16)");
     if (!q.ok()) {
       return q.status();
     }
@@ -1098,7 +1176,7 @@ absl::StatusOr<fwd::v1::Route> SqliteStore::updateRoute(std::string_view name,
         "UPDATE routes SET path_prefix = ?2, models = ?3, upstreams = ?4, strategy = ?5, "
         "fallback_models = ?6, rewrite_model = ?7, retries = ?8, retry_on = ?9, priority = ?10, "
         "update_time_us = ?11, has_retry = ?12, retry_backoff_base_ns = ?13, "
-        "retry_backoff_max_ns = ?14, timeouts = ?15 WHERE id = ?1");
+        "retry_backoff_max_ns = ?14, timeouts = ?15, edits = ?16 WHERE id = ?1");
     if (!q.ok()) {
       return q.status();
     }

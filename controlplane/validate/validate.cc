@@ -25,14 +25,17 @@ constexpr char kUpdatableRoutePaths[] =
     "path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, retry, "
     "retry.retries, retry.retry_on, retry.backoff_base, retry.backoff_max, priority, timeouts, "
     "timeouts.connect, timeouts.first_byte, timeouts.stream_first_byte, timeouts.idle, "
-    "timeouts.total";
+    "timeouts.total, edits, edits.max_tokens_cap, edits.stop, edits.drop_empty_messages, "
+    "edits.strip_think, edits.answer_prefix";
 constexpr char kUpdatablePaths[] =
     "base_url, api_key, api_key_env, models, priority, weight, timeout, insecure_skip_verify, "
     "deny_models, connect_timeout, first_byte_timeout, stream_first_byte_timeout, idle_timeout, "
     "outlier_detection, outlier_detection.disabled, outlier_detection.consecutive_failures, "
     "outlier_detection.base_ejection_time, outlier_detection.max_ejection_time, health_check, "
     "health_check.path, health_check.interval, health_check.timeout, "
-    "health_check.unhealthy_threshold, health_check.healthy_threshold";
+    "health_check.unhealthy_threshold, health_check.healthy_threshold, edits, "
+    "edits.max_tokens_cap, edits.stop, edits.drop_empty_messages, edits.strip_think, "
+    "edits.answer_prefix";
 
 // Bounds of the finer timeouts, ejection times, health check and retry backoff durations. A
 // duration below 1ms would reach data planes as 0 (they count whole milliseconds) and be NACKed.
@@ -708,12 +711,74 @@ absl::Status checkRouteTimeouts(const fwd::v1::Timeouts& t) {
   return absl::OkStatus();
 }
 
+absl::Status checkEdits(std::string_view object, const fwd::v1::Edits& e) {
+  std::string field = std::string(object) + ".edits.";
+  if (e.has_max_tokens_cap() && (e.max_tokens_cap() == 0 || e.max_tokens_cap() > kMaxTokensCap)) {
+    return absl::InvalidArgumentError(
+        field + "max_tokens_cap " + std::to_string(e.max_tokens_cap()) + ": must be 1.." +
+        std::to_string(kMaxTokensCap) + " (the most tokens an answer may ask for)");
+  }
+  if (e.stop_size() > static_cast<int>(kMaxStopWords)) {
+    return absl::InvalidArgumentError(field + "stop: at most " + std::to_string(kMaxStopWords) +
+                                      " words (OpenAI refuses more stop sequences), got " +
+                                      std::to_string(e.stop_size()));
+  }
+  for (int i = 0; i < e.stop_size(); ++i) {
+    const std::string& word = e.stop(i);
+    if (word.empty() || word.size() > kMaxStopWordBytes) {
+      return invalid(field + "stop", word,
+                     "a stop word must be 1.." + std::to_string(kMaxStopWordBytes) + " bytes");
+    }
+    if (std::find(e.stop().begin(), e.stop().begin() + i, word) != e.stop().begin() + i) {
+      return invalid(field + "stop", word, "given twice");
+    }
+  }
+  if (e.has_answer_prefix() && e.answer_prefix().size() > kMaxAnswerPrefixBytes) {
+    return absl::InvalidArgumentError(
+        field + "answer_prefix: " + std::to_string(e.answer_prefix().size()) + " bytes, at most " +
+        std::to_string(kMaxAnswerPrefixBytes) + " allowed");
+  }
+  return absl::OkStatus();
+}
+
 bool isOneOf(std::string_view path, std::initializer_list<std::string_view> paths) {
   return std::find(paths.begin(), paths.end(), path) != paths.end();
 }
 
 /// "health_check.interval" -> "interval".
 std::string leaf(std::string_view path) { return std::string(path.substr(path.rfind('.') + 1)); }
+
+/// Applies the mask path "edits" or "edits.<field>" from `patch` to `target`, presence
+/// included: a field unset in the patch is unset in the target.
+void applyEditsPath(const fwd::v1::Edits& patch, bool patch_has, std::string_view path,
+                    fwd::v1::Edits& target, bool& target_has) {
+  if (path == "edits") {
+    target = patch;
+    target_has = patch_has;
+    return;
+  }
+  target_has = true;
+  if (path == "edits.stop") {
+    *target.mutable_stop() = patch.stop();
+  } else if (path == "edits.max_tokens_cap") {
+    patch.has_max_tokens_cap() ? target.set_max_tokens_cap(patch.max_tokens_cap())
+                               : target.clear_max_tokens_cap();
+  } else if (path == "edits.drop_empty_messages") {
+    patch.has_drop_empty_messages() ? target.set_drop_empty_messages(patch.drop_empty_messages())
+                                    : target.clear_drop_empty_messages();
+  } else if (path == "edits.strip_think") {
+    patch.has_strip_think() ? target.set_strip_think(patch.strip_think())
+                            : target.clear_strip_think();
+  } else if (path == "edits.answer_prefix") {
+    patch.has_answer_prefix() ? target.set_answer_prefix(patch.answer_prefix())
+                              : target.clear_answer_prefix();
+  }
+}
+
+bool isEditsPath(std::string_view path) {
+  return isOneOf(path, {"edits", "edits.max_tokens_cap", "edits.stop", "edits.drop_empty_messages",
+                        "edits.strip_think", "edits.answer_prefix"});
+}
 
 /// Copies the singular message field `name` (a Duration or a sub-message) from `from` to `to`
 /// with its presence: unset in `from` unsets it in `to`, so its default applies again.
@@ -808,6 +873,9 @@ absl::Status normalizeUpstream(fwd::v1::Upstream& u) {
   if (s.ok() && u.has_health_check()) {
     s = checkHealthCheck(u.health_check());
   }
+  if (s.ok() && u.has_edits()) {
+    s = checkEdits("upstream", u.edits());
+  }
   return s;
 }
 
@@ -870,6 +938,12 @@ absl::Status applyUpstreamMask(const fwd::v1::Upstream& patch,
     } else if (path == "health_check.healthy_threshold") {
       target.mutable_health_check()->set_healthy_threshold(
           patch.health_check().healthy_threshold());
+    } else if (isEditsPath(path)) {
+      bool has = target.has_edits();
+      applyEditsPath(patch.edits(), patch.has_edits(), path, *target.mutable_edits(), has);
+      if (!has) {
+        target.clear_edits();
+      }
     } else {
       return invalid("update_mask path", path,
                      std::string("not an updatable upstream field (use ") + kUpdatablePaths + ")");
@@ -922,6 +996,9 @@ absl::Status normalizeRoute(fwd::v1::Route& r) {
   }
   if (s.ok() && r.has_timeouts()) {
     s = checkRouteTimeouts(r.timeouts());
+  }
+  if (s.ok() && r.has_edits()) {
+    s = checkEdits("route", r.edits());
   }
   if (!s.ok()) {
     return s;
@@ -997,6 +1074,12 @@ absl::Status applyRouteMask(const fwd::v1::Route& patch, const google::protobuf:
     } else if (isOneOf(path, {"timeouts.connect", "timeouts.first_byte",
                               "timeouts.stream_first_byte", "timeouts.idle", "timeouts.total"})) {
       copyMessageField(patch.timeouts(), *target.mutable_timeouts(), leaf(path));
+    } else if (isEditsPath(path)) {
+      bool has = target.has_edits();
+      applyEditsPath(patch.edits(), patch.has_edits(), path, *target.mutable_edits(), has);
+      if (!has) {
+        target.clear_edits();
+      }
     } else {
       return invalid(
           "update_mask path", path,

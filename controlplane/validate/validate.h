@@ -18,6 +18,11 @@ inline constexpr std::chrono::seconds kDefaultUpstreamTimeout{600};
 inline constexpr std::chrono::seconds kMaxUpstreamTimeout{3600};
 inline constexpr std::uint32_t kMaxWeight = 1000;
 inline constexpr std::int32_t kMaxPriority = 1000;
+// Request edits (fwd.v1.Edits).
+inline constexpr std::uint32_t kMaxTokensCap = 1000000;
+inline constexpr size_t kMaxStopWords = 4;
+inline constexpr size_t kMaxStopWordBytes = 256;
+inline constexpr size_t kMaxAnswerPrefixBytes = 4096;
 inline constexpr size_t kMaxApiKeyBytes = 4096;
 inline constexpr int kMaxModels = 1000;
 

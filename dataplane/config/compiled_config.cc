@@ -10,6 +10,8 @@
 #include "dataplane/access/ip_access.h"
 #include "dataplane/compat/errors_as_200.h"
 #include "dataplane/provider/provider.h"
+#include "dataplane/rewrite/answer_prefix.h"
+#include "dataplane/rewrite/request_edits.h"
 
 namespace fwd::dataplane::config {
 namespace {
@@ -190,6 +192,7 @@ absl::StatusOr<UpstreamTarget> compileUpstream(const fwd::v1::Upstream& u, const
   t.insecure_skip_verify = u.insecure_skip_verify();
   t.pool_key = scheme + "://" + t.host_header + (t.insecure_skip_verify ? "#insecure" : "");
   t.provider = &provider::openAiCompatible();
+  t.edits = resolveEdits(u.edits(), nullptr);
   return t;
 }
 
@@ -245,6 +248,16 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
   std::unordered_map<std::string, const UpstreamTarget*> by_name;
   for (const auto& u : cfg->upstreams_) {
     by_name.emplace(u.name, &u);
+  }
+  std::unordered_map<std::string_view, const fwd::v1::Edits*> edits_by_name;
+  for (const auto& u : snapshot.upstreams()) {
+    edits_by_name.emplace(u.name(), &u.edits());
+  }
+  bool any_body_edits = false;
+  bool any_answer_prefix = false;
+  for (const auto& u : cfg->upstreams_) {
+    any_body_edits = any_body_edits || !u.edits.body.empty();
+    any_answer_prefix = any_answer_prefix || !u.edits.answer_prefix.empty();
   }
   for (const auto& r : snapshot.routes()) {
     CompiledRoute route;
@@ -377,6 +390,11 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
       }
       route.upstreams.push_back(it->second);
       route.member_timeouts.push_back(applyOverrides(it->second->timeouts, route.timeouts));
+      AttemptEdits edits =
+          resolveEdits(*edits_by_name.at(name), r.has_edits() ? &r.edits() : nullptr);
+      any_body_edits = any_body_edits || !edits.body.empty();
+      any_answer_prefix = any_answer_prefix || !edits.answer_prefix.empty();
+      route.member_edits.push_back(std::move(edits));
     }
     if (route.upstreams.empty()) {
       return routeError("no upstreams");
@@ -469,6 +487,12 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
   if (any_global_ip_rules || any_key_ip_rules) {
     policies.push_back(std::make_shared<access::IpAccess>(std::move(ip_rules), any_key_ip_rules));
   }
+  if (any_body_edits) {
+    policies.push_back(std::make_shared<rewrite::RequestEdits>());
+  }
+  if (any_answer_prefix) {
+    policies.push_back(std::make_shared<rewrite::AnswerPrefix>());
+  }
   if (any_errors_as_200) {
     policies.push_back(std::make_shared<compat::ErrorsAs200>(snapshot.settings().errors_as_200()));
   }
@@ -528,6 +552,34 @@ const AttemptTimeouts& CompiledRoute::timeoutsFor(const UpstreamTarget& t) const
     }
   }
   return t.timeouts;
+}
+
+const AttemptEdits& CompiledRoute::editsFor(const UpstreamTarget& t) const {
+  for (size_t i = 0; i < upstreams.size(); ++i) {
+    if (upstreams[i] == &t) {
+      return member_edits[i];
+    }
+  }
+  return t.edits;
+}
+
+AttemptEdits resolveEdits(const fwd::v1::Edits& upstream, const fwd::v1::Edits* route) {
+  fwd::v1::Edits e = upstream;
+  if (route != nullptr) {
+    if (route->stop_size() > 0) {
+      e.clear_stop();
+    }
+    e.MergeFrom(*route);  // set optional fields win; a non-empty stop list replaces
+  }
+  AttemptEdits out;
+  if (e.has_max_tokens_cap() && e.max_tokens_cap() > 0) {
+    out.body.max_tokens_cap = e.max_tokens_cap();
+  }
+  out.body.stop.assign(e.stop().begin(), e.stop().end());
+  out.body.drop_empty_messages = e.drop_empty_messages();
+  out.body.strip_think = e.strip_think();
+  out.answer_prefix = e.answer_prefix();
+  return out;
 }
 
 AttemptTimeouts applyOverrides(const AttemptTimeouts& upstream,

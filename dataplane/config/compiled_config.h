@@ -21,6 +21,7 @@
 #include "common/net/cidr.h"
 #include "dataplane/config/upstream_health.h"
 #include "dataplane/policy/chain.h"
+#include "dataplane/rewrite/body_edits.h"
 #include "fwd/v1/config.pb.h"
 
 namespace fwd::dataplane::provider {
@@ -48,6 +49,14 @@ struct HealthCheckPolicy {
   std::uint32_t healthy_threshold = 2;
 };
 
+/// The request edits and answer prefix of one attempt (fwd.v1.Edits of the upstream, overridden
+/// field by field by the route's), resolved when the snapshot is compiled. They apply to chat
+/// and text completions only.
+struct AttemptEdits {
+  rewrite::BodyEdits body;    // `model` is never set here
+  std::string answer_prefix;  // empty: none
+};
+
 struct UpstreamTarget {
   std::string name;
   bool tls = false;
@@ -70,6 +79,8 @@ struct UpstreamTarget {
   std::shared_ptr<UpstreamHealth> health;
   // Builds this upstream's requests; never null.
   const provider::Provider* provider = nullptr;
+  // The upstream's own edits (a request that matched no route gets these).
+  AttemptEdits edits;
 };
 
 struct KeyEntry {
@@ -140,6 +151,8 @@ struct CompiledRoute {
   /// What an attempt at upstreams[i] may take: its timeouts under this route's overrides,
   /// computed when the snapshot is compiled.
   std::vector<AttemptTimeouts> member_timeouts;
+  /// The edits of an attempt at upstreams[i]: its edits under this route's.
+  std::vector<AttemptEdits> member_edits;
   std::int32_t priority = 0;
   int specificity = 0;  // higher wins among equal priorities: exact > keyword > glob > any
   std::uint64_t id = 0;
@@ -147,7 +160,19 @@ struct CompiledRoute {
   /// The timeouts of an attempt at `t` through this route: `t`'s own when `t` is not in the
   /// group.
   const AttemptTimeouts& timeoutsFor(const UpstreamTarget& t) const;
+  /// The same for the edits.
+  const AttemptEdits& editsFor(const UpstreamTarget& t) const;
 };
+
+/// The edits of an attempt at `upstream` through `route` (nullptr: no route).
+inline const AttemptEdits& attemptEdits(const CompiledRoute* route,
+                                        const UpstreamTarget& upstream) {
+  return route != nullptr ? route->editsFor(upstream) : upstream.edits;
+}
+
+/// `upstream`'s edits under `route`'s (nullptr: none): a field the route sets wins, and a
+/// non-empty stop list.
+AttemptEdits resolveEdits(const fwd::v1::Edits& upstream, const fwd::v1::Edits* route);
 
 /// `t`'s timeouts under a route's overrides. An unset first-byte limit follows the total (and
 /// the stream first-byte limit follows the first-byte one), as they do on an upstream.

@@ -144,6 +144,8 @@ Task<std::optional<Attempt>> tryCandidates(RequestContext& ctx, const Plan& plan
     attempt_plan.fail_on_429 = policy.on_429 && policy.explicit_policy && k + 1 < attempts;
     // Also what least-busy and latency read as the upstream's attempts in flight.
     auto& upstream_in_flight = w.metrics.upstream_in_flight.cell(w.index, {t->name});
+    prepareBody(ctx, plan.upstream_model, *t);
+    ctx.upstream = t;
     upstream_in_flight.add(1);
     Attempt a = co_await attemptUpstream(ctx, *t, attempt_plan);
     upstream_in_flight.add(-1);
@@ -156,7 +158,6 @@ Task<std::optional<Attempt>> tryCandidates(RequestContext& ctx, const Plan& plan
     }
     w.metrics.upstream_attempts.cell(w.index, {t->name, a.outcome}).add();
     recordOutcome(w, *t, a);
-    ctx.upstream = t;
     ++ctx.attempts;
     ++tally.tried;
     if (a.responded || !a.client_alive) {
@@ -193,7 +194,6 @@ Task<bool> forward(RequestContext& ctx) {
       }
       continue;  // every upstream is cooling, or a fallback nobody serves
     }
-    rewriteBodyModel(ctx, plan.upstream_model);
     std::optional<Attempt> answered = co_await tryCandidates(ctx, plan, tally);
     if (answered) {
       ctx.status = answered->failure == Failure::kMidStream ? 502 : answered->status;

@@ -20,6 +20,7 @@ Plan planModel(RequestContext& ctx, std::string_view model, routing::ModelList& 
   plan.route = choice.route;
   plan.upstream_model = choice.upstream_model;
   plan.candidates = std::move(choice.candidates);
+  ctx.route = plan.route;
   if (plan.route != nullptr) {
     ctx.route_name = plan.route->name;
     // What least-busy and latency weigh: attempts in flight on this worker.
@@ -34,15 +35,29 @@ Plan planModel(RequestContext& ctx, std::string_view model, routing::ModelList& 
   return plan;
 }
 
-void rewriteBodyModel(RequestContext& ctx, std::string_view upstream_model) {
-  if (!ctx.body.has_model || upstream_model == ctx.served_model) {
-    return;
-  }
+void prepareBody(RequestContext& ctx, std::string_view upstream_model,
+                 const config::UpstreamTarget& upstream) {
   rewrite::BodyEdits edits;
-  edits.model = std::string(upstream_model);
-  if (rewrite::applyBodyEdits(edits, ctx.req.body())) {
-    ctx.served_model.assign(upstream_model);
+  if (ctx.body.has_model && upstream_model != ctx.body.model) {
+    edits.model = std::string(upstream_model);
   }
+  if (ctx.policies().has(policy::kOnAttempt)) {
+    ctx.policies().onAttempt(ctx, upstream, edits, ctx.policySlots());
+  }
+  if (edits == ctx.body_edits) {
+    return;  // the body is as these edits make it already (or untouched, as none do)
+  }
+  std::string& body = ctx.req.body();
+  if (!ctx.original_body) {
+    ctx.original_body = std::move(body);
+  }
+  ctx.served_model = ctx.body.model;
+  if (edits.empty() || !rewrite::applyBodyEdits(edits, *ctx.original_body, body)) {
+    body = *ctx.original_body;
+  } else if (edits.model) {
+    ctx.served_model = *edits.model;
+  }
+  ctx.body_edits = std::move(edits);
 }
 
 }  // namespace fwd::dataplane::pipeline

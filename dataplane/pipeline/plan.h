@@ -24,11 +24,14 @@ struct Plan {
 };
 
 /// Plans the attempts for `model` (ctx.model or one of its fallbacks); fallbacks of the matched
-/// route are appended to `models`. Sets ctx.route_name when a route matched.
+/// route are appended to `models`. Sets ctx.route and ctx.route_name when a route matched.
 Plan planModel(RequestContext& ctx, std::string_view model, routing::ModelList& models);
 
-/// Makes the body name `upstream_model` when it names another (a route's model rewrite or a
-/// fallback): the one case fwd re-serialises a body.
-void rewriteBodyModel(RequestContext& ctx, std::string_view upstream_model);
+/// Makes the body what the attempt at `upstream` sends: the client's, or the client's with the
+/// edits of this attempt (the model `upstream_model` when it names another one: a route's model
+/// rewrite or a fallback; the kOnAttempt policies' edits) applied in one parse. An attempt with
+/// the same edits as the one before keeps its body; a body nothing edits goes as it came.
+void prepareBody(RequestContext& ctx, std::string_view upstream_model,
+                 const config::UpstreamTarget& upstream);
 
 }  // namespace fwd::dataplane::pipeline

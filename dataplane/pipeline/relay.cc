@@ -7,6 +7,7 @@
 #include "common/config/duration.h"
 #include "common/log/log.h"
 #include "common/sse/sse_parser.h"
+#include "dataplane/pipeline/answer_editor.h"
 #include "dataplane/proxy/chunked_scanner.h"
 
 namespace fwd::dataplane::pipeline {
@@ -161,7 +162,6 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
   } else if (length && !parser.chunked()) {
     framing = Framing::kLength;
   }
-  bool chunked = framing == Framing::kChunked;
   bool keep_alive = ctx.keep_alive && !w.draining;
   if (ctx.policies().has(policy::kOnResponseHead)) {
     policy::ResponseHead response_head{out.status, out.status};
@@ -170,6 +170,17 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
       parser.restatus(static_cast<unsigned>(response_head.send_status));
     }
   }
+  // Policies that read a 2xx answer take it off the byte-for-byte path: its length changes, so
+  // fwd frames it in chunks of its own.
+  std::optional<AnswerEditor> editor;
+  if (ctx.policies().has(policy::kOnAnswer) && !bodyless && out.status >= 200 && out.status < 300) {
+    if (auto readers = ctx.policies().wantsAnswer(ctx, ctx.policySlots())) {
+      editor.emplace(ctx, readers, sse);
+      framing = Framing::kChunked;
+      length.reset();
+    }
+  }
+  bool chunked = framing == Framing::kChunked;
   parser.finishHead(t.name, chunked, length, keep_alive);
   std::string_view pending_head = client.response_head;
   BodyCursor cursor(parser);
@@ -198,6 +209,9 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
   auto see = [&](std::string_view payload) {
     if (sse) {
       events.feed(payload);
+    }
+    if (editor) {
+      editor->feed(payload);
     }
   };
   while (!finished) {
@@ -234,25 +248,32 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     }
     std::string_view fresh = window.fresh(buf);
     auto stepped = cursor.step(fresh, see);
-    size_t forward = stepped.forward;
+    size_t forward = editor ? 0 : stepped.forward;
     size_t consumed = stepped.consumed;
     finished = finished || stepped.done;
+    if (editor && finished && stepped.error == nullptr) {
+      editor->finish();
+    }
+    std::string_view data = editor ? std::string_view(editor->out()) : fresh.substr(0, forward);
     if (stepped.error != nullptr) {
       upstream_failed = true;
       failure_detail = "upstream " + t.name + " sent malformed chunked framing: " + stepped.error;
     }
     extra_bytes = finished && consumed < fresh.size();
-    if (forward > 0 || finished) {
+    if (!data.empty() || finished) {
       // Written here, not through writeToClient: no coroutine frame per relayed piece.
       ClientWrite cw;
       boost::system::error_code cwec;
-      if (startClientWrite(client, cw, pending_head, fresh.substr(0, forward),
-                           chunked && !parser.chunked(), chunked && finished)) {
+      if (startClientWrite(client, cw, pending_head, data, chunked && (editor || !parser.chunked()),
+                           chunked && finished)) {
         cwec = cw.ec;
       } else {
         cwec = co_await finishClientWrite(w, client, cw);
       }
       pending_head = {};
+      if (editor) {
+        editor->out().clear();
+      }
       if (cwec) {
         // The client went away: stop reading the upstream; its connection is not reusable.
         out.client_alive = false;
@@ -260,7 +281,7 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
         out.outcome = "client_closed";
         co_return out;
       }
-      if (!ctx.first_byte && forward > 0) {
+      if (!ctx.first_byte && !data.empty()) {
         ctx.first_byte = Clock::now();
         if (ctx.body.stream || sse) {
           w.metrics.stream_ttfb.cell(w.index, {t.name})
@@ -285,7 +306,7 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     // Logged as partial: what the client received before the cut.
     FWD_LOG(kWarn, "dataplane") << "partial response: " << failure_detail << "; relayed "
                                 << events.eventCount() << " stream events";
-    if (sse && chunked && cursor.atChunkBoundary()) {
+    if (sse && chunked && (editor || cursor.atChunkBoundary())) {
       // The head is gone, so no retry: end the stream with an error event the client can see
       // (unless the cut came inside a chunk, where a chunk of fwd's own would break the framing).
       ApiError e{502, "api_error", "upstream_error", failure_detail, ""};

@@ -19,6 +19,7 @@
 #include "dataplane/proxy/errors.h"
 #include "dataplane/proxy/worker_context.h"
 #include "dataplane/proxy/worker_io.h"
+#include "dataplane/rewrite/body_edits.h"
 
 namespace fwd::dataplane::pipeline {
 
@@ -64,10 +65,15 @@ struct RequestContext {
   std::string model;  // the model asked for, or the path for bodies without one
 
   // plan and attempts.
+  const config::CompiledRoute* route = nullptr;  // the route matched; null: none
   std::string_view route_name = "default";
   std::string_view model_label;  // metrics label of `model` (bounded cardinality)
   std::string served_model;      // the model named in the body as it goes upstream
-  const config::UpstreamTarget* upstream = nullptr;  // of the last attempt
+  // The body as the client sent it, once an attempt edited it (the edited one is req.body()),
+  // and the edits req.body() carries.
+  std::optional<std::string> original_body;
+  rewrite::BodyEdits body_edits;
+  const config::UpstreamTarget* upstream = nullptr;  // of the attempt under way, or the last
   size_t attempts = 0;
   std::optional<Clock::time_point> first_byte;  // the first response body byte went out
 

@@ -73,6 +73,33 @@ void Chain::onResponseHead(const pipeline::RequestContext& ctx, ResponseHead& he
   }
 }
 
+void Chain::onAttempt(const pipeline::RequestContext& ctx, const config::UpstreamTarget& upstream,
+                      rewrite::BodyEdits& edits, const Slots& slots) const {
+  for (size_t i : with(kOnAttempt)) {
+    policies_[i]->onAttempt(ctx, upstream, edits, slots[i].get());
+  }
+}
+
+Chain::Readers Chain::wantsAnswer(const pipeline::RequestContext& ctx, const Slots& slots) const {
+  Readers readers = 0;
+  for (size_t i : with(kOnAnswer)) {
+    if (i < 64 && policies_[i]->wantsAnswer(ctx, slots[i].get())) {
+      readers |= Readers{1} << i;
+    }
+  }
+  return readers;
+}
+
+void Chain::onAnswer(const pipeline::RequestContext& ctx, AnswerPart& part, Readers& readers,
+                     const Slots& slots) const {
+  for (size_t i : with(kOnAnswer)) {
+    Readers bit = i < 64 ? Readers{1} << i : 0;
+    if ((readers & bit) != 0 && !policies_[i]->onAnswer(ctx, part, slots[i].get())) {
+      readers &= ~bit;
+    }
+  }
+}
+
 void Chain::onFinish(const pipeline::RequestOutcome& outcome, const Slots& slots) const {
   for (size_t i : with(kOnFinish)) {
     policies_[i]->onFinish(outcome, slots[i].get());

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -37,6 +38,14 @@ class Chain {
   void onFinish(const pipeline::RequestOutcome& outcome, const Slots& slots) const;
   void onResponseHead(const pipeline::RequestContext& ctx, ResponseHead& head,
                       const Slots& slots) const;
+  void onAttempt(const pipeline::RequestContext& ctx, const config::UpstreamTarget& upstream,
+                 rewrite::BodyEdits& edits, const Slots& slots) const;
+  /// The policies (bit i: policy i) that read this answer's body; 0 when none does.
+  using Readers = std::uint64_t;
+  Readers wantsAnswer(const pipeline::RequestContext& ctx, const Slots& slots) const;
+  /// Calls the `readers` in order with `part`, dropping from `readers` each that wants no more.
+  void onAnswer(const pipeline::RequestContext& ctx, AnswerPart& part, Readers& readers,
+                const Slots& slots) const;
 
  private:
   // Indexes into policies_ of the policies with `hook`, in order.

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "dataplane/proxy/errors.h"
@@ -16,6 +17,12 @@ namespace fwd::dataplane::pipeline {
 struct RequestContext;
 struct RequestOutcome;
 }  // namespace fwd::dataplane::pipeline
+namespace fwd::dataplane::config {
+struct UpstreamTarget;
+}
+namespace fwd::dataplane::rewrite {
+struct BodyEdits;
+}
 
 namespace fwd::dataplane::policy {
 
@@ -34,8 +41,10 @@ enum Hook : unsigned {
   kOnError = 1u << 3,    // fwd is about to answer with an error of its own
   kOnFinish = 1u << 4,   // the request is over: its outcome
   kOnResponseHead = 1u << 5,  // an upstream's response head is about to be relayed
+  kOnAttempt = 1u << 6,       // an attempt at one upstream is about to be sent
+  kOnAnswer = 1u << 7,        // an upstream's 2xx answer body: its JSON, or each SSE event
 };
-inline constexpr size_t kHookCount = 6;
+inline constexpr size_t kHookCount = 8;
 
 /// An error answer as it will be written; kOnError hooks may reshape it.
 struct ErrorAnswer {
@@ -49,6 +58,13 @@ struct ErrorAnswer {
 struct ResponseHead {
   int status = 0;       // the upstream's
   int send_status = 0;  // what the client gets; starts equal to status
+};
+
+/// A piece of an upstream's answer a kOnAnswer hook may rewrite: the whole JSON body of an
+/// answer, or the data of one SSE event of a stream (never "[DONE]").
+struct AnswerPart {
+  std::string& data;
+  bool stream = false;
 };
 
 // fwd::dataplane::policy::Policy
@@ -85,6 +101,24 @@ class Policy {
   /// kOnResponseHead. Worker thread.
   virtual void onResponseHead(const pipeline::RequestContext& ctx, ResponseHead& head,
                               WorkerSlot* slot) const {}
+  /// kOnAttempt: adds the body edits the attempt at `upstream` needs to `edits` (which already
+  /// holds the model the route sends). The pipeline applies all of them with one parse, to the
+  /// body as the client sent it. Worker thread.
+  virtual void onAttempt(const pipeline::RequestContext& ctx,
+                         const config::UpstreamTarget& upstream, rewrite::BodyEdits& edits,
+                         WorkerSlot* slot) const {}
+  /// kOnAnswer: whether this policy reads the body of the 2xx answer about to be relayed
+  /// (ctx.upstream sent it). Answering true costs the relay its byte-for-byte path for this
+  /// answer. Worker thread.
+  virtual bool wantsAnswer(const pipeline::RequestContext& ctx, WorkerSlot* slot) const {
+    return false;
+  }
+  /// kOnAnswer: rewrites `part` in place as needed; returns whether it wants the next parts of
+  /// this answer. Worker thread.
+  virtual bool onAnswer(const pipeline::RequestContext& ctx, AnswerPart& part,
+                        WorkerSlot* slot) const {
+    return false;
+  }
   /// kOnFinish. Worker thread; must not block (queue what is slow).
   virtual void onFinish(const pipeline::RequestOutcome& outcome, WorkerSlot* slot) const {}
 };

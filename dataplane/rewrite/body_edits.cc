@@ -6,7 +6,7 @@
 namespace fwd::dataplane::rewrite {
 namespace {
 
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;  // keeps the client's key order
 
 void capTokens(Json& doc, std::uint32_t cap) {
   bool any = false;
@@ -95,7 +95,7 @@ std::string stripThink(const std::string& text) {
   }
 }
 
-bool applyBodyEdits(const BodyEdits& edits, std::string& body) {
+bool applyBodyEdits(const BodyEdits& edits, std::string_view body, std::string& out) {
   Json doc = Json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
     return false;
@@ -121,7 +121,7 @@ bool applyBodyEdits(const BodyEdits& edits, std::string& body) {
       }
     }
   }
-  body = doc.dump(-1, ' ', false, Json::error_handler_t::replace);
+  out = doc.dump(-1, ' ', false, Json::error_handler_t::replace);
   return true;
 }
 

@@ -30,12 +30,13 @@ struct BodyEdits {
   bool empty() const {
     return !model && !max_tokens_cap && stop.empty() && !drop_empty_messages && !strip_think;
   }
+  bool operator==(const BodyEdits&) const = default;
 };
 
-/// Applies `edits` to `body`, which must be a JSON object: true when it was one and the edits
-/// are in `body` now (re-serialised, even if nothing changed); false, `body` untouched, when it
-/// is not a JSON object.
-bool applyBodyEdits(const BodyEdits& edits, std::string& body);
+/// Applies `edits` to `body`, which must be a JSON object: true when it was one and `out` holds
+/// the edited body (re-serialised, even if nothing changed); false, `out` untouched, when it is
+/// not a JSON object.
+bool applyBodyEdits(const BodyEdits& edits, std::string_view body, std::string& out);
 
 /// `text` without its closed <think>...</think> blocks and the whitespace after each.
 std::string stripThink(const std::string& text);

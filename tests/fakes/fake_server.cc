@@ -115,6 +115,7 @@ struct Request {
   bool expect_continue = false;
   bool empty_body = false;    // x-fake-empty: the status alone, with Content-Length: 0
   bool echo_headers = false;  // x-fake-echo-headers: the body lists the fields received
+  bool echo_body = false;     // x-fake-echo-body: the body is {"body": the body received}
   int interim = 0;            // x-fake-interim: N: an interim "N" response goes first
   std::string fields;         // every field as received, "name: value\n" each
 
@@ -137,6 +138,7 @@ struct Request {
     expect_continue = false;
     empty_body = false;
     echo_headers = false;
+    echo_body = false;
     interim = 0;
     fields.clear();
   }
@@ -219,6 +221,8 @@ class RequestParser : public http::basic_parser<true> {
       out_.empty_body = value == "1";
     } else if (beast::iequals(key, "echo-headers")) {
       out_.echo_headers = value == "1";
+    } else if (beast::iequals(key, "echo-body")) {
+      out_.echo_body = value == "1";
     } else if (beast::iequals(key, "interim")) {
       out_.interim = parseInt(value, 100, 199, 0);
     }
@@ -787,6 +791,12 @@ class FakeServer::Impl {
         rest.remove_prefix(end + 1);
       }
       conn.body += "]}";
+      co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
+    }
+    if (request.echo_body && status == 0) {
+      conn.body += "{\"body\":";
+      appendJsonString(conn.body, request.body);
+      conn.body += "}";
       co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
     }
     if (status == 0 && json_endpoint && !info.json_ok) {

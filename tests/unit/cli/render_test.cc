@@ -98,17 +98,19 @@ TEST(CliRenderTest, HealthCellNamesEachProblemOverTheReportingNodes) {
 TEST(CliRenderTest, UpstreamJsonHasTheDocumentedShapeAndOrder) {
   // Golden JSON object: fixed key order, RFC 3339 times, credential object per kind, the
   // health summary (null when the server sent none).
-  EXPECT_EQ(upstreamJson(envUpstream()).dump(),
-            R"({"name":"openai","base_url":"https://api.openai.com/v1","models":["gpt-4*","o1"],)"
-            R"("deny_models":[],"priority":0,"weight":3,"timeout":"30s","connect_timeout":"10s",)"
-            R"("first_byte_timeout":"30s","stream_first_byte_timeout":"30s","idle_timeout":null,)"
-            R"("outlier_detection":{"enabled":true,"consecutive_failures":5,)"
-            R"("base_ejection_time":"30s","max_ejection_time":"5m"},"health_check":null,)"
-            R"("insecure_skip_verify":false,)"
-            R"("credential":{"type":"env","env":"OPENAI_API_KEY"},"id":1,)"
-            R"("created":"2026-11-22T10:00:00Z","updated":"2026-11-22T10:01:30Z",)"
-            R"("health":{"nodes_reporting":3,"nodes_ejected":1,"nodes_unhealthy":0,)"
-            R"("nodes_cooling":1,"ejections":4}})");
+  EXPECT_EQ(
+      upstreamJson(envUpstream()).dump(),
+      R"({"name":"openai","base_url":"https://api.openai.com/v1","models":["gpt-4*","o1"],)"
+      R"("deny_models":[],"priority":0,"weight":3,"timeout":"30s","connect_timeout":"10s",)"
+      R"("first_byte_timeout":"30s","stream_first_byte_timeout":"30s","idle_timeout":null,)"
+      R"("outlier_detection":{"enabled":true,"consecutive_failures":5,)"
+      R"("base_ejection_time":"30s","max_ejection_time":"5m"},"health_check":null,)"
+      R"("insecure_skip_verify":false,)"
+      R"("edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null},)"
+      R"("credential":{"type":"env","env":"OPENAI_API_KEY"},"id":1,)"
+      R"("created":"2026-11-22T10:00:00Z","updated":"2026-11-22T10:01:30Z",)"
+      R"("health":{"nodes_reporting":3,"nodes_ejected":1,"nodes_unhealthy":0,)"
+      R"("nodes_cooling":1,"ejections":4}})");
   EXPECT_TRUE(upstreamJson(bareUpstream())["health"].is_null());
   EXPECT_EQ(upstreamJson(keyUpstream())["health"]["nodes_reporting"], 2);
   EXPECT_EQ(upstreamJson(keyUpstream())["credential"].dump(),
@@ -146,6 +148,7 @@ TEST(CliRenderTest, UpstreamDetailListsEveryField) {
             "outlier_detection:          eject after 5 failures, for 30s, at most 5m (defaults)\n"
             "health_check:               off (default)\n"
             "insecure_skip_verify:       true\n"
+            "edits:                      -\n"
             "credential:                 key …abcd\n"
             "id:                         2\n"
             "created:                    2026-11-22T10:00:00Z\n"

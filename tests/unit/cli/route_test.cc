@@ -175,7 +175,7 @@ TEST(CliRouteTest, MalformedRouteCommandLinesAreUsageErrors) {
       {{"route", "update", "r"},
        "nothing to update: pass at least one of --prefix, --model, --model-keyword, --upstream, "
        "--strategy, --fallback, --rewrite-model, --retries, --retry-on, --retry-backoff, "
-       "--retry-backoff-max, --priority, a timeout flag or a --clear-... flag"},
+       "--retry-backoff-max, --priority, a timeout flag, an edit flag or a --clear-... flag"},
       {{"route", "update", "r", "--clear-timeouts", "--timeout", "1s"},
        "--clear-timeouts and --timeout cannot be used together"},
       {{"route", "update", "r", "--clear-timeouts", "--idle-timeout", "1s"},
@@ -233,6 +233,7 @@ TEST(CliRouteTest, RouteTableAndDetailAreGolden) {
             "retry_backoff:    25ms (default), at most 1s (default)\n"
             "priority:         -5\n"
             "timeouts:         the upstreams' (default)\n"
+            "edits:            -\n"
             "id:               3\n"
             "created:          2026-11-22T10:00:00Z\n"
             "updated:          2026-11-22T10:01:00Z\n");
@@ -247,15 +248,16 @@ TEST(CliRouteTest, RouteJsonHasTheDocumentedShapeAndOrder) {
       R"("fallback_models":["gpt-4o-mini"],"rewrite_model":"llama3",)"
       R"("retry":{"retries":2,"retry_on":["5xx","429"],"backoff_base":"25ms","backoff_max":"1s",)"
       R"("explicit":true},"priority":-5,"timeouts":{"connect":null,"first_byte":null,)"
-      R"("stream_first_byte":null,"idle":null,"total":null},"id":3,)"
+      R"("stream_first_byte":null,"idle":null,"total":null},"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null},"id":3,)"
       R"("created":"2026-11-22T10:00:00Z","updated":"2026-11-22T10:01:00Z"})");
-  EXPECT_EQ(routeJson(bareRoute()).dump(),
-            R"({"name":"chat","path_prefix":"","models":[{"exact":"gpt-4o"}],)"
-            R"("upstreams":["openai"],"strategy":"ordered","fallback_models":[],)"
-            R"("rewrite_model":"","retry":{"retries":0,"retry_on":[],"backoff_base":"25ms",)"
-            R"("backoff_max":"1s","explicit":false},"priority":0,"timeouts":{"connect":null,)"
-            R"("first_byte":null,"stream_first_byte":null,"idle":null,"total":null},"id":4,)"
-            R"("created":null,"updated":null})");
+  EXPECT_EQ(
+      routeJson(bareRoute()).dump(),
+      R"({"name":"chat","path_prefix":"","models":[{"exact":"gpt-4o"}],)"
+      R"("upstreams":["openai"],"strategy":"ordered","fallback_models":[],)"
+      R"("rewrite_model":"","retry":{"retries":0,"retry_on":[],"backoff_base":"25ms",)"
+      R"("backoff_max":"1s","explicit":false},"priority":0,"timeouts":{"connect":null,)"
+      R"("first_byte":null,"stream_first_byte":null,"idle":null,"total":null},"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null},"id":4,)"
+      R"("created":null,"updated":null})");
 }
 
 TEST(CliRouteTest, TimeoutsBackoffAndAnExplicitZeroRetryPolicy) {
@@ -332,6 +334,7 @@ TEST(CliRouteTest, TimeoutsAndBackoffAreRenderedWithTheirDefaults) {
             "retry_backoff:    100ms, at most 1s (default)\n"
             "priority:         0\n"
             "timeouts:         connect 1s, total 30s; the rest the upstreams'\n"
+            "edits:            -\n"
             "id:               4\n"
             "created:          -\n"
             "updated:          -\n");

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/commands/edits.h"
 #include "cli/commands/parser.h"
 #include "cli/commands/run.h"
 #include "tests/unit/cli/cli_test_util.h"
@@ -274,6 +275,7 @@ TEST(CliUpstreamTest, DetailShowsNewSettingsAndMarksDefaults) {
             "outlier_detection:          eject after 5 failures, for 30s, at most 5m (defaults)\n"
             "health_check:               off (default)\n"
             "insecure_skip_verify:       false\n"
+            "edits:                      -\n"
             "credential:                 -\n"
             "id:                         1\n"
             "created:                    -\n"
@@ -297,6 +299,7 @@ TEST(CliUpstreamTest, DetailShowsNewSettingsAndMarksDefaults) {
             "health_check:               GET /health, every 5s, timeout 5s (default), out "
             "after 3 failures (default), back after 1 success\n"
             "insecure_skip_verify:       false\n"
+            "edits:                      -\n"
             "credential:                 -\n"
             "id:                         1\n"
             "created:                    -\n"
@@ -317,14 +320,15 @@ TEST(CliUpstreamTest, DetailShowsNewSettingsAndMarksDefaults) {
 TEST(CliUpstreamTest, JsonCarriesEffectiveValuesInAFixedOrder) {
   // -o json: new keys in fixed order with effective values; idle_timeout and health_check are
   // null when off.
-  EXPECT_EQ(upstreamJson(plainUpstream()).dump(),
-            R"({"name":"plain","base_url":"http://h/v1","models":[],"deny_models":[],"priority":0,)"
-            R"("weight":1,"timeout":"10m","connect_timeout":"10s","first_byte_timeout":"10m",)"
-            R"("stream_first_byte_timeout":"10m","idle_timeout":null,)"
-            R"("outlier_detection":{"enabled":true,"consecutive_failures":5,)"
-            R"("base_ejection_time":"30s","max_ejection_time":"5m"},"health_check":null,)"
-            R"("insecure_skip_verify":false,"credential":{"type":"none"},"id":1,"created":null,)"
-            R"("updated":null,"health":null})");
+  EXPECT_EQ(
+      upstreamJson(plainUpstream()).dump(),
+      R"({"name":"plain","base_url":"http://h/v1","models":[],"deny_models":[],"priority":0,)"
+      R"("weight":1,"timeout":"10m","connect_timeout":"10s","first_byte_timeout":"10m",)"
+      R"("stream_first_byte_timeout":"10m","idle_timeout":null,)"
+      R"("outlier_detection":{"enabled":true,"consecutive_failures":5,)"
+      R"("base_ejection_time":"30s","max_ejection_time":"5m"},"health_check":null,)"
+      R"("insecure_skip_verify":false,"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null},"credential":{"type":"none"},"id":1,"created":null,)"
+      R"("updated":null,"health":null})");
   Json tuned = upstreamJson(tunedUpstream());
   EXPECT_EQ(tuned["deny_models"].dump(), R"(["llama-guard*","*-base"])");
   EXPECT_EQ(tuned["connect_timeout"], "2s");
@@ -391,6 +395,65 @@ TEST_F(CliUpstreamEndToEndTest, NewFlagsReachTheServerAndComeBackRendered) {
   testing::CliResult got = fwdctl({"upstream", "get", "tuned"});
   ASSERT_EQ(got.exit_code, kExitOk) << got.err;
   EXPECT_EQ(got.out, upstreamDetail(tunedUpstream()));
+}
+
+}  // namespace
+}  // namespace fwd::cli::commands
+
+namespace fwd::cli::commands {
+namespace {
+
+TEST(CliEditsTest, EditFlagsSetTheirFieldsAndNameTheirPaths) {
+  fwd::v1::UpdateUpstreamRequest set =
+      updateOf({"--max-tokens-cap", "512", "--stop", "END", "--stop", "STOP",
+                "--drop-empty-messages", "--strip-think=false", "--answer-prefix", "> "});
+  EXPECT_THAT(set.update_mask().paths(),
+              ElementsAre("edits.max_tokens_cap", "edits.stop", "edits.drop_empty_messages",
+                          "edits.strip_think", "edits.answer_prefix"));
+  const fwd::v1::Edits& e = set.upstream().edits();
+  EXPECT_EQ(e.max_tokens_cap(), 512u);
+  EXPECT_THAT(e.stop(), ElementsAre("END", "STOP"));
+  EXPECT_TRUE(e.drop_empty_messages());
+  ASSERT_TRUE(e.has_strip_think());
+  EXPECT_FALSE(e.strip_think());
+  EXPECT_EQ(e.answer_prefix(), "> ");
+
+  fwd::v1::UpdateUpstreamRequest clear = updateOf({"--clear-stop", "--clear-answer-prefix"});
+  EXPECT_THAT(clear.update_mask().paths(), ElementsAre("edits.stop", "edits.answer_prefix"));
+  EXPECT_EQ(clear.upstream().edits().stop_size(), 0);
+  EXPECT_FALSE(clear.upstream().edits().has_answer_prefix());
+
+  EXPECT_EQ(editsCell(e),
+            "max_tokens_cap 512, stop [\"END\",\"STOP\"], drop_empty_messages, strip_think off, "
+            "answer_prefix \"> \"");
+  EXPECT_EQ(editsCell(fwd::v1::Edits()), "-");
+  EXPECT_EQ(editsJson(e).dump(),
+            R"({"max_tokens_cap":512,"stop":["END","STOP"],"drop_empty_messages":true,)"
+            R"("strip_think":false,"answer_prefix":"> "})");
+}
+
+TEST(CliEditsTest, MalformedEditFlagsAreUsageErrors) {
+  const std::vector<std::string> add = {"upstream", "add", "a", "--base-url", "http://h"};
+  const std::vector<std::string> update = {"route", "update", "r"};
+  auto with = [](std::vector<std::string> base, std::vector<std::string> more) {
+    base.insert(base.end(), more.begin(), more.end());
+    return base;
+  };
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {with(add, {"--max-tokens-cap", "0"}),
+       "--max-tokens-cap must be at least 1 (to remove a cap, use --clear-max-tokens-cap)"},
+      {with(add, {"--max-tokens-cap", "x"}),
+       "invalid value \"x\" for --max-tokens-cap: expected a non-negative integer"},
+      {with(add, {"--stop", ""}), "--stop is empty"},
+      {with(add, {"--clear-stop"}), "unknown flag --clear-stop for \"upstream add\" (see fwdctl upstream --help)"},
+      {with(update, {"--clear-stop", "--stop", "x"}),
+       "--clear-stop and --stop cannot be used together"},
+  };
+  for (const auto& [args, err] : cases) {
+    testing::CliResult result = testing::runCli(args);
+    EXPECT_EQ(result.exit_code, kExitUsage) << err;
+    EXPECT_EQ(result.err, "fwdctl: " + err + "\n");
+  }
 }
 
 }  // namespace

@@ -25,6 +25,15 @@ class MockPolicy : public Policy {
   MOCK_METHOD(void, onResponseHead,
               (const pipeline::RequestContext& ctx, ResponseHead& head, WorkerSlot* slot),
               (const, override));
+  MOCK_METHOD(void, onAttempt,
+              (const pipeline::RequestContext& ctx, const config::UpstreamTarget& upstream,
+               rewrite::BodyEdits& edits, WorkerSlot* slot),
+              (const, override));
+  MOCK_METHOD(bool, wantsAnswer, (const pipeline::RequestContext& ctx, WorkerSlot* slot),
+              (const, override));
+  MOCK_METHOD(bool, onAnswer,
+              (const pipeline::RequestContext& ctx, AnswerPart& part, WorkerSlot* slot),
+              (const, override));
   MOCK_METHOD(void, onFinish, (const pipeline::RequestOutcome& outcome, WorkerSlot* slot),
               (const, override));
 };

@@ -922,5 +922,35 @@ TEST(TokenBootstrapTest, RefusesToOverwriteTokenFilesOfAnotherDatabase) {
   EXPECT_FALSE(*(*store)->hasTokens());
 }
 
+
+TEST_F(SqliteStoreTest, EditsRoundTripWithPresenceOnUpstreamsAndRoutes) {
+  // Set fields (false and "" included) come back set, unset ones unset, none at all: no edits.
+  fwd::v1::Upstream u = makeUpstream("edited");
+  fwd::v1::Edits& e = *u.mutable_edits();
+  e.set_max_tokens_cap(512);
+  e.add_stop("END");
+  e.add_stop("\"quoted\"\n");
+  e.set_strip_think(false);
+  e.set_answer_prefix("");
+  ASSERT_TRUE(store_->createUpstream(u).ok());
+  ASSERT_TRUE(store_->createUpstream(makeUpstream("plain")).ok());
+  fwd::v1::Upstream read = *store_->getUpstream("edited");
+  EXPECT_EQ(read.edits().DebugString(), e.DebugString());
+  EXPECT_FALSE(read.edits().has_drop_empty_messages());
+  EXPECT_TRUE(read.edits().has_answer_prefix());
+  EXPECT_FALSE(store_->getUpstream("plain")->has_edits());
+
+  fwd::v1::Route r = makeRoute("r", {"edited"});
+  r.mutable_edits()->set_drop_empty_messages(true);
+  ASSERT_TRUE(store_->createRoute(r).ok());
+  EXPECT_TRUE(store_->getRoute("r")->edits().drop_empty_messages());
+  absl::StatusOr<fwd::v1::Route> cleared = store_->updateRoute("r", [](fwd::v1::Route& route) {
+    route.clear_edits();
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(cleared.ok()) << cleared.status();
+  EXPECT_FALSE(store_->getRoute("r")->has_edits());
+}
+
 }  // namespace
 }  // namespace fwd::controlplane::store

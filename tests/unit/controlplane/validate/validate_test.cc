@@ -222,7 +222,8 @@ TEST(ValidateTest, UpdateMaskPathsAreChecked) {
                   "outlier_detection.consecutive_failures, outlier_detection.base_ejection_time, "
                   "outlier_detection.max_ejection_time, health_check, health_check.path, "
                   "health_check.interval, health_check.timeout, health_check.unhealthy_threshold, "
-                  "health_check.healthy_threshold)");
+                  "health_check.healthy_threshold, edits, edits.max_tokens_cap, edits.stop, "
+                  "edits.drop_empty_messages, edits.strip_think, edits.answer_prefix)");
   }
 }
 
@@ -725,7 +726,8 @@ TEST(ValidateRouteTest, RouteMaskPathsAreCheckedAndApplied) {
       "path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, retry, "
       "retry.retries, retry.retry_on, retry.backoff_base, retry.backoff_max, priority, timeouts, "
       "timeouts.connect, timeouts.first_byte, timeouts.stream_first_byte, timeouts.idle, "
-      "timeouts.total";
+      "timeouts.total, edits, edits.max_tokens_cap, edits.stop, edits.drop_empty_messages, "
+      "edits.strip_think, edits.answer_prefix";
   EXPECT_EQ(std::string(checkRouteMask(empty).message()),
             std::string("nothing to update: update_mask names no field (use ") + kPaths + ")");
   google::protobuf::FieldMask bad;
@@ -893,6 +895,96 @@ TEST(ValidateRouteTest, UnknownFieldsInRoutesAreFound) {
   EXPECT_EQ(std::string(s.message()),
             "request has fields this control plane does not know (field numbers "
             "route.models[0].9): upgrade fwd-controlplane");
+}
+
+
+TEST(ValidateEditsTest, BadEditsAreRefusedNamingTheField) {
+  struct Case {
+    std::function<void(fwd::v1::Edits&)> edit;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {[](auto& e) { e.set_max_tokens_cap(0); },
+       "upstream.edits.max_tokens_cap 0: must be 1..1000000 (the most tokens an answer may ask "
+       "for)"},
+      {[](auto& e) { e.set_max_tokens_cap(1000001); },
+       "upstream.edits.max_tokens_cap 1000001: must be 1..1000000 (the most tokens an answer may "
+       "ask for)"},
+      {[](auto& e) {
+         for (const char* w : {"a", "b", "c", "d", "e"}) {
+           e.add_stop(w);
+         }
+       },
+       "upstream.edits.stop: at most 4 words (OpenAI refuses more stop sequences), got 5"},
+      {[](auto& e) { e.add_stop(""); },
+       "upstream.edits.stop \"\": a stop word must be 1..256 bytes"},
+      {[](auto& e) { e.add_stop(std::string(257, 'x')); },
+       "upstream.edits.stop \"" + std::string(120, 'x') + "...\": a stop word must be 1..256 bytes"},
+      {[](auto& e) {
+         e.add_stop("end");
+         e.add_stop("end");
+       },
+       "upstream.edits.stop \"end\": given twice"},
+      {[](auto& e) { e.set_answer_prefix(std::string(4097, 'p')); },
+       "upstream.edits.answer_prefix: 4097 bytes, at most 4096 allowed"},
+  };
+  for (const Case& c : cases) {
+    fwd::v1::Upstream u = base();
+    c.edit(*u.mutable_edits());
+    absl::Status s = normalizeUpstream(u);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.message;
+    EXPECT_EQ(std::string(s.message()), c.message);
+  }
+  fwd::v1::Route r = baseRoute();
+  r.mutable_edits()->set_max_tokens_cap(0);
+  EXPECT_EQ(std::string(normalizeRoute(r).message()),
+            "route.edits.max_tokens_cap 0: must be 1..1000000 (the most tokens an answer may ask "
+            "for)");
+
+  fwd::v1::Upstream good = base();
+  good.mutable_edits()->set_max_tokens_cap(1000000);
+  good.mutable_edits()->add_stop("END");
+  good.mutable_edits()->set_answer_prefix(std::string(4096, 'p'));
+  good.mutable_edits()->set_answer_prefix("");
+  EXPECT_TRUE(normalizeUpstream(good).ok());
+}
+
+TEST(ValidateEditsTest, EditsMaskPathsCarryPresence) {
+  // "edits.<field>" changes that field alone (unset in the patch unsets it); "edits" replaces
+  // them all.
+  fwd::v1::Route target = baseRoute();
+  target.mutable_edits()->set_max_tokens_cap(100);
+  target.mutable_edits()->add_stop("A");
+  target.mutable_edits()->set_strip_think(true);
+  fwd::v1::Route patch;
+  patch.mutable_edits()->set_drop_empty_messages(false);
+  patch.mutable_edits()->set_answer_prefix(">");
+  google::protobuf::FieldMask mask;
+  for (const char* path :
+       {"edits.max_tokens_cap", "edits.drop_empty_messages", "edits.answer_prefix"}) {
+    mask.add_paths(path);
+  }
+  ASSERT_TRUE(checkRouteMask(mask).ok());
+  ASSERT_TRUE(applyRouteMask(patch, mask, target).ok());
+  EXPECT_FALSE(target.edits().has_max_tokens_cap());
+  EXPECT_EQ(target.edits().stop_size(), 1);
+  EXPECT_TRUE(target.edits().strip_think());
+  ASSERT_TRUE(target.edits().has_drop_empty_messages());
+  EXPECT_FALSE(target.edits().drop_empty_messages());
+  EXPECT_EQ(target.edits().answer_prefix(), ">");
+
+  google::protobuf::FieldMask whole;
+  whole.add_paths("edits");
+  ASSERT_TRUE(applyRouteMask(fwd::v1::Route(), whole, target).ok());
+  EXPECT_FALSE(target.has_edits());
+
+  fwd::v1::Upstream upstream = base();
+  fwd::v1::Upstream upatch;
+  upatch.mutable_edits()->add_stop("Z");
+  google::protobuf::FieldMask stop;
+  stop.add_paths("edits.stop");
+  ASSERT_TRUE(applyUpstreamMask(upatch, stop, upstream).ok());
+  EXPECT_EQ(upstream.edits().stop(0), "Z");
 }
 
 }  // namespace

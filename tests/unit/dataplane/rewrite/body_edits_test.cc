@@ -10,8 +10,8 @@ namespace {
 using Json = nlohmann::json;
 
 Json edited(const BodyEdits& edits, const std::string& body) {
-  std::string b = body;
-  EXPECT_TRUE(applyBodyEdits(edits, b)) << body;
+  std::string b;
+  EXPECT_TRUE(applyBodyEdits(edits, body, b)) << body;
   return Json::parse(b);
 }
 
@@ -87,9 +87,9 @@ TEST(BodyEditsTest, AllEditsInOneGoAndANonObjectIsLeftAlone) {
   EXPECT_EQ(j["model"], "gpt-4o-mini");
   EXPECT_EQ(j["max_tokens"], 10);
   EXPECT_EQ(j["stop"], Json::array({"X"}));
-  std::string array = "[1,2]";
-  EXPECT_FALSE(applyBodyEdits(e, array));
-  EXPECT_EQ(array, "[1,2]");
+  std::string out = "untouched";
+  EXPECT_FALSE(applyBodyEdits(e, "[1,2]", out));
+  EXPECT_EQ(out, "untouched");
 }
 
 }  // namespace
