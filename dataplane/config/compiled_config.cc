@@ -242,6 +242,7 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     }
     target->health =
         health != nullptr ? health->get(target->name) : std::make_shared<UpstreamHealth>();
+    target->index = cfg->upstreams_.size();
     cfg->upstreams_.push_back(std::move(*target));
   }
 

@@ -81,6 +81,8 @@ struct UpstreamTarget {
   const provider::Provider* provider = nullptr;
   // The upstream's own edits (a request that matched no route gets these).
   AttemptEdits edits;
+  // Its position in CompiledConfig::upstreams() (per-worker state is kept by it).
+  size_t index = 0;
 };
 
 struct KeyEntry {

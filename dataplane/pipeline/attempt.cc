@@ -137,13 +137,13 @@ Task<std::optional<Attempt>> tryCandidates(RequestContext& ctx, const Plan& plan
         // Every upstream of the group was tried already: back off before going round again.
         co_await sleepFor(w.balancer.backoff(policy, k / candidates.size()));
       }
-      w.metrics.upstream_retries.cell(w.index, {t->name}).add();
+      ctx.pinned->metrics.upstreamRetries(t->index, t->name).add();
     }
     AttemptPlan attempt_plan;
     attempt_plan.timeouts = plan.route != nullptr ? &plan.route->timeoutsFor(*t) : &t->timeouts;
     attempt_plan.fail_on_429 = policy.on_429 && policy.explicit_policy && k + 1 < attempts;
     // Also what least-busy and latency read as the upstream's attempts in flight.
-    auto& upstream_in_flight = w.metrics.upstream_in_flight.cell(w.index, {t->name});
+    auto& upstream_in_flight = ctx.pinned->metrics.upstreamInFlight(t->index, t->name);
     prepareBody(ctx, plan.upstream_model, *t);
     ctx.upstream = t;
     upstream_in_flight.add(1);
@@ -156,7 +156,7 @@ Task<std::optional<Attempt>> tryCandidates(RequestContext& ctx, const Plan& plan
       w.balancer.recordHeadLatency(
           t->name, static_cast<double>(attempt_plan.timeouts->total.count()) / 1000.0);
     }
-    w.metrics.upstream_attempts.cell(w.index, {t->name, a.outcome}).add();
+    ctx.pinned->metrics.upstreamAttempts(t->index, t->name, a.outcome).add();
     recordOutcome(w, *t, a);
     ++ctx.attempts;
     ++tally.tried;

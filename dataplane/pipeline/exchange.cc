@@ -266,7 +266,7 @@ Task<Attempt> exchange(RequestContext& ctx, Stream& upstream, UpstreamConn& conn
   }
   conn.deadline.at(deadline);
   out.head_seconds = secondsSince(sent_at);
-  w.metrics.upstream_duration.cell(w.index, {t.name}).observe(out.head_seconds);
+  ctx.pinned->metrics.upstreamDuration(t.index, t.name).observe(out.head_seconds);
   if (parser.status() == 429) {
     coolOnRetryAfter(t, parser.retryAfterSeconds());
   }

@@ -9,7 +9,15 @@ double secondsBetween(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
 
-void countInMetrics(WorkerContext& w, const RequestOutcome& o) {
+// Through the snapshot's handles (no label hashing) once the request pinned one; a request that
+// ended before (no config yet) by its labels.
+void countInMetrics(RequestContext& ctx, const RequestOutcome& o) {
+  if (ctx.pinned) {
+    ctx.pinned->metrics.requests(o.route, o.model, o.upstream, o.status).add();
+    ctx.pinned->metrics.requestDuration(o.route, o.upstream).observe(o.seconds);
+    return;
+  }
+  WorkerContext& w = ctx.w;
   w.metrics.requests.cell(w.index, {o.route, o.model, o.upstream, std::to_string(o.status)}).add();
   w.metrics.request_duration.cell(w.index, {o.route, o.upstream}).observe(o.seconds);
 }
@@ -17,7 +25,6 @@ void countInMetrics(WorkerContext& w, const RequestOutcome& o) {
 }  // namespace
 
 void finish(RequestContext& ctx) {
-  WorkerContext& w = ctx.w;
   auto end = Clock::now();
   RequestOutcome outcome;
   outcome.status = ctx.status;
@@ -31,7 +38,7 @@ void finish(RequestContext& ctx) {
     outcome.first_byte = secondsBetween(ctx.start, *ctx.first_byte);
   }
   outcome.error_code = ctx.error_code;
-  countInMetrics(w, outcome);
+  countInMetrics(ctx, outcome);
   if (ctx.cfg != nullptr && ctx.policies().has(policy::kOnFinish)) {
     ctx.policies().onFinish(outcome, ctx.policySlots());
   }

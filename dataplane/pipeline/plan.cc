@@ -24,8 +24,9 @@ Plan planModel(RequestContext& ctx, std::string_view model, routing::ModelList& 
   if (plan.route != nullptr) {
     ctx.route_name = plan.route->name;
     // What least-busy and latency weigh: attempts in flight on this worker.
-    w.balancer.pickFirst(*plan.route, plan.candidates, [&w](const config::UpstreamTarget& t) {
-      return w.metrics.upstream_in_flight.cell(w.index, {t.name}).value();
+    auto& handles = ctx.pinned->metrics;
+    w.balancer.pickFirst(*plan.route, plan.candidates, [&handles](const config::UpstreamTarget& t) {
+      return handles.upstreamInFlight(t.index, t.name).value();
     });
   }
   plan.routed = !plan.candidates.empty();

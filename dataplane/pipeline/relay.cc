@@ -284,7 +284,7 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
       if (!ctx.first_byte && !data.empty()) {
         ctx.first_byte = Clock::now();
         if (ctx.body.stream || sse) {
-          w.metrics.stream_ttfb.cell(w.index, {t.name})
+          ctx.pinned->metrics.streamTtfb(t.index, t.name)
               .observe(std::chrono::duration<double>(*ctx.first_byte - ctx.start).count());
         }
       }
@@ -295,7 +295,7 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     window.consume(consumed);
   }
   if (sse && events.eventCount() > 0) {
-    w.metrics.streamed_events.cell(w.index, {t.name}).add(events.eventCount());
+    ctx.pinned->metrics.streamedEvents(t.index, t.name).add(events.eventCount());
   }
 
   if (upstream_failed) {

@@ -19,6 +19,7 @@
 
 #include "dataplane/balancer/balancer.h"
 #include "dataplane/config/compiled_config.h"
+#include "dataplane/metrics/handles.h"
 #include "dataplane/metrics/metrics.h"
 #include "dataplane/models/catalog.h"
 #include "dataplane/proxy/client_request.h"
@@ -60,6 +61,7 @@ struct ClientSession {
 struct WorkerSnapshot {
   config::CompiledConfigConstSharedPtr config;  // never null
   policy::Chain::Slots policy_slots;            // slot i: policy i of config->policies()
+  metrics::WorkerHandles metrics;               // this worker's cells for this snapshot
 };
 using WorkerSnapshotSharedPtr = std::shared_ptr<WorkerSnapshot>;
 

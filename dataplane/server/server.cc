@@ -106,6 +106,8 @@ void Server::publish(config::CompiledConfigConstSharedPtr config,
         auto snapshot = std::make_shared<proxy::WorkerSnapshot>();
         snapshot->config = config;
         snapshot->policy_slots = config->policies().makeWorkerSlots();
+        snapshot->metrics =
+            metrics::WorkerHandles(ctx->metrics, ctx->index, config->upstreams().size());
         ctx->snapshot = std::move(snapshot);
       }
       ctx->balancer.forgetRoutes();  // its weights were kept per route of the old config

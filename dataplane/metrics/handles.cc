@@ -1,0 +1,101 @@
+#include "dataplane/metrics/handles.h"
+
+#include <functional>
+#include <string>
+
+namespace fwd::dataplane::metrics {
+namespace {
+
+size_t mix(size_t h, const void* p) {
+  return (h ^ std::hash<const void*>{}(p)) * 0x9E3779B97F4A7C15ull;
+}
+
+}  // namespace
+
+WorkerHandles::Upstream& WorkerHandles::upstream(size_t index) {
+  if (by_upstream_.empty()) {
+    by_upstream_.resize(upstreams_);
+  }
+  return by_upstream_[index];
+}
+
+SingleWriterGauge& WorkerHandles::upstreamInFlight(size_t index, std::string_view name) {
+  Upstream& u = upstream(index);
+  if (u.in_flight == nullptr) {
+    u.in_flight = &metrics_->upstream_in_flight.cell(shard_, {name});
+  }
+  return *u.in_flight;
+}
+
+SingleWriterHistogram& WorkerHandles::upstreamDuration(size_t index, std::string_view name) {
+  Upstream& u = upstream(index);
+  if (u.duration == nullptr) {
+    u.duration = &metrics_->upstream_duration.cell(shard_, {name});
+  }
+  return *u.duration;
+}
+
+SingleWriterHistogram& WorkerHandles::streamTtfb(size_t index, std::string_view name) {
+  Upstream& u = upstream(index);
+  if (u.stream_ttfb == nullptr) {
+    u.stream_ttfb = &metrics_->stream_ttfb.cell(shard_, {name});
+  }
+  return *u.stream_ttfb;
+}
+
+SingleWriterCounter& WorkerHandles::streamedEvents(size_t index, std::string_view name) {
+  Upstream& u = upstream(index);
+  if (u.streamed_events == nullptr) {
+    u.streamed_events = &metrics_->streamed_events.cell(shard_, {name});
+  }
+  return *u.streamed_events;
+}
+
+SingleWriterCounter& WorkerHandles::upstreamRetries(size_t index, std::string_view name) {
+  Upstream& u = upstream(index);
+  if (u.retries == nullptr) {
+    u.retries = &metrics_->upstream_retries.cell(shard_, {name});
+  }
+  return *u.retries;
+}
+
+SingleWriterCounter& WorkerHandles::upstreamAttempts(size_t index, std::string_view name,
+                                                     std::string_view outcome) {
+  if (outcome != "ok") {
+    return metrics_->upstream_attempts.cell(shard_, {name, outcome});
+  }
+  Upstream& u = upstream(index);
+  if (u.attempts_ok == nullptr) {
+    u.attempts_ok = &metrics_->upstream_attempts.cell(shard_, {name, "ok"});
+  }
+  return *u.attempts_ok;
+}
+
+WorkerHandles::RequestSlot& WorkerHandles::slot(const RequestKey& key) {
+  size_t h = mix(mix(mix(static_cast<size_t>(key.status), key.route), key.model), key.upstream);
+  return (key.status < 0 ? durations_ : requests_)[(h >> 32) & (kSlots - 1)];
+}
+
+SingleWriterCounter& WorkerHandles::requests(std::string_view route, std::string_view model,
+                                             std::string_view upstream, int status) {
+  RequestKey key{route.data(), model.data(), upstream.data(), status};
+  RequestSlot& s = slot(key);
+  if (s.requests == nullptr || !(s.key == key)) {
+    s.key = key;
+    s.requests = &metrics_->requests.cell(shard_, {route, model, upstream, std::to_string(status)});
+  }
+  return *s.requests;
+}
+
+SingleWriterHistogram& WorkerHandles::requestDuration(std::string_view route,
+                                                      std::string_view upstream) {
+  RequestKey key{route.data(), nullptr, upstream.data(), -1};
+  RequestSlot& s = slot(key);
+  if (s.duration == nullptr || !(s.key == key)) {
+    s.key = key;
+    s.duration = &metrics_->request_duration.cell(shard_, {route, upstream});
+  }
+  return *s.duration;
+}
+
+}  // namespace fwd::dataplane::metrics
