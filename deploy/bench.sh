@@ -11,6 +11,8 @@
 #   deploy/bench.sh --out FILE      write the report to FILE instead (`--out -`: stdout only)
 #   deploy/bench.sh --wait-quiet S  before each measured run, wait until nothing else uses the
 #                                   CPUs, spending at most S seconds on that in the whole run
+#   deploy/bench.sh --policies      fwd with IP rules, request edits and an answer prefix
+#                                   configured (what they cost; see docs/benchmarks.md)
 #
 # Installs what it lacks: Debian's wrk, nginx-light (or nginx), haproxy, libbenchmark-dev (the
 # bench targets' CMake needs it) and fwd's build deps; Portkey's gateway from npm into
@@ -32,15 +34,17 @@ cd "$root"
 quick=0
 only="a,b,c,d,e"
 skip_portkey=0
+policies=0
 wait_quiet_s=0
 out="$root/docs/benchmarks.md"
-usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --quick) quick=1 ;;
     --only) only="${2:?--only needs a list such as a,b}"; shift ;;
     --only=*) only="${1#--only=}" ;;
     --skip-portkey) skip_portkey=1 ;;
+    --policies) policies=1 ;;
     --wait-quiet) wait_quiet_s="${2:?--wait-quiet needs seconds}"; shift ;;
     --wait-quiet=*) wait_quiet_s="${1#--wait-quiet=}" ;;
     --out) out="${2:?--out needs a file}"; shift ;;
@@ -233,6 +237,18 @@ ctl() { "$ctl_bin" --server "127.0.0.1:$cp_port" "$@"; }
 ctl upstream add fake --base-url "http://127.0.0.1:$up_port/v1" --model 'gpt-*' >/dev/null
 fwd_key="$(ctl -o json key create bench | jq -r .key)"
 [[ -n "$fwd_key" && "$fwd_key" != null ]] || die "fwdctl key create returned no key"
+if ((policies)); then
+  # Every policy of the request path that issue 15 added, on every request: global and key IP
+  # rules (with a trusted proxy block, so X-Forwarded-For is considered), all four request edits
+  # and an answer prefix (the relay reads each answer's JSON, or each stream's events up to the
+  # first content delta).
+  ctl ip trust 192.168.0.0/16 >/dev/null
+  ctl ip allow 127.0.0.0/8 >/dev/null
+  ctl ip deny 10.0.0.0/8 >/dev/null
+  ctl key update bench --allow-ip 127.0.0.1/32 --deny-ip 127.0.0.2/32 >/dev/null
+  ctl upstream update fake --max-tokens-cap 4096 --stop END --drop-empty-messages --strip-think \
+    --answer-prefix '[fwd] ' >/dev/null
+fi
 
 start_dp() {  # NAME CPUS PORT ADMIN WORKERS
   start "$1" "$2" "$dp_bin" --control-plane "127.0.0.1:$cp_port" \
@@ -589,7 +605,7 @@ virt_line() {
 : >"$report"
 emit "# fwd benchmarks"
 emit ""
-emit "Produced by \`deploy/bench.sh$( ((quick)) && echo ' --quick')$([[ "$only" == "a,b,c,d,e" ]] || echo " --only $only")$( ((skip_portkey)) && echo ' --skip-portkey')$([[ "$wait_quiet_s" == 0 ]] || echo " --wait-quiet $wait_quiet_s")\` on $(date -u '+%Y-%m-%d %H:%M UTC'), fwd at \`$git_rev\`. Rerun it to refresh this page; numbers from another machine are not comparable."
+emit "Produced by \`deploy/bench.sh$( ((quick)) && echo ' --quick')$([[ "$only" == "a,b,c,d,e" ]] || echo " --only $only")$( ((skip_portkey)) && echo ' --skip-portkey')$([[ "$wait_quiet_s" == 0 ]] || echo " --wait-quiet $wait_quiet_s")$( ((policies)) && echo ' --policies')\` on $(date -u '+%Y-%m-%d %H:%M UTC'), fwd at \`$git_rev\`. Rerun it to refresh this page; numbers from another machine are not comparable."
 emit ""
 emit "| Machine | |"
 emit "|---|---|"

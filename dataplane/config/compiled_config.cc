@@ -580,6 +580,7 @@ AttemptEdits resolveEdits(const fwd::v1::Edits& upstream, const fwd::v1::Edits* 
   out.body.drop_empty_messages = e.drop_empty_messages();
   out.body.strip_think = e.strip_think();
   out.answer_prefix = e.answer_prefix();
+  out.answer_prefix_json = rewrite::escapeForJson(out.answer_prefix);
   return out;
 }
 

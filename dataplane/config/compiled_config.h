@@ -53,8 +53,9 @@ struct HealthCheckPolicy {
 /// field by field by the route's), resolved when the snapshot is compiled. They apply to chat
 /// and text completions only.
 struct AttemptEdits {
-  rewrite::BodyEdits body;    // `model` is never set here
-  std::string answer_prefix;  // empty: none
+  rewrite::BodyEdits body;         // `model` is never set here
+  std::string answer_prefix;       // empty: none
+  std::string answer_prefix_json;  // the same escaped for a JSON string
 };
 
 struct UpstreamTarget {

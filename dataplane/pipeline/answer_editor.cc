@@ -105,7 +105,8 @@ void AnswerEditor::passEvent(std::string_view event) {
     out_.append(event);
     return;
   }
-  // Several data lines joined: the other fields as they came, then the new data on one line.
+  // Several data lines joined: the other fields as they came, then the new data, one data line
+  // per line of it.
   for (size_t at = 0; at < event.size();) {
     size_t nl = event.find('\n', at);
     size_t next = nl == std::string_view::npos ? event.size() : nl + 1;
@@ -115,9 +116,17 @@ void AnswerEditor::passEvent(std::string_view event) {
     }
     at = next;
   }
-  out_.append("data: ");
-  out_.append(data_);
-  out_.append("\n\n");
+  for (std::string_view rest = data_;;) {
+    size_t nl = rest.find('\n');
+    out_.append("data: ");
+    out_.append(rest.substr(0, nl));
+    out_.append("\n");
+    if (nl == std::string_view::npos) {
+      break;
+    }
+    rest.remove_prefix(nl + 1);
+  }
+  out_.append("\n");
 }
 
 }  // namespace fwd::dataplane::pipeline

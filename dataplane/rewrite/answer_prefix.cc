@@ -1,6 +1,6 @@
 #include "dataplane/rewrite/answer_prefix.h"
 
-#include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include "dataplane/pipeline/request_context.h"
 #include "dataplane/rewrite/request_edits.h"
@@ -8,58 +8,110 @@
 namespace fwd::dataplane::rewrite {
 namespace {
 
-using Json = nlohmann::ordered_json;  // keeps the upstream's key order
+namespace od = simdjson::ondemand;
 
-// Choice 0 of `doc`'s "choices": the element with "index": 0, else the first without an index.
-Json* firstChoice(Json& doc) {
-  auto choices = doc.find("choices");
-  if (!doc.is_object() || choices == doc.end() || !choices->is_array()) {
-    return nullptr;
+constexpr size_t kNone = std::string::npos;
+
+// Choice 0 of an object's "choices": the element with "index": 0, else the first without an
+// index. Its content string under `holder` ("message" or "delta"), or its "text": the offset in
+// `json` just past the string's opening quote; kNone when there is none. One on-demand pass
+// that stops there: nothing after choice 0's content is read.
+size_t contentOffset(od::parser& parser, std::string& json, const char* holder) {
+  if (json.capacity() < json.size() + simdjson::SIMDJSON_PADDING) {
+    json.reserve(json.size() + simdjson::SIMDJSON_PADDING);
   }
-  for (Json& choice : *choices) {
-    if (!choice.is_object()) {
+  simdjson::padded_string_view view(json.data(), json.size(), json.capacity());
+  od::document doc;
+  od::array choices;
+  if (parser.iterate(view).get(doc) ||
+      doc.find_field_unordered("choices").get_array().get(choices)) {
+    return kNone;
+  }
+  for (auto element : choices) {
+    od::object choice;
+    if (element.get_object().get(choice)) {
+      return kNone;
+    }
+    std::int64_t index = 0;
+    auto index_field = choice.find_field_unordered("index");
+    if (index_field.error() == simdjson::SUCCESS && index_field.get_int64().get(index)) {
       continue;
     }
-    auto index = choice.find("index");
-    if (index == choice.end() || (index->is_number_integer() && index->get<std::int64_t>() == 0)) {
-      return &choice;
+    if (index_field.error() != simdjson::SUCCESS &&
+        index_field.error() != simdjson::NO_SUCH_FIELD) {
+      return kNone;
     }
+    if (index != 0) {
+      continue;
+    }
+    od::value content;
+    od::object in;
+    auto holder_field = choice.find_field_unordered(holder);
+    if (holder_field.error() == simdjson::SUCCESS) {
+      if (holder_field.get_object().get(in) || in.find_field_unordered("content").get(content)) {
+        return kNone;
+      }
+    } else if (holder_field.error() != simdjson::NO_SUCH_FIELD ||
+               choice.find_field_unordered("text").get(content)) {
+      return kNone;
+    }
+    od::json_type type;
+    if (content.type().get(type) || type != od::json_type::string) {
+      return kNone;
+    }
+    std::string_view token = content.raw_json_token();
+    if (token.empty() || token.front() != '"') {
+      return kNone;
+    }
+    return static_cast<size_t>(token.data() - json.data()) + 1;
   }
-  return nullptr;
+  return kNone;
 }
 
-// Prepends to choice 0's content under `holder` ("message" or "delta"), or to its "text".
-bool prefixChoice(std::string& text, std::string_view prefix, const char* holder) {
-  Json doc = Json::parse(text, nullptr, false);
-  Json* choice = doc.is_discarded() ? nullptr : firstChoice(doc);
-  if (choice == nullptr) {
+bool insertPrefix(od::parser& parser, std::string& json, std::string_view escaped_prefix,
+                  const char* holder) {
+  size_t at = contentOffset(parser, json, holder);
+  if (at == kNone || at > json.size()) {
     return false;
   }
-  Json* content = nullptr;
-  auto in = choice->find(holder);
-  if (in != choice->end() && in->is_object()) {
-    auto c = in->find("content");
-    content = c != in->end() && c->is_string() ? &*c : nullptr;
-  } else {
-    auto t = choice->find("text");
-    content = t != choice->end() && t->is_string() ? &*t : nullptr;
-  }
-  if (content == nullptr) {
-    return false;
-  }
-  *content = std::string(prefix) + content->get_ref<const std::string&>();
-  text = doc.dump(-1, ' ', false, Json::error_handler_t::replace);
+  json.insert(at, escaped_prefix);
   return true;
 }
 
 }  // namespace
 
-bool prefixAnswer(std::string& body, std::string_view prefix) {
-  return prefixChoice(body, prefix, "message");
+std::string escapeForJson(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20) {
+      out += "\\u00";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
-bool prefixStreamEvent(std::string& data, std::string_view prefix) {
-  return prefixChoice(data, prefix, "delta");
+bool prefixAnswer(od::parser& parser, std::string& body, std::string_view escaped_prefix) {
+  return insertPrefix(parser, body, escaped_prefix, "message");
+}
+
+bool prefixStreamEvent(od::parser& parser, std::string& data, std::string_view escaped_prefix) {
+  return insertPrefix(parser, data, escaped_prefix, "delta");
 }
 
 bool AnswerPrefix::wantsAnswer(const pipeline::RequestContext& ctx,
@@ -70,12 +122,12 @@ bool AnswerPrefix::wantsAnswer(const pipeline::RequestContext& ctx,
 
 bool AnswerPrefix::onAnswer(const pipeline::RequestContext& ctx, policy::AnswerPart& part,
                             policy::WorkerSlot* /*slot*/) const {
-  const std::string& prefix = config::attemptEdits(ctx.route, *ctx.upstream).answer_prefix;
+  const std::string& prefix = config::attemptEdits(ctx.route, *ctx.upstream).answer_prefix_json;
   if (!part.stream) {
-    prefixAnswer(part.data, prefix);
+    prefixAnswer(ctx.w.json, part.data, prefix);
     return false;
   }
-  return !prefixStreamEvent(part.data, prefix);  // done once the prefix is in
+  return !prefixStreamEvent(ctx.w.json, part.data, prefix);  // done once the prefix is in
 }
 
 }  // namespace fwd::dataplane::rewrite

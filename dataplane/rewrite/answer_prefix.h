@@ -6,6 +6,8 @@
 // call) gets none.
 #pragma once
 
+#include <simdjson.h>
+
 #include <string>
 #include <string_view>
 
@@ -13,14 +15,21 @@
 
 namespace fwd::dataplane::rewrite {
 
-/// Prepends `prefix` to choice 0 of a whole JSON answer ("message.content" for chat, "text"
-/// for text completions). False, `body` untouched, when the answer has no such string.
-bool prefixAnswer(std::string& body, std::string_view prefix);
+/// `text` as the inside of a JSON string (quotes, backslashes and control characters escaped).
+std::string escapeForJson(std::string_view text);
+
+/// Prepends the prefix (`escaped_prefix`, from escapeForJson) to choice 0 of a whole JSON answer
+/// ("message.content" for chat, "text" for text completions). False, `body` untouched, when the
+/// answer has no such string. Only the prefix is inserted: the rest of the body stays as the
+/// upstream wrote it, and nothing past choice 0's content is parsed. `body` may grow capacity.
+bool prefixAnswer(simdjson::ondemand::parser& parser, std::string& body,
+                  std::string_view escaped_prefix);
 
 /// The same for the data of one stream event ("delta.content" or "text" of choice 0). False,
 /// `data` untouched, when this event carries no content of choice 0 (the prefix waits for the
 /// next one).
-bool prefixStreamEvent(std::string& data, std::string_view prefix);
+bool prefixStreamEvent(simdjson::ondemand::parser& parser, std::string& data,
+                       std::string_view escaped_prefix);
 
 class AnswerPrefix final : public policy::Policy {
  public:

@@ -21,9 +21,8 @@ class AnswerEditorTest : public ::testing::Test {
     u->set_base_url("http://127.0.0.1:1/v1");
     u->add_models("*");
     u->mutable_edits()->set_answer_prefix("P:");
-    auto compiled = config::CompiledConfig::compile(s, [](const std::string&) {
-      return std::optional<std::string>();
-    });
+    auto compiled = config::CompiledConfig::compile(
+        s, [](const std::string&) { return std::optional<std::string>(); });
     ASSERT_TRUE(compiled.ok()) << compiled.status();
     auto pinned = std::make_shared<proxy::WorkerSnapshot>();
     pinned->config = *compiled;
@@ -63,8 +62,8 @@ std::string event(const std::string& content, bool role = false) {
 }
 
 TEST_F(AnswerEditorTest, TheFirstContentDeltaGetsThePrefixWhereverTheStreamIsCut) {
-  const std::string stream = ": keep-alive\n\n" + event("", true) + event("Hel") + event("lo") +
-                             "data: [DONE]\n\n";
+  const std::string stream =
+      ": keep-alive\n\n" + event("", true) + event("Hel") + event("lo") + "data: [DONE]\n\n";
   std::string expected = stream;
   std::string first = event("Hel");
   expected.replace(expected.find(first), first.size(), event("P:Hel"));
@@ -74,17 +73,21 @@ TEST_F(AnswerEditorTest, TheFirstContentDeltaGetsThePrefixWhereverTheStreamIsCut
 }
 
 TEST_F(AnswerEditorTest, CrLfEventsAndSeveralDataLinesAreUnderstood) {
-  std::string crlf = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\r\n\r\n"
-                     "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}]}\r\n\r\n";
+  std::string crlf =
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\r\n\r\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}]}\r\n\r\n";
   std::string out = edit(crlf, 7, true);
   EXPECT_EQ(out.substr(0, out.find("\r\n\r\n")),
             R"(data: {"choices":[{"index":0,"delta":{"content":"P:a"}}]})");
   EXPECT_NE(out.find(R"({"content":"b"})"), std::string::npos);
 
-  std::string split = "id: 7\ndata: {\"choices\":[{\"index\":0,\n"
-                      "data: \"delta\":{\"content\":\"x\"}}]}\n\n";
+  std::string split =
+      "id: 7\ndata: {\"choices\":[{\"index\":0,\n"
+      "data: \"delta\":{\"content\":\"x\"}}]}\n\n";
   out = edit(split, 5, true);
-  EXPECT_EQ(out, "id: 7\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"P:x\"}}]}\n\n");
+  EXPECT_EQ(
+      out,
+      "id: 7\ndata: {\"choices\":[{\"index\":0,\ndata: \"delta\":{\"content\":\"P:x\"}}]}\n\n");
 }
 
 TEST_F(AnswerEditorTest, AJsonAnswerIsHeldWholeAndEditedOnce) {
