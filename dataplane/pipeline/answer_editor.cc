@@ -44,7 +44,12 @@ void AnswerEditor::finish() {
     policy::AnswerPart part{held_, false};
     ctx_.policies().onAnswer(ctx_, part, readers_, ctx_.policySlots());
   }
-  out_.append(held_);  // a JSON answer, or a stream's unfinished last event as it came
+  // A JSON answer, or a stream's unfinished last event as it came.
+  if (out_.empty()) {
+    out_.swap(held_);
+  } else {
+    out_.append(held_);
+  }
   held_.clear();
 }
 

@@ -53,7 +53,7 @@ void prepareBody(RequestContext& ctx, std::string_view upstream_model,
     ctx.original_body = std::move(body);
   }
   ctx.served_model = ctx.body.model;
-  if (edits.empty() || !rewrite::applyBodyEdits(edits, *ctx.original_body, body)) {
+  if (edits.empty() || !rewrite::applyBodyEdits(ctx.w.json, edits, *ctx.original_body, body)) {
     body = *ctx.original_body;
   } else if (edits.model) {
     ctx.served_model = *edits.model;

@@ -1,8 +1,12 @@
 // Edits to a JSON request body that several features ask for — the model a route rewrites to,
 // and the request edits of upstreams and routes (a max_tokens cap, stop words, dropping empty
-// messages, stripping <think> blocks from the history) — applied together with one parse and one
-// serialisation. A body nothing edits is never parsed here: it goes upstream byte for byte.
+// messages, stripping <think> blocks from the history) — applied together in one on-demand pass
+// that splices the changed values into the body: every other byte stays as the client sent it.
+// Only a messages array that really changes (an empty message, an assistant's <think> block) is
+// parsed into a tree and written again. A body nothing edits is never looked at here.
 #pragma once
+
+#include <simdjson.h>
 
 #include <cstdint>
 #include <optional>
@@ -33,10 +37,11 @@ struct BodyEdits {
   bool operator==(const BodyEdits&) const = default;
 };
 
-/// Applies `edits` to `body`, which must be a JSON object: true when it was one and `out` holds
-/// the edited body (re-serialised, even if nothing changed); false, `out` untouched, when it is
-/// not a JSON object.
-bool applyBodyEdits(const BodyEdits& edits, std::string_view body, std::string& out);
+/// Applies `edits` to `body`, which must be a JSON object: true when it is one and `out` holds
+/// the edited body; false, `out` untouched, when it is not. `body` keeps its content (its
+/// capacity may grow for simdjson's padding).
+bool applyBodyEdits(simdjson::ondemand::parser& parser, const BodyEdits& edits, std::string& body,
+                    std::string& out);
 
 /// `text` without its closed <think>...</think> blocks and the whitespace after each.
 std::string stripThink(const std::string& text);

@@ -9,9 +9,13 @@ namespace {
 
 using Json = nlohmann::json;
 
+simdjson::ondemand::parser parser_;
+
 Json edited(const BodyEdits& edits, const std::string& body) {
+  std::string in = body;
   std::string b;
-  EXPECT_TRUE(applyBodyEdits(edits, body, b)) << body;
+  EXPECT_TRUE(applyBodyEdits(parser_, edits, in, b)) << body;
+  EXPECT_EQ(in, body);
   return Json::parse(b);
 }
 
@@ -88,8 +92,50 @@ TEST(BodyEditsTest, AllEditsInOneGoAndANonObjectIsLeftAlone) {
   EXPECT_EQ(j["max_tokens"], 10);
   EXPECT_EQ(j["stop"], Json::array({"X"}));
   std::string out = "untouched";
-  EXPECT_FALSE(applyBodyEdits(e, "[1,2]", out));
+  std::string array = "[1,2]";
+  EXPECT_FALSE(applyBodyEdits(parser_, e, array, out));
   EXPECT_EQ(out, "untouched");
+}
+
+}  // namespace
+}  // namespace fwd::dataplane::rewrite
+
+namespace fwd::dataplane::rewrite {
+namespace {
+
+std::string applied(const BodyEdits& edits, std::string body) {
+  std::string out;
+  EXPECT_TRUE(applyBodyEdits(parser_, edits, body, out)) << body;
+  return out;
+}
+
+TEST(BodyEditsTest, OnlyTheEditedValuesChangeAndEveryOtherByteStays) {
+  // Spacing, key order, number spelling and escapes the client wrote survive; only the values
+  // the edits change are written anew, and missing fields go first.
+  const std::string body =
+      "{ \"model\" : \"a\\u0020b\",\n  \"max_tokens\": 9000 , \"temperature\": 1.50,\n"
+      "  \"messages\": [ {\"role\":\"user\", \"content\":\"hi \\\"there\\\"\"} ] }";
+  BodyEdits e;
+  e.model = "gpt-4o\"x";
+  e.max_tokens_cap = 100;
+  EXPECT_EQ(applied(e, body),
+            "{ \"model\" : \"gpt-4o\\\"x\",\n  \"max_tokens\": 100 , \"temperature\": 1.50,\n"
+            "  \"messages\": [ {\"role\":\"user\", \"content\":\"hi \\\"there\\\"\"} ] }");
+
+  BodyEdits s;
+  s.stop = {"END"};
+  s.max_tokens_cap = 7;
+  s.drop_empty_messages = true;
+  s.strip_think = true;
+  EXPECT_EQ(applied(s, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"),
+            "{\"max_tokens\":7,\"stop\":[\"END\"],\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"x\"}]}");
+  EXPECT_EQ(applied(s, "{}"), "{\"max_tokens\":7,\"stop\":[\"END\"]}");
+  // A capped value below the cap, and a null one, are left as written.
+  BodyEdits cap;
+  cap.max_tokens_cap = 50;
+  EXPECT_EQ(applied(cap, "{\"max_tokens\":10}"), "{\"max_tokens\":10}");
+  EXPECT_EQ(applied(cap, "{\"max_tokens\":null}"), "{\"max_tokens\":50}");
 }
 
 }  // namespace
