@@ -11,8 +11,9 @@
 #   deploy/bench.sh --out FILE      write the report to FILE instead (`--out -`: stdout only)
 #   deploy/bench.sh --wait-quiet S  before each measured run, wait until nothing else uses the
 #                                   CPUs, spending at most S seconds on that in the whole run
-#   deploy/bench.sh --policies      fwd with IP rules, request edits and an answer prefix
-#                                   configured (what they cost; see docs/benchmarks.md)
+#   deploy/bench.sh --policies      (a) and (b) also measure fwd-pol: fwd under a control plane
+#                                   of its own that configures IP rules, all request edits and
+#                                   an answer prefix (what the policies cost, paired with fwd)
 #
 # Installs what it lacks: Debian's wrk, nginx-light (or nginx), haproxy, libbenchmark-dev (the
 # bench targets' CMake needs it) and fwd's build deps; Portkey's gateway from npm into
@@ -25,7 +26,9 @@
 # requests wrk completed. Every process it starts binds 127.0.0.1 and is stopped on exit.
 #
 # Environment: FWD_BENCH_BUILD_DIR (default build-bench), FWD_BENCH_PORT_BASE (default 18100:
-# ports BASE..BASE+19 must be free), FWD_BENCH_PORTKEY_VERSION (default 1.15.2).
+# ports BASE..BASE+22 must be free), FWD_BENCH_PORTKEY_VERSION (default 1.15.2),
+# FWD_BENCH_BASE_BUILD_DIR (a build-bench of another fwd commit, e.g. from a git worktree: (a)
+# and (b) also measure fwd-base, that commit's control plane and data plane, paired with fwd).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,7 +40,7 @@ skip_portkey=0
 policies=0
 wait_quiet_s=0
 out="$root/docs/benchmarks.md"
-usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --quick) quick=1 ;;
@@ -216,6 +219,12 @@ dpc_port=$((base + 11))
 dpc_admin=$((base + 12))
 haproxy_nd_port=$((base + 13))
 relay_port=$((base + 14))
+cpb_port=$((base + 15))       # fwd-base: another commit's control plane and data plane
+fwdb_port=$((base + 16))
+fwdb_admin=$((base + 17))
+cpp_port=$((base + 18))       # fwd-pol: fwd with the policies configured
+fwdp_port=$((base + 19))
+fwdp_admin=$((base + 20))
 
 # 5,000 held streams need ~10,000 descriptors in the proxy (client + upstream side).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -237,23 +246,47 @@ ctl() { "$ctl_bin" --server "127.0.0.1:$cp_port" "$@"; }
 ctl upstream add fake --base-url "http://127.0.0.1:$up_port/v1" --model 'gpt-*' >/dev/null
 fwd_key="$(ctl -o json key create bench | jq -r .key)"
 [[ -n "$fwd_key" && "$fwd_key" != null ]] || die "fwdctl key create returned no key"
-if ((policies)); then
+# Another control plane with its upstream and key: CP_BIN CTL_BIN NAME PORT -> sets ctl2_key.
+second_cp() {
+  local cp="$1" ctlbin="$2" name="$3" port="$4" i
+  start "$name" 0 "$cp" --listen "127.0.0.1:$port" --data-dir "$work/$name" --log-level warn
+  wait_port "$port" "$name" "$(eval echo "\$pid_${name//-/_}")"
+  for ((i = 0; i < 100; i++)); do [[ -s "$work/$name/admin.token" ]] && break; sleep 0.05; done
+  FWD_ADMIN_TOKEN="$(<"$work/$name/admin.token")" "$ctlbin" --server "127.0.0.1:$port" \
+    upstream add fake --base-url "http://127.0.0.1:$up_port/v1" --model 'gpt-*' >/dev/null
+  ctl2_key="$(FWD_ADMIN_TOKEN="$(<"$work/$name/admin.token")" "$ctlbin" --server "127.0.0.1:$port" \
+    -o json key create bench | jq -r .key)"
+  [[ -n "$ctl2_key" && "$ctl2_key" != null ]] || die "fwdctl key create returned no key ($name)"
+}
+base_build="${FWD_BENCH_BASE_BUILD_DIR:-}"
+if [[ -n "$base_build" ]] && { want a || want b; }; then
+  [[ -x "$base_build/dataplane/fwd-dataplane" ]] || die "no fwd-dataplane in $base_build"
+  second_cp "$base_build/controlplane/fwd-controlplane" "$base_build/cli/fwdctl" cp-base "$cpb_port"
+  base_key="$ctl2_key"
+  base_rev="$(git -C "$(dirname "$base_build")" rev-parse --short HEAD 2>/dev/null || echo '?')"
+fi
+if ((policies)) && { want a || want b; }; then
+  second_cp "$cp_bin" "$ctl_bin" cp-pol "$cpp_port"
+  pol_key="$ctl2_key"
   # Every policy of the request path that issue 15 added, on every request: global and key IP
   # rules (with a trusted proxy block, so X-Forwarded-For is considered), all four request edits
   # and an answer prefix (the relay reads each answer's JSON, or each stream's events up to the
   # first content delta).
-  ctl ip trust 192.168.0.0/16 >/dev/null
-  ctl ip allow 127.0.0.0/8 >/dev/null
-  ctl ip deny 10.0.0.0/8 >/dev/null
-  ctl key update bench --allow-ip 127.0.0.1/32 --deny-ip 127.0.0.2/32 >/dev/null
-  ctl upstream update fake --max-tokens-cap 4096 --stop END --drop-empty-messages --strip-think \
+  pctl() { FWD_ADMIN_TOKEN="$(<"$work/cp-pol/admin.token")" "$ctl_bin" --server "127.0.0.1:$cpp_port" "$@"; }
+  pctl ip trust 192.168.0.0/16 >/dev/null
+  pctl ip allow 127.0.0.0/8 >/dev/null
+  pctl ip deny 10.0.0.0/8 >/dev/null
+  pctl key update bench --allow-ip 127.0.0.1/32 --deny-ip 127.0.0.2/32 >/dev/null
+  pctl upstream update fake --max-tokens-cap 4096 --stop END --drop-empty-messages --strip-think \
     --answer-prefix '[fwd] ' >/dev/null
 fi
 
-start_dp() {  # NAME CPUS PORT ADMIN WORKERS
-  start "$1" "$2" "$dp_bin" --control-plane "127.0.0.1:$cp_port" \
-    --node-token-file "$work/cp/node.token" --listen "127.0.0.1:$3" --admin-listen "127.0.0.1:$4" \
-    --state-dir "$work/state-$1" --node-id "$1" --workers "$5" --log-level warn
+start_dp() {  # NAME CPUS PORT ADMIN WORKERS [DP_BIN CP_PORT CP_DIR]
+  mkdir -p "$work/state-$1"
+  start "$1" "$2" "${6:-$dp_bin}" --control-plane "127.0.0.1:${7:-$cp_port}" \
+    --node-token-file "$work/${8:-cp}/node.token" --listen "127.0.0.1:$3" \
+    --admin-listen "127.0.0.1:$4" --state-dir "$work/state-$1" --node-id "$1" --workers "$5" \
+    --log-level warn
 }
 wait_ready() {  # ADMIN_PORT NAME
   local i
@@ -269,6 +302,15 @@ wait_ready "$fwd_admin" fwd
 if want a || want b; then
   start_dp fwd-w2 "" "$w2_port" "$w2_admin" 2
   wait_ready "$w2_admin" fwd-w2
+  if [[ -n "$base_build" ]]; then
+    start_dp fwd-base 1 "$fwdb_port" "$fwdb_admin" 1 "$base_build/dataplane/fwd-dataplane" \
+      "$cpb_port" cp-base
+    wait_ready "$fwdb_admin" fwd-base
+  fi
+  if ((policies)); then
+    start_dp fwd-pol 1 "$fwdp_port" "$fwdp_admin" 1 "$dp_bin" "$cpp_port" cp-pol
+    wait_ready "$fwdp_admin" fwd-pol
+  fi
 fi
 if want d || want e; then
   start_dp dp-b "" "$dpb_port" "$dpb_admin" 1
@@ -335,6 +377,8 @@ probe() {  # URL HEADERS...
 probe "http://127.0.0.1:$up_port/v1/chat/completions" || die "the fake upstream does not answer"
 probe "http://127.0.0.1:$fwd_port/v1/chat/completions" -H "Authorization: Bearer $fwd_key" ||
   die "fwd does not answer (log: $work/fwd.log)"
+if [[ -n "${pid_fwd_base:-}" ]]; then probe "http://127.0.0.1:$fwdb_port/v1/chat/completions" -H "Authorization: Bearer $base_key" || die "fwd-base does not answer (log: $work/fwd-base.log)"; fi
+if [[ -n "${pid_fwd_pol:-}" ]]; then probe "http://127.0.0.1:$fwdp_port/v1/chat/completions" -H "Authorization: Bearer $pol_key" || die "fwd-pol does not answer (log: $work/fwd-pol.log)"; fi
 if [[ -n "${pid_nginx:-}" ]]; then probe "http://127.0.0.1:$nginx_port/v1/chat/completions" || die "nginx does not answer"; fi
 if [[ -n "${pid_haproxy:-}" ]]; then probe "http://127.0.0.1:$haproxy_port/v1/chat/completions" || die "haproxy does not answer"; fi
 if [[ -z "$portkey_skip" ]]; then
@@ -484,6 +528,10 @@ target_setup() {
     haproxy-nd) t_port=$haproxy_nd_port; t_pids=("$pid_haproxy_nd") ;;
     relay) t_port=$relay_port; t_pids=("$pid_relay") ;;
     fwd) t_port=$fwd_port; t_pids=("$pid_fwd"); t_headers=(-H "Authorization: Bearer $fwd_key") ;;
+    fwd-base)
+      t_port=$fwdb_port; t_pids=("$pid_fwd_base"); t_headers=(-H "Authorization: Bearer $base_key") ;;
+    fwd-pol)
+      t_port=$fwdp_port; t_pids=("$pid_fwd_pol"); t_headers=(-H "Authorization: Bearer $pol_key") ;;
     fwd-w2)
       t_port=$w2_port; t_pids=("$pid_fwd_w2"); t_headers=(-H "Authorization: Bearer $fwd_key")
       t_loadcpu=0,1; t_threads=2 ;;
@@ -575,7 +623,23 @@ wrk_rounds() {
 report="$work/report.md"
 emit() { printf '%s\n' "$*" | tee -a "$report"; }
 targets_ab=(direct nginx haproxy fwd)
+[[ -z "$base_build" ]] || targets_ab+=(fwd-base)
+((!policies)) || targets_ab+=(fwd-pol)
 [[ -n "$portkey_skip" ]] || targets_ab+=(portkey)
+# fwd_pairs WL: what fwd-base and fwd-pol cost next to fwd, paired round by round.
+fwd_pairs() {
+  local wl="$1" unit="$2" x lo hi
+  if [[ -n "$base_build" && -n "${R[$wl:fwd-base:cpu_us]:-}" ]]; then
+    read -r x lo hi <<<"$(paired "$wl" fwd fwd-base cpu_us)"
+    emit ""
+    emit "fwd against fwd-base (\`$base_rev\`, the same workload under that commit's binaries): CPU per $unit $(fmt "${R[$wl:fwd:cpu_us]}" 1) vs $(fmt "${R[$wl:fwd-base:cpu_us]}" 1) µs (medians), paired ratio ${x}× (rounds ${lo}–${hi}×)."
+  fi
+  if ((policies)) && [[ -n "${R[$wl:fwd-pol:cpu_us]:-}" ]]; then
+    read -r x lo hi <<<"$(paired "$wl" fwd-pol fwd cpu_us)"
+    emit ""
+    emit "fwd-pol (IP rules, every request edit and an answer prefix configured) against fwd: CPU per $unit $(fmt "${R[$wl:fwd-pol:cpu_us]}" 1) vs $(fmt "${R[$wl:fwd:cpu_us]}" 1) µs (medians), paired ratio ${x}× (rounds ${lo}–${hi}×)."
+  fi
+}
 
 # ---------------------------------------------------------------- header
 cpu_model="$(lscpu | awk -F': *' '/^Model name:/ && !m { m = $2 } END { print m }')"
@@ -647,6 +711,7 @@ if want a; then
     emit ""
     emit "fwd \`--workers 2\` (unpinned, sharing both cores with wrk and the upstream): $(ratio "${R[a:fwd-w2:rate]}" "${R[a:fwd:rate]}") the req/s of \`--workers 1\` on its own core."
   fi
+  fwd_pairs a request
 fi
 
 # ---------------------------------------------------------------- (b) streams
@@ -656,6 +721,8 @@ stream_table() {
   local wl="$1" title="$2" note="$3" t label per_event
   shift 3
   local targets=(direct nginx haproxy haproxy-nd fwd)
+  [[ -z "$base_build" ]] || targets+=(fwd-base)
+  ((!policies)) || targets+=(fwd-pol)
   [[ "$wl" != b || -n "$portkey_skip" || -n "$portkey_stream_skip" ]] || targets+=(portkey)
   wrk_rounds "$wl" "${targets[@]}" fwd-w2 -- "$stream_body" "$@"
   emit ""
@@ -686,6 +753,7 @@ stream_table() {
     emit ""
     emit "fwd \`--workers 2\` (unpinned): $(ratio "${R[$wl:fwd-w2:rate]}" "${R[$wl:fwd:rate]}") the streams/s of \`--workers 1\`."
   fi
+  fwd_pairs "$wl" stream
 }
 
 if want b; then
