@@ -632,12 +632,12 @@ fwd_pairs() {
   if [[ -n "$base_build" && -n "${R[$wl:fwd-base:cpu_us]:-}" ]]; then
     read -r x lo hi <<<"$(paired "$wl" fwd fwd-base cpu_us)"
     emit ""
-    emit "fwd against fwd-base (\`$base_rev\`, the same workload under that commit's binaries): CPU per $unit $(fmt "${R[$wl:fwd:cpu_us]}" 1) vs $(fmt "${R[$wl:fwd-base:cpu_us]}" 1) µs (medians), paired ratio ${x}× (rounds ${lo}–${hi}×)."
+    emit "fwd against fwd-base (\`$base_rev\`, the same workload under that commit's binaries): CPU per $unit $(fmt "${R[$wl:fwd:cpu_us]}" 1) vs $(fmt "${R[$wl:fwd-base:cpu_us]}" 1) µs (medians), paired ratio $(printf '%.2f' "$x")× (rounds $(printf '%.2f' "$lo")–$(printf '%.2f' "$hi")×)."
   fi
   if ((policies)) && [[ -n "${R[$wl:fwd-pol:cpu_us]:-}" ]]; then
     read -r x lo hi <<<"$(paired "$wl" fwd-pol fwd cpu_us)"
     emit ""
-    emit "fwd-pol (IP rules, every request edit and an answer prefix configured) against fwd: CPU per $unit $(fmt "${R[$wl:fwd-pol:cpu_us]}" 1) vs $(fmt "${R[$wl:fwd:cpu_us]}" 1) µs (medians), paired ratio ${x}× (rounds ${lo}–${hi}×)."
+    emit "fwd-pol (IP rules, every request edit and an answer prefix configured) against fwd: CPU per $unit $(fmt "${R[$wl:fwd-pol:cpu_us]}" 1) vs $(fmt "${R[$wl:fwd:cpu_us]}" 1) µs (medians), paired ratio $(printf '%.2f' "$x")× (rounds $(printf '%.2f' "$lo")–$(printf '%.2f' "$hi")×)."
   fi
 }
 
