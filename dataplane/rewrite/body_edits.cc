@@ -241,8 +241,9 @@ bool applyBodyEdits(od::parser& parser, const BodyEdits& edits, std::string& bod
       }
       has_tokens = true;
       double asked = 0;
-      if (type == od::json_type::number && !v.get_double().get(asked) &&
-          asked > *edits.max_tokens_cap) {
+      // A number too large for a double is over any cap too.
+      if (type == od::json_type::number &&
+          (v.get_double().get(asked) || asked > *edits.max_tokens_cap)) {
         std::string_view token = trimRight(v.raw_json_token());
         splices.push_back(Splice{at(token), token.size(), std::to_string(*edits.max_tokens_cap)});
       }
