@@ -1,0 +1,132 @@
+#include "common/config/rate.h"
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
+
+namespace fwd::common::config {
+namespace {
+
+constexpr std::uint64_t kMaxCount = 1'000'000'000'000ull;
+constexpr std::chrono::seconds kMaxWindow = std::chrono::hours(24 * 366);
+constexpr char kShape[] =
+    "expected COUNT/[N]UNIT such as 60/minute or 100/2minutes, UNIT one of second, minute, hour, "
+    "day; several joined by ';'";
+
+struct Unit {
+  std::string_view name;
+  std::chrono::seconds length;
+};
+constexpr Unit kUnits[] = {{"second", std::chrono::seconds(1)},
+                           {"minute", std::chrono::minutes(1)},
+                           {"hour", std::chrono::hours(1)},
+                           {"day", std::chrono::hours(24)}};
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Leading decimal digits of `s` as a number (consumed); nullopt when there are none or too many.
+std::optional<std::uint64_t> number(std::string_view& s) {
+  size_t digits = 0;
+  while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') {
+    ++digits;
+  }
+  std::uint64_t value = 0;
+  if (digits == 0 || digits > 19 ||
+      std::from_chars(s.data(), s.data() + digits, value).ec != std::errc()) {
+    return std::nullopt;
+  }
+  s.remove_prefix(digits);
+  return value;
+}
+
+absl::Status invalid(std::string_view part, std::string_view why) {
+  return absl::InvalidArgumentError("invalid rate \"" + std::string(part) +
+                                    "\": " + std::string(why));
+}
+
+absl::StatusOr<Rate> parseOne(std::string_view part) {
+  std::string_view s = trim(part);
+  std::optional<std::uint64_t> count = number(s);
+  s = trim(s);
+  if (!count || s.empty() || s.front() != '/') {
+    return invalid(part, kShape);
+  }
+  s = trim(s.substr(1));
+  std::uint64_t multiplier = 1;
+  if (!s.empty() && s.front() >= '0' && s.front() <= '9') {
+    std::optional<std::uint64_t> n = number(s);
+    if (!n || *n == 0) {
+      return invalid(part, "the window's multiplier must be 1 or more");
+    }
+    multiplier = *n;
+    s = trim(s);
+  }
+  if (s.size() > 1 && s.back() == 's') {
+    s.remove_suffix(1);
+  }
+  auto unit = std::find_if(std::begin(kUnits), std::end(kUnits),
+                           [s](const Unit& u) { return u.name == s; });
+  if (unit == std::end(kUnits)) {
+    return invalid(part, kShape);
+  }
+  if (*count == 0 || *count > kMaxCount) {
+    return invalid(part, "the count must be 1 to 1000000000000");
+  }
+  if (multiplier > static_cast<std::uint64_t>(kMaxWindow / unit->length)) {
+    return invalid(part, "the window may be at most 366 days");
+  }
+  return Rate{*count, unit->length * static_cast<std::int64_t>(multiplier)};
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Rate>> parseRates(std::string_view text) {
+  std::vector<Rate> rates;
+  if (trim(text).empty()) {
+    return invalid(text, kShape);
+  }
+  while (true) {
+    size_t semicolon = text.find(';');
+    absl::StatusOr<Rate> rate = parseOne(text.substr(0, semicolon));
+    if (!rate.ok()) {
+      return rate.status();
+    }
+    for (const Rate& seen : rates) {
+      if (seen.window == rate->window) {
+        return invalid(trim(text.substr(0, semicolon)),
+                       "a window of that length is given twice; keep one");
+      }
+    }
+    rates.push_back(*rate);
+    if (semicolon == std::string_view::npos) {
+      return rates;
+    }
+    text.remove_prefix(semicolon + 1);
+  }
+}
+
+std::string formatRates(const std::vector<Rate>& rates) {
+  std::string out;
+  for (const Rate& r : rates) {
+    const Unit* unit = &kUnits[0];
+    for (const Unit& u : kUnits) {
+      if (r.window % u.length == std::chrono::seconds(0)) {
+        unit = &u;  // the largest unit that divides the window
+      }
+    }
+    std::int64_t n = r.window / unit->length;
+    out += (out.empty() ? "" : ";") + std::to_string(r.count) + "/" +
+           (n == 1 ? std::string(unit->name) : std::to_string(n) + std::string(unit->name) + "s");
+  }
+  return out;
+}
+
+}  // namespace fwd::common::config
