@@ -4,6 +4,8 @@
 #include <charconv>
 #include <optional>
 
+#include "common/text/trim.h"
+
 namespace fwd::common::config {
 namespace {
 
@@ -22,15 +24,7 @@ constexpr Unit kUnits[] = {{"second", std::chrono::seconds(1)},
                            {"hour", std::chrono::hours(1)},
                            {"day", std::chrono::hours(24)}};
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
+using text::trimBlanks;
 
 // Leading decimal digits of `s` as a number (consumed); nullopt when there are none or too many.
 std::optional<std::uint64_t> number(std::string_view& s) {
@@ -53,13 +47,13 @@ absl::Status invalid(std::string_view part, std::string_view why) {
 }
 
 absl::StatusOr<Rate> parseOne(std::string_view part) {
-  std::string_view s = trim(part);
+  std::string_view s = trimBlanks(part);
   std::optional<std::uint64_t> count = number(s);
-  s = trim(s);
+  s = trimBlanks(s);
   if (!count || s.empty() || s.front() != '/') {
     return invalid(part, kShape);
   }
-  s = trim(s.substr(1));
+  s = trimBlanks(s.substr(1));
   std::uint64_t multiplier = 1;
   if (!s.empty() && s.front() >= '0' && s.front() <= '9') {
     std::optional<std::uint64_t> n = number(s);
@@ -67,7 +61,7 @@ absl::StatusOr<Rate> parseOne(std::string_view part) {
       return invalid(part, "the window's multiplier must be 1 or more");
     }
     multiplier = *n;
-    s = trim(s);
+    s = trimBlanks(s);
   }
   if (s.size() > 1 && s.back() == 's') {
     s.remove_suffix(1);
@@ -90,7 +84,7 @@ absl::StatusOr<Rate> parseOne(std::string_view part) {
 
 absl::StatusOr<std::vector<Rate>> parseRates(std::string_view text) {
   std::vector<Rate> rates;
-  if (trim(text).empty()) {
+  if (trimBlanks(text).empty()) {
     return invalid(text, kShape);
   }
   while (true) {
@@ -101,7 +95,7 @@ absl::StatusOr<std::vector<Rate>> parseRates(std::string_view text) {
     }
     for (const Rate& seen : rates) {
       if (seen.window == rate->window) {
-        return invalid(trim(text.substr(0, semicolon)),
+        return invalid(trimBlanks(text.substr(0, semicolon)),
                        "a window of that length is given twice; keep one");
       }
     }

@@ -3,6 +3,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 
+#include "common/text/trim.h"
 #include "dataplane/pipeline/client_conn.h"
 #include "dataplane/pipeline/request_context.h"
 
@@ -18,15 +19,7 @@ bool inAny(const std::vector<common::net::Cidr>& blocks, const common::net::IpAd
   return false;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
+using common::text::trimBlanks;
 
 proxy::ApiError refusal(const pipeline::RequestContext& ctx, const char* scope) {
   ctx.w.metrics.ip_refusals.cell(ctx.w.index, {scope}).add();
@@ -58,7 +51,8 @@ ClientAddress clientBehind(const common::net::IpAddress& peer, std::string_view 
   std::string_view rest = forwarded_for;
   while (!rest.empty()) {
     size_t comma = rest.rfind(',');
-    std::string_view entry = trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+    std::string_view entry =
+        trimBlanks(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
     std::optional<common::net::IpAddress> hop = common::net::parseIp(entry);
     if (!hop) {
       break;  // not an address: the trusted hop to its right is as far as the chain is known
@@ -70,7 +64,7 @@ ClientAddress clientBehind(const common::net::IpAddress& peer, std::string_view 
     }
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
   }
-  std::string_view believed = trim(forwarded_for.substr(keep_from));
+  std::string_view believed = trimBlanks(forwarded_for.substr(keep_from));
   if (!believed.empty()) {
     out.forwarded_for.append(believed).append(", ");
   }

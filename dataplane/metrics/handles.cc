@@ -12,6 +12,14 @@ size_t mix(size_t h, const void* p) {
 
 }  // namespace
 
+template <typename Cell, typename... Labels>
+Cell& WorkerHandles::kept(Cell*& handle, ShardedFamily<Cell>& family, Labels... labels) {
+  if (handle == nullptr) {
+    handle = &family.cell(shard_, {labels...});
+  }
+  return *handle;
+}
+
 WorkerHandles::Upstream& WorkerHandles::upstream(size_t index) {
   if (by_upstream_.empty()) {
     by_upstream_.resize(upstreams_);
@@ -20,43 +28,23 @@ WorkerHandles::Upstream& WorkerHandles::upstream(size_t index) {
 }
 
 SingleWriterGauge& WorkerHandles::upstreamInFlight(size_t index, std::string_view name) {
-  Upstream& u = upstream(index);
-  if (u.in_flight == nullptr) {
-    u.in_flight = &metrics_->upstream_in_flight.cell(shard_, {name});
-  }
-  return *u.in_flight;
+  return kept(upstream(index).in_flight, metrics_->upstream_in_flight, name);
 }
 
 SingleWriterHistogram& WorkerHandles::upstreamDuration(size_t index, std::string_view name) {
-  Upstream& u = upstream(index);
-  if (u.duration == nullptr) {
-    u.duration = &metrics_->upstream_duration.cell(shard_, {name});
-  }
-  return *u.duration;
+  return kept(upstream(index).duration, metrics_->upstream_duration, name);
 }
 
 SingleWriterHistogram& WorkerHandles::streamTtfb(size_t index, std::string_view name) {
-  Upstream& u = upstream(index);
-  if (u.stream_ttfb == nullptr) {
-    u.stream_ttfb = &metrics_->stream_ttfb.cell(shard_, {name});
-  }
-  return *u.stream_ttfb;
+  return kept(upstream(index).stream_ttfb, metrics_->stream_ttfb, name);
 }
 
 SingleWriterCounter& WorkerHandles::streamedEvents(size_t index, std::string_view name) {
-  Upstream& u = upstream(index);
-  if (u.streamed_events == nullptr) {
-    u.streamed_events = &metrics_->streamed_events.cell(shard_, {name});
-  }
-  return *u.streamed_events;
+  return kept(upstream(index).streamed_events, metrics_->streamed_events, name);
 }
 
 SingleWriterCounter& WorkerHandles::upstreamRetries(size_t index, std::string_view name) {
-  Upstream& u = upstream(index);
-  if (u.retries == nullptr) {
-    u.retries = &metrics_->upstream_retries.cell(shard_, {name});
-  }
-  return *u.retries;
+  return kept(upstream(index).retries, metrics_->upstream_retries, name);
 }
 
 SingleWriterCounter& WorkerHandles::upstreamAttempts(size_t index, std::string_view name,
@@ -64,11 +52,7 @@ SingleWriterCounter& WorkerHandles::upstreamAttempts(size_t index, std::string_v
   if (outcome != "ok") {
     return metrics_->upstream_attempts.cell(shard_, {name, outcome});
   }
-  Upstream& u = upstream(index);
-  if (u.attempts_ok == nullptr) {
-    u.attempts_ok = &metrics_->upstream_attempts.cell(shard_, {name, "ok"});
-  }
-  return *u.attempts_ok;
+  return kept(upstream(index).attempts_ok, metrics_->upstream_attempts, name, "ok");
 }
 
 WorkerHandles::RequestSlot& WorkerHandles::slot(const RequestKey& key) {

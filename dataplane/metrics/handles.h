@@ -65,6 +65,9 @@ class WorkerHandles {
   static constexpr size_t kSlots = 64;  // a power of two
 
   Upstream& upstream(size_t index);
+  /// `*handle`, looked up by `labels` in `family` the first time.
+  template <typename Cell, typename... Labels>
+  Cell& kept(Cell*& handle, ShardedFamily<Cell>& family, Labels... labels);
   RequestSlot& slot(const RequestKey& key);
 
   Metrics* metrics_ = nullptr;
