@@ -312,7 +312,8 @@ int main(int argc, char** argv) {
 
   dataplane::config::SnapshotFile state(flags.state_dir);
   auto env = dataplane::config::processEnv();
-  dataplane::config::UpstreamHealthRegistry health;  // outlives every config version
+  dataplane::config::UpstreamHealthRegistry health;      // outlives every config version
+  dataplane::ratelimit::CounterRegistry limit_counters;  // so does every limit's count
   // The config in force, for the NodeReport; the IO workers have their own copy (publish).
   std::mutex in_force_mu;  // guards in_force: set by apply, read by the report
   dataplane::config::CompiledConfigConstSharedPtr in_force;
@@ -330,7 +331,8 @@ int main(int argc, char** argv) {
   };
   // Called on the config thread (or main, at start): compile off the IO threads, then publish.
   auto apply = [&](const fwd::v1::Snapshot& snapshot, bool save) -> absl::Status {
-    auto compiled = dataplane::config::CompiledConfig::compile(snapshot, env, &health);
+    auto compiled =
+        dataplane::config::CompiledConfig::compile(snapshot, env, &health, &limit_counters);
     if (!compiled.ok()) {
       metrics.snapshots_rejected.Increment();
       return compiled.status();

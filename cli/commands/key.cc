@@ -3,9 +3,18 @@
 #include <tuple>
 
 #include "cli/client/error_kind.h"
+#include "cli/commands/limits.h"
 
 namespace fwd::cli::commands {
 namespace {
+
+// `flags` followed by `more`.
+std::vector<FlagSpec> withFlags(std::vector<FlagSpec> flags, std::vector<FlagSpec> more) {
+  for (FlagSpec& f : more) {
+    flags.push_back(std::move(f));
+  }
+  return flags;
+}
 
 Json modelsJson(const google::protobuf::RepeatedPtrField<std::string>& models) {
   Json out = Json::array();
@@ -30,6 +39,13 @@ absl::StatusOr<Action> prepareCreate(const Invocation& inv) {
   }
   for (const std::string& cidr : inv.flags.values("deny-ip")) {
     request.add_deny_ips(cidr);
+  }
+  std::vector<std::string> limit_paths;
+  if (absl::Status s = applyLimitsFlags(
+          inv.flags, [&request]() -> fwd::v1::Limits& { return *request.mutable_limits(); },
+          limit_paths);
+      !s.ok()) {
+    return s;
   }
   OutputFormat format = inv.global.output;
   return Action([request, format](client::AdminApi* api, std::ostream& out) -> absl::Status {
@@ -120,10 +136,20 @@ absl::StatusOr<Action> prepareUpdate(const Invocation& inv) {
     request.mutable_key()->set_errors_as_200(*errors_as_200);
     request.mutable_update_mask()->add_paths("errors_as_200");
   }
+  std::vector<std::string> limit_paths;
+  if (absl::Status s = applyLimitsFlags(
+          inv.flags, [key]() -> fwd::v1::Limits& { return *key->mutable_limits(); }, limit_paths);
+      !s.ok()) {
+    return s;
+  }
+  for (const std::string& path : limit_paths) {
+    request.mutable_update_mask()->add_paths(path);
+  }
   if (request.update_mask().paths_size() == 0) {
     return client::usageError(
         "nothing to update: give --model, --clear-models, --allow-ip, --deny-ip, "
-        "--clear-allow-ip, --clear-deny-ip or --errors-as-200[=false]");
+        "--clear-allow-ip, --clear-deny-ip, --errors-as-200[=false], a limit (--rate, "
+        "--rate-strategy, --max-parallel) or its --clear-… flag");
   }
   OutputFormat format = inv.global.output;
   return Action([request, format](client::AdminApi* api, std::ostream& out) -> absl::Status {
@@ -189,37 +215,39 @@ absl::StatusOr<Action> prepareRevoke(const Invocation& inv) {
 
 std::vector<CommandSpec> keyCommands() {
   return {
-      {"key",
-       "create",
-       "NAME",
-       "[--model PATTERN]... [--allow-ip CIDR]... [--deny-ip CIDR]... [--errors-as-200]",
+      {"key", "create", "NAME",
+       "[--model PATTERN]... [--allow-ip CIDR]... [--deny-ip CIDR]... [--errors-as-200] " +
+           limitsSynopsis(false),
        "create a client API key",
-       {{"model", FlagKind::kRepeated, "PATTERN",
-         "model glob the key may use, repeatable (default: every model)"},
-        {"allow-ip", FlagKind::kRepeated, "CIDR",
-         "client block the key may be used from, repeatable (default: anywhere)"},
-        {"deny-ip", FlagKind::kRepeated, "CIDR",
-         "client block the key may not be used from, repeatable; beats --allow-ip"},
-        {"errors-as-200", FlagKind::kBool, "",
-         "answer this key's errors with status 200 and the real status in x-fwd-status"}},
+       withFlags({{"model", FlagKind::kRepeated, "PATTERN",
+                   "model glob the key may use, repeatable (default: every model)"},
+                  {"allow-ip", FlagKind::kRepeated, "CIDR",
+                   "client block the key may be used from, repeatable (default: anywhere)"},
+                  {"deny-ip", FlagKind::kRepeated, "CIDR",
+                   "client block the key may not be used from, repeatable; beats --allow-ip"},
+                  {"errors-as-200", FlagKind::kBool, "",
+                   "answer this key's errors with status 200 and the real status in "
+                   "x-fwd-status"}},
+                 limitsFlags(false)),
        prepareCreate},
       {"key", "get", "NAME", "", "show one key (never its secret)", {}, prepareGet},
       {"key", "list", "", "", "list keys (never their secrets)", {}, prepareList},
-      {"key",
-       "update",
-       "NAME",
+      {"key", "update", "NAME",
        "[--model PATTERN]... [--clear-models] [--allow-ip CIDR]... [--clear-allow-ip] "
-       "[--deny-ip CIDR]... [--clear-deny-ip] [--errors-as-200[=false]]",
+       "[--deny-ip CIDR]... [--clear-deny-ip] [--errors-as-200[=false]] " +
+           limitsSynopsis(true),
        "change the given fields of a key",
-       {{"model", FlagKind::kRepeated, "PATTERN",
-         "model glob the key may use, repeatable; replaces the key's list"},
-        {"clear-models", FlagKind::kBool, "", "let the key use every model"},
-        {"allow-ip", FlagKind::kRepeated, "CIDR", "replaces the key's allowed client blocks"},
-        {"clear-allow-ip", FlagKind::kBool, "", "the key may be used from anywhere again"},
-        {"deny-ip", FlagKind::kRepeated, "CIDR", "replaces the key's denied client blocks"},
-        {"clear-deny-ip", FlagKind::kBool, "", "remove the key's denied client blocks"},
-        {"errors-as-200", FlagKind::kBool, "",
-         "answer this key's errors with status 200 (=false: with their real status)"}},
+       withFlags(
+           {{"model", FlagKind::kRepeated, "PATTERN",
+             "model glob the key may use, repeatable; replaces the key's list"},
+            {"clear-models", FlagKind::kBool, "", "let the key use every model"},
+            {"allow-ip", FlagKind::kRepeated, "CIDR", "replaces the key's allowed client blocks"},
+            {"clear-allow-ip", FlagKind::kBool, "", "the key may be used from anywhere again"},
+            {"deny-ip", FlagKind::kRepeated, "CIDR", "replaces the key's denied client blocks"},
+            {"clear-deny-ip", FlagKind::kBool, "", "remove the key's denied client blocks"},
+            {"errors-as-200", FlagKind::kBool, "",
+             "answer this key's errors with status 200 (=false: with their real status)"}},
+           limitsFlags(true)),
        prepareUpdate},
       {"key",
        "rotate",
@@ -242,6 +270,7 @@ Json keyJson(const fwd::v1::Key& key) {
       {"errors_as_200", key.errors_as_200()},
       {"allow_ips", modelsJson(key.allow_ips())},
       {"deny_ips", modelsJson(key.deny_ips())},
+      {"limits", limitsJson(key.limits())},
       {"created", timestampJson(key.create_time())},
       {"updated", timestampJson(key.update_time())},
       {"revoked", timestampJson(key.revoke_time())},
@@ -260,6 +289,7 @@ std::string keyDetail(const fwd::v1::Key& key) {
   line("errors as 200:", key.errors_as_200() ? "yes" : "no");
   line("allow ips:", joinedOr(key.allow_ips(), "*"));
   line("deny ips:", joinedOr(key.deny_ips(), "-"));
+  line("limits:", limitsCell(key.limits()));
   line("created:", timestampCell(key.create_time()));
   line("updated:", timestampCell(key.update_time()));
   line("revoked:", timestampCell(key.revoke_time()));

@@ -48,6 +48,9 @@ absl::Status invalid(std::string_view part, std::string_view why) {
 
 absl::StatusOr<Rate> parseOne(std::string_view part) {
   std::string_view s = trimBlanks(part);
+  if (!s.empty() && s.front() == '-') {
+    return invalid(part, "the count must be a whole number from 1 to 1000000000000");
+  }
   std::optional<std::uint64_t> count = number(s);
   s = trimBlanks(s);
   if (!count || s.empty() || s.front() != '/') {
@@ -121,6 +124,34 @@ std::string formatRates(const std::vector<Rate>& rates) {
            (n == 1 ? std::string(unit->name) : std::to_string(n) + std::string(unit->name) + "s");
   }
   return out;
+}
+
+absl::StatusOr<RateStrategy> parseRateStrategy(std::string_view text) {
+  std::string_view t = trimBlanks(text);
+  for (RateStrategy s : {RateStrategy::kFixedWindow, RateStrategy::kSlidingWindow,
+                         RateStrategy::kFixedWindowElasticExpiry}) {
+    if (t == rateStrategyName(s)) {
+      return s;
+    }
+  }
+  if (t == "moving-window") {
+    return RateStrategy::kSlidingWindow;
+  }
+  return absl::InvalidArgumentError(
+      "invalid rate strategy \"" + std::string(text) +
+      "\": expected fixed-window, sliding-window or fixed-window-elastic-expiry");
+}
+
+std::string_view rateStrategyName(RateStrategy strategy) {
+  switch (strategy) {
+    case RateStrategy::kSlidingWindow:
+      return "sliding-window";
+    case RateStrategy::kFixedWindowElasticExpiry:
+      return "fixed-window-elastic-expiry";
+    case RateStrategy::kFixedWindow:
+      break;
+  }
+  return "fixed-window";
 }
 
 }  // namespace fwd::common::config

@@ -28,4 +28,17 @@ absl::StatusOr<std::vector<Rate>> parseRates(std::string_view text);
 /// The canonical spelling: "60/minute;600/hour", "100/2minutes".
 std::string formatRates(const std::vector<Rate>& rates);
 
+/// How request-rate windows count, numbered as fwd.v1.RateStrategy.
+enum class RateStrategy {
+  kFixedWindow = 1,
+  kSlidingWindow = 2,
+  kFixedWindowElasticExpiry = 3,
+};
+
+/// "fixed-window", "sliding-window" (also "moving-window", the seed's name) or
+/// "fixed-window-elastic-expiry"; any other text is refused with the list.
+absl::StatusOr<RateStrategy> parseRateStrategy(std::string_view text);
+/// The name parseRateStrategy takes.
+std::string_view rateStrategyName(RateStrategy strategy);
+
 }  // namespace fwd::common::config

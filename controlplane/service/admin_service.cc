@@ -307,6 +307,9 @@ grpc::Status AdminServiceImpl::CreateKey(grpc::ServerContext* context,
   key.set_errors_as_200(normalized.errors_as_200());
   *key.mutable_allow_ips() = normalized.allow_ips();
   *key.mutable_deny_ips() = normalized.deny_ips();
+  if (normalized.has_limits()) {
+    *key.mutable_limits() = normalized.limits();
+  }
   absl::StatusOr<fwd::v1::Key> created = store_.createKey(key);
   if (!created.ok()) {
     return toGrpc(created.status());

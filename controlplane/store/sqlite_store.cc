@@ -8,6 +8,7 @@
 #include <optional>
 #include <utility>
 
+#include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 
 namespace fwd::controlplane::store {
@@ -15,7 +16,7 @@ namespace {
 
 // Schema steps, applied in order; PRAGMA user_version holds how many have run. Never edit a
 // released step: append a new one.
-constexpr std::array<const char*, 7> kMigrations = {
+constexpr std::array<const char*, 8> kMigrations = {
     // 1: initial schema.
     R"sql(
 CREATE TABLE meta (
@@ -133,6 +134,12 @@ ALTER TABLE keys ADD COLUMN deny_ips TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE upstreams ADD COLUMN edits TEXT;
 ALTER TABLE routes ADD COLUMN edits TEXT;
 )sql",
+    // 8: limits per key. NULL: none of its own.
+    R"sql(
+-- fwd.v1.Limits in protobuf's JSON mapping (field names as in the .proto), so fields added
+-- later read back without a migration
+ALTER TABLE keys ADD COLUMN limits TEXT;
+)sql",
 };
 
 constexpr char kUpstreamColumns[] =
@@ -147,7 +154,7 @@ constexpr char kRouteColumns[] =
 constexpr char kKeyColumns[] =
     "id, name, secret_sha256, display_prefix, models, create_time_us, revoke_time_us, "
     "previous_secret_sha256, previous_expire_time_us, update_time_us, errors_as_200, allow_ips, "
-    "deny_ips";
+    "deny_ips, limits";
 
 void setTimestamp(std::int64_t micros, google::protobuf::Timestamp* ts) {
   std::int64_t secs = micros / 1000000;
@@ -345,6 +352,27 @@ absl::Status timeoutsFromJson(const std::string& text, fwd::v1::Timeouts* out) {
       getNanos(*obj, "total_ns", [&] { return out->mutable_total(); });
   if (!ok) {
     return absl::DataLossError("stored timeouts column is malformed: " + text);
+  }
+  return absl::OkStatus();
+}
+
+std::optional<std::string> limitsToJson(bool has, const fwd::v1::Limits& limits) {
+  if (!has) {
+    return std::nullopt;
+  }
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  // A Limits message always prints (every field it has is a scalar or a list).
+  (void)google::protobuf::util::MessageToJsonString(limits, &out, options);
+  return out;
+}
+
+absl::Status limitsFromJson(const std::string& text, fwd::v1::Limits* out) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;  // written by a newer build
+  if (!google::protobuf::util::JsonStringToMessage(text, out, options).ok()) {
+    return absl::DataLossError("stored limits column is malformed: " + text);
   }
   return absl::OkStatus();
 }
@@ -634,6 +662,12 @@ absl::StatusOr<fwd::v1::Key> keyFromRow(const Statement& row) {
     absl::Status ips = modelsFromJson(row.columnText(column), field);
     if (!ips.ok()) {
       return ips;
+    }
+  }
+  if (!row.columnIsNull(13)) {
+    absl::Status limits = limitsFromJson(row.columnText(13), k.mutable_limits());
+    if (!limits.ok()) {
+      return limits;
     }
   }
   return k;
@@ -1239,7 +1273,7 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::createKey(const fwd::v1::Key& key) {
     }
     absl::StatusOr<Statement> q = db_->prepare(
         "INSERT INTO keys (name, secret_sha256, display_prefix, models, create_time_us, "
-        "errors_as_200, allow_ips, deny_ips) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "errors_as_200, allow_ips, deny_ips, limits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
         "RETURNING " +
         std::string(kKeyColumns));
     if (!q.ok()) {
@@ -1252,7 +1286,8 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::createKey(const fwd::v1::Key& key) {
         .bind(5, nowMicros())
         .bind(6, std::int64_t{key.errors_as_200() ? 1 : 0})
         .bind(7, modelsToJson(key.allow_ips()))
-        .bind(8, modelsToJson(key.deny_ips()));
+        .bind(8, modelsToJson(key.deny_ips()))
+        .bind(9, limitsToJson(key.has_limits(), key.limits()));
     absl::StatusOr<bool> inserted = q->step();
     if (!inserted.ok()) {
       return inserted.status();
@@ -1311,7 +1346,7 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::updateKey(std::string_view name,
     }
     absl::StatusOr<Statement> q = db_->prepare(
         "UPDATE keys SET models = ?2, update_time_us = ?3, errors_as_200 = ?4, allow_ips = ?5, "
-        "deny_ips = ?6 WHERE id = ?1");
+        "deny_ips = ?6, limits = ?7 WHERE id = ?1");
     if (!q.ok()) {
       return q.status();
     }
@@ -1320,7 +1355,8 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::updateKey(std::string_view name,
         .bind(3, nowMicros())
         .bind(4, std::int64_t{next.errors_as_200() ? 1 : 0})
         .bind(5, modelsToJson(next.allow_ips()))
-        .bind(6, modelsToJson(next.deny_ips()));
+        .bind(6, modelsToJson(next.deny_ips()))
+        .bind(7, limitsToJson(next.has_limits(), next.limits()));
     return finishWrite(
         *q, [&] { return bumpVersion(); }, [&] { return findKey(name); }, updated);
   });

@@ -2,21 +2,23 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <functional>
+
+#include "common/config/rate.h"
+#include "controlplane/validate/validate.h"
 
 namespace fwd::controlplane::validate {
 namespace {
 
-struct BoolSetting {
+// One setting: how its text is checked and brought to its stored form, and how the stored text
+// goes into the snapshot's Settings.
+struct SettingSpec {
   const char* name;
+  const char* default_value;
   const char* description;
-  void (fwd::v1::Settings::*set)(bool);
-};
-
-const BoolSetting kBoolSettings[] = {
-    {"errors_as_200",
-     "answer every error with status 200 and the real status in x-fwd-status, for every key "
-     "and before a key is known",
-     &fwd::v1::Settings::set_errors_as_200},
+  std::function<absl::StatusOr<std::string>(std::string_view)> normalize;
+  std::function<void(const std::string&, fwd::v1::Settings&)> apply;
 };
 
 std::string lower(std::string_view text) {
@@ -26,9 +28,111 @@ std::string lower(std::string_view text) {
   return out;
 }
 
+absl::Status badValue(std::string_view name, std::string_view value, std::string_view why) {
+  return absl::InvalidArgumentError("setting " + std::string(name) + ": \"" + std::string(value) +
+                                    "\" " + std::string(why));
+}
+
+absl::StatusOr<std::string> normalizeBool(std::string_view name, std::string_view value) {
+  std::string v = lower(value);
+  if (v != "true" && v != "false") {
+    return badValue(name, value, "is not true or false");
+  }
+  return v;
+}
+
+// "" or "none" unsets a limit.
+bool isNone(std::string_view value) { return value.empty() || lower(value) == "none"; }
+
+absl::StatusOr<std::string> normalizeRates(std::string_view name, std::string_view value) {
+  if (isNone(value)) {
+    return std::string();
+  }
+  auto rates = common::config::parseRates(value);
+  if (!rates.ok()) {
+    return absl::InvalidArgumentError("setting " + std::string(name) + ": " +
+                                      std::string(rates.status().message()));
+  }
+  fwd::v1::Limits limits;
+  for (const common::config::Rate& r : *rates) {
+    fwd::v1::RateWindow* w = limits.add_rate();
+    w->set_count(r.count);
+    w->set_seconds(static_cast<std::uint32_t>(r.window.count()));
+  }
+  if (absl::Status s = checkLimits(name, limits); !s.ok()) {
+    return s;
+  }
+  return common::config::formatRates(*rates);
+}
+
+absl::StatusOr<std::string> normalizeCount(std::string_view name, std::string_view value,
+                                           std::uint64_t max) {
+  if (isNone(value)) {
+    return std::string("0");
+  }
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (ec != std::errc() || end != value.data() + value.size() || n > max) {
+    return badValue(name, value, "is not a whole number from 0 (none) to " + std::to_string(max));
+  }
+  return std::to_string(n);
+}
+
+const std::vector<SettingSpec>& specs() {
+  static const std::vector<SettingSpec> kSpecs = {
+      {"errors_as_200", "false",
+       "answer every error with status 200 and the real status in x-fwd-status, for every key "
+       "and before a key is known",
+       [](std::string_view v) { return normalizeBool("errors_as_200", v); },
+       [](const std::string& v, fwd::v1::Settings& s) { s.set_errors_as_200(v == "true"); }},
+      {"default_rate", "",
+       "request rate of each key that sets none (fwdctl key --rate), e.g. 1000/minute;10000/hour",
+       [](std::string_view v) { return normalizeRates("default_rate", v); },
+       [](const std::string& v, fwd::v1::Settings& s) {
+         auto rates = common::config::parseRates(v);
+         if (v.empty() || !rates.ok()) {
+           return;
+         }
+         for (const common::config::Rate& r : *rates) {
+           fwd::v1::RateWindow* w = s.mutable_default_limits()->add_rate();
+           w->set_count(r.count);
+           w->set_seconds(static_cast<std::uint32_t>(r.window.count()));
+         }
+       }},
+      {"default_rate_strategy", "fixed-window",
+       "how the rate windows of a key that sets no --rate-strategy count: fixed-window, "
+       "sliding-window or fixed-window-elastic-expiry",
+       [](std::string_view v) -> absl::StatusOr<std::string> {
+         auto strategy = common::config::parseRateStrategy(v);
+         if (!strategy.ok()) {
+           return absl::InvalidArgumentError("setting default_rate_strategy: " +
+                                             std::string(strategy.status().message()));
+         }
+         return std::string(common::config::rateStrategyName(*strategy));
+       },
+       [](const std::string& v, fwd::v1::Settings& s) {
+         if (auto strategy = common::config::parseRateStrategy(v); strategy.ok()) {
+           s.mutable_default_limits()->set_rate_strategy(
+               static_cast<fwd::v1::RateStrategy>(*strategy));
+         }
+       }},
+      {"default_max_parallel", "0",
+       "requests in flight at once for each key that sets no --max-parallel (0: no limit)",
+       [](std::string_view v) { return normalizeCount("default_max_parallel", v, kMaxParallel); },
+       [](const std::string& v, fwd::v1::Settings& s) {
+         std::uint32_t n = 0;
+         std::from_chars(v.data(), v.data() + v.size(), n);
+         if (n > 0) {
+           s.mutable_default_limits()->set_max_parallel(n);
+         }
+       }},
+  };
+  return kSpecs;
+}
+
 std::string names() {
   std::string out;
-  for (const BoolSetting& s : kBoolSettings) {
+  for (const SettingSpec& s : specs()) {
     out += (out.empty() ? "" : ", ") + std::string(s.name);
   }
   return out;
@@ -38,10 +142,10 @@ std::string names() {
 
 std::vector<fwd::v1::Setting> knownSettings() {
   std::vector<fwd::v1::Setting> out;
-  for (const BoolSetting& s : kBoolSettings) {
+  for (const SettingSpec& s : specs()) {
     fwd::v1::Setting setting;
     setting.set_name(s.name);
-    setting.set_default_value("false");
+    setting.set_default_value(s.default_value);
     setting.set_description(s.description);
     out.push_back(std::move(setting));
   }
@@ -49,26 +153,20 @@ std::vector<fwd::v1::Setting> knownSettings() {
 }
 
 absl::StatusOr<std::string> checkSetting(std::string_view name, std::string_view value) {
-  for (const BoolSetting& s : kBoolSettings) {
-    if (name != s.name) {
-      continue;
+  for (const SettingSpec& s : specs()) {
+    if (name == s.name) {
+      return s.normalize(value);
     }
-    std::string v = lower(value);
-    if (v != "true" && v != "false") {
-      return absl::InvalidArgumentError("setting " + std::string(name) + ": \"" +
-                                        std::string(value) + "\" is not true or false");
-    }
-    return v;
   }
   return absl::InvalidArgumentError("no setting named \"" + std::string(name) +
                                     "\"; the settings are: " + names());
 }
 
 void applySettings(const std::map<std::string, std::string>& stored, fwd::v1::Settings& out) {
-  for (const BoolSetting& s : kBoolSettings) {
+  for (const SettingSpec& s : specs()) {
     auto it = stored.find(s.name);
     if (it != stored.end()) {
-      (out.*s.set)(it->second == "true");
+      s.apply(it->second, out);
     }
   }
 }

@@ -1089,10 +1089,50 @@ absl::Status applyRouteMask(const fwd::v1::Route& patch, const google::protobuf:
   return absl::OkStatus();
 }
 
+absl::Status checkLimits(std::string_view field, const fwd::v1::Limits& limits) {
+  std::string prefix = std::string(field) + ".";
+  if (limits.rate_size() > kMaxRateWindows) {
+    return absl::InvalidArgumentError(prefix + "rate: at most " + std::to_string(kMaxRateWindows) +
+                                      " windows, got " + std::to_string(limits.rate_size()));
+  }
+  for (int i = 0; i < limits.rate_size(); ++i) {
+    const fwd::v1::RateWindow& w = limits.rate(i);
+    std::string at = prefix + "rate[" + std::to_string(i) + "]";
+    if (w.count() == 0 || w.count() > kMaxRequestRate) {
+      return absl::InvalidArgumentError(at + ": count " + std::to_string(w.count()) +
+                                        " must be 1.." + std::to_string(kMaxRequestRate) +
+                                        " requests");
+    }
+    if (w.seconds() == 0 || w.seconds() > kMaxRateWindowSeconds) {
+      return absl::InvalidArgumentError(at + ": window of " + std::to_string(w.seconds()) +
+                                        " seconds must be 1 second..366 days");
+    }
+    for (int j = 0; j < i; ++j) {
+      if (limits.rate(j).seconds() == w.seconds()) {
+        return absl::InvalidArgumentError(at + ": a window of " + std::to_string(w.seconds()) +
+                                          " seconds is given twice");
+      }
+    }
+  }
+  if (!fwd::v1::RateStrategy_IsValid(limits.rate_strategy())) {
+    return absl::InvalidArgumentError(prefix + "rate_strategy: unknown value " +
+                                      std::to_string(limits.rate_strategy()));
+  }
+  if (limits.max_parallel() > kMaxParallel) {
+    return absl::InvalidArgumentError(prefix + "max_parallel " +
+                                      std::to_string(limits.max_parallel()) + ": at most " +
+                                      std::to_string(kMaxParallel));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status normalizeCreateKey(fwd::v1::CreateKeyRequest& request) {
   absl::Status s = checkName("name", request.name());
   if (s.ok()) {
     s = checkModels("models", request.models());
+  }
+  if (s.ok()) {
+    s = checkLimits("limits", request.limits());
   }
   if (s.ok()) {
     s = normalizeCidrs("allow_ips", *request.mutable_allow_ips());
@@ -1142,7 +1182,9 @@ absl::Status normalizeIpRule(fwd::v1::IpRule& rule) {
 }
 
 namespace {
-constexpr char kUpdatableKeyPaths[] = "models, errors_as_200, allow_ips, deny_ips";
+constexpr char kUpdatableKeyPaths[] =
+    "models, errors_as_200, allow_ips, deny_ips, limits, limits.rate, limits.rate_strategy, "
+    "limits.max_parallel";
 }  // namespace
 
 absl::Status checkKeyMask(const google::protobuf::FieldMask& mask) {
@@ -1166,6 +1208,14 @@ absl::Status applyKeyMask(const fwd::v1::Key& patch, const google::protobuf::Fie
       *target.mutable_allow_ips() = patch.allow_ips();
     } else if (path == "deny_ips") {
       *target.mutable_deny_ips() = patch.deny_ips();
+    } else if (path == "limits") {
+      *target.mutable_limits() = patch.limits();
+    } else if (path == "limits.rate") {
+      *target.mutable_limits()->mutable_rate() = patch.limits().rate();
+    } else if (path == "limits.rate_strategy") {
+      target.mutable_limits()->set_rate_strategy(patch.limits().rate_strategy());
+    } else if (path == "limits.max_parallel") {
+      target.mutable_limits()->set_max_parallel(patch.limits().max_parallel());
     } else {
       return absl::InvalidArgumentError("update_mask: \"" + path +
                                         "\" is not an updatable key field (use " +
@@ -1173,6 +1223,9 @@ absl::Status applyKeyMask(const fwd::v1::Key& patch, const google::protobuf::Fie
     }
   }
   absl::Status s = checkModels("key.models", target.models());
+  if (s.ok()) {
+    s = checkLimits("key.limits", target.limits());
+  }
   if (s.ok()) {
     s = normalizeCidrs("key.allow_ips", *target.mutable_allow_ips());
   }

@@ -24,6 +24,11 @@ inline constexpr size_t kMaxStopWords = 4;
 inline constexpr size_t kMaxStopWordBytes = 256;
 inline constexpr size_t kMaxAnswerPrefixBytes = 4096;
 inline constexpr size_t kMaxApiKeyBytes = 4096;
+// Limits (fwd.v1.Limits).
+inline constexpr int kMaxRateWindows = 8;
+inline constexpr std::uint64_t kMaxRequestRate = 1'000'000'000;
+inline constexpr std::uint32_t kMaxRateWindowSeconds = 366 * 86400;
+inline constexpr std::uint32_t kMaxParallel = 100000;
 inline constexpr int kMaxModels = 1000;
 
 /// `value` is a valid object name: ^[a-z0-9][a-z0-9._-]{0,62}$. `field` names it in the error.
@@ -90,6 +95,11 @@ absl::Status applyRouteMask(const fwd::v1::Route& patch, const google::protobuf:
 
 /// Name, model patterns and IP blocks of a new key; rewrites the blocks in canonical form.
 absl::Status normalizeCreateKey(fwd::v1::CreateKeyRequest& request);
+
+/// The limits of a key (or the default limits): each rate window 1..kMaxRequestRate requests
+/// per 1 second..366 days, at most kMaxRateWindows of distinct lengths; a known strategy;
+/// max_parallel at most kMaxParallel. Errors name "<field>.<limit>".
+absl::Status checkLimits(std::string_view field, const fwd::v1::Limits& limits);
 
 /// Rewrites each entry of `blocks` (field name `field` in errors) as a canonical CIDR block;
 /// INVALID_ARGUMENT naming the first that is not one, or a block listed twice. At most 256.

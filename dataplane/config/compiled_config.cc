@@ -10,6 +10,7 @@
 #include "dataplane/access/ip_access.h"
 #include "dataplane/compat/errors_as_200.h"
 #include "dataplane/provider/provider.h"
+#include "dataplane/ratelimit/limit_policy.h"
 #include "dataplane/rewrite/answer_prefix.h"
 #include "dataplane/rewrite/request_edits.h"
 
@@ -216,7 +217,12 @@ size_t CompiledConfig::DigestHash::operator()(const common::crypto::Sha256Digest
 }
 
 absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
-    const fwd::v1::Snapshot& snapshot, const EnvLookup& env, UpstreamHealthRegistry* health) {
+    const fwd::v1::Snapshot& snapshot, const EnvLookup& env, UpstreamHealthRegistry* health,
+    ratelimit::CounterRegistry* counters) {
+  ratelimit::CounterRegistry fresh_counters;
+  if (counters == nullptr) {
+    counters = &fresh_counters;  // the limiters hold their counters; the registry may go
+  }
   auto cfg = std::make_shared<CompiledConfig>();
   cfg->version_ = snapshot.version();
 
@@ -435,8 +441,10 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
         return absl::InvalidArgumentError("ip rule " + rule.cidr() + ": no action");
     }
   }
+  bool any_limits = false;
   for (const auto& k : snapshot.keys()) {
     KeyEntry e;
+    e.id = k.id();
     e.name = k.name();
     e.display_prefix = k.display_prefix();
     if (!common::crypto::parseSha256Hex(k.secret_sha256(), e.digest)) {
@@ -479,14 +487,21 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     }
     any_key_ip_rules = any_key_ip_rules || !e.allow_ips.empty() || !e.deny_ips.empty();
     any_errors_as_200 = any_errors_as_200 || e.errors_as_200;
+    e.limiter = ratelimit::KeyLimiter::compile(k.id(), k.limits(),
+                                               snapshot.settings().default_limits(), *counters);
+    any_limits = any_limits || e.limiter != nullptr;
     cfg->keys_.push_back(std::move(e));
   }
+  counters->prune();
   // The policies, in the order the pipeline calls them; only those the snapshot configures.
   std::vector<policy::PolicyConstSharedPtr> policies;
   bool any_global_ip_rules =
       !ip_rules.allow.empty() || !ip_rules.deny.empty() || !ip_rules.trust.empty();
   if (any_global_ip_rules || any_key_ip_rules) {
     policies.push_back(std::make_shared<access::IpAccess>(std::move(ip_rules), any_key_ip_rules));
+  }
+  if (any_limits) {
+    policies.push_back(std::make_shared<ratelimit::RequestLimits>());
   }
   if (any_body_edits) {
     policies.push_back(std::make_shared<rewrite::RequestEdits>());

@@ -21,6 +21,7 @@
 #include "common/net/cidr.h"
 #include "dataplane/config/upstream_health.h"
 #include "dataplane/policy/chain.h"
+#include "dataplane/ratelimit/key_limiter.h"
 #include "dataplane/rewrite/body_edits.h"
 #include "fwd/v1/config.pb.h"
 
@@ -94,6 +95,9 @@ struct KeyEntry {
   bool errors_as_200 = false;
   std::vector<common::net::Cidr> allow_ips;  // empty: wherever the global rules allow
   std::vector<common::net::Cidr> deny_ips;
+  std::uint64_t id = 0;
+  // Its limits in memory (ratelimit/key_limiter.h); null: none.
+  ratelimit::KeyLimiterConstSharedPtr limiter;
 };
 
 /// The global IP access rules of a snapshot.
@@ -190,10 +194,11 @@ class CompiledConfig {
  public:
   /// Validates and compiles a snapshot. Any error names the offending object; the caller NACKs
   /// with it and keeps serving the previous config.
-  /// `health` keeps per-upstream state across versions; without one, state starts fresh.
+  /// `health` keeps per-upstream state across versions, `counters` the limits' counters;
+  /// without them, state starts fresh.
   static absl::StatusOr<std::shared_ptr<const CompiledConfig>> compile(
       const fwd::v1::Snapshot& snapshot, const EnvLookup& env,
-      UpstreamHealthRegistry* health = nullptr);
+      UpstreamHealthRegistry* health = nullptr, ratelimit::CounterRegistry* counters = nullptr);
 
   std::uint64_t version() const { return version_; }
 

@@ -81,6 +81,10 @@ Metrics::Metrics(size_t workers)
                   "Requests refused by IP access rules (403 ip_not_allowed), by the rules that "
                   "refused them: global or key.",
                   prometheus::MetricType::Counter, {"scope"}, workers),
+      limited("fwd_limited_requests_total",
+              "Requests refused by a limit (429), by the limit (reason: rate, parallel) and "
+              "where it was set (scope: key, default).",
+              prometheus::MetricType::Counter, {"reason", "scope"}, workers),
       upstream_ejections("fwd_upstream_ejections_total",
                          "Outlier ejections of an upstream by this data plane.",
                          prometheus::MetricType::Counter, {"upstream"}, workers),
@@ -125,6 +129,7 @@ std::vector<prometheus::MetricFamily> Metrics::Collect() const {
   out.push_back(upstream_in_flight.collect());
   out.push_back(retry_budget_exhausted.collect());
   out.push_back(ip_refusals.collect());
+  out.push_back(limited.collect());
   out.push_back(upstream_ejections.collect());
   out.push_back(loop_delay.collect());
   // Kept by the process's logger (common/log), read here.

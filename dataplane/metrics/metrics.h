@@ -38,6 +38,7 @@ class Metrics : public prometheus::Collectable {
   GaugeFamily upstream_in_flight;        // upstream: attempts in progress
   CounterFamily retry_budget_exhausted;  // route: retries refused by the retry budget
   CounterFamily ip_refusals;             // scope (global, key): refused by IP access rules
+  CounterFamily limited;                 // reason (rate, parallel), scope (key, default)
   CounterFamily upstream_ejections;      // upstream: outlier ejections by this node
   HistogramFamily loop_delay;            // worker: how late the worker's 100 ms timer ran
 

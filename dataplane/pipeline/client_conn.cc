@@ -56,7 +56,8 @@ Task<boost::system::error_code> writeToClient(WorkerContext& w, ClientConn& clie
 }
 
 Task<bool> writeJson(WorkerContext& w, ClientConn& client, int status, const std::string& body,
-                     bool keep_alive, int retry_after_seconds, int real_status) {
+                     bool keep_alive, int retry_after_seconds, int real_status,
+                     std::string_view fields) {
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "application/json");
   if (retry_after_seconds > 0) {
@@ -64,6 +65,19 @@ Task<bool> writeJson(WorkerContext& w, ClientConn& client, int status, const std
   }
   if (real_status > 0) {
     res.set("x-fwd-status", std::to_string(real_status));
+  }
+  while (!fields.empty()) {
+    size_t end = fields.find("\r\n");
+    std::string_view line = fields.substr(0, end);
+    size_t colon = line.find(':');
+    if (colon != std::string_view::npos) {
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') {
+        value.remove_prefix(1);
+      }
+      res.insert(line.substr(0, colon), value);
+    }
+    fields.remove_prefix(end == std::string_view::npos ? fields.size() : end + 2);
   }
   res.keep_alive(keep_alive);
   res.body() = body;

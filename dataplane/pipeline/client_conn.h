@@ -151,8 +151,9 @@ Task<boost::system::error_code> writeToClient(WorkerContext& w, ClientConn& clie
 
 /// Writes a complete JSON response fwd produced itself; false when the client is gone.
 /// `retry_after_seconds` > 0 adds Retry-After; `real_status` > 0 adds x-fwd-status (an error
-/// answered with another status).
+/// answered with another status); `fields` ("name: value\r\n" each) are added as they are.
 Task<bool> writeJson(WorkerContext& w, ClientConn& client, int status, const std::string& body,
-                     bool keep_alive, int retry_after_seconds = 0, int real_status = 0);
+                     bool keep_alive, int retry_after_seconds = 0, int real_status = 0,
+                     std::string_view fields = {});
 
 }  // namespace fwd::dataplane::pipeline

@@ -38,6 +38,7 @@ void finish(RequestContext& ctx) {
     outcome.first_byte = secondsBetween(ctx.start, *ctx.first_byte);
   }
   outcome.error_code = ctx.error_code;
+  outcome.limits = &ctx.limits;
   countInMetrics(ctx, outcome);
   if (ctx.cfg != nullptr && ctx.policies().has(policy::kOnFinish)) {
     ctx.policies().onFinish(outcome, ctx.policySlots());

@@ -18,9 +18,10 @@ struct RequestOutcome {
   std::string_view upstream;  // of the last attempt, or ""
   const config::KeyEntry* key = nullptr;
   size_t attempts = 0;
-  double seconds = 0;                // from the request head to the end of the answer
-  std::optional<double> first_byte;  // to the first response body byte
-  std::string_view error_code;       // empty when the request succeeded
+  double seconds = 0;                            // from the request head to the end of the answer
+  std::optional<double> first_byte;              // to the first response body byte
+  std::string_view error_code;                   // empty when the request succeeded
+  const ratelimit::Admission* limits = nullptr;  // what it took from its key's limits
 };
 
 /// Called once per request, when it is over (pipeline.cc guarantees it).

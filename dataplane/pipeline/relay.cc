@@ -181,6 +181,7 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     }
   }
   bool chunked = framing == Framing::kChunked;
+  client.response_head += ctx.response_fields;
   parser.finishHead(t.name, chunked, length, keep_alive);
   std::string_view pending_head = client.response_head;
   BodyCursor cursor(parser);

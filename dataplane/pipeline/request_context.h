@@ -19,6 +19,7 @@
 #include "dataplane/proxy/errors.h"
 #include "dataplane/proxy/worker_context.h"
 #include "dataplane/proxy/worker_io.h"
+#include "dataplane/ratelimit/key_limiter.h"
 #include "dataplane/rewrite/body_edits.h"
 
 namespace fwd::dataplane::pipeline {
@@ -59,6 +60,10 @@ struct RequestContext {
   // IP rules are configured.
   common::net::IpAddress client_ip;
   std::string forwarded_for;
+  // What the request took from its key's limits (ratelimit/), and the fields every answer to
+  // it carries ("name: value\r\n" each: x-ratelimit-*).
+  ratelimit::Admission limits;
+  std::string response_fields;
 
   // inspect: what the body says.
   proxy::BodyInfo body;

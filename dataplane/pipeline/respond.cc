@@ -15,15 +15,17 @@ Task<bool> respondError(RequestContext& ctx, const ApiError& e) {
   }
   bool keep = mayKeepAlive(ctx);
   const std::string body = proxy::errorBody(e);
-  bool written = co_await writeJson(ctx.w, ctx.client, answer.status, body, keep,
-                                    e.retry_after_seconds, answer.status_header ? e.status : 0);
+  bool written =
+      co_await writeJson(ctx.w, ctx.client, answer.status, body, keep, e.retry_after_seconds,
+                         answer.status_header ? e.status : 0, ctx.response_fields);
   co_return written&& keep;
 }
 
 Task<bool> respondJson(RequestContext& ctx, int status, const std::string& body) {
   ctx.status = status;
   bool keep = mayKeepAlive(ctx);
-  bool written = co_await writeJson(ctx.w, ctx.client, status, body, keep);
+  bool written =
+      co_await writeJson(ctx.w, ctx.client, status, body, keep, 0, 0, ctx.response_fields);
   co_return written&& keep;
 }
 

@@ -115,6 +115,12 @@ void UpstreamHeadParser::on_field_impl(http::field name, boost::beast::string_vi
       }
       break;
     }
+    case http::field::unknown:
+      if (drop_ratelimit_ && name_string.size() > 12 &&
+          boost::beast::iequals(name_string.substr(0, 12), "x-ratelimit-")) {
+        return;
+      }
+      break;
     default:
       break;
   }

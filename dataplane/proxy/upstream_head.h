@@ -56,6 +56,8 @@ class UpstreamHeadParser : public boost::beast::http::basic_parser<false> {
   /// Before finishHead: the client gets `status` instead of the upstream's, which is sent in an
   /// x-fwd-status field.
   void restatus(unsigned status) const;
+  /// Before parsing: leave out the upstream's x-ratelimit-* fields (fwd sends the client's own).
+  void dropRateLimitFields() { drop_ratelimit_ = true; }
 
  private:
   void on_request_impl(boost::beast::http::verb, boost::beast::string_view,
@@ -81,6 +83,7 @@ class UpstreamHeadParser : public boost::beast::http::basic_parser<false> {
   std::string& out_;
   unsigned status_ = 0;
   bool event_stream_ = false;
+  bool drop_ratelimit_ = false;
   std::optional<std::uint64_t> retry_after_;
 };
 

@@ -38,7 +38,8 @@ TEST(RateTest, BadRatesNameWhatIsWrong) {
       {"60", "invalid rate \"60\": " + shape},
       {"60/fortnight", "invalid rate \"60/fortnight\": " + shape},
       {"x/minute", "invalid rate \"x/minute\": " + shape},
-      {"-1/minute", "invalid rate \"-1/minute\": " + shape},
+      {"-1/minute",
+       "invalid rate \"-1/minute\": the count must be a whole number from 1 to 1000000000000"},
       {"60/minute;", "invalid rate \"\": " + shape},
       {"0/minute", "invalid rate \"0/minute\": the count must be 1 to 1000000000000"},
       {"10000000000000/second",
@@ -54,6 +55,21 @@ TEST(RateTest, BadRatesNameWhatIsWrong) {
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(std::string(r.status().message()), message) << text;
   }
+}
+
+TEST(RateTest, StrategiesByName) {
+  for (RateStrategy s : {RateStrategy::kFixedWindow, RateStrategy::kSlidingWindow,
+                         RateStrategy::kFixedWindowElasticExpiry}) {
+    auto parsed = parseRateStrategy(rateStrategyName(s));
+    ASSERT_TRUE(parsed.ok()) << rateStrategyName(s);
+    EXPECT_EQ(*parsed, s);
+  }
+  EXPECT_EQ(parseRateStrategy("moving-window").value(), RateStrategy::kSlidingWindow);
+  auto bad = parseRateStrategy("leaky-bucket");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(std::string(bad.status().message()),
+            "invalid rate strategy \"leaky-bucket\": expected fixed-window, sliding-window or "
+            "fixed-window-elastic-expiry");
 }
 
 }  // namespace

@@ -308,9 +308,11 @@ TEST_F(ServiceTest, SettingsAreListedWithDefaultsAndSetIntoTheSnapshot) {
   // value and publishes; a key created with errors_as_200 carries it into the snapshot.
   fwd::v1::ListSettingsResponse list;
   ASSERT_TRUE(admin_->ListSettings(admin().get(), {}, &list).ok());
-  ASSERT_EQ(list.settings_size(), 1);
+  ASSERT_EQ(list.settings_size(), 4);
   EXPECT_EQ(list.settings(0).name(), "errors_as_200");
   EXPECT_EQ(list.settings(0).value(), "false");
+  EXPECT_EQ(list.settings(1).name(), "default_rate");
+  EXPECT_EQ(list.settings(1).value(), "");
 
   fwd::v1::SetSettingRequest set;
   set.set_name("errors_as_200");
@@ -330,6 +332,20 @@ TEST_F(ServiceTest, SettingsAreListedWithDefaultsAndSetIntoTheSnapshot) {
   ASSERT_TRUE(admin_->CreateKey(admin().get(), create, &created).ok());
   EXPECT_TRUE(created.key().errors_as_200());
   EXPECT_TRUE(hub_.current()->keys(0).errors_as_200());
+
+  // Default limits reach the snapshot; a key's own limits are stored with it.
+  set.set_name("default_rate");
+  set.set_value("100/minute");
+  ASSERT_TRUE(admin_->SetSetting(admin().get(), set, &answer).ok());
+  EXPECT_EQ(hub_.current()->settings().default_limits().rate(0).count(), 100u);
+  create.set_name("limited");
+  create.mutable_limits()->set_max_parallel(3);
+  ASSERT_TRUE(admin_->CreateKey(admin().get(), create, &created).ok());
+  EXPECT_EQ(created.key().limits().max_parallel(), 3u);
+  create.set_name("too-parallel");
+  create.mutable_limits()->set_max_parallel(1000000);
+  EXPECT_EQ(admin_->CreateKey(admin().get(), create, &created).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(ServiceTest, KeysAreShownOnceAndRevokedOutOfTheSnapshot) {

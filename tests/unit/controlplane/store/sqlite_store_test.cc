@@ -922,7 +922,6 @@ TEST(TokenBootstrapTest, RefusesToOverwriteTokenFilesOfAnotherDatabase) {
   EXPECT_FALSE(*(*store)->hasTokens());
 }
 
-
 TEST_F(SqliteStoreTest, EditsRoundTripWithPresenceOnUpstreamsAndRoutes) {
   // Set fields (false and "" included) come back set, unset ones unset, none at all: no edits.
   fwd::v1::Upstream u = makeUpstream("edited");
@@ -950,6 +949,27 @@ TEST_F(SqliteStoreTest, EditsRoundTripWithPresenceOnUpstreamsAndRoutes) {
   });
   ASSERT_TRUE(cleared.ok()) << cleared.status();
   EXPECT_FALSE(store_->getRoute("r")->has_edits());
+}
+
+TEST_F(SqliteStoreTest, KeyLimitsRoundTripAndClear) {
+  fwd::v1::Key k = makeKey("limited");
+  fwd::v1::RateWindow* w = k.mutable_limits()->add_rate();
+  w->set_count(60);
+  w->set_seconds(60);
+  k.mutable_limits()->set_rate_strategy(fwd::v1::RATE_STRATEGY_SLIDING_WINDOW);
+  k.mutable_limits()->set_max_parallel(4);
+  ASSERT_TRUE(store_->createKey(k).ok());
+  ASSERT_TRUE(store_->createKey(makeKey("plain")).ok());
+  EXPECT_EQ(store_->getKey("limited")->limits().DebugString(), k.limits().DebugString());
+  EXPECT_FALSE(store_->getKey("plain")->has_limits());
+  absl::StatusOr<fwd::v1::Key> cleared = store_->updateKey("limited", [](fwd::v1::Key& key) {
+    key.mutable_limits()->clear_rate();
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(cleared.ok()) << cleared.status();
+  fwd::v1::Key read = *store_->getKey("limited");
+  EXPECT_EQ(read.limits().rate_size(), 0);
+  EXPECT_EQ(read.limits().max_parallel(), 4u);
 }
 
 }  // namespace

@@ -533,15 +533,87 @@ TEST(ValidateTest, SettingsHaveKnownNamesAndValues) {
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(*ok, "true");
   EXPECT_EQ(std::string(checkSetting("errors_as_201", "true").status().message()),
-            "no setting named \"errors_as_201\"; the settings are: errors_as_200");
+            "no setting named \"errors_as_201\"; the settings are: errors_as_200, default_rate, "
+            "default_rate_strategy, default_max_parallel");
   EXPECT_EQ(std::string(checkSetting("errors_as_200", "yes").status().message()),
             "setting errors_as_200: \"yes\" is not true or false");
   fwd::v1::Settings settings;
   applySettings({{"errors_as_200", "true"}, {"from_the_future", "1"}}, settings);
   EXPECT_TRUE(settings.errors_as_200());
   auto known = knownSettings();
-  ASSERT_EQ(known.size(), 1u);
+  ASSERT_EQ(known.size(), 4u);
   EXPECT_EQ(known[0].default_value(), "false");
+}
+
+TEST(ValidateTest, DefaultLimitSettingsTakeTheKeysSyntax) {
+  // Default limits are stored in canonical form ("" unsets) and land in default_limits.
+  EXPECT_EQ(checkSetting("default_rate", "600/hour; 60/60seconds").value(), "600/hour;60/minute");
+  EXPECT_EQ(checkSetting("default_rate", "none").value(), "");
+  EXPECT_EQ(std::string(checkSetting("default_rate", "10/fortnight").status().message()),
+            "setting default_rate: invalid rate \"10/fortnight\": expected COUNT/[N]UNIT such as "
+            "60/minute or 100/2minutes, UNIT one of second, minute, hour, day; several joined by "
+            "';'");
+  EXPECT_EQ(std::string(checkSetting("default_rate", "2000000000/second").status().message()),
+            "default_rate.rate[0]: count 2000000000 must be 1..1000000000 requests");
+  EXPECT_EQ(checkSetting("default_rate_strategy", "moving-window").value(), "sliding-window");
+  EXPECT_FALSE(checkSetting("default_rate_strategy", "leaky-bucket").ok());
+  EXPECT_EQ(checkSetting("default_max_parallel", "8").value(), "8");
+  EXPECT_EQ(std::string(checkSetting("default_max_parallel", "-1").status().message()),
+            "setting default_max_parallel: \"-1\" is not a whole number from 0 (none) to 100000");
+  fwd::v1::Settings settings;
+  applySettings({{"default_rate", "60/minute;600/hour"},
+                 {"default_rate_strategy", "sliding-window"},
+                 {"default_max_parallel", "8"}},
+                settings);
+  const fwd::v1::Limits& d = settings.default_limits();
+  ASSERT_EQ(d.rate_size(), 2);
+  EXPECT_EQ(d.rate(0).count(), 60u);
+  EXPECT_EQ(d.rate(0).seconds(), 60u);
+  EXPECT_EQ(d.rate(1).seconds(), 3600u);
+  EXPECT_EQ(d.rate_strategy(), fwd::v1::RATE_STRATEGY_SLIDING_WINDOW);
+  EXPECT_EQ(d.max_parallel(), 8u);
+  fwd::v1::Settings unset;
+  applySettings({{"default_rate", ""}, {"default_max_parallel", "0"}}, unset);
+  EXPECT_FALSE(unset.has_default_limits());
+}
+
+TEST(ValidateTest, KeyLimitsAreBounded) {
+  fwd::v1::Limits limits;
+  auto* w = limits.add_rate();
+  w->set_count(60);
+  w->set_seconds(60);
+  EXPECT_TRUE(checkLimits("limits", limits).ok());
+  auto* twice = limits.add_rate();
+  twice->set_count(70);
+  twice->set_seconds(60);
+  EXPECT_EQ(std::string(checkLimits("limits", limits).message()),
+            "limits.rate[1]: a window of 60 seconds is given twice");
+  twice->set_seconds(0);
+  EXPECT_EQ(std::string(checkLimits("limits", limits).message()),
+            "limits.rate[1]: window of 0 seconds must be 1 second..366 days");
+  limits.mutable_rate()->RemoveLast();
+  limits.set_max_parallel(100001);
+  EXPECT_EQ(std::string(checkLimits("key.limits", limits).message()),
+            "key.limits.max_parallel 100001: at most 100000");
+  limits.set_max_parallel(4);
+  limits.set_rate_strategy(static_cast<fwd::v1::RateStrategy>(9));
+  EXPECT_EQ(std::string(checkLimits("limits", limits).message()),
+            "limits.rate_strategy: unknown value 9");
+
+  // A key update sets one limit at a time and checks the result.
+  fwd::v1::Key target;
+  *target.mutable_limits()->add_rate() = *w;
+  fwd::v1::Key patch;
+  patch.mutable_limits()->set_max_parallel(2);
+  google::protobuf::FieldMask mask;
+  mask.add_paths("limits.max_parallel");
+  ASSERT_TRUE(applyKeyMask(patch, mask, target).ok());
+  EXPECT_EQ(target.limits().rate_size(), 1);
+  EXPECT_EQ(target.limits().max_parallel(), 2u);
+  mask.set_paths(0, "limits.rate");
+  ASSERT_TRUE(applyKeyMask(patch, mask, target).ok());
+  EXPECT_EQ(target.limits().rate_size(), 0);
+  EXPECT_EQ(target.limits().max_parallel(), 2u);
 }
 
 TEST(ValidateTest, KeyUpdatesNameTheirFieldsAndRotationsABoundedGrace) {
@@ -549,11 +621,12 @@ TEST(ValidateTest, KeyUpdatesNameTheirFieldsAndRotationsABoundedGrace) {
   google::protobuf::FieldMask mask;
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
             "nothing to update: update_mask names no field (use models, errors_as_200, allow_ips, "
-            "deny_ips)");
+            "deny_ips, limits, limits.rate, limits.rate_strategy, limits.max_parallel)");
   mask.add_paths("name");
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
             "update_mask: \"name\" is not an updatable key field (use models, errors_as_200, "
-            "allow_ips, deny_ips)");
+            "allow_ips, deny_ips, limits, limits.rate, limits.rate_strategy, "
+            "limits.max_parallel)");
   mask.set_paths(0, "models");
   EXPECT_TRUE(checkKeyMask(mask).ok());
   fwd::v1::Key patch;
@@ -897,7 +970,6 @@ TEST(ValidateRouteTest, UnknownFieldsInRoutesAreFound) {
             "route.models[0].9): upgrade fwd-controlplane");
 }
 
-
 TEST(ValidateEditsTest, BadEditsAreRefusedNamingTheField) {
   struct Case {
     std::function<void(fwd::v1::Edits&)> edit;
@@ -919,7 +991,8 @@ TEST(ValidateEditsTest, BadEditsAreRefusedNamingTheField) {
       {[](auto& e) { e.add_stop(""); },
        "upstream.edits.stop \"\": a stop word must be 1..256 bytes"},
       {[](auto& e) { e.add_stop(std::string(257, 'x')); },
-       "upstream.edits.stop \"" + std::string(120, 'x') + "...\": a stop word must be 1..256 bytes"},
+       "upstream.edits.stop \"" + std::string(120, 'x') +
+           "...\": a stop word must be 1..256 bytes"},
       {[](auto& e) {
          e.add_stop("end");
          e.add_stop("end");

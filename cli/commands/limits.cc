@@ -1,0 +1,128 @@
+#include "cli/commands/limits.h"
+
+#include <algorithm>
+
+#include "cli/client/error_kind.h"
+#include "common/config/rate.h"
+
+namespace fwd::cli::commands {
+namespace {
+
+using client::usageError;
+
+constexpr const char* kLimitFlags[] = {"rate", "rate-strategy", "max-parallel"};
+
+std::vector<common::config::Rate> ratesOf(const fwd::v1::Limits& limits) {
+  std::vector<common::config::Rate> rates;
+  for (const fwd::v1::RateWindow& w : limits.rate()) {
+    rates.push_back({w.count(), std::chrono::seconds(w.seconds())});
+  }
+  return rates;
+}
+
+}  // namespace
+
+std::vector<FlagSpec> limitsFlags(bool update) {
+  std::vector<FlagSpec> flags = {
+      {"rate", FlagKind::kValue, "RATES",
+       "request rate, each window enforced: 60/minute;600/hour, 100/2minutes, 10/second"},
+      {"rate-strategy", FlagKind::kValue, "NAME",
+       "fixed-window (default), sliding-window or fixed-window-elastic-expiry"},
+      {"max-parallel", FlagKind::kValue, "N", "requests in flight at once"},
+  };
+  if (update) {
+    for (const char* name : kLimitFlags) {
+      flags.push_back({std::string("clear-") + name, FlagKind::kBool, "",
+                       std::string("unset --") + name + " (the default applies)"});
+    }
+  }
+  return flags;
+}
+
+std::string limitsSynopsis(bool update) {
+  std::string out = "[--rate RATES] [--rate-strategy NAME] [--max-parallel N]";
+  if (update) {
+    out += " [--clear-rate] [--clear-rate-strategy] [--clear-max-parallel]";
+  }
+  return out;
+}
+
+absl::Status applyLimitsFlags(const FlagValues& flags,
+                              const std::function<fwd::v1::Limits&()>& limits,
+                              std::vector<std::string>& paths) {
+  for (const char* name : kLimitFlags) {
+    std::string clear = std::string("clear-") + name;
+    if (flags.has(clear) && flags.has(name)) {
+      return usageError("--" + clear + " and --" + name + " cannot be used together");
+    }
+    if (flags.has(clear) && flags.boolValue(clear) == true) {
+      limits();  // present, with the field unset: the update unsets it
+      std::string field = name;
+      std::replace(field.begin(), field.end(), '-', '_');
+      paths.push_back("limits." + field);
+    }
+  }
+  if (auto text = flags.value("rate")) {
+    auto rates = common::config::parseRates(*text);
+    if (!rates.ok()) {
+      return usageError("--rate: " + std::string(rates.status().message()));
+    }
+    fwd::v1::Limits& l = limits();
+    for (const common::config::Rate& r : *rates) {
+      fwd::v1::RateWindow* w = l.add_rate();
+      w->set_count(r.count);
+      w->set_seconds(static_cast<std::uint32_t>(r.window.count()));
+    }
+    paths.push_back("limits.rate");
+  }
+  if (auto text = flags.value("rate-strategy")) {
+    auto strategy = common::config::parseRateStrategy(*text);
+    if (!strategy.ok()) {
+      return usageError("--rate-strategy: " + std::string(strategy.status().message()));
+    }
+    limits().set_rate_strategy(static_cast<fwd::v1::RateStrategy>(*strategy));
+    paths.push_back("limits.rate_strategy");
+  }
+  auto parallel = flags.uint32Value("max-parallel");
+  if (!parallel.ok()) {
+    return parallel.status();
+  }
+  if (parallel->has_value()) {
+    if (**parallel == 0) {
+      return usageError(
+          "--max-parallel must be at least 1 (to remove the limit, use --clear-max-parallel)");
+    }
+    limits().set_max_parallel(**parallel);
+    paths.push_back("limits.max_parallel");
+  }
+  return absl::OkStatus();
+}
+
+std::string limitsCell(const fwd::v1::Limits& l) {
+  std::string out;
+  auto add = [&out](const std::string& part) { out += (out.empty() ? "" : ", ") + part; };
+  if (l.rate_size() > 0) {
+    add("rate " + common::config::formatRates(ratesOf(l)));
+  }
+  if (l.rate_strategy() != fwd::v1::RATE_STRATEGY_UNSPECIFIED) {
+    add(std::string(common::config::rateStrategyName(
+        static_cast<common::config::RateStrategy>(l.rate_strategy()))));
+  }
+  if (l.max_parallel() > 0) {
+    add("max_parallel " + std::to_string(l.max_parallel()));
+  }
+  return out.empty() ? "-" : out;
+}
+
+Json limitsJson(const fwd::v1::Limits& l) {
+  return Json{
+      {"rate", l.rate_size() > 0 ? Json(common::config::formatRates(ratesOf(l))) : Json(nullptr)},
+      {"rate_strategy", l.rate_strategy() != fwd::v1::RATE_STRATEGY_UNSPECIFIED
+                            ? Json(common::config::rateStrategyName(
+                                  static_cast<common::config::RateStrategy>(l.rate_strategy())))
+                            : Json(nullptr)},
+      {"max_parallel", l.max_parallel() > 0 ? Json(l.max_parallel()) : Json(nullptr)},
+  };
+}
+
+}  // namespace fwd::cli::commands

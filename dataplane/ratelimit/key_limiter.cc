@@ -1,0 +1,119 @@
+#include "dataplane/ratelimit/key_limiter.h"
+
+#include <algorithm>
+
+namespace fwd::dataplane::ratelimit {
+
+std::string_view scopeName(Scope scope) { return scope == Scope::kKey ? "key" : "default"; }
+
+std::shared_ptr<WindowCounter> CounterRegistry::window(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& slot = windows_[id];
+  if (!slot) {
+    slot = std::make_shared<WindowCounter>();
+  }
+  return slot;
+}
+
+std::shared_ptr<std::atomic<std::int64_t>> CounterRegistry::gauge(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& slot = gauges_[id];
+  if (!slot) {
+    slot = std::make_shared<std::atomic<std::int64_t>>(0);
+  }
+  return slot;
+}
+
+void CounterRegistry::prune() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(windows_, [](const auto& entry) { return entry.second.use_count() == 1; });
+  std::erase_if(gauges_, [](const auto& entry) { return entry.second.use_count() == 1; });
+}
+
+std::shared_ptr<const KeyLimiter> KeyLimiter::compile(std::uint64_t key_id,
+                                                      const fwd::v1::Limits& key,
+                                                      const fwd::v1::Limits& defaults,
+                                                      CounterRegistry& counters) {
+  auto limiter = std::make_shared<KeyLimiter>();
+  std::string prefix = "key/" + std::to_string(key_id) + "/";
+  const fwd::v1::Limits& rates = key.rate_size() > 0 ? key : defaults;
+  limiter->rate_scope_ = key.rate_size() > 0 ? Scope::kKey : Scope::kDefault;
+  fwd::v1::RateStrategy strategy = key.rate_strategy() != fwd::v1::RATE_STRATEGY_UNSPECIFIED
+                                       ? key.rate_strategy()
+                                       : defaults.rate_strategy();
+  if (strategy != fwd::v1::RATE_STRATEGY_UNSPECIFIED) {
+    limiter->strategy_ = static_cast<RateStrategy>(strategy);
+  }
+  for (const fwd::v1::RateWindow& w : rates.rate()) {
+    Millis window = static_cast<Millis>(w.seconds()) * 1000;
+    // A window of another strategy counts differently: it starts again.
+    std::string id = prefix + "rate/" + std::to_string(window) + "/" +
+                     std::string(common::config::rateStrategyName(limiter->strategy_));
+    limiter->rates_.push_back({w.count(), window, counters.window(id)});
+  }
+  std::sort(limiter->rates_.begin(), limiter->rates_.end(),
+            [](const Rate& a, const Rate& b) { return a.window < b.window; });
+  limiter->max_parallel_ = key.max_parallel() > 0 ? key.max_parallel() : defaults.max_parallel();
+  limiter->parallel_scope_ = key.max_parallel() > 0 ? Scope::kKey : Scope::kDefault;
+  if (limiter->max_parallel_ > 0) {
+    limiter->in_flight_ = counters.gauge(prefix + "in_flight");
+  }
+  if (limiter->rates_.empty() && limiter->max_parallel_ == 0) {
+    return nullptr;
+  }
+  return limiter;
+}
+
+Verdict KeyLimiter::admit(Millis now) const {
+  Verdict v;
+  if (max_parallel_ > 0) {
+    if (in_flight_->fetch_add(1, std::memory_order_acq_rel) >= max_parallel_) {
+      in_flight_->fetch_sub(1, std::memory_order_acq_rel);
+      v.refused = Verdict::Refusal::kParallel;
+      v.scope = parallel_scope_;
+      v.retry = 1000;
+      return v;
+    }
+  }
+  // Each window in turn; a refusal takes back the hits already counted.
+  WindowResult results[8];
+  size_t n = std::min<size_t>(rates_.size(), std::size(results));
+  bool reported = false;
+  for (size_t i = 0; i < n; ++i) {
+    const Rate& rate = rates_[i];
+    results[i] = rate.counter->hit(strategy_, rate.count, rate.window, now);
+    const WindowResult& r = results[i];
+    if (!r.admitted) {
+      for (size_t j = 0; j < i; ++j) {
+        rates_[j].counter->undo(strategy_, rates_[j].window, results[j], now);
+      }
+      if (max_parallel_ > 0) {
+        in_flight_->fetch_sub(1, std::memory_order_acq_rel);
+      }
+      v.refused = Verdict::Refusal::kRate;
+      v.scope = rate_scope_;
+      v.limit = rate.count;
+      v.window = rate.window;
+      v.remaining = 0;
+      v.reset = r.reset;
+      v.retry = r.retry;
+      return v;
+    }
+    if (!reported || r.remaining < v.remaining) {
+      reported = true;
+      v.limit = rate.count;
+      v.window = rate.window;
+      v.remaining = r.remaining;
+      v.reset = r.reset;
+    }
+  }
+  return v;
+}
+
+void KeyLimiter::release() const {
+  if (in_flight_) {
+    in_flight_->fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+}  // namespace fwd::dataplane::ratelimit

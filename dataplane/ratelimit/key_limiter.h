@@ -1,0 +1,96 @@
+// The limits of one key as the data plane enforces them in memory: its request-rate windows
+// and its cap on requests in flight, resolved when the snapshot is compiled (the key's own
+// limits, field by field over the default ones), with counters that outlive the snapshot so a
+// config change does not reset a window. Every worker of the data plane shares them; nothing
+// here takes a lock.
+//
+// In memory, each data plane counts on its own: across N replicas a limit of L admits up to
+// N × L, and a restart starts every window again.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "dataplane/ratelimit/window.h"
+#include "fwd/v1/config.pb.h"
+
+namespace fwd::dataplane::ratelimit {
+
+/// Where a limit of a key comes from: the key itself, or the default settings.
+enum class Scope { kKey, kDefault };
+std::string_view scopeName(Scope scope);
+
+/// Counters by identity ("key/7/rate/60000/fixed-window"), kept across snapshots. Used on the
+/// config thread only, while a snapshot compiles.
+class CounterRegistry {
+ public:
+  std::shared_ptr<WindowCounter> window(const std::string& id);
+  std::shared_ptr<std::atomic<std::int64_t>> gauge(const std::string& id);
+  /// Forgets the counters no compiled snapshot holds any more.
+  void prune();
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<WindowCounter>> windows_;
+  std::map<std::string, std::shared_ptr<std::atomic<std::int64_t>>> gauges_;
+};
+
+/// The answer to one request's admission.
+struct Verdict {
+  enum class Refusal { kNone, kRate, kParallel };
+  Refusal refused = Refusal::kNone;
+  Scope scope = Scope::kKey;  // of the limit that refused
+  // The request-rate window to report in x-ratelimit-*-requests: the one that refused, else
+  // the one with the fewest requests left (the shorter on a tie). limit 0: the key has none.
+  std::uint64_t limit = 0;
+  Millis window = 0;
+  std::uint64_t remaining = 0;
+  Millis reset = 0;
+  Millis retry = 0;  // refused: until a request would be admitted
+};
+
+class KeyLimiter {
+ public:
+  struct Rate {
+    std::uint64_t count = 0;
+    Millis window = 0;
+    std::shared_ptr<WindowCounter> counter;
+  };
+
+  /// The limits `key` has under `defaults` (a field the key leaves unset takes the default's);
+  /// nullptr when it has none.
+  static std::shared_ptr<const KeyLimiter> compile(std::uint64_t key_id,
+                                                   const fwd::v1::Limits& key,
+                                                   const fwd::v1::Limits& defaults,
+                                                   CounterRegistry& counters);
+
+  /// Admits a request at `now` or refuses it: takes a parallel slot (when the key has a cap)
+  /// and counts it in every rate window. Refused, it holds nothing. Any worker.
+  Verdict admit(Millis now) const;
+  /// Gives back the parallel slot of an admitted request.
+  void release() const;
+  bool capsParallel() const { return max_parallel_ > 0; }
+  bool limitsRate() const { return !rates_.empty(); }
+
+ private:
+  RateStrategy strategy_ = RateStrategy::kFixedWindow;
+  Scope rate_scope_ = Scope::kKey;
+  std::vector<Rate> rates_;  // shortest window first
+  std::uint32_t max_parallel_ = 0;
+  Scope parallel_scope_ = Scope::kKey;
+  std::shared_ptr<std::atomic<std::int64_t>> in_flight_;
+};
+
+using KeyLimiterConstSharedPtr = std::shared_ptr<const KeyLimiter>;
+
+/// What a request took from its key's limits, given back when it finishes.
+struct Admission {
+  const KeyLimiter* parallel = nullptr;  // holds one of this limiter's parallel slots
+};
+
+}  // namespace fwd::dataplane::ratelimit

@@ -1,0 +1,231 @@
+// Limits with the real binaries, counted in memory on one data plane: a key's request rate
+// under each strategy (429 rate_limit_exceeded with Retry-After, before any upstream is
+// contacted), OpenAI's x-ratelimit-*-requests headers on every answer (replacing the
+// upstream's), concurrent clients racing for the last slots, in-flight caps, default limits
+// from the settings, limits changed live without resetting windows, windows rolling over in
+// real time, and bad values refused by fwdctl.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/integration/cluster/fwd_cluster.h"
+
+namespace fwd::harness {
+namespace {
+
+using Json = nlohmann::json;
+
+class LimitsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.startControlPlane());
+    ASSERT_TRUE(cluster_.startUpstream("up1"));
+    ASSERT_TRUE(cluster_.startDataPlane("dp1"));
+    fwdctlOk({"upstream", "add", "local", "--base-url", cluster_.upstream("up1").baseUrl(),
+              "--model", "gpt-*"});
+  }
+
+  void fwdctlOk(std::vector<std::string> args) {
+    auto r = cluster_.fwdctl(std::move(args));
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    ASSERT_TRUE(cluster_.waitInSync());
+  }
+
+  // A key with the given `fwdctl key create` flags.
+  std::string key(const std::string& name, std::vector<std::string> flags) {
+    std::vector<std::string> args = {"-o", "json", "key", "create", name};
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto r = cluster_.fwdctl(args);
+    EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+    EXPECT_TRUE(cluster_.waitInSync());
+    return Json::parse(r.stdout_text, nullptr, false).value("key", "");
+  }
+
+  Response chat(const std::string& secret, Headers headers = {}) {
+    return cluster_.call("dp1", "POST", "/v1/chat/completions", secret,
+                         R"({"model":"gpt-4o","messages":[]})", headers);
+  }
+
+  int upstreamRequests() {
+    Response stats = httpRequest(cluster_.upstream("up1").endpoint, "GET", "/_fake/stats");
+    auto j = Json::parse(stats.body, nullptr, false);
+    return j.is_object() ? j.value("requests", -1) : -1;
+  }
+
+  std::string metrics() {
+    return httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics").body;
+  }
+
+  FwdCluster cluster_;
+};
+
+TEST_F(LimitsTest, ARateRefusesWith429AndEveryAnswerCarriesTheHeaders) {
+  // Elastic expiry: the hour starts at the first request, so no boundary falls in the test.
+  std::string k =
+      key("team", {"--rate", "3/hour", "--rate-strategy", "fixed-window-elastic-expiry"});
+  for (int i = 0; i < 3; ++i) {
+    Response r = chat(k);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("x-ratelimit-limit-requests"), "3");
+    EXPECT_EQ(r.header("x-ratelimit-remaining-requests"), std::to_string(2 - i));
+    EXPECT_EQ(r.header("x-ratelimit-reset-requests"), "1h0m0s");
+    // The upstream's own x-ratelimit-* (the fake sends remaining 999) is not passed on.
+    EXPECT_EQ(r.headers.count("x-ratelimit-remaining-requests"), 1u);
+  }
+  int reached = upstreamRequests();
+  Response refused = chat(k);
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_EQ(refused.header("retry-after"), "3600");
+  EXPECT_EQ(refused.header("x-ratelimit-remaining-requests"), "0");
+  Json error = Json::parse(refused.body, nullptr, false);
+  EXPECT_EQ(error["error"]["code"], "rate_limit_exceeded") << refused.body;
+  EXPECT_EQ(error["error"]["type"], "requests");
+  EXPECT_EQ(error["error"]["message"],
+            "Rate limit reached for requests: this API key may make 3/hour. Retry in 1h0m0s.");
+  EXPECT_EQ(upstreamRequests(), reached);  // no upstream was contacted
+  // /v1/models answered by fwd itself is counted and carries the headers too.
+  Response models = cluster_.call("dp1", "GET", "/v1/models", k);
+  EXPECT_EQ(models.status, 429);
+
+  // A key without limits gets no headers of fwd's: the upstream's pass through.
+  std::string free_key = key("free", {});
+  Response free = chat(free_key);
+  EXPECT_EQ(free.status, 200);
+  EXPECT_EQ(free.header("x-ratelimit-remaining-requests"), "999");
+  EXPECT_FALSE(free.hasHeader("x-ratelimit-limit-requests"));
+  EXPECT_NE(metrics().find("fwd_limited_requests_total{reason=\"rate\",scope=\"key\"} 2"),
+            std::string::npos);
+}
+
+TEST_F(LimitsTest, ConcurrentClientsNeverGetMoreThanTheLimit) {
+  std::string k =
+      key("burst", {"--rate", "40/hour", "--rate-strategy", "fixed-window-elastic-expiry"});
+  std::atomic<int> ok{0}, limited{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 10; ++c) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        int status = chat(k).status;
+        (status == 200 ? ok : status == 429 ? limited : other)++;
+      }
+    });
+  }
+  for (auto& t : clients) {
+    t.join();
+  }
+  EXPECT_EQ(ok.load(), 40);
+  EXPECT_EQ(limited.load(), 60);
+  EXPECT_EQ(other.load(), 0);
+}
+
+TEST_F(LimitsTest, MaxParallelCapsRequestsInFlightAndGivesSlotsBack) {
+  std::string k = key("agent", {"--max-parallel", "2"});
+  std::atomic<int> ok{0}, limited{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 5; ++c) {
+    clients.emplace_back([&] {
+      Response r = chat(k, {{"x-fake-stall-ms", "1500"}});
+      if (r.status == 200) {
+        ++ok;
+      } else if (r.status == 429) {
+        ++limited;
+        EXPECT_EQ(r.header("retry-after"), "1");
+        EXPECT_NE(r.body.find("too many requests in flight"), std::string::npos) << r.body;
+      }
+    });
+  }
+  for (auto& t : clients) {
+    t.join();
+  }
+  EXPECT_EQ(ok.load(), 2);
+  EXPECT_EQ(limited.load(), 3);
+  // The slots came back when those requests finished; an upstream error gives its slot back too.
+  EXPECT_EQ(chat(k, {{"x-fake-status", "500"}}).status, 502);
+  EXPECT_EQ(chat(k, {{"x-fake-status", "400"}}).status, 400);
+  EXPECT_EQ(chat(k).status, 200);
+  EXPECT_EQ(chat(k).status, 200);
+  EXPECT_NE(metrics().find("fwd_limited_requests_total{reason=\"parallel\",scope=\"key\"} 3"),
+            std::string::npos);
+}
+
+TEST_F(LimitsTest, DefaultsApplyToKeysWithoutTheirOwnAndChangesKeepTheCount) {
+  fwdctlOk({"settings", "set", "default_rate", "2/hour"});
+  fwdctlOk({"settings", "set", "default_rate_strategy", "fixed-window-elastic-expiry"});
+  std::string plain = key("plain", {});
+  std::string own = key("own", {"--rate", "4/hour"});
+  EXPECT_EQ(chat(plain).status, 200);
+  EXPECT_EQ(chat(plain).status, 200);
+  EXPECT_EQ(chat(plain).status, 429);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(chat(own).status, 200);
+  }
+  EXPECT_NE(metrics().find("fwd_limited_requests_total{reason=\"rate\",scope=\"default\"} 1"),
+            std::string::npos);
+  // A change elsewhere in the config keeps the windows: "own" has one request left.
+  fwdctlOk({"key", "update", "own", "--errors-as-200=false"});
+  Response last = chat(own);
+  EXPECT_EQ(last.status, 200);
+  EXPECT_EQ(last.header("x-ratelimit-remaining-requests"), "0");
+  EXPECT_EQ(chat(own).status, 429);
+  // Lowered live; cleared, the default applies (a new window of the default's own).
+  fwdctlOk({"key", "update", "own", "--rate", "10/hour"});
+  EXPECT_EQ(chat(own).status, 200);
+  fwdctlOk({"key", "update", "own", "--clear-rate"});
+  Json shown = cluster_.fwdctlJson({"key", "get", "own"});
+  EXPECT_EQ(shown["limits"]["rate"], nullptr);
+  EXPECT_EQ(chat(own).header("x-ratelimit-limit-requests"), "2");
+  fwdctlOk({"settings", "set", "default_rate", "none"});
+  EXPECT_FALSE(chat(own).hasHeader("x-ratelimit-limit-requests"));
+}
+
+TEST_F(LimitsTest, WindowsRollOverInRealTime) {
+  // A fixed one-second window: refused within the second, admitted again after it.
+  std::string k = key("tick", {"--rate", "2/second"});
+  int ok = 0;
+  Response r;
+  for (int i = 0; i < 10 && (r = chat(k)).status == 200; ++i) {
+    ++ok;
+  }
+  ASSERT_EQ(r.status, 429) << "never refused";
+  EXPECT_GE(ok, 2);
+  EXPECT_LE(ok, 4);  // at most two windows' worth when the burst straddles a boundary
+  EXPECT_EQ(r.header("retry-after"), "1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(chat(k).status, 200);
+
+  // Sliding: after a full window of 2 the next window admits as the previous one fades.
+  std::string s = key("slide", {"--rate", "2/second", "--rate-strategy", "sliding-window"});
+  while (chat(s).status == 200) {
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  EXPECT_EQ(chat(s).status, 200);
+}
+
+TEST_F(LimitsTest, BadLimitsArePreciseErrors) {
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"key", "create", "k", "--rate", "10/fortnight"},
+       "--rate: invalid rate \"10/fortnight\": expected COUNT/[N]UNIT such as 60/minute or "
+       "100/2minutes, UNIT one of second, minute, hour, day; several joined by ';'"},
+      {{"key", "create", "k", "--rate", "-1/minute"},
+       "--rate: invalid rate \"-1/minute\": the count must be a whole number from 1 to "
+       "1000000000000"},
+      {{"key", "create", "k", "--max-parallel", "0"},
+       "--max-parallel must be at least 1 (to remove the limit, use --clear-max-parallel)"},
+      {{"key", "create", "k", "--rate", "2000000000/minute"},
+       "limits.rate[0]: count 2000000000 must be 1..1000000000 requests"},
+      {{"settings", "set", "default_rate", "5/fortnight"},
+       "setting default_rate: invalid rate \"5/fortnight\": expected COUNT/[N]UNIT such as "
+       "60/minute or 100/2minutes, UNIT one of second, minute, hour, day; several joined by "
+       "';'"},
+  };
+  for (const auto& [args, message] : cases) {
+    auto r = cluster_.fwdctl(args);
+    EXPECT_NE(r.exit_code, 0) << message;
+    EXPECT_NE(r.stderr_text.find(message), std::string::npos) << r.stderr_text;
+  }
+}
+
+}  // namespace
+}  // namespace fwd::harness

@@ -1,0 +1,90 @@
+// fwdctl's limit flags: what they set and which mask paths they name, how limits render, and
+// the precise usage errors for values that do not parse.
+#include "cli/commands/limits.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "cli/commands/run.h"
+#include "tests/unit/cli/cli_test_util.h"
+
+namespace fwd::cli::commands {
+namespace {
+
+using ::testing::ElementsAre;
+
+TEST(CliLimitsTest, LimitFlagsSetTheirFieldsAndNameTheirPaths) {
+  FlagValues flags;
+  flags.add("rate", "600/hour; 60/minute");
+  flags.add("rate-strategy", "sliding-window");
+  flags.add("max-parallel", "4");
+  fwd::v1::Limits limits;
+  std::vector<std::string> paths;
+  ASSERT_TRUE(applyLimitsFlags(
+                  flags, [&]() -> fwd::v1::Limits& { return limits; }, paths)
+                  .ok());
+  EXPECT_THAT(paths, ElementsAre("limits.rate", "limits.rate_strategy", "limits.max_parallel"));
+  ASSERT_EQ(limits.rate_size(), 2);
+  EXPECT_EQ(limits.rate(0).count(), 600u);
+  EXPECT_EQ(limits.rate(0).seconds(), 3600u);
+  EXPECT_EQ(limits.rate(1).seconds(), 60u);
+  EXPECT_EQ(limits.rate_strategy(), fwd::v1::RATE_STRATEGY_SLIDING_WINDOW);
+  EXPECT_EQ(limits.max_parallel(), 4u);
+  EXPECT_EQ(limitsCell(limits), "rate 600/hour;60/minute, sliding-window, max_parallel 4");
+  EXPECT_EQ(limitsJson(limits).dump(),
+            R"({"rate":"600/hour;60/minute","rate_strategy":"sliding-window","max_parallel":4})");
+  EXPECT_EQ(limitsCell(fwd::v1::Limits()), "-");
+
+  FlagValues clear;
+  clear.add("clear-rate", "true");
+  clear.add("clear-max-parallel", "true");
+  fwd::v1::Limits cleared;
+  bool touched = false;
+  paths.clear();
+  ASSERT_TRUE(applyLimitsFlags(
+                  clear,
+                  [&]() -> fwd::v1::Limits& {
+                    touched = true;
+                    return cleared;
+                  },
+                  paths)
+                  .ok());
+  EXPECT_TRUE(touched);
+  EXPECT_THAT(paths, ElementsAre("limits.rate", "limits.max_parallel"));
+  EXPECT_EQ(cleared.rate_size(), 0);
+}
+
+TEST(CliLimitsTest, MalformedLimitFlagsAreUsageErrors) {
+  const std::vector<std::string> create = {"key", "create", "k"};
+  const std::vector<std::string> update = {"key", "update", "k"};
+  auto with = [](std::vector<std::string> base, std::vector<std::string> more) {
+    base.insert(base.end(), more.begin(), more.end());
+    return base;
+  };
+  const std::string shape =
+      "expected COUNT/[N]UNIT such as 60/minute or 100/2minutes, UNIT one of second, minute, "
+      "hour, day; several joined by ';'";
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {with(create, {"--rate", "10/fortnight"}), "--rate: invalid rate \"10/fortnight\": " + shape},
+      {with(create, {"--rate", "-1/minute"}),
+       "--rate: invalid rate \"-1/minute\": the count must be a whole number from 1 to "
+       "1000000000000"},
+      {with(create, {"--rate-strategy", "leaky-bucket"}),
+       "--rate-strategy: invalid rate strategy \"leaky-bucket\": expected fixed-window, "
+       "sliding-window or fixed-window-elastic-expiry"},
+      {with(create, {"--max-parallel", "0"}),
+       "--max-parallel must be at least 1 (to remove the limit, use --clear-max-parallel)"},
+      {with(create, {"--clear-rate"}),
+       "unknown flag --clear-rate for \"key create\" (see fwdctl key --help)"},
+      {with(update, {"--clear-rate", "--rate", "1/second"}),
+       "--clear-rate and --rate cannot be used together"},
+  };
+  for (const auto& [args, err] : cases) {
+    testing::CliResult result = testing::runCli(args);
+    EXPECT_EQ(result.exit_code, kExitUsage) << err;
+    EXPECT_EQ(result.err, "fwdctl: " + err + "\n");
+  }
+}
+
+}  // namespace
+}  // namespace fwd::cli::commands

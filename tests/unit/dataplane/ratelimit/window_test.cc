@@ -1,0 +1,203 @@
+// The request-rate windows with an injected clock: how many each strategy admits, when it
+// admits again (retry) and when it is full again (reset), undo, and that threads racing for the
+// last slots never get more than the limit.
+#include "dataplane/ratelimit/window.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "dataplane/ratelimit/key_limiter.h"
+#include "dataplane/ratelimit/limit_policy.h"
+
+namespace fwd::dataplane::ratelimit {
+namespace {
+
+constexpr Millis kMinute = 60'000;
+// A time on a minute boundary (UTC), far from 0.
+constexpr Millis kT0 = 1'796'000'000'000 / kMinute * kMinute;
+
+int admitted(WindowCounter& c, RateStrategy s, std::uint64_t limit, Millis window, Millis now,
+             int tries) {
+  int n = 0;
+  for (int i = 0; i < tries; ++i) {
+    n += c.hit(s, limit, window, now).admitted ? 1 : 0;
+  }
+  return n;
+}
+
+TEST(WindowTest, FixedWindowCountsUpToItsLimitAndStartsAgainAtTheBoundary) {
+  WindowCounter c;
+  auto s = RateStrategy::kFixedWindow;
+  WindowResult first = c.hit(s, 3, kMinute, kT0 + 10'000);
+  EXPECT_TRUE(first.admitted);
+  EXPECT_EQ(first.remaining, 2u);
+  EXPECT_EQ(first.reset, 50'000);
+  EXPECT_EQ(admitted(c, s, 3, kMinute, kT0 + 20'000, 5), 2);
+  WindowResult refused = c.hit(s, 3, kMinute, kT0 + 59'999);
+  EXPECT_FALSE(refused.admitted);
+  EXPECT_EQ(refused.retry, 1);
+  // The next minute starts from zero; a burst across the boundary gets 2 × limit.
+  EXPECT_EQ(admitted(c, s, 3, kMinute, kT0 + kMinute, 5), 3);
+  // A window left alone for long is empty when it is used again.
+  EXPECT_EQ(admitted(c, s, 3, kMinute, kT0 + 1000 * kMinute + 5, 5), 3);
+}
+
+TEST(WindowTest, SlidingWindowWeighsThePreviousWindowByWhatItStillCovers) {
+  WindowCounter c;
+  auto s = RateStrategy::kSlidingWindow;
+  // 10 in the first minute.
+  EXPECT_EQ(admitted(c, s, 10, kMinute, kT0 + 30'000, 12), 10);
+  // A quarter into the next minute the previous one still weighs 3/4: 7.5 used, 2 more fit.
+  EXPECT_EQ(admitted(c, s, 10, kMinute, kT0 + kMinute + 15'000, 5), 2);
+  WindowResult refused = c.hit(s, 10, kMinute, kT0 + kMinute + 15'000);
+  EXPECT_FALSE(refused.admitted);
+  // 10·(60 − e)/60 + 2 + 1 ≤ 10 once e ≥ 18 s: 3 s from now.
+  EXPECT_EQ(refused.retry, 3'000);
+  EXPECT_FALSE(c.hit(s, 10, kMinute, kT0 + kMinute + 17'999).admitted);
+  EXPECT_TRUE(c.hit(s, 10, kMinute, kT0 + kMinute + 18'000).admitted);
+  // Two windows later nothing of the first remains.
+  EXPECT_EQ(admitted(c, s, 10, kMinute, kT0 + 3 * kMinute + 1, 12), 10);
+}
+
+TEST(WindowTest, SlidingWindowRetryWhenTheCurrentWindowIsFull) {
+  WindowCounter c;
+  auto s = RateStrategy::kSlidingWindow;
+  EXPECT_EQ(admitted(c, s, 4, kMinute, kT0, 4), 4);
+  WindowResult refused = c.hit(s, 4, kMinute, kT0 + 30'000);
+  ASSERT_FALSE(refused.admitted);
+  // Next window: 4·(60 − e)/60 + 1 ≤ 4 once e ≥ 15 s; that is 30 s + 15 s from now.
+  EXPECT_EQ(refused.retry, 45'000);
+  EXPECT_FALSE(c.hit(s, 4, kMinute, kT0 + kMinute + 14'999).admitted);
+  EXPECT_TRUE(c.hit(s, 4, kMinute, kT0 + kMinute + 15'000).admitted);
+}
+
+TEST(WindowTest, ElasticExpiryKeepsARefusedClientRefusedUntilItPauses) {
+  WindowCounter c;
+  auto s = RateStrategy::kFixedWindowElasticExpiry;
+  Millis t = kT0 + 123;  // windows start at the first request, not on a boundary
+  EXPECT_EQ(admitted(c, s, 2, kMinute, t, 3), 2);
+  // Calling every 50 s while refused pushes the end further each time.
+  for (int i = 1; i <= 4; ++i) {
+    WindowResult r = c.hit(s, 2, kMinute, t + i * 50'000);
+    EXPECT_FALSE(r.admitted) << i;
+    EXPECT_EQ(r.retry, kMinute);
+  }
+  // A pause of a whole window ends it.
+  EXPECT_EQ(admitted(c, s, 2, kMinute, t + 4 * 50'000 + kMinute + 100, 3), 2);
+}
+
+TEST(WindowTest, UndoGivesBackAHitInItsWindowOnly) {
+  for (auto s : {RateStrategy::kFixedWindow, RateStrategy::kSlidingWindow,
+                 RateStrategy::kFixedWindowElasticExpiry}) {
+    WindowCounter c;
+    WindowResult r = c.hit(s, 1, kMinute, kT0);
+    ASSERT_TRUE(r.admitted);
+    EXPECT_FALSE(c.hit(s, 1, kMinute, kT0 + 1).admitted);
+    c.undo(s, kMinute, r, kT0 + 2);
+    if (s == RateStrategy::kFixedWindowElasticExpiry) {
+      // The refused hit counted too (that is elastic expiry); one undo leaves it.
+      EXPECT_FALSE(c.hit(s, 1, kMinute, kT0 + 3).admitted);
+    } else {
+      EXPECT_TRUE(c.hit(s, 1, kMinute, kT0 + 3).admitted) << static_cast<int>(s);
+    }
+  }
+}
+
+TEST(WindowTest, RacingThreadsNeverGetMoreThanTheLimit) {
+  for (auto s : {RateStrategy::kFixedWindow, RateStrategy::kSlidingWindow,
+                 RateStrategy::kFixedWindowElasticExpiry}) {
+    WindowCounter c;
+    std::atomic<int> total{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&] { total += admitted(c, s, 1000, kMinute, kT0 + 5, 500); });
+    }
+    for (auto& th : threads) {
+      th.join();
+    }
+    EXPECT_EQ(total.load(), 1000) << static_cast<int>(s);
+  }
+}
+
+fwd::v1::Limits limitsOf(std::initializer_list<std::pair<std::uint64_t, std::uint32_t>> rates,
+                         std::uint32_t parallel = 0) {
+  fwd::v1::Limits l;
+  for (auto [count, seconds] : rates) {
+    auto* w = l.add_rate();
+    w->set_count(count);
+    w->set_seconds(seconds);
+  }
+  l.set_max_parallel(parallel);
+  return l;
+}
+
+TEST(KeyLimiterTest, EveryWindowMustAdmitAndARefusalTakesBackTheOthers) {
+  CounterRegistry counters;
+  auto limiter = KeyLimiter::compile(7, limitsOf({{100, 3600}, {2, 60}}), {}, counters);
+  ASSERT_NE(limiter, nullptr);
+  Verdict v = limiter->admit(kT0);
+  EXPECT_EQ(v.refused, Verdict::Refusal::kNone);
+  // The tighter window is reported.
+  EXPECT_EQ(v.limit, 2u);
+  EXPECT_EQ(v.remaining, 1u);
+  EXPECT_EQ(v.window, 60'000);
+  EXPECT_EQ(limiter->admit(kT0 + 1).refused, Verdict::Refusal::kNone);
+  v = limiter->admit(kT0 + 2);
+  EXPECT_EQ(v.refused, Verdict::Refusal::kRate);
+  EXPECT_EQ(v.scope, Scope::kKey);
+  EXPECT_EQ(v.retry, kMinute - 2);
+  // The hour counted only the two admitted: 98 left after the next one.
+  v = limiter->admit(kT0 + kMinute);
+  EXPECT_EQ(v.refused, Verdict::Refusal::kNone);
+  EXPECT_EQ(v.remaining, 1u);
+  auto again = KeyLimiter::compile(7, limitsOf({{100, 3600}}), {}, counters);
+  EXPECT_EQ(again->admit(kT0 + kMinute).remaining, 96u);  // counters outlive a recompile
+}
+
+TEST(KeyLimiterTest, DefaultsFillWhatTheKeyLeavesUnsetAndParallelSlotsComeBack) {
+  CounterRegistry counters;
+  EXPECT_EQ(KeyLimiter::compile(1, {}, {}, counters), nullptr);
+  fwd::v1::Limits defaults = limitsOf({{5, 1}}, 2);
+  defaults.set_rate_strategy(fwd::v1::RATE_STRATEGY_SLIDING_WINDOW);
+  auto limiter = KeyLimiter::compile(1, limitsOf({}, 1), defaults, counters);
+  ASSERT_NE(limiter, nullptr);
+  Verdict first = limiter->admit(kT0);
+  EXPECT_EQ(first.refused, Verdict::Refusal::kNone);
+  EXPECT_EQ(first.limit, 5u);
+  Verdict second = limiter->admit(kT0 + 1);
+  EXPECT_EQ(second.refused, Verdict::Refusal::kParallel);
+  EXPECT_EQ(second.scope, Scope::kKey);  // the key's own cap of 1, not the default 2
+  limiter->release();
+  EXPECT_EQ(limiter->admit(kT0 + 2).refused, Verdict::Refusal::kNone);
+  limiter->release();
+  // The default rate refuses with the default's scope.
+  for (int i = 0; i < 3; ++i) {
+    limiter->admit(kT0 + 3);
+    limiter->release();
+  }
+  Verdict over = limiter->admit(kT0 + 4);
+  EXPECT_EQ(over.refused, Verdict::Refusal::kRate);
+  EXPECT_EQ(over.scope, Scope::kDefault);
+}
+
+TEST(LimitPolicyTest, ResetTimesAreWrittenAsOpenAIWritesThem) {
+  EXPECT_EQ(resetText(20), "20ms");
+  EXPECT_EQ(resetText(1000), "1s");
+  EXPECT_EQ(resetText(59'500), "59.5s");
+  EXPECT_EQ(resetText(360'000), "6m0s");
+  EXPECT_EQ(resetText(3'600'001), "1h0m0.001s");
+  Verdict v;
+  EXPECT_EQ(requestFields(v), "");
+  v.limit = 60;
+  v.remaining = 59;
+  v.reset = 1500;
+  EXPECT_EQ(requestFields(v),
+            "x-ratelimit-limit-requests: 60\r\nx-ratelimit-remaining-requests: 59\r\n"
+            "x-ratelimit-reset-requests: 1.5s\r\n");
+}
+
+}  // namespace
+}  // namespace fwd::dataplane::ratelimit
