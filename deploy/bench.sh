@@ -14,6 +14,9 @@
 #   deploy/bench.sh --policies      (a) and (b) also measure fwd-pol: fwd under a control plane
 #                                   of its own that configures IP rules, all request edits and
 #                                   an answer prefix (what the policies cost, paired with fwd)
+#   deploy/bench.sh --limits        (a) also measures fwd-lim: fwd under a control plane of its
+#                                   own whose key has a request rate, counted in memory (what
+#                                   a limit costs, paired with fwd)
 #
 # Installs what it lacks: Debian's wrk, nginx-light (or nginx), haproxy, libbenchmark-dev (the
 # bench targets' CMake needs it) and fwd's build deps; Portkey's gateway from npm into
@@ -26,7 +29,7 @@
 # requests wrk completed. Every process it starts binds 127.0.0.1 and is stopped on exit.
 #
 # Environment: FWD_BENCH_BUILD_DIR (default build-bench), FWD_BENCH_PORT_BASE (default 18100:
-# ports BASE..BASE+22 must be free), FWD_BENCH_PORTKEY_VERSION (default 1.15.2),
+# ports BASE..BASE+23 must be free), FWD_BENCH_PORTKEY_VERSION (default 1.15.2),
 # FWD_BENCH_BASE_BUILD_DIR (a build-bench of another fwd commit, e.g. from a git worktree: (a)
 # and (b) also measure fwd-base, that commit's control plane and data plane, paired with fwd).
 set -euo pipefail
@@ -38,9 +41,10 @@ quick=0
 only="a,b,c,d,e"
 skip_portkey=0
 policies=0
+limits=0
 wait_quiet_s=0
 out="$root/docs/benchmarks.md"
-usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --quick) quick=1 ;;
@@ -48,6 +52,7 @@ while (($#)); do
     --only=*) only="${1#--only=}" ;;
     --skip-portkey) skip_portkey=1 ;;
     --policies) policies=1 ;;
+    --limits) limits=1 ;;
     --wait-quiet) wait_quiet_s="${2:?--wait-quiet needs seconds}"; shift ;;
     --wait-quiet=*) wait_quiet_s="${1#--wait-quiet=}" ;;
     --out) out="${2:?--out needs a file}"; shift ;;
@@ -201,8 +206,8 @@ wait_port() {
   die "$name did not listen on 127.0.0.1:$port within 10 s (log: $work/$name.log)"
 }
 
-for ((p = base; p < base + 20; p++)); do
-  port_open "$p" && die "port $p is in use; set FWD_BENCH_PORT_BASE to a free range of 20 ports"
+for ((p = base; p < base + 24; p++)); do
+  port_open "$p" && die "port $p is in use; set FWD_BENCH_PORT_BASE to a free range of 24 ports"
 done
 up_port=$base          # the fake upstream
 nginx_port=$((base + 1))
@@ -225,6 +230,9 @@ fwdb_admin=$((base + 17))
 cpp_port=$((base + 18))       # fwd-pol: fwd with the policies configured
 fwdp_port=$((base + 19))
 fwdp_admin=$((base + 20))
+cpl_port=$((base + 21))       # fwd-lim: fwd whose key has a request rate
+fwdl_port=$((base + 22))
+fwdl_admin=$((base + 23))
 
 # 5,000 held streams need ~10,000 descriptors in the proxy (client + upstream side).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -233,7 +241,7 @@ if want e && (($(ulimit -n) < 2 * streams + 1000)); then
   say "open-file limit $(ulimit -n): memory test uses $streams streams"
 fi
 
-say "work dir $work; ports $base..$((base + 14)) on 127.0.0.1"
+say "work dir $work; ports $base..$((base + 23)) on 127.0.0.1"
 start upstream 0 "$fake_bin" --listen "127.0.0.1:$up_port" --name bench --threads 1
 wait_port "$up_port" upstream "$pid_upstream"
 
@@ -281,6 +289,15 @@ if ((policies)) && { want a || want b; }; then
     --answer-prefix '[fwd] ' >/dev/null
 fi
 
+if ((limits)) && want a; then
+  second_cp "$cp_bin" "$ctl_bin" cp-lim "$cpl_port"
+  lim_key="$ctl2_key"
+  # A rate no run reaches, so every request is counted and admitted: two windows, as operators
+  # set them (per minute and per hour).
+  FWD_ADMIN_TOKEN="$(<"$work/cp-lim/admin.token")" "$ctl_bin" --server "127.0.0.1:$cpl_port" \
+    key update bench --rate '1000000000/minute;1000000000/hour' >/dev/null
+fi
+
 start_dp() {  # NAME CPUS PORT ADMIN WORKERS [DP_BIN CP_PORT CP_DIR]
   mkdir -p "$work/state-$1"
   start "$1" "$2" "${6:-$dp_bin}" --control-plane "127.0.0.1:${7:-$cp_port}" \
@@ -310,6 +327,10 @@ if want a || want b; then
   if ((policies)); then
     start_dp fwd-pol 1 "$fwdp_port" "$fwdp_admin" 1 "$dp_bin" "$cpp_port" cp-pol
     wait_ready "$fwdp_admin" fwd-pol
+  fi
+  if ((limits)) && want a; then
+    start_dp fwd-lim 1 "$fwdl_port" "$fwdl_admin" 1 "$dp_bin" "$cpl_port" cp-lim
+    wait_ready "$fwdl_admin" fwd-lim
   fi
 fi
 if want d || want e; then
@@ -378,6 +399,7 @@ probe "http://127.0.0.1:$up_port/v1/chat/completions" || die "the fake upstream 
 probe "http://127.0.0.1:$fwd_port/v1/chat/completions" -H "Authorization: Bearer $fwd_key" ||
   die "fwd does not answer (log: $work/fwd.log)"
 if [[ -n "${pid_fwd_base:-}" ]]; then probe "http://127.0.0.1:$fwdb_port/v1/chat/completions" -H "Authorization: Bearer $base_key" || die "fwd-base does not answer (log: $work/fwd-base.log)"; fi
+if [[ -n "${pid_fwd_lim:-}" ]]; then probe "http://127.0.0.1:$fwdl_port/v1/chat/completions" -H "Authorization: Bearer $lim_key" || die "fwd-lim does not answer (log: $work/fwd-lim.log)"; fi
 if [[ -n "${pid_fwd_pol:-}" ]]; then probe "http://127.0.0.1:$fwdp_port/v1/chat/completions" -H "Authorization: Bearer $pol_key" || die "fwd-pol does not answer (log: $work/fwd-pol.log)"; fi
 if [[ -n "${pid_nginx:-}" ]]; then probe "http://127.0.0.1:$nginx_port/v1/chat/completions" || die "nginx does not answer"; fi
 if [[ -n "${pid_haproxy:-}" ]]; then probe "http://127.0.0.1:$haproxy_port/v1/chat/completions" || die "haproxy does not answer"; fi
@@ -532,6 +554,8 @@ target_setup() {
       t_port=$fwdb_port; t_pids=("$pid_fwd_base"); t_headers=(-H "Authorization: Bearer $base_key") ;;
     fwd-pol)
       t_port=$fwdp_port; t_pids=("$pid_fwd_pol"); t_headers=(-H "Authorization: Bearer $pol_key") ;;
+    fwd-lim)
+      t_port=$fwdl_port; t_pids=("$pid_fwd_lim"); t_headers=(-H "Authorization: Bearer $lim_key") ;;
     fwd-w2)
       t_port=$w2_port; t_pids=("$pid_fwd_w2"); t_headers=(-H "Authorization: Bearer $fwd_key")
       t_loadcpu=0,1; t_threads=2 ;;
@@ -625,6 +649,7 @@ emit() { printf '%s\n' "$*" | tee -a "$report"; }
 targets_ab=(direct nginx haproxy fwd)
 [[ -z "$base_build" ]] || targets_ab+=(fwd-base)
 ((!policies)) || targets_ab+=(fwd-pol)
+((!limits)) || targets_ab+=(fwd-lim)
 [[ -n "$portkey_skip" ]] || targets_ab+=(portkey)
 # fwd_pairs WL: what fwd-base and fwd-pol cost next to fwd, paired round by round.
 fwd_pairs() {
@@ -638,6 +663,11 @@ fwd_pairs() {
     read -r x lo hi <<<"$(paired "$wl" fwd-pol fwd cpu_us)"
     emit ""
     emit "fwd-pol (IP rules, every request edit and an answer prefix configured) against fwd: CPU per $unit $(fmt "${R[$wl:fwd-pol:cpu_us]}" 1) vs $(fmt "${R[$wl:fwd:cpu_us]}" 1) µs (medians), paired ratio $(printf '%.2f' "$x")× (rounds $(printf '%.2f' "$lo")–$(printf '%.2f' "$hi")×)."
+  fi
+  if ((limits)) && [[ -n "${R[$wl:fwd-lim:cpu_us]:-}" ]]; then
+    read -r x lo hi <<<"$(paired "$wl" fwd-lim fwd cpu_us)"
+    emit ""
+    emit "fwd-lim (the key has a request rate of two windows, counted in memory) against fwd: CPU per $unit $(fmt "${R[$wl:fwd-lim:cpu_us]}" 1) vs $(fmt "${R[$wl:fwd:cpu_us]}" 1) µs (medians), paired ratio $(printf '%.2f' "$x")× (rounds $(printf '%.2f' "$lo")–$(printf '%.2f' "$hi")×)."
   fi
 }
 
@@ -669,7 +699,7 @@ virt_line() {
 : >"$report"
 emit "# fwd benchmarks"
 emit ""
-emit "Produced by \`deploy/bench.sh$( ((quick)) && echo ' --quick')$([[ "$only" == "a,b,c,d,e" ]] || echo " --only $only")$( ((skip_portkey)) && echo ' --skip-portkey')$([[ "$wait_quiet_s" == 0 ]] || echo " --wait-quiet $wait_quiet_s")$( ((policies)) && echo ' --policies')\` on $(date -u '+%Y-%m-%d %H:%M UTC'), fwd at \`$git_rev\`. Rerun it to refresh this page; numbers from another machine are not comparable."
+emit "Produced by \`deploy/bench.sh$( ((quick)) && echo ' --quick')$([[ "$only" == "a,b,c,d,e" ]] || echo " --only $only")$( ((skip_portkey)) && echo ' --skip-portkey')$([[ "$wait_quiet_s" == 0 ]] || echo " --wait-quiet $wait_quiet_s")$( ((policies)) && echo ' --policies')$( ((limits)) && echo ' --limits')\` on $(date -u '+%Y-%m-%d %H:%M UTC'), fwd at \`$git_rev\`. Rerun it to refresh this page; numbers from another machine are not comparable."
 emit ""
 emit "| Machine | |"
 emit "|---|---|"
