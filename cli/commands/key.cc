@@ -149,7 +149,7 @@ absl::StatusOr<Action> prepareUpdate(const Invocation& inv) {
     return client::usageError(
         "nothing to update: give --model, --clear-models, --allow-ip, --deny-ip, "
         "--clear-allow-ip, --clear-deny-ip, --errors-as-200[=false], a limit (--rate, "
-        "--rate-strategy, --max-parallel) or its --clear-… flag");
+        "--rate-strategy, --max-parallel, --tpm, --tokens) or its --clear-… flag");
   }
   OutputFormat format = inv.global.output;
   return Action([request, format](client::AdminApi* api, std::ostream& out) -> absl::Status {

@@ -1,6 +1,7 @@
 #include "cli/commands/limits.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "cli/client/error_kind.h"
 #include "common/config/rate.h"
@@ -10,14 +11,30 @@ namespace {
 
 using client::usageError;
 
-constexpr const char* kLimitFlags[] = {"rate", "rate-strategy", "max-parallel"};
+constexpr const char* kLimitFlags[] = {"rate", "rate-strategy", "max-parallel", "tpm", "tokens"};
 
-std::vector<common::config::Rate> ratesOf(const fwd::v1::Limits& limits) {
+std::vector<common::config::Rate> ratesOf(
+    const google::protobuf::RepeatedPtrField<fwd::v1::RateWindow>& windows) {
   std::vector<common::config::Rate> rates;
-  for (const fwd::v1::RateWindow& w : limits.rate()) {
+  for (const fwd::v1::RateWindow& w : windows) {
     rates.push_back({w.count(), std::chrono::seconds(w.seconds())});
   }
   return rates;
+}
+
+// --rate and --tokens: RATES into `out`, or a usage error naming the flag.
+absl::Status addRates(const std::string& flag, const std::string& text,
+                      google::protobuf::RepeatedPtrField<fwd::v1::RateWindow>* out) {
+  auto rates = common::config::parseRates(text);
+  if (!rates.ok()) {
+    return usageError("--" + flag + ": " + std::string(rates.status().message()));
+  }
+  for (const common::config::Rate& r : *rates) {
+    fwd::v1::RateWindow* w = out->Add();
+    w->set_count(r.count);
+    w->set_seconds(static_cast<std::uint32_t>(r.window.count()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -29,6 +46,8 @@ std::vector<FlagSpec> limitsFlags(bool update) {
       {"rate-strategy", FlagKind::kValue, "NAME",
        "fixed-window (default), sliding-window or fixed-window-elastic-expiry"},
       {"max-parallel", FlagKind::kValue, "N", "requests in flight at once"},
+      {"tpm", FlagKind::kValue, "N", "tokens per minute (prompt + completion, as reported)"},
+      {"tokens", FlagKind::kValue, "RATES", "token windows, e.g. 1000000/day;5000000/7days"},
   };
   if (update) {
     for (const char* name : kLimitFlags) {
@@ -40,9 +59,12 @@ std::vector<FlagSpec> limitsFlags(bool update) {
 }
 
 std::string limitsSynopsis(bool update) {
-  std::string out = "[--rate RATES] [--rate-strategy NAME] [--max-parallel N]";
+  std::string out =
+      "[--rate RATES] [--rate-strategy NAME] [--max-parallel N] [--tpm N] [--tokens RATES]";
   if (update) {
-    out += " [--clear-rate] [--clear-rate-strategy] [--clear-max-parallel]";
+    out +=
+        " [--clear-rate] [--clear-rate-strategy] [--clear-max-parallel] [--clear-tpm] "
+        "[--clear-tokens]";
   }
   return out;
 }
@@ -63,17 +85,27 @@ absl::Status applyLimitsFlags(const FlagValues& flags,
     }
   }
   if (auto text = flags.value("rate")) {
-    auto rates = common::config::parseRates(*text);
-    if (!rates.ok()) {
-      return usageError("--rate: " + std::string(rates.status().message()));
-    }
-    fwd::v1::Limits& l = limits();
-    for (const common::config::Rate& r : *rates) {
-      fwd::v1::RateWindow* w = l.add_rate();
-      w->set_count(r.count);
-      w->set_seconds(static_cast<std::uint32_t>(r.window.count()));
+    if (absl::Status s = addRates("rate", *text, limits().mutable_rate()); !s.ok()) {
+      return s;
     }
     paths.push_back("limits.rate");
+  }
+  if (auto text = flags.value("tokens")) {
+    if (absl::Status s = addRates("tokens", *text, limits().mutable_tokens()); !s.ok()) {
+      return s;
+    }
+    paths.push_back("limits.tokens");
+  }
+  if (auto text = flags.value("tpm")) {
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
+    if (ec != std::errc() || end != text->data() + text->size() || n == 0) {
+      return usageError("--tpm \"" + *text +
+                        "\": expected a whole number of tokens per minute, at least 1 (to "
+                        "remove the limit, use --clear-tpm)");
+    }
+    limits().set_tpm(n);
+    paths.push_back("limits.tpm");
   }
   if (auto text = flags.value("rate-strategy")) {
     auto strategy = common::config::parseRateStrategy(*text);
@@ -102,7 +134,7 @@ std::string limitsCell(const fwd::v1::Limits& l) {
   std::string out;
   auto add = [&out](const std::string& part) { out += (out.empty() ? "" : ", ") + part; };
   if (l.rate_size() > 0) {
-    add("rate " + common::config::formatRates(ratesOf(l)));
+    add("rate " + common::config::formatRates(ratesOf(l.rate())));
   }
   if (l.rate_strategy() != fwd::v1::RATE_STRATEGY_UNSPECIFIED) {
     add(std::string(common::config::rateStrategyName(
@@ -111,17 +143,27 @@ std::string limitsCell(const fwd::v1::Limits& l) {
   if (l.max_parallel() > 0) {
     add("max_parallel " + std::to_string(l.max_parallel()));
   }
+  if (l.tpm() > 0) {
+    add("tpm " + std::to_string(l.tpm()));
+  }
+  if (l.tokens_size() > 0) {
+    add("tokens " + common::config::formatRates(ratesOf(l.tokens())));
+  }
   return out.empty() ? "-" : out;
 }
 
 Json limitsJson(const fwd::v1::Limits& l) {
   return Json{
-      {"rate", l.rate_size() > 0 ? Json(common::config::formatRates(ratesOf(l))) : Json(nullptr)},
+      {"rate",
+       l.rate_size() > 0 ? Json(common::config::formatRates(ratesOf(l.rate()))) : Json(nullptr)},
       {"rate_strategy", l.rate_strategy() != fwd::v1::RATE_STRATEGY_UNSPECIFIED
                             ? Json(common::config::rateStrategyName(
                                   static_cast<common::config::RateStrategy>(l.rate_strategy())))
                             : Json(nullptr)},
       {"max_parallel", l.max_parallel() > 0 ? Json(l.max_parallel()) : Json(nullptr)},
+      {"tpm", l.tpm() > 0 ? Json(l.tpm()) : Json(nullptr)},
+      {"tokens", l.tokens_size() > 0 ? Json(common::config::formatRates(ratesOf(l.tokens())))
+                                     : Json(nullptr)},
   };
 }
 

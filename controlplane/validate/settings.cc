@@ -44,7 +44,9 @@ absl::StatusOr<std::string> normalizeBool(std::string_view name, std::string_vie
 // "" or "none" unsets a limit.
 bool isNone(std::string_view value) { return value.empty() || lower(value) == "none"; }
 
-absl::StatusOr<std::string> normalizeRates(std::string_view name, std::string_view value) {
+// Request windows (`tokens` false) or token windows, checked as a key's are.
+absl::StatusOr<std::string> normalizeRates(std::string_view name, std::string_view value,
+                                           bool tokens) {
   if (isNone(value)) {
     return std::string();
   }
@@ -55,7 +57,7 @@ absl::StatusOr<std::string> normalizeRates(std::string_view name, std::string_vi
   }
   fwd::v1::Limits limits;
   for (const common::config::Rate& r : *rates) {
-    fwd::v1::RateWindow* w = limits.add_rate();
+    fwd::v1::RateWindow* w = tokens ? limits.add_tokens() : limits.add_rate();
     w->set_count(r.count);
     w->set_seconds(static_cast<std::uint32_t>(r.window.count()));
   }
@@ -78,6 +80,20 @@ absl::StatusOr<std::string> normalizeCount(std::string_view name, std::string_vi
   return std::to_string(n);
 }
 
+// Stored rates (canonical, or "" for none) into the default request (or token) windows.
+void addWindows(const std::string& stored, fwd::v1::Settings& s, bool tokens) {
+  auto rates = common::config::parseRates(stored);
+  if (stored.empty() || !rates.ok()) {
+    return;
+  }
+  fwd::v1::Limits* limits = s.mutable_default_limits();
+  for (const common::config::Rate& r : *rates) {
+    fwd::v1::RateWindow* w = tokens ? limits->add_tokens() : limits->add_rate();
+    w->set_count(r.count);
+    w->set_seconds(static_cast<std::uint32_t>(r.window.count()));
+  }
+}
+
 const std::vector<SettingSpec>& specs() {
   static const std::vector<SettingSpec> kSpecs = {
       {"errors_as_200", "false",
@@ -87,18 +103,8 @@ const std::vector<SettingSpec>& specs() {
        [](const std::string& v, fwd::v1::Settings& s) { s.set_errors_as_200(v == "true"); }},
       {"default_rate", "",
        "request rate of each key that sets none (fwdctl key --rate), e.g. 1000/minute;10000/hour",
-       [](std::string_view v) { return normalizeRates("default_rate", v); },
-       [](const std::string& v, fwd::v1::Settings& s) {
-         auto rates = common::config::parseRates(v);
-         if (v.empty() || !rates.ok()) {
-           return;
-         }
-         for (const common::config::Rate& r : *rates) {
-           fwd::v1::RateWindow* w = s.mutable_default_limits()->add_rate();
-           w->set_count(r.count);
-           w->set_seconds(static_cast<std::uint32_t>(r.window.count()));
-         }
-       }},
+       [](std::string_view v) { return normalizeRates("default_rate", v, false); },
+       [](const std::string& v, fwd::v1::Settings& s) { addWindows(v, s, false); }},
       {"default_rate_strategy", "fixed-window",
        "how the rate windows of a key that sets no --rate-strategy count: fixed-window, "
        "sliding-window or fixed-window-elastic-expiry",
@@ -126,6 +132,20 @@ const std::vector<SettingSpec>& specs() {
            s.mutable_default_limits()->set_max_parallel(n);
          }
        }},
+      {"default_tpm", "0",
+       "tokens per minute of each key that sets no --tpm or --tokens (0: no limit)",
+       [](std::string_view v) { return normalizeCount("default_tpm", v, kMaxTokenRate); },
+       [](const std::string& v, fwd::v1::Settings& s) {
+         std::uint64_t n = 0;
+         std::from_chars(v.data(), v.data() + v.size(), n);
+         if (n > 0) {
+           s.mutable_default_limits()->set_tpm(n);
+         }
+       }},
+      {"default_tokens", "",
+       "token windows of each key that sets no --tpm or --tokens, e.g. 1000000/day",
+       [](std::string_view v) { return normalizeRates("default_tokens", v, true); },
+       [](const std::string& v, fwd::v1::Settings& s) { addWindows(v, s, true); }},
   };
   return kSpecs;
 }

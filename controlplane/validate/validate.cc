@@ -1114,6 +1114,40 @@ absl::Status checkLimits(std::string_view field, const fwd::v1::Limits& limits) 
       }
     }
   }
+  if (limits.tpm() > kMaxTokenRate) {
+    return absl::InvalidArgumentError(prefix + "tpm " + std::to_string(limits.tpm()) +
+                                      ": at most " + std::to_string(kMaxTokenRate) +
+                                      " tokens per minute");
+  }
+  int token_windows = limits.tokens_size() + (limits.tpm() > 0 ? 1 : 0);
+  if (token_windows > kMaxRateWindows) {
+    return absl::InvalidArgumentError(prefix + "tokens: at most " +
+                                      std::to_string(kMaxRateWindows) + " windows with tpm, got " +
+                                      std::to_string(token_windows));
+  }
+  for (int i = 0; i < limits.tokens_size(); ++i) {
+    const fwd::v1::RateWindow& w = limits.tokens(i);
+    std::string at = prefix + "tokens[" + std::to_string(i) + "]";
+    if (w.count() == 0 || w.count() > kMaxTokenRate) {
+      return absl::InvalidArgumentError(at + ": count " + std::to_string(w.count()) +
+                                        " must be 1.." + std::to_string(kMaxTokenRate) + " tokens");
+    }
+    if (w.seconds() == 0 || w.seconds() > kMaxRateWindowSeconds) {
+      return absl::InvalidArgumentError(at + ": window of " + std::to_string(w.seconds()) +
+                                        " seconds must be 1 second..366 days");
+    }
+    if (w.seconds() == 60 && limits.tpm() > 0) {
+      return absl::InvalidArgumentError(at +
+                                        ": a one-minute window and tpm both limit tokens "
+                                        "per minute; keep one");
+    }
+    for (int j = 0; j < i; ++j) {
+      if (limits.tokens(j).seconds() == w.seconds()) {
+        return absl::InvalidArgumentError(at + ": a window of " + std::to_string(w.seconds()) +
+                                          " seconds is given twice");
+      }
+    }
+  }
   if (!fwd::v1::RateStrategy_IsValid(limits.rate_strategy())) {
     return absl::InvalidArgumentError(prefix + "rate_strategy: unknown value " +
                                       std::to_string(limits.rate_strategy()));
@@ -1184,7 +1218,7 @@ absl::Status normalizeIpRule(fwd::v1::IpRule& rule) {
 namespace {
 constexpr char kUpdatableKeyPaths[] =
     "models, errors_as_200, allow_ips, deny_ips, limits, limits.rate, limits.rate_strategy, "
-    "limits.max_parallel";
+    "limits.max_parallel, limits.tpm, limits.tokens";
 }  // namespace
 
 absl::Status checkKeyMask(const google::protobuf::FieldMask& mask) {
@@ -1216,6 +1250,10 @@ absl::Status applyKeyMask(const fwd::v1::Key& patch, const google::protobuf::Fie
       target.mutable_limits()->set_rate_strategy(patch.limits().rate_strategy());
     } else if (path == "limits.max_parallel") {
       target.mutable_limits()->set_max_parallel(patch.limits().max_parallel());
+    } else if (path == "limits.tpm") {
+      target.mutable_limits()->set_tpm(patch.limits().tpm());
+    } else if (path == "limits.tokens") {
+      *target.mutable_limits()->mutable_tokens() = patch.limits().tokens();
     } else {
       return absl::InvalidArgumentError("update_mask: \"" + path +
                                         "\" is not an updatable key field (use " +

@@ -29,6 +29,7 @@ inline constexpr int kMaxRateWindows = 8;
 inline constexpr std::uint64_t kMaxRequestRate = 1'000'000'000;
 inline constexpr std::uint32_t kMaxRateWindowSeconds = 366 * 86400;
 inline constexpr std::uint32_t kMaxParallel = 100000;
+inline constexpr std::uint64_t kMaxTokenRate = 1'000'000'000'000;
 inline constexpr int kMaxModels = 1000;
 
 /// `value` is a valid object name: ^[a-z0-9][a-z0-9._-]{0,62}$. `field` names it in the error.
@@ -98,7 +99,8 @@ absl::Status normalizeCreateKey(fwd::v1::CreateKeyRequest& request);
 
 /// The limits of a key (or the default limits): each rate window 1..kMaxRequestRate requests
 /// per 1 second..366 days, at most kMaxRateWindows of distinct lengths; a known strategy;
-/// max_parallel at most kMaxParallel. Errors name "<field>.<limit>".
+/// max_parallel at most kMaxParallel; tpm and each token window at most kMaxTokenRate tokens,
+/// at most kMaxRateWindows token windows with tpm's minute. Errors name "<field>.<limit>".
 absl::Status checkLimits(std::string_view field, const fwd::v1::Limits& limits);
 
 /// Rewrites each entry of `blocks` (field name `field` in errors) as a canonical CIDR block;

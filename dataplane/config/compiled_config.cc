@@ -442,6 +442,7 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     }
   }
   bool any_limits = false;
+  bool any_token_limits = false;
   for (const auto& k : snapshot.keys()) {
     KeyEntry e;
     e.id = k.id();
@@ -490,6 +491,7 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     e.limiter = ratelimit::KeyLimiter::compile(k.id(), k.limits(),
                                                snapshot.settings().default_limits(), *counters);
     any_limits = any_limits || e.limiter != nullptr;
+    any_token_limits = any_token_limits || (e.limiter != nullptr && e.limiter->limitsTokens());
     cfg->keys_.push_back(std::move(e));
   }
   counters->prune();
@@ -501,7 +503,7 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     policies.push_back(std::make_shared<access::IpAccess>(std::move(ip_rules), any_key_ip_rules));
   }
   if (any_limits) {
-    policies.push_back(std::make_shared<ratelimit::RequestLimits>());
+    policies.push_back(std::make_shared<ratelimit::RequestLimits>(any_token_limits));
   }
   if (any_body_edits) {
     policies.push_back(std::make_shared<rewrite::RequestEdits>());

@@ -99,6 +99,9 @@ void AnswerEditor::passEvent(std::string_view event) {
   std::string before = lines == 1 ? std::string() : data_;
   policy::AnswerPart part{data_, true};
   ctx_.policies().onAnswer(ctx_, part, readers_, ctx_.policySlots());
+  if (part.drop) {
+    return;
+  }
   if (lines == 1) {
     // The event as it came with its one value replaced (unchanged when no policy changed it).
     out_.append(event.substr(0, value_at));

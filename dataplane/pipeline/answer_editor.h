@@ -1,7 +1,8 @@
 // The relay's events path: an upstream's 2xx answer read by the kOnAnswer policies that asked
 // for it (policy.h). A stream is cut into its SSE events, however the upstream split them over
 // reads and chunks; each event's data goes through the policies, and an event no policy changed
-// goes out as it came. A JSON answer is held whole, then handed over once. As soon as no policy
+// goes out as it came, and one a policy drops not at all. A JSON answer is held whole, then
+// handed over once. As soon as no policy
 // wants more, the rest of the answer passes through unparsed. The relay frames what comes out
 // (its length changed) as chunks of its own.
 #pragma once
@@ -20,7 +21,7 @@ inline constexpr size_t kMaxHeldEvent = 1024 * 1024;
 
 class AnswerEditor {
  public:
-  AnswerEditor(const RequestContext& ctx, policy::Chain::Readers readers, bool stream)
+  AnswerEditor(RequestContext& ctx, policy::Chain::Readers readers, bool stream)
       : ctx_(ctx), readers_(readers), stream_(stream) {}
 
   /// The next piece of the answer's payload (without the upstream's chunk framing).
@@ -34,7 +35,7 @@ class AnswerEditor {
   void passEvents();
   void passEvent(std::string_view event);
 
-  const RequestContext& ctx_;
+  RequestContext& ctx_;
   policy::Chain::Readers readers_;
   bool stream_;
   std::string held_;     // a stream: the event not complete yet; a JSON answer: all of it so far

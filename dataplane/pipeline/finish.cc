@@ -39,6 +39,8 @@ void finish(RequestContext& ctx) {
   }
   outcome.error_code = ctx.error_code;
   outcome.limits = &ctx.limits;
+  outcome.usage = &ctx.usage;
+  outcome.stream = ctx.body.stream;
   countInMetrics(ctx, outcome);
   if (ctx.cfg != nullptr && ctx.policies().has(policy::kOnFinish)) {
     ctx.policies().onFinish(outcome, ctx.policySlots());

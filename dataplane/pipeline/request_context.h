@@ -21,6 +21,7 @@
 #include "dataplane/proxy/worker_io.h"
 #include "dataplane/ratelimit/key_limiter.h"
 #include "dataplane/rewrite/body_edits.h"
+#include "dataplane/usage/usage.h"
 
 namespace fwd::dataplane::pipeline {
 
@@ -81,6 +82,7 @@ struct RequestContext {
   const config::UpstreamTarget* upstream = nullptr;  // of the attempt under way, or the last
   size_t attempts = 0;
   std::optional<Clock::time_point> first_byte;  // the first response body byte went out
+  usage::Usage usage;  // what the answer reported using (read only when a policy needs it)
 
   // The outcome so far.
   int status = 0;          // answered (499: the client left; 0: nothing was answered)

@@ -90,7 +90,7 @@ Chain::Readers Chain::wantsAnswer(const pipeline::RequestContext& ctx, const Slo
   return readers;
 }
 
-void Chain::onAnswer(const pipeline::RequestContext& ctx, AnswerPart& part, Readers& readers,
+void Chain::onAnswer(pipeline::RequestContext& ctx, AnswerPart& part, Readers& readers,
                      const Slots& slots) const {
   for (size_t i : with(kOnAnswer)) {
     Readers bit = i < 64 ? Readers{1} << i : 0;

@@ -44,7 +44,7 @@ class Chain {
   using Readers = std::uint64_t;
   Readers wantsAnswer(const pipeline::RequestContext& ctx, const Slots& slots) const;
   /// Calls the `readers` in order with `part`, dropping from `readers` each that wants no more.
-  void onAnswer(const pipeline::RequestContext& ctx, AnswerPart& part, Readers& readers,
+  void onAnswer(pipeline::RequestContext& ctx, AnswerPart& part, Readers& readers,
                 const Slots& slots) const;
 
  private:

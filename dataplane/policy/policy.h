@@ -65,6 +65,7 @@ struct ResponseHead {
 struct AnswerPart {
   std::string& data;
   bool stream = false;
+  bool drop = false;  // a stream event only: set to leave the event out of what the client gets
 };
 
 // fwd::dataplane::policy::Policy
@@ -113,10 +114,9 @@ class Policy {
   virtual bool wantsAnswer(const pipeline::RequestContext& ctx, WorkerSlot* slot) const {
     return false;
   }
-  /// kOnAnswer: rewrites `part` in place as needed; returns whether it wants the next parts of
-  /// this answer. Worker thread.
-  virtual bool onAnswer(const pipeline::RequestContext& ctx, AnswerPart& part,
-                        WorkerSlot* slot) const {
+  /// kOnAnswer: rewrites `part` in place as needed (and may note what it read in `ctx`);
+  /// returns whether it wants the next parts of this answer. Worker thread.
+  virtual bool onAnswer(pipeline::RequestContext& ctx, AnswerPart& part, WorkerSlot* slot) const {
     return false;
   }
   /// kOnFinish. Worker thread; must not block (queue what is slow).

@@ -116,7 +116,7 @@ void UpstreamHeadParser::on_field_impl(http::field name, boost::beast::string_vi
       break;
     }
     case http::field::unknown:
-      if (drop_ratelimit_ && name_string.size() > 12 &&
+      if (drop_ratelimit_ && name_string.size() > 12 && (name_string[2] | 0x20) == 'r' &&
           boost::beast::iequals(name_string.substr(0, 12), "x-ratelimit-")) {
         return;
       }

@@ -15,6 +15,15 @@ std::shared_ptr<WindowCounter> CounterRegistry::window(const std::string& id) {
   return slot;
 }
 
+std::shared_ptr<TokenWindow> CounterRegistry::tokens(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& slot = tokens_[id];
+  if (!slot) {
+    slot = std::make_shared<TokenWindow>();
+  }
+  return slot;
+}
+
 std::shared_ptr<std::atomic<std::int64_t>> CounterRegistry::gauge(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& slot = gauges_[id];
@@ -28,6 +37,7 @@ void CounterRegistry::prune() {
   std::lock_guard<std::mutex> lock(mu_);
   std::erase_if(windows_, [](const auto& entry) { return entry.second.use_count() == 1; });
   std::erase_if(gauges_, [](const auto& entry) { return entry.second.use_count() == 1; });
+  std::erase_if(tokens_, [](const auto& entry) { return entry.second.use_count() == 1; });
 }
 
 std::shared_ptr<const KeyLimiter> KeyLimiter::compile(std::uint64_t key_id,
@@ -53,12 +63,37 @@ std::shared_ptr<const KeyLimiter> KeyLimiter::compile(std::uint64_t key_id,
   }
   std::sort(limiter->rates_.begin(), limiter->rates_.end(),
             [](const Rate& a, const Rate& b) { return a.window < b.window; });
+  bool own_tokens = key.tokens_size() > 0 || key.tpm() > 0;
+  const fwd::v1::Limits& tokens = own_tokens ? key : defaults;
+  limiter->tokens_scope_ = own_tokens ? Scope::kKey : Scope::kDefault;
+  auto addTokens = [&](std::uint64_t count, std::uint32_t seconds) {
+    Millis window = static_cast<Millis>(seconds) * 1000;
+    for (Tokens& t : limiter->tokens_) {
+      if (t.window == window) {  // default_tpm next to a one-minute default_tokens: the tighter
+        t.count = std::min(t.count, count);
+        return;
+      }
+    }
+    if (limiter->tokens_.size() == kMaxTokenWindows) {
+      return;  // validation allows no more
+    }
+    limiter->tokens_.push_back(
+        {count, window, counters.tokens(prefix + "tokens/" + std::to_string(window))});
+  };
+  if (tokens.tpm() > 0) {
+    addTokens(tokens.tpm(), 60);
+  }
+  for (const fwd::v1::RateWindow& w : tokens.tokens()) {
+    addTokens(w.count(), w.seconds());
+  }
+  std::sort(limiter->tokens_.begin(), limiter->tokens_.end(),
+            [](const Tokens& a, const Tokens& b) { return a.window < b.window; });
   limiter->max_parallel_ = key.max_parallel() > 0 ? key.max_parallel() : defaults.max_parallel();
   limiter->parallel_scope_ = key.max_parallel() > 0 ? Scope::kKey : Scope::kDefault;
   if (limiter->max_parallel_ > 0) {
     limiter->in_flight_ = counters.gauge(prefix + "in_flight");
   }
-  if (limiter->rates_.empty() && limiter->max_parallel_ == 0) {
+  if (limiter->rates_.empty() && limiter->tokens_.empty() && limiter->max_parallel_ == 0) {
     return nullptr;
   }
   return limiter;
@@ -108,6 +143,45 @@ Verdict KeyLimiter::admit(Millis now) const {
     }
   }
   return v;
+}
+
+TokenVerdict KeyLimiter::reserve(Millis now, std::uint64_t amount, TokenTags& tags) const {
+  TokenVerdict v;
+  bool reported = false;
+  for (size_t i = 0; i < tokens_.size(); ++i) {
+    const Tokens& t = tokens_[i];
+    TokenWindow::Taken taken = t.counter->take(t.count, t.window, now, amount);
+    if (!taken.admitted) {
+      for (size_t j = 0; j < i; ++j) {
+        tokens_[j].counter->settle(tokens_[j].window, tags[j], amount, 0, now);
+      }
+      v.refused = true;
+      v.too_large = taken.too_large;
+      v.scope = tokens_scope_;
+      v.limit = t.count;
+      v.window = t.window;
+      v.remaining = taken.remaining;
+      v.reset = taken.reset;
+      v.needed = amount;
+      return v;
+    }
+    tags[i] = taken.tag;
+    if (!reported || taken.remaining < v.remaining) {
+      reported = true;
+      v.limit = t.count;
+      v.window = t.window;
+      v.remaining = taken.remaining;
+      v.reset = taken.reset;
+    }
+  }
+  return v;
+}
+
+void KeyLimiter::settle(const TokenTags& tags, std::uint64_t reserved, std::uint64_t used,
+                        Millis now) const {
+  for (size_t i = 0; i < tokens_.size(); ++i) {
+    tokens_[i].counter->settle(tokens_[i].window, tags[i], reserved, used, now);
+  }
 }
 
 void KeyLimiter::release() const {

@@ -1,13 +1,14 @@
-// The limits of one key as the data plane enforces them in memory: its request-rate windows
-// and its cap on requests in flight, resolved when the snapshot is compiled (the key's own
-// limits, field by field over the default ones), with counters that outlive the snapshot so a
-// config change does not reset a window. Every worker of the data plane shares them; nothing
+// The limits of one key as the data plane enforces them in memory: its request-rate windows,
+// its token windows and its cap on requests in flight, resolved when the snapshot is compiled (the
+// key's own limits, field by field over the default ones), with counters that outlive the snapshot
+// so a config change does not reset a window. Every worker of the data plane shares them; nothing
 // here takes a lock.
 //
 // In memory, each data plane counts on its own: across N replicas a limit of L admits up to
 // N × L, and a restart starts every window again.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -30,6 +31,7 @@ std::string_view scopeName(Scope scope);
 class CounterRegistry {
  public:
   std::shared_ptr<WindowCounter> window(const std::string& id);
+  std::shared_ptr<TokenWindow> tokens(const std::string& id);
   std::shared_ptr<std::atomic<std::int64_t>> gauge(const std::string& id);
   /// Forgets the counters no compiled snapshot holds any more.
   void prune();
@@ -38,6 +40,24 @@ class CounterRegistry {
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<WindowCounter>> windows_;
   std::map<std::string, std::shared_ptr<std::atomic<std::int64_t>>> gauges_;
+  std::map<std::string, std::shared_ptr<TokenWindow>> tokens_;
+};
+
+/// The most token windows a key has (--tokens, with --tpm's minute among them).
+inline constexpr size_t kMaxTokenWindows = 8;
+using TokenTags = std::array<std::uint32_t, kMaxTokenWindows>;
+
+/// The answer to a token reservation.
+struct TokenVerdict {
+  bool refused = false;
+  bool too_large = false;  // the request alone needs more than a window holds
+  Scope scope = Scope::kKey;
+  // The token window to report in x-ratelimit-*-tokens, chosen as for requests.
+  std::uint64_t limit = 0;
+  Millis window = 0;
+  std::uint64_t remaining = 0;
+  Millis reset = 0;
+  std::uint64_t needed = 0;  // refused: the reservation asked for
 };
 
 /// The answer to one request's admission.
@@ -61,11 +81,15 @@ class KeyLimiter {
     Millis window = 0;
     std::shared_ptr<WindowCounter> counter;
   };
+  struct Tokens {
+    std::uint64_t count = 0;
+    Millis window = 0;
+    std::shared_ptr<TokenWindow> counter;
+  };
 
   /// The limits `key` has under `defaults` (a field the key leaves unset takes the default's);
   /// nullptr when it has none.
-  static std::shared_ptr<const KeyLimiter> compile(std::uint64_t key_id,
-                                                   const fwd::v1::Limits& key,
+  static std::shared_ptr<const KeyLimiter> compile(std::uint64_t key_id, const fwd::v1::Limits& key,
                                                    const fwd::v1::Limits& defaults,
                                                    CounterRegistry& counters);
 
@@ -76,11 +100,20 @@ class KeyLimiter {
   void release() const;
   bool capsParallel() const { return max_parallel_ > 0; }
   bool limitsRate() const { return !rates_.empty(); }
+  bool limitsTokens() const { return !tokens_.empty(); }
+
+  /// Reserves `amount` tokens at `now` in every token window (their tags go to `tags`), or
+  /// none when one has no room.
+  TokenVerdict reserve(Millis now, std::uint64_t amount, TokenTags& tags) const;
+  /// The request that reserved `reserved` used `used` tokens: each window is corrected.
+  void settle(const TokenTags& tags, std::uint64_t reserved, std::uint64_t used, Millis now) const;
 
  private:
   RateStrategy strategy_ = RateStrategy::kFixedWindow;
   Scope rate_scope_ = Scope::kKey;
-  std::vector<Rate> rates_;  // shortest window first
+  std::vector<Rate> rates_;     // shortest window first
+  std::vector<Tokens> tokens_;  // shortest window first
+  Scope tokens_scope_ = Scope::kKey;
   std::uint32_t max_parallel_ = 0;
   Scope parallel_scope_ = Scope::kKey;
   std::shared_ptr<std::atomic<std::int64_t>> in_flight_;
@@ -91,6 +124,11 @@ using KeyLimiterConstSharedPtr = std::shared_ptr<const KeyLimiter>;
 /// What a request took from its key's limits, given back when it finishes.
 struct Admission {
   const KeyLimiter* parallel = nullptr;  // holds one of this limiter's parallel slots
+  const KeyLimiter* tokens = nullptr;    // reserved `reserved` tokens in its token windows
+  std::uint64_t reserved = 0;
+  std::uint64_t prompt_estimate = 0;
+  TokenTags token_tags{};
+  bool client_asked_usage = false;  // the client's stream_options.include_usage
 };
 
 }  // namespace fwd::dataplane::ratelimit

@@ -1,10 +1,17 @@
-// Limits on the request path: once the key is known (kOnKey), its KeyLimiter admits the
-// request or refuses it with a 429 before anything is read or sent upstream: rate_limit_exceeded
-// with Retry-After, counted in fwd_limited_requests_total{reason, scope}. Every answer to a key
-// with a request rate, fwd's own and relayed ones, carries OpenAI's x-ratelimit-limit-requests,
-// x-ratelimit-remaining-requests and x-ratelimit-reset-requests for the key's tightest window
-// (replacing the upstream's, which describe fwd's own account, not the client's). At finish
-// (kOnFinish) the request's parallel slot is given back.
+// Limits on the request path. Once the key is known (kOnKey), its KeyLimiter admits the request
+// or refuses it with a 429 before anything is read or sent upstream: rate_limit_exceeded with
+// Retry-After, counted in fwd_limited_requests_total{reason, scope}. A key with token windows
+// then (kOnRequest, the body read) reserves an estimate of the request's tokens — the body's
+// bytes / 4 for the prompt, plus max_tokens when asked — or is refused the same way. For a
+// stream, fwd asks the upstream for its usage (kOnAttempt: stream_options.include_usage) and,
+// when the client did not ask, leaves the extra usage chunk out of what the client gets
+// (kOnAnswer). At finish (kOnFinish) the parallel slot is given back and the reservation is
+// replaced by what the answer reported using (or, without a report, an estimate).
+//
+// Every answer to a limited key, fwd's own and relayed ones, carries OpenAI's
+// x-ratelimit-{limit,remaining,reset}-requests for its tightest request window and
+// -tokens for its tightest token window, replacing the upstream's, which describe fwd's own
+// account rather than the client's.
 #pragma once
 
 #include <functional>
@@ -24,18 +31,36 @@ std::string resetText(Millis ms);
 
 /// The x-ratelimit-*-requests fields of `v` ("name: value\r\n" each); empty when v.limit is 0.
 std::string requestFields(const Verdict& v);
+/// The x-ratelimit-*-tokens fields of `v`; empty when v.limit is 0.
+std::string tokenFields(const TokenVerdict& v);
+
+/// True for the paths whose answers report token usage: chat and text completions, embeddings.
+bool countsTokens(std::string_view path);
 
 class RequestLimits final : public policy::Policy {
  public:
-  explicit RequestLimits(NowFn now = systemNow) : now_(std::move(now)) {}
+  /// `tokens`: some key has token windows (the token hooks are on the chain only then).
+  explicit RequestLimits(bool tokens, NowFn now = systemNow)
+      : tokens_(tokens), now_(std::move(now)) {}
 
   std::string_view name() const override { return "limits"; }
-  unsigned hooks() const override { return policy::kOnKey | policy::kOnFinish; }
+  unsigned hooks() const override {
+    return policy::kOnKey | policy::kOnFinish |
+           (tokens_ ? policy::kOnRequest | policy::kOnAttempt | policy::kOnAnswer : 0u);
+  }
   std::optional<proxy::ApiError> onKey(pipeline::RequestContext& ctx,
                                        policy::WorkerSlot* slot) const override;
+  std::optional<proxy::ApiError> onRequest(pipeline::RequestContext& ctx,
+                                           policy::WorkerSlot* slot) const override;
+  void onAttempt(const pipeline::RequestContext& ctx, const config::UpstreamTarget& upstream,
+                 rewrite::BodyEdits& edits, policy::WorkerSlot* slot) const override;
+  bool wantsAnswer(const pipeline::RequestContext& ctx, policy::WorkerSlot* slot) const override;
+  bool onAnswer(pipeline::RequestContext& ctx, policy::AnswerPart& part,
+                policy::WorkerSlot* slot) const override;
   void onFinish(const pipeline::RequestOutcome& outcome, policy::WorkerSlot* slot) const override;
 
  private:
+  bool tokens_;
   NowFn now_;
 };
 

@@ -115,7 +115,8 @@ WindowResult WindowCounter::hit(RateStrategy strategy, std::uint64_t limit, Mill
     }
     if (slot.compare_exchange_weak(old, pack(tag, count + 1), std::memory_order_acq_rel)) {
       r.admitted = true;
-      r.remaining = static_cast<std::uint64_t>((capacity - used) / static_cast<std::uint64_t>(window));
+      r.remaining =
+          static_cast<std::uint64_t>((capacity - used) / static_cast<std::uint64_t>(window));
       r.reset = 2 * window - into;
       r.tag = tag;
       return r;
@@ -135,6 +136,66 @@ void WindowCounter::undo(RateStrategy strategy, Millis window, const WindowResul
   std::atomic<std::uint64_t>& slot =
       strategy == RateStrategy::kFixedWindow ? slots_[0] : slots_[admitted.tag & 1];
   decrement(slot, [&](std::uint64_t w) { return tagOf(w) == admitted.tag; });
+}
+
+namespace {
+
+constexpr std::uint64_t kTokenCountMask = (std::uint64_t{1} << 40) - 1;
+constexpr std::uint32_t kTokenTagMask = (1u << 24) - 1;
+
+std::uint32_t tokenTag(std::uint64_t word) { return static_cast<std::uint32_t>(word >> 40); }
+std::uint64_t tokenCount(std::uint64_t word) { return word & kTokenCountMask; }
+std::uint64_t tokenWord(std::uint32_t tag, std::uint64_t count) {
+  return (static_cast<std::uint64_t>(tag) << 40) | std::min(count, kTokenCountMask);
+}
+
+}  // namespace
+
+TokenWindow::Taken TokenWindow::take(std::uint64_t limit, Millis window, Millis now,
+                                     std::uint64_t amount) {
+  std::int64_t k = now / window;
+  auto tag = static_cast<std::uint32_t>(k) & kTokenTagMask;
+  Taken t;
+  t.reset = (k + 1) * window - now;
+  if (amount > limit) {
+    t.too_large = true;
+  }
+  std::uint64_t old = word_.load(std::memory_order_acquire);
+  while (true) {
+    std::uint64_t used = tokenTag(old) == tag ? tokenCount(old) : 0;
+    if (t.too_large || used + amount > limit) {
+      t.remaining = used < limit ? limit - used : 0;
+      return t;
+    }
+    if (word_.compare_exchange_weak(old, tokenWord(tag, used + amount),
+                                    std::memory_order_acq_rel)) {
+      t.admitted = true;
+      t.remaining = limit - used - amount;
+      t.tag = tag;
+      return t;
+    }
+  }
+}
+
+void TokenWindow::settle(Millis window, std::uint32_t tag, std::uint64_t taken, std::uint64_t used,
+                         Millis now) {
+  auto current = static_cast<std::uint32_t>(now / window) & kTokenTagMask;
+  if (current != tag && used <= taken) {
+    return;  // the estimate's window is over, and it was enough
+  }
+  std::uint64_t old = word_.load(std::memory_order_acquire);
+  while (true) {
+    std::uint64_t count = tokenTag(old) == current ? tokenCount(old) : 0;
+    std::uint64_t next;
+    if (current == tag) {
+      next = count + used >= taken ? count + used - taken : 0;
+    } else {
+      next = count + (used - taken);
+    }
+    if (word_.compare_exchange_weak(old, tokenWord(current, next), std::memory_order_acq_rel)) {
+      return;
+    }
+  }
 }
 
 }  // namespace fwd::dataplane::ratelimit

@@ -50,4 +50,29 @@ class WindowCounter {
   std::atomic<std::uint64_t> slots_[2] = {0, 0};
 };
 
+/// A token window: at most `limit` tokens per fixed window (aligned as above), taken as an
+/// estimate when a request is admitted and corrected to what it used when it is over. One
+/// 64-bit word: a 24-bit window tag and a 40-bit count (up to 10^12 tokens).
+class TokenWindow {
+ public:
+  struct Taken {
+    bool admitted = false;
+    bool too_large = false;       // `amount` alone is over the limit: no wait helps
+    std::uint64_t remaining = 0;  // after the amount taken (refused: what is left)
+    Millis reset = 0;             // until the window starts again
+    std::uint32_t tag = 0;        // admitted: what settle() needs
+  };
+
+  /// Takes `amount` at `now` when the window has room for all of it.
+  Taken take(std::uint64_t limit, Millis window, Millis now, std::uint64_t amount);
+  /// A request that took `taken` in window `tag` used `used`: the count is corrected while
+  /// that window lasts; after it, what it used beyond its estimate counts in the window of
+  /// `now`.
+  void settle(Millis window, std::uint32_t tag, std::uint64_t taken, std::uint64_t used,
+              Millis now);
+
+ private:
+  std::atomic<std::uint64_t> word_{0};
+};
+
 }  // namespace fwd::dataplane::ratelimit

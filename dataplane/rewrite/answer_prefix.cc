@@ -120,7 +120,7 @@ bool AnswerPrefix::wantsAnswer(const pipeline::RequestContext& ctx,
          !config::attemptEdits(ctx.route, *ctx.upstream).answer_prefix.empty();
 }
 
-bool AnswerPrefix::onAnswer(const pipeline::RequestContext& ctx, policy::AnswerPart& part,
+bool AnswerPrefix::onAnswer(pipeline::RequestContext& ctx, policy::AnswerPart& part,
                             policy::WorkerSlot* /*slot*/) const {
   const std::string& prefix = config::attemptEdits(ctx.route, *ctx.upstream).answer_prefix_json;
   if (!part.stream) {

@@ -37,7 +37,7 @@ class AnswerPrefix final : public policy::Policy {
   unsigned hooks() const override { return policy::kOnAnswer; }
 
   bool wantsAnswer(const pipeline::RequestContext& ctx, policy::WorkerSlot* slot) const override;
-  bool onAnswer(const pipeline::RequestContext& ctx, policy::AnswerPart& part,
+  bool onAnswer(pipeline::RequestContext& ctx, policy::AnswerPart& part,
                 policy::WorkerSlot* slot) const override;
 };
 

@@ -215,6 +215,9 @@ bool applyBodyEdits(od::parser& parser, const BodyEdits& edits, std::string& bod
   size_t messages_splice = 0;
   bool has_tokens = false;
   bool has_stop = false;
+  bool has_stream_options = false;
+  std::string_view stream_options;  // the client's object, merged once iteration is over
+  size_t stream_options_splice = 0;
   bool any_field = false;
   for (auto field : object) {
     any_field = true;
@@ -265,6 +268,21 @@ bool applyBodyEdits(od::parser& parser, const BodyEdits& edits, std::string& bod
       }
       raw = trimRight(raw);
       splices.push_back(Splice{at(raw), raw.size(), mergedStops(raw, edits.stop)});
+    } else if (key == "stream_options" && edits.include_usage) {
+      has_stream_options = true;
+      std::string_view raw;
+      if (type == od::json_type::object) {
+        od::object options;
+        if (v.get_object().get(options) || options.raw_json().get(raw)) {
+          return false;
+        }
+        stream_options = trimRight(raw);
+        raw = stream_options;
+      } else {
+        raw = trimRight(v.raw_json_token());
+      }
+      stream_options_splice = splices.size();
+      splices.push_back(Splice{at(raw), raw.size(), R"({"include_usage":true})"});
     } else if (key == "messages" && type == od::json_type::array &&
                (edits.drop_empty_messages || edits.strip_think)) {
       od::array array;
@@ -274,6 +292,15 @@ bool applyBodyEdits(od::parser& parser, const BodyEdits& edits, std::string& bod
       messages = trimRight(messages);
       messages_splice = splices.size();
       splices.push_back(Splice{at(messages), messages.size(), std::string()});
+    }
+  }
+  // The client's stream options keep theirs, with include_usage set (before the messages'
+  // splice may go, which would move this one's index).
+  if (!stream_options.empty()) {
+    nlohmann::json options = nlohmann::json::parse(stream_options, nullptr, false);
+    if (options.is_object()) {
+      options["include_usage"] = true;
+      splices[stream_options_splice].text = options.dump();
     }
   }
   // The messages are looked at once the body's own iteration is over (one parser).
@@ -295,6 +322,9 @@ bool applyBodyEdits(od::parser& parser, const BodyEdits& edits, std::string& bod
   }
   if (!edits.stop.empty() && !has_stop) {
     added += (added.empty() ? "" : ",") + std::string("\"stop\":") + stopsArray(edits.stop);
+  }
+  if (edits.include_usage && !has_stream_options) {
+    added += (added.empty() ? "" : ",") + std::string(R"("stream_options":{"include_usage":true})");
   }
   if (!added.empty()) {
     size_t brace = body.find('{');

@@ -30,9 +30,13 @@ struct BodyEdits {
   /// Removes "<think>...</think>" blocks (and the whitespace after each) from the content of
   /// assistant messages: reasoning a model produced earlier, sent back as history.
   bool strip_think = false;
+  /// Sets "stream_options": {"include_usage": true}, keeping the client's other stream options:
+  /// the upstream then ends the stream with a chunk that reports its usage.
+  bool include_usage = false;
 
   bool empty() const {
-    return !model && !max_tokens_cap && stop.empty() && !drop_empty_messages && !strip_think;
+    return !model && !max_tokens_cap && stop.empty() && !drop_empty_messages && !strip_think &&
+           !include_usage;
   }
   bool operator==(const BodyEdits&) const = default;
 };

@@ -116,6 +116,7 @@ struct Request {
   bool empty_body = false;    // x-fake-empty: the status alone, with Content-Length: 0
   bool echo_headers = false;  // x-fake-echo-headers: the body lists the fields received
   bool echo_body = false;     // x-fake-echo-body: the body is {"body": the body received}
+  bool no_usage = false;      // x-fake-no-usage: answers report no usage (as some servers)
   int interim = 0;            // x-fake-interim: N: an interim "N" response goes first
   std::string fields;         // every field as received, "name: value\n" each
 
@@ -139,6 +140,7 @@ struct Request {
     empty_body = false;
     echo_headers = false;
     echo_body = false;
+    no_usage = false;
     interim = 0;
     fields.clear();
   }
@@ -223,6 +225,8 @@ class RequestParser : public http::basic_parser<true> {
       out_.echo_headers = value == "1";
     } else if (beast::iequals(key, "echo-body")) {
       out_.echo_body = value == "1";
+    } else if (beast::iequals(key, "no-usage")) {
+      out_.no_usage = value == "1";
     } else if (beast::iequals(key, "interim")) {
       out_.interim = parseInt(value, 100, 199, 0);
     }
@@ -335,6 +339,19 @@ void appendChunkFrame(std::string& frame, std::string_view payload,
   frame += "\r\n";
   frame += payload;
   frame += "\r\n";
+}
+
+// Removes `,"usage":{...}` from an answer the fake built (x-fake-no-usage).
+void dropUsage(std::string& body) {
+  size_t at = body.find(",\"usage\":{");
+  if (at == std::string::npos) {
+    return;
+  }
+  size_t end = at + 10;
+  for (int depth = 1; end < body.size() && depth > 0; ++end) {
+    depth += body[end] == '{' ? 1 : body[end] == '}' ? -1 : 0;
+  }
+  body.erase(at, end - at);
 }
 
 void logException(std::exception_ptr error) {
@@ -819,12 +836,18 @@ class FakeServer::Impl {
         const StreamKind kind =
             endpoint == Endpoint::kChat ? StreamKind::kChat : StreamKind::kCompletion;
         if (info.stream) {
+          if (request.no_usage) {
+            info.include_usage = false;
+          }
           co_return co_await writeStream(stream, conn, kind, info, id, keep_alive);
         }
         if (kind == StreamKind::kChat) {
           appendChatCompletion(conn.body, id, info.model, config_.name);
         } else {
           appendTextCompletion(conn.body, id, info.model, config_.name);
+        }
+        if (request.no_usage) {
+          dropUsage(conn.body);
         }
         break;
       }

@@ -30,7 +30,8 @@
 // x-fake-close: 1 (close without answering), x-fake-empty: 1 (the status, default 200, with
 // Content-Length: 0), x-fake-echo-headers: 1 (200, body {"headers":["name: value",...]}: every
 // field as received), x-fake-echo-body: 1 (200, body {"body":"..."}: the request body as
-// received, unless x-fake-status asks for an error), x-fake-interim: N (an interim N response,
+// received, unless x-fake-status asks for an error), x-fake-no-usage: 1 (no usage object, no
+// usage chunk), x-fake-interim: N (an interim N response,
 // 100..199, before the answer), x-fake-framing:
 // chunked|extensions|trailers|split|close|bad-chunk|cut-mid-chunk|junk-after (how a stream's body
 // is framed; see Framing in fake_server.cc).

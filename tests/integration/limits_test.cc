@@ -17,6 +17,8 @@ namespace {
 
 using Json = nlohmann::json;
 
+constexpr char kChatBody[] = R"({"model":"gpt-4o","messages":[]})";
+
 class LimitsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -44,8 +46,7 @@ class LimitsTest : public ::testing::Test {
   }
 
   Response chat(const std::string& secret, Headers headers = {}) {
-    return cluster_.call("dp1", "POST", "/v1/chat/completions", secret,
-                         R"({"model":"gpt-4o","messages":[]})", headers);
+    return cluster_.call("dp1", "POST", "/v1/chat/completions", secret, kChatBody, headers);
   }
 
   int upstreamRequests() {
@@ -203,6 +204,75 @@ TEST_F(LimitsTest, WindowsRollOverInRealTime) {
   EXPECT_EQ(chat(s).status, 200);
 }
 
+// The fake reports prompt_tokens 10 and one completion token per chunk (3 for a JSON answer).
+constexpr char kStream[] = R"({"model":"gpt-4o","stream":true,"messages":[]})";
+
+TEST_F(LimitsTest, TokensAreCountedFromUsageForAnswersAndStreams) {
+  // 100 tokens per minute (in an hour window too, so a minute boundary during the test does not
+  // reset everything: the hour is what the assertions read).
+  std::string k = key("tok", {"--tpm", "100", "--tokens", "60/hour"});
+  // The reservation: the body's bytes / 4, rounded up.
+  const int chat_estimate = (static_cast<int>(std::string(kChatBody).size()) + 3) / 4;
+  const int stream_estimate = (static_cast<int>(std::string(kStream).size()) + 3) / 4;
+  Response r = chat(k);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-ratelimit-limit-tokens"), "60");
+  EXPECT_EQ(r.header("x-ratelimit-remaining-tokens"), std::to_string(60 - chat_estimate));
+  // The JSON answer reported 13: the next reservation sees 60 - 13 left.
+  r = chat(k);
+  EXPECT_EQ(r.header("x-ratelimit-remaining-tokens"), std::to_string(60 - 13 - chat_estimate));
+
+  // A stream whose client did not ask for usage: fwd asks, counts 10 + 5, and the client sees
+  // no usage chunk.
+  Response s = cluster_.call("dp1", "POST", "/v1/chat/completions", k, kStream);
+  ASSERT_EQ(s.status, 200) << s.body;
+  EXPECT_EQ(s.body.find("\"choices\":[]"), std::string::npos) << s.body;
+  EXPECT_NE(s.body.find("data: [DONE]"), std::string::npos);
+  r = chat(k);
+  EXPECT_EQ(r.header("x-ratelimit-remaining-tokens"), std::to_string(60 - 26 - 15 - chat_estimate));
+  EXPECT_GT(stream_estimate, 0);
+  // 60 - 26 - 15 - 13 = 6 left: a request needing more is refused, with the tokens triplet.
+  Response refused = chat(k);
+  EXPECT_EQ(refused.status, 429);
+  Json error = Json::parse(refused.body, nullptr, false);
+  EXPECT_EQ(error["error"]["type"], "tokens") << refused.body;
+  EXPECT_EQ(error["error"]["code"], "rate_limit_exceeded");
+  EXPECT_EQ(refused.header("x-ratelimit-remaining-tokens"), "6");
+  EXPECT_FALSE(refused.header("retry-after").empty());
+  EXPECT_NE(metrics().find("fwd_limited_requests_total{reason=\"tokens\",scope=\"key\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(LimitsTest, AStreamThatAskedForUsageKeepsItsChunkAndUnreportedUsageIsEstimated) {
+  std::string k = key("est", {"--tokens", "1000/hour"});
+  Response s = cluster_.call(
+      "dp1", "POST", "/v1/chat/completions", k,
+      R"({"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[]})");
+  ASSERT_EQ(s.status, 200);
+  EXPECT_NE(s.body.find("\"choices\":[]"), std::string::npos) << s.body;  // the client asked
+  Response r = chat(k);
+  int before = std::stoi(r.header("x-ratelimit-remaining-tokens"));
+  // An upstream that reports nothing: the prompt's estimate and one token per content chunk
+  // (5) are counted, not 0.
+  const int stream_estimate = (static_cast<int>(std::string(kStream).size()) + 3) / 4;
+  Response quiet =
+      cluster_.call("dp1", "POST", "/v1/chat/completions", k, kStream, {{"x-fake-no-usage", "1"}});
+  ASSERT_EQ(quiet.status, 200);
+  r = chat(k);
+  EXPECT_EQ(std::stoi(r.header("x-ratelimit-remaining-tokens")),
+            before - 13 - (stream_estimate + 5));
+  // A request too large for the window is refused outright, saying so.
+  Response huge = cluster_.call("dp1", "POST", "/v1/chat/completions", k,
+                                R"({"model":"gpt-4o","max_tokens":5000,"messages":[]})");
+  EXPECT_EQ(huge.status, 429);
+  EXPECT_NE(huge.body.find("Request too large"), std::string::npos) << huge.body;
+  // An upstream error uses nothing: the reservation is given back.
+  r = chat(k);
+  int left = std::stoi(r.header("x-ratelimit-remaining-tokens"));
+  EXPECT_EQ(chat(k, {{"x-fake-status", "400"}}).status, 400);
+  EXPECT_EQ(std::stoi(chat(k).header("x-ratelimit-remaining-tokens")), left - 13);
+}
+
 TEST_F(LimitsTest, BadLimitsArePreciseErrors) {
   const std::pair<std::vector<std::string>, std::string> cases[] = {
       {{"key", "create", "k", "--rate", "10/fortnight"},
@@ -213,6 +283,11 @@ TEST_F(LimitsTest, BadLimitsArePreciseErrors) {
        "1000000000000"},
       {{"key", "create", "k", "--max-parallel", "0"},
        "--max-parallel must be at least 1 (to remove the limit, use --clear-max-parallel)"},
+      {{"key", "create", "k", "--tpm", "0"},
+       "--tpm \"0\": expected a whole number of tokens per minute, at least 1 (to remove the "
+       "limit, use --clear-tpm)"},
+      {{"key", "create", "k", "--tpm", "10", "--tokens", "100/minute"},
+       "limits.tokens[0]: a one-minute window and tpm both limit tokens per minute; keep one"},
       {{"key", "create", "k", "--rate", "2000000000/minute"},
        "limits.rate[0]: count 2000000000 must be 1..1000000000 requests"},
       {{"settings", "set", "default_rate", "5/fortnight"},

@@ -18,21 +18,30 @@ TEST(CliLimitsTest, LimitFlagsSetTheirFieldsAndNameTheirPaths) {
   flags.add("rate", "600/hour; 60/minute");
   flags.add("rate-strategy", "sliding-window");
   flags.add("max-parallel", "4");
+  flags.add("tpm", "100000");
+  flags.add("tokens", "1000000/day");
   fwd::v1::Limits limits;
   std::vector<std::string> paths;
   ASSERT_TRUE(applyLimitsFlags(
                   flags, [&]() -> fwd::v1::Limits& { return limits; }, paths)
                   .ok());
-  EXPECT_THAT(paths, ElementsAre("limits.rate", "limits.rate_strategy", "limits.max_parallel"));
+  EXPECT_THAT(paths, ElementsAre("limits.rate", "limits.tokens", "limits.tpm",
+                                 "limits.rate_strategy", "limits.max_parallel"));
+  EXPECT_EQ(limits.tpm(), 100000u);
+  ASSERT_EQ(limits.tokens_size(), 1);
+  EXPECT_EQ(limits.tokens(0).seconds(), 86400u);
   ASSERT_EQ(limits.rate_size(), 2);
   EXPECT_EQ(limits.rate(0).count(), 600u);
   EXPECT_EQ(limits.rate(0).seconds(), 3600u);
   EXPECT_EQ(limits.rate(1).seconds(), 60u);
   EXPECT_EQ(limits.rate_strategy(), fwd::v1::RATE_STRATEGY_SLIDING_WINDOW);
   EXPECT_EQ(limits.max_parallel(), 4u);
-  EXPECT_EQ(limitsCell(limits), "rate 600/hour;60/minute, sliding-window, max_parallel 4");
+  EXPECT_EQ(limitsCell(limits),
+            "rate 600/hour;60/minute, sliding-window, max_parallel 4, tpm 100000, tokens "
+            "1000000/day");
   EXPECT_EQ(limitsJson(limits).dump(),
-            R"({"rate":"600/hour;60/minute","rate_strategy":"sliding-window","max_parallel":4})");
+            R"({"rate":"600/hour;60/minute","rate_strategy":"sliding-window","max_parallel":4,)"
+            R"("tpm":100000,"tokens":"1000000/day"})");
   EXPECT_EQ(limitsCell(fwd::v1::Limits()), "-");
 
   FlagValues clear;
@@ -74,6 +83,11 @@ TEST(CliLimitsTest, MalformedLimitFlagsAreUsageErrors) {
        "sliding-window or fixed-window-elastic-expiry"},
       {with(create, {"--max-parallel", "0"}),
        "--max-parallel must be at least 1 (to remove the limit, use --clear-max-parallel)"},
+      {with(create, {"--tpm", "0"}),
+       "--tpm \"0\": expected a whole number of tokens per minute, at least 1 (to remove the "
+       "limit, use --clear-tpm)"},
+      {with(create, {"--tokens", "5/fortnight"}),
+       "--tokens: invalid rate \"5/fortnight\": " + shape},
       {with(create, {"--clear-rate"}),
        "unknown flag --clear-rate for \"key create\" (see fwdctl key --help)"},
       {with(update, {"--clear-rate", "--rate", "1/second"}),

@@ -31,8 +31,7 @@ class MockPolicy : public Policy {
               (const, override));
   MOCK_METHOD(bool, wantsAnswer, (const pipeline::RequestContext& ctx, WorkerSlot* slot),
               (const, override));
-  MOCK_METHOD(bool, onAnswer,
-              (const pipeline::RequestContext& ctx, AnswerPart& part, WorkerSlot* slot),
+  MOCK_METHOD(bool, onAnswer, (pipeline::RequestContext & ctx, AnswerPart& part, WorkerSlot* slot),
               (const, override));
   MOCK_METHOD(void, onFinish, (const pipeline::RequestOutcome& outcome, WorkerSlot* slot),
               (const, override));

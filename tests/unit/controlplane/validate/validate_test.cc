@@ -534,14 +534,14 @@ TEST(ValidateTest, SettingsHaveKnownNamesAndValues) {
   EXPECT_EQ(*ok, "true");
   EXPECT_EQ(std::string(checkSetting("errors_as_201", "true").status().message()),
             "no setting named \"errors_as_201\"; the settings are: errors_as_200, default_rate, "
-            "default_rate_strategy, default_max_parallel");
+            "default_rate_strategy, default_max_parallel, default_tpm, default_tokens");
   EXPECT_EQ(std::string(checkSetting("errors_as_200", "yes").status().message()),
             "setting errors_as_200: \"yes\" is not true or false");
   fwd::v1::Settings settings;
   applySettings({{"errors_as_200", "true"}, {"from_the_future", "1"}}, settings);
   EXPECT_TRUE(settings.errors_as_200());
   auto known = knownSettings();
-  ASSERT_EQ(known.size(), 4u);
+  ASSERT_EQ(known.size(), 6u);
   EXPECT_EQ(known[0].default_value(), "false");
 }
 
@@ -563,8 +563,15 @@ TEST(ValidateTest, DefaultLimitSettingsTakeTheKeysSyntax) {
   fwd::v1::Settings settings;
   applySettings({{"default_rate", "60/minute;600/hour"},
                  {"default_rate_strategy", "sliding-window"},
-                 {"default_max_parallel", "8"}},
+                 {"default_max_parallel", "8"},
+                 {"default_tpm", "5000"},
+                 {"default_tokens", "100000/day"}},
                 settings);
+  EXPECT_EQ(settings.default_limits().tpm(), 5000u);
+  EXPECT_EQ(settings.default_limits().tokens(0).count(), 100000u);
+  EXPECT_EQ(std::string(checkSetting("default_tokens", "0/day").status().message()),
+            "setting default_tokens: invalid rate \"0/day\": the count must be 1 to "
+            "1000000000000");
   const fwd::v1::Limits& d = settings.default_limits();
   ASSERT_EQ(d.rate_size(), 2);
   EXPECT_EQ(d.rate(0).count(), 60u);
@@ -599,6 +606,18 @@ TEST(ValidateTest, KeyLimitsAreBounded) {
   limits.set_rate_strategy(static_cast<fwd::v1::RateStrategy>(9));
   EXPECT_EQ(std::string(checkLimits("limits", limits).message()),
             "limits.rate_strategy: unknown value 9");
+  limits.set_rate_strategy(fwd::v1::RATE_STRATEGY_FIXED_WINDOW);
+  limits.set_tpm(1000);
+  auto* minute = limits.add_tokens();
+  minute->set_count(10);
+  minute->set_seconds(60);
+  EXPECT_EQ(std::string(checkLimits("limits", limits).message()),
+            "limits.tokens[0]: a one-minute window and tpm both limit tokens per minute; keep one");
+  minute->set_seconds(86400);
+  EXPECT_TRUE(checkLimits("limits", limits).ok());
+  limits.set_tpm(2'000'000'000'000);
+  EXPECT_EQ(std::string(checkLimits("limits", limits).message()),
+            "limits.tpm 2000000000000: at most 1000000000000 tokens per minute");
 
   // A key update sets one limit at a time and checks the result.
   fwd::v1::Key target;
@@ -621,12 +640,13 @@ TEST(ValidateTest, KeyUpdatesNameTheirFieldsAndRotationsABoundedGrace) {
   google::protobuf::FieldMask mask;
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
             "nothing to update: update_mask names no field (use models, errors_as_200, allow_ips, "
-            "deny_ips, limits, limits.rate, limits.rate_strategy, limits.max_parallel)");
+            "deny_ips, limits, limits.rate, limits.rate_strategy, limits.max_parallel, "
+            "limits.tpm, limits.tokens)");
   mask.add_paths("name");
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
             "update_mask: \"name\" is not an updatable key field (use models, errors_as_200, "
             "allow_ips, deny_ips, limits, limits.rate, limits.rate_strategy, "
-            "limits.max_parallel)");
+            "limits.max_parallel, limits.tpm, limits.tokens)");
   mask.set_paths(0, "models");
   EXPECT_TRUE(checkKeyMask(mask).ok());
   fwd::v1::Key patch;

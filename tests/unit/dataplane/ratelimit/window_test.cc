@@ -122,6 +122,59 @@ TEST(WindowTest, RacingThreadsNeverGetMoreThanTheLimit) {
   }
 }
 
+TEST(TokenWindowTest, ReservationsAreCorrectedToWhatWasUsed) {
+  TokenWindow w;
+  TokenWindow::Taken a = w.take(1000, kMinute, kT0 + 1, 600);
+  ASSERT_TRUE(a.admitted);
+  EXPECT_EQ(a.remaining, 400u);
+  TokenWindow::Taken refused = w.take(1000, kMinute, kT0 + 2, 500);
+  EXPECT_FALSE(refused.admitted);
+  EXPECT_FALSE(refused.too_large);
+  EXPECT_EQ(refused.remaining, 400u);
+  EXPECT_EQ(refused.reset, kMinute - 2);
+  // The request used 100 of its 600: 900 left now.
+  w.settle(kMinute, a.tag, 600, 100, kT0 + 3);
+  TokenWindow::Taken b = w.take(1000, kMinute, kT0 + 4, 900);
+  ASSERT_TRUE(b.admitted);
+  EXPECT_EQ(b.remaining, 0u);
+  // One that used more than it reserved, finishing in the next window: the excess counts there.
+  w.settle(kMinute, b.tag, 900, 1200, kT0 + kMinute + 1);
+  EXPECT_EQ(w.take(1000, kMinute, kT0 + kMinute + 2, 1).remaining, 699u);
+  // A request larger than the window never fits.
+  TokenWindow::Taken huge = w.take(1000, kMinute, kT0 + kMinute + 3, 1001);
+  EXPECT_FALSE(huge.admitted);
+  EXPECT_TRUE(huge.too_large);
+  // Counts up to 10^12 fit.
+  TokenWindow big;
+  EXPECT_EQ(big.take(1'000'000'000'000, kMinute, kT0, 999'999'999'999).remaining, 1u);
+}
+
+TEST(KeyLimiterTest, TokenWindowsReserveAllOrNothing) {
+  CounterRegistry counters;
+  fwd::v1::Limits l;
+  l.set_tpm(100);
+  auto* day = l.add_tokens();
+  day->set_count(150);
+  day->set_seconds(86400);
+  auto limiter = KeyLimiter::compile(3, l, {}, counters);
+  ASSERT_TRUE(limiter->limitsTokens());
+  TokenTags tags{};
+  TokenVerdict v = limiter->reserve(kT0, 80, tags);
+  EXPECT_FALSE(v.refused);
+  EXPECT_EQ(v.limit, 100u);  // the minute has fewer left than the day
+  EXPECT_EQ(v.remaining, 20u);
+  limiter->settle(tags, 80, 60, kT0 + 1);
+  // A new minute: the day has 90 left, so 95 is refused by the day, and the minute keeps none.
+  TokenTags more{};
+  v = limiter->reserve(kT0 + kMinute, 95, more);
+  EXPECT_TRUE(v.refused);
+  EXPECT_EQ(v.limit, 150u);
+  EXPECT_EQ(v.remaining, 90u);
+  v = limiter->reserve(kT0 + kMinute, 90, more);
+  EXPECT_FALSE(v.refused);
+  EXPECT_EQ(v.remaining, 0u);
+}
+
 fwd::v1::Limits limitsOf(std::initializer_list<std::pair<std::uint64_t, std::uint32_t>> rates,
                          std::uint32_t parallel = 0) {
   fwd::v1::Limits l;

@@ -40,6 +40,31 @@ TEST(BodyEditsTest, TheTokenCapClampsBothFieldsAndSetsOneWhenAbsent) {
   EXPECT_FALSE(only_completion.contains("max_tokens"));
 }
 
+TEST(BodyEditsTest, IncludeUsageKeepsTheClientsOtherStreamOptions) {
+  // Added when absent, merged into the client's object, and replacing a false or a non-object;
+  // with other edits the splices stay in order.
+  BodyEdits e;
+  e.include_usage = true;
+  EXPECT_FALSE(e.empty());
+  EXPECT_EQ(edited(e, R"({"model":"m","stream":true})")["stream_options"],
+            Json::parse(R"({"include_usage":true})"));
+  EXPECT_EQ(
+      edited(e,
+             R"({"stream_options":{"include_obfuscation":false},"stream":true})")["stream_options"],
+      Json::parse(R"({"include_obfuscation":false,"include_usage":true})"));
+  EXPECT_EQ(edited(e, R"({"stream_options":{"include_usage":false}})")["stream_options"],
+            Json::parse(R"({"include_usage":true})"));
+  EXPECT_EQ(edited(e, R"({"stream_options":null})")["stream_options"],
+            Json::parse(R"({"include_usage":true})"));
+  e.drop_empty_messages = true;
+  e.max_tokens_cap = 7;
+  Json all = edited(e, R"({"messages":[{"role":"user","content":"hi"}],)"
+                       R"("stream_options":{"x":1},"stream":true})");
+  EXPECT_EQ(all["stream_options"], Json::parse(R"({"include_usage":true,"x":1})"));
+  EXPECT_EQ(all["messages"].size(), 1u);
+  EXPECT_EQ(all["max_tokens"], 7);
+}
+
 TEST(BodyEditsTest, StopWordsAreAUnionWithoutDuplicates) {
   // A string stop becomes an array; the client's words come first; none twice.
   BodyEdits e;

@@ -1,0 +1,123 @@
+#include "dataplane/usage/usage.h"
+
+#include <algorithm>
+
+namespace fwd::dataplane::usage {
+namespace {
+
+namespace od = simdjson::ondemand;
+
+simdjson::padded_string_view padded(std::string& json) {
+  if (json.capacity() < json.size() + simdjson::SIMDJSON_PADDING) {
+    json.reserve(json.size() + simdjson::SIMDJSON_PADDING);
+  }
+  return simdjson::padded_string_view(json.data(), json.size(), json.capacity());
+}
+
+std::uint64_t count(od::object& usage, std::string_view field) {
+  std::uint64_t n = 0;
+  if (usage.find_field_unordered(field).get_uint64().get(n)) {
+    return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+bool readUsage(od::parser& parser, std::string& json, Usage& out) {
+  if (json.find("\"usage\"") == std::string::npos) {
+    return false;  // most stream events: no parse at all
+  }
+  od::document doc;
+  od::object usage;
+  if (parser.iterate(padded(json)).get(doc) || doc.find_field_unordered("usage").get(usage)) {
+    return false;
+  }
+  Usage u;
+  u.prompt = count(usage, "prompt_tokens");
+  u.completion = count(usage, "completion_tokens");
+  u.total = count(usage, "total_tokens");
+  if (u.total == 0) {
+    u.total = u.prompt + u.completion;
+  }
+  u.reported = true;
+  u.content_events = out.content_events;
+  out = u;
+  return true;
+}
+
+bool readAsk(od::parser& parser, std::string& body, Ask& out) {
+  od::document doc;
+  od::object object;
+  if (parser.iterate(padded(body)).get(doc) || doc.get_object().get(object)) {
+    return false;
+  }
+  for (auto field : object) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) {
+      return false;
+    }
+    if (key == "max_tokens" || key == "max_completion_tokens") {
+      std::uint64_t n = 0;
+      if (!field.value().get_uint64().get(n)) {
+        out.max_tokens = std::max(out.max_tokens, n);
+      }
+    } else if (key == "stream_options") {
+      od::object options;
+      bool include = false;
+      if (!field.value().get_object().get(options) &&
+          !options.find_field_unordered("include_usage").get_bool().get(include)) {
+        out.include_usage = include;
+      }
+    }
+  }
+  return true;
+}
+
+bool isUsageOnlyEvent(od::parser& parser, std::string& data) {
+  if (data.find("\"usage\"") == std::string::npos) {
+    return false;
+  }
+  od::document doc;
+  od::object object;
+  if (parser.iterate(padded(data)).get(doc) || doc.get_object().get(object)) {
+    return false;
+  }
+  bool has_usage = false;
+  for (auto field : object) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) {
+      return false;
+    }
+    od::value v = field.value();
+    if (key == "choices") {
+      od::array choices;
+      size_t n = 0;
+      if (v.get_array().get(choices) || choices.count_elements().get(n) || n > 0) {
+        return false;
+      }
+    } else if (key == "usage") {
+      od::json_type type;
+      has_usage = !v.type().get(type) && type == od::json_type::object;
+    }
+  }
+  return has_usage;
+}
+
+bool carriesContent(std::string_view data) {
+  for (std::string_view field : {std::string_view("\"content\":"), std::string_view("\"text\":")}) {
+    for (size_t at = data.find(field); at != std::string_view::npos;
+         at = data.find(field, at + 1)) {
+      size_t v = at + field.size();
+      while (v < data.size() && data[v] == ' ') {
+        ++v;
+      }
+      if (v + 1 < data.size() && data[v] == '"' && data[v + 1] != '"') {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace fwd::dataplane::usage
