@@ -9,6 +9,8 @@ packages=(
   libboost1.81-dev libboost-url1.81-dev
   nlohmann-json3-dev libsqlite3-dev libssl-dev prometheus-cpp-dev libsimdjson-dev
   libgtest-dev libgmock-dev googletest
+  libhiredis-dev  # the data plane's Redis client
+  redis-server    # Redis for limits shared between data planes; tests start their own
   haproxy  # the load balancer of the rolling-restart test
 )
 if [[ "${FWD_WITH_NODE:-1}" == 1 ]] && ! command -v node >/dev/null 2>&1; then

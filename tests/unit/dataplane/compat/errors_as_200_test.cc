@@ -16,8 +16,8 @@ class ErrorsAs200Test : public ::testing::Test {
 
   testing::TestRequest request_;
   pipeline::RequestContext& ctx_ = request_.ctx();
-  config::KeyEntry legacy_{"legacy", "fwd-abcd", {}, {}, true, {}, {}};
-  config::KeyEntry plain_{"plain", "fwd-efgh", {}, {}, false, {}, {}};
+  config::KeyEntry legacy_{"legacy", "fwd-abcd", {}, {}, true, {}, {}, 0, {}};
+  config::KeyEntry plain_{"plain", "fwd-efgh", {}, {}, false, {}, {}, 0, {}};
   proxy::ApiError error_{0, "api_error", "upstream_error", "broken", ""};
 };
 

@@ -1,0 +1,420 @@
+#include "dataplane/redis/redis_client.h"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/url/parse.hpp>
+#include <charconv>
+
+#include "common/log/log.h"
+
+namespace fwd::dataplane::redis {
+namespace {
+
+namespace asio = boost::asio;
+constexpr char kLog[] = "redis";
+
+Reply noReply(std::string why) {
+  Reply r;
+  r.text = std::move(why);
+  return r;
+}
+
+Reply convert(const redisReply* r) {
+  Reply out;
+  switch (r->type) {
+    case REDIS_REPLY_ERROR:
+      out.type = Reply::Type::kError;
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = Reply::Type::kInteger;
+      out.integer = r->integer;
+      return out;
+    case REDIS_REPLY_STRING:
+      out.type = Reply::Type::kString;
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = Reply::Type::kStatus;
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = Reply::Type::kArray;
+      for (size_t i = 0; i < r->elements; ++i) {
+        out.elements.push_back(convert(r->element[i]));
+      }
+      return out;
+    default:
+      out.type = Reply::Type::kNil;
+      return out;
+  }
+  out.text.assign(r->str, r->len);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<Endpoint> parseUrl(std::string_view url) {
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed || parsed->scheme() != "redis") {
+    return absl::InvalidArgumentError(
+        "redis URL: expected redis://[[user]:password@]host[:port][/db], e.g. "
+        "redis://127.0.0.1:6379/0");
+  }
+  Endpoint e;
+  e.host = std::string(parsed->encoded_host_address().decode());
+  if (!e.host.empty() && e.host.front() == '[') {
+    e.host = e.host.substr(1, e.host.size() - 2);
+  }
+  if (e.host.empty()) {
+    return absl::InvalidArgumentError("redis URL: no host");
+  }
+  if (parsed->has_port()) {
+    if (parsed->port_number() == 0) {
+      return absl::InvalidArgumentError("redis URL: the port must be 1..65535");
+    }
+    e.port = std::string(parsed->port());
+  }
+  if (parsed->has_userinfo()) {
+    e.user = std::string(parsed->encoded_user().decode());
+    e.password = std::string(parsed->encoded_password().decode());
+  }
+  std::string_view path = parsed->encoded_path();
+  if (!path.empty() && path != "/") {
+    std::string_view db = path.substr(1);
+    auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), e.db);
+    if (ec != std::errc() || end != db.data() + db.size() || e.db < 0 || e.db > 1000) {
+      return absl::InvalidArgumentError("redis URL: the path must be a database number, /0");
+    }
+  }
+  return e;
+}
+
+struct Client::Pending {
+  Done done;
+  std::unique_ptr<proxy::Timer> timer;
+  bool finished = false;
+};
+
+std::shared_ptr<Client> Client::create(asio::io_context& io, Endpoint endpoint,
+                                       ClientOptions options) {
+  return std::shared_ptr<Client>(new Client(io, std::move(endpoint), options));
+}
+
+Client::Client(asio::io_context& io, Endpoint endpoint, ClientOptions options)
+    : io_(io),
+      endpoint_(std::move(endpoint)),
+      options_(options),
+      retry_timer_(std::make_unique<proxy::Timer>(io.get_executor())),
+      connect_timer_(std::make_unique<proxy::Timer>(io.get_executor())) {}
+
+Client::~Client() { stop(); }
+
+void Client::start() {
+  stopped_ = false;
+  resolve();
+}
+
+void Client::stop() {
+  stopped_ = true;
+  retry_timer_->cancel();
+  connect_timer_->cancel();
+  connected_ = false;
+  if (ac_ != nullptr) {
+    redisAsyncContext* ac = ac_;
+    ac_ = nullptr;
+    ac->onDisconnect = nullptr;
+    redisAsyncFree(ac);  // pending commands complete with no reply
+  }
+}
+
+void Client::resolve() {
+  if (stopped_) {
+    return;
+  }
+  auto resolver = std::make_shared<proxy::Resolver>(io_.get_executor());
+  resolver->async_resolve(
+      endpoint_.host, endpoint_.port,
+      [weak = weak_from_this(), resolver](const boost::system::error_code& ec,
+                                          const proxy::Resolver::results_type& results) {
+        auto self = weak.lock();
+        if (!self || self->stopped_) {
+          return;
+        }
+        if (ec || results.empty()) {
+          FWD_LOG(kWarn, kLog) << "cannot resolve " << self->endpoint_.host << ": "
+                               << (ec ? ec.message() : "no address");
+          self->retryLater();
+          return;
+        }
+        auto address = results.begin()->endpoint();
+        self->dial(address.address().to_string(), address.port());
+      });
+}
+
+void Client::dial(const std::string& ip, std::uint16_t port) {
+  redisAsyncContext* ac = redisAsyncConnect(ip.c_str(), port);
+  if (ac == nullptr || ac->err != 0) {
+    FWD_LOG(kWarn, kLog) << "cannot connect to " << endpoint_.host << ":" << endpoint_.port << ": "
+                         << (ac != nullptr ? ac->errstr : "out of memory");
+    if (ac != nullptr) {
+      redisAsyncFree(ac);
+    }
+    retryLater();
+    return;
+  }
+  ac_ = ac;
+  ++generation_;
+  read_armed_ = write_armed_ = want_read_ = want_write_ = false;
+  ac->data = this;
+  socket_.emplace(io_, ac->c.fd);
+  ac->ev.data = this;
+  ac->ev.addRead = &Client::evAddRead;
+  ac->ev.delRead = &Client::evDelRead;
+  ac->ev.addWrite = &Client::evAddWrite;
+  ac->ev.delWrite = &Client::evDelWrite;
+  ac->ev.cleanup = &Client::evCleanup;
+  redisAsyncSetDisconnectCallback(ac, &Client::onDisconnect);
+  redisAsyncSetConnectCallback(ac, &Client::onConnect);  // waits for the socket to be writable
+  connect_timer_->expires_after(options_.connect_timeout);
+  connect_timer_->async_wait(
+      [weak = weak_from_this(), generation = generation_](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (ec || !self || self->generation_ != generation || self->connected_ ||
+            self->ac_ == nullptr) {
+          return;
+        }
+        FWD_LOG(kWarn, kLog) << "connecting to " << self->endpoint_.host << ":"
+                             << self->endpoint_.port << " timed out";
+        redisAsyncContext* stale = self->ac_;
+        self->ac_ = nullptr;
+        redisAsyncFree(stale);
+        self->retryLater();
+      });
+}
+
+void Client::onConnect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<Client*>(ac->data);
+  if (self == nullptr) {
+    return;
+  }
+  self->connect_timer_->cancel();
+  if (status != REDIS_OK) {
+    FWD_LOG(kWarn, kLog) << "cannot connect to " << self->endpoint_.host << ":"
+                         << self->endpoint_.port << ": " << ac->errstr;
+    self->ac_ = nullptr;  // hiredis frees it after this callback
+    self->retryLater();
+    return;
+  }
+  self->connected_ = true;
+  self->backoff_ = std::chrono::milliseconds(0);
+  ++self->connects_;
+  FWD_LOG(kInfo, kLog) << "connected to " << self->endpoint_.host << ":" << self->endpoint_.port;
+  // Sent first on the connection, so every later command runs authenticated, on the database.
+  auto check = [weak = self->weak_from_this()](const char* what) {
+    return [weak, what](Reply r) {
+      auto self = weak.lock();
+      if (self && r.type == Reply::Type::kError) {
+        FWD_LOG(kError, kLog) << what << " refused: " << r.text;
+        self->down(what);
+      }
+    };
+  };
+  if (!self->endpoint_.password.empty()) {
+    std::vector<std::string> auth = {"AUTH"};
+    if (!self->endpoint_.user.empty()) {
+      auth.push_back(self->endpoint_.user);
+    }
+    auth.push_back(self->endpoint_.password);
+    self->send(std::move(auth), check("AUTH"));
+  }
+  if (self->endpoint_.db != 0) {
+    self->send({"SELECT", std::to_string(self->endpoint_.db)}, check("SELECT"));
+  }
+}
+
+void Client::onDisconnect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<Client*>(ac->data);
+  if (self == nullptr) {
+    return;
+  }
+  self->ac_ = nullptr;  // hiredis frees it after this callback
+  self->connected_ = false;
+  if (!self->stopped_) {
+    FWD_LOG(kWarn, kLog) << "connection to " << self->endpoint_.host << ":" << self->endpoint_.port
+                         << " lost"
+                         << (status != REDIS_OK && ac->errstr[0] != '\0'
+                                 ? std::string(": ") + ac->errstr
+                                 : std::string());
+    self->retryLater();
+  }
+}
+
+void Client::down(std::string_view why) {
+  connected_ = false;
+  if (ac_ != nullptr) {
+    redisAsyncDisconnect(ac_);  // onDisconnect follows, then a reconnect
+  }
+}
+
+void Client::retryLater() {
+  connected_ = false;
+  if (stopped_) {
+    return;
+  }
+  backoff_ =
+      backoff_.count() == 0 ? options_.backoff_min : std::min(backoff_ * 2, options_.backoff_max);
+  retry_timer_->expires_after(backoff_);
+  retry_timer_->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (auto self = weak.lock(); self && !ec) {
+      self->resolve();
+    }
+  });
+}
+
+void Client::send(std::vector<std::string> args, Done done) {
+  auto p = std::make_shared<Pending>();
+  p->done = std::move(done);
+  if (!connected_ || ac_ == nullptr) {
+    finish(p, noReply("redis is not connected"));
+    return;
+  }
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  argv.reserve(args.size());
+  lengths.reserve(args.size());
+  for (const std::string& a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  auto* holder = new std::shared_ptr<Pending>(p);
+  if (redisAsyncCommandArgv(ac_, &Client::onReply, holder, static_cast<int>(argv.size()),
+                            argv.data(), lengths.data()) != REDIS_OK) {
+    delete holder;
+    finish(p, noReply("redis refused the command: the connection is closing"));
+    return;
+  }
+  p->timer = std::make_unique<proxy::Timer>(io_.get_executor());
+  p->timer->expires_after(options_.command_timeout);
+  p->timer->async_wait([weak = weak_from_this(), p](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (!ec && self) {
+      self->finish(p, noReply("redis did not answer in time"));
+    }
+  });
+}
+
+proxy::Task<Reply> Client::command(std::vector<std::string> args) {
+  // `args` lives in this frame until the reply: the initiation (run at once) takes it by
+  // reference. (GCC 12 destroys a lambda capture moved from a coroutine parameter twice.)
+  auto self = shared_from_this();
+  auto initiate = [&self, &args](auto handler) {
+    self->send(std::move(args), Done(std::move(handler)));
+  };
+  Reply reply =
+      co_await asio::async_initiate<decltype(proxy::kUseTask), void(Reply)>(initiate,
+                                                                            proxy::kUseTask);
+  co_return reply;
+}
+
+void Client::finish(const std::shared_ptr<Pending>& p, Reply reply) {
+  if (p->finished) {
+    return;
+  }
+  p->finished = true;
+  if (p->timer) {
+    p->timer->cancel();
+  }
+  asio::post(io_, [done = std::move(p->done), reply = std::move(reply)]() mutable {
+    if (done) {
+      std::move(done)(std::move(reply));
+    }
+  });
+}
+
+void Client::onReply(redisAsyncContext* ac, void* reply, void* privdata) {
+  auto* holder = static_cast<std::shared_ptr<Pending>*>(privdata);
+  std::shared_ptr<Pending> p = std::move(*holder);
+  delete holder;
+  auto* self = static_cast<Client*>(ac->data);
+  if (self == nullptr) {
+    return;
+  }
+  self->finish(p, reply != nullptr ? convert(static_cast<redisReply*>(reply))
+                                   : noReply("the connection to redis closed"));
+}
+
+void Client::armRead() {
+  if (read_armed_ || !socket_) {
+    return;
+  }
+  read_armed_ = true;
+  socket_->async_wait(
+      asio::posix::stream_descriptor::wait_read,
+      [weak = weak_from_this(), generation = generation_](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (!self || self->generation_ != generation) {
+          return;
+        }
+        self->read_armed_ = false;
+        if (ec || self->ac_ == nullptr || !self->want_read_) {
+          return;
+        }
+        redisAsyncHandleRead(self->ac_);
+        if (self->ac_ != nullptr && self->want_read_ && self->generation_ == generation) {
+          self->armRead();
+        }
+      });
+}
+
+void Client::armWrite() {
+  if (write_armed_ || !socket_) {
+    return;
+  }
+  write_armed_ = true;
+  socket_->async_wait(
+      asio::posix::stream_descriptor::wait_write,
+      [weak = weak_from_this(), generation = generation_](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (!self || self->generation_ != generation) {
+          return;
+        }
+        self->write_armed_ = false;
+        if (ec || self->ac_ == nullptr || !self->want_write_) {
+          return;
+        }
+        redisAsyncHandleWrite(self->ac_);
+        if (self->ac_ != nullptr && self->want_write_ && self->generation_ == generation) {
+          self->armWrite();
+        }
+      });
+}
+
+void Client::evAddRead(void* data) {
+  auto* self = static_cast<Client*>(data);
+  self->want_read_ = true;
+  self->armRead();
+}
+
+void Client::evDelRead(void* data) { static_cast<Client*>(data)->want_read_ = false; }
+
+void Client::evAddWrite(void* data) {
+  auto* self = static_cast<Client*>(data);
+  self->want_write_ = true;
+  self->armWrite();
+}
+
+void Client::evDelWrite(void* data) { static_cast<Client*>(data)->want_write_ = false; }
+
+void Client::evCleanup(void* data) {
+  auto* self = static_cast<Client*>(data);
+  self->want_read_ = self->want_write_ = false;
+  if (self->socket_) {
+    boost::system::error_code ignored;
+    self->socket_->cancel(ignored);
+    self->socket_->release();  // hiredis closes the descriptor
+    self->socket_.reset();
+  }
+  ++self->generation_;  // waits still queued belong to the connection that is gone
+}
+
+}  // namespace fwd::dataplane::redis
