@@ -94,6 +94,16 @@ void addWindows(const std::string& stored, fwd::v1::Settings& s, bool tokens) {
   }
 }
 
+// A stored count ("0": none) into one field of the default limits.
+template <typename T>
+void setCount(const std::string& stored, fwd::v1::Settings& s, void (fwd::v1::Limits::*set)(T)) {
+  T n = 0;
+  std::from_chars(stored.data(), stored.data() + stored.size(), n);
+  if (n > 0) {
+    (s.mutable_default_limits()->*set)(n);
+  }
+}
+
 const std::vector<SettingSpec>& specs() {
   static const std::vector<SettingSpec> kSpecs = {
       {"errors_as_200", "false",
@@ -126,21 +136,13 @@ const std::vector<SettingSpec>& specs() {
        "requests in flight at once for each key that sets no --max-parallel (0: no limit)",
        [](std::string_view v) { return normalizeCount("default_max_parallel", v, kMaxParallel); },
        [](const std::string& v, fwd::v1::Settings& s) {
-         std::uint32_t n = 0;
-         std::from_chars(v.data(), v.data() + v.size(), n);
-         if (n > 0) {
-           s.mutable_default_limits()->set_max_parallel(n);
-         }
+         setCount(v, s, &fwd::v1::Limits::set_max_parallel);
        }},
       {"default_tpm", "0",
        "tokens per minute of each key that sets no --tpm or --tokens (0: no limit)",
        [](std::string_view v) { return normalizeCount("default_tpm", v, kMaxTokenRate); },
        [](const std::string& v, fwd::v1::Settings& s) {
-         std::uint64_t n = 0;
-         std::from_chars(v.data(), v.data() + v.size(), n);
-         if (n > 0) {
-           s.mutable_default_limits()->set_tpm(n);
-         }
+         setCount(v, s, &fwd::v1::Limits::set_tpm);
        }},
       {"default_tokens", "",
        "token windows of each key that sets no --tpm or --tokens, e.g. 1000000/day",

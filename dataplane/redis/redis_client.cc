@@ -310,9 +310,8 @@ proxy::Task<Reply> Client::command(std::vector<std::string> args) {
   auto initiate = [&self, &args](auto handler) {
     self->send(std::move(args), Done(std::move(handler)));
   };
-  Reply reply =
-      co_await asio::async_initiate<decltype(proxy::kUseTask), void(Reply)>(initiate,
-                                                                            proxy::kUseTask);
+  Reply reply = co_await asio::async_initiate<decltype(proxy::kUseTask), void(Reply)>(
+      initiate, proxy::kUseTask);
   co_return reply;
 }
 
@@ -343,56 +342,40 @@ void Client::onReply(redisAsyncContext* ac, void* reply, void* privdata) {
                                    : noReply("the connection to redis closed"));
 }
 
-void Client::armRead() {
-  if (read_armed_ || !socket_) {
+void Client::arm(bool write) {
+  bool& armed = write ? write_armed_ : read_armed_;
+  if (armed || !socket_) {
     return;
   }
-  read_armed_ = true;
-  socket_->async_wait(
-      asio::posix::stream_descriptor::wait_read,
-      [weak = weak_from_this(), generation = generation_](const boost::system::error_code& ec) {
-        auto self = weak.lock();
-        if (!self || self->generation_ != generation) {
-          return;
-        }
-        self->read_armed_ = false;
-        if (ec || self->ac_ == nullptr || !self->want_read_) {
-          return;
-        }
-        redisAsyncHandleRead(self->ac_);
-        if (self->ac_ != nullptr && self->want_read_ && self->generation_ == generation) {
-          self->armRead();
-        }
-      });
-}
-
-void Client::armWrite() {
-  if (write_armed_ || !socket_) {
-    return;
-  }
-  write_armed_ = true;
-  socket_->async_wait(
-      asio::posix::stream_descriptor::wait_write,
-      [weak = weak_from_this(), generation = generation_](const boost::system::error_code& ec) {
-        auto self = weak.lock();
-        if (!self || self->generation_ != generation) {
-          return;
-        }
-        self->write_armed_ = false;
-        if (ec || self->ac_ == nullptr || !self->want_write_) {
-          return;
-        }
-        redisAsyncHandleWrite(self->ac_);
-        if (self->ac_ != nullptr && self->want_write_ && self->generation_ == generation) {
-          self->armWrite();
-        }
-      });
+  armed = true;
+  socket_->async_wait(write ? asio::posix::stream_descriptor::wait_write
+                            : asio::posix::stream_descriptor::wait_read,
+                      [weak = weak_from_this(), generation = generation_,
+                       write](const boost::system::error_code& ec) {
+                        auto self = weak.lock();
+                        if (!self || self->generation_ != generation) {
+                          return;  // a wait of a connection that is gone
+                        }
+                        (write ? self->write_armed_ : self->read_armed_) = false;
+                        const bool& wanted = write ? self->want_write_ : self->want_read_;
+                        if (ec || self->ac_ == nullptr || !wanted) {
+                          return;
+                        }
+                        if (write) {
+                          redisAsyncHandleWrite(self->ac_);
+                        } else {
+                          redisAsyncHandleRead(self->ac_);
+                        }
+                        if (self->ac_ != nullptr && wanted && self->generation_ == generation) {
+                          self->arm(write);
+                        }
+                      });
 }
 
 void Client::evAddRead(void* data) {
   auto* self = static_cast<Client*>(data);
   self->want_read_ = true;
-  self->armRead();
+  self->arm(false);
 }
 
 void Client::evDelRead(void* data) { static_cast<Client*>(data)->want_read_ = false; }
@@ -400,7 +383,7 @@ void Client::evDelRead(void* data) { static_cast<Client*>(data)->want_read_ = fa
 void Client::evAddWrite(void* data) {
   auto* self = static_cast<Client*>(data);
   self->want_write_ = true;
-  self->armWrite();
+  self->arm(true);
 }
 
 void Client::evDelWrite(void* data) { static_cast<Client*>(data)->want_write_ = false; }

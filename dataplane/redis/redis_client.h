@@ -82,7 +82,6 @@ class Done {
 
 class Client : public std::enable_shared_from_this<Client> {
  public:
-
   static std::shared_ptr<Client> create(boost::asio::io_context& io, Endpoint endpoint,
                                         ClientOptions options = {});
   ~Client();
@@ -111,8 +110,8 @@ class Client : public std::enable_shared_from_this<Client> {
   void dial(const std::string& ip, std::uint16_t port);
   void down(std::string_view why);
   void retryLater();
-  void armRead();
-  void armWrite();
+  /// Waits for the socket to be readable (or writable) while hiredis wants it to be.
+  void arm(bool write);
   void finish(const std::shared_ptr<Pending>& p, Reply reply);
 
   static void onConnect(const redisAsyncContext* ac, int status);
