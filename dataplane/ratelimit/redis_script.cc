@@ -1,0 +1,142 @@
+#include "dataplane/ratelimit/redis_script.h"
+
+namespace fwd::dataplane::ratelimit {
+
+const char kAdmitScript[] = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local p = KEYS[1]
+local i = 1
+local function arg() local v = tonumber(ARGV[i]); i = i + 1; return v end
+local rates = {}
+for w = 1, arg() do rates[w] = {limit = arg(), ms = arg(), strategy = arg()} end
+local tokens = {}
+for w = 1, arg() do tokens[w] = {limit = arg(), ms = arg()} end
+local amount = arg()
+local parallel = arg()
+local function num(key) return tonumber(redis.call('GET', key) or '0') end
+
+local refusal = 0
+local rl, rw, rr, rs, retry = 0, 0, 0, 0, 0
+local tl, tw, tr, ts = 0, 0, 0, 0
+-- Look first; count only when every limit admits.
+if parallel > 0 and num(p .. ':inflight') >= parallel then
+  refusal = 2
+  retry = 1000
+end
+local reported = false
+for _, r in ipairs(rates) do
+  local k = math.floor(now / r.ms)
+  local into = now - k * r.ms
+  local used, reset, wait
+  if r.strategy == 2 then
+    r.key = p .. ':r:' .. r.ms .. ':s:' .. k
+    r.expire = 2 * r.ms + 1000
+    local cur = num(r.key)
+    local prev = num(p .. ':r:' .. r.ms .. ':s:' .. (k - 1))
+    used = prev * (r.ms - into) / r.ms + cur
+    reset = 2 * r.ms - into
+    if cur + 1 > r.limit then
+      wait = r.ms - into + math.max(0, math.ceil(r.ms - (r.limit - 1) * r.ms / (cur + 0.0)))
+    elseif prev > 0 then
+      wait = math.max(1, math.ceil(r.ms - (r.limit - cur - 1) * r.ms / prev) - into)
+    else
+      wait = 1
+    end
+  elseif r.strategy == 3 then
+    r.key = p .. ':r:' .. r.ms .. ':e'
+    r.expire = r.ms
+    used = num(r.key)
+    reset = r.ms
+    wait = r.ms
+  else
+    r.key = p .. ':r:' .. r.ms .. ':f:' .. k
+    r.expire = r.ms + 1000
+    used = num(r.key)
+    reset = r.ms - into
+    wait = reset
+  end
+  local remaining = math.floor(r.limit - used - 1)
+  if used + 1 > r.limit + 1e-9 then
+    if refusal == 0 then
+      refusal = 1
+      rl, rw, rr, rs, retry = r.limit, r.ms, 0, reset, wait
+    end
+  elseif refusal == 0 and (not reported or remaining < rr) then
+    reported = true
+    rl, rw, rr, rs = r.limit, r.ms, remaining, reset
+  end
+end
+local treported = false
+for _, w in ipairs(tokens) do
+  local k = math.floor(now / w.ms)
+  w.key = p .. ':t:' .. w.ms .. ':' .. k
+  local used = num(w.key)
+  local reset = (k + 1) * w.ms - now
+  if amount > w.limit then
+    if refusal == 0 then refusal = 4; tl, tw, tr, ts = w.limit, w.ms, math.max(0, w.limit - used), reset end
+  elseif used + amount > w.limit then
+    if refusal == 0 then refusal = 3; tl, tw, tr, ts, retry = w.limit, w.ms, math.max(0, w.limit - used), reset, reset end
+  elseif not treported or w.limit - used - amount < tr then
+    treported = true
+    tl, tw, tr, ts = w.limit, w.ms, w.limit - used - amount, reset
+  end
+end
+
+if refusal == 0 then
+  for _, r in ipairs(rates) do
+    redis.call('INCR', r.key)
+    redis.call('PEXPIRE', r.key, r.expire)
+  end
+  for _, w in ipairs(tokens) do
+    if amount > 0 then
+      redis.call('INCRBY', w.key, amount)
+      redis.call('PEXPIRE', w.key, w.ms + 1000)
+    end
+  end
+  if parallel > 0 then
+    redis.call('INCR', p .. ':inflight')
+    redis.call('PEXPIRE', p .. ':inflight', 600000)
+  end
+else
+  -- Elastic expiry counts refused requests too, and each pushes the window's end.
+  for _, r in ipairs(rates) do
+    if r.strategy == 3 then
+      redis.call('INCR', r.key)
+      redis.call('PEXPIRE', r.key, r.expire)
+    end
+  end
+end
+return {refusal == 0 and 1 or 0, refusal, rl, rw, rr, rs, retry, tl, tw, tr, ts, now}
+)lua";
+
+const char kSettleScript[] = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local p = KEYS[1]
+local admitted = tonumber(ARGV[1])
+local reserved = tonumber(ARGV[2])
+local used = tonumber(ARGV[3])
+local release = tonumber(ARGV[4])
+for w = 1, tonumber(ARGV[5]) do
+  local ms = tonumber(ARGV[5 + w])
+  local then_k = math.floor(admitted / ms)
+  local now_k = math.floor(now / ms)
+  if then_k == now_k then
+    local key = p .. ':t:' .. ms .. ':' .. now_k
+    if redis.call('INCRBY', key, used - reserved) < 0 then redis.call('SET', key, 0) end
+    redis.call('PEXPIRE', key, ms + 1000)
+  elseif used > reserved then
+    local key = p .. ':t:' .. ms .. ':' .. now_k
+    redis.call('INCRBY', key, used - reserved)
+    redis.call('PEXPIRE', key, ms + 1000)
+  end
+end
+local inflight = tonumber(redis.call('GET', p .. ':inflight') or '0')
+if release == 1 and inflight > 0 then
+  inflight = redis.call('DECR', p .. ':inflight')
+end
+return inflight
+)lua";
+
+}  // namespace fwd::dataplane::ratelimit

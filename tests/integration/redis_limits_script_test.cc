@@ -1,0 +1,160 @@
+// The limits' Lua scripts run by a real redis-server: each strategy admits what the in-memory
+// windows admit, every limit must admit before any counts, token reservations are settled to
+// what was used, in-flight slots come back, and connections racing for the last slots never
+// get more than the limit.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <chrono>
+#include <functional>
+
+#include "dataplane/ratelimit/redis_script.h"
+#include "dataplane/redis/redis_client.h"
+#include "tests/integration/harness/redis_server.h"
+#include "tests/integration/harness/wait.h"
+
+namespace fwd::dataplane::ratelimit {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using redis::Reply;
+
+class RedisLimitsScriptTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.start());
+    for (int i = 0; i < 3; ++i) {
+      auto client = redis::Client::create(io_, *redis::parseUrl(server_.url()));
+      client->start();
+      clients_.push_back(client);
+    }
+    ASSERT_TRUE(runUntil([&] {
+      for (auto& c : clients_) {
+        if (!c->connected()) {
+          return false;
+        }
+      }
+      return true;
+    }));
+  }
+
+  bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      io_.run_for(5ms);
+      io_.restart();
+    }
+    return done();
+  }
+
+  // kAdmitScript for prefix "fwd:{k<key>}" with these ARGV; the reply's integers.
+  std::vector<std::int64_t> admit(int key, std::vector<std::string> argv, size_t client = 0) {
+    std::vector<std::string> args = {"EVAL", kAdmitScript, "1",
+                                     "fwd:{k" + std::to_string(key) + "}"};
+    args.insert(args.end(), argv.begin(), argv.end());
+    std::optional<Reply> got;
+    clients_[client]->send(std::move(args), [&](Reply r) { got = std::move(r); });
+    runUntil([&] { return got.has_value(); });
+    std::vector<std::int64_t> out;
+    EXPECT_TRUE(got && got->type == Reply::Type::kArray) << (got ? got->text : "no reply");
+    if (got) {
+      for (const Reply& e : got->elements) {
+        out.push_back(e.integer);
+      }
+    }
+    return out;
+  }
+
+  std::int64_t settle(int key, std::vector<std::string> argv) {
+    std::vector<std::string> args = {"EVAL", kSettleScript, "1",
+                                     "fwd:{k" + std::to_string(key) + "}"};
+    args.insert(args.end(), argv.begin(), argv.end());
+    std::optional<Reply> got;
+    clients_[0]->send(std::move(args), [&](Reply r) { got = std::move(r); });
+    runUntil([&] { return got.has_value(); });
+    EXPECT_TRUE(got && got->type == Reply::Type::kInteger) << (got ? got->text : "no reply");
+    return got ? got->integer : -1;
+  }
+
+  harness::TempDir dir_;
+  harness::RedisServer server_{dir_.path()};
+  asio::io_context io_;
+  std::vector<redis::ClientSharedPtr> clients_;
+};
+
+TEST_F(RedisLimitsScriptTest, ElasticAndFixedWindowsCountLikeTheMemoryOnes) {
+  // 3 per minute, elastic: 3 admitted, remaining 2, 1, 0; the 4th refused for a whole window.
+  for (int i = 0; i < 3; ++i) {
+    auto r = admit(1, {"1", "3", "60000", "3", "0", "0", "0"});
+    ASSERT_EQ(r.size(), 12u);
+    EXPECT_EQ(r[0], 1);
+    EXPECT_EQ(r[4], 2 - i);
+    EXPECT_EQ(r[2], 3);
+  }
+  auto refused = admit(1, {"1", "3", "60000", "3", "0", "0", "0"});
+  EXPECT_EQ(refused[0], 0);
+  EXPECT_EQ(refused[1], 1);
+  EXPECT_EQ(refused[6], 60000);
+  // Two windows, fixed: the hour admits, the minute (2) refuses the third; the hour did not
+  // count the refused one.
+  std::vector<std::string> two = {"2", "2", "60000", "1", "100", "3600000", "1", "0", "0", "0"};
+  EXPECT_EQ(admit(2, two)[0], 1);
+  EXPECT_EQ(admit(2, two)[0], 1);
+  auto third = admit(2, two);
+  EXPECT_EQ(third[0], 0);
+  EXPECT_EQ(third[2], 2);  // the minute refused
+  auto hour = admit(2, {"1", "100", "3600000", "1", "0", "0", "0"});
+  EXPECT_EQ(hour[4], 100 - 3);
+}
+
+TEST_F(RedisLimitsScriptTest, TokensAreReservedThenSettledAndParallelSlotsComeBack) {
+  std::vector<std::string> tokens = {"0", "1", "100", "3600000"};
+  auto with = [&](const std::string& amount, const std::string& parallel) {
+    auto a = tokens;
+    a.push_back(amount);
+    a.push_back(parallel);
+    return a;
+  };
+  auto first = admit(3, with("60", "2"));
+  ASSERT_EQ(first[0], 1);
+  EXPECT_EQ(first[7], 100);
+  EXPECT_EQ(first[9], 40);
+  auto over = admit(3, with("50", "2"));
+  EXPECT_EQ(over[0], 0);
+  EXPECT_EQ(over[1], 3);
+  EXPECT_EQ(over[9], 40);
+  auto huge = admit(3, with("101", "2"));
+  EXPECT_EQ(huge[1], 4);
+  // The first used 10 of its 60: 90 left; a second request in flight fills the cap of 2.
+  EXPECT_EQ(settle(3, {std::to_string(first[11]), "60", "10", "0", "1", "3600000"}), 1);
+  auto second = admit(3, with("80", "2"));
+  EXPECT_EQ(second[0], 1);
+  EXPECT_EQ(second[9], 10);
+  auto third = admit(3, with("1", "2"));
+  EXPECT_EQ(third[0], 0);
+  EXPECT_EQ(third[1], 2);
+  EXPECT_EQ(settle(3, {std::to_string(second[11]), "80", "80", "1", "1", "3600000"}), 1);
+  EXPECT_EQ(admit(3, with("1", "2"))[0], 1);
+}
+
+TEST_F(RedisLimitsScriptTest, ConnectionsRacingForTheLastSlotsGetExactlyTheLimit) {
+  // 3 connections (as 3 data planes) × 40 requests at once against 50 per hour.
+  int admitted = 0, answered = 0;
+  for (int i = 0; i < 120; ++i) {
+    std::vector<std::string> args = {"EVAL",    kAdmitScript, "1", "fwd:{k4}", "1", "50",
+                                     "3600000", "3",          "0", "0",        "0"};
+    clients_[i % 3]->send(std::move(args), [&](Reply r) {
+      ++answered;
+      if (r.type == Reply::Type::kArray && !r.elements.empty() && r.elements[0].integer == 1) {
+        ++admitted;
+      }
+    });
+  }
+  ASSERT_TRUE(runUntil([&] { return answered == 120; }));
+  EXPECT_EQ(admitted, 50);
+}
+
+}  // namespace
+}  // namespace fwd::dataplane::ratelimit
