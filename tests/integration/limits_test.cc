@@ -127,7 +127,7 @@ TEST_F(LimitsTest, MaxParallelCapsRequestsInFlightAndGivesSlotsBack) {
   std::vector<std::thread> clients;
   for (int c = 0; c < 5; ++c) {
     clients.emplace_back([&] {
-      Response r = chat(k, {{"x-fake-stall-ms", "1500"}});
+      Response r = chat(k, {{"x-fake-stall-ms", "3000"}});
       if (r.status == 200) {
         ++ok;
       } else if (r.status == 429) {
