@@ -41,4 +41,17 @@ commands::ConnectFn connectOnce(std::unique_ptr<client::AdminApi> api,
   };
 }
 
+void expectUsageErrors(const std::vector<UsageCase>& cases) {
+  for (const auto& [args, message] : cases) {
+    CliResult result = runCli(args);
+    EXPECT_EQ(result.exit_code, commands::kExitUsage) << message;
+    EXPECT_EQ(result.err, "fwdctl: " + message + "\n");
+  }
+}
+
+std::vector<std::string> with(std::vector<std::string> base, const std::vector<std::string>& more) {
+  base.insert(base.end(), more.begin(), more.end());
+  return base;
+}
+
 }  // namespace fwd::cli::testing

@@ -28,6 +28,13 @@ struct CliSetup {
 
 CliResult runCli(const std::vector<std::string>& args, const CliSetup& setup = {});
 
+/// A command line and the usage error it must end with ("fwdctl: " + message, exit 2).
+using UsageCase = std::pair<std::vector<std::string>, std::string>;
+void expectUsageErrors(const std::vector<UsageCase>& cases);
+
+/// `base` followed by `more`: a command line with some flags added.
+std::vector<std::string> with(std::vector<std::string> base, const std::vector<std::string>& more);
+
 /// A ConnectFn that hands out `api` once and records the options it was called with.
 commands::ConnectFn connectOnce(std::unique_ptr<client::AdminApi> api,
                                 std::shared_ptr<client::ClientOptions> seen_options = nullptr);

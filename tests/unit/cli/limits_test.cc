@@ -11,6 +11,8 @@
 namespace fwd::cli::commands {
 namespace {
 
+using testing::with;
+
 using ::testing::ElementsAre;
 
 TEST(CliLimitsTest, LimitFlagsSetTheirFieldsAndNameTheirPaths) {
@@ -66,14 +68,11 @@ TEST(CliLimitsTest, LimitFlagsSetTheirFieldsAndNameTheirPaths) {
 TEST(CliLimitsTest, MalformedLimitFlagsAreUsageErrors) {
   const std::vector<std::string> create = {"key", "create", "k"};
   const std::vector<std::string> update = {"key", "update", "k"};
-  auto with = [](std::vector<std::string> base, std::vector<std::string> more) {
-    base.insert(base.end(), more.begin(), more.end());
-    return base;
-  };
+
   const std::string shape =
       "expected COUNT/[N]UNIT such as 60/minute or 100/2minutes, UNIT one of second, minute, "
       "hour, day; several joined by ';'";
-  const std::pair<std::vector<std::string>, std::string> cases[] = {
+  testing::expectUsageErrors({
       {with(create, {"--rate", "10/fortnight"}), "--rate: invalid rate \"10/fortnight\": " + shape},
       {with(create, {"--rate", "-1/minute"}),
        "--rate: invalid rate \"-1/minute\": the count must be a whole number from 1 to "
@@ -92,12 +91,7 @@ TEST(CliLimitsTest, MalformedLimitFlagsAreUsageErrors) {
        "unknown flag --clear-rate for \"key create\" (see fwdctl key --help)"},
       {with(update, {"--clear-rate", "--rate", "1/second"}),
        "--clear-rate and --rate cannot be used together"},
-  };
-  for (const auto& [args, err] : cases) {
-    testing::CliResult result = testing::runCli(args);
-    EXPECT_EQ(result.exit_code, kExitUsage) << err;
-    EXPECT_EQ(result.err, "fwdctl: " + err + "\n");
-  }
+  });
 }
 
 }  // namespace

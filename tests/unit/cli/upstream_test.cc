@@ -17,6 +17,8 @@
 namespace fwd::cli::commands {
 namespace {
 
+using testing::with;
+
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -435,25 +437,18 @@ TEST(CliEditsTest, EditFlagsSetTheirFieldsAndNameTheirPaths) {
 TEST(CliEditsTest, MalformedEditFlagsAreUsageErrors) {
   const std::vector<std::string> add = {"upstream", "add", "a", "--base-url", "http://h"};
   const std::vector<std::string> update = {"route", "update", "r"};
-  auto with = [](std::vector<std::string> base, std::vector<std::string> more) {
-    base.insert(base.end(), more.begin(), more.end());
-    return base;
-  };
-  const std::pair<std::vector<std::string>, std::string> cases[] = {
+
+  testing::expectUsageErrors({
       {with(add, {"--max-tokens-cap", "0"}),
        "--max-tokens-cap must be at least 1 (to remove a cap, use --clear-max-tokens-cap)"},
       {with(add, {"--max-tokens-cap", "x"}),
        "invalid value \"x\" for --max-tokens-cap: expected a non-negative integer"},
       {with(add, {"--stop", ""}), "--stop is empty"},
-      {with(add, {"--clear-stop"}), "unknown flag --clear-stop for \"upstream add\" (see fwdctl upstream --help)"},
+      {with(add, {"--clear-stop"}),
+       "unknown flag --clear-stop for \"upstream add\" (see fwdctl upstream --help)"},
       {with(update, {"--clear-stop", "--stop", "x"}),
        "--clear-stop and --stop cannot be used together"},
-  };
-  for (const auto& [args, err] : cases) {
-    testing::CliResult result = testing::runCli(args);
-    EXPECT_EQ(result.exit_code, kExitUsage) << err;
-    EXPECT_EQ(result.err, "fwdctl: " + err + "\n");
-  }
+  });
 }
 
 }  // namespace
