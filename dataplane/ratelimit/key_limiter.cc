@@ -6,31 +6,32 @@ namespace fwd::dataplane::ratelimit {
 
 std::string_view scopeName(Scope scope) { return scope == Scope::kKey ? "key" : "default"; }
 
-std::shared_ptr<WindowCounter> CounterRegistry::window(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto& slot = windows_[id];
+namespace {
+
+// The counter `id` names in `by_id`, made (zero) the first time.
+template <typename T>
+std::shared_ptr<T> getOrMake(std::mutex& mu, std::map<std::string, std::shared_ptr<T>>& by_id,
+                             const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = by_id[id];
   if (!slot) {
-    slot = std::make_shared<WindowCounter>();
+    slot = std::make_shared<T>();
   }
   return slot;
+}
+
+}  // namespace
+
+std::shared_ptr<WindowCounter> CounterRegistry::window(const std::string& id) {
+  return getOrMake(mu_, windows_, id);
 }
 
 std::shared_ptr<TokenWindow> CounterRegistry::tokens(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto& slot = tokens_[id];
-  if (!slot) {
-    slot = std::make_shared<TokenWindow>();
-  }
-  return slot;
+  return getOrMake(mu_, tokens_, id);
 }
 
 std::shared_ptr<std::atomic<std::int64_t>> CounterRegistry::gauge(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto& slot = gauges_[id];
-  if (!slot) {
-    slot = std::make_shared<std::atomic<std::int64_t>>(0);
-  }
-  return slot;
+  return getOrMake(mu_, gauges_, id);
 }
 
 void CounterRegistry::prune() {

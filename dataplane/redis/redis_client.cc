@@ -215,7 +215,7 @@ void Client::onConnect(const redisAsyncContext* ac, int status) {
       auto self = weak.lock();
       if (self && r.type == Reply::Type::kError) {
         FWD_LOG(kError, kLog) << what << " refused: " << r.text;
-        self->down(what);
+        self->down();
       }
     };
   };
@@ -249,7 +249,7 @@ void Client::onDisconnect(const redisAsyncContext* ac, int status) {
   }
 }
 
-void Client::down(std::string_view why) {
+void Client::down() {
   connected_ = false;
   if (ac_ != nullptr) {
     redisAsyncDisconnect(ac_);  // onDisconnect follows, then a reconnect

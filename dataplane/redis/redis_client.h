@@ -108,7 +108,7 @@ class Client : public std::enable_shared_from_this<Client> {
 
   void resolve();
   void dial(const std::string& ip, std::uint16_t port);
-  void down(std::string_view why);
+  void down();
   void retryLater();
   /// Waits for the socket to be readable (or writable) while hiredis wants it to be.
   void arm(bool write);

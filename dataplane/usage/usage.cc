@@ -22,10 +22,28 @@ std::uint64_t count(od::object& usage, std::string_view field) {
   return n;
 }
 
+// True when `json` has a "usage" key whose value is an object: a cheap look at the bytes, so a
+// stream's chunks that carry "usage":null (all but the last, once include_usage is set) are
+// never parsed.
+bool mayHoldUsage(std::string_view json) {
+  for (size_t at = json.find("\"usage\""); at != std::string_view::npos;
+       at = json.find("\"usage\"", at + 1)) {
+    size_t v = at + 7;
+    while (v < json.size() && (json[v] == ' ' || json[v] == ':' || json[v] == '\n' ||
+                               json[v] == '\r' || json[v] == '\t')) {
+      ++v;
+    }
+    if (v < json.size() && json[v] == '{') {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 bool readUsage(od::parser& parser, std::string& json, Usage& out) {
-  if (json.find("\"usage\"") == std::string::npos) {
+  if (!mayHoldUsage(json)) {
     return false;  // most stream events: no parse at all
   }
   od::document doc;
@@ -75,7 +93,7 @@ bool readAsk(od::parser& parser, std::string& body, Ask& out) {
 }
 
 bool isUsageOnlyEvent(od::parser& parser, std::string& data) {
-  if (data.find("\"usage\"") == std::string::npos) {
+  if (!mayHoldUsage(data)) {
     return false;
   }
   od::document doc;
