@@ -337,6 +337,10 @@ int main(int argc, char** argv) {
       metrics.snapshots_rejected.Increment();
       return compiled.status();
     }
+    if (const auto& redis = (*compiled)->redis(); !redis.problem.empty()) {
+      FWD_LOG(kWarn, "limits") << "cannot count limits in Redis: " << redis.problem
+                               << "; limited keys are served as while Redis is down";
+    }
     server.publish(*compiled, model_fetcher.applyConfig(*compiled));
     health_checker.update(*compiled);
     {

@@ -11,7 +11,8 @@ namespace {
 
 using client::usageError;
 
-constexpr const char* kLimitFlags[] = {"rate", "rate-strategy", "max-parallel", "tpm", "tokens"};
+constexpr const char* kLimitFlags[] = {"rate", "rate-strategy", "max-parallel",
+                                       "tpm",  "tokens",        "redis-down"};
 
 std::vector<common::config::Rate> ratesOf(
     const google::protobuf::RepeatedPtrField<fwd::v1::RateWindow>& windows) {
@@ -48,6 +49,9 @@ std::vector<FlagSpec> limitsFlags(bool update) {
       {"max-parallel", FlagKind::kValue, "N", "requests in flight at once"},
       {"tpm", FlagKind::kValue, "N", "tokens per minute (prompt + completion, as reported)"},
       {"tokens", FlagKind::kValue, "RATES", "token windows, e.g. 1000000/day;5000000/7days"},
+      {"redis-down", FlagKind::kValue, "MODE",
+       "with Redis (settings redis_url), while it is unreachable: fail-open (counted in each "
+       "data plane's memory) or fail-closed (503)"},
   };
   if (update) {
     for (const char* name : kLimitFlags) {
@@ -60,11 +64,12 @@ std::vector<FlagSpec> limitsFlags(bool update) {
 
 std::string limitsSynopsis(bool update) {
   std::string out =
-      "[--rate RATES] [--rate-strategy NAME] [--max-parallel N] [--tpm N] [--tokens RATES]";
+      "[--rate RATES] [--rate-strategy NAME] [--max-parallel N] [--tpm N] [--tokens RATES] "
+      "[--redis-down MODE]";
   if (update) {
     out +=
         " [--clear-rate] [--clear-rate-strategy] [--clear-max-parallel] [--clear-tpm] "
-        "[--clear-tokens]";
+        "[--clear-tokens] [--clear-redis-down]";
   }
   return out;
 }
@@ -115,6 +120,14 @@ absl::Status applyLimitsFlags(const FlagValues& flags,
     limits().set_rate_strategy(static_cast<fwd::v1::RateStrategy>(*strategy));
     paths.push_back("limits.rate_strategy");
   }
+  if (auto text = flags.value("redis-down")) {
+    auto mode = common::config::parseRedisDown(*text);
+    if (!mode.ok()) {
+      return usageError("--redis-down: " + std::string(mode.status().message()));
+    }
+    limits().set_redis_down(static_cast<fwd::v1::RedisDown>(*mode));
+    paths.push_back("limits.redis_down");
+  }
   auto parallel = flags.uint32Value("max-parallel");
   if (!parallel.ok()) {
     return parallel.status();
@@ -149,6 +162,10 @@ std::string limitsCell(const fwd::v1::Limits& l) {
   if (l.tokens_size() > 0) {
     add("tokens " + common::config::formatRates(ratesOf(l.tokens())));
   }
+  if (l.redis_down() != fwd::v1::REDIS_DOWN_UNSPECIFIED) {
+    add("redis_down " + std::string(common::config::redisDownName(
+                            static_cast<common::config::RedisDown>(l.redis_down()))));
+  }
   return out.empty() ? "-" : out;
 }
 
@@ -164,6 +181,10 @@ Json limitsJson(const fwd::v1::Limits& l) {
       {"tpm", l.tpm() > 0 ? Json(l.tpm()) : Json(nullptr)},
       {"tokens", l.tokens_size() > 0 ? Json(common::config::formatRates(ratesOf(l.tokens())))
                                      : Json(nullptr)},
+      {"redis_down", l.redis_down() != fwd::v1::REDIS_DOWN_UNSPECIFIED
+                         ? Json(common::config::redisDownName(
+                               static_cast<common::config::RedisDown>(l.redis_down())))
+                         : Json(nullptr)},
   };
 }
 

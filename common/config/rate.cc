@@ -154,4 +154,19 @@ std::string_view rateStrategyName(RateStrategy strategy) {
   return "fixed-window";
 }
 
+absl::StatusOr<RedisDown> parseRedisDown(std::string_view text) {
+  std::string_view t = trimBlanks(text);
+  for (RedisDown m : {RedisDown::kFailOpen, RedisDown::kFailClosed}) {
+    if (t == redisDownName(m)) {
+      return m;
+    }
+  }
+  return absl::InvalidArgumentError("invalid Redis-down mode \"" + std::string(text) +
+                                    "\": expected fail-open or fail-closed");
+}
+
+std::string_view redisDownName(RedisDown mode) {
+  return mode == RedisDown::kFailClosed ? "fail-closed" : "fail-open";
+}
+
 }  // namespace fwd::common::config

@@ -41,4 +41,14 @@ absl::StatusOr<RateStrategy> parseRateStrategy(std::string_view text);
 /// The name parseRateStrategy takes.
 std::string_view rateStrategyName(RateStrategy strategy);
 
+/// What a limited key's requests get while Redis is unreachable, numbered as fwd.v1.RedisDown.
+enum class RedisDown {
+  kFailOpen = 1,
+  kFailClosed = 2,
+};
+
+/// "fail-open" or "fail-closed"; any other text is refused with the list.
+absl::StatusOr<RedisDown> parseRedisDown(std::string_view text);
+std::string_view redisDownName(RedisDown mode);
+
 }  // namespace fwd::common::config

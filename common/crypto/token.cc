@@ -54,15 +54,30 @@ Sha256Digest sha256(std::string_view data) {
   return out;
 }
 
-std::string sha256Hex(std::string_view data) {
+namespace {
+
+std::string hex(const std::uint8_t* bytes, size_t size) {
   static constexpr char kHex[] = "0123456789abcdef";
-  Sha256Digest d = sha256(data);
-  std::string out(64, '0');
-  for (size_t i = 0; i < d.size(); ++i) {
-    out[2 * i] = kHex[d[i] >> 4];
-    out[2 * i + 1] = kHex[d[i] & 0xf];
+  std::string out(2 * size, '0');
+  for (size_t i = 0; i < size; ++i) {
+    out[2 * i] = kHex[bytes[i] >> 4];
+    out[2 * i + 1] = kHex[bytes[i] & 0xf];
   }
   return out;
+}
+
+}  // namespace
+
+std::string sha256Hex(std::string_view data) {
+  Sha256Digest d = sha256(data);
+  return hex(d.data(), d.size());
+}
+
+std::string sha1Hex(std::string_view data) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(data.data(), data.size(), d, &size, EVP_sha1(), nullptr);
+  return hex(d, size);
 }
 
 bool parseSha256Hex(std::string_view hex, Sha256Digest& out) {

@@ -16,6 +16,9 @@ Sha256Digest sha256(std::string_view data);
 /// Lowercase hex of SHA-256(data), 64 characters.
 std::string sha256Hex(std::string_view data);
 
+/// Lowercase hex of SHA-1(data), 40 characters: not for secrets; Redis names scripts by it.
+std::string sha1Hex(std::string_view data);
+
 /// Parses 64 hex characters; returns false on anything else.
 bool parseSha256Hex(std::string_view hex, Sha256Digest& out);
 

@@ -509,7 +509,8 @@ grpc::Status AdminServiceImpl::ListSettings(grpc::ServerContext* context,
   }
   for (fwd::v1::Setting& setting : validate::knownSettings()) {
     auto it = stored->find(setting.name());
-    setting.set_value(it != stored->end() ? it->second : setting.default_value());
+    setting.set_value(it != stored->end() ? validate::displaySetting(setting.name(), it->second)
+                                          : setting.default_value());
     *response->add_settings() = std::move(setting);
   }
   return grpc::Status::OK;
@@ -529,7 +530,8 @@ grpc::Status AdminServiceImpl::SetSetting(grpc::ServerContext* context,
   if (!version.ok()) {
     return toGrpc(version.status());
   }
-  FWD_LOG(kInfo, kLog) << "setting " << request->name() << " = " << *value << " (version "
+  std::string shown = validate::displaySetting(request->name(), *value);
+  FWD_LOG(kInfo, kLog) << "setting " << request->name() << " = " << shown << " (version "
                        << *version << ")";
   publish("set setting");
   for (fwd::v1::Setting& setting : validate::knownSettings()) {
@@ -537,7 +539,7 @@ grpc::Status AdminServiceImpl::SetSetting(grpc::ServerContext* context,
       *response = std::move(setting);
     }
   }
-  response->set_value(*value);
+  response->set_value(shown);
   return grpc::Status::OK;
 }
 

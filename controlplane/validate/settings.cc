@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "common/config/rate.h"
+#include "common/net/redis_url.h"
 #include "controlplane/validate/validate.h"
 
 namespace fwd::controlplane::validate {
@@ -148,6 +149,52 @@ const std::vector<SettingSpec>& specs() {
        "token windows of each key that sets no --tpm or --tokens, e.g. 1000000/day",
        [](std::string_view v) { return normalizeRates("default_tokens", v, true); },
        [](const std::string& v, fwd::v1::Settings& s) { addWindows(v, s, true); }},
+      {"redis_down", "fail-open",
+       "what a limited key's requests get while Redis is unreachable, for each key that sets no "
+       "--redis-down: fail-open (counted in each data plane's memory meanwhile) or fail-closed "
+       "(503)",
+       [](std::string_view v) -> absl::StatusOr<std::string> {
+         auto mode = common::config::parseRedisDown(v);
+         if (!mode.ok()) {
+           return absl::InvalidArgumentError("setting redis_down: " +
+                                             std::string(mode.status().message()));
+         }
+         return std::string(common::config::redisDownName(*mode));
+       },
+       [](const std::string& v, fwd::v1::Settings& s) {
+         if (auto mode = common::config::parseRedisDown(v); mode.ok()) {
+           s.mutable_default_limits()->set_redis_down(static_cast<fwd::v1::RedisDown>(*mode));
+         }
+       }},
+      {"redis_url", "",
+       "count limits in this Redis, exact across every data plane: "
+       "redis://[[user]:password@]host[:port][/db] (empty: each data plane counts in memory)",
+       [](std::string_view v) -> absl::StatusOr<std::string> {
+         if (isNone(v)) {
+           return std::string();
+         }
+         if (auto e = common::net::parseRedisUrl(v); !e.ok()) {
+           return absl::InvalidArgumentError("setting redis_url: " +
+                                             std::string(e.status().message()));
+         }
+         return std::string(v);
+       },
+       [](const std::string& v, fwd::v1::Settings& s) { s.set_redis_url(v); }},
+      {"redis_url_env", "",
+       "the environment variable on each data-plane host that holds the Redis URL, so its "
+       "password stays there (beats redis_url)",
+       [](std::string_view v) -> absl::StatusOr<std::string> {
+         if (isNone(v)) {
+           return std::string();
+         }
+         if (!isEnvName(v)) {
+           return badValue("redis_url_env", v,
+                           "is not an environment variable name (letters, digits and _, not "
+                           "starting with a digit)");
+         }
+         return std::string(v);
+       },
+       [](const std::string& v, fwd::v1::Settings& s) { s.set_redis_url_env(v); }},
   };
   return kSpecs;
 }
@@ -182,6 +229,10 @@ absl::StatusOr<std::string> checkSetting(std::string_view name, std::string_view
   }
   return absl::InvalidArgumentError("no setting named \"" + std::string(name) +
                                     "\"; the settings are: " + names());
+}
+
+std::string displaySetting(std::string_view name, const std::string& stored) {
+  return name == "redis_url" ? common::net::redactRedisUrl(stored) : stored;
 }
 
 void applySettings(const std::map<std::string, std::string>& stored, fwd::v1::Settings& out) {

@@ -22,6 +22,9 @@ std::vector<fwd::v1::Setting> knownSettings();
 /// does not take. Returns the value as stored ("true"/"false" for booleans, any case given).
 absl::StatusOr<std::string> checkSetting(std::string_view name, std::string_view value);
 
+/// The stored value as fwdctl shows and logs show it: a Redis URL's password is "***".
+std::string displaySetting(std::string_view name, const std::string& stored);
+
 /// Fills `out` from the stored pairs; unknown names (from a newer build) are ignored.
 void applySettings(const std::map<std::string, std::string>& stored, fwd::v1::Settings& out);
 

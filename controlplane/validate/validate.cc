@@ -81,20 +81,6 @@ bool isNameChar(char c, bool first) {
   return !first && (c == '.' || c == '_' || c == '-');
 }
 
-bool isEnvName(std::string_view s) {
-  if (s.empty() || s.size() > 256) {
-    return false;
-  }
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-    if (!alpha && !(i > 0 && c >= '0' && c <= '9')) {
-      return false;
-    }
-  }
-  return true;
-}
-
 void collectUnknown(const google::protobuf::Message& message, const std::string& prefix,
                     std::vector<std::string>& out) {
   const google::protobuf::Reflection* reflection = message.GetReflection();
@@ -799,6 +785,20 @@ void copyMessageField(const google::protobuf::Message& from, google::protobuf::M
 
 }  // namespace
 
+bool isEnvName(std::string_view s) {
+  if (s.empty() || s.size() > 256) {
+    return false;
+  }
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+    if (!alpha && !(i > 0 && c >= '0' && c <= '9')) {
+      return false;
+    }
+  }
+  return true;
+}
+
 absl::Status checkName(std::string_view field, std::string_view value) {
   bool ok = !value.empty() && value.size() <= 63;
   for (size_t i = 0; ok && i < value.size(); ++i) {
@@ -1152,6 +1152,10 @@ absl::Status checkLimits(std::string_view field, const fwd::v1::Limits& limits) 
     return absl::InvalidArgumentError(prefix + "rate_strategy: unknown value " +
                                       std::to_string(limits.rate_strategy()));
   }
+  if (!fwd::v1::RedisDown_IsValid(limits.redis_down())) {
+    return absl::InvalidArgumentError(prefix + "redis_down: unknown value " +
+                                      std::to_string(limits.redis_down()));
+  }
   if (limits.max_parallel() > kMaxParallel) {
     return absl::InvalidArgumentError(prefix + "max_parallel " +
                                       std::to_string(limits.max_parallel()) + ": at most " +
@@ -1218,7 +1222,7 @@ absl::Status normalizeIpRule(fwd::v1::IpRule& rule) {
 namespace {
 constexpr char kUpdatableKeyPaths[] =
     "models, errors_as_200, allow_ips, deny_ips, limits, limits.rate, limits.rate_strategy, "
-    "limits.max_parallel, limits.tpm, limits.tokens";
+    "limits.max_parallel, limits.tpm, limits.tokens, limits.redis_down";
 }  // namespace
 
 absl::Status checkKeyMask(const google::protobuf::FieldMask& mask) {
@@ -1254,6 +1258,8 @@ absl::Status applyKeyMask(const fwd::v1::Key& patch, const google::protobuf::Fie
       target.mutable_limits()->set_tpm(patch.limits().tpm());
     } else if (path == "limits.tokens") {
       *target.mutable_limits()->mutable_tokens() = patch.limits().tokens();
+    } else if (path == "limits.redis_down") {
+      target.mutable_limits()->set_redis_down(patch.limits().redis_down());
     } else {
       return absl::InvalidArgumentError("update_mask: \"" + path +
                                         "\" is not an updatable key field (use " +

@@ -103,6 +103,9 @@ absl::Status normalizeCreateKey(fwd::v1::CreateKeyRequest& request);
 /// at most kMaxRateWindows token windows with tpm's minute. Errors name "<field>.<limit>".
 absl::Status checkLimits(std::string_view field, const fwd::v1::Limits& limits);
 
+/// An environment variable name: letters, digits and '_', not starting with a digit.
+bool isEnvName(std::string_view s);
+
 /// Rewrites each entry of `blocks` (field name `field` in errors) as a canonical CIDR block;
 /// INVALID_ARGUMENT naming the first that is not one, or a block listed twice. At most 256.
 absl::Status normalizeCidrs(std::string_view field,

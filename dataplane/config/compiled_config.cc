@@ -209,6 +209,36 @@ EnvLookup processEnv() {
   };
 }
 
+namespace {
+
+RedisSetting redisSetting(const fwd::v1::Settings& settings, const EnvLookup& env) {
+  RedisSetting out;
+  std::string url = settings.redis_url();
+  if (!settings.redis_url_env().empty()) {
+    std::optional<std::string> value = env(settings.redis_url_env());
+    if (!value || value->empty()) {
+      out.enabled = true;
+      out.problem =
+          "redis_url_env names " + settings.redis_url_env() + ", which is not set on this host";
+      return out;
+    }
+    url = *value;
+  }
+  if (url.empty()) {
+    return out;
+  }
+  out.enabled = true;
+  absl::StatusOr<common::net::RedisEndpoint> endpoint = common::net::parseRedisUrl(url);
+  if (!endpoint.ok()) {
+    out.problem = std::string(endpoint.status().message());
+    return out;
+  }
+  out.endpoint = std::move(*endpoint);
+  return out;
+}
+
+}  // namespace
+
 size_t CompiledConfig::DigestHash::operator()(const common::crypto::Sha256Digest& d) const {
   // The digest is uniformly distributed already.
   size_t h;
@@ -502,8 +532,10 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
   if (any_global_ip_rules || any_key_ip_rules) {
     policies.push_back(std::make_shared<access::IpAccess>(std::move(ip_rules), any_key_ip_rules));
   }
+  cfg->redis_ = redisSetting(snapshot.settings(), env);
   if (any_limits) {
-    policies.push_back(std::make_shared<ratelimit::RequestLimits>(any_token_limits));
+    policies.push_back(
+        std::make_shared<ratelimit::RequestLimits>(any_token_limits, cfg->redis_.enabled));
   }
   if (any_body_edits) {
     policies.push_back(std::make_shared<rewrite::RequestEdits>());

@@ -19,6 +19,7 @@
 #include "common/config/defaults.h"
 #include "common/crypto/token.h"
 #include "common/net/cidr.h"
+#include "common/net/redis_url.h"
 #include "dataplane/config/upstream_health.h"
 #include "dataplane/policy/chain.h"
 #include "dataplane/ratelimit/key_limiter.h"
@@ -190,6 +191,16 @@ AttemptTimeouts applyOverrides(const AttemptTimeouts& upstream,
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 EnvLookup processEnv();
 
+/// Where the fleet counts its limits: Settings.redis_url, or the URL in the variable
+/// Settings.redis_url_env names on this host.
+struct RedisSetting {
+  bool enabled = false;  // limits are counted in Redis
+  // Where; nullopt while enabled means this host cannot use the setting (`problem` says why),
+  // and limited requests are served as while Redis is down.
+  std::optional<common::net::RedisEndpoint> endpoint;
+  std::string problem;
+};
+
 class CompiledConfig {
  public:
   /// Validates and compiles a snapshot. Any error names the offending object; the caller NACKs
@@ -224,6 +235,7 @@ class CompiledConfig {
   size_t keyCount() const { return keys_.size(); }
   /// The policies this snapshot configures, in the order the pipeline calls them.
   const policy::Chain& policies() const { return policies_; }
+  const RedisSetting& redis() const { return redis_; }
 
  private:
   struct DigestHash {
@@ -235,6 +247,7 @@ class CompiledConfig {
   std::vector<CompiledRoute> routes_;      // in match order
   std::vector<KeyEntry> keys_;
   policy::Chain policies_;
+  RedisSetting redis_;
   std::unordered_map<common::crypto::Sha256Digest, size_t, DigestHash> key_index_;
   // Previous secrets of rotated keys: their digest -> the key and the end of the grace period.
   struct PreviousSecret {

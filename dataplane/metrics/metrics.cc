@@ -43,6 +43,12 @@ const std::vector<double>& loopDelayBuckets() {
   return kBuckets;
 }
 
+const std::vector<double>& redisBuckets() {
+  static const std::vector<double> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                               0.005,  0.01,    0.025,  0.1,   0.25};
+  return kBuckets;
+}
+
 Metrics::Metrics(size_t workers)
     : registry_(std::make_shared<prometheus::Registry>()),
       requests("fwd_requests_total", "Client requests by route, model, upstream and status.",
@@ -82,9 +88,21 @@ Metrics::Metrics(size_t workers)
                   "refused them: global or key.",
                   prometheus::MetricType::Counter, {"scope"}, workers),
       limited("fwd_limited_requests_total",
-              "Requests refused by a limit (429), by the limit (reason: rate, parallel) and "
+              "Requests refused by a limit (429), by the limit (reason: rate, parallel, "
+              "tokens; redis_down: 503 while Redis is unreachable and the key fails closed) and "
               "where it was set (scope: key, default).",
               prometheus::MetricType::Counter, {"reason", "scope"}, workers),
+      redis_duration("fwd_redis_duration_seconds",
+                     "Round trips of the limits' scripts to Redis (script: admit, settle).",
+                     prometheus::MetricType::Histogram, {"script"}, workers, &redisBuckets()),
+      redis_errors("fwd_redis_errors_total",
+                   "Limit scripts that got no answer from Redis, by reason: down (not "
+                   "connected), timeout, error (an error reply).",
+                   prometheus::MetricType::Counter, {"reason"}, workers),
+      redis_connected("fwd_redis_connections",
+                      "Connections to the Redis that counts limits that are up (one per worker "
+                      "when all are).",
+                      prometheus::MetricType::Gauge, {}, workers),
       upstream_ejections("fwd_upstream_ejections_total",
                          "Outlier ejections of an upstream by this data plane.",
                          prometheus::MetricType::Counter, {"upstream"}, workers),
@@ -130,6 +148,9 @@ std::vector<prometheus::MetricFamily> Metrics::Collect() const {
   out.push_back(retry_budget_exhausted.collect());
   out.push_back(ip_refusals.collect());
   out.push_back(limited.collect());
+  out.push_back(redis_duration.collect());
+  out.push_back(redis_errors.collect());
+  out.push_back(redis_connected.collect());
   out.push_back(upstream_ejections.collect());
   out.push_back(loop_delay.collect());
   // Kept by the process's logger (common/log), read here.

@@ -38,7 +38,10 @@ class Metrics : public prometheus::Collectable {
   GaugeFamily upstream_in_flight;        // upstream: attempts in progress
   CounterFamily retry_budget_exhausted;  // route: retries refused by the retry budget
   CounterFamily ip_refusals;             // scope (global, key): refused by IP access rules
-  CounterFamily limited;                 // reason (rate, parallel), scope (key, default)
+  CounterFamily limited;                 // reason (rate, parallel, tokens, redis_down), scope
+  HistogramFamily redis_duration;        // script (admit, settle): round trips to Redis
+  CounterFamily redis_errors;            // reason (down, timeout, error)
+  GaugeFamily redis_connected;           // (none): workers connected to Redis
   CounterFamily upstream_ejections;      // upstream: outlier ejections by this node
   HistogramFamily loop_delay;            // worker: how late the worker's 100 ms timer ran
 
@@ -73,6 +76,8 @@ prometheus::MetricFamily ejectedFamily(const std::vector<fwd::v1::UpstreamState>
 
 /// Buckets for request latencies in seconds: 1 ms .. 5 min.
 const std::vector<double>& latencyBuckets();
+/// Buckets of fwd_redis_duration_seconds: 0.1 ms .. 250 ms (the command timeout).
+const std::vector<double>& redisBuckets();
 /// Buckets of fwd_worker_loop_delay_seconds: from 0.5 ms (noise) to 1 s (a hung worker).
 const std::vector<double>& loopDelayBuckets();
 

@@ -41,6 +41,7 @@ void finish(RequestContext& ctx) {
   outcome.limits = &ctx.limits;
   outcome.usage = &ctx.usage;
   outcome.stream = ctx.body.stream;
+  outcome.worker = &ctx.w;
   countInMetrics(ctx, outcome);
   if (ctx.cfg != nullptr && ctx.policies().has(policy::kOnFinish)) {
     ctx.policies().onFinish(outcome, ctx.policySlots());

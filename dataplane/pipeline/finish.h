@@ -24,6 +24,7 @@ struct RequestOutcome {
   const ratelimit::Admission* limits = nullptr;  // what it took from its key's limits
   const usage::Usage* usage = nullptr;           // what the answer used, when it was read
   bool stream = false;                           // the client asked for a stream
+  WorkerContext* worker = nullptr;               // the worker it ran on
 };
 
 /// Called once per request, when it is over (pipeline.cc guarantees it).

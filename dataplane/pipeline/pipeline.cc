@@ -24,6 +24,12 @@ Task<bool> runPhases(RequestContext& ctx, boost::beast::flat_buffer& buffer) {
   if (auto answer =
           models::answerModelsRequest(ctx.w.models.get(), ctx.req.method() == http::verb::get,
                                       ctx.prefix, ctx.path, *ctx.key)) {
+    if (ctx.policies().has(policy::kAwaitRequest)) {
+      if (std::optional<ApiError> refused =
+              co_await ctx.policies().awaitRequest(ctx, ctx.policySlots())) {
+        co_return co_await respondError(ctx, *refused);
+      }
+    }
     co_return co_await respondJson(ctx, answer->status, answer->body);
   }
   std::optional<ApiError> unread = co_await readBody(ctx, buffer);
@@ -41,6 +47,12 @@ Task<bool> runPhases(RequestContext& ctx, boost::beast::flat_buffer& buffer) {
   }
   if (ctx.policies().has(policy::kOnRequest)) {
     if (std::optional<ApiError> refused = ctx.policies().onRequest(ctx, ctx.policySlots())) {
+      co_return co_await respondError(ctx, *refused);
+    }
+  }
+  if (ctx.policies().has(policy::kAwaitRequest)) {
+    if (std::optional<ApiError> refused =
+            co_await ctx.policies().awaitRequest(ctx, ctx.policySlots())) {
       co_return co_await respondError(ctx, *refused);
     }
   }

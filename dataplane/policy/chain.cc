@@ -59,6 +59,16 @@ std::optional<proxy::ApiError> Chain::onRequest(pipeline::RequestContext& ctx,
   return std::nullopt;
 }
 
+proxy::Task<std::optional<proxy::ApiError>> Chain::awaitRequest(pipeline::RequestContext& ctx,
+                                                                const Slots& slots) const {
+  for (size_t i : with(kAwaitRequest)) {
+    if (auto refused = co_await policies_[i]->awaitRequest(ctx, slots[i].get())) {
+      co_return refused;
+    }
+  }
+  co_return std::nullopt;
+}
+
 void Chain::onError(const pipeline::RequestContext& ctx, ErrorAnswer& answer,
                     const Slots& slots) const {
   for (size_t i : with(kOnError)) {

@@ -33,6 +33,8 @@ class Chain {
   std::optional<proxy::ApiError> onClient(pipeline::RequestContext& ctx, const Slots& slots) const;
   std::optional<proxy::ApiError> onKey(pipeline::RequestContext& ctx, const Slots& slots) const;
   std::optional<proxy::ApiError> onRequest(pipeline::RequestContext& ctx, const Slots& slots) const;
+  proxy::Task<std::optional<proxy::ApiError>> awaitRequest(pipeline::RequestContext& ctx,
+                                                           const Slots& slots) const;
   /// Calls every policy with the hook, in order.
   void onError(const pipeline::RequestContext& ctx, ErrorAnswer& answer, const Slots& slots) const;
   void onFinish(const pipeline::RequestOutcome& outcome, const Slots& slots) const;

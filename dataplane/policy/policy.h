@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "dataplane/proxy/errors.h"
+#include "dataplane/proxy/worker_io.h"
 
 namespace fwd::dataplane::pipeline {
 struct RequestContext;
@@ -43,8 +44,12 @@ enum Hook : unsigned {
   kOnResponseHead = 1u << 5,  // an upstream's response head is about to be relayed
   kOnAttempt = 1u << 6,       // an attempt at one upstream is about to be sent
   kOnAnswer = 1u << 7,        // an upstream's 2xx answer body: its JSON, or each SSE event
+  // As kOnRequest, right after it, but the policy may wait (a round trip to Redis). Called
+  // once per request: there, or before fwd answers a request itself (GET /v1/models, whose
+  // body is not read).
+  kAwaitRequest = 1u << 8,
 };
-inline constexpr size_t kHookCount = 8;
+inline constexpr size_t kHookCount = 9;
 
 /// An error answer as it will be written; kOnError hooks may reshape it.
 struct ErrorAnswer {
@@ -95,6 +100,11 @@ class Policy {
   virtual std::optional<proxy::ApiError> onRequest(pipeline::RequestContext& ctx,
                                                    WorkerSlot* slot) const {
     return std::nullopt;
+  }
+  /// kAwaitRequest: as onRequest, awaited. Worker thread; waits without blocking it.
+  virtual proxy::Task<std::optional<proxy::ApiError>> awaitRequest(pipeline::RequestContext& ctx,
+                                                                   WorkerSlot* slot) const {
+    co_return std::nullopt;
   }
   /// kOnError. Worker thread.
   virtual void onError(const pipeline::RequestContext& ctx, ErrorAnswer& answer,

@@ -26,6 +26,7 @@
 #include "dataplane/proxy/upstream_pool.h"
 #include "dataplane/proxy/watchdog.h"
 #include "dataplane/proxy/worker_io.h"
+#include "dataplane/redis/redis_client.h"
 
 namespace fwd::dataplane::pipeline {
 struct ClientWatch;  // client_watch.h
@@ -109,6 +110,10 @@ struct WorkerContext {
   // Orders upstream groups; its round-robin state is per route of the current config (forgotten
   // when a new config is applied).
   balancer::Balancer balancer{static_cast<std::uint32_t>(index * 7919 + 1)};
+  // The connection to the Redis the snapshot counts limits in (null: none), kept across
+  // snapshots naming the same one; `redis_endpoint` is where it goes.
+  std::shared_ptr<redis::Client> redis;
+  std::optional<common::net::RedisEndpoint> redis_endpoint;
   // Set when a drain starts: responses say `Connection: close`, no connection is kept.
   bool draining = false;
   // Attempts in progress that are retries (the retry budget's numerator).

@@ -97,6 +97,13 @@ std::shared_ptr<const KeyLimiter> KeyLimiter::compile(std::uint64_t key_id,
   if (limiter->rates_.empty() && limiter->tokens_.empty() && limiter->max_parallel_ == 0) {
     return nullptr;
   }
+  limiter->redis_prefix_ = "fwd:{k" + std::to_string(key_id) + "}";
+  fwd::v1::RedisDown down = key.redis_down() != fwd::v1::REDIS_DOWN_UNSPECIFIED
+                                ? key.redis_down()
+                                : defaults.redis_down();
+  limiter->fail_closed_ = down == fwd::v1::REDIS_DOWN_FAIL_CLOSED;
+  limiter->redis_down_scope_ =
+      key.redis_down() != fwd::v1::REDIS_DOWN_UNSPECIFIED ? Scope::kKey : Scope::kDefault;
   return limiter;
 }
 
@@ -183,6 +190,63 @@ void KeyLimiter::settle(const TokenTags& tags, std::uint64_t reserved, std::uint
   for (size_t i = 0; i < tokens_.size(); ++i) {
     tokens_[i].counter->settle(tokens_[i].window, tags[i], reserved, used, now);
   }
+}
+
+void KeyLimiter::appendAdmitArgs(std::vector<std::string>& args, bool with_tokens,
+                                 std::uint64_t amount) const {
+  args.push_back(std::to_string(rates_.size()));
+  for (const Rate& r : rates_) {
+    args.push_back(std::to_string(r.count));
+    args.push_back(std::to_string(r.window));
+    args.push_back(std::to_string(static_cast<int>(strategy_)));
+  }
+  if (with_tokens) {
+    args.push_back(std::to_string(tokens_.size()));
+    for (const Tokens& t : tokens_) {
+      args.push_back(std::to_string(t.count));
+      args.push_back(std::to_string(t.window));
+    }
+  } else {
+    args.push_back("0");
+  }
+  args.push_back(std::to_string(with_tokens ? amount : 0));
+  args.push_back(std::to_string(max_parallel_));
+}
+
+void KeyLimiter::appendTokenWindows(std::vector<std::string>& args) const {
+  args.push_back(std::to_string(tokens_.size()));
+  for (const Tokens& t : tokens_) {
+    args.push_back(std::to_string(t.window));
+  }
+}
+
+void KeyLimiter::noteRefusedUntil(Millis until, std::uint64_t limit, Millis window) const {
+  if (strategy_ == RateStrategy::kFixedWindowElasticExpiry) {
+    return;
+  }
+  for (size_t i = 0; i < rates_.size(); ++i) {
+    if (rates_[i].count == limit && rates_[i].window == window) {
+      refused_until_.store(static_cast<std::uint64_t>(until) << 8 | i, std::memory_order_relaxed);
+      return;
+    }
+  }
+}
+
+bool KeyLimiter::refusedUntil(Millis now, Verdict& v) const {
+  std::uint64_t noted = refused_until_.load(std::memory_order_relaxed);
+  auto until = static_cast<Millis>(noted >> 8);
+  size_t i = noted & 0xff;
+  if (noted == 0 || now >= until || i >= rates_.size()) {
+    return false;
+  }
+  v.refused = Verdict::Refusal::kRate;
+  v.scope = rate_scope_;
+  v.limit = rates_[i].count;
+  v.window = rates_[i].window;
+  v.remaining = 0;
+  v.reset = until - now;
+  v.retry = until - now;
+  return true;
 }
 
 void KeyLimiter::release() const {

@@ -20,6 +20,10 @@
 #include "dataplane/ratelimit/window.h"
 #include "fwd/v1/config.pb.h"
 
+namespace fwd::dataplane::redis {
+class Client;
+}
+
 namespace fwd::dataplane::ratelimit {
 
 /// Where a limit of a key comes from: the key itself, or the default settings.
@@ -108,6 +112,28 @@ class KeyLimiter {
   /// The request that reserved `reserved` used `used` tokens: each window is corrected.
   void settle(const TokenTags& tags, std::uint64_t reserved, std::uint64_t used, Millis now) const;
 
+  // Counted in Redis (redis_script.h) instead, exact across data planes.
+  /// Where this key's counts live in Redis: "fwd:{k<id>}".
+  const std::string& redisPrefix() const { return redis_prefix_; }
+  /// Appends the admission script's ARGV: every request window, the token windows when
+  /// `with_tokens` (else none), the tokens to reserve and the in-flight cap.
+  void appendAdmitArgs(std::vector<std::string>& args, bool with_tokens,
+                       std::uint64_t amount) const;
+  /// Appends the token windows' lengths as the settle script takes them (M, then M × ms).
+  void appendTokenWindows(std::vector<std::string>& args) const;
+  Scope rateScope() const { return rate_scope_; }
+  Scope tokensScope() const { return tokens_scope_; }
+  Scope parallelScope() const { return parallel_scope_; }
+  /// What requests get while Redis is unreachable, and where that was set.
+  bool failClosed() const { return fail_closed_; }
+  Scope redisDownScope() const { return redis_down_scope_; }
+  /// Redis refused this key's request until `until` (this host's clock) on the request window
+  /// of `limit` per `window`: requests before then are refused here without asking Redis. Not
+  /// kept for elastic expiry, whose every refusal pushes the window's end in Redis.
+  void noteRefusedUntil(Millis until, std::uint64_t limit, Millis window) const;
+  /// Fills `v` as a refusal and returns true while a noted refusal lasts at `now`.
+  bool refusedUntil(Millis now, Verdict& v) const;
+
  private:
   RateStrategy strategy_ = RateStrategy::kFixedWindow;
   Scope rate_scope_ = Scope::kKey;
@@ -117,6 +143,11 @@ class KeyLimiter {
   std::uint32_t max_parallel_ = 0;
   Scope parallel_scope_ = Scope::kKey;
   std::shared_ptr<std::atomic<std::int64_t>> in_flight_;
+  std::string redis_prefix_;
+  bool fail_closed_ = false;
+  Scope redis_down_scope_ = Scope::kKey;
+  // noteRefusedUntil: the end (ms) << 8 | the index of the window in rates_; 0: none.
+  mutable std::atomic<std::uint64_t> refused_until_{0};
 };
 
 using KeyLimiterConstSharedPtr = std::shared_ptr<const KeyLimiter>;
@@ -126,6 +157,10 @@ struct Admission {
   const KeyLimiter* parallel = nullptr;  // holds one of this limiter's parallel slots
   const KeyLimiter* tokens = nullptr;    // reserved `reserved` tokens in its token windows
   std::uint64_t reserved = 0;
+  // Admitted by Redis (at `redis_now`, Redis's clock) rather than in memory: the slot and the
+  // reservation are given back there.
+  std::shared_ptr<redis::Client> redis;
+  Millis redis_now = 0;
   std::uint64_t prompt_estimate = 0;
   TokenTags token_tags{};
   bool client_asked_usage = false;  // the client's stream_options.include_usage

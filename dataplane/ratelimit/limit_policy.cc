@@ -7,6 +7,8 @@
 
 #include "common/config/rate.h"
 #include "dataplane/pipeline/finish.h"
+#include "dataplane/ratelimit/redis_script.h"
+#include "dataplane/redis/redis_client.h"
 #include "dataplane/usage/usage.h"
 
 namespace fwd::dataplane::ratelimit {
@@ -99,20 +101,10 @@ std::string windowText(std::uint64_t count, Millis window) {
 
 }  // namespace
 
-std::optional<proxy::ApiError> RequestLimits::onKey(pipeline::RequestContext& ctx,
-                                                    policy::WorkerSlot*) const {
-  const KeyLimiter* limiter = ctx.key->limiter.get();
-  if (limiter == nullptr) {
-    return std::nullopt;
-  }
-  Verdict v = limiter->admit(now_());
-  ctx.response_fields = requestFields(v);
-  if (v.refused == Verdict::Refusal::kNone) {
-    if (limiter->capsParallel()) {
-      ctx.limits.parallel = limiter;
-    }
-    return std::nullopt;
-  }
+namespace {
+
+// A request refused by a request window or the in-flight cap: 429 with Retry-After, counted.
+proxy::ApiError rateRefusal(pipeline::RequestContext& ctx, const Verdict& v) {
   bool parallel = v.refused == Verdict::Refusal::kParallel;
   ctx.w.metrics.limited.cell(ctx.w.index, {parallel ? "parallel" : "rate", scopeName(v.scope)})
       .add();
@@ -127,26 +119,8 @@ std::optional<proxy::ApiError> RequestLimits::onKey(pipeline::RequestContext& ct
   return e;
 }
 
-std::optional<proxy::ApiError> RequestLimits::onRequest(pipeline::RequestContext& ctx,
-                                                        policy::WorkerSlot*) const {
-  const KeyLimiter* limiter = ctx.key->limiter.get();
-  if (limiter == nullptr || !limiter->limitsTokens() || !countsTokens(ctx.path)) {
-    return std::nullopt;
-  }
-  std::string& body = ctx.req.body();
-  usage::Ask ask;
-  usage::readAsk(ctx.w.json, body, ask);
-  Admission& a = ctx.limits;
-  a.prompt_estimate = usage::estimateTokens(body.size());
-  a.client_asked_usage = ask.include_usage;
-  std::uint64_t amount = a.prompt_estimate + ask.max_tokens;
-  TokenVerdict v = limiter->reserve(now_(), amount, a.token_tags);
-  ctx.response_fields += tokenFields(v);
-  if (!v.refused) {
-    a.tokens = limiter;
-    a.reserved = amount;
-    return std::nullopt;
-  }
+// A request refused by a token window: 429 (with Retry-After unless it can never fit).
+proxy::ApiError tokenRefusal(pipeline::RequestContext& ctx, const TokenVerdict& v) {
   ctx.w.metrics.limited.cell(ctx.w.index, {"tokens", scopeName(v.scope)}).add();
   std::string limit = windowText(v.limit, v.window);
   if (v.too_large) {
@@ -164,6 +138,210 @@ std::optional<proxy::ApiError> RequestLimits::onRequest(pipeline::RequestContext
                     ""};
   e.retry_after_seconds = static_cast<int>(std::max<Millis>(1, (v.reset + 999) / 1000));
   return e;
+}
+
+// Counts the request in memory against the request windows and the in-flight cap.
+std::optional<proxy::ApiError> admitInMemory(pipeline::RequestContext& ctx,
+                                             const KeyLimiter& limiter, Millis now) {
+  Verdict v = limiter.admit(now);
+  ctx.response_fields = requestFields(v);
+  if (v.refused != Verdict::Refusal::kNone) {
+    return rateRefusal(ctx, v);
+  }
+  if (limiter.capsParallel()) {
+    ctx.limits.parallel = &limiter;
+  }
+  return std::nullopt;
+}
+
+// True when the request's tokens count against the key's token windows; then notes in
+// ctx.limits what the reservation needs and returns its size in `amount`.
+bool tokenAsk(pipeline::RequestContext& ctx, const KeyLimiter& limiter, std::uint64_t& amount) {
+  if (!limiter.limitsTokens() || !countsTokens(ctx.path)) {
+    return false;
+  }
+  usage::Ask ask;
+  usage::readAsk(ctx.w.json, ctx.req.body(), ask);
+  Admission& a = ctx.limits;
+  a.prompt_estimate = usage::estimateTokens(ctx.req.body().size());
+  a.client_asked_usage = ask.include_usage;
+  amount = a.prompt_estimate + ask.max_tokens;
+  return true;
+}
+
+// Reserves `amount` tokens in memory.
+std::optional<proxy::ApiError> reserveInMemory(pipeline::RequestContext& ctx,
+                                               const KeyLimiter& limiter, std::uint64_t amount,
+                                               Millis now) {
+  Admission& a = ctx.limits;
+  TokenVerdict v = limiter.reserve(now, amount, a.token_tags);
+  ctx.response_fields += tokenFields(v);
+  if (v.refused) {
+    return tokenRefusal(ctx, v);
+  }
+  a.tokens = &limiter;
+  a.reserved = amount;
+  return std::nullopt;
+}
+
+// The admission script's command: EVALSHA, or EVAL with the script when Redis lacks it.
+std::vector<std::string> admitCommand(const KeyLimiter& limiter, bool eval, bool with_tokens,
+                                      std::uint64_t amount) {
+  std::vector<std::string> args;
+  args.reserve(10 + 3 * 8 + 2 * kMaxTokenWindows);
+  args.push_back(eval ? "EVAL" : "EVALSHA");
+  args.push_back(eval ? kAdmitScript : admitScriptSha());
+  args.push_back("1");
+  args.push_back(limiter.redisPrefix());
+  limiter.appendAdmitArgs(args, with_tokens, amount);
+  return args;
+}
+
+bool noScript(const redis::Reply& reply) {
+  return reply.type == redis::Reply::Type::kError && reply.text.starts_with("NOSCRIPT");
+}
+
+// The admission script's reply (redis_script.h), or false when it is not one.
+struct AdmitReply {
+  std::int64_t v[12];
+};
+bool parseAdmit(const redis::Reply& reply, AdmitReply& out) {
+  if (reply.type != redis::Reply::Type::kArray || reply.elements.size() != std::size(out.v)) {
+    return false;
+  }
+  for (size_t i = 0; i < std::size(out.v); ++i) {
+    if (reply.elements[i].type != redis::Reply::Type::kInteger || reply.elements[i].integer < 0) {
+      return false;
+    }
+    out.v[i] = reply.elements[i].integer;
+  }
+  return true;
+}
+
+std::string_view redisErrorReason(const redis::Reply& reply) {
+  return reply.answered() ? "error" : reply.timed_out ? "timeout" : "down";
+}
+
+}  // namespace
+
+std::optional<proxy::ApiError> RequestLimits::onKey(pipeline::RequestContext& ctx,
+                                                    policy::WorkerSlot*) const {
+  const KeyLimiter* limiter = ctx.key->limiter.get();
+  if (limiter == nullptr) {
+    return std::nullopt;
+  }
+  if (redis_) {
+    // Counted in Redis once the body is read; a window Redis refused lately refuses here.
+    Verdict v;
+    if (limiter->refusedUntil(now_(), v)) {
+      ctx.response_fields = requestFields(v);
+      return rateRefusal(ctx, v);
+    }
+    return std::nullopt;
+  }
+  return admitInMemory(ctx, *limiter, now_());
+}
+
+std::optional<proxy::ApiError> RequestLimits::onRequest(pipeline::RequestContext& ctx,
+                                                        policy::WorkerSlot*) const {
+  const KeyLimiter* limiter = ctx.key->limiter.get();
+  std::uint64_t amount = 0;
+  if (limiter == nullptr || !tokenAsk(ctx, *limiter, amount)) {
+    return std::nullopt;
+  }
+  return reserveInMemory(ctx, *limiter, amount, now_());
+}
+
+proxy::Task<std::optional<proxy::ApiError>> RequestLimits::awaitRequest(
+    pipeline::RequestContext& ctx, policy::WorkerSlot*) const {
+  const KeyLimiter* limiter = ctx.key->limiter.get();
+  if (limiter == nullptr) {
+    co_return std::nullopt;
+  }
+  std::uint64_t amount = 0;
+  bool with_tokens = tokenAsk(ctx, *limiter, amount);
+  std::shared_ptr<redis::Client> client = ctx.w.redis;
+  redis::Reply reply;
+  if (client && client->connected()) {
+    auto sent = std::chrono::steady_clock::now();
+    reply = co_await client->command(admitCommand(*limiter, false, with_tokens, amount));
+    if (noScript(reply)) {  // a restarted Redis: the script goes along once
+      reply = co_await client->command(admitCommand(*limiter, true, with_tokens, amount));
+    }
+    ctx.w.metrics.redis_duration.cell(ctx.w.index, {"admit"})
+        .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count());
+  }
+  AdmitReply r;
+  if (!parseAdmit(reply, r)) {
+    ctx.w.metrics.redis_errors.cell(ctx.w.index, {redisErrorReason(reply)}).add();
+    if (limiter->failClosed()) {
+      ctx.w.metrics.limited.cell(ctx.w.index, {"redis_down", scopeName(limiter->redisDownScope())})
+          .add();
+      proxy::ApiError e{503, "api_error", "limits_unavailable",
+                        "fwd cannot check this API key's limits right now: the Redis that "
+                        "counts them is unreachable. Retry shortly.",
+                        ""};
+      e.retry_after_seconds = 1;
+      co_return e;
+    }
+    // Fail open: counted in this data plane's memory until Redis is back.
+    Millis now = now_();
+    if (auto refused = admitInMemory(ctx, *limiter, now)) {
+      co_return refused;
+    }
+    if (with_tokens) {
+      co_return reserveInMemory(ctx, *limiter, amount, now);
+    }
+    co_return std::nullopt;
+  }
+  // {admitted, refusal, rl, rw, rr, rs, retry, tl, tw, tr, ts, now}
+  const std::int64_t* x = r.v;
+  Verdict v;
+  v.limit = static_cast<std::uint64_t>(x[2]);
+  v.window = x[3];
+  v.remaining = static_cast<std::uint64_t>(x[4]);
+  v.reset = x[5];
+  v.retry = x[6];
+  ctx.response_fields = requestFields(v);
+  TokenVerdict t;
+  t.limit = static_cast<std::uint64_t>(x[7]);
+  t.window = x[8];
+  t.remaining = static_cast<std::uint64_t>(x[9]);
+  t.reset = x[10];
+  t.needed = amount;
+  if (with_tokens) {
+    ctx.response_fields += tokenFields(t);
+  }
+  switch (x[1]) {
+    case 0: {
+      Admission& a = ctx.limits;
+      a.redis = std::move(client);
+      a.redis_now = x[11];
+      if (limiter->capsParallel()) {
+        a.parallel = limiter;
+      }
+      if (with_tokens) {
+        a.tokens = limiter;
+        a.reserved = amount;
+      }
+      co_return std::nullopt;
+    }
+    case 1:
+      v.refused = Verdict::Refusal::kRate;
+      v.scope = limiter->rateScope();
+      limiter->noteRefusedUntil(now_() + v.retry, v.limit, v.window);
+      co_return rateRefusal(ctx, v);
+    case 2:
+      v.refused = Verdict::Refusal::kParallel;
+      v.scope = limiter->parallelScope();
+      v.retry = x[6];
+      co_return rateRefusal(ctx, v);
+    default:
+      t.refused = true;
+      t.too_large = x[1] == 4;
+      t.scope = limiter->tokensScope();
+      co_return tokenRefusal(ctx, t);
+  }
 }
 
 void RequestLimits::onAttempt(const pipeline::RequestContext& ctx, const config::UpstreamTarget&,
@@ -199,15 +377,70 @@ bool RequestLimits::onAnswer(pipeline::RequestContext& ctx, policy::AnswerPart& 
   return true;
 }
 
+namespace {
+
+// The settle script's command for an admission made in Redis.
+std::vector<std::string> settleCommand(const Admission& a, const KeyLimiter& limiter,
+                                       std::uint64_t used) {
+  std::vector<std::string> args;
+  args.reserve(9 + kMaxTokenWindows);
+  args.push_back("EVALSHA");
+  args.push_back(settleScriptSha());
+  args.push_back("1");
+  args.push_back(limiter.redisPrefix());
+  args.push_back(std::to_string(a.redis_now));
+  args.push_back(std::to_string(a.tokens != nullptr ? a.reserved : 0));
+  args.push_back(std::to_string(a.tokens != nullptr ? used : 0));
+  args.push_back(a.parallel != nullptr ? "1" : "0");
+  if (a.tokens != nullptr) {
+    limiter.appendTokenWindows(args);
+  } else {
+    args.push_back("0");
+  }
+  return args;
+}
+
+// Sends the settle script without waiting for it (once more as EVAL if Redis lacks it). Lost
+// when Redis is down: an in-flight slot then heals when its count expires (redis_script.h).
+void settleInRedis(const Admission& a, const KeyLimiter& limiter, std::uint64_t used,
+                   proxy::WorkerContext& w) {
+  struct Settled {
+    std::shared_ptr<redis::Client> client;
+    std::vector<std::string> args;
+    proxy::WorkerContext* w;
+    std::chrono::steady_clock::time_point sent;
+    void operator()(redis::Reply reply) && {
+      if (noScript(reply)) {
+        args[0] = "EVAL";
+        args[1] = kSettleScript;
+        client->send(std::move(args), [](redis::Reply) {});
+        return;
+      }
+      w->metrics.redis_duration.cell(w->index, {"settle"})
+          .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count());
+      if (reply.type != redis::Reply::Type::kInteger) {
+        w->metrics.redis_errors.cell(w->index, {redisErrorReason(reply)}).add();
+      }
+    }
+  };
+  std::vector<std::string> args = settleCommand(a, limiter, used);
+  a.redis->send(args, Settled{a.redis, args, &w, std::chrono::steady_clock::now()});
+}
+
+}  // namespace
+
 void RequestLimits::onFinish(const pipeline::RequestOutcome& outcome, policy::WorkerSlot*) const {
   const Admission* a = outcome.limits;
   if (a == nullptr) {
     return;
   }
-  if (a->parallel != nullptr) {
+  if (a->redis == nullptr && a->parallel != nullptr) {
     a->parallel->release();
   }
   if (a->tokens == nullptr) {
+    if (a->redis != nullptr && a->parallel != nullptr) {
+      settleInRedis(*a, *a->parallel, 0, *outcome.worker);
+    }
     return;
   }
   // What the answer used: as reported; without a report, estimated for an answer that came
@@ -221,6 +454,10 @@ void RequestLimits::onFinish(const pipeline::RequestOutcome& outcome, policy::Wo
     used = a->prompt_estimate + (u == nullptr     ? 0
                                  : outcome.stream ? u->content_events
                                                   : u->completion);
+  }
+  if (a->redis != nullptr) {
+    settleInRedis(*a, *a->tokens, used, *outcome.worker);
+    return;
   }
   a->tokens->settle(a->token_tags, a->reserved, used, now_());
 }

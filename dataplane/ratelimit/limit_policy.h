@@ -8,6 +8,15 @@
 // (kOnAnswer). At finish (kOnFinish) the parallel slot is given back and the reservation is
 // replaced by what the answer reported using (or, without a report, an estimate).
 //
+// With Redis (Settings.redis_url), the counting moves there, exact across data planes: one
+// script run per request (kAwaitRequest, once the body is read) checks and counts every limit —
+// request windows, the in-flight cap and the token reservation — in one round trip, and a second
+// script, sent at finish without waiting, gives the slot back and settles the tokens
+// (redis_script.h). A request window Redis refused is remembered on this data plane until it
+// would admit again, so a client hammering a spent key costs Redis nothing (kOnKey). While
+// Redis cannot be reached, a key fails open (counted in memory, as without Redis) or closed
+// (503), as its redis_down says.
+//
 // Every answer to a limited key, fwd's own and relayed ones, carries OpenAI's
 // x-ratelimit-{limit,remaining,reset}-requests for its tightest request window and
 // -tokens for its tightest token window, replacing the upstream's, which describe fwd's own
@@ -40,18 +49,24 @@ bool countsTokens(std::string_view path);
 class RequestLimits final : public policy::Policy {
  public:
   /// `tokens`: some key has token windows (the token hooks are on the chain only then).
-  explicit RequestLimits(bool tokens, NowFn now = systemNow)
-      : tokens_(tokens), now_(std::move(now)) {}
+  /// `redis`: counted in Redis (the worker's connection, WorkerContext::redis).
+  explicit RequestLimits(bool tokens, bool redis = false, NowFn now = systemNow)
+      : tokens_(tokens), redis_(redis), now_(std::move(now)) {}
 
   std::string_view name() const override { return "limits"; }
   unsigned hooks() const override {
-    return policy::kOnKey | policy::kOnFinish |
-           (tokens_ ? policy::kOnRequest | policy::kOnAttempt | policy::kOnAnswer : 0u);
+    unsigned token_hooks = tokens_ ? policy::kOnAttempt | policy::kOnAnswer : 0u;
+    if (redis_) {
+      return policy::kOnKey | policy::kAwaitRequest | policy::kOnFinish | token_hooks;
+    }
+    return policy::kOnKey | policy::kOnFinish | token_hooks | (tokens_ ? policy::kOnRequest : 0u);
   }
   std::optional<proxy::ApiError> onKey(pipeline::RequestContext& ctx,
                                        policy::WorkerSlot* slot) const override;
   std::optional<proxy::ApiError> onRequest(pipeline::RequestContext& ctx,
                                            policy::WorkerSlot* slot) const override;
+  proxy::Task<std::optional<proxy::ApiError>> awaitRequest(pipeline::RequestContext& ctx,
+                                                           policy::WorkerSlot* slot) const override;
   void onAttempt(const pipeline::RequestContext& ctx, const config::UpstreamTarget& upstream,
                  rewrite::BodyEdits& edits, policy::WorkerSlot* slot) const override;
   bool wantsAnswer(const pipeline::RequestContext& ctx, policy::WorkerSlot* slot) const override;
@@ -61,6 +76,7 @@ class RequestLimits final : public policy::Policy {
 
  private:
   bool tokens_;
+  bool redis_;
   NowFn now_;
 };
 

@@ -1,5 +1,7 @@
 #include "dataplane/ratelimit/redis_script.h"
 
+#include "common/crypto/token.h"
+
 namespace fwd::dataplane::ratelimit {
 
 const char kAdmitScript[] = R"lua(
@@ -138,5 +140,15 @@ if release == 1 and inflight > 0 then
 end
 return inflight
 )lua";
+
+const std::string& admitScriptSha() {
+  static const std::string sha = common::crypto::sha1Hex(kAdmitScript);
+  return sha;
+}
+
+const std::string& settleScriptSha() {
+  static const std::string sha = common::crypto::sha1Hex(kSettleScript);
+  return sha;
+}
 
 }  // namespace fwd::dataplane::ratelimit

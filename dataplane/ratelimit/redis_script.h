@@ -16,6 +16,8 @@
 //                                  admission, so a data plane that died holding slots heals)
 #pragma once
 
+#include <string>
+
 namespace fwd::dataplane::ratelimit {
 
 /// KEYS[1] = prefix. ARGV = N, then N × (limit, window ms, strategy 1|2|3) for the request
@@ -30,5 +32,9 @@ extern const char kAdmitScript[];
 /// KEYS[1] = prefix. ARGV = the admission's now ms, tokens reserved, tokens used, release 1|0,
 /// M, then M × window ms of the token windows. Returns the in-flight count after.
 extern const char kSettleScript[];
+
+/// The scripts' SHA-1 in hex, as EVALSHA takes them.
+const std::string& admitScriptSha();
+const std::string& settleScriptSha();
 
 }  // namespace fwd::dataplane::ratelimit

@@ -4,7 +4,6 @@
 #include <hiredis/hiredis.h>
 
 #include <boost/asio/post.hpp>
-#include <boost/url/parse.hpp>
 #include <charconv>
 
 #include "common/log/log.h"
@@ -53,42 +52,6 @@ Reply convert(const redisReply* r) {
 
 }  // namespace
 
-absl::StatusOr<Endpoint> parseUrl(std::string_view url) {
-  auto parsed = boost::urls::parse_uri(url);
-  if (!parsed || parsed->scheme() != "redis") {
-    return absl::InvalidArgumentError(
-        "redis URL: expected redis://[[user]:password@]host[:port][/db], e.g. "
-        "redis://127.0.0.1:6379/0");
-  }
-  Endpoint e;
-  e.host = std::string(parsed->encoded_host_address().decode());
-  if (!e.host.empty() && e.host.front() == '[') {
-    e.host = e.host.substr(1, e.host.size() - 2);
-  }
-  if (e.host.empty()) {
-    return absl::InvalidArgumentError("redis URL: no host");
-  }
-  if (parsed->has_port()) {
-    if (parsed->port_number() == 0) {
-      return absl::InvalidArgumentError("redis URL: the port must be 1..65535");
-    }
-    e.port = std::string(parsed->port());
-  }
-  if (parsed->has_userinfo()) {
-    e.user = std::string(parsed->encoded_user().decode());
-    e.password = std::string(parsed->encoded_password().decode());
-  }
-  std::string_view path = parsed->encoded_path();
-  if (!path.empty() && path != "/") {
-    std::string_view db = path.substr(1);
-    auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), e.db);
-    if (ec != std::errc() || end != db.data() + db.size() || e.db < 0 || e.db > 1000) {
-      return absl::InvalidArgumentError("redis URL: the path must be a database number, /0");
-    }
-  }
-  return e;
-}
-
 struct Client::Pending {
   Done done;
   std::unique_ptr<proxy::Timer> timer;
@@ -118,7 +81,7 @@ void Client::stop() {
   stopped_ = true;
   retry_timer_->cancel();
   connect_timer_->cancel();
-  connected_ = false;
+  setConnected(false);
   if (ac_ != nullptr) {
     redisAsyncContext* ac = ac_;
     ac_ = nullptr;
@@ -205,7 +168,7 @@ void Client::onConnect(const redisAsyncContext* ac, int status) {
     self->retryLater();
     return;
   }
-  self->connected_ = true;
+  self->setConnected(true);
   self->backoff_ = std::chrono::milliseconds(0);
   ++self->connects_;
   FWD_LOG(kInfo, kLog) << "connected to " << self->endpoint_.host << ":" << self->endpoint_.port;
@@ -238,7 +201,7 @@ void Client::onDisconnect(const redisAsyncContext* ac, int status) {
     return;
   }
   self->ac_ = nullptr;  // hiredis frees it after this callback
-  self->connected_ = false;
+  self->setConnected(false);
   if (!self->stopped_) {
     FWD_LOG(kWarn, kLog) << "connection to " << self->endpoint_.host << ":" << self->endpoint_.port
                          << " lost"
@@ -250,14 +213,23 @@ void Client::onDisconnect(const redisAsyncContext* ac, int status) {
 }
 
 void Client::down() {
-  connected_ = false;
+  setConnected(false);
   if (ac_ != nullptr) {
     redisAsyncDisconnect(ac_);  // onDisconnect follows, then a reconnect
   }
 }
 
+void Client::setConnected(bool up) {
+  if (up != connected_) {
+    connected_ = up;
+    if (options_.on_state) {
+      options_.on_state(up);
+    }
+  }
+}
+
 void Client::retryLater() {
-  connected_ = false;
+  setConnected(false);
   if (stopped_) {
     return;
   }
@@ -298,7 +270,9 @@ void Client::send(std::vector<std::string> args, Done done) {
   p->timer->async_wait([weak = weak_from_this(), p](const boost::system::error_code& ec) {
     auto self = weak.lock();
     if (!ec && self) {
-      self->finish(p, noReply("redis did not answer in time"));
+      Reply late = noReply("redis did not answer in time");
+      late.timed_out = true;
+      self->finish(p, std::move(late));
     }
   });
 }

@@ -19,23 +19,16 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/status/statusor.h"
+#include "common/net/redis_url.h"
 #include "dataplane/proxy/worker_io.h"
 
 struct redisAsyncContext;
 
 namespace fwd::dataplane::redis {
 
-/// redis://[:password@]host[:port][/db], as `fwdctl settings set redis_url` takes it.
-struct Endpoint {
-  std::string user;  // Redis 6 ACL user; empty: AUTH with the password alone
-  std::string host;
-  std::string port = "6379";
-  std::string password;
-  int db = 0;
-};
-/// The endpoint of a redis:// URL; errors name what is wrong (never echoing the password).
-absl::StatusOr<Endpoint> parseUrl(std::string_view url);
+using common::net::RedisEndpoint;
+using Endpoint = RedisEndpoint;
+using common::net::parseRedisUrl;
 
 struct Reply {
   enum class Type { kNone, kError, kInteger, kString, kStatus, kNil, kArray };
@@ -43,6 +36,7 @@ struct Reply {
   std::int64_t integer = 0;
   std::string text;  // a string, a status or an error
   std::vector<Reply> elements;
+  bool timed_out = false;  // kNone because Redis did not answer within the command timeout
   bool answered() const { return type != Type::kNone; }
 };
 
@@ -51,6 +45,8 @@ struct ClientOptions {
   std::chrono::milliseconds command_timeout{250};
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{5000};
+  // Called (on the client's thread) when the connection comes up or goes down.
+  std::function<void(bool connected)> on_state;
 };
 
 /// A move-only callback of a reply: an awaiting coroutine's completion handler, or a lambda.
@@ -110,6 +106,7 @@ class Client : public std::enable_shared_from_this<Client> {
   void dial(const std::string& ip, std::uint16_t port);
   void down();
   void retryLater();
+  void setConnected(bool up);
   /// Waits for the socket to be readable (or writable) while hiredis wants it to be.
   void arm(bool write);
   void finish(const std::shared_ptr<Pending>& p, Reply reply);

@@ -101,6 +101,21 @@ void Server::publish(config::CompiledConfigConstSharedPtr config,
                      models::CatalogConstSharedPtr models) {
   for (auto& w : workers_) {
     asio::post(w->ioc, [ctx = w.get(), config, models] {
+      if (config && config->redis().endpoint != ctx->redis_endpoint) {
+        if (ctx->redis) {
+          ctx->redis->stop();
+        }
+        ctx->redis.reset();
+        ctx->redis_endpoint = config->redis().endpoint;
+        if (ctx->redis_endpoint) {
+          redis::ClientOptions options;
+          options.on_state = [ctx](bool up) {
+            ctx->metrics.redis_connected.cell(ctx->index, {}).add(up ? 1 : -1);
+          };
+          ctx->redis = redis::Client::create(ctx->ioc, *ctx->redis_endpoint, std::move(options));
+          ctx->redis->start();
+        }
+      }
       if (config) {
         // Built here, on the worker: the policies' per-worker state is this thread's alone.
         auto snapshot = std::make_shared<proxy::WorkerSnapshot>();

@@ -43,7 +43,7 @@ class RedisClientTest : public ::testing::Test {
   }
 
   std::shared_ptr<Client> connect(const std::string& url, ClientOptions options = {}) {
-    auto endpoint = parseUrl(url);
+    auto endpoint = parseRedisUrl(url);
     EXPECT_TRUE(endpoint.ok()) << endpoint.status();
     auto client = Client::create(io_, *endpoint, options);
     client->start();
@@ -81,7 +81,7 @@ TEST_F(RedisClientTest, APasswordIsSentAndAWrongOneRefused) {
   ASSERT_TRUE(server_.start("s3cret"));
   auto client = connect(server_.url());
   EXPECT_EQ(call(*client, {"PING"}).text, "PONG");
-  auto endpoint = parseUrl("redis://:wrong@127.0.0.1:" + std::to_string(server_.port()));
+  auto endpoint = parseRedisUrl("redis://:wrong@127.0.0.1:" + std::to_string(server_.port()));
   auto wrong = Client::create(io_, *endpoint);
   wrong->start();
   runUntil([&] { return wrong->connected(); });
@@ -128,22 +128,22 @@ TEST_F(RedisClientTest, ASlowRedisTimesOutAndADeadOneFailsFastUntilItIsBack) {
 }
 
 TEST(RedisUrlTest, UrlsNameHostPortPasswordAndDatabase) {
-  auto e = parseUrl("redis://user:p%40ss@redis.internal:6380/2");
+  auto e = parseRedisUrl("redis://user:p%40ss@redis.internal:6380/2");
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_EQ(e->host, "redis.internal");
   EXPECT_EQ(e->port, "6380");
   EXPECT_EQ(e->user, "user");
   EXPECT_EQ(e->password, "p@ss");
   EXPECT_EQ(e->db, 2);
-  auto plain = parseUrl("redis://10.0.0.5");
+  auto plain = parseRedisUrl("redis://10.0.0.5");
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ(plain->port, "6379");
   EXPECT_EQ(plain->db, 0);
-  auto v6 = parseUrl("redis://[::1]:7000");
+  auto v6 = parseRedisUrl("redis://[::1]:7000");
   ASSERT_TRUE(v6.ok());
   EXPECT_EQ(v6->host, "::1");
   for (const char* bad : {"http://h:1", "redis://:pw@/0", "redis://h:1/x", "redis://h:0"}) {
-    auto r = parseUrl(bad);
+    auto r = parseRedisUrl(bad);
     EXPECT_FALSE(r.ok()) << bad;
     EXPECT_EQ(std::string(r.status().message()).find("pw"), std::string::npos);
   }

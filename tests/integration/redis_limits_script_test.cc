@@ -26,7 +26,7 @@ class RedisLimitsScriptTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(server_.start());
     for (int i = 0; i < 3; ++i) {
-      auto client = redis::Client::create(io_, *redis::parseUrl(server_.url()));
+      auto client = redis::Client::create(io_, *redis::parseRedisUrl(server_.url()));
       client->start();
       clients_.push_back(client);
     }

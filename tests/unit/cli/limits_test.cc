@@ -22,13 +22,15 @@ TEST(CliLimitsTest, LimitFlagsSetTheirFieldsAndNameTheirPaths) {
   flags.add("max-parallel", "4");
   flags.add("tpm", "100000");
   flags.add("tokens", "1000000/day");
+  flags.add("redis-down", "fail-closed");
   fwd::v1::Limits limits;
   std::vector<std::string> paths;
   ASSERT_TRUE(applyLimitsFlags(
                   flags, [&]() -> fwd::v1::Limits& { return limits; }, paths)
                   .ok());
-  EXPECT_THAT(paths, ElementsAre("limits.rate", "limits.tokens", "limits.tpm",
-                                 "limits.rate_strategy", "limits.max_parallel"));
+  EXPECT_THAT(paths,
+              ElementsAre("limits.rate", "limits.tokens", "limits.tpm", "limits.rate_strategy",
+                          "limits.redis_down", "limits.max_parallel"));
   EXPECT_EQ(limits.tpm(), 100000u);
   ASSERT_EQ(limits.tokens_size(), 1);
   EXPECT_EQ(limits.tokens(0).seconds(), 86400u);
@@ -40,15 +42,16 @@ TEST(CliLimitsTest, LimitFlagsSetTheirFieldsAndNameTheirPaths) {
   EXPECT_EQ(limits.max_parallel(), 4u);
   EXPECT_EQ(limitsCell(limits),
             "rate 600/hour;60/minute, sliding-window, max_parallel 4, tpm 100000, tokens "
-            "1000000/day");
+            "1000000/day, redis_down fail-closed");
   EXPECT_EQ(limitsJson(limits).dump(),
             R"({"rate":"600/hour;60/minute","rate_strategy":"sliding-window","max_parallel":4,)"
-            R"("tpm":100000,"tokens":"1000000/day"})");
+            R"("tpm":100000,"tokens":"1000000/day","redis_down":"fail-closed"})");
   EXPECT_EQ(limitsCell(fwd::v1::Limits()), "-");
 
   FlagValues clear;
   clear.add("clear-rate", "true");
   clear.add("clear-max-parallel", "true");
+  clear.add("clear-redis-down", "true");
   fwd::v1::Limits cleared;
   bool touched = false;
   paths.clear();
@@ -61,7 +64,7 @@ TEST(CliLimitsTest, LimitFlagsSetTheirFieldsAndNameTheirPaths) {
                   paths)
                   .ok());
   EXPECT_TRUE(touched);
-  EXPECT_THAT(paths, ElementsAre("limits.rate", "limits.max_parallel"));
+  EXPECT_THAT(paths, ElementsAre("limits.rate", "limits.max_parallel", "limits.redis_down"));
   EXPECT_EQ(cleared.rate_size(), 0);
 }
 
@@ -80,6 +83,8 @@ TEST(CliLimitsTest, MalformedLimitFlagsAreUsageErrors) {
       {with(create, {"--rate-strategy", "leaky-bucket"}),
        "--rate-strategy: invalid rate strategy \"leaky-bucket\": expected fixed-window, "
        "sliding-window or fixed-window-elastic-expiry"},
+      {with(create, {"--redis-down", "panic"}),
+       "--redis-down: invalid Redis-down mode \"panic\": expected fail-open or fail-closed"},
       {with(create, {"--max-parallel", "0"}),
        "--max-parallel must be at least 1 (to remove the limit, use --clear-max-parallel)"},
       {with(create, {"--tpm", "0"}),

@@ -534,15 +534,48 @@ TEST(ValidateTest, SettingsHaveKnownNamesAndValues) {
   EXPECT_EQ(*ok, "true");
   EXPECT_EQ(std::string(checkSetting("errors_as_201", "true").status().message()),
             "no setting named \"errors_as_201\"; the settings are: errors_as_200, default_rate, "
-            "default_rate_strategy, default_max_parallel, default_tpm, default_tokens");
+            "default_rate_strategy, default_max_parallel, default_tpm, default_tokens, "
+            "redis_down, redis_url, redis_url_env");
   EXPECT_EQ(std::string(checkSetting("errors_as_200", "yes").status().message()),
             "setting errors_as_200: \"yes\" is not true or false");
   fwd::v1::Settings settings;
   applySettings({{"errors_as_200", "true"}, {"from_the_future", "1"}}, settings);
   EXPECT_TRUE(settings.errors_as_200());
   auto known = knownSettings();
-  ASSERT_EQ(known.size(), 6u);
+  ASSERT_EQ(known.size(), 9u);
   EXPECT_EQ(known[0].default_value(), "false");
+}
+
+TEST(ValidateTest, RedisSettingsAreCheckedAndTheUrlsPasswordIsNeverShown) {
+  EXPECT_EQ(checkSetting("redis_url", "redis://:s3cret@10.0.0.5:6380/2").value(),
+            "redis://:s3cret@10.0.0.5:6380/2");
+  EXPECT_EQ(displaySetting("redis_url", "redis://:s3cret@10.0.0.5:6380/2"),
+            "redis://:***@10.0.0.5:6380/2");
+  EXPECT_EQ(displaySetting("redis_url", "redis://fwd:s3cret@h/0"), "redis://fwd:***@h/0");
+  EXPECT_EQ(displaySetting("redis_url", "redis://h:6379"), "redis://h:6379");
+  EXPECT_EQ(checkSetting("redis_url", "none").value(), "");
+  std::string bad(checkSetting("redis_url", "http://:s3cret@h").status().message());
+  EXPECT_EQ(bad,
+            "setting redis_url: redis URL: expected redis://[[user]:password@]host[:port][/db], "
+            "e.g. redis://127.0.0.1:6379/0");
+  EXPECT_EQ(std::string(checkSetting("redis_url", "redis://:pw@h/x").status().message()),
+            "setting redis_url: redis URL: the path must be a database number, /0");
+  EXPECT_EQ(checkSetting("redis_url_env", "FWD_REDIS_URL").value(), "FWD_REDIS_URL");
+  EXPECT_EQ(std::string(checkSetting("redis_url_env", "1X").status().message()),
+            "setting redis_url_env: \"1X\" is not an environment variable name (letters, digits "
+            "and _, not starting with a digit)");
+  EXPECT_EQ(checkSetting("redis_down", "fail-closed").value(), "fail-closed");
+  EXPECT_EQ(std::string(checkSetting("redis_down", "panic").status().message()),
+            "setting redis_down: invalid Redis-down mode \"panic\": expected fail-open or "
+            "fail-closed");
+  fwd::v1::Settings settings;
+  applySettings({{"redis_url", "redis://h:1/0"},
+                 {"redis_url_env", "FWD_REDIS_URL"},
+                 {"redis_down", "fail-closed"}},
+                settings);
+  EXPECT_EQ(settings.redis_url(), "redis://h:1/0");
+  EXPECT_EQ(settings.redis_url_env(), "FWD_REDIS_URL");
+  EXPECT_EQ(settings.default_limits().redis_down(), fwd::v1::REDIS_DOWN_FAIL_CLOSED);
 }
 
 TEST(ValidateTest, DefaultLimitSettingsTakeTheKeysSyntax) {
@@ -607,6 +640,10 @@ TEST(ValidateTest, KeyLimitsAreBounded) {
   EXPECT_EQ(std::string(checkLimits("limits", limits).message()),
             "limits.rate_strategy: unknown value 9");
   limits.set_rate_strategy(fwd::v1::RATE_STRATEGY_FIXED_WINDOW);
+  limits.set_redis_down(static_cast<fwd::v1::RedisDown>(7));
+  EXPECT_EQ(std::string(checkLimits("limits", limits).message()),
+            "limits.redis_down: unknown value 7");
+  limits.set_redis_down(fwd::v1::REDIS_DOWN_FAIL_CLOSED);
   limits.set_tpm(1000);
   auto* minute = limits.add_tokens();
   minute->set_count(10);
@@ -641,12 +678,12 @@ TEST(ValidateTest, KeyUpdatesNameTheirFieldsAndRotationsABoundedGrace) {
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
             "nothing to update: update_mask names no field (use models, errors_as_200, allow_ips, "
             "deny_ips, limits, limits.rate, limits.rate_strategy, limits.max_parallel, "
-            "limits.tpm, limits.tokens)");
+            "limits.tpm, limits.tokens, limits.redis_down)");
   mask.add_paths("name");
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
             "update_mask: \"name\" is not an updatable key field (use models, errors_as_200, "
             "allow_ips, deny_ips, limits, limits.rate, limits.rate_strategy, "
-            "limits.max_parallel, limits.tpm, limits.tokens)");
+            "limits.max_parallel, limits.tpm, limits.tokens, limits.redis_down)");
   mask.set_paths(0, "models");
   EXPECT_TRUE(checkKeyMask(mask).ok());
   fwd::v1::Key patch;

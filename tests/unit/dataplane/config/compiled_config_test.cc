@@ -172,6 +172,39 @@ TEST(CompiledConfigTest, RoutesMatchByPrefixThenPriorityThenSpecificity) {
   EXPECT_EQ(exact->upstreams[1]->name, "u1");
 }
 
+TEST(CompiledConfigTest, RedisComesFromTheUrlOrTheVariableOnThisHost) {
+  fwd::v1::Snapshot s;
+  auto c = CompiledConfig::compile(s, fakeEnv({}));
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE((*c)->redis().enabled);
+
+  s.mutable_settings()->set_redis_url("redis://:pw@10.0.0.5:6380/2");
+  c = CompiledConfig::compile(s, fakeEnv({}));
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->redis().endpoint.has_value());
+  EXPECT_EQ((*c)->redis().endpoint->host, "10.0.0.5");
+  EXPECT_EQ((*c)->redis().endpoint->password, "pw");
+  EXPECT_EQ((*c)->redis().endpoint->db, 2);
+
+  // The variable beats the URL; unset on this host, limits are served as while Redis is down.
+  s.mutable_settings()->set_redis_url_env("FWD_REDIS_URL");
+  c = CompiledConfig::compile(s, fakeEnv({{"FWD_REDIS_URL", "redis://cache:7000"}}));
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->redis().endpoint.has_value());
+  EXPECT_EQ((*c)->redis().endpoint->host, "cache");
+  EXPECT_EQ((*c)->redis().endpoint->port, "7000");
+  c = CompiledConfig::compile(s, fakeEnv({}));
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE((*c)->redis().enabled);
+  EXPECT_FALSE((*c)->redis().endpoint.has_value());
+  EXPECT_EQ((*c)->redis().problem,
+            "redis_url_env names FWD_REDIS_URL, which is not set on this host");
+  c = CompiledConfig::compile(s, fakeEnv({{"FWD_REDIS_URL", "http://:pw@cache"}}));
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE((*c)->redis().endpoint.has_value());
+  EXPECT_EQ((*c)->redis().problem.find("pw"), std::string::npos);
+}
+
 TEST(CompiledConfigTest, ARouteToAnUnknownUpstreamRejectsTheSnapshot) {
   // A route must name upstreams of the same snapshot; otherwise the data plane NACKs.
   fwd::v1::Snapshot s;
