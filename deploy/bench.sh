@@ -15,8 +15,9 @@
 #                                   of its own that configures IP rules, all request edits and
 #                                   an answer prefix (what the policies cost, paired with fwd)
 #   deploy/bench.sh --limits        (a) also measures fwd-lim: fwd under a control plane of its
-#                                   own whose key has a request rate, counted in memory (what
-#                                   a limit costs, paired with fwd)
+#                                   own whose key has a request rate, counted in memory, and
+#                                   fwd-redis: the same rate counted in a local redis-server
+#                                   (what a limit costs, each paired with fwd)
 #
 # Installs what it lacks: Debian's wrk, nginx-light (or nginx), haproxy, libbenchmark-dev (the
 # bench targets' CMake needs it) and fwd's build deps; Portkey's gateway from npm into
@@ -206,8 +207,8 @@ wait_port() {
   die "$name did not listen on 127.0.0.1:$port within 10 s (log: $work/$name.log)"
 }
 
-for ((p = base; p < base + 24; p++)); do
-  port_open "$p" && die "port $p is in use; set FWD_BENCH_PORT_BASE to a free range of 24 ports"
+for ((p = base; p < base + 28; p++)); do
+  port_open "$p" && die "port $p is in use; set FWD_BENCH_PORT_BASE to a free range of 28 ports"
 done
 up_port=$base          # the fake upstream
 nginx_port=$((base + 1))
@@ -233,6 +234,10 @@ fwdp_admin=$((base + 20))
 cpl_port=$((base + 21))       # fwd-lim: fwd whose key has a request rate
 fwdl_port=$((base + 22))
 fwdl_admin=$((base + 23))
+cpr_port=$((base + 24))       # fwd-redis: fwd whose key's request rate is counted in Redis
+fwdr_port=$((base + 25))
+fwdr_admin=$((base + 26))
+redis_port=$((base + 27))
 
 # 5,000 held streams need ~10,000 descriptors in the proxy (client + upstream side).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -296,6 +301,18 @@ if ((limits)) && want a; then
   # set them (per minute and per hour).
   FWD_ADMIN_TOKEN="$(<"$work/cp-lim/admin.token")" "$ctl_bin" --server "127.0.0.1:$cpl_port" \
     key update bench --rate '1000000000/minute;1000000000/hour' >/dev/null
+  # The same limit counted in Redis (Debian's redis-server, on CPU 0 with the load generator:
+  # its own work is not fwd's CPU, the round trip is in fwd's latency).
+  command -v redis-server >/dev/null || die "redis-server is missing (deploy/install-deps.sh)"
+  mkdir -p "$work/redis"
+  start redis 0 redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" \
+    --save '' --appendonly no
+  wait_port "$redis_port" redis "$pid_redis"
+  second_cp "$cp_bin" "$ctl_bin" cp-redis "$cpr_port"
+  redis_key="$ctl2_key"
+  rctl() { FWD_ADMIN_TOKEN="$(<"$work/cp-redis/admin.token")" "$ctl_bin" --server "127.0.0.1:$cpr_port" "$@"; }
+  rctl key update bench --rate '1000000000/minute;1000000000/hour' >/dev/null
+  rctl settings set redis_url "redis://127.0.0.1:$redis_port/0" >/dev/null
 fi
 
 start_dp() {  # NAME CPUS PORT ADMIN WORKERS [DP_BIN CP_PORT CP_DIR]
@@ -331,6 +348,8 @@ if want a || want b; then
   if ((limits)) && want a; then
     start_dp fwd-lim 1 "$fwdl_port" "$fwdl_admin" 1 "$dp_bin" "$cpl_port" cp-lim
     wait_ready "$fwdl_admin" fwd-lim
+    start_dp fwd-redis 1 "$fwdr_port" "$fwdr_admin" 1 "$dp_bin" "$cpr_port" cp-redis
+    wait_ready "$fwdr_admin" fwd-redis
   fi
 fi
 if want d || want e; then
@@ -400,6 +419,11 @@ probe "http://127.0.0.1:$fwd_port/v1/chat/completions" -H "Authorization: Bearer
   die "fwd does not answer (log: $work/fwd.log)"
 if [[ -n "${pid_fwd_base:-}" ]]; then probe "http://127.0.0.1:$fwdb_port/v1/chat/completions" -H "Authorization: Bearer $base_key" || die "fwd-base does not answer (log: $work/fwd-base.log)"; fi
 if [[ -n "${pid_fwd_lim:-}" ]]; then probe "http://127.0.0.1:$fwdl_port/v1/chat/completions" -H "Authorization: Bearer $lim_key" || die "fwd-lim does not answer (log: $work/fwd-lim.log)"; fi
+if [[ -n "${pid_fwd_redis:-}" ]]; then
+  probe "http://127.0.0.1:$fwdr_port/v1/chat/completions" -H "Authorization: Bearer $redis_key" || die "fwd-redis does not answer (log: $work/fwd-redis.log)"
+  # Counted in Redis, not in memory: the probe's admission left a count there.
+  curl -fs "http://127.0.0.1:$fwdr_admin/metrics" | grep -q '^fwd_redis_duration_seconds_count{script="admit"} [1-9]' || die "fwd-redis did not count in Redis (log: $work/fwd-redis.log)"
+fi
 if [[ -n "${pid_fwd_pol:-}" ]]; then probe "http://127.0.0.1:$fwdp_port/v1/chat/completions" -H "Authorization: Bearer $pol_key" || die "fwd-pol does not answer (log: $work/fwd-pol.log)"; fi
 if [[ -n "${pid_nginx:-}" ]]; then probe "http://127.0.0.1:$nginx_port/v1/chat/completions" || die "nginx does not answer"; fi
 if [[ -n "${pid_haproxy:-}" ]]; then probe "http://127.0.0.1:$haproxy_port/v1/chat/completions" || die "haproxy does not answer"; fi
@@ -556,6 +580,8 @@ target_setup() {
       t_port=$fwdp_port; t_pids=("$pid_fwd_pol"); t_headers=(-H "Authorization: Bearer $pol_key") ;;
     fwd-lim)
       t_port=$fwdl_port; t_pids=("$pid_fwd_lim"); t_headers=(-H "Authorization: Bearer $lim_key") ;;
+    fwd-redis)
+      t_port=$fwdr_port; t_pids=("$pid_fwd_redis"); t_headers=(-H "Authorization: Bearer $redis_key") ;;
     fwd-w2)
       t_port=$w2_port; t_pids=("$pid_fwd_w2"); t_headers=(-H "Authorization: Bearer $fwd_key")
       t_loadcpu=0,1; t_threads=2 ;;
@@ -649,7 +675,7 @@ emit() { printf '%s\n' "$*" | tee -a "$report"; }
 targets_ab=(direct nginx haproxy fwd)
 [[ -z "$base_build" ]] || targets_ab+=(fwd-base)
 ((!policies)) || targets_ab+=(fwd-pol)
-((!limits)) || targets_ab+=(fwd-lim)
+((!limits)) || targets_ab+=(fwd-lim fwd-redis)
 [[ -n "$portkey_skip" ]] || targets_ab+=(portkey)
 # fwd_pairs WL: what fwd-base and fwd-pol cost next to fwd, paired round by round.
 fwd_pairs() {
@@ -668,6 +694,11 @@ fwd_pairs() {
     read -r x lo hi <<<"$(paired "$wl" fwd-lim fwd cpu_us)"
     emit ""
     emit "fwd-lim (the key has a request rate of two windows, counted in memory) against fwd: CPU per $unit $(fmt "${R[$wl:fwd-lim:cpu_us]}" 1) vs $(fmt "${R[$wl:fwd:cpu_us]}" 1) µs (medians), paired ratio $(printf '%.2f' "$x")× (rounds $(printf '%.2f' "$lo")–$(printf '%.2f' "$hi")×)."
+  fi
+  if ((limits)) && [[ -n "${R[$wl:fwd-redis:cpu_us]:-}" ]]; then
+    read -r x lo hi <<<"$(paired "$wl" fwd-redis fwd cpu_us)"
+    emit ""
+    emit "fwd-redis (the same request rate counted in Redis: one script round trip per request) against fwd: CPU per $unit $(fmt "${R[$wl:fwd-redis:cpu_us]}" 1) vs $(fmt "${R[$wl:fwd:cpu_us]}" 1) µs (medians), paired ratio $(printf '%.2f' "$x")× (rounds $(printf '%.2f' "$lo")–$(printf '%.2f' "$hi")×)."
   fi
 }
 

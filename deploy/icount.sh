@@ -6,11 +6,14 @@
 #   deploy/icount.sh [BUILD_DIR] [-- KEY_CREATE_FLAGS...]
 #   deploy/icount.sh build-bench                                  # no limits
 #   deploy/icount.sh build-bench -- --rate '1000000000/minute'    # a key with a request rate
+#   FWD_ICOUNT_REDIS=1 deploy/icount.sh build-bench -- --rate '1000000000/minute'
+#                                               # the same rate counted in a local redis-server
 #
 # Starts the build's fake upstream, control plane and a one-worker data plane under valgrind on
-# 127.0.0.1 (ports FWD_ICOUNT_PORT_BASE..+3, default 18400), sends 200 requests to warm up, zeroes
+# 127.0.0.1 (ports FWD_ICOUNT_PORT_BASE..+4, default 18400), sends 200 requests to warm up, zeroes
 # the counters, sends FWD_ICOUNT_REQUESTS (default 1000) more on one keep-alive connection, and
-# prints the instructions per request. Needs valgrind, curl and jq (apt-get install valgrind).
+# prints the instructions per request (FWD_ICOUNT_OUT=DIR keeps the callgrind profiles for
+# callgrind_annotate). Needs valgrind, curl and jq (apt-get install valgrind).
 # Caveat: under valgrind simdjson runs its portable kernel, so JSON parsing counts more
 # instructions than it costs on a CPU with SIMD.
 set -euo pipefail
@@ -44,6 +47,11 @@ ctl() { "$b/cli/fwdctl" --server "127.0.0.1:$cp" "$@"; }
 for _ in $(seq 50); do ctl status >/dev/null 2>&1 && break; sleep 0.1; done
 ctl upstream add fake --base-url "http://127.0.0.1:$up/v1" --model 'gpt-*' >/dev/null
 key="$(ctl -o json key create bench "$@" | jq -r .key)"
+if [[ "${FWD_ICOUNT_REDIS:-0}" == 1 ]]; then
+  redis-server --port $((base + 4)) --bind 127.0.0.1 --dir "$w" --save '' --appendonly no \
+    >/dev/null 2>&1 & pids+=($!)
+  ctl settings set redis_url "redis://127.0.0.1:$((base + 4))/0" >/dev/null
+fi
 valgrind --tool=callgrind --callgrind-out-file="$w/cg.out" "$b/dataplane/fwd-dataplane" \
   --control-plane "127.0.0.1:$cp" --node-token-file "$w/cp/node.token" \
   --listen "127.0.0.1:$dp" --admin-listen "127.0.0.1:$adm" --state-dir "$w/state" \
@@ -62,4 +70,5 @@ send "$n"
 callgrind_control -d "$vpid" >/dev/null 2>&1
 sleep 1
 ir="$(grep -hE '^(summary|totals):' "$w"/cg.out.* | head -1 | awk '{print $2}')"
-echo "$((ir / n)) instructions per request ($n requests, $b${*:+, key: $*})"
+[[ -z "${FWD_ICOUNT_OUT:-}" ]] || { mkdir -p "$FWD_ICOUNT_OUT" && cp "$w"/cg.out.* "$FWD_ICOUNT_OUT/"; }
+echo "$((ir / n)) instructions per request ($n requests, $b${*:+, key: $*}$([[ "${FWD_ICOUNT_REDIS:-0}" != 1 ]] || echo ', counted in Redis'))"

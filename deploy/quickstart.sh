@@ -8,13 +8,16 @@
 #   deploy/quickstart.sh stop       stop what quickstart started (pid files in fwd-data/pids)
 #   deploy/quickstart.sh restart    stop, then start
 #   deploy/quickstart.sh status     which processes run, and `fwdctl status`
+#   deploy/quickstart.sh redis      also start a local redis-server (data in fwd-data/redis) and
+#                                   count every limit there (fwdctl settings set redis_url);
+#                                   `stop` stops it too
 #
 # Set OPENAI_API_KEY before starting to also get an upstream "openai" (api.openai.com); the data
 # plane reads the variable from its own environment, the control plane never sees the secret.
 #
 # Environment: FWD_QUICKSTART_BUILD_DIR (default ./build-quickstart), FWD_SKIP_DEPS=1 (do not
 # run deploy/install-deps.sh), FWD_HTTP_PORT (8000), FWD_ADMIN_PORT (9090), FWD_CP_PORT (7070),
-# FWD_DEMO_PORT (8081).
+# FWD_DEMO_PORT (8081), FWD_REDIS_PORT (6379).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +28,7 @@ http_port="${FWD_HTTP_PORT:-8000}"
 admin_port="${FWD_ADMIN_PORT:-9090}"
 cp_port="${FWD_CP_PORT:-7070}"
 demo_port="${FWD_DEMO_PORT:-8081}"
+redis_port="${FWD_REDIS_PORT:-6379}"
 
 data="./fwd-data"          # the control plane's data dir: fwd.db, admin.token, node.token
 logs="$data/logs"
@@ -38,8 +42,8 @@ dp_bin="$build/dataplane/fwd-dataplane"
 ctl_bin="$build/cli/fwdctl"
 fake_bin="$build/tests/fakes/fake_upstream"
 
-# Started in this order, stopped in the reverse one.
-services=(demo-upstream controlplane dataplane)
+# Started in this order, stopped in the reverse one (redis only by `quickstart.sh redis`).
+services=(redis demo-upstream controlplane dataplane)
 
 say() { printf 'quickstart: %s\n' "$*"; }
 die() {
@@ -55,6 +59,8 @@ binary_of() {
     demo-upstream) echo "$fake_bin" ;;
     controlplane) echo "$cp_bin" ;;
     dataplane) echo "$dp_bin" ;;
+    # Debian's redis-server is a link to redis-check-rdb: the running process's exe is that.
+    redis) readlink -f "$(command -v redis-server || echo redis-server)" ;;
   esac
 }
 
@@ -63,6 +69,7 @@ ports_of() {
     demo-upstream) echo "$demo_port" ;;
     controlplane) echo "$cp_port" ;;
     dataplane) echo "$http_port $admin_port" ;;
+    redis) echo "$redis_port" ;;
   esac
 }
 
@@ -276,6 +283,7 @@ cmd_start() {
   # Fail before starting anything if a port is taken by a process quickstart did not start.
   local service port
   for service in "${services[@]}"; do
+    [[ "$service" != redis ]] || continue
     if ! running_pid "$service" >/dev/null; then
       for port in $(ports_of "$service"); do
         if port_busy "$port"; then
@@ -420,6 +428,30 @@ Stop:  deploy/quickstart.sh stop     (status: deploy/quickstart.sh status)
 EOF
 }
 
+# A local Redis for limits exact across data planes (docs/dataplane.md#limits-in-redis-exact-across-data-planes):
+# loopback only, its counts kept in fwd-data/redis (append-only file), so they survive restarts.
+cmd_redis() {
+  command -v redis-server >/dev/null ||
+    die "redis-server is missing: run deploy/install-deps.sh (or apt-get install redis-server)"
+  running_pid controlplane >/dev/null || cmd_start
+  mkdir -p "$data/redis"
+  start_service redis "Ready to accept connections" \
+    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$root/fwd-data/redis" \
+    --appendonly yes --save ''
+  FWD_ADMIN_TOKEN="$(<"$data/admin.token")"
+  export FWD_ADMIN_TOKEN
+  fwdctl settings set redis_url "redis://127.0.0.1:$redis_port/0" >/dev/null
+  wait_until dataplane 30 "data plane \"$node_id\" to apply the Redis setting" node_in_sync
+  cat <<EOF
+
+Limits are now counted in Redis at 127.0.0.1:$redis_port (log $(log_of redis)), exact across
+every data plane of this control plane. Try one:
+  $ctl_bin key update $(cut -d' ' -f1 "$keyfile" 2>/dev/null || echo quickstart) --rate 5/minute
+  curl -s 127.0.0.1:$admin_port/metrics | grep ^fwd_redis_
+Back to counting in memory:  $ctl_bin settings set redis_url none
+EOF
+}
+
 case "${1:-start}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
@@ -428,6 +460,7 @@ case "${1:-start}" in
     cmd_start
     ;;
   status) cmd_status ;;
-  -h | --help | help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
-  *) die "unknown command \"$1\": use start, stop, restart or status" ;;
+  redis) cmd_redis ;;
+  -h | --help | help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+  *) die "unknown command \"$1\": use start, stop, restart, status or redis" ;;
 esac

@@ -1,6 +1,10 @@
 #include "dataplane/ratelimit/key_limiter.h"
 
 #include <algorithm>
+#include <charconv>
+
+#include "dataplane/ratelimit/redis_script.h"
+#include "dataplane/redis/redis_client.h"
 
 namespace fwd::dataplane::ratelimit {
 
@@ -97,11 +101,25 @@ std::shared_ptr<const KeyLimiter> KeyLimiter::compile(std::uint64_t key_id,
   if (limiter->rates_.empty() && limiter->tokens_.empty() && limiter->max_parallel_ == 0) {
     return nullptr;
   }
-  limiter->redis_prefix_ = "fwd:{k" + std::to_string(key_id) + "}";
+  limiter->redis_prefix_ = "fwd:{k";
+  limiter->redis_prefix_ += std::to_string(key_id);
+  limiter->redis_prefix_ += '}';
   fwd::v1::RedisDown down = key.redis_down() != fwd::v1::REDIS_DOWN_UNSPECIFIED
                                 ? key.redis_down()
                                 : defaults.redis_down();
   limiter->fail_closed_ = down == fwd::v1::REDIS_DOWN_FAIL_CLOSED;
+  std::vector<std::string> args = {"EVALSHA", admitScriptSha(), "1", limiter->redis_prefix_};
+  limiter->appendAdmitArgs(args, false, 0);
+  limiter->admit_command_ = redis::formatCommand(args);
+  args.resize(4);
+  limiter->appendAdmitArgs(args, true, 0);
+  args.resize(args.size() - 2);  // the amount and the cap go last, per request
+  limiter->admit_tokens_head_ = '*';
+  limiter->admit_tokens_head_ += std::to_string(args.size() + 2);
+  limiter->admit_tokens_head_ += "\r\n";
+  for (const std::string& a : args) {
+    redis::appendCommandArg(limiter->admit_tokens_head_, a);
+  }
   limiter->redis_down_scope_ =
       key.redis_down() != fwd::v1::REDIS_DOWN_UNSPECIFIED ? Scope::kKey : Scope::kDefault;
   return limiter;
@@ -211,6 +229,21 @@ void KeyLimiter::appendAdmitArgs(std::vector<std::string>& args, bool with_token
   }
   args.push_back(std::to_string(with_tokens ? amount : 0));
   args.push_back(std::to_string(max_parallel_));
+}
+
+std::string KeyLimiter::admitCommand(bool with_tokens, std::uint64_t amount) const {
+  if (!with_tokens) {
+    return admit_command_;
+  }
+  std::string out = admit_tokens_head_;
+  char digits[24];
+  redis::appendCommandArg(
+      out,
+      std::string_view(digits, std::to_chars(digits, digits + sizeof digits, amount).ptr - digits));
+  redis::appendCommandArg(
+      out, std::string_view(
+               digits, std::to_chars(digits, digits + sizeof digits, max_parallel_).ptr - digits));
+  return out;
 }
 
 void KeyLimiter::appendTokenWindows(std::vector<std::string>& args) const {

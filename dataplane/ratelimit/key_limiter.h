@@ -119,6 +119,9 @@ class KeyLimiter {
   /// `with_tokens` (else none), the tokens to reserve and the in-flight cap.
   void appendAdmitArgs(std::vector<std::string>& args, bool with_tokens,
                        std::uint64_t amount) const;
+  /// The admission script's EVALSHA command, formatted (redis::formatCommand): built when the
+  /// snapshot compiled, so a request only appends `amount` when it reserves tokens.
+  std::string admitCommand(bool with_tokens, std::uint64_t amount) const;
   /// Appends the token windows' lengths as the settle script takes them (M, then M × ms).
   void appendTokenWindows(std::vector<std::string>& args) const;
   Scope rateScope() const { return rate_scope_; }
@@ -144,6 +147,10 @@ class KeyLimiter {
   Scope parallel_scope_ = Scope::kKey;
   std::shared_ptr<std::atomic<std::int64_t>> in_flight_;
   std::string redis_prefix_;
+  // admitCommand(): the whole command without tokens, and with tokens all but the amount and
+  // the in-flight cap.
+  std::string admit_command_;
+  std::string admit_tokens_head_;
   bool fail_closed_ = false;
   Scope redis_down_scope_ = Scope::kKey;
   // noteRefusedUntil: the end (ms) << 8 | the index of the window in rates_; 0: none.

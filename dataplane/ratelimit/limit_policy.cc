@@ -184,17 +184,16 @@ std::optional<proxy::ApiError> reserveInMemory(pipeline::RequestContext& ctx,
   return std::nullopt;
 }
 
-// The admission script's command: EVALSHA, or EVAL with the script when Redis lacks it.
-std::vector<std::string> admitCommand(const KeyLimiter& limiter, bool eval, bool with_tokens,
-                                      std::uint64_t amount) {
-  std::vector<std::string> args;
-  args.reserve(10 + 3 * 8 + 2 * kMaxTokenWindows);
-  args.push_back(eval ? "EVAL" : "EVALSHA");
-  args.push_back(eval ? kAdmitScript : admitScriptSha());
-  args.push_back("1");
-  args.push_back(limiter.redisPrefix());
+// The admission script's command: EVALSHA (formatted when the snapshot compiled), or EVAL with
+// the script when Redis lacks it.
+std::string admitCommand(const KeyLimiter& limiter, bool eval, bool with_tokens,
+                         std::uint64_t amount) {
+  if (!eval) {
+    return limiter.admitCommand(with_tokens, amount);
+  }
+  std::vector<std::string> args = {"EVAL", kAdmitScript, "1", limiter.redisPrefix()};
   limiter.appendAdmitArgs(args, with_tokens, amount);
-  return args;
+  return redis::formatCommand(args);
 }
 
 bool noScript(const redis::Reply& reply) {
@@ -202,20 +201,9 @@ bool noScript(const redis::Reply& reply) {
 }
 
 // The admission script's reply (redis_script.h), or false when it is not one.
-struct AdmitReply {
-  std::int64_t v[12];
-};
 bool parseAdmit(const redis::Reply& reply, AdmitReply& out) {
-  if (reply.type != redis::Reply::Type::kArray || reply.elements.size() != std::size(out.v)) {
-    return false;
-  }
-  for (size_t i = 0; i < std::size(out.v); ++i) {
-    if (reply.elements[i].type != redis::Reply::Type::kInteger || reply.elements[i].integer < 0) {
-      return false;
-    }
-    out.v[i] = reply.elements[i].integer;
-  }
-  return true;
+  return (reply.type == redis::Reply::Type::kString || reply.type == redis::Reply::Type::kStatus) &&
+         parseAdmitReply(reply.text, out);
 }
 
 std::string_view redisErrorReason(const redis::Reply& reply) {
@@ -264,9 +252,9 @@ proxy::Task<std::optional<proxy::ApiError>> RequestLimits::awaitRequest(
   redis::Reply reply;
   if (client && client->connected()) {
     auto sent = std::chrono::steady_clock::now();
-    reply = co_await client->command(admitCommand(*limiter, false, with_tokens, amount));
+    reply = co_await client->commandFormatted(admitCommand(*limiter, false, with_tokens, amount));
     if (noScript(reply)) {  // a restarted Redis: the script goes along once
-      reply = co_await client->command(admitCommand(*limiter, true, with_tokens, amount));
+      reply = co_await client->commandFormatted(admitCommand(*limiter, true, with_tokens, amount));
     }
     ctx.w.metrics.redis_duration.cell(ctx.w.index, {"admit"})
         .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count());

@@ -1,5 +1,7 @@
 #include "dataplane/ratelimit/redis_script.h"
 
+#include <charconv>
+
 #include "common/crypto/token.h"
 
 namespace fwd::dataplane::ratelimit {
@@ -109,7 +111,9 @@ else
     end
   end
 end
-return {refusal == 0 and 1 or 0, refusal, rl, rw, rr, rs, retry, tl, tw, tr, ts, now}
+local out = {refusal == 0 and 1 or 0, refusal, rl, rw, rr, rs, retry, tl, tw, tr, ts, now}
+for k, v in ipairs(out) do out[k] = string.format('%.0f', v) end
+return table.concat(out, ' ')
 )lua";
 
 const char kSettleScript[] = R"lua(
@@ -140,6 +144,25 @@ if release == 1 and inflight > 0 then
 end
 return inflight
 )lua";
+
+bool parseAdmitReply(std::string_view text, AdmitReply& out) {
+  const char* p = text.data();
+  const char* end = p + text.size();
+  for (size_t i = 0; i < std::size(out.v); ++i) {
+    if (i > 0) {
+      if (p == end || *p != ' ') {
+        return false;
+      }
+      ++p;
+    }
+    auto [next, ec] = std::from_chars(p, end, out.v[i]);
+    if (ec != std::errc() || out.v[i] < 0) {
+      return false;
+    }
+    p = next;
+  }
+  return p == end;
+}
 
 const std::string& admitScriptSha() {
   static const std::string sha = common::crypto::sha1Hex(kAdmitScript);

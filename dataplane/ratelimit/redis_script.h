@@ -16,18 +16,27 @@
 //                                  admission, so a data plane that died holding slots heals)
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace fwd::dataplane::ratelimit {
 
 /// KEYS[1] = prefix. ARGV = N, then N × (limit, window ms, strategy 1|2|3) for the request
 /// windows; M, then M × (limit, window ms) for the token windows; the tokens to reserve; the
 /// in-flight cap (0: none).
-/// Returns {admitted 1|0, refusal (0 none, 1 rate, 2 parallel, 3 tokens, 4 too large),
-///          rate limit, rate window ms, rate remaining, rate reset ms, retry ms,
-///          token limit, token window ms, token remaining, token reset ms, now ms}
-/// where the rate (token) fields describe the tightest window, or the one that refused.
+/// Returns "admitted refusal rl rw rr rs retry tl tw tr ts now", twelve decimal integers in one
+/// string (one reply object to parse, not twelve): admitted 1|0, refusal (0 none, 1 rate,
+/// 2 parallel, 3 tokens, 4 too large), the rate limit, window ms, remaining, reset ms and retry
+/// ms, the token limit, window ms, remaining and reset ms, and Redis's now in ms; the rate
+/// (token) fields describe the tightest window, or the one that refused.
 extern const char kAdmitScript[];
+
+struct AdmitReply {
+  std::int64_t v[12];
+};
+/// The admission script's reply text; false when it is not twelve non-negative integers.
+bool parseAdmitReply(std::string_view text, AdmitReply& out);
 
 /// KEYS[1] = prefix. ARGV = the admission's now ms, tokens reserved, tokens used, release 1|0,
 /// M, then M × window ms of the token windows. Returns the in-flight count after.

@@ -243,24 +243,40 @@ void Client::retryLater() {
   });
 }
 
+void appendCommandArg(std::string& out, std::string_view arg) {
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, arg.size()).ptr;
+  out += '$';
+  out.append(digits, end);
+  out += "\r\n";
+  out += arg;
+  out += "\r\n";
+}
+
+std::string formatCommand(const std::vector<std::string>& args) {
+  std::string out = "*";
+  out += std::to_string(args.size());
+  out += "\r\n";
+  for (const std::string& a : args) {
+    appendCommandArg(out, a);
+  }
+  return out;
+}
+
 void Client::send(std::vector<std::string> args, Done done) {
+  sendFormatted(formatCommand(args), std::move(done));
+}
+
+void Client::sendFormatted(std::string command, Done done) {
   auto p = std::make_shared<Pending>();
   p->done = std::move(done);
   if (!connected_ || ac_ == nullptr) {
     finish(p, noReply("redis is not connected"));
     return;
   }
-  std::vector<const char*> argv;
-  std::vector<size_t> lengths;
-  argv.reserve(args.size());
-  lengths.reserve(args.size());
-  for (const std::string& a : args) {
-    argv.push_back(a.data());
-    lengths.push_back(a.size());
-  }
   auto* holder = new std::shared_ptr<Pending>(p);
-  if (redisAsyncCommandArgv(ac_, &Client::onReply, holder, static_cast<int>(argv.size()),
-                            argv.data(), lengths.data()) != REDIS_OK) {
+  if (redisAsyncFormattedCommand(ac_, &Client::onReply, holder, command.data(), command.size()) !=
+      REDIS_OK) {
     delete holder;
     finish(p, noReply("redis refused the command: the connection is closing"));
     return;
@@ -278,11 +294,15 @@ void Client::send(std::vector<std::string> args, Done done) {
 }
 
 proxy::Task<Reply> Client::command(std::vector<std::string> args) {
-  // `args` lives in this frame until the reply: the initiation (run at once) takes it by
+  co_return co_await commandFormatted(formatCommand(args));
+}
+
+proxy::Task<Reply> Client::commandFormatted(std::string command) {
+  // `command` lives in this frame until the reply: the initiation (run at once) takes it by
   // reference. (GCC 12 destroys a lambda capture moved from a coroutine parameter twice.)
   auto self = shared_from_this();
-  auto initiate = [&self, &args](auto handler) {
-    self->send(std::move(args), Done(std::move(handler)));
+  auto initiate = [&self, &command](auto handler) {
+    self->sendFormatted(std::move(command), Done(std::move(handler)));
   };
   Reply reply = co_await asio::async_initiate<decltype(proxy::kUseTask), void(Reply)>(
       initiate, proxy::kUseTask);

@@ -76,6 +76,11 @@ class Done {
   std::unique_ptr<Base> impl_;
 };
 
+/// `args` as one command in Redis's protocol (RESP): "*<n>\r\n" then each argument.
+std::string formatCommand(const std::vector<std::string>& args);
+/// Appends one argument ("$<size>\r\n<arg>\r\n") to a command being formatted.
+void appendCommandArg(std::string& out, std::string_view arg);
+
 class Client : public std::enable_shared_from_this<Client> {
  public:
   static std::shared_ptr<Client> create(boost::asio::io_context& io, Endpoint endpoint,
@@ -92,8 +97,12 @@ class Client : public std::enable_shared_from_this<Client> {
 
   /// Sends `args` as one command; `done` gets the reply (posted, never called inline).
   void send(std::vector<std::string> args, Done done);
+  /// Sends a command already in the protocol's form (formatCommand, appendCommandArg): for
+  /// commands built once and sent many times.
+  void sendFormatted(std::string command, Done done);
   /// The same, awaited.
   proxy::Task<Reply> command(std::vector<std::string> args);
+  proxy::Task<Reply> commandFormatted(std::string command);
 
   /// Connections made and lost since start (for metrics and tests).
   std::uint64_t connects() const { return connects_; }

@@ -58,11 +58,11 @@ class RedisLimitsScriptTest : public ::testing::Test {
     clients_[client]->send(std::move(args), [&](Reply r) { got = std::move(r); });
     runUntil([&] { return got.has_value(); });
     std::vector<std::int64_t> out;
-    EXPECT_TRUE(got && got->type == Reply::Type::kArray) << (got ? got->text : "no reply");
-    if (got) {
-      for (const Reply& e : got->elements) {
-        out.push_back(e.integer);
-      }
+    AdmitReply parsed;
+    EXPECT_TRUE(got && got->type == Reply::Type::kString && parseAdmitReply(got->text, parsed))
+        << (got ? got->text : "no reply");
+    if (got && parseAdmitReply(got->text, parsed)) {
+      out.assign(std::begin(parsed.v), std::end(parsed.v));
     }
     return out;
   }
@@ -147,7 +147,8 @@ TEST_F(RedisLimitsScriptTest, ConnectionsRacingForTheLastSlotsGetExactlyTheLimit
                                      "3600000", "3",          "0", "0",        "0"};
     clients_[i % 3]->send(std::move(args), [&](Reply r) {
       ++answered;
-      if (r.type == Reply::Type::kArray && !r.elements.empty() && r.elements[0].integer == 1) {
+      AdmitReply parsed;
+      if (parseAdmitReply(r.text, parsed) && parsed.v[0] == 1) {
         ++admitted;
       }
     });
