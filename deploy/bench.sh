@@ -17,7 +17,8 @@
 #   deploy/bench.sh --limits        (a) also measures fwd-lim: fwd under a control plane of its
 #                                   own whose key has a request rate, counted in memory, and
 #                                   fwd-redis: the same rate counted in a local redis-server
-#                                   (what a limit costs, each paired with fwd)
+#                                   (what a limit costs, each paired with fwd); (c) measures
+#                                   their added latency too
 #
 # Installs what it lacks: Debian's wrk, nginx-light (or nginx), haproxy, libbenchmark-dev (the
 # bench targets' CMake needs it) and fwd's build deps; Portkey's gateway from npm into
@@ -294,7 +295,7 @@ if ((policies)) && { want a || want b; }; then
     --answer-prefix '[fwd] ' >/dev/null
 fi
 
-if ((limits)) && want a; then
+if ((limits)) && { want a || want c; }; then
   second_cp "$cp_bin" "$ctl_bin" cp-lim "$cpl_port"
   lim_key="$ctl2_key"
   # A rate no run reaches, so every request is counted and admitted: two windows, as operators
@@ -345,12 +346,12 @@ if want a || want b; then
     start_dp fwd-pol 1 "$fwdp_port" "$fwdp_admin" 1 "$dp_bin" "$cpp_port" cp-pol
     wait_ready "$fwdp_admin" fwd-pol
   fi
-  if ((limits)) && want a; then
-    start_dp fwd-lim 1 "$fwdl_port" "$fwdl_admin" 1 "$dp_bin" "$cpl_port" cp-lim
-    wait_ready "$fwdl_admin" fwd-lim
-    start_dp fwd-redis 1 "$fwdr_port" "$fwdr_admin" 1 "$dp_bin" "$cpr_port" cp-redis
-    wait_ready "$fwdr_admin" fwd-redis
-  fi
+fi
+if ((limits)) && { want a || want c; }; then
+  start_dp fwd-lim 1 "$fwdl_port" "$fwdl_admin" 1 "$dp_bin" "$cpl_port" cp-lim
+  wait_ready "$fwdl_admin" fwd-lim
+  start_dp fwd-redis 1 "$fwdr_port" "$fwdr_admin" 1 "$dp_bin" "$cpr_port" cp-redis
+  wait_ready "$fwdr_admin" fwd-redis
 fi
 if want d || want e; then
   start_dp dp-b "" "$dpb_port" "$dpb_admin" 1
@@ -892,6 +893,7 @@ if want c; then
   lat_conns=32
   say "(c) latency at $lat_rate req/s (half of fwd's $(fmt "$fwd_peak") req/s), $lat_conns connections, open loop"
   targets_c=(direct relay nginx haproxy fwd)
+  ((!limits)) || targets_c+=(fwd-lim fwd-redis)
   [[ -n "$portkey_skip" ]] || targets_c+=(portkey)
   # Rounds visit every target in turn, so a disturbance (steal, another process) spreads over
   # all of them; each percentile reported is the median over the rounds.

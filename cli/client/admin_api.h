@@ -52,6 +52,14 @@ class AdminApi {
   virtual absl::StatusOr<fwd::v1::RemoveIpRuleResponse> removeIpRule(
       const fwd::v1::RemoveIpRuleRequest& request) = 0;
 
+  virtual absl::StatusOr<fwd::v1::SetPriceResponse> setPrice(
+      const fwd::v1::SetPriceRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::Price> getPrice(const fwd::v1::GetPriceRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::ListPricesResponse> listPrices(
+      const fwd::v1::ListPricesRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::DeletePriceResponse> deletePrice(
+      const fwd::v1::DeletePriceRequest& request) = 0;
+
   virtual absl::StatusOr<fwd::v1::ListSettingsResponse> listSettings(
       const fwd::v1::ListSettingsRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::Setting> setSetting(

@@ -156,6 +156,29 @@ absl::StatusOr<fwd::v1::RemoveIpRuleResponse> AdminClient::removeIpRule(
       &fwd::v1::AdminService::Stub::RemoveIpRule, request);
 }
 
+absl::StatusOr<fwd::v1::SetPriceResponse> AdminClient::setPrice(
+    const fwd::v1::SetPriceRequest& request) {
+  return call<fwd::v1::SetPriceRequest, fwd::v1::SetPriceResponse>(
+      &fwd::v1::AdminService::Stub::SetPrice, request);
+}
+
+absl::StatusOr<fwd::v1::Price> AdminClient::getPrice(const fwd::v1::GetPriceRequest& request) {
+  return call<fwd::v1::GetPriceRequest, fwd::v1::Price>(&fwd::v1::AdminService::Stub::GetPrice,
+                                                        request);
+}
+
+absl::StatusOr<fwd::v1::ListPricesResponse> AdminClient::listPrices(
+    const fwd::v1::ListPricesRequest& request) {
+  return call<fwd::v1::ListPricesRequest, fwd::v1::ListPricesResponse>(
+      &fwd::v1::AdminService::Stub::ListPrices, request);
+}
+
+absl::StatusOr<fwd::v1::DeletePriceResponse> AdminClient::deletePrice(
+    const fwd::v1::DeletePriceRequest& request) {
+  return call<fwd::v1::DeletePriceRequest, fwd::v1::DeletePriceResponse>(
+      &fwd::v1::AdminService::Stub::DeletePrice, request);
+}
+
 absl::StatusOr<fwd::v1::ListSettingsResponse> AdminClient::listSettings(
     const fwd::v1::ListSettingsRequest& request) {
   return call<fwd::v1::ListSettingsRequest, fwd::v1::ListSettingsResponse>(

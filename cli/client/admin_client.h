@@ -64,6 +64,13 @@ class AdminClient : public AdminApi {
       const fwd::v1::ListIpRulesRequest& request) override;
   absl::StatusOr<fwd::v1::RemoveIpRuleResponse> removeIpRule(
       const fwd::v1::RemoveIpRuleRequest& request) override;
+  absl::StatusOr<fwd::v1::SetPriceResponse> setPrice(
+      const fwd::v1::SetPriceRequest& request) override;
+  absl::StatusOr<fwd::v1::Price> getPrice(const fwd::v1::GetPriceRequest& request) override;
+  absl::StatusOr<fwd::v1::ListPricesResponse> listPrices(
+      const fwd::v1::ListPricesRequest& request) override;
+  absl::StatusOr<fwd::v1::DeletePriceResponse> deletePrice(
+      const fwd::v1::DeletePriceRequest& request) override;
   absl::StatusOr<fwd::v1::ListSettingsResponse> listSettings(
       const fwd::v1::ListSettingsRequest& request) override;
   absl::StatusOr<fwd::v1::Setting> setSetting(const fwd::v1::SetSettingRequest& request) override;

@@ -10,6 +10,7 @@
 #include "cli/commands/ip.h"
 #include "cli/commands/key.h"
 #include "cli/commands/parser.h"
+#include "cli/commands/price.h"
 #include "cli/commands/route.h"
 #include "cli/commands/settings.h"
 #include "cli/commands/status.h"
@@ -127,7 +128,7 @@ bool isNoun(const std::vector<CommandSpec>& commands, const std::string& word) {
 std::vector<CommandSpec> allCommands() {
   std::vector<CommandSpec> all;
   for (auto part : {upstreamCommands(), routeCommands(), keyCommands(), ipCommands(),
-                    settingsCommands(), statusCommands()}) {
+                    priceCommands(), settingsCommands(), statusCommands()}) {
     all.insert(all.end(), part.begin(), part.end());
   }
   CommandSpec version{"version", "", "", "", "print fwdctl's version", {}, prepareVersion};

@@ -497,6 +497,76 @@ grpc::Status AdminServiceImpl::RemoveIpRule(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status AdminServiceImpl::SetPrice(grpc::ServerContext* context,
+                                        const fwd::v1::SetPriceRequest* request,
+                                        fwd::v1::SetPriceResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  fwd::v1::Price price = request->price();
+  if (absl::Status s = validate::normalizePrice(price); !s.ok()) {
+    return toGrpc(s);
+  }
+  absl::StatusOr<store::PriceWrite> written = store_.setPrice(price);
+  if (!written.ok()) {
+    return toGrpc(written.status());
+  }
+  FWD_LOG(kInfo, kLog) << (written->created ? "set" : "replaced") << " the price of model "
+                       << price.model() << " (version " << written->version << ")";
+  publish("set price");
+  *response->mutable_price() = std::move(written->price);
+  response->set_created(written->created);
+  response->set_version(written->version);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::GetPrice(grpc::ServerContext* context,
+                                        const fwd::v1::GetPriceRequest* request,
+                                        fwd::v1::Price* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<fwd::v1::Price> price = store_.getPrice(request->model());
+  if (!price.ok()) {
+    return toGrpc(price.status());
+  }
+  *response = std::move(*price);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ListPrices(grpc::ServerContext* context,
+                                          const fwd::v1::ListPricesRequest* request,
+                                          fwd::v1::ListPricesResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::vector<fwd::v1::Price>> prices = store_.listPrices();
+  if (!prices.ok()) {
+    return toGrpc(prices.status());
+  }
+  for (fwd::v1::Price& p : *prices) {
+    *response->add_prices() = std::move(p);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::DeletePrice(grpc::ServerContext* context,
+                                           const fwd::v1::DeletePriceRequest* request,
+                                           fwd::v1::DeletePriceResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::uint64_t> version = store_.deletePrice(request->model());
+  if (!version.ok()) {
+    return toGrpc(version.status());
+  }
+  FWD_LOG(kInfo, kLog) << "removed the price of model " << request->model() << " (version "
+                       << *version << ")";
+  publish("remove price");
+  response->set_version(*version);
+  return grpc::Status::OK;
+}
+
 grpc::Status AdminServiceImpl::ListSettings(grpc::ServerContext* context,
                                             const fwd::v1::ListSettingsRequest* request,
                                             fwd::v1::ListSettingsResponse* response) {

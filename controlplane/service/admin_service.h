@@ -66,6 +66,14 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
   grpc::Status RemoveIpRule(grpc::ServerContext* context,
                             const fwd::v1::RemoveIpRuleRequest* request,
                             fwd::v1::RemoveIpRuleResponse* response) override;
+  grpc::Status SetPrice(grpc::ServerContext* context, const fwd::v1::SetPriceRequest* request,
+                        fwd::v1::SetPriceResponse* response) override;
+  grpc::Status GetPrice(grpc::ServerContext* context, const fwd::v1::GetPriceRequest* request,
+                        fwd::v1::Price* response) override;
+  grpc::Status ListPrices(grpc::ServerContext* context, const fwd::v1::ListPricesRequest* request,
+                          fwd::v1::ListPricesResponse* response) override;
+  grpc::Status DeletePrice(grpc::ServerContext* context, const fwd::v1::DeletePriceRequest* request,
+                           fwd::v1::DeletePriceResponse* response) override;
   grpc::Status ListSettings(grpc::ServerContext* context,
                             const fwd::v1::ListSettingsRequest* request,
                             fwd::v1::ListSettingsResponse* response) override;

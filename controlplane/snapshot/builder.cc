@@ -28,6 +28,9 @@ SnapshotConstSharedPtr buildSnapshot(const store::ConfigState& state,
     *snapshot->add_routes() = r;
   }
   validate::applySettings(state.settings, *snapshot->mutable_settings());
+  for (const fwd::v1::Price& price : state.prices) {
+    *snapshot->add_prices() = price;
+  }
   for (const fwd::v1::IpRule& rule : state.ip_rules) {
     *snapshot->add_ip_rules() = rule;
   }

@@ -16,7 +16,7 @@ namespace {
 
 // Schema steps, applied in order; PRAGMA user_version holds how many have run. Never edit a
 // released step: append a new one.
-constexpr std::array<const char*, 8> kMigrations = {
+constexpr std::array<const char*, 9> kMigrations = {
     // 1: initial schema.
     R"sql(
 CREATE TABLE meta (
@@ -139,6 +139,18 @@ ALTER TABLE routes ADD COLUMN edits TEXT;
 -- fwd.v1.Limits in protobuf's JSON mapping (field names as in the .proto), so fields added
 -- later read back without a migration
 ALTER TABLE keys ADD COLUMN limits TEXT;
+)sql",
+    // 9: prices of models, in millionths of a US dollar per 1M tokens.
+    R"sql(
+CREATE TABLE prices (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  model TEXT NOT NULL UNIQUE,            -- a model name or glob pattern
+  input_usd_micros INTEGER NOT NULL,
+  output_usd_micros INTEGER NOT NULL,
+  cached_input_usd_micros INTEGER,       -- NULL: as input
+  create_time_us INTEGER NOT NULL,
+  update_time_us INTEGER NOT NULL
+) STRICT;
 )sql",
 };
 
@@ -1563,6 +1575,135 @@ absl::StatusOr<IpRuleRemoval> SqliteStore::removeIpRule(std::string_view cidr,
   return out;
 }
 
+absl::StatusOr<std::vector<fwd::v1::Price>> SqliteStore::selectPrices(
+    std::optional<std::string_view> model) {
+  absl::StatusOr<Statement> q = db_->prepare(
+      std::string("SELECT id, model, input_usd_micros, output_usd_micros, cached_input_usd_micros, "
+                  "create_time_us, update_time_us FROM prices") +
+      (model ? " WHERE model = ?1" : "") + " ORDER BY model");
+  if (!q.ok()) {
+    return q.status();
+  }
+  if (model) {
+    q->bind(1, *model);
+  }
+  std::vector<fwd::v1::Price> out;
+  for (;;) {
+    absl::StatusOr<bool> row = q->step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (!*row) {
+      return out;
+    }
+    fwd::v1::Price p;
+    p.set_id(static_cast<std::uint64_t>(q->columnInt(0)));
+    p.set_model(q->columnText(1));
+    p.set_input_usd_micros(static_cast<std::uint64_t>(q->columnInt(2)));
+    p.set_output_usd_micros(static_cast<std::uint64_t>(q->columnInt(3)));
+    if (!q->columnIsNull(4)) {
+      p.set_cached_input_usd_micros(static_cast<std::uint64_t>(q->columnInt(4)));
+    }
+    setTimestamp(q->columnInt(5), p.mutable_create_time());
+    setTimestamp(q->columnInt(6), p.mutable_update_time());
+    out.push_back(std::move(p));
+  }
+}
+
+absl::StatusOr<PriceWrite> SqliteStore::setPrice(const fwd::v1::Price& price) {
+  std::lock_guard<std::mutex> lock(mu_);
+  PriceWrite out;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<std::vector<fwd::v1::Price>> existing = selectPrices(price.model());
+    if (!existing.ok()) {
+      return existing.status();
+    }
+    out.created = existing->empty();
+    std::int64_t now = nowMicros();
+    absl::StatusOr<Statement> q = db_->prepare(
+        out.created ? "INSERT INTO prices (model, input_usd_micros, output_usd_micros, "
+                      "cached_input_usd_micros, create_time_us, update_time_us) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?5)"
+                    : "UPDATE prices SET input_usd_micros = ?2, output_usd_micros = ?3, "
+                      "cached_input_usd_micros = ?4, update_time_us = ?5 WHERE model = ?1");
+    if (!q.ok()) {
+      return q.status();
+    }
+    std::optional<std::int64_t> cached;
+    if (price.has_cached_input_usd_micros()) {
+      cached = static_cast<std::int64_t>(price.cached_input_usd_micros());
+    }
+    q->bind(1, price.model())
+        .bind(2, static_cast<std::int64_t>(price.input_usd_micros()))
+        .bind(3, static_cast<std::int64_t>(price.output_usd_micros()))
+        .bind(4, cached)
+        .bind(5, now);
+    if (absl::Status ran = q->run(); !ran.ok()) {
+      return ran;
+    }
+    absl::StatusOr<std::vector<fwd::v1::Price>> written = selectPrices(price.model());
+    if (!written.ok() || written->empty()) {
+      return written.ok() ? absl::InternalError("price vanished") : written.status();
+    }
+    out.price = std::move(written->front());
+    absl::StatusOr<std::uint64_t> v = bumpVersion();
+    if (!v.ok()) {
+      return v.status();
+    }
+    out.version = *v;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return out;
+}
+
+absl::StatusOr<fwd::v1::Price> SqliteStore::getPrice(std::string_view model) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<std::vector<fwd::v1::Price>> found = selectPrices(model);
+  if (!found.ok()) {
+    return found.status();
+  }
+  if (found->empty()) {
+    return absl::NotFoundError("model \"" + std::string(model) + "\" has no price");
+  }
+  return std::move(found->front());
+}
+
+absl::StatusOr<std::vector<fwd::v1::Price>> SqliteStore::listPrices() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return selectPrices(std::nullopt);
+}
+
+absl::StatusOr<std::uint64_t> SqliteStore::deletePrice(std::string_view model) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::uint64_t version = 0;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<Statement> q = db_->prepare("DELETE FROM prices WHERE model = ?1");
+    if (!q.ok()) {
+      return q.status();
+    }
+    q->bind(1, model);
+    if (absl::Status ran = q->run(); !ran.ok()) {
+      return ran;
+    }
+    if (db_->changes() == 0) {
+      return absl::NotFoundError("model \"" + std::string(model) + "\" has no price");
+    }
+    absl::StatusOr<std::uint64_t> v = bumpVersion();
+    if (!v.ok()) {
+      return v.status();
+    }
+    version = *v;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return version;
+}
+
 absl::StatusOr<std::map<std::string, std::string>> SqliteStore::selectSettings() {
   absl::StatusOr<Statement> q = db_->prepare("SELECT name, value FROM settings ORDER BY name");
   if (!q.ok()) {
@@ -1701,6 +1842,11 @@ absl::StatusOr<ConfigState> SqliteStore::readConfig() {
       return rules.status();
     }
     state.ip_rules = std::move(*rules);
+    absl::StatusOr<std::vector<fwd::v1::Price>> prices = selectPrices(std::nullopt);
+    if (!prices.ok()) {
+      return prices.status();
+    }
+    state.prices = std::move(*prices);
     return absl::OkStatus();
   });
   if (!s.ok()) {

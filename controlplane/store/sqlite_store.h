@@ -55,6 +55,10 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<fwd::v1::IpRule>> listIpRules() override;
   absl::StatusOr<IpRuleRemoval> removeIpRule(std::string_view cidr,
                                              fwd::v1::IpRule::Action action) override;
+  absl::StatusOr<PriceWrite> setPrice(const fwd::v1::Price& price) override;
+  absl::StatusOr<fwd::v1::Price> getPrice(std::string_view model) override;
+  absl::StatusOr<std::vector<fwd::v1::Price>> listPrices() override;
+  absl::StatusOr<std::uint64_t> deletePrice(std::string_view model) override;
   absl::StatusOr<std::uint64_t> setSetting(std::string_view name, std::string_view value) override;
   absl::StatusOr<bool> hasTokens() override;
   absl::Status addTokens(const std::vector<std::pair<TokenKind, std::string>>& hashes) override;
@@ -91,6 +95,9 @@ class SqliteStore : public Store {
   absl::StatusOr<std::map<std::string, std::string>> selectSettings()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<fwd::v1::IpRule>> selectIpRules() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// Every price, or (`model` set) that model's; ordered by model.
+  absl::StatusOr<std::vector<fwd::v1::Price>> selectPrices(std::optional<std::string_view> model)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   /// findKey, FAILED_PRECONDITION for a revoked key.
   absl::StatusOr<fwd::v1::Key> findActiveKey(std::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

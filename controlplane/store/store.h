@@ -36,6 +36,15 @@ struct ConfigState {
   std::map<std::string, std::string> settings;
   /// Ordered by action, then creation.
   std::vector<fwd::v1::IpRule> ip_rules;
+  /// Ordered by model.
+  std::vector<fwd::v1::Price> prices;
+};
+
+/// What setPrice did.
+struct PriceWrite {
+  fwd::v1::Price price;
+  bool created = false;  // false: an existing price was replaced
+  std::uint64_t version = 0;
 };
 
 /// What removeIpRule did.
@@ -130,6 +139,16 @@ class Store {
   /// when there is none.
   virtual absl::StatusOr<IpRuleRemoval> removeIpRule(std::string_view cidr,
                                                      fwd::v1::IpRule::Action action) = 0;
+
+  /// Creates the price of `price.model()` or replaces it (keeping its id and create_time);
+  /// sets update_time.
+  virtual absl::StatusOr<PriceWrite> setPrice(const fwd::v1::Price& price) = 0;
+  /// NOT_FOUND if the model (pattern) has no price.
+  virtual absl::StatusOr<fwd::v1::Price> getPrice(std::string_view model) = 0;
+  /// Ordered by model.
+  virtual absl::StatusOr<std::vector<fwd::v1::Price>> listPrices() = 0;
+  /// Returns the new config version. NOT_FOUND if the model (pattern) has no price.
+  virtual absl::StatusOr<std::uint64_t> deletePrice(std::string_view model) = 0;
 
   /// True when at least one token hash is stored.
   virtual absl::StatusOr<bool> hasTokens() = 0;

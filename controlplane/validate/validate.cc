@@ -1164,6 +1164,33 @@ absl::Status checkLimits(std::string_view field, const fwd::v1::Limits& limits) 
   return absl::OkStatus();
 }
 
+absl::Status normalizePrice(fwd::v1::Price& price) {
+  if (!common::match::isValidGlob(price.model())) {
+    return invalid("price.model", price.model(),
+                   "not a valid model name or pattern: use 1 to 256 printable ASCII characters "
+                   "without spaces, '*' matches any run of characters");
+  }
+  auto check = [](const char* field, std::uint64_t micros) {
+    if (micros > kMaxPriceMicros) {
+      return absl::InvalidArgumentError(std::string("price.") + field + " " +
+                                        std::to_string(micros) +
+                                        ": at most 1000000000000 (US$1,000,000 per 1M tokens)");
+    }
+    return absl::OkStatus();
+  };
+  absl::Status s = check("input_usd_micros", price.input_usd_micros());
+  if (s.ok()) {
+    s = check("output_usd_micros", price.output_usd_micros());
+  }
+  if (s.ok() && price.has_cached_input_usd_micros()) {
+    s = check("cached_input_usd_micros", price.cached_input_usd_micros());
+  }
+  price.clear_id();
+  price.clear_create_time();
+  price.clear_update_time();
+  return s;
+}
+
 absl::Status normalizeCreateKey(fwd::v1::CreateKeyRequest& request) {
   absl::Status s = checkName("name", request.name());
   if (s.ok()) {

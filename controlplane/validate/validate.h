@@ -114,6 +114,13 @@ absl::Status normalizeCidrs(std::string_view field,
 /// A rule's cidr (rewritten in canonical form) and action.
 absl::Status normalizeIpRule(fwd::v1::IpRule& rule);
 
+/// The most a price may be: $1,000,000 per 1M tokens, in millionths of a dollar.
+inline constexpr std::uint64_t kMaxPriceMicros = 1'000'000'000'000ull;
+
+/// A price to set: its model a valid pattern (as key --model takes them), each amount at most
+/// kMaxPriceMicros; clears the output-only fields.
+absl::Status normalizePrice(fwd::v1::Price& price);
+
 /// The mask is non-empty and every path is an updatable Key field: models, errors_as_200,
 /// allow_ips, deny_ips.
 absl::Status checkKeyMask(const google::protobuf::FieldMask& mask);

@@ -273,6 +273,33 @@ TEST_F(LimitsTest, AStreamThatAskedForUsageKeepsItsChunkAndUnreportedUsageIsEsti
   EXPECT_EQ(std::stoi(chat(k).header("x-ratelimit-remaining-tokens")), left - 13);
 }
 
+TEST_F(LimitsTest, PricesAreSetListedUpdatedAndRemovedWithFwdctl) {
+  auto r = cluster_.fwdctl({"price", "set", "gpt-4o", "--input", "2.50", "--output", "10"});
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_NE(r.stdout_text.find("price of \"gpt-4o\" set: input $2.5, output $10, cached input as "
+                               "input per 1M tokens"),
+            std::string::npos)
+      << r.stdout_text;
+  fwdctlOk({"price", "set", "gpt-4o-mini*", "--input", "0.15", "--output", "0.6", "--cached-input",
+            "0.075"});
+  fwdctlOk({"price", "update", "gpt-4o", "--output", "8"});
+  Json list = cluster_.fwdctlJson({"price", "list"});
+  ASSERT_EQ(list["prices"].size(), 2u) << list.dump();
+  EXPECT_EQ(list["prices"][0]["model"], "gpt-4o");
+  EXPECT_EQ(list["prices"][0]["output_usd_per_1m"], 8.0);
+  EXPECT_EQ(list["prices"][0]["cached_input_usd_per_1m"], nullptr);
+  EXPECT_EQ(list["prices"][1]["cached_input_usd_per_1m"], 0.075);
+  Json one = cluster_.fwdctlJson({"price", "get", "gpt-4o-mini*"});
+  EXPECT_EQ(one["input_usd_per_1m"], 0.15);
+  fwdctlOk({"price", "remove", "gpt-4o"});
+  auto gone = cluster_.fwdctl({"price", "get", "gpt-4o"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_NE(gone.stderr_text.find("model \"gpt-4o\" has no price"), std::string::npos)
+      << gone.stderr_text;
+  auto missing = cluster_.fwdctl({"price", "update", "gpt-5", "--input", "1"});
+  EXPECT_EQ(missing.exit_code, 1);
+}
+
 TEST_F(LimitsTest, BadLimitsArePreciseErrors) {
   const std::pair<std::vector<std::string>, std::string> cases[] = {
       {{"key", "create", "k", "--rate", "10/fortnight"},
@@ -290,6 +317,12 @@ TEST_F(LimitsTest, BadLimitsArePreciseErrors) {
        "limits.tokens[0]: a one-minute window and tpm both limit tokens per minute; keep one"},
       {{"key", "create", "k", "--rate", "2000000000/minute"},
        "limits.rate[0]: count 2000000000 must be 1..1000000000 requests"},
+      {{"price", "set", "gpt 4o", "--input", "2.50", "--output", "10"},
+       "price.model \"gpt 4o\": not a valid model name or pattern: use 1 to 256 printable ASCII "
+       "characters without spaces, '*' matches any run of characters"},
+      {{"price", "set", "gpt-4o", "--input", "2,50", "--output", "10"},
+       "--input: invalid amount \"2,50\": expected US dollars as a decimal such as 2.50 or 0.075 "
+       "(at most 6 decimals, at most 1000000)"},
       {{"settings", "set", "default_rate", "5/fortnight"},
        "setting default_rate: invalid rate \"5/fortnight\": expected COUNT/[N]UNIT such as "
        "60/minute or 100/2minutes, UNIT one of second, minute, hour, day; several joined by "

@@ -44,6 +44,14 @@ class MockAdminApi : public client::AdminApi {
               (const fwd::v1::ListIpRulesRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::RemoveIpRuleResponse>, removeIpRule,
               (const fwd::v1::RemoveIpRuleRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::SetPriceResponse>, setPrice,
+              (const fwd::v1::SetPriceRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::Price>, getPrice, (const fwd::v1::GetPriceRequest&),
+              (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::ListPricesResponse>, listPrices,
+              (const fwd::v1::ListPricesRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::DeletePriceResponse>, deletePrice,
+              (const fwd::v1::DeletePriceRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::ListSettingsResponse>, listSettings,
               (const fwd::v1::ListSettingsRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::Setting>, setSetting, (const fwd::v1::SetSettingRequest&),

@@ -303,6 +303,45 @@ TEST_F(ServiceTest, KeysAreUpdatedAndRotatedIntoTheSnapshotWithoutShowingHashes)
             grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_F(ServiceTest, PricesAreSetReplacedPublishedAndRemoved) {
+  fwd::v1::SetPriceRequest set;
+  set.mutable_price()->set_model("gpt-4o");
+  set.mutable_price()->set_input_usd_micros(2'500'000);
+  set.mutable_price()->set_output_usd_micros(10'000'000);
+  fwd::v1::SetPriceResponse answer;
+  ASSERT_TRUE(admin_->SetPrice(admin().get(), set, &answer).ok());
+  EXPECT_TRUE(answer.created());
+  ASSERT_EQ(hub_.current()->prices_size(), 1);
+  EXPECT_EQ(hub_.current()->prices(0).output_usd_micros(), 10'000'000u);
+  set.mutable_price()->set_output_usd_micros(8'000'000);
+  ASSERT_TRUE(admin_->SetPrice(admin().get(), set, &answer).ok());
+  EXPECT_FALSE(answer.created());
+  EXPECT_EQ(hub_.current()->prices(0).output_usd_micros(), 8'000'000u);
+
+  set.mutable_price()->set_model("gpt 4o");
+  grpc::Status bad = admin_->SetPrice(admin().get(), set, &answer);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.error_message().find("price.model \"gpt 4o\""), std::string::npos)
+      << bad.error_message();
+
+  fwd::v1::GetPriceRequest get;
+  get.set_model("gpt-4o");
+  fwd::v1::Price got;
+  ASSERT_TRUE(admin_->GetPrice(admin().get(), get, &got).ok());
+  EXPECT_EQ(got.input_usd_micros(), 2'500'000u);
+  fwd::v1::ListPricesResponse list;
+  ASSERT_TRUE(admin_->ListPrices(admin().get(), {}, &list).ok());
+  EXPECT_EQ(list.prices_size(), 1);
+  fwd::v1::DeletePriceRequest remove;
+  remove.set_model("gpt-4o");
+  fwd::v1::DeletePriceResponse removed;
+  ASSERT_TRUE(admin_->DeletePrice(admin().get(), remove, &removed).ok());
+  EXPECT_EQ(hub_.current()->prices_size(), 0);
+  EXPECT_EQ(admin_->DeletePrice(admin().get(), remove, &removed).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(admin_->GetPrice(admin().get(), get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 TEST_F(ServiceTest, SettingsAreListedWithDefaultsAndSetIntoTheSnapshot) {
   // ListSettings shows every setting (its default until set); SetSetting checks the name and
   // value and publishes; a key created with errors_as_200 carries it into the snapshot.

@@ -481,6 +481,53 @@ TEST_F(SqliteStoreTest, IpRulesAreAddedOncePerActionListedAndRemoved) {
   EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(SqliteStoreTest, PricesAreSetReplacedListedByModelAndRemoved) {
+  auto price = [](const std::string& model, std::uint64_t in, std::uint64_t out) {
+    fwd::v1::Price p;
+    p.set_model(model);
+    p.set_input_usd_micros(in);
+    p.set_output_usd_micros(out);
+    return p;
+  };
+  std::uint64_t before = version();
+  auto set = store_->setPrice(price("gpt-4o", 2'500'000, 10'000'000));
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_TRUE(set->created);
+  EXPECT_EQ(set->version, before + 1);
+  EXPECT_FALSE(set->price.has_cached_input_usd_micros());
+  fwd::v1::Price cached = price("gpt-4o-mini*", 150'000, 600'000);
+  cached.set_cached_input_usd_micros(75'000);
+  ASSERT_TRUE(store_->setPrice(cached).ok());
+  // Replacing keeps the id and creation time.
+  auto replaced = store_->setPrice(price("gpt-4o", 2'000'000, 8'000'000));
+  ASSERT_TRUE(replaced.ok());
+  EXPECT_FALSE(replaced->created);
+  EXPECT_EQ(replaced->price.id(), set->price.id());
+  EXPECT_EQ(replaced->price.create_time().seconds(), set->price.create_time().seconds());
+  EXPECT_EQ(replaced->price.output_usd_micros(), 8'000'000u);
+
+  reopen();
+  auto listed = store_->listPrices();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].model(), "gpt-4o");
+  EXPECT_EQ((*listed)[1].model(), "gpt-4o-mini*");
+  EXPECT_EQ((*listed)[1].cached_input_usd_micros(), 75'000u);
+  EXPECT_EQ(store_->getPrice("gpt-4o-mini*")->input_usd_micros(), 150'000u);
+  EXPECT_EQ(store_->getPrice("gpt-5").status().code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<ConfigState> config = store_->readConfig();
+  ASSERT_TRUE(config.ok());
+  auto snap = snapshot::buildSnapshot(*config, now_);
+  ASSERT_EQ(snap->prices_size(), 2);
+  EXPECT_EQ(snap->prices(0).input_usd_micros(), 2'000'000u);
+
+  auto removed = store_->deletePrice("gpt-4o");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, version());
+  EXPECT_EQ(store_->deletePrice("gpt-4o").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->listPrices()->size(), 1u);
+}
+
 TEST_F(SqliteStoreTest, ConcurrentWritersGetDistinctVersions) {
   // Writes from several threads are serialised: every one commits and the version counts them.
   constexpr int kThreads = 4;

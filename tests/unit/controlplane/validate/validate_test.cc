@@ -546,6 +546,27 @@ TEST(ValidateTest, SettingsHaveKnownNamesAndValues) {
   EXPECT_EQ(known[0].default_value(), "false");
 }
 
+TEST(ValidateTest, PricesNeedAValidModelPatternAndBoundedAmounts) {
+  fwd::v1::Price p;
+  p.set_model("gpt-4o-*");
+  p.set_input_usd_micros(2'500'000);
+  p.set_output_usd_micros(10'000'000);
+  p.set_id(9);
+  EXPECT_TRUE(normalizePrice(p).ok());
+  EXPECT_EQ(p.id(), 0u);
+  p.set_model("gpt 4o");
+  EXPECT_EQ(std::string(normalizePrice(p).message()),
+            "price.model \"gpt 4o\": not a valid model name or pattern: use 1 to 256 printable "
+            "ASCII characters without spaces, '*' matches any run of characters");
+  p.set_model("");
+  EXPECT_FALSE(normalizePrice(p).ok());
+  p.set_model("gpt-4o");
+  p.set_cached_input_usd_micros(kMaxPriceMicros + 1);
+  EXPECT_EQ(std::string(normalizePrice(p).message()),
+            "price.cached_input_usd_micros 1000000000001: at most 1000000000000 (US$1,000,000 "
+            "per 1M tokens)");
+}
+
 TEST(ValidateTest, RedisSettingsAreCheckedAndTheUrlsPasswordIsNeverShown) {
   EXPECT_EQ(checkSetting("redis_url", "redis://:s3cret@10.0.0.5:6380/2").value(),
             "redis://:s3cret@10.0.0.5:6380/2");
