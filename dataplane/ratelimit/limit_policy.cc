@@ -322,7 +322,6 @@ proxy::Task<std::optional<proxy::ApiError>> RequestLimits::awaitRequest(
     case 2:
       v.refused = Verdict::Refusal::kParallel;
       v.scope = limiter->parallelScope();
-      v.retry = x[6];
       co_return rateRefusal(ctx, v);
     default:
       t.refused = true;

@@ -11,6 +11,7 @@
 
 #include "dataplane/ratelimit/key_limiter.h"
 #include "dataplane/ratelimit/limit_policy.h"
+#include "dataplane/ratelimit/redis_script.h"
 
 namespace fwd::dataplane::ratelimit {
 namespace {
@@ -250,6 +251,45 @@ TEST(LimitPolicyTest, ResetTimesAreWrittenAsOpenAIWritesThem) {
   EXPECT_EQ(requestFields(v),
             "x-ratelimit-limit-requests: 60\r\nx-ratelimit-remaining-requests: 59\r\n"
             "x-ratelimit-reset-requests: 1.5s\r\n");
+}
+
+TEST(RedisAdmitTest, TheScriptsReplyIsTwelveNonNegativeIntegers) {
+  AdmitReply r;
+  ASSERT_TRUE(parseAdmitReply("1 0 100 60000 99 59000 0 0 0 0 0 1764950400123", r));
+  EXPECT_EQ(r.v[0], 1);
+  EXPECT_EQ(r.v[2], 100);
+  EXPECT_EQ(r.v[11], 1764950400123);
+  for (const char* bad :
+       {"", "1 0 100", "1 0 100 60000 99 59000 0 0 0 0 0 1 2", "1 0 100 60000 -1 59000 0 0 0 0 0 1",
+        "1  0 100 60000 99 59000 0 0 0 0 0 1", "1 0 100 60000 99 59000 0 0 0 0 0 1 ", "ERR x"}) {
+    EXPECT_FALSE(parseAdmitReply(bad, r)) << bad;
+  }
+}
+
+TEST(RedisAdmitTest, TheAdmissionCommandIsFormattedOnceAndCarriesTheTokenAmount) {
+  fwd::v1::Limits limits;
+  auto* w = limits.add_rate();
+  w->set_count(60);
+  w->set_seconds(60);
+  limits.set_tpm(1000);
+  limits.set_max_parallel(4);
+  CounterRegistry counters;
+  auto limiter = KeyLimiter::compile(7, limits, fwd::v1::Limits(), counters);
+  ASSERT_NE(limiter, nullptr);
+  EXPECT_EQ(limiter->redisPrefix(), "fwd:{k7}");
+  const std::string& sha = admitScriptSha();
+  ASSERT_EQ(sha.size(), 40u);
+  // EVALSHA sha 1 prefix | 1 window: 60, 60000 ms, strategy 1 | no token windows | amount 0,
+  // cap 4: 11 arguments.
+  EXPECT_EQ(limiter->admitCommand(false, 0),
+            "*11\r\n$7\r\nEVALSHA\r\n$40\r\n" + sha +
+                "\r\n$1\r\n1\r\n$8\r\nfwd:{k7}\r\n$1\r\n1\r\n$2\r\n60\r\n$5\r\n60000\r\n"
+                "$1\r\n1\r\n$1\r\n0\r\n$1\r\n0\r\n$1\r\n4\r\n");
+  // With tokens: the minute's token window, then this request's 123 tokens.
+  EXPECT_EQ(limiter->admitCommand(true, 123),
+            "*13\r\n$7\r\nEVALSHA\r\n$40\r\n" + sha +
+                "\r\n$1\r\n1\r\n$8\r\nfwd:{k7}\r\n$1\r\n1\r\n$2\r\n60\r\n$5\r\n60000\r\n"
+                "$1\r\n1\r\n$1\r\n1\r\n$4\r\n1000\r\n$5\r\n60000\r\n$3\r\n123\r\n$1\r\n4\r\n");
 }
 
 }  // namespace
