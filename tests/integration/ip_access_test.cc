@@ -27,9 +27,7 @@ class IpAccessTest : public ::testing::Test {
   }
 
   void fwdctlOk(std::vector<std::string> args) {
-    auto r = cluster_.fwdctl(args);
-    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
-    ASSERT_TRUE(cluster_.waitInSync());
+    ASSERT_TRUE(cluster_.fwdctlInSync(std::move(args)));
   }
 
   Response chat(Headers headers = {}, const std::string& key = "", Endpoint* to = nullptr) {

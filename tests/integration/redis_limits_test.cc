@@ -38,18 +38,12 @@ class RedisLimitsTest : public ::testing::Test {
   }
 
   void fwdctlOk(std::vector<std::string> args) {
-    auto r = cluster_.fwdctl(std::move(args));
-    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
-    ASSERT_TRUE(cluster_.waitInSync());
+    ASSERT_TRUE(cluster_.fwdctlInSync(std::move(args)));
   }
 
+  // A key with the given `fwdctl key create` flags.
   std::string key(const std::string& name, std::vector<std::string> flags) {
-    std::vector<std::string> args = {"-o", "json", "key", "create", name};
-    args.insert(args.end(), flags.begin(), flags.end());
-    auto r = cluster_.fwdctl(args);
-    EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
-    EXPECT_TRUE(cluster_.waitInSync());
-    return Json::parse(r.stdout_text, nullptr, false).value("key", "");
+    return cluster_.createKeyInSync(name, std::move(flags));
   }
 
   Response chat(const std::string& dp, const std::string& secret, Headers headers = {}) {

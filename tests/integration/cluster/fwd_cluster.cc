@@ -204,6 +204,24 @@ nlohmann::json FwdCluster::fwdctlJson(std::vector<std::string> args) {
   return parsed;
 }
 
+::testing::AssertionResult FwdCluster::fwdctlInSync(std::vector<std::string> args) {
+  CommandResult r = fwdctl(std::move(args));
+  if (r.exit_code != 0) {
+    return ::testing::AssertionFailure()
+           << "fwdctl exited " << r.exit_code << ": " << r.stderr_text;
+  }
+  return waitInSync();
+}
+
+std::string FwdCluster::createKeyInSync(const std::string& name, std::vector<std::string> flags) {
+  std::vector<std::string> args = {"-o", "json", "key", "create", name};
+  args.insert(args.end(), flags.begin(), flags.end());
+  CommandResult r = fwdctl(std::move(args));
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_TRUE(waitInSync());
+  return nlohmann::json::parse(r.stdout_text, nullptr, false).value("key", "");
+}
+
 std::string FwdCluster::createKey(const std::string& name, std::vector<std::string> models) {
   std::vector<std::string> args = {"key", "create", name};
   for (const auto& m : models) {

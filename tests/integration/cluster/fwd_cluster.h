@@ -79,6 +79,12 @@ class FwdCluster {
   CommandResult fwdctl(std::vector<std::string> args);
   /// Runs `fwdctl -o json ...`, expects exit 0 and parses stdout.
   nlohmann::json fwdctlJson(std::vector<std::string> args);
+  /// Runs fwdctl: success when it exits 0 and every running data plane then serves the config
+  /// it made (waitInSync).
+  ::testing::AssertionResult fwdctlInSync(std::vector<std::string> args);
+  /// `fwdctl key create NAME FLAGS...`, waited into every data plane: the secret, or "" (and a
+  /// test failure) when it failed.
+  std::string createKeyInSync(const std::string& name, std::vector<std::string> flags);
   /// `fwdctl key create NAME [--model P]...`, returns the secret.
   std::string createKey(const std::string& name, std::vector<std::string> models = {});
   std::uint64_t configVersion();
