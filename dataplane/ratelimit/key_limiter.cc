@@ -231,11 +231,12 @@ void KeyLimiter::appendAdmitArgs(std::vector<std::string>& args, bool with_token
   args.push_back(std::to_string(max_parallel_));
 }
 
-std::string KeyLimiter::admitCommand(bool with_tokens, std::uint64_t amount) const {
+std::string_view KeyLimiter::admitCommand(bool with_tokens, std::uint64_t amount,
+                                          std::string& out) const {
   if (!with_tokens) {
     return admit_command_;
   }
-  std::string out = admit_tokens_head_;
+  out = admit_tokens_head_;
   char digits[24];
   redis::appendCommandArg(
       out,

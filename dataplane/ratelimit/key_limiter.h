@@ -120,8 +120,9 @@ class KeyLimiter {
   void appendAdmitArgs(std::vector<std::string>& args, bool with_tokens,
                        std::uint64_t amount) const;
   /// The admission script's EVALSHA command, formatted (redis::formatCommand): built when the
-  /// snapshot compiled, so a request only appends `amount` when it reserves tokens.
-  std::string admitCommand(bool with_tokens, std::uint64_t amount) const;
+  /// snapshot compiled; a request that reserves tokens has it completed with `amount` in
+  /// `scratch`. The view is into this limiter or `scratch`.
+  std::string_view admitCommand(bool with_tokens, std::uint64_t amount, std::string& scratch) const;
   /// Appends the token windows' lengths as the settle script takes them (M, then M × ms).
   void appendTokenWindows(std::vector<std::string>& args) const;
   Scope rateScope() const { return rate_scope_; }

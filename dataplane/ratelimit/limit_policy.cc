@@ -184,13 +184,8 @@ std::optional<proxy::ApiError> reserveInMemory(pipeline::RequestContext& ctx,
   return std::nullopt;
 }
 
-// The admission script's command: EVALSHA (formatted when the snapshot compiled), or EVAL with
-// the script when Redis lacks it.
-std::string admitCommand(const KeyLimiter& limiter, bool eval, bool with_tokens,
-                         std::uint64_t amount) {
-  if (!eval) {
-    return limiter.admitCommand(with_tokens, amount);
-  }
+// The admission script's command as EVAL with the script itself, for a Redis that lacks it.
+std::string admitEvalCommand(const KeyLimiter& limiter, bool with_tokens, std::uint64_t amount) {
   std::vector<std::string> args = {"EVAL", kAdmitScript, "1", limiter.redisPrefix()};
   limiter.appendAdmitArgs(args, with_tokens, amount);
   return redis::formatCommand(args);
@@ -252,9 +247,11 @@ proxy::Task<std::optional<proxy::ApiError>> RequestLimits::awaitRequest(
   redis::Reply reply;
   if (client && client->connected()) {
     auto sent = std::chrono::steady_clock::now();
-    reply = co_await client->commandFormatted(admitCommand(*limiter, false, with_tokens, amount));
+    std::string command;  // with tokens: the command completed with this request's amount
+    reply = co_await client->commandFormatted(limiter->admitCommand(with_tokens, amount, command));
     if (noScript(reply)) {  // a restarted Redis: the script goes along once
-      reply = co_await client->commandFormatted(admitCommand(*limiter, true, with_tokens, amount));
+      command = admitEvalCommand(*limiter, with_tokens, amount);
+      reply = co_await client->commandFormatted(command);
     }
     ctx.w.metrics.redis_duration.cell(ctx.w.index, {"admit"})
         .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count());
@@ -411,7 +408,9 @@ void settleInRedis(const Admission& a, const KeyLimiter& limiter, std::uint64_t 
     }
   };
   std::vector<std::string> args = settleCommand(a, limiter, used);
-  a.redis->send(args, Settled{a.redis, args, &w, std::chrono::steady_clock::now()});
+  std::string command = redis::formatCommand(args);
+  a.redis->sendFormatted(command,
+                         Settled{a.redis, std::move(args), &w, std::chrono::steady_clock::now()});
 }
 
 }  // namespace

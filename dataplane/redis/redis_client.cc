@@ -58,12 +58,12 @@ struct Client::Pending {
   bool finished = false;
 };
 
-std::shared_ptr<Client> Client::create(asio::io_context& io, Endpoint endpoint,
+std::shared_ptr<Client> Client::create(asio::io_context& io, RedisEndpoint endpoint,
                                        ClientOptions options) {
   return std::shared_ptr<Client>(new Client(io, std::move(endpoint), options));
 }
 
-Client::Client(asio::io_context& io, Endpoint endpoint, ClientOptions options)
+Client::Client(asio::io_context& io, RedisEndpoint endpoint, ClientOptions options)
     : io_(io),
       endpoint_(std::move(endpoint)),
       options_(options),
@@ -267,7 +267,7 @@ void Client::send(std::vector<std::string> args, Done done) {
   sendFormatted(formatCommand(args), std::move(done));
 }
 
-void Client::sendFormatted(std::string command, Done done) {
+void Client::sendFormatted(std::string_view command, Done done) {
   auto p = std::make_shared<Pending>();
   p->done = std::move(done);
   if (!connected_ || ac_ == nullptr) {
@@ -294,15 +294,16 @@ void Client::sendFormatted(std::string command, Done done) {
 }
 
 proxy::Task<Reply> Client::command(std::vector<std::string> args) {
-  co_return co_await commandFormatted(formatCommand(args));
+  std::string command = formatCommand(args);
+  co_return co_await commandFormatted(command);
 }
 
-proxy::Task<Reply> Client::commandFormatted(std::string command) {
-  // `command` lives in this frame until the reply: the initiation (run at once) takes it by
-  // reference. (GCC 12 destroys a lambda capture moved from a coroutine parameter twice.)
+proxy::Task<Reply> Client::commandFormatted(std::string_view command) {
+  // The initiation (run at once) hands `command` to hiredis, which copies it. (GCC 12 destroys
+  // a lambda capture moved from a coroutine parameter twice: captured by reference.)
   auto self = shared_from_this();
   auto initiate = [&self, &command](auto handler) {
-    self->sendFormatted(std::move(command), Done(std::move(handler)));
+    self->sendFormatted(command, Done(std::move(handler)));
   };
   Reply reply = co_await asio::async_initiate<decltype(proxy::kUseTask), void(Reply)>(
       initiate, proxy::kUseTask);

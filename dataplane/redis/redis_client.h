@@ -26,9 +26,8 @@ struct redisAsyncContext;
 
 namespace fwd::dataplane::redis {
 
-using common::net::RedisEndpoint;
-using Endpoint = RedisEndpoint;
 using common::net::parseRedisUrl;
+using common::net::RedisEndpoint;
 
 struct Reply {
   enum class Type { kNone, kError, kInteger, kString, kStatus, kNil, kArray };
@@ -83,7 +82,7 @@ void appendCommandArg(std::string& out, std::string_view arg);
 
 class Client : public std::enable_shared_from_this<Client> {
  public:
-  static std::shared_ptr<Client> create(boost::asio::io_context& io, Endpoint endpoint,
+  static std::shared_ptr<Client> create(boost::asio::io_context& io, RedisEndpoint endpoint,
                                         ClientOptions options = {});
   ~Client();
   Client(const Client&) = delete;
@@ -97,19 +96,19 @@ class Client : public std::enable_shared_from_this<Client> {
 
   /// Sends `args` as one command; `done` gets the reply (posted, never called inline).
   void send(std::vector<std::string> args, Done done);
-  /// Sends a command already in the protocol's form (formatCommand, appendCommandArg): for
-  /// commands built once and sent many times.
-  void sendFormatted(std::string command, Done done);
-  /// The same, awaited.
+  /// Sends a command already in the protocol's form (formatCommand, appendCommandArg), copied
+  /// before this returns: for commands built once and sent many times.
+  void sendFormatted(std::string_view command, Done done);
+  /// The same, awaited (`command` must last until the await starts).
   proxy::Task<Reply> command(std::vector<std::string> args);
-  proxy::Task<Reply> commandFormatted(std::string command);
+  proxy::Task<Reply> commandFormatted(std::string_view command);
 
   /// Connections made and lost since start (for metrics and tests).
   std::uint64_t connects() const { return connects_; }
 
  private:
   struct Pending;
-  Client(boost::asio::io_context& io, Endpoint endpoint, ClientOptions options);
+  Client(boost::asio::io_context& io, RedisEndpoint endpoint, ClientOptions options);
 
   void resolve();
   void dial(const std::string& ip, std::uint16_t port);
@@ -130,7 +129,7 @@ class Client : public std::enable_shared_from_this<Client> {
   static void evCleanup(void* self);
 
   boost::asio::io_context& io_;
-  Endpoint endpoint_;
+  RedisEndpoint endpoint_;
   ClientOptions options_;
   redisAsyncContext* ac_ = nullptr;
   std::optional<boost::asio::posix::stream_descriptor> socket_;

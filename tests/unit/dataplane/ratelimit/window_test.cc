@@ -281,12 +281,13 @@ TEST(RedisAdmitTest, TheAdmissionCommandIsFormattedOnceAndCarriesTheTokenAmount)
   ASSERT_EQ(sha.size(), 40u);
   // EVALSHA sha 1 prefix | 1 window: 60, 60000 ms, strategy 1 | no token windows | amount 0,
   // cap 4: 11 arguments.
-  EXPECT_EQ(limiter->admitCommand(false, 0),
+  std::string scratch;
+  EXPECT_EQ(limiter->admitCommand(false, 0, scratch),
             "*11\r\n$7\r\nEVALSHA\r\n$40\r\n" + sha +
                 "\r\n$1\r\n1\r\n$8\r\nfwd:{k7}\r\n$1\r\n1\r\n$2\r\n60\r\n$5\r\n60000\r\n"
                 "$1\r\n1\r\n$1\r\n0\r\n$1\r\n0\r\n$1\r\n4\r\n");
   // With tokens: the minute's token window, then this request's 123 tokens.
-  EXPECT_EQ(limiter->admitCommand(true, 123),
+  EXPECT_EQ(limiter->admitCommand(true, 123, scratch),
             "*13\r\n$7\r\nEVALSHA\r\n$40\r\n" + sha +
                 "\r\n$1\r\n1\r\n$8\r\nfwd:{k7}\r\n$1\r\n1\r\n$2\r\n60\r\n$5\r\n60000\r\n"
                 "$1\r\n1\r\n$1\r\n1\r\n$4\r\n1000\r\n$5\r\n60000\r\n$3\r\n123\r\n$1\r\n4\r\n");
