@@ -8,6 +8,7 @@
 #include "common/log/log.h"
 #include "common/sse/sse_parser.h"
 #include "dataplane/pipeline/answer_editor.h"
+#include "dataplane/pipeline/respond.h"
 #include "dataplane/proxy/chunked_scanner.h"
 
 namespace fwd::dataplane::pipeline {
@@ -192,6 +193,9 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
   // being generated). Otherwise it leaves together with the first body bytes in one write: one
   // sendmsg, one packet, instead of two.
   if (finished || head.read == head.head_bytes) {
+    if (finished) {
+      complete(ctx, out.status);
+    }
     auto hwec = co_await writeToClient(w, client, pending_head, {}, false, false);
     pending_head = {};
     if (hwec) {
@@ -252,8 +256,11 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     size_t forward = editor ? 0 : stepped.forward;
     size_t consumed = stepped.consumed;
     finished = finished || stepped.done;
-    if (editor && finished && stepped.error == nullptr) {
-      editor->finish();
+    if (finished && stepped.error == nullptr) {
+      if (editor) {
+        editor->finish();
+      }
+      complete(ctx, out.status);
     }
     std::string_view data = editor ? std::string_view(editor->out()) : fresh.substr(0, forward);
     if (stepped.error != nullptr) {

@@ -14,6 +14,10 @@ namespace fwd::dataplane::pipeline {
 /// next request).
 bool mayKeepAlive(const RequestContext& ctx);
 
+/// Calls the kOnComplete hooks: the answer (with real status `status`) is whole and its last
+/// bytes are about to be written.
+void complete(RequestContext& ctx, int status);
+
 /// Writes `e` as an OpenAI-shaped error. Returns whether the connection may be kept. GCC 12
 /// destroys non-trivial temporaries in a co_await full-expression twice, so callers pass a named
 /// ApiError.

@@ -110,6 +110,12 @@ void Chain::onAnswer(pipeline::RequestContext& ctx, AnswerPart& part, Readers& r
   }
 }
 
+void Chain::onComplete(pipeline::RequestContext& ctx, int status, const Slots& slots) const {
+  for (size_t i : with(kOnComplete)) {
+    policies_[i]->onComplete(ctx, status, slots[i].get());
+  }
+}
+
 void Chain::onFinish(const pipeline::RequestOutcome& outcome, const Slots& slots) const {
   for (size_t i : with(kOnFinish)) {
     policies_[i]->onFinish(outcome, slots[i].get());

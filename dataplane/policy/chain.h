@@ -37,6 +37,7 @@ class Chain {
                                                            const Slots& slots) const;
   /// Calls every policy with the hook, in order.
   void onError(const pipeline::RequestContext& ctx, ErrorAnswer& answer, const Slots& slots) const;
+  void onComplete(pipeline::RequestContext& ctx, int status, const Slots& slots) const;
   void onFinish(const pipeline::RequestOutcome& outcome, const Slots& slots) const;
   void onResponseHead(const pipeline::RequestContext& ctx, ResponseHead& head,
                       const Slots& slots) const;

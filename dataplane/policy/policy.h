@@ -48,8 +48,13 @@ enum Hook : unsigned {
   // once per request: there, or before fwd answers a request itself (GET /v1/models, whose
   // body is not read).
   kAwaitRequest = 1u << 8,
+  // The answer is whole and its last bytes are about to be written to the client: an upstream's
+  // answer read to its end, or an answer of fwd's own. What the client sees next is the end of
+  // it, so what a policy does here (give back a limit's slot, count the tokens used) is done
+  // before the client can send its next request. Not called for an answer cut short.
+  kOnComplete = 1u << 9,
 };
-inline constexpr size_t kHookCount = 9;
+inline constexpr size_t kHookCount = 10;
 
 /// An error answer as it will be written; kOnError hooks may reshape it.
 struct ErrorAnswer {
@@ -129,6 +134,8 @@ class Policy {
   virtual bool onAnswer(pipeline::RequestContext& ctx, AnswerPart& part, WorkerSlot* slot) const {
     return false;
   }
+  /// kOnComplete: `status` is the one the client gets. Worker thread; must not block.
+  virtual void onComplete(pipeline::RequestContext& ctx, int status, WorkerSlot* slot) const {}
   /// kOnFinish. Worker thread; must not block (queue what is slow).
   virtual void onFinish(const pipeline::RequestOutcome& outcome, WorkerSlot* slot) const {}
 };

@@ -415,17 +415,14 @@ void settleInRedis(const Admission& a, const KeyLimiter& limiter, std::uint64_t 
 
 }  // namespace
 
-void RequestLimits::onFinish(const pipeline::RequestOutcome& outcome, policy::WorkerSlot*) const {
-  const Admission* a = outcome.limits;
-  if (a == nullptr) {
-    return;
+void RequestLimits::settle(const Admission& a, int status, const usage::Usage* u, bool stream,
+                           proxy::WorkerContext& w) const {
+  if (a.redis == nullptr && a.parallel != nullptr) {
+    a.parallel->release();
   }
-  if (a->redis == nullptr && a->parallel != nullptr) {
-    a->parallel->release();
-  }
-  if (a->tokens == nullptr) {
-    if (a->redis != nullptr && a->parallel != nullptr) {
-      settleInRedis(*a, *a->parallel, 0, *outcome.worker);
+  if (a.tokens == nullptr) {
+    if (a.redis != nullptr && a.parallel != nullptr) {
+      settleInRedis(a, *a.parallel, 0, w);
     }
     return;
   }
@@ -433,19 +430,30 @@ void RequestLimits::onFinish(const pipeline::RequestOutcome& outcome, policy::Wo
   // (the prompt's estimate and about a token per content chunk of a stream, or a JSON answer's
   // bytes / 4); nothing for a request that got no answer from an upstream.
   std::uint64_t used = 0;
-  const usage::Usage* u = outcome.usage;
   if (u != nullptr && u->reported) {
     used = u->total;
-  } else if (outcome.status >= 200 && outcome.status < 300) {
-    used = a->prompt_estimate + (u == nullptr     ? 0
-                                 : outcome.stream ? u->content_events
-                                                  : u->completion);
+  } else if (status >= 200 && status < 300) {
+    used = a.prompt_estimate + (u == nullptr ? 0 : stream ? u->content_events : u->completion);
   }
-  if (a->redis != nullptr) {
-    settleInRedis(*a, *a->tokens, used, *outcome.worker);
+  if (a.redis != nullptr) {
+    settleInRedis(a, *a.tokens, used, w);
     return;
   }
-  a->tokens->settle(a->token_tags, a->reserved, used, now_());
+  a.tokens->settle(a.token_tags, a.reserved, used, now_());
+}
+
+void RequestLimits::onComplete(pipeline::RequestContext& ctx, int status,
+                               policy::WorkerSlot*) const {
+  Admission& a = ctx.limits;
+  settle(a, status, &ctx.usage, ctx.body.stream, ctx.w);
+  a.tokens = nullptr;  // settled: onFinish has nothing left to give back
+  a.parallel = nullptr;
+}
+
+void RequestLimits::onFinish(const pipeline::RequestOutcome& outcome, policy::WorkerSlot*) const {
+  if (outcome.limits != nullptr) {
+    settle(*outcome.limits, outcome.status, outcome.usage, outcome.stream, *outcome.worker);
+  }
 }
 
 }  // namespace fwd::dataplane::ratelimit

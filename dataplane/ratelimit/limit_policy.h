@@ -28,6 +28,11 @@
 
 #include "dataplane/policy/policy.h"
 #include "dataplane/ratelimit/key_limiter.h"
+#include "dataplane/usage/usage.h"
+
+namespace fwd::dataplane::proxy {
+struct WorkerContext;
+}
 
 namespace fwd::dataplane::ratelimit {
 
@@ -57,9 +62,11 @@ class RequestLimits final : public policy::Policy {
   unsigned hooks() const override {
     unsigned token_hooks = tokens_ ? policy::kOnAttempt | policy::kOnAnswer : 0u;
     if (redis_) {
-      return policy::kOnKey | policy::kAwaitRequest | policy::kOnFinish | token_hooks;
+      return policy::kOnKey | policy::kAwaitRequest | policy::kOnComplete | policy::kOnFinish |
+             token_hooks;
     }
-    return policy::kOnKey | policy::kOnFinish | token_hooks | (tokens_ ? policy::kOnRequest : 0u);
+    return policy::kOnKey | policy::kOnComplete | policy::kOnFinish | token_hooks |
+           (tokens_ ? policy::kOnRequest : 0u);
   }
   std::optional<proxy::ApiError> onKey(pipeline::RequestContext& ctx,
                                        policy::WorkerSlot* slot) const override;
@@ -72,9 +79,18 @@ class RequestLimits final : public policy::Policy {
   bool wantsAnswer(const pipeline::RequestContext& ctx, policy::WorkerSlot* slot) const override;
   bool onAnswer(pipeline::RequestContext& ctx, policy::AnswerPart& part,
                 policy::WorkerSlot* slot) const override;
+  /// Gives back what the request took (its in-flight slot; the token reservation, replaced by
+  /// the usage) before the client has the answer's end; onFinish does it for a request whose
+  /// answer was cut short.
+  void onComplete(pipeline::RequestContext& ctx, int status,
+                  policy::WorkerSlot* slot) const override;
   void onFinish(const pipeline::RequestOutcome& outcome, policy::WorkerSlot* slot) const override;
 
  private:
+  // Gives back the request's slot and settles its token reservation with what it used.
+  void settle(const Admission& a, int status, const usage::Usage* u, bool stream,
+              proxy::WorkerContext& w) const;
+
   bool tokens_;
   bool redis_;
   NowFn now_;

@@ -18,6 +18,8 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr char kChatBody[] = R"({"model":"gpt-4o","messages":[]})";
+// The fake reports prompt_tokens 10 and one completion token per chunk (3 for a JSON answer).
+constexpr char kStream[] = R"({"model":"gpt-4o","stream":true,"messages":[]})";
 
 class LimitsTest : public ::testing::Test {
  protected:
@@ -144,6 +146,19 @@ TEST_F(LimitsTest, MaxParallelCapsRequestsInFlightAndGivesSlotsBack) {
             std::string::npos);
 }
 
+TEST_F(LimitsTest, AClientThatHasTheAnswerFindsItsSlotGivenBack) {
+  // The slot comes back before the answer's last bytes leave (kOnComplete), not after: a client
+  // that sends its next request the moment it has an answer, on a new connection that may land
+  // on another worker, never finds the slot still taken. JSON answers, streams and errors.
+  std::string k = key("serial", {"--max-parallel", "1"});
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_EQ(chat(k).status, 200) << "request " << i;
+    ASSERT_EQ(cluster_.call("dp1", "POST", "/v1/chat/completions", k, kStream).status, 200)
+        << "stream " << i;
+    ASSERT_EQ(chat(k, {{"x-fake-status", "400"}}).status, 400) << "error " << i;
+  }
+}
+
 TEST_F(LimitsTest, DefaultsApplyToKeysWithoutTheirOwnAndChangesKeepTheCount) {
   fwdctlOk({"settings", "set", "default_rate", "2/hour"});
   fwdctlOk({"settings", "set", "default_rate_strategy", "fixed-window-elastic-expiry"});
@@ -196,9 +211,6 @@ TEST_F(LimitsTest, WindowsRollOverInRealTime) {
   std::this_thread::sleep_for(std::chrono::milliseconds(2100));
   EXPECT_EQ(chat(s).status, 200);
 }
-
-// The fake reports prompt_tokens 10 and one completion token per chunk (3 for a JSON answer).
-constexpr char kStream[] = R"({"model":"gpt-4o","stream":true,"messages":[]})";
 
 TEST_F(LimitsTest, TokensAreCountedFromUsageForAnswersAndStreams) {
   // 100 tokens per minute (in an hour window too, so a minute boundary during the test does not
