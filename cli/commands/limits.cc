@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "cli/client/error_kind.h"
+#include "common/config/budget.h"
 #include "common/config/rate.h"
 
 namespace fwd::cli::commands {
@@ -11,8 +12,8 @@ namespace {
 
 using client::usageError;
 
-constexpr const char* kLimitFlags[] = {"rate", "rate-strategy", "max-parallel",
-                                       "tpm",  "tokens",        "redis-down"};
+constexpr const char* kLimitFlags[] = {"rate",   "rate-strategy", "max-parallel", "tpm",
+                                       "tokens", "redis-down",    "budget-usd",   "budget-tokens"};
 
 std::vector<common::config::Rate> ratesOf(
     const google::protobuf::RepeatedPtrField<fwd::v1::RateWindow>& windows) {
@@ -38,6 +39,30 @@ absl::Status addRates(const std::string& flag, const std::string& text,
   return absl::OkStatus();
 }
 
+// --budget-usd and --budget-tokens: BUDGETS into `out`, or a usage error naming the flag.
+absl::Status addBudgets(const std::string& flag, const std::string& text, bool money,
+                        google::protobuf::RepeatedPtrField<fwd::v1::Budget>* out) {
+  auto budgets = common::config::parseBudgets(text, money);
+  if (!budgets.ok()) {
+    return usageError("--" + flag + ": " + std::string(budgets.status().message()));
+  }
+  for (const common::config::Budget& b : *budgets) {
+    fwd::v1::Budget* budget = out->Add();
+    budget->set_amount(b.amount);
+    budget->set_period(static_cast<fwd::v1::BudgetPeriod>(b.period));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<common::config::Budget> budgetsOf(
+    const google::protobuf::RepeatedPtrField<fwd::v1::Budget>& budgets) {
+  std::vector<common::config::Budget> out;
+  for (const fwd::v1::Budget& b : budgets) {
+    out.push_back({b.amount(), static_cast<common::config::BudgetPeriod>(b.period())});
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<FlagSpec> limitsFlags(bool update) {
@@ -49,6 +74,11 @@ std::vector<FlagSpec> limitsFlags(bool update) {
       {"max-parallel", FlagKind::kValue, "N", "requests in flight at once"},
       {"tpm", FlagKind::kValue, "N", "tokens per minute (prompt + completion, as reported)"},
       {"tokens", FlagKind::kValue, "RATES", "token windows, e.g. 1000000/day;5000000/7days"},
+      {"budget-usd", FlagKind::kValue, "BUDGETS",
+       "money the key may spend, priced with fwdctl price: 10/month, 1.50/day;40/month, "
+       "100/total (UTC days and months)"},
+      {"budget-tokens", FlagKind::kValue, "BUDGETS",
+       "tokens the key may use: 5000000/month, 100000/day, 1000000000/total"},
       {"redis-down", FlagKind::kValue, "MODE",
        "with Redis (settings redis_url), while it is unreachable: fail-open (counted in each "
        "data plane's memory) or fail-closed (503)"},
@@ -65,11 +95,11 @@ std::vector<FlagSpec> limitsFlags(bool update) {
 std::string limitsSynopsis(bool update) {
   std::string out =
       "[--rate RATES] [--rate-strategy NAME] [--max-parallel N] [--tpm N] [--tokens RATES] "
-      "[--redis-down MODE]";
+      "[--budget-usd BUDGETS] [--budget-tokens BUDGETS] [--redis-down MODE]";
   if (update) {
     out +=
         " [--clear-rate] [--clear-rate-strategy] [--clear-max-parallel] [--clear-tpm] "
-        "[--clear-tokens] [--clear-redis-down]";
+        "[--clear-tokens] [--clear-budget-usd] [--clear-budget-tokens] [--clear-redis-down]";
   }
   return out;
 }
@@ -100,6 +130,21 @@ absl::Status applyLimitsFlags(const FlagValues& flags,
       return s;
     }
     paths.push_back("limits.tokens");
+  }
+  if (auto text = flags.value("budget-usd")) {
+    if (absl::Status s = addBudgets("budget-usd", *text, true, limits().mutable_budget_usd());
+        !s.ok()) {
+      return s;
+    }
+    paths.push_back("limits.budget_usd");
+  }
+  if (auto text = flags.value("budget-tokens")) {
+    if (absl::Status s =
+            addBudgets("budget-tokens", *text, false, limits().mutable_budget_tokens());
+        !s.ok()) {
+      return s;
+    }
+    paths.push_back("limits.budget_tokens");
   }
   if (auto text = flags.value("tpm")) {
     std::uint64_t n = 0;
@@ -162,6 +207,12 @@ std::string limitsCell(const fwd::v1::Limits& l) {
   if (l.tokens_size() > 0) {
     add("tokens " + common::config::formatRates(ratesOf(l.tokens())));
   }
+  if (l.budget_usd_size() > 0) {
+    add("budget_usd " + common::config::formatBudgets(budgetsOf(l.budget_usd()), true));
+  }
+  if (l.budget_tokens_size() > 0) {
+    add("budget_tokens " + common::config::formatBudgets(budgetsOf(l.budget_tokens()), false));
+  }
   if (l.redis_down() != fwd::v1::REDIS_DOWN_UNSPECIFIED) {
     add("redis_down " + std::string(common::config::redisDownName(
                             static_cast<common::config::RedisDown>(l.redis_down()))));
@@ -181,6 +232,12 @@ Json limitsJson(const fwd::v1::Limits& l) {
       {"tpm", l.tpm() > 0 ? Json(l.tpm()) : Json(nullptr)},
       {"tokens", l.tokens_size() > 0 ? Json(common::config::formatRates(ratesOf(l.tokens())))
                                      : Json(nullptr)},
+      {"budget_usd", l.budget_usd_size() > 0
+                         ? Json(common::config::formatBudgets(budgetsOf(l.budget_usd()), true))
+                         : Json(nullptr)},
+      {"budget_tokens", l.budget_tokens_size() > 0 ? Json(common::config::formatBudgets(
+                                                         budgetsOf(l.budget_tokens()), false))
+                                                   : Json(nullptr)},
       {"redis_down", l.redis_down() != fwd::v1::REDIS_DOWN_UNSPECIFIED
                          ? Json(common::config::redisDownName(
                                static_cast<common::config::RedisDown>(l.redis_down())))

@@ -13,8 +13,8 @@
 
 namespace fwd::cli::commands {
 
-/// --rate, --rate-strategy, --max-parallel, --tpm, --tokens, --redis-down, and on update their
-/// --clear-… counterparts.
+/// --rate, --rate-strategy, --max-parallel, --tpm, --tokens, --budget-usd, --budget-tokens,
+/// --redis-down, and on update their --clear-… counterparts.
 std::vector<FlagSpec> limitsFlags(bool update);
 
 /// The synopsis of limitsFlags().
@@ -30,7 +30,8 @@ absl::Status applyLimitsFlags(const FlagValues& flags,
 /// One line: "rate 60/minute;600/hour (sliding-window), max_parallel 4" or "-" when none.
 std::string limitsCell(const fwd::v1::Limits& limits);
 
-/// {"rate","rate_strategy","max_parallel","tpm","tokens","redis_down"}, each null when unset.
+/// {"rate","rate_strategy","max_parallel","tpm","tokens","budget_usd","budget_tokens",
+/// "redis_down"}, each null when unset.
 Json limitsJson(const fwd::v1::Limits& limits);
 
 }  // namespace fwd::cli::commands

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <functional>
 
+#include "common/config/budget.h"
 #include "common/config/rate.h"
 #include "common/net/redis_url.h"
 #include "controlplane/validate/validate.h"
@@ -95,6 +96,33 @@ void addWindows(const std::string& stored, fwd::v1::Settings& s, bool tokens) {
   }
 }
 
+absl::StatusOr<std::string> normalizeBudgets(std::string_view name, std::string_view value,
+                                             bool money) {
+  if (isNone(value)) {
+    return std::string();
+  }
+  auto budgets = common::config::parseBudgets(value, money);
+  if (!budgets.ok()) {
+    return absl::InvalidArgumentError("setting " + std::string(name) + ": " +
+                                      std::string(budgets.status().message()));
+  }
+  return common::config::formatBudgets(*budgets, money);
+}
+
+// Stored budgets (canonical, or "" for none) into the default budgets.
+void addBudgets(const std::string& stored, fwd::v1::Settings& s, bool money) {
+  auto budgets = common::config::parseBudgets(stored, money);
+  if (stored.empty() || !budgets.ok()) {
+    return;
+  }
+  fwd::v1::Limits* limits = s.mutable_default_limits();
+  for (const common::config::Budget& b : *budgets) {
+    fwd::v1::Budget* out = money ? limits->add_budget_usd() : limits->add_budget_tokens();
+    out->set_amount(b.amount);
+    out->set_period(static_cast<fwd::v1::BudgetPeriod>(b.period));
+  }
+}
+
 // A stored count ("0": none) into one field of the default limits.
 template <typename T>
 void setCount(const std::string& stored, fwd::v1::Settings& s, void (fwd::v1::Limits::*set)(T)) {
@@ -149,6 +177,15 @@ const std::vector<SettingSpec>& specs() {
        "token windows of each key that sets no --tpm or --tokens, e.g. 1000000/day",
        [](std::string_view v) { return normalizeRates("default_tokens", v, true); },
        [](const std::string& v, fwd::v1::Settings& s) { addWindows(v, s, true); }},
+      {"default_budget_usd", "",
+       "money budget of each key that sets no --budget-usd (each key spends its own), e.g. "
+       "10/month or 1/day;20/month",
+       [](std::string_view v) { return normalizeBudgets("default_budget_usd", v, true); },
+       [](const std::string& v, fwd::v1::Settings& s) { addBudgets(v, s, true); }},
+      {"default_budget_tokens", "",
+       "token budget of each key that sets no --budget-tokens, e.g. 5000000/month",
+       [](std::string_view v) { return normalizeBudgets("default_budget_tokens", v, false); },
+       [](const std::string& v, fwd::v1::Settings& s) { addBudgets(v, s, false); }},
       {"redis_down", "fail-open",
        "what a limited key's requests get while Redis is unreachable, for each key that sets no "
        "--redis-down: fail-open (counted in each data plane's memory meanwhile) or fail-closed "

@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/config/budget.h"
 #include "common/config/defaults.h"
 #include "common/config/duration.h"
 #include "common/match/glob.h"
@@ -1161,7 +1162,34 @@ absl::Status checkLimits(std::string_view field, const fwd::v1::Limits& limits) 
                                       std::to_string(limits.max_parallel()) + ": at most " +
                                       std::to_string(kMaxParallel));
   }
-  return absl::OkStatus();
+  auto checkBudgets = [&](const char* name,
+                          const google::protobuf::RepeatedPtrField<fwd::v1::Budget>& budgets,
+                          std::uint64_t max) {
+    for (int i = 0; i < budgets.size(); ++i) {
+      const fwd::v1::Budget& b = budgets[i];
+      std::string at = prefix + name + "[" + std::to_string(i) + "]";
+      if (b.period() == fwd::v1::BUDGET_PERIOD_UNSPECIFIED ||
+          !fwd::v1::BudgetPeriod_IsValid(b.period())) {
+        return absl::InvalidArgumentError(at + ": period must be day, month or total");
+      }
+      if (b.amount() == 0 || b.amount() > max) {
+        return absl::InvalidArgumentError(at + ": amount " + std::to_string(b.amount()) +
+                                          " must be 1.." + std::to_string(max));
+      }
+      for (int j = 0; j < i; ++j) {
+        if (budgets[j].period() == b.period()) {
+          return absl::InvalidArgumentError(at + ": a second budget for the same period");
+        }
+      }
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status s =
+          checkBudgets("budget_usd", limits.budget_usd(), common::config::kMaxBudgetMicros);
+      !s.ok()) {
+    return s;
+  }
+  return checkBudgets("budget_tokens", limits.budget_tokens(), common::config::kMaxBudgetTokens);
 }
 
 absl::Status normalizePrice(fwd::v1::Price& price) {
@@ -1249,7 +1277,8 @@ absl::Status normalizeIpRule(fwd::v1::IpRule& rule) {
 namespace {
 constexpr char kUpdatableKeyPaths[] =
     "models, errors_as_200, allow_ips, deny_ips, limits, limits.rate, limits.rate_strategy, "
-    "limits.max_parallel, limits.tpm, limits.tokens, limits.redis_down";
+    "limits.max_parallel, limits.tpm, limits.tokens, limits.redis_down, limits.budget_usd, "
+    "limits.budget_tokens";
 }  // namespace
 
 absl::Status checkKeyMask(const google::protobuf::FieldMask& mask) {
@@ -1287,6 +1316,10 @@ absl::Status applyKeyMask(const fwd::v1::Key& patch, const google::protobuf::Fie
       *target.mutable_limits()->mutable_tokens() = patch.limits().tokens();
     } else if (path == "limits.redis_down") {
       target.mutable_limits()->set_redis_down(patch.limits().redis_down());
+    } else if (path == "limits.budget_usd") {
+      *target.mutable_limits()->mutable_budget_usd() = patch.limits().budget_usd();
+    } else if (path == "limits.budget_tokens") {
+      *target.mutable_limits()->mutable_budget_tokens() = patch.limits().budget_tokens();
     } else {
       return absl::InvalidArgumentError("update_mask: \"" + path +
                                         "\" is not an updatable key field (use " +

@@ -100,7 +100,9 @@ absl::Status normalizeCreateKey(fwd::v1::CreateKeyRequest& request);
 /// The limits of a key (or the default limits): each rate window 1..kMaxRequestRate requests
 /// per 1 second..366 days, at most kMaxRateWindows of distinct lengths; a known strategy;
 /// max_parallel at most kMaxParallel; tpm and each token window at most kMaxTokenRate tokens,
-/// at most kMaxRateWindows token windows with tpm's minute. Errors name "<field>.<limit>".
+/// at most kMaxRateWindows token windows with tpm's minute; budgets with a known period, at
+/// most one per period, 1..kMaxBudgetMicros (USD) or 1..kMaxBudgetTokens. Errors name
+/// "<field>.<limit>".
 absl::Status checkLimits(std::string_view field, const fwd::v1::Limits& limits);
 
 /// An environment variable name: letters, digits and '_', not starting with a digit.

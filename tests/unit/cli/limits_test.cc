@@ -23,14 +23,22 @@ TEST(CliLimitsTest, LimitFlagsSetTheirFieldsAndNameTheirPaths) {
   flags.add("tpm", "100000");
   flags.add("tokens", "1000000/day");
   flags.add("redis-down", "fail-closed");
+  flags.add("budget-usd", "10/month; 1.50/day");
+  flags.add("budget-tokens", "5000000/total");
   fwd::v1::Limits limits;
   std::vector<std::string> paths;
   ASSERT_TRUE(applyLimitsFlags(
                   flags, [&]() -> fwd::v1::Limits& { return limits; }, paths)
                   .ok());
-  EXPECT_THAT(paths,
-              ElementsAre("limits.rate", "limits.tokens", "limits.tpm", "limits.rate_strategy",
-                          "limits.redis_down", "limits.max_parallel"));
+  EXPECT_THAT(paths, ElementsAre("limits.rate", "limits.tokens", "limits.budget_usd",
+                                 "limits.budget_tokens", "limits.tpm", "limits.rate_strategy",
+                                 "limits.redis_down", "limits.max_parallel"));
+  ASSERT_EQ(limits.budget_usd_size(), 2);
+  EXPECT_EQ(limits.budget_usd(0).amount(), 10'000'000u);
+  EXPECT_EQ(limits.budget_usd(0).period(), fwd::v1::BUDGET_PERIOD_MONTH);
+  EXPECT_EQ(limits.budget_usd(1).amount(), 1'500'000u);
+  ASSERT_EQ(limits.budget_tokens_size(), 1);
+  EXPECT_EQ(limits.budget_tokens(0).period(), fwd::v1::BUDGET_PERIOD_TOTAL);
   EXPECT_EQ(limits.tpm(), 100000u);
   ASSERT_EQ(limits.tokens_size(), 1);
   EXPECT_EQ(limits.tokens(0).seconds(), 86400u);
@@ -42,16 +50,19 @@ TEST(CliLimitsTest, LimitFlagsSetTheirFieldsAndNameTheirPaths) {
   EXPECT_EQ(limits.max_parallel(), 4u);
   EXPECT_EQ(limitsCell(limits),
             "rate 600/hour;60/minute, sliding-window, max_parallel 4, tpm 100000, tokens "
-            "1000000/day, redis_down fail-closed");
+            "1000000/day, budget_usd 10/month;1.5/day, budget_tokens 5000000/total, redis_down "
+            "fail-closed");
   EXPECT_EQ(limitsJson(limits).dump(),
             R"({"rate":"600/hour;60/minute","rate_strategy":"sliding-window","max_parallel":4,)"
-            R"("tpm":100000,"tokens":"1000000/day","redis_down":"fail-closed"})");
+            R"("tpm":100000,"tokens":"1000000/day","budget_usd":"10/month;1.5/day",)"
+            R"("budget_tokens":"5000000/total","redis_down":"fail-closed"})");
   EXPECT_EQ(limitsCell(fwd::v1::Limits()), "-");
 
   FlagValues clear;
   clear.add("clear-rate", "true");
   clear.add("clear-max-parallel", "true");
   clear.add("clear-redis-down", "true");
+  clear.add("clear-budget-usd", "true");
   fwd::v1::Limits cleared;
   bool touched = false;
   paths.clear();
@@ -64,7 +75,8 @@ TEST(CliLimitsTest, LimitFlagsSetTheirFieldsAndNameTheirPaths) {
                   paths)
                   .ok());
   EXPECT_TRUE(touched);
-  EXPECT_THAT(paths, ElementsAre("limits.rate", "limits.max_parallel", "limits.redis_down"));
+  EXPECT_THAT(paths, ElementsAre("limits.rate", "limits.max_parallel", "limits.redis_down",
+                                 "limits.budget_usd"));
   EXPECT_EQ(cleared.rate_size(), 0);
 }
 
@@ -92,6 +104,14 @@ TEST(CliLimitsTest, MalformedLimitFlagsAreUsageErrors) {
        "limit, use --clear-tpm)"},
       {with(create, {"--tokens", "5/fortnight"}),
        "--tokens: invalid rate \"5/fortnight\": " + shape},
+      {with(create, {"--budget-usd", "10/fortnight"}),
+       "--budget-usd: budget \"10/fortnight\": unknown period \"fortnight\": use day, month or "
+       "total (a budget renews at 00:00 UTC each day, or on the 1st of each month; a total one "
+       "never does)"},
+      {with(create, {"--budget-usd", "0/month"}),
+       "--budget-usd: budget \"0/month\": a budget must be more than $0"},
+      {with(create, {"--budget-tokens", "1.5/day"}),
+       "--budget-tokens: budget \"1.5/day\": \"1.5\" is not a whole number of tokens"},
       {with(create, {"--clear-rate"}),
        "unknown flag --clear-rate for \"key create\" (see fwdctl key --help)"},
       {with(update, {"--clear-rate", "--rate", "1/second"}),

@@ -193,7 +193,7 @@ TEST(CliRenderTest, KeyListingsShowPrefixNeverSecretOrHash) {
             R"({"name":"ci","display_prefix":"fwd-AbCd","models":[],"errors_as_200":false,)"
             R"("allow_ips":[],"deny_ips":[],)"
             R"("limits":{"rate":null,"rate_strategy":null,"max_parallel":null,"tpm":null,)"
-            R"("tokens":null,"redis_down":null},)"
+            R"("tokens":null,"budget_usd":null,"budget_tokens":null,"redis_down":null},)"
             R"("created":"2026-11-22T10:00:00Z","updated":null,"revoked":null,)"
             R"("previous_secret_expires":null})");
   EXPECT_EQ(keyJson(key("old-bot", true))["revoked"], "2026-11-22T11:00:00Z");

@@ -535,15 +535,27 @@ TEST(ValidateTest, SettingsHaveKnownNamesAndValues) {
   EXPECT_EQ(std::string(checkSetting("errors_as_201", "true").status().message()),
             "no setting named \"errors_as_201\"; the settings are: errors_as_200, default_rate, "
             "default_rate_strategy, default_max_parallel, default_tpm, default_tokens, "
-            "redis_down, redis_url, redis_url_env");
+            "default_budget_usd, default_budget_tokens, redis_down, redis_url, redis_url_env");
   EXPECT_EQ(std::string(checkSetting("errors_as_200", "yes").status().message()),
             "setting errors_as_200: \"yes\" is not true or false");
   fwd::v1::Settings settings;
   applySettings({{"errors_as_200", "true"}, {"from_the_future", "1"}}, settings);
   EXPECT_TRUE(settings.errors_as_200());
   auto known = knownSettings();
-  ASSERT_EQ(known.size(), 9u);
+  ASSERT_EQ(known.size(), 11u);
   EXPECT_EQ(known[0].default_value(), "false");
+  // Budgets: stored canonical, each key gets its own.
+  EXPECT_EQ(checkSetting("default_budget_usd", "$5/day; 100/month").value(), "5/day;100/month");
+  EXPECT_EQ(std::string(checkSetting("default_budget_tokens", "1/week").status().message()),
+            "setting default_budget_tokens: budget \"1/week\": unknown period \"week\": use "
+            "day, month or total (a budget renews at 00:00 UTC each day, or on the 1st of each "
+            "month; a total one never does)");
+  fwd::v1::Settings budgets;
+  applySettings({{"default_budget_usd", "5/day;100/month"}, {"default_budget_tokens", "7/total"}},
+                budgets);
+  ASSERT_EQ(budgets.default_limits().budget_usd_size(), 2);
+  EXPECT_EQ(budgets.default_limits().budget_usd(1).amount(), 100'000'000u);
+  EXPECT_EQ(budgets.default_limits().budget_tokens(0).period(), fwd::v1::BUDGET_PERIOD_TOTAL);
 }
 
 TEST(ValidateTest, PricesNeedAValidModelPatternAndBoundedAmounts) {
@@ -676,6 +688,24 @@ TEST(ValidateTest, KeyLimitsAreBounded) {
   limits.set_tpm(2'000'000'000'000);
   EXPECT_EQ(std::string(checkLimits("limits", limits).message()),
             "limits.tpm 2000000000000: at most 1000000000000 tokens per minute");
+  limits.set_tpm(100);
+  // Budgets: a known period, once each, a bounded amount.
+  fwd::v1::Budget* usd = limits.add_budget_usd();
+  usd->set_amount(10'000'000);
+  EXPECT_EQ(std::string(checkLimits("limits", limits).message()),
+            "limits.budget_usd[0]: period must be day, month or total");
+  usd->set_period(fwd::v1::BUDGET_PERIOD_MONTH);
+  EXPECT_TRUE(checkLimits("limits", limits).ok());
+  *limits.add_budget_usd() = *usd;
+  EXPECT_EQ(std::string(checkLimits("limits", limits).message()),
+            "limits.budget_usd[1]: a second budget for the same period");
+  limits.mutable_budget_usd()->RemoveLast();
+  fwd::v1::Budget* tokens = limits.add_budget_tokens();
+  tokens->set_period(fwd::v1::BUDGET_PERIOD_TOTAL);
+  EXPECT_EQ(std::string(checkLimits("limits", limits).message()),
+            "limits.budget_tokens[0]: amount 0 must be 1..1000000000000000");
+  tokens->set_amount(5);
+  EXPECT_TRUE(checkLimits("limits", limits).ok());
 
   // A key update sets one limit at a time and checks the result.
   fwd::v1::Key target;
@@ -699,12 +729,14 @@ TEST(ValidateTest, KeyUpdatesNameTheirFieldsAndRotationsABoundedGrace) {
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
             "nothing to update: update_mask names no field (use models, errors_as_200, allow_ips, "
             "deny_ips, limits, limits.rate, limits.rate_strategy, limits.max_parallel, "
-            "limits.tpm, limits.tokens, limits.redis_down)");
+            "limits.tpm, limits.tokens, limits.redis_down, limits.budget_usd, "
+            "limits.budget_tokens)");
   mask.add_paths("name");
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
             "update_mask: \"name\" is not an updatable key field (use models, errors_as_200, "
             "allow_ips, deny_ips, limits, limits.rate, limits.rate_strategy, "
-            "limits.max_parallel, limits.tpm, limits.tokens, limits.redis_down)");
+            "limits.max_parallel, limits.tpm, limits.tokens, limits.redis_down, "
+            "limits.budget_usd, limits.budget_tokens)");
   mask.set_paths(0, "models");
   EXPECT_TRUE(checkKeyMask(mask).ok());
   fwd::v1::Key patch;
