@@ -521,7 +521,8 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     e.limiter = ratelimit::KeyLimiter::compile(k.id(), k.limits(),
                                                snapshot.settings().default_limits(), *counters);
     any_limits = any_limits || e.limiter != nullptr;
-    any_token_limits = any_token_limits || (e.limiter != nullptr && e.limiter->limitsTokens());
+    any_token_limits = any_token_limits || (e.limiter != nullptr &&
+                                            (e.limiter->limitsTokens() || e.limiter->hasBudgets()));
     cfg->keys_.push_back(std::move(e));
   }
   counters->prune();
@@ -534,8 +535,9 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
   }
   cfg->redis_ = redisSetting(snapshot.settings(), env);
   if (any_limits) {
-    policies.push_back(
-        std::make_shared<ratelimit::RequestLimits>(any_token_limits, cfg->redis_.enabled));
+    policies.push_back(std::make_shared<ratelimit::RequestLimits>(
+        any_token_limits, cfg->redis_.enabled,
+        std::make_shared<const usage::PriceTable>(snapshot.prices())));
   }
   if (any_body_edits) {
     policies.push_back(std::make_shared<rewrite::RequestEdits>());

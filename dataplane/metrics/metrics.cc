@@ -89,9 +89,13 @@ Metrics::Metrics(size_t workers)
                   prometheus::MetricType::Counter, {"scope"}, workers),
       limited("fwd_limited_requests_total",
               "Requests refused by a limit (429), by the limit (reason: rate, parallel, "
-              "tokens; redis_down: 503 while Redis is unreachable and the key fails closed) and "
-              "where it was set (scope: key, default).",
+              "tokens, budget; redis_down: 503 while Redis is unreachable and the key fails "
+              "closed) and where it was set (scope: key, default).",
               prometheus::MetricType::Counter, {"reason", "scope"}, workers),
+      unpriced("fwd_unpriced_requests_total",
+               "Requests of keys with a money budget whose model has no price (fwdctl price): "
+               "their tokens are counted as unpriced, not as $0, by the model asked for.",
+               prometheus::MetricType::Counter, {"model"}, workers),
       redis_duration("fwd_redis_duration_seconds",
                      "Round trips of the limits' scripts to Redis (script: admit, settle).",
                      prometheus::MetricType::Histogram, {"script"}, workers, &redisBuckets()),
@@ -148,6 +152,7 @@ std::vector<prometheus::MetricFamily> Metrics::Collect() const {
   out.push_back(retry_budget_exhausted.collect());
   out.push_back(ip_refusals.collect());
   out.push_back(limited.collect());
+  out.push_back(unpriced.collect());
   out.push_back(redis_duration.collect());
   out.push_back(redis_errors.collect());
   out.push_back(redis_connected.collect());

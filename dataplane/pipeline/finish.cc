@@ -30,6 +30,7 @@ void finish(RequestContext& ctx) {
   outcome.status = ctx.status;
   outcome.route = ctx.route_name;
   outcome.model = ctx.model_label;
+  outcome.served_model = ctx.served_model.empty() ? std::string_view(ctx.model) : ctx.served_model;
   outcome.upstream = ctx.upstream != nullptr ? std::string_view(ctx.upstream->name) : "";
   outcome.key = ctx.key;
   outcome.attempts = ctx.attempts;

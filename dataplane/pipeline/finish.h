@@ -14,8 +14,9 @@ namespace fwd::dataplane::pipeline {
 struct RequestOutcome {
   int status = 0;  // answered (499: the client left)
   std::string_view route;
-  std::string_view model;     // metrics label of the model asked for
-  std::string_view upstream;  // of the last attempt, or ""
+  std::string_view model;         // metrics label of the model asked for
+  std::string_view served_model;  // the model the upstream was sent (or asked for)
+  std::string_view upstream;      // of the last attempt, or ""
   const config::KeyEntry* key = nullptr;
   size_t attempts = 0;
   double seconds = 0;                            // from the request head to the end of the answer

@@ -38,11 +38,16 @@ std::shared_ptr<std::atomic<std::int64_t>> CounterRegistry::gauge(const std::str
   return getOrMake(mu_, gauges_, id);
 }
 
+std::shared_ptr<BudgetCounter> CounterRegistry::budget(const std::string& id) {
+  return getOrMake(mu_, budgets_, id);
+}
+
 void CounterRegistry::prune() {
   std::lock_guard<std::mutex> lock(mu_);
   std::erase_if(windows_, [](const auto& entry) { return entry.second.use_count() == 1; });
   std::erase_if(gauges_, [](const auto& entry) { return entry.second.use_count() == 1; });
   std::erase_if(tokens_, [](const auto& entry) { return entry.second.use_count() == 1; });
+  std::erase_if(budgets_, [](const auto& entry) { return entry.second.use_count() == 1; });
 }
 
 std::shared_ptr<const KeyLimiter> KeyLimiter::compile(std::uint64_t key_id,
@@ -98,7 +103,28 @@ std::shared_ptr<const KeyLimiter> KeyLimiter::compile(std::uint64_t key_id,
   if (limiter->max_parallel_ > 0) {
     limiter->in_flight_ = counters.gauge(prefix + "in_flight");
   }
-  if (limiter->rates_.empty() && limiter->tokens_.empty() && limiter->max_parallel_ == 0) {
+  for (bool money : {true, false}) {
+    const auto& own = money ? key.budget_usd() : key.budget_tokens();
+    const auto& budgets =
+        own.empty() ? (money ? defaults.budget_usd() : defaults.budget_tokens()) : own;
+    for (const fwd::v1::Budget& b : budgets) {
+      BudgetLimit limit;
+      limit.money = money;
+      // Money budgets are set in micro-USD and counted in nano-USD.
+      limit.limit = money ? b.amount() * 1000 : b.amount();
+      limit.period = static_cast<common::config::BudgetPeriod>(b.period());
+      limit.scope = own.empty() ? Scope::kDefault : Scope::kKey;
+      std::string id = prefix + (money ? "budget/usd/" : "budget/tokens/") +
+                       std::string(common::config::budgetPeriodName(limit.period));
+      limit.spent = counters.budget(id);
+      if (money) {
+        limit.unpriced = counters.budget(id + "/unpriced");
+      }
+      limiter->budgets_.push_back(std::move(limit));
+    }
+  }
+  if (limiter->rates_.empty() && limiter->tokens_.empty() && limiter->max_parallel_ == 0 &&
+      limiter->budgets_.empty()) {
     return nullptr;
   }
   limiter->redis_prefix_ = "fwd:{k";
@@ -109,10 +135,13 @@ std::shared_ptr<const KeyLimiter> KeyLimiter::compile(std::uint64_t key_id,
                                 : defaults.redis_down();
   limiter->fail_closed_ = down == fwd::v1::REDIS_DOWN_FAIL_CLOSED;
   std::vector<std::string> args = {"EVALSHA", admitScriptSha(), "1", limiter->redis_prefix_};
-  limiter->appendAdmitArgs(args, false, 0);
+  limiter->appendAdmitArgs(args, false, true, 0);
   limiter->admit_command_ = redis::formatCommand(args);
   args.resize(4);
-  limiter->appendAdmitArgs(args, true, 0);
+  limiter->appendAdmitArgs(args, false, false, 0);
+  limiter->admit_no_budgets_command_ = redis::formatCommand(args);
+  args.resize(4);
+  limiter->appendAdmitArgs(args, true, true, 0);
   args.resize(args.size() - 2);  // the amount and the cap go last, per request
   limiter->admit_tokens_head_ = '*';
   limiter->admit_tokens_head_ += std::to_string(args.size() + 2);
@@ -210,8 +239,47 @@ void KeyLimiter::settle(const TokenTags& tags, std::uint64_t reserved, std::uint
   }
 }
 
+BudgetVerdict KeyLimiter::checkBudgets(Millis now) const {
+  BudgetVerdict v;
+  for (const BudgetLimit& b : budgets_) {
+    std::uint64_t spent = b.spent->spent(common::config::budgetPeriodIndex(b.period, now));
+    if (spent >= b.limit) {
+      v.spent_budget = &b;
+      v.spent = spent;
+      std::int64_t end = common::config::budgetPeriodEnd(b.period, now);
+      v.reset = end < 0 ? -1 : end - now;
+      return v;
+    }
+  }
+  return v;
+}
+
+void KeyLimiter::spend(Millis now, const Spend& s) const {
+  for (const BudgetLimit& b : budgets_) {
+    std::int64_t period = common::config::budgetPeriodIndex(b.period, now);
+    if (!b.money) {
+      b.spent->add(period, s.tokens);
+    } else if (s.priced) {
+      b.spent->add(period, s.nano_usd);
+    } else {
+      b.unpriced->add(period, s.tokens);
+    }
+  }
+}
+
+void KeyLimiter::appendSpendArgs(std::vector<std::string>& args, const Spend& s) const {
+  args.push_back(std::to_string(budgets_.size()));
+  for (const BudgetLimit& b : budgets_) {
+    // Kinds: 1 nano-USD, 2 tokens, 3 a money budget's unpriced tokens (redis_script.h).
+    int kind = !b.money ? 2 : s.priced ? 1 : 3;
+    args.push_back(std::to_string(kind));
+    args.push_back(std::to_string(static_cast<int>(b.period)));
+    args.push_back(std::to_string(kind == 1 ? s.nano_usd : s.tokens));
+  }
+}
+
 void KeyLimiter::appendAdmitArgs(std::vector<std::string>& args, bool with_tokens,
-                                 std::uint64_t amount) const {
+                                 bool with_budgets, std::uint64_t amount) const {
   args.push_back(std::to_string(rates_.size()));
   for (const Rate& r : rates_) {
     args.push_back(std::to_string(r.count));
@@ -227,14 +295,24 @@ void KeyLimiter::appendAdmitArgs(std::vector<std::string>& args, bool with_token
   } else {
     args.push_back("0");
   }
+  if (with_budgets) {
+    args.push_back(std::to_string(budgets_.size()));
+    for (const BudgetLimit& b : budgets_) {
+      args.push_back(b.money ? "1" : "2");
+      args.push_back(std::to_string(static_cast<int>(b.period)));
+      args.push_back(std::to_string(b.limit));
+    }
+  } else {
+    args.push_back("0");
+  }
   args.push_back(std::to_string(with_tokens ? amount : 0));
   args.push_back(std::to_string(max_parallel_));
 }
 
-std::string_view KeyLimiter::admitCommand(bool with_tokens, std::uint64_t amount,
+std::string_view KeyLimiter::admitCommand(bool with_tokens, bool with_budgets, std::uint64_t amount,
                                           std::string& out) const {
   if (!with_tokens) {
-    return admit_command_;
+    return with_budgets ? admit_command_ : admit_no_budgets_command_;
   }
   out = admit_tokens_head_;
   char digits[24];

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/ratelimit/budget.h"
 #include "dataplane/ratelimit/window.h"
 #include "fwd/v1/config.pb.h"
 
@@ -37,6 +38,7 @@ class CounterRegistry {
   std::shared_ptr<WindowCounter> window(const std::string& id);
   std::shared_ptr<TokenWindow> tokens(const std::string& id);
   std::shared_ptr<std::atomic<std::int64_t>> gauge(const std::string& id);
+  std::shared_ptr<BudgetCounter> budget(const std::string& id);
   /// Forgets the counters no compiled snapshot holds any more.
   void prune();
 
@@ -45,6 +47,7 @@ class CounterRegistry {
   std::map<std::string, std::shared_ptr<WindowCounter>> windows_;
   std::map<std::string, std::shared_ptr<std::atomic<std::int64_t>>> gauges_;
   std::map<std::string, std::shared_ptr<TokenWindow>> tokens_;
+  std::map<std::string, std::shared_ptr<BudgetCounter>> budgets_;
 };
 
 /// The most token windows a key has (--tokens, with --tpm's minute among them).
@@ -62,6 +65,31 @@ struct TokenVerdict {
   std::uint64_t remaining = 0;
   Millis reset = 0;
   std::uint64_t needed = 0;  // refused: the reservation asked for
+};
+
+/// One budget of a key (--budget-usd, --budget-tokens).
+struct BudgetLimit {
+  bool money = false;       // counted in nano-USD; else in tokens
+  std::uint64_t limit = 0;  // in the counter's unit
+  common::config::BudgetPeriod period = common::config::BudgetPeriod::kMonth;
+  Scope scope = Scope::kKey;
+  std::shared_ptr<BudgetCounter> spent;
+  // A money budget's tokens of requests whose model has no price (their cost is unknown).
+  std::shared_ptr<BudgetCounter> unpriced;
+};
+
+/// What a budget check found: the first budget that is spent, or none.
+struct BudgetVerdict {
+  const BudgetLimit* spent_budget = nullptr;  // nullptr: every budget has room
+  std::uint64_t spent = 0;                    // what was spent of it this period
+  Millis reset = -1;                          // until it renews; -1: never (a total budget)
+};
+
+/// What one request spent, for its key's budgets.
+struct Spend {
+  std::uint64_t tokens = 0;
+  std::uint64_t nano_usd = 0;
+  bool priced = false;  // nano_usd is known: the model had a price
 };
 
 /// The answer to one request's admission.
@@ -116,15 +144,27 @@ class KeyLimiter {
   /// Where this key's counts live in Redis: "fwd:{k<id>}".
   const std::string& redisPrefix() const { return redis_prefix_; }
   /// Appends the admission script's ARGV: every request window, the token windows when
-  /// `with_tokens` (else none), the tokens to reserve and the in-flight cap.
-  void appendAdmitArgs(std::vector<std::string>& args, bool with_tokens,
+  /// `with_tokens` (else none), the budgets when `with_budgets` (else none), the tokens to
+  /// reserve and the in-flight cap.
+  void appendAdmitArgs(std::vector<std::string>& args, bool with_tokens, bool with_budgets,
                        std::uint64_t amount) const;
   /// The admission script's EVALSHA command, formatted (redis::formatCommand): built when the
   /// snapshot compiled; a request that reserves tokens has it completed with `amount` in
-  /// `scratch`. The view is into this limiter or `scratch`.
-  std::string_view admitCommand(bool with_tokens, std::uint64_t amount, std::string& scratch) const;
+  /// `scratch`. The view is into this limiter or `scratch`. Without tokens, budgets are checked
+  /// when `with_budgets`; with tokens, always.
+  std::string_view admitCommand(bool with_tokens, bool with_budgets, std::uint64_t amount,
+                                std::string& scratch) const;
   /// Appends the token windows' lengths as the settle script takes them (M, then M × ms).
   void appendTokenWindows(std::vector<std::string>& args) const;
+  /// Budgets: each is checked at admission (spent below its limit) and charged when the request
+  /// ends with what it used.
+  bool hasBudgets() const { return !budgets_.empty(); }
+  const std::vector<BudgetLimit>& budgets() const { return budgets_; }
+  BudgetVerdict checkBudgets(Millis now) const;
+  void spend(Millis now, const Spend& s) const;
+  /// Redis: the settle script's budget arguments for `s` (B, then B × (kind, period, amount)).
+  void appendSpendArgs(std::vector<std::string>& args, const Spend& s) const;
+
   Scope rateScope() const { return rate_scope_; }
   Scope tokensScope() const { return tokens_scope_; }
   Scope parallelScope() const { return parallel_scope_; }
@@ -147,10 +187,12 @@ class KeyLimiter {
   std::uint32_t max_parallel_ = 0;
   Scope parallel_scope_ = Scope::kKey;
   std::shared_ptr<std::atomic<std::int64_t>> in_flight_;
+  std::vector<BudgetLimit> budgets_;  // money ones first
   std::string redis_prefix_;
   // admitCommand(): the whole command without tokens, and with tokens all but the amount and
   // the in-flight cap.
   std::string admit_command_;
+  std::string admit_no_budgets_command_;
   std::string admit_tokens_head_;
   bool fail_closed_ = false;
   Scope redis_down_scope_ = Scope::kKey;
@@ -164,6 +206,7 @@ using KeyLimiterConstSharedPtr = std::shared_ptr<const KeyLimiter>;
 struct Admission {
   const KeyLimiter* parallel = nullptr;  // holds one of this limiter's parallel slots
   const KeyLimiter* tokens = nullptr;    // reserved `reserved` tokens in its token windows
+  const KeyLimiter* budgets = nullptr;   // charges its budgets with what the request used
   std::uint64_t reserved = 0;
   // Admitted by Redis (at `redis_now`, Redis's clock) rather than in memory: the slot and the
   // reservation are given back there.

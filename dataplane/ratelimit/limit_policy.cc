@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/config/budget.h"
+#include "common/config/money.h"
 #include "common/config/rate.h"
 #include "dataplane/pipeline/finish.h"
 #include "dataplane/ratelimit/redis_script.h"
@@ -140,9 +142,51 @@ proxy::ApiError tokenRefusal(pipeline::RequestContext& ctx, const TokenVerdict& 
   return e;
 }
 
-// Counts the request in memory against the request windows and the in-flight cap.
+// A request refused by a spent budget: 429 insufficient_quota, as OpenAI answers an account
+// out of credit, with Retry-After until the budget renews (none for a total budget).
+proxy::ApiError budgetRefusal(pipeline::RequestContext& ctx, const BudgetVerdict& v) {
+  const BudgetLimit& b = *v.spent_budget;
+  ctx.w.metrics.limited.cell(ctx.w.index, {"budget", scopeName(b.scope)}).add();
+  std::string message = "You exceeded your current quota: this API key's budget of ";
+  if (b.money) {
+    message += "$" + common::config::formatUsdMicros(b.limit / 1000);
+  } else {
+    message += std::to_string(b.limit) + " tokens";
+  }
+  message += b.period == common::config::BudgetPeriod::kTotal
+                 ? " in total"
+                 : " per " + std::string(common::config::budgetPeriodName(b.period));
+  message += " is spent (";
+  message += b.money ? "$" + common::config::formatUsdMicros((v.spent + 999) / 1000)
+                     : std::to_string(v.spent);
+  message += " used).";
+  if (v.reset >= 0) {
+    message += " It renews in " + resetText(v.reset) + " (00:00 UTC).";
+  } else {
+    message += " It does not renew; ask for a larger budget.";
+  }
+  proxy::ApiError e{429, "insufficient_quota", "insufficient_quota", message, ""};
+  if (v.reset >= 0) {
+    e.retry_after_seconds = static_cast<int>(std::max<Millis>(1, (v.reset + 999) / 1000));
+  }
+  return e;
+}
+
+// GET /v1/models[/{id}]: answered by fwd, so no budget refuses it.
+bool listsModels(const pipeline::RequestContext& ctx) {
+  return ctx.req.method() == boost::beast::http::verb::get &&
+         (ctx.path == "/v1/models" || ctx.path.starts_with("/v1/models/"));
+}
+
+// Counts the request in memory against the budgets, the request windows and the in-flight cap.
 std::optional<proxy::ApiError> admitInMemory(pipeline::RequestContext& ctx,
                                              const KeyLimiter& limiter, Millis now) {
+  if (limiter.hasBudgets() && !listsModels(ctx)) {
+    BudgetVerdict b = limiter.checkBudgets(now);
+    if (b.spent_budget != nullptr) {
+      return budgetRefusal(ctx, b);
+    }
+  }
   Verdict v = limiter.admit(now);
   ctx.response_fields = requestFields(v);
   if (v.refused != Verdict::Refusal::kNone) {
@@ -154,10 +198,10 @@ std::optional<proxy::ApiError> admitInMemory(pipeline::RequestContext& ctx,
   return std::nullopt;
 }
 
-// True when the request's tokens count against the key's token windows; then notes in
-// ctx.limits what the reservation needs and returns its size in `amount`.
-bool tokenAsk(pipeline::RequestContext& ctx, const KeyLimiter& limiter, std::uint64_t& amount) {
-  if (!limiter.limitsTokens() || !countsTokens(ctx.path)) {
+// True when the request's usage counts against the key's token windows or budgets; then notes
+// in ctx.limits what counting it needs and returns the size of a token reservation in `amount`.
+bool usageAsk(pipeline::RequestContext& ctx, const KeyLimiter& limiter, std::uint64_t& amount) {
+  if ((!limiter.limitsTokens() && !limiter.hasBudgets()) || !countsTokens(ctx.path)) {
     return false;
   }
   usage::Ask ask;
@@ -185,9 +229,10 @@ std::optional<proxy::ApiError> reserveInMemory(pipeline::RequestContext& ctx,
 }
 
 // The admission script's command as EVAL with the script itself, for a Redis that lacks it.
-std::string admitEvalCommand(const KeyLimiter& limiter, bool with_tokens, std::uint64_t amount) {
-  std::vector<std::string> args = {"EVAL", kAdmitScript, "1", limiter.redisPrefix()};
-  limiter.appendAdmitArgs(args, with_tokens, amount);
+std::string admitEvalCommand(const KeyLimiter& limiter, bool with_tokens, bool with_budgets,
+                             std::uint64_t amount) {
+  std::vector<std::string> args = {"EVAL", admitScript(), "1", limiter.redisPrefix()};
+  limiter.appendAdmitArgs(args, with_tokens, with_tokens || with_budgets, amount);
   return redis::formatCommand(args);
 }
 
@@ -229,10 +274,18 @@ std::optional<proxy::ApiError> RequestLimits::onRequest(pipeline::RequestContext
                                                         policy::WorkerSlot*) const {
   const KeyLimiter* limiter = ctx.key->limiter.get();
   std::uint64_t amount = 0;
-  if (limiter == nullptr || !tokenAsk(ctx, *limiter, amount)) {
+  if (limiter == nullptr || !usageAsk(ctx, *limiter, amount)) {
     return std::nullopt;
   }
-  return reserveInMemory(ctx, *limiter, amount, now_());
+  if (limiter->limitsTokens()) {
+    if (auto refused = reserveInMemory(ctx, *limiter, amount, now_())) {
+      return refused;
+    }
+  }
+  if (limiter->hasBudgets()) {
+    ctx.limits.budgets = limiter;
+  }
+  return std::nullopt;
 }
 
 proxy::Task<std::optional<proxy::ApiError>> RequestLimits::awaitRequest(
@@ -242,15 +295,18 @@ proxy::Task<std::optional<proxy::ApiError>> RequestLimits::awaitRequest(
     co_return std::nullopt;
   }
   std::uint64_t amount = 0;
-  bool with_tokens = tokenAsk(ctx, *limiter, amount);
+  bool counted = usageAsk(ctx, *limiter, amount);
+  bool with_tokens = counted && limiter->limitsTokens();
+  bool with_budgets = limiter->hasBudgets() && !listsModels(ctx);
   std::shared_ptr<redis::Client> client = ctx.w.redis;
   redis::Reply reply;
   if (client && client->connected()) {
     auto sent = std::chrono::steady_clock::now();
     std::string command;  // with tokens: the command completed with this request's amount
-    reply = co_await client->commandFormatted(limiter->admitCommand(with_tokens, amount, command));
+    reply = co_await client->commandFormatted(
+        limiter->admitCommand(with_tokens, with_budgets, amount, command));
     if (noScript(reply)) {  // a restarted Redis: the script goes along once
-      command = admitEvalCommand(*limiter, with_tokens, amount);
+      command = admitEvalCommand(*limiter, with_tokens, with_budgets, amount);
       reply = co_await client->commandFormatted(command);
     }
     ctx.w.metrics.redis_duration.cell(ctx.w.index, {"admit"})
@@ -275,11 +331,16 @@ proxy::Task<std::optional<proxy::ApiError>> RequestLimits::awaitRequest(
       co_return refused;
     }
     if (with_tokens) {
-      co_return reserveInMemory(ctx, *limiter, amount, now);
+      if (auto refused = reserveInMemory(ctx, *limiter, amount, now)) {
+        co_return refused;
+      }
+    }
+    if (counted && limiter->hasBudgets()) {
+      ctx.limits.budgets = limiter;
     }
     co_return std::nullopt;
   }
-  // {admitted, refusal, rl, rw, rr, rs, retry, tl, tw, tr, ts, now}
+  // {admitted, refusal, rl, rw, rr, rs, retry, tl, tw, tr, ts, now, bi, bs}
   const std::int64_t* x = r.v;
   Verdict v;
   v.limit = static_cast<std::uint64_t>(x[2]);
@@ -309,7 +370,23 @@ proxy::Task<std::optional<proxy::ApiError>> RequestLimits::awaitRequest(
         a.tokens = limiter;
         a.reserved = amount;
       }
+      if (counted && limiter->hasBudgets()) {
+        a.budgets = limiter;
+      }
       co_return std::nullopt;
+    }
+    case 5: {
+      auto i = static_cast<size_t>(x[12]);
+      if (i == 0 || i > limiter->budgets().size()) {
+        co_return std::nullopt;  // cannot be: the script names one of the budgets it was sent
+      }
+      BudgetVerdict b;
+      b.spent_budget = &limiter->budgets()[i - 1];
+      b.spent = static_cast<std::uint64_t>(x[13]);
+      Millis now = now_();
+      std::int64_t end = common::config::budgetPeriodEnd(b.spent_budget->period, now);
+      b.reset = end < 0 ? -1 : end - now;
+      co_return budgetRefusal(ctx, b);
     }
     case 1:
       v.refused = Verdict::Refusal::kRate;
@@ -332,14 +409,14 @@ void RequestLimits::onAttempt(const pipeline::RequestContext& ctx, const config:
                               rewrite::BodyEdits& edits, policy::WorkerSlot*) const {
   // Embeddings are not streamed; chat and text completions report a stream's usage only when
   // asked.
-  if (ctx.limits.tokens != nullptr && ctx.body.stream && !ctx.limits.client_asked_usage &&
-      ctx.path != "/v1/embeddings") {
+  if ((ctx.limits.tokens != nullptr || ctx.limits.budgets != nullptr) && ctx.body.stream &&
+      !ctx.limits.client_asked_usage && ctx.path != "/v1/embeddings") {
     edits.include_usage = true;
   }
 }
 
 bool RequestLimits::wantsAnswer(const pipeline::RequestContext& ctx, policy::WorkerSlot*) const {
-  return ctx.limits.tokens != nullptr;
+  return ctx.limits.tokens != nullptr || ctx.limits.budgets != nullptr;
 }
 
 bool RequestLimits::onAnswer(pipeline::RequestContext& ctx, policy::AnswerPart& part,
@@ -365,9 +442,9 @@ namespace {
 
 // The settle script's command for an admission made in Redis.
 std::vector<std::string> settleCommand(const Admission& a, const KeyLimiter& limiter,
-                                       std::uint64_t used) {
+                                       std::uint64_t used, const Spend& spend) {
   std::vector<std::string> args;
-  args.reserve(9 + kMaxTokenWindows);
+  args.reserve(10 + kMaxTokenWindows + 3 * limiter.budgets().size());
   args.push_back("EVALSHA");
   args.push_back(settleScriptSha());
   args.push_back("1");
@@ -381,13 +458,18 @@ std::vector<std::string> settleCommand(const Admission& a, const KeyLimiter& lim
   } else {
     args.push_back("0");
   }
+  if (a.budgets != nullptr) {
+    limiter.appendSpendArgs(args, spend);
+  } else {
+    args.push_back("0");
+  }
   return args;
 }
 
 // Sends the settle script without waiting for it (once more as EVAL if Redis lacks it). Lost
 // when Redis is down: an in-flight slot then heals when its count expires (redis_script.h).
 void settleInRedis(const Admission& a, const KeyLimiter& limiter, std::uint64_t used,
-                   proxy::WorkerContext& w) {
+                   const Spend& spend, proxy::WorkerContext& w) {
   struct Settled {
     std::shared_ptr<redis::Client> client;
     std::vector<std::string> args;
@@ -396,7 +478,7 @@ void settleInRedis(const Admission& a, const KeyLimiter& limiter, std::uint64_t 
     void operator()(redis::Reply reply) && {
       if (noScript(reply)) {
         args[0] = "EVAL";
-        args[1] = kSettleScript;
+        args[1] = settleScript();
         client->send(std::move(args), [](redis::Reply) {});
         return;
       }
@@ -407,7 +489,7 @@ void settleInRedis(const Admission& a, const KeyLimiter& limiter, std::uint64_t 
       }
     }
   };
-  std::vector<std::string> args = settleCommand(a, limiter, used);
+  std::vector<std::string> args = settleCommand(a, limiter, used, spend);
   std::string command = redis::formatCommand(args);
   a.redis->sendFormatted(command,
                          Settled{a.redis, std::move(args), &w, std::chrono::steady_clock::now()});
@@ -415,44 +497,68 @@ void settleInRedis(const Admission& a, const KeyLimiter& limiter, std::uint64_t 
 
 }  // namespace
 
-void RequestLimits::settle(const Admission& a, int status, const usage::Usage* u, bool stream,
-                           proxy::WorkerContext& w) const {
+void RequestLimits::settle(const Admission& a, const Ended& e) const {
   if (a.redis == nullptr && a.parallel != nullptr) {
     a.parallel->release();
   }
-  if (a.tokens == nullptr) {
-    if (a.redis != nullptr && a.parallel != nullptr) {
-      settleInRedis(a, *a.parallel, 0, w);
-    }
+  const KeyLimiter* limiter = a.tokens != nullptr    ? a.tokens
+                              : a.budgets != nullptr ? a.budgets
+                                                     : a.parallel;
+  if (limiter == nullptr) {
     return;
   }
   // What the answer used: as reported; without a report, estimated for an answer that came
   // (the prompt's estimate and about a token per content chunk of a stream, or a JSON answer's
   // bytes / 4); nothing for a request that got no answer from an upstream.
-  std::uint64_t used = 0;
+  usage::Usage used;
+  const usage::Usage* u = e.usage;
   if (u != nullptr && u->reported) {
-    used = u->total;
-  } else if (status >= 200 && status < 300) {
-    used = a.prompt_estimate + (u == nullptr ? 0 : stream ? u->content_events : u->completion);
+    used = *u;
+  } else if (e.status >= 200 && e.status < 300 && (a.tokens != nullptr || a.budgets != nullptr)) {
+    used.prompt = a.prompt_estimate;
+    used.completion = u == nullptr ? 0 : e.stream ? u->content_events : u->completion;
+    used.total = used.prompt + used.completion;
+  }
+  Spend spend;
+  if (a.budgets != nullptr && used.total > 0) {
+    spend.tokens = used.total;
+    if (const usage::Price* price = prices_->find(e.model)) {
+      spend.priced = true;
+      spend.nano_usd = usage::costNanoUsd(used, *price);
+    } else if (a.budgets->budgets().front().money && e.worker != nullptr) {
+      e.worker->metrics.unpriced.cell(e.worker->index, {e.model_label}).add();
+    }
   }
   if (a.redis != nullptr) {
-    settleInRedis(a, *a.tokens, used, w);
+    settleInRedis(a, *limiter, used.total, spend, *e.worker);
     return;
   }
-  a.tokens->settle(a.token_tags, a.reserved, used, now_());
+  Millis now = now_();
+  if (a.tokens != nullptr) {
+    a.tokens->settle(a.token_tags, a.reserved, used.total, now);
+  }
+  if (a.budgets != nullptr && used.total > 0) {
+    a.budgets->spend(now, spend);
+  }
 }
 
 void RequestLimits::onComplete(pipeline::RequestContext& ctx, int status,
                                policy::WorkerSlot*) const {
   Admission& a = ctx.limits;
-  settle(a, status, &ctx.usage, ctx.body.stream, ctx.w);
-  a.tokens = nullptr;  // settled: onFinish has nothing left to give back
+  Ended e{
+      status,          &ctx.usage,
+      ctx.body.stream, ctx.served_model.empty() ? std::string_view(ctx.model) : ctx.served_model,
+      ctx.model_label, &ctx.w};
+  settle(a, e);
+  a.tokens = nullptr;  // settled: onFinish has nothing left to give back or charge
   a.parallel = nullptr;
+  a.budgets = nullptr;
 }
 
 void RequestLimits::onFinish(const pipeline::RequestOutcome& outcome, policy::WorkerSlot*) const {
   if (outcome.limits != nullptr) {
-    settle(*outcome.limits, outcome.status, outcome.usage, outcome.stream, *outcome.worker);
+    settle(*outcome.limits, Ended{outcome.status, outcome.usage, outcome.stream,
+                                  outcome.served_model, outcome.model, outcome.worker});
   }
 }
 

@@ -24,10 +24,12 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "dataplane/policy/policy.h"
 #include "dataplane/ratelimit/key_limiter.h"
+#include "dataplane/usage/prices.h"
 #include "dataplane/usage/usage.h"
 
 namespace fwd::dataplane::proxy {
@@ -51,12 +53,28 @@ std::string tokenFields(const TokenVerdict& v);
 /// True for the paths whose answers report token usage: chat and text completions, embeddings.
 bool countsTokens(std::string_view path);
 
+/// What a request ended with, as a limit settles it.
+struct Ended {
+  int status = 0;
+  const usage::Usage* usage = nullptr;  // what the answer reported (or nullptr)
+  bool stream = false;
+  std::string_view model;        // the model the upstream was sent: what is priced
+  std::string_view model_label;  // the metrics label of the model asked for
+  proxy::WorkerContext* worker = nullptr;
+};
+
 class RequestLimits final : public policy::Policy {
  public:
-  /// `tokens`: some key has token windows (the token hooks are on the chain only then).
-  /// `redis`: counted in Redis (the worker's connection, WorkerContext::redis).
-  explicit RequestLimits(bool tokens, bool redis = false, NowFn now = systemNow)
-      : tokens_(tokens), redis_(redis), now_(std::move(now)) {}
+  /// `usage`: some key has token windows or budgets (the hooks that read usage are on the chain
+  /// only then). `redis`: counted in Redis (the worker's connection, WorkerContext::redis).
+  /// `prices` cost what requests used for money budgets.
+  explicit RequestLimits(bool usage, bool redis = false,
+                         std::shared_ptr<const usage::PriceTable> prices = nullptr,
+                         NowFn now = systemNow)
+      : tokens_(usage),
+        redis_(redis),
+        prices_(prices ? std::move(prices) : std::make_shared<const usage::PriceTable>()),
+        now_(std::move(now)) {}
 
   std::string_view name() const override { return "limits"; }
   unsigned hooks() const override {
@@ -87,12 +105,13 @@ class RequestLimits final : public policy::Policy {
   void onFinish(const pipeline::RequestOutcome& outcome, policy::WorkerSlot* slot) const override;
 
  private:
-  // Gives back the request's slot and settles its token reservation with what it used.
-  void settle(const Admission& a, int status, const usage::Usage* u, bool stream,
-              proxy::WorkerContext& w) const;
+  // Gives back the request's slot, settles its token reservation with what it used and charges
+  // its budgets.
+  void settle(const Admission& a, const Ended& e) const;
 
   bool tokens_;
   bool redis_;
+  std::shared_ptr<const usage::PriceTable> prices_;
   NowFn now_;
 };
 

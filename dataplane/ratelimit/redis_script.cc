@@ -5,17 +5,46 @@
 #include "common/crypto/token.h"
 
 namespace fwd::dataplane::ratelimit {
+namespace {
 
-const char kAdmitScript[] = R"lua(
+// Both scripts: `now` (Redis's clock, ms); period(1|2|3) names the UTC day, month or "total" a
+// budget counts in now, as common::config::budgetPeriodIndex does (the month from the day by
+// the civil-from-days algorithm); budgetKey(kind, period) is where it is counted and
+// budgetExpire(period) how long that count is kept (ms; 0: always).
+constexpr char kPreamble[] = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local p = KEYS[1]
+local function period(which)
+  if which == 3 then return 't' end
+  local day = math.floor(now / 86400000)
+  if which == 1 then return 'd' .. day end
+  local z = day + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  return 'm' .. ((y - 1970) * 12 + m - 1)
+end
+local function budgetKey(kind, which) return p .. ':b:' .. kind .. ':' .. period(which) end
+local function budgetExpire(which)
+  if which == 1 then return 259200000 elseif which == 2 then return 3456000000 end
+  return 0
+end
+)lua";
+
+constexpr char kAdmitBody[] = R"lua(
 local i = 1
 local function arg() local v = tonumber(ARGV[i]); i = i + 1; return v end
 local rates = {}
 for w = 1, arg() do rates[w] = {limit = arg(), ms = arg(), strategy = arg()} end
 local tokens = {}
 for w = 1, arg() do tokens[w] = {limit = arg(), ms = arg()} end
+local budgets = {}
+for b = 1, arg() do budgets[b] = {kind = arg(), period = arg(), limit = arg()} end
 local amount = arg()
 local parallel = arg()
 local function num(key) return tonumber(redis.call('GET', key) or '0') end
@@ -23,8 +52,16 @@ local function num(key) return tonumber(redis.call('GET', key) or '0') end
 local refusal = 0
 local rl, rw, rr, rs, retry = 0, 0, 0, 0, 0
 local tl, tw, tr, ts = 0, 0, 0, 0
--- Look first; count only when every limit admits.
-if parallel > 0 and num(p .. ':inflight') >= parallel then
+-- Look first; count only when every limit admits. A spent budget refuses before anything else.
+local bi, bs = 0, 0
+for n, b in ipairs(budgets) do
+  local spent = num(budgetKey(b.kind, b.period))
+  if bi == 0 and spent >= b.limit then
+    bi, bs = n, spent
+    refusal = 5
+  end
+end
+if refusal == 0 and parallel > 0 and num(p .. ':inflight') >= parallel then
   refusal = 2
   retry = 1000
 end
@@ -102,7 +139,7 @@ if refusal == 0 then
     redis.call('INCR', p .. ':inflight')
     redis.call('PEXPIRE', p .. ':inflight', 600000)
   end
-else
+elseif refusal ~= 5 then
   -- Elastic expiry counts refused requests too, and each pushes the window's end.
   for _, r in ipairs(rates) do
     if r.strategy == 3 then
@@ -111,15 +148,12 @@ else
     end
   end
 end
-local out = {refusal == 0 and 1 or 0, refusal, rl, rw, rr, rs, retry, tl, tw, tr, ts, now}
+local out = {refusal == 0 and 1 or 0, refusal, rl, rw, rr, rs, retry, tl, tw, tr, ts, now, bi, bs}
 for k, v in ipairs(out) do out[k] = string.format('%.0f', v) end
 return table.concat(out, ' ')
 )lua";
 
-const char kSettleScript[] = R"lua(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local p = KEYS[1]
+constexpr char kSettleBody[] = R"lua(
 local admitted = tonumber(ARGV[1])
 local reserved = tonumber(ARGV[2])
 local used = tonumber(ARGV[3])
@@ -138,12 +172,26 @@ for w = 1, tonumber(ARGV[5]) do
     redis.call('PEXPIRE', key, ms + 1000)
   end
 end
+local b0 = 6 + tonumber(ARGV[5])
+for b = 1, tonumber(ARGV[b0] or '0') do
+  local kind = tonumber(ARGV[b0 + 3 * b - 2])
+  local which = tonumber(ARGV[b0 + 3 * b - 1])
+  local amount = tonumber(ARGV[b0 + 3 * b])
+  if amount > 0 then
+    local key = budgetKey(kind, which)
+    redis.call('INCRBY', key, amount)
+    local expire = budgetExpire(which)
+    if expire > 0 then redis.call('PEXPIRE', key, expire) end
+  end
+end
 local inflight = tonumber(redis.call('GET', p .. ':inflight') or '0')
 if release == 1 and inflight > 0 then
   inflight = redis.call('DECR', p .. ':inflight')
 end
 return inflight
 )lua";
+
+}  // namespace
 
 bool parseAdmitReply(std::string_view text, AdmitReply& out) {
   const char* p = text.data();
@@ -164,13 +212,28 @@ bool parseAdmitReply(std::string_view text, AdmitReply& out) {
   return p == end;
 }
 
+const std::string& scriptPreamble() {
+  static const std::string preamble = kPreamble;
+  return preamble;
+}
+
+const std::string& admitScript() {
+  static const std::string script = std::string(kPreamble) + kAdmitBody;
+  return script;
+}
+
+const std::string& settleScript() {
+  static const std::string script = std::string(kPreamble) + kSettleBody;
+  return script;
+}
+
 const std::string& admitScriptSha() {
-  static const std::string sha = common::crypto::sha1Hex(kAdmitScript);
+  static const std::string sha = common::crypto::sha1Hex(admitScript());
   return sha;
 }
 
 const std::string& settleScriptSha() {
-  static const std::string sha = common::crypto::sha1Hex(kSettleScript);
+  static const std::string sha = common::crypto::sha1Hex(settleScript());
   return sha;
 }
 

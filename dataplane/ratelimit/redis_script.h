@@ -14,6 +14,11 @@
 //   <prefix>:t:<window ms>:<k>     a token window's count
 //   <prefix>:inflight              requests in flight (expires 10 minutes after the last
 //                                  admission, so a data plane that died holding slots heals)
+//   <prefix>:b:<kind>:<period>     what a budget spent: kind 1 nano-USD, 2 tokens, 3 a money
+//                                  budget's unpriced tokens; period d<day>, m<month> (UTC,
+//                                  common/config/budget.h: kept 3 and 40 days) or t (total,
+//                                  kept for good). Counted when a request ends, in the period
+//                                  it ends in.
 #pragma once
 
 #include <cstdint>
@@ -22,25 +27,31 @@
 
 namespace fwd::dataplane::ratelimit {
 
-/// KEYS[1] = prefix. ARGV = N, then N × (limit, window ms, strategy 1|2|3) for the request
-/// windows; M, then M × (limit, window ms) for the token windows; the tokens to reserve; the
-/// in-flight cap (0: none).
-/// Returns "admitted refusal rl rw rr rs retry tl tw tr ts now", twelve decimal integers in one
-/// string (one reply object to parse, not twelve): admitted 1|0, refusal (0 none, 1 rate,
-/// 2 parallel, 3 tokens, 4 too large), the rate limit, window ms, remaining, reset ms and retry
-/// ms, the token limit, window ms, remaining and reset ms, and Redis's now in ms; the rate
-/// (token) fields describe the tightest window, or the one that refused.
-extern const char kAdmitScript[];
+/// The admission script. KEYS[1] = prefix. ARGV = N, then N × (limit, window ms, strategy 1|2|3)
+/// for the request windows; M, then M × (limit, window ms) for the token windows; B, then B × (kind
+/// 1|2, period 1|2|3, limit) for the budgets; the tokens to reserve; the in-flight cap (0: none).
+/// Returns "admitted refusal rl rw rr rs retry tl tw tr ts now bi bs", fourteen decimal
+/// integers in one string (one reply object to parse, not fourteen): admitted 1|0, refusal
+/// (0 none, 1 rate, 2 parallel, 3 tokens, 4 too large, 5 budget), the rate limit, window ms,
+/// remaining, reset ms and retry ms, the token limit, window ms, remaining and reset ms, Redis's
+/// now in ms, and the spent budget (1-based, 0: none) with what it spent; the rate (token)
+/// fields describe the tightest window, or the one that refused.
+const std::string& admitScript();
 
 struct AdmitReply {
-  std::int64_t v[12];
+  std::int64_t v[14];
 };
-/// The admission script's reply text; false when it is not twelve non-negative integers.
+/// The admission script's reply text; false when it is not fourteen non-negative integers.
 bool parseAdmitReply(std::string_view text, AdmitReply& out);
 
-/// KEYS[1] = prefix. ARGV = the admission's now ms, tokens reserved, tokens used, release 1|0,
-/// M, then M × window ms of the token windows. Returns the in-flight count after.
-extern const char kSettleScript[];
+/// The settle script. KEYS[1] = prefix. ARGV = the admission's now ms, tokens reserved, tokens
+/// used, release 1|0, M, then M × window ms of the token windows, then B, then B × (kind 1|2|3,
+/// period 1|2|3, amount) to add to the budgets. Returns the in-flight count after.
+const std::string& settleScript();
+
+/// What both scripts start with: `now` from Redis's TIME, and period(1|2|3) naming the UTC day
+/// ("d<days since 1970-01-01>"), month ("m<months since 1970-01>") or "t" (total) of `now`.
+const std::string& scriptPreamble();
 
 /// The scripts' SHA-1 in hex, as EVALSHA takes them.
 const std::string& admitScriptSha();

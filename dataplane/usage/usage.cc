@@ -55,6 +55,10 @@ bool readUsage(od::parser& parser, std::string& json, Usage& out) {
   u.prompt = count(usage, "prompt_tokens");
   u.completion = count(usage, "completion_tokens");
   u.total = count(usage, "total_tokens");
+  od::object details;
+  if (!usage.find_field_unordered("prompt_tokens_details").get_object().get(details)) {
+    u.cached = std::min(count(details, "cached_tokens"), u.prompt);
+  }
   if (u.total == 0) {
     u.total = u.prompt + u.completion;
   }

@@ -15,9 +15,10 @@ namespace fwd::dataplane::usage {
 struct Usage {
   std::uint64_t prompt = 0;
   std::uint64_t completion = 0;
-  std::uint64_t total = 0;  // prompt + completion when the upstream gave no total
-  bool reported = false;    // read from the answer; false: nothing read (or estimated)
-  bool estimated = false;   // fwd's estimate: no usage came with the answer
+  std::uint64_t total = 0;   // prompt + completion when the upstream gave no total
+  std::uint64_t cached = 0;  // of prompt: prompt_tokens_details.cached_tokens
+  bool reported = false;     // read from the answer; false: nothing read (or estimated)
+  bool estimated = false;    // fwd's estimate: no usage came with the answer
   // What estimates are made from: chunks of a stream that carried content.
   std::uint64_t content_events = 0;
 };

@@ -278,6 +278,73 @@ TEST_F(LimitsTest, AStreamThatAskedForUsageKeepsItsChunkAndUnreportedUsageIsEsti
   EXPECT_EQ(std::stoi(chat(k).header("x-ratelimit-remaining-tokens")), left - 13);
 }
 
+TEST_F(LimitsTest, AMoneyBudgetRefusesWithInsufficientQuotaOnceSpentUntilItRenews) {
+  // gpt-4o at $2.50 / $10 per 1M tokens: a JSON answer (10 + 3 tokens) costs $0.000055, a
+  // stream (10 + 5) $0.000075.
+  fwdctlOk({"price", "set", "gpt-4o", "--input", "2.50", "--output", "10"});
+  std::string k = key("spender", {"--budget-usd", "0.0001/day"});
+  ASSERT_EQ(chat(k).status, 200);
+  // $0.000055 spent, under the budget: a stream is admitted, counted from the usage fwd asked
+  // for, which the client does not see.
+  Response s = cluster_.call("dp1", "POST", "/v1/chat/completions", k, kStream);
+  ASSERT_EQ(s.status, 200) << s.body;
+  EXPECT_EQ(s.body.find("\"choices\":[]"), std::string::npos) << s.body;
+  // $0.00013 spent: refused before anything goes upstream, as OpenAI refuses an account out of
+  // credit.
+  Response refused = chat(k);
+  EXPECT_EQ(refused.status, 429);
+  Json error = Json::parse(refused.body, nullptr, false);
+  EXPECT_EQ(error["error"]["type"], "insufficient_quota") << refused.body;
+  EXPECT_EQ(error["error"]["code"], "insufficient_quota");
+  EXPECT_NE(refused.body.find("budget of $0.0001 per day is spent ($0.00013 used)"),
+            std::string::npos)
+      << refused.body;
+  int retry = std::atoi(refused.header("retry-after").c_str());
+  EXPECT_GE(retry, 1);
+  EXPECT_LE(retry, 86'400);  // the next 00:00 UTC
+  EXPECT_EQ(upstreamRequests(), 2);
+  EXPECT_NE(metrics().find("fwd_limited_requests_total{reason=\"budget\",scope=\"key\"} 1"),
+            std::string::npos);
+  // fwd's own answer to GET /v1/models spends nothing and is not refused.
+  EXPECT_EQ(cluster_.call("dp1", "GET", "/v1/models", k).status, 200);
+  // A larger budget (what was spent is kept): room for one more.
+  fwdctlOk({"key", "update", "spender", "--budget-usd", "0.00014/day"});
+  EXPECT_EQ(chat(k).status, 200);
+  EXPECT_EQ(chat(k).status, 429);
+  fwdctlOk({"key", "update", "spender", "--clear-budget-usd"});
+  EXPECT_EQ(chat(k).status, 200);
+}
+
+TEST_F(LimitsTest, TokenBudgetsCountEveryAnswerAndUnpricedModelsAreNotFree) {
+  std::string k = key("tokens", {"--budget-tokens", "20/total"});
+  EXPECT_EQ(chat(k).status, 200);  // 13 tokens
+  EXPECT_EQ(chat(k).status, 200);  // 26
+  Response refused = chat(k);
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_NE(refused.body.find("budget of 20 tokens in total is spent (26 used). It does not "
+                              "renew"),
+            std::string::npos)
+      << refused.body;
+  EXPECT_FALSE(refused.hasHeader("retry-after"));  // a total budget never renews
+
+  // A default money budget, for every key without its own; a model without a price counts as
+  // unpriced (never as $0 spent, never refused for it), seen in a metric.
+  fwdctlOk({"settings", "set", "default_budget_usd", "0.000001/month"});
+  std::string plain = key("plain", {});
+  const std::string mini = R"({"model":"gpt-4o-mini","messages":[]})";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(cluster_.call("dp1", "POST", "/v1/chat/completions", plain, mini).status, 200);
+  }
+  EXPECT_NE(metrics().find("fwd_unpriced_requests_total{model=\"gpt-4o-mini\"} 3"),
+            std::string::npos);
+  fwdctlOk({"price", "set", "gpt-4o-*", "--input", "1", "--output", "1"});
+  EXPECT_EQ(cluster_.call("dp1", "POST", "/v1/chat/completions", plain, mini).status, 200);
+  Response spent = cluster_.call("dp1", "POST", "/v1/chat/completions", plain, mini);
+  EXPECT_EQ(spent.status, 429);
+  EXPECT_NE(metrics().find("fwd_limited_requests_total{reason=\"budget\",scope=\"default\"} 1"),
+            std::string::npos);
+}
+
 TEST_F(LimitsTest, PricesAreSetListedUpdatedAndRemovedWithFwdctl) {
   auto r = cluster_.fwdctl({"price", "set", "gpt-4o", "--input", "2.50", "--output", "10"});
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;

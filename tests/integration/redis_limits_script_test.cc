@@ -9,7 +9,9 @@
 #include <chrono>
 #include <functional>
 
+#include "common/config/budget.h"
 #include "dataplane/ratelimit/redis_script.h"
+#include "dataplane/ratelimit/window.h"
 #include "dataplane/redis/redis_client.h"
 #include "tests/integration/harness/redis_server.h"
 #include "tests/integration/harness/wait.h"
@@ -49,13 +51,16 @@ class RedisLimitsScriptTest : public ::testing::Test {
     return done();
   }
 
-  // kAdmitScript for prefix "fwd:{k<key>}" with these ARGV; the reply's integers.
-  std::vector<std::int64_t> admit(int key, std::vector<std::string> argv, size_t client = 0) {
-    std::vector<std::string> args = {"EVAL", kAdmitScript, "1",
+  // admitScript() for prefix "fwd:{k<key>}" with these ARGV, `budgets` going before the last
+  // two (the amount and the cap); the reply's integers.
+  std::vector<std::int64_t> admit(int key, std::vector<std::string> argv,
+                                  std::vector<std::string> budgets = {"0"}) {
+    argv.insert(argv.end() - 2, budgets.begin(), budgets.end());
+    std::vector<std::string> args = {"EVAL", admitScript(), "1",
                                      "fwd:{k" + std::to_string(key) + "}"};
     args.insert(args.end(), argv.begin(), argv.end());
     std::optional<Reply> got;
-    clients_[client]->send(std::move(args), [&](Reply r) { got = std::move(r); });
+    clients_[0]->send(std::move(args), [&](Reply r) { got = std::move(r); });
     runUntil([&] { return got.has_value(); });
     std::vector<std::int64_t> out;
     AdmitReply parsed;
@@ -68,7 +73,7 @@ class RedisLimitsScriptTest : public ::testing::Test {
   }
 
   std::int64_t settle(int key, std::vector<std::string> argv) {
-    std::vector<std::string> args = {"EVAL", kSettleScript, "1",
+    std::vector<std::string> args = {"EVAL", settleScript(), "1",
                                      "fwd:{k" + std::to_string(key) + "}"};
     args.insert(args.end(), argv.begin(), argv.end());
     std::optional<Reply> got;
@@ -88,7 +93,7 @@ TEST_F(RedisLimitsScriptTest, ElasticAndFixedWindowsCountLikeTheMemoryOnes) {
   // 3 per minute, elastic: 3 admitted, remaining 2, 1, 0; the 4th refused for a whole window.
   for (int i = 0; i < 3; ++i) {
     auto r = admit(1, {"1", "3", "60000", "3", "0", "0", "0"});
-    ASSERT_EQ(r.size(), 12u);
+    ASSERT_EQ(r.size(), 14u);
     EXPECT_EQ(r[0], 1);
     EXPECT_EQ(r[4], 2 - i);
     EXPECT_EQ(r[2], 3);
@@ -139,12 +144,84 @@ TEST_F(RedisLimitsScriptTest, TokensAreReservedThenSettledAndParallelSlotsComeBa
   EXPECT_EQ(admit(3, with("1", "2"))[0], 1);
 }
 
+TEST_F(RedisLimitsScriptTest, BudgetsRefuseOnceSpentAndCountInTheUtcDayOrMonthOfRedisNow) {
+  // $1 a month (10^9 nano-USD, kind 1) and 100 tokens a day (kind 2); no windows.
+  const std::vector<std::string> budgets = {"2", "1", "2", "1000000000", "2", "1", "100"};
+  const std::vector<std::string> none = {"0", "0", "0", "0"};
+  auto first = admit(5, none, budgets);
+  ASSERT_EQ(first.size(), 14u);
+  EXPECT_EQ(first[0], 1);
+  EXPECT_EQ(first[12], 0);
+  Millis now = first[11];
+  // It cost $0.60 and used 40 tokens; then $0.50 and 30: the money budget is spent.
+  auto spend = [&](const std::string& nano, const std::string& tokens) {
+    return settle(5,
+                  {std::to_string(now), "0", "0", "0", "0", "2", "1", "2", nano, "2", "1", tokens});
+  };
+  spend("600000000", "40");
+  EXPECT_EQ(admit(5, none, budgets)[0], 1);
+  spend("500000000", "30");
+  auto refused = admit(5, none, budgets);
+  EXPECT_EQ(refused[0], 0);
+  EXPECT_EQ(refused[1], 5);
+  EXPECT_EQ(refused[12], 1);  // the first budget
+  EXPECT_EQ(refused[13], 1'100'000'000);
+  // The counts are under the period names the data plane computes for Redis's now: the Lua
+  // calendar agrees with common::config's.
+  using common::config::BudgetPeriod;
+  auto get = [&](const std::string& key) {
+    std::optional<Reply> got;
+    clients_[0]->send({"GET", key}, [&](Reply r) { got = std::move(r); });
+    runUntil([&] { return got.has_value(); });
+    return got ? got->text : "";
+  };
+  EXPECT_EQ(get("fwd:{k5}:b:1:m" +
+                std::to_string(common::config::budgetPeriodIndex(BudgetPeriod::kMonth, now))),
+            "1100000000");
+  EXPECT_EQ(get("fwd:{k5}:b:2:d" +
+                std::to_string(common::config::budgetPeriodIndex(BudgetPeriod::kDay, now))),
+            "70");
+  // Without the budgets (GET /v1/models) the same key is admitted; unpriced tokens (kind 3)
+  // count apart from the dollars.
+  EXPECT_EQ(admit(5, none)[0], 1);
+  settle(5, {std::to_string(now), "0", "0", "0", "0", "1", "3", "2", "25"});
+  EXPECT_EQ(get("fwd:{k5}:b:3:m" +
+                std::to_string(common::config::budgetPeriodIndex(BudgetPeriod::kMonth, now))),
+            "25");
+}
+
+TEST_F(RedisLimitsScriptTest, TheLuaCalendarNamesTheSameDaysAndMonthsAsTheDataPlanes) {
+  // The scripts' period() with `now` set: month ends, leap days, centuries, the epoch.
+  std::string script = scriptPreamble() +
+                       "now = tonumber(ARGV[1]) return period(1) .. ' ' .. period(2) .. ' ' .. "
+                       "period(3)";
+  using common::config::BudgetPeriod;
+  std::vector<Millis> times = {0,
+                               86'399'999,
+                               951'782'400'000 /* 2000-02-29 */,
+                               4'107'542'400'000 /* 2100-03-01 */,
+                               1'798'761'599'999,
+                               1'798'761'600'000};
+  for (Millis t = 1'700'000'000'000; t < 1'900'000'000'000; t += 86'400'000LL * 13 + 3'600'123) {
+    times.push_back(t);
+  }
+  for (Millis t : times) {
+    std::optional<Reply> got;
+    clients_[0]->send({"EVAL", script, "0", std::to_string(t)},
+                      [&](Reply r) { got = std::move(r); });
+    ASSERT_TRUE(runUntil([&] { return got.has_value(); }));
+    EXPECT_EQ(got->text, "d" + std::to_string(budgetPeriodIndex(BudgetPeriod::kDay, t)) + " m" +
+                             std::to_string(budgetPeriodIndex(BudgetPeriod::kMonth, t)) + " t")
+        << t;
+  }
+}
+
 TEST_F(RedisLimitsScriptTest, ConnectionsRacingForTheLastSlotsGetExactlyTheLimit) {
   // 3 connections (as 3 data planes) × 40 requests at once against 50 per hour.
   int admitted = 0, answered = 0;
   for (int i = 0; i < 120; ++i) {
-    std::vector<std::string> args = {"EVAL",    kAdmitScript, "1", "fwd:{k4}", "1", "50",
-                                     "3600000", "3",          "0", "0",        "0"};
+    std::vector<std::string> args = {"EVAL",    admitScript(), "1", "fwd:{k4}", "1", "50",
+                                     "3600000", "3",           "0", "0",        "0", "0"};
     clients_[i % 3]->send(std::move(args), [&](Reply r) {
       ++answered;
       AdmitReply parsed;

@@ -168,6 +168,26 @@ TEST_F(RedisLimitsTest, TokensAndInFlightSlotsTakenOnOneDataPlaneCountOnTheOther
   EXPECT_EQ(chat("dp1", slow).status, 200);
 }
 
+TEST_F(RedisLimitsTest, BudgetsAreSharedByTheDataPlanesAndOutliveTheirRestarts) {
+  // 30 tokens in total; each JSON answer reports 13.
+  std::string k = key("shared", {"--budget-tokens", "30/total"});
+  EXPECT_EQ(chat("dp1", k).status, 200);
+  EXPECT_EQ(chat("dp2", k).status, 200);
+  EXPECT_EQ(chat("dp3", k).status, 200);  // 26 < 30: admitted; 39 now
+  // Spent, for every data plane, and still after one restarts: it is counted in Redis.
+  for (const std::string& dp : kPlanes) {
+    Response r = chat(dp, k);
+    EXPECT_EQ(r.status, 429) << dp;
+    EXPECT_NE(r.body.find("insufficient_quota"), std::string::npos) << r.body;
+  }
+  ASSERT_TRUE(cluster_.restartDataPlane("dp1"));
+  ASSERT_TRUE(cluster_.waitInSync());
+  Response after = chat("dp1", k);
+  EXPECT_EQ(after.status, 429) << after.body;
+  EXPECT_NE(after.body.find("(39 used)"), std::string::npos) << after.body;
+  EXPECT_EQ(upstreamRequests(), 3);
+}
+
 TEST_F(RedisLimitsTest, RedisDownFailsOpenOrClosedPerKeyAndExactAgainWhenBack) {
   fwdctlOk({"settings", "set", "default_rate_strategy", "fixed-window-elastic-expiry"});
   std::string open = key("open", {"--rate", "3/hour"});

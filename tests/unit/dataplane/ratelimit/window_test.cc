@@ -253,15 +253,20 @@ TEST(LimitPolicyTest, ResetTimesAreWrittenAsOpenAIWritesThem) {
             "x-ratelimit-reset-requests: 1.5s\r\n");
 }
 
-TEST(RedisAdmitTest, TheScriptsReplyIsTwelveNonNegativeIntegers) {
+TEST(RedisAdmitTest, TheScriptsReplyIsFourteenNonNegativeIntegers) {
   AdmitReply r;
-  ASSERT_TRUE(parseAdmitReply("1 0 100 60000 99 59000 0 0 0 0 0 1764950400123", r));
+  ASSERT_TRUE(parseAdmitReply("1 0 100 60000 99 59000 0 0 0 0 0 1764950400123 0 0", r));
   EXPECT_EQ(r.v[0], 1);
   EXPECT_EQ(r.v[2], 100);
   EXPECT_EQ(r.v[11], 1764950400123);
+  ASSERT_TRUE(parseAdmitReply("0 5 0 0 0 0 0 0 0 0 0 1764950400123 2 10000123", r));
+  EXPECT_EQ(r.v[12], 2);
+  EXPECT_EQ(r.v[13], 10000123);
   for (const char* bad :
-       {"", "1 0 100", "1 0 100 60000 99 59000 0 0 0 0 0 1 2", "1 0 100 60000 -1 59000 0 0 0 0 0 1",
-        "1  0 100 60000 99 59000 0 0 0 0 0 1", "1 0 100 60000 99 59000 0 0 0 0 0 1 ", "ERR x"}) {
+       {"", "1 0 100", "1 0 100 60000 99 59000 0 0 0 0 0 1",
+        "1 0 100 60000 99 59000 0 0 0 0 0 1 0 0 2", "1 0 100 60000 -1 59000 0 0 0 0 0 1 0 0",
+        "1  0 100 60000 99 59000 0 0 0 0 0 1 0 0", "1 0 100 60000 99 59000 0 0 0 0 0 1 0 0 ",
+        "ERR x"}) {
     EXPECT_FALSE(parseAdmitReply(bad, r)) << bad;
   }
 }
@@ -279,18 +284,99 @@ TEST(RedisAdmitTest, TheAdmissionCommandIsFormattedOnceAndCarriesTheTokenAmount)
   EXPECT_EQ(limiter->redisPrefix(), "fwd:{k7}");
   const std::string& sha = admitScriptSha();
   ASSERT_EQ(sha.size(), 40u);
-  // EVALSHA sha 1 prefix | 1 window: 60, 60000 ms, strategy 1 | no token windows | amount 0,
-  // cap 4: 11 arguments.
+  // EVALSHA sha 1 prefix | 1 window: 60, 60000 ms, strategy 1 | no token windows | no budgets
+  // | amount 0, cap 4: 12 arguments.
   std::string scratch;
-  EXPECT_EQ(limiter->admitCommand(false, 0, scratch),
-            "*11\r\n$7\r\nEVALSHA\r\n$40\r\n" + sha +
-                "\r\n$1\r\n1\r\n$8\r\nfwd:{k7}\r\n$1\r\n1\r\n$2\r\n60\r\n$5\r\n60000\r\n"
-                "$1\r\n1\r\n$1\r\n0\r\n$1\r\n0\r\n$1\r\n4\r\n");
+  const std::string head =
+      "\r\n$1\r\n1\r\n$8\r\nfwd:{k7}\r\n$1\r\n1\r\n$2\r\n60\r\n$5\r\n60000\r\n$1\r\n1\r\n";
+  EXPECT_EQ(limiter->admitCommand(false, true, 0, scratch),
+            "*12\r\n$7\r\nEVALSHA\r\n$40\r\n" + sha + head +
+                "$1\r\n0\r\n$1\r\n0\r\n$1\r\n0\r\n$1\r\n4\r\n");
   // With tokens: the minute's token window, then this request's 123 tokens.
-  EXPECT_EQ(limiter->admitCommand(true, 123, scratch),
-            "*13\r\n$7\r\nEVALSHA\r\n$40\r\n" + sha +
-                "\r\n$1\r\n1\r\n$8\r\nfwd:{k7}\r\n$1\r\n1\r\n$2\r\n60\r\n$5\r\n60000\r\n"
-                "$1\r\n1\r\n$1\r\n1\r\n$4\r\n1000\r\n$5\r\n60000\r\n$3\r\n123\r\n$1\r\n4\r\n");
+  EXPECT_EQ(limiter->admitCommand(true, true, 123, scratch),
+            "*14\r\n$7\r\nEVALSHA\r\n$40\r\n" + sha + head +
+                "$1\r\n1\r\n$4\r\n1000\r\n$5\r\n60000\r\n$1\r\n0\r\n$3\r\n123\r\n$1\r\n4\r\n");
+
+  // A budget of $10 a month: kind 1 (money), period 2 (month), 10^10 nano-USD; left out of the
+  // command of a request no budget refuses (GET /v1/models).
+  fwd::v1::Budget* b = limits.add_budget_usd();
+  b->set_amount(10'000'000);
+  b->set_period(fwd::v1::BUDGET_PERIOD_MONTH);
+  limiter = KeyLimiter::compile(7, limits, fwd::v1::Limits(), counters);
+  EXPECT_EQ(limiter->admitCommand(false, true, 0, scratch),
+            "*15\r\n$7\r\nEVALSHA\r\n$40\r\n" + sha + head +
+                "$1\r\n0\r\n$1\r\n1\r\n$1\r\n1\r\n$1\r\n2\r\n$11\r\n10000000000\r\n"
+                "$1\r\n0\r\n$1\r\n4\r\n");
+  EXPECT_EQ(limiter->admitCommand(false, false, 0, scratch),
+            "*12\r\n$7\r\nEVALSHA\r\n$40\r\n" + sha + head +
+                "$1\r\n0\r\n$1\r\n0\r\n$1\r\n0\r\n$1\r\n4\r\n");
+}
+
+TEST(BudgetCounterTest, APeriodCountsFromZeroAndTheNextStartsAgain) {
+  BudgetCounter c;
+  EXPECT_EQ(c.spent(20'000), 0u);
+  c.add(20'000, 5);
+  c.add(20'000, 7);
+  EXPECT_EQ(c.spent(20'000), 12u);
+  EXPECT_EQ(c.spent(20'001), 0u);  // a new day: nothing spent yet
+  c.add(20'001, 3);                // the first spend of it starts it
+  EXPECT_EQ(c.spent(20'001), 3u);
+  EXPECT_EQ(c.spent(20'000), 0u);
+  c.add(20'001, BudgetCounter::kMax);  // saturates, never wraps
+  EXPECT_EQ(c.spent(20'001), BudgetCounter::kMax);
+}
+
+TEST(KeyLimiterBudgetTest, SpentBudgetsRefuseUntilTheyRenewAndUnpricedTokensAreKeptApart) {
+  // 2026-12-31T23:00:00Z: a day budget renews in an hour, a month one too (January).
+  constexpr Millis kNewYearsEve = 1'798'758'000'000;
+  fwd::v1::Limits key;
+  fwd::v1::Budget* usd = key.add_budget_usd();
+  usd->set_amount(1'000'000);  // $1
+  usd->set_period(fwd::v1::BUDGET_PERIOD_MONTH);
+  fwd::v1::Limits defaults;
+  fwd::v1::Budget* tokens = defaults.add_budget_tokens();
+  tokens->set_amount(100);
+  tokens->set_period(fwd::v1::BUDGET_PERIOD_TOTAL);
+  CounterRegistry counters;
+  auto limiter = KeyLimiter::compile(3, key, defaults, counters);
+  ASSERT_NE(limiter, nullptr);
+  ASSERT_EQ(limiter->budgets().size(), 2u);
+  EXPECT_TRUE(limiter->budgets()[0].money);
+  EXPECT_EQ(limiter->budgets()[0].scope, Scope::kKey);
+  EXPECT_EQ(limiter->budgets()[1].scope, Scope::kDefault);
+  EXPECT_EQ(limiter->checkBudgets(kNewYearsEve).spent_budget, nullptr);
+
+  // $0.60 twice: the second takes it past $1, and the next request is refused.
+  limiter->spend(kNewYearsEve, Spend{10, 600'000'000, true});
+  EXPECT_EQ(limiter->checkBudgets(kNewYearsEve).spent_budget, nullptr);
+  limiter->spend(kNewYearsEve, Spend{10, 600'000'000, true});
+  BudgetVerdict v = limiter->checkBudgets(kNewYearsEve);
+  ASSERT_NE(v.spent_budget, nullptr);
+  EXPECT_TRUE(v.spent_budget->money);
+  EXPECT_EQ(v.spent, 1'200'000'000u);
+  EXPECT_EQ(v.reset, 3'600'000);
+  // January: the money budget renews; the total token budget (20 of 100 used) does not.
+  EXPECT_EQ(limiter->checkBudgets(kNewYearsEve + 3'600'000).spent_budget, nullptr);
+  // An unpriced request counts its tokens (for the token budget, and apart for the money one),
+  // never as $0 spent.
+  limiter->spend(kNewYearsEve + 3'600'000, Spend{80, 0, false});
+  v = limiter->checkBudgets(kNewYearsEve + 3'600'000);
+  ASSERT_NE(v.spent_budget, nullptr);
+  EXPECT_FALSE(v.spent_budget->money);
+  EXPECT_EQ(v.spent, 100u);
+  EXPECT_EQ(v.reset, -1);
+  std::int64_t january = common::config::budgetPeriodIndex(common::config::BudgetPeriod::kMonth,
+                                                           kNewYearsEve + 3'600'000);
+  EXPECT_EQ(limiter->budgets()[0].unpriced->spent(january), 80u);
+  EXPECT_EQ(limiter->budgets()[0].spent->spent(january), 0u);
+
+  // A recompiled snapshot keeps what was spent.
+  auto again = KeyLimiter::compile(3, key, defaults, counters);
+  EXPECT_EQ(again->budgets()[1].spent->spent(0), 100u);
+  // The settle script's budget arguments: kind 3 (unpriced tokens) for the money budget.
+  std::vector<std::string> args;
+  again->appendSpendArgs(args, Spend{80, 0, false});
+  EXPECT_EQ(args, (std::vector<std::string>{"2", "3", "2", "80", "2", "3", "80"}));
 }
 
 }  // namespace
