@@ -65,7 +65,7 @@ std::vector<common::config::Budget> budgetsOf(
 
 }  // namespace
 
-std::vector<FlagSpec> limitsFlags(bool update) {
+std::vector<FlagSpec> limitsFlags(bool update, bool per_key) {
   std::vector<FlagSpec> flags = {
       {"rate", FlagKind::kValue, "RATES",
        "request rate, each window enforced: 60/minute;600/hour, 100/2minutes, 10/second"},
@@ -83,23 +83,30 @@ std::vector<FlagSpec> limitsFlags(bool update) {
        "with Redis (settings redis_url), while it is unreachable: fail-open (counted in each "
        "data plane's memory) or fail-closed (503)"},
   };
+  if (!per_key) {  // budgets and redis_down are a key's
+    std::erase_if(flags, [](const FlagSpec& f) {
+      return f.name == "budget-usd" || f.name == "budget-tokens" || f.name == "redis-down";
+    });
+  }
   if (update) {
-    for (const char* name : kLimitFlags) {
-      flags.push_back({std::string("clear-") + name, FlagKind::kBool, "",
-                       std::string("unset --") + name + " (the default applies)"});
+    size_t n = flags.size();
+    for (size_t i = 0; i < n; ++i) {
+      flags.push_back({"clear-" + flags[i].name, FlagKind::kBool, "",
+                       "unset --" + flags[i].name + (per_key ? " (the default applies)" : "")});
     }
   }
   return flags;
 }
 
-std::string limitsSynopsis(bool update) {
-  std::string out =
-      "[--rate RATES] [--rate-strategy NAME] [--max-parallel N] [--tpm N] [--tokens RATES] "
-      "[--budget-usd BUDGETS] [--budget-tokens BUDGETS] [--redis-down MODE]";
-  if (update) {
-    out +=
-        " [--clear-rate] [--clear-rate-strategy] [--clear-max-parallel] [--clear-tpm] "
-        "[--clear-tokens] [--clear-budget-usd] [--clear-budget-tokens] [--clear-redis-down]";
+std::string limitsSynopsis(bool update, bool per_key) {
+  std::string out;
+  for (const FlagSpec& f : limitsFlags(update, per_key)) {
+    out += out.empty() ? "[--" : " [--";
+    out += f.name;
+    if (f.kind == FlagKind::kValue) {
+      out += " " + f.value_name;
+    }
+    out += "]";
   }
   return out;
 }
@@ -220,8 +227,8 @@ std::string limitsCell(const fwd::v1::Limits& l) {
   return out.empty() ? "-" : out;
 }
 
-Json limitsJson(const fwd::v1::Limits& l) {
-  return Json{
+Json limitsJson(const fwd::v1::Limits& l, bool per_key) {
+  Json out{
       {"rate",
        l.rate_size() > 0 ? Json(common::config::formatRates(ratesOf(l.rate()))) : Json(nullptr)},
       {"rate_strategy", l.rate_strategy() != fwd::v1::RATE_STRATEGY_UNSPECIFIED
@@ -243,6 +250,12 @@ Json limitsJson(const fwd::v1::Limits& l) {
                                static_cast<common::config::RedisDown>(l.redis_down())))
                          : Json(nullptr)},
   };
+  if (!per_key) {  // a route's: budgets and redis_down are a key's
+    out.erase("budget_usd");
+    out.erase("budget_tokens");
+    out.erase("redis_down");
+  }
+  return out;
 }
 
 }  // namespace fwd::cli::commands

@@ -13,12 +13,12 @@
 
 namespace fwd::cli::commands {
 
-/// --rate, --rate-strategy, --max-parallel, --tpm, --tokens, --budget-usd, --budget-tokens,
-/// --redis-down, and on update their --clear-… counterparts.
-std::vector<FlagSpec> limitsFlags(bool update);
+/// --rate, --rate-strategy, --max-parallel, --tpm, --tokens, and for a key (`per_key`)
+/// --budget-usd, --budget-tokens, --redis-down; on update their --clear-… counterparts.
+std::vector<FlagSpec> limitsFlags(bool update, bool per_key = true);
 
 /// The synopsis of limitsFlags().
-std::string limitsSynopsis(bool update);
+std::string limitsSynopsis(bool update, bool per_key = true);
 
 /// Copies the given limits flags into `*limits()` (called only when one is given) and records
 /// each FieldMask path ("limits.<field>"). A rate or strategy that does not parse is a usage
@@ -32,6 +32,7 @@ std::string limitsCell(const fwd::v1::Limits& limits);
 
 /// {"rate","rate_strategy","max_parallel","tpm","tokens","budget_usd","budget_tokens",
 /// "redis_down"}, each null when unset.
-Json limitsJson(const fwd::v1::Limits& limits);
+/// A route's (`per_key` false) leaves out the budgets and redis_down.
+Json limitsJson(const fwd::v1::Limits& limits, bool per_key = true);
 
 }  // namespace fwd::cli::commands

@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "cli/client/error_kind.h"
 #include "cli/commands/edits.h"
+#include "cli/commands/limits.h"
 #include "common/config/duration.h"
 
 namespace fwd::cli::commands {
@@ -34,7 +35,14 @@ constexpr const char* kPathOrder[] = {"path_prefix",
                                       "timeouts.first_byte",
                                       "timeouts.stream_first_byte",
                                       "timeouts.idle",
-                                      "timeouts.total"};
+                                      "timeouts.total",
+                                      "limits",
+                                      "limits.rate",
+                                      "limits.rate_strategy",
+                                      "limits.max_parallel",
+                                      "limits.tpm",
+                                      "limits.tokens",
+                                      "limits_shared"};
 
 struct NamedStrategy {
   const char* name;
@@ -89,6 +97,12 @@ std::vector<FlagSpec> routeFlags(bool update) {
   for (FlagSpec& f : editsFlags(update)) {
     flags.push_back(std::move(f));
   }
+  for (FlagSpec& f : limitsFlags(update, false)) {
+    flags.push_back(std::move(f));
+  }
+  flags.push_back({"shared", FlagKind::kBool, "",
+                   "the route's limits count every key's requests together (default: each "
+                   "key's apart); --shared=false turns it off"});
   if (update) {
     flags.push_back({"clear-prefix", FlagKind::kBool, "", "remove the path prefix"});
     flags.push_back({"clear-models", FlagKind::kBool, "", "match any model"});
@@ -248,6 +262,15 @@ absl::Status applyFlags(const FlagValues& flags, fwd::v1::Route& route,
   if (cleared("clear-timeouts")) {
     route.clear_timeouts();
     paths.push_back("timeouts");
+  }
+  if (absl::Status s = applyLimitsFlags(
+          flags, [&]() -> fwd::v1::Limits& { return *route.mutable_limits(); }, paths);
+      !s.ok()) {
+    return s;
+  }
+  if (auto shared = flags.boolValue("shared")) {
+    route.set_limits_shared(*shared);
+    paths.push_back("limits_shared");
   }
   return applyEditsFlags(
       flags, [&]() -> fwd::v1::Edits& { return *route.mutable_edits(); }, paths);
@@ -441,13 +464,15 @@ std::vector<CommandSpec> routeCommands() {
   return {
       {"route", "add", "NAME",
        "[--prefix PATH] --upstream NAME [--upstream NAME]... " + flags_synopsis + " " +
-           editsSynopsis(false),
+           editsSynopsis(false) + " " + limitsSynopsis(false, false) + " [--shared]",
        "create a route (needs --prefix or --model/--model-keyword)", routeFlags(false), prepareAdd},
       {"route", "list", "", "", "list routes in the order they are matched", {}, prepareList},
       {"route", "get", "NAME", "", "show one route", {}, prepareGet},
       {"route", "update", "NAME",
-       "[--prefix PATH] [--upstream NAME]... " + flags_synopsis + " " + editsSynopsis(true) +
-           " [--clear-prefix] [--clear-models] [--clear-fallbacks] [--clear-rewrite-model] "
+       "[--prefix PATH] [--upstream NAME]... " + flags_synopsis + " " + editsSynopsis(true) + " " +
+           limitsSynopsis(true, false) +
+           " [--shared[=false]] [--clear-prefix] [--clear-models] [--clear-fallbacks] "
+           "[--clear-rewrite-model] "
            "[--clear-retry] [--clear-timeouts]",
        "change the given fields of a route", routeFlags(true), prepareUpdate},
       {"route", "remove", "NAME", "", "delete a route", {}, prepareRemove},
@@ -494,8 +519,8 @@ absl::StatusOr<fwd::v1::UpdateRouteRequest> buildUpdateRouteRequest(const Invoca
     return usageError(
         "nothing to update: pass at least one of --prefix, --model, --model-keyword, "
         "--upstream, --strategy, --fallback, --rewrite-model, --retries, --retry-on, "
-        "--retry-backoff, --retry-backoff-max, --priority, a timeout flag, an edit flag or a "
-        "--clear-... flag");
+        "--retry-backoff, --retry-backoff-max, --priority, a timeout flag, an edit flag, a "
+        "limit flag, --shared or a --clear-... flag");
   }
   for (const char* path : kPathOrder) {
     if (std::find(paths.begin(), paths.end(), path) != paths.end()) {
@@ -590,6 +615,8 @@ Json routeJson(const fwd::v1::Route& route) {
       {"priority", route.priority()},
       {"timeouts", std::move(timeouts)},
       {"edits", editsJson(route.edits())},
+      {"limits", limitsJson(route.limits(), false)},
+      {"limits_shared", route.limits_shared()},
       {"id", route.id()},
       {"created", timestampJson(route.create_time())},
       {"updated", timestampJson(route.update_time())},
@@ -620,6 +647,11 @@ std::string routeDetail(const fwd::v1::Route& r) {
   table.addRow({"priority:", std::to_string(r.priority())});
   table.addRow({"timeouts:", timeoutsCell(r)});
   table.addRow({"edits:", editsCell(r.edits())});
+  std::string limits = limitsCell(r.limits());
+  if (limits != "-") {
+    limits += r.limits_shared() ? " (shared by every key)" : " (per key)";
+  }
+  table.addRow({"limits:", limits});
   table.addRow({"id:", std::to_string(r.id())});
   table.addRow({"created:", timestampCell(r.create_time())});
   table.addRow({"updated:", timestampCell(r.update_time())});

@@ -16,7 +16,7 @@ namespace {
 
 // Schema steps, applied in order; PRAGMA user_version holds how many have run. Never edit a
 // released step: append a new one.
-constexpr std::array<const char*, 9> kMigrations = {
+constexpr std::array<const char*, 10> kMigrations = {
     // 1: initial schema.
     R"sql(
 CREATE TABLE meta (
@@ -152,6 +152,11 @@ CREATE TABLE prices (
   update_time_us INTEGER NOT NULL
 ) STRICT;
 )sql",
+    // 10: limits per route (fwd.v1.Limits as JSON, as keys.limits), counted per key or shared.
+    R"sql(
+ALTER TABLE routes ADD COLUMN limits TEXT;
+ALTER TABLE routes ADD COLUMN limits_shared INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr char kUpstreamColumns[] =
@@ -162,7 +167,7 @@ constexpr char kUpstreamColumns[] =
 constexpr char kRouteColumns[] =
     "id, name, path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, "
     "retries, retry_on, priority, create_time_us, update_time_us, has_retry, "
-    "retry_backoff_base_ns, retry_backoff_max_ns, timeouts, edits";
+    "retry_backoff_base_ns, retry_backoff_max_ns, timeouts, edits, limits, limits_shared";
 constexpr char kKeyColumns[] =
     "id, name, secret_sha256, display_prefix, models, create_time_us, revoke_time_us, "
     "previous_secret_sha256, previous_expire_time_us, update_time_us, errors_as_200, allow_ips, "
@@ -574,9 +579,13 @@ absl::StatusOr<fwd::v1::Route> routeFromRow(const Statement& row) {
   if (s.ok() && !row.columnIsNull(17)) {
     s = editsFromJson(row.columnText(17), r.mutable_edits());
   }
+  if (s.ok() && !row.columnIsNull(18)) {
+    s = limitsFromJson(row.columnText(18), r.mutable_limits());
+  }
   if (!s.ok()) {
     return s;
   }
+  r.set_limits_shared(row.columnInt(19) != 0);
   // A present policy, even an empty one (retries 0: no failover), is not the same as none
   // (plain failover over the group).
   if (row.columnInt(13) != 0) {
@@ -588,7 +597,7 @@ absl::StatusOr<fwd::v1::Route> routeFromRow(const Statement& row) {
   return r;
 }
 
-/// Binds ?2..?10 and ?12..?16 of an INSERT or UPDATE of a route (?1 is the name or id, ?11 the
+/// Binds ?2..?10 and ?12..?18 of an INSERT or UPDATE of a route (?1 is the name or id, ?11 the
 /// time), in kRouteColumns order after the name.
 void bindRouteFields(Statement& q, const fwd::v1::Route& r) {
   const fwd::v1::RetryPolicy& retry = r.retry();
@@ -605,7 +614,9 @@ void bindRouteFields(Statement& q, const fwd::v1::Route& r) {
       .bind(13, nanosColumn(retry.has_backoff_base(), retry.backoff_base()))
       .bind(14, nanosColumn(retry.has_backoff_max(), retry.backoff_max()))
       .bind(15, timeoutsToJson(r))
-      .bind(16, editsToJson(r.has_edits(), r.edits()));
+      .bind(16, editsToJson(r.has_edits(), r.edits()))
+      .bind(17, limitsToJson(r.has_limits(), r.limits()))
+      .bind(18, std::int64_t{r.limits_shared() ? 1 : 0});
 }
 
 absl::StatusOr<fwd::v1::Upstream> upstreamFromRow(const Statement& row) {
@@ -1173,8 +1184,9 @@ absl::StatusOr<fwd::v1::Route> SqliteStore::createRoute(const fwd::v1::Route& ro
     absl::StatusOr<Statement> q = db_->prepare(
         "INSERT INTO routes (name, path_prefix, models, upstreams, strategy, fallback_models, "
         "rewrite_model, retries, retry_on, priority, create_time_us, update_time_us, has_retry, "
-        "retry_backoff_base_ns, retry_backoff_max_ns, timeouts, edits) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16)");
+        "retry_backoff_base_ns, retry_backoff_max_ns, timeouts, edits, limits, limits_shared) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+        "?18)");
     if (!q.ok()) {
       return q.status();
     }
@@ -1222,7 +1234,8 @@ absl::StatusOr<fwd::v1::Route> SqliteStore::updateRoute(std::string_view name,
         "UPDATE routes SET path_prefix = ?2, models = ?3, upstreams = ?4, strategy = ?5, "
         "fallback_models = ?6, rewrite_model = ?7, retries = ?8, retry_on = ?9, priority = ?10, "
         "update_time_us = ?11, has_retry = ?12, retry_backoff_base_ns = ?13, "
-        "retry_backoff_max_ns = ?14, timeouts = ?15, edits = ?16 WHERE id = ?1");
+        "retry_backoff_max_ns = ?14, timeouts = ?15, edits = ?16, limits = ?17, "
+        "limits_shared = ?18 WHERE id = ?1");
     if (!q.ok()) {
       return q.status();
     }

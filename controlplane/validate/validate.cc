@@ -23,7 +23,9 @@ namespace {
 
 constexpr size_t kMaxQuotedValue = 120;
 constexpr char kUpdatableRoutePaths[] =
-    "path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, retry, "
+    "path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, limits, "
+    "limits.rate, limits.rate_strategy, limits.max_parallel, limits.tpm, limits.tokens, "
+    "limits_shared, retry, "
     "retry.retries, retry.retry_on, retry.backoff_base, retry.backoff_max, priority, timeouts, "
     "timeouts.connect, timeouts.first_byte, timeouts.stream_first_byte, timeouts.idle, "
     "timeouts.total, edits, edits.max_tokens_cap, edits.stop, edits.drop_empty_messages, "
@@ -1001,6 +1003,18 @@ absl::Status normalizeRoute(fwd::v1::Route& r) {
   if (s.ok() && r.has_edits()) {
     s = checkEdits("route", r.edits());
   }
+  if (s.ok()) {
+    s = checkLimits("route.limits", r.limits());
+  }
+  if (s.ok() && (r.limits().budget_usd_size() > 0 || r.limits().budget_tokens_size() > 0)) {
+    s = absl::InvalidArgumentError(
+        "route.limits: budgets are per key (fwdctl key update --budget-usd/--budget-tokens), "
+        "not per route");
+  }
+  if (s.ok() && r.limits().redis_down() != fwd::v1::REDIS_DOWN_UNSPECIFIED) {
+    s = absl::InvalidArgumentError(
+        "route.limits.redis_down: set per key or with fwdctl settings set redis_down");
+  }
   if (!s.ok()) {
     return s;
   }
@@ -1072,6 +1086,14 @@ absl::Status applyRouteMask(const fwd::v1::Route& patch, const google::protobuf:
       target.set_priority(patch.priority());
     } else if (path == "timeouts") {
       copyMessageField(patch, target, path);
+    } else if (path == "limits_shared") {
+      target.set_limits_shared(patch.limits_shared());
+    } else if (path == "limits" || path.starts_with("limits.")) {
+      if (!applyLimitsPath(patch.limits(), path, *target.mutable_limits())) {
+        return invalid(
+            "update_mask path", path,
+            std::string("not an updatable route field (use ") + kUpdatableRoutePaths + ")");
+      }
     } else if (isOneOf(path, {"timeouts.connect", "timeouts.first_byte",
                               "timeouts.stream_first_byte", "timeouts.idle", "timeouts.total"})) {
       copyMessageField(patch.timeouts(), *target.mutable_timeouts(), leaf(path));
@@ -1192,6 +1214,31 @@ absl::Status checkLimits(std::string_view field, const fwd::v1::Limits& limits) 
   return checkBudgets("budget_tokens", limits.budget_tokens(), common::config::kMaxBudgetTokens);
 }
 
+bool applyLimitsPath(const fwd::v1::Limits& patch, std::string_view path, fwd::v1::Limits& target) {
+  if (path == "limits") {
+    target = patch;
+  } else if (path == "limits.rate") {
+    *target.mutable_rate() = patch.rate();
+  } else if (path == "limits.rate_strategy") {
+    target.set_rate_strategy(patch.rate_strategy());
+  } else if (path == "limits.max_parallel") {
+    target.set_max_parallel(patch.max_parallel());
+  } else if (path == "limits.tpm") {
+    target.set_tpm(patch.tpm());
+  } else if (path == "limits.tokens") {
+    *target.mutable_tokens() = patch.tokens();
+  } else if (path == "limits.redis_down") {
+    target.set_redis_down(patch.redis_down());
+  } else if (path == "limits.budget_usd") {
+    *target.mutable_budget_usd() = patch.budget_usd();
+  } else if (path == "limits.budget_tokens") {
+    *target.mutable_budget_tokens() = patch.budget_tokens();
+  } else {
+    return false;
+  }
+  return true;
+}
+
 absl::Status normalizePrice(fwd::v1::Price& price) {
   if (!common::match::isValidGlob(price.model())) {
     return invalid("price.model", price.model(),
@@ -1302,24 +1349,9 @@ absl::Status applyKeyMask(const fwd::v1::Key& patch, const google::protobuf::Fie
       *target.mutable_allow_ips() = patch.allow_ips();
     } else if (path == "deny_ips") {
       *target.mutable_deny_ips() = patch.deny_ips();
-    } else if (path == "limits") {
-      *target.mutable_limits() = patch.limits();
-    } else if (path == "limits.rate") {
-      *target.mutable_limits()->mutable_rate() = patch.limits().rate();
-    } else if (path == "limits.rate_strategy") {
-      target.mutable_limits()->set_rate_strategy(patch.limits().rate_strategy());
-    } else if (path == "limits.max_parallel") {
-      target.mutable_limits()->set_max_parallel(patch.limits().max_parallel());
-    } else if (path == "limits.tpm") {
-      target.mutable_limits()->set_tpm(patch.limits().tpm());
-    } else if (path == "limits.tokens") {
-      *target.mutable_limits()->mutable_tokens() = patch.limits().tokens();
-    } else if (path == "limits.redis_down") {
-      target.mutable_limits()->set_redis_down(patch.limits().redis_down());
-    } else if (path == "limits.budget_usd") {
-      *target.mutable_limits()->mutable_budget_usd() = patch.limits().budget_usd();
-    } else if (path == "limits.budget_tokens") {
-      *target.mutable_limits()->mutable_budget_tokens() = patch.limits().budget_tokens();
+    } else if ((path == "limits" || path.starts_with("limits.")) &&
+               applyLimitsPath(patch.limits(), path, *target.mutable_limits())) {
+      // applied
     } else {
       return absl::InvalidArgumentError("update_mask: \"" + path +
                                         "\" is not an updatable key field (use " +

@@ -105,6 +105,10 @@ absl::Status normalizeCreateKey(fwd::v1::CreateKeyRequest& request);
 /// "<field>.<limit>".
 absl::Status checkLimits(std::string_view field, const fwd::v1::Limits& limits);
 
+/// Applies one FieldMask path of a Limits ("limits" or "limits.<field>") from `patch` to
+/// `target`; false when `path` names no field of it.
+bool applyLimitsPath(const fwd::v1::Limits& patch, std::string_view path, fwd::v1::Limits& target);
+
 /// An environment variable name: letters, digits and '_', not starting with a digit.
 bool isEnvName(std::string_view s);
 

@@ -520,11 +520,48 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     any_errors_as_200 = any_errors_as_200 || e.errors_as_200;
     e.limiter = ratelimit::KeyLimiter::compile(k.id(), k.limits(),
                                                snapshot.settings().default_limits(), *counters);
+    e.index = cfg->keys_.size();
     any_limits = any_limits || e.limiter != nullptr;
     any_token_limits = any_token_limits || (e.limiter != nullptr &&
                                             (e.limiter->limitsTokens() || e.limiter->hasBudgets()));
     cfg->keys_.push_back(std::move(e));
   }
+  // Route limits, after the keys they count per key. A route counts under its own id, apart
+  // from the key's own limits; with Redis under "fwd:{r<route>}" or "fwd:{r<route>k<key>}".
+  fwd::v1::Limits route_defaults;
+  route_defaults.set_redis_down(snapshot.settings().default_limits().redis_down());
+  bool any_route_limits = false;
+  for (const auto& r : snapshot.routes()) {
+    if (r.limits().rate_size() == 0 && r.limits().tpm() == 0 && r.limits().tokens_size() == 0 &&
+        r.limits().max_parallel() == 0) {
+      continue;
+    }
+    auto route = std::find_if(cfg->routes_.begin(), cfg->routes_.end(),
+                              [&](const CompiledRoute& cr) { return cr.id == r.id(); });
+    if (route == cfg->routes_.end()) {
+      continue;
+    }
+    any_route_limits = true;
+    route->limits_shared = r.limits_shared();
+    std::string rid = std::to_string(r.id());
+    auto compileFor = [&](const std::string& counter_prefix, const std::string& redis_prefix) {
+      auto limiter =
+          ratelimit::KeyLimiter::compile(counter_prefix, redis_prefix, r.limits(), route_defaults,
+                                         *counters, ratelimit::Scope::kRoute);
+      any_token_limits = any_token_limits || limiter->limitsTokens();
+      return limiter;
+    };
+    if (r.limits_shared()) {
+      route->shared_limiter = compileFor("route/" + rid + "/", "fwd:{r" + rid + "}");
+    } else {
+      for (const KeyEntry& key : cfg->keys_) {
+        std::string kid = std::to_string(key.id);
+        route->key_limiters.push_back(
+            compileFor("route/" + rid + "/key/" + kid + "/", "fwd:{r" + rid + "k" + kid + "}"));
+      }
+    }
+  }
+  any_limits = any_limits || any_route_limits;
   counters->prune();
   // The policies, in the order the pipeline calls them; only those the snapshot configures.
   std::vector<policy::PolicyConstSharedPtr> policies;
@@ -537,7 +574,7 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
   if (any_limits) {
     policies.push_back(std::make_shared<ratelimit::RequestLimits>(
         any_token_limits, cfg->redis_.enabled,
-        std::make_shared<const usage::PriceTable>(snapshot.prices())));
+        std::make_shared<const usage::PriceTable>(snapshot.prices()), any_route_limits));
   }
   if (any_body_edits) {
     policies.push_back(std::make_shared<rewrite::RequestEdits>());

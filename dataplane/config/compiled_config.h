@@ -99,6 +99,7 @@ struct KeyEntry {
   std::uint64_t id = 0;
   // Its limits in memory (ratelimit/key_limiter.h); null: none.
   ratelimit::KeyLimiterConstSharedPtr limiter;
+  size_t index = 0;  // in the snapshot's keys
 };
 
 /// The global IP access rules of a snapshot.
@@ -164,6 +165,18 @@ struct CompiledRoute {
   std::int32_t priority = 0;
   int specificity = 0;  // higher wins among equal priorities: exact > keyword > glob > any
   std::uint64_t id = 0;
+  /// The route's limits (ratelimit/): one limiter shared by every key (limits_shared), or one
+  /// per key, by KeyEntry::index; none when the route has no limits.
+  bool limits_shared = false;
+  ratelimit::KeyLimiterConstSharedPtr shared_limiter;
+  std::vector<ratelimit::KeyLimiterConstSharedPtr> key_limiters;
+  /// The limiter a request of `key` counts in on this route, or nullptr.
+  const ratelimit::KeyLimiter* limiterFor(const KeyEntry& key) const {
+    if (limits_shared) {
+      return shared_limiter.get();
+    }
+    return key.index < key_limiters.size() ? key_limiters[key.index].get() : nullptr;
+  }
 
   /// The timeouts of an attempt at `t` through this route: `t`'s own when `t` is not in the
   /// group.

@@ -40,6 +40,7 @@ void finish(RequestContext& ctx) {
   }
   outcome.error_code = ctx.error_code;
   outcome.limits = &ctx.limits;
+  outcome.route_limits = &ctx.route_limits;
   outcome.usage = &ctx.usage;
   outcome.stream = ctx.body.stream;
   outcome.worker = &ctx.w;

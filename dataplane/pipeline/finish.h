@@ -23,9 +23,10 @@ struct RequestOutcome {
   std::optional<double> first_byte;              // to the first response body byte
   std::string_view error_code;                   // empty when the request succeeded
   const ratelimit::Admission* limits = nullptr;  // what it took from its key's limits
-  const usage::Usage* usage = nullptr;           // what the answer used, when it was read
-  bool stream = false;                           // the client asked for a stream
-  WorkerContext* worker = nullptr;               // the worker it ran on
+  const ratelimit::Admission* route_limits = nullptr;  // ... and from its route's
+  const usage::Usage* usage = nullptr;                 // what the answer used, when it was read
+  bool stream = false;                                 // the client asked for a stream
+  WorkerContext* worker = nullptr;                     // the worker it ran on
 };
 
 /// Called once per request, when it is over (pipeline.cc guarantees it).

@@ -64,6 +64,7 @@ struct RequestContext {
   // What the request took from its key's limits (ratelimit/), and the fields every answer to
   // it carries ("name: value\r\n" each: x-ratelimit-*).
   ratelimit::Admission limits;
+  ratelimit::Admission route_limits;  // what it took from its route's limits
   std::string response_fields;
 
   // inspect: what the body says.

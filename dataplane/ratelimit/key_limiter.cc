@@ -8,7 +8,17 @@
 
 namespace fwd::dataplane::ratelimit {
 
-std::string_view scopeName(Scope scope) { return scope == Scope::kKey ? "key" : "default"; }
+std::string_view scopeName(Scope scope) {
+  switch (scope) {
+    case Scope::kKey:
+      return "key";
+    case Scope::kDefault:
+      return "default";
+    case Scope::kRoute:
+      return "route";
+  }
+  return "key";
+}
 
 namespace {
 
@@ -54,8 +64,18 @@ std::shared_ptr<const KeyLimiter> KeyLimiter::compile(std::uint64_t key_id,
                                                       const fwd::v1::Limits& key,
                                                       const fwd::v1::Limits& defaults,
                                                       CounterRegistry& counters) {
+  std::string redis_prefix = "fwd:{k";
+  redis_prefix += std::to_string(key_id);
+  redis_prefix += '}';
+  return compile("key/" + std::to_string(key_id) + "/", redis_prefix, key, defaults, counters);
+}
+
+std::shared_ptr<const KeyLimiter> KeyLimiter::compile(const std::string& prefix,
+                                                      const std::string& redis_prefix,
+                                                      const fwd::v1::Limits& key,
+                                                      const fwd::v1::Limits& defaults,
+                                                      CounterRegistry& counters, Scope scope) {
   auto limiter = std::make_shared<KeyLimiter>();
-  std::string prefix = "key/" + std::to_string(key_id) + "/";
   const fwd::v1::Limits& rates = key.rate_size() > 0 ? key : defaults;
   limiter->rate_scope_ = key.rate_size() > 0 ? Scope::kKey : Scope::kDefault;
   fwd::v1::RateStrategy strategy = key.rate_strategy() != fwd::v1::RATE_STRATEGY_UNSPECIFIED
@@ -127,9 +147,7 @@ std::shared_ptr<const KeyLimiter> KeyLimiter::compile(std::uint64_t key_id,
       limiter->budgets_.empty()) {
     return nullptr;
   }
-  limiter->redis_prefix_ = "fwd:{k";
-  limiter->redis_prefix_ += std::to_string(key_id);
-  limiter->redis_prefix_ += '}';
+  limiter->redis_prefix_ = redis_prefix;
   fwd::v1::RedisDown down = key.redis_down() != fwd::v1::REDIS_DOWN_UNSPECIFIED
                                 ? key.redis_down()
                                 : defaults.redis_down();
@@ -151,6 +169,9 @@ std::shared_ptr<const KeyLimiter> KeyLimiter::compile(std::uint64_t key_id,
   }
   limiter->redis_down_scope_ =
       key.redis_down() != fwd::v1::REDIS_DOWN_UNSPECIFIED ? Scope::kKey : Scope::kDefault;
+  if (scope == Scope::kRoute) {
+    limiter->rate_scope_ = limiter->tokens_scope_ = limiter->parallel_scope_ = Scope::kRoute;
+  }
   return limiter;
 }
 

@@ -27,8 +27,9 @@ class Client;
 
 namespace fwd::dataplane::ratelimit {
 
-/// Where a limit of a key comes from: the key itself, or the default settings.
-enum class Scope { kKey, kDefault };
+/// Where a limit comes from: the key itself, the default settings, or the route the request
+/// matched.
+enum class Scope { kKey, kDefault, kRoute };
 std::string_view scopeName(Scope scope);
 
 /// Counters by identity ("key/7/rate/60000/fixed-window"), kept across snapshots. Used on the
@@ -124,6 +125,14 @@ class KeyLimiter {
   static std::shared_ptr<const KeyLimiter> compile(std::uint64_t key_id, const fwd::v1::Limits& key,
                                                    const fwd::v1::Limits& defaults,
                                                    CounterRegistry& counters);
+  /// The same for any owner: counters under `counter_prefix` ("key/7/"), Redis keys under
+  /// `redis_prefix` ("fwd:{k7}"); `scope` kRoute marks every limit as the route's.
+  static std::shared_ptr<const KeyLimiter> compile(const std::string& counter_prefix,
+                                                   const std::string& redis_prefix,
+                                                   const fwd::v1::Limits& own,
+                                                   const fwd::v1::Limits& defaults,
+                                                   CounterRegistry& counters,
+                                                   Scope scope = Scope::kKey);
 
   /// Admits a request at `now` or refuses it: takes a parallel slot (when the key has a cap)
   /// and counts it in every rate window. Refused, it holds nothing. Any worker.

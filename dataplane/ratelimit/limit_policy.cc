@@ -103,17 +103,27 @@ std::string windowText(std::uint64_t count, Millis window) {
 
 }  // namespace
 
+std::string Owner::text() const {
+  if (route.empty()) {
+    return "this API key";
+  }
+  std::string out = shared ? "route \"" : "this API key on route \"";
+  out += route;
+  out += shared ? "\" (all keys together)" : "\"";
+  return out;
+}
+
 namespace {
 
 // A request refused by a request window or the in-flight cap: 429 with Retry-After, counted.
-proxy::ApiError rateRefusal(pipeline::RequestContext& ctx, const Verdict& v) {
+proxy::ApiError rateRefusal(pipeline::RequestContext& ctx, const Verdict& v, const Owner& who) {
   bool parallel = v.refused == Verdict::Refusal::kParallel;
   ctx.w.metrics.limited.cell(ctx.w.index, {parallel ? "parallel" : "rate", scopeName(v.scope)})
       .add();
   proxy::ApiError e{429, "requests", "rate_limit_exceeded",
-                    parallel ? "Rate limit reached: too many requests in flight at once for "
-                               "this API key. Wait for one to finish, then retry."
-                             : "Rate limit reached for requests: this API key may make " +
+                    parallel ? "Rate limit reached: too many requests in flight at once for " +
+                                   who.text() + ". Wait for one to finish, then retry."
+                             : "Rate limit reached for requests: " + who.text() + " may make " +
                                    windowText(v.limit, v.window) + ". Retry in " +
                                    resetText(v.retry) + ".",
                     ""};
@@ -122,19 +132,20 @@ proxy::ApiError rateRefusal(pipeline::RequestContext& ctx, const Verdict& v) {
 }
 
 // A request refused by a token window: 429 (with Retry-After unless it can never fit).
-proxy::ApiError tokenRefusal(pipeline::RequestContext& ctx, const TokenVerdict& v) {
+proxy::ApiError tokenRefusal(pipeline::RequestContext& ctx, const TokenVerdict& v,
+                             const Owner& who) {
   ctx.w.metrics.limited.cell(ctx.w.index, {"tokens", scopeName(v.scope)}).add();
   std::string limit = windowText(v.limit, v.window);
   if (v.too_large) {
     return proxy::ApiError{
         429, "tokens", "rate_limit_exceeded",
-        "Request too large for this API key: it may use " + limit +
+        "Request too large for " + who.text() + ": it may use " + limit +
             " tokens, and this request needs about " + std::to_string(v.needed) +
             " (its prompt and max_tokens). Make the prompt or max_tokens smaller.",
         ""};
   }
   proxy::ApiError e{429, "tokens", "rate_limit_exceeded",
-                    "Rate limit reached for tokens: this API key may use " + limit + ", " +
+                    "Rate limit reached for tokens: " + who.text() + " may use " + limit + ", " +
                         std::to_string(v.remaining) + " are left, and this request needs about " +
                         std::to_string(v.needed) + ". Retry in " + resetText(v.reset) + ".",
                     ""};
@@ -178,9 +189,19 @@ bool listsModels(const pipeline::RequestContext& ctx) {
          (ctx.path == "/v1/models" || ctx.path.starts_with("/v1/models/"));
 }
 
-// Counts the request in memory against the budgets, the request windows and the in-flight cap.
+// The x-ratelimit-* fields of an answer: a key's own limits set them; a route's only where the
+// key has none of that kind, or when the route refuses.
+void noteFields(pipeline::RequestContext& ctx, std::string fields, const Owner& who, bool refused) {
+  if (who.route.empty() || refused || ctx.response_fields.empty()) {
+    ctx.response_fields = std::move(fields);
+  }
+}
+
+// Counts the request in memory against the budgets, the request windows and the in-flight cap,
+// noting in `a` what it took.
 std::optional<proxy::ApiError> admitInMemory(pipeline::RequestContext& ctx,
-                                             const KeyLimiter& limiter, Millis now) {
+                                             const KeyLimiter& limiter, Millis now, Admission& a,
+                                             const Owner& who) {
   if (limiter.hasBudgets() && !listsModels(ctx)) {
     BudgetVerdict b = limiter.checkBudgets(now);
     if (b.spent_budget != nullptr) {
@@ -188,25 +209,28 @@ std::optional<proxy::ApiError> admitInMemory(pipeline::RequestContext& ctx,
     }
   }
   Verdict v = limiter.admit(now);
-  ctx.response_fields = requestFields(v);
-  if (v.refused != Verdict::Refusal::kNone) {
-    return rateRefusal(ctx, v);
+  bool refused = v.refused != Verdict::Refusal::kNone;
+  if (v.limit > 0 || who.route.empty()) {
+    noteFields(ctx, requestFields(v), who, refused);
+  }
+  if (refused) {
+    return rateRefusal(ctx, v, who);
   }
   if (limiter.capsParallel()) {
-    ctx.limits.parallel = &limiter;
+    a.parallel = &limiter;
   }
   return std::nullopt;
 }
 
-// True when the request's usage counts against the key's token windows or budgets; then notes
-// in ctx.limits what counting it needs and returns the size of a token reservation in `amount`.
-bool usageAsk(pipeline::RequestContext& ctx, const KeyLimiter& limiter, std::uint64_t& amount) {
+// True when the request's usage counts against the limiter's token windows or budgets; then
+// notes in `a` what counting it needs and returns the size of a token reservation in `amount`.
+bool usageAsk(pipeline::RequestContext& ctx, const KeyLimiter& limiter, std::uint64_t& amount,
+              Admission& a) {
   if ((!limiter.limitsTokens() && !limiter.hasBudgets()) || !countsTokens(ctx.path)) {
     return false;
   }
   usage::Ask ask;
   usage::readAsk(ctx.w.json, ctx.req.body(), ask);
-  Admission& a = ctx.limits;
   a.prompt_estimate = usage::estimateTokens(ctx.req.body().size());
   a.client_asked_usage = ask.include_usage;
   amount = a.prompt_estimate + ask.max_tokens;
@@ -216,12 +240,14 @@ bool usageAsk(pipeline::RequestContext& ctx, const KeyLimiter& limiter, std::uin
 // Reserves `amount` tokens in memory.
 std::optional<proxy::ApiError> reserveInMemory(pipeline::RequestContext& ctx,
                                                const KeyLimiter& limiter, std::uint64_t amount,
-                                               Millis now) {
-  Admission& a = ctx.limits;
+                                               Millis now, Admission& a, const Owner& who) {
   TokenVerdict v = limiter.reserve(now, amount, a.token_tags);
-  ctx.response_fields += tokenFields(v);
+  if (who.route.empty() || v.refused ||
+      ctx.response_fields.find("x-ratelimit-limit-tokens") == std::string::npos) {
+    ctx.response_fields += tokenFields(v);
+  }
   if (v.refused) {
-    return tokenRefusal(ctx, v);
+    return tokenRefusal(ctx, v, who);
   }
   a.tokens = &limiter;
   a.reserved = amount;
@@ -250,6 +276,43 @@ std::string_view redisErrorReason(const redis::Reply& reply) {
   return reply.answered() ? "error" : reply.timed_out ? "timeout" : "down";
 }
 
+// The limiter of the route the request's model matches, and whose it is; nullptr when the route
+// has no limits (or none matches).
+const KeyLimiter* routeLimiter(const pipeline::RequestContext& ctx, Owner& who) {
+  const config::CompiledRoute* route = ctx.cfg->matchRoute(ctx.prefix, ctx.model);
+  if (route == nullptr) {
+    return nullptr;
+  }
+  who.route = route->name;
+  who.shared = route->limits_shared;
+  return route->limiterFor(*ctx.key);
+}
+
+// Counts the request in memory against `limiter` (the key's limits once the body is read, or a
+// route's): its token reservation and, for a route, its windows and in-flight cap too.
+std::optional<proxy::ApiError> admitBodyInMemory(pipeline::RequestContext& ctx,
+                                                 const KeyLimiter& limiter, Millis now,
+                                                 Admission& a, const Owner& who) {
+  if (!who.route.empty()) {
+    if (auto refused = admitInMemory(ctx, limiter, now, a, who)) {
+      return refused;
+    }
+  }
+  std::uint64_t amount = 0;
+  if (!usageAsk(ctx, limiter, amount, a)) {
+    return std::nullopt;
+  }
+  if (limiter.limitsTokens()) {
+    if (auto refused = reserveInMemory(ctx, limiter, amount, now, a, who)) {
+      return refused;
+    }
+  }
+  if (limiter.hasBudgets()) {
+    a.budgets = &limiter;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<proxy::ApiError> RequestLimits::onKey(pipeline::RequestContext& ctx,
@@ -263,39 +326,34 @@ std::optional<proxy::ApiError> RequestLimits::onKey(pipeline::RequestContext& ct
     Verdict v;
     if (limiter->refusedUntil(now_(), v)) {
       ctx.response_fields = requestFields(v);
-      return rateRefusal(ctx, v);
+      return rateRefusal(ctx, v, Owner{});
     }
     return std::nullopt;
   }
-  return admitInMemory(ctx, *limiter, now_());
+  return admitInMemory(ctx, *limiter, now_(), ctx.limits, Owner{});
 }
 
 std::optional<proxy::ApiError> RequestLimits::onRequest(pipeline::RequestContext& ctx,
                                                         policy::WorkerSlot*) const {
-  const KeyLimiter* limiter = ctx.key->limiter.get();
-  std::uint64_t amount = 0;
-  if (limiter == nullptr || !usageAsk(ctx, *limiter, amount)) {
-    return std::nullopt;
-  }
-  if (limiter->limitsTokens()) {
-    if (auto refused = reserveInMemory(ctx, *limiter, amount, now_())) {
+  Millis now = now_();
+  if (const KeyLimiter* limiter = ctx.key->limiter.get()) {
+    if (auto refused = admitBodyInMemory(ctx, *limiter, now, ctx.limits, Owner{})) {
       return refused;
     }
   }
-  if (limiter->hasBudgets()) {
-    ctx.limits.budgets = limiter;
+  Owner who;
+  if (const KeyLimiter* route = routes_ ? routeLimiter(ctx, who) : nullptr) {
+    return admitBodyInMemory(ctx, *route, now, ctx.route_limits, who);
   }
   return std::nullopt;
 }
 
-proxy::Task<std::optional<proxy::ApiError>> RequestLimits::awaitRequest(
-    pipeline::RequestContext& ctx, policy::WorkerSlot*) const {
-  const KeyLimiter* limiter = ctx.key->limiter.get();
-  if (limiter == nullptr) {
-    co_return std::nullopt;
-  }
+proxy::Task<std::optional<proxy::ApiError>> RequestLimits::admitInRedis(
+    pipeline::RequestContext& ctx, const KeyLimiter* limiter, Admission* admission,
+    Owner who) const {
+  Admission& a = *admission;
   std::uint64_t amount = 0;
-  bool counted = usageAsk(ctx, *limiter, amount);
+  bool counted = usageAsk(ctx, *limiter, amount, a);
   bool with_tokens = counted && limiter->limitsTokens();
   bool with_budgets = limiter->hasBudgets() && !listsModels(ctx);
   std::shared_ptr<redis::Client> client = ctx.w.redis;
@@ -327,16 +385,16 @@ proxy::Task<std::optional<proxy::ApiError>> RequestLimits::awaitRequest(
     }
     // Fail open: counted in this data plane's memory until Redis is back.
     Millis now = now_();
-    if (auto refused = admitInMemory(ctx, *limiter, now)) {
+    if (auto refused = admitInMemory(ctx, *limiter, now, a, who)) {
       co_return refused;
     }
     if (with_tokens) {
-      if (auto refused = reserveInMemory(ctx, *limiter, amount, now)) {
+      if (auto refused = reserveInMemory(ctx, *limiter, amount, now, a, who)) {
         co_return refused;
       }
     }
     if (counted && limiter->hasBudgets()) {
-      ctx.limits.budgets = limiter;
+      a.budgets = limiter;
     }
     co_return std::nullopt;
   }
@@ -348,19 +406,23 @@ proxy::Task<std::optional<proxy::ApiError>> RequestLimits::awaitRequest(
   v.remaining = static_cast<std::uint64_t>(x[4]);
   v.reset = x[5];
   v.retry = x[6];
-  ctx.response_fields = requestFields(v);
+  v.scope = limiter->rateScope();
+  bool refused = x[1] != 0;
+  if (v.limit > 0 || who.route.empty()) {
+    noteFields(ctx, requestFields(v), who, refused);
+  }
   TokenVerdict t;
   t.limit = static_cast<std::uint64_t>(x[7]);
   t.window = x[8];
   t.remaining = static_cast<std::uint64_t>(x[9]);
   t.reset = x[10];
   t.needed = amount;
-  if (with_tokens) {
+  if (with_tokens && (who.route.empty() || refused ||
+                      ctx.response_fields.find("x-ratelimit-limit-tokens") == std::string::npos)) {
     ctx.response_fields += tokenFields(t);
   }
   switch (x[1]) {
     case 0: {
-      Admission& a = ctx.limits;
       a.redis = std::move(client);
       a.redis_now = x[11];
       if (limiter->capsParallel()) {
@@ -375,6 +437,14 @@ proxy::Task<std::optional<proxy::ApiError>> RequestLimits::awaitRequest(
       }
       co_return std::nullopt;
     }
+    case 1:
+      v.refused = Verdict::Refusal::kRate;
+      limiter->noteRefusedUntil(now_() + v.retry, v.limit, v.window);
+      co_return rateRefusal(ctx, v, who);
+    case 2:
+      v.refused = Verdict::Refusal::kParallel;
+      v.scope = limiter->parallelScope();
+      co_return rateRefusal(ctx, v, who);
     case 5: {
       auto i = static_cast<size_t>(x[12]);
       if (i == 0 || i > limiter->budgets().size()) {
@@ -388,35 +458,52 @@ proxy::Task<std::optional<proxy::ApiError>> RequestLimits::awaitRequest(
       b.reset = end < 0 ? -1 : end - now;
       co_return budgetRefusal(ctx, b);
     }
-    case 1:
-      v.refused = Verdict::Refusal::kRate;
-      v.scope = limiter->rateScope();
-      limiter->noteRefusedUntil(now_() + v.retry, v.limit, v.window);
-      co_return rateRefusal(ctx, v);
-    case 2:
-      v.refused = Verdict::Refusal::kParallel;
-      v.scope = limiter->parallelScope();
-      co_return rateRefusal(ctx, v);
     default:
       t.refused = true;
       t.too_large = x[1] == 4;
       t.scope = limiter->tokensScope();
-      co_return tokenRefusal(ctx, t);
+      co_return tokenRefusal(ctx, t, who);
   }
 }
+
+proxy::Task<std::optional<proxy::ApiError>> RequestLimits::awaitRequest(
+    pipeline::RequestContext& ctx, policy::WorkerSlot*) const {
+  if (const KeyLimiter* limiter = ctx.key->limiter.get()) {
+    if (auto refused = co_await admitInRedis(ctx, limiter, &ctx.limits, Owner{})) {
+      co_return refused;
+    }
+  }
+  Owner who;
+  const KeyLimiter* route = routes_ && !listsModels(ctx) ? routeLimiter(ctx, who) : nullptr;
+  if (route == nullptr) {
+    co_return std::nullopt;
+  }
+  // A second round trip, for the route's counts (under their own Redis keys).
+  co_return co_await admitInRedis(ctx, route, &ctx.route_limits, who);
+}
+
+namespace {
+
+// The answer's usage counts somewhere: a token reservation or a budget, the key's or a route's.
+bool countsUsage(const pipeline::RequestContext& ctx) {
+  return ctx.limits.tokens != nullptr || ctx.limits.budgets != nullptr ||
+         ctx.route_limits.tokens != nullptr;
+}
+
+}  // namespace
 
 void RequestLimits::onAttempt(const pipeline::RequestContext& ctx, const config::UpstreamTarget&,
                               rewrite::BodyEdits& edits, policy::WorkerSlot*) const {
   // Embeddings are not streamed; chat and text completions report a stream's usage only when
   // asked.
-  if ((ctx.limits.tokens != nullptr || ctx.limits.budgets != nullptr) && ctx.body.stream &&
-      !ctx.limits.client_asked_usage && ctx.path != "/v1/embeddings") {
+  if (countsUsage(ctx) && ctx.body.stream && !ctx.limits.client_asked_usage &&
+      !ctx.route_limits.client_asked_usage && ctx.path != "/v1/embeddings") {
     edits.include_usage = true;
   }
 }
 
 bool RequestLimits::wantsAnswer(const pipeline::RequestContext& ctx, policy::WorkerSlot*) const {
-  return ctx.limits.tokens != nullptr || ctx.limits.budgets != nullptr;
+  return countsUsage(ctx);
 }
 
 bool RequestLimits::onAnswer(pipeline::RequestContext& ctx, policy::AnswerPart& part,
@@ -432,7 +519,7 @@ bool RequestLimits::onAnswer(pipeline::RequestContext& ctx, policy::AnswerPart& 
     ++u.content_events;
   }
   if (usage::readUsage(ctx.w.json, part.data, u) && !ctx.limits.client_asked_usage &&
-      usage::isUsageOnlyEvent(ctx.w.json, part.data)) {
+      !ctx.route_limits.client_asked_usage && usage::isUsageOnlyEvent(ctx.w.json, part.data)) {
     part.drop = true;  // fwd asked for it; the client did not
   }
   return true;
@@ -493,6 +580,9 @@ void settleInRedis(const Admission& a, const KeyLimiter& limiter, std::uint64_t 
   std::string command = redis::formatCommand(args);
   a.redis->sendFormatted(command,
                          Settled{a.redis, std::move(args), &w, std::chrono::steady_clock::now()});
+  // On the wire now, before the answer's last bytes (kOnComplete): the client's next request,
+  // on whichever data plane, finds it counted.
+  a.redis->flush();
 }
 
 }  // namespace
@@ -544,21 +634,25 @@ void RequestLimits::settle(const Admission& a, const Ended& e) const {
 
 void RequestLimits::onComplete(pipeline::RequestContext& ctx, int status,
                                policy::WorkerSlot*) const {
-  Admission& a = ctx.limits;
   Ended e{
       status,          &ctx.usage,
       ctx.body.stream, ctx.served_model.empty() ? std::string_view(ctx.model) : ctx.served_model,
       ctx.model_label, &ctx.w};
-  settle(a, e);
-  a.tokens = nullptr;  // settled: onFinish has nothing left to give back or charge
-  a.parallel = nullptr;
-  a.budgets = nullptr;
+  for (Admission* a : {&ctx.limits, &ctx.route_limits}) {
+    settle(*a, e);
+    a->tokens = nullptr;  // settled: onFinish has nothing left to give back or charge
+    a->parallel = nullptr;
+    a->budgets = nullptr;
+  }
 }
 
 void RequestLimits::onFinish(const pipeline::RequestOutcome& outcome, policy::WorkerSlot*) const {
-  if (outcome.limits != nullptr) {
-    settle(*outcome.limits, Ended{outcome.status, outcome.usage, outcome.stream,
-                                  outcome.served_model, outcome.model, outcome.worker});
+  Ended e{outcome.status,       outcome.usage, outcome.stream,
+          outcome.served_model, outcome.model, outcome.worker};
+  for (const Admission* a : {outcome.limits, outcome.route_limits}) {
+    if (a != nullptr) {
+      settle(*a, e);
+    }
   }
 }
 

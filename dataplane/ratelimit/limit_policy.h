@@ -53,6 +53,15 @@ std::string tokenFields(const TokenVerdict& v);
 /// True for the paths whose answers report token usage: chat and text completions, embeddings.
 bool countsTokens(std::string_view path);
 
+/// Whose limits a request is counted against, as refusals name it: the key's own, or those of
+/// the route it matched (counted per key on the route, or shared by every key).
+struct Owner {
+  std::string_view route;  // empty: the key's own limits
+  bool shared = false;
+  /// "this API key", "this API key on route \"chat\"", "route \"chat\" (all keys together)".
+  std::string text() const;
+};
+
 /// What a request ended with, as a limit settles it.
 struct Ended {
   int status = 0;
@@ -65,14 +74,16 @@ struct Ended {
 
 class RequestLimits final : public policy::Policy {
  public:
-  /// `usage`: some key has token windows or budgets (the hooks that read usage are on the chain
-  /// only then). `redis`: counted in Redis (the worker's connection, WorkerContext::redis).
-  /// `prices` cost what requests used for money budgets.
+  /// `usage`: some key or route has token windows or budgets (the hooks that read usage are on
+  /// the chain only then). `redis`: counted in Redis (the worker's connection,
+  /// WorkerContext::redis). `prices` cost what requests used for money budgets. `routes`: some
+  /// route has limits (config::CompiledRoute::limiterFor), checked once the body is read.
   explicit RequestLimits(bool usage, bool redis = false,
                          std::shared_ptr<const usage::PriceTable> prices = nullptr,
-                         NowFn now = systemNow)
+                         bool routes = false, NowFn now = systemNow)
       : tokens_(usage),
         redis_(redis),
+        routes_(routes),
         prices_(prices ? std::move(prices) : std::make_shared<const usage::PriceTable>()),
         now_(std::move(now)) {}
 
@@ -84,7 +95,7 @@ class RequestLimits final : public policy::Policy {
              token_hooks;
     }
     return policy::kOnKey | policy::kOnComplete | policy::kOnFinish | token_hooks |
-           (tokens_ ? policy::kOnRequest : 0u);
+           (tokens_ || routes_ ? policy::kOnRequest : 0u);
   }
   std::optional<proxy::ApiError> onKey(pipeline::RequestContext& ctx,
                                        policy::WorkerSlot* slot) const override;
@@ -108,9 +119,15 @@ class RequestLimits final : public policy::Policy {
   // Gives back the request's slot, settles its token reservation with what it used and charges
   // its budgets.
   void settle(const Admission& a, const Ended& e) const;
+  // Counts the request in Redis against `limiter` (the key's, or a route's as `who` says),
+  // noting in `a` what it took; one round trip.
+  proxy::Task<std::optional<proxy::ApiError>> admitInRedis(pipeline::RequestContext& ctx,
+                                                           const KeyLimiter* limiter, Admission* a,
+                                                           Owner who) const;
 
   bool tokens_;
   bool redis_;
+  bool routes_;
   std::shared_ptr<const usage::PriceTable> prices_;
   NowFn now_;
 };

@@ -293,6 +293,12 @@ void Client::sendFormatted(std::string_view command, Done done) {
   });
 }
 
+void Client::flush() {
+  if (connected_ && ac_ != nullptr && want_write_) {
+    redisAsyncHandleWrite(ac_);
+  }
+}
+
 proxy::Task<Reply> Client::command(std::vector<std::string> args) {
   std::string command = formatCommand(args);
   co_return co_await commandFormatted(command);

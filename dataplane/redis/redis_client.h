@@ -99,6 +99,10 @@ class Client : public std::enable_shared_from_this<Client> {
   /// Sends a command already in the protocol's form (formatCommand, appendCommandArg), copied
   /// before this returns: for commands built once and sent many times.
   void sendFormatted(std::string_view command, Done done);
+  /// Writes the commands sent so far to the socket now (as much as it takes without blocking)
+  /// instead of when the worker's loop next runs: what must reach Redis before something else
+  /// this worker is about to write elsewhere (a settle before the answer's last bytes).
+  void flush();
   /// The same, awaited (`command` must last until the await starts).
   proxy::Task<Reply> command(std::vector<std::string> args);
   proxy::Task<Reply> commandFormatted(std::string_view command);

@@ -50,6 +50,14 @@ class LimitsTest : public ::testing::Test {
     return j.is_object() ? j.value("requests", -1) : -1;
   }
 
+  // The error message of an answer ("" when it has none).
+  static std::string message(const Response& r) {
+    Json j = Json::parse(r.body, nullptr, false);
+    return j.is_object() && j["error"]["message"].is_string()
+               ? j["error"]["message"].get<std::string>()
+               : "";
+  }
+
   std::string metrics() {
     return httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics").body;
   }
@@ -343,6 +351,63 @@ TEST_F(LimitsTest, TokenBudgetsCountEveryAnswerAndUnpricedModelsAreNotFree) {
   EXPECT_EQ(spent.status, 429);
   EXPECT_NE(metrics().find("fwd_limited_requests_total{reason=\"budget\",scope=\"default\"} 1"),
             std::string::npos);
+}
+
+TEST_F(LimitsTest, RouteLimitsCountPerKeyOnTheRouteOrSharedByEveryKey) {
+  // Elastic expiry: the hour starts at the first request, so no boundary falls in the test.
+  fwdctlOk({"route", "add", "chat", "--model", "gpt-4o", "--upstream", "local", "--rate", "2/hour",
+            "--rate-strategy", "fixed-window-elastic-expiry"});
+  std::string a = key("a", {});
+  std::string b = key("b", {});
+  EXPECT_EQ(chat(a).status, 200);
+  Response second = chat(a);
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(second.header("x-ratelimit-limit-requests"), "2");  // the route's: the key has none
+  EXPECT_EQ(second.header("x-ratelimit-remaining-requests"), "0");
+  Response refused = chat(a);
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_NE(message(refused).find("this API key on route \"chat\" may make 2/hour"),
+            std::string::npos)
+      << refused.body;
+  EXPECT_FALSE(refused.header("retry-after").empty());
+  EXPECT_EQ(chat(b).status, 200);  // per key: b has its own two
+  // A model the route does not match is not counted on it.
+  const std::string mini = R"({"model":"gpt-4o-mini","messages":[]})";
+  EXPECT_EQ(cluster_.call("dp1", "POST", "/v1/chat/completions", a, mini).status, 200);
+  EXPECT_NE(metrics().find("fwd_limited_requests_total{reason=\"rate\",scope=\"route\"} 1"),
+            std::string::npos);
+
+  // Shared: every key's requests count together (in counts of their own, so from 0).
+  fwdctlOk({"route", "update", "chat", "--shared"});
+  EXPECT_EQ(chat(a).status, 200);
+  EXPECT_EQ(chat(b).status, 200);
+  Response all = chat(b);
+  EXPECT_EQ(all.status, 429);
+  EXPECT_NE(message(all).find("route \"chat\" (all keys together) may make 2/hour"),
+            std::string::npos)
+      << all.body;
+
+  // Tokens per key on the route: 20 an hour; a request reserves 9 (its 33 bytes / 4) and uses
+  // 13, so a second does not fit. The key's own tighter rate decides over the route's.
+  fwdctlOk({"route", "update", "chat", "--clear-rate", "--clear-rate-strategy", "--shared=false",
+            "--tokens", "20/hour"});
+  std::string c = key("c", {});
+  EXPECT_EQ(chat(c).status, 200);
+  Response tokens = chat(c);
+  EXPECT_EQ(tokens.status, 429);
+  EXPECT_NE(message(tokens).find("Rate limit reached for tokens: this API key on route \"chat\""),
+            std::string::npos)
+      << tokens.body;
+  fwdctlOk({"route", "update", "chat", "--clear-tokens"});
+  std::string d = key("d", {"--rate", "1/hour", "--rate-strategy", "fixed-window-elastic-expiry"});
+  fwdctlOk({"route", "update", "chat", "--rate", "5/hour"});
+  EXPECT_EQ(chat(d).status, 200);
+  Response tight = chat(d);
+  EXPECT_EQ(tight.status, 429);
+  EXPECT_NE(message(tight).find("this API key may make 1/hour"), std::string::npos) << tight.body;
+  Json route = cluster_.fwdctlJson({"route", "get", "chat"});
+  EXPECT_EQ(route["limits"]["rate"], "5/hour");
+  EXPECT_EQ(route["limits_shared"], false);
 }
 
 TEST_F(LimitsTest, PricesAreSetListedUpdatedAndRemovedWithFwdctl) {

@@ -188,6 +188,19 @@ TEST_F(RedisLimitsTest, BudgetsAreSharedByTheDataPlanesAndOutliveTheirRestarts) 
   EXPECT_EQ(upstreamRequests(), 3);
 }
 
+TEST_F(RedisLimitsTest, ASharedRouteLimitIsExactAcrossDataPlanesAndKeys) {
+  fwdctlOk({"route", "add", "chat", "--model", "gpt-4o", "--upstream", "local", "--rate", "5/hour",
+            "--rate-strategy", "fixed-window-elastic-expiry", "--shared"});
+  std::string a = key("a", {});
+  std::string b = key("b", {});
+  int ok = 0;
+  for (int i = 0; i < 12; ++i) {
+    ok += chat(kPlanes[static_cast<size_t>(i % 3)], i % 2 == 0 ? a : b).status == 200 ? 1 : 0;
+  }
+  EXPECT_EQ(ok, 5);
+  EXPECT_EQ(upstreamRequests(), 5);
+}
+
 TEST_F(RedisLimitsTest, RedisDownFailsOpenOrClosedPerKeyAndExactAgainWhenBack) {
   fwdctlOk({"settings", "set", "default_rate_strategy", "fixed-window-elastic-expiry"});
   std::string open = key("open", {"--rate", "3/hour"});

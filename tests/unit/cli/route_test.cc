@@ -175,7 +175,8 @@ TEST(CliRouteTest, MalformedRouteCommandLinesAreUsageErrors) {
       {{"route", "update", "r"},
        "nothing to update: pass at least one of --prefix, --model, --model-keyword, --upstream, "
        "--strategy, --fallback, --rewrite-model, --retries, --retry-on, --retry-backoff, "
-       "--retry-backoff-max, --priority, a timeout flag, an edit flag or a --clear-... flag"},
+       "--retry-backoff-max, --priority, a timeout flag, an edit flag, a limit flag, --shared or "
+       "a --clear-... flag"},
       {{"route", "update", "r", "--clear-timeouts", "--timeout", "1s"},
        "--clear-timeouts and --timeout cannot be used together"},
       {{"route", "update", "r", "--clear-timeouts", "--idle-timeout", "1s"},
@@ -234,6 +235,7 @@ TEST(CliRouteTest, RouteTableAndDetailAreGolden) {
             "priority:         -5\n"
             "timeouts:         the upstreams' (default)\n"
             "edits:            -\n"
+            "limits:           -\n"
             "id:               3\n"
             "created:          2026-11-22T10:00:00Z\n"
             "updated:          2026-11-22T10:01:00Z\n");
@@ -248,7 +250,9 @@ TEST(CliRouteTest, RouteJsonHasTheDocumentedShapeAndOrder) {
       R"("fallback_models":["gpt-4o-mini"],"rewrite_model":"llama3",)"
       R"("retry":{"retries":2,"retry_on":["5xx","429"],"backoff_base":"25ms","backoff_max":"1s",)"
       R"("explicit":true},"priority":-5,"timeouts":{"connect":null,"first_byte":null,)"
-      R"("stream_first_byte":null,"idle":null,"total":null},"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null},"id":3,)"
+      R"("stream_first_byte":null,"idle":null,"total":null},"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null},)"
+      R"("limits":{"rate":null,"rate_strategy":null,"max_parallel":null,"tpm":null,)"
+      R"("tokens":null},"limits_shared":false,"id":3,)"
       R"("created":"2026-11-22T10:00:00Z","updated":"2026-11-22T10:01:00Z"})");
   EXPECT_EQ(
       routeJson(bareRoute()).dump(),
@@ -256,7 +260,9 @@ TEST(CliRouteTest, RouteJsonHasTheDocumentedShapeAndOrder) {
       R"("upstreams":["openai"],"strategy":"ordered","fallback_models":[],)"
       R"("rewrite_model":"","retry":{"retries":0,"retry_on":[],"backoff_base":"25ms",)"
       R"("backoff_max":"1s","explicit":false},"priority":0,"timeouts":{"connect":null,)"
-      R"("first_byte":null,"stream_first_byte":null,"idle":null,"total":null},"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null},"id":4,)"
+      R"("first_byte":null,"stream_first_byte":null,"idle":null,"total":null},"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null},)"
+      R"("limits":{"rate":null,"rate_strategy":null,"max_parallel":null,"tpm":null,)"
+      R"("tokens":null},"limits_shared":false,"id":4,)"
       R"("created":null,"updated":null})");
 }
 
@@ -335,6 +341,7 @@ TEST(CliRouteTest, TimeoutsAndBackoffAreRenderedWithTheirDefaults) {
             "priority:         0\n"
             "timeouts:         connect 1s, total 30s; the rest the upstreams'\n"
             "edits:            -\n"
+            "limits:           -\n"
             "id:               4\n"
             "created:          -\n"
             "updated:          -\n");

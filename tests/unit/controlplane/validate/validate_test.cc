@@ -906,7 +906,9 @@ TEST(ValidateRouteTest, RouteMaskPathsAreCheckedAndApplied) {
   // Only the documented paths are accepted; each replaces exactly its field.
   google::protobuf::FieldMask empty;
   constexpr char kPaths[] =
-      "path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, retry, "
+      "path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, limits, "
+      "limits.rate, limits.rate_strategy, limits.max_parallel, limits.tpm, limits.tokens, "
+      "limits_shared, retry, "
       "retry.retries, retry.retry_on, retry.backoff_base, retry.backoff_max, priority, timeouts, "
       "timeouts.connect, timeouts.first_byte, timeouts.stream_first_byte, timeouts.idle, "
       "timeouts.total, edits, edits.max_tokens_cap, edits.stop, edits.drop_empty_messages, "
