@@ -12,8 +12,9 @@ namespace {
 
 using client::usageError;
 
-constexpr const char* kLimitFlags[] = {"rate",   "rate-strategy", "max-parallel", "tpm",
-                                       "tokens", "redis-down",    "budget-usd",   "budget-tokens"};
+constexpr const char* kLimitFlags[] = {"rate",       "rate-strategy", "max-parallel",
+                                       "tpm",        "tokens",        "redis-down",
+                                       "budget-usd", "budget-tokens", "stream-pace"};
 
 std::vector<common::config::Rate> ratesOf(
     const google::protobuf::RepeatedPtrField<fwd::v1::RateWindow>& windows) {
@@ -79,13 +80,16 @@ std::vector<FlagSpec> limitsFlags(bool update, bool per_key) {
        "100/total (UTC days and months)"},
       {"budget-tokens", FlagKind::kValue, "BUDGETS",
        "tokens the key may use: 5000000/month, 100000/day, 1000000000/total"},
+      {"stream-pace", FlagKind::kValue, "RATE",
+       "deliver a stream's tokens to the client no faster than this: 50/second"},
       {"redis-down", FlagKind::kValue, "MODE",
        "with Redis (settings redis_url), while it is unreachable: fail-open (counted in each "
        "data plane's memory) or fail-closed (503)"},
   };
   if (!per_key) {  // budgets and redis_down are a key's
     std::erase_if(flags, [](const FlagSpec& f) {
-      return f.name == "budget-usd" || f.name == "budget-tokens" || f.name == "redis-down";
+      return f.name == "budget-usd" || f.name == "budget-tokens" || f.name == "redis-down" ||
+             f.name == "stream-pace";
     });
   }
   if (update) {
@@ -152,6 +156,18 @@ absl::Status applyLimitsFlags(const FlagValues& flags,
       return s;
     }
     paths.push_back("limits.budget_tokens");
+  }
+  if (auto text = flags.value("stream-pace")) {
+    auto rate = common::config::parseRates(*text);
+    if (!rate.ok() || rate->size() != 1) {
+      return usageError(
+          "--stream-pace \"" + *text + "\": expected one rate of tokens such as 50/second" +
+          (rate.ok() ? std::string() : " (" + std::string(rate.status().message()) + ")"));
+    }
+    fwd::v1::RateWindow* p = limits().mutable_stream_pace();
+    p->set_count(rate->front().count);
+    p->set_seconds(static_cast<std::uint32_t>(rate->front().window.count()));
+    paths.push_back("limits.stream_pace");
   }
   if (auto text = flags.value("tpm")) {
     std::uint64_t n = 0;
@@ -220,6 +236,11 @@ std::string limitsCell(const fwd::v1::Limits& l) {
   if (l.budget_tokens_size() > 0) {
     add("budget_tokens " + common::config::formatBudgets(budgetsOf(l.budget_tokens()), false));
   }
+  if (l.has_stream_pace()) {
+    add("stream_pace " +
+        common::config::formatRates(
+            {{l.stream_pace().count(), std::chrono::seconds(l.stream_pace().seconds())}}));
+  }
   if (l.redis_down() != fwd::v1::REDIS_DOWN_UNSPECIFIED) {
     add("redis_down " + std::string(common::config::redisDownName(
                             static_cast<common::config::RedisDown>(l.redis_down()))));
@@ -245,6 +266,11 @@ Json limitsJson(const fwd::v1::Limits& l, bool per_key) {
       {"budget_tokens", l.budget_tokens_size() > 0 ? Json(common::config::formatBudgets(
                                                          budgetsOf(l.budget_tokens()), false))
                                                    : Json(nullptr)},
+      {"stream_pace",
+       l.has_stream_pace()
+           ? Json(common::config::formatRates(
+                 {{l.stream_pace().count(), std::chrono::seconds(l.stream_pace().seconds())}}))
+           : Json(nullptr)},
       {"redis_down", l.redis_down() != fwd::v1::REDIS_DOWN_UNSPECIFIED
                          ? Json(common::config::redisDownName(
                                static_cast<common::config::RedisDown>(l.redis_down())))
@@ -254,6 +280,7 @@ Json limitsJson(const fwd::v1::Limits& l, bool per_key) {
     out.erase("budget_usd");
     out.erase("budget_tokens");
     out.erase("redis_down");
+    out.erase("stream_pace");
   }
   return out;
 }

@@ -186,6 +186,36 @@ const std::vector<SettingSpec>& specs() {
        "token budget of each key that sets no --budget-tokens, e.g. 5000000/month",
        [](std::string_view v) { return normalizeBudgets("default_budget_tokens", v, false); },
        [](const std::string& v, fwd::v1::Settings& s) { addBudgets(v, s, false); }},
+      {"default_stream_pace", "",
+       "stream pacing of each key that sets no --stream-pace: tokens per second a stream is "
+       "delivered at, at most, e.g. 50/second",
+       [](std::string_view v) -> absl::StatusOr<std::string> {
+         if (isNone(v)) {
+           return std::string();
+         }
+         auto rate = common::config::parseRates(v);
+         if (!rate.ok() || rate->size() != 1) {
+           return absl::InvalidArgumentError(
+               "setting default_stream_pace: expected one rate such as 50/second" +
+               (rate.ok() ? std::string() : ": " + std::string(rate.status().message())));
+         }
+         fwd::v1::Limits limits;
+         limits.mutable_stream_pace()->set_count(rate->front().count);
+         limits.mutable_stream_pace()->set_seconds(
+             static_cast<std::uint32_t>(rate->front().window.count()));
+         if (absl::Status s = checkLimits("default_stream_pace", limits); !s.ok()) {
+           return s;
+         }
+         return common::config::formatRates(*rate);
+       },
+       [](const std::string& v, fwd::v1::Settings& s) {
+         auto rate = common::config::parseRates(v);
+         if (!v.empty() && rate.ok() && rate->size() == 1) {
+           fwd::v1::RateWindow* p = s.mutable_default_limits()->mutable_stream_pace();
+           p->set_count(rate->front().count);
+           p->set_seconds(static_cast<std::uint32_t>(rate->front().window.count()));
+         }
+       }},
       {"redis_down", "fail-open",
        "what a limited key's requests get while Redis is unreachable, for each key that sets no "
        "--redis-down: fail-open (counted in each data plane's memory meanwhile) or fail-closed "

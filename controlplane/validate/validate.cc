@@ -1006,10 +1006,11 @@ absl::Status normalizeRoute(fwd::v1::Route& r) {
   if (s.ok()) {
     s = checkLimits("route.limits", r.limits());
   }
-  if (s.ok() && (r.limits().budget_usd_size() > 0 || r.limits().budget_tokens_size() > 0)) {
+  if (s.ok() && (r.limits().budget_usd_size() > 0 || r.limits().budget_tokens_size() > 0 ||
+                 r.limits().has_stream_pace())) {
     s = absl::InvalidArgumentError(
-        "route.limits: budgets are per key (fwdctl key update --budget-usd/--budget-tokens), "
-        "not per route");
+        "route.limits: budgets and stream pacing are per key (fwdctl key update --budget-usd, "
+        "--budget-tokens, --stream-pace), not per route");
   }
   if (s.ok() && r.limits().redis_down() != fwd::v1::REDIS_DOWN_UNSPECIFIED) {
     s = absl::InvalidArgumentError(
@@ -1206,6 +1207,16 @@ absl::Status checkLimits(std::string_view field, const fwd::v1::Limits& limits) 
     }
     return absl::OkStatus();
   };
+  if (limits.has_stream_pace()) {
+    const fwd::v1::RateWindow& p = limits.stream_pace();
+    if (p.count() == 0 || p.seconds() == 0 || p.seconds() > 3600 ||
+        p.count() > 100'000ull * p.seconds()) {
+      return absl::InvalidArgumentError(
+          prefix + "stream_pace: " + std::to_string(p.count()) + " per " +
+          std::to_string(p.seconds()) +
+          " seconds must be at least 1 token per at most an hour and at most 100000 per second");
+    }
+  }
   if (absl::Status s =
           checkBudgets("budget_usd", limits.budget_usd(), common::config::kMaxBudgetMicros);
       !s.ok()) {
@@ -1233,6 +1244,12 @@ bool applyLimitsPath(const fwd::v1::Limits& patch, std::string_view path, fwd::v
     *target.mutable_budget_usd() = patch.budget_usd();
   } else if (path == "limits.budget_tokens") {
     *target.mutable_budget_tokens() = patch.budget_tokens();
+  } else if (path == "limits.stream_pace") {
+    if (patch.has_stream_pace()) {
+      *target.mutable_stream_pace() = patch.stream_pace();
+    } else {
+      target.clear_stream_pace();
+    }
   } else {
     return false;
   }
@@ -1325,7 +1342,7 @@ namespace {
 constexpr char kUpdatableKeyPaths[] =
     "models, errors_as_200, allow_ips, deny_ips, limits, limits.rate, limits.rate_strategy, "
     "limits.max_parallel, limits.tpm, limits.tokens, limits.redis_down, limits.budget_usd, "
-    "limits.budget_tokens";
+    "limits.budget_tokens, limits.stream_pace";
 }  // namespace
 
 absl::Status checkKeyMask(const google::protobuf::FieldMask& mask) {

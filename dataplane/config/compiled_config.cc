@@ -522,8 +522,10 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
                                                snapshot.settings().default_limits(), *counters);
     e.index = cfg->keys_.size();
     any_limits = any_limits || e.limiter != nullptr;
-    any_token_limits = any_token_limits || (e.limiter != nullptr &&
-                                            (e.limiter->limitsTokens() || e.limiter->hasBudgets()));
+    any_token_limits =
+        any_token_limits ||
+        (e.limiter != nullptr &&
+         (e.limiter->limitsTokens() || e.limiter->hasBudgets() || e.limiter->paceNs() > 0));
     cfg->keys_.push_back(std::move(e));
   }
   // Route limits, after the keys they count per key. A route counts under its own id, apart

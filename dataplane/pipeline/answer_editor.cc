@@ -102,6 +102,9 @@ void AnswerEditor::passEvent(std::string_view event) {
   if (part.drop) {
     return;
   }
+  if (part.pace_tokens > 0) {
+    pauses_.push_back({out_.size(), part.pace_tokens});
+  }
   if (lines == 1) {
     // The event as it came with its one value replaced (unchanged when no policy changed it).
     out_.append(event.substr(0, value_at));

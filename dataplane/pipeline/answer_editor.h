@@ -7,8 +7,10 @@
 // (its length changed) as chunks of its own.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "dataplane/pipeline/request_context.h"
 
@@ -30,6 +32,13 @@ class AnswerEditor {
   void finish();
   /// What may go to the client now; the relay clears it once written.
   std::string& out() { return out_; }
+  /// Paced events in out(): where each starts and the tokens it carries; the relay writes what
+  /// is before each, waits for the stream's pace, then goes on, and clears this with out().
+  struct Pause {
+    size_t at = 0;
+    std::uint32_t tokens = 0;
+  };
+  std::vector<Pause>& pauses() { return pauses_; }
 
  private:
   void passEvents();
@@ -41,6 +50,7 @@ class AnswerEditor {
   std::string held_;     // a stream: the event not complete yet; a JSON answer: all of it so far
   size_t searched_ = 0;  // a stream: bytes of held_ known to hold no event end
   std::string out_;
+  std::vector<Pause> pauses_;
   std::string data_;  // the data of the event at hand
 };
 

@@ -263,6 +263,45 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
       complete(ctx, out.status);
     }
     std::string_view data = editor ? std::string_view(editor->out()) : fresh.substr(0, forward);
+    if (editor && !editor->pauses().empty()) {
+      // A paced stream: what comes before each paced event goes out, then the event waits
+      // for its time. The upstream is not read meanwhile (its bytes wait in the socket), so a
+      // pause is not its silence: its deadline is the total one until the next read.
+      size_t from = 0;
+      boost::system::error_code pec;
+      for (const AnswerEditor::Pause& p : editor->pauses()) {
+        if (p.at > from) {
+          pec = co_await writeToClient(w, client, pending_head, data.substr(from, p.at - from),
+                                       chunked, false);
+          pending_head = {};
+          from = p.at;
+          if (pec) {
+            break;
+          }
+        }
+        auto now = Clock::now();
+        if (ctx.pace_at && *ctx.pace_at > now) {
+          conn.deadline.at(deadline);
+          proxy::Timer pause(co_await asio::this_coro::executor);
+          pause.expires_at(*ctx.pace_at);
+          co_await pause.async_wait(kUseTuple);
+        } else {
+          ctx.pace_at = now;
+        }
+        *ctx.pace_at += std::chrono::nanoseconds(ctx.limits.pace_ns * p.tokens);
+      }
+      editor->pauses().clear();
+      data = data.substr(from);
+      if (pec) {
+        out.client_alive = false;
+        out.status = 499;
+        out.outcome = "client_closed";
+        co_return out;
+      }
+      if (!ctx.first_byte) {
+        ctx.first_byte = Clock::now();
+      }
+    }
     if (stepped.error != nullptr) {
       upstream_failed = true;
       failure_detail = "upstream " + t.name + " sent malformed chunked framing: " + stepped.error;

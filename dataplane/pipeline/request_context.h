@@ -83,6 +83,7 @@ struct RequestContext {
   const config::UpstreamTarget* upstream = nullptr;  // of the attempt under way, or the last
   size_t attempts = 0;
   std::optional<Clock::time_point> first_byte;  // the first response body byte went out
+  std::optional<Clock::time_point> pace_at;     // a paced stream: when its next token may go
   usage::Usage usage;  // what the answer reported using (read only when a policy needs it)
 
   // The outcome so far.

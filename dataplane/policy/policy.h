@@ -6,6 +6,7 @@
 // worker builds when the snapshot is published to it, so hooks take no lock.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +77,9 @@ struct AnswerPart {
   std::string& data;
   bool stream = false;
   bool drop = false;  // a stream event only: set to leave the event out of what the client gets
+  // A stream event only: the tokens it carries for pacing (ctx.limits.pace_ns each); the relay
+  // holds it back until the stream's pace allows it.
+  std::uint32_t pace_tokens = 0;
 };
 
 // fwd::dataplane::policy::Policy

@@ -143,8 +143,13 @@ std::shared_ptr<const KeyLimiter> KeyLimiter::compile(const std::string& prefix,
       limiter->budgets_.push_back(std::move(limit));
     }
   }
+  const fwd::v1::Limits& pace = key.has_stream_pace() ? key : defaults;
+  if (pace.has_stream_pace() && pace.stream_pace().count() > 0) {
+    limiter->pace_ns_ = static_cast<std::int64_t>(pace.stream_pace().seconds()) * 1'000'000'000 /
+                        static_cast<std::int64_t>(pace.stream_pace().count());
+  }
   if (limiter->rates_.empty() && limiter->tokens_.empty() && limiter->max_parallel_ == 0 &&
-      limiter->budgets_.empty()) {
+      limiter->budgets_.empty() && limiter->pace_ns_ == 0) {
     return nullptr;
   }
   limiter->redis_prefix_ = redis_prefix;

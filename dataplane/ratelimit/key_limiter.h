@@ -140,6 +140,8 @@ class KeyLimiter {
   /// Gives back the parallel slot of an admitted request.
   void release() const;
   bool capsParallel() const { return max_parallel_ > 0; }
+  /// Stream pacing: nanoseconds per token a stream is delivered at, at most; 0: not paced.
+  std::int64_t paceNs() const { return pace_ns_; }
   bool limitsRate() const { return !rates_.empty(); }
   bool limitsTokens() const { return !tokens_.empty(); }
 
@@ -197,6 +199,7 @@ class KeyLimiter {
   Scope parallel_scope_ = Scope::kKey;
   std::shared_ptr<std::atomic<std::int64_t>> in_flight_;
   std::vector<BudgetLimit> budgets_;  // money ones first
+  std::int64_t pace_ns_ = 0;
   std::string redis_prefix_;
   // admitCommand(): the whole command without tokens, and with tokens all but the amount and
   // the in-flight cap.
@@ -224,6 +227,7 @@ struct Admission {
   std::uint64_t prompt_estimate = 0;
   TokenTags token_tags{};
   bool client_asked_usage = false;  // the client's stream_options.include_usage
+  std::int64_t pace_ns = 0;         // a stream's pace (KeyLimiter::paceNs), when the key has one
 };
 
 }  // namespace fwd::dataplane::ratelimit

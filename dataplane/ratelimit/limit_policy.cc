@@ -321,6 +321,7 @@ std::optional<proxy::ApiError> RequestLimits::onKey(pipeline::RequestContext& ct
   if (limiter == nullptr) {
     return std::nullopt;
   }
+  ctx.limits.pace_ns = limiter->paceNs();
   if (redis_) {
     // Counted in Redis once the body is read; a window Redis refused lately refuses here.
     Verdict v;
@@ -503,7 +504,7 @@ void RequestLimits::onAttempt(const pipeline::RequestContext& ctx, const config:
 }
 
 bool RequestLimits::wantsAnswer(const pipeline::RequestContext& ctx, policy::WorkerSlot*) const {
-  return countsUsage(ctx);
+  return countsUsage(ctx) || (ctx.limits.pace_ns > 0 && ctx.body.stream);
 }
 
 bool RequestLimits::onAnswer(pipeline::RequestContext& ctx, policy::AnswerPart& part,
@@ -517,6 +518,9 @@ bool RequestLimits::onAnswer(pipeline::RequestContext& ctx, policy::AnswerPart& 
   }
   if (usage::carriesContent(part.data)) {
     ++u.content_events;
+    if (ctx.limits.pace_ns > 0) {
+      part.pace_tokens = 1;  // about a token per content chunk
+    }
   }
   if (usage::readUsage(ctx.w.json, part.data, u) && !ctx.limits.client_asked_usage &&
       !ctx.route_limits.client_asked_usage && usage::isUsageOnlyEvent(ctx.w.json, part.data)) {

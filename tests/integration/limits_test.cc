@@ -410,6 +410,34 @@ TEST_F(LimitsTest, RouteLimitsCountPerKeyOnTheRouteOrSharedByEveryKey) {
   EXPECT_EQ(route["limits_shared"], false);
 }
 
+TEST_F(LimitsTest, StreamPacingDeliversContentNoFasterThanThePace) {
+  // 10 content events the upstream writes all at once; paced at 20 tokens a second (about one
+  // per event) they reach the client over at least 9 × 50 ms, whole and in order.
+  std::string paced = key("paced", {"--stream-pace", "20/second"});
+  std::string free = key("free", {});
+  Headers burst = {{"x-fake-chunks", "10"}, {"x-fake-events-per-write", "100"}};
+  auto events = [](const std::string& body) {
+    size_t n = 0;
+    for (size_t at = body.find("data: "); at != std::string::npos;
+         at = body.find("data: ", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  Response unpaced = cluster_.call("dp1", "POST", "/v1/chat/completions", free, kStream, burst);
+  ASSERT_EQ(unpaced.status, 200) << unpaced.body;
+  auto start = std::chrono::steady_clock::now();
+  Response r = cluster_.call("dp1", "POST", "/v1/chat/completions", paced, kStream, burst);
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_GE(took, std::chrono::milliseconds(450));
+  EXPECT_EQ(events(r.body), events(unpaced.body));
+  EXPECT_NE(r.body.find("data: [DONE]"), std::string::npos);
+  // A JSON answer is not paced; fwdctl shows the pace.
+  EXPECT_EQ(chat(paced).status, 200);
+  EXPECT_EQ(cluster_.fwdctlJson({"key", "get", "paced"})["limits"]["stream_pace"], "20/second");
+}
+
 TEST_F(LimitsTest, PricesAreSetListedUpdatedAndRemovedWithFwdctl) {
   auto r = cluster_.fwdctl({"price", "set", "gpt-4o", "--input", "2.50", "--output", "10"});
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;

@@ -25,14 +25,16 @@ TEST(CliLimitsTest, LimitFlagsSetTheirFieldsAndNameTheirPaths) {
   flags.add("redis-down", "fail-closed");
   flags.add("budget-usd", "10/month; 1.50/day");
   flags.add("budget-tokens", "5000000/total");
+  flags.add("stream-pace", "50/second");
   fwd::v1::Limits limits;
   std::vector<std::string> paths;
   ASSERT_TRUE(applyLimitsFlags(
                   flags, [&]() -> fwd::v1::Limits& { return limits; }, paths)
                   .ok());
-  EXPECT_THAT(paths, ElementsAre("limits.rate", "limits.tokens", "limits.budget_usd",
-                                 "limits.budget_tokens", "limits.tpm", "limits.rate_strategy",
-                                 "limits.redis_down", "limits.max_parallel"));
+  EXPECT_THAT(paths,
+              ElementsAre("limits.rate", "limits.tokens", "limits.budget_usd",
+                          "limits.budget_tokens", "limits.stream_pace", "limits.tpm",
+                          "limits.rate_strategy", "limits.redis_down", "limits.max_parallel"));
   ASSERT_EQ(limits.budget_usd_size(), 2);
   EXPECT_EQ(limits.budget_usd(0).amount(), 10'000'000u);
   EXPECT_EQ(limits.budget_usd(0).period(), fwd::v1::BUDGET_PERIOD_MONTH);
@@ -50,12 +52,13 @@ TEST(CliLimitsTest, LimitFlagsSetTheirFieldsAndNameTheirPaths) {
   EXPECT_EQ(limits.max_parallel(), 4u);
   EXPECT_EQ(limitsCell(limits),
             "rate 600/hour;60/minute, sliding-window, max_parallel 4, tpm 100000, tokens "
-            "1000000/day, budget_usd 10/month;1.5/day, budget_tokens 5000000/total, redis_down "
-            "fail-closed");
+            "1000000/day, budget_usd 10/month;1.5/day, budget_tokens 5000000/total, stream_pace "
+            "50/second, redis_down fail-closed");
   EXPECT_EQ(limitsJson(limits).dump(),
             R"({"rate":"600/hour;60/minute","rate_strategy":"sliding-window","max_parallel":4,)"
             R"("tpm":100000,"tokens":"1000000/day","budget_usd":"10/month;1.5/day",)"
-            R"("budget_tokens":"5000000/total","redis_down":"fail-closed"})");
+            R"("budget_tokens":"5000000/total","stream_pace":"50/second",)"
+            R"("redis_down":"fail-closed"})");
   EXPECT_EQ(limitsCell(fwd::v1::Limits()), "-");
 
   FlagValues clear;
@@ -112,6 +115,10 @@ TEST(CliLimitsTest, MalformedLimitFlagsAreUsageErrors) {
        "--budget-usd: budget \"0/month\": a budget must be more than $0"},
       {with(create, {"--budget-tokens", "1.5/day"}),
        "--budget-tokens: budget \"1.5/day\": \"1.5\" is not a whole number of tokens"},
+      {with(create, {"--stream-pace", "fast"}),
+       "--stream-pace \"fast\": expected one rate of tokens such as 50/second (invalid rate "
+       "\"fast\": " +
+           shape + ")"},
       {with(create, {"--clear-rate"}),
        "unknown flag --clear-rate for \"key create\" (see fwdctl key --help)"},
       {with(update, {"--clear-rate", "--rate", "1/second"}),

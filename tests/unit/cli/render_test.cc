@@ -189,13 +189,14 @@ TEST(CliRenderTest, KeyListingsShowPrefixNeverSecretOrHash) {
             "NAME     PREFIX    MODELS  CREATED               REVOKED\n"
             "ci       fwd-AbCd  *       2026-11-22T10:00:00Z  -\n"
             "old-bot  fwd-AbCd  gpt-*   2026-11-22T10:00:00Z  2026-11-22T11:00:00Z\n");
-  EXPECT_EQ(keyJson(key("ci", false)).dump(),
-            R"({"name":"ci","display_prefix":"fwd-AbCd","models":[],"errors_as_200":false,)"
-            R"("allow_ips":[],"deny_ips":[],)"
-            R"("limits":{"rate":null,"rate_strategy":null,"max_parallel":null,"tpm":null,)"
-            R"("tokens":null,"budget_usd":null,"budget_tokens":null,"redis_down":null},)"
-            R"("created":"2026-11-22T10:00:00Z","updated":null,"revoked":null,)"
-            R"("previous_secret_expires":null})");
+  EXPECT_EQ(
+      keyJson(key("ci", false)).dump(),
+      R"({"name":"ci","display_prefix":"fwd-AbCd","models":[],"errors_as_200":false,)"
+      R"("allow_ips":[],"deny_ips":[],)"
+      R"("limits":{"rate":null,"rate_strategy":null,"max_parallel":null,"tpm":null,)"
+      R"("tokens":null,"budget_usd":null,"budget_tokens":null,"stream_pace":null,"redis_down":null},)"
+      R"("created":"2026-11-22T10:00:00Z","updated":null,"revoked":null,)"
+      R"("previous_secret_expires":null})");
   EXPECT_EQ(keyJson(key("old-bot", true))["revoked"], "2026-11-22T11:00:00Z");
 }
 

@@ -347,7 +347,7 @@ TEST_F(ServiceTest, SettingsAreListedWithDefaultsAndSetIntoTheSnapshot) {
   // value and publishes; a key created with errors_as_200 carries it into the snapshot.
   fwd::v1::ListSettingsResponse list;
   ASSERT_TRUE(admin_->ListSettings(admin().get(), {}, &list).ok());
-  ASSERT_EQ(list.settings_size(), 11);
+  ASSERT_EQ(list.settings_size(), 12);
   EXPECT_EQ(list.settings(0).name(), "errors_as_200");
   EXPECT_EQ(list.settings(0).value(), "false");
   EXPECT_EQ(list.settings(1).name(), "default_rate");

@@ -535,14 +535,18 @@ TEST(ValidateTest, SettingsHaveKnownNamesAndValues) {
   EXPECT_EQ(std::string(checkSetting("errors_as_201", "true").status().message()),
             "no setting named \"errors_as_201\"; the settings are: errors_as_200, default_rate, "
             "default_rate_strategy, default_max_parallel, default_tpm, default_tokens, "
-            "default_budget_usd, default_budget_tokens, redis_down, redis_url, redis_url_env");
+            "default_budget_usd, default_budget_tokens, default_stream_pace, redis_down, "
+            "redis_url, redis_url_env");
   EXPECT_EQ(std::string(checkSetting("errors_as_200", "yes").status().message()),
             "setting errors_as_200: \"yes\" is not true or false");
   fwd::v1::Settings settings;
   applySettings({{"errors_as_200", "true"}, {"from_the_future", "1"}}, settings);
   EXPECT_TRUE(settings.errors_as_200());
   auto known = knownSettings();
-  ASSERT_EQ(known.size(), 11u);
+  ASSERT_EQ(known.size(), 12u);
+  EXPECT_EQ(checkSetting("default_stream_pace", "3000/minute").value(), "3000/minute");
+  EXPECT_FALSE(checkSetting("default_stream_pace", "1/second;2/minute").ok());
+  EXPECT_FALSE(checkSetting("default_stream_pace", "1000000/second").ok());
   EXPECT_EQ(known[0].default_value(), "false");
   // Budgets: stored canonical, each key gets its own.
   EXPECT_EQ(checkSetting("default_budget_usd", "$5/day; 100/month").value(), "5/day;100/month");
@@ -730,13 +734,13 @@ TEST(ValidateTest, KeyUpdatesNameTheirFieldsAndRotationsABoundedGrace) {
             "nothing to update: update_mask names no field (use models, errors_as_200, allow_ips, "
             "deny_ips, limits, limits.rate, limits.rate_strategy, limits.max_parallel, "
             "limits.tpm, limits.tokens, limits.redis_down, limits.budget_usd, "
-            "limits.budget_tokens)");
+            "limits.budget_tokens, limits.stream_pace)");
   mask.add_paths("name");
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
             "update_mask: \"name\" is not an updatable key field (use models, errors_as_200, "
             "allow_ips, deny_ips, limits, limits.rate, limits.rate_strategy, "
             "limits.max_parallel, limits.tpm, limits.tokens, limits.redis_down, "
-            "limits.budget_usd, limits.budget_tokens)");
+            "limits.budget_usd, limits.budget_tokens, limits.stream_pace)");
   mask.set_paths(0, "models");
   EXPECT_TRUE(checkKeyMask(mask).ok());
   fwd::v1::Key patch;
