@@ -256,12 +256,16 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     size_t forward = editor ? 0 : stepped.forward;
     size_t consumed = stepped.consumed;
     finished = finished || stepped.done;
-    if (finished && stepped.error == nullptr) {
-      if (editor) {
-        editor->finish();
-      }
-      complete(ctx, out.status);
+    if (editor && finished && stepped.error == nullptr) {
+      editor->finish();
     }
+    auto noteFirstByte = [&] {
+      ctx.first_byte = Clock::now();
+      if (ctx.body.stream || sse) {
+        ctx.pinned->metrics.streamTtfb(t.index, t.name)
+            .observe(std::chrono::duration<double>(*ctx.first_byte - ctx.start).count());
+      }
+    };
     std::string_view data = editor ? std::string_view(editor->out()) : fresh.substr(0, forward);
     if (editor && !editor->pauses().empty()) {
       // A paced stream: what comes before each paced event goes out, then the event waits
@@ -277,6 +281,9 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
           from = p.at;
           if (pec) {
             break;
+          }
+          if (!ctx.first_byte) {
+            noteFirstByte();
           }
         }
         auto now = Clock::now();
@@ -298,9 +305,11 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
         out.outcome = "client_closed";
         co_return out;
       }
-      if (!ctx.first_byte) {
-        ctx.first_byte = Clock::now();
-      }
+    }
+    // The answer is whole (and paced out but for this last piece): policies give back what the
+    // request held before the client can have its end.
+    if (finished && stepped.error == nullptr) {
+      complete(ctx, out.status);
     }
     if (stepped.error != nullptr) {
       upstream_failed = true;
@@ -329,11 +338,7 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
         co_return out;
       }
       if (!ctx.first_byte && !data.empty()) {
-        ctx.first_byte = Clock::now();
-        if (ctx.body.stream || sse) {
-          ctx.pinned->metrics.streamTtfb(t.index, t.name)
-              .observe(std::chrono::duration<double>(*ctx.first_byte - ctx.start).count());
-        }
+        noteFirstByte();
       }
     }
     if (upstream_failed) {
