@@ -191,9 +191,20 @@ bool listsModels(const pipeline::RequestContext& ctx) {
 
 // The x-ratelimit-* fields of an answer: a key's own limits set them; a route's only where the
 // key has none of that kind, or when the route refuses.
-void noteFields(pipeline::RequestContext& ctx, std::string fields, const Owner& who, bool refused) {
-  if (who.route.empty() || refused || ctx.response_fields.empty()) {
-    ctx.response_fields = std::move(fields);
+void noteRequestFields(pipeline::RequestContext& ctx, const Verdict& v, const Owner& who,
+                       bool refused) {
+  if (who.route.empty()) {
+    ctx.response_fields = requestFields(v);
+  } else if (v.limit > 0 && (refused || ctx.response_fields.empty())) {
+    ctx.response_fields = requestFields(v);
+  }
+}
+
+void noteTokenFields(pipeline::RequestContext& ctx, const TokenVerdict& t, const Owner& who,
+                     bool refused) {
+  if (who.route.empty() || refused ||
+      ctx.response_fields.find("x-ratelimit-limit-tokens") == std::string::npos) {
+    ctx.response_fields += tokenFields(t);
   }
 }
 
@@ -210,9 +221,7 @@ std::optional<proxy::ApiError> admitInMemory(pipeline::RequestContext& ctx,
   }
   Verdict v = limiter.admit(now);
   bool refused = v.refused != Verdict::Refusal::kNone;
-  if (v.limit > 0 || who.route.empty()) {
-    noteFields(ctx, requestFields(v), who, refused);
-  }
+  noteRequestFields(ctx, v, who, refused);
   if (refused) {
     return rateRefusal(ctx, v, who);
   }
@@ -242,10 +251,7 @@ std::optional<proxy::ApiError> reserveInMemory(pipeline::RequestContext& ctx,
                                                const KeyLimiter& limiter, std::uint64_t amount,
                                                Millis now, Admission& a, const Owner& who) {
   TokenVerdict v = limiter.reserve(now, amount, a.token_tags);
-  if (who.route.empty() || v.refused ||
-      ctx.response_fields.find("x-ratelimit-limit-tokens") == std::string::npos) {
-    ctx.response_fields += tokenFields(v);
-  }
+  noteTokenFields(ctx, v, who, v.refused);
   if (v.refused) {
     return tokenRefusal(ctx, v, who);
   }
@@ -409,18 +415,15 @@ proxy::Task<std::optional<proxy::ApiError>> RequestLimits::admitInRedis(
   v.retry = x[6];
   v.scope = limiter->rateScope();
   bool refused = x[1] != 0;
-  if (v.limit > 0 || who.route.empty()) {
-    noteFields(ctx, requestFields(v), who, refused);
-  }
+  noteRequestFields(ctx, v, who, refused);
   TokenVerdict t;
   t.limit = static_cast<std::uint64_t>(x[7]);
   t.window = x[8];
   t.remaining = static_cast<std::uint64_t>(x[9]);
   t.reset = x[10];
   t.needed = amount;
-  if (with_tokens && (who.route.empty() || refused ||
-                      ctx.response_fields.find("x-ratelimit-limit-tokens") == std::string::npos)) {
-    ctx.response_fields += tokenFields(t);
+  if (with_tokens) {
+    noteTokenFields(ctx, t, who, refused);
   }
   switch (x[1]) {
     case 0: {
