@@ -393,6 +393,16 @@ int main(int argc, char** argv) {
              auto config = config_in_force();
              return dataplane::config::buildNodeReport(config.get(), health,
                                                        std::chrono::steady_clock::now());
+           },
+       // fwdctl key get: read on a worker, answered from there (never blocking it).
+       .limits_query =
+           [&](const fwd::v1::LimitsQuery& query,
+               dataplane::config::ControlPlaneClient::AnswerFn answer) {
+             server.readKeyLimits(query.key_id(), [id = query.id(), answer = std::move(answer)](
+                                                      fwd::v1::LimitsAnswer a) {
+               a.set_id(id);
+               answer(std::move(a));
+             });
            }},
       [&](const fwd::v1::Snapshot& s) { return apply(s, true); },
       [&](bool connected) { metrics.control_plane_connected.Set(connected ? 1 : 0); });

@@ -123,6 +123,12 @@ absl::StatusOr<fwd::v1::Key> AdminClient::getKey(const fwd::v1::GetKeyRequest& r
   return call<fwd::v1::GetKeyRequest, fwd::v1::Key>(&fwd::v1::AdminService::Stub::GetKey, request);
 }
 
+absl::StatusOr<fwd::v1::GetKeyLimitsResponse> AdminClient::getKeyLimits(
+    const fwd::v1::GetKeyLimitsRequest& request) {
+  return call<fwd::v1::GetKeyLimitsRequest, fwd::v1::GetKeyLimitsResponse>(
+      &fwd::v1::AdminService::Stub::GetKeyLimits, request);
+}
+
 absl::StatusOr<fwd::v1::Key> AdminClient::updateKey(const fwd::v1::UpdateKeyRequest& request) {
   return call<fwd::v1::UpdateKeyRequest, fwd::v1::Key>(&fwd::v1::AdminService::Stub::UpdateKey,
                                                        request);

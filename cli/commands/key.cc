@@ -3,6 +3,7 @@
 #include <tuple>
 
 #include "cli/client/error_kind.h"
+#include "cli/commands/key_counts.h"
 #include "cli/commands/limits.h"
 
 namespace fwd::cli::commands {
@@ -91,10 +92,17 @@ absl::StatusOr<Action> prepareGet(const Invocation& inv) {
     if (!key.ok()) {
       return key.status();
     }
+    // The counts are the data planes' to tell: a control plane too old to ask them, or none
+    // connected, still leaves the key itself to show.
+    fwd::v1::GetKeyLimitsRequest counts_request;
+    counts_request.set_name(request.name());
+    absl::StatusOr<fwd::v1::GetKeyLimitsResponse> counts = api->getKeyLimits(counts_request);
     if (format == OutputFormat::kJson) {
-      writeJson(out, keyJson(*key));
+      Json doc = keyJson(*key);
+      doc["counts"] = keyCountsJson(counts);
+      writeJson(out, doc);
     } else {
-      out << keyDetail(*key);
+      out << keyDetail(*key) << keyCountsText(counts);
     }
     return absl::OkStatus();
   });

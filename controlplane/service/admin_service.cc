@@ -358,6 +358,41 @@ grpc::Status AdminServiceImpl::GetKey(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status AdminServiceImpl::GetKeyLimits(grpc::ServerContext* context,
+                                            const fwd::v1::GetKeyLimitsRequest* request,
+                                            fwd::v1::GetKeyLimitsResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = validate::checkName("name", request->name()); !s.ok()) {
+    return toGrpc(s);
+  }
+  absl::StatusOr<fwd::v1::Key> key = store_.getKey(request->name());
+  if (!key.ok()) {
+    return toGrpc(key.status());
+  }
+  auto deadline = std::chrono::steady_clock::now() + kLimitsQueryTimeout;
+  if (auto client_deadline = context->deadline();
+      client_deadline < std::chrono::system_clock::now() + kLimitsQueryTimeout) {
+    // Answer within the caller's own deadline, with whatever came by then.
+    deadline = std::chrono::steady_clock::now() +
+               std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                   (client_deadline - std::chrono::system_clock::now()) * 9 / 10);
+  }
+  for (LimitsQueries::Reply& reply : queries_.ask(key->id(), deadline)) {
+    fwd::v1::NodeKeyLimits* node = response->add_nodes();
+    node->set_node_id(reply.node_id);
+    if (!reply.answer) {
+      node->set_error("did not answer in time");
+    } else if (!reply.answer->key_known()) {
+      node->set_error("the key is not in the config this data plane serves yet");
+    } else {
+      *node->mutable_state() = std::move(*reply.answer->mutable_state());
+    }
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status AdminServiceImpl::UpdateKey(grpc::ServerContext* context,
                                          const fwd::v1::UpdateKeyRequest* request,
                                          fwd::v1::Key* response) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "controlplane/service/auth.h"
+#include "controlplane/service/limits_queries.h"
 #include "controlplane/service/node_registry.h"
 #include "controlplane/snapshot/publisher.h"
 #include "controlplane/store/store.h"
@@ -21,8 +22,12 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
  public:
   /// Every reference must outlive the service.
   AdminServiceImpl(store::Store& store, snapshot::Publisher& publisher,
-                   const NodeRegistry& registry, const TokenAuthenticator& auth)
-      : store_(store), publisher_(publisher), registry_(registry), auth_(auth) {}
+                   const NodeRegistry& registry, LimitsQueries& queries,
+                   const TokenAuthenticator& auth)
+      : store_(store), publisher_(publisher), registry_(registry), queries_(queries), auth_(auth) {}
+
+  /// How long GetKeyLimits waits for the data planes' answers.
+  static constexpr std::chrono::milliseconds kLimitsQueryTimeout{1500};
 
   // fwd::v1::AdminService::Service
   grpc::Status CreateUpstream(grpc::ServerContext* context,
@@ -53,6 +58,9 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
                          fwd::v1::CreateKeyResponse* response) override;
   grpc::Status GetKey(grpc::ServerContext* context, const fwd::v1::GetKeyRequest* request,
                       fwd::v1::Key* response) override;
+  grpc::Status GetKeyLimits(grpc::ServerContext* context,
+                            const fwd::v1::GetKeyLimitsRequest* request,
+                            fwd::v1::GetKeyLimitsResponse* response) override;
   grpc::Status ListKeys(grpc::ServerContext* context, const fwd::v1::ListKeysRequest* request,
                         fwd::v1::ListKeysResponse* response) override;
   grpc::Status UpdateKey(grpc::ServerContext* context, const fwd::v1::UpdateKeyRequest* request,
@@ -95,6 +103,7 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
   store::Store& store_;
   snapshot::Publisher& publisher_;
   const NodeRegistry& registry_;
+  LimitsQueries& queries_;
   const TokenAuthenticator& auth_;
 };
 

@@ -7,8 +7,9 @@ namespace fwd::controlplane::service {
 
 ControlPlaneServer::ControlPlaneServer(const Deps& deps, std::chrono::milliseconds watch_poll)
     : hub_(deps.hub),
-      admin_(deps.store, deps.publisher, deps.registry, deps.auth),
-      watch_(deps.hub, deps.registry, deps.auth, watch_poll) {}
+      limits_queries_([&hub = deps.hub] { hub.wake(); }),
+      admin_(deps.store, deps.publisher, deps.registry, limits_queries_, deps.auth),
+      watch_(deps.hub, deps.registry, limits_queries_, deps.auth, watch_poll) {}
 
 absl::StatusOr<std::unique_ptr<ControlPlaneServer>> ControlPlaneServer::start(
     const std::string& address, const Deps& deps, std::chrono::milliseconds watch_poll,

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "controlplane/service/admin_service.h"
+#include "controlplane/service/limits_queries.h"
 #include "controlplane/service/watch_service.h"
 
 namespace fwd::controlplane::service {
@@ -48,6 +49,7 @@ class ControlPlaneServer {
   ControlPlaneServer(const Deps& deps, std::chrono::milliseconds watch_poll);
 
   snapshot::SnapshotHub& hub_;
+  LimitsQueries limits_queries_;  // before the services, which use it
   AdminServiceImpl admin_;
   WatchServiceImpl watch_;
   std::unique_ptr<grpc::Server> server_;

@@ -1,6 +1,7 @@
 #include "controlplane/service/watch_service.h"
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -115,6 +116,9 @@ grpc::Status WatchServiceImpl::Watch(
           }
           break;
         }
+        case fwd::v1::WatchRequest::kLimitsAnswer:
+          queries_.answer(connection, request.limits_answer());
+          break;
         default:
           FWD_LOG(kDebug, kLog) << "data plane \"" << node_id
                                 << "\" sent an unexpected message; ignored";
@@ -124,6 +128,10 @@ grpc::Status WatchServiceImpl::Watch(
     reader_done.store(true);
   });
 
+  const bool answers_queries = hello.answers_limits_queries();
+  if (answers_queries) {
+    queries_.attach(connection, node_id);
+  }
   grpc::Status result = grpc::Status::OK;
   std::uint64_t sent_version = hello.applied_version();
   snapshot::SnapshotConstSharedPtr next = hub_.current();
@@ -150,9 +158,27 @@ grpc::Status WatchServiceImpl::Watch(
       FWD_LOG(kDebug, kLog) << "sent version " << sent_version << " to data plane \"" << node_id
                             << "\"";
     }
+    std::optional<std::uint64_t> wakes;
+    if (answers_queries) {
+      wakes = hub_.wakes();  // before take(): a query queued after it wakes the wait below
+      bool written = true;
+      for (fwd::v1::LimitsQuery& query : queries_.take(connection)) {
+        fwd::v1::WatchResponse response;
+        *response.mutable_limits_query() = std::move(query);
+        if (!(written = stream->Write(response))) {
+          break;
+        }
+      }
+      if (!written) {
+        break;
+      }
+    }
     // Whatever was published meanwhile, only the newest is sent next: versions in between are
     // skipped, never queued.
-    next = hub_.waitNewer(sent_version, std::chrono::steady_clock::now() + poll_interval_);
+    next = hub_.waitNewer(sent_version, std::chrono::steady_clock::now() + poll_interval_, wakes);
+  }
+  if (answers_queries) {
+    queries_.detach(connection);
   }
 
   if (!reader_done.load()) {

@@ -21,15 +21,30 @@ SnapshotConstSharedPtr SnapshotHub::current() const {
 }
 
 SnapshotConstSharedPtr SnapshotHub::waitNewer(std::uint64_t after_version,
-                                              std::chrono::steady_clock::time_point deadline) {
+                                              std::chrono::steady_clock::time_point deadline,
+                                              std::optional<std::uint64_t> wakes_seen) {
   std::unique_lock<std::mutex> lock(mu_);
-  bool ready = changed_.wait_until(lock, deadline, [&] {
-    return shutdown_ || (current_ != nullptr && current_->version() > after_version);
+  auto newer = [&] { return current_ != nullptr && current_->version() > after_version; };
+  changed_.wait_until(lock, deadline, [&] {
+    return shutdown_ || newer() || (wakes_seen && *wakes_seen != wakes_);
   });
-  if (!ready || shutdown_) {
+  if (shutdown_ || !newer()) {
     return nullptr;
   }
   return current_;
+}
+
+void SnapshotHub::wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++wakes_;
+  }
+  changed_.notify_all();
+}
+
+std::uint64_t SnapshotHub::wakes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return wakes_;
 }
 
 void SnapshotHub::shutdown() {

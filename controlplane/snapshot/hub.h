@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 
 #include "absl/base/thread_annotations.h"
 #include "controlplane/snapshot/builder.h"
@@ -25,10 +26,15 @@ class SnapshotHub {
   SnapshotConstSharedPtr current() const;
 
   /// Blocks until the current snapshot's version is greater than `after_version`, the hub is
-  /// shut down, or `deadline` passes. Returns the current snapshot in the first case, null
-  /// otherwise.
+  /// shut down, `deadline` passes, or (given `wakes_seen`) wake() was called since wakes()
+  /// returned it. Returns the current snapshot in the first case, null otherwise.
   SnapshotConstSharedPtr waitNewer(std::uint64_t after_version,
-                                   std::chrono::steady_clock::time_point deadline);
+                                   std::chrono::steady_clock::time_point deadline,
+                                   std::optional<std::uint64_t> wakes_seen = std::nullopt);
+
+  /// Wakes every waiter that passed wakes_seen (watch streams with a query to send).
+  void wake();
+  std::uint64_t wakes() const;
 
   /// Wakes every waiter; waitNewer() returns null from now on. For server shutdown.
   void shutdown();
@@ -40,6 +46,7 @@ class SnapshotHub {
   std::condition_variable changed_;
   SnapshotConstSharedPtr current_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  std::uint64_t wakes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace fwd::controlplane::snapshot

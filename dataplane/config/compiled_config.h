@@ -246,6 +246,15 @@ class CompiledConfig {
   bool hasPrefix(std::string_view prefix) const;
   const std::vector<CompiledRoute>& routes() const { return routes_; }
   size_t keyCount() const { return keys_.size(); }
+  /// The key with this id, or nullptr (a scan: for admin questions, not requests).
+  const KeyEntry* keyById(std::uint64_t id) const {
+    for (const KeyEntry& k : keys_) {
+      if (k.id == id) {
+        return &k;
+      }
+    }
+    return nullptr;
+  }
   /// The policies this snapshot configures, in the order the pipeline calls them.
   const policy::Chain& policies() const { return policies_; }
   const RedisSetting& redis() const { return redis_; }

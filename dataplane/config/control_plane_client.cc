@@ -43,15 +43,28 @@ void ControlPlaneClient::start(std::uint64_t applied_version) {
   thread_ = std::thread([this] { run(); });
 }
 
+void ControlPlaneClient::close(Outbox& outbox) {
+  {
+    std::lock_guard<std::mutex> lock(outbox.mu);
+    outbox.open = false;
+  }
+  outbox.cv.notify_all();
+}
+
 void ControlPlaneClient::stop() {
+  std::shared_ptr<Outbox> outbox;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     if (context_ != nullptr) {
       context_->TryCancel();
     }
+    outbox = outbox_;
   }
   cv_.notify_all();
+  if (outbox) {
+    close(*outbox);
+  }
   if (thread_.joinable()) {
     thread_.join();
   }
@@ -127,6 +140,7 @@ bool ControlPlaneClient::runStream() {
   h->set_applied_version(applied_version_.load());
   h->set_build_version(options_.build_version);
   h->set_instance_id(instance_id_);
+  h->set_answers_limits_queries(static_cast<bool>(options_.limits_query));
   auto since_epoch = start_time_.time_since_epoch();
   h->mutable_start_time()->set_seconds(
       std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count());
@@ -138,26 +152,49 @@ bool ControlPlaneClient::runStream() {
                                 << options_.node_id;
     on_connected_(true);
     // gRPC allows one writer at a time on a stream; two threads write on this one: the read
-    // loop below (ACK/NACK) and the reporter (NodeReport). write_mu guards every Write.
+    // loop below (ACK/NACK) and the sender (NodeReport, LimitsAnswer). write_mu guards every
+    // Write.
     std::mutex write_mu;
-    std::thread reporter;
+    // Answers may come from a worker after this stream is gone: they hold the outbox, not us.
+    auto outbox = std::make_shared<Outbox>();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      outbox_ = outbox;
+      if (stopping_) {
+        outbox->open = false;
+      }
+    }
+    std::thread sender;
+    bool sending = true;
+    fwd::v1::WatchRequest first;
     if (options_.report) {
-      fwd::v1::WatchRequest first;
       *first.mutable_report() = options_.report();
       // Alone on the stream still: no lock needed, and the report directly follows the hello.
-      if (stream->Write(first)) {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          stream_live_ = true;
-        }
-        reporter = std::thread(
-            [this, &stream, &write_mu, sent = std::move(*first.mutable_report())]() mutable {
-              reportLoop(*stream, write_mu, std::move(sent));
-            });
-      }
+      sending = stream->Write(first);
+    }
+    if (sending && (options_.report || options_.limits_query)) {
+      sender = std::thread(
+          [this, &stream, &write_mu, outbox, sent = std::move(*first.mutable_report())]() mutable {
+            sendLoop(*stream, write_mu, *outbox, std::move(sent));
+          });
     }
     fwd::v1::WatchResponse response;
     while (stream->Read(&response)) {
+      if (response.has_limits_query()) {
+        if (options_.limits_query) {
+          options_.limits_query(response.limits_query(), [outbox](fwd::v1::LimitsAnswer answer) {
+            {
+              std::lock_guard<std::mutex> lock(outbox->mu);
+              if (!outbox->open || outbox->answers.size() >= kMaxPendingAnswers) {
+                return;
+              }
+              outbox->answers.push_back(std::move(answer));
+            }
+            outbox->cv.notify_all();
+          });
+        }
+        continue;
+      }
       const auto& snapshot = response.snapshot();
       absl::Status applied = apply_(snapshot);
       fwd::v1::WatchRequest reply;
@@ -175,15 +212,13 @@ bool ControlPlaneClient::runStream() {
         break;
       }
     }
-    if (reporter.joinable()) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        stream_live_ = false;
-      }
-      cv_.notify_all();
+    close(*outbox);
+    if (sender.joinable()) {
       // A Write it may be in returns at once: the stream is finished or cancelled by now.
-      reporter.join();
+      sender.join();
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    outbox_ = nullptr;
   }
   stream->WritesDone();
   grpc::Status status = stream->Finish();
@@ -207,16 +242,36 @@ bool ControlPlaneClient::runStream() {
   return established;
 }
 
-void ControlPlaneClient::reportLoop(Stream& stream, std::mutex& write_mu,
-                                    fwd::v1::NodeReport last_sent) {
+void ControlPlaneClient::sendLoop(Stream& stream, std::mutex& write_mu, Outbox& outbox,
+                                  fwd::v1::NodeReport last_sent) {
+  auto next_report = std::chrono::steady_clock::now() + options_.report_interval;
   for (;;) {
+    std::deque<fwd::v1::LimitsAnswer> answers;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (cv_.wait_for(lock, options_.report_interval,
-                       [this] { return stopping_ || !stream_live_; })) {
+      std::unique_lock<std::mutex> lock(outbox.mu);
+      auto ready = [&] { return !outbox.open || !outbox.answers.empty(); };
+      if (options_.report) {
+        outbox.cv.wait_until(lock, next_report, ready);
+      } else {
+        outbox.cv.wait(lock, ready);
+      }
+      if (!outbox.open) {
         return;
       }
+      answers.swap(outbox.answers);
     }
+    for (fwd::v1::LimitsAnswer& answer : answers) {
+      fwd::v1::WatchRequest request;
+      *request.mutable_limits_answer() = std::move(answer);
+      std::lock_guard<std::mutex> lock(write_mu);
+      if (!stream.Write(request)) {
+        return;  // the stream broke; the read loop sees it too
+      }
+    }
+    if (!options_.report || std::chrono::steady_clock::now() < next_report) {
+      continue;
+    }
+    next_report = std::chrono::steady_clock::now() + options_.report_interval;
     fwd::v1::NodeReport report = options_.report();
     if (!reportChanged(last_sent, report)) {
       continue;

@@ -1,6 +1,7 @@
 // The data plane's side of the Watch stream: connects to the control plane with the node
 // token, says hello, reports the state of its upstreams, hands every snapshot to the apply
-// callback and answers ACK or NACK. Runs on its own threads (blocking gRPC calls are fine
+// callback and answers ACK or NACK, and answers the control plane's questions on a key's limits
+// (LimitsQuery). Runs on its own threads (blocking gRPC calls are fine
 // there, never on a worker); reconnects forever with jittered exponential backoff until stop().
 #pragma once
 
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -26,6 +28,12 @@ class ControlPlaneClient {
   /// Builds this node's report: the upstreams of the config in force. Called on the client's
   /// threads, never twice at once.
   using ReportFn = std::function<fwd::v1::NodeReport()>;
+  /// Gives a LimitsAnswer to the query's stream; callable from any thread, at any time, at
+  /// most once (an answer that comes after its stream ended is dropped).
+  using AnswerFn = std::function<void(fwd::v1::LimitsAnswer)>;
+  /// Answers `query` through `answer`, at once or later; must not block. Called on the
+  /// client's thread.
+  using LimitsQueryFn = std::function<void(const fwd::v1::LimitsQuery& query, AnswerFn answer)>;
 
   struct Options {
     std::string address;  // host:port of fwd-controlplane
@@ -40,7 +48,12 @@ class ControlPlaneClient {
     /// it changed (reportChanged). Empty: no reports.
     ReportFn report;
     std::chrono::milliseconds report_interval{1'000};
+    /// Set: the hello says this node answers LimitsQuery. Empty: it does not.
+    LimitsQueryFn limits_query;
   };
+  /// Answers waiting to be written on one stream beyond this many are dropped (the control
+  /// plane stops waiting for them after a second and a half anyway).
+  static constexpr size_t kMaxPendingAnswers = 64;
   /// Validates, compiles and publishes a snapshot; a non-OK status is sent back as a NACK.
   /// Called on the client's thread.
   using ApplyFn = std::function<absl::Status(const fwd::v1::Snapshot&)>;
@@ -61,9 +74,19 @@ class ControlPlaneClient {
 
   /// One stream from connect to end; returns true if the stream was established.
   bool runStream();
-  /// The reporter thread of one stream: every report_interval, sends the report if it differs
-  /// from `last_sent`, until the stream ends or stop(). Writes under `write_mu`.
-  void reportLoop(Stream& stream, std::mutex& write_mu, fwd::v1::NodeReport last_sent);
+  /// What one stream's sender writes besides acks: the answers to limits queries.
+  struct Outbox {
+    std::mutex mu;
+    std::condition_variable cv;  // an answer came, or the stream closed
+    bool open = true;
+    std::deque<fwd::v1::LimitsAnswer> answers;
+  };
+  static void close(Outbox& outbox);
+  /// The sender thread of one stream: writes each answer as it comes, and every
+  /// report_interval the report if it differs from `last_sent` (with options_.report), until
+  /// the stream ends or stop(). Writes under `write_mu`.
+  void sendLoop(Stream& stream, std::mutex& write_mu, Outbox& outbox,
+                fwd::v1::NodeReport last_sent);
   void sleepBackoff(std::chrono::milliseconds d);
   /// Blocks until the channel is READY; false when stop() came first.
   bool waitUntilConnected();
@@ -80,10 +103,10 @@ class ControlPlaneClient {
   std::chrono::system_clock::time_point start_time_;
   std::string instance_id_;  // random, this process's (NodeHello.instance_id)
 
-  std::mutex mu_;               // guards stopping_, stream_live_ and context_
-  std::condition_variable cv_;  // wakes the backoff sleep and the reporter
+  std::mutex mu_;               // guards stopping_, outbox_ and context_
+  std::condition_variable cv_;  // wakes the backoff sleep
   bool stopping_ = false;
-  bool stream_live_ = false;                // the reporter of the current stream may go on
+  std::shared_ptr<Outbox> outbox_;          // the live stream's, to close on stop()
   grpc::ClientContext* context_ = nullptr;  // the live stream's context, to cancel on stop()
   std::thread thread_;
 };

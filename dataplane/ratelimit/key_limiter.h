@@ -176,6 +176,16 @@ class KeyLimiter {
   /// Redis: the settle script's budget arguments for `s` (B, then B × (kind, period, amount)).
   void appendSpendArgs(std::vector<std::string>& args, const Spend& s) const;
 
+  // What fwdctl key get shows (limits_state.h).
+  RateStrategy strategy() const { return strategy_; }
+  const std::vector<Rate>& rates() const { return rates_; }
+  const std::vector<Tokens>& tokenWindows() const { return tokens_; }
+  std::uint32_t maxParallel() const { return max_parallel_; }
+  /// Requests holding a parallel slot in this data plane's memory; 0 without a cap.
+  std::int64_t inFlight() const {
+    return in_flight_ ? in_flight_->load(std::memory_order_relaxed) : 0;
+  }
+
   Scope rateScope() const { return rate_scope_; }
   Scope tokensScope() const { return tokens_scope_; }
   Scope parallelScope() const { return parallel_scope_; }

@@ -191,6 +191,55 @@ end
 return inflight
 )lua";
 
+constexpr char kPeekBody[] = R"lua(
+local i = 1
+local function arg() local v = tonumber(ARGV[i]); i = i + 1; return v end
+local function num(key) return tonumber(redis.call('GET', key) or '0') end
+local out = {now}
+for w = 1, arg() do
+  local limit, ms, strategy = arg(), arg(), arg()
+  local k = math.floor(now / ms)
+  local into = now - k * ms
+  local used, remaining, reset
+  if strategy == 2 then
+    local cur = num(p .. ':r:' .. ms .. ':s:' .. k)
+    local prev = num(p .. ':r:' .. ms .. ':s:' .. (k - 1))
+    -- In 1/ms requests, as integers: prev * (ms - into) + cur * ms.
+    local weighted = prev * (ms - into) + cur * ms
+    used = math.floor((weighted + ms - 1) / ms)
+    remaining = math.max(0, math.floor((limit * ms - weighted) / ms))
+    reset = cur > 0 and 2 * ms - into or (prev > 0 and ms - into or 0)
+  else
+    local key
+    if strategy == 3 then key = p .. ':r:' .. ms .. ':e' else key = p .. ':r:' .. ms .. ':f:' .. k end
+    used = num(key)
+    remaining = math.max(0, limit - used)
+    if used == 0 then reset = 0
+    elseif strategy == 3 then reset = math.max(0, redis.call('PTTL', key))
+    else reset = ms - into end
+  end
+  out[#out + 1] = used
+  out[#out + 1] = remaining
+  out[#out + 1] = reset
+end
+for w = 1, arg() do
+  local _, ms = arg(), arg()
+  local k = math.floor(now / ms)
+  local used = num(p .. ':t:' .. ms .. ':' .. k)
+  out[#out + 1] = used
+  out[#out + 1] = used > 0 and (k + 1) * ms - now or 0
+end
+local budgets = {}
+for b = 1, arg() do budgets[b] = {kind = arg(), period = arg(), limit = arg()} end
+out[#out + 1] = num(p .. ':inflight')
+for _, b in ipairs(budgets) do
+  out[#out + 1] = num(budgetKey(b.kind, b.period))
+  out[#out + 1] = b.kind == 1 and num(budgetKey(3, b.period)) or 0
+end
+for k, v in ipairs(out) do out[k] = string.format('%.0f', v) end
+return table.concat(out, ' ')
+)lua";
+
 }  // namespace
 
 bool parseAdmitReply(std::string_view text, AdmitReply& out) {
@@ -224,6 +273,11 @@ const std::string& admitScript() {
 
 const std::string& settleScript() {
   static const std::string script = std::string(kPreamble) + kSettleBody;
+  return script;
+}
+
+const std::string& peekScript() {
+  static const std::string script = std::string(kPreamble) + kPeekBody;
   return script;
 }
 

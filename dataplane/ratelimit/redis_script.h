@@ -49,6 +49,13 @@ bool parseAdmitReply(std::string_view text, AdmitReply& out);
 /// period 1|2|3, amount) to add to the budgets. Returns the in-flight count after.
 const std::string& settleScript();
 
+/// The peek script (fwdctl key get): reads a key's counts and counts nothing. KEYS[1] = prefix,
+/// ARGV as the admission script's with token windows and budgets. Returns decimal integers in
+/// one string: Redis's now ms; per request window used (rounded up), remaining and reset ms;
+/// per token window used and reset ms; the requests in flight; per budget spent and, for a
+/// money budget, its unpriced tokens (else 0). A reset of 0: the count is already zero.
+const std::string& peekScript();
+
 /// What both scripts start with: `now` from Redis's TIME, and period(1|2|3) naming the UTC day
 /// ("d<days since 1970-01-01>"), month ("m<months since 1970-01>") or "t" (total) of `now`.
 const std::string& scriptPreamble();

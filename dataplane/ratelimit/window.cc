@@ -138,6 +138,50 @@ void WindowCounter::undo(RateStrategy strategy, Millis window, const WindowResul
   decrement(slot, [&](std::uint64_t w) { return tagOf(w) == admitted.tag; });
 }
 
+WindowPeek WindowCounter::peek(RateStrategy strategy, std::uint64_t limit, Millis window,
+                               Millis now) const {
+  limit = std::min(limit, kCountMask);
+  WindowPeek p;
+  if (strategy == RateStrategy::kFixedWindowElasticExpiry) {
+    std::uint64_t word = slots_[0].load(std::memory_order_acquire);
+    if (elasticLive(word, now, window)) {
+      p.used = countOf(word);
+      // The end is kept in steps of the window (modulo 2^32 of them): `ahead` steps from now's.
+      auto ahead = static_cast<std::int32_t>(tagOf(word) -
+                                             static_cast<std::uint32_t>(now / elasticUnit(window)));
+      // Rounded to a step, the end may lie up to a step beyond a window from now.
+      p.reset = std::min(
+          window, static_cast<Millis>(ahead) * elasticUnit(window) - now % elasticUnit(window));
+    }
+    p.remaining = p.used < limit ? limit - p.used : 0;
+    return p;
+  }
+  std::int64_t k = now / window;
+  auto tag = static_cast<std::uint32_t>(k);
+  Millis into = now - k * window;
+  if (strategy == RateStrategy::kFixedWindow) {
+    std::uint64_t word = slots_[0].load(std::memory_order_acquire);
+    p.used = tagOf(word) == tag ? countOf(word) : 0;
+    p.remaining = p.used < limit ? limit - p.used : 0;
+    p.reset = p.used > 0 ? window - into : 0;
+    return p;
+  }
+  std::uint64_t prev_word = slots_[(k - 1) & 1].load(std::memory_order_acquire);
+  std::uint64_t prev =
+      tagOf(prev_word) == static_cast<std::uint32_t>(k - 1) ? countOf(prev_word) : 0;
+  std::uint64_t word = slots_[k & 1].load(std::memory_order_acquire);
+  std::uint64_t count = tagOf(word) == tag ? countOf(word) : 0;
+  // In units of 1/window requests: prev · (W − into) + count · W.
+  Wide used = static_cast<Wide>(prev) * static_cast<std::uint64_t>(window - into) +
+              static_cast<Wide>(count) * static_cast<std::uint64_t>(window);
+  Wide capacity = static_cast<Wide>(limit) * static_cast<std::uint64_t>(window);
+  auto w = static_cast<std::uint64_t>(window);
+  p.used = static_cast<std::uint64_t>((used + w - 1) / w);
+  p.remaining = used < capacity ? static_cast<std::uint64_t>((capacity - used) / w) : 0;
+  p.reset = count > 0 ? 2 * window - into : (prev > 0 ? window - into : 0);
+  return p;
+}
+
 namespace {
 
 constexpr std::uint64_t kTokenCountMask = (std::uint64_t{1} << 40) - 1;
@@ -175,6 +219,17 @@ TokenWindow::Taken TokenWindow::take(std::uint64_t limit, Millis window, Millis 
       return t;
     }
   }
+}
+
+WindowPeek TokenWindow::peek(std::uint64_t limit, Millis window, Millis now) const {
+  std::int64_t k = now / window;
+  auto tag = static_cast<std::uint32_t>(k) & kTokenTagMask;
+  std::uint64_t word = word_.load(std::memory_order_acquire);
+  WindowPeek p;
+  p.used = tokenTag(word) == tag ? tokenCount(word) : 0;
+  p.remaining = p.used < limit ? limit - p.used : 0;
+  p.reset = p.used > 0 ? (k + 1) * window - now : 0;
+  return p;
 }
 
 void TokenWindow::settle(Millis window, std::uint32_t tag, std::uint64_t taken, std::uint64_t used,

@@ -36,6 +36,13 @@ struct WindowResult {
   std::uint32_t tag = 0;        // admitted: what undo() needs
 };
 
+/// What a window holds now, read without counting (fwdctl key get).
+struct WindowPeek {
+  std::uint64_t used = 0;       // sliding: the weighted count, rounded up
+  std::uint64_t remaining = 0;  // requests (tokens) a window would still admit now
+  Millis reset = 0;             // until the count is back to zero; 0: it is
+};
+
 class WindowCounter {
  public:
   /// Counts one request at `now` if the window admits it. `limit` ≤ 2^32 − 1; `window` ≥ 1 ms.
@@ -44,6 +51,9 @@ class WindowCounter {
   /// Takes back an admitted hit (another window of the same limit refused the request) at
   /// `now`. No-op when the window it was counted in is over.
   void undo(RateStrategy strategy, Millis window, const WindowResult& admitted, Millis now);
+
+  /// The window's count at `now`, as hit() would see it, without counting anything.
+  WindowPeek peek(RateStrategy strategy, std::uint64_t limit, Millis window, Millis now) const;
 
  private:
   // tag << 32 | count. Fixed and elastic use slots_[0]; sliding uses slots_[k & 1] for window k.
@@ -70,6 +80,8 @@ class TokenWindow {
   /// `now`.
   void settle(Millis window, std::uint32_t tag, std::uint64_t taken, std::uint64_t used,
               Millis now);
+  /// The window's count at `now`, reservations included.
+  WindowPeek peek(std::uint64_t limit, Millis window, Millis now) const;
 
  private:
   std::atomic<std::uint64_t> word_{0};

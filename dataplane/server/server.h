@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "dataplane/probe/http_get.h"
 #include "dataplane/proxy/worker_context.h"
 #include "dataplane/server/listen.h"
+#include "fwd/v1/watch.pb.h"
 
 namespace fwd::dataplane::server {
 
@@ -55,6 +57,11 @@ class Server {
   std::int64_t drain(std::chrono::milliseconds timeout);
 
   std::int64_t inFlight() const;
+
+  /// Any thread: the limits of key `key_id` as counted now (fwdctl key get): read on worker 0,
+  /// from the config it serves and, when the key is counted in Redis, from Redis (one script,
+  /// never waited on by a request). `done` is called once, on that worker; it must not block.
+  void readKeyLimits(std::uint64_t key_id, std::function<void(fwd::v1::LimitsAnswer)> done);
 
  private:
   void acceptLoop();

@@ -197,6 +197,71 @@ TEST_F(LimitsTest, DefaultsApplyToKeysWithoutTheirOwnAndChangesKeepTheCount) {
   EXPECT_FALSE(chat(own).hasHeader("x-ratelimit-limit-requests"));
 }
 
+TEST_F(LimitsTest, KeyGetShowsEachLimitsCountAndResetAndTheBudgetSpentAndLeft) {
+  std::string k =
+      key("seen", {"--rate", "3/hour", "--rate-strategy", "fixed-window-elastic-expiry", "--tokens",
+                   "100/hour", "--max-parallel", "2", "--budget-tokens", "1000/total"});
+  ASSERT_EQ(chat(k).status, 200);
+  ASSERT_EQ(chat(k).status, 200);
+  Json shown = cluster_.fwdctlJson({"key", "get", "seen"});
+  ASSERT_EQ(shown["counts"]["nodes"].size(), 1u) << shown.dump();
+  const Json& node = shown["counts"]["nodes"][0];
+  EXPECT_EQ(node["node_id"], "dp1");
+  EXPECT_TRUE(node["error"].is_null());
+  const Json& state = node["state"];
+  EXPECT_EQ(state["source"], "memory");
+  EXPECT_EQ(state["rate_strategy"], "fixed-window-elastic-expiry");
+  ASSERT_EQ(state["requests"].size(), 1u) << state.dump();
+  EXPECT_EQ(state["requests"][0]["limit"], 3);
+  EXPECT_EQ(state["requests"][0]["window_ms"], 3600000);
+  EXPECT_EQ(state["requests"][0]["used"], 2);
+  EXPECT_EQ(state["requests"][0]["remaining"], 1);
+  EXPECT_GT(state["requests"][0]["reset_ms"].get<std::int64_t>(), 3500000);
+  EXPECT_LE(state["requests"][0]["reset_ms"].get<std::int64_t>(), 3600000);
+  EXPECT_EQ(state["requests"][0]["scope"], "key");
+  // Each JSON answer of the fake reports 13 tokens.
+  ASSERT_EQ(state["tokens"].size(), 1u);
+  EXPECT_EQ(state["tokens"][0]["used"], 26);
+  EXPECT_EQ(state["tokens"][0]["remaining"], 74);
+  EXPECT_EQ(state["in_flight"], 0);
+  EXPECT_EQ(state["max_parallel"], 2);
+  ASSERT_EQ(state["budgets"].size(), 1u);
+  EXPECT_EQ(state["budgets"][0]["kind"], "tokens");
+  EXPECT_EQ(state["budgets"][0]["period"], "total");
+  EXPECT_EQ(state["budgets"][0]["spent"], 26);
+  EXPECT_EQ(state["budgets"][0]["left"], 974);
+  EXPECT_TRUE(state["budgets"][0]["reset_ms"].is_null());  // a total budget never renews
+
+  // Reading counts nothing: the next request still finds one left.
+  Response r = chat(k);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("x-ratelimit-remaining-requests"), "0");
+
+  CommandResult text = cluster_.fwdctl({"key", "get", "seen"});
+  ASSERT_EQ(text.exit_code, 0) << text.stderr_text;
+  EXPECT_NE(text.stdout_text.find("counts on \"dp1\": this data plane's memory\n"),
+            std::string::npos)
+      << text.stdout_text;
+  EXPECT_NE(text.stdout_text.find("  requests 3/hour: 3 used, 0 left, resets in "),
+            std::string::npos)
+      << text.stdout_text;
+  EXPECT_NE(text.stdout_text.find("  tokens 100/hour: 39 used, 61 left, resets in "),
+            std::string::npos)
+      << text.stdout_text;
+  EXPECT_NE(text.stdout_text.find("  in flight: 0 of 2\n"), std::string::npos) << text.stdout_text;
+  EXPECT_NE(text.stdout_text.find("  budget 1000 tokens/total: 39 spent, 961 left\n"),
+            std::string::npos)
+      << text.stdout_text;
+
+  // A key without limits shows none.
+  key("free", {});
+  Json none = cluster_.fwdctlJson({"key", "get", "free"})["counts"]["nodes"][0]["state"];
+  EXPECT_TRUE(none["requests"].empty() && none["tokens"].empty() && none["budgets"].empty())
+      << none.dump();
+  CommandResult free = cluster_.fwdctl({"key", "get", "free"});
+  EXPECT_EQ(free.stdout_text.find("counts"), std::string::npos) << free.stdout_text;
+}
+
 TEST_F(LimitsTest, WindowsRollOverInRealTime) {
   // A fixed one-second window: refused within the second, admitted again after it.
   std::string k = key("tick", {"--rate", "2/second"});

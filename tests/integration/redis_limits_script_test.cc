@@ -10,6 +10,8 @@
 #include <functional>
 
 #include "common/config/budget.h"
+#include "dataplane/ratelimit/key_limiter.h"
+#include "dataplane/ratelimit/limits_state.h"
 #include "dataplane/ratelimit/redis_script.h"
 #include "dataplane/ratelimit/window.h"
 #include "dataplane/redis/redis_client.h"
@@ -112,6 +114,90 @@ TEST_F(RedisLimitsScriptTest, ElasticAndFixedWindowsCountLikeTheMemoryOnes) {
   EXPECT_EQ(third[2], 2);  // the minute refused
   auto hour = admit(2, {"1", "100", "3600000", "1", "0", "0", "0"});
   EXPECT_EQ(hour[4], 100 - 3);
+}
+
+TEST_F(RedisLimitsScriptTest, ThePeekScriptReadsWhatWasCountedAndCountsNothing) {
+  for (auto strategy : {fwd::v1::RATE_STRATEGY_FIXED_WINDOW, fwd::v1::RATE_STRATEGY_SLIDING_WINDOW,
+                        fwd::v1::RATE_STRATEGY_FIXED_WINDOW_ELASTIC_EXPIRY}) {
+    SCOPED_TRACE(fwd::v1::RateStrategy_Name(strategy));
+    fwd::v1::Limits limits;
+    fwd::v1::RateWindow* rate = limits.add_rate();
+    rate->set_count(4);
+    rate->set_seconds(3600);
+    limits.set_rate_strategy(strategy);
+    fwd::v1::RateWindow* tokens = limits.add_tokens();
+    tokens->set_count(1000);
+    tokens->set_seconds(3600);
+    limits.set_max_parallel(3);
+    fwd::v1::Budget* usd = limits.add_budget_usd();
+    usd->set_amount(1'000'000);
+    usd->set_period(fwd::v1::BUDGET_PERIOD_MONTH);
+    fwd::v1::Budget* total = limits.add_budget_tokens();
+    total->set_amount(100);
+    total->set_period(fwd::v1::BUDGET_PERIOD_TOTAL);
+    CounterRegistry counters;
+    auto limiter = KeyLimiter::compile(50 + static_cast<int>(strategy), limits, {}, counters);
+    ASSERT_NE(limiter, nullptr);
+    auto run = [&](std::vector<std::string> args) {
+      std::optional<Reply> got;
+      clients_[0]->send(std::move(args), [&](Reply r) { got = std::move(r); });
+      runUntil([&] { return got.has_value(); });
+      return got.value_or(Reply{});
+    };
+
+    // Three admissions reserving 20 tokens each; one ends having used 35 tokens and $0.000002.
+    ASSERT_EQ(run({"SCRIPT", "LOAD", admitScript()}).text, admitScriptSha());
+    std::int64_t admitted_at = 0;
+    for (int i = 0; i < 3; ++i) {
+      std::string scratch;
+      std::string_view command = limiter->admitCommand(true, true, 20, scratch);
+      std::optional<Reply> got;
+      clients_[0]->sendFormatted(command, [&](Reply r) { got = std::move(r); });
+      runUntil([&] { return got.has_value(); });
+      AdmitReply parsed;
+      ASSERT_TRUE(got && parseAdmitReply(got->text, parsed)) << (got ? got->text : "no reply");
+      ASSERT_EQ(parsed.v[0], 1);
+      admitted_at = parsed.v[11];
+    }
+    std::vector<std::string> settle_args = {
+        "EVAL", settleScript(), "1", limiter->redisPrefix(), std::to_string(admitted_at),
+        "20",   "35",           "1"};
+    limiter->appendTokenWindows(settle_args);
+    limiter->appendSpendArgs(settle_args, Spend{35, 2'000, true});
+    ASSERT_EQ(run(settle_args).integer, 2);
+
+    fwd::v1::KeyLimitsState first;
+    fwd::v1::KeyLimitsState state;
+    Reply reply = run(peekCommand(*limiter));
+    ASSERT_TRUE(redisState(*limiter, reply.text, first)) << reply.text;
+    reply = run(peekCommand(*limiter));
+    ASSERT_TRUE(redisState(*limiter, reply.text, state)) << reply.text;
+    EXPECT_EQ(state.source(), "redis");
+    EXPECT_EQ(state.rate_strategy(), strategy);
+    ASSERT_EQ(state.requests_size(), 1);
+    // An hour boundary between the admissions and the peek (fixed and sliding windows start
+    // again there) leaves nothing exact to compare.
+    if (strategy == fwd::v1::RATE_STRATEGY_FIXED_WINDOW_ELASTIC_EXPIRY ||
+        admitted_at / 3'600'000 == state.read_time().seconds() / 3600) {
+      EXPECT_EQ(state.requests(0).used(), 3u);  // peeking twice counted nothing
+      EXPECT_EQ(state.requests(0).remaining(), 1u);
+      EXPECT_GT(state.requests(0).reset().seconds(), 0);
+      EXPECT_LE(state.requests(0).reset().seconds(),
+                strategy == fwd::v1::RATE_STRATEGY_SLIDING_WINDOW ? 7200 : 3600);
+      EXPECT_EQ(state.tokens(0).used(), 75u);  // 3 × 20 reserved, one corrected to 35
+      EXPECT_EQ(state.tokens(0).remaining(), 925u);
+    }
+    EXPECT_EQ(state.in_flight(), 2);
+    EXPECT_EQ(state.max_parallel(), 3u);
+    ASSERT_EQ(state.budgets_size(), 2);
+    EXPECT_EQ(state.budgets(0).kind(), "usd");
+    EXPECT_EQ(state.budgets(0).spent(), 2u);  // micro-USD
+    EXPECT_EQ(state.budgets(0).left(), 999'998u);
+    EXPECT_TRUE(state.budgets(0).has_reset());
+    EXPECT_EQ(state.budgets(1).spent(), 35u);
+    EXPECT_EQ(state.budgets(1).left(), 65u);
+    EXPECT_FALSE(state.budgets(1).has_reset());
+  }
 }
 
 TEST_F(RedisLimitsScriptTest, TokensAreReservedThenSettledAndParallelSlotsComeBack) {

@@ -201,6 +201,37 @@ TEST_F(RedisLimitsTest, ASharedRouteLimitIsExactAcrossDataPlanesAndKeys) {
   EXPECT_EQ(upstreamRequests(), 5);
 }
 
+TEST_F(RedisLimitsTest, KeyGetShowsTheFleetsCountsReadFromRedis) {
+  std::string k =
+      key("seen", {"--rate", "10/hour", "--rate-strategy", "fixed-window-elastic-expiry",
+                   "--budget-tokens", "500/total", "--max-parallel", "5"});
+  for (const std::string& dp : kPlanes) {
+    ASSERT_EQ(chat(dp, k).status, 200) << dp;
+  }
+  std::this_thread::sleep_for(100ms);  // the settles reach Redis with the answers' last bytes
+  Json shown = cluster_.fwdctlJson({"key", "get", "seen"});
+  ASSERT_EQ(shown["counts"]["nodes"].size(), 3u) << shown.dump();
+  for (const Json& node : shown["counts"]["nodes"]) {
+    const Json& state = node["state"];
+    EXPECT_EQ(state["source"], "redis") << node.dump();
+    EXPECT_TRUE(state["redis_error"].is_null()) << node.dump();
+    EXPECT_EQ(state["requests"][0]["used"], 3) << node.dump();
+    EXPECT_EQ(state["requests"][0]["remaining"], 7);
+    EXPECT_GT(state["requests"][0]["reset_ms"].get<std::int64_t>(), 3500000);
+    EXPECT_EQ(state["in_flight"], 0);
+    EXPECT_EQ(state["budgets"][0]["spent"], 39);  // 13 tokens per answer
+    EXPECT_EQ(state["budgets"][0]["left"], 461);
+  }
+  CommandResult text = cluster_.fwdctl({"key", "get", "seen"});
+  ASSERT_EQ(text.exit_code, 0) << text.stderr_text;
+  EXPECT_NE(text.stdout_text.find("in Redis, for the fleet (read by 3 data planes)\n"
+                                  "  requests 10/hour: 3 used, 7 left, resets in "),
+            std::string::npos)
+      << text.stdout_text;
+  // Reading counted nothing.
+  EXPECT_EQ(chat("dp2", k).header("x-ratelimit-remaining-requests"), "6");
+}
+
 TEST_F(RedisLimitsTest, RedisDownFailsOpenOrClosedPerKeyAndExactAgainWhenBack) {
   fwdctlOk({"settings", "set", "default_rate_strategy", "fixed-window-elastic-expiry"});
   std::string open = key("open", {"--rate", "3/hour"});
@@ -232,6 +263,18 @@ TEST_F(RedisLimitsTest, RedisDownFailsOpenOrClosedPerKeyAndExactAgainWhenBack) {
   EXPECT_NE(metrics("dp2").find("fwd_limited_requests_total{reason=\"redis_down\",scope=\"key\"}"),
             std::string::npos);
   EXPECT_NE(metrics("dp2").find("fwd_redis_errors_total{reason=\"down\"}"), std::string::npos);
+  // Meanwhile each data plane shows the counts it serves from: its own memory.
+  Json nodes = cluster_.fwdctlJson({"key", "get", "open"})["counts"]["nodes"];
+  ASSERT_EQ(nodes.size(), 3u) << nodes.dump();
+  for (const Json& node : nodes) {
+    EXPECT_EQ(node["state"]["source"], "memory") << node.dump();
+    EXPECT_TRUE(node["state"]["redis_error"].is_string()) << node.dump();
+  }
+  // dp1 took 3 and refused 1 (elastic expiry counts refusals too); dp2 took 1.
+  EXPECT_EQ(nodes[0]["state"]["requests"][0]["used"], 4) << nodes.dump();
+  EXPECT_EQ(nodes[0]["state"]["requests"][0]["remaining"], 0);
+  EXPECT_EQ(nodes[1]["state"]["requests"][0]["used"], 1);
+  EXPECT_EQ(nodes[1]["state"]["requests"][0]["remaining"], 2);
 
   // Redis back (empty: it kept nothing): every data plane reconnects by itself and counts
   // there, exactly, again.

@@ -34,6 +34,8 @@ class MockAdminApi : public client::AdminApi {
   MOCK_METHOD(absl::StatusOr<fwd::v1::ListKeysResponse>, listKeys,
               (const fwd::v1::ListKeysRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::Key>, getKey, (const fwd::v1::GetKeyRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::GetKeyLimitsResponse>, getKeyLimits,
+              (const fwd::v1::GetKeyLimitsRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::Key>, updateKey, (const fwd::v1::UpdateKeyRequest&),
               (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::CreateKeyResponse>, rotateKey,

@@ -6,6 +6,7 @@
 #include "cli/commands/format.h"
 #include "cli/commands/health.h"
 #include "cli/commands/key.h"
+#include "cli/commands/key_counts.h"
 #include "cli/commands/status.h"
 #include "cli/commands/upstream.h"
 
@@ -307,6 +308,101 @@ TEST(CliRenderTest, TimestampsAreRfc3339UtcSeconds) {
   ts.set_nanos(999'000'000);
   EXPECT_EQ(formatTimestamp(ts), "2026-11-22T10:00:00Z");
   EXPECT_EQ(timestampCell(google::protobuf::Timestamp()), "-");
+}
+
+TEST(KeyCountsTest, CountdownsAndDollarsAreShortAndExact) {
+  EXPECT_EQ(countdown(0), "0s");
+  EXPECT_EQ(countdown(41'200), "42s");  // rounded up: never "0s" while something is left
+  EXPECT_EQ(countdown(60'000), "1m");
+  EXPECT_EQ(countdown(750'000), "12m30s");
+  EXPECT_EQ(countdown(3'600'000), "1h");
+  EXPECT_EQ(countdown(18'720'000), "5h12m");
+  EXPECT_EQ(countdown(2'170'800'000), "25d3h");
+  EXPECT_EQ(usdCell(10'000'000), "$10.00");
+  EXPECT_EQ(usdCell(125), "$0.000125");
+  EXPECT_EQ(usdCell(1'500'000), "$1.50");
+  EXPECT_EQ(usdCell(0), "$0.00");
+}
+
+fwd::v1::KeyLimitsState countedState(const std::string& source) {
+  fwd::v1::KeyLimitsState s;
+  s.set_source(source);
+  s.set_rate_strategy(fwd::v1::RATE_STRATEGY_SLIDING_WINDOW);
+  fwd::v1::WindowState* r = s.add_requests();
+  r->set_limit(60);
+  r->mutable_window()->set_seconds(60);
+  r->set_used(12);
+  r->set_remaining(48);
+  r->mutable_reset()->set_seconds(41);
+  r->set_scope("key");
+  fwd::v1::WindowState* t = s.add_tokens();
+  t->set_limit(100000);
+  t->mutable_window()->set_seconds(86400);
+  t->set_used(5230);
+  t->set_remaining(94770);
+  t->set_scope("default");
+  s.set_max_parallel(4);
+  s.set_in_flight(1);
+  fwd::v1::BudgetState* b = s.add_budgets();
+  b->set_kind("usd");
+  b->set_period(fwd::v1::BUDGET_PERIOD_MONTH);
+  b->set_limit(10'000'000);
+  b->set_spent(1'234'567);
+  b->set_left(8'765'433);
+  b->set_unpriced_tokens(300);
+  b->mutable_reset()->set_seconds(90000);
+  b->set_scope("key");
+  return s;
+}
+
+TEST(KeyCountsTest, RedisCountsShowOnceForTheFleetAndMemoryCountsPerNode) {
+  fwd::v1::GetKeyLimitsResponse redis;
+  for (const char* node : {"dp-1", "dp-2"}) {
+    fwd::v1::NodeKeyLimits* n = redis.add_nodes();
+    n->set_node_id(node);
+    *n->mutable_state() = countedState("redis");
+  }
+  fwd::v1::NodeKeyLimits* late = redis.add_nodes();
+  late->set_node_id("dp-3");
+  late->set_error("did not answer in time");
+  EXPECT_EQ(keyCountsText(redis),
+            "counts:         in Redis, for the fleet (read by 2 data planes)\n"
+            "  requests 60/minute: 12 used, 48 left, resets in 41s\n"
+            "  tokens 100000/day (default): 5230 used, 94770 left\n"
+            "  in flight: 1 of 4\n"
+            "  budget $10.00/month: $1.234567 spent, $8.765433 left, renews in 1d1h, 300 "
+            "unpriced tokens\n"
+            "  data plane \"dp-3\": did not answer in time\n");
+
+  fwd::v1::GetKeyLimitsResponse memory;
+  fwd::v1::NodeKeyLimits* n = memory.add_nodes();
+  n->set_node_id("dp-1");
+  *n->mutable_state() = countedState("memory");
+  n->mutable_state()->set_redis_error("not connected to Redis");
+  n->mutable_state()->clear_budgets();
+  n->mutable_state()->clear_tokens();
+  EXPECT_EQ(keyCountsText(memory),
+            "counts on \"dp-1\": this data plane's memory (Redis unreachable: not connected to "
+            "Redis)\n"
+            "  requests 60/minute: 12 used, 48 left, resets in 41s\n"
+            "  in flight: 1 of 4\n");
+  Json j = keyCountsJson(memory);
+  EXPECT_EQ(j.dump(),
+            R"({"nodes":[{"node_id":"dp-1","error":null,"state":{"source":"memory",)"
+            R"("redis_error":"not connected to Redis","read_at":null,"requests":[{"limit":60,)"
+            R"("window_ms":60000,"used":12,"remaining":48,"reset_ms":41000,"scope":"key"}],)"
+            R"("rate_strategy":"sliding-window","tokens":[],"in_flight":1,"max_parallel":4,)"
+            R"("budgets":[]}}]})");
+
+  // No data plane, a control plane too old to ask them, a key without limits.
+  EXPECT_EQ(keyCountsText(fwd::v1::GetKeyLimitsResponse()),
+            "counts:         no data plane is connected\n");
+  EXPECT_EQ(keyCountsText(absl::UnimplementedError("unknown method GetKeyLimits")),
+            "counts:         unavailable: unknown method GetKeyLimits\n");
+  EXPECT_EQ(keyCountsJson(absl::UnimplementedError("x")).dump(), R"({"error":"x"})");
+  fwd::v1::GetKeyLimitsResponse unlimited;
+  unlimited.add_nodes()->mutable_state()->set_unlimited(true);
+  EXPECT_EQ(keyCountsText(unlimited), "");
 }
 
 }  // namespace

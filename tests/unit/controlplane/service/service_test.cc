@@ -120,12 +120,13 @@ class ServiceTest : public ::testing::Test {
 
   /// Opens a Watch stream and says hello.
   std::unique_ptr<WatchStream> openWatch(grpc::ClientContext& context, const std::string& node,
-                                         std::uint64_t applied) {
+                                         std::uint64_t applied, bool answers_queries = false) {
     std::unique_ptr<WatchStream> stream = watch_->Watch(&context);
     fwd::v1::WatchRequest hello;
     hello.mutable_hello()->set_node_id(node);
     hello.mutable_hello()->set_applied_version(applied);
     hello.mutable_hello()->set_build_version("test");
+    hello.mutable_hello()->set_answers_limits_queries(answers_queries);
     EXPECT_TRUE(stream->Write(hello));
     return stream;
   }
@@ -692,6 +693,63 @@ TEST_F(ServiceTest, WatchSendsCurrentSnapshotThenEachWrite) {
   EXPECT_TRUE(waitForNode(
       "dp-1", [](const auto& n) { return n.connected(); }, "connected"));
   context->TryCancel();
+}
+
+TEST_F(ServiceTest, GetKeyLimitsAsksEveryNodeThatAnswersQueriesAndWaitsForTheirAnswers) {
+  fwd::v1::CreateKeyRequest create;
+  create.set_name("alice");
+  fwd::v1::CreateKeyResponse created;
+  ASSERT_TRUE(admin_->CreateKey(admin().get(), create, &created).ok());
+  // dp-1 answers; dp-2 (an older build) does not say it answers and is not asked; dp-3 says it
+  // does but stays silent.
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<WatchStream>> streams;
+  for (const char* node : {"dp-1", "dp-2", "dp-3"}) {
+    contexts.push_back(contextWith(node_token_));
+    streams.push_back(openWatch(*contexts.back(), node, 0, std::string(node) != "dp-2"));
+    EXPECT_TRUE(waitForNode(
+        node, [](const auto& n) { return n.connected(); }, "connected"));
+  }
+  auto asked = std::async(std::launch::async, [&] {
+    fwd::v1::GetKeyLimitsRequest request;
+    request.set_name("alice");
+    fwd::v1::GetKeyLimitsResponse response;
+    grpc::Status s = admin_->GetKeyLimits(admin().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  });
+  fwd::v1::WatchResponse query;
+  do {
+    ASSERT_TRUE(streams[0]->Read(&query));
+  } while (!query.has_limits_query());
+  EXPECT_EQ(query.limits_query().key_id(), created.key().id());
+  fwd::v1::WatchRequest answer;
+  answer.mutable_limits_answer()->set_id(query.limits_query().id());
+  answer.mutable_limits_answer()->set_key_known(true);
+  answer.mutable_limits_answer()->mutable_state()->set_source("memory");
+  answer.mutable_limits_answer()->mutable_state()->add_requests()->set_used(2);
+  // The same id answered on another stream is not taken for dp-1's.
+  fwd::v1::WatchRequest forged = answer;
+  forged.mutable_limits_answer()->mutable_state()->mutable_requests(0)->set_used(99);
+  ASSERT_TRUE(streams[2]->Write(forged));
+  ASSERT_TRUE(streams[0]->Write(answer));
+
+  fwd::v1::GetKeyLimitsResponse response = asked.get();
+  ASSERT_EQ(response.nodes_size(), 2) << response.DebugString();
+  EXPECT_EQ(response.nodes(0).node_id(), "dp-1");
+  EXPECT_EQ(response.nodes(0).state().requests(0).used(), 2u);
+  EXPECT_EQ(response.nodes(1).node_id(), "dp-3");
+  EXPECT_FALSE(response.nodes(1).has_state());
+  EXPECT_EQ(response.nodes(1).error(), "did not answer in time");
+
+  fwd::v1::GetKeyLimitsRequest unknown;
+  unknown.set_name("nobody");
+  fwd::v1::GetKeyLimitsResponse none;
+  EXPECT_EQ(admin_->GetKeyLimits(admin().get(), unknown, &none).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  for (auto& c : contexts) {
+    c->TryCancel();
+  }
 }
 
 TEST_F(ServiceTest, NodeAlreadyCurrentGetsOnlyNewerVersions) {

@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "tests/unit/dataplane/config/fake_watch_service.h"
 
@@ -56,7 +57,9 @@ size_t countKind(const std::vector<Received>& all, fwd::v1::WatchRequest::KindCa
 
 class ControlPlaneClientTest : public ::testing::Test {
  protected:
-  std::unique_ptr<ControlPlaneClient> makeClient(milliseconds report_interval, bool with_report) {
+  std::unique_ptr<ControlPlaneClient> makeClient(
+      milliseconds report_interval, bool with_report,
+      ControlPlaneClient::LimitsQueryFn limits_query = nullptr) {
     ControlPlaneClient::Options options{.address = server_.address(),
                                         .credentials = nullptr,
                                         .node_token = "fwd-node-test",
@@ -65,7 +68,8 @@ class ControlPlaneClientTest : public ::testing::Test {
                                         .initial_backoff = milliseconds(10),
                                         .max_backoff = milliseconds(50),
                                         .report = nullptr,
-                                        .report_interval = report_interval};
+                                        .report_interval = report_interval,
+                                        .limits_query = std::move(limits_query)};
     if (with_report) {
       options.report = [this] { return currentReport(); };
     }
@@ -140,6 +144,73 @@ TEST_F(ControlPlaneClientTest, ReportFollowsHelloAndIsResentOnlyWhenItChanges) {
   got = fake_.received();
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[2].request.report().ShortDebugString(), recovered.ShortDebugString());
+}
+
+TEST_F(ControlPlaneClientTest, LimitsQueriesAreAnsweredFromAnyThreadAndLateAnswersAreDropped) {
+  // Answers come from another thread (a worker, after a Redis round trip); one given after its
+  // stream ended is dropped, never written on the next stream. No report function: the sender
+  // thread still writes answers.
+  std::mutex mu;
+  std::vector<std::thread> workers;
+  ControlPlaneClient::AnswerFn late;
+  auto client =
+      makeClient(milliseconds(5), false,
+                 [&](const fwd::v1::LimitsQuery& q, ControlPlaneClient::AnswerFn answer) {
+                   fwd::v1::LimitsAnswer a;
+                   a.set_id(q.id());
+                   a.set_key_known(true);
+                   a.mutable_state()->set_source("memory");
+                   std::lock_guard<std::mutex> lock(mu);
+                   if (q.key_id() == 1) {
+                     workers.emplace_back([a, answer = std::move(answer)] {
+                       std::this_thread::sleep_for(milliseconds(20));
+                       answer(a);
+                     });
+                   } else {
+                     late = [a, answer = std::move(answer)](fwd::v1::LimitsAnswer) { answer(a); };
+                   }
+                 });
+  client->start(0);
+  ASSERT_TRUE(fake_.waitFor([](const auto& r) { return !r.empty(); }, "hello"));
+  EXPECT_TRUE(fake_.received()[0].request.hello().answers_limits_queries());
+  fwd::v1::LimitsQuery query;
+  query.set_id(7);
+  query.set_key_id(1);
+  ASSERT_TRUE(fake_.sendQuery(query));
+  ASSERT_TRUE(fake_.waitFor(
+      [](const auto& r) { return countKind(r, fwd::v1::WatchRequest::kLimitsAnswer) == 1; },
+      "the answer"));
+  for (const Received& r : fake_.received()) {
+    if (r.request.has_limits_answer()) {
+      EXPECT_EQ(r.request.limits_answer().id(), 7u);
+      EXPECT_EQ(r.request.limits_answer().state().source(), "memory");
+    }
+  }
+  query.set_id(8);
+  query.set_key_id(2);
+  ASSERT_TRUE(fake_.sendQuery(query));
+  for (int i = 0; i < 500; ++i) {  // the query's arrival is nothing the fake sees: poll
+    std::lock_guard<std::mutex> lock(mu);
+    if (late) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_TRUE(static_cast<bool>(late));
+  fake_.dropStream();
+  ASSERT_TRUE(
+      fake_.waitFor([](const auto& r) { return countKind(r, fwd::v1::WatchRequest::kHello) == 2; },
+                    "the reconnect"));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    late(fwd::v1::LimitsAnswer());
+  }
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(countKind(fake_.received(), fwd::v1::WatchRequest::kLimitsAnswer), 1);
+  client->stop();
+  for (std::thread& w : workers) {
+    w.join();
+  }
 }
 
 TEST_F(ControlPlaneClientTest, AcksAndReportsShareTheStream) {

@@ -63,6 +63,13 @@ bool FakeWatchService::send(const fwd::v1::Snapshot& snapshot) {
   return live_stream_ != nullptr && live_stream_->Write(response);
 }
 
+bool FakeWatchService::sendQuery(const fwd::v1::LimitsQuery& query) {
+  fwd::v1::WatchResponse response;
+  *response.mutable_limits_query() = query;
+  std::lock_guard<std::mutex> lock(write_mu_);
+  return live_stream_ != nullptr && live_stream_->Write(response);
+}
+
 void FakeWatchService::dropStream() {
   std::lock_guard<std::mutex> lock(mu_);
   if (live_context_ != nullptr) {

@@ -38,6 +38,8 @@ class FakeWatchService final : public fwd::v1::WatchService::Service {
                                      std::chrono::milliseconds limit = std::chrono::seconds(5));
   /// Writes `snapshot` on the live stream; false when there is none or the write failed.
   bool send(const fwd::v1::Snapshot& snapshot);
+  /// Writes a limits query on the live stream, as GetKeyLimits makes the control plane do.
+  bool sendQuery(const fwd::v1::LimitsQuery& query);
   /// Cancels the live stream, as a control plane going away would.
   void dropStream();
   /// The authorization metadata of the last stream.

@@ -11,6 +11,7 @@
 
 #include "dataplane/ratelimit/key_limiter.h"
 #include "dataplane/ratelimit/limit_policy.h"
+#include "dataplane/ratelimit/limits_state.h"
 #include "dataplane/ratelimit/redis_script.h"
 
 namespace fwd::dataplane::ratelimit {
@@ -377,6 +378,125 @@ TEST(KeyLimiterBudgetTest, SpentBudgetsRefuseUntilTheyRenewAndUnpricedTokensAreK
   std::vector<std::string> args;
   again->appendSpendArgs(args, Spend{80, 0, false});
   EXPECT_EQ(args, (std::vector<std::string>{"2", "3", "2", "80", "2", "3", "80"}));
+}
+
+TEST(WindowPeekTest, EachStrategyShowsItsCountAndResetWithoutCounting) {
+  WindowCounter fixed;
+  EXPECT_EQ(fixed.peek(RateStrategy::kFixedWindow, 5, kMinute, kT0 + 10'000).reset, 0);
+  admitted(fixed, RateStrategy::kFixedWindow, 5, kMinute, kT0 + 10'000, 3);
+  WindowPeek p = fixed.peek(RateStrategy::kFixedWindow, 5, kMinute, kT0 + 20'000);
+  EXPECT_EQ(p.used, 3u);
+  EXPECT_EQ(p.remaining, 2u);
+  EXPECT_EQ(p.reset, 40'000);
+  EXPECT_EQ(fixed.peek(RateStrategy::kFixedWindow, 5, kMinute, kT0 + 20'000).used, 3u);
+  EXPECT_EQ(fixed.peek(RateStrategy::kFixedWindow, 5, kMinute, kT0 + kMinute).used, 0u);
+
+  // Sliding: 10 in the first minute weigh 7.5 a quarter into the next, plus 1 there.
+  WindowCounter sliding;
+  admitted(sliding, RateStrategy::kSlidingWindow, 10, kMinute, kT0 + 30'000, 10);
+  admitted(sliding, RateStrategy::kSlidingWindow, 10, kMinute, kT0 + kMinute + 15'000, 1);
+  p = sliding.peek(RateStrategy::kSlidingWindow, 10, kMinute, kT0 + kMinute + 15'000);
+  EXPECT_EQ(p.used, 9u);  // 8.5, rounded up
+  EXPECT_EQ(p.remaining, 1u);
+  EXPECT_EQ(p.reset, 2 * kMinute - 15'000);
+  // The remaining agrees with what hit() admits.
+  EXPECT_EQ(admitted(sliding, RateStrategy::kSlidingWindow, 10, kMinute, kT0 + kMinute + 15'000, 5),
+            1);
+
+  // Elastic: the window ends a window after the last request.
+  WindowCounter elastic;
+  admitted(elastic, RateStrategy::kFixedWindowElasticExpiry, 2, kMinute, kT0, 3);
+  p = elastic.peek(RateStrategy::kFixedWindowElasticExpiry, 2, kMinute, kT0 + 10'000);
+  EXPECT_EQ(p.used, 3u);  // the refused one counts too
+  EXPECT_EQ(p.remaining, 0u);
+  EXPECT_NEAR(static_cast<double>(p.reset), 50'000.0, 60.0);  // kept in steps of W/1024
+  EXPECT_EQ(
+      elastic.peek(RateStrategy::kFixedWindowElasticExpiry, 2, kMinute, kT0 + kMinute + 100).used,
+      0u);
+
+  TokenWindow tokens;
+  TokenWindow::Taken taken = tokens.take(100, kMinute, kT0 + 1'000, 30);
+  tokens.settle(kMinute, taken.tag, 30, 45, kT0 + 2'000);
+  p = tokens.peek(100, kMinute, kT0 + 5'000);
+  EXPECT_EQ(p.used, 45u);
+  EXPECT_EQ(p.remaining, 55u);
+  EXPECT_EQ(p.reset, 55'000);
+}
+
+TEST(LimitsStateTest, MemoryAndRedisStatesDescribeEveryLimitAlike) {
+  constexpr Millis kNewYearsEve = 1'798'758'000'000;  // 2026-12-31T23:00:00Z
+  fwd::v1::Limits key;
+  fwd::v1::RateWindow* rate = key.add_rate();
+  rate->set_count(5);
+  rate->set_seconds(60);
+  key.set_tpm(1000);
+  key.set_max_parallel(3);
+  fwd::v1::Budget* usd = key.add_budget_usd();
+  usd->set_amount(2'000'000);  // $2/day
+  usd->set_period(fwd::v1::BUDGET_PERIOD_DAY);
+  fwd::v1::Limits defaults;
+  fwd::v1::Budget* tokens = defaults.add_budget_tokens();
+  tokens->set_amount(100);
+  tokens->set_period(fwd::v1::BUDGET_PERIOD_TOTAL);
+  CounterRegistry counters;
+  auto limiter = KeyLimiter::compile(9, key, defaults, counters);
+  ASSERT_NE(limiter, nullptr);
+  ASSERT_EQ(limiter->admit(kNewYearsEve).refused, Verdict::Refusal::kNone);
+  ASSERT_EQ(limiter->admit(kNewYearsEve).refused, Verdict::Refusal::kNone);
+  limiter->release();
+  limiter->spend(kNewYearsEve, Spend{40, 1'500'000'001, true});  // $1.500000001
+  limiter->spend(kNewYearsEve, Spend{7, 0, false});
+
+  fwd::v1::KeyLimitsState m = memoryState(limiter.get(), kNewYearsEve + 30'000);
+  EXPECT_EQ(m.source(), "memory");
+  EXPECT_FALSE(m.unlimited());
+  EXPECT_EQ(m.rate_strategy(), fwd::v1::RATE_STRATEGY_FIXED_WINDOW);
+  ASSERT_EQ(m.requests_size(), 1);
+  EXPECT_EQ(m.requests(0).used(), 2u);
+  EXPECT_EQ(m.requests(0).remaining(), 3u);
+  EXPECT_EQ(m.requests(0).reset().seconds(), 30);
+  EXPECT_EQ(m.requests(0).scope(), "key");
+  ASSERT_EQ(m.tokens_size(), 1);
+  EXPECT_EQ(m.tokens(0).used(), 0u);
+  EXPECT_EQ(m.in_flight(), 1);
+  EXPECT_EQ(m.max_parallel(), 3u);
+  ASSERT_EQ(m.budgets_size(), 2);
+  EXPECT_EQ(m.budgets(0).kind(), "usd");
+  EXPECT_EQ(m.budgets(0).limit(), 2'000'000u);
+  EXPECT_EQ(m.budgets(0).spent(), 1'500'001u);  // nano-USD rounded up to the micro
+  EXPECT_EQ(m.budgets(0).left(), 499'999u);
+  EXPECT_EQ(m.budgets(0).unpriced_tokens(), 7u);
+  EXPECT_EQ(m.budgets(0).reset().seconds(), 3600 - 30);  // midnight UTC
+  EXPECT_EQ(m.budgets(1).kind(), "tokens");
+  EXPECT_EQ(m.budgets(1).spent(), 47u);
+  EXPECT_EQ(m.budgets(1).scope(), "default");
+  EXPECT_FALSE(m.budgets(1).has_reset());
+
+  // The peek script's reply for the same counts reads as the same state.
+  fwd::v1::KeyLimitsState r;
+  std::string reply = std::to_string(kNewYearsEve + 30'000) +
+                      " 2 3 30000"           // the request window: used, remaining, reset
+                      " 0 0"                 // the token window: used, reset
+                      " 1"                   // in flight
+                      " 1500000001 7 47 0";  // the budgets: spent, unpriced
+  ASSERT_TRUE(redisState(*limiter, reply, r));
+  EXPECT_EQ(r.source(), "redis");
+  r.set_source("memory");
+  EXPECT_EQ(r.SerializeAsString(), m.SerializeAsString()) << r.DebugString() << m.DebugString();
+  // Anything else is refused.
+  EXPECT_FALSE(redisState(*limiter, reply + " 1", r));
+  EXPECT_FALSE(redisState(*limiter, "1 2", r));
+  EXPECT_FALSE(redisState(*limiter, "", r));
+  EXPECT_FALSE(redisState(*limiter, std::to_string(kNewYearsEve) + " -2 3 30000 0 0 1 0 0 0 0", r));
+  // The command carries the admission's arguments (every window and budget).
+  std::vector<std::string> command = peekCommand(*limiter);
+  ASSERT_GE(command.size(), 4u);
+  EXPECT_EQ(command[0], "EVAL");
+  EXPECT_EQ(command[3], "fwd:{k9}");
+
+  fwd::v1::KeyLimitsState none = memoryState(nullptr, kNewYearsEve);
+  EXPECT_TRUE(none.unlimited());
+  EXPECT_EQ(none.requests_size(), 0);
 }
 
 }  // namespace
