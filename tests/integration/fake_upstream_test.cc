@@ -95,7 +95,7 @@ class FakeUpstreamTest : public ::testing::Test {
 
   Response get(const std::string& target) { return httpRequest(endpoint_, "GET", target); }
 
-  FakeUpstream fake_;
+  FakeUpstreamProcess fake_;
   Endpoint endpoint_;
 };
 
@@ -406,7 +406,7 @@ TEST_F(FakeUpstreamTest, PostFakeModelsChangesTheListAndCanMakeItFail) {
 
 TEST(FakeUpstreamFlagsTest, ModelsStatusAndStallAffectOnlyTheModelList) {
   // --models-status and --models-stall-ms make a model list that fails or is slow; chat is not.
-  FakeUpstream fake;
+  FakeUpstreamProcess fake;
   ASSERT_TRUE(fake.start("nolist", {"--models-status", "404", "--models-stall-ms", "300"}));
   Endpoint endpoint{"127.0.0.1", fake.port(), false};
   auto start = Clock::now();
@@ -479,7 +479,7 @@ TEST_F(FakeUpstreamTest, SigtermExitsZero) {
 
 TEST(FakeUpstreamFlagsTest, FailStatusAnswersEveryRequestWithAnError) {
   // --fail-status makes an always-broken upstream; /_fake/stats keeps working.
-  FakeUpstream fake;
+  FakeUpstreamProcess fake;
   ASSERT_TRUE(fake.start("broken", {"--fail-status", "502"}));
   Endpoint endpoint{"127.0.0.1", fake.port(), false};
   Response chat = httpRequest(endpoint, "POST", "/v1/chat/completions", kJsonType, "{}");
@@ -492,7 +492,7 @@ TEST(FakeUpstreamFlagsTest, FailStatusAnswersEveryRequestWithAnError) {
 TEST(FakeUpstreamFlagsTest, FailStatusCanBeSwitchedAtRunTime) {
   // POST /_fake/fail-status?status=N breaks a running upstream, status=0 heals it; bad values
   // are refused.
-  FakeUpstream fake;
+  FakeUpstreamProcess fake;
   ASSERT_TRUE(fake.start("flaky"));
   Endpoint endpoint{"127.0.0.1", fake.port(), false};
   EXPECT_EQ(httpRequest(endpoint, "POST", "/v1/chat/completions", kJsonType, "{}").status, 200);
@@ -506,7 +506,7 @@ TEST(FakeUpstreamFlagsTest, FailStatusCanBeSwitchedAtRunTime) {
 
 TEST(FakeUpstreamFlagsTest, AStallEndsWhenTheClientHangsUp) {
   // A client that leaves during x-fake-stall-ms ends the stall and is counted in client_aborts.
-  FakeUpstream fake;
+  FakeUpstreamProcess fake;
   ASSERT_TRUE(fake.start("stally"));
   Endpoint endpoint{"127.0.0.1", fake.port(), false};
   Response r = httpRequest(endpoint, "POST", "/v1/chat/completions",
@@ -523,7 +523,7 @@ TEST(FakeUpstreamFlagsTest, AStallEndsWhenTheClientHangsUp) {
 
 TEST(FakeUpstreamFlagsTest, ThreadsShareOneCounterAcrossConnections) {
   // With --threads 2, connections spread over both workers and every request is counted once.
-  FakeUpstream fake;
+  FakeUpstreamProcess fake;
   ASSERT_TRUE(fake.start("multi", {"--threads", "2"}));
   Endpoint endpoint{"127.0.0.1", fake.port(), false};
   std::vector<std::thread> clients;
@@ -557,7 +557,7 @@ TEST(FakeUpstreamFlagsTest, ServesHttpsWithAGeneratedCertificate) {
                  {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
                   "/CN=127.0.0.1", "-keyout", dir.file("key.pem"), "-out", dir.file("cert.pem")});
   ASSERT_EQ(gen.exit_code, 0) << gen.stderr_text;
-  FakeUpstream fake;
+  FakeUpstreamProcess fake;
   ASSERT_TRUE(
       fake.start("secure", {"--tls-cert", dir.file("cert.pem"), "--tls-key", dir.file("key.pem")}));
   EXPECT_TRUE(fake.tls());

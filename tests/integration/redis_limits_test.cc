@@ -15,7 +15,7 @@
 #include "tests/integration/harness/redis_server.h"
 
 namespace fwd::harness {
-namespace {
+namespace redis_limits_test {
 
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
@@ -294,5 +294,5 @@ TEST_F(RedisLimitsTest, RedisDownFailsOpenOrClosedPerKeyAndExactAgainWhenBack) {
   EXPECT_EQ(ok, 4);
 }
 
-}  // namespace
+}  // namespace redis_limits_test
 }  // namespace fwd::harness

@@ -24,7 +24,7 @@ TEST(FakeUpstreamSdkTest, OpenAINodeSdkScriptPassesAgainstTheFake) {
   if (!std::filesystem::exists(sdk_dir / "node_modules" / "openai")) {
     GTEST_SKIP() << "run `npm ci` in " << sdk_dir.string() << " first";
   }
-  FakeUpstream fake;
+  FakeUpstreamProcess fake;
   ASSERT_TRUE(fake.start("sdk"));
   CommandResult r =
       runCommand("/usr/bin/node", {(sdk_dir / "sdk_test.mjs").string(), "--upstream-only"},

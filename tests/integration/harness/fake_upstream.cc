@@ -1,4 +1,4 @@
-// FakeUpstream: one fake_upstream child per instance.
+// FakeUpstreamProcess: one fake_upstream child per instance.
 #include "tests/integration/harness/fake_upstream.h"
 
 #include <algorithm>
@@ -10,7 +10,7 @@
 
 namespace fwd::harness {
 
-::testing::AssertionResult FakeUpstream::start(const std::string& name,
+::testing::AssertionResult FakeUpstreamProcess::start(const std::string& name,
                                                const std::vector<std::string>& extra_args) {
   std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--name", name};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
@@ -30,11 +30,11 @@ namespace fwd::harness {
   return ::testing::AssertionSuccess();
 }
 
-std::string FakeUpstream::baseUrl() const {
+std::string FakeUpstreamProcess::baseUrl() const {
   return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + "/v1";
 }
 
-std::optional<std::uint64_t> FakeUpstream::requests() const {
+std::optional<std::uint64_t> FakeUpstreamProcess::requests() const {
   Response response = httpRequest(Endpoint{"127.0.0.1", port_, tls_}, "GET", "/_fake/stats");
   if (response.status != 200) {
     return std::nullopt;
@@ -53,7 +53,7 @@ std::optional<std::uint64_t> FakeUpstream::requests() const {
   return value;
 }
 
-::testing::AssertionResult FakeUpstream::reset() const {
+::testing::AssertionResult FakeUpstreamProcess::reset() const {
   Response response = httpRequest(Endpoint{"127.0.0.1", port_, tls_}, "POST", "/_fake/reset");
   if (response.status != 200) {
     return ::testing::AssertionFailure()

@@ -13,9 +13,9 @@
 
 namespace fwd::harness {
 
-class FakeUpstream {
+class FakeUpstreamProcess {
  public:
-  FakeUpstream() = default;
+  FakeUpstreamProcess() = default;
 
   /// Starts the fake with --name `name` plus `extra_args` (e.g. {"--fail-status", "503"}) and
   /// waits for its listening line.

@@ -15,7 +15,7 @@
 #include "tests/unit/cli/mock_admin_api.h"
 
 namespace fwd::cli::commands {
-namespace {
+namespace route_test {
 
 using ::testing::_;
 using ::testing::ElementsAre;
@@ -491,5 +491,5 @@ TEST_F(CliRouteEndToEndTest, ZeroRetriesAndTimeoutsReachTheServer) {
   EXPECT_FALSE(update.route().has_timeouts());
 }
 
-}  // namespace
+}  // namespace route_test
 }  // namespace fwd::cli::commands

@@ -15,7 +15,7 @@
 #include "tests/unit/cli/fake_admin_service.h"
 
 namespace fwd::cli::commands {
-namespace {
+namespace upstream_test {
 
 using testing::with;
 
@@ -399,11 +399,11 @@ TEST_F(CliUpstreamEndToEndTest, NewFlagsReachTheServerAndComeBackRendered) {
   EXPECT_EQ(got.out, upstreamDetail(tunedUpstream()));
 }
 
-}  // namespace
+}  // namespace upstream_test
 }  // namespace fwd::cli::commands
 
 namespace fwd::cli::commands {
-namespace {
+namespace upstream_test {
 
 TEST(CliEditsTest, EditFlagsSetTheirFieldsAndNameTheirPaths) {
   fwd::v1::UpdateUpstreamRequest set =
@@ -451,5 +451,5 @@ TEST(CliEditsTest, MalformedEditFlagsAreUsageErrors) {
   });
 }
 
-}  // namespace
+}  // namespace upstream_test
 }  // namespace fwd::cli::commands

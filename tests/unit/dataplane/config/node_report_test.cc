@@ -7,7 +7,7 @@
 #include <functional>
 
 namespace fwd::dataplane::config {
-namespace {
+namespace node_report_test {
 
 using Clock = UpstreamHealth::Clock;
 
@@ -92,5 +92,5 @@ TEST(NodeReportTest, EveryOtherFieldIsAChange) {
   EXPECT_TRUE(reportChanged(fwd::v1::NodeReport(), base));
 }
 
-}  // namespace
+}  // namespace node_report_test
 }  // namespace fwd::dataplane::config

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 namespace fwd::dataplane::rewrite {
-namespace {
+namespace body_edits_test {
 
 using Json = nlohmann::json;
 
@@ -122,11 +122,11 @@ TEST(BodyEditsTest, AllEditsInOneGoAndANonObjectIsLeftAlone) {
   EXPECT_EQ(out, "untouched");
 }
 
-}  // namespace
+}  // namespace body_edits_test
 }  // namespace fwd::dataplane::rewrite
 
 namespace fwd::dataplane::rewrite {
-namespace {
+namespace body_edits_test {
 
 std::string applied(const BodyEdits& edits, std::string body) {
   std::string out;
@@ -163,5 +163,5 @@ TEST(BodyEditsTest, OnlyTheEditedValuesChangeAndEveryOtherByteStays) {
   EXPECT_EQ(applied(cap, "{\"max_tokens\":null}"), "{\"max_tokens\":50}");
 }
 
-}  // namespace
+}  // namespace body_edits_test
 }  // namespace fwd::dataplane::rewrite
