@@ -11,7 +11,7 @@
 namespace fwd::harness {
 
 ::testing::AssertionResult FakeUpstreamProcess::start(const std::string& name,
-                                               const std::vector<std::string>& extra_args) {
+                                                      const std::vector<std::string>& extra_args) {
   std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--name", name};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   tls_ = std::find(args.begin(), args.end(), "--tls-cert") != args.end();
