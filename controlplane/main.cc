@@ -26,13 +26,15 @@ constexpr char kLog[] = "controlplane";
 constexpr int kExitUsage = 2;
 
 constexpr char kUsage[] =
-    R"(usage: fwd-controlplane [--listen HOST:PORT] [--data-dir DIR] [--log-level LEVEL]
-                        [--tls-cert FILE --tls-key FILE [--client-ca FILE]]
+    R"(usage: fwd-controlplane [--listen HOST:PORT] [--data-dir DIR] [--records-dir DIR]
+                        [--log-level LEVEL] [--tls-cert FILE --tls-key FILE [--client-ca FILE]]
 
 Serves the fwd admin API (fwdctl) and config distribution to data planes over gRPC.
 
   --listen HOST:PORT   gRPC address (default 127.0.0.1:7070; port 0 picks a free port)
   --data-dir DIR       holds fwd.db, admin.token and node.token (default ./fwd-data)
+  --records-dir DIR    the request records data planes send, one SQLite file per month
+                       (records-YYYY-MM.db; default DATA_DIR/records)
   --tls-cert FILE      serve TLS with this certificate (PEM, chain first) ...
   --tls-key FILE       ... and its private key (PEM); without both: plaintext
   --client-ca FILE     with TLS: require a client certificate signed by this CA (mTLS) from
@@ -47,6 +49,7 @@ struct Flags {
   std::string listen = "127.0.0.1:7070";
   std::string data_dir = "./fwd-data";
   std::string log_level = "info";
+  std::string records_dir;  // empty: <data_dir>/records
   fwd::common::net::ServerTls tls;
 };
 
@@ -76,6 +79,8 @@ int parseFlags(int argc, char** argv, Flags& flags) {
       target = &flags.listen;
     } else if (name == "--data-dir") {
       target = &flags.data_dir;
+    } else if (name == "--records-dir") {
+      target = &flags.records_dir;
     } else if (name == "--log-level") {
       target = &flags.log_level;
     } else if (name == "--tls-cert") {
@@ -166,10 +171,17 @@ int main(int argc, char** argv) {
   if (absl::Status s = publisher.publishCurrent(); !s.ok()) {
     return fail("initial snapshot", s);
   }
+  const std::filesystem::path records_dir =
+      flags.records_dir.empty() ? dir / "records" : std::filesystem::path(flags.records_dir);
+  absl::StatusOr<std::unique_ptr<cp::records::RecordStore>> records =
+      cp::records::RecordStore::open(records_dir);
+  if (!records.ok()) {
+    return fail("records", records.status());
+  }
   cp::service::NodeRegistry registry;
   absl::StatusOr<std::unique_ptr<cp::service::ControlPlaneServer>> server =
       cp::service::ControlPlaneServer::start(
-          listen->toString(), {**store, hub, publisher, registry, **auth},
+          listen->toString(), {**store, hub, publisher, registry, **auth, records->get()},
           cp::service::WatchServiceImpl::kDefaultPollInterval, *credentials);
   if (!server.ok()) {
     return fail("grpc", server.status());

@@ -41,6 +41,8 @@ class AdminApi {
   virtual absl::StatusOr<fwd::v1::Key> getKey(const fwd::v1::GetKeyRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::GetKeyLimitsResponse> getKeyLimits(
       const fwd::v1::GetKeyLimitsRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::GetUsageResponse> getUsage(
+      const fwd::v1::GetUsageRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::ListKeysResponse> listKeys(
       const fwd::v1::ListKeysRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::Key> updateKey(const fwd::v1::UpdateKeyRequest& request) = 0;

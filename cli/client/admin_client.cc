@@ -129,6 +129,12 @@ absl::StatusOr<fwd::v1::GetKeyLimitsResponse> AdminClient::getKeyLimits(
       &fwd::v1::AdminService::Stub::GetKeyLimits, request);
 }
 
+absl::StatusOr<fwd::v1::GetUsageResponse> AdminClient::getUsage(
+    const fwd::v1::GetUsageRequest& request) {
+  return call<fwd::v1::GetUsageRequest, fwd::v1::GetUsageResponse>(
+      &fwd::v1::AdminService::Stub::GetUsage, request);
+}
+
 absl::StatusOr<fwd::v1::Key> AdminClient::updateKey(const fwd::v1::UpdateKeyRequest& request) {
   return call<fwd::v1::UpdateKeyRequest, fwd::v1::Key>(&fwd::v1::AdminService::Stub::UpdateKey,
                                                        request);

@@ -57,6 +57,8 @@ class AdminClient : public AdminApi {
   absl::StatusOr<fwd::v1::Key> getKey(const fwd::v1::GetKeyRequest& request) override;
   absl::StatusOr<fwd::v1::GetKeyLimitsResponse> getKeyLimits(
       const fwd::v1::GetKeyLimitsRequest& request) override;
+  absl::StatusOr<fwd::v1::GetUsageResponse> getUsage(
+      const fwd::v1::GetUsageRequest& request) override;
   absl::StatusOr<fwd::v1::Key> updateKey(const fwd::v1::UpdateKeyRequest& request) override;
   absl::StatusOr<fwd::v1::CreateKeyResponse> rotateKey(
       const fwd::v1::RotateKeyRequest& request) override;

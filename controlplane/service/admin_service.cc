@@ -1,5 +1,7 @@
 #include "controlplane/service/admin_service.h"
 
+#include <map>
+
 #include "common/crypto/token.h"
 #include "common/log/log.h"
 #include "common/status/grpc_status.h"
@@ -645,6 +647,63 @@ grpc::Status AdminServiceImpl::SetSetting(grpc::ServerContext* context,
     }
   }
   response->set_value(shown);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::GetUsage(grpc::ServerContext* context,
+                                        const fwd::v1::GetUsageRequest* request,
+                                        fwd::v1::GetUsageResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  if (records_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this control plane keeps no records");
+  }
+  static const std::map<std::string, records::GroupBy> kGroups = {
+      {"", records::GroupBy::kNone},       {"key", records::GroupBy::kKey},
+      {"model", records::GroupBy::kModel}, {"upstream", records::GroupBy::kUpstream},
+      {"day", records::GroupBy::kDay},     {"hour", records::GroupBy::kHour}};
+  auto group = kGroups.find(request->group_by());
+  if (group == kGroups.end()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "group_by \"" + request->group_by().substr(0, 32) +
+                            "\": must be key, model, upstream, day or hour (or empty)");
+  }
+  const fwd::v1::RecordFilter& f = request->filter();
+  if (f.status_class() != 0 && (f.status_class() < 2 || f.status_class() > 5)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "filter.status_class: must be 2 to 5 (2xx to 5xx), got " +
+                            std::to_string(f.status_class()));
+  }
+  records::Query q;
+  q.key = f.key();
+  q.model = f.model();
+  q.upstream = f.upstream();
+  q.status_class = f.status_class();
+  auto millis = [](const google::protobuf::Timestamp& t) {
+    return t.seconds() * 1000 + t.nanos() / 1'000'000;
+  };
+  if (f.has_from()) {
+    q.from_ms = millis(f.from());
+  }
+  if (f.has_to()) {
+    q.to_ms = millis(f.to());
+  }
+  absl::StatusOr<std::vector<records::UsageRow>> rows = records_->usage(q, group->second);
+  if (!rows.ok()) {
+    return toGrpc(rows.status());
+  }
+  for (const records::UsageRow& r : *rows) {
+    fwd::v1::UsageRow* row = response->add_rows();
+    row->set_group(r.group);
+    row->set_requests(r.requests);
+    row->set_errors(r.errors);
+    row->set_prompt_tokens(r.prompt_tokens);
+    row->set_completion_tokens(r.completion_tokens);
+    row->set_cached_tokens(r.cached_tokens);
+    row->set_cost_nano_usd(r.cost_nano_usd);
+    row->set_unpriced_requests(r.unpriced_requests);
+  }
   return grpc::Status::OK;
 }
 

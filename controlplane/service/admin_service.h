@@ -4,6 +4,7 @@
 // or a key's secret_sha256.
 #pragma once
 
+#include "controlplane/records/record_store.h"
 #include "controlplane/service/auth.h"
 #include "controlplane/service/limits_queries.h"
 #include "controlplane/service/node_registry.h"
@@ -23,8 +24,13 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
   /// Every reference must outlive the service.
   AdminServiceImpl(store::Store& store, snapshot::Publisher& publisher,
                    const NodeRegistry& registry, LimitsQueries& queries,
-                   const TokenAuthenticator& auth)
-      : store_(store), publisher_(publisher), registry_(registry), queries_(queries), auth_(auth) {}
+                   const TokenAuthenticator& auth, records::RecordStore* records = nullptr)
+      : store_(store),
+        publisher_(publisher),
+        registry_(registry),
+        queries_(queries),
+        auth_(auth),
+        records_(records) {}
 
   /// How long GetKeyLimits waits for the data planes' answers.
   static constexpr std::chrono::milliseconds kLimitsQueryTimeout{1500};
@@ -61,6 +67,8 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
   grpc::Status GetKeyLimits(grpc::ServerContext* context,
                             const fwd::v1::GetKeyLimitsRequest* request,
                             fwd::v1::GetKeyLimitsResponse* response) override;
+  grpc::Status GetUsage(grpc::ServerContext* context, const fwd::v1::GetUsageRequest* request,
+                        fwd::v1::GetUsageResponse* response) override;
   grpc::Status ListKeys(grpc::ServerContext* context, const fwd::v1::ListKeysRequest* request,
                         fwd::v1::ListKeysResponse* response) override;
   grpc::Status UpdateKey(grpc::ServerContext* context, const fwd::v1::UpdateKeyRequest* request,
@@ -105,6 +113,7 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
   const NodeRegistry& registry_;
   LimitsQueries& queries_;
   const TokenAuthenticator& auth_;
+  records::RecordStore* records_;  // null: no records kept
 };
 
 }  // namespace fwd::controlplane::service

@@ -8,8 +8,12 @@ namespace fwd::controlplane::service {
 ControlPlaneServer::ControlPlaneServer(const Deps& deps, std::chrono::milliseconds watch_poll)
     : hub_(deps.hub),
       limits_queries_([&hub = deps.hub] { hub.wake(); }),
-      admin_(deps.store, deps.publisher, deps.registry, limits_queries_, deps.auth),
-      watch_(deps.hub, deps.registry, limits_queries_, deps.auth, watch_poll) {}
+      admin_(deps.store, deps.publisher, deps.registry, limits_queries_, deps.auth, deps.records),
+      watch_(deps.hub, deps.registry, limits_queries_, deps.auth, watch_poll) {
+  if (deps.records != nullptr) {
+    records_ = std::make_unique<RecordsServiceImpl>(*deps.records, deps.auth);
+  }
+}
 
 absl::StatusOr<std::unique_ptr<ControlPlaneServer>> ControlPlaneServer::start(
     const std::string& address, const Deps& deps, std::chrono::milliseconds watch_poll,
@@ -20,6 +24,9 @@ absl::StatusOr<std::unique_ptr<ControlPlaneServer>> ControlPlaneServer::start(
                            &server->port_);
   builder.RegisterService(&server->admin_);
   builder.RegisterService(&server->watch_);
+  if (server->records_ != nullptr) {
+    builder.RegisterService(server->records_.get());
+  }
   // A data plane that vanished without closing its connection (host down, cable cut) is noticed
   // within ~15 s, so its status flips to disconnected.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "controlplane/service/admin_service.h"
 #include "controlplane/service/limits_queries.h"
+#include "controlplane/service/records_service.h"
 #include "controlplane/service/watch_service.h"
 
 namespace fwd::controlplane::service {
@@ -25,6 +26,8 @@ class ControlPlaneServer {
     snapshot::Publisher& publisher;
     NodeRegistry& registry;
     const TokenAuthenticator& auth;
+    // Where RecordsService stores what data planes push; null: the service is not offered.
+    records::RecordStore* records = nullptr;
   };
 
   /// Starts serving on `address` ("host:port"; port 0 picks a free port), with `credentials`
@@ -52,6 +55,7 @@ class ControlPlaneServer {
   LimitsQueries limits_queries_;  // before the services, which use it
   AdminServiceImpl admin_;
   WatchServiceImpl watch_;
+  std::unique_ptr<RecordsServiceImpl> records_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool stopped_ = false;

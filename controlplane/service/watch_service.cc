@@ -165,7 +165,8 @@ grpc::Status WatchServiceImpl::Watch(
       for (fwd::v1::LimitsQuery& query : queries_.take(connection)) {
         fwd::v1::WatchResponse response;
         *response.mutable_limits_query() = std::move(query);
-        if (!(written = stream->Write(response))) {
+        written = stream->Write(response);
+        if (!written) {
           break;
         }
       }

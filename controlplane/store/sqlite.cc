@@ -76,6 +76,11 @@ Statement& Statement::bind(int index, std::string_view text) {
   return *this;
 }
 
+Statement& Statement::bindBlob(int index, std::string_view bytes) {
+  noteBind(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT));
+  return *this;
+}
+
 Statement& Statement::bind(int index, std::int64_t value) {
   noteBind(sqlite3_bind_int64(stmt_, index, value));
   return *this;
@@ -108,6 +113,12 @@ absl::StatusOr<bool> Statement::step() {
   return db_->error(rc, sqlite3_sql(stmt_));
 }
 
+Statement& Statement::reset() {
+  sqlite3_reset(stmt_);
+  bind_rc_ = SQLITE_OK;
+  return *this;
+}
+
 absl::Status Statement::run() {
   for (;;) {
     absl::StatusOr<bool> row = step();
@@ -126,6 +137,12 @@ std::string Statement::columnText(int index) const {
   const unsigned char* text = sqlite3_column_text(stmt_, index);
   int size = sqlite3_column_bytes(stmt_, index);
   return text == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(text), size);
+}
+
+std::string Statement::columnBlob(int index) const {
+  const void* bytes = sqlite3_column_blob(stmt_, index);
+  int size = sqlite3_column_bytes(stmt_, index);
+  return bytes == nullptr ? std::string() : std::string(static_cast<const char*>(bytes), size);
 }
 
 bool Statement::columnIsNull(int index) const {

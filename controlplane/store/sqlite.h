@@ -58,6 +58,8 @@ class Statement {
   }
   Statement& bind(int index, std::int64_t value);
   Statement& bindNull(int index);
+  /// Bytes stored as a BLOB (any bytes, NULs included).
+  Statement& bindBlob(int index, std::string_view bytes);
   Statement& bind(int index, const std::optional<std::string>& text);
   Statement& bind(int index, const std::optional<std::int64_t>& value);
 
@@ -66,9 +68,13 @@ class Statement {
   absl::StatusOr<bool> step();
   /// Steps to completion, for statements that return no rows.
   absl::Status run();
+  /// Makes the statement ready to be bound and run again (bindings are replaced by the next
+  /// bind calls).
+  Statement& reset();
 
   std::int64_t columnInt(int index) const;
   std::string columnText(int index) const;
+  std::string columnBlob(int index) const;
   bool columnIsNull(int index) const;
 
  private:

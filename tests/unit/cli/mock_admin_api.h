@@ -36,6 +36,8 @@ class MockAdminApi : public client::AdminApi {
   MOCK_METHOD(absl::StatusOr<fwd::v1::Key>, getKey, (const fwd::v1::GetKeyRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::GetKeyLimitsResponse>, getKeyLimits,
               (const fwd::v1::GetKeyLimitsRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::GetUsageResponse>, getUsage,
+              (const fwd::v1::GetUsageRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::Key>, updateKey, (const fwd::v1::UpdateKeyRequest&),
               (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::CreateKeyResponse>, rotateKey,

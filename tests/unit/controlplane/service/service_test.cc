@@ -48,15 +48,20 @@ class ServiceTest : public ::testing::Test {
     auth_ = std::move(*auth);
     publisher_ = std::make_unique<snapshot::Publisher>(*store_, hub_);
     ASSERT_TRUE(publisher_->publishCurrent().ok());
-    absl::StatusOr<std::unique_ptr<ControlPlaneServer>> server =
-        ControlPlaneServer::start("127.0.0.1:0", {*store_, hub_, *publisher_, registry_, *auth_},
-                                  std::chrono::milliseconds(50));
+    absl::StatusOr<std::unique_ptr<records::RecordStore>> records =
+        records::RecordStore::open(dir_.file("records"));
+    ASSERT_TRUE(records.ok()) << records.status();
+    records_ = std::move(*records);
+    absl::StatusOr<std::unique_ptr<ControlPlaneServer>> server = ControlPlaneServer::start(
+        "127.0.0.1:0", {*store_, hub_, *publisher_, registry_, *auth_, records_.get()},
+        std::chrono::milliseconds(50));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
                                        grpc::InsecureChannelCredentials());
     admin_ = fwd::v1::AdminService::NewStub(channel);
     watch_ = fwd::v1::WatchService::NewStub(channel);
+    records_stub_ = fwd::v1::RecordsService::NewStub(channel);
   }
 
   void TearDown() override {
@@ -139,7 +144,9 @@ class ServiceTest : public ::testing::Test {
   snapshot::SnapshotHub hub_;
   std::unique_ptr<snapshot::Publisher> publisher_;
   NodeRegistry registry_;
+  std::unique_ptr<records::RecordStore> records_;
   std::unique_ptr<ControlPlaneServer> server_;
+  std::unique_ptr<fwd::v1::RecordsService::Stub> records_stub_;
   std::unique_ptr<fwd::v1::AdminService::Stub> admin_;
   std::unique_ptr<fwd::v1::WatchService::Stub> watch_;
 };
@@ -750,6 +757,83 @@ TEST_F(ServiceTest, GetKeyLimitsAsksEveryNodeThatAnswersQueriesAndWaitsForTheirA
   for (auto& c : contexts) {
     c->TryCancel();
   }
+}
+
+TEST_F(ServiceTest, DataPlanesPushRecordsThatAreStoredOnceAndAcked) {
+  auto record = [](const std::string& id) {
+    fwd::v1::Record r;
+    r.set_id(id);
+    r.mutable_time()->set_seconds(1'796'085'000);  // 2026-12-01T00:30:00Z
+    r.set_key_name("alice");
+    r.set_model("gpt-4o");
+    r.set_status(200);
+    r.set_prompt_tokens(10);
+    return r;
+  };
+  {
+    // The admin token is not a node's.
+    auto context = contextWith(admin_token_);
+    auto stream = records_stub_->Push(context.get());
+    fwd::v1::RecordAck ack;
+    EXPECT_FALSE(stream->Read(&ack));
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  auto context = contextWith(node_token_);
+  auto stream = records_stub_->Push(context.get());
+  fwd::v1::RecordBatch batch;
+  batch.set_seq(1);
+  *batch.add_records() = record("r1");
+  *batch.add_records() = record("r2");
+  ASSERT_TRUE(stream->Write(batch));
+  fwd::v1::RecordAck ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.seq(), 1u);
+  EXPECT_EQ(ack.stored(), 2u);
+  // Sent again (no ack seen before a reconnect): acked, nothing stored twice.
+  batch.set_seq(2);
+  *batch.add_records() = record("r3");
+  ASSERT_TRUE(stream->Write(batch));
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.seq(), 2u);
+  EXPECT_EQ(ack.stored(), 1u);
+  // A record without an id ends the stream.
+  fwd::v1::RecordBatch bad;
+  bad.add_records()->set_key_name("x");
+  ASSERT_TRUE(stream->Write(bad));
+  EXPECT_FALSE(stream->Read(&ack));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  auto stored = records_->recent(records::Query());
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), 3u);
+
+  // fwdctl usage reads them back, added up.
+  fwd::v1::GetUsageRequest usage;
+  usage.set_group_by("key");
+  fwd::v1::GetUsageResponse rows;
+  grpc::Status s = admin_->GetUsage(admin().get(), usage, &rows);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(rows.rows_size(), 1);
+  EXPECT_EQ(rows.rows(0).group(), "alice");
+  EXPECT_EQ(rows.rows(0).requests(), 3u);
+  EXPECT_EQ(rows.rows(0).prompt_tokens(), 30u);
+  usage.mutable_filter()->mutable_from()->set_seconds(1'796'085'001);  // after them
+  rows.Clear();
+  ASSERT_TRUE(admin_->GetUsage(admin().get(), usage, &rows).ok());
+  EXPECT_EQ(rows.rows_size(), 0);
+  usage.set_group_by("week");
+  s = admin_->GetUsage(admin().get(), usage, &rows);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "group_by \"week\": must be key, model, upstream, day or hour (or empty)");
+  usage.set_group_by("");
+  usage.mutable_filter()->set_status_class(7);
+  s = admin_->GetUsage(admin().get(), usage, &rows);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // Node tokens do not read records.
+  EXPECT_EQ(admin_->GetUsage(contextWith(node_token_).get(), fwd::v1::GetUsageRequest(), &rows)
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_F(ServiceTest, NodeAlreadyCurrentGetsOnlyNewerVersions) {

@@ -1,0 +1,109 @@
+// `fwdctl usage`: the filter and grouping it sends, its table and JSON, and usage errors for
+// flags that do not parse.
+#include "cli/commands/usage.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "cli/commands/run.h"
+#include "tests/unit/cli/cli_test_util.h"
+#include "tests/unit/cli/mock_admin_api.h"
+
+namespace fwd::cli::commands {
+namespace usage_test {
+
+using ::testing::_;
+using testing::MockAdminApi;
+using ::testing::StrictMock;
+
+class CliUsageTest : public ::testing::Test {
+ protected:
+  testing::CliResult run(std::vector<std::string> args) {
+    args.push_back("--token=t0k");
+    testing::CliSetup setup;
+    setup.connect = testing::connectOnce(std::move(mock_owner_));
+    return testing::runCli(args, setup);
+  }
+
+  std::unique_ptr<StrictMock<MockAdminApi>> mock_owner_ =
+      std::make_unique<StrictMock<MockAdminApi>>();
+  StrictMock<MockAdminApi>& mock_ = *mock_owner_;
+};
+
+fwd::v1::GetUsageResponse twoModels() {
+  fwd::v1::GetUsageResponse r;
+  fwd::v1::UsageRow* a = r.add_rows();
+  a->set_group("gpt-4o");
+  a->set_requests(120);
+  a->set_errors(3);
+  a->set_prompt_tokens(50000);
+  a->set_completion_tokens(12000);
+  a->set_cached_tokens(8000);
+  a->set_cost_nano_usd(245'000'000'001);  // $245.000000001: shown rounded up
+  fwd::v1::UsageRow* b = r.add_rows();
+  b->set_group("llama3");
+  b->set_requests(40);
+  b->set_prompt_tokens(900);
+  b->set_completion_tokens(100);
+  b->set_unpriced_requests(40);
+  return r;
+}
+
+TEST_F(CliUsageTest, SendsTheFilterAndGroupingAndRendersATable) {
+  EXPECT_CALL(mock_, getUsage(_)).WillOnce([](const fwd::v1::GetUsageRequest& r) {
+    EXPECT_EQ(r.group_by(), "model");
+    EXPECT_EQ(r.filter().key(), "alice");
+    EXPECT_EQ(r.filter().upstream(), "openai");
+    EXPECT_EQ(r.filter().status_class(), 5);
+    EXPECT_EQ(r.filter().from().seconds(), 1'796'083'200);  // 2026-12-01T00:00:00Z
+    EXPECT_EQ(r.filter().to().seconds(), 1'796'094'000);    // 2026-12-01T03:00:00Z
+    return twoModels();
+  });
+  testing::CliResult r =
+      run({"usage", "--key", "alice", "--upstream", "openai", "--status", "5XX", "--from",
+           "2026-12-01", "--to", "2026-12-01T03:00:00Z", "--by", "model"});
+  EXPECT_EQ(r.exit_code, kExitOk) << r.err;
+  EXPECT_EQ(r.out,
+            "MODEL   REQUESTS  ERRORS  PROMPT  COMPLETION  CACHED  COST         UNPRICED\n"
+            "gpt-4o  120       3       50000   12000       8000    $245.000001  0\n"
+            "llama3  40        0       900     100         0       $0.00        40\n");
+}
+
+TEST_F(CliUsageTest, SinceCountsBackFromNowAndJsonIsStable) {
+  const auto before = std::chrono::system_clock::now();
+  EXPECT_CALL(mock_, getUsage(_)).WillOnce([&](const fwd::v1::GetUsageRequest& r) {
+    EXPECT_EQ(r.group_by(), "");
+    std::int64_t from = r.filter().from().seconds();
+    std::int64_t expected =
+        std::chrono::duration_cast<std::chrono::seconds>(before.time_since_epoch()).count() -
+        24 * 3600;
+    EXPECT_GE(from, expected - 1);
+    EXPECT_LE(from, expected + 5);
+    EXPECT_FALSE(r.filter().has_to());
+    fwd::v1::GetUsageResponse one;
+    *one.add_rows() = twoModels().rows(1);
+    one.mutable_rows(0)->set_group("");
+    return one;
+  });
+  testing::CliResult r = run({"usage", "--since", "24h", "-o", "json"});
+  EXPECT_EQ(r.exit_code, kExitOk) << r.err;
+  EXPECT_EQ(Json::parse(r.out).dump(),
+            R"({"group_by":null,"rows":[{"group":"","requests":40,"errors":0,)"
+            R"("prompt_tokens":900,"completion_tokens":100,"cached_tokens":0,"cost_usd":0.0,)"
+            R"("cost_nano_usd":0,"unpriced_requests":40}]})");
+  EXPECT_EQ(usageReportText("", fwd::v1::GetUsageResponse()), "no records match\n");
+}
+
+TEST(CliUsageFlagsTest, BadFlagsAreUsageErrors) {
+  testing::expectUsageErrors({
+      {{"usage", "--by", "week"}, "--by \"week\": use key, model, upstream, day or hour"},
+      {{"usage", "--status", "6xx"}, "--status \"6xx\": use 2xx, 3xx, 4xx or 5xx"},
+      {{"usage", "--from", "yesterday"},
+       "--from \"yesterday\": not a time; use 2026-12-01 or 2026-12-01T10:00:00Z"},
+      {{"usage", "--since", "1h", "--from", "2026-12-01"},
+       "--since cannot be used with --from or --to"},
+  });
+}
+
+}  // namespace usage_test
+}  // namespace fwd::cli::commands
