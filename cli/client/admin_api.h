@@ -43,6 +43,8 @@ class AdminApi {
       const fwd::v1::GetKeyLimitsRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::GetUsageResponse> getUsage(
       const fwd::v1::GetUsageRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::ListRecordsResponse> listRecords(
+      const fwd::v1::ListRecordsRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::ListKeysResponse> listKeys(
       const fwd::v1::ListKeysRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::Key> updateKey(const fwd::v1::UpdateKeyRequest& request) = 0;

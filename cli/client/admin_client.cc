@@ -135,6 +135,12 @@ absl::StatusOr<fwd::v1::GetUsageResponse> AdminClient::getUsage(
       &fwd::v1::AdminService::Stub::GetUsage, request);
 }
 
+absl::StatusOr<fwd::v1::ListRecordsResponse> AdminClient::listRecords(
+    const fwd::v1::ListRecordsRequest& request) {
+  return call<fwd::v1::ListRecordsRequest, fwd::v1::ListRecordsResponse>(
+      &fwd::v1::AdminService::Stub::ListRecords, request);
+}
+
 absl::StatusOr<fwd::v1::Key> AdminClient::updateKey(const fwd::v1::UpdateKeyRequest& request) {
   return call<fwd::v1::UpdateKeyRequest, fwd::v1::Key>(&fwd::v1::AdminService::Stub::UpdateKey,
                                                        request);

@@ -59,6 +59,8 @@ class AdminClient : public AdminApi {
       const fwd::v1::GetKeyLimitsRequest& request) override;
   absl::StatusOr<fwd::v1::GetUsageResponse> getUsage(
       const fwd::v1::GetUsageRequest& request) override;
+  absl::StatusOr<fwd::v1::ListRecordsResponse> listRecords(
+      const fwd::v1::ListRecordsRequest& request) override;
   absl::StatusOr<fwd::v1::Key> updateKey(const fwd::v1::UpdateKeyRequest& request) override;
   absl::StatusOr<fwd::v1::CreateKeyResponse> rotateKey(
       const fwd::v1::RotateKeyRequest& request) override;

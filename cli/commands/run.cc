@@ -15,7 +15,7 @@
 #include "cli/commands/settings.h"
 #include "cli/commands/status.h"
 #include "cli/commands/upstream.h"
-#include "cli/commands/usage.h"
+#include "cli/commands/records.h"
 #include "common/net/grpc_tls.h"
 
 #ifndef FWD_VERSION
@@ -129,7 +129,7 @@ bool isNoun(const std::vector<CommandSpec>& commands, const std::string& word) {
 std::vector<CommandSpec> allCommands() {
   std::vector<CommandSpec> all;
   for (auto part : {upstreamCommands(), routeCommands(), keyCommands(), ipCommands(),
-                    priceCommands(), settingsCommands(), statusCommands(), usageCommands()}) {
+                    priceCommands(), settingsCommands(), statusCommands(), recordsCommands()}) {
     all.insert(all.end(), part.begin(), part.end());
   }
   CommandSpec version{"version", "", "", "", "print fwdctl's version", {}, prepareVersion};

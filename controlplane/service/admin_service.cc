@@ -650,6 +650,61 @@ grpc::Status AdminServiceImpl::SetSetting(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+namespace {
+
+/// The store's query for a RecordFilter; INVALID_ARGUMENT names a field that is out of range.
+grpc::Status queryOf(const fwd::v1::RecordFilter& f, records::Query& q) {
+  if (f.status_class() != 0 && (f.status_class() < 2 || f.status_class() > 5)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "filter.status_class: must be 2 to 5 (2xx to 5xx), got " +
+                            std::to_string(f.status_class()));
+  }
+  q.key = f.key();
+  q.model = f.model();
+  q.upstream = f.upstream();
+  q.status_class = f.status_class();
+  auto millis = [](const google::protobuf::Timestamp& t) {
+    return t.seconds() * 1000 + t.nanos() / 1'000'000;
+  };
+  if (f.has_from()) {
+    q.from_ms = millis(f.from());
+  }
+  if (f.has_to()) {
+    q.to_ms = millis(f.to());
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status AdminServiceImpl::ListRecords(grpc::ServerContext* context,
+                                           const fwd::v1::ListRecordsRequest* request,
+                                           fwd::v1::ListRecordsResponse* response) {
+  if (grpc::Status s = admit(*context, *request); !s.ok()) {
+    return s;
+  }
+  if (records_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this control plane keeps no records");
+  }
+  if (request->limit() > 10'000) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "limit: at most 10000, got " + std::to_string(request->limit()));
+  }
+  records::Query q;
+  if (grpc::Status s = queryOf(request->filter(), q); !s.ok()) {
+    return s;
+  }
+  q.limit = request->limit() == 0 ? 50 : request->limit();
+  absl::StatusOr<std::vector<fwd::v1::Record>> found = records_->recent(q);
+  if (!found.ok()) {
+    return toGrpc(found.status());
+  }
+  for (fwd::v1::Record& r : *found) {
+    *response->add_records() = std::move(r);
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status AdminServiceImpl::GetUsage(grpc::ServerContext* context,
                                         const fwd::v1::GetUsageRequest* request,
                                         fwd::v1::GetUsageResponse* response) {
@@ -669,25 +724,9 @@ grpc::Status AdminServiceImpl::GetUsage(grpc::ServerContext* context,
                         "group_by \"" + request->group_by().substr(0, 32) +
                             "\": must be key, model, upstream, day or hour (or empty)");
   }
-  const fwd::v1::RecordFilter& f = request->filter();
-  if (f.status_class() != 0 && (f.status_class() < 2 || f.status_class() > 5)) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "filter.status_class: must be 2 to 5 (2xx to 5xx), got " +
-                            std::to_string(f.status_class()));
-  }
   records::Query q;
-  q.key = f.key();
-  q.model = f.model();
-  q.upstream = f.upstream();
-  q.status_class = f.status_class();
-  auto millis = [](const google::protobuf::Timestamp& t) {
-    return t.seconds() * 1000 + t.nanos() / 1'000'000;
-  };
-  if (f.has_from()) {
-    q.from_ms = millis(f.from());
-  }
-  if (f.has_to()) {
-    q.to_ms = millis(f.to());
+  if (grpc::Status s = queryOf(request->filter(), q); !s.ok()) {
+    return s;
   }
   absl::StatusOr<std::vector<records::UsageRow>> rows = records_->usage(q, group->second);
   if (!rows.ok()) {

@@ -69,6 +69,9 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
                             fwd::v1::GetKeyLimitsResponse* response) override;
   grpc::Status GetUsage(grpc::ServerContext* context, const fwd::v1::GetUsageRequest* request,
                         fwd::v1::GetUsageResponse* response) override;
+  grpc::Status ListRecords(grpc::ServerContext* context,
+                           const fwd::v1::ListRecordsRequest* request,
+                           fwd::v1::ListRecordsResponse* response) override;
   grpc::Status ListKeys(grpc::ServerContext* context, const fwd::v1::ListKeysRequest* request,
                         fwd::v1::ListKeysResponse* response) override;
   grpc::Status UpdateKey(grpc::ServerContext* context, const fwd::v1::UpdateKeyRequest* request,

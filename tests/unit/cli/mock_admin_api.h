@@ -38,6 +38,8 @@ class MockAdminApi : public client::AdminApi {
               (const fwd::v1::GetKeyLimitsRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::GetUsageResponse>, getUsage,
               (const fwd::v1::GetUsageRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::ListRecordsResponse>, listRecords,
+              (const fwd::v1::ListRecordsRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::Key>, updateKey, (const fwd::v1::UpdateKeyRequest&),
               (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::CreateKeyResponse>, rotateKey,

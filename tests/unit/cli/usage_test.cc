@@ -1,10 +1,9 @@
 // `fwdctl usage`: the filter and grouping it sends, its table and JSON, and usage errors for
 // flags that do not parse.
-#include "cli/commands/usage.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "cli/commands/records.h"
 #include "cli/commands/run.h"
 #include "tests/unit/cli/cli_test_util.h"
 #include "tests/unit/cli/mock_admin_api.h"
@@ -94,6 +93,54 @@ TEST_F(CliUsageTest, SinceCountsBackFromNowAndJsonIsStable) {
   EXPECT_EQ(usageReportText("", fwd::v1::GetUsageResponse()), "no records match\n");
 }
 
+TEST_F(CliUsageTest, LogsListsTheNewestRecordsWithTheSameFilters) {
+  fwd::v1::ListRecordsResponse records;
+  fwd::v1::Record* r = records.add_records();
+  r->set_id("r2");
+  r->mutable_time()->set_seconds(1'796'085'000);  // 2026-12-01T00:30:00Z
+  r->set_key_name("alice");
+  r->set_model("gpt-4o");
+  r->set_upstream("openai");
+  r->set_status(200);
+  r->set_latency_us(812'345);
+  r->set_prompt_tokens(10);
+  r->set_completion_tokens(5);
+  r->set_cost_nano_usd(75'000);
+  r->set_priced(true);
+  r->set_request_id("req_abc");
+  r->set_outcome(fwd::v1::OUTCOME_OK);
+  fwd::v1::Record* s = records.add_records();
+  s->set_id("r1");
+  s->mutable_time()->set_seconds(1'796'084'000);
+  s->set_key_name("bob");
+  s->set_model("llama3");
+  s->set_status(502);
+  s->set_latency_us(1500);
+  s->set_usage_estimated(true);
+  s->set_outcome(fwd::v1::OUTCOME_ERROR);
+  EXPECT_CALL(mock_, listRecords(_)).WillOnce([&](const fwd::v1::ListRecordsRequest& req) {
+    EXPECT_EQ(req.limit(), 2u);
+    EXPECT_EQ(req.filter().status_class(), 0);
+    EXPECT_TRUE(req.filter().has_from());
+    return records;
+  });
+  testing::CliResult out = run({"logs", "--since", "1h", "--limit", "2"});
+  EXPECT_EQ(out.exit_code, kExitOk) << out.err;
+  EXPECT_EQ(out.out,
+            "TIME                  KEY    MODEL   UPSTREAM  STATUS  LATENCY  TOKENS  COST       "
+            "REQUEST_ID\n"
+            "2026-12-01T00:30:00Z  alice  gpt-4o  openai    200     812.3ms  10+5    $0.000075  "
+            "req_abc\n"
+            "2026-12-01T00:13:20Z  bob    llama3  -         502     1.5ms    0+0~    unpriced   "
+            "-\n");
+  Json j = logsJson(records);
+  EXPECT_EQ(j["records"][0]["latency_ms"], 812.345);
+  EXPECT_EQ(j["records"][0]["outcome"], "ok");
+  EXPECT_EQ(j["records"][1]["outcome"], "error");
+  EXPECT_EQ(j["records"][1]["time"], "2026-12-01T00:13:20Z");
+  EXPECT_EQ(logsText(fwd::v1::ListRecordsResponse()), "no records match\n");
+}
+
 TEST(CliUsageFlagsTest, BadFlagsAreUsageErrors) {
   testing::expectUsageErrors({
       {{"usage", "--by", "week"}, "--by \"week\": use key, model, upstream, day or hour"},
@@ -102,6 +149,8 @@ TEST(CliUsageFlagsTest, BadFlagsAreUsageErrors) {
        "--from \"yesterday\": not a time; use 2026-12-01 or 2026-12-01T10:00:00Z"},
       {{"usage", "--since", "1h", "--from", "2026-12-01"},
        "--since cannot be used with --from or --to"},
+      {{"logs", "--limit", "0"}, "--limit must be 1 to 10000, got 0"},
+      {{"logs", "--status", "200"}, "--status \"200\": use 2xx, 3xx, 4xx or 5xx"},
   });
 }
 

@@ -830,6 +830,16 @@ TEST_F(ServiceTest, DataPlanesPushRecordsThatAreStoredOnceAndAcked) {
   usage.mutable_filter()->set_status_class(7);
   s = admin_->GetUsage(admin().get(), usage, &rows);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // fwdctl logs: the newest first, at most `limit`.
+  fwd::v1::ListRecordsRequest list;
+  list.set_limit(2);
+  fwd::v1::ListRecordsResponse listed;
+  s = admin_->ListRecords(admin().get(), list, &listed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(listed.records_size(), 2);
+  list.set_limit(10'001);
+  EXPECT_EQ(admin_->ListRecords(admin().get(), list, &listed).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
   // Node tokens do not read records.
   EXPECT_EQ(admin_->GetUsage(contextWith(node_token_).get(), fwd::v1::GetUsageRequest(), &rows)
                 .error_code(),

@@ -1,0 +1,304 @@
+#include "cli/commands/records.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "absl/time/time.h"
+#include "cli/client/error_kind.h"
+#include "cli/commands/key_counts.h"
+
+namespace fwd::cli::commands {
+namespace {
+
+using client::usageError;
+
+void setTime(google::protobuf::Timestamp* t, std::chrono::system_clock::time_point when) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count();
+  t->set_seconds(ms / 1000);
+  t->set_nanos(static_cast<std::int32_t>(ms % 1000) * 1'000'000);
+}
+
+/// RFC 3339 ("2026-12-01T10:00:00Z") or a UTC date ("2026-12-01").
+absl::Status parseTime(const std::string& flag, const std::string& text,
+                       google::protobuf::Timestamp* out) {
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err) &&
+      !absl::ParseTime("%Y-%m-%d", text, absl::UTCTimeZone(), &t, &err)) {
+    return usageError("--" + flag + " \"" + text +
+                      "\": not a time; use 2026-12-01 or 2026-12-01T10:00:00Z");
+  }
+  setTime(out, absl::ToChronoTime(t));
+  return absl::OkStatus();
+}
+
+std::string usdOfNano(std::uint64_t nano) {
+  return usdCell(nano / 1000 + (nano % 1000 != 0 ? 1 : 0));
+}
+
+absl::Status applyFilterFlags(const Invocation& inv, std::chrono::system_clock::time_point now,
+                              fwd::v1::RecordFilter* f) {
+  if (auto v = inv.flags.value("key")) {
+    f->set_key(*v);
+  }
+  if (auto v = inv.flags.value("model")) {
+    f->set_model(*v);
+  }
+  if (auto v = inv.flags.value("upstream")) {
+    f->set_upstream(*v);
+  }
+  if (auto v = inv.flags.value("status")) {
+    std::string s = *v;
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (s.size() != 3 || s[0] < '2' || s[0] > '5' || s.substr(1) != "xx") {
+      return usageError("--status \"" + *v + "\": use 2xx, 3xx, 4xx or 5xx");
+    }
+    f->set_status_class(s[0] - '0');
+  }
+  auto since = inv.flags.durationValue("since");
+  if (!since.ok()) {
+    return since.status();
+  }
+  if (since->has_value() && (inv.flags.has("from") || inv.flags.has("to"))) {
+    return usageError("--since cannot be used with --from or --to");
+  }
+  if (since->has_value()) {
+    if (**since <= std::chrono::milliseconds(0)) {
+      return usageError("--since must be more than 0");
+    }
+    setTime(f->mutable_from(), now - **since);
+  }
+  if (auto v = inv.flags.value("from")) {
+    if (absl::Status s = parseTime("from", *v, f->mutable_from()); !s.ok()) {
+      return s;
+    }
+  }
+  if (auto v = inv.flags.value("to")) {
+    if (absl::Status s = parseTime("to", *v, f->mutable_to()); !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Action> prepareUsage(const Invocation& inv) {
+  auto request = buildUsageRequest(inv, std::chrono::system_clock::now());
+  if (!request.ok()) {
+    return request.status();
+  }
+  OutputFormat format = inv.global.output;
+  return Action(
+      [request = *request, format](client::AdminApi* api, std::ostream& out) -> absl::Status {
+        auto response = api->getUsage(request);
+        if (!response.ok()) {
+          return response.status();
+        }
+        if (format == OutputFormat::kJson) {
+          writeJson(out, usageReportJson(request.group_by(), *response));
+        } else {
+          out << usageReportText(request.group_by(), *response);
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<Action> prepareLogs(const Invocation& inv) {
+  auto request = buildLogsRequest(inv, std::chrono::system_clock::now());
+  if (!request.ok()) {
+    return request.status();
+  }
+  OutputFormat format = inv.global.output;
+  return Action(
+      [request = *request, format](client::AdminApi* api, std::ostream& out) -> absl::Status {
+        auto response = api->listRecords(request);
+        if (!response.ok()) {
+          return response.status();
+        }
+        if (format == OutputFormat::kJson) {
+          writeJson(out, logsJson(*response));
+        } else {
+          out << logsText(*response);
+        }
+        return absl::OkStatus();
+      });
+}
+
+std::string outcomeName(fwd::v1::Outcome o) {
+  switch (o) {
+    case fwd::v1::OUTCOME_OK:
+      return "ok";
+    case fwd::v1::OUTCOME_ERROR:
+      return "error";
+    case fwd::v1::OUTCOME_PARTIAL:
+      return "partial";
+    case fwd::v1::OUTCOME_CLIENT_CANCELLED:
+      return "client_cancelled";
+    case fwd::v1::OUTCOME_RATE_LIMITED:
+      return "rate_limited";
+    default:
+      return "";
+  }
+}
+
+std::string millisCell(std::uint64_t us) {
+  return std::to_string(us / 1000) + "." + std::to_string(us % 1000 / 100) + "ms";
+}
+
+}  // namespace
+
+std::vector<CommandSpec> recordsCommands() {
+  const std::vector<FlagSpec> filter = {
+      {"key", FlagKind::kValue, "NAME", "only this key's requests"},
+      {"model", FlagKind::kValue, "MODEL", "only requests for this model (as asked)"},
+      {"upstream", FlagKind::kValue, "NAME", "only requests this upstream answered"},
+      {"status", FlagKind::kValue, "CLASS", "only 2xx, 3xx, 4xx or 5xx answers"},
+      {"since", FlagKind::kValue, "DURATION", "the last DURATION, e.g. 24h (default: all)"},
+      {"from", FlagKind::kValue, "TIME", "from this time, e.g. 2026-12-01 (UTC)"},
+      {"to", FlagKind::kValue, "TIME", "until this time, excluded"}};
+  const std::string synopsis =
+      "[--key NAME] [--model MODEL] [--upstream NAME] [--status 2xx|4xx|5xx] "
+      "[--since DURATION | --from TIME [--to TIME]]";
+  std::vector<FlagSpec> usage_flags = filter;
+  usage_flags.push_back(
+      {"by", FlagKind::kValue, "GROUP", "one row per key, model, upstream, day or hour"});
+  std::vector<FlagSpec> logs_flags = filter;
+  logs_flags.push_back(
+      {"limit", FlagKind::kValue, "N", "at most N records, 1 to 10000 (default 50)"});
+  return {{"usage", "", "", synopsis + " [--by key|model|upstream|day|hour]",
+           "requests, errors, tokens and cost from the request records", usage_flags, prepareUsage},
+          {"logs", "", "", synopsis + " [--limit N]", "the newest request records, newest first",
+           logs_flags, prepareLogs}};
+}
+
+absl::StatusOr<fwd::v1::GetUsageRequest> buildUsageRequest(
+    const Invocation& inv, std::chrono::system_clock::time_point now) {
+  fwd::v1::GetUsageRequest request;
+  if (absl::Status s = applyFilterFlags(inv, now, request.mutable_filter()); !s.ok()) {
+    return s;
+  }
+  if (auto v = inv.flags.value("by")) {
+    static const std::vector<std::string> kGroups = {"key", "model", "upstream", "day", "hour"};
+    if (std::find(kGroups.begin(), kGroups.end(), *v) == kGroups.end()) {
+      return usageError("--by \"" + *v + "\": use key, model, upstream, day or hour");
+    }
+    request.set_group_by(*v);
+  }
+  return request;
+}
+
+Json usageReportJson(const std::string& group_by, const fwd::v1::GetUsageResponse& usage) {
+  Json rows = Json::array();
+  for (const fwd::v1::UsageRow& r : usage.rows()) {
+    rows.push_back(Json{{"group", r.group()},
+                        {"requests", r.requests()},
+                        {"errors", r.errors()},
+                        {"prompt_tokens", r.prompt_tokens()},
+                        {"completion_tokens", r.completion_tokens()},
+                        {"cached_tokens", r.cached_tokens()},
+                        {"cost_usd", static_cast<double>(r.cost_nano_usd()) / 1e9},
+                        {"cost_nano_usd", r.cost_nano_usd()},
+                        {"unpriced_requests", r.unpriced_requests()}});
+  }
+  return Json{{"group_by", group_by.empty() ? Json() : Json(group_by)}, {"rows", std::move(rows)}};
+}
+
+std::string usageReportText(const std::string& group_by, const fwd::v1::GetUsageResponse& usage) {
+  if (usage.rows().empty()) {
+    return "no records match\n";
+  }
+  std::vector<std::string> header = {"REQUESTS", "ERRORS", "PROMPT",  "COMPLETION",
+                                     "CACHED",   "COST",   "UNPRICED"};
+  if (!group_by.empty()) {
+    std::string name = group_by;
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::toupper(c); });
+    header.insert(header.begin(), name);
+  }
+  Table table(header);
+  for (const fwd::v1::UsageRow& r : usage.rows()) {
+    std::vector<std::string> row = {
+        std::to_string(r.requests()),         std::to_string(r.errors()),
+        std::to_string(r.prompt_tokens()),    std::to_string(r.completion_tokens()),
+        std::to_string(r.cached_tokens()),    usdOfNano(r.cost_nano_usd()),
+        std::to_string(r.unpriced_requests())};
+    if (!group_by.empty()) {
+      row.insert(row.begin(), r.group());
+    }
+    table.addRow(std::move(row));
+  }
+  return table.render();
+}
+
+absl::StatusOr<fwd::v1::ListRecordsRequest> buildLogsRequest(
+    const Invocation& inv, std::chrono::system_clock::time_point now) {
+  fwd::v1::ListRecordsRequest request;
+  if (absl::Status s = applyFilterFlags(inv, now, request.mutable_filter()); !s.ok()) {
+    return s;
+  }
+  auto limit = inv.flags.uint32Value("limit");
+  if (!limit.ok()) {
+    return limit.status();
+  }
+  if (limit->has_value()) {
+    if (**limit < 1 || **limit > 10'000) {
+      return usageError("--limit must be 1 to 10000, got " + std::to_string(**limit));
+    }
+    request.set_limit(**limit);
+  }
+  return request;
+}
+
+Json logsJson(const fwd::v1::ListRecordsResponse& records) {
+  Json out = Json::array();
+  for (const fwd::v1::Record& r : records.records()) {
+    out.push_back(Json{{"time", timestampJson(r.time())},
+                       {"id", r.id()},
+                       {"request_id", r.request_id()},
+                       {"node_id", r.node_id()},
+                       {"key", r.key_name()},
+                       {"client_ip", r.client_ip()},
+                       {"method", r.method()},
+                       {"path", r.path()},
+                       {"route", r.route()},
+                       {"model", r.model()},
+                       {"served_model", r.served_model()},
+                       {"upstream", r.upstream()},
+                       {"status", r.status()},
+                       {"error_code", r.error_code()},
+                       {"attempts", r.attempts()},
+                       {"stream", r.stream()},
+                       {"ttfb_ms", static_cast<double>(r.ttfb_us()) / 1000},
+                       {"latency_ms", static_cast<double>(r.latency_us()) / 1000},
+                       {"prompt_tokens", r.prompt_tokens()},
+                       {"completion_tokens", r.completion_tokens()},
+                       {"cached_tokens", r.cached_tokens()},
+                       {"usage_estimated", r.usage_estimated()},
+                       {"cost_nano_usd", r.cost_nano_usd()},
+                       {"priced", r.priced()},
+                       {"outcome", outcomeName(r.outcome())}});
+  }
+  return Json{{"records", std::move(out)}};
+}
+
+std::string logsText(const fwd::v1::ListRecordsResponse& records) {
+  if (records.records().empty()) {
+    return "no records match\n";
+  }
+  Table table(
+      {"TIME", "KEY", "MODEL", "UPSTREAM", "STATUS", "LATENCY", "TOKENS", "COST", "REQUEST_ID"});
+  for (const fwd::v1::Record& r : records.records()) {
+    auto orDash = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
+    std::string tokens =
+        std::to_string(r.prompt_tokens()) + "+" + std::to_string(r.completion_tokens());
+    if (r.usage_estimated()) {
+      tokens += "~";
+    }
+    table.addRow({formatTimestamp(r.time()), orDash(r.key_name()), orDash(r.model()),
+                  orDash(r.upstream()), std::to_string(r.status()), millisCell(r.latency_us()),
+                  tokens, r.priced() ? usdOfNano(r.cost_nano_usd()) : "unpriced",
+                  orDash(r.request_id())});
+  }
+  return table.render();
+}
+
+}  // namespace fwd::cli::commands
