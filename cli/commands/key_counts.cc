@@ -8,14 +8,13 @@
 namespace fwd::cli::commands {
 namespace {
 
-std::int64_t millisOf(const google::protobuf::Duration& d) {
-  return d.seconds() * 1000 + d.nanos() / 1'000'000;
-}
-
 Json windowJson(const fwd::v1::WindowState& w) {
-  return Json{
-      {"limit", w.limit()},         {"window_ms", millisOf(w.window())}, {"used", w.used()},
-      {"remaining", w.remaining()}, {"reset_ms", millisOf(w.reset())},   {"scope", w.scope()}};
+  return Json{{"limit", w.limit()},
+              {"window_ms", toMillis(w.window()).count()},
+              {"used", w.used()},
+              {"remaining", w.remaining()},
+              {"reset_ms", toMillis(w.reset()).count()},
+              {"scope", w.scope()}};
 }
 
 std::string periodName(fwd::v1::BudgetPeriod period) {
@@ -40,7 +39,7 @@ Json stateJson(const fwd::v1::KeyLimitsState& s) {
                            {"spent", b.spent()},
                            {"left", b.left()},
                            {"unpriced_tokens", b.unpriced_tokens()},
-                           {"reset_ms", b.has_reset() ? Json(millisOf(b.reset())) : Json()},
+                           {"reset_ms", b.has_reset() ? Json(toMillis(b.reset()).count()) : Json()},
                            {"scope", b.scope()}});
   }
   Json strategy;
@@ -80,13 +79,13 @@ std::string rateCell(std::uint64_t limit, std::int64_t window_ms) {
 }
 
 std::string windowLine(const std::string& what, const fwd::v1::WindowState& w) {
-  std::string out = "  " + what + " " + rateCell(w.limit(), millisOf(w.window()));
+  std::string out = "  " + what + " " + rateCell(w.limit(), toMillis(w.window()).count());
   if (w.scope() == "default") {
     out += " (default)";
   }
   out += ": " + std::to_string(w.used()) + " used, " + std::to_string(w.remaining()) + " left";
-  if (millisOf(w.reset()) > 0) {
-    out += ", resets in " + countdown(millisOf(w.reset()));
+  if (toMillis(w.reset()).count() > 0) {
+    out += ", resets in " + countdown(toMillis(w.reset()).count());
   }
   return out + "\n";
 }
@@ -113,7 +112,7 @@ std::string stateLines(const fwd::v1::KeyLimitsState& s) {
     }
     line += ": " + amount(b.spent()) + " spent, " + amount(b.left()) + " left";
     if (b.has_reset()) {
-      line += ", renews in " + countdown(millisOf(b.reset()));
+      line += ", renews in " + countdown(toMillis(b.reset()).count());
     }
     if (b.unpriced_tokens() > 0) {
       line += ", " + std::to_string(b.unpriced_tokens()) + " unpriced tokens";

@@ -1,8 +1,10 @@
 #include "cli/commands/records.h"
 
-#include <algorithm>
-#include <cctype>
+#include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
 #include "absl/time/time.h"
 #include "cli/client/error_kind.h"
 #include "cli/commands/key_counts.h"
@@ -11,11 +13,11 @@ namespace fwd::cli::commands {
 namespace {
 
 using client::usageError;
+using google::protobuf::util::TimeUtil;
 
 void setTime(google::protobuf::Timestamp* t, std::chrono::system_clock::time_point when) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count();
-  t->set_seconds(ms / 1000);
-  t->set_nanos(static_cast<std::int32_t>(ms % 1000) * 1'000'000);
+  *t = TimeUtil::MillisecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count());
 }
 
 /// RFC 3339 ("2026-12-01T10:00:00Z") or a UTC date ("2026-12-01").
@@ -48,8 +50,7 @@ absl::Status applyFilterFlags(const Invocation& inv, std::chrono::system_clock::
     f->set_upstream(*v);
   }
   if (auto v = inv.flags.value("status")) {
-    std::string s = *v;
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string s = absl::AsciiStrToLower(*v);
     if (s.size() != 3 || s[0] < '2' || s[0] > '5' || s.substr(1) != "xx") {
       return usageError("--status \"" + *v + "\": use 2xx, 3xx, 4xx or 5xx");
     }
@@ -209,10 +210,7 @@ std::string usageReportText(const std::string& group_by, const fwd::v1::GetUsage
   std::vector<std::string> header = {"REQUESTS", "ERRORS", "PROMPT",  "COMPLETION",
                                      "CACHED",   "COST",   "UNPRICED"};
   if (!group_by.empty()) {
-    std::string name = group_by;
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return std::toupper(c); });
-    header.insert(header.begin(), name);
+    header.insert(header.begin(), absl::AsciiStrToUpper(group_by));
   }
   Table table(header);
   for (const fwd::v1::UsageRow& r : usage.rows()) {

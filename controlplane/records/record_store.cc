@@ -1,5 +1,7 @@
 #include "controlplane/records/record_store.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <system_error>
@@ -11,6 +13,7 @@ namespace {
 
 using common::config::BudgetPeriod;
 using common::config::budgetPeriodIndex;
+using google::protobuf::util::TimeUtil;
 
 // 9999-12-31: times beyond are read as this (a query "until forever").
 constexpr std::int64_t kLastMs = 253'402'300'799'999;
@@ -33,10 +36,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS records_id ON records(id);
 CREATE INDEX IF NOT EXISTS records_time ON records(time_ms);
 CREATE INDEX IF NOT EXISTS records_key_time ON records(key_name, time_ms);
 )sql";
-
-std::int64_t millisOf(const google::protobuf::Timestamp& t) {
-  return t.seconds() * 1000 + t.nanos() / 1'000'000;
-}
 
 std::int64_t monthIndex(std::int64_t unix_ms) {
   return budgetPeriodIndex(BudgetPeriod::kMonth, std::clamp<std::int64_t>(unix_ms, 0, kLastMs));
@@ -66,7 +65,8 @@ std::string nameOfMonth(std::int64_t index) {
 std::int64_t monthOfName(const std::string& name) {
   int year = 0, month = 0;
   char tail[4] = {};
-  if (name.size() != 18 || std::sscanf(name.c_str(), "records-%4d-%2d.%2s", &year, &month, tail) != 3 ||
+  if (name.size() != 18 ||
+      std::sscanf(name.c_str(), "records-%4d-%2d.%2s", &year, &month, tail) != 3 ||
       std::string(tail) != "db" || year < 1970 || month < 1 || month > 12) {
     return -1;
   }
@@ -205,7 +205,7 @@ absl::StatusOr<store::Database*> RecordStore::month(std::int64_t index, bool cre
 absl::StatusOr<size_t> RecordStore::write(const std::vector<fwd::v1::Record>& records) {
   std::map<std::int64_t, std::vector<const fwd::v1::Record*>> by_month;
   for (const fwd::v1::Record& r : records) {
-    by_month[monthIndex(millisOf(r.time()))].push_back(&r);
+    by_month[monthIndex(TimeUtil::TimestampToMilliseconds(r.time()))].push_back(&r);
   }
   std::lock_guard<std::mutex> lock(mu_);
   size_t added = 0;
@@ -231,7 +231,7 @@ absl::StatusOr<size_t> RecordStore::write(const std::vector<fwd::v1::Record>& re
         const fwd::v1::Record& r = *batch[i];
         insert->reset()
             .bind(1, r.id())
-            .bind(2, millisOf(r.time()))
+            .bind(2, TimeUtil::TimestampToMilliseconds(r.time()))
             .bind(3, r.key_name())
             .bind(4, r.model())
             .bind(5, r.upstream())
@@ -267,10 +267,10 @@ absl::Status RecordStore::eachRow(const Query& q, const std::string& sql, const 
   // A month the query covers whole is read by a scan of its table (or the key index): "+time_ms"
   // keeps SQLite from walking the time index and looking every row up from it, several times
   // slower over a month of records. A month covered in part walks the time index.
-  const std::string ranged = sql.substr(0, at) + "WHERE time_ms >= ?1 AND time_ms < ?2" +
-                             where.sql + sql.substr(at + 7);
-  const std::string whole = sql.substr(0, at) + "WHERE +time_ms >= ?1 AND +time_ms < ?2" +
-                            where.sql + sql.substr(at + 7);
+  const std::string ranged =
+      sql.substr(0, at) + "WHERE time_ms >= ?1 AND time_ms < ?2" + where.sql + sql.substr(at + 7);
+  const std::string whole =
+      sql.substr(0, at) + "WHERE +time_ms >= ?1 AND +time_ms < ?2" + where.sql + sql.substr(at + 7);
   for (std::int64_t index : monthsOf(q)) {
     const bool covered = q.from_ms <= monthStartMs(index) &&
                          std::min(q.to_ms, kLastMs + 1) >= monthStartMs(index + 1);

@@ -1,5 +1,7 @@
 #include "controlplane/service/admin_service.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <map>
 
 #include "common/crypto/token.h"
@@ -663,14 +665,11 @@ grpc::Status queryOf(const fwd::v1::RecordFilter& f, records::Query& q) {
   q.model = f.model();
   q.upstream = f.upstream();
   q.status_class = f.status_class();
-  auto millis = [](const google::protobuf::Timestamp& t) {
-    return t.seconds() * 1000 + t.nanos() / 1'000'000;
-  };
   if (f.has_from()) {
-    q.from_ms = millis(f.from());
+    q.from_ms = google::protobuf::util::TimeUtil::TimestampToMilliseconds(f.from());
   }
   if (f.has_to()) {
-    q.to_ms = millis(f.to());
+    q.to_ms = google::protobuf::util::TimeUtil::TimestampToMilliseconds(f.to());
   }
   return grpc::Status::OK;
 }

@@ -1,5 +1,7 @@
 #include "dataplane/ratelimit/limits_state.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <charconv>
 
 #include "dataplane/ratelimit/redis_script.h"
@@ -8,8 +10,7 @@ namespace fwd::dataplane::ratelimit {
 namespace {
 
 void setDuration(google::protobuf::Duration* d, Millis ms) {
-  d->set_seconds(ms / 1000);
-  d->set_nanos(static_cast<std::int32_t>(ms % 1000) * 1'000'000);
+  *d = google::protobuf::util::TimeUtil::MillisecondsToDuration(ms);
 }
 
 void addWindow(google::protobuf::RepeatedPtrField<fwd::v1::WindowState>* to, std::uint64_t limit,
@@ -46,8 +47,7 @@ void addBudget(fwd::v1::KeyLimitsState& out, const BudgetLimit& b, std::uint64_t
 fwd::v1::KeyLimitsState frame(const KeyLimiter* limiter, Millis now, std::string source) {
   fwd::v1::KeyLimitsState out;
   out.set_source(std::move(source));
-  out.mutable_read_time()->set_seconds(now / 1000);
-  out.mutable_read_time()->set_nanos(static_cast<std::int32_t>(now % 1000) * 1'000'000);
+  *out.mutable_read_time() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(now);
   if (limiter == nullptr) {
     out.set_unlimited(true);
     return out;
