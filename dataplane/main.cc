@@ -6,6 +6,7 @@
 #include <atomic>
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -25,6 +26,7 @@
 #include "dataplane/health/health_checker.h"
 #include "dataplane/metrics/metrics.h"
 #include "dataplane/models/model_fetcher.h"
+#include "dataplane/records/recorder.h"
 #include "dataplane/server/admin_server.h"
 #include "dataplane/server/server.h"
 
@@ -65,6 +67,12 @@ its control plane configures. Keeps serving its last good config when the contro
                                  to finish                                      (default 30s)
   --models-refresh DURATION      how often upstreams' GET /models lists are fetched for
                                  GET /v1/models; 0: never, list configured names only (default 5m)
+  --records MODE                 central: send a record of every request to the control plane
+                                 (spilled to --state-dir while it is away); off    (default central)
+  --records-queue N              records waiting per worker before new ones are dropped
+                                                                                (default 4096)
+  --records-spill-max-bytes N    the spill file's limit; past it records are dropped
+                                                                   (default 268435456 = 256 MiB)
   --log-level LEVEL              debug|info|warn|error                          (default info)
   --help                         this text
 
@@ -93,6 +101,9 @@ struct Flags {
   std::chrono::milliseconds drain_grace{5'000};
   std::chrono::milliseconds drain_timeout{30'000};
   std::chrono::milliseconds models_refresh{5 * 60'000};
+  std::string records = "central";
+  size_t records_queue = 4096;
+  std::uint64_t records_spill_max_bytes = 256u << 20;
   std::string log_level = "info";
 };
 
@@ -149,6 +160,7 @@ Flags parseFlags(int argc, char** argv) {
       {"--admin-listen", &f.admin_listen},
       {"--state-dir", &f.state_dir},
       {"--node-id", &f.node_id},
+      {"--records", &f.records},
       {"--log-level", &f.log_level}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -197,6 +209,10 @@ Flags parseFlags(int argc, char** argv) {
       f.drain_timeout = parseDurationFlag(arg, value);
     } else if (arg == "--models-refresh") {
       f.models_refresh = parseRefresh(value);
+    } else if (arg == "--records-queue") {
+      f.records_queue = parseCount(arg, value, 16, 1u << 20);
+    } else if (arg == "--records-spill-max-bytes") {
+      f.records_spill_max_bytes = parseCount(arg, value, 0, std::uint64_t{1} << 40);
     } else {
       usageError("unknown flag " + arg);
     }
@@ -244,6 +260,9 @@ int main(int argc, char** argv) {
   if (!listen.ok() || !admin_listen.ok()) {
     usageError(std::string((!listen.ok() ? listen.status() : admin_listen.status()).message()));
   }
+  if (flags.records != "central" && flags.records != "off") {
+    usageError("--records must be central or off, got \"" + flags.records + "\"");
+  }
   if (!common::net::parseHostPort(flags.control_plane).ok()) {
     usageError(std::string(common::net::parseHostPort(flags.control_plane).status().message()));
   }
@@ -268,6 +287,8 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  // A file size limit (ulimit -f) makes a write fail with EFBIG instead of killing the process.
+  ::signal(SIGXFSZ, SIG_IGN);
 
   dataplane::metrics::Metrics metrics(workers);
   std::unique_ptr<boost::asio::ssl::context> server_tls;
@@ -311,6 +332,24 @@ int main(int argc, char** argv) {
   health_checker.start();
 
   dataplane::config::SnapshotFile state(flags.state_dir);
+  // Request records: workers hand them to the recorder, whose thread sends them on.
+  std::unique_ptr<dataplane::records::Recorder> recorder;
+  if (flags.records == "central") {
+    std::error_code dir_error;
+    std::filesystem::create_directories(flags.state_dir, dir_error);
+    recorder = std::make_unique<dataplane::records::Recorder>(
+        dataplane::records::Recorder::Options{
+            .workers = workers,
+            .ring_capacity = flags.records_queue,
+            .node_id = flags.node_id,
+            .address = flags.control_plane,
+            .credentials = *control_plane_credentials,
+            .node_token = node_token,
+            .spill_path = (std::filesystem::path(flags.state_dir) / "records.spill").string(),
+            .spill_max_bytes = flags.records_spill_max_bytes},
+        *metrics.registry());
+    recorder->start();
+  }
   auto env = dataplane::config::processEnv();
   dataplane::config::UpstreamHealthRegistry health;      // outlives every config version
   dataplane::ratelimit::CounterRegistry limit_counters;  // so does every limit's count
@@ -331,8 +370,8 @@ int main(int argc, char** argv) {
   };
   // Called on the config thread (or main, at start): compile off the IO threads, then publish.
   auto apply = [&](const fwd::v1::Snapshot& snapshot, bool save) -> absl::Status {
-    auto compiled =
-        dataplane::config::CompiledConfig::compile(snapshot, env, &health, &limit_counters);
+    auto compiled = dataplane::config::CompiledConfig::compile(snapshot, env, &health,
+                                                               &limit_counters, recorder.get());
     if (!compiled.ok()) {
       metrics.snapshots_rejected.Increment();
       return compiled.status();
@@ -429,6 +468,9 @@ int main(int argc, char** argv) {
     FWD_LOG(kInfo, "dataplane") << "second signal: closing the listener now";
   }
   std::int64_t cut = server.drain(flags.drain_timeout);
+  if (recorder) {
+    recorder->stop();  // the last records go to the control plane, or to the spill file
+  }
   admin.stop();
   if (cut > 0) {
     FWD_LOG(kWarn, "dataplane") << cut << " requests were still in flight at the drain deadline";

@@ -11,6 +11,7 @@
 #include "dataplane/compat/errors_as_200.h"
 #include "dataplane/provider/provider.h"
 #include "dataplane/ratelimit/limit_policy.h"
+#include "dataplane/records/record_policy.h"
 #include "dataplane/rewrite/answer_prefix.h"
 #include "dataplane/rewrite/request_edits.h"
 
@@ -248,7 +249,7 @@ size_t CompiledConfig::DigestHash::operator()(const common::crypto::Sha256Digest
 
 absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     const fwd::v1::Snapshot& snapshot, const EnvLookup& env, UpstreamHealthRegistry* health,
-    ratelimit::CounterRegistry* counters) {
+    ratelimit::CounterRegistry* counters, records::Recorder* recorder) {
   ratelimit::CounterRegistry fresh_counters;
   if (counters == nullptr) {
     counters = &fresh_counters;  // the limiters hold their counters; the registry may go
@@ -573,10 +574,10 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     policies.push_back(std::make_shared<access::IpAccess>(std::move(ip_rules), any_key_ip_rules));
   }
   cfg->redis_ = redisSetting(snapshot.settings(), env);
+  auto prices = std::make_shared<const usage::PriceTable>(snapshot.prices());
   if (any_limits) {
     policies.push_back(std::make_shared<ratelimit::RequestLimits>(
-        any_token_limits, cfg->redis_.enabled,
-        std::make_shared<const usage::PriceTable>(snapshot.prices()), any_route_limits));
+        any_token_limits, cfg->redis_.enabled, prices, any_route_limits));
   }
   if (any_body_edits) {
     policies.push_back(std::make_shared<rewrite::RequestEdits>());
@@ -586,6 +587,9 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
   }
   if (any_errors_as_200) {
     policies.push_back(std::make_shared<compat::ErrorsAs200>(snapshot.settings().errors_as_200()));
+  }
+  if (recorder != nullptr) {
+    policies.push_back(std::make_shared<records::RecordRequests>(*recorder, prices));
   }
   cfg->policies_ = policy::Chain(std::move(policies));
   return std::shared_ptr<const CompiledConfig>(std::move(cfg));

@@ -26,6 +26,9 @@
 #include "dataplane/rewrite/body_edits.h"
 #include "fwd/v1/config.pb.h"
 
+namespace fwd::dataplane::records {
+class Recorder;
+}
 namespace fwd::dataplane::provider {
 class Provider;
 }
@@ -219,10 +222,11 @@ class CompiledConfig {
   /// Validates and compiles a snapshot. Any error names the offending object; the caller NACKs
   /// with it and keeps serving the previous config.
   /// `health` keeps per-upstream state across versions, `counters` the limits' counters;
-  /// without them, state starts fresh.
+  /// without them, state starts fresh. With `recorder`, every request is recorded.
   static absl::StatusOr<std::shared_ptr<const CompiledConfig>> compile(
       const fwd::v1::Snapshot& snapshot, const EnvLookup& env,
-      UpstreamHealthRegistry* health = nullptr, ratelimit::CounterRegistry* counters = nullptr);
+      UpstreamHealthRegistry* health = nullptr, ratelimit::CounterRegistry* counters = nullptr,
+      records::Recorder* recorder = nullptr);
 
   std::uint64_t version() const { return version_; }
 

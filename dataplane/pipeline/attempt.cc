@@ -147,7 +147,9 @@ Task<std::optional<Attempt>> tryCandidates(RequestContext& ctx, const Plan& plan
     prepareBody(ctx, plan.upstream_model, *t);
     ctx.upstream = t;
     upstream_in_flight.add(1);
+    auto attempt_start = Clock::now();
     Attempt a = co_await attemptUpstream(ctx, *t, attempt_plan);
+    ctx.upstream_time += Clock::now() - attempt_start;
     upstream_in_flight.add(-1);
     w.retries_in_flight -= is_retry ? 1 : 0;
     if (a.head_seconds >= 0) {
@@ -164,6 +166,7 @@ Task<std::optional<Attempt>> tryCandidates(RequestContext& ctx, const Plan& plan
       co_return a;
     }
     FWD_LOG(kDebug, "dataplane") << "upstream attempt failed: " << a.detail;
+    ctx.failed_attempts.push_back({t, a.outcome, a.status});
     tally.last = std::move(a);
   }
   co_return std::nullopt;

@@ -44,6 +44,7 @@ void finish(RequestContext& ctx) {
   outcome.usage = &ctx.usage;
   outcome.stream = ctx.body.stream;
   outcome.worker = &ctx.w;
+  outcome.request = &ctx;
   countInMetrics(ctx, outcome);
   if (ctx.cfg != nullptr && ctx.policies().has(policy::kOnFinish)) {
     ctx.policies().onFinish(outcome, ctx.policySlots());

@@ -27,6 +27,7 @@ struct RequestOutcome {
   const usage::Usage* usage = nullptr;                 // what the answer used, when it was read
   bool stream = false;                                 // the client asked for a stream
   WorkerContext* worker = nullptr;                     // the worker it ran on
+  const RequestContext* request = nullptr;             // all it learnt, for records
 };
 
 /// Called once per request, when it is over (pipeline.cc guarantees it).

@@ -183,6 +183,13 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
   }
   bool chunked = framing == Framing::kChunked;
   client.response_head += ctx.response_fields;
+  if (!ctx.request_id.empty()) {
+    if (std::string_view upstream_id = parser.requestId(); !upstream_id.empty()) {
+      ctx.upstream_request_id.assign(upstream_id);
+    } else {
+      proxy::appendField(client.response_head, "x-request-id", ctx.request_id);
+    }
+  }
   parser.finishHead(t.name, chunked, length, keep_alive);
   std::string_view pending_head = client.response_head;
   BodyCursor cursor(parser);
@@ -212,6 +219,10 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
   std::string_view failure_outcome = "mid_stream";
   BodyWindow window(head);
   auto see = [&](std::string_view payload) {
+    ctx.bytes_out += payload.size();
+    if (ctx.answer_scan) {
+      ctx.answer_scan->feed(payload);
+    }
     if (sse) {
       events.feed(payload);
     }

@@ -5,11 +5,13 @@
 // snapshot or the worker, all of which outlive it.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/net/cidr.h"
 #include "dataplane/config/compiled_config.h"
@@ -21,6 +23,7 @@
 #include "dataplane/proxy/worker_io.h"
 #include "dataplane/ratelimit/key_limiter.h"
 #include "dataplane/rewrite/body_edits.h"
+#include "dataplane/usage/answer_scan.h"
 #include "dataplane/usage/usage.h"
 
 namespace fwd::dataplane::pipeline {
@@ -85,6 +88,25 @@ struct RequestContext {
   std::optional<Clock::time_point> first_byte;  // the first response body byte went out
   std::optional<Clock::time_point> pace_at;     // a paced stream: when its next token may go
   usage::Usage usage;  // what the answer reported using (read only when a policy needs it)
+  // Attempts that failed before the one that answered (or before fwd gave up): the upstream, the
+  // attempt's outcome (connect, http_5xx, first_byte_timeout ...) and the upstream's status.
+  struct FailedAttempt {
+    const config::UpstreamTarget* upstream = nullptr;
+    std::string reason;
+    int status = 0;
+  };
+  std::vector<FailedAttempt> failed_attempts;
+  Clock::duration upstream_time{};  // spent in attempts: fwd's own share is the rest
+  std::uint64_t bytes_out = 0;      // of the answer's body, as the client got it
+  // Records (records/): the relay's scan of the answer, on while the data plane records; and
+  // whether the request carries images, audio or files.
+  std::optional<usage::AnswerScanner> answer_scan;
+  bool multimodal = false;
+  // The request's id while the data plane records (its record's id): sent as x-request-id when
+  // the upstream sends none, and with fwd's own answers. Empty: none.
+  std::string_view request_id;
+  std::array<char, 32> request_id_chars{};
+  std::string upstream_request_id;  // the upstream's x-request-id, while recording
 
   // The outcome so far.
   int status = 0;          // answered (499: the client left; 0: nothing was answered)

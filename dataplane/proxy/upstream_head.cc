@@ -88,6 +88,7 @@ void UpstreamHeadParser::on_response_impl(int code, boost::beast::string_view re
   }
   status_ = static_cast<unsigned>(code);
   out_.clear();
+  request_id_size_ = 0;
   out_.append("HTTP/1.1 ");
   appendNumber(out_, status_);
   out_.push_back(' ');
@@ -119,6 +120,11 @@ void UpstreamHeadParser::on_field_impl(http::field name, boost::beast::string_vi
       if (drop_ratelimit_ && name_string.size() > 12 && (name_string[2] | 0x20) == 'r' &&
           boost::beast::iequals(name_string.substr(0, 12), "x-ratelimit-")) {
         return;
+      }
+      if (name_string.size() == 12 && (name_string[2] | 0x20) == 'r' &&
+          boost::beast::iequals(name_string, "x-request-id")) {
+        request_id_at_ = out_.size() + name_string.size() + 2;  // after "name: "
+        request_id_size_ = value.size();
       }
       break;
     default:

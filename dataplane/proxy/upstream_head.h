@@ -47,6 +47,10 @@ class UpstreamHeadParser : public boost::beast::http::basic_parser<false> {
   bool eventStream() const { return event_stream_; }
   /// Retry-After in seconds, when it was a number (an HTTP date is not honoured).
   std::optional<std::uint64_t> retryAfterSeconds() const { return retry_after_; }
+  /// The upstream's x-request-id, or empty; valid until the head buffer is reused.
+  std::string_view requestId() const {
+    return std::string_view(out_).substr(request_id_at_, request_id_size_);
+  }
 
   /// Ends the head in `out`: the upstream's fields are already there; adds x-fwd-upstream, the
   /// framing fwd chose (chunked, or the Content-Length), Connection: close when the client
@@ -85,6 +89,8 @@ class UpstreamHeadParser : public boost::beast::http::basic_parser<false> {
   bool event_stream_ = false;
   bool drop_ratelimit_ = false;
   std::optional<std::uint64_t> retry_after_;
+  size_t request_id_at_ = 0;  // where x-request-id's value is in out_
+  size_t request_id_size_ = 0;
 };
 
 }  // namespace fwd::dataplane::proxy

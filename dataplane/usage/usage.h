@@ -17,6 +17,7 @@ struct Usage {
   std::uint64_t completion = 0;
   std::uint64_t total = 0;   // prompt + completion when the upstream gave no total
   std::uint64_t cached = 0;  // of prompt: prompt_tokens_details.cached_tokens
+  std::uint64_t reasoning = 0;  // of completion: completion_tokens_details.reasoning_tokens
   bool reported = false;     // read from the answer; false: nothing read (or estimated)
   bool estimated = false;    // fwd's estimate: no usage came with the answer
   // What estimates are made from: chunks of a stream that carried content.

@@ -1,0 +1,184 @@
+#include "dataplane/records/record_policy.h"
+
+#include <boost/beast/http/verb.hpp>
+#include <chrono>
+#include <cstring>
+#include <random>
+
+#include "dataplane/pipeline/client_conn.h"
+#include "dataplane/pipeline/finish.h"
+#include "dataplane/records/recorder.h"
+
+namespace fwd::dataplane::records {
+namespace {
+
+using pipeline::Clock;
+
+// A request's id: 128 random bits in hex. Random, not counted: records of every node and every
+// run go to one database.
+std::array<char, 32> newId() {
+  static thread_local std::mt19937_64 ids{
+      std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32)};
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::array<char, 32> id;
+  for (size_t half = 0; half < 2; ++half) {
+    std::uint64_t bits = ids();
+    for (size_t i = 0; i < 16; ++i) {
+      id[half * 16 + i] = kDigits[(bits >> (4 * i)) & 0xf];
+    }
+  }
+  return id;
+}
+
+void assignId(pipeline::RequestContext& ctx) {
+  ctx.request_id_chars = newId();
+  ctx.request_id = std::string_view(ctx.request_id_chars.data(), ctx.request_id_chars.size());
+}
+
+std::uint64_t micros(Clock::duration d) {
+  return static_cast<std::uint64_t>(
+      std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(d).count()));
+}
+
+// The tokens the answer used: as the upstream reported them (read by the limits policy's
+// editor, or by the answer scan), else estimated for an answer that came: the prompt at a token
+// per 4 bytes of body, the completion at a token per content chunk of a stream or per 4 bytes of
+// a JSON answer's content.
+usage::Usage tokensUsed(const pipeline::RequestContext& ctx, proxy::WorkerContext& w) {
+  if (ctx.usage.reported) {
+    return ctx.usage;
+  }
+  usage::Usage u;
+  if (ctx.answer_scan && !ctx.answer_scan->usageJson().empty()) {
+    std::string json(ctx.answer_scan->usageJson());
+    if (usage::readUsageObject(w.json, json, u)) {
+      return u;
+    }
+  }
+  if (ctx.upstream == nullptr || ctx.status < 200 || ctx.status >= 300) {
+    return u;  // no upstream answered
+  }
+  u.estimated = true;
+  u.prompt = usage::estimateTokens(ctx.req.body().size());
+  if (ctx.answer_scan) {
+    u.completion = ctx.body.stream ? ctx.answer_scan->contentStrings()
+                                   : usage::estimateTokens(ctx.answer_scan->contentBytes());
+  }
+  u.total = u.prompt + u.completion;
+  return u;
+}
+
+}  // namespace
+
+fwd::v1::Outcome recordOutcome(int status, std::string_view error_code, bool first_byte_sent) {
+  if (error_code == "rate_limit_exceeded" || error_code == "insufficient_quota" ||
+      error_code == "limits_unavailable") {
+    return fwd::v1::OUTCOME_RATE_LIMITED;
+  }
+  if (status == 499) {
+    return fwd::v1::OUTCOME_CLIENT_CANCELLED;
+  }
+  if (!error_code.empty() && first_byte_sent && status == 502) {
+    return fwd::v1::OUTCOME_PARTIAL;  // the answer broke after its first bytes went out
+  }
+  return status >= 200 && status < 300 && error_code.empty() ? fwd::v1::OUTCOME_OK
+                                                             : fwd::v1::OUTCOME_ERROR;
+}
+
+bool isMultimodal(std::string_view path, std::string_view body) {
+  if (path.starts_with("/v1/audio/") || path.starts_with("/v1/images/") ||
+      body.find("\"image_url\"") != std::string_view::npos) {
+    return true;
+  }
+  for (size_t at = body.find("\"input_"); at != std::string_view::npos;
+       at = body.find("\"input_", at + 1)) {
+    std::string_view rest = body.substr(at + 7);
+    if (rest.starts_with("image\"") || rest.starts_with("audio\"") || rest.starts_with("file\"")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::optional<proxy::ApiError> RecordRequests::onClient(pipeline::RequestContext& ctx,
+                                                        policy::WorkerSlot*) const {
+  assignId(ctx);
+  return std::nullopt;
+}
+
+std::optional<proxy::ApiError> RecordRequests::onRequest(pipeline::RequestContext& ctx,
+                                                         policy::WorkerSlot*) const {
+  ctx.answer_scan.emplace();
+  ctx.multimodal = isMultimodal(ctx.path, ctx.req.body());
+  return std::nullopt;
+}
+
+void RecordRequests::onFinish(const pipeline::RequestOutcome& o, policy::WorkerSlot*) const {
+  const pipeline::RequestContext& ctx = *o.request;
+  proxy::WorkerContext& w = *o.worker;
+  RecordRing& ring = recorder_.ring(w.index);
+  RecordEntry* e = ring.claim();
+  if (e == nullptr) {
+    return;  // the ring is full: counted as dropped
+  }
+  auto end = Clock::now();
+  if (ctx.request_id.empty()) {
+    e->id = newId();  // it ended before the policy saw it
+  } else {
+    std::memcpy(e->id.data(), ctx.request_id.data(), e->id.size());
+  }
+  e->request_id.assign(ctx.upstream_request_id);
+  auto latency = end - ctx.start;
+  e->time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   (std::chrono::system_clock::now() - latency).time_since_epoch())
+                   .count();
+  if (ctx.key != nullptr) {
+    e->key_id = ctx.key->id;
+    e->key_name.assign(ctx.key->name);
+  }
+  e->client_ip =
+      ctx.client_ip != common::net::IpAddress{} ? ctx.client_ip.bytes : ctx.client.ip.bytes;
+  e->status = o.status;
+  e->attempts = static_cast<std::uint32_t>(o.attempts);
+  e->failed_attempts_total = static_cast<std::uint32_t>(ctx.failed_attempts.size());
+  for (size_t i = 0; i < ctx.failed_attempts.size() && i < RecordEntry::kMaxFailedAttempts; ++i) {
+    const auto& f = ctx.failed_attempts[i];
+    e->failed[i].upstream.assign(f.upstream->name);
+    e->failed[i].reason.assign(f.reason);
+    e->failed[i].status = f.status;
+  }
+  e->latency_us = micros(latency);
+  e->ttfb_us = ctx.first_byte ? micros(*ctx.first_byte - ctx.start) : 0;
+  e->overhead_us = micros(latency - ctx.upstream_time);
+  usage::Usage u = tokensUsed(ctx, w);
+  e->prompt_tokens = u.prompt;
+  e->completion_tokens = u.completion;
+  e->cached_tokens = u.cached;
+  e->reasoning_tokens = u.reasoning;
+  e->usage_estimated = u.estimated;
+  if (u.total > 0) {
+    std::string_view model = ctx.model;
+    if (const usage::Price* price = prices_->find(model)) {
+      e->priced = true;
+      e->cost_nano_usd = usage::costNanoUsd(u, *price);
+    }
+  }
+  e->bytes_in = ctx.req.body().size();
+  e->bytes_out = ctx.bytes_out;
+  e->outcome = recordOutcome(o.status, o.error_code, ctx.first_byte.has_value());
+  e->stream = o.stream;
+  e->tool_calls = ctx.answer_scan && ctx.answer_scan->toolCalls();
+  e->multimodal = ctx.multimodal;
+  e->method.assign(boost::beast::http::to_string(ctx.req.method()));
+  // Never the query: clients put keys there (Azure's api-key=...).
+  std::string_view target = ctx.req.target();
+  e->path.assign(ctx.path.empty() ? target.substr(0, target.find('?')) : ctx.path);
+  e->route.assign(o.route);
+  e->model.assign(ctx.model);
+  e->served_model.assign(o.served_model);
+  e->upstream.assign(o.upstream);
+  e->error_code.assign(o.error_code);
+  ring.publish();
+}
+
+}  // namespace fwd::dataplane::records

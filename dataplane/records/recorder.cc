@@ -1,0 +1,272 @@
+#include "dataplane/records/recorder.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+
+#include "common/log/log.h"
+#include "common/net/cidr.h"
+
+namespace fwd::dataplane::records {
+namespace {
+
+// Record batches drained from the rings per round before the thread pushes them; a round with
+// this many goes again at once.
+constexpr size_t kBatchesPerRound = 10;
+// Spilled batches sent per push, before the new ones.
+constexpr size_t kSpilledPerPush = 20;
+
+prometheus::Counter& counter(prometheus::Registry& r, const std::string& name,
+                             const std::string& help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add({});
+}
+
+}  // namespace
+
+Recorder::Recorder(Options options, prometheus::Registry& registry)
+    : options_(std::move(options)),
+      spill_(options_.spill_path, options_.spill_max_bytes),
+      sent_(counter(registry, "fwd_records_sent_total",
+                    "Request records the control plane acknowledged.")),
+      spilled_(counter(registry, "fwd_records_spilled_total",
+                       "Request records written to the spill file in the state dir while the "
+                       "control plane could not take them.")),
+      dropped_family_(prometheus::BuildCounter()
+                          .Name("fwd_records_dropped_total")
+                          .Help("Request records lost, by reason: queue_full (a worker's ring "
+                                "was full), spill_full, spill_error (the spill file could not "
+                                "take them).")
+                          .Register(registry)),
+      dropped_queue_full_(dropped_family_.Add({{"reason", "queue_full"}})),
+      dropped_spill_full_(dropped_family_.Add({{"reason", "spill_full"}})),
+      dropped_spill_error_(dropped_family_.Add({{"reason", "spill_error"}})),
+      push_failures_(counter(registry, "fwd_records_push_failures_total",
+                             "Pushes of record batches to the control plane that failed (the "
+                             "batches were spilled).")),
+      spill_bytes_(prometheus::BuildGauge()
+                       .Name("fwd_records_spill_bytes")
+                       .Help("Bytes in the records spill file.")
+                       .Register(registry)
+                       .Add({})) {
+  rings_.reserve(options_.workers);
+  for (size_t i = 0; i < options_.workers; ++i) {
+    rings_.push_back(std::make_unique<RecordRing>(options_.ring_capacity));
+  }
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1'000);
+  // Its own connection, not the Watch stream's: a burst of records never delays a snapshot.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  channel_ = grpc::CreateCustomChannel(
+      options_.address,
+      options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials(), args);
+  stub_ = fwd::v1::RecordsService::NewStub(channel_);
+  spill_bytes_.Set(static_cast<double>(spill_.bytes()));
+}
+
+Recorder::~Recorder() { stop(); }
+
+void Recorder::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Recorder::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void Recorder::toProto(const RecordEntry& e, const std::string& node_id, fwd::v1::Record& r) {
+  r.set_id(std::string(e.id.data(), e.id.size()));
+  *r.mutable_time() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(e.time_ms);
+  r.set_request_id(e.request_id.empty() ? r.id() : std::string(e.request_id.view()));
+  r.set_node_id(node_id);
+  r.set_key_name(std::string(e.key_name.view()));
+  r.set_key_id(e.key_id);
+  if (e.client_ip != std::array<std::uint8_t, 16>{}) {
+    r.set_client_ip(common::net::IpAddress{e.client_ip}.toString());
+  }
+  r.set_method(std::string(e.method.view()));
+  r.set_path(std::string(e.path.view()));
+  r.set_route(std::string(e.route.view()));
+  r.set_model(std::string(e.model.view()));
+  r.set_served_model(std::string(e.served_model.view()));
+  r.set_upstream(std::string(e.upstream.view()));
+  r.set_status(e.status);
+  r.set_error_code(std::string(e.error_code.view()));
+  r.set_attempts(e.attempts);
+  size_t failed = std::min<size_t>(e.failed_attempts_total, RecordEntry::kMaxFailedAttempts);
+  for (size_t i = 0; i < failed; ++i) {
+    fwd::v1::FailedAttempt* f = r.add_failed_attempts();
+    f->set_upstream(std::string(e.failed[i].upstream.view()));
+    f->set_reason(std::string(e.failed[i].reason.view()));
+    f->set_status(e.failed[i].status);
+  }
+  r.set_stream(e.stream);
+  r.set_ttfb_us(e.ttfb_us);
+  r.set_latency_us(e.latency_us);
+  r.set_overhead_us(e.overhead_us);
+  r.set_prompt_tokens(e.prompt_tokens);
+  r.set_completion_tokens(e.completion_tokens);
+  r.set_cached_tokens(e.cached_tokens);
+  r.set_reasoning_tokens(e.reasoning_tokens);
+  r.set_usage_estimated(e.usage_estimated);
+  r.set_cost_nano_usd(e.cost_nano_usd);
+  r.set_priced(e.priced);
+  r.set_tool_calls(e.tool_calls);
+  r.set_multimodal(e.multimodal);
+  r.set_bytes_in(e.bytes_in);
+  r.set_bytes_out(e.bytes_out);
+  r.set_outcome(e.outcome);
+}
+
+size_t Recorder::drain(std::vector<fwd::v1::RecordBatch>& out, size_t max) {
+  size_t n = 0;
+  for (auto& ring : rings_) {
+    while (n < max) {
+      const RecordEntry* e = ring->front();
+      if (e == nullptr) {
+        break;
+      }
+      if (out.empty() || static_cast<size_t>(out.back().records_size()) >= options_.batch_records) {
+        out.emplace_back();
+      }
+      toProto(*e, options_.node_id, *out.back().add_records());
+      ring->pop();
+      ++n;
+    }
+  }
+  return n;
+}
+
+void Recorder::countRingDrops() {
+  std::uint64_t total = 0;
+  for (const auto& ring : rings_) {
+    total += ring->dropped();
+  }
+  if (total > ring_drops_counted_) {
+    dropped_queue_full_.Increment(static_cast<double>(total - ring_drops_counted_));
+    ring_drops_counted_ = total;
+  }
+}
+
+void Recorder::spill(std::vector<fwd::v1::RecordBatch>& batches, size_t from) {
+  for (size_t i = from; i < batches.size(); ++i) {
+    auto n = static_cast<double>(batches[i].records_size());
+    absl::Status st = spill_.append(batches[i]);
+    if (st.ok()) {
+      spilled_.Increment(n);
+    } else if (absl::IsResourceExhausted(st)) {
+      dropped_spill_full_.Increment(n);
+    } else {
+      dropped_spill_error_.Increment(n);
+      FWD_LOG(kWarn, "records") << st.message() << "; " << batches[i].records_size()
+                                << " records dropped";
+    }
+  }
+  batches.clear();
+}
+
+bool Recorder::push(std::vector<fwd::v1::RecordBatch>& batches, std::chrono::milliseconds timeout) {
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + options_.node_token);
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  auto stream = stub_->Push(&context);
+  fwd::v1::RecordAck ack;
+  auto sendOne = [&](fwd::v1::RecordBatch& batch) {
+    batch.set_seq(++seq_);
+    if (!stream->Write(batch) || !stream->Read(&ack) || ack.seq() != seq_) {
+      return false;
+    }
+    sent_.Increment(static_cast<double>(batch.records_size()));
+    return true;
+  };
+  bool ok = true;
+  for (size_t i = 0; ok && i < kSpilledPerPush; ++i) {
+    std::optional<fwd::v1::RecordBatch> spilled = spill_.front();
+    if (!spilled) {
+      break;
+    }
+    ok = sendOne(*spilled);
+    if (ok) {
+      spill_.pop();
+    }
+  }
+  size_t done = 0;
+  while (ok && done < batches.size()) {
+    ok = sendOne(batches[done]);
+    done += ok ? 1 : 0;
+  }
+  grpc::Status status;
+  if (ok) {
+    stream->WritesDone();
+    status = stream->Finish();
+  } else {
+    context.TryCancel();
+    status = stream->Finish();
+  }
+  if (!ok) {
+    // A batch written but not acked may have been stored: it is spilled all the same, and the
+    // control plane keeps its records once.
+    push_failures_.Increment();
+    if (!failing_) {
+      FWD_LOG(kWarn, "records") << "cannot push request records to the control plane at "
+                                << options_.address << " (" << status.error_message()
+                                << "); they go to " << spill_.path() << " until it can";
+    }
+    failing_ = true;
+    backoff_ = std::min(options_.max_backoff,
+                        backoff_.count() == 0 ? options_.initial_backoff : backoff_ * 2);
+    retry_at_ = std::chrono::steady_clock::now() + backoff_;
+    spill(batches, done);
+    return false;
+  }
+  if (failing_) {
+    FWD_LOG(kInfo, "records") << "pushing request records to the control plane again";
+  }
+  failing_ = false;
+  backoff_ = std::chrono::milliseconds(0);
+  batches.clear();
+  return true;
+}
+
+void Recorder::run() {
+  std::vector<fwd::v1::RecordBatch> batches;
+  const size_t per_round = kBatchesPerRound * options_.batch_records;
+  for (;;) {
+    bool stopping;
+    {
+      std::lock_guard lock(mu_);
+      stopping = stopping_;
+    }
+    size_t got = drain(batches, stopping ? SIZE_MAX : per_round);
+    countRingDrops();
+    if (stopping) {
+      if (!batches.empty() && !push(batches, options_.stop_timeout)) {
+        spill(batches, 0);
+      }
+      spill_bytes_.Set(static_cast<double>(spill_.bytes()));
+      return;
+    }
+    if (!batches.empty() || !spill_.empty()) {
+      if (std::chrono::steady_clock::now() >= retry_at_) {
+        push(batches, options_.push_timeout);
+      } else {
+        spill(batches, 0);
+      }
+    }
+    spill_bytes_.Set(static_cast<double>(spill_.bytes()));
+    if (got < per_round) {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, options_.flush_interval, [&] { return stopping_; });
+    }
+  }
+}
+
+}  // namespace fwd::dataplane::records

@@ -1,0 +1,109 @@
+// The data plane's request records, from the workers to the control plane. Each worker hands a
+// finished request's entry to its own ring (record_ring.h) and is done; the recorder's one
+// thread drains the rings, turns entries into fwd.v1.Record and pushes them in batches to the
+// control plane's RecordsService over the node-token-authenticated channel. While the control
+// plane cannot take them (down, unreachable, failing to store), batches go to the spill file
+// in the state dir (spill_file.h) and are sent from there, oldest first, once it can. Nothing on
+// this path waits for a worker or makes a worker wait: a full ring or a full spill file drops
+// the record and counts it in fwd_records_dropped_total.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dataplane/records/record_entry.h"
+#include "dataplane/records/record_ring.h"
+#include "dataplane/records/spill_file.h"
+#include "fwd/v1/records.grpc.pb.h"
+
+namespace fwd::dataplane::records {
+
+class Recorder {
+ public:
+  struct Options {
+    size_t workers = 1;
+    size_t ring_capacity = 4096;  // entries per worker
+    std::string node_id;
+    std::string address;                                    // host:port of fwd-controlplane
+    std::shared_ptr<grpc::ChannelCredentials> credentials;  // null: plaintext
+    std::string node_token;
+    std::string spill_path;  // the spill file
+    std::uint64_t spill_max_bytes = 256u << 20;
+    size_t batch_records = 1000;  // per RecordBatch (the control plane takes ≤ 1,000)
+    // The rings are drained at least this often (at once again while they had entries).
+    std::chrono::milliseconds flush_interval{200};
+    std::chrono::milliseconds push_timeout{10'000};  // one push stream, all its batches
+    std::chrono::milliseconds initial_backoff{200};  // after a failed push, then doubling ...
+    std::chrono::milliseconds max_backoff{5'000};    // ... up to this
+    // At stop(), how long the last records may take to reach the control plane before they
+    // go to the spill file.
+    std::chrono::milliseconds stop_timeout{2'000};
+  };
+
+  Recorder(Options options, prometheus::Registry& registry);
+  ~Recorder();
+  Recorder(const Recorder&) = delete;
+  Recorder& operator=(const Recorder&) = delete;
+
+  /// Worker `i`'s ring; the worker's thread only produces into it.
+  RecordRing& ring(size_t worker) { return *rings_[worker]; }
+  size_t workers() const { return rings_.size(); }
+  const std::string& nodeId() const { return options_.node_id; }
+
+  void start();
+  /// Drains the rings and pushes what they hold (or spills it), then joins. Idempotent.
+  void stop();
+
+  /// Turns an entry into the record the control plane stores.
+  static void toProto(const RecordEntry& e, const std::string& node_id, fwd::v1::Record& out);
+
+ private:
+  void run();
+  /// Moves up to `max` ring entries into `out` as records; returns how many.
+  size_t drain(std::vector<fwd::v1::RecordBatch>& out, size_t max);
+  /// Sends what is spilled, then `batches`, on one push stream; what was not stored is
+  /// spilled. Returns false when the push failed.
+  bool push(std::vector<fwd::v1::RecordBatch>& batches, std::chrono::milliseconds timeout);
+  void spill(std::vector<fwd::v1::RecordBatch>& batches, size_t from);
+  void countRingDrops();
+
+  Options options_;
+  std::vector<std::unique_ptr<RecordRing>> rings_;
+  SpillFile spill_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<fwd::v1::RecordsService::Stub> stub_;
+  std::uint64_t seq_ = 0;
+  std::uint64_t ring_drops_counted_ = 0;
+  std::chrono::milliseconds backoff_{0};
+  std::chrono::steady_clock::time_point retry_at_{};
+  bool failing_ = false;  // the last push failed (logged once per outage)
+
+  prometheus::Counter& sent_;
+  prometheus::Counter& spilled_;
+  prometheus::Family<prometheus::Counter>& dropped_family_;
+  prometheus::Counter& dropped_queue_full_;
+  prometheus::Counter& dropped_spill_full_;
+  prometheus::Counter& dropped_spill_error_;
+  prometheus::Counter& push_failures_;
+  prometheus::Gauge& spill_bytes_;
+
+  std::mutex mu_;  // guards stopping_; cv_ wakes the thread for stop()
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace fwd::dataplane::records
