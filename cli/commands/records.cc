@@ -249,6 +249,11 @@ absl::StatusOr<fwd::v1::ListRecordsRequest> buildLogsRequest(
 Json logsJson(const fwd::v1::ListRecordsResponse& records) {
   Json out = Json::array();
   for (const fwd::v1::Record& r : records.records()) {
+    Json failed = Json::array();
+    for (const fwd::v1::FailedAttempt& f : r.failed_attempts()) {
+      failed.push_back(
+          Json{{"upstream", f.upstream()}, {"reason", f.reason()}, {"status", f.status()}});
+    }
     out.push_back(Json{{"time", timestampJson(r.time())},
                        {"id", r.id()},
                        {"request_id", r.request_id()},
@@ -264,15 +269,22 @@ Json logsJson(const fwd::v1::ListRecordsResponse& records) {
                        {"status", r.status()},
                        {"error_code", r.error_code()},
                        {"attempts", r.attempts()},
+                       {"failed_attempts", std::move(failed)},
                        {"stream", r.stream()},
                        {"ttfb_ms", static_cast<double>(r.ttfb_us()) / 1000},
                        {"latency_ms", static_cast<double>(r.latency_us()) / 1000},
+                       {"overhead_ms", static_cast<double>(r.overhead_us()) / 1000},
                        {"prompt_tokens", r.prompt_tokens()},
                        {"completion_tokens", r.completion_tokens()},
                        {"cached_tokens", r.cached_tokens()},
+                       {"reasoning_tokens", r.reasoning_tokens()},
                        {"usage_estimated", r.usage_estimated()},
                        {"cost_nano_usd", r.cost_nano_usd()},
                        {"priced", r.priced()},
+                       {"tool_calls", r.tool_calls()},
+                       {"multimodal", r.multimodal()},
+                       {"bytes_in", r.bytes_in()},
+                       {"bytes_out", r.bytes_out()},
                        {"outcome", outcomeName(r.outcome())}});
   }
   return Json{{"records", std::move(out)}};

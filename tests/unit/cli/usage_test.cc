@@ -118,6 +118,10 @@ TEST_F(CliUsageTest, LogsListsTheNewestRecordsWithTheSameFilters) {
   s->set_latency_us(1500);
   s->set_usage_estimated(true);
   s->set_outcome(fwd::v1::OUTCOME_ERROR);
+  fwd::v1::FailedAttempt* f = s->add_failed_attempts();
+  f->set_upstream("east");
+  f->set_reason("http_5xx");
+  f->set_status(503);
   EXPECT_CALL(mock_, listRecords(_)).WillOnce([&](const fwd::v1::ListRecordsRequest& req) {
     EXPECT_EQ(req.limit(), 2u);
     EXPECT_EQ(req.filter().status_class(), 0);
@@ -138,6 +142,46 @@ TEST_F(CliUsageTest, LogsListsTheNewestRecordsWithTheSameFilters) {
   EXPECT_EQ(j["records"][0]["outcome"], "ok");
   EXPECT_EQ(j["records"][1]["outcome"], "error");
   EXPECT_EQ(j["records"][1]["time"], "2026-12-01T00:13:20Z");
+  EXPECT_EQ(j["records"][0]["failed_attempts"], Json::array());
+  EXPECT_EQ(j["records"][1]["failed_attempts"],
+            Json::parse(R"([{"upstream":"east","reason":"http_5xx","status":503}])"));
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : j["records"][0].items()) {
+    keys.push_back(k);
+  }
+  // The stable order scripts rely on.
+  EXPECT_EQ(keys, (std::vector<std::string>{"time",
+                                            "id",
+                                            "request_id",
+                                            "node_id",
+                                            "key",
+                                            "client_ip",
+                                            "method",
+                                            "path",
+                                            "route",
+                                            "model",
+                                            "served_model",
+                                            "upstream",
+                                            "status",
+                                            "error_code",
+                                            "attempts",
+                                            "failed_attempts",
+                                            "stream",
+                                            "ttfb_ms",
+                                            "latency_ms",
+                                            "overhead_ms",
+                                            "prompt_tokens",
+                                            "completion_tokens",
+                                            "cached_tokens",
+                                            "reasoning_tokens",
+                                            "usage_estimated",
+                                            "cost_nano_usd",
+                                            "priced",
+                                            "tool_calls",
+                                            "multimodal",
+                                            "bytes_in",
+                                            "bytes_out",
+                                            "outcome"}));
   EXPECT_EQ(logsText(fwd::v1::ListRecordsResponse()), "no records match\n");
 }
 

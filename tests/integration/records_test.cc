@@ -1,0 +1,197 @@
+// Request records with the real binaries: every request a data plane serves reaches the control
+// plane's records database with its key, model, upstream, status, usage (reported, streamed, or
+// estimated and flagged), attempts and outcome; `fwdctl logs` and `fwdctl usage` read them; the
+// client gets the record's id as x-request-id when the upstream sent none; records made while
+// the control plane is down arrive once it is back, each once; with --records off none is sent.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "tests/integration/cluster/fwd_cluster.h"
+
+namespace fwd::harness {
+namespace records_test {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr char kChat[] = R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]})";
+constexpr char kStreamWithUsage[] =
+    R"({"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[]})";
+constexpr char kStreamWithoutUsage[] = R"({"model":"gpt-4o","stream":true,"messages":[]})";
+
+class RecordsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.startControlPlane());
+    ASSERT_TRUE(cluster_.startUpstream("up1"));
+    ASSERT_TRUE(cluster_.startDataPlane("dp1"));
+    ASSERT_TRUE(cluster_.fwdctlInSync({"upstream", "add", "local", "--base-url",
+                                       cluster_.upstream("up1").baseUrl(), "--model", "gpt-*"}));
+    key_ = cluster_.createKeyInSync("team-a", {});
+  }
+
+  // The newest records, newest first, once there are `n` of them.
+  Json waitRecords(size_t n, std::chrono::milliseconds within = 15s) {
+    Json records;
+    EXPECT_TRUE(waitFor(
+        [&] {
+          CommandResult r = cluster_.fwdctl({"-o", "json", "logs", "--limit", "100"});
+          Json j = Json::parse(r.stdout_text, nullptr, false);
+          if (r.exit_code != 0 || !j.is_object()) {
+            return false;
+          }
+          records = j["records"];
+          return records.size() >= n;
+        },
+        within, std::to_string(n) + " records"));
+    EXPECT_EQ(records.size(), n) << records.dump(2);
+    return records;
+  }
+
+  // The record whose request_id is `id`, or null.
+  static Json byRequestId(const Json& records, const std::string& id) {
+    for (const Json& r : records) {
+      if (r["request_id"] == id) {
+        return r;
+      }
+    }
+    return Json();
+  }
+
+  FwdCluster cluster_;
+  std::string key_;
+};
+
+TEST_F(RecordsTest, EveryRequestIsRecordedWithItsUsageAndOutcome) {
+  Response chat = cluster_.call("dp1", "POST", "/v1/chat/completions", key_, kChat);
+  ASSERT_EQ(chat.status, 200) << chat.body;
+  Response with = cluster_.call("dp1", "POST", "/v1/chat/completions", key_, kStreamWithUsage);
+  ASSERT_EQ(with.status, 200);
+  Response without =
+      cluster_.call("dp1", "POST", "/v1/chat/completions", key_, kStreamWithoutUsage);
+  ASSERT_EQ(without.status, 200);
+  Response failed =
+      cluster_.call("dp1", "POST", "/v1/chat/completions", key_, kChat, {{"x-fake-status", "500"}});
+  ASSERT_EQ(failed.status, 502) << failed.body;
+  Response unknown = cluster_.call("dp1", "POST", "/v1/chat/completions", "sk-wrong", kChat);
+  ASSERT_EQ(unknown.status, 401);
+
+  Json records = waitRecords(5);
+  // The upstream named its answers (x-request-id: fake-N): the record keeps that id.
+  ASSERT_FALSE(chat.header("x-request-id").empty());
+  Json c = byRequestId(records, chat.header("x-request-id"));
+  ASSERT_TRUE(c.is_object()) << records.dump(2);
+  EXPECT_EQ(c["key"], "team-a");
+  EXPECT_EQ(c["node_id"], "dp1");
+  EXPECT_EQ(c["client_ip"], "127.0.0.1");
+  EXPECT_EQ(c["method"], "POST");
+  EXPECT_EQ(c["path"], "/v1/chat/completions");
+  EXPECT_EQ(c["model"], "gpt-4o");
+  EXPECT_EQ(c["upstream"], "local");
+  EXPECT_EQ(c["status"], 200);
+  EXPECT_EQ(c["attempts"], 1);
+  EXPECT_EQ(c["stream"], false);
+  EXPECT_EQ(c["prompt_tokens"], 10);
+  EXPECT_EQ(c["completion_tokens"], 3);
+  EXPECT_EQ(c["usage_estimated"], false);
+  EXPECT_EQ(c["priced"], false);
+  EXPECT_EQ(c["outcome"], "ok");
+  EXPECT_EQ(c["bytes_in"], std::string(kChat).size());
+  EXPECT_EQ(c["bytes_out"], chat.body.size());
+  EXPECT_GT(c["latency_ms"].get<double>(), 0);
+  EXPECT_GE(c["latency_ms"].get<double>(), c["overhead_ms"].get<double>());
+  EXPECT_NE(c["id"], c["request_id"]);
+
+  Json s = byRequestId(records, with.header("x-request-id"));
+  ASSERT_TRUE(s.is_object());
+  EXPECT_EQ(s["stream"], true);
+  EXPECT_EQ(s["prompt_tokens"], 10);
+  EXPECT_EQ(s["completion_tokens"], 5);  // the fake's 5 chunks, as its usage chunk says
+  EXPECT_EQ(s["usage_estimated"], false);
+  EXPECT_GT(s["ttfb_ms"].get<double>(), 0);
+
+  Json e = byRequestId(records, without.header("x-request-id"));
+  ASSERT_TRUE(e.is_object());
+  EXPECT_EQ(e["usage_estimated"], true);
+  EXPECT_EQ(e["completion_tokens"], 5);  // one per content chunk
+  EXPECT_EQ(e["prompt_tokens"], (std::string(kStreamWithoutUsage).size() + 3) / 4);
+
+  // fwd answered these itself: the client got the record's own id.
+  ASSERT_EQ(failed.header("x-request-id").size(), 32u) << failed.body;
+  Json f = byRequestId(records, failed.header("x-request-id"));
+  ASSERT_TRUE(f.is_object()) << records.dump(2);
+  EXPECT_EQ(f["id"], f["request_id"]);
+  EXPECT_EQ(f["status"], 502);
+  EXPECT_EQ(f["error_code"], "upstream_error");
+  EXPECT_EQ(f["outcome"], "error");
+  ASSERT_EQ(f["failed_attempts"].size(), 1u);
+  EXPECT_EQ(f["failed_attempts"][0]["upstream"], "local");
+  EXPECT_EQ(f["failed_attempts"][0]["status"], 500);
+  EXPECT_EQ(f["prompt_tokens"], 0);
+  Json u = byRequestId(records, unknown.header("x-request-id"));
+  ASSERT_TRUE(u.is_object()) << records.dump(2);
+  EXPECT_EQ(u["status"], 401);
+  EXPECT_EQ(u["key"], "");
+  EXPECT_EQ(u["error_code"], "invalid_api_key");
+
+  Json usage = cluster_.fwdctlJson({"usage", "--key", "team-a"});
+  ASSERT_EQ(usage["rows"].size(), 1u) << usage.dump();
+  EXPECT_EQ(usage["rows"][0]["requests"], 4);
+  EXPECT_EQ(usage["rows"][0]["errors"], 1);
+  EXPECT_EQ(usage["rows"][0]["completion_tokens"], 3 + 5 + 5);
+
+  std::string metrics = httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics").body;
+  EXPECT_EQ(metricValue(metrics, "fwd_records_sent_total"), 5) << metrics;
+  EXPECT_EQ(metricValue(metrics, "fwd_records_spilled_total"), 0);
+}
+
+TEST_F(RecordsTest, RecordsMadeWhileTheControlPlaneIsDownArriveOnceItIsBack) {
+  ASSERT_EQ(cluster_.call("dp1", "POST", "/v1/chat/completions", key_, kChat).status, 200);
+  waitRecords(1);
+  cluster_.killControlPlane();
+  // The data plane serves on from its config; its records wait in the spill file.
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(cluster_.call("dp1", "POST", "/v1/chat/completions", key_, kChat).status, 200);
+  }
+  ASSERT_TRUE(waitFor(
+      [&] {
+        std::string m = httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics").body;
+        return metricValue(m, "fwd_records_spilled_total") == 20;
+      },
+      15s, "20 records spilled"));
+  ASSERT_TRUE(cluster_.restartControlPlaneOnSamePort());
+  Json records = waitRecords(21, 20s);
+  std::set<std::string> ids;
+  for (const Json& r : records) {
+    ids.insert(r["id"].get<std::string>());
+  }
+  EXPECT_EQ(ids.size(), 21u);
+  Json usage = cluster_.fwdctlJson({"usage"});
+  EXPECT_EQ(usage["rows"][0]["requests"], 21);
+  EXPECT_EQ(usage["rows"][0]["completion_tokens"], 21 * 3);
+  ASSERT_TRUE(waitFor(
+      [&] {
+        std::string m = httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics").body;
+        return metricValue(m, "fwd_records_spill_bytes") == 0;
+      },
+      15s, "an empty spill file"));
+}
+
+TEST_F(RecordsTest, WithRecordsOffNothingIsSentAndNoIdIsAdded) {
+  ASSERT_TRUE(cluster_.startDataPlane("quiet", {}, {"--records", "off"}));
+  ASSERT_TRUE(cluster_.waitInSync());
+  Response r = cluster_.call("quiet", "POST", "/v1/chat/completions", key_, kChat,
+                             {{"x-fake-status", "500"}});
+  ASSERT_EQ(r.status, 502);
+  EXPECT_FALSE(r.hasHeader("x-request-id"));
+  ASSERT_EQ(cluster_.call("dp1", "POST", "/v1/chat/completions", key_, kChat).status, 200);
+  Json records = waitRecords(1);
+  EXPECT_EQ(records[0]["node_id"], "dp1");
+  std::string m = httpRequest(cluster_.dataPlane("quiet").admin, "GET", "/metrics").body;
+  EXPECT_EQ(m.find("fwd_records_sent_total"), std::string::npos);
+}
+
+}  // namespace records_test
+}  // namespace fwd::harness
