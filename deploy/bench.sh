@@ -14,6 +14,9 @@
 #   deploy/bench.sh --policies      (a) and (b) also measure fwd-pol: fwd under a control plane
 #                                   of its own that configures IP rules, all request edits and
 #                                   an answer prefix (what the policies cost, paired with fwd)
+#   deploy/bench.sh --records       (a) and (b) also measure fwd-norec: fwd with --records off
+#                                   (what request records cost, paired with fwd, which sends
+#                                   a record of every request to its control plane)
 #   deploy/bench.sh --limits        (a) also measures fwd-lim: fwd under a control plane of its
 #                                   own whose key has a request rate, counted in memory, and
 #                                   fwd-redis: the same rate counted in a local redis-server
@@ -45,6 +48,7 @@ only="a,b,c,d,e"
 skip_portkey=0
 policies=0
 limits=0
+records=0
 wait_quiet_s=0
 out="$root/docs/benchmarks.md"
 usage() { sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
@@ -56,6 +60,7 @@ while (($#)); do
     --skip-portkey) skip_portkey=1 ;;
     --policies) policies=1 ;;
     --limits) limits=1 ;;
+    --records) records=1 ;;
     --wait-quiet) wait_quiet_s="${2:?--wait-quiet needs seconds}"; shift ;;
     --wait-quiet=*) wait_quiet_s="${1#--wait-quiet=}" ;;
     --out) out="${2:?--out needs a file}"; shift ;;
@@ -240,6 +245,8 @@ cpr_port=$((base + 24))       # fwd-redis: fwd whose key's request rate is count
 fwdr_port=$((base + 25))
 fwdr_admin=$((base + 26))
 redis_port=$((base + 27))
+fwdn_port=$((base + 28))      # fwd-norec: fwd with --records off
+fwdn_admin=$((base + 29))
 
 # 5,000 held streams need ~10,000 descriptors in the proxy (client + upstream side).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -317,12 +324,12 @@ if ((limits)) && { want a || want c; }; then
   rctl settings set redis_url "redis://127.0.0.1:$redis_port/0" >/dev/null
 fi
 
-start_dp() {  # NAME CPUS PORT ADMIN WORKERS [DP_BIN CP_PORT CP_DIR]
+start_dp() {  # NAME CPUS PORT ADMIN WORKERS [DP_BIN CP_PORT CP_DIR [FLAGS...]]
   mkdir -p "$work/state-$1"
   start "$1" "$2" "${6:-$dp_bin}" --control-plane "127.0.0.1:${7:-$cp_port}" \
     --node-token-file "$work/${8:-cp}/node.token" --listen "127.0.0.1:$3" \
     --admin-listen "127.0.0.1:$4" --state-dir "$work/state-$1" --node-id "$1" --workers "$5" \
-    --log-level warn
+    --log-level warn "${@:9}"
 }
 wait_ready() {  # ADMIN_PORT NAME
   local i
@@ -346,6 +353,10 @@ if want a || want b; then
   if ((policies)); then
     start_dp fwd-pol 1 "$fwdp_port" "$fwdp_admin" 1 "$dp_bin" "$cpp_port" cp-pol
     wait_ready "$fwdp_admin" fwd-pol
+  fi
+  if ((records)); then
+    start_dp fwd-norec 1 "$fwdn_port" "$fwdn_admin" 1 "$dp_bin" "$cp_port" cp --records off
+    wait_ready "$fwdn_admin" fwd-norec
   fi
 fi
 if ((limits)) && { want a || want c; }; then
@@ -580,6 +591,8 @@ target_setup() {
       t_port=$fwdb_port; t_pids=("$pid_fwd_base"); t_headers=(-H "Authorization: Bearer $base_key") ;;
     fwd-pol)
       t_port=$fwdp_port; t_pids=("$pid_fwd_pol"); t_headers=(-H "Authorization: Bearer $pol_key") ;;
+    fwd-norec)
+      t_port=$fwdn_port; t_pids=("$pid_fwd_norec"); t_headers=(-H "Authorization: Bearer $fwd_key") ;;
     fwd-lim)
       t_port=$fwdl_port; t_pids=("$pid_fwd_lim"); t_headers=(-H "Authorization: Bearer $lim_key") ;;
     fwd-redis)
@@ -677,6 +690,7 @@ emit() { printf '%s\n' "$*" | tee -a "$report"; }
 targets_ab=(direct nginx haproxy fwd)
 [[ -z "$base_build" ]] || targets_ab+=(fwd-base)
 ((!policies)) || targets_ab+=(fwd-pol)
+((!records)) || targets_ab+=(fwd-norec)
 ((!limits)) || targets_ab+=(fwd-lim fwd-redis)
 [[ -n "$portkey_skip" ]] || targets_ab+=(portkey)
 # fwd_pairs WL: what fwd-base and fwd-pol cost next to fwd, paired round by round.
@@ -691,6 +705,14 @@ fwd_pairs() {
     read -r x lo hi <<<"$(paired "$wl" fwd-pol fwd cpu_us)"
     emit ""
     emit "fwd-pol (IP rules, every request edit and an answer prefix configured) against fwd: CPU per $unit $(fmt "${R[$wl:fwd-pol:cpu_us]}" 1) vs $(fmt "${R[$wl:fwd:cpu_us]}" 1) µs (medians), paired ratio $(printf '%.2f' "$x")× (rounds $(printf '%.2f' "$lo")–$(printf '%.2f' "$hi")×)."
+  fi
+  if ((records)) && [[ -n "${R[$wl:fwd-norec:cpu_us]:-}" ]]; then
+    read -r x lo hi <<<"$(paired "$wl" fwd fwd-norec cpu_us)"
+    emit ""
+    emit "fwd (a record of every request sent to its control plane) against fwd-norec (\`--records off\`): CPU per $unit $(fmt "${R[$wl:fwd:cpu_us]}" 1) vs $(fmt "${R[$wl:fwd-norec:cpu_us]}" 1) µs (medians), paired ratio $(printf '%.2f' "$x")× (rounds $(printf '%.2f' "$lo")–$(printf '%.2f' "$hi")×)."
+    local m
+    m="$(curl -fs "http://127.0.0.1:$fwd_admin/metrics" | grep '^fwd_records_' | tr '\n' ' ')"
+    emit "fwd's records so far: $m"
   fi
   if ((limits)) && [[ -n "${R[$wl:fwd-lim:cpu_us]:-}" ]]; then
     read -r x lo hi <<<"$(paired "$wl" fwd-lim fwd cpu_us)"
@@ -732,7 +754,7 @@ virt_line() {
 : >"$report"
 emit "# fwd benchmarks"
 emit ""
-emit "Produced by \`deploy/bench.sh$( ((quick)) && echo ' --quick')$([[ "$only" == "a,b,c,d,e" ]] || echo " --only $only")$( ((skip_portkey)) && echo ' --skip-portkey')$([[ "$wait_quiet_s" == 0 ]] || echo " --wait-quiet $wait_quiet_s")$( ((policies)) && echo ' --policies')$( ((limits)) && echo ' --limits')\` on $(date -u '+%Y-%m-%d %H:%M UTC'), fwd at \`$git_rev\`. Rerun it to refresh this page; numbers from another machine are not comparable."
+emit "Produced by \`deploy/bench.sh$( ((quick)) && echo ' --quick')$([[ "$only" == "a,b,c,d,e" ]] || echo " --only $only")$( ((skip_portkey)) && echo ' --skip-portkey')$([[ "$wait_quiet_s" == 0 ]] || echo " --wait-quiet $wait_quiet_s")$( ((policies)) && echo ' --policies')$( ((limits)) && echo ' --limits')$( ((records)) && echo ' --records')\` on $(date -u '+%Y-%m-%d %H:%M UTC'), fwd at \`$git_rev\`. Rerun it to refresh this page; numbers from another machine are not comparable."
 emit ""
 emit "| Machine | |"
 emit "|---|---|"
@@ -786,6 +808,7 @@ stream_table() {
   local targets=(direct nginx haproxy haproxy-nd fwd)
   [[ -z "$base_build" ]] || targets+=(fwd-base)
   ((!policies)) || targets+=(fwd-pol)
+  ((!records)) || targets+=(fwd-norec)
   [[ "$wl" != b || -n "$portkey_skip" || -n "$portkey_stream_skip" ]] || targets+=(portkey)
   wrk_rounds "$wl" "${targets[@]}" fwd-w2 -- "$stream_body" "$@"
   emit ""
