@@ -17,10 +17,13 @@ grpc::Status RecordsServiceImpl::Push(
                           "a batch holds at most " + std::to_string(kMaxBatch) + " records, got " +
                               std::to_string(batch.records_size()));
     }
-    for (const fwd::v1::Record& r : batch.records()) {
+    for (fwd::v1::Record& r : *batch.mutable_records()) {
       if (r.id().empty() || r.id().size() > kMaxIdSize) {
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                             "every record needs an id of 1 to 64 bytes");
+      }
+      if (r.node_id().empty()) {
+        r.set_node_id(batch.node_id());
       }
     }
     absl::StatusOr<size_t> stored = store_.write({batch.records().begin(), batch.records().end()});

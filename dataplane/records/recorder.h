@@ -67,17 +67,21 @@ class Recorder {
   /// Drains the rings and pushes what they hold (or spills it), then joins. Idempotent.
   void stop();
 
-  /// Turns an entry into the record the control plane stores.
-  static void toProto(const RecordEntry& e, const std::string& node_id, fwd::v1::Record& out);
+  /// Turns an entry into the record the control plane stores (all but node_id, which goes with
+  /// the batch); `out` is empty, or cleared (it keeps its strings' memory for the next record).
+  static void toProto(const RecordEntry& e, fwd::v1::Record& out);
 
  private:
   void run();
-  /// Moves up to `max` ring entries into `out` as records; returns how many.
-  size_t drain(std::vector<fwd::v1::RecordBatch>& out, size_t max);
-  /// Sends what is spilled, then `batches`, on one push stream; what was not stored is
-  /// spilled. Returns false when the push failed.
-  bool push(std::vector<fwd::v1::RecordBatch>& batches, std::chrono::milliseconds timeout);
-  void spill(std::vector<fwd::v1::RecordBatch>& batches, size_t from);
+  /// Moves up to `max` ring entries into batches_ as records; returns how many.
+  size_t drain(size_t max);
+  /// Sends what is spilled, then the batches drained, on one push stream; what was not stored
+  /// is spilled. Returns false when the push failed.
+  bool push(std::chrono::milliseconds timeout);
+  /// Spills batches_[from, used_).
+  void spill(size_t from);
+  /// Empties the batches drained, keeping their memory for the next ones.
+  void release();
   void countRingDrops();
 
   Options options_;
@@ -85,6 +89,10 @@ class Recorder {
   SpillFile spill_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<fwd::v1::RecordsService::Stub> stub_;
+  // Batches of records drained from the rings, reused round after round so that a record's
+  // strings are not allocated anew each time; the first used_ are in use.
+  std::vector<fwd::v1::RecordBatch> batches_;
+  size_t used_ = 0;
   std::uint64_t seq_ = 0;
   std::uint64_t ring_drops_counted_ = 0;
   std::chrono::milliseconds backoff_{0};

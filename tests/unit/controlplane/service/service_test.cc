@@ -782,8 +782,10 @@ TEST_F(ServiceTest, DataPlanesPushRecordsThatAreStoredOnceAndAcked) {
   auto stream = records_stub_->Push(context.get());
   fwd::v1::RecordBatch batch;
   batch.set_seq(1);
+  batch.set_node_id("dp-1");  // for the records that name no node of their own
   *batch.add_records() = record("r1");
   *batch.add_records() = record("r2");
+  batch.mutable_records(1)->set_node_id("dp-2");
   ASSERT_TRUE(stream->Write(batch));
   fwd::v1::RecordAck ack;
   ASSERT_TRUE(stream->Read(&ack));
@@ -806,6 +808,12 @@ TEST_F(ServiceTest, DataPlanesPushRecordsThatAreStoredOnceAndAcked) {
   auto stored = records_->recent(records::Query());
   ASSERT_TRUE(stored.ok()) << stored.status();
   ASSERT_EQ(stored->size(), 3u);
+  std::map<std::string, std::string> nodes;
+  for (const fwd::v1::Record& r : *stored) {
+    nodes[r.id()] = r.node_id();
+  }
+  EXPECT_EQ(nodes,
+            (std::map<std::string, std::string>{{"r1", "dp-1"}, {"r2", "dp-2"}, {"r3", "dp-1"}}));
 
   // fwdctl usage reads them back, added up.
   fwd::v1::GetUsageRequest usage;

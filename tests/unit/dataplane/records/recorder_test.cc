@@ -38,7 +38,11 @@ class FakeRecordsService final : public fwd::v1::RecordsService::Service {
       ack.set_seq(batch.seq());
       for (const auto& r : batch.records()) {
         ++received;
-        if (records.emplace(r.id(), r).second) {
+        fwd::v1::Record kept = r;
+        if (kept.node_id().empty()) {
+          kept.set_node_id(batch.node_id());  // as the control plane does
+        }
+        if (records.emplace(r.id(), kept).second) {
           ack.set_stored(ack.stored() + 1);
         }
       }
