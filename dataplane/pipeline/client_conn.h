@@ -68,6 +68,7 @@ struct ClientConn {
   proxy::Deadline deadline;
   std::string response_head;  // reused for every response on this connection
   RelayBuffer relay;          // reused for every response on this connection
+  std::string answer_tail;    // the end of each answer, for records (usage/answer_scan.h)
   config::KeyMemo key;        // the key this connection authenticated with last
   std::string address;        // the peer's IP address, as upstreams see it in X-Forwarded-For
   common::net::IpAddress ip;  // the same, for IP rules

@@ -359,6 +359,7 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
   }
   if (sse && events.eventCount() > 0) {
     ctx.pinned->metrics.streamedEvents(t.index, t.name).add(events.eventCount());
+    ctx.stream_events = events.eventCount();
   }
 
   if (upstream_failed) {

@@ -98,6 +98,7 @@ struct RequestContext {
   std::vector<FailedAttempt> failed_attempts;
   Clock::duration upstream_time{};  // spent in attempts: fwd's own share is the rest
   std::uint64_t bytes_out = 0;      // of the answer's body, as the client got it
+  std::uint64_t stream_events = 0;  // SSE events relayed
   // Records (records/): the relay's scan of the answer, on while the data plane records; and
   // whether the request carries images, audio or files.
   std::optional<usage::AnswerScanner> answer_scan;

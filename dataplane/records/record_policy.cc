@@ -41,16 +41,17 @@ std::uint64_t micros(Clock::duration d) {
 }
 
 // The tokens the answer used: as the upstream reported them (read by the limits policy's
-// editor, or by the answer scan), else estimated for an answer that came: the prompt at a token
-// per 4 bytes of body, the completion at a token per content chunk of a stream or per 4 bytes of
-// a JSON answer's content.
-usage::Usage tokensUsed(const pipeline::RequestContext& ctx, proxy::WorkerContext& w) {
+// editor, or at the end of the answer), else estimated for an answer that came: the prompt at a
+// token per 4 bytes of body, the completion at about a token per event of a stream, or per 4
+// bytes of a JSON answer.
+usage::Usage tokensUsed(const pipeline::RequestContext& ctx, const usage::AnswerScanner::End& end,
+                        proxy::WorkerContext& w) {
   if (ctx.usage.reported) {
     return ctx.usage;
   }
   usage::Usage u;
-  if (ctx.answer_scan && !ctx.answer_scan->usageJson().empty()) {
-    std::string json(ctx.answer_scan->usageJson());
+  if (!end.usage.empty()) {
+    std::string json(end.usage);
     if (usage::readUsageObject(w.json, json, u)) {
       return u;
     }
@@ -60,10 +61,10 @@ usage::Usage tokensUsed(const pipeline::RequestContext& ctx, proxy::WorkerContex
   }
   u.estimated = true;
   u.prompt = usage::estimateTokens(ctx.req.body().size());
-  if (ctx.answer_scan) {
-    u.completion = ctx.body.stream ? ctx.answer_scan->contentStrings()
-                                   : usage::estimateTokens(ctx.answer_scan->contentBytes());
-  }
+  // A stream: about a token per event but [DONE]; a JSON answer: a token per 4 bytes.
+  u.completion = ctx.stream_events > 0
+                     ? ctx.stream_events - 1
+                     : usage::estimateTokens(ctx.answer_scan ? ctx.answer_scan->bytes() : 0);
   u.total = u.prompt + u.completion;
   return u;
 }
@@ -108,7 +109,7 @@ std::optional<proxy::ApiError> RecordRequests::onClient(pipeline::RequestContext
 
 std::optional<proxy::ApiError> RecordRequests::onRequest(pipeline::RequestContext& ctx,
                                                          policy::WorkerSlot*) const {
-  ctx.answer_scan.emplace();
+  ctx.answer_scan.emplace(ctx.client.answer_tail);
   ctx.multimodal = isMultimodal(ctx.path, ctx.req.body());
   return std::nullopt;
 }
@@ -150,7 +151,11 @@ void RecordRequests::onFinish(const pipeline::RequestOutcome& o, policy::WorkerS
   e->latency_us = micros(latency);
   e->ttfb_us = ctx.first_byte ? micros(*ctx.first_byte - ctx.start) : 0;
   e->overhead_us = micros(latency - ctx.upstream_time);
-  usage::Usage u = tokensUsed(ctx, w);
+  usage::AnswerScanner::End end_of_answer;
+  if (ctx.answer_scan) {
+    end_of_answer = ctx.answer_scan->end();
+  }
+  usage::Usage u = tokensUsed(ctx, end_of_answer, w);
   e->prompt_tokens = u.prompt;
   e->completion_tokens = u.completion;
   e->cached_tokens = u.cached;
@@ -167,7 +172,7 @@ void RecordRequests::onFinish(const pipeline::RequestOutcome& o, policy::WorkerS
   e->bytes_out = ctx.bytes_out;
   e->outcome = recordOutcome(o.status, o.error_code, ctx.first_byte.has_value());
   e->stream = o.stream;
-  e->tool_calls = ctx.answer_scan && ctx.answer_scan->toolCalls();
+  e->tool_calls = end_of_answer.tool_calls;
   e->multimodal = ctx.multimodal;
   e->method.assign(boost::beast::http::to_string(ctx.req.method()));
   // Never the query: clients put keys there (Azure's api-key=...).

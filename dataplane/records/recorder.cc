@@ -189,6 +189,7 @@ void Recorder::spill(size_t from) {
     auto n = static_cast<double>(batch.records_size());
     absl::Status st = spill_.append(batch);
     if (st.ok()) {
+      spill_bytes_.Set(static_cast<double>(spill_.bytes()));  // before the count tests wait on
       spilled_.Increment(n);
     } else if (absl::IsResourceExhausted(st)) {
       dropped_spill_full_.Increment(n);

@@ -8,212 +8,96 @@ namespace {
 
 namespace od = simdjson::ondemand;
 
-// Keys of interest are short; a longer string is no key of interest.
-constexpr size_t kMaxName = 24;
-
 bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-const char* find(const char* from, const char* to, char c) {
-  return static_cast<const char*>(std::memchr(from, c, static_cast<size_t>(to - from)));
+size_t skipSpace(std::string_view t, size_t at) {
+  while (at < t.size() && isSpace(t[at])) {
+    ++at;
+  }
+  return at;
+}
+
+// Where the JSON object starting at `at` ends (just past its '}'), or npos when it does not end
+// in `t`.
+size_t objectEnd(std::string_view t, size_t at) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (size_t i = at; i < t.size(); ++i) {
+    char c = t[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if ((c == '}' || c == ']') && --depth == 0) {
+      return i + 1;
+    }
+  }
+  return std::string_view::npos;
 }
 
 }  // namespace
 
 void AnswerScanner::feed(std::string_view b) {
   bytes_ += b.size();
-  size_t i = 0;
-  while (i < b.size()) {
-    switch (state_) {
-      case State::kOut: {
-        const char* q = find(b.data() + i, b.data() + b.size(), '"');
-        if (q == nullptr) {
-          return;
-        }
-        i = static_cast<size_t>(q - b.data()) + 1;
-        state_ = State::kString;
-        value_string_ = false;
-        escaped_ = false;
-        name_.clear();
-        name_overflow_ = false;
-        string_bytes_ = 0;
-        break;
-      }
-      case State::kString:
-        i = scanString(b, i);
-        break;
-      case State::kAfterKey: {
-        char c = b[i];
-        if (isSpace(c)) {
-          ++i;
-          break;
-        }
-        if (!colon_) {
-          if (c == ':') {
-            colon_ = true;
-            ++i;
-          } else {
-            state_ = State::kOut;  // a string, but no key: look at `c` again
-          }
-          break;
-        }
-        state_ = State::kOut;
-        if (key_ == Key::kUsage && c == '{') {
-          state_ = State::kUsage;
-          copy_.assign(1, '{');
-          depth_ = 1;
-          copy_in_string_ = false;
-          copy_escaped_ = false;
-          ++i;
-        } else if (key_ == Key::kToolCalls && c == '[') {
-          state_ = State::kToolArray;
-          ++i;
-        } else if ((key_ == Key::kContent || key_ == Key::kType) && c == '"') {
-          state_ = State::kString;
-          value_string_ = true;
-          escaped_ = false;
-          name_.clear();
-          name_overflow_ = false;
-          string_bytes_ = 0;
-          ++i;
-        }
-        break;
-      }
-      case State::kToolArray: {
-        char c = b[i];
-        if (isSpace(c)) {
-          ++i;
-          break;
-        }
-        tool_calls_ = tool_calls_ || c != ']';
-        state_ = State::kOut;
-        break;
-      }
-      case State::kUsage:
-        i = scanUsage(b, i);
-        break;
-    }
-  }
-}
-
-size_t AnswerScanner::scanString(std::string_view b, size_t i) {
-  const char* begin = b.data() + i;
-  const char* end = b.data() + b.size();
-  for (const char* from = begin;;) {
-    const char* q = find(from, end, '"');
-    const char* limit = q != nullptr ? q : end;
-    // A raw newline cannot be inside a JSON string: what looked like one was not (SSE text).
-    if (const char* nl = find(from, limit, '\n')) {
-      state_ = State::kOut;
-      return static_cast<size_t>(nl - b.data()) + 1;
-    }
-    // The backslashes just before `limit`, and those carried from earlier bytes when the run
-    // reaches back to them: an odd run escapes what follows.
-    const char* run = limit;
-    while (run > begin && run[-1] == '\\') {
-      --run;
-    }
-    size_t backslashes = static_cast<size_t>(limit - run);
-    bool odd = (backslashes % 2 == 1) != (run == begin && escaped_);
-    size_t taken = static_cast<size_t>(limit - begin);
-    if (!name_overflow_) {
-      if (name_.size() + taken <= kMaxName) {
-        name_.append(begin, taken);
-      } else {
-        name_overflow_ = true;
-      }
-    }
-    if (q == nullptr) {
-      string_bytes_ += taken;
-      escaped_ = odd;
-      return b.size();
-    }
-    if (odd) {
-      from = q + 1;  // an escaped quote: the string goes on
-      if (!name_overflow_) {
-        name_overflow_ = name_.size() + 1 > kMaxName;
-        if (!name_overflow_) {
-          name_ += '"';
-        }
-      }
-      string_bytes_ += taken + 1;
-      begin = from;
-      escaped_ = false;
-      if (from == end) {
-        return b.size();
-      }
-      continue;
-    }
-    string_bytes_ += taken;
-    endString();
-    return static_cast<size_t>(q - b.data()) + 1;
-  }
-}
-
-void AnswerScanner::endString() {
-  if (value_string_) {
-    if (key_ == Key::kContent && string_bytes_ > 0) {
-      ++content_strings_;
-      content_bytes_ += string_bytes_;
-    } else if (key_ == Key::kType && !name_overflow_ && name_ == "function_call") {
-      tool_calls_ = true;
-    }
-    state_ = State::kOut;
+  if (b.size() >= kTailBytes) {
+    tail_.assign(b.substr(b.size() - kTailBytes));
     return;
   }
-  key_ = Key::kNone;
-  if (!name_overflow_) {
-    std::string_view n = name_;
-    if (n == "usage") {
-      key_ = Key::kUsage;
-    } else if (n == "tool_calls") {
-      key_ = Key::kToolCalls;
-    } else if (n == "content" || n == "text" || n == "reasoning_content" || n == "reasoning" ||
-               n == "refusal" || n == "arguments" || n == "delta") {
-      key_ = Key::kContent;
-    } else if (n == "type") {
-      key_ = Key::kType;
-    }
+  // Grows to twice the tail, then drops all but the last kTailBytes at once: each byte fed is
+  // moved at most once.
+  if (tail_.size() + b.size() > 2 * kTailBytes) {
+    tail_.erase(0, tail_.size() + b.size() - kTailBytes);
   }
-  state_ = key_ == Key::kNone ? State::kOut : State::kAfterKey;
-  colon_ = false;
+  tail_.append(b);
 }
 
-size_t AnswerScanner::scanUsage(std::string_view b, size_t i) {
-  size_t start = i;
-  for (; i < b.size(); ++i) {
-    char c = b[i];
-    if (copy_in_string_) {
-      if (copy_escaped_) {
-        copy_escaped_ = false;
-      } else if (c == '\\') {
-        copy_escaped_ = true;
-      } else if (c == '"') {
-        copy_in_string_ = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      copy_in_string_ = true;
-    } else if (c == '{' || c == '[') {
-      ++depth_;
-    } else if (c == '}' || c == ']') {
-      if (--depth_ == 0) {
-        copy_.append(b.data() + start, i + 1 - start);
-        if (copy_.size() <= kMaxUsageBytes) {
-          usage_.swap(copy_);
+AnswerScanner::End AnswerScanner::end() const {
+  End out;
+  std::string_view t = tail_;
+  size_t usage_at = std::string_view::npos;
+  // Keys and values are found at their opening quote; a quote inside a string is escaped
+  // (\"usage\"), so text that mentions them does not match.
+  for (size_t q = t.find('"'); q != std::string_view::npos; q = t.find('"', q + 1)) {
+    std::string_view rest = t.substr(q + 1);
+    if (rest.starts_with("usage\"")) {
+      size_t v = skipSpace(t, q + 7);
+      if (v < t.size() && t[v] == ':') {
+        v = skipSpace(t, v + 1);
+        if (v < t.size() && t[v] == '{') {
+          usage_at = v;
         }
-        copy_.clear();
-        state_ = State::kOut;
-        return i + 1;
       }
+    } else if (rest.starts_with("tool_calls\"")) {
+      size_t v = skipSpace(t, q + 12);
+      if (v < t.size() && t[v] == ':') {
+        v = skipSpace(t, v + 1);
+        if (v < t.size() && t[v] == '[') {
+          v = skipSpace(t, v + 1);
+          out.tool_calls = out.tool_calls || (v < t.size() && t[v] != ']');
+        }
+      } else {
+        out.tool_calls = true;  // the value "tool_calls": finish_reason
+      }
+    } else if (rest.starts_with("function_call\"")) {
+      out.tool_calls = true;
     }
   }
-  copy_.append(b.data() + start, b.size() - start);
-  if (copy_.size() > kMaxUsageBytes) {
-    copy_.clear();
-    state_ = State::kOut;  // too long to be usage: scan its keys as any others
+  if (usage_at != std::string_view::npos) {
+    size_t end = objectEnd(t, usage_at);
+    if (end != std::string_view::npos) {
+      out.usage = t.substr(usage_at, end - usage_at);
+    }
   }
-  return b.size();
+  return out;
 }
 
 namespace {
