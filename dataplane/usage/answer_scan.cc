@@ -6,8 +6,6 @@
 namespace fwd::dataplane::usage {
 namespace {
 
-namespace od = simdjson::ondemand;
-
 bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 size_t skipSpace(std::string_view t, size_t at) {
@@ -98,73 +96,6 @@ AnswerScanner::End AnswerScanner::end() const {
     }
   }
   return out;
-}
-
-namespace {
-
-simdjson::padded_string_view padded(std::string& json) {
-  if (json.capacity() < json.size() + simdjson::SIMDJSON_PADDING) {
-    json.reserve(json.size() + simdjson::SIMDJSON_PADDING);
-  }
-  return simdjson::padded_string_view(json.data(), json.size(), json.capacity());
-}
-
-}  // namespace
-
-bool readUsageObject(od::parser& parser, std::string& json, Usage& out) {
-  od::document doc;
-  od::object object;
-  if (parser.iterate(padded(json)).get(doc) || doc.get_object().get(object)) {
-    return false;
-  }
-  Usage u;
-  bool any = false;
-  for (auto field : object) {
-    std::string_view key;
-    if (field.unescaped_key().get(key)) {
-      return false;
-    }
-    od::value v = field.value();
-    std::uint64_t n = 0;
-    if (key == "prompt_tokens" || key == "input_tokens") {
-      if (!v.get_uint64().get(n)) {
-        any = true;
-        u.prompt = n;
-      }
-    } else if (key == "completion_tokens" || key == "output_tokens") {
-      if (!v.get_uint64().get(n)) {
-        any = true;
-        u.completion = n;
-      }
-    } else if (key == "total_tokens") {
-      if (!v.get_uint64().get(n)) {
-        u.total = n;
-      }
-    } else if (key == "prompt_tokens_details" || key == "input_tokens_details") {
-      od::object details;
-      if (!v.get_object().get(details) &&
-          !details.find_field_unordered("cached_tokens").get_uint64().get(n)) {
-        u.cached = n;
-      }
-    } else if (key == "completion_tokens_details" || key == "output_tokens_details") {
-      od::object details;
-      if (!v.get_object().get(details) &&
-          !details.find_field_unordered("reasoning_tokens").get_uint64().get(n)) {
-        u.reasoning = n;
-      }
-    }
-  }
-  if (!any) {
-    return false;
-  }
-  u.cached = std::min(u.cached, u.prompt);
-  u.reasoning = std::min(u.reasoning, u.completion);
-  if (u.total == 0) {
-    u.total = u.prompt + u.completion;
-  }
-  u.reported = true;
-  out = u;
-  return true;
 }
 
 }  // namespace fwd::dataplane::usage

@@ -8,8 +8,6 @@
 // stream are read alike. Worker thread; one per request.
 #pragma once
 
-#include <simdjson.h>
-
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -44,12 +42,5 @@ class AnswerScanner {
   std::string& tail_;
   std::uint64_t bytes_ = 0;
 };
-
-/// Reads a bare usage object (AnswerScanner::End::usage) into `out`: chat and completions naming
-/// (prompt_tokens, completion_tokens, prompt_tokens_details.cached_tokens,
-/// completion_tokens_details.reasoning_tokens) or the Responses API's (input_tokens,
-/// output_tokens, input_tokens_details.cached_tokens, output_tokens_details.reasoning_tokens).
-/// False when it is not an object with any of them. `json` may grow in capacity for padding.
-bool readUsageObject(simdjson::ondemand::parser& parser, std::string& json, Usage& out);
 
 }  // namespace fwd::dataplane::usage

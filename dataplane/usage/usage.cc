@@ -68,6 +68,62 @@ bool readUsage(od::parser& parser, std::string& json, Usage& out) {
   return true;
 }
 
+bool readUsageObject(od::parser& parser, std::string& json, Usage& out) {
+  od::document doc;
+  od::object object;
+  if (parser.iterate(padded(json)).get(doc) || doc.get_object().get(object)) {
+    return false;
+  }
+  Usage u;
+  bool any = false;
+  for (auto field : object) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) {
+      return false;
+    }
+    od::value v = field.value();
+    std::uint64_t n = 0;
+    if (key == "prompt_tokens" || key == "input_tokens") {
+      if (!v.get_uint64().get(n)) {
+        any = true;
+        u.prompt = n;
+      }
+    } else if (key == "completion_tokens" || key == "output_tokens") {
+      if (!v.get_uint64().get(n)) {
+        any = true;
+        u.completion = n;
+      }
+    } else if (key == "total_tokens") {
+      if (!v.get_uint64().get(n)) {
+        u.total = n;
+      }
+    } else if (key == "prompt_tokens_details" || key == "input_tokens_details") {
+      od::object details;
+      if (!v.get_object().get(details) &&
+          !details.find_field_unordered("cached_tokens").get_uint64().get(n)) {
+        u.cached = n;
+      }
+    } else if (key == "completion_tokens_details" || key == "output_tokens_details") {
+      od::object details;
+      if (!v.get_object().get(details) &&
+          !details.find_field_unordered("reasoning_tokens").get_uint64().get(n)) {
+        u.reasoning = n;
+      }
+    }
+  }
+  if (!any) {
+    return false;
+  }
+  u.cached = std::min(u.cached, u.prompt);
+  u.reasoning = std::min(u.reasoning, u.completion);
+  if (u.total == 0) {
+    u.total = u.prompt + u.completion;
+  }
+  u.reported = true;
+  out = u;
+  return true;
+}
+
 bool readAsk(od::parser& parser, std::string& body, Ask& out) {
   od::document doc;
   od::object object;

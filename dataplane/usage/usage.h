@@ -15,11 +15,11 @@ namespace fwd::dataplane::usage {
 struct Usage {
   std::uint64_t prompt = 0;
   std::uint64_t completion = 0;
-  std::uint64_t total = 0;   // prompt + completion when the upstream gave no total
-  std::uint64_t cached = 0;  // of prompt: prompt_tokens_details.cached_tokens
+  std::uint64_t total = 0;      // prompt + completion when the upstream gave no total
+  std::uint64_t cached = 0;     // of prompt: prompt_tokens_details.cached_tokens
   std::uint64_t reasoning = 0;  // of completion: completion_tokens_details.reasoning_tokens
-  bool reported = false;     // read from the answer; false: nothing read (or estimated)
-  bool estimated = false;    // fwd's estimate: no usage came with the answer
+  bool reported = false;        // read from the answer; false: nothing read (or estimated)
+  bool estimated = false;       // fwd's estimate: no usage came with the answer
   // What estimates are made from: chunks of a stream that carried content.
   std::uint64_t content_events = 0;
 };
@@ -28,6 +28,13 @@ struct Usage {
 /// when there is none (absent, null, not an object, or `json` not JSON). `json` may grow in
 /// capacity for simdjson's padding.
 bool readUsage(simdjson::ondemand::parser& parser, std::string& json, Usage& out);
+
+/// Reads a bare usage object (as answer_scan.h finds it) into `out`: chat and completions naming
+/// (prompt_tokens, completion_tokens, prompt_tokens_details.cached_tokens,
+/// completion_tokens_details.reasoning_tokens) or the Responses API's (input_tokens,
+/// output_tokens, input_tokens_details.cached_tokens, output_tokens_details.reasoning_tokens).
+/// False when it is not an object with any of them. `json` may grow in capacity for padding.
+bool readUsageObject(simdjson::ondemand::parser& parser, std::string& json, Usage& out);
 
 /// A stream event's data that carries a usage object and no choice: the extra chunk an upstream
 /// sends when stream_options.include_usage is set. Checks the bytes first, parses only then.

@@ -141,6 +141,15 @@ class RecorderTest : public ::testing::Test {
     return false;
   }
 
+  // Waits until the metric reaches `at_least` (10 s at most); returns its value then.
+  double waitMetric(const std::string& name, double at_least, const std::string& reason = "") {
+    auto until = std::chrono::steady_clock::now() + 10s;
+    while (metric(name, reason) < at_least && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(5ms);
+    }
+    return metric(name, reason);
+  }
+
   double metric(const std::string& name, const std::string& reason = "") {
     for (const auto& family : registry_.Collect()) {
       if (family.name != name) {
@@ -256,17 +265,13 @@ TEST_F(RecorderTest, WhileTheControlPlaneIsDownRecordsWaitInTheSpillFileAndArriv
   Recorder recorder(options(), registry_);
   recorder.start();
   put(recorder, 0, 2500);
-  auto until = std::chrono::steady_clock::now() + 10s;
-  while (metric("fwd_records_spilled_total") < 2500 && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(5ms);
-  }
-  EXPECT_EQ(metric("fwd_records_spilled_total"), 2500);
+  EXPECT_EQ(waitMetric("fwd_records_spilled_total", 2500), 2500);
   EXPECT_GT(metric("fwd_records_push_failures_total"), 0);
   EXPECT_GT(metric("fwd_records_spill_bytes"), 0);
   startServer();
   put(recorder, 0, 10, 2500);
   ASSERT_TRUE(waitStored(2510));
-  until = std::chrono::steady_clock::now() + 10s;
+  auto until = std::chrono::steady_clock::now() + 10s;
   while (metric("fwd_records_spill_bytes") != 0 && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(5ms);
   }
@@ -283,11 +288,7 @@ TEST_F(RecorderTest, AFailingControlPlaneGetsTheRecordsAgainOnceItStores) {
   Recorder recorder(options(), registry_);
   recorder.start();
   put(recorder, 0, 5);
-  auto until = std::chrono::steady_clock::now() + 10s;
-  while (metric("fwd_records_spilled_total") < 5 && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(5ms);
-  }
-  ASSERT_EQ(metric("fwd_records_spilled_total"), 5);
+  ASSERT_EQ(waitMetric("fwd_records_spilled_total", 5), 5);
   {
     std::lock_guard lock(service_.mu);
     service_.failing = false;
@@ -320,11 +321,7 @@ TEST_F(RecorderTest, AFullSpillFileDropsAndCounts) {
   Recorder recorder(o, registry_);
   recorder.start();
   put(recorder, 0, 9);
-  auto until = std::chrono::steady_clock::now() + 10s;
-  while (metric("fwd_records_dropped_total", "spill_full") < 9 &&
-         std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(5ms);
-  }
+  waitMetric("fwd_records_dropped_total", 9, "spill_full");
   recorder.stop();
   EXPECT_EQ(metric("fwd_records_dropped_total", "spill_full"), 9);
   EXPECT_EQ(metric("fwd_records_spilled_total"), 0);
