@@ -8,6 +8,8 @@
 #   deploy/icount.sh build-bench -- --rate '1000000000/minute'    # a key with a request rate
 #   FWD_ICOUNT_REDIS=1 deploy/icount.sh build-bench -- --rate '1000000000/minute'
 #                                               # the same rate counted in a local redis-server
+#   FWD_ICOUNT_DP_FLAGS='--records off' deploy/icount.sh build-bench
+#                                               # extra flags for the data plane
 #
 # Starts the build's fake upstream, control plane and a one-worker data plane under valgrind on
 # 127.0.0.1 (ports FWD_ICOUNT_PORT_BASE..+4, default 18400), sends 200 requests to warm up, zeroes
@@ -55,7 +57,7 @@ fi
 valgrind --tool=callgrind --callgrind-out-file="$w/cg.out" "$b/dataplane/fwd-dataplane" \
   --control-plane "127.0.0.1:$cp" --node-token-file "$w/cp/node.token" \
   --listen "127.0.0.1:$dp" --admin-listen "127.0.0.1:$adm" --state-dir "$w/state" \
-  --node-id icount --workers 1 --log-level warn >"$w/dp.log" 2>&1 & vpid=$!
+  --node-id icount --workers 1 --log-level warn ${FWD_ICOUNT_DP_FLAGS:-} >"$w/dp.log" 2>&1 & vpid=$!
 pids+=($vpid)
 for _ in $(seq 300); do curl -fs "http://127.0.0.1:$adm/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 send() {  # N requests on one connection
@@ -71,4 +73,4 @@ callgrind_control -d "$vpid" >/dev/null 2>&1
 sleep 1
 ir="$(grep -hE '^(summary|totals):' "$w"/cg.out.* | head -1 | awk '{print $2}')"
 [[ -z "${FWD_ICOUNT_OUT:-}" ]] || { mkdir -p "$FWD_ICOUNT_OUT" && cp "$w"/cg.out.* "$FWD_ICOUNT_OUT/"; }
-echo "$((ir / n)) instructions per request ($n requests, $b${*:+, key: $*}$([[ "${FWD_ICOUNT_REDIS:-0}" != 1 ]] || echo ', counted in Redis'))"
+echo "$((ir / n)) instructions per request ($n requests, $b${*:+, key: $*}$([[ "${FWD_ICOUNT_REDIS:-0}" != 1 ]] || echo ', counted in Redis')${FWD_ICOUNT_DP_FLAGS:+, data plane: $FWD_ICOUNT_DP_FLAGS})"

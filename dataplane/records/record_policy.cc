@@ -51,8 +51,16 @@ usage::Usage tokensUsed(const pipeline::RequestContext& ctx, const usage::Answer
   }
   usage::Usage u;
   if (!end.usage.empty()) {
-    std::string json(end.usage);
-    if (usage::readUsageObject(w.json, json, u)) {
+    bool read = false;
+    if (end.readable >= end.usage.size() + simdjson::SIMDJSON_PADDING) {
+      read = usage::readUsageObject(
+          w.json, simdjson::padded_string_view(end.usage.data(), end.usage.size(), end.readable),
+          u);  // in place
+    } else {
+      std::string json(end.usage);
+      read = usage::readUsageObject(w.json, json, u);
+    }
+    if (read) {
       return u;
     }
   }
@@ -87,16 +95,23 @@ fwd::v1::Outcome recordOutcome(int status, std::string_view error_code, bool fir
 }
 
 bool isMultimodal(std::string_view path, std::string_view body) {
-  if (path.starts_with("/v1/audio/") || path.starts_with("/v1/images/") ||
-      body.find("\"image_url\"") != std::string_view::npos) {
+  if (path.starts_with("/v1/audio/") || path.starts_with("/v1/images/")) {
     return true;
   }
-  for (size_t at = body.find("\"input_"); at != std::string_view::npos;
-       at = body.find("\"input_", at + 1)) {
-    std::string_view rest = body.substr(at + 7);
-    if (rest.starts_with("image\"") || rest.starts_with("audio\"") || rest.starts_with("file\"")) {
+  // One scan for what every content part's type starts with: "image_url", "input_image",
+  // "input_audio", "input_file".
+  for (size_t from = 0; from < body.size();) {
+    const void* p = ::memmem(body.data() + from, body.size() - from, "\"i", 2);
+    if (p == nullptr) {
+      return false;
+    }
+    std::string_view rest =
+        body.substr(static_cast<size_t>(static_cast<const char*>(p) - body.data()) + 2);
+    if (rest.starts_with("mage_url\"") || rest.starts_with("nput_image\"") ||
+        rest.starts_with("nput_audio\"") || rest.starts_with("nput_file\"")) {
       return true;
     }
+    from = body.size() - rest.size();
   }
   return false;
 }

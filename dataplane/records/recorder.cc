@@ -106,7 +106,11 @@ void Recorder::toProto(const RecordEntry& e, fwd::v1::Record& r) {
   setString(&R::mutable_key_name, r, e.key_name.view());
   r.set_key_id(e.key_id);
   if (e.client_ip != std::array<std::uint8_t, 16>{}) {
-    r.set_client_ip(common::net::IpAddress{e.client_ip}.toString());
+    if (e.client_ip != last_ip_ || last_ip_text_.empty()) {
+      last_ip_ = e.client_ip;
+      last_ip_text_ = common::net::IpAddress{e.client_ip}.toString();
+    }
+    r.set_client_ip(last_ip_text_);
   }
   setString(&R::mutable_method, r, e.method.view());
   setString(&R::mutable_path, r, e.path.view());

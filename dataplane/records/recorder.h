@@ -69,7 +69,7 @@ class Recorder {
 
   /// Turns an entry into the record the control plane stores (all but node_id, which goes with
   /// the batch); `out` is empty, or cleared (it keeps its strings' memory for the next record).
-  static void toProto(const RecordEntry& e, fwd::v1::Record& out);
+  void toProto(const RecordEntry& e, fwd::v1::Record& out);
 
  private:
   void run();
@@ -94,6 +94,9 @@ class Recorder {
   std::vector<fwd::v1::RecordBatch> batches_;
   size_t used_ = 0;
   std::uint64_t seq_ = 0;
+  // The last client address written as text: most records in a row come from the same few.
+  std::array<std::uint8_t, 16> last_ip_{};
+  std::string last_ip_text_;
   std::uint64_t ring_drops_counted_ = 0;
   std::chrono::milliseconds backoff_{0};
   std::chrono::steady_clock::time_point retry_at_{};

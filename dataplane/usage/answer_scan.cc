@@ -1,7 +1,9 @@
 #include "dataplane/usage/answer_scan.h"
 
+#include <simdjson.h>
+#include <string.h>
+
 #include <algorithm>
-#include <cstring>
 
 namespace fwd::dataplane::usage {
 namespace {
@@ -44,6 +46,11 @@ size_t objectEnd(std::string_view t, size_t at) {
 
 }  // namespace
 
+AnswerScanner::AnswerScanner(std::string& tail) : tail_(tail) {
+  tail_.clear();
+  tail_.reserve(2 * kTailBytes + simdjson::SIMDJSON_PADDING);
+}
+
 void AnswerScanner::feed(std::string_view b) {
   bytes_ += b.size();
   if (b.size() >= kTailBytes) {
@@ -58,43 +65,79 @@ void AnswerScanner::feed(std::string_view b) {
   tail_.append(b);
 }
 
+namespace {
+
+// After a key at `at` (its closing quote passed): where its value starts, or npos when no ':'
+// follows (the string was a value, not a key).
+size_t valueOf(std::string_view t, size_t at) {
+  at = skipSpace(t, at);
+  if (at >= t.size() || t[at] != ':') {
+    return std::string_view::npos;
+  }
+  return skipSpace(t, at + 1);
+}
+
+}  // namespace
+
+namespace {
+
+// Calls `found(at)` for each position of `c` in `t`, last first, until it returns true.
+// memrchr: the few candidates are found without a loop over the bytes.
+template <typename Found>
+void eachFromEnd(std::string_view t, char c, Found&& found) {
+  for (size_t n = t.size(); n > 0;) {
+    const void* p = ::memrchr(t.data(), c, n);
+    if (p == nullptr) {
+      return;
+    }
+    size_t at = static_cast<size_t>(static_cast<const char*>(p) - t.data());
+    if (found(at)) {
+      return;
+    }
+    n = at;
+  }
+}
+
+}  // namespace
+
 AnswerScanner::End AnswerScanner::end() const {
   End out;
   std::string_view t = tail_;
-  size_t usage_at = std::string_view::npos;
-  // Keys and values are found at their opening quote; a quote inside a string is escaped
-  // (\"usage\"), so text that mentions them does not match.
-  for (size_t q = t.find('"'); q != std::string_view::npos; q = t.find('"', q + 1)) {
-    std::string_view rest = t.substr(q + 1);
-    if (rest.starts_with("usage\"")) {
-      size_t v = skipSpace(t, q + 7);
-      if (v < t.size() && t[v] == ':') {
-        v = skipSpace(t, v + 1);
-        if (v < t.size() && t[v] == '{') {
-          usage_at = v;
-        }
-      }
-    } else if (rest.starts_with("tool_calls\"")) {
-      size_t v = skipSpace(t, q + 12);
-      if (v < t.size() && t[v] == ':') {
-        v = skipSpace(t, v + 1);
-        if (v < t.size() && t[v] == '[') {
-          v = skipSpace(t, v + 1);
-          out.tool_calls = out.tool_calls || (v < t.size() && t[v] != ']');
-        }
-      } else {
+  // Keys and values are matched with their quotes: a quote inside a string is escaped
+  // (\"usage\"), so text that mentions them does not match. The last "usage" whose value is an
+  // object counts (a stream's chunks before its usage chunk carry "usage":null).
+  eachFromEnd(t, 'u', [&](size_t at) {
+    if (at == 0 || t[at - 1] != '"' || !t.substr(at).starts_with("usage\"")) {
+      return false;
+    }
+    size_t v = valueOf(t, at + 6);
+    if (v >= t.size() || t[v] != '{') {
+      return false;
+    }
+    size_t end = objectEnd(t, v);
+    if (end != std::string_view::npos) {
+      out.usage = t.substr(v, end - v);
+      out.readable = tail_.capacity() - v;
+    }
+    return true;
+  });
+  // "tool_calls" (a non-empty array, or the finish_reason value) or "function_call".
+  eachFromEnd(t, '_', [&](size_t at) {
+    std::string_view before = t.substr(0, at);
+    std::string_view after = t.substr(at);
+    if (after.starts_with("_calls\"") && before.ends_with("\"tool")) {
+      size_t v = valueOf(t, at + 7);
+      if (v == std::string_view::npos) {
         out.tool_calls = true;  // the value "tool_calls": finish_reason
+      } else if (v < t.size() && t[v] == '[') {
+        v = skipSpace(t, v + 1);
+        out.tool_calls = v < t.size() && t[v] != ']';
       }
-    } else if (rest.starts_with("function_call\"")) {
+    } else if (after.starts_with("_call\"") && before.ends_with("\"function")) {
       out.tool_calls = true;
     }
-  }
-  if (usage_at != std::string_view::npos) {
-    size_t end = objectEnd(t, usage_at);
-    if (end != std::string_view::npos) {
-      out.usage = t.substr(usage_at, end - usage_at);
-    }
-  }
+    return out.tool_calls;
+  });
   return out;
 }
 

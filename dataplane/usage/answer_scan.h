@@ -21,14 +21,16 @@ class AnswerScanner {
   /// The end of the answer kept (at least this much once the answer is longer).
   static constexpr size_t kTailBytes = 2048;
 
-  /// `tail` is storage reused from request to request (the connection's); it is cleared.
-  explicit AnswerScanner(std::string& tail) : tail_(tail) { tail_.clear(); }
+  /// `tail` is storage reused from request to request (the connection's); it is cleared, and
+  /// given room for the padding a JSON parser reads past a usage object (End::readable).
+  explicit AnswerScanner(std::string& tail);
 
   /// The next bytes of the answer's payload (without HTTP chunk framing).
   void feed(std::string_view bytes);
 
   struct End {
     std::string_view usage;   // the last usage object whole in the tail ("{...}"), or empty
+    size_t readable = 0;      // bytes that may be read from usage.data() on (padding included)
     bool tool_calls = false;  // a non-empty tool_calls, finish_reason "tool_calls", or a
                               // Responses function_call
   };

@@ -69,9 +69,13 @@ bool readUsage(od::parser& parser, std::string& json, Usage& out) {
 }
 
 bool readUsageObject(od::parser& parser, std::string& json, Usage& out) {
+  return readUsageObject(parser, padded(json), out);
+}
+
+bool readUsageObject(od::parser& parser, simdjson::padded_string_view json, Usage& out) {
   od::document doc;
   od::object object;
-  if (parser.iterate(padded(json)).get(doc) || doc.get_object().get(object)) {
+  if (parser.iterate(json).get(doc) || doc.get_object().get(object)) {
     return false;
   }
   Usage u;

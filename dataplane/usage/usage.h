@@ -35,6 +35,9 @@ bool readUsage(simdjson::ondemand::parser& parser, std::string& json, Usage& out
 /// output_tokens, input_tokens_details.cached_tokens, output_tokens_details.reasoning_tokens).
 /// False when it is not an object with any of them. `json` may grow in capacity for padding.
 bool readUsageObject(simdjson::ondemand::parser& parser, std::string& json, Usage& out);
+/// The same, read in place: `json` must be followed by simdjson::SIMDJSON_PADDING readable bytes.
+bool readUsageObject(simdjson::ondemand::parser& parser, simdjson::padded_string_view json,
+                     Usage& out);
 
 /// A stream event's data that carries a usage object and no choice: the extra chunk an upstream
 /// sends when stream_options.include_usage is set. Checks the bytes first, parses only then.
