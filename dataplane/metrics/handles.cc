@@ -71,6 +71,22 @@ SingleWriterCounter& WorkerHandles::requests(std::string_view route, std::string
   return *s.requests;
 }
 
+WorkerHandles::UsageCells& WorkerHandles::usage(std::string_view model, std::string_view upstream) {
+  size_t h = mix(mix(0, model.data()), upstream.data());
+  UsageSlot& s = usage_[(h >> 32) & (kSlots - 1)];
+  if (s.cells.prompt == nullptr || s.model != model.data() || s.upstream != upstream.data()) {
+    s.model = model.data();
+    s.upstream = upstream.data();
+    s.cells.prompt = &metrics_->tokens.cell(shard_, {model, upstream, "prompt"});
+    s.cells.completion = &metrics_->tokens.cell(shard_, {model, upstream, "completion"});
+    s.cells.cached = &metrics_->tokens.cell(shard_, {model, upstream, "cached"});
+    s.cells.reasoning = &metrics_->tokens.cell(shard_, {model, upstream, "reasoning"});
+    s.cells.cost_nano_usd = &metrics_->cost.cell(shard_, {model, upstream});
+    s.cells.estimated = &metrics_->usage_estimated.cell(shard_, {model, upstream});
+  }
+  return s.cells;
+}
+
 SingleWriterHistogram& WorkerHandles::requestDuration(std::string_view route,
                                                       std::string_view upstream) {
   RequestKey key{route.data(), nullptr, upstream.data(), -1};

@@ -41,6 +41,18 @@ class WorkerHandles {
                                 std::string_view upstream, int status);
   SingleWriterHistogram& requestDuration(std::string_view route, std::string_view upstream);
 
+  /// fwd_tokens_total, fwd_cost_usd_total and fwd_usage_estimated_requests_total of a model
+  /// label and an upstream (views that stay put as above).
+  struct UsageCells {
+    SingleWriterCounter* prompt = nullptr;
+    SingleWriterCounter* completion = nullptr;
+    SingleWriterCounter* cached = nullptr;
+    SingleWriterCounter* reasoning = nullptr;
+    SingleWriterCounter* cost_nano_usd = nullptr;
+    SingleWriterCounter* estimated = nullptr;
+  };
+  UsageCells& usage(std::string_view model, std::string_view upstream);
+
  private:
   struct Upstream {
     SingleWriterGauge* in_flight = nullptr;
@@ -76,6 +88,12 @@ class WorkerHandles {
   std::vector<Upstream> by_upstream_;  // sized on first use
   std::array<RequestSlot, kSlots> requests_{};
   std::array<RequestSlot, kSlots> durations_{};
+  struct UsageSlot {
+    const char* model = nullptr;
+    const char* upstream = nullptr;
+    UsageCells cells;
+  };
+  std::array<UsageSlot, kSlots> usage_{};
 };
 
 }  // namespace fwd::dataplane::metrics

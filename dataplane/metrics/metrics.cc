@@ -96,6 +96,18 @@ Metrics::Metrics(size_t workers)
                "Requests of keys with a money budget whose model has no price (fwdctl price): "
                "their tokens are counted as unpriced, not as $0, by the model asked for.",
                prometheus::MetricType::Counter, {"model"}, workers),
+      tokens("fwd_tokens_total",
+             "Tokens of the answers, as upstreams reported them or fwd estimated them, by the "
+             "model asked for, the upstream and the kind: prompt, completion, cached (of "
+             "prompt), reasoning (of completion). Counted with request records on.",
+             prometheus::MetricType::Counter, {"model", "upstream", "kind"}, workers),
+      cost("fwd_cost_usd_total",
+           "What the tokens cost at the models' prices (fwdctl price), in dollars; unpriced "
+           "models add nothing. Counted with request records on.",
+           {"model", "upstream"}, workers, 1e-9),
+      usage_estimated("fwd_usage_estimated_requests_total",
+                      "Answers that came without usage, whose tokens fwd estimated.",
+                      prometheus::MetricType::Counter, {"model", "upstream"}, workers),
       redis_duration("fwd_redis_duration_seconds",
                      "Round trips of the limits' scripts to Redis (script: admit, settle).",
                      prometheus::MetricType::Histogram, {"script"}, workers, &redisBuckets()),
@@ -153,6 +165,9 @@ std::vector<prometheus::MetricFamily> Metrics::Collect() const {
   out.push_back(ip_refusals.collect());
   out.push_back(limited.collect());
   out.push_back(unpriced.collect());
+  out.push_back(tokens.collect());
+  out.push_back(cost.collect());
+  out.push_back(usage_estimated.collect());
   out.push_back(redis_duration.collect());
   out.push_back(redis_errors.collect());
   out.push_back(redis_connected.collect());

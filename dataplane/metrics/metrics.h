@@ -38,11 +38,14 @@ class Metrics : public prometheus::Collectable {
   GaugeFamily upstream_in_flight;        // upstream: attempts in progress
   CounterFamily retry_budget_exhausted;  // route: retries refused by the retry budget
   CounterFamily ip_refusals;             // scope (global, key): refused by IP access rules
-  CounterFamily limited;             // reason (rate, parallel, tokens, budget, redis_down), scope
-  CounterFamily unpriced;            // model: requests charged to a money budget, no price
-  HistogramFamily redis_duration;    // script (admit, settle): round trips to Redis
-  CounterFamily redis_errors;        // reason (down, timeout, error)
-  GaugeFamily redis_connected;       // (none): workers connected to Redis
+  CounterFamily limited;           // reason (rate, parallel, tokens, budget, redis_down), scope
+  CounterFamily unpriced;          // model: requests charged to a money budget, no price
+  CounterFamily tokens;            // model, upstream, kind (prompt, completion, cached, reasoning)
+  CounterFamily cost;              // model, upstream: dollars (cells count nano-dollars)
+  CounterFamily usage_estimated;   // model, upstream: answers without usage, estimated
+  HistogramFamily redis_duration;  // script (admit, settle): round trips to Redis
+  CounterFamily redis_errors;      // reason (down, timeout, error)
+  GaugeFamily redis_connected;     // (none): workers connected to Redis
   CounterFamily upstream_ejections;  // upstream: outlier ejections by this node
   HistogramFamily loop_delay;        // worker: how late the worker's 100 ms timer ran
 

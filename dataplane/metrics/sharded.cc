@@ -98,7 +98,7 @@ prometheus::MetricFamily ShardedFamily<Cell>::collect() const {
         }
       }
       if constexpr (std::is_same_v<Cell, SingleWriterCounter>) {
-        m.counter.value += static_cast<double>(cell->value());
+        m.counter.value += static_cast<double>(cell->value()) * scale_;
       } else if constexpr (std::is_same_v<Cell, SingleWriterGauge>) {
         m.gauge.value += static_cast<double>(cell->value());
       } else {

@@ -65,6 +65,14 @@ class ShardedFamily {
   ShardedFamily(std::string name, std::string help, prometheus::MetricType type,
                 std::vector<std::string> label_names, size_t shards,
                 const std::vector<double>* bounds = nullptr);
+  /// A counter family whose cells count in units of `scale` (1e-9: nano-dollars exposed as
+  /// dollars).
+  ShardedFamily(std::string name, std::string help, std::vector<std::string> label_names,
+                size_t shards, double scale)
+      : ShardedFamily(std::move(name), std::move(help), prometheus::MetricType::Counter,
+                      std::move(label_names), shards) {
+    scale_ = scale;
+  }
 
   /// Worker `shard` only. `label_values` must match label_names in number.
   Cell& cell(size_t shard, std::initializer_list<std::string_view> label_values);
@@ -86,6 +94,7 @@ class ShardedFamily {
   prometheus::MetricType type_;
   std::vector<std::string> label_names_;
   const std::vector<double>* bounds_;
+  double scale_ = 1;
   std::vector<std::unique_ptr<Shard>> shards_;
 };
 

@@ -132,12 +132,33 @@ std::optional<proxy::ApiError> RecordRequests::onRequest(pipeline::RequestContex
 void RecordRequests::onFinish(const pipeline::RequestOutcome& o, policy::WorkerSlot*) const {
   const pipeline::RequestContext& ctx = *o.request;
   proxy::WorkerContext& w = *o.worker;
+  auto end = Clock::now();
+  usage::AnswerScanner::End end_of_answer;
+  if (ctx.answer_scan) {
+    end_of_answer = ctx.answer_scan->end();
+  }
+  usage::Usage u = tokensUsed(ctx, end_of_answer, w);
+  const usage::Price* price = u.total > 0 ? prices_->find(ctx.model) : nullptr;
+  std::uint64_t cost = price != nullptr ? usage::costNanoUsd(u, *price) : 0;
+  if (u.total > 0 && ctx.pinned) {
+    // Prometheus: by the model label (bounded) and the upstream, never by key; counted even
+    // when the record itself is dropped.
+    metrics::WorkerHandles::UsageCells& cells = ctx.pinned->metrics.usage(o.model, o.upstream);
+    cells.prompt->add(u.prompt);
+    cells.completion->add(u.completion);
+    cells.cached->add(u.cached);
+    cells.reasoning->add(u.reasoning);
+    cells.cost_nano_usd->add(cost);
+    if (u.estimated) {
+      cells.estimated->add();
+    }
+  }
+
   RecordRing& ring = recorder_.ring(w.index);
   RecordEntry* e = ring.claim();
   if (e == nullptr) {
     return;  // the ring is full: counted as dropped
   }
-  auto end = Clock::now();
   if (ctx.request_id.empty()) {
     e->id = newId();  // it ended before the policy saw it
   } else {
@@ -166,23 +187,13 @@ void RecordRequests::onFinish(const pipeline::RequestOutcome& o, policy::WorkerS
   e->latency_us = micros(latency);
   e->ttfb_us = ctx.first_byte ? micros(*ctx.first_byte - ctx.start) : 0;
   e->overhead_us = micros(latency - ctx.upstream_time);
-  usage::AnswerScanner::End end_of_answer;
-  if (ctx.answer_scan) {
-    end_of_answer = ctx.answer_scan->end();
-  }
-  usage::Usage u = tokensUsed(ctx, end_of_answer, w);
   e->prompt_tokens = u.prompt;
   e->completion_tokens = u.completion;
   e->cached_tokens = u.cached;
   e->reasoning_tokens = u.reasoning;
   e->usage_estimated = u.estimated;
-  if (u.total > 0) {
-    std::string_view model = ctx.model;
-    if (const usage::Price* price = prices_->find(model)) {
-      e->priced = true;
-      e->cost_nano_usd = usage::costNanoUsd(u, *price);
-    }
-  }
+  e->priced = price != nullptr;
+  e->cost_nano_usd = cost;
   e->bytes_in = ctx.req.body().size();
   e->bytes_out = ctx.bytes_out;
   e->outcome = recordOutcome(o.status, o.error_code, ctx.first_byte.has_value());

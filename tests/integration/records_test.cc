@@ -65,6 +65,9 @@ class RecordsTest : public ::testing::Test {
 };
 
 TEST_F(RecordsTest, EveryRequestIsRecordedWithItsUsageAndOutcome) {
+  // $2.50 per million prompt tokens, $10 per million completion tokens.
+  ASSERT_TRUE(
+      cluster_.fwdctlInSync({"price", "set", "gpt-4o", "--input", "2.50", "--output", "10"}));
   Response chat = cluster_.call("dp1", "POST", "/v1/chat/completions", key_, kChat);
   ASSERT_EQ(chat.status, 200) << chat.body;
   Response with = cluster_.call("dp1", "POST", "/v1/chat/completions", key_, kStreamWithUsage);
@@ -96,7 +99,8 @@ TEST_F(RecordsTest, EveryRequestIsRecordedWithItsUsageAndOutcome) {
   EXPECT_EQ(c["prompt_tokens"], 10);
   EXPECT_EQ(c["completion_tokens"], 3);
   EXPECT_EQ(c["usage_estimated"], false);
-  EXPECT_EQ(c["priced"], false);
+  EXPECT_EQ(c["priced"], true);
+  EXPECT_EQ(c["cost_nano_usd"], 10 * 2500 + 3 * 10000);
   EXPECT_EQ(c["outcome"], "ok");
   EXPECT_EQ(c["bytes_in"], std::string(kChat).size());
   EXPECT_EQ(c["bytes_out"], chat.body.size());
@@ -145,6 +149,18 @@ TEST_F(RecordsTest, EveryRequestIsRecordedWithItsUsageAndOutcome) {
   std::string metrics = httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics").body;
   EXPECT_EQ(metricValue(metrics, "fwd_records_sent_total"), 5) << metrics;
   EXPECT_EQ(metricValue(metrics, "fwd_records_spilled_total"), 0);
+  // Tokens and cost in Prometheus, by model and upstream (no key label).
+  const std::string labels = R"({model="gpt-4o",upstream="local",kind=")";
+  std::uint64_t estimated_prompt = (std::string(kStreamWithoutUsage).size() + 3) / 4;
+  EXPECT_EQ(metricValue(metrics, "fwd_tokens_total" + labels + R"(prompt"})"),
+            10 + 10 + estimated_prompt);
+  EXPECT_EQ(metricValue(metrics, "fwd_tokens_total" + labels + R"(completion"})"), 3 + 5 + 5);
+  EXPECT_EQ(metricValue(metrics,
+                        R"(fwd_usage_estimated_requests_total{model="gpt-4o",upstream="local"})"),
+            1);
+  double dollars = ((10 + 10 + estimated_prompt) * 2.5 + (3 + 5 + 5) * 10.0) / 1e6;
+  EXPECT_NEAR(metricValue(metrics, R"(fwd_cost_usd_total{model="gpt-4o",upstream="local"})"),
+              dollars, 1e-9);
 }
 
 TEST_F(RecordsTest, RecordsMadeWhileTheControlPlaneIsDownArriveOnceItIsBack) {

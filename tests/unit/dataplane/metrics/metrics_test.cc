@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -11,6 +12,7 @@
 
 #include "dataplane/config/compiled_config.h"
 #include "dataplane/health/health_checker.h"
+#include "dataplane/records/recorder.h"
 
 namespace fwd::dataplane::metrics {
 namespace {
@@ -96,6 +98,12 @@ TEST(MetricsTest, ScrapingWhileWorkersCountLosesNothing) {
 // so each family that gets its series at run time is given one the way the data plane does.
 std::set<std::string> exportedNames() {
   Metrics m(1);
+  // The request records' families register in the same registry (as main.cc wires them).
+  std::string spill = ::testing::TempDir() + "metrics-test-records.spill";
+  records::Recorder::Options records;
+  records.address = "127.0.0.1:1";
+  records.spill_path = spill;
+  records::Recorder recorder(records, *m.registry());
   m.scrape_time_families = [] {
     fwd::v1::UpstreamState state;
     state.set_name("u");
@@ -141,6 +149,7 @@ std::set<std::string> exportedNames() {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   } while (std::chrono::steady_clock::now() < deadline);
   checker.stop();
+  std::remove(spill.c_str());
   return names;
 }
 
