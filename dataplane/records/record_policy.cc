@@ -138,7 +138,8 @@ void RecordRequests::onFinish(const pipeline::RequestOutcome& o, policy::WorkerS
     end_of_answer = ctx.answer_scan->end();
   }
   usage::Usage u = tokensUsed(ctx, end_of_answer, w);
-  const usage::Price* price = u.total > 0 ? prices_->find(ctx.model) : nullptr;
+  // Priced as budgets are: at the price of the model the upstream was sent.
+  const usage::Price* price = u.total > 0 ? prices_->find(o.served_model) : nullptr;
   std::uint64_t cost = price != nullptr ? usage::costNanoUsd(u, *price) : 0;
   if (u.total > 0 && ctx.pinned) {
     // Prometheus: by the model label (bounded) and the upstream, never by key; counted even

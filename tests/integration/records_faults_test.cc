@@ -107,10 +107,16 @@ TEST_F(RecordsFaultsTest, ASpillFileThatCannotBeWrittenDropsAndCountsWhileReques
               20s, "20 records dropped for a spill error"));
   EXPECT_EQ(metric("fwd_records_spilled_total"), 0);
   EXPECT_EQ(metric("fwd_records_spill_bytes"), 0);
-  // The control plane back: new records arrive again.
+  // The control plane back: new records arrive again (one made before the data plane reached it
+  // may be lost too: it could not be spilled).
   ASSERT_TRUE(cluster_.restartControlPlaneOnSamePort());
-  chat(3);
-  EXPECT_TRUE(waitFor([&] { return storedRecords() == 3; }, 20s, "3 new records stored"));
+  bool arrived = false;
+  for (auto until = std::chrono::steady_clock::now() + 30s;
+       !arrived && std::chrono::steady_clock::now() < until;) {
+    chat(1);
+    arrived = waitFor([&] { return storedRecords() >= 1; }, 1s, "a new record stored");
+  }
+  EXPECT_TRUE(arrived);
 }
 
 }  // namespace records_faults_test

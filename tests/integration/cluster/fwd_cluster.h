@@ -61,6 +61,8 @@ class FwdCluster {
   /// keep dialling the old one — use restartControlPlaneOnSamePort for those).
   ::testing::AssertionResult restartControlPlaneOnSamePort();
   std::string controlPlaneAddress() const;
+  /// The control plane's process (its output, for tests that read its logs); null when none.
+  ChildProcess* controlPlaneProcess() { return control_plane_.get(); }
 
   /// Starts a data plane with `extra_args` after the cluster's flags. Fetching upstreams' model
   /// lists is off (--models-refresh 0) unless `extra_args` sets --models-refresh.
