@@ -170,10 +170,9 @@ void RecordRequests::onFinish(const pipeline::RequestOutcome& o, policy::WorkerS
   e->time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                    (std::chrono::system_clock::now() - latency).time_since_epoch())
                    .count();
-  if (ctx.key != nullptr) {
-    e->key_id = ctx.key->id;
-    e->key_name.assign(ctx.key->name);
-  }
+  // Every field is set: the slot still holds an earlier entry (record_ring.h).
+  e->key_id = ctx.key != nullptr ? ctx.key->id : 0;
+  e->key_name.assign(ctx.key != nullptr ? std::string_view(ctx.key->name) : std::string_view());
   e->client_ip =
       ctx.client_ip != common::net::IpAddress{} ? ctx.client_ip.bytes : ctx.client.ip.bytes;
   e->status = o.status;

@@ -23,17 +23,17 @@ class RecordRing {
 
   size_t capacity() const { return mask_ + 1; }
 
-  /// Producer: a free slot to fill (reset to an empty entry), or nullptr when the ring is full
-  /// (counted in dropped()). publish() hands it over.
+  /// Producer: a free slot to fill, or nullptr when the ring is full (counted in dropped()).
+  /// The slot still holds the entry it held before: the producer sets every field (not clearing
+  /// the whole entry spares touching the cache lines of fields a request leaves short, such as
+  /// unused failed attempts). publish() hands it over.
   RecordEntry* claim() {
     std::uint64_t head = head_.load(std::memory_order_relaxed);
     if (head - tail_.load(std::memory_order_acquire) > mask_) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return nullptr;
     }
-    RecordEntry* e = &slots_[head & mask_];
-    *e = RecordEntry{};
-    return e;
+    return &slots_[head & mask_];
   }
   void publish() {
     head_.store(head_.load(std::memory_order_relaxed) + 1, std::memory_order_release);

@@ -44,7 +44,7 @@ class Recorder {
     std::uint64_t spill_max_bytes = 256u << 20;
     size_t batch_records = 1000;  // per RecordBatch (the control plane takes ≤ 1,000)
     // The rings are drained at least this often (at once again while they had entries).
-    std::chrono::milliseconds flush_interval{200};
+    std::chrono::milliseconds flush_interval{50};
     std::chrono::milliseconds push_timeout{10'000};  // one push stream, all its batches
     std::chrono::milliseconds initial_backoff{200};  // after a failed push, then doubling ...
     std::chrono::milliseconds max_backoff{5'000};    // ... up to this
