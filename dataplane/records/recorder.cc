@@ -1,5 +1,6 @@
 #include "dataplane/records/recorder.h"
 
+#include <google/protobuf/util/time_util.h>
 #include <pthread.h>
 
 #include <algorithm>
@@ -97,9 +98,7 @@ void setString(std::string* (fwd::v1::Record::*field)(), fwd::v1::Record& r,
 void Recorder::toProto(const RecordEntry& e, fwd::v1::Record& r) {
   using R = fwd::v1::Record;
   setString(&R::mutable_id, r, std::string_view(e.id.data(), e.id.size()));
-  auto* time = r.mutable_time();
-  time->set_seconds(e.time_ms / 1000);
-  time->set_nanos(static_cast<std::int32_t>(e.time_ms % 1000) * 1'000'000);
+  *r.mutable_time() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(e.time_ms);
   setString(
       &R::mutable_request_id, r,
       e.request_id.empty() ? std::string_view(e.id.data(), e.id.size()) : e.request_id.view());

@@ -60,8 +60,6 @@ class Recorder {
 
   /// Worker `i`'s ring; the worker's thread only produces into it.
   RecordRing& ring(size_t worker) { return *rings_[worker]; }
-  size_t workers() const { return rings_.size(); }
-  const std::string& nodeId() const { return options_.node_id; }
 
   void start();
   /// Drains the rings and pushes what they hold (or spills it), then joins. Idempotent.
