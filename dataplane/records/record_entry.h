@@ -19,7 +19,8 @@ class FixedString {
  public:
   void assign(std::string_view s) {
     size_ = static_cast<std::uint16_t>(std::min(s.size(), N - 1));
-    std::memcpy(data_.data(), s.data(), size_);
+    if (size_ != 0)
+      std::memcpy(data_.data(), s.data(), size_);  // an empty view's data may be null
   }
   std::string_view view() const { return {data_.data(), size_}; }
   bool empty() const { return size_ == 0; }

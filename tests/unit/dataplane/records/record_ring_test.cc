@@ -33,6 +33,15 @@ TEST(RecordRingTest, EntriesComeOutInOrderAndAFullRingRefuses) {
   EXPECT_EQ(again->status, 200);
 }
 
+TEST(FixedStringTest, KeepsWhatFitsAndTakesAnEmptyViewWhoseDataIsNull) {
+  FixedString<8> s;
+  s.assign("gpt-4o-mini");  // cut to 7 bytes
+  EXPECT_EQ(s.view(), "gpt-4o-");
+  s.assign(std::string_view{});  // data() is null: no memcpy from it (UBSan catches one)
+  EXPECT_TRUE(s.empty());
+  EXPECT_EQ(s.view(), "");
+}
+
 TEST(RecordRingTest, ProducerAndConsumerThreadsLoseNothingButWhatTheyDropped) {
   RecordRing ring(64);
   constexpr int kEntries = 200'000;
