@@ -62,6 +62,16 @@ TEST(OverloadTest, RunningOutOfFileDescriptorsPausesAcceptingInsteadOfSpinning) 
   const std::string body = R"({"model":"gpt-4o"})";
   HttpConnection kept(cluster.dataPlane("dp1").http);
   ASSERT_EQ(kept.request("POST", "/v1/chat/completions", headers, body).status, 200);
+  // Its record is sent before descriptors run out. Under UBSan (deploy/test.sh --sanitize) the
+  // first call on an object of each polymorphic type checks the type's vtable through pipe(),
+  // and with no descriptor left that check fails and reports a false "invalid vptr": the
+  // records path (its protobuf and gRPC types) must have run once before.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        Response m = httpRequest(cluster.dataPlane("dp1").admin, "GET", "/metrics");
+        return metricValue(m.body, "fwd_records_sent_total") >= 1;
+      },
+      std::chrono::seconds(10), "the first request's record sent"));
 
   // More connections than the data plane has descriptors left: the rest wait in its backlog.
   std::vector<int> flood;
