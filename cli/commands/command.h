@@ -55,6 +55,7 @@ class FlagValues {
  public:
   void add(const std::string& name, std::string value);
   bool has(const std::string& name) const;
+  bool empty() const { return values_.empty(); }
   /// The single value of a kValue/kBool flag; nullopt when not given.
   std::optional<std::string> value(const std::string& name) const;
   /// Every value of a kRepeated flag, in command-line order; empty when not given.

@@ -111,6 +111,19 @@ class Parser {
       inv.noun = arg;
       return absl::OkStatus();
     }
+    // "logs export": a noun that is a command by itself ("logs") and has verbs too takes the
+    // verb as long as nothing followed the noun yet.
+    const bool verb_may_follow = result_.spec != nullptr && result_.spec->verb.empty() &&
+                                 inv.verb.empty() && inv.args.empty() && inv.flags.empty();
+    if (verb_may_follow) {
+      for (const CommandSpec& c : commands_) {
+        if (c.noun == inv.noun && c.verb == arg) {
+          result_.spec = &c;
+          inv.verb = arg;
+          return absl::OkStatus();
+        }
+      }
+    }
     if (result_.spec == nullptr) {
       for (const CommandSpec& c : commands_) {
         if (c.noun == inv.noun && c.verb == arg) {

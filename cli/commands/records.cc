@@ -3,8 +3,12 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "cli/client/error_kind.h"
 #include "cli/commands/key_counts.h"
@@ -82,6 +86,11 @@ absl::Status applyFilterFlags(const Invocation& inv, std::chrono::system_clock::
   return absl::OkStatus();
 }
 
+/// One line of JSON (JSON Lines); invalid UTF-8 replaced, as writeJson does.
+std::string jsonLine(const Json& doc) {
+  return doc.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
 absl::StatusOr<Action> prepareUsage(const Invocation& inv) {
   auto request = buildUsageRequest(inv, std::chrono::system_clock::now());
   if (!request.ok()) {
@@ -109,6 +118,23 @@ absl::StatusOr<Action> prepareLogs(const Invocation& inv) {
     return request.status();
   }
   OutputFormat format = inv.global.output;
+  auto interval = inv.flags.durationValue("interval");
+  if (!interval.ok()) {
+    return interval.status();
+  }
+  if (interval->has_value() && !inv.flags.boolValue("follow").value_or(false)) {
+    return usageError("--interval is for --follow");
+  }
+  if (interval->has_value() && **interval <= std::chrono::milliseconds(0)) {
+    return usageError("--interval must be more than 0");
+  }
+  if (inv.flags.boolValue("follow").value_or(false)) {
+    request->set_order(fwd::v1::RECORD_ORDER_ARRIVAL);
+    return Action([request = *request, format, every = interval->value_or(std::chrono::seconds(1))](
+                      client::AdminApi* api, std::ostream& out) mutable -> absl::Status {
+      return followLogs(api, request, format, every, out);
+    });
+  }
   return Action(
       [request = *request, format](client::AdminApi* api, std::ostream& out) -> absl::Status {
         auto response = api->listRecords(request);
@@ -122,6 +148,38 @@ absl::StatusOr<Action> prepareLogs(const Invocation& inv) {
         }
         return absl::OkStatus();
       });
+}
+
+absl::StatusOr<Action> prepareExport(const Invocation& inv) {
+  auto request = buildLogsRequest(inv, std::chrono::system_clock::now());
+  if (!request.ok()) {
+    return request.status();
+  }
+  const std::string format = inv.flags.value("format").value_or("jsonl");
+  if (format != "jsonl" && format != "csv") {
+    return usageError("--format \"" + format + "\": use jsonl or csv");
+  }
+  request->set_order(fwd::v1::RECORD_ORDER_OLDEST_FIRST);
+  request->set_limit(1000);
+  return Action([request = *request, csv = format == "csv"](
+                    client::AdminApi* api, std::ostream& out) mutable -> absl::Status {
+    if (csv) {
+      out << csvHeader();
+    }
+    for (;;) {
+      auto page = api->listRecords(request);
+      if (!page.ok()) {
+        return page.status();
+      }
+      for (const fwd::v1::Record& r : page->records()) {
+        out << (csv ? recordCsv(r) : jsonLine(recordJson(r)));
+      }
+      if (page->next_page_token().empty()) {
+        return absl::OkStatus();
+      }
+      request.set_page_token(page->next_page_token());
+    }
+  });
 }
 
 std::string outcomeName(fwd::v1::Outcome o) {
@@ -165,10 +223,19 @@ std::vector<CommandSpec> recordsCommands() {
   std::vector<FlagSpec> logs_flags = filter;
   logs_flags.push_back(
       {"limit", FlagKind::kValue, "N", "at most N records, 1 to 10000 (default 50)"});
+  logs_flags.push_back({"follow", FlagKind::kBool, "",
+                        "then print records as the control plane stores them, until interrupted"});
+  logs_flags.push_back(
+      {"interval", FlagKind::kValue, "DURATION", "with --follow: ask every DURATION (default 1s)"});
+  std::vector<FlagSpec> export_flags = filter;
+  export_flags.push_back({"format", FlagKind::kValue, "FORMAT", "jsonl (default) or csv"});
   return {{"usage", "", "", synopsis + " [--by key|model|upstream|day|hour]",
            "requests, errors, tokens and cost from the request records", usage_flags, prepareUsage},
-          {"logs", "", "", synopsis + " [--limit N]", "the newest request records, newest first",
-           logs_flags, prepareLogs}};
+          {"logs", "", "", synopsis + " [--limit N] [--follow [--interval DURATION]]",
+           "the newest request records, newest first; --follow: then new ones as they come",
+           logs_flags, prepareLogs},
+          {"logs", "export", "", synopsis + " [--format jsonl|csv]",
+           "every record that matches, oldest first, one per line", export_flags, prepareExport}};
 }
 
 absl::StatusOr<fwd::v1::GetUsageRequest> buildUsageRequest(
@@ -246,48 +313,125 @@ absl::StatusOr<fwd::v1::ListRecordsRequest> buildLogsRequest(
   return request;
 }
 
+Json recordJson(const fwd::v1::Record& r) {
+  Json failed = Json::array();
+  for (const fwd::v1::FailedAttempt& f : r.failed_attempts()) {
+    failed.push_back(
+        Json{{"upstream", f.upstream()}, {"reason", f.reason()}, {"status", f.status()}});
+  }
+  return Json{{"time", timestampJson(r.time())},
+              {"id", r.id()},
+              {"request_id", r.request_id()},
+              {"node_id", r.node_id()},
+              {"key", r.key_name()},
+              {"client_ip", r.client_ip()},
+              {"method", r.method()},
+              {"path", r.path()},
+              {"route", r.route()},
+              {"model", r.model()},
+              {"served_model", r.served_model()},
+              {"upstream", r.upstream()},
+              {"status", r.status()},
+              {"error_code", r.error_code()},
+              {"attempts", r.attempts()},
+              {"failed_attempts", std::move(failed)},
+              {"stream", r.stream()},
+              {"ttfb_ms", static_cast<double>(r.ttfb_us()) / 1000},
+              {"latency_ms", static_cast<double>(r.latency_us()) / 1000},
+              {"overhead_ms", static_cast<double>(r.overhead_us()) / 1000},
+              {"prompt_tokens", r.prompt_tokens()},
+              {"completion_tokens", r.completion_tokens()},
+              {"cached_tokens", r.cached_tokens()},
+              {"reasoning_tokens", r.reasoning_tokens()},
+              {"usage_estimated", r.usage_estimated()},
+              {"cost_nano_usd", r.cost_nano_usd()},
+              {"priced", r.priced()},
+              {"tool_calls", r.tool_calls()},
+              {"multimodal", r.multimodal()},
+              {"bytes_in", r.bytes_in()},
+              {"bytes_out", r.bytes_out()},
+              {"outcome", outcomeName(r.outcome())}};
+}
+
 Json logsJson(const fwd::v1::ListRecordsResponse& records) {
   Json out = Json::array();
   for (const fwd::v1::Record& r : records.records()) {
-    Json failed = Json::array();
-    for (const fwd::v1::FailedAttempt& f : r.failed_attempts()) {
-      failed.push_back(
-          Json{{"upstream", f.upstream()}, {"reason", f.reason()}, {"status", f.status()}});
-    }
-    out.push_back(Json{{"time", timestampJson(r.time())},
-                       {"id", r.id()},
-                       {"request_id", r.request_id()},
-                       {"node_id", r.node_id()},
-                       {"key", r.key_name()},
-                       {"client_ip", r.client_ip()},
-                       {"method", r.method()},
-                       {"path", r.path()},
-                       {"route", r.route()},
-                       {"model", r.model()},
-                       {"served_model", r.served_model()},
-                       {"upstream", r.upstream()},
-                       {"status", r.status()},
-                       {"error_code", r.error_code()},
-                       {"attempts", r.attempts()},
-                       {"failed_attempts", std::move(failed)},
-                       {"stream", r.stream()},
-                       {"ttfb_ms", static_cast<double>(r.ttfb_us()) / 1000},
-                       {"latency_ms", static_cast<double>(r.latency_us()) / 1000},
-                       {"overhead_ms", static_cast<double>(r.overhead_us()) / 1000},
-                       {"prompt_tokens", r.prompt_tokens()},
-                       {"completion_tokens", r.completion_tokens()},
-                       {"cached_tokens", r.cached_tokens()},
-                       {"reasoning_tokens", r.reasoning_tokens()},
-                       {"usage_estimated", r.usage_estimated()},
-                       {"cost_nano_usd", r.cost_nano_usd()},
-                       {"priced", r.priced()},
-                       {"tool_calls", r.tool_calls()},
-                       {"multimodal", r.multimodal()},
-                       {"bytes_in", r.bytes_in()},
-                       {"bytes_out", r.bytes_out()},
-                       {"outcome", outcomeName(r.outcome())}});
+    out.push_back(recordJson(r));
   }
   return Json{{"records", std::move(out)}};
+}
+
+std::string csvHeader() {
+  std::string line;
+  const Json fields = recordJson(fwd::v1::Record());
+  for (const auto& [name, value] : fields.items()) {
+    absl::StrAppend(&line, line.empty() ? "" : ",", name);
+  }
+  return line + "\r\n";
+}
+
+std::string recordCsv(const fwd::v1::Record& r) {
+  std::string line;
+  const Json fields = recordJson(r);  // not in the for: items() would outlive a temporary
+  for (const auto& [name, value] : fields.items()) {
+    std::string cell;
+    if (value.is_string()) {
+      cell = value.get<std::string>();
+    } else if (value.is_array()) {  // failed_attempts: upstream:reason:status;...
+      for (const Json& f : value) {
+        absl::StrAppend(&cell, cell.empty() ? "" : ";", f["upstream"].get<std::string>(), ":",
+                        f["reason"].get<std::string>(), ":", f["status"].get<int>());
+      }
+    } else if (!value.is_null()) {
+      cell = value.dump();
+    }
+    // RFC 4180: a cell with a comma, quote or line break is quoted, its quotes doubled.
+    if (cell.find_first_of(",\"\r\n") != std::string::npos) {
+      cell = "\"" + absl::StrReplaceAll(cell, {{"\"", "\"\""}}) + "\"";
+    }
+    absl::StrAppend(&line, line.empty() ? "" : ",", cell);
+  }
+  return line + "\r\n";
+}
+
+std::string recordLine(const fwd::v1::Record& r) {
+  auto orDash = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
+  std::string tokens =
+      std::to_string(r.prompt_tokens()) + "+" + std::to_string(r.completion_tokens());
+  if (r.usage_estimated()) {
+    tokens += "~";
+  }
+  return absl::StrJoin(
+             {formatTimestamp(r.time()), orDash(r.key_name()), orDash(r.model()),
+              orDash(r.upstream()), std::to_string(r.status()), millisCell(r.latency_us()), tokens,
+              r.priced() ? usdOfNano(r.cost_nano_usd()) : std::string("unpriced"),
+              orDash(r.request_id())},
+             "  ") +
+         "\n";
+}
+
+absl::Status followLogs(client::AdminApi* api, fwd::v1::ListRecordsRequest request,
+                        OutputFormat format, std::chrono::milliseconds every, std::ostream& out) {
+  if (format == OutputFormat::kTable) {
+    out << "TIME  KEY  MODEL  UPSTREAM  STATUS  LATENCY  TOKENS  COST  REQUEST_ID\n";
+  }
+  for (;;) {
+    auto page = api->listRecords(request);
+    if (!page.ok()) {
+      return page.status();
+    }
+    for (const fwd::v1::Record& r : page->records()) {
+      out << (format == OutputFormat::kJson ? jsonLine(recordJson(r)) : recordLine(r));
+    }
+    out.flush();
+    const bool full =
+        page->records_size() >= static_cast<int>(request.limit() == 0 ? 50 : request.limit());
+    request.set_page_token(page->next_page_token());
+    request.set_limit(1000);
+    if (!full) {  // a full page: more may be waiting, ask again at once
+      std::this_thread::sleep_for(every);
+    }
+  }
 }
 
 std::string logsText(const fwd::v1::ListRecordsResponse& records) {

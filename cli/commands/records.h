@@ -38,4 +38,20 @@ Json logsJson(const fwd::v1::ListRecordsResponse& records);
 /// TIME KEY MODEL UPSTREAM STATUS LATENCY TOKENS COST REQUEST_ID, newest first.
 std::string logsText(const fwd::v1::ListRecordsResponse& records);
 
+/// One record as `logs -o json` lists it, and as `logs export` and `logs --follow -o json`
+/// write it, one per line.
+Json recordJson(const fwd::v1::Record& r);
+/// `logs export --format csv`: a header row of recordJson's keys, then a row per record
+/// (RFC 4180: CRLF, cells with a comma, quote or line break quoted; failed attempts as
+/// "upstream:reason:status;...").
+std::string csvHeader();
+std::string recordCsv(const fwd::v1::Record& r);
+/// `logs --follow`: a line per record, the table's columns two spaces apart.
+std::string recordLine(const fwd::v1::Record& r);
+
+/// `logs --follow`: asks for `request` (ARRIVAL order), prints what comes, and asks again from
+/// where it ended, every `every` unless the page was full; returns only when a call fails.
+absl::Status followLogs(client::AdminApi* api, fwd::v1::ListRecordsRequest request,
+                        OutputFormat format, std::chrono::milliseconds every, std::ostream& out);
+
 }  // namespace fwd::cli::commands

@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <system_error>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/config/budget.h"
 
 namespace fwd::controlplane::records {
@@ -80,11 +83,13 @@ struct Where {
   int status_class = 0;
 };
 
-Where whereOf(const Query& q) {
+/// `no_index`: the columns are written +column, so that SQLite reads in rowid order rather
+/// than walking an index and sorting what it found.
+Where whereOf(const Query& q, bool no_index = false) {
   Where w;
   auto text = [&](const char* column, const std::string& value) {
     if (!value.empty()) {
-      w.sql += " AND ";
+      w.sql += no_index ? " AND +" : " AND ";
       w.sql += column;
       w.sql += " = ?";
       w.sql += std::to_string(3 + w.texts.size());
@@ -308,11 +313,15 @@ absl::Status RecordStore::eachRow(const Query& q, const std::string& sql, const 
 }
 
 absl::StatusOr<std::vector<fwd::v1::Record>> RecordStore::recent(const Query& q) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return recentLocked(q);
+}
+
+absl::StatusOr<std::vector<fwd::v1::Record>> RecordStore::recentLocked(const Query& q) {
   std::vector<fwd::v1::Record> out;
   if (q.limit == 0) {
     return out;
   }
-  std::lock_guard<std::mutex> lock(mu_);
   absl::Status s = eachRow(
       q,
       "SELECT record FROM records {where} ORDER BY time_ms DESC, rowid DESC LIMIT " +
@@ -327,6 +336,156 @@ absl::StatusOr<std::vector<fwd::v1::Record>> RecordStore::recent(const Query& q)
     return s;
   }
   return out;
+}
+
+absl::StatusOr<Page> RecordStore::oldestFirst(const Query& q, const std::string& token) {
+  // "t:MONTH:TIME_MS:ROWID", the last record of the previous page.
+  std::int64_t after_month = -1, after_time = 0, after_rowid = 0;
+  if (!token.empty()) {
+    std::vector<std::string> parts = absl::StrSplit(token, ':');
+    if (parts.size() != 4 || parts[0] != "t" || !absl::SimpleAtoi(parts[1], &after_month) ||
+        !absl::SimpleAtoi(parts[2], &after_time) || !absl::SimpleAtoi(parts[3], &after_rowid) ||
+        after_month < 0) {
+      return absl::InvalidArgumentError("page_token: not a token of an oldest-first listing");
+    }
+  }
+  Page page;
+  if (q.limit == 0) {
+    return page;
+  }
+  const Where where = whereOf(q);
+  const std::string cursor_at = std::to_string(3 + where.texts.size());
+  const std::string rowid_at = std::to_string(4 + where.texts.size());
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::int64_t> months = monthsOf(q);
+  std::reverse(months.begin(), months.end());
+  std::int64_t last_month = 0, last_time = 0, last_rowid = 0;
+  for (std::int64_t index : months) {
+    if (index < after_month) {
+      continue;
+    }
+    absl::StatusOr<store::Database*> db = month(index, false);
+    if (!db.ok()) {
+      return db.status();
+    }
+    if (*db == nullptr) {
+      continue;
+    }
+    const bool resume = index == after_month;
+    // The time index holds (time_ms, rowid): it gives this order without a sort.
+    absl::StatusOr<store::Statement> st = (*db)->prepare(
+        "SELECT rowid, time_ms, record FROM records WHERE time_ms >= ?1 AND time_ms < ?2" +
+        where.sql +
+        (resume ? " AND (time_ms > ?" + cursor_at + " OR (time_ms = ?" + cursor_at +
+                      " AND rowid > ?" + rowid_at + "))"
+                : std::string()) +
+        " ORDER BY time_ms, rowid LIMIT " + std::to_string(q.limit - page.records.size()));
+    if (!st.ok()) {
+      return st.status();
+    }
+    bindWhere(*st, q, where);
+    if (resume) {
+      st->bind(static_cast<int>(3 + where.texts.size()), after_time)
+          .bind(static_cast<int>(4 + where.texts.size()), after_rowid);
+    }
+    for (;;) {
+      absl::StatusOr<bool> stepped = st->step();
+      if (!stepped.ok()) {
+        return stepped.status();
+      }
+      if (!*stepped) {
+        break;
+      }
+      if (!page.records.emplace_back().ParseFromString(st->columnBlob(2))) {
+        return absl::DataLossError("a record in " + nameOfMonth(index) + " does not parse");
+      }
+      last_month = index;
+      last_rowid = st->columnInt(0);
+      last_time = st->columnInt(1);
+    }
+    if (page.records.size() == q.limit) {
+      page.next_token = absl::StrCat("t:", last_month, ":", last_time, ":", last_rowid);
+      break;
+    }
+  }
+  return page;
+}
+
+absl::StatusOr<Page> RecordStore::arrived(const Query& q, const std::string& token,
+                                          std::int64_t now_ms) {
+  // "a:MONTH=ROWID,MONTH=ROWID": the last rowid read in each followed month's file.
+  std::map<std::int64_t, std::int64_t> after;
+  if (!token.empty()) {
+    bool ok = token.rfind("a:", 0) == 0;
+    for (const std::string& part : std::vector<std::string>(
+             absl::StrSplit(token.substr(ok ? 2 : 0), ',', absl::SkipEmpty()))) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(part, '=');
+      std::int64_t m = 0, rowid = 0;
+      ok = ok && absl::SimpleAtoi(kv.first, &m) && absl::SimpleAtoi(kv.second, &rowid) && m >= 0;
+      after[m] = rowid;
+    }
+    if (!ok) {
+      return absl::InvalidArgumentError("page_token: not a token of a following listing");
+    }
+  }
+  const std::int64_t current = monthIndex(now_ms);
+  Page page;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (token.empty()) {
+    absl::StatusOr<std::vector<fwd::v1::Record>> newest = recentLocked(q);
+    if (!newest.ok()) {
+      return newest.status();
+    }
+    page.records.assign(std::make_move_iterator(newest->rbegin()),
+                        std::make_move_iterator(newest->rend()));
+  }
+  const Where where = whereOf(q, /*no_index=*/true);
+  const std::string rowid_at = std::to_string(3 + where.texts.size());
+  std::string next = "a:";
+  for (std::int64_t index = current - 1; index <= current; ++index) {
+    absl::StatusOr<store::Database*> db = month(index, false);
+    if (!db.ok()) {
+      return db.status();
+    }
+    std::int64_t last = after.count(index) != 0 ? after[index] : 0;
+    if (*db != nullptr && token.empty()) {
+      absl::StatusOr<store::Statement> st = (*db)->prepare("SELECT MAX(rowid) FROM records");
+      if (!st.ok()) {
+        return st.status();
+      }
+      absl::StatusOr<bool> stepped = st->step();
+      if (!stepped.ok()) {
+        return stepped.status();
+      }
+      last = *stepped ? st->columnInt(0) : 0;
+    } else if (*db != nullptr && page.records.size() < q.limit) {
+      absl::StatusOr<store::Statement> st = (*db)->prepare(
+          "SELECT rowid, record FROM records WHERE +time_ms >= ?1 AND +time_ms < ?2" + where.sql +
+          " AND rowid > ?" + rowid_at + " ORDER BY rowid LIMIT " +
+          std::to_string(q.limit - page.records.size()));
+      if (!st.ok()) {
+        return st.status();
+      }
+      bindWhere(*st, q, where);
+      st->bind(static_cast<int>(3 + where.texts.size()), last);
+      for (;;) {
+        absl::StatusOr<bool> stepped = st->step();
+        if (!stepped.ok()) {
+          return stepped.status();
+        }
+        if (!*stepped) {
+          break;
+        }
+        if (!page.records.emplace_back().ParseFromString(st->columnBlob(1))) {
+          return absl::DataLossError("a record in " + nameOfMonth(index) + " does not parse");
+        }
+        last = st->columnInt(0);
+      }
+    }
+    absl::StrAppend(&next, index == current - 1 ? "" : ",", index, "=", last);
+  }
+  page.next_token = std::move(next);
+  return page;
 }
 
 absl::StatusOr<std::vector<UsageRow>> RecordStore::usage(const Query& q, GroupBy by) {

@@ -30,11 +30,11 @@ namespace fwd::controlplane::records {
 struct Query {
   std::int64_t from_ms = 0;                                       // inclusive
   std::int64_t to_ms = std::numeric_limits<std::int64_t>::max();  // exclusive
-  std::string key;       // key name; empty: any
-  std::string model;     // the model asked for; empty: any
-  std::string upstream;  // empty: any
-  int status_class = 0;  // 2..5: only 2xx..5xx; 0: any
-  size_t limit = 100;    // recent(): the most records returned
+  std::string key;                                                // key name; empty: any
+  std::string model;                                              // the model asked for; empty: any
+  std::string upstream;                                           // empty: any
+  int status_class = 0;                                           // 2..5: only 2xx..5xx; 0: any
+  size_t limit = 100;  // recent(): the most records returned
 };
 
 enum class GroupBy { kNone, kKey, kModel, kUpstream, kDay, kHour };
@@ -55,6 +55,14 @@ struct UsageRow {
   bool operator==(const UsageRow&) const = default;
 };
 
+/// A page of records, and where the next page starts.
+struct Page {
+  std::vector<fwd::v1::Record> records;
+  // Opaque (ListRecordsResponse.next_page_token): oldestFirst leaves it empty after the last
+  // page; arrived always sets it.
+  std::string next_token;
+};
+
 /// Thread-safe: calls are serialised.
 class RecordStore {
  public:
@@ -68,6 +76,16 @@ class RecordStore {
 
   /// The newest records that match, newest first, at most q.limit.
   absl::StatusOr<std::vector<fwd::v1::Record>> recent(const Query& q);
+
+  /// The matching records after `token` ("": from the first) in time order, at most q.limit:
+  /// an export a page at a time. A token that is not one of next_token's is InvalidArgument.
+  absl::StatusOr<Page> oldestFirst(const Query& q, const std::string& token);
+
+  /// Records in the order they were stored, to follow them. Without a token: the newest
+  /// q.limit that match, oldest of them first, and the position after the newest record
+  /// stored; with one, the matching records stored after it (at most q.limit). Records of the
+  /// month `now_ms` falls in and of the month before are followed.
+  absl::StatusOr<Page> arrived(const Query& q, const std::string& token, std::int64_t now_ms);
 
   /// The matching records added up per group, sorted by group.
   absl::StatusOr<std::vector<UsageRow>> usage(const Query& q, GroupBy by);
@@ -89,8 +107,12 @@ class RecordStore {
   /// Calls `row` with each row `sql` (its WHERE filled from `q`: " WHERE time_ms ..." is
   /// appended where the text says {where}) returns in each month of `q`, newest month first,
   /// until `row` returns false.
-  using RowFn = std::function<absl::StatusOr<bool>(const store::Statement& row, std::int64_t month)>;
+  using RowFn =
+      std::function<absl::StatusOr<bool>(const store::Statement& row, std::int64_t month)>;
   absl::Status eachRow(const Query& q, const std::string& sql, const RowFn& row)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::StatusOr<std::vector<fwd::v1::Record>> recentLocked(const Query& q)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::filesystem::path dir_;

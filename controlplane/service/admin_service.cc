@@ -694,13 +694,40 @@ grpc::Status AdminServiceImpl::ListRecords(grpc::ServerContext* context,
     return s;
   }
   q.limit = request->limit() == 0 ? 50 : request->limit();
-  absl::StatusOr<std::vector<fwd::v1::Record>> found = records_->recent(q);
-  if (!found.ok()) {
-    return toGrpc(found.status());
+  absl::StatusOr<records::Page> page;
+  switch (request->order()) {
+    case fwd::v1::RECORD_ORDER_NEWEST_FIRST:
+      if (!request->page_token().empty()) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "page_token: the newest-first listing has no pages");
+      }
+      page = records::Page{};
+      if (absl::StatusOr<std::vector<fwd::v1::Record>> found = records_->recent(q); found.ok()) {
+        page->records = std::move(*found);
+      } else {
+        page = found.status();
+      }
+      break;
+    case fwd::v1::RECORD_ORDER_OLDEST_FIRST:
+      page = records_->oldestFirst(q, request->page_token());
+      break;
+    case fwd::v1::RECORD_ORDER_ARRIVAL:
+      page = records_->arrived(q, request->page_token(),
+                               std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+      break;
+    default:
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "order: unknown value " + std::to_string(request->order()));
   }
-  for (fwd::v1::Record& r : *found) {
+  if (!page.ok()) {
+    return toGrpc(page.status());
+  }
+  for (fwd::v1::Record& r : page->records) {
     *response->add_records() = std::move(r);
   }
+  response->set_next_page_token(std::move(page->next_token));
   return grpc::Status::OK;
 }
 

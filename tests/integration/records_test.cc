@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "tests/integration/cluster/fwd_cluster.h"
 
@@ -193,6 +194,73 @@ TEST_F(RecordsTest, RecordsMadeWhileTheControlPlaneIsDownArriveOnceItIsBack) {
         return metricValue(m, "fwd_records_spill_bytes") == 0;
       },
       15s, "an empty spill file"));
+}
+
+// The lines of `text` that are JSON objects.
+std::vector<Json> jsonLines(const std::string& text) {
+  std::vector<Json> out;
+  size_t at = 0;
+  for (size_t nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1) {
+    Json j = Json::parse(text.substr(at, nl - at), nullptr, false);
+    EXPECT_TRUE(j.is_object()) << text.substr(at, nl - at);
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+TEST_F(RecordsTest, FollowPrintsNewRecordsAsTheyComeAndExportWritesEveryOne) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(cluster_.call("dp1", "POST", "/v1/chat/completions", key_, kChat).status, 200);
+  }
+  waitRecords(3);
+  ChildProcess follow;
+  ASSERT_TRUE(follow.start(
+      FWDCTL_BIN, {"--server", cluster_.controlPlaneAddress(), "--token", cluster_.adminToken(),
+                   "-o", "json", "logs", "--follow", "--limit", "2", "--interval", "100ms"}));
+  ASSERT_TRUE(waitFor([&] { return jsonLines(follow.stdoutText()).size() == 2; }, 10s,
+                      "the newest two records"));
+  Response failed =
+      cluster_.call("dp1", "POST", "/v1/chat/completions", key_, kChat, {{"x-fake-status", "500"}});
+  ASSERT_EQ(failed.status, 502);
+  Response ok = cluster_.call("dp1", "POST", "/v1/chat/completions", key_, kChat);
+  ASSERT_EQ(ok.status, 200);
+  ASSERT_TRUE(waitFor([&] { return jsonLines(follow.stdoutText()).size() >= 4; }, 15s,
+                      "the two new records followed"));
+  std::this_thread::sleep_for(300ms);  // a few more polls: nothing is printed twice
+  std::vector<Json> followed = jsonLines(follow.stdoutText());
+  ASSERT_EQ(followed.size(), 4u) << follow.stdoutText();
+  std::set<std::string> new_ids = {followed[2]["request_id"], followed[3]["request_id"]};
+  EXPECT_EQ(new_ids,
+            (std::set<std::string>{failed.header("x-request-id"), ok.header("x-request-id")}));
+  EXPECT_TRUE(follow.running());
+  follow.stop(SIGINT);
+
+  // Export: all five, oldest first, as JSON lines and as CSV; filters apply.
+  CommandResult jsonl = cluster_.fwdctl({"logs", "export"});
+  ASSERT_EQ(jsonl.exit_code, 0) << jsonl.stderr_text;
+  std::vector<Json> all = jsonLines(jsonl.stdout_text);
+  ASSERT_EQ(all.size(), 5u) << jsonl.stdout_text;
+  for (size_t i = 1; i < all.size(); ++i) {
+    EXPECT_LE(all[i - 1]["time"].get<std::string>(), all[i]["time"].get<std::string>());
+  }
+  EXPECT_EQ((std::set<std::string>{all[3]["request_id"], all[4]["request_id"]}), new_ids);
+  CommandResult errors = cluster_.fwdctl({"logs", "export", "--status", "5xx"});
+  ASSERT_EQ(errors.exit_code, 0) << errors.stderr_text;
+  std::vector<Json> five_xx = jsonLines(errors.stdout_text);
+  ASSERT_EQ(five_xx.size(), 1u);
+  EXPECT_EQ(five_xx[0]["request_id"], failed.header("x-request-id"));
+  EXPECT_EQ(five_xx[0]["status"], 502);
+  CommandResult csv = cluster_.fwdctl({"logs", "export", "--format", "csv"});
+  ASSERT_EQ(csv.exit_code, 0) << csv.stderr_text;
+  size_t rows = 0;
+  for (size_t at = 0; (at = csv.stdout_text.find("\r\n", at)) != std::string::npos; at += 2) {
+    ++rows;
+  }
+  EXPECT_EQ(rows, 6u) << csv.stdout_text;
+  EXPECT_TRUE(csv.stdout_text.starts_with("time,id,request_id,node_id,key,")) << csv.stdout_text;
+  EXPECT_NE(csv.stdout_text.find("," + failed.header("x-request-id") + ",dp1,team-a,"),
+            std::string::npos)
+      << csv.stdout_text;
 }
 
 TEST_F(RecordsTest, WithRecordsOffNothingIsSentAndNoIdIsAdded) {

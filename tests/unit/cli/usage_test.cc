@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_split.h"
 #include "cli/commands/records.h"
 #include "cli/commands/run.h"
 #include "tests/unit/cli/cli_test_util.h"
@@ -185,6 +186,125 @@ TEST_F(CliUsageTest, LogsListsTheNewestRecordsWithTheSameFilters) {
   EXPECT_EQ(logsText(fwd::v1::ListRecordsResponse()), "no records match\n");
 }
 
+fwd::v1::Record shortRecord(const std::string& id, int status) {
+  fwd::v1::Record r;
+  r.set_id(id);
+  r.mutable_time()->set_seconds(1'796'085'000);  // 2026-12-01T00:30:00Z
+  r.set_key_name("alice");
+  r.set_model("gpt-4o");
+  r.set_status(status);
+  r.set_latency_us(2000);
+  r.set_outcome(status < 400 ? fwd::v1::OUTCOME_OK : fwd::v1::OUTCOME_ERROR);
+  return r;
+}
+
+TEST_F(CliUsageTest, FollowAsksFromWhereTheLastAnswerEndedUntilACallFails) {
+  ::testing::InSequence in_order;
+  EXPECT_CALL(mock_, listRecords(_)).WillOnce([](const fwd::v1::ListRecordsRequest& req) {
+    EXPECT_EQ(req.order(), fwd::v1::RECORD_ORDER_ARRIVAL);
+    EXPECT_EQ(req.page_token(), "");
+    EXPECT_EQ(req.limit(), 2u);
+    EXPECT_EQ(req.filter().key(), "alice");
+    fwd::v1::ListRecordsResponse r;
+    *r.add_records() = shortRecord("r1", 200);
+    r.set_next_page_token("p1");
+    return r;
+  });
+  EXPECT_CALL(mock_, listRecords(_)).WillOnce([](const fwd::v1::ListRecordsRequest& req) {
+    EXPECT_EQ(req.page_token(), "p1");
+    EXPECT_EQ(req.limit(), 1000u);
+    EXPECT_EQ(req.filter().key(), "alice");
+    fwd::v1::ListRecordsResponse r;
+    *r.add_records() = shortRecord("r2", 502);
+    r.set_next_page_token("p2");
+    return r;
+  });
+  EXPECT_CALL(mock_, listRecords(_)).WillOnce([](const fwd::v1::ListRecordsRequest& req) {
+    EXPECT_EQ(req.page_token(), "p2");
+    return absl::UnavailableError("control plane went away");
+  });
+  testing::CliResult out =
+      run({"logs", "--follow", "--key", "alice", "--limit", "2", "--interval", "10ms"});
+  EXPECT_NE(out.exit_code, kExitOk);
+  EXPECT_THAT(out.err, ::testing::HasSubstr("control plane went away"));
+  EXPECT_EQ(out.out,
+            "TIME  KEY  MODEL  UPSTREAM  STATUS  LATENCY  TOKENS  COST  REQUEST_ID\n"
+            "2026-12-01T00:30:00Z  alice  gpt-4o  -  200  2.0ms  0+0  unpriced  -\n"
+            "2026-12-01T00:30:00Z  alice  gpt-4o  -  502  2.0ms  0+0  unpriced  -\n");
+}
+
+TEST_F(CliUsageTest, FollowWithJsonWritesARecordPerLine) {
+  ::testing::InSequence in_order;
+  EXPECT_CALL(mock_, listRecords(_)).WillOnce([](const fwd::v1::ListRecordsRequest&) {
+    fwd::v1::ListRecordsResponse r;
+    *r.add_records() = shortRecord("r1", 200);
+    *r.add_records() = shortRecord("r2", 200);
+    r.set_next_page_token("p1");
+    return r;
+  });
+  EXPECT_CALL(mock_, listRecords(_)).WillOnce([](const fwd::v1::ListRecordsRequest& req) {
+    EXPECT_EQ(req.page_token(), "p1");
+    return absl::UnavailableError("gone");
+  });
+  testing::CliResult out = run({"-o", "json", "logs", "--follow", "--interval", "10ms"});
+  std::vector<std::string> lines = absl::StrSplit(out.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << out.out;
+  EXPECT_EQ(Json::parse(lines[0]), recordJson(shortRecord("r1", 200)));
+  EXPECT_EQ(Json::parse(lines[1])["id"], "r2");
+}
+
+void expectExportPages(StrictMock<MockAdminApi>& mock) {
+  ::testing::InSequence in_order;
+  EXPECT_CALL(mock, listRecords(_)).WillOnce([](const fwd::v1::ListRecordsRequest& req) {
+    EXPECT_EQ(req.order(), fwd::v1::RECORD_ORDER_OLDEST_FIRST);
+    EXPECT_EQ(req.limit(), 1000u);
+    EXPECT_EQ(req.page_token(), "");
+    EXPECT_EQ(req.filter().status_class(), 5);
+    fwd::v1::ListRecordsResponse r;
+    fwd::v1::Record rec = shortRecord("r1", 502);
+    rec.set_model("a \"quoted\", model\nname");  // a client's model, whatever it holds
+    fwd::v1::FailedAttempt* f = rec.add_failed_attempts();
+    f->set_upstream("east");
+    f->set_reason("http_5xx");
+    f->set_status(503);
+    *r.add_records() = rec;
+    r.set_next_page_token("t:1");
+    return r;
+  });
+  EXPECT_CALL(mock, listRecords(_)).WillOnce([](const fwd::v1::ListRecordsRequest& req) {
+    EXPECT_EQ(req.page_token(), "t:1");
+    fwd::v1::ListRecordsResponse r;
+    *r.add_records() = shortRecord("r2", 500);
+    return r;  // no token: the last page
+  });
+}
+
+TEST_F(CliUsageTest, ExportPagesOldestFirstAsJsonLines) {
+  expectExportPages(mock_);
+  testing::CliResult out = run({"logs", "export", "--status", "5xx"});
+  ASSERT_EQ(out.exit_code, kExitOk) << out.err;
+  std::vector<std::string> lines = absl::StrSplit(out.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(Json::parse(lines[0])["model"], "a \"quoted\", model\nname");
+  EXPECT_EQ(Json::parse(lines[0])["failed_attempts"][0]["status"], 503);
+  EXPECT_EQ(Json::parse(lines[1])["id"], "r2");
+}
+
+TEST_F(CliUsageTest, ExportAsCsvQuotesWhatNeedsIt) {
+  expectExportPages(mock_);
+  testing::CliResult out = run({"logs", "export", "--status", "5xx", "--format", "csv"});
+  ASSERT_EQ(out.exit_code, kExitOk) << out.err;
+  std::vector<std::string> rows = absl::StrSplit(out.out, "\r\n", absl::SkipEmpty());
+  ASSERT_EQ(rows.size(), 3u) << out.out;
+  EXPECT_TRUE(rows[0].starts_with("time,id,request_id,node_id,key,client_ip,method,path,"))
+      << rows[0];
+  EXPECT_TRUE(rows[0].ends_with(",bytes_in,bytes_out,outcome")) << rows[0];
+  EXPECT_EQ(rows[1],
+            "2026-12-01T00:30:00Z,r1,,,alice,,,,,\"a \"\"quoted\"\", model\nname\",,,502,,0,"
+            "east:http_5xx:503,false,0.0,2.0,0.0,0,0,0,0,false,0,false,false,false,0,0,error");
+  EXPECT_TRUE(rows[2].starts_with("2026-12-01T00:30:00Z,r2,")) << rows[2];
+}
+
 TEST(CliUsageFlagsTest, BadFlagsAreUsageErrors) {
   testing::expectUsageErrors({
       {{"usage", "--by", "week"}, "--by \"week\": use key, model, upstream, day or hour"},
@@ -195,6 +315,11 @@ TEST(CliUsageFlagsTest, BadFlagsAreUsageErrors) {
        "--since cannot be used with --from or --to"},
       {{"logs", "--limit", "0"}, "--limit must be 1 to 10000, got 0"},
       {{"logs", "--status", "200"}, "--status \"200\": use 2xx, 3xx, 4xx or 5xx"},
+      {{"logs", "--interval", "1s"}, "--interval is for --follow"},
+      {{"logs", "--follow", "--interval", "0s"}, "--interval must be more than 0"},
+      {{"logs", "export", "--format", "xml"}, "--format \"xml\": use jsonl or csv"},
+      {{"logs", "export", "--limit", "5"},
+       "unknown flag --limit for \"logs export\" (see fwdctl logs --help)"},
   });
 }
 

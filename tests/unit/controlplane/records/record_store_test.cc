@@ -89,6 +89,129 @@ TEST(RecordStoreTest, EachMonthHasItsFileAndARecordSentTwiceIsKeptOnce) {
   EXPECT_EQ(idsOf(*(*store)->recent(december)), (std::vector<std::string>{"d", "c"}));
 }
 
+TEST(RecordStoreTest, OldestFirstPagesThroughEveryMatchingRecordOnce) {
+  TempDir dir;
+  auto store = RecordStore::open(dir.path() + "/records");
+  ASSERT_TRUE(store.ok()) << store.status();
+  // Seven records over two months, three of them at the same millisecond (ties go by the order
+  // they were stored), written out of time order.
+  ASSERT_TRUE((*store)
+                  ->write({record("d3", kDecember + 3000, "bob", "llama", 200, 1, 1, 0),
+                           record("n1", kNovember, "alice", "gpt-4o", 200, 1, 1, 0),
+                           record("d1", kDecember, "alice", "gpt-4o", 500, 1, 1, 0),
+                           record("t1", kDecember + 2000, "alice", "gpt-4o", 200, 1, 1, 0),
+                           record("t2", kDecember + 2000, "bob", "gpt-4o", 200, 1, 1, 0),
+                           record("t3", kDecember + 2000, "alice", "gpt-4o", 200, 1, 1, 0),
+                           record("n2", kNovember + 1, "bob", "llama", 200, 1, 1, 0)})
+                  .ok());
+  const std::vector<std::string> all = {"n1", "n2", "d1", "t1", "t2", "t3", "d3"};
+  for (size_t page_size : {1u, 2u, 3u, 7u, 100u}) {
+    Query q;
+    q.limit = page_size;
+    std::vector<std::string> got;
+    std::string token;
+    for (int pages = 0;; ++pages) {
+      ASSERT_LT(pages, 10);
+      auto page = (*store)->oldestFirst(q, token);
+      ASSERT_TRUE(page.ok()) << page.status();
+      ASSERT_LE(page->records.size(), page_size);
+      for (const std::string& id : idsOf(page->records)) {
+        got.push_back(id);
+      }
+      if (page->next_token.empty()) {
+        break;
+      }
+      token = page->next_token;
+    }
+    EXPECT_EQ(got, all) << "pages of " << page_size;
+  }
+  // Filters and times hold on every page.
+  Query alice;
+  alice.key = "alice";
+  alice.from_ms = kNovember + 1;
+  alice.limit = 1;
+  auto first = (*store)->oldestFirst(alice, "");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(idsOf(first->records), (std::vector<std::string>{"d1"}));
+  auto second = (*store)->oldestFirst(alice, first->next_token);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(idsOf(second->records), (std::vector<std::string>{"t1"}));
+  for (const std::string bad : {"x", "t:1:2", "t:a:1:1", "a:1=2", "t:-1:0:0"}) {
+    auto page = (*store)->oldestFirst(alice, bad);
+    EXPECT_EQ(page.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(RecordStoreTest, ArrivalFollowsRecordsAsTheyAreStoredInBothFollowedMonths) {
+  TempDir dir;
+  auto store = RecordStore::open(dir.path() + "/records");
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::int64_t now = kDecember + 60'000;
+  ASSERT_TRUE((*store)
+                  ->write({record("a", kNovember, "alice", "gpt-4o", 200, 1, 1, 0),
+                           record("b", kDecember, "bob", "gpt-4o", 200, 1, 1, 0),
+                           record("c", kDecember + 1, "alice", "gpt-4o", 200, 1, 1, 0)})
+                  .ok());
+  // The first call: the newest that match, oldest of them first, like tail.
+  Query alice;
+  alice.key = "alice";
+  alice.limit = 1;
+  auto first = (*store)->arrived(alice, "", now);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(idsOf(first->records), (std::vector<std::string>{"c"}));
+  Query any;
+  any.limit = 2;
+  auto tail = (*store)->arrived(any, "", now);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(idsOf(tail->records), (std::vector<std::string>{"b", "c"}));
+  auto nothing = (*store)->arrived(alice, first->next_token, now);
+  ASSERT_TRUE(nothing.ok());
+  EXPECT_TRUE(nothing->records.empty());
+
+  // A late record of last month (a long stream, or a data plane's spill) is followed too, and
+  // one sent twice is not shown twice.
+  ASSERT_TRUE((*store)
+                  ->write({record("late", kNovember + 5, "alice", "gpt-4o", 200, 1, 1, 0),
+                           record("d", kDecember + 9, "alice", "gpt-4o", 200, 1, 1, 0),
+                           record("e", kDecember + 8, "bob", "gpt-4o", 200, 1, 1, 0)})
+                  .ok());
+  ASSERT_TRUE((*store)->write({record("d", kDecember + 9, "alice", "gpt-4o", 200, 1, 1, 0)}).ok());
+  Query alice_pages = alice;
+  alice_pages.limit = 1000;
+  auto next = (*store)->arrived(alice_pages, nothing->next_token, now);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(idsOf(next->records), (std::vector<std::string>{"late", "d"}));
+  auto again = (*store)->arrived(alice_pages, next->next_token, now);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->records.empty());
+
+  // A page that fills stops where it filled; the rest comes next time.
+  Query one;
+  one.limit = 1;
+  auto p1 = (*store)->arrived(one, tail->next_token, now);
+  ASSERT_TRUE(p1.ok());
+  EXPECT_EQ(idsOf(p1->records), (std::vector<std::string>{"late"}));
+  auto p2 = (*store)->arrived(one, p1->next_token, now);
+  auto p3 = (*store)->arrived(one, p2->next_token, now);
+  auto p4 = (*store)->arrived(one, p3->next_token, now);
+  ASSERT_TRUE(p2.ok() && p3.ok() && p4.ok());
+  EXPECT_EQ(idsOf(p2->records), (std::vector<std::string>{"d"}));
+  EXPECT_EQ(idsOf(p3->records), (std::vector<std::string>{"e"}));
+  EXPECT_TRUE(p4->records.empty());
+
+  // January: December is now the previous month and January's file is new.
+  const std::int64_t january = kDecember + 31LL * 86'400'000;
+  ASSERT_TRUE((*store)->write({record("j", january, "alice", "gpt-4o", 200, 1, 1, 0)}).ok());
+  auto in_january = (*store)->arrived(alice_pages, again->next_token, january + 1000);
+  ASSERT_TRUE(in_january.ok()) << in_january.status();
+  EXPECT_EQ(idsOf(in_january->records), (std::vector<std::string>{"j"}));
+  for (const std::string bad : {"x", "a:1", "a:x=1", "t:1:1:1"}) {
+    EXPECT_EQ((*store)->arrived(alice, bad, now).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+}
+
 TEST(RecordStoreTest, UsageAddsUpPerGroupOverTheMonthsAQueryCovers) {
   TempDir dir;
   auto store = RecordStore::open(dir.path());
