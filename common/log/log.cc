@@ -196,8 +196,8 @@ void appendHex(std::string& out, const char* prefix, unsigned char c) {
   out.push_back(kDigits[c & 0xf]);
 }
 
-// Length of the valid UTF-8 sequence at the start of `s` (2..4), or 0 when it is not one
-// (overlong forms, surrogates and code points over U+10FFFF are not valid).
+}  // namespace
+
 size_t utf8Length(std::string_view s) {
   auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
   unsigned char c = byte(0);
@@ -230,7 +230,35 @@ size_t utf8Length(std::string_view s) {
   return len;
 }
 
-}  // namespace
+bool isValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+    } else if (size_t len = utf8Length(s.substr(i)); len != 0) {
+      i += len;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string validUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      out.push_back(s[i++]);
+    } else if (size_t len = utf8Length(s.substr(i)); len != 0) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  return out;
+}
 
 void setLevel(Level level) { g_level.store(level, std::memory_order_relaxed); }
 Level level() { return g_level.load(std::memory_order_relaxed); }

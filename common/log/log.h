@@ -28,6 +28,16 @@ std::uint64_t droppedLines();
 /// not (stderr stalled). Called at exit automatically (with 2 s); any thread.
 bool flush(std::chrono::milliseconds timeout);
 
+/// Length of the valid UTF-8 sequence of two to four bytes at the start of `s`, or 0 when
+/// there is none (an ASCII byte, overlong forms, surrogates, code points over U+10FFFF).
+size_t utf8Length(std::string_view s);
+
+/// Whether `s` is all valid UTF-8, as protobuf's string fields require (a message holding
+/// other bytes does not parse).
+bool isValidUtf8(std::string_view s);
+/// `s` with every byte that is not part of valid UTF-8 replaced by U+FFFD.
+std::string validUtf8(std::string_view s);
+
 /// Appends `text` with control characters escaped: \n \r \t as such, other C0 bytes, DEL and
 /// bytes that are not part of valid UTF-8 as \xNN, C1 controls (U+0080..U+009F) as \u00NN.
 /// Printable ASCII and valid UTF-8 pass unchanged.

@@ -18,7 +18,14 @@ template <size_t N>
 class FixedString {
  public:
   void assign(std::string_view s) {
-    size_ = static_cast<std::uint16_t>(std::min(s.size(), N - 1));
+    size_t n = std::min(s.size(), N - 1);
+    // Cut where a UTF-8 character starts, not inside one (at most 3 continuation bytes back).
+    for (size_t back = 0;
+         n < s.size() && n > 0 && back < 3 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80;
+         ++back) {
+      --n;
+    }
+    size_ = static_cast<std::uint16_t>(n);
     if (size_ != 0)
       std::memcpy(data_.data(), s.data(), size_);  // an empty view's data may be null
   }

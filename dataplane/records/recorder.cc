@@ -85,11 +85,18 @@ void Recorder::stop() {
 
 namespace {
 
-// Proto3 leaves an empty string off the wire anyway; not setting it spares the copy.
+// Proto3 leaves an empty string off the wire anyway; not setting it spares the copy. A string
+// field must be UTF-8 or the control plane cannot parse the batch, which would then come back
+// from the spill file forever: a model a client sent in a multipart form is any bytes.
 void setString(std::string* (fwd::v1::Record::*field)(), fwd::v1::Record& r,
                std::string_view value) {
-  if (!value.empty()) {
-    (r.*field)()->assign(value.data(), value.size());
+  if (value.empty()) {
+    return;
+  }
+  if (common::log::isValidUtf8(value)) {
+    (r.*field)()->assign(value.data(), value.size());  // in the string a cleared batch kept
+  } else {
+    *(r.*field)() = common::log::validUtf8(value);
   }
 }
 
@@ -123,8 +130,8 @@ void Recorder::toProto(const RecordEntry& e, fwd::v1::Record& r) {
   size_t failed = std::min<size_t>(e.failed_attempts_total, RecordEntry::kMaxFailedAttempts);
   for (size_t i = 0; i < failed; ++i) {
     fwd::v1::FailedAttempt* f = r.add_failed_attempts();
-    f->set_upstream(std::string(e.failed[i].upstream.view()));
-    f->set_reason(std::string(e.failed[i].reason.view()));
+    f->set_upstream(common::log::validUtf8(e.failed[i].upstream.view()));
+    f->set_reason(common::log::validUtf8(e.failed[i].reason.view()));
     f->set_status(e.failed[i].status);
   }
   r.set_stream(e.stream);

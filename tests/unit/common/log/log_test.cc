@@ -107,6 +107,21 @@ TEST(LogTest, AStalledStderrNeverBlocksTheCallerAndDropsAreCountedAndReported) {
   EXPECT_NE(out.find("test: after\n"), std::string::npos);
 }
 
+TEST(LogTest, Utf8IsCheckedAndMadeValid) {
+  EXPECT_TRUE(isValidUtf8("plain ascii"));
+  EXPECT_TRUE(isValidUtf8("gr\xc3\xbc\xc3\x9f \xe6\xa8\xa1 \xf0\x9f\x98\x80"));
+  EXPECT_TRUE(isValidUtf8(std::string("nul\0inside", 11)));
+  EXPECT_FALSE(isValidUtf8("cut \xe6\xa8"));
+  EXPECT_FALSE(isValidUtf8("\xff"));
+  EXPECT_FALSE(isValidUtf8("\xc0\xaf"));      // overlong '/'
+  EXPECT_FALSE(isValidUtf8("\xed\xa0\x80"));  // a surrogate
+  EXPECT_EQ(validUtf8("a\xff"
+                      "b\xe6\xa8"),
+            "a\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(validUtf8("gr\xc3\xbc\xc3\x9f"), "gr\xc3\xbc\xc3\x9f");
+}
+
 TEST(LogTest, ARecordIsOneEscapedLine) {
   // Whatever a record holds, it is written as exactly one line with the escapes applied.
   StderrPipe pipe;

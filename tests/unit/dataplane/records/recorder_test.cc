@@ -260,6 +260,36 @@ TEST_F(RecorderTest, EntriesFromEveryWorkerArriveAsRecordsWithTheirFields) {
   EXPECT_EQ(metric("fwd_records_spilled_total"), 0);
 }
 
+TEST_F(RecorderTest, BytesThatAreNotUtf8NeverMakeABatchTheControlPlaneCannotParse) {
+  // A model from a multipart form is any bytes, and a long name of multi-byte characters is
+  // cut to its field: sent as they are, the batch would not parse at the control plane and
+  // would come back from the spill file forever.
+  startServer();
+  Recorder recorder(options(1), registry_);
+  recorder.start();
+  RecordEntry* e = recorder.ring(0).claim();
+  ASSERT_NE(e, nullptr);
+  std::memcpy(e->id.data(), "odd0odd0odd0odd0odd0odd0odd0odd0", 32);
+  e->status = 200;
+  e->model.assign("gpt\xff-4o");
+  std::string long_name;
+  for (int i = 0; i < 60; ++i) {
+    long_name += "\xe6\xa8\xa1";  // 模: three bytes; 127 bytes is not a whole number of them
+  }
+  e->served_model.assign(long_name);
+  e->failed_attempts_total = 1;
+  e->failed[0].upstream.assign("east\xc3");
+  e->failed[0].reason.assign("http_5xx");
+  recorder.ring(0).publish();
+  put(recorder, 0, 1);
+  ASSERT_TRUE(waitStored(2));
+  recorder.stop();
+  const fwd::v1::Record& r = service_.records.at("odd0odd0odd0odd0odd0odd0odd0odd0");
+  EXPECT_EQ(r.model(), "gpt\xEF\xBF\xBD-4o");
+  EXPECT_EQ(r.served_model(), long_name.substr(0, 126));  // 42 whole characters
+  EXPECT_EQ(r.failed_attempts(0).upstream(), "east\xEF\xBF\xBD");
+}
+
 TEST_F(RecorderTest, WhileTheControlPlaneIsDownRecordsWaitInTheSpillFileAndArriveOnce) {
   reservePort();
   Recorder recorder(options(), registry_);
