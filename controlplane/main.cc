@@ -12,6 +12,8 @@
 #include "common/log/log.h"
 #include "common/net/grpc_tls.h"
 #include "common/net/host_port.h"
+#include "controlplane/records/postgres_store.h"
+#include "controlplane/records/record_store.h"
 #include "controlplane/service/auth.h"
 #include "controlplane/service/node_registry.h"
 #include "controlplane/service/server.h"
@@ -26,7 +28,8 @@ constexpr char kLog[] = "controlplane";
 constexpr int kExitUsage = 2;
 
 constexpr char kUsage[] =
-    R"(usage: fwd-controlplane [--listen HOST:PORT] [--data-dir DIR] [--records-dir DIR]
+    R"(usage: fwd-controlplane [--listen HOST:PORT] [--data-dir DIR]
+                        [--records-dir DIR | --records-postgres DSN]
                         [--log-level LEVEL] [--tls-cert FILE --tls-key FILE [--client-ca FILE]]
 
 Serves the fwd admin API (fwdctl) and config distribution to data planes over gRPC.
@@ -35,6 +38,9 @@ Serves the fwd admin API (fwdctl) and config distribution to data planes over gR
   --data-dir DIR       holds fwd.db, admin.token and node.token (default ./fwd-data)
   --records-dir DIR    the request records data planes send, one SQLite file per month
                        (records-YYYY-MM.db; default DATA_DIR/records)
+  --records-postgres DSN  keep the records in Postgres instead: a libpq connection string
+                       ("host=db1 dbname=fwd user=fwd") or URI; the password from
+                       PGPASSWORD or ~/.pgpass rather than the command line
   --tls-cert FILE      serve TLS with this certificate (PEM, chain first) ...
   --tls-key FILE       ... and its private key (PEM); without both: plaintext
   --client-ca FILE     with TLS: require a client certificate signed by this CA (mTLS) from
@@ -49,7 +55,8 @@ struct Flags {
   std::string listen = "127.0.0.1:7070";
   std::string data_dir = "./fwd-data";
   std::string log_level = "info";
-  std::string records_dir;  // empty: <data_dir>/records
+  std::string records_dir;       // empty: <data_dir>/records
+  std::string records_postgres;  // a DSN: records in Postgres, not records_dir
   fwd::common::net::ServerTls tls;
 };
 
@@ -81,6 +88,8 @@ int parseFlags(int argc, char** argv, Flags& flags) {
       target = &flags.data_dir;
     } else if (name == "--records-dir") {
       target = &flags.records_dir;
+    } else if (name == "--records-postgres") {
+      target = &flags.records_postgres;
     } else if (name == "--log-level") {
       target = &flags.log_level;
     } else if (name == "--tls-cert") {
@@ -99,6 +108,9 @@ int parseFlags(int argc, char** argv, Flags& flags) {
       value = argv[++i];
     }
     *target = value;
+  }
+  if (!flags.records_postgres.empty() && !flags.records_dir.empty()) {
+    return usageError("--records-dir and --records-postgres: one or the other");
   }
   return -1;
 }
@@ -132,6 +144,14 @@ int main(int argc, char** argv) {
   if (!credentials.ok()) {
     return usageError("--tls-cert/--tls-key/--client-ca: " +
                       std::string(credentials.status().message()));
+  }
+  std::unique_ptr<cp::records::RecordsDb> records;
+  if (!flags.records_postgres.empty()) {
+    auto postgres = cp::records::PostgresRecordStore::open(flags.records_postgres);
+    if (!postgres.ok()) {  // a DSN libpq cannot parse
+      return usageError(std::string(postgres.status().message()));
+    }
+    records = std::move(*postgres);
   }
 
   // Block the shutdown signals before any thread exists so every thread inherits the mask and
@@ -171,17 +191,27 @@ int main(int argc, char** argv) {
   if (absl::Status s = publisher.publishCurrent(); !s.ok()) {
     return fail("initial snapshot", s);
   }
-  const std::filesystem::path records_dir =
-      flags.records_dir.empty() ? dir / "records" : std::filesystem::path(flags.records_dir);
-  absl::StatusOr<std::unique_ptr<cp::records::RecordStore>> records =
-      cp::records::RecordStore::open(records_dir);
-  if (!records.ok()) {
-    return fail("records", records.status());
+  if (records != nullptr) {
+    auto* postgres = static_cast<cp::records::PostgresRecordStore*>(records.get());
+    if (absl::Status s = postgres->connect(); s.ok()) {
+      FWD_LOG(kInfo, kLog) << "request records go to Postgres at " << postgres->describe();
+    } else {
+      FWD_LOG(kWarn, kLog) << std::string(s.message()) << " (" << postgres->describe()
+                           << "); records wait in the data planes' spill files until it can";
+    }
+  } else {
+    const std::filesystem::path records_dir =
+        flags.records_dir.empty() ? dir / "records" : std::filesystem::path(flags.records_dir);
+    auto sqlite = cp::records::RecordStore::open(records_dir);
+    if (!sqlite.ok()) {
+      return fail("records", sqlite.status());
+    }
+    records = std::move(*sqlite);
   }
   cp::service::NodeRegistry registry;
   absl::StatusOr<std::unique_ptr<cp::service::ControlPlaneServer>> server =
       cp::service::ControlPlaneServer::start(
-          listen->toString(), {**store, hub, publisher, registry, **auth, records->get()},
+          listen->toString(), {**store, hub, publisher, registry, **auth, records.get()},
           cp::service::WatchServiceImpl::kDefaultPollInterval, *credentials);
   if (!server.ok()) {
     return fail("grpc", server.status());

@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libgmock-dev googletest
   libhiredis-dev  # the data plane's Redis client
   redis-server    # Redis for limits shared between data planes; tests start their own
+  libpq-dev       # the control plane's Postgres client (--records-postgres)
+  postgresql      # Postgres for records; tests start their own
   haproxy  # the load balancer of the rolling-restart test
 )
 if [[ "${FWD_WITH_NODE:-1}" == 1 ]] && ! command -v node >/dev/null 2>&1; then

@@ -24,7 +24,7 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
   /// Every reference must outlive the service.
   AdminServiceImpl(store::Store& store, snapshot::Publisher& publisher,
                    const NodeRegistry& registry, LimitsQueries& queries,
-                   const TokenAuthenticator& auth, records::RecordStore* records = nullptr)
+                   const TokenAuthenticator& auth, records::RecordsDb* records = nullptr)
       : store_(store),
         publisher_(publisher),
         registry_(registry),
@@ -69,8 +69,7 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
                             fwd::v1::GetKeyLimitsResponse* response) override;
   grpc::Status GetUsage(grpc::ServerContext* context, const fwd::v1::GetUsageRequest* request,
                         fwd::v1::GetUsageResponse* response) override;
-  grpc::Status ListRecords(grpc::ServerContext* context,
-                           const fwd::v1::ListRecordsRequest* request,
+  grpc::Status ListRecords(grpc::ServerContext* context, const fwd::v1::ListRecordsRequest* request,
                            fwd::v1::ListRecordsResponse* response) override;
   grpc::Status ListKeys(grpc::ServerContext* context, const fwd::v1::ListKeysRequest* request,
                         fwd::v1::ListKeysResponse* response) override;
@@ -116,7 +115,7 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
   const NodeRegistry& registry_;
   LimitsQueries& queries_;
   const TokenAuthenticator& auth_;
-  records::RecordStore* records_;  // null: no records kept
+  records::RecordsDb* records_;  // null: no records kept
 };
 
 }  // namespace fwd::controlplane::service

@@ -16,7 +16,7 @@ class RecordsServiceImpl final : public fwd::v1::RecordsService::Service {
   static constexpr size_t kMaxIdSize = 64;
 
   /// Every reference must outlive the service.
-  RecordsServiceImpl(records::RecordStore& store, const TokenAuthenticator& auth)
+  RecordsServiceImpl(records::RecordsDb& store, const TokenAuthenticator& auth)
       : store_(store), auth_(auth) {}
 
   grpc::Status Push(
@@ -24,7 +24,7 @@ class RecordsServiceImpl final : public fwd::v1::RecordsService::Service {
       grpc::ServerReaderWriter<fwd::v1::RecordAck, fwd::v1::RecordBatch>* stream) override;
 
  private:
-  records::RecordStore& store_;
+  records::RecordsDb& store_;
   const TokenAuthenticator& auth_;
 };
 

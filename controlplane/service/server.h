@@ -27,7 +27,7 @@ class ControlPlaneServer {
     NodeRegistry& registry;
     const TokenAuthenticator& auth;
     // Where RecordsService stores what data planes push; null: the service is not offered.
-    records::RecordStore* records = nullptr;
+    records::RecordsDb* records = nullptr;
   };
 
   /// Starts serving on `address` ("host:port"; port 0 picks a free port), with `credentials`

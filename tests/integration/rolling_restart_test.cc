@@ -23,19 +23,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// A port that was free a moment ago (the kernel picks it; the socket is closed again).
-std::uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 constexpr const char* kHaproxy = "/usr/sbin/haproxy";
 
 TEST(RollingRestartTest, ThreeDataPlanesRestartOneByOneBehindHaproxyWithoutAFailedRequest) {
@@ -49,18 +36,18 @@ TEST(RollingRestartTest, ThreeDataPlanesRestartOneByOneBehindHaproxyWithoutAFail
   const std::vector<std::string> nodes = {"dp1", "dp2", "dp3"};
   std::string servers;
   for (const std::string& node : nodes) {
-    // Fixed ports, so the node comes back where HAProxy expects it. A port freePort() found may
-    // be taken by another test's process before the data plane binds it: try fresh ones.
+    // Fixed ports, so the node comes back where HAProxy expects it. A port freeLoopbackPort() found
+    // may be taken by another test's process before the data plane binds it: try fresh ones.
     std::uint16_t http = 0;
     std::uint16_t admin = 0;
     ::testing::AssertionResult started = ::testing::AssertionFailure();
     for (int attempt = 0; attempt < 5 && !started; ++attempt) {
-      http = freePort();
-      admin = freePort();
-      started = cluster.startDataPlane(
-          node, {},
-          {"--listen", "127.0.0.1:" + std::to_string(http), "--admin-listen",
-           "127.0.0.1:" + std::to_string(admin), "--drain-grace", "1s"});
+      http = freeLoopbackPort();
+      admin = freeLoopbackPort();
+      started =
+          cluster.startDataPlane(node, {},
+                                 {"--listen", "127.0.0.1:" + std::to_string(http), "--admin-listen",
+                                  "127.0.0.1:" + std::to_string(admin), "--drain-grace", "1s"});
     }
     ASSERT_TRUE(started);
     servers += "  server " + node + " 127.0.0.1:" + std::to_string(http) + " check port " +
@@ -74,8 +61,8 @@ TEST(RollingRestartTest, ThreeDataPlanesRestartOneByOneBehindHaproxyWithoutAFail
   const std::string key = cluster.createKey("alice");
   ASSERT_TRUE(cluster.waitInSync());
 
-  const std::uint16_t front = freePort();
-  const std::uint16_t stats = freePort();
+  const std::uint16_t front = freeLoopbackPort();
+  const std::uint16_t stats = freeLoopbackPort();
   const std::string config = cluster.dir().file("haproxy.cfg");
   std::ofstream(config) << "global\n"
                            "  maxconn 1000\n"

@@ -2,8 +2,11 @@
 #include "tests/integration/harness/process.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,6 +104,14 @@ ChildProcess::~ChildProcess() {
     return ::testing::AssertionFailure() << "fork: " << std::strerror(errno);
   }
   if (pid == 0) {
+    // Credentials first: changing them clears the parent-death signal.
+    if (run_as_.has_value() && (::setgroups(0, nullptr) != 0 || ::setgid(run_as_->second) != 0 ||
+                                ::setuid(run_as_->first) != 0)) {
+      int error = errno;
+      ssize_t ignored = ::write(exec_pipe[1], &error, sizeof(error));
+      (void)ignored;
+      ::_exit(127);
+    }
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) {
       ::_exit(127);  // the parent died between fork() and prctl()
@@ -407,6 +418,23 @@ CommandResult runCommand(const std::string& path, const std::vector<std::string>
   result.stdout_text = child.stdoutText();
   result.stderr_text = child.stderrText();
   return result;
+}
+
+std::uint16_t freeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  std::uint16_t port = 0;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  if (fd >= 0) {
+    ::close(fd);
+  }
+  return port;
 }
 
 }  // namespace fwd::harness

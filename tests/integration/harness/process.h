@@ -44,6 +44,10 @@ class ChildProcess {
   ::testing::AssertionResult start(const std::string& path, const std::vector<std::string>& args,
                                    const EnvMap& env = {}, bool inherit_env = true);
 
+  /// The child runs as this user and group (a test running as root starts a server that
+  /// refuses root, e.g. postgres). Call before start().
+  void runAs(uid_t uid, gid_t gid) { run_as_ = std::make_pair(uid, gid); }
+
   /// Prefix for echoed stderr lines; defaults to the binary's file name.
   void setName(std::string name) { name_ = std::move(name); }
   const std::string& name() const { return name_; }
@@ -93,6 +97,7 @@ class ChildProcess {
   void finishReader();
 
   std::string name_;
+  std::optional<std::pair<uid_t, gid_t>> run_as_;
   pid_t pid_ = -1;
   std::optional<int> exit_code_;
   int wake_read_fd_ = -1;   // wakes the reader thread so it exits even if a grandchild keeps
@@ -107,6 +112,10 @@ class ChildProcess {
   std::string raw_[2];
   bool pipes_closed_ = false;
 };
+
+/// A port on 127.0.0.1 the kernel just handed out (closed again, for a server to take; 0 when
+/// none could be had).
+std::uint16_t freeLoopbackPort();
 
 /// What runCommand() observed.
 struct CommandResult {

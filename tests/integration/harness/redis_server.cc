@@ -12,24 +12,6 @@
 namespace fwd::harness {
 namespace {
 
-// A port the kernel just handed out on 127.0.0.1 (closed again, so redis-server can take it).
-std::uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  std::uint16_t port = 0;
-  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  if (fd >= 0) {
-    ::close(fd);
-  }
-  return port;
-}
-
 // True when something on 127.0.0.1:`port` answers PING as Redis does (+PONG, or -NOAUTH when it
 // wants a password).
 bool answersPing(std::uint16_t port) {
@@ -62,7 +44,7 @@ bool answersPing(std::uint16_t port) {
     password_ = password;
   }
   for (int attempt = 0; attempt < 5; ++attempt) {
-    std::uint16_t port = port_ != 0 ? port_ : freePort();
+    std::uint16_t port = port_ != 0 ? port_ : freeLoopbackPort();
     // No persistence; DEBUG allowed from loopback (DEBUG SLEEP: a Redis that does not answer).
     std::vector<std::string> args = {"--port",
                                      std::to_string(port),

@@ -158,10 +158,13 @@ int startAndReadPort(Child& child) {
 
 TEST(ControlplaneBinaryTest, BadFlagsExitTwoWithOneLine) {
   // Unknown flags and bad values: exit 2, one line on stderr, nothing on stdout.
-  for (const std::vector<std::string>& args : {std::vector<std::string>{"--bogus"},
-                                               {"--listen", "no-port"},
-                                               {"--log-level", "loud"},
-                                               {"--data-dir"}}) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--bogus"},
+        {"--listen", "no-port"},
+        {"--log-level", "loud"},
+        {"--data-dir"},
+        {"--records-postgres", "host='unterminated"},
+        {"--records-postgres", "dbname=fwd", "--records-dir", "/tmp/records"}}) {
     Child child(args);
     EXPECT_EQ(child.waitExit(kStartLimit), 2) << args[0];
     std::string err = child.stderrText();
