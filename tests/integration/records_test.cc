@@ -263,6 +263,20 @@ TEST_F(RecordsTest, FollowPrintsNewRecordsAsTheyComeAndExportWritesEveryOne) {
       << csv.stdout_text;
 }
 
+TEST(RecordsFlagsTest, BadRecordsFlagsExitTwoNamingTheFlag) {
+  for (const auto& [args, named] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--records", "bogus"}, "--records must be central or off, got \"bogus\""},
+           {{"--records-queue", "3"}, "--records-queue"},
+           {{"--records-queue", "many"}, "--records-queue"},
+           {{"--records-spill-max-bytes", "-1"}, "--records-spill-max-bytes"},
+           {{"--records-spill-max-bytes"}, "--records-spill-max-bytes"}}) {
+    CommandResult r = runCommand(FWD_DATAPLANE_BIN, args, {}, 10s);
+    EXPECT_EQ(r.exit_code, 2) << args[0] << ": " << r.stderr_text;
+    EXPECT_NE(r.stderr_text.find(named), std::string::npos) << r.stderr_text;
+    EXPECT_EQ(r.stdout_text, "");
+  }
+}
+
 TEST_F(RecordsTest, WithRecordsOffNothingIsSentAndNoIdIsAdded) {
   ASSERT_TRUE(cluster_.startDataPlane("quiet", {}, {"--records", "off"}));
   ASSERT_TRUE(cluster_.waitInSync());
