@@ -12,6 +12,7 @@
 #include "common/log/log.h"
 #include "common/net/grpc_tls.h"
 #include "common/net/host_port.h"
+#include "controlplane/notify/notifications.h"
 #include "controlplane/records/postgres_store.h"
 #include "controlplane/records/record_store.h"
 #include "controlplane/service/auth.h"
@@ -208,10 +209,16 @@ int main(int argc, char** argv) {
     }
     records = std::move(*sqlite);
   }
+  cp::notify::Notifications notifications(**store, {});
+  notifications.start();
   cp::service::NodeRegistry registry;
+  registry.setOnEjected([&](const std::string& node, const std::string& upstream) {
+    notifications.onUpstreamEjected(node, upstream);
+  });
   absl::StatusOr<std::unique_ptr<cp::service::ControlPlaneServer>> server =
       cp::service::ControlPlaneServer::start(
-          listen->toString(), {**store, hub, publisher, registry, **auth, records.get()},
+          listen->toString(),
+          {**store, hub, publisher, registry, **auth, records.get(), &notifications},
           cp::service::WatchServiceImpl::kDefaultPollInterval, *credentials);
   if (!server.ok()) {
     return fail("grpc", server.status());
@@ -234,6 +241,7 @@ int main(int argc, char** argv) {
   FWD_LOG(kInfo, kLog) << "received " << (signal_number == SIGTERM ? "SIGTERM" : "SIGINT")
                        << ", shutting down";
   (*server)->shutdown();
+  notifications.stop();
   FWD_LOG(kInfo, kLog) << "stopped";
   return 0;
 }

@@ -45,6 +45,18 @@ class AdminApi {
       const fwd::v1::GetUsageRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::ListRecordsResponse> listRecords(
       const fwd::v1::ListRecordsRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::Notifier> createNotifier(
+      const fwd::v1::CreateNotifierRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::Notifier> getNotifier(
+      const fwd::v1::GetNotifierRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::ListNotifiersResponse> listNotifiers(
+      const fwd::v1::ListNotifiersRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::Notifier> updateNotifier(
+      const fwd::v1::UpdateNotifierRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::DeleteNotifierResponse> deleteNotifier(
+      const fwd::v1::DeleteNotifierRequest& request) = 0;
+  virtual absl::StatusOr<fwd::v1::TestNotifierResponse> testNotifier(
+      const fwd::v1::TestNotifierRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::ListKeysResponse> listKeys(
       const fwd::v1::ListKeysRequest& request) = 0;
   virtual absl::StatusOr<fwd::v1::Key> updateKey(const fwd::v1::UpdateKeyRequest& request) = 0;

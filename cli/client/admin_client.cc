@@ -141,6 +141,42 @@ absl::StatusOr<fwd::v1::ListRecordsResponse> AdminClient::listRecords(
       &fwd::v1::AdminService::Stub::ListRecords, request);
 }
 
+absl::StatusOr<fwd::v1::Notifier> AdminClient::createNotifier(
+    const fwd::v1::CreateNotifierRequest& request) {
+  return call<fwd::v1::CreateNotifierRequest, fwd::v1::Notifier>(
+      &fwd::v1::AdminService::Stub::CreateNotifier, request);
+}
+
+absl::StatusOr<fwd::v1::Notifier> AdminClient::getNotifier(
+    const fwd::v1::GetNotifierRequest& request) {
+  return call<fwd::v1::GetNotifierRequest, fwd::v1::Notifier>(
+      &fwd::v1::AdminService::Stub::GetNotifier, request);
+}
+
+absl::StatusOr<fwd::v1::ListNotifiersResponse> AdminClient::listNotifiers(
+    const fwd::v1::ListNotifiersRequest& request) {
+  return call<fwd::v1::ListNotifiersRequest, fwd::v1::ListNotifiersResponse>(
+      &fwd::v1::AdminService::Stub::ListNotifiers, request);
+}
+
+absl::StatusOr<fwd::v1::Notifier> AdminClient::updateNotifier(
+    const fwd::v1::UpdateNotifierRequest& request) {
+  return call<fwd::v1::UpdateNotifierRequest, fwd::v1::Notifier>(
+      &fwd::v1::AdminService::Stub::UpdateNotifier, request);
+}
+
+absl::StatusOr<fwd::v1::DeleteNotifierResponse> AdminClient::deleteNotifier(
+    const fwd::v1::DeleteNotifierRequest& request) {
+  return call<fwd::v1::DeleteNotifierRequest, fwd::v1::DeleteNotifierResponse>(
+      &fwd::v1::AdminService::Stub::DeleteNotifier, request);
+}
+
+absl::StatusOr<fwd::v1::TestNotifierResponse> AdminClient::testNotifier(
+    const fwd::v1::TestNotifierRequest& request) {
+  return call<fwd::v1::TestNotifierRequest, fwd::v1::TestNotifierResponse>(
+      &fwd::v1::AdminService::Stub::TestNotifier, request);
+}
+
 absl::StatusOr<fwd::v1::Key> AdminClient::updateKey(const fwd::v1::UpdateKeyRequest& request) {
   return call<fwd::v1::UpdateKeyRequest, fwd::v1::Key>(&fwd::v1::AdminService::Stub::UpdateKey,
                                                        request);

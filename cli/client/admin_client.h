@@ -61,6 +61,18 @@ class AdminClient : public AdminApi {
       const fwd::v1::GetUsageRequest& request) override;
   absl::StatusOr<fwd::v1::ListRecordsResponse> listRecords(
       const fwd::v1::ListRecordsRequest& request) override;
+  absl::StatusOr<fwd::v1::Notifier> createNotifier(
+      const fwd::v1::CreateNotifierRequest& request) override;
+  absl::StatusOr<fwd::v1::Notifier> getNotifier(
+      const fwd::v1::GetNotifierRequest& request) override;
+  absl::StatusOr<fwd::v1::ListNotifiersResponse> listNotifiers(
+      const fwd::v1::ListNotifiersRequest& request) override;
+  absl::StatusOr<fwd::v1::Notifier> updateNotifier(
+      const fwd::v1::UpdateNotifierRequest& request) override;
+  absl::StatusOr<fwd::v1::DeleteNotifierResponse> deleteNotifier(
+      const fwd::v1::DeleteNotifierRequest& request) override;
+  absl::StatusOr<fwd::v1::TestNotifierResponse> testNotifier(
+      const fwd::v1::TestNotifierRequest& request) override;
   absl::StatusOr<fwd::v1::Key> updateKey(const fwd::v1::UpdateKeyRequest& request) override;
   absl::StatusOr<fwd::v1::CreateKeyResponse> rotateKey(
       const fwd::v1::RotateKeyRequest& request) override;

@@ -9,13 +9,14 @@
 #include "cli/commands/format.h"
 #include "cli/commands/ip.h"
 #include "cli/commands/key.h"
+#include "cli/commands/notify.h"
 #include "cli/commands/parser.h"
 #include "cli/commands/price.h"
+#include "cli/commands/records.h"
 #include "cli/commands/route.h"
 #include "cli/commands/settings.h"
 #include "cli/commands/status.h"
 #include "cli/commands/upstream.h"
-#include "cli/commands/records.h"
 #include "common/net/grpc_tls.h"
 
 #ifndef FWD_VERSION
@@ -128,8 +129,9 @@ bool isNoun(const std::vector<CommandSpec>& commands, const std::string& word) {
 
 std::vector<CommandSpec> allCommands() {
   std::vector<CommandSpec> all;
-  for (auto part : {upstreamCommands(), routeCommands(), keyCommands(), ipCommands(),
-                    priceCommands(), settingsCommands(), statusCommands(), recordsCommands()}) {
+  for (auto part :
+       {upstreamCommands(), routeCommands(), keyCommands(), ipCommands(), priceCommands(),
+        settingsCommands(), statusCommands(), recordsCommands(), notifyCommands()}) {
     all.insert(all.end(), part.begin(), part.end());
   }
   CommandSpec version{"version", "", "", "", "print fwdctl's version", {}, prepareVersion};

@@ -71,6 +71,24 @@ class AdminServiceImpl final : public fwd::v1::AdminService::Service {
                         fwd::v1::GetUsageResponse* response) override;
   grpc::Status ListRecords(grpc::ServerContext* context, const fwd::v1::ListRecordsRequest* request,
                            fwd::v1::ListRecordsResponse* response) override;
+  // Notifiers: notify_admin.cc.
+  grpc::Status CreateNotifier(grpc::ServerContext* context,
+                              const fwd::v1::CreateNotifierRequest* request,
+                              fwd::v1::Notifier* response) override;
+  grpc::Status GetNotifier(grpc::ServerContext* context, const fwd::v1::GetNotifierRequest* request,
+                           fwd::v1::Notifier* response) override;
+  grpc::Status ListNotifiers(grpc::ServerContext* context,
+                             const fwd::v1::ListNotifiersRequest* request,
+                             fwd::v1::ListNotifiersResponse* response) override;
+  grpc::Status UpdateNotifier(grpc::ServerContext* context,
+                              const fwd::v1::UpdateNotifierRequest* request,
+                              fwd::v1::Notifier* response) override;
+  grpc::Status DeleteNotifier(grpc::ServerContext* context,
+                              const fwd::v1::DeleteNotifierRequest* request,
+                              fwd::v1::DeleteNotifierResponse* response) override;
+  grpc::Status TestNotifier(grpc::ServerContext* context,
+                            const fwd::v1::TestNotifierRequest* request,
+                            fwd::v1::TestNotifierResponse* response) override;
   grpc::Status ListKeys(grpc::ServerContext* context, const fwd::v1::ListKeysRequest* request,
                         fwd::v1::ListKeysResponse* response) override;
   grpc::Status UpdateKey(grpc::ServerContext* context, const fwd::v1::UpdateKeyRequest* request,

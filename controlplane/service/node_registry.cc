@@ -136,14 +136,31 @@ size_t NodeRegistry::report(const std::string& node_id, ConnectionId connection,
   }
   const size_t dropped = static_cast<size_t>(report.upstreams_size()) - kept.size();
   const auto now = clock_();
-  std::lock_guard<std::mutex> lock(mu_);
-  Node* node = current(node_id, connection);
-  if (node == nullptr) {
-    return dropped;
+  std::vector<std::string> ejected;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Node* node = current(node_id, connection);
+    if (node == nullptr) {
+      return dropped;
+    }
+    for (const fwd::v1::UpstreamState& state : kept) {
+      auto before = std::find_if(
+          node->upstreams.begin(), node->upstreams.end(),
+          [&](const fwd::v1::UpstreamState& old) { return old.name() == state.name(); });
+      if (before == node->upstreams.end() ? state.ejected()
+                                          : state.ejections() > before->ejections()) {
+        ejected.push_back(state.name());
+      }
+    }
+    node->upstreams = std::move(kept);
+    node->reported = now;
+    node->last_seen = now;
   }
-  node->upstreams = std::move(kept);
-  node->reported = now;
-  node->last_seen = now;
+  if (on_ejected_) {
+    for (const std::string& upstream : ejected) {
+      on_ejected_(node_id, upstream);
+    }
+  }
   return dropped;
 }
 

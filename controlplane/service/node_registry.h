@@ -51,6 +51,12 @@ class NodeRegistry {
   /// the bounds above, or naming an upstream already in the report (the first one counts).
   size_t report(const std::string& node_id, ConnectionId connection,
                 const fwd::v1::NodeReport& report);
+  /// Called (outside the registry's lock) with node and upstream when a report shows an
+  /// upstream ejected anew: more ejections than the node's previous report counted, or ejected
+  /// in the first report of a connection. Set before the first report.
+  void setOnEjected(std::function<void(const std::string& node, const std::string& upstream)> f) {
+    on_ejected_ = std::move(f);
+  }
   /// The stream ended; its report is forgotten.
   void disconnect(const std::string& node_id, ConnectionId connection);
 
@@ -86,6 +92,7 @@ class NodeRegistry {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Clock clock_;
+  std::function<void(const std::string&, const std::string&)> on_ejected_;
   // Guards nodes_ and next_connection_.
   mutable std::mutex mu_;
   std::map<std::string, Node> nodes_ ABSL_GUARDED_BY(mu_);

@@ -33,6 +33,9 @@ grpc::Status RecordsServiceImpl::Push(
       return grpc::Status(grpc::StatusCode::UNAVAILABLE,
                           "records not stored: " + std::string(stored.status().message()));
     }
+    if (notifications_ != nullptr && *stored > 0) {
+      notifications_->onRecords({batch.records().begin(), batch.records().end()});
+    }
     fwd::v1::RecordAck ack;
     ack.set_seq(batch.seq());
     ack.set_stored(static_cast<std::uint32_t>(*stored));

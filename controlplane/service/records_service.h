@@ -4,6 +4,7 @@
 // UNAVAILABLE: the data plane keeps it and sends it again, and ids keep it from counting twice.
 #pragma once
 
+#include "controlplane/notify/notifications.h"
 #include "controlplane/records/record_store.h"
 #include "controlplane/service/auth.h"
 #include "fwd/v1/records.grpc.pb.h"
@@ -16,8 +17,10 @@ class RecordsServiceImpl final : public fwd::v1::RecordsService::Service {
   static constexpr size_t kMaxIdSize = 64;
 
   /// Every reference must outlive the service.
-  RecordsServiceImpl(records::RecordsDb& store, const TokenAuthenticator& auth)
-      : store_(store), auth_(auth) {}
+  /// `notifications` (may be null) hears of each stored batch's records.
+  RecordsServiceImpl(records::RecordsDb& store, const TokenAuthenticator& auth,
+                     notify::Notifications* notifications = nullptr)
+      : store_(store), auth_(auth), notifications_(notifications) {}
 
   grpc::Status Push(
       grpc::ServerContext* context,
@@ -26,6 +29,7 @@ class RecordsServiceImpl final : public fwd::v1::RecordsService::Service {
  private:
   records::RecordsDb& store_;
   const TokenAuthenticator& auth_;
+  notify::Notifications* notifications_;
 };
 
 }  // namespace fwd::controlplane::service

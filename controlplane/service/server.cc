@@ -11,7 +11,7 @@ ControlPlaneServer::ControlPlaneServer(const Deps& deps, std::chrono::millisecon
       admin_(deps.store, deps.publisher, deps.registry, limits_queries_, deps.auth, deps.records),
       watch_(deps.hub, deps.registry, limits_queries_, deps.auth, watch_poll) {
   if (deps.records != nullptr) {
-    records_ = std::make_unique<RecordsServiceImpl>(*deps.records, deps.auth);
+    records_ = std::make_unique<RecordsServiceImpl>(*deps.records, deps.auth, deps.notifications);
   }
 }
 

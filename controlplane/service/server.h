@@ -28,6 +28,8 @@ class ControlPlaneServer {
     const TokenAuthenticator& auth;
     // Where RecordsService stores what data planes push; null: the service is not offered.
     records::RecordsDb* records = nullptr;
+    // Null: no notifications.
+    notify::Notifications* notifications = nullptr;
   };
 
   /// Starts serving on `address` ("host:port"; port 0 picks a free port), with `credentials`

@@ -16,7 +16,7 @@ namespace {
 
 // Schema steps, applied in order; PRAGMA user_version holds how many have run. Never edit a
 // released step: append a new one.
-constexpr std::array<const char*, 10> kMigrations = {
+constexpr std::array<const char*, 11> kMigrations = {
     // 1: initial schema.
     R"sql(
 CREATE TABLE meta (
@@ -156,6 +156,16 @@ CREATE TABLE prices (
     R"sql(
 ALTER TABLE routes ADD COLUMN limits TEXT;
 ALTER TABLE routes ADD COLUMN limits_shared INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 11: notifiers (fwd.v1.Notifier, binary protobuf: URL and token included).
+    R"sql(
+CREATE TABLE notifiers (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  notifier BLOB NOT NULL,
+  create_time_us INTEGER NOT NULL,
+  update_time_us INTEGER NOT NULL
+) STRICT;
 )sql",
 };
 
@@ -1715,6 +1725,143 @@ absl::StatusOr<std::uint64_t> SqliteStore::deletePrice(std::string_view model) {
     return s;
   }
   return version;
+}
+
+absl::StatusOr<std::vector<fwd::v1::Notifier>> SqliteStore::selectNotifiers(
+    std::optional<std::string_view> name) {
+  absl::StatusOr<Statement> q = db_->prepare(
+      std::string("SELECT id, notifier, create_time_us, update_time_us FROM notifiers") +
+      (name ? " WHERE name = ?1" : "") + " ORDER BY name");
+  if (!q.ok()) {
+    return q.status();
+  }
+  if (name) {
+    q->bind(1, *name);
+  }
+  std::vector<fwd::v1::Notifier> out;
+  for (;;) {
+    absl::StatusOr<bool> row = q->step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (!*row) {
+      return out;
+    }
+    fwd::v1::Notifier n;
+    if (!n.ParseFromString(q->columnBlob(1))) {
+      return absl::DataLossError("a stored notifier does not parse");
+    }
+    n.set_id(static_cast<std::uint64_t>(q->columnInt(0)));
+    setTimestamp(q->columnInt(2), n.mutable_create_time());
+    setTimestamp(q->columnInt(3), n.mutable_update_time());
+    out.push_back(std::move(n));
+  }
+}
+
+absl::StatusOr<fwd::v1::Notifier> SqliteStore::createNotifier(const fwd::v1::Notifier& n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fwd::v1::Notifier out;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<std::vector<fwd::v1::Notifier>> existing = selectNotifiers(n.name());
+    if (!existing.ok()) {
+      return existing.status();
+    }
+    if (!existing->empty()) {
+      return absl::AlreadyExistsError("notifier \"" + n.name() + "\" already exists");
+    }
+    fwd::v1::Notifier stored = n;
+    stored.clear_id();
+    stored.clear_create_time();
+    stored.clear_update_time();
+    absl::StatusOr<Statement> q = db_->prepare(
+        "INSERT INTO notifiers (name, notifier, create_time_us, update_time_us) "
+        "VALUES (?1, ?2, ?3, ?3)");
+    if (!q.ok()) {
+      return q.status();
+    }
+    q->bind(1, n.name()).bindBlob(2, stored.SerializeAsString()).bind(3, nowMicros());
+    if (absl::Status ran = q->run(); !ran.ok()) {
+      return ran;
+    }
+    absl::StatusOr<std::vector<fwd::v1::Notifier>> written = selectNotifiers(n.name());
+    if (!written.ok() || written->empty()) {
+      return written.ok() ? absl::InternalError("notifier vanished") : written.status();
+    }
+    out = std::move(written->front());
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return out;
+}
+
+absl::StatusOr<fwd::v1::Notifier> SqliteStore::getNotifier(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<std::vector<fwd::v1::Notifier>> found = selectNotifiers(name);
+  if (!found.ok()) {
+    return found.status();
+  }
+  if (found->empty()) {
+    return absl::NotFoundError("notifier \"" + std::string(name) + "\" not found");
+  }
+  return std::move(found->front());
+}
+
+absl::StatusOr<std::vector<fwd::v1::Notifier>> SqliteStore::listNotifiers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return selectNotifiers(std::nullopt);
+}
+
+absl::StatusOr<fwd::v1::Notifier> SqliteStore::updateNotifier(const fwd::v1::Notifier& n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fwd::v1::Notifier out;
+  absl::Status s = inWriteTransaction([&]() -> absl::Status {
+    fwd::v1::Notifier stored = n;
+    stored.clear_id();
+    stored.clear_create_time();
+    stored.clear_update_time();
+    absl::StatusOr<Statement> q =
+        db_->prepare("UPDATE notifiers SET notifier = ?2, update_time_us = ?3 WHERE name = ?1");
+    if (!q.ok()) {
+      return q.status();
+    }
+    q->bind(1, n.name()).bindBlob(2, stored.SerializeAsString()).bind(3, nowMicros());
+    if (absl::Status ran = q->run(); !ran.ok()) {
+      return ran;
+    }
+    if (db_->changes() == 0) {
+      return absl::NotFoundError("notifier \"" + n.name() + "\" not found");
+    }
+    absl::StatusOr<std::vector<fwd::v1::Notifier>> written = selectNotifiers(n.name());
+    if (!written.ok() || written->empty()) {
+      return written.ok() ? absl::InternalError("notifier vanished") : written.status();
+    }
+    out = std::move(written->front());
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    return s;
+  }
+  return out;
+}
+
+absl::Status SqliteStore::deleteNotifier(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return inWriteTransaction([&]() -> absl::Status {
+    absl::StatusOr<Statement> q = db_->prepare("DELETE FROM notifiers WHERE name = ?1");
+    if (!q.ok()) {
+      return q.status();
+    }
+    q->bind(1, name);
+    if (absl::Status ran = q->run(); !ran.ok()) {
+      return ran;
+    }
+    if (db_->changes() == 0) {
+      return absl::NotFoundError("notifier \"" + std::string(name) + "\" not found");
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::map<std::string, std::string>> SqliteStore::selectSettings() {

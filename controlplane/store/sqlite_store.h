@@ -60,6 +60,11 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<fwd::v1::Price>> listPrices() override;
   absl::StatusOr<std::uint64_t> deletePrice(std::string_view model) override;
   absl::StatusOr<std::uint64_t> setSetting(std::string_view name, std::string_view value) override;
+  absl::StatusOr<fwd::v1::Notifier> createNotifier(const fwd::v1::Notifier& n) override;
+  absl::StatusOr<fwd::v1::Notifier> getNotifier(std::string_view name) override;
+  absl::StatusOr<std::vector<fwd::v1::Notifier>> listNotifiers() override;
+  absl::StatusOr<fwd::v1::Notifier> updateNotifier(const fwd::v1::Notifier& n) override;
+  absl::Status deleteNotifier(std::string_view name) override;
   absl::StatusOr<bool> hasTokens() override;
   absl::Status addTokens(const std::vector<std::pair<TokenKind, std::string>>& hashes) override;
   absl::StatusOr<std::vector<std::string>> tokenHashes(TokenKind kind) override;
@@ -98,6 +103,9 @@ class SqliteStore : public Store {
   /// Every price, or (`model` set) that model's; ordered by model.
   absl::StatusOr<std::vector<fwd::v1::Price>> selectPrices(std::optional<std::string_view> model)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// Every notifier, or (`name` set) that one; ordered by name.
+  absl::StatusOr<std::vector<fwd::v1::Notifier>> selectNotifiers(
+      std::optional<std::string_view> name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   /// findKey, FAILED_PRECONDITION for a revoked key.
   absl::StatusOr<fwd::v1::Key> findActiveKey(std::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

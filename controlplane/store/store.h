@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "fwd/v1/admin.pb.h"
 #include "fwd/v1/config.pb.h"
 
 namespace fwd::controlplane::store {
@@ -149,6 +150,18 @@ class Store {
   virtual absl::StatusOr<std::vector<fwd::v1::Price>> listPrices() = 0;
   /// Returns the new config version. NOT_FOUND if the model (pattern) has no price.
   virtual absl::StatusOr<std::uint64_t> deletePrice(std::string_view model) = 0;
+
+  /// Notifiers (fwdctl notify) live with the config but are the control plane's own: writing
+  /// them changes no config version. ALREADY_EXISTS when the name is taken; sets id and times.
+  virtual absl::StatusOr<fwd::v1::Notifier> createNotifier(const fwd::v1::Notifier& n) = 0;
+  /// NOT_FOUND when there is none of that name. The whole notifier, URL and token included.
+  virtual absl::StatusOr<fwd::v1::Notifier> getNotifier(std::string_view name) = 0;
+  /// Ordered by name.
+  virtual absl::StatusOr<std::vector<fwd::v1::Notifier>> listNotifiers() = 0;
+  /// Replaces the notifier named n.name() (its id and create_time kept); NOT_FOUND.
+  virtual absl::StatusOr<fwd::v1::Notifier> updateNotifier(const fwd::v1::Notifier& n) = 0;
+  /// NOT_FOUND when there is none of that name.
+  virtual absl::Status deleteNotifier(std::string_view name) = 0;
 
   /// True when at least one token hash is stored.
   virtual absl::StatusOr<bool> hasTokens() = 0;

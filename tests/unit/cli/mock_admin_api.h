@@ -40,6 +40,18 @@ class MockAdminApi : public client::AdminApi {
               (const fwd::v1::GetUsageRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::ListRecordsResponse>, listRecords,
               (const fwd::v1::ListRecordsRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::Notifier>, createNotifier,
+              (const fwd::v1::CreateNotifierRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::Notifier>, getNotifier, (const fwd::v1::GetNotifierRequest&),
+              (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::ListNotifiersResponse>, listNotifiers,
+              (const fwd::v1::ListNotifiersRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::Notifier>, updateNotifier,
+              (const fwd::v1::UpdateNotifierRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::DeleteNotifierResponse>, deleteNotifier,
+              (const fwd::v1::DeleteNotifierRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<fwd::v1::TestNotifierResponse>, testNotifier,
+              (const fwd::v1::TestNotifierRequest&), (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::Key>, updateKey, (const fwd::v1::UpdateKeyRequest&),
               (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::CreateKeyResponse>, rotateKey,

@@ -149,6 +149,31 @@ TEST_F(NodeRegistryTest, ReportShowsInStatusAndEachReportReplacesTheLast) {
   EXPECT_TRUE(s.upstreams(0).ejected());
 }
 
+TEST_F(NodeRegistryTest, AnUpstreamEjectedAnewIsToldOnce) {
+  std::vector<std::string> told;
+  registry_.setOnEjected([&](const std::string& node, const std::string& upstream) {
+    told.push_back(node + "/" + upstream);
+  });
+  auto c = *registry_.connect(hello("dp-1", 1), "peer");
+  registry_.report("dp-1", c, reportOf({state("a"), state("b")}));
+  EXPECT_TRUE(told.empty());
+  registry_.report("dp-1", c, reportOf({state("a", true, 1), state("b")}));
+  EXPECT_EQ(told, (std::vector<std::string>{"dp-1/a"}));
+  // The same ejection reported again (something else changed) is not news.
+  registry_.report("dp-1", c, reportOf({state("a", true, 1), state("b", false, 0)}));
+  EXPECT_EQ(told.size(), 1u);
+  // Back, then ejected again: a second ejection.
+  registry_.report("dp-1", c, reportOf({state("a", false, 1), state("b")}));
+  registry_.report("dp-1", c, reportOf({state("a", true, 2), state("b")}));
+  EXPECT_EQ(told, (std::vector<std::string>{"dp-1/a", "dp-1/a"}));
+  // A reconnected node's first report tells what is ejected now.
+  registry_.disconnect("dp-1", c);
+  auto c2 = *registry_.connect(hello("dp-1", 1), "peer");
+  registry_.report("dp-1", c2, reportOf({state("a"), state("b", true, 1)}));
+  EXPECT_EQ(told.back(), "dp-1/b");
+  EXPECT_EQ(told.size(), 3u);
+}
+
 TEST_F(NodeRegistryTest, SummariesCountConnectedNodesPerUpstream) {
   // Each upstream sums the connected nodes that name it: reporting, ejected, unhealthy,
   // cooling, ejections; a disconnected node's report is forgotten.

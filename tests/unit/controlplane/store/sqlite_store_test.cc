@@ -481,6 +481,51 @@ TEST_F(SqliteStoreTest, IpRulesAreAddedOncePerActionListedAndRemoved) {
   EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(SqliteStoreTest, NotifiersAreKeptWholeButAreNotConfig) {
+  // A notifier round-trips with its URL and token; writing notifiers changes no config version
+  // (data planes never see them).
+  fwd::v1::Notifier n;
+  n.set_name("ops");
+  n.set_kind("matrix");
+  n.set_url("https://m.example/_matrix/client/v3/rooms/!r/send/m.room.message");
+  n.set_token("syt_secret");
+  n.add_events("5xx");
+  n.mutable_window()->set_seconds(30);
+  const std::uint64_t before = version();
+  auto created = store_->createNotifier(n);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_GT(created->id(), 0u);
+  EXPECT_TRUE(created->has_create_time());
+  EXPECT_EQ(created->token(), "syt_secret");
+  EXPECT_EQ(store_->createNotifier(n).status().code(), absl::StatusCode::kAlreadyExists);
+  fwd::v1::Notifier b = n;
+  b.set_name("another");
+  ASSERT_TRUE(store_->createNotifier(b).ok());
+  auto all = store_->listNotifiers();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].name(), "another");  // by name
+  n.set_url("https://m.example/other");
+  n.clear_events();
+  n.add_events("upstream_ejected");
+  auto updated = store_->updateNotifier(n);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->id(), created->id());
+  EXPECT_EQ(updated->create_time().seconds(), created->create_time().seconds());
+  auto got = store_->getNotifier("ops");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->url(), "https://m.example/other");
+  EXPECT_EQ(got->events(0), "upstream_ejected");
+  EXPECT_EQ(got->window().seconds(), 30);
+  ASSERT_TRUE(store_->deleteNotifier("ops").ok());
+  EXPECT_EQ(store_->getNotifier("ops").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->deleteNotifier("ops").code(), absl::StatusCode::kNotFound);
+  fwd::v1::Notifier missing = n;
+  missing.set_name("missing");
+  EXPECT_EQ(store_->updateNotifier(missing).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(version(), before);
+}
+
 TEST_F(SqliteStoreTest, PricesAreSetReplacedListedByModelAndRemoved) {
   auto price = [](const std::string& model, std::uint64_t in, std::uint64_t out) {
     fwd::v1::Price p;
