@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <array>
 
 namespace fwd::dataplane::usage {
 namespace {
@@ -17,19 +18,33 @@ size_t skipSpace(std::string_view t, size_t at) {
   return at;
 }
 
+// The bytes objectEnd stops at: quotes and backslashes, brackets and braces. Everything else
+// (digits, names, spaces) is skipped a byte at a time without a branch per kind.
+constexpr std::array<bool, 256> kStructural = [] {
+  std::array<bool, 256> t{};
+  for (unsigned char c : {'"', '\\', '{', '}', '[', ']'}) {
+    t[c] = true;
+  }
+  return t;
+}();
+
 // Where the JSON object starting at `at` ends (just past its '}'), or npos when it does not end
 // in `t`.
 size_t objectEnd(std::string_view t, size_t at) {
   int depth = 0;
   bool in_string = false;
-  bool escaped = false;
-  for (size_t i = at; i < t.size(); ++i) {
-    char c = t[i];
+  const size_t n = t.size();
+  for (size_t i = at; i < n; ++i) {
+    while (i < n && !kStructural[static_cast<unsigned char>(t[i])]) {
+      ++i;
+    }
+    if (i == n) {
+      break;
+    }
+    const char c = t[i];
     if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
+      if (c == '\\') {
+        ++i;  // the escaped byte, whatever it is
       } else if (c == '"') {
         in_string = false;
       }
@@ -123,6 +138,10 @@ AnswerScanner::End AnswerScanner::end() const {
   });
   // "tool_calls" (a non-empty array, or the finish_reason value) or "function_call".
   eachFromEnd(t, '_', [&](size_t at) {
+    // Most underscores are prompt_tokens, finish_reason and the like: "_ca" rules them out.
+    if (at + 3 >= t.size() || t[at + 1] != 'c' || t[at + 2] != 'a') {
+      return false;
+    }
     std::string_view before = t.substr(0, at);
     std::string_view after = t.substr(at);
     if (after.starts_with("_calls\"") && before.ends_with("\"tool")) {
