@@ -21,21 +21,10 @@ class Receiver {
  public:
   explicit Receiver(int status = 200)
       : server_([this, status](int fd, const std::string& head, const std::atomic<bool>&) {
-          size_t at = head.find("\r\n\r\n");
-          std::string body = head.substr(at + 4);
-          size_t cl = head.find("Content-Length: ");
-          size_t want = cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 16));
-          char buf[4096];
-          while (body.size() < want) {
-            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            if (n <= 0) {
-              break;
-            }
-            body.append(buf, static_cast<size_t>(n));
-          }
+          const std::string body = ScriptedHttpServer::readBody(fd, head);
           {
             std::lock_guard lock(mu_);
-            requests_.push_back(head.substr(0, at + 4) + body);
+            requests_.push_back(head.substr(0, head.find("\r\n\r\n") + 4) + body);
           }
           ScriptedHttpServer::sendAll(fd, ScriptedHttpServer::response(status, "{}"));
         }) {}

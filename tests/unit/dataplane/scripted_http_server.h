@@ -65,6 +65,32 @@ class ScriptedHttpServer {
            "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   }
 
+  /// The body of a request on `fd` whose head (and maybe the start of its body) is `head`: read
+  /// up to its Content-Length (5 s at most).
+  static std::string readBody(int fd, const std::string& head) {
+    const size_t end = head.find("\r\n\r\n");
+    if (end == std::string::npos) {
+      return "";
+    }
+    std::string body = head.substr(end + 4);
+    const size_t cl = head.find("Content-Length: ");
+    const size_t want = cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 16));
+    char buf[4096];
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (body.size() < want && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) {
+        continue;
+      }
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) {
+        break;
+      }
+      body.append(buf, static_cast<size_t>(n));
+    }
+    return body;
+  }
+
   static void sendAll(int fd, const std::string& data) {
     size_t sent = 0;
     while (sent < data.size()) {

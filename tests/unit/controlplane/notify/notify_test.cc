@@ -147,28 +147,11 @@ TEST(NotifyRequestTest, EachKindGetsTheRequestItsReceiverUnderstands) {
   EXPECT_EQ(j["notifier"], "ops");
 }
 
-// The body of a request whose head (and maybe part of its body) `head` holds.
-std::string readBody(int fd, const std::string& head) {
-  size_t at = head.find("\r\n\r\n");
-  std::string body = head.substr(at + 4);
-  size_t cl = head.find("Content-Length: ");
-  size_t want = cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 16));
-  char buf[4096];
-  while (body.size() < want) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) {
-      break;
-    }
-    body.append(buf, static_cast<size_t>(n));
-  }
-  return body;
-}
-
 TEST(NotifyDeliverTest, ALoopbackReceiverGetsTheMessageOnlyWhenPrivateAddressesAreAllowed) {
   std::mutex mu;
   std::vector<std::string> bodies;
   ScriptedHttpServer server([&](int fd, const std::string& head, const std::atomic<bool>&) {
-    std::string body = readBody(fd, head);
+    std::string body = ScriptedHttpServer::readBody(fd, head);
     {
       std::lock_guard lock(mu);
       bodies.push_back(body);
