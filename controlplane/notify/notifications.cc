@@ -114,22 +114,32 @@ void Notifications::push(Message m) {
   cv_.notify_one();
 }
 
+void Notifications::onRecords(const google::protobuf::RepeatedPtrField<fwd::v1::Record>& records) {
+  for (const fwd::v1::Record& r : records) {
+    onRecord(r);
+  }
+}
+
 void Notifications::onRecords(const std::vector<fwd::v1::Record>& records) {
   for (const fwd::v1::Record& r : records) {
-    std::string event = eventOf(r);
-    if (event.empty()) {
-      continue;
-    }
-    Message m;
-    m.event = std::move(event);
-    m.upstream = r.upstream();
-    m.key = r.key_name();
-    m.node = r.node_id();
-    m.time_ms = google::protobuf::util::TimeUtil::TimestampToMilliseconds(r.time());
-    m.text = describe(m) + " (HTTP " + std::to_string(r.status()) + ", model " +
-             (r.model().empty() ? std::string("-") : r.model()) + ", node " + r.node_id() + ")";
-    push(std::move(m));
+    onRecord(r);
   }
+}
+
+void Notifications::onRecord(const fwd::v1::Record& r) {
+  std::string event = eventOf(r);
+  if (event.empty()) {
+    return;
+  }
+  Message m;
+  m.event = std::move(event);
+  m.upstream = r.upstream();
+  m.key = r.key_name();
+  m.node = r.node_id();
+  m.time_ms = google::protobuf::util::TimeUtil::TimestampToMilliseconds(r.time());
+  m.text = describe(m) + " (HTTP " + std::to_string(r.status()) + ", model " +
+           (r.model().empty() ? std::string("-") : r.model()) + ", node " + r.node_id() + ")";
+  push(std::move(m));
 }
 
 void Notifications::onUpstreamEjected(const std::string& node, const std::string& upstream) {

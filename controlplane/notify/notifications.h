@@ -53,7 +53,9 @@ class Notifications {
   /// Stops the thread; events still queued are dropped.
   void stop();
 
-  /// The events in `records` (just stored): 5xx, all_upstreams_failed, budget_exceeded.
+  /// The events in `records` (just stored): 5xx, all_upstreams_failed, budget_exceeded. Only
+  /// those records are copied: a batch of answered requests costs a look at each status.
+  void onRecords(const google::protobuf::RepeatedPtrField<fwd::v1::Record>& records);
   void onRecords(const std::vector<fwd::v1::Record>& records);
   /// A data plane's report shows `upstream` ejected (it was not before).
   void onUpstreamEjected(const std::string& node, const std::string& upstream);
@@ -74,6 +76,7 @@ class Notifications {
   using WindowKey = std::tuple<std::string, std::string, std::string>;  // notifier, event, upstream
 
   void push(Message m);
+  void onRecord(const fwd::v1::Record& r);
   void run();
   void handle(const Message& m, const std::vector<fwd::v1::Notifier>& notifiers);
   void closeWindows(const std::vector<fwd::v1::Notifier>& notifiers);

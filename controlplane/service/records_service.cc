@@ -34,7 +34,7 @@ grpc::Status RecordsServiceImpl::Push(
                           "records not stored: " + std::string(stored.status().message()));
     }
     if (notifications_ != nullptr && *stored > 0) {
-      notifications_->onRecords({batch.records().begin(), batch.records().end()});
+      notifications_->onRecords(batch.records());
     }
     fwd::v1::RecordAck ack;
     ack.set_seq(batch.seq());
