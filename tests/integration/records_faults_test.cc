@@ -96,9 +96,10 @@ TEST_F(RecordsFaultsTest, ALockedRecordsDatabaseDelaysRecordsButLosesNone) {
 }
 
 TEST_F(RecordsFaultsTest, ASpillFileThatCannotBeWrittenDropsAndCountsWhileRequestsGoOn) {
-  // A file size limit on the data plane, below what one batch needs: writing the spill file
-  // fails (EFBIG), as on a full disk.
-  rlimit small{512, 512};
+  // A file size limit of 0 on the data plane: writing the spill file fails (EFBIG), as on a
+  // full disk. (A limit of a few hundred bytes let a batch of one record through when the
+  // records trickled in one by one, and the count of drops came out one short.)
+  rlimit small{0, 0};
   ASSERT_EQ(::prlimit(cluster_.dataPlane("dp1").process->pid(), RLIMIT_FSIZE, &small, nullptr), 0);
   cluster_.killControlPlane();
   chat(20);
