@@ -147,11 +147,16 @@ std::int64_t int8At(const PGresult* r, int row, int column) {
   return static_cast<std::int64_t>(be64toh(v));
 }
 
-absl::Status parseRecord(const PGresult* r, int row, int column, fwd::v1::Record& out) {
-  if (!out.ParseFromArray(PQgetvalue(r, row, column), PQgetlength(r, row, column))) {
-    return absl::DataLossError("a record in fwd_records does not parse");
+/// The record in `column` of every row of `r`.
+absl::StatusOr<std::vector<fwd::v1::Record>> recordsOf(const PGresult* r, int column) {
+  std::vector<fwd::v1::Record> out(static_cast<size_t>(PQntuples(r)));
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int row = static_cast<int>(i);
+    if (!out[i].ParseFromArray(PQgetvalue(r, row, column), PQgetlength(r, row, column))) {
+      return absl::DataLossError("a record in fwd_records does not parse");
+    }
   }
-  return absl::OkStatus();
+  return out;
 }
 
 /// " WHERE ..." for the query's times and filters.
@@ -319,9 +324,8 @@ absl::StatusOr<size_t> PostgresRecordStore::write(const std::vector<fwd::v1::Rec
 
 absl::StatusOr<std::vector<fwd::v1::Record>> PostgresRecordStore::recentOn(pg_conn* conn,
                                                                            const Query& q) {
-  std::vector<fwd::v1::Record> out;
   if (q.limit == 0) {
-    return out;
+    return std::vector<fwd::v1::Record>();
   }
   Params p;
   std::string sql = "SELECT record FROM fwd_records" + whereOf(q, p) +
@@ -330,13 +334,7 @@ absl::StatusOr<std::vector<fwd::v1::Record>> PostgresRecordStore::recentOn(pg_co
   if (!r.ok()) {
     return r.status();
   }
-  out.resize(static_cast<size_t>(PQntuples(r->get())));
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (absl::Status s = parseRecord(r->get(), static_cast<int>(i), 0, out[i]); !s.ok()) {
-      return s;
-    }
-  }
-  return out;
+  return recordsOf(r->get(), 0);
 }
 
 absl::StatusOr<std::vector<fwd::v1::Record>> PostgresRecordStore::recent(const Query& q) {
@@ -377,14 +375,12 @@ absl::StatusOr<Page> PostgresRecordStore::oldestFirst(const Query& q, const std:
   if (!r.ok()) {
     return r.status();
   }
-  const int rows = PQntuples(r->get());
-  page.records.resize(static_cast<size_t>(rows));
-  for (int i = 0; i < rows; ++i) {
-    if (absl::Status s = parseRecord(r->get(), i, 2, page.records[static_cast<size_t>(i)]);
-        !s.ok()) {
-      return s;
-    }
+  absl::StatusOr<std::vector<fwd::v1::Record>> records = recordsOf(r->get(), 2);
+  if (!records.ok()) {
+    return records.status();
   }
+  page.records = std::move(*records);
+  const int rows = PQntuples(r->get());
   if (rows > 0 && static_cast<size_t>(rows) == q.limit) {
     page.next_token =
         absl::StrCat("pt:", int8At(r->get(), rows - 1, 1), ":", int8At(r->get(), rows - 1, 0));
@@ -436,14 +432,13 @@ absl::StatusOr<Page> PostgresRecordStore::arrived(const Query& q, const std::str
   if (!r.ok()) {
     return r.status();
   }
-  const int rows = PQntuples(r->get());
-  page.records.resize(static_cast<size_t>(rows));
-  for (int i = 0; i < rows; ++i) {
-    if (absl::Status s = parseRecord(r->get(), i, 1, page.records[static_cast<size_t>(i)]);
-        !s.ok()) {
-      return s;
-    }
-    after_seq = int8At(r->get(), i, 0);
+  absl::StatusOr<std::vector<fwd::v1::Record>> records = recordsOf(r->get(), 1);
+  if (!records.ok()) {
+    return records.status();
+  }
+  page.records = std::move(*records);
+  if (const int rows = PQntuples(r->get()); rows > 0) {
+    after_seq = int8At(r->get(), rows - 1, 0);
   }
   page.next_token = absl::StrCat("pa:", after_seq);
   return page;
