@@ -73,6 +73,12 @@ its control plane configures. Keeps serving its last good config when the contro
                                                                                 (default 4096)
   --records-spill-max-bytes N    the spill file's limit; past it records are dropped
                                                                    (default 268435456 = 256 MiB)
+  --log-body-max-bytes N         each body kept (records of a route or key with log_bodies,
+                                 the JSONL files) is cut to this, at most 1 MiB (default 65536)
+  --jsonl-dir DIR                write client_interaction.jsonl and server_interaction.jsonl
+                                 there: every request, with its bodies          (default: none)
+  --jsonl-max-bytes N            a JSONL file is rotated before it passes this, and each day
+                                                                   (default 134217728 = 128 MiB)
   --log-level LEVEL              debug|info|warn|error                          (default info)
   --help                         this text
 
@@ -104,6 +110,9 @@ struct Flags {
   std::string records = "central";
   size_t records_queue = 4096;
   std::uint64_t records_spill_max_bytes = 256u << 20;
+  size_t log_body_max_bytes = 64u << 10;
+  std::string jsonl_dir;
+  std::uint64_t jsonl_max_bytes = 128u << 20;
   std::string log_level = "info";
 };
 
@@ -161,6 +170,7 @@ Flags parseFlags(int argc, char** argv) {
       {"--state-dir", &f.state_dir},
       {"--node-id", &f.node_id},
       {"--records", &f.records},
+      {"--jsonl-dir", &f.jsonl_dir},
       {"--log-level", &f.log_level}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -213,6 +223,10 @@ Flags parseFlags(int argc, char** argv) {
       f.records_queue = parseCount(arg, value, 16, 1u << 20);
     } else if (arg == "--records-spill-max-bytes") {
       f.records_spill_max_bytes = parseCount(arg, value, 0, std::uint64_t{1} << 40);
+    } else if (arg == "--log-body-max-bytes") {
+      f.log_body_max_bytes = parseCount(arg, value, 0, 1u << 20);
+    } else if (arg == "--jsonl-max-bytes") {
+      f.jsonl_max_bytes = parseCount(arg, value, 4096, std::uint64_t{1} << 40);
     } else {
       usageError("unknown flag " + arg);
     }
@@ -262,6 +276,14 @@ int main(int argc, char** argv) {
   }
   if (flags.records != "central" && flags.records != "off") {
     usageError("--records must be central or off, got \"" + flags.records + "\"");
+  }
+  if (!flags.jsonl_dir.empty()) {
+    std::error_code dir_error;
+    std::filesystem::create_directories(flags.jsonl_dir, dir_error);
+    if (dir_error || ::access(flags.jsonl_dir.c_str(), W_OK | X_OK) != 0) {
+      usageError("--jsonl-dir " + flags.jsonl_dir + " cannot be written" +
+                 (dir_error ? ": " + dir_error.message() : std::string()));
+    }
   }
   if (!common::net::parseHostPort(flags.control_plane).ok()) {
     usageError(std::string(common::net::parseHostPort(flags.control_plane).status().message()));
@@ -334,11 +356,12 @@ int main(int argc, char** argv) {
   dataplane::config::SnapshotFile state(flags.state_dir);
   // Request records: workers hand them to the recorder, whose thread sends them on.
   std::unique_ptr<dataplane::records::Recorder> recorder;
-  if (flags.records == "central") {
+  if (flags.records == "central" || !flags.jsonl_dir.empty()) {
     std::error_code dir_error;
     std::filesystem::create_directories(flags.state_dir, dir_error);
     recorder = std::make_unique<dataplane::records::Recorder>(
         dataplane::records::Recorder::Options{
+            .central = flags.records == "central",
             .workers = workers,
             .ring_capacity = flags.records_queue,
             .node_id = flags.node_id,
@@ -346,7 +369,10 @@ int main(int argc, char** argv) {
             .credentials = *control_plane_credentials,
             .node_token = node_token,
             .spill_path = (std::filesystem::path(flags.state_dir) / "records.spill").string(),
-            .spill_max_bytes = flags.records_spill_max_bytes},
+            .spill_max_bytes = flags.records_spill_max_bytes,
+            .jsonl_dir = flags.jsonl_dir,
+            .jsonl_max_bytes = flags.jsonl_max_bytes,
+            .body_max_bytes = flags.log_body_max_bytes},
         *metrics.registry());
     recorder->start();
   }

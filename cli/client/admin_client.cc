@@ -9,11 +9,23 @@
 
 namespace fwd::cli::client {
 
+namespace {
+
+grpc::ChannelArguments channelArguments() {
+  grpc::ChannelArguments args;
+  // A page of 100 records with bodies (each at most 1 MiB twice) passes gRPC's 4 MiB default.
+  args.SetMaxReceiveMessageSize(256 << 20);
+  return args;
+}
+
+}  // namespace
+
 AdminClient::AdminClient(ClientOptions options)
     : options_(std::move(options)),
-      channel_(grpc::CreateChannel(options_.server, options_.credentials
-                                                        ? options_.credentials
-                                                        : grpc::InsecureChannelCredentials())),
+      channel_(grpc::CreateCustomChannel(
+          options_.server,
+          options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials(),
+          channelArguments())),
       stub_(fwd::v1::AdminService::NewStub(channel_)) {}
 
 template <typename Request, typename Response, typename Method>

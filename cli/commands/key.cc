@@ -35,6 +35,7 @@ absl::StatusOr<Action> prepareCreate(const Invocation& inv) {
     request.add_models(model);
   }
   request.set_errors_as_200(inv.flags.boolValue("errors-as-200").value_or(false));
+  request.set_log_bodies(inv.flags.boolValue("log-bodies").value_or(false));
   for (const std::string& cidr : inv.flags.values("allow-ip")) {
     request.add_allow_ips(cidr);
   }
@@ -144,6 +145,10 @@ absl::StatusOr<Action> prepareUpdate(const Invocation& inv) {
     request.mutable_key()->set_errors_as_200(*errors_as_200);
     request.mutable_update_mask()->add_paths("errors_as_200");
   }
+  if (auto log_bodies = inv.flags.boolValue("log-bodies")) {
+    request.mutable_key()->set_log_bodies(*log_bodies);
+    request.mutable_update_mask()->add_paths("log_bodies");
+  }
   std::vector<std::string> limit_paths;
   if (absl::Status s = applyLimitsFlags(
           inv.flags, [key]() -> fwd::v1::Limits& { return *key->mutable_limits(); }, limit_paths);
@@ -156,7 +161,8 @@ absl::StatusOr<Action> prepareUpdate(const Invocation& inv) {
   if (request.update_mask().paths_size() == 0) {
     return client::usageError(
         "nothing to update: give --model, --clear-models, --allow-ip, --deny-ip, "
-        "--clear-allow-ip, --clear-deny-ip, --errors-as-200[=false], a limit (--rate, "
+        "--clear-allow-ip, --clear-deny-ip, --errors-as-200[=false], --log-bodies[=false], a "
+        "limit (--rate, "
         "--rate-strategy, --max-parallel, --tpm, --tokens) or its --clear-… flag");
   }
   OutputFormat format = inv.global.output;
@@ -224,7 +230,8 @@ absl::StatusOr<Action> prepareRevoke(const Invocation& inv) {
 std::vector<CommandSpec> keyCommands() {
   return {
       {"key", "create", "NAME",
-       "[--model PATTERN]... [--allow-ip CIDR]... [--deny-ip CIDR]... [--errors-as-200] " +
+       "[--model PATTERN]... [--allow-ip CIDR]... [--deny-ip CIDR]... [--errors-as-200] "
+       "[--log-bodies] " +
            limitsSynopsis(false),
        "create a client API key",
        withFlags({{"model", FlagKind::kRepeated, "PATTERN",
@@ -235,14 +242,18 @@ std::vector<CommandSpec> keyCommands() {
                    "client block the key may not be used from, repeatable; beats --allow-ip"},
                   {"errors-as-200", FlagKind::kBool, "",
                    "answer this key's errors with status 200 and the real status in "
-                   "x-fwd-status"}},
+                   "x-fwd-status"},
+                  {"log-bodies", FlagKind::kBool, "",
+                   "the records of this key's requests keep their bodies, cut to the data "
+                   "plane's --log-body-max-bytes"}},
                  limitsFlags(false)),
        prepareCreate},
       {"key", "get", "NAME", "", "show one key (never its secret)", {}, prepareGet},
       {"key", "list", "", "", "list keys (never their secrets)", {}, prepareList},
       {"key", "update", "NAME",
        "[--model PATTERN]... [--clear-models] [--allow-ip CIDR]... [--clear-allow-ip] "
-       "[--deny-ip CIDR]... [--clear-deny-ip] [--errors-as-200[=false]] " +
+       "[--deny-ip CIDR]... [--clear-deny-ip] [--errors-as-200[=false]] "
+       "[--log-bodies[=false]] " +
            limitsSynopsis(true),
        "change the given fields of a key",
        withFlags(
@@ -254,7 +265,9 @@ std::vector<CommandSpec> keyCommands() {
             {"deny-ip", FlagKind::kRepeated, "CIDR", "replaces the key's denied client blocks"},
             {"clear-deny-ip", FlagKind::kBool, "", "remove the key's denied client blocks"},
             {"errors-as-200", FlagKind::kBool, "",
-             "answer this key's errors with status 200 (=false: with their real status)"}},
+             "answer this key's errors with status 200 (=false: with their real status)"},
+            {"log-bodies", FlagKind::kBool, "",
+             "the records of this key's requests keep their bodies (=false: not)"}},
            limitsFlags(true)),
        prepareUpdate},
       {"key",
@@ -276,6 +289,7 @@ Json keyJson(const fwd::v1::Key& key) {
       {"display_prefix", key.display_prefix()},
       {"models", modelsJson(key.models())},
       {"errors_as_200", key.errors_as_200()},
+      {"log_bodies", key.log_bodies()},
       {"allow_ips", modelsJson(key.allow_ips())},
       {"deny_ips", modelsJson(key.deny_ips())},
       {"limits", limitsJson(key.limits())},
@@ -295,6 +309,7 @@ std::string keyDetail(const fwd::v1::Key& key) {
   line("prefix:", key.display_prefix());
   line("models:", joinedOr(key.models(), "*"));
   line("errors as 200:", key.errors_as_200() ? "yes" : "no");
+  line("log bodies:", key.log_bodies() ? "yes" : "no");
   line("allow ips:", joinedOr(key.allow_ips(), "*"));
   line("deny ips:", joinedOr(key.deny_ips(), "-"));
   line("limits:", limitsCell(key.limits()));

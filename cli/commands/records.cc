@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <iostream>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -11,6 +12,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "cli/client/error_kind.h"
+#include "cli/commands/chat_log.h"
 #include "cli/commands/key_counts.h"
 
 namespace fwd::cli::commands {
@@ -18,6 +20,9 @@ namespace {
 
 using client::usageError;
 using google::protobuf::util::TimeUtil;
+
+// What the control plane sends of records with bodies per call (ListRecords).
+constexpr std::uint32_t kMaxRecordsWithBodies = 100;
 
 void setTime(google::protobuf::Timestamp* t, std::chrono::system_clock::time_point when) {
   *t = TimeUtil::MillisecondsToTimestamp(
@@ -128,6 +133,12 @@ absl::StatusOr<Action> prepareLogs(const Invocation& inv) {
   if (interval->has_value() && **interval <= std::chrono::milliseconds(0)) {
     return usageError("--interval must be more than 0");
   }
+  if (inv.flags.boolValue("bodies").value_or(false)) {
+    if (request->limit() > kMaxRecordsWithBodies) {
+      return usageError("--limit must be 1 to 100 with --bodies");
+    }
+    request->set_include_bodies(true);
+  }
   if (inv.flags.boolValue("follow").value_or(false)) {
     request->set_order(fwd::v1::RECORD_ORDER_ARRIVAL);
     return Action([request = *request, format, every = interval->value_or(std::chrono::seconds(1))](
@@ -161,6 +172,13 @@ absl::StatusOr<Action> prepareExport(const Invocation& inv) {
   }
   request->set_order(fwd::v1::RECORD_ORDER_OLDEST_FIRST);
   request->set_limit(1000);
+  if (inv.flags.boolValue("bodies").value_or(false)) {
+    if (format == "csv") {
+      return usageError("--bodies is for --format jsonl");
+    }
+    request->set_include_bodies(true);
+    request->set_limit(kMaxRecordsWithBodies);
+  }
   return Action([request = *request, csv = format == "csv"](
                     client::AdminApi* api, std::ostream& out) mutable -> absl::Status {
     if (csv) {
@@ -180,6 +198,49 @@ absl::StatusOr<Action> prepareExport(const Invocation& inv) {
       request.set_page_token(page->next_page_token());
     }
   });
+}
+
+absl::StatusOr<Action> prepareConvert(const Invocation& inv) {
+  auto request = buildLogsRequest(inv, std::chrono::system_clock::now());
+  if (!request.ok()) {
+    return request.status();
+  }
+  request->set_order(fwd::v1::RECORD_ORDER_OLDEST_FIRST);
+  request->set_limit(kMaxRecordsWithBodies);
+  request->set_include_bodies(true);
+  return Action(
+      [request = *request](client::AdminApi* api, std::ostream& out) mutable -> absl::Status {
+        // One element per line, written as pages come: a long log is never held whole.
+        size_t written = 0;
+        size_t left_out = 0;
+        out << "[";
+        for (;;) {
+          auto page = api->listRecords(request);
+          if (!page.ok()) {
+            return page.status();
+          }
+          for (const fwd::v1::Record& r : page->records()) {
+            std::optional<Json> entry = chatLogEntry(r);
+            if (!entry) {
+              ++left_out;
+              continue;
+            }
+            out << (written++ == 0 ? "\n" : ",\n")
+                << entry->dump(-1, ' ', false, Json::error_handler_t::replace);
+          }
+          if (page->next_page_token().empty()) {
+            break;
+          }
+          request.set_page_token(page->next_page_token());
+        }
+        out << (written == 0 ? "]\n" : "\n]\n");
+        if (left_out > 0) {
+          std::cerr << "fwdctl: " << left_out
+                    << " records left out: not chat completions with a whole request body (bodies "
+                       "are kept only for routes and keys with --log-bodies)\n";
+        }
+        return absl::OkStatus();
+      });
 }
 
 std::string outcomeName(fwd::v1::Outcome o) {
@@ -227,15 +288,24 @@ std::vector<CommandSpec> recordsCommands() {
                         "then print records as the control plane stores them, until interrupted"});
   logs_flags.push_back(
       {"interval", FlagKind::kValue, "DURATION", "with --follow: ask every DURATION (default 1s)"});
+  logs_flags.push_back({"bodies", FlagKind::kBool, "",
+                        "with the request and response bodies records keep (at most 100 "
+                        "records)"});
   std::vector<FlagSpec> export_flags = filter;
   export_flags.push_back({"format", FlagKind::kValue, "FORMAT", "jsonl (default) or csv"});
+  export_flags.push_back(
+      {"bodies", FlagKind::kBool, "", "with the bodies records keep (jsonl only)"});
   return {{"usage", "", "", synopsis + " [--by key|model|upstream|day|hour]",
            "requests, errors, tokens and cost from the request records", usage_flags, prepareUsage},
-          {"logs", "", "", synopsis + " [--limit N] [--follow [--interval DURATION]]",
+          {"logs", "", "", synopsis + " [--limit N] [--bodies] [--follow [--interval DURATION]]",
            "the newest request records, newest first; --follow: then new ones as they come",
            logs_flags, prepareLogs},
-          {"logs", "export", "", synopsis + " [--format jsonl|csv]",
-           "every record that matches, oldest first, one per line", export_flags, prepareExport}};
+          {"logs", "export", "", synopsis + " [--format jsonl|csv] [--bodies]",
+           "every record that matches, oldest first, one per line", export_flags, prepareExport},
+          {"logs", "convert", "", synopsis,
+           "the chat completions among the records, with their bodies, as a JSON chat log "
+           "(datetime, ip, model, messages, assistant, is_tool_calls)",
+           filter, prepareConvert}};
 }
 
 absl::StatusOr<fwd::v1::GetUsageRequest> buildUsageRequest(
@@ -319,38 +389,44 @@ Json recordJson(const fwd::v1::Record& r) {
     failed.push_back(
         Json{{"upstream", f.upstream()}, {"reason", f.reason()}, {"status", f.status()}});
   }
-  return Json{{"time", timestampJson(r.time())},
-              {"id", r.id()},
-              {"request_id", r.request_id()},
-              {"node_id", r.node_id()},
-              {"key", r.key_name()},
-              {"client_ip", r.client_ip()},
-              {"method", r.method()},
-              {"path", r.path()},
-              {"route", r.route()},
-              {"model", r.model()},
-              {"served_model", r.served_model()},
-              {"upstream", r.upstream()},
-              {"status", r.status()},
-              {"error_code", r.error_code()},
-              {"attempts", r.attempts()},
-              {"failed_attempts", std::move(failed)},
-              {"stream", r.stream()},
-              {"ttfb_ms", static_cast<double>(r.ttfb_us()) / 1000},
-              {"latency_ms", static_cast<double>(r.latency_us()) / 1000},
-              {"overhead_ms", static_cast<double>(r.overhead_us()) / 1000},
-              {"prompt_tokens", r.prompt_tokens()},
-              {"completion_tokens", r.completion_tokens()},
-              {"cached_tokens", r.cached_tokens()},
-              {"reasoning_tokens", r.reasoning_tokens()},
-              {"usage_estimated", r.usage_estimated()},
-              {"cost_nano_usd", r.cost_nano_usd()},
-              {"priced", r.priced()},
-              {"tool_calls", r.tool_calls()},
-              {"multimodal", r.multimodal()},
-              {"bytes_in", r.bytes_in()},
-              {"bytes_out", r.bytes_out()},
-              {"outcome", outcomeName(r.outcome())}};
+  Json out{{"time", timestampJson(r.time())},
+           {"id", r.id()},
+           {"request_id", r.request_id()},
+           {"node_id", r.node_id()},
+           {"key", r.key_name()},
+           {"client_ip", r.client_ip()},
+           {"method", r.method()},
+           {"path", r.path()},
+           {"route", r.route()},
+           {"model", r.model()},
+           {"served_model", r.served_model()},
+           {"upstream", r.upstream()},
+           {"status", r.status()},
+           {"error_code", r.error_code()},
+           {"attempts", r.attempts()},
+           {"failed_attempts", std::move(failed)},
+           {"stream", r.stream()},
+           {"ttfb_ms", static_cast<double>(r.ttfb_us()) / 1000},
+           {"latency_ms", static_cast<double>(r.latency_us()) / 1000},
+           {"overhead_ms", static_cast<double>(r.overhead_us()) / 1000},
+           {"prompt_tokens", r.prompt_tokens()},
+           {"completion_tokens", r.completion_tokens()},
+           {"cached_tokens", r.cached_tokens()},
+           {"reasoning_tokens", r.reasoning_tokens()},
+           {"usage_estimated", r.usage_estimated()},
+           {"cost_nano_usd", r.cost_nano_usd()},
+           {"priced", r.priced()},
+           {"tool_calls", r.tool_calls()},
+           {"multimodal", r.multimodal()},
+           {"bytes_in", r.bytes_in()},
+           {"bytes_out", r.bytes_out()},
+           {"outcome", outcomeName(r.outcome())}};
+  // Only records of a route or key with --log-bodies have them, and only with --bodies.
+  if (!r.request_body().empty() || !r.response_body().empty()) {
+    out["request_body"] = r.request_body();
+    out["response_body"] = r.response_body();
+  }
+  return out;
 }
 
 Json logsJson(const fwd::v1::ListRecordsResponse& records) {
@@ -372,7 +448,9 @@ std::string csvHeader() {
 
 std::string recordCsv(const fwd::v1::Record& r) {
   std::string line;
-  const Json fields = recordJson(r);  // not in the for: items() would outlive a temporary
+  Json fields = recordJson(r);   // not in the for: items() would outlive a temporary
+  fields.erase("request_body");  // not in the header's columns
+  fields.erase("response_body");
   for (const auto& [name, value] : fields.items()) {
     std::string cell;
     if (value.is_string()) {
@@ -427,7 +505,7 @@ absl::Status followLogs(client::AdminApi* api, fwd::v1::ListRecordsRequest reque
     const bool full =
         page->records_size() >= static_cast<int>(request.limit() == 0 ? 50 : request.limit());
     request.set_page_token(page->next_page_token());
-    request.set_limit(1000);
+    request.set_limit(request.include_bodies() ? kMaxRecordsWithBodies : 1000);
     if (!full) {  // a full page: more may be waiting, ask again at once
       std::this_thread::sleep_for(every);
     }

@@ -42,7 +42,8 @@ constexpr const char* kPathOrder[] = {"path_prefix",
                                       "limits.max_parallel",
                                       "limits.tpm",
                                       "limits.tokens",
-                                      "limits_shared"};
+                                      "limits_shared",
+                                      "log_bodies"};
 
 struct NamedStrategy {
   const char* name;
@@ -103,6 +104,9 @@ std::vector<FlagSpec> routeFlags(bool update) {
   flags.push_back({"shared", FlagKind::kBool, "",
                    "the route's limits count every key's requests together (default: each "
                    "key's apart); --shared=false turns it off"});
+  flags.push_back({"log-bodies", FlagKind::kBool, "",
+                   "the records of the requests the route matches keep their bodies, cut to "
+                   "the data plane's --log-body-max-bytes; --log-bodies=false turns it off"});
   if (update) {
     flags.push_back({"clear-prefix", FlagKind::kBool, "", "remove the path prefix"});
     flags.push_back({"clear-models", FlagKind::kBool, "", "match any model"});
@@ -271,6 +275,10 @@ absl::Status applyFlags(const FlagValues& flags, fwd::v1::Route& route,
   if (auto shared = flags.boolValue("shared")) {
     route.set_limits_shared(*shared);
     paths.push_back("limits_shared");
+  }
+  if (auto log_bodies = flags.boolValue("log-bodies")) {
+    route.set_log_bodies(*log_bodies);
+    paths.push_back("log_bodies");
   }
   return applyEditsFlags(
       flags, [&]() -> fwd::v1::Edits& { return *route.mutable_edits(); }, paths);
@@ -464,14 +472,15 @@ std::vector<CommandSpec> routeCommands() {
   return {
       {"route", "add", "NAME",
        "[--prefix PATH] --upstream NAME [--upstream NAME]... " + flags_synopsis + " " +
-           editsSynopsis(false) + " " + limitsSynopsis(false, false) + " [--shared]",
+           editsSynopsis(false) + " " + limitsSynopsis(false, false) + " [--shared] [--log-bodies]",
        "create a route (needs --prefix or --model/--model-keyword)", routeFlags(false), prepareAdd},
       {"route", "list", "", "", "list routes in the order they are matched", {}, prepareList},
       {"route", "get", "NAME", "", "show one route", {}, prepareGet},
       {"route", "update", "NAME",
        "[--prefix PATH] [--upstream NAME]... " + flags_synopsis + " " + editsSynopsis(true) + " " +
            limitsSynopsis(true, false) +
-           " [--shared[=false]] [--clear-prefix] [--clear-models] [--clear-fallbacks] "
+           " [--shared[=false]] [--log-bodies[=false]] [--clear-prefix] [--clear-models] "
+           "[--clear-fallbacks] "
            "[--clear-rewrite-model] "
            "[--clear-retry] [--clear-timeouts]",
        "change the given fields of a route", routeFlags(true), prepareUpdate},
@@ -520,7 +529,7 @@ absl::StatusOr<fwd::v1::UpdateRouteRequest> buildUpdateRouteRequest(const Invoca
         "nothing to update: pass at least one of --prefix, --model, --model-keyword, "
         "--upstream, --strategy, --fallback, --rewrite-model, --retries, --retry-on, "
         "--retry-backoff, --retry-backoff-max, --priority, a timeout flag, an edit flag, a "
-        "limit flag, --shared or a --clear-... flag");
+        "limit flag, --shared, --log-bodies or a --clear-... flag");
   }
   for (const char* path : kPathOrder) {
     if (std::find(paths.begin(), paths.end(), path) != paths.end()) {
@@ -617,6 +626,7 @@ Json routeJson(const fwd::v1::Route& route) {
       {"edits", editsJson(route.edits())},
       {"limits", limitsJson(route.limits(), false)},
       {"limits_shared", route.limits_shared()},
+      {"log_bodies", route.log_bodies()},
       {"id", route.id()},
       {"created", timestampJson(route.create_time())},
       {"updated", timestampJson(route.update_time())},
@@ -652,6 +662,7 @@ std::string routeDetail(const fwd::v1::Route& r) {
     limits += r.limits_shared() ? " (shared by every key)" : " (per key)";
   }
   table.addRow({"limits:", limits});
+  table.addRow({"log_bodies:", r.log_bodies() ? "yes" : "no"});
   table.addRow({"id:", std::to_string(r.id())});
   table.addRow({"created:", timestampCell(r.create_time())});
   table.addRow({"updated:", timestampCell(r.update_time())});

@@ -309,6 +309,7 @@ grpc::Status AdminServiceImpl::CreateKey(grpc::ServerContext* context,
   key.set_display_prefix(secret.substr(0, 8));
   *key.mutable_models() = normalized.models();
   key.set_errors_as_200(normalized.errors_as_200());
+  key.set_log_bodies(normalized.log_bodies());
   *key.mutable_allow_ips() = normalized.allow_ips();
   *key.mutable_deny_ips() = normalized.deny_ips();
   if (normalized.has_limits()) {
@@ -654,6 +655,10 @@ grpc::Status AdminServiceImpl::SetSetting(grpc::ServerContext* context,
 
 namespace {
 
+// A page of records with their bodies (each body at most 1 MiB) stays within what a client
+// takes in one message.
+constexpr std::uint32_t kMaxRecordsWithBodies = 100;
+
 /// The store's query for a RecordFilter; INVALID_ARGUMENT names a field that is out of range.
 grpc::Status queryOf(const fwd::v1::RecordFilter& f, records::Query& q) {
   if (f.status_class() != 0 && (f.status_class() < 2 || f.status_class() > 5)) {
@@ -688,6 +693,11 @@ grpc::Status AdminServiceImpl::ListRecords(grpc::ServerContext* context,
   if (request->limit() > 10'000) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "limit: at most 10000, got " + std::to_string(request->limit()));
+  }
+  if (request->include_bodies() && request->limit() > kMaxRecordsWithBodies) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "limit: at most " + std::to_string(kMaxRecordsWithBodies) +
+                            " with include_bodies, got " + std::to_string(request->limit()));
   }
   records::Query q;
   if (grpc::Status s = queryOf(request->filter(), q); !s.ok()) {
@@ -725,6 +735,10 @@ grpc::Status AdminServiceImpl::ListRecords(grpc::ServerContext* context,
     return toGrpc(page.status());
   }
   for (fwd::v1::Record& r : page->records) {
+    if (!request->include_bodies()) {
+      r.clear_request_body();
+      r.clear_response_body();
+    }
     *response->add_records() = std::move(r);
   }
   response->set_next_page_token(std::move(page->next_token));

@@ -16,7 +16,7 @@ namespace {
 
 // Schema steps, applied in order; PRAGMA user_version holds how many have run. Never edit a
 // released step: append a new one.
-constexpr std::array<const char*, 11> kMigrations = {
+constexpr std::array<const char*, 12> kMigrations = {
     // 1: initial schema.
     R"sql(
 CREATE TABLE meta (
@@ -167,6 +167,11 @@ CREATE TABLE notifiers (
   update_time_us INTEGER NOT NULL
 ) STRICT;
 )sql",
+    // 12: request bodies in the records of a route's or a key's requests.
+    R"sql(
+ALTER TABLE routes ADD COLUMN log_bodies INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE keys ADD COLUMN log_bodies INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr char kUpstreamColumns[] =
@@ -177,11 +182,12 @@ constexpr char kUpstreamColumns[] =
 constexpr char kRouteColumns[] =
     "id, name, path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, "
     "retries, retry_on, priority, create_time_us, update_time_us, has_retry, "
-    "retry_backoff_base_ns, retry_backoff_max_ns, timeouts, edits, limits, limits_shared";
+    "retry_backoff_base_ns, retry_backoff_max_ns, timeouts, edits, limits, limits_shared, "
+    "log_bodies";
 constexpr char kKeyColumns[] =
     "id, name, secret_sha256, display_prefix, models, create_time_us, revoke_time_us, "
     "previous_secret_sha256, previous_expire_time_us, update_time_us, errors_as_200, allow_ips, "
-    "deny_ips, limits";
+    "deny_ips, limits, log_bodies";
 
 void setTimestamp(std::int64_t micros, google::protobuf::Timestamp* ts) {
   std::int64_t secs = micros / 1000000;
@@ -596,6 +602,7 @@ absl::StatusOr<fwd::v1::Route> routeFromRow(const Statement& row) {
     return s;
   }
   r.set_limits_shared(row.columnInt(19) != 0);
+  r.set_log_bodies(row.columnInt(20) != 0);
   // A present policy, even an empty one (retries 0: no failover), is not the same as none
   // (plain failover over the group).
   if (row.columnInt(13) != 0) {
@@ -607,7 +614,7 @@ absl::StatusOr<fwd::v1::Route> routeFromRow(const Statement& row) {
   return r;
 }
 
-/// Binds ?2..?10 and ?12..?18 of an INSERT or UPDATE of a route (?1 is the name or id, ?11 the
+/// Binds ?2..?10 and ?12..?19 of an INSERT or UPDATE of a route (?1 is the name or id, ?11 the
 /// time), in kRouteColumns order after the name.
 void bindRouteFields(Statement& q, const fwd::v1::Route& r) {
   const fwd::v1::RetryPolicy& retry = r.retry();
@@ -626,7 +633,8 @@ void bindRouteFields(Statement& q, const fwd::v1::Route& r) {
       .bind(15, timeoutsToJson(r))
       .bind(16, editsToJson(r.has_edits(), r.edits()))
       .bind(17, limitsToJson(r.has_limits(), r.limits()))
-      .bind(18, std::int64_t{r.limits_shared() ? 1 : 0});
+      .bind(18, std::int64_t{r.limits_shared() ? 1 : 0})
+      .bind(19, std::int64_t{r.log_bodies() ? 1 : 0});
 }
 
 absl::StatusOr<fwd::v1::Upstream> upstreamFromRow(const Statement& row) {
@@ -691,6 +699,7 @@ absl::StatusOr<fwd::v1::Key> keyFromRow(const Statement& row) {
     setTimestamp(row.columnInt(9), k.mutable_update_time());
   }
   k.set_errors_as_200(row.columnInt(10) != 0);
+  k.set_log_bodies(row.columnInt(14) != 0);
   for (auto [column, field] : {std::pair{11, k.mutable_allow_ips()}, {12, k.mutable_deny_ips()}}) {
     absl::Status ips = modelsFromJson(row.columnText(column), field);
     if (!ips.ok()) {
@@ -1194,9 +1203,9 @@ absl::StatusOr<fwd::v1::Route> SqliteStore::createRoute(const fwd::v1::Route& ro
     absl::StatusOr<Statement> q = db_->prepare(
         "INSERT INTO routes (name, path_prefix, models, upstreams, strategy, fallback_models, "
         "rewrite_model, retries, retry_on, priority, create_time_us, update_time_us, has_retry, "
-        "retry_backoff_base_ns, retry_backoff_max_ns, timeouts, edits, limits, limits_shared) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-        "?18)");
+        "retry_backoff_base_ns, retry_backoff_max_ns, timeouts, edits, limits, limits_shared, "
+        "log_bodies) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, "
+        "?15, ?16, ?17, ?18, ?19)");
     if (!q.ok()) {
       return q.status();
     }
@@ -1245,7 +1254,7 @@ absl::StatusOr<fwd::v1::Route> SqliteStore::updateRoute(std::string_view name,
         "fallback_models = ?6, rewrite_model = ?7, retries = ?8, retry_on = ?9, priority = ?10, "
         "update_time_us = ?11, has_retry = ?12, retry_backoff_base_ns = ?13, "
         "retry_backoff_max_ns = ?14, timeouts = ?15, edits = ?16, limits = ?17, "
-        "limits_shared = ?18 WHERE id = ?1");
+        "limits_shared = ?18, log_bodies = ?19 WHERE id = ?1");
     if (!q.ok()) {
       return q.status();
     }
@@ -1308,8 +1317,8 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::createKey(const fwd::v1::Key& key) {
     }
     absl::StatusOr<Statement> q = db_->prepare(
         "INSERT INTO keys (name, secret_sha256, display_prefix, models, create_time_us, "
-        "errors_as_200, allow_ips, deny_ips, limits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-        "RETURNING " +
+        "errors_as_200, allow_ips, deny_ips, limits, log_bodies) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+        "?7, ?8, ?9, ?10) RETURNING " +
         std::string(kKeyColumns));
     if (!q.ok()) {
       return q.status();
@@ -1322,7 +1331,8 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::createKey(const fwd::v1::Key& key) {
         .bind(6, std::int64_t{key.errors_as_200() ? 1 : 0})
         .bind(7, modelsToJson(key.allow_ips()))
         .bind(8, modelsToJson(key.deny_ips()))
-        .bind(9, limitsToJson(key.has_limits(), key.limits()));
+        .bind(9, limitsToJson(key.has_limits(), key.limits()))
+        .bind(10, std::int64_t{key.log_bodies() ? 1 : 0});
     absl::StatusOr<bool> inserted = q->step();
     if (!inserted.ok()) {
       return inserted.status();
@@ -1381,7 +1391,7 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::updateKey(std::string_view name,
     }
     absl::StatusOr<Statement> q = db_->prepare(
         "UPDATE keys SET models = ?2, update_time_us = ?3, errors_as_200 = ?4, allow_ips = ?5, "
-        "deny_ips = ?6, limits = ?7 WHERE id = ?1");
+        "deny_ips = ?6, limits = ?7, log_bodies = ?8 WHERE id = ?1");
     if (!q.ok()) {
       return q.status();
     }
@@ -1391,7 +1401,8 @@ absl::StatusOr<fwd::v1::Key> SqliteStore::updateKey(std::string_view name,
         .bind(4, std::int64_t{next.errors_as_200() ? 1 : 0})
         .bind(5, modelsToJson(next.allow_ips()))
         .bind(6, modelsToJson(next.deny_ips()))
-        .bind(7, limitsToJson(next.has_limits(), next.limits()));
+        .bind(7, limitsToJson(next.has_limits(), next.limits()))
+        .bind(8, std::int64_t{next.log_bodies() ? 1 : 0});
     return finishWrite(
         *q, [&] { return bumpVersion(); }, [&] { return findKey(name); }, updated);
   });

@@ -25,7 +25,7 @@ constexpr size_t kMaxQuotedValue = 120;
 constexpr char kUpdatableRoutePaths[] =
     "path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, limits, "
     "limits.rate, limits.rate_strategy, limits.max_parallel, limits.tpm, limits.tokens, "
-    "limits_shared, retry, "
+    "limits_shared, log_bodies, retry, "
     "retry.retries, retry.retry_on, retry.backoff_base, retry.backoff_max, priority, timeouts, "
     "timeouts.connect, timeouts.first_byte, timeouts.stream_first_byte, timeouts.idle, "
     "timeouts.total, edits, edits.max_tokens_cap, edits.stop, edits.drop_empty_messages, "
@@ -1089,6 +1089,8 @@ absl::Status applyRouteMask(const fwd::v1::Route& patch, const google::protobuf:
       copyMessageField(patch, target, path);
     } else if (path == "limits_shared") {
       target.set_limits_shared(patch.limits_shared());
+    } else if (path == "log_bodies") {
+      target.set_log_bodies(patch.log_bodies());
     } else if (path == "limits" || path.starts_with("limits.")) {
       if (!applyLimitsPath(patch.limits(), path, *target.mutable_limits())) {
         return invalid(
@@ -1340,7 +1342,8 @@ absl::Status normalizeIpRule(fwd::v1::IpRule& rule) {
 
 namespace {
 constexpr char kUpdatableKeyPaths[] =
-    "models, errors_as_200, allow_ips, deny_ips, limits, limits.rate, limits.rate_strategy, "
+    "models, errors_as_200, allow_ips, deny_ips, log_bodies, limits, limits.rate, "
+    "limits.rate_strategy, "
     "limits.max_parallel, limits.tpm, limits.tokens, limits.redis_down, limits.budget_usd, "
     "limits.budget_tokens, limits.stream_pace";
 }  // namespace
@@ -1366,6 +1369,8 @@ absl::Status applyKeyMask(const fwd::v1::Key& patch, const google::protobuf::Fie
       *target.mutable_allow_ips() = patch.allow_ips();
     } else if (path == "deny_ips") {
       *target.mutable_deny_ips() = patch.deny_ips();
+    } else if (path == "log_bodies") {
+      target.set_log_bodies(patch.log_bodies());
     } else if ((path == "limits" || path.starts_with("limits.")) &&
                applyLimitsPath(patch.limits(), path, *target.mutable_limits())) {
       // applied

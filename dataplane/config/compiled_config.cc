@@ -451,6 +451,7 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
                    });
 
   bool any_errors_as_200 = snapshot.settings().errors_as_200();
+  bool any_log_bodies = false;  // a key or route whose records carry bodies
   bool any_key_ip_rules = false;
   IpRules ip_rules;
   for (const auto& rule : snapshot.ip_rules()) {
@@ -506,6 +507,8 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
       cfg->previous_index_.emplace(previous, PreviousSecret{cfg->keys_.size(), expires});
     }
     e.errors_as_200 = k.errors_as_200();
+    e.log_bodies = k.log_bodies();
+    any_log_bodies = any_log_bodies || e.log_bodies;
     for (auto [from, to] :
          {std::pair{&k.allow_ips(), &e.allow_ips}, {&k.deny_ips(), &e.deny_ips}}) {
       for (const std::string& text : *from) {
@@ -546,6 +549,8 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     }
     any_route_limits = true;
     route->limits_shared = r.limits_shared();
+    route->log_bodies = r.log_bodies();
+    any_log_bodies = any_log_bodies || r.log_bodies();
     std::string rid = std::to_string(r.id());
     auto compileFor = [&](const std::string& counter_prefix, const std::string& redis_prefix) {
       auto limiter =
@@ -589,7 +594,8 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     policies.push_back(std::make_shared<compat::ErrorsAs200>(snapshot.settings().errors_as_200()));
   }
   if (recorder != nullptr) {
-    policies.push_back(std::make_shared<records::RecordRequests>(*recorder, prices));
+    policies.push_back(
+        std::make_shared<records::RecordRequests>(*recorder, prices, any_log_bodies));
   }
   cfg->policies_ = policy::Chain(std::move(policies));
   return std::shared_ptr<const CompiledConfig>(std::move(cfg));

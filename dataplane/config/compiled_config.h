@@ -102,7 +102,8 @@ struct KeyEntry {
   std::uint64_t id = 0;
   // Its limits in memory (ratelimit/key_limiter.h); null: none.
   ratelimit::KeyLimiterConstSharedPtr limiter;
-  size_t index = 0;  // in the snapshot's keys
+  size_t index = 0;         // in the snapshot's keys
+  bool log_bodies = false;  // its records carry bodies
 };
 
 /// The global IP access rules of a snapshot.
@@ -172,6 +173,7 @@ struct CompiledRoute {
   /// per key, by KeyEntry::index; none when the route has no limits.
   bool limits_shared = false;
   ratelimit::KeyLimiterConstSharedPtr shared_limiter;
+  bool log_bodies = false;  // the records of its requests carry bodies
   std::vector<ratelimit::KeyLimiterConstSharedPtr> key_limiters;
   /// The limiter a request of `key` counts in on this route, or nullptr.
   const ratelimit::KeyLimiter* limiterFor(const KeyEntry& key) const {

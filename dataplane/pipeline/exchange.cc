@@ -280,6 +280,9 @@ Task<Attempt> exchange(RequestContext& ctx, Stream& upstream, UpstreamConn& conn
     // Not relayed: read a bounded part of the body for the error message, then drop the
     // connection (the rest of the body is not worth waiting for).
     std::string body = co_await readErrorBody(upstream, parser, buf, head);
+    if (ctx.bodies) {
+      ctx.bodies->failedAnswer(out.status, body);
+    }
     out.outcome = retry_429 ? "http_429" : "http_5xx";
     out.failure = retry_429 ? Failure::k429 : Failure::k5xx;
     out.detail = "upstream " + t.name + " returned " + std::to_string(out.status) + ": " +

@@ -149,6 +149,9 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
   Attempt out = started;
   out.responded = true;
   out.outcome = "ok";
+  if (ctx.bodies) {
+    ctx.bodies->startAnswer(out.status);
+  }
   bool sse = parser.eventStream();
   bool bodyless = ctx.req.method() == http::verb::head || out.status == 204 || out.status == 304 ||
                   (out.status >= 100 && out.status < 200);
@@ -229,6 +232,9 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     if (editor) {
       editor->feed(payload);
     }
+    if (ctx.bodies) {
+      ctx.bodies->feedAnswer(payload);
+    }
   };
   while (!finished) {
     if (window.needRead()) {
@@ -278,6 +284,9 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
       }
     };
     std::string_view data = editor ? std::string_view(editor->out()) : fresh.substr(0, forward);
+    if (editor && ctx.bodies) {
+      ctx.bodies->appendForClient(data);  // the edited answer, as the client gets it
+    }
     if (editor && !editor->pauses().empty()) {
       // A paced stream: what comes before each paced event goes out, then the event waits
       // for its time. The upstream is not read meanwhile (its bytes wait in the socket), so a
@@ -375,6 +384,9 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
       // (unless the cut came inside a chunk, where a chunk of fwd's own would break the framing).
       ApiError e{502, "api_error", "upstream_error", failure_detail, ""};
       std::string event = "data: " + proxy::errorBody(e) + "\n\n";
+      if (ctx.bodies) {
+        ctx.bodies->appendForClient(event);
+      }
       co_await writeToClient(w, client, pending_head, event, true, true);
     }
     co_return out;

@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@
 #include "dataplane/proxy/worker_context.h"
 #include "dataplane/proxy/worker_io.h"
 #include "dataplane/ratelimit/key_limiter.h"
+#include "dataplane/records/bodies.h"
 #include "dataplane/rewrite/body_edits.h"
 #include "dataplane/usage/answer_scan.h"
 #include "dataplane/usage/usage.h"
@@ -108,6 +110,9 @@ struct RequestContext {
   std::string_view request_id;
   std::array<char, 32> request_id_chars{};
   std::string upstream_request_id;  // the upstream's x-request-id, while recording
+  // The bodies kept for the request's record or the JSONL files (records/bodies.h); null: none.
+  // Mutable: the records policy hands them to the recorder from its finish hook.
+  mutable std::unique_ptr<records::Bodies> bodies;
 
   // The outcome so far.
   int status = 0;          // answered (499: the client left; 0: nothing was answered)

@@ -35,6 +35,9 @@ Task<bool> respondError(RequestContext& ctx, const ApiError& e) {
   addRequestId(ctx);
   const std::string body = proxy::errorBody(e);
   ctx.bytes_out = body.size();
+  if (ctx.bodies) {
+    ctx.bodies->ownAnswer(body);
+  }
   complete(ctx, e.status);
   bool written =
       co_await writeJson(ctx.w, ctx.client, answer.status, body, keep, e.retry_after_seconds,
@@ -45,6 +48,9 @@ Task<bool> respondError(RequestContext& ctx, const ApiError& e) {
 Task<bool> respondJson(RequestContext& ctx, int status, const std::string& body) {
   ctx.status = status;
   ctx.bytes_out = body.size();
+  if (ctx.bodies) {
+    ctx.bodies->ownAnswer(body);
+  }
   bool keep = mayKeepAlive(ctx);
   addRequestId(ctx);
   complete(ctx, status);

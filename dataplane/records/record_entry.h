@@ -1,5 +1,6 @@
-// One request's record as a worker hands it over: fixed size, no heap, so finishing a request
-// costs a copy into a ring slot and nothing else. Strings longer than their field are cut (a
+// One request's record as a worker hands it over: fixed size, no heap (but the bodies of a
+// request that asked for them), so finishing a request costs a copy into a ring slot and
+// nothing else. Strings longer than their field are cut (a
 // model name of 200 bytes is kept to 127); the sender thread turns entries into fwd.v1.Record.
 #pragma once
 
@@ -7,8 +8,10 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string_view>
 
+#include "dataplane/records/bodies.h"
 #include "fwd/v1/records.pb.h"
 
 namespace fwd::dataplane::records {
@@ -82,6 +85,10 @@ struct RecordEntry {
   FixedString<48> error_code;
   FixedString<96> request_id;  // the upstream's x-request-id; empty: the record id is it
   std::array<FailedAttemptEntry, kMaxFailedAttempts> failed{};
+  // The request's bodies, for the JSONL files and, with bodies_in_record, for the record; the
+  // recorder's thread frees them. Null for nearly every request: nothing allocated.
+  std::unique_ptr<Bodies> bodies;
+  bool bodies_in_record = false;
 };
 
 }  // namespace fwd::dataplane::records

@@ -126,6 +126,11 @@ std::optional<proxy::ApiError> RecordRequests::onRequest(pipeline::RequestContex
                                                          policy::WorkerSlot*) const {
   ctx.answer_scan.emplace(ctx.client.answer_tail);
   ctx.multimodal = isMultimodal(ctx.path, ctx.req.body());
+  // The route is not known yet: while any route keeps bodies, they are kept from here on and
+  // let go at the end when neither the route nor the key asked.
+  if (recorder_.jsonl() || (ctx.key != nullptr && ctx.key->log_bodies) || any_log_bodies_) {
+    ctx.bodies = std::make_unique<Bodies>(recorder_.bodyMaxBytes());
+  }
   return std::nullopt;
 }
 
@@ -209,6 +214,21 @@ void RecordRequests::onFinish(const pipeline::RequestOutcome& o, policy::WorkerS
   e->served_model.assign(o.served_model);
   e->upstream.assign(o.upstream);
   e->error_code.assign(o.error_code);
+  e->bodies_in_record = ctx.bodies && ((ctx.key != nullptr && ctx.key->log_bodies) ||
+                                       (ctx.route != nullptr && ctx.route->log_bodies));
+  if (ctx.bodies && (e->bodies_in_record || recorder_.jsonl())) {
+    Bodies& b = *ctx.bodies;
+    if (ctx.original_body) {
+      b.request.assign(*ctx.original_body, b.max_bytes);
+      b.upstream_request.assign(ctx.req.body(), b.max_bytes);
+      b.request_edited = true;
+    } else {
+      b.request.assign(ctx.req.body(), b.max_bytes);
+    }
+    e->bodies = std::move(ctx.bodies);
+  } else {
+    e->bodies.reset();
+  }
   ring.publish();
 }
 

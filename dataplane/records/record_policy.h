@@ -18,8 +18,10 @@ class Recorder;
 
 class RecordRequests : public policy::Policy {
  public:
-  RecordRequests(Recorder& recorder, std::shared_ptr<const usage::PriceTable> prices)
-      : recorder_(recorder), prices_(std::move(prices)) {}
+  /// `any_log_bodies`: a key or route of the snapshot has its records carry bodies.
+  RecordRequests(Recorder& recorder, std::shared_ptr<const usage::PriceTable> prices,
+                 bool any_log_bodies = false)
+      : recorder_(recorder), prices_(std::move(prices)), any_log_bodies_(any_log_bodies) {}
 
   std::string_view name() const override { return "records"; }
   unsigned hooks() const override {
@@ -35,6 +37,7 @@ class RecordRequests : public policy::Policy {
  private:
   Recorder& recorder_;
   std::shared_ptr<const usage::PriceTable> prices_;
+  bool any_log_bodies_;
 };
 
 /// What a request came to, as a record says it: ok, error, partial, client_cancelled or

@@ -39,8 +39,9 @@ class RecordRing {
     head_.store(head_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
 
-  /// Consumer: the oldest published entry, or nullptr; pop() frees it.
-  const RecordEntry* front() const {
+  /// Consumer: the oldest published entry, or nullptr; pop() frees it. The consumer may change
+  /// the entry until then (it takes the entry's bodies).
+  RecordEntry* front() {
     std::uint64_t tail = tail_.load(std::memory_order_relaxed);
     if (tail == head_.load(std::memory_order_acquire)) {
       return nullptr;

@@ -26,7 +26,6 @@ prometheus::Counter& counter(prometheus::Registry& r, const std::string& name,
 
 Recorder::Recorder(Options options, prometheus::Registry& registry)
     : options_(std::move(options)),
-      spill_(options_.spill_path, options_.spill_max_bytes),
       sent_(counter(registry, "fwd_records_sent_total",
                     "Request records the control plane acknowledged.")),
       spilled_(counter(registry, "fwd_records_spilled_total",
@@ -53,6 +52,17 @@ Recorder::Recorder(Options options, prometheus::Registry& registry)
   for (size_t i = 0; i < options_.workers; ++i) {
     rings_.push_back(std::make_unique<RecordRing>(options_.ring_capacity));
   }
+  if (!options_.jsonl_dir.empty()) {
+    jsonl_ =
+        std::make_unique<JsonlWriter>(JsonlWriter::Options{.dir = options_.jsonl_dir,
+                                                           .max_bytes = options_.jsonl_max_bytes,
+                                                           .node_id = options_.node_id},
+                                      registry);
+  }
+  if (!options_.central) {
+    return;
+  }
+  spill_ = std::make_unique<SpillFile>(options_.spill_path, options_.spill_max_bytes);
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
@@ -63,7 +73,7 @@ Recorder::Recorder(Options options, prometheus::Registry& registry)
       options_.address,
       options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials(), args);
   stub_ = fwd::v1::RecordsService::NewStub(channel_);
-  spill_bytes_.Set(static_cast<double>(spill_.bytes()));
+  spill_bytes_.Set(static_cast<double>(spill_->bytes()));
 }
 
 Recorder::~Recorder() { stop(); }
@@ -150,24 +160,41 @@ void Recorder::toProto(const RecordEntry& e, fwd::v1::Record& r) {
   r.set_bytes_in(e.bytes_in);
   r.set_bytes_out(e.bytes_out);
   r.set_outcome(e.outcome);
+  if (e.bodies != nullptr && e.bodies_in_record) {
+    r.set_request_body(e.bodies->request.bytes);
+    r.set_response_body(e.bodies->clientAnswer().bytes);
+  }
 }
 
 size_t Recorder::drain(size_t max) {
   size_t n = 0;
   for (auto& ring : rings_) {
     while (n < max) {
-      const RecordEntry* e = ring->front();
+      RecordEntry* e = ring->front();
       if (e == nullptr) {
         break;
       }
-      if (used_ == 0 ||
-          static_cast<size_t>(batches_[used_ - 1].records_size()) >= options_.batch_records) {
-        if (used_ == batches_.size()) {
-          batches_.emplace_back();
+      fwd::v1::Record* r = &scratch_;
+      if (options_.central) {
+        if (used_ == 0 ||
+            static_cast<size_t>(batches_[used_ - 1].records_size()) >= options_.batch_records ||
+            batch_body_bytes_ >= kMaxBatchBodyBytes) {
+          if (used_ == batches_.size()) {
+            batches_.emplace_back();
+          }
+          batches_[used_++].set_node_id(options_.node_id);
+          batch_body_bytes_ = 0;
         }
-        batches_[used_++].set_node_id(options_.node_id);
+        r = batches_[used_ - 1].add_records();
+      } else {
+        scratch_.Clear();
       }
-      toProto(*e, *batches_[used_ - 1].add_records());
+      toProto(*e, *r);
+      batch_body_bytes_ += r->request_body().size() + r->response_body().size();
+      if (jsonl_) {
+        jsonl_->add(*r, e->bodies.get());
+      }
+      e->bodies.reset();  // on this thread, not the worker's
       ring->pop();
       ++n;
     }
@@ -197,9 +224,9 @@ void Recorder::spill(size_t from) {
   for (size_t i = from; i < used_; ++i) {
     const fwd::v1::RecordBatch& batch = batches_[i];
     auto n = static_cast<double>(batch.records_size());
-    absl::Status st = spill_.append(batch);
+    absl::Status st = spill_->append(batch);
     if (st.ok()) {
-      spill_bytes_.Set(static_cast<double>(spill_.bytes()));  // before the count tests wait on
+      spill_bytes_.Set(static_cast<double>(spill_->bytes()));  // before the count tests wait on
       spilled_.Increment(n);
     } else if (absl::IsResourceExhausted(st)) {
       dropped_spill_full_.Increment(n);
@@ -228,13 +255,13 @@ bool Recorder::push(std::chrono::milliseconds timeout) {
   };
   bool ok = true;
   for (size_t i = 0; ok && i < kSpilledPerPush; ++i) {
-    std::optional<fwd::v1::RecordBatch> spilled = spill_.front();
+    std::optional<fwd::v1::RecordBatch> spilled = spill_->front();
     if (!spilled) {
       break;
     }
     ok = sendOne(*spilled);
     if (ok) {
-      spill_.pop();
+      spill_->pop();
     }
   }
   size_t done = 0;
@@ -257,7 +284,7 @@ bool Recorder::push(std::chrono::milliseconds timeout) {
     if (!failing_) {
       FWD_LOG(kWarn, "records") << "cannot push request records to the control plane at "
                                 << options_.address << " (" << status.error_message()
-                                << "); they go to " << spill_.path() << " until it can";
+                                << "); they go to " << spill_->path() << " until it can";
     }
     failing_ = true;
     backoff_ = std::min(options_.max_backoff,
@@ -286,21 +313,28 @@ void Recorder::run() {
     }
     size_t got = drain(stopping ? SIZE_MAX : per_round);
     countRingDrops();
+    if (jsonl_) {
+      jsonl_->flush();
+    }
     if (stopping) {
-      if (used_ > 0 && !push(options_.stop_timeout)) {
-        spill(0);
+      if (options_.central) {
+        if (used_ > 0 && !push(options_.stop_timeout)) {
+          spill(0);
+        }
+        spill_bytes_.Set(static_cast<double>(spill_->bytes()));
       }
-      spill_bytes_.Set(static_cast<double>(spill_.bytes()));
       return;
     }
-    if (used_ > 0 || !spill_.empty()) {
-      if (std::chrono::steady_clock::now() >= retry_at_) {
-        push(options_.push_timeout);
-      } else {
-        spill(0);
+    if (options_.central) {
+      if (used_ > 0 || !spill_->empty()) {
+        if (std::chrono::steady_clock::now() >= retry_at_) {
+          push(options_.push_timeout);
+        } else {
+          spill(0);
+        }
       }
+      spill_bytes_.Set(static_cast<double>(spill_->bytes()));
     }
-    spill_bytes_.Set(static_cast<double>(spill_.bytes()));
     if (got < per_round) {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, options_.flush_interval, [&] { return stopping_; });

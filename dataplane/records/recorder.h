@@ -5,7 +5,9 @@
 // plane cannot take them (down, unreachable, failing to store), batches go to the spill file
 // in the state dir (spill_file.h) and are sent from there, oldest first, once it can. Nothing on
 // this path waits for a worker or makes a worker wait: a full ring or a full spill file drops
-// the record and counts it in fwd_records_dropped_total.
+// the record and counts it in fwd_records_dropped_total. With --jsonl-dir the same thread writes
+// each request's lines to the data plane's JSONL files (jsonl_writer.h), with or without
+// central records.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -24,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "dataplane/records/jsonl_writer.h"
 #include "dataplane/records/record_entry.h"
 #include "dataplane/records/record_ring.h"
 #include "dataplane/records/spill_file.h"
@@ -34,6 +37,8 @@ namespace fwd::dataplane::records {
 class Recorder {
  public:
   struct Options {
+    // Records go to the control plane; false: the recorder only writes the JSONL files.
+    bool central = true;
     size_t workers = 1;
     size_t ring_capacity = 4096;  // entries per worker
     std::string node_id;
@@ -51,6 +56,12 @@ class Recorder {
     // At stop(), how long the last records may take to reach the control plane before they
     // go to the spill file.
     std::chrono::milliseconds stop_timeout{2'000};
+    // The JSONL files' directory (jsonl_writer.h); empty: none.
+    std::string jsonl_dir;
+    std::uint64_t jsonl_max_bytes = 128u << 20;
+    // Each body kept (for a record of a route or key with log_bodies, and the JSONL files) is
+    // cut to this.
+    size_t body_max_bytes = 64u << 10;
   };
 
   Recorder(Options options, prometheus::Registry& registry);
@@ -60,6 +71,9 @@ class Recorder {
 
   /// Worker `i`'s ring; the worker's thread only produces into it.
   RecordRing& ring(size_t worker) { return *rings_[worker]; }
+  /// Whether every request's bodies are kept, for the JSONL files.
+  bool jsonl() const { return jsonl_ != nullptr; }
+  size_t bodyMaxBytes() const { return options_.body_max_bytes; }
 
   void start();
   /// Drains the rings and pushes what they hold (or spills it), then joins. Idempotent.
@@ -84,13 +98,16 @@ class Recorder {
 
   Options options_;
   std::vector<std::unique_ptr<RecordRing>> rings_;
-  SpillFile spill_;
+  std::unique_ptr<SpillFile> spill_;  // null without central records
+  std::unique_ptr<JsonlWriter> jsonl_;
+  fwd::v1::Record scratch_;  // a record for the JSONL files alone, without central records
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<fwd::v1::RecordsService::Stub> stub_;
   // Batches of records drained from the rings, reused round after round so that a record's
   // strings are not allocated anew each time; the first used_ are in use.
   std::vector<fwd::v1::RecordBatch> batches_;
   size_t used_ = 0;
+  size_t batch_body_bytes_ = 0;  // bodies in the last batch: a batch stays far below 4 MiB
   std::uint64_t seq_ = 0;
   // The last client address written as text: most records in a row come from the same few.
   std::array<std::uint8_t, 16> last_ip_{};
@@ -114,5 +131,9 @@ class Recorder {
   bool stopping_ = false;
   std::thread thread_;
 };
+
+/// Bodies a record batch carries before the next record starts a new batch (the control plane
+/// takes messages of up to 4 MiB; one record's bodies are at most 2 MiB).
+inline constexpr size_t kMaxBatchBodyBytes = 512u << 10;
 
 }  // namespace fwd::dataplane::records

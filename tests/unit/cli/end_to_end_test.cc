@@ -235,6 +235,17 @@ TEST_F(CliEndToEndTest, SettingsListAndSetAndKeyErrorsAs200) {
   auto update = fake_.lastRequest<fwd::v1::UpdateKeyRequest>();
   EXPECT_FALSE(update.key().errors_as_200());
   EXPECT_THAT(update.update_mask().paths(), ElementsAre("errors_as_200"));
+
+  // --log-bodies: the same shape.
+  CliResult logged = fwdctl({"key", "create", "audited", "--log-bodies"});
+  ASSERT_EQ(logged.exit_code, commands::kExitOk) << logged.err;
+  EXPECT_TRUE(fake_.lastRequest<fwd::v1::CreateKeyRequest>().log_bodies());
+  EXPECT_FALSE(fake_.lastRequest<fwd::v1::CreateKeyRequest>().errors_as_200());
+  CliResult unlogged = fwdctl({"key", "update", "audited", "--log-bodies=false"});
+  ASSERT_EQ(unlogged.exit_code, commands::kExitOk) << unlogged.err;
+  auto bodies = fake_.lastRequest<fwd::v1::UpdateKeyRequest>();
+  EXPECT_FALSE(bodies.key().log_bodies());
+  EXPECT_THAT(bodies.update_mask().paths(), ElementsAre("log_bodies"));
 }
 
 TEST_F(CliEndToEndTest, IpRulesAndKeyIpListsSendTheirRequests) {

@@ -192,7 +192,7 @@ TEST(CliRenderTest, KeyListingsShowPrefixNeverSecretOrHash) {
             "old-bot  fwd-AbCd  gpt-*   2026-11-22T10:00:00Z  2026-11-22T11:00:00Z\n");
   EXPECT_EQ(
       keyJson(key("ci", false)).dump(),
-      R"({"name":"ci","display_prefix":"fwd-AbCd","models":[],"errors_as_200":false,)"
+      R"({"name":"ci","display_prefix":"fwd-AbCd","models":[],"errors_as_200":false,"log_bodies":false,)"
       R"("allow_ips":[],"deny_ips":[],)"
       R"("limits":{"rate":null,"rate_strategy":null,"max_parallel":null,"tpm":null,)"
       R"("tokens":null,"budget_usd":null,"budget_tokens":null,"stream_pace":null,"redis_down":null},)"

@@ -175,7 +175,8 @@ TEST(CliRouteTest, MalformedRouteCommandLinesAreUsageErrors) {
       {{"route", "update", "r"},
        "nothing to update: pass at least one of --prefix, --model, --model-keyword, --upstream, "
        "--strategy, --fallback, --rewrite-model, --retries, --retry-on, --retry-backoff, "
-       "--retry-backoff-max, --priority, a timeout flag, an edit flag, a limit flag, --shared or "
+       "--retry-backoff-max, --priority, a timeout flag, an edit flag, a limit flag, --shared, "
+       "--log-bodies or "
        "a --clear-... flag"},
       {{"route", "update", "r", "--clear-timeouts", "--timeout", "1s"},
        "--clear-timeouts and --timeout cannot be used together"},
@@ -236,6 +237,7 @@ TEST(CliRouteTest, RouteTableAndDetailAreGolden) {
             "timeouts:         the upstreams' (default)\n"
             "edits:            -\n"
             "limits:           -\n"
+            "log_bodies:       no\n"
             "id:               3\n"
             "created:          2026-11-22T10:00:00Z\n"
             "updated:          2026-11-22T10:01:00Z\n");
@@ -252,7 +254,7 @@ TEST(CliRouteTest, RouteJsonHasTheDocumentedShapeAndOrder) {
       R"("explicit":true},"priority":-5,"timeouts":{"connect":null,"first_byte":null,)"
       R"("stream_first_byte":null,"idle":null,"total":null},"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null},)"
       R"("limits":{"rate":null,"rate_strategy":null,"max_parallel":null,"tpm":null,)"
-      R"("tokens":null},"limits_shared":false,"id":3,)"
+      R"("tokens":null},"limits_shared":false,"log_bodies":false,"id":3,)"
       R"("created":"2026-11-22T10:00:00Z","updated":"2026-11-22T10:01:00Z"})");
   EXPECT_EQ(
       routeJson(bareRoute()).dump(),
@@ -262,7 +264,7 @@ TEST(CliRouteTest, RouteJsonHasTheDocumentedShapeAndOrder) {
       R"("backoff_max":"1s","explicit":false},"priority":0,"timeouts":{"connect":null,)"
       R"("first_byte":null,"stream_first_byte":null,"idle":null,"total":null},"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null},)"
       R"("limits":{"rate":null,"rate_strategy":null,"max_parallel":null,"tpm":null,)"
-      R"("tokens":null},"limits_shared":false,"id":4,)"
+      R"("tokens":null},"limits_shared":false,"log_bodies":false,"id":4,)"
       R"("created":null,"updated":null})");
 }
 
@@ -275,6 +277,14 @@ TEST(CliRouteTest, TimeoutsBackoffAndAnExplicitZeroRetryPolicy) {
   EXPECT_TRUE(zero->route().has_retry());
   EXPECT_EQ(zero->route().retry().retries(), 0u);
   EXPECT_FALSE(zero->route().has_timeouts());
+  EXPECT_FALSE(zero->route().log_bodies());
+
+  auto bodies = buildCreateRouteRequest(
+      parseOk({"route", "add", "r", "--prefix", "/p", "--upstream", "u", "--log-bodies"}));
+  ASSERT_TRUE(bodies.ok()) << bodies.status();
+  EXPECT_TRUE(bodies->route().log_bodies());
+  EXPECT_EQ(maskOf({"route", "update", "r", "--log-bodies=false"}),
+            std::vector<std::string>{"log_bodies"});
 
   auto tuned = buildCreateRouteRequest(parseOk({"route", "add",
                                                 "r",     "--prefix",
@@ -342,6 +352,7 @@ TEST(CliRouteTest, TimeoutsAndBackoffAreRenderedWithTheirDefaults) {
             "timeouts:         connect 1s, total 30s; the rest the upstreams'\n"
             "edits:            -\n"
             "limits:           -\n"
+            "log_bodies:       no\n"
             "id:               4\n"
             "created:          -\n"
             "updated:          -\n");

@@ -157,6 +157,7 @@ fwd::v1::Route makeRoute(const std::string& name, std::vector<std::string> upstr
   r.mutable_retry()->add_retry_on(fwd::v1::RETRY_ON_429);
   r.mutable_retry()->add_retry_on(fwd::v1::RETRY_ON_CONNECT);
   r.set_priority(priority);
+  r.set_log_bodies(true);
   return r;
 }
 
@@ -421,20 +422,24 @@ TEST_F(SqliteStoreTest, SettingsAreSetReplacedAndReadWithTheConfig) {
   EXPECT_EQ(*v, before + 2);
   fwd::v1::Key k = makeKey("legacy");
   k.set_errors_as_200(true);
+  k.set_log_bodies(true);
   ASSERT_TRUE(store_->createKey(k).ok());
   reopen();
   absl::StatusOr<ConfigState> config = store_->readConfig();
   ASSERT_TRUE(config.ok());
   EXPECT_EQ(config->settings, (std::map<std::string, std::string>{{"errors_as_200", "true"}}));
   EXPECT_TRUE(config->active_keys[0].errors_as_200());
+  EXPECT_TRUE(config->active_keys[0].log_bodies());
   auto snap = snapshot::buildSnapshot(*config, now_);
   EXPECT_TRUE(snap->settings().errors_as_200());
   absl::StatusOr<fwd::v1::Key> off = store_->updateKey("legacy", [](fwd::v1::Key& key) {
     key.set_errors_as_200(false);
+    key.set_log_bodies(false);
     return absl::OkStatus();
   });
   ASSERT_TRUE(off.ok());
   EXPECT_FALSE(off->errors_as_200());
+  EXPECT_FALSE(off->log_bodies());
 }
 
 TEST_F(SqliteStoreTest, IpRulesAreAddedOncePerActionListedAndRemoved) {
@@ -620,10 +625,12 @@ TEST_F(SqliteStoreTest, RoutesRoundTripEveryFieldAndBumpTheVersion) {
     r.clear_retry();
     r.set_name("renamed");  // ignored: the name selects the row
     r.set_priority(-3);
+    r.set_log_bodies(false);
     return absl::OkStatus();
   });
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->name(), "r");
+  EXPECT_FALSE(updated->log_bodies());
   EXPECT_FALSE(updated->has_retry());
   EXPECT_EQ(updated->priority(), -3);
   EXPECT_EQ(updated->update_time().seconds(), 1700000010);

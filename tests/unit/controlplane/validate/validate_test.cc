@@ -732,17 +732,26 @@ TEST(ValidateTest, KeyUpdatesNameTheirFieldsAndRotationsABoundedGrace) {
   google::protobuf::FieldMask mask;
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
             "nothing to update: update_mask names no field (use models, errors_as_200, allow_ips, "
-            "deny_ips, limits, limits.rate, limits.rate_strategy, limits.max_parallel, "
+            "deny_ips, log_bodies, limits, limits.rate, limits.rate_strategy, limits.max_parallel, "
             "limits.tpm, limits.tokens, limits.redis_down, limits.budget_usd, "
             "limits.budget_tokens, limits.stream_pace)");
   mask.add_paths("name");
   EXPECT_EQ(std::string(checkKeyMask(mask).message()),
             "update_mask: \"name\" is not an updatable key field (use models, errors_as_200, "
-            "allow_ips, deny_ips, limits, limits.rate, limits.rate_strategy, "
+            "allow_ips, deny_ips, log_bodies, limits, limits.rate, limits.rate_strategy, "
             "limits.max_parallel, limits.tpm, limits.tokens, limits.redis_down, "
             "limits.budget_usd, limits.budget_tokens, limits.stream_pace)");
   mask.set_paths(0, "models");
   EXPECT_TRUE(checkKeyMask(mask).ok());
+  {
+    fwd::v1::Key patch;
+    patch.set_log_bodies(true);
+    google::protobuf::FieldMask bodies;
+    bodies.add_paths("log_bodies");
+    fwd::v1::Key target;
+    ASSERT_TRUE(applyKeyMask(patch, bodies, target).ok());
+    EXPECT_TRUE(target.log_bodies());
+  }
   fwd::v1::Key patch;
   patch.add_models("bad pattern");
   fwd::v1::Key target;
@@ -912,7 +921,7 @@ TEST(ValidateRouteTest, RouteMaskPathsAreCheckedAndApplied) {
   constexpr char kPaths[] =
       "path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, limits, "
       "limits.rate, limits.rate_strategy, limits.max_parallel, limits.tpm, limits.tokens, "
-      "limits_shared, retry, "
+      "limits_shared, log_bodies, retry, "
       "retry.retries, retry.retry_on, retry.backoff_base, retry.backoff_max, priority, timeouts, "
       "timeouts.connect, timeouts.first_byte, timeouts.stream_first_byte, timeouts.idle, "
       "timeouts.total, edits, edits.max_tokens_cap, edits.stop, edits.drop_empty_messages, "
@@ -951,6 +960,13 @@ TEST(ValidateRouteTest, RouteMaskPathsAreCheckedAndApplied) {
   ASSERT_TRUE(applyRouteMask(patch, retries_only, target).ok());
   EXPECT_EQ(target.retry().retries(), 5u);
   EXPECT_EQ(target.retry().retry_on_size(), 1);
+
+  patch.set_log_bodies(true);
+  google::protobuf::FieldMask bodies;
+  bodies.add_paths("log_bodies");
+  ASSERT_TRUE(applyRouteMask(patch, bodies, target).ok());
+  EXPECT_TRUE(target.log_bodies());
+  EXPECT_EQ(target.retry().retries(), 5u);
 }
 
 TEST(ValidateRouteTest, RejectsBadRouteTimeoutsAndBackoff) {
