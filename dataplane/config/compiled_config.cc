@@ -292,6 +292,7 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     edits_by_name.emplace(u.name(), &u.edits());
   }
   bool any_body_edits = false;
+  bool any_log_bodies = false;  // a key or route whose records carry bodies
   bool any_answer_prefix = false;
   for (const auto& u : cfg->upstreams_) {
     any_body_edits = any_body_edits || !u.edits.body.empty();
@@ -319,6 +320,8 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     route.fallback_models.assign(r.fallback_models().begin(), r.fallback_models().end());
     route.priority = r.priority();
     route.id = r.id();
+    route.log_bodies = r.log_bodies();
+    any_log_bodies = any_log_bodies || r.log_bodies();
     auto routeError = [&](const std::string& why) {
       return absl::InvalidArgumentError("route \"" + r.name() + "\": " + why);
     };
@@ -451,7 +454,6 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
                    });
 
   bool any_errors_as_200 = snapshot.settings().errors_as_200();
-  bool any_log_bodies = false;  // a key or route whose records carry bodies
   bool any_key_ip_rules = false;
   IpRules ip_rules;
   for (const auto& rule : snapshot.ip_rules()) {
@@ -549,8 +551,6 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
     }
     any_route_limits = true;
     route->limits_shared = r.limits_shared();
-    route->log_bodies = r.log_bodies();
-    any_log_bodies = any_log_bodies || r.log_bodies();
     std::string rid = std::to_string(r.id());
     auto compileFor = [&](const std::string& counter_prefix, const std::string& redis_prefix) {
       auto limiter =

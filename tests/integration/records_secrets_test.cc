@@ -3,7 +3,8 @@
 // can go (answered, streamed, refused, failed upstream, spilled while the control plane is
 // down), then looked for in the control plane's records files, the data plane's spill file,
 // `fwdctl logs -o json`, both processes' output at debug level, and the error bodies clients
-// got. None may appear, in whole or in part.
+// got, with the key's records carrying bodies (--log-bodies) and the data plane writing its JSONL
+// files too. None may appear, in whole or in part.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -45,11 +46,13 @@ TEST(RecordsSecretsTest, NoSecretReachesARecordALogLineOrAnErrorBody) {
   FwdCluster cluster;
   ASSERT_TRUE(cluster.startControlPlane());
   ASSERT_TRUE(cluster.startUpstream("up1"));
-  ASSERT_TRUE(cluster.startDataPlane("dp1", {}, {"--log-level", "debug"}));
+  const std::string jsonl_dir = (cluster.dir().path() / "chatlogs").string();
+  ASSERT_TRUE(
+      cluster.startDataPlane("dp1", {}, {"--log-level", "debug", "--jsonl-dir", jsonl_dir}));
   ASSERT_TRUE(cluster.fwdctlInSync({"upstream", "add", "local", "--base-url",
                                     cluster.upstream("up1").baseUrl(), "--model", "gpt-*",
                                     "--api-key", kUpstreamKey}));
-  std::string key = cluster.createKeyInSync("team-a", {});
+  std::string key = cluster.createKeyInSync("team-a", {"--log-bodies"});
   ASSERT_FALSE(key.empty());
 
   std::vector<Response> answers;
@@ -92,6 +95,14 @@ TEST(RecordsSecretsTest, NoSecretReachesARecordALogLineOrAnErrorBody) {
 
   std::map<std::string, std::string> places;
   places["fwdctl logs -o json"] = logs.dump();
+  CommandResult with_bodies = cluster.fwdctl({"-o", "json", "logs", "--bodies", "--limit", "100"});
+  ASSERT_EQ(with_bodies.exit_code, 0) << with_bodies.stderr_text;
+  ASSERT_NE(with_bodies.stdout_text.find("request_body"), std::string::npos);
+  places["fwdctl logs --bodies -o json"] = with_bodies.stdout_text;
+  for (const char* name : {"client_interaction.jsonl", "server_interaction.jsonl"}) {
+    places[name] = readAll(std::filesystem::path(jsonl_dir) / name);
+    ASSERT_FALSE(places[name].empty()) << name;
+  }
   places["records.spill"] = spill;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(cluster.dir().path() /
                                                                          "cp-data" / "records")) {
@@ -109,7 +120,7 @@ TEST(RecordsSecretsTest, NoSecretReachesARecordALogLineOrAnErrorBody) {
     bodies += r.body;
   }
   places["answers"] = bodies;
-  ASSERT_GE(places.size(), 6u);
+  ASSERT_GE(places.size(), 9u);
   // The search finds a piece of a secret where there is one (the test can fail).
   ASSERT_NE(leak("Bearer " + key.substr(3, 14), key), "");
   for (const auto& [where, text] : places) {
