@@ -786,6 +786,8 @@ TEST_F(ServiceTest, DataPlanesPushRecordsThatAreStoredOnceAndAcked) {
   *batch.add_records() = record("r1");
   *batch.add_records() = record("r2");
   batch.mutable_records(1)->set_node_id("dp-2");
+  batch.mutable_records(0)->set_request_body("{\"messages\":[]}");
+  batch.mutable_records(0)->set_response_body("{\"choices\":[]}");
   ASSERT_TRUE(stream->Write(batch));
   fwd::v1::RecordAck ack;
   ASSERT_TRUE(stream->Read(&ack));
@@ -848,6 +850,26 @@ TEST_F(ServiceTest, DataPlanesPushRecordsThatAreStoredOnceAndAcked) {
   list.set_limit(10'001);
   EXPECT_EQ(admin_->ListRecords(admin().get(), list, &listed).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+  // Bodies only when asked for, and then at most 100 records a call.
+  list.set_limit(10);
+  listed.Clear();
+  ASSERT_TRUE(admin_->ListRecords(admin().get(), list, &listed).ok());
+  for (const fwd::v1::Record& r : listed.records()) {
+    EXPECT_TRUE(r.request_body().empty() && r.response_body().empty()) << r.id();
+  }
+  list.set_include_bodies(true);
+  listed.Clear();
+  ASSERT_TRUE(admin_->ListRecords(admin().get(), list, &listed).ok());
+  std::map<std::string, std::string> bodies;
+  for (const fwd::v1::Record& r : listed.records()) {
+    bodies[r.id()] = r.request_body() + r.response_body();
+  }
+  EXPECT_EQ(bodies, (std::map<std::string, std::string>{
+                        {"r1", "{\"messages\":[]}{\"choices\":[]}"}, {"r2", ""}, {"r3", ""}}));
+  list.set_limit(101);
+  s = admin_->ListRecords(admin().get(), list, &listed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "limit: at most 100 with include_bodies, got 101");
   // Node tokens do not read records.
   EXPECT_EQ(admin_->GetUsage(contextWith(node_token_).get(), fwd::v1::GetUsageRequest(), &rows)
                 .error_code(),
