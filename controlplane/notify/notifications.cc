@@ -82,13 +82,26 @@ void Notifications::start() {
 }
 
 void Notifications::stop() {
+  std::map<std::string, std::unique_ptr<Outbox>> outboxes;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    for (auto& [name, box] : outboxes_) {
+      box->cv.notify_all();
+    }
   }
   cv_.notify_all();
   if (thread_.joinable()) {
-    thread_.join();
+    thread_.join();  // no outbox is made after this
+  }
+  {
+    std::lock_guard lock(mu_);
+    outboxes.swap(outboxes_);
+  }
+  for (auto& [name, box] : outboxes) {
+    if (box->thread.joinable()) {
+      box->thread.join();
+    }
   }
 }
 
@@ -212,7 +225,7 @@ void Notifications::handle(const Message& m, const std::vector<fwd::v1::Notifier
       continue;
     }
     windows_[key] = Window{std::chrono::steady_clock::now() + windowOf(n), 0, out};
-    sendWithRetries(n, out);
+    enqueue(n, out);
   }
 }
 
@@ -239,15 +252,55 @@ void Notifications::closeWindows(const std::vector<fwd::v1::Notifier>& notifiers
         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(window).count()) + "s";
     // The next window opens: while the events keep coming, one summary per window.
     it->second = Window{now + window, 0, it->second.last};
-    sendWithRetries(*n, summary);
+    enqueue(*n, summary);
     ++it;
   }
 }
 
-void Notifications::sendWithRetries(const fwd::v1::Notifier& n, const Message& m) {
+void Notifications::enqueue(const fwd::v1::Notifier& n, const Message& m) {
   const std::string txn = "fwd-" + std::to_string(nowMs()) + "-" + std::to_string(++next_txn_);
+  std::lock_guard lock(mu_);
+  if (stopping_) {
+    return;
+  }
+  std::unique_ptr<Outbox>& box = outboxes_[n.name()];
+  if (!box) {
+    box = std::make_unique<Outbox>();
+    box->thread = std::thread([this, b = box.get()] { runOutbox(*b); });
+  }
+  if (box->queue.size() >= options_.max_outbox) {
+    ++failed_;
+    FWD_LOG(kWarn, kLog) << "notifier \"" << n.name() << "\": message about " << m.event
+                         << " dropped: " << box->queue.size()
+                         << " are waiting for a receiver that does not take them";
+    return;
+  }
+  box->queue.push_back(Outbox::Item{n, m, txn});
+  box->cv.notify_one();
+}
+
+void Notifications::runOutbox(Outbox& box) {
+  ::pthread_setname_np(::pthread_self(), "fwd-notify-out");
+  for (;;) {
+    Outbox::Item item;
+    {
+      std::unique_lock lock(mu_);
+      box.cv.wait(lock, [&] { return stopping_ || !box.queue.empty(); });
+      if (stopping_) {
+        return;
+      }
+      item = std::move(box.queue.front());
+      box.queue.pop_front();
+    }
+    sendWithRetries(box, item);
+  }
+}
+
+void Notifications::sendWithRetries(Outbox& box, const Outbox::Item& item) {
+  const fwd::v1::Notifier& n = item.notifier;
+  const Message& m = item.message;
   for (size_t attempt = 0;; ++attempt) {
-    absl::StatusOr<int> status = options_.send(n, m, txn);
+    absl::StatusOr<int> status = options_.send(n, m, item.txn_id);
     const bool ok = status.ok() && *status >= 200 && *status < 300;
     // A refused destination or a 4xx (but 429) will not get better by trying again.
     const bool final = (!status.ok() && absl::IsFailedPrecondition(status.status())) ||
@@ -268,7 +321,7 @@ void Notifications::sendWithRetries(const fwd::v1::Notifier& n, const Message& m
       return;
     }
     std::unique_lock lock(mu_);
-    if (cv_.wait_for(lock, options_.retry_backoff[attempt], [&] { return stopping_; })) {
+    if (box.cv.wait_for(lock, options_.retry_backoff[attempt], [&] { return stopping_; })) {
       return;
     }
   }

@@ -1,7 +1,10 @@
 // The control plane's one sender of notifications for the fleet (issue 17). Events come from
 // the records data planes send (a 5xx answer, every upstream failing, a spent budget) and from
 // their reports (an upstream ejected); each goes to every notifier subscribed to it, on a thread
-// of its own so no gRPC call waits on a chat server.
+// of its own so no gRPC call waits on a chat server. Each notifier's messages then wait in a
+// bounded outbox of its own, sent by a thread of its own: a receiver that is slow or gone (each
+// try may take the send timeout) holds up its own messages only, never another notifier's or
+// the counting of events.
 //
 // An outage sends a few messages, not thousands: per notifier, event and upstream, the first
 // event is sent at once and opens a window (the notifier's, 5 minutes by default); the same
@@ -16,6 +19,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -36,6 +40,8 @@ class Notifications {
                                                  const std::string& txn_id)>;
   struct Options {
     size_t max_queued = 10'000;
+    // Messages waiting per notifier; past it a message is dropped, counted as failed and logged.
+    size_t max_outbox = 100;
     std::chrono::milliseconds send_timeout{5000};
     std::vector<std::chrono::milliseconds> retry_backoff = {
         std::chrono::seconds(1), std::chrono::seconds(2), std::chrono::seconds(4)};
@@ -80,7 +86,22 @@ class Notifications {
   void run();
   void handle(const Message& m, const std::vector<fwd::v1::Notifier>& notifiers);
   void closeWindows(const std::vector<fwd::v1::Notifier>& notifiers);
-  void sendWithRetries(const fwd::v1::Notifier& n, const Message& m);
+
+  /// A notifier's messages waiting to be sent, and the thread that sends them.
+  struct Outbox {
+    struct Item {
+      fwd::v1::Notifier notifier;
+      Message message;
+      std::string txn_id;  // kept across retries (Matrix uses it to send a message once)
+    };
+    std::deque<Item> queue;
+    std::condition_variable cv;
+    std::thread thread;
+  };
+  /// Hands `m` to `n`'s outbox (made, with its thread, the first time). Never waits on a send.
+  void enqueue(const fwd::v1::Notifier& n, const Message& m);
+  void runOutbox(Outbox& box);
+  void sendWithRetries(Outbox& box, const Outbox::Item& item);
 
   store::Store& store_;
   Options options_;
@@ -93,6 +114,7 @@ class Notifications {
   std::uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
   std::uint64_t sent_ ABSL_GUARDED_BY(mu_) = 0;
   std::uint64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, std::unique_ptr<Outbox>> outboxes_ ABSL_GUARDED_BY(mu_);  // by notifier
 
   // The sender thread's own.
   std::map<WindowKey, Window> windows_;

@@ -85,8 +85,9 @@ struct RecordEntry {
   FixedString<48> error_code;
   FixedString<96> request_id;  // the upstream's x-request-id; empty: the record id is it
   std::array<FailedAttemptEntry, kMaxFailedAttempts> failed{};
-  // The request's bodies, for the JSONL files and, with bodies_in_record, for the record; the
-  // recorder's thread frees them. Null for nearly every request: nothing allocated.
+  // The request's bodies, for the JSONL files and, with bodies_in_record (set only with them),
+  // for the record; the recorder's thread frees them, so a slot's bodies are null when it is
+  // claimed. Null for nearly every request: nothing allocated.
   std::unique_ptr<Bodies> bodies;
   bool bodies_in_record = false;
 };

@@ -214,20 +214,23 @@ void RecordRequests::onFinish(const pipeline::RequestOutcome& o, policy::WorkerS
   e->served_model.assign(o.served_model);
   e->upstream.assign(o.upstream);
   e->error_code.assign(o.error_code);
-  e->bodies_in_record = ctx.bodies && ((ctx.key != nullptr && ctx.key->log_bodies) ||
-                                       (ctx.route != nullptr && ctx.route->log_bodies));
-  if (ctx.bodies && (e->bodies_in_record || recorder_.jsonl())) {
-    Bodies& b = *ctx.bodies;
-    if (ctx.original_body) {
-      b.request.assign(*ctx.original_body, b.max_bytes);
-      b.upstream_request.assign(ctx.req.body(), b.max_bytes);
-      b.request_edited = true;
-    } else {
-      b.request.assign(ctx.req.body(), b.max_bytes);
+  // The slot's bodies are null (the recorder let go of them): only a request with bodies to
+  // hand over touches them.
+  if (ctx.bodies) {
+    bool in_record = (ctx.key != nullptr && ctx.key->log_bodies) ||
+                     (ctx.route != nullptr && ctx.route->log_bodies);
+    if (in_record || recorder_.jsonl()) {
+      Bodies& b = *ctx.bodies;
+      if (ctx.original_body) {
+        b.request.assign(*ctx.original_body, b.max_bytes);
+        b.upstream_request.assign(ctx.req.body(), b.max_bytes);
+        b.request_edited = true;
+      } else {
+        b.request.assign(ctx.req.body(), b.max_bytes);
+      }
+      e->bodies_in_record = in_record;
+      e->bodies = std::move(ctx.bodies);
     }
-    e->bodies = std::move(ctx.bodies);
-  } else {
-    e->bodies.reset();
   }
   ring.publish();
 }

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -183,6 +184,56 @@ TEST_F(NotificationsTest, FailuresAreRetriedWithBackoffButRefusalsAreNot) {
   EXPECT_EQ(sent().size(), 4u);
   EXPECT_EQ(notifications.sent(), 1u);
   EXPECT_EQ(notifications.failed(), 1u);
+}
+
+TEST_F(NotificationsTest, AReceiverThatHangsHoldsUpOnlyItsOwnBoundedOutbox) {
+  addNotifier("dead", {"5xx"});
+  addNotifier("live", {"5xx"});
+  std::mutex gate_mu;
+  std::condition_variable gate;
+  bool open = false;
+  Notifications::Options o = options();
+  o.max_outbox = 5;
+  Notifications::Send count = o.send;
+  o.send = [&, count](const fwd::v1::Notifier& n, const Message& m,
+                      const std::string& txn) -> absl::StatusOr<int> {
+    if (n.name() == "dead") {  // a receiver that takes the connection and never answers
+      std::unique_lock lock(gate_mu);
+      gate.wait_for(lock, 10s, [&] { return open; });
+    }
+    return count(n, m, txn);
+  };
+  Notifications notifications(*store_, o);
+  notifications.start();
+  // Five upstreams: five messages each (one window per upstream).
+  for (const char* upstream : {"a", "b", "c", "d", "e"}) {
+    notifications.onRecords({record(500, upstream)});
+  }
+  auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(waitSent(5, 2s));  // every one of live's, while dead's first still hangs
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  for (const auto& [name, m] : sent()) {
+    EXPECT_EQ(name, "live");
+  }
+  std::this_thread::sleep_for(100ms);  // dead's thread has its first message in the air
+  // Five more: live sends them all; dead's outbox (one in the air, four waiting) takes one and
+  // drops four, counted as failed.
+  for (const char* upstream : {"f", "g", "h", "i", "j"}) {
+    notifications.onRecords({record(500, upstream)});
+  }
+  ASSERT_TRUE(waitSent(10, 2s));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(sent().size(), 10u);
+  EXPECT_EQ(notifications.failed(), 4u);
+  {
+    std::lock_guard lock(gate_mu);
+    open = true;
+  }
+  gate.notify_all();
+  ASSERT_TRUE(waitSent(16));  // dead's six, once it answers
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(sent().size(), 16u);
+  EXPECT_EQ(notifications.sent(), 16u);
 }
 
 }  // namespace notifications_test
