@@ -243,21 +243,12 @@ absl::StatusOr<Action> prepareConvert(const Invocation& inv) {
       });
 }
 
+// "ok", "error", "partial", "client_cancelled", "rate_limited": the enum's name without its
+// OUTCOME_ prefix, lowercase; "" when unset.
 std::string outcomeName(fwd::v1::Outcome o) {
-  switch (o) {
-    case fwd::v1::OUTCOME_OK:
-      return "ok";
-    case fwd::v1::OUTCOME_ERROR:
-      return "error";
-    case fwd::v1::OUTCOME_PARTIAL:
-      return "partial";
-    case fwd::v1::OUTCOME_CLIENT_CANCELLED:
-      return "client_cancelled";
-    case fwd::v1::OUTCOME_RATE_LIMITED:
-      return "rate_limited";
-    default:
-      return "";
-  }
+  return o == fwd::v1::OUTCOME_UNSPECIFIED
+             ? std::string()
+             : absl::AsciiStrToLower(fwd::v1::Outcome_Name(o).substr(sizeof("OUTCOME_") - 1));
 }
 
 std::string millisCell(std::uint64_t us) {

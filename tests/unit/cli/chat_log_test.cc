@@ -103,19 +103,7 @@ TEST(ChatLogTest, ARecordBecomesAChatLogElementOrIsLeftOut) {
   EXPECT_FALSE(chatLogEntry(embedding).has_value());
 }
 
-class CliChatLogTest : public ::testing::Test {
- protected:
-  testing::CliResult run(std::vector<std::string> args) {
-    args.push_back("--token=t0k");
-    testing::CliSetup setup;
-    setup.connect = testing::connectOnce(std::move(mock_owner_));
-    return testing::runCli(args, setup);
-  }
-
-  std::unique_ptr<StrictMock<MockAdminApi>> mock_owner_ =
-      std::make_unique<StrictMock<MockAdminApi>>();
-  StrictMock<MockAdminApi>& mock_ = *mock_owner_;
-};
+class CliChatLogTest : public testing::MockedCliTest {};
 
 TEST_F(CliChatLogTest, ConvertPagesRecordsWithBodiesIntoOneJsonArray) {
   ::testing::InSequence in_order;

@@ -2,8 +2,14 @@
 #pragma once
 
 #include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "cli/client/admin_api.h"
+#include "tests/unit/cli/cli_test_util.h"
 
 namespace fwd::cli::testing {
 
@@ -78,6 +84,22 @@ class MockAdminApi : public client::AdminApi {
               (override));
   MOCK_METHOD(absl::StatusOr<fwd::v1::GetStatusResponse>, getStatus,
               (const fwd::v1::GetStatusRequest&), (override));
+};
+
+/// Runs whole command lines (with a token) against a strict mock: each test sets the calls it
+/// expects on mock_, and run() may be called once.
+class MockedCliTest : public ::testing::Test {
+ protected:
+  CliResult run(std::vector<std::string> args) {
+    args.push_back("--token=t0k");
+    CliSetup setup;
+    setup.connect = connectOnce(std::move(mock_owner_));
+    return runCli(args, setup);
+  }
+
+  std::unique_ptr<::testing::StrictMock<MockAdminApi>> mock_owner_ =
+      std::make_unique<::testing::StrictMock<MockAdminApi>>();
+  ::testing::StrictMock<MockAdminApi>& mock_ = *mock_owner_;
 };
 
 }  // namespace fwd::cli::testing

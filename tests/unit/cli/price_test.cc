@@ -19,19 +19,7 @@ using ::testing::Return;
 using ::testing::StrictMock;
 using testing::with;
 
-class CliPriceTest : public ::testing::Test {
- protected:
-  testing::CliResult run(std::vector<std::string> args) {
-    args.push_back("--token=t0k");
-    testing::CliSetup setup;
-    setup.connect = testing::connectOnce(std::move(mock_owner_));
-    return testing::runCli(args, setup);
-  }
-
-  std::unique_ptr<StrictMock<MockAdminApi>> mock_owner_ =
-      std::make_unique<StrictMock<MockAdminApi>>();
-  StrictMock<MockAdminApi>& mock_ = *mock_owner_;
-};
+class CliPriceTest : public testing::MockedCliTest {};
 
 fwd::v1::Price price(const std::string& model, std::uint64_t in, std::uint64_t out) {
   fwd::v1::Price p;

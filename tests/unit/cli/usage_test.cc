@@ -16,19 +16,7 @@ using ::testing::_;
 using testing::MockAdminApi;
 using ::testing::StrictMock;
 
-class CliUsageTest : public ::testing::Test {
- protected:
-  testing::CliResult run(std::vector<std::string> args) {
-    args.push_back("--token=t0k");
-    testing::CliSetup setup;
-    setup.connect = testing::connectOnce(std::move(mock_owner_));
-    return testing::runCli(args, setup);
-  }
-
-  std::unique_ptr<StrictMock<MockAdminApi>> mock_owner_ =
-      std::make_unique<StrictMock<MockAdminApi>>();
-  StrictMock<MockAdminApi>& mock_ = *mock_owner_;
-};
+class CliUsageTest : public testing::MockedCliTest {};
 
 fwd::v1::GetUsageResponse twoModels() {
   fwd::v1::GetUsageResponse r;

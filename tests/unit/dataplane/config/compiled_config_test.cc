@@ -172,6 +172,28 @@ TEST(CompiledConfigTest, RoutesMatchByPrefixThenPriorityThenSpecificity) {
   EXPECT_EQ(exact->upstreams[1]->name, "u1");
 }
 
+TEST(CompiledConfigTest, LogBodiesComesWithEveryRouteAndKey) {
+  // Set on a route without limits too (it was once compiled only with a route's limits).
+  fwd::v1::Snapshot s;
+  addUpstream(s, "u1", "http://h1/v1", {"*"}, 0, 1);
+  addRoute(s, "plain", {"u1"}, 0, 1)->set_path_prefix("/plain");
+  fwd::v1::Route* logged = addRoute(s, "logged", {"u1"}, 0, 2);
+  logged->set_path_prefix("/logged");
+  logged->set_log_bodies(true);
+  fwd::v1::Key* k = s.add_keys();
+  k->set_name("audited");
+  k->set_secret_sha256(common::crypto::sha256Hex("fwd-audited"));
+  k->set_id(7);
+  k->set_log_bodies(true);
+  auto c = CompiledConfig::compile(s, fakeEnv({}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE((*c)->matchRoute("/logged", "m")->log_bodies);
+  EXPECT_FALSE((*c)->matchRoute("/plain", "m")->log_bodies);
+  const KeyEntry* key = (*c)->findKey("fwd-audited");
+  ASSERT_NE(key, nullptr);
+  EXPECT_TRUE(key->log_bodies);
+}
+
 TEST(CompiledConfigTest, RedisComesFromTheUrlOrTheVariableOnThisHost) {
   fwd::v1::Snapshot s;
   auto c = CompiledConfig::compile(s, fakeEnv({}));
