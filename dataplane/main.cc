@@ -79,6 +79,9 @@ its control plane configures. Keeps serving its last good config when the contro
                                  there: every request, with its bodies          (default: none)
   --jsonl-max-bytes N            a JSONL file is rotated before it passes this, and each day
                                                                    (default 134217728 = 128 MiB)
+  --metrics-key-label            fwd_tokens_total, fwd_cost_usd_total and
+                                 fwd_usage_estimated_requests_total also get a key label
+                                 (a series per key: watch the cardinality)   (default: none)
   --log-level LEVEL              debug|info|warn|error                          (default info)
   --help                         this text
 
@@ -113,6 +116,7 @@ struct Flags {
   size_t log_body_max_bytes = 64u << 10;
   std::string jsonl_dir;
   std::uint64_t jsonl_max_bytes = 128u << 20;
+  bool metrics_key_label = false;
   std::string log_level = "info";
 };
 
@@ -184,6 +188,10 @@ Flags parseFlags(int argc, char** argv) {
     }
     if (arg == "--control-plane-insecure") {
       f.control_plane_tls.allow_plaintext = true;
+      continue;
+    }
+    if (arg == "--metrics-key-label") {
+      f.metrics_key_label = true;
       continue;
     }
     std::string value;
@@ -312,7 +320,7 @@ int main(int argc, char** argv) {
   // A file size limit (ulimit -f) makes a write fail with EFBIG instead of killing the process.
   ::signal(SIGXFSZ, SIG_IGN);
 
-  dataplane::metrics::Metrics metrics(workers);
+  dataplane::metrics::Metrics metrics(workers, flags.metrics_key_label);
   std::unique_ptr<boost::asio::ssl::context> server_tls;
   if (!flags.tls_cert.empty() || !flags.tls_key.empty()) {
     if (flags.tls_cert.empty() || flags.tls_key.empty()) {

@@ -71,18 +71,31 @@ SingleWriterCounter& WorkerHandles::requests(std::string_view route, std::string
   return *s.requests;
 }
 
-WorkerHandles::UsageCells& WorkerHandles::usage(std::string_view model, std::string_view upstream) {
-  size_t h = mix(mix(0, model.data()), upstream.data());
+WorkerHandles::UsageCells& WorkerHandles::usage(std::string_view model, std::string_view upstream,
+                                                std::string_view key) {
+  const bool keyed = metrics_->keyLabel();
+  const char* key_id = keyed ? key.data() : nullptr;
+  size_t h = mix(mix(mix(0, model.data()), upstream.data()), key_id);
   UsageSlot& s = usage_[(h >> 32) & (kSlots - 1)];
-  if (s.cells.prompt == nullptr || s.model != model.data() || s.upstream != upstream.data()) {
+  if (s.cells.prompt == nullptr || s.model != model.data() || s.upstream != upstream.data() ||
+      s.key != key_id) {
     s.model = model.data();
     s.upstream = upstream.data();
-    s.cells.prompt = &metrics_->tokens.cell(shard_, {model, upstream, "prompt"});
-    s.cells.completion = &metrics_->tokens.cell(shard_, {model, upstream, "completion"});
-    s.cells.cached = &metrics_->tokens.cell(shard_, {model, upstream, "cached"});
-    s.cells.reasoning = &metrics_->tokens.cell(shard_, {model, upstream, "reasoning"});
-    s.cells.cost_nano_usd = &metrics_->cost.cell(shard_, {model, upstream});
-    s.cells.estimated = &metrics_->usage_estimated.cell(shard_, {model, upstream});
+    s.key = key_id;
+    auto tokens = [&](std::string_view kind) {
+      return keyed ? &metrics_->tokens.cell(shard_, {key, model, upstream, kind})
+                   : &metrics_->tokens.cell(shard_, {model, upstream, kind});
+    };
+    auto cell = [&](CounterFamily& family) {
+      return keyed ? &family.cell(shard_, {key, model, upstream})
+                   : &family.cell(shard_, {model, upstream});
+    };
+    s.cells.prompt = tokens("prompt");
+    s.cells.completion = tokens("completion");
+    s.cells.cached = tokens("cached");
+    s.cells.reasoning = tokens("reasoning");
+    s.cells.cost_nano_usd = cell(metrics_->cost);
+    s.cells.estimated = cell(metrics_->usage_estimated);
   }
   return s.cells;
 }

@@ -42,7 +42,8 @@ class WorkerHandles {
   SingleWriterHistogram& requestDuration(std::string_view route, std::string_view upstream);
 
   /// fwd_tokens_total, fwd_cost_usd_total and fwd_usage_estimated_requests_total of a model
-  /// label and an upstream (views that stay put as above).
+  /// label and an upstream, and of a key's name when the families have a key label (views that
+  /// stay put as above; `key` is ignored otherwise).
   struct UsageCells {
     SingleWriterCounter* prompt = nullptr;
     SingleWriterCounter* completion = nullptr;
@@ -51,7 +52,7 @@ class WorkerHandles {
     SingleWriterCounter* cost_nano_usd = nullptr;
     SingleWriterCounter* estimated = nullptr;
   };
-  UsageCells& usage(std::string_view model, std::string_view upstream);
+  UsageCells& usage(std::string_view model, std::string_view upstream, std::string_view key = {});
 
  private:
   struct Upstream {
@@ -91,6 +92,7 @@ class WorkerHandles {
   struct UsageSlot {
     const char* model = nullptr;
     const char* upstream = nullptr;
+    const char* key = nullptr;
     UsageCells cells;
   };
   std::array<UsageSlot, kSlots> usage_{};

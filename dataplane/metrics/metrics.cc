@@ -49,8 +49,21 @@ const std::vector<double>& redisBuckets() {
   return kBuckets;
 }
 
-Metrics::Metrics(size_t workers)
+namespace {
+
+// `names`, after a "key" label when the operator asked for one.
+std::vector<std::string> withKey(bool key_label, std::vector<std::string> names) {
+  if (key_label) {
+    names.insert(names.begin(), "key");
+  }
+  return names;
+}
+
+}  // namespace
+
+Metrics::Metrics(size_t workers, bool key_label)
     : registry_(std::make_shared<prometheus::Registry>()),
+      key_label_(key_label),
       requests("fwd_requests_total", "Client requests by route, model, upstream and status.",
                prometheus::MetricType::Counter, {"route", "model", "upstream", "status"}, workers),
       request_duration("fwd_request_duration_seconds",
@@ -100,14 +113,16 @@ Metrics::Metrics(size_t workers)
              "Tokens of the answers, as upstreams reported them or fwd estimated them, by the "
              "model asked for, the upstream and the kind: prompt, completion, cached (of "
              "prompt), reasoning (of completion). Counted with request records on.",
-             prometheus::MetricType::Counter, {"model", "upstream", "kind"}, workers),
+             prometheus::MetricType::Counter, withKey(key_label, {"model", "upstream", "kind"}),
+             workers),
       cost("fwd_cost_usd_total",
            "What the tokens cost at the models' prices (fwdctl price), in dollars; unpriced "
            "models add nothing. Counted with request records on.",
-           {"model", "upstream"}, workers, 1e-9),
+           withKey(key_label, {"model", "upstream"}), workers, 1e-9),
       usage_estimated("fwd_usage_estimated_requests_total",
                       "Answers that came without usage, whose tokens fwd estimated.",
-                      prometheus::MetricType::Counter, {"model", "upstream"}, workers),
+                      prometheus::MetricType::Counter, withKey(key_label, {"model", "upstream"}),
+                      workers),
       redis_duration("fwd_redis_duration_seconds",
                      "Round trips of the limits' scripts to Redis (script: admit, settle).",
                      prometheus::MetricType::Histogram, {"script"}, workers, &redisBuckets()),

@@ -21,9 +21,13 @@ namespace fwd::dataplane::metrics {
 class Metrics : public prometheus::Collectable {
   // Declared first: the process-wide gauges below register into it during construction.
   std::shared_ptr<prometheus::Registry> registry_;
+  bool key_label_;
 
  public:
-  explicit Metrics(size_t workers);
+  /// `key_label`: the token and cost families also have a `key` label (fwd-dataplane
+  /// --metrics-key-label; a series per key, model and upstream).
+  explicit Metrics(size_t workers, bool key_label = false);
+  bool keyLabel() const { return key_label_; }
 
   // Request path, worker-sharded. Labels are listed in each family's comment.
   CounterFamily requests;                // route, model, upstream, status
@@ -38,8 +42,9 @@ class Metrics : public prometheus::Collectable {
   GaugeFamily upstream_in_flight;        // upstream: attempts in progress
   CounterFamily retry_budget_exhausted;  // route: retries refused by the retry budget
   CounterFamily ip_refusals;             // scope (global, key): refused by IP access rules
-  CounterFamily limited;           // reason (rate, parallel, tokens, budget, redis_down), scope
-  CounterFamily unpriced;          // model: requests charged to a money budget, no price
+  CounterFamily limited;   // reason (rate, parallel, tokens, budget, redis_down), scope
+  CounterFamily unpriced;  // model: requests charged to a money budget, no price
+  // The next three: `key` first when keyLabel().
   CounterFamily tokens;            // model, upstream, kind (prompt, completion, cached, reasoning)
   CounterFamily cost;              // model, upstream: dollars (cells count nano-dollars)
   CounterFamily usage_estimated;   // model, upstream: answers without usage, estimated

@@ -147,9 +147,11 @@ void RecordRequests::onFinish(const pipeline::RequestOutcome& o, policy::WorkerS
   const usage::Price* price = u.total > 0 ? prices_->find(o.served_model) : nullptr;
   std::uint64_t cost = price != nullptr ? usage::costNanoUsd(u, *price) : 0;
   if (u.total > 0 && ctx.pinned) {
-    // Prometheus: by the model label (bounded) and the upstream, never by key; counted even
-    // when the record itself is dropped.
-    metrics::WorkerHandles::UsageCells& cells = ctx.pinned->metrics.usage(o.model, o.upstream);
+    // Prometheus: by the model label (bounded) and the upstream, by key only when the operator
+    // asked (--metrics-key-label); counted even when the record itself is dropped.
+    metrics::WorkerHandles::UsageCells& cells = ctx.pinned->metrics.usage(
+        o.model, o.upstream,
+        ctx.key != nullptr ? std::string_view(ctx.key->name) : std::string_view());
     cells.prompt->add(u.prompt);
     cells.completion->add(u.completion);
     cells.cached->add(u.cached);

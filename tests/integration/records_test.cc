@@ -291,5 +291,24 @@ TEST_F(RecordsTest, WithRecordsOffNothingIsSentAndNoIdIsAdded) {
   EXPECT_EQ(m.find("fwd_records_sent_total"), std::string::npos);
 }
 
+TEST_F(RecordsTest, TokensAreCountedByKeyOnlyWithMetricsKeyLabel) {
+  ASSERT_TRUE(cluster_.startDataPlane("keyed", {}, {"--metrics-key-label"}));
+  ASSERT_TRUE(cluster_.waitInSync());
+  ASSERT_EQ(cluster_.call("keyed", "POST", "/v1/chat/completions", key_, kChat).status, 200);
+  ASSERT_EQ(cluster_.call("dp1", "POST", "/v1/chat/completions", key_, kChat).status, 200);
+  auto metrics = [&](const std::string& node) {
+    return httpRequest(cluster_.dataPlane(node).admin, "GET", "/metrics").body;
+  };
+  EXPECT_GT(metricValue(
+                metrics("keyed"),
+                R"(fwd_tokens_total{key="team-a",model="gpt-4o",upstream="local",kind="prompt"})"),
+            0)
+      << metrics("keyed");
+  EXPECT_GT(metricValue(metrics("dp1"),
+                        R"(fwd_tokens_total{model="gpt-4o",upstream="local",kind="prompt"})"),
+            0);
+  EXPECT_EQ(metrics("dp1").find("key=\"team-a\""), std::string::npos);
+}
+
 }  // namespace records_test
 }  // namespace fwd::harness

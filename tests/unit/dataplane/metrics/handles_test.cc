@@ -50,5 +50,36 @@ TEST(WorkerHandlesTest, RequestCountsLandOnTheirLabelsWhateverTheMemoHolds) {
   }
 }
 
+TEST(WorkerHandlesTest, UsageIsByKeyOnlyWhenTheOperatorAsked) {
+  // Without the key label one series takes every key's tokens; with it each key has its own.
+  const std::string model = "gpt-4o", upstream = "up", alice = "alice", bob = "bob";
+  Metrics plain(1);
+  WorkerHandles p(plain, 0, 1);
+  p.usage(model, upstream, alice).prompt->add(3);
+  p.usage(model, upstream, bob).prompt->add(4);
+  EXPECT_EQ(plain.tokens.cell(0, {model, upstream, "prompt"}).value(), 7u);
+  EXPECT_FALSE(plain.keyLabel());
+
+  Metrics keyed(1, /*key_label=*/true);
+  WorkerHandles k(keyed, 0, 1);
+  k.usage(model, upstream, alice).prompt->add(3);
+  k.usage(model, upstream, bob).prompt->add(4);
+  k.usage(model, upstream, alice).cost_nano_usd->add(5);
+  k.usage(model, upstream, bob).estimated->add();
+  EXPECT_EQ(keyed.tokens.cell(0, {alice, model, upstream, "prompt"}).value(), 3u);
+  EXPECT_EQ(keyed.tokens.cell(0, {bob, model, upstream, "prompt"}).value(), 4u);
+  EXPECT_EQ(keyed.cost.cell(0, {alice, model, upstream}).value(), 5u);
+  EXPECT_EQ(keyed.usage_estimated.cell(0, {bob, model, upstream}).value(), 1u);
+  bool labelled = false;
+  for (const auto& family : keyed.Collect()) {
+    if (family.name == "fwd_tokens_total") {
+      for (const auto& metric : family.metric) {
+        labelled = labelled || (metric.label.size() == 4 && metric.label[0].name == "key");
+      }
+    }
+  }
+  EXPECT_TRUE(labelled);
+}
+
 }  // namespace
 }  // namespace fwd::dataplane::metrics
