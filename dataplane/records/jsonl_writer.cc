@@ -64,11 +64,6 @@ class Line {
     out_ += value ? "true" : "false";
     return *this;
   }
-  Line& raw(std::string_view name, std::string_view json) {
-    key(name);
-    out_ += json;
-    return *this;
-  }
   /// A body and whether it was cut.
   Line& body(std::string_view name, const CappedBytes& b) {
     str(name, b.bytes);
@@ -344,10 +339,8 @@ std::string JsonlWriter::serverLine(const fwd::v1::Record& r, const Bodies* bodi
 
 void JsonlWriter::add(const fwd::v1::Record& r, const Bodies* bodies) {
   client_.add(clientLine(r, bodies, options_.node_id));
-  ++client_pending_;
   if (std::string server = serverLine(r, bodies, options_.node_id); !server.empty()) {
     server_.add(server);
-    ++server_pending_;
   }
 }
 
@@ -355,16 +348,15 @@ void JsonlWriter::flush() {
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
-  for (auto [file, pending, lines, dropped] :
-       {std::tuple{&client_, &client_pending_, &client_lines_, &client_dropped_},
-        std::tuple{&server_, &server_pending_, &server_lines_, &server_dropped_}}) {
-    if (*pending == 0) {
+  for (auto [file, lines, dropped] : {std::tuple{&client_, &client_lines_, &client_dropped_},
+                                      std::tuple{&server_, &server_lines_, &server_dropped_}}) {
+    std::uint64_t pending = file->pendingLines();
+    if (pending == 0) {
       continue;
     }
     std::uint64_t lost = file->flush(now);
-    lines->Increment(static_cast<double>(*pending - lost));
+    lines->Increment(static_cast<double>(pending - lost));
     dropped->Increment(static_cast<double>(lost));
-    *pending = 0;
   }
 }
 

@@ -40,6 +40,8 @@ class JsonlFile {
     pending_.append(line);
     ++pending_lines_;
   }
+  /// Lines added since the last flush.
+  std::uint64_t pendingLines() const { return pending_lines_; }
   /// Writes what was added, rotating first when due; `now_unix_s` is the time to rotate by.
   /// Returns the lines that could not be written (0: all were).
   std::uint64_t flush(std::int64_t now_unix_s);
@@ -93,8 +95,6 @@ class JsonlWriter {
   prometheus::Counter& server_lines_;
   prometheus::Counter& client_dropped_;
   prometheus::Counter& server_dropped_;
-  std::uint64_t client_pending_ = 0;
-  std::uint64_t server_pending_ = 0;
 };
 
 }  // namespace fwd::dataplane::records

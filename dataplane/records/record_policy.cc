@@ -116,6 +116,12 @@ bool isMultimodal(std::string_view path, std::string_view body) {
   return false;
 }
 
+RecordRequests::RecordRequests(Recorder& recorder, std::shared_ptr<const usage::PriceTable> prices,
+                               bool any_log_bodies)
+    : recorder_(recorder),
+      prices_(std::move(prices)),
+      bodies_always_(recorder.jsonl() || any_log_bodies) {}
+
 std::optional<proxy::ApiError> RecordRequests::onClient(pipeline::RequestContext& ctx,
                                                         policy::WorkerSlot*) const {
   assignId(ctx);
@@ -128,7 +134,7 @@ std::optional<proxy::ApiError> RecordRequests::onRequest(pipeline::RequestContex
   ctx.multimodal = isMultimodal(ctx.path, ctx.req.body());
   // The route is not known yet: while any route keeps bodies, they are kept from here on and
   // let go at the end when neither the route nor the key asked.
-  if (recorder_.jsonl() || (ctx.key != nullptr && ctx.key->log_bodies) || any_log_bodies_) {
+  if (bodies_always_ || (ctx.key != nullptr && ctx.key->log_bodies)) {
     ctx.bodies = std::make_unique<Bodies>(recorder_.bodyMaxBytes());
   }
   return std::nullopt;

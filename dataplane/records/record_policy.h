@@ -20,8 +20,7 @@ class RecordRequests : public policy::Policy {
  public:
   /// `any_log_bodies`: a key or route of the snapshot has its records carry bodies.
   RecordRequests(Recorder& recorder, std::shared_ptr<const usage::PriceTable> prices,
-                 bool any_log_bodies = false)
-      : recorder_(recorder), prices_(std::move(prices)), any_log_bodies_(any_log_bodies) {}
+                 bool any_log_bodies = false);
 
   std::string_view name() const override { return "records"; }
   unsigned hooks() const override {
@@ -37,7 +36,9 @@ class RecordRequests : public policy::Policy {
  private:
   Recorder& recorder_;
   std::shared_ptr<const usage::PriceTable> prices_;
-  bool any_log_bodies_;
+  // Every request keeps its bodies from onRequest on: the JSONL files want them, or a route
+  // might (the route is not known yet then). Otherwise only a key with log_bodies makes them.
+  bool bodies_always_;
 };
 
 /// What a request came to, as a record says it: ok, error, partial, client_cancelled or

@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tests/unit/controlplane/temp_dir.h"
+
 namespace fwd::dataplane::records {
 namespace jsonl_writer_test {
 
@@ -26,13 +28,6 @@ constexpr std::int64_t kDec6 = 1'796'515'200;  // 2026-12-06T00:00:00Z
 
 class JsonlTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "fwd-jsonl-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::vector<std::string> lines(const std::string& name) {
     std::ifstream in(dir_ + "/" + name);
     std::vector<std::string> out;
@@ -50,7 +45,8 @@ class JsonlTest : public ::testing::Test {
     return names;
   }
 
-  std::string dir_;
+  controlplane::testing::TempDir temp_;  // removed with the test
+  const std::string dir_ = temp_.path();
 };
 
 TEST(JsonStringTest, EveryByteEndsUpAsValidJsonThatReadsBackAsTheText) {
