@@ -299,6 +299,18 @@ TEST_F(RecordsTest, TokensAreCountedByKeyOnlyWithMetricsKeyLabel) {
   auto metrics = [&](const std::string& node) {
     return httpRequest(cluster_.dataPlane(node).admin, "GET", "/metrics").body;
   };
+  // Counted when the request finishes, just after the client has its answer.
+  EXPECT_TRUE(waitFor(
+      [&] {
+        return metricValue(
+                   metrics("keyed"),
+                   R"(fwd_tokens_total{key="team-a",model="gpt-4o",upstream="local",kind="prompt"})") >
+                   0 &&
+               metricValue(metrics("dp1"),
+                           R"(fwd_tokens_total{model="gpt-4o",upstream="local",kind="prompt"})") >
+                   0;
+      },
+      5s, "the tokens of both requests"));
   EXPECT_GT(metricValue(
                 metrics("keyed"),
                 R"(fwd_tokens_total{key="team-a",model="gpt-4o",upstream="local",kind="prompt"})"),
