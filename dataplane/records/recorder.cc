@@ -72,7 +72,8 @@ Recorder::Recorder(Options options, prometheus::Registry& registry)
   channel_ = grpc::CreateCustomChannel(
       options_.address,
       options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials(), args);
-  stub_ = fwd::v1::RecordsService::NewStub(channel_);
+  push_method_ = std::make_unique<grpc::internal::RpcMethod>(
+      "/fwd.v1.RecordsService/Push", grpc::internal::RpcMethod::BIDI_STREAMING, channel_);
   spill_bytes_.Set(static_cast<double>(spill_->bytes()));
 }
 
@@ -121,12 +122,8 @@ void Recorder::toProto(const RecordEntry& e, fwd::v1::Record& r) {
       e.request_id.empty() ? std::string_view(e.id.data(), e.id.size()) : e.request_id.view());
   setString(&R::mutable_key_name, r, e.key_name.view());
   r.set_key_id(e.key_id);
-  if (e.client_ip != std::array<std::uint8_t, 16>{}) {
-    if (e.client_ip != last_ip_ || last_ip_text_.empty()) {
-      last_ip_ = e.client_ip;
-      last_ip_text_ = common::net::IpAddress{e.client_ip}.toString();
-    }
-    r.set_client_ip(last_ip_text_);
+  if (std::string_view ip = clientIp(e); !ip.empty()) {
+    r.set_client_ip(ip.data(), ip.size());
   }
   setString(&R::mutable_method, r, e.method.view());
   setString(&R::mutable_path, r, e.path.view());
@@ -166,6 +163,17 @@ void Recorder::toProto(const RecordEntry& e, fwd::v1::Record& r) {
   }
 }
 
+std::string_view Recorder::clientIp(const RecordEntry& e) {
+  if (e.client_ip == std::array<std::uint8_t, 16>{}) {
+    return {};
+  }
+  if (e.client_ip != last_ip_ || last_ip_text_.empty()) {
+    last_ip_ = e.client_ip;
+    last_ip_text_ = common::net::IpAddress{e.client_ip}.toString();
+  }
+  return last_ip_text_;
+}
+
 size_t Recorder::drain(size_t max) {
   size_t n = 0;
   for (auto& ring : rings_) {
@@ -174,25 +182,29 @@ size_t Recorder::drain(size_t max) {
       if (e == nullptr) {
         break;
       }
-      fwd::v1::Record* r = &scratch_;
       if (options_.central) {
-        if (used_ == 0 ||
-            static_cast<size_t>(batches_[used_ - 1].records_size()) >= options_.batch_records ||
-            batch_body_bytes_ >= kMaxBatchBodyBytes) {
+        if (used_ == 0 || batches_[used_ - 1].records >= options_.batch_records ||
+            batches_[used_ - 1].body_bytes >= kMaxBatchBodyBytes) {
           if (used_ == batches_.size()) {
             batches_.emplace_back();
           }
-          batches_[used_++].set_node_id(options_.node_id);
-          batch_body_bytes_ = 0;
+          Batch& b = batches_[used_++];
+          b.bytes.clear();
+          b.records = 0;
+          b.body_bytes = 0;
+          wire::appendStringField(b.bytes, 3, options_.node_id);  // RecordBatch.node_id
         }
-        r = batches_[used_ - 1].add_records();
-      } else {
-        scratch_.Clear();
+        Batch& b = batches_[used_ - 1];
+        wire::appendRecord(b.bytes, *e, clientIp(*e), wire_scratch_);
+        ++b.records;
+        if (e->bodies != nullptr && e->bodies_in_record) {
+          b.body_bytes += e->bodies->request.bytes.size() + e->bodies->clientAnswer().bytes.size();
+        }
       }
-      toProto(*e, *r);
-      batch_body_bytes_ += r->request_body().size() + r->response_body().size();
       if (jsonl_) {
-        jsonl_->add(*r, e->bodies.get());
+        scratch_.Clear();
+        toProto(*e, scratch_);
+        jsonl_->add(scratch_, e->bodies.get());
       }
       e->bodies.reset();  // on this thread, not the worker's
       ring->pop();
@@ -202,12 +214,7 @@ size_t Recorder::drain(size_t max) {
   return n;
 }
 
-void Recorder::release() {
-  for (size_t i = 0; i < used_; ++i) {
-    batches_[i].Clear();
-  }
-  used_ = 0;
-}
+void Recorder::release() { used_ = 0; }
 
 void Recorder::countRingDrops() {
   std::uint64_t total = 0;
@@ -222,9 +229,9 @@ void Recorder::countRingDrops() {
 
 void Recorder::spill(size_t from) {
   for (size_t i = from; i < used_; ++i) {
-    const fwd::v1::RecordBatch& batch = batches_[i];
-    auto n = static_cast<double>(batch.records_size());
-    absl::Status st = spill_->append(batch);
+    const Batch& batch = batches_[i];
+    auto n = static_cast<double>(batch.records);
+    absl::Status st = spill_->append(batch.bytes);
     if (st.ok()) {
       spill_bytes_.Set(static_cast<double>(spill_->bytes()));  // before the count tests wait on
       spilled_.Increment(n);
@@ -232,41 +239,50 @@ void Recorder::spill(size_t from) {
       dropped_spill_full_.Increment(n);
     } else {
       dropped_spill_error_.Increment(n);
-      FWD_LOG(kWarn, "records") << st.message() << "; " << batch.records_size()
-                                << " records dropped";
+      FWD_LOG(kWarn, "records") << st.message() << "; " << batch.records << " records dropped";
     }
   }
   release();
+}
+
+bool Recorder::sendBatch(grpc::ClientReaderWriter<grpc::ByteBuffer, fwd::v1::RecordAck>& stream,
+                         std::string_view batch, size_t records) {
+  // The batch's bytes, then its seq (RecordBatch.seq, field 1), in one message: copied once
+  // into gRPC's slices, not serialized again.
+  seq_bytes_.clear();
+  wire::appendVarintField(seq_bytes_, 1, ++seq_);
+  grpc::Slice slices[] = {grpc::Slice(batch.data(), batch.size()),
+                          grpc::Slice(seq_bytes_.data(), seq_bytes_.size())};
+  grpc::ByteBuffer message(slices, 2);
+  fwd::v1::RecordAck ack;
+  if (!stream.Write(message) || !stream.Read(&ack) || ack.seq() != seq_) {
+    return false;
+  }
+  sent_.Increment(static_cast<double>(records));
+  return true;
 }
 
 bool Recorder::push(std::chrono::milliseconds timeout) {
   grpc::ClientContext context;
   context.AddMetadata("authorization", "Bearer " + options_.node_token);
   context.set_deadline(std::chrono::system_clock::now() + timeout);
-  auto stream = stub_->Push(&context);
-  fwd::v1::RecordAck ack;
-  auto sendOne = [&](fwd::v1::RecordBatch& batch) {
-    batch.set_seq(++seq_);
-    if (!stream->Write(batch) || !stream->Read(&ack) || ack.seq() != seq_) {
-      return false;
-    }
-    sent_.Increment(static_cast<double>(batch.records_size()));
-    return true;
-  };
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, fwd::v1::RecordAck>> stream(
+      grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, fwd::v1::RecordAck>::Create(
+          channel_.get(), *push_method_, &context));
   bool ok = true;
   for (size_t i = 0; ok && i < kSpilledPerPush; ++i) {
-    std::optional<fwd::v1::RecordBatch> spilled = spill_->front();
+    std::optional<SpillFile::Frame> spilled = spill_->front();
     if (!spilled) {
       break;
     }
-    ok = sendOne(*spilled);
+    ok = sendBatch(*stream, spilled->batch, spilled->records);
     if (ok) {
       spill_->pop();
     }
   }
   size_t done = 0;
   while (ok && done < used_) {
-    ok = sendOne(batches_[done]);
+    ok = sendBatch(*stream, batches_[done].bytes, batches_[done].records);
     done += ok ? 1 : 0;
   }
   grpc::Status status;

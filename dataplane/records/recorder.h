@@ -11,6 +11,10 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/impl/rpc_method.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/sync_stream.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -29,8 +33,9 @@
 #include "dataplane/records/jsonl_writer.h"
 #include "dataplane/records/record_entry.h"
 #include "dataplane/records/record_ring.h"
+#include "dataplane/records/record_wire.h"
 #include "dataplane/records/spill_file.h"
-#include "fwd/v1/records.grpc.pb.h"
+#include "fwd/v1/records.pb.h"
 
 namespace fwd::dataplane::records {
 
@@ -81,6 +86,8 @@ class Recorder {
 
   /// Turns an entry into the record the control plane stores (all but node_id, which goes with
   /// the batch); `out` is empty, or cleared (it keeps its strings' memory for the next record).
+  /// For the JSONL files; batches are written as wire bytes (record_wire.h), the same bytes
+  /// this record serializes to.
   void toProto(const RecordEntry& e, fwd::v1::Record& out);
 
  private:
@@ -90,6 +97,11 @@ class Recorder {
   /// Sends what is spilled, then the batches drained, on one push stream; what was not stored
   /// is spilled. Returns false when the push failed.
   bool push(std::chrono::milliseconds timeout);
+  /// Writes one batch as a RecordBatch with `seq` on the push stream and reads its ack.
+  bool sendBatch(grpc::ClientReaderWriter<grpc::ByteBuffer, fwd::v1::RecordAck>& stream,
+                 std::string_view batch, size_t records);
+  /// The entry's client address as text; empty when it has none.
+  std::string_view clientIp(const RecordEntry& e);
   /// Spills batches_[from, used_).
   void spill(size_t from);
   /// Empties the batches drained, keeping their memory for the next ones.
@@ -100,14 +112,22 @@ class Recorder {
   std::vector<std::unique_ptr<RecordRing>> rings_;
   std::unique_ptr<SpillFile> spill_;  // null without central records
   std::unique_ptr<JsonlWriter> jsonl_;
-  fwd::v1::Record scratch_;  // a record for the JSONL files alone, without central records
+  fwd::v1::Record scratch_;  // a record for the JSONL files
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<fwd::v1::RecordsService::Stub> stub_;
-  // Batches of records drained from the rings, reused round after round so that a record's
-  // strings are not allocated anew each time; the first used_ are in use.
-  std::vector<fwd::v1::RecordBatch> batches_;
+  // RecordsService.Push with batches as bytes (sent as they are written, not serialized again).
+  std::unique_ptr<grpc::internal::RpcMethod> push_method_;
+  // A RecordBatch's bytes but its seq (record_wire.h).
+  struct Batch {
+    std::string bytes;
+    size_t records = 0;
+    size_t body_bytes = 0;  // a batch stays far below the control plane's 4 MiB
+  };
+  // Batches drained from the rings, reused round after round so that their memory is not
+  // allocated anew each time; the first used_ are in use.
+  std::vector<Batch> batches_;
   size_t used_ = 0;
-  size_t batch_body_bytes_ = 0;  // bodies in the last batch: a batch stays far below 4 MiB
+  wire::Scratch wire_scratch_;
+  std::string seq_bytes_;
   std::uint64_t seq_ = 0;
   // The last client address written as text: most records in a row come from the same few.
   std::array<std::uint8_t, 16> last_ip_{};

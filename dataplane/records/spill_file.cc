@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/log/log.h"
+#include "fwd/v1/records.pb.h"
 
 namespace fwd::dataplane::records {
 namespace {
@@ -84,14 +85,12 @@ SpillFile::~SpillFile() {
   }
 }
 
-absl::Status SpillFile::append(const fwd::v1::RecordBatch& batch) {
+absl::Status SpillFile::append(std::string_view batch) {
   if (!open_status_.ok()) {
     return open_status_;
   }
   std::string frame(kFrameHeader, '\0');
-  if (!batch.AppendToString(&frame)) {
-    return absl::InternalError("cannot serialize a record batch");
-  }
+  frame.append(batch);
   auto n = static_cast<std::uint32_t>(frame.size() - kFrameHeader);
   for (size_t i = 0; i < kFrameHeader; ++i) {
     frame[i] = static_cast<char>((n >> (8 * i)) & 0xff);
@@ -121,7 +120,7 @@ absl::Status SpillFile::append(const fwd::v1::RecordBatch& batch) {
   return absl::OkStatus();
 }
 
-std::optional<fwd::v1::RecordBatch> SpillFile::front() {
+std::optional<SpillFile::Frame> SpillFile::front() {
   if (empty()) {
     return std::nullopt;
   }
@@ -134,6 +133,7 @@ std::optional<fwd::v1::RecordBatch> SpillFile::front() {
     body.resize(n);
     ok = readAll(fd_, body.data(), n, read_at_ + kFrameHeader);
   }
+  // Parsed to be sure the control plane can: a frame it cannot parse would come back forever.
   fwd::v1::RecordBatch batch;
   if (!ok || !batch.ParseFromString(body)) {
     FWD_LOG(kError, "records") << "records spill file " << path_ << ": unreadable frame at byte "
@@ -143,7 +143,7 @@ std::optional<fwd::v1::RecordBatch> SpillFile::front() {
     return std::nullopt;
   }
   front_end_ = read_at_ + kFrameHeader + n;
-  return batch;
+  return Frame{std::move(body), static_cast<size_t>(batch.records_size())};
 }
 
 void SpillFile::pop() {

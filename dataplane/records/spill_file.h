@@ -10,9 +10,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
-#include "fwd/v1/records.pb.h"
 
 namespace fwd::dataplane::records {
 
@@ -28,14 +28,19 @@ class SpillFile {
   const std::string& path() const { return path_; }
   const absl::Status& openStatus() const { return open_status_; }
 
-  /// Appends a frame: RESOURCE_EXHAUSTED when it would pass max_bytes, another error when
-  /// writing failed (a full disk); nothing of it is kept then.
-  absl::Status append(const fwd::v1::RecordBatch& batch);
+  /// Appends a frame of a serialized fwd.v1.RecordBatch (record_wire.h): RESOURCE_EXHAUSTED
+  /// when it would pass max_bytes, another error when writing failed (a full disk); nothing of
+  /// it is kept then.
+  absl::Status append(std::string_view batch);
   /// Frames not yet sent.
   bool empty() const { return read_at_ >= size_; }
+  struct Frame {
+    std::string batch;  // a serialized fwd.v1.RecordBatch
+    size_t records = 0;
+  };
   /// The oldest frame not yet sent; nullopt when none, or when it cannot be read or parsed
   /// (the file is then emptied: what it held is lost, and logged).
-  std::optional<fwd::v1::RecordBatch> front();
+  std::optional<Frame> front();
   /// The frame front() returned was stored: the next one is front. After the last, the file is
   /// emptied.
   void pop();

@@ -12,6 +12,8 @@
 #include <mutex>
 #include <thread>
 
+#include "fwd/v1/records.grpc.pb.h"
+
 namespace fwd::dataplane::records {
 namespace recorder_test {
 

@@ -30,6 +30,14 @@ class SpillFileTest : public ::testing::Test {
     return b;
   }
 
+  // What a frame holds, parsed.
+  static fwd::v1::RecordBatch parsed(const std::optional<SpillFile::Frame>& frame) {
+    fwd::v1::RecordBatch b;
+    EXPECT_TRUE(frame.has_value() && b.ParseFromString(frame->batch));
+    EXPECT_EQ(static_cast<size_t>(b.records_size()), frame->records);
+    return b;
+  }
+
   std::string dir_;
   std::string path_;
 };
@@ -39,11 +47,11 @@ TEST_F(SpillFileTest, FramesComeBackInOrderAcrossReopeningUntilAllAreSent) {
     SpillFile spill(path_, 1 << 20);
     ASSERT_TRUE(spill.openStatus().ok());
     EXPECT_TRUE(spill.empty());
-    ASSERT_TRUE(spill.append(batch("a", 2)).ok());
-    ASSERT_TRUE(spill.append(batch("b", 3)).ok());
+    ASSERT_TRUE(spill.append(batch("a", 2).SerializeAsString()).ok());
+    ASSERT_TRUE(spill.append(batch("b", 3).SerializeAsString()).ok());
     auto first = spill.front();
     ASSERT_TRUE(first.has_value());
-    EXPECT_EQ(first->records(0).id(), "a-0");
+    EXPECT_EQ(parsed(first).records(0).id(), "a-0");
     spill.pop();
     EXPECT_FALSE(spill.empty());
   }
@@ -52,11 +60,11 @@ TEST_F(SpillFileTest, FramesComeBackInOrderAcrossReopeningUntilAllAreSent) {
   SpillFile spill(path_, 1 << 20);
   auto again = spill.front();
   ASSERT_TRUE(again.has_value());
-  EXPECT_EQ(again->records(0).id(), "a-0");
+  EXPECT_EQ(parsed(again).records(0).id(), "a-0");
   spill.pop();
   auto second = spill.front();
   ASSERT_TRUE(second.has_value());
-  EXPECT_EQ(second->records_size(), 3);
+  EXPECT_EQ(second->records, 3u);
   spill.pop();
   EXPECT_TRUE(spill.empty());
   EXPECT_EQ(spill.bytes(), 0u);
@@ -67,9 +75,9 @@ TEST_F(SpillFileTest, ATornLastFrameIsCutOffWhenOpened) {
   std::uintmax_t whole = 0;
   {
     SpillFile spill(path_, 1 << 20);
-    ASSERT_TRUE(spill.append(batch("a", 1)).ok());
+    ASSERT_TRUE(spill.append(batch("a", 1).SerializeAsString()).ok());
     whole = spill.bytes();
-    ASSERT_TRUE(spill.append(batch("b", 50)).ok());
+    ASSERT_TRUE(spill.append(batch("b", 50).SerializeAsString()).ok());
   }
   std::filesystem::resize_file(path_, std::filesystem::file_size(path_) - 7);
   SpillFile spill(path_, 1 << 20);
@@ -77,25 +85,25 @@ TEST_F(SpillFileTest, ATornLastFrameIsCutOffWhenOpened) {
   EXPECT_EQ(std::filesystem::file_size(path_), whole);
   auto only = spill.front();
   ASSERT_TRUE(only.has_value());
-  EXPECT_EQ(only->records(0).id(), "a-0");
+  EXPECT_EQ(parsed(only).records(0).id(), "a-0");
   spill.pop();
   EXPECT_TRUE(spill.empty());
 }
 
 TEST_F(SpillFileTest, AFrameThatWouldPassTheLimitIsRefused) {
   SpillFile spill(path_, 200);
-  ASSERT_TRUE(spill.append(batch("a", 2)).ok());
-  absl::Status full = spill.append(batch("big", 40));
+  ASSERT_TRUE(spill.append(batch("a", 2).SerializeAsString()).ok());
+  absl::Status full = spill.append(batch("big", 40).SerializeAsString());
   EXPECT_TRUE(absl::IsResourceExhausted(full)) << full;
-  ASSERT_TRUE(spill.append(batch("c", 1)).ok());  // a smaller one still fits
+  ASSERT_TRUE(spill.append(batch("c", 1).SerializeAsString()).ok());  // a smaller one still fits
   SpillFile none(dir_ + "/none.spill", 0);
-  EXPECT_TRUE(absl::IsResourceExhausted(none.append(batch("a", 1))));
+  EXPECT_TRUE(absl::IsResourceExhausted(none.append(batch("a", 1).SerializeAsString())));
 }
 
 TEST_F(SpillFileTest, AFileThatCannotBeOpenedRefusesEveryAppend) {
   SpillFile spill(dir_ + "/missing/dir/records.spill", 1 << 20);
   EXPECT_FALSE(spill.openStatus().ok());
-  absl::Status st = spill.append(batch("a", 1));
+  absl::Status st = spill.append(batch("a", 1).SerializeAsString());
   EXPECT_FALSE(st.ok());
   EXPECT_FALSE(absl::IsResourceExhausted(st));
   EXPECT_NE(st.message().find("missing/dir/records.spill"), std::string::npos) << st;
