@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "cli/client/error_kind.h"
+#include "common/config/stream_mode.h"
 
 namespace fwd::cli::commands {
 namespace {
@@ -24,10 +25,14 @@ std::vector<FlagSpec> editsFlags(bool update) {
        "remove <think>...</think> from assistant messages in the history"},
       {"answer-prefix", FlagKind::kValue, "TEXT",
        "prepended to the first choice's content of each answer (at most 4 KiB)"},
+      {"stream-mode", FlagKind::kValue, "MODE",
+       "what the upstream is asked for chat and text completions: passthrough (as the client "
+       "asked), stream (always; assembled into one answer for a client that asked for none) or "
+       "non-stream (never; sent as stream events to a client that asked for a stream)"},
   };
   if (update) {
-    for (const char* name :
-         {"max-tokens-cap", "stop", "drop-empty-messages", "strip-think", "answer-prefix"}) {
+    for (const char* name : {"max-tokens-cap", "stop", "drop-empty-messages", "strip-think",
+                             "answer-prefix", "stream-mode"}) {
       flags.push_back(
           {std::string("clear-") + name, FlagKind::kBool, "", std::string("unset --") + name});
     }
@@ -38,26 +43,26 @@ std::vector<FlagSpec> editsFlags(bool update) {
 std::string editsSynopsis(bool update) {
   std::string out =
       "[--max-tokens-cap N] [--stop WORD]... [--drop-empty-messages] [--strip-think] "
-      "[--answer-prefix TEXT]";
+      "[--answer-prefix TEXT] [--stream-mode passthrough|stream|non-stream]";
   if (update) {
     out +=
         " [--clear-max-tokens-cap] [--clear-stop] [--clear-drop-empty-messages] "
-        "[--clear-strip-think] [--clear-answer-prefix]";
+        "[--clear-strip-think] [--clear-answer-prefix] [--clear-stream-mode]";
   }
   return out;
 }
 
 const std::vector<std::string>& editsPaths() {
-  static const std::vector<std::string> kPaths = {"edits.max_tokens_cap", "edits.stop",
+  static const std::vector<std::string> kPaths = {"edits.max_tokens_cap",      "edits.stop",
                                                   "edits.drop_empty_messages", "edits.strip_think",
-                                                  "edits.answer_prefix"};
+                                                  "edits.answer_prefix",       "edits.stream_mode"};
   return kPaths;
 }
 
 absl::Status applyEditsFlags(const FlagValues& flags, const std::function<fwd::v1::Edits&()>& edits,
                              std::vector<std::string>& paths) {
-  for (const char* name :
-       {"max-tokens-cap", "stop", "drop-empty-messages", "strip-think", "answer-prefix"}) {
+  for (const char* name : {"max-tokens-cap", "stop", "drop-empty-messages", "strip-think",
+                           "answer-prefix", "stream-mode"}) {
     std::string clear = std::string("clear-") + name;
     if (flags.has(clear) && flags.has(name)) {
       return usageError("--" + clear + " and --" + name + " cannot be used together");
@@ -103,6 +108,15 @@ absl::Status applyEditsFlags(const FlagValues& flags, const std::function<fwd::v
     edits().set_answer_prefix(*v);
     paths.push_back("edits.answer_prefix");
   }
+  if (auto v = flags.value("stream-mode")) {
+    std::optional<int> mode = common::config::parseStreamMode(*v);
+    if (!mode) {
+      return usageError("--stream-mode must be passthrough, stream or non-stream, got \"" + *v +
+                        "\"");
+    }
+    edits().set_stream_mode(static_cast<fwd::v1::StreamMode>(*mode));
+    paths.push_back("edits.stream_mode");
+  }
   return absl::OkStatus();
 }
 
@@ -128,6 +142,9 @@ std::string editsCell(const fwd::v1::Edits& e) {
   if (e.has_answer_prefix()) {
     add("answer_prefix " + quotedJson(e.answer_prefix()));
   }
+  if (e.has_stream_mode()) {
+    add("stream_mode " + std::string(common::config::streamModeName(e.stream_mode())));
+  }
   return out.empty() ? "-" : out;
 }
 
@@ -143,6 +160,9 @@ Json editsJson(const fwd::v1::Edits& e) {
        e.has_drop_empty_messages() ? Json(e.drop_empty_messages()) : Json(nullptr)},
       {"strip_think", e.has_strip_think() ? Json(e.strip_think()) : Json(nullptr)},
       {"answer_prefix", e.has_answer_prefix() ? Json(e.answer_prefix()) : Json(nullptr)},
+      {"stream_mode", e.has_stream_mode()
+                          ? Json(std::string(common::config::streamModeName(e.stream_mode())))
+                          : Json(nullptr)},
   };
 }
 

@@ -13,8 +13,8 @@
 
 namespace fwd::cli::commands {
 
-/// --max-tokens-cap, --stop, --drop-empty-messages, --strip-think, --answer-prefix, and on
-/// update their --clear-… counterparts.
+/// --max-tokens-cap, --stop, --drop-empty-messages, --strip-think, --answer-prefix,
+/// --stream-mode, and on update their --clear-… counterparts.
 std::vector<FlagSpec> editsFlags(bool update);
 
 /// The synopsis of editsFlags().
@@ -31,8 +31,8 @@ const std::vector<std::string>& editsPaths();
 /// One line: "max_tokens_cap 512, stop [\"END\"], strip_think" or "-" when nothing is set.
 std::string editsCell(const fwd::v1::Edits& edits);
 
-/// {"max_tokens_cap","stop","drop_empty_messages","strip_think","answer_prefix"}, each null (or
-/// [] for stop) when unset.
+/// {"max_tokens_cap","stop","drop_empty_messages","strip_think","answer_prefix","stream_mode"},
+/// each null (or [] for stop) when unset.
 Json editsJson(const fwd::v1::Edits& edits);
 
 }  // namespace fwd::cli::commands

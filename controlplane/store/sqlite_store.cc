@@ -8,6 +8,7 @@
 #include <optional>
 #include <utility>
 
+#include "common/config/stream_mode.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 
@@ -410,6 +411,8 @@ absl::Status limitsFromJson(const std::string& text, fwd::v1::Limits* out) {
   return absl::OkStatus();
 }
 
+// The edits column (migration 7), with "stream_mode" ("passthrough", "stream", "non-stream")
+// added since.
 std::optional<std::string> editsToJson(bool has, const fwd::v1::Edits& e) {
   if (!has) {
     return std::nullopt;
@@ -430,13 +433,17 @@ std::optional<std::string> editsToJson(bool has, const fwd::v1::Edits& e) {
   if (e.has_answer_prefix()) {
     obj["answer_prefix"] = e.answer_prefix();
   }
+  if (e.has_stream_mode()) {
+    obj["stream_mode"] = common::config::streamModeName(e.stream_mode());
+  }
   return obj.dump();
 }
 
 absl::Status editsFromJson(const std::string& text, fwd::v1::Edits* out) {
-  absl::StatusOr<nlohmann::json> obj = objectFromJson(
-      text, "edits",
-      {"max_tokens_cap", "stop", "drop_empty_messages", "strip_think", "answer_prefix"});
+  absl::StatusOr<nlohmann::json> obj =
+      objectFromJson(text, "edits",
+                     {"max_tokens_cap", "stop", "drop_empty_messages", "strip_think",
+                      "answer_prefix", "stream_mode"});
   if (!obj.ok()) {
     return obj.status();
   }
@@ -447,6 +454,13 @@ absl::Status editsFromJson(const std::string& text, fwd::v1::Edits* out) {
   }
   ok = ok && (!obj->contains("stop") || (*obj)["stop"].is_array()) &&
        (!obj->contains("answer_prefix") || (*obj)["answer_prefix"].is_string());
+  std::optional<int> stream_mode;
+  if (ok && obj->contains("stream_mode")) {
+    const nlohmann::json& mode = (*obj)["stream_mode"];
+    stream_mode =
+        mode.is_string() ? common::config::parseStreamMode(mode.get<std::string>()) : std::nullopt;
+    ok = stream_mode.has_value();
+  }
   if (!ok) {
     return absl::DataLossError("stored edits column is malformed: " + text);
   }
@@ -466,6 +480,9 @@ absl::Status editsFromJson(const std::string& text, fwd::v1::Edits* out) {
   }
   if (obj->contains("answer_prefix")) {
     out->set_answer_prefix((*obj)["answer_prefix"].get<std::string>());
+  }
+  if (stream_mode) {
+    out->set_stream_mode(static_cast<fwd::v1::StreamMode>(*stream_mode));
   }
   return absl::OkStatus();
 }

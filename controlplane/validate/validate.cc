@@ -29,7 +29,7 @@ constexpr char kUpdatableRoutePaths[] =
     "retry.retries, retry.retry_on, retry.backoff_base, retry.backoff_max, priority, timeouts, "
     "timeouts.connect, timeouts.first_byte, timeouts.stream_first_byte, timeouts.idle, "
     "timeouts.total, edits, edits.max_tokens_cap, edits.stop, edits.drop_empty_messages, "
-    "edits.strip_think, edits.answer_prefix";
+    "edits.strip_think, edits.answer_prefix, edits.stream_mode";
 constexpr char kUpdatablePaths[] =
     "base_url, api_key, api_key_env, models, priority, weight, timeout, insecure_skip_verify, "
     "deny_models, connect_timeout, first_byte_timeout, stream_first_byte_timeout, idle_timeout, "
@@ -38,7 +38,7 @@ constexpr char kUpdatablePaths[] =
     "health_check.path, health_check.interval, health_check.timeout, "
     "health_check.unhealthy_threshold, health_check.healthy_threshold, edits, "
     "edits.max_tokens_cap, edits.stop, edits.drop_empty_messages, edits.strip_think, "
-    "edits.answer_prefix";
+    "edits.answer_prefix, edits.stream_mode";
 
 // Bounds of the finer timeouts, ejection times, health check and retry backoff durations. A
 // duration below 1ms would reach data planes as 0 (they count whole milliseconds) and be NACKed.
@@ -727,6 +727,11 @@ absl::Status checkEdits(std::string_view object, const fwd::v1::Edits& e) {
         field + "answer_prefix: " + std::to_string(e.answer_prefix().size()) + " bytes, at most " +
         std::to_string(kMaxAnswerPrefixBytes) + " allowed");
   }
+  if (e.has_stream_mode() && (e.stream_mode() == fwd::v1::STREAM_MODE_UNSPECIFIED ||
+                              !fwd::v1::StreamMode_IsValid(e.stream_mode()))) {
+    return absl::InvalidArgumentError(field + "stream_mode " + std::to_string(e.stream_mode()) +
+                                      ": must be passthrough, stream or non-stream");
+  }
   return absl::OkStatus();
 }
 
@@ -761,12 +766,15 @@ void applyEditsPath(const fwd::v1::Edits& patch, bool patch_has, std::string_vie
   } else if (path == "edits.answer_prefix") {
     patch.has_answer_prefix() ? target.set_answer_prefix(patch.answer_prefix())
                               : target.clear_answer_prefix();
+  } else if (path == "edits.stream_mode") {
+    patch.has_stream_mode() ? target.set_stream_mode(patch.stream_mode())
+                            : target.clear_stream_mode();
   }
 }
 
 bool isEditsPath(std::string_view path) {
   return isOneOf(path, {"edits", "edits.max_tokens_cap", "edits.stop", "edits.drop_empty_messages",
-                        "edits.strip_think", "edits.answer_prefix"});
+                        "edits.strip_think", "edits.answer_prefix", "edits.stream_mode"});
 }
 
 /// Copies the singular message field `name` (a Duration or a sub-message) from `from` to `to`

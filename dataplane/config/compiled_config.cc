@@ -14,6 +14,7 @@
 #include "dataplane/records/record_policy.h"
 #include "dataplane/rewrite/answer_prefix.h"
 #include "dataplane/rewrite/request_edits.h"
+#include "dataplane/stream/stream_policy.h"
 
 namespace fwd::dataplane::config {
 namespace {
@@ -294,9 +295,11 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
   bool any_body_edits = false;
   bool any_log_bodies = false;  // a key or route whose records carry bodies
   bool any_answer_prefix = false;
+  bool any_stream_mode = false;
   for (const auto& u : cfg->upstreams_) {
     any_body_edits = any_body_edits || !u.edits.body.empty();
     any_answer_prefix = any_answer_prefix || !u.edits.answer_prefix.empty();
+    any_stream_mode = any_stream_mode || u.edits.upstream_stream.has_value();
   }
   for (const auto& r : snapshot.routes()) {
     CompiledRoute route;
@@ -435,6 +438,7 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
           resolveEdits(*edits_by_name.at(name), r.has_edits() ? &r.edits() : nullptr);
       any_body_edits = any_body_edits || !edits.body.empty();
       any_answer_prefix = any_answer_prefix || !edits.answer_prefix.empty();
+      any_stream_mode = any_stream_mode || edits.upstream_stream.has_value();
       route.member_edits.push_back(std::move(edits));
     }
     if (route.upstreams.empty()) {
@@ -590,6 +594,9 @@ absl::StatusOr<std::shared_ptr<const CompiledConfig>> CompiledConfig::compile(
   if (any_answer_prefix) {
     policies.push_back(std::make_shared<rewrite::AnswerPrefix>());
   }
+  if (any_stream_mode) {
+    policies.push_back(std::make_shared<stream::StreamConversion>());
+  }
   if (any_errors_as_200) {
     policies.push_back(std::make_shared<compat::ErrorsAs200>(snapshot.settings().errors_as_200()));
   }
@@ -681,6 +688,11 @@ AttemptEdits resolveEdits(const fwd::v1::Edits& upstream, const fwd::v1::Edits* 
   out.body.strip_think = e.strip_think();
   out.answer_prefix = e.answer_prefix();
   out.answer_prefix_json = rewrite::escapeForJson(out.answer_prefix);
+  if (e.stream_mode() == fwd::v1::STREAM_MODE_STREAM) {
+    out.upstream_stream = true;
+  } else if (e.stream_mode() == fwd::v1::STREAM_MODE_NON_STREAM) {
+    out.upstream_stream = false;
+  }
   return out;
 }
 

@@ -61,6 +61,9 @@ struct AttemptEdits {
   rewrite::BodyEdits body;         // `model` is never set here
   std::string answer_prefix;       // empty: none
   std::string answer_prefix_json;  // the same escaped for a JSON string
+  // --stream-mode: what the upstream is asked for ("stream"), whatever the client asked;
+  // nullopt: as the client asked (passthrough).
+  std::optional<bool> upstream_stream;
 };
 
 struct UpstreamTarget {

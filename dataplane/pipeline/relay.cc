@@ -10,6 +10,8 @@
 #include "dataplane/pipeline/answer_editor.h"
 #include "dataplane/pipeline/respond.h"
 #include "dataplane/proxy/chunked_scanner.h"
+#include "dataplane/stream/convert.h"
+#include "dataplane/usage/usage.h"
 
 namespace fwd::dataplane::pipeline {
 namespace {
@@ -184,6 +186,27 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
       length.reset();
     }
   }
+  // Stream conversion (stream/convert.h): the attempt asked the upstream for a stream the client
+  // did not ask for, or the other way round, and a 2xx answer came in that other shape. Nothing
+  // goes to the client before the answer is whole and converted: head included.
+  std::optional<stream::AnswerConverter> converter;
+  if (ctx.body_edits.stream && !bodyless && out.status >= 200 && out.status < 300 &&
+      sse != ctx.body.stream) {
+    if (auto api = stream::convertibleApi(ctx.path)) {
+      bool include_usage = false;
+      if (ctx.body.stream) {
+        usage::Ask ask;
+        std::string& asked = ctx.original_body ? *ctx.original_body : ctx.req.body();
+        include_usage = usage::readAsk(w.json, asked, ask) && ask.include_usage;
+      }
+      converter.emplace(sse ? stream::AnswerConverter::Direction::kStreamToJson
+                            : stream::AnswerConverter::Direction::kJsonToStream,
+                        *api, include_usage);
+      parser.setContentType(converter->contentType());
+      framing = Framing::kChunked;
+      length.reset();
+    }
+  }
   bool chunked = framing == Framing::kChunked;
   client.response_head += ctx.response_fields;
   if (!ctx.request_id.empty()) {
@@ -202,7 +225,7 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
   // `Content-Length: 0`) or no body bytes are here yet (a stream whose first event is still
   // being generated). Otherwise it leaves together with the first body bytes in one write: one
   // sendmsg, one packet, instead of two.
-  if (finished || head.read == head.head_bytes) {
+  if (!converter && (finished || head.read == head.head_bytes)) {
     if (finished) {
       complete(ctx, out.status);
     }
@@ -222,7 +245,7 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
   std::string_view failure_outcome = "mid_stream";
   BodyWindow window(head);
   auto see = [&](std::string_view payload) {
-    ctx.bytes_out += payload.size();
+    ctx.bytes_out += converter ? 0 : payload.size();
     if (ctx.answer_scan) {
       ctx.answer_scan->feed(payload);
     }
@@ -231,10 +254,23 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     }
     if (editor) {
       editor->feed(payload);
+    } else if (converter) {
+      converter->feed(payload);
     }
     if (ctx.bodies) {
       ctx.bodies->feedAnswer(payload);
     }
+  };
+  // The conversion failed, or the upstream did, before anything went to the client: the attempt
+  // failed as one that sent no answer (another upstream may take the request).
+  auto unanswered = [&](Failure failure, std::string outcome, std::string detail) {
+    out.responded = false;
+    out.reusable = false;
+    out.failure = failure;
+    out.outcome = std::move(outcome);
+    out.detail = std::move(detail);
+    ctx.bytes_out = 0;
+    return out;
   };
   while (!finished) {
     if (window.needRead()) {
@@ -270,11 +306,35 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     }
     std::string_view fresh = window.fresh(buf);
     auto stepped = cursor.step(fresh, see);
-    size_t forward = editor ? 0 : stepped.forward;
+    size_t forward = editor || converter ? 0 : stepped.forward;
     size_t consumed = stepped.consumed;
     finished = finished || stepped.done;
     if (editor && finished && stepped.error == nullptr) {
       editor->finish();
+    }
+    if (converter) {
+      if (editor) {
+        // The policies read the answer as the upstream sent it; the client gets it converted.
+        converter->feed(editor->out());
+        editor->out().clear();
+        editor->pauses().clear();
+      }
+      if (finished && stepped.error == nullptr) {
+        if (std::optional<ApiError> e = converter->finish()) {
+          if (e->status < 500) {
+            // The upstream's own error in a 2xx answer (an error event before any content): the
+            // client's answer, as fwd's own error with the upstream's status and message.
+            out.reusable = parser.keep_alive() && consumed == fresh.size();
+            out.client_alive = co_await respondError(ctx, *e);
+            out.status = e->status;
+            co_return out;
+          }
+          co_return unanswered(
+              Failure::k5xx, "conversion",
+              "upstream " + t.name + " answered with what fwd cannot convert: " + e->message);
+        }
+        ctx.bytes_out = converter->out().size();
+      }
     }
     auto noteFirstByte = [&] {
       ctx.first_byte = Clock::now();
@@ -283,8 +343,10 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
             .observe(std::chrono::duration<double>(*ctx.first_byte - ctx.start).count());
       }
     };
-    std::string_view data = editor ? std::string_view(editor->out()) : fresh.substr(0, forward);
-    if (editor && ctx.bodies) {
+    std::string_view data = converter ? std::string_view(converter->out())
+                            : editor  ? std::string_view(editor->out())
+                                      : fresh.substr(0, forward);
+    if ((editor || converter) && ctx.bodies) {
       ctx.bodies->appendForClient(data);  // the edited answer, as the client gets it
     }
     if (editor && !editor->pauses().empty()) {
@@ -340,7 +402,8 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
       // Written here, not through writeToClient: no coroutine frame per relayed piece.
       ClientWrite cw;
       boost::system::error_code cwec;
-      if (startClientWrite(client, cw, pending_head, data, chunked && (editor || !parser.chunked()),
+      if (startClientWrite(client, cw, pending_head, data,
+                           chunked && (editor || converter || !parser.chunked()),
                            chunked && finished)) {
         cwec = cw.ec;
       } else {
@@ -349,6 +412,9 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
       pending_head = {};
       if (editor) {
         editor->out().clear();
+      }
+      if (converter) {
+        converter->out().clear();
       }
       if (cwec) {
         // The client went away: stop reading the upstream; its connection is not reusable.
@@ -371,6 +437,10 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     ctx.stream_events = events.eventCount();
   }
 
+  if (upstream_failed && converter) {
+    co_return unanswered(failure_outcome == "mid_stream" ? Failure::kReset : Failure::kTimeout,
+                         std::string(failure_outcome), failure_detail);
+  }
   if (upstream_failed) {
     out.outcome = std::string(failure_outcome);
     out.failure = Failure::kMidStream;

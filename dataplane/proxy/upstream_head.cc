@@ -107,7 +107,11 @@ void UpstreamHeadParser::on_field_impl(http::field name, boost::beast::string_vi
     case http::field::content_type:
       event_stream_ =
           value.size() >= 17 && boost::beast::iequals(value.substr(0, 17), "text/event-stream");
-      break;
+      content_type_at_ = out_.size();
+      appendField(out_, std::string_view(name_string.data(), name_string.size()),
+                  std::string_view(value.data(), value.size()));
+      content_type_size_ = out_.size() - content_type_at_;
+      return;
     case http::field::retry_after: {
       std::uint64_t seconds = 0;
       auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
@@ -134,7 +138,7 @@ void UpstreamHeadParser::on_field_impl(http::field name, boost::beast::string_vi
               std::string_view(value.data(), value.size()));
 }
 
-void UpstreamHeadParser::restatus(unsigned status) const {
+void UpstreamHeadParser::restatus(unsigned status) {
   size_t line_end = out_.find("\r\n");
   std::string line = "HTTP/1.1 ";
   appendNumber(line, status);
@@ -142,9 +146,29 @@ void UpstreamHeadParser::restatus(unsigned status) const {
   auto reason = http::obsolete_reason(http::int_to_status(status));
   line.append(reason.data(), reason.size());
   out_.replace(0, line_end, line);
+  // The fields after the status line moved.
+  auto moved = [&](size_t& at) { at = at + line.size() - line_end; };
+  if (request_id_size_ > 0) {
+    moved(request_id_at_);
+  }
+  if (content_type_size_ > 0) {
+    moved(content_type_at_);
+  }
   std::string real;
   appendNumber(real, status_);
   appendField(out_, "x-fwd-status", real);
+}
+
+void UpstreamHeadParser::setContentType(std::string_view value) {
+  if (content_type_size_ > 0) {
+    out_.erase(content_type_at_, content_type_size_);
+    if (request_id_size_ > 0 && request_id_at_ > content_type_at_) {
+      request_id_at_ -= content_type_size_;
+    }
+  }
+  content_type_at_ = out_.size();
+  appendField(out_, "Content-Type", value);
+  content_type_size_ = out_.size() - content_type_at_;
 }
 
 void UpstreamHeadParser::finishHead(std::string_view upstream_name, bool chunked,

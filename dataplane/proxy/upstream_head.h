@@ -59,7 +59,10 @@ class UpstreamHeadParser : public boost::beast::http::basic_parser<false> {
                   bool keep_alive) const;
   /// Before finishHead: the client gets `status` instead of the upstream's, which is sent in an
   /// x-fwd-status field.
-  void restatus(unsigned status) const;
+  void restatus(unsigned status);
+  /// Before finishHead: the client gets this Content-Type instead of the upstream's (an answer
+  /// fwd converts, stream/convert.h).
+  void setContentType(std::string_view value);
   /// Before parsing: leave out the upstream's x-ratelimit-* fields (fwd sends the client's own).
   void dropRateLimitFields() { drop_ratelimit_ = true; }
 
@@ -91,6 +94,8 @@ class UpstreamHeadParser : public boost::beast::http::basic_parser<false> {
   std::optional<std::uint64_t> retry_after_;
   size_t request_id_at_ = 0;  // where x-request-id's value is in out_
   size_t request_id_size_ = 0;
+  size_t content_type_at_ = 0;  // where the Content-Type field's line is in out_
+  size_t content_type_size_ = 0;
 };
 
 }  // namespace fwd::dataplane::proxy

@@ -525,8 +525,10 @@ bool RequestLimits::onAnswer(pipeline::RequestContext& ctx, policy::AnswerPart& 
       part.pace_tokens = 1;  // about a token per content chunk
     }
   }
-  if (usage::readUsage(ctx.w.json, part.data, u) && !ctx.limits.client_asked_usage &&
-      !ctx.route_limits.client_asked_usage && usage::isUsageOnlyEvent(ctx.w.json, part.data)) {
+  // A client that did not ask for a stream (stream conversion assembles one answer) keeps it.
+  if (usage::readUsage(ctx.w.json, part.data, u) && ctx.body.stream &&
+      !ctx.limits.client_asked_usage && !ctx.route_limits.client_asked_usage &&
+      usage::isUsageOnlyEvent(ctx.w.json, part.data)) {
     part.drop = true;  // fwd asked for it; the client did not
   }
   return true;

@@ -216,6 +216,9 @@ bool applyBodyEdits(od::parser& parser, const BodyEdits& edits, std::string& bod
   bool has_tokens = false;
   bool has_stop = false;
   bool has_stream_options = false;
+  bool has_stream = false;
+  const bool no_stream = edits.stream && !*edits.stream;
+  const bool include_usage = edits.include_usage && !no_stream;
   std::string_view stream_options;  // the client's object, merged once iteration is over
   size_t stream_options_splice = 0;
   bool any_field = false;
@@ -268,7 +271,28 @@ bool applyBodyEdits(od::parser& parser, const BodyEdits& edits, std::string& bod
       }
       raw = trimRight(raw);
       splices.push_back(Splice{at(raw), raw.size(), mergedStops(raw, edits.stop)});
-    } else if (key == "stream_options" && edits.include_usage) {
+    } else if (key == "stream" && edits.stream) {
+      has_stream = true;
+      std::string_view token = trimRight(v.raw_json_token());
+      splices.push_back(Splice{at(token), token.size(), *edits.stream ? "true" : "false"});
+    } else if (key == "stream_options" && no_stream) {
+      std::string_view raw;
+      if (type == od::json_type::object) {
+        od::object options;
+        if (v.get_object().get(options) || options.raw_json().get(raw)) {
+          return false;
+        }
+      } else if (type == od::json_type::array) {
+        od::array options;
+        if (v.get_array().get(options) || options.raw_json().get(raw)) {
+          return false;
+        }
+      } else {
+        raw = v.raw_json_token();
+      }
+      raw = trimRight(raw);
+      splices.push_back(Splice{at(raw), raw.size(), "null"});
+    } else if (key == "stream_options" && include_usage) {
       has_stream_options = true;
       std::string_view raw;
       if (type == od::json_type::object) {
@@ -323,7 +347,11 @@ bool applyBodyEdits(od::parser& parser, const BodyEdits& edits, std::string& bod
   if (!edits.stop.empty() && !has_stop) {
     added += (added.empty() ? "" : ",") + std::string("\"stop\":") + stopsArray(edits.stop);
   }
-  if (edits.include_usage && !has_stream_options) {
+  if (edits.stream && !has_stream) {
+    added += (added.empty() ? "" : ",") + std::string("\"stream\":") +
+             (*edits.stream ? "true" : "false");
+  }
+  if (include_usage && !has_stream_options) {
     added += (added.empty() ? "" : ",") + std::string(R"("stream_options":{"include_usage":true})");
   }
   if (!added.empty()) {

@@ -33,10 +33,13 @@ struct BodyEdits {
   /// Sets "stream_options": {"include_usage": true}, keeping the client's other stream options:
   /// the upstream then ends the stream with a chunk that reports its usage.
   bool include_usage = false;
+  /// Sets "stream" (stream conversion, stream/convert.h). false also sets "stream_options" to
+  /// null (upstreams refuse stream options without a stream) and wins over include_usage.
+  std::optional<bool> stream;
 
   bool empty() const {
     return !model && !max_tokens_cap && stop.empty() && !drop_empty_messages && !strip_think &&
-           !include_usage;
+           !include_usage && !stream;
   }
   bool operator==(const BodyEdits&) const = default;
 };

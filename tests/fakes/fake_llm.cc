@@ -284,6 +284,70 @@ void appendStreamChunk(std::string& out, StreamKind kind, std::uint64_t id, std:
   out += "}]}";
 }
 
+namespace {
+
+constexpr std::string_view kToolArguments = R"({"city":"Paris"})";
+
+}  // namespace
+
+void appendToolCallCompletion(std::string& out, std::uint64_t id, std::string_view model) {
+  out += "{\"id\":";
+  appendId(out, "chatcmpl-fake", id);
+  out += ",\"object\":\"chat.completion\",";
+  appendCreated(out);
+  out += ",\"model\":";
+  appendJsonString(out, model);
+  out +=
+      ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
+      "\"refusal\":null,\"tool_calls\":[{\"id\":\"call_fake\",\"type\":\"function\","
+      "\"function\":{\"name\":\"get_weather\",\"arguments\":";
+  appendJsonString(out, kToolArguments);
+  out += "}}]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],";
+  appendUsage(out, kAnswerTokens);
+  out += ",\"system_fingerprint\":\"fp_fake\"}";
+}
+
+void appendToolCallChunk(std::string& out, std::uint64_t id, std::string_view model, int index,
+                         int count) {
+  out += "{\"id\":";
+  appendId(out, "chatcmpl-fake", id);
+  out += ",\"object\":\"chat.completion.chunk\",";
+  appendCreated(out);
+  out += ",\"model\":";
+  appendJsonString(out, model);
+  out += ",\"system_fingerprint\":\"fp_fake\",\"choices\":[{\"index\":0,\"delta\":{";
+  // The arguments in count-1 pieces after the first chunk (all of them in it when count is 1).
+  const size_t n = kToolArguments.size();
+  const size_t pieces = count > 1 ? static_cast<size_t>(count - 1) : 1;
+  std::string_view arguments;
+  if (count == 1) {
+    arguments = kToolArguments;
+  } else if (index > 0) {
+    size_t from = n * static_cast<size_t>(index - 1) / pieces;
+    size_t to = n * static_cast<size_t>(index) / pieces;
+    arguments = kToolArguments.substr(from, to - from);
+  }
+  if (index == 0) {
+    out +=
+        "\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":"
+        "\"call_fake\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+        "\"arguments\":";
+  } else {
+    out += "\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":";
+  }
+  appendJsonString(out, arguments);
+  out += "}}]},\"logprobs\":null,\"finish_reason\":";
+  out += index + 1 >= count ? "\"tool_calls\"" : "null";
+  out += "}]}";
+}
+
+void appendErrorObject(std::string& out) {
+  out +=
+      "{\"error\":{\"message\":\"fake upstream: this model's maximum context length is 8192 "
+      "tokens\",\"type\":\"invalid_request_error\",\"param\":\"messages\",\"code\":"
+      "\"context_length_exceeded\"}}";
+}
+
 void appendUsageChunk(std::string& out, StreamKind kind, std::uint64_t id, std::string_view model,
                       int count) {
   out += "{\"id\":";

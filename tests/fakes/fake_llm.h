@@ -68,6 +68,16 @@ void appendTextCompletion(std::string& out, std::uint64_t id, std::string_view m
 /// finish_reason "stop".
 void appendStreamChunk(std::string& out, StreamKind kind, std::uint64_t id, std::string_view model,
                        std::string_view name, int index, int count);
+/// A chat.completion whose message calls get_weather({"city":"Paris"}) (content null,
+/// finish_reason "tool_calls"), as for x-fake-tool-calls.
+void appendToolCallCompletion(std::string& out, std::uint64_t id, std::string_view model);
+/// Chunk `index` of `count` of the same answer streamed: the call's id and name first, its
+/// arguments in pieces, finish_reason "tool_calls" on the last.
+void appendToolCallChunk(std::string& out, std::uint64_t id, std::string_view model, int index,
+                         int count);
+/// {"error":{...}}: an invalid_request_error with code context_length_exceeded, as an
+/// upstream may put in a 200 answer or a stream event (x-fake-error-event).
+void appendErrorObject(std::string& out);
 /// The include_usage event: empty choices and usage for `count` generated tokens.
 void appendUsageChunk(std::string& out, StreamKind kind, std::uint64_t id, std::string_view model,
                       int count);

@@ -117,6 +117,8 @@ struct Request {
   bool echo_headers = false;  // x-fake-echo-headers: the body lists the fields received
   bool echo_body = false;     // x-fake-echo-body: the body is {"body": the body received}
   bool no_usage = false;      // x-fake-no-usage: answers report no usage (as some servers)
+  bool tool_calls = false;    // x-fake-tool-calls: chat answers call get_weather instead
+  bool error_event = false;   // x-fake-error-event: a 200 whose answer is an OpenAI error
   int interim = 0;            // x-fake-interim: N: an interim "N" response goes first
   std::string fields;         // every field as received, "name: value\n" each
 
@@ -141,6 +143,8 @@ struct Request {
     echo_headers = false;
     echo_body = false;
     no_usage = false;
+    tool_calls = false;
+    error_event = false;
     interim = 0;
     fields.clear();
   }
@@ -227,6 +231,10 @@ class RequestParser : public http::basic_parser<true> {
       out_.echo_body = value == "1";
     } else if (beast::iequals(key, "no-usage")) {
       out_.no_usage = value == "1";
+    } else if (beast::iequals(key, "tool-calls")) {
+      out_.tool_calls = value == "1";
+    } else if (beast::iequals(key, "error-event")) {
+      out_.error_event = value == "1";
     } else if (beast::iequals(key, "interim")) {
       out_.interim = parseInt(value, 100, 199, 0);
     }
@@ -841,7 +849,11 @@ class FakeServer::Impl {
           }
           co_return co_await writeStream(stream, conn, kind, info, id, keep_alive);
         }
-        if (kind == StreamKind::kChat) {
+        if (request.error_event) {
+          appendErrorObject(conn.body);
+        } else if (kind == StreamKind::kChat && request.tool_calls) {
+          appendToolCallCompletion(conn.body, id, info.model);
+        } else if (kind == StreamKind::kChat) {
           appendChatCompletion(conn.body, id, info.model, config_.name);
         } else {
           appendTextCompletion(conn.body, id, info.model, config_.name);
@@ -938,7 +950,11 @@ class FakeServer::Impl {
       }
       conn.body.clear();
       conn.body += "data: ";
-      if (i < chunks) {
+      if (i == 0 && request.error_event) {
+        appendErrorObject(conn.body);  // in place of the first chunk, then the stream goes on
+      } else if (i < chunks && kind == StreamKind::kChat && request.tool_calls) {
+        appendToolCallChunk(conn.body, id, info.model, i, chunks);
+      } else if (i < chunks) {
         appendStreamChunk(conn.body, kind, id, info.model, config_.name, i, chunks);
       } else if (i == chunks && info.include_usage) {
         appendUsageChunk(conn.body, kind, id, info.model, chunks);

@@ -31,7 +31,10 @@
 // Content-Length: 0), x-fake-echo-headers: 1 (200, body {"headers":["name: value",...]}: every
 // field as received), x-fake-echo-body: 1 (200, body {"body":"..."}: the request body as
 // received, unless x-fake-status asks for an error), x-fake-no-usage: 1 (no usage object, no
-// usage chunk), x-fake-interim: N (an interim N response,
+// usage chunk), x-fake-tool-calls: 1 (chat answers call get_weather({"city":"Paris"}); a stream
+// sends the call's arguments in pieces), x-fake-error-event: 1 (a 200 whose JSON answer, or
+// whose stream's first event, is an invalid_request_error context_length_exceeded),
+// x-fake-interim: N (an interim N response,
 // 100..199, before the answer), x-fake-framing:
 // chunked|extensions|trailers|split|close|bad-chunk|cut-mid-chunk|junk-after (how a stream's body
 // is framed; see Framing in fake_server.cc).

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <tuple>
 
 #include "tests/integration/cluster/fwd_cluster.h"
 
@@ -50,6 +51,38 @@ TEST(OpenAiSdkTest, NodeSdkWorksAgainstFwd) {
   auto& http = cluster.dataPlane("dp1").http;
   std::string base = "http://127.0.0.1:" + std::to_string(http.port) + "/v1";
   auto r = runCommand(node, {(sdk_dir / "sdk_test.mjs").string()},
+                      {{"FWD_BASE_URL", base}, {"FWD_API_KEY", key}}, std::chrono::seconds(90));
+  std::cout << r.stdout_text;
+  EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  EXPECT_NE(r.stdout_text.find(" 0 failed"), std::string::npos) << r.stdout_text;
+}
+
+TEST(OpenAiSdkTest, NodeSdkParsesEveryConvertedAnswer) {
+  // Every check in tests/sdk/stream_mode_test.mjs: answers fwd converted between streamed and
+  // not, both ways, with tool calls, usage, errors and a cut stream.
+  std::string node = findNode();
+  ASSERT_FALSE(node.empty()) << "node is not installed (deploy/install-deps.sh installs it)";
+  std::filesystem::path sdk_dir = FWD_SDK_TEST_DIR;
+  ASSERT_TRUE(std::filesystem::exists(sdk_dir / "node_modules" / "openai"))
+      << "the OpenAI SDK is not installed: run `npm ci` in tests/sdk (deploy/test.sh does)";
+
+  FwdCluster cluster;
+  ASSERT_TRUE(cluster.startControlPlane());
+  ASSERT_TRUE(cluster.startUpstream("sdk"));
+  ASSERT_TRUE(cluster.startDataPlane("dp1"));
+  const std::string base_url = cluster.upstream("sdk").baseUrl();
+  for (auto [name, model, mode] :
+       {std::tuple{"streams", "gpt-s*", "stream"}, std::tuple{"plain", "gpt-j*", "non-stream"}}) {
+    auto add = cluster.fwdctl(
+        {"upstream", "add", name, "--base-url", base_url, "--model", model, "--stream-mode", mode});
+    ASSERT_EQ(add.exit_code, 0) << add.stderr_text;
+  }
+  std::string key = cluster.createKey("sdk");
+  ASSERT_TRUE(cluster.waitInSync());
+
+  auto& http = cluster.dataPlane("dp1").http;
+  std::string base = "http://127.0.0.1:" + std::to_string(http.port) + "/v1";
+  auto r = runCommand(node, {(sdk_dir / "stream_mode_test.mjs").string()},
                       {{"FWD_BASE_URL", base}, {"FWD_API_KEY", key}}, std::chrono::seconds(90));
   std::cout << r.stdout_text;
   EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;

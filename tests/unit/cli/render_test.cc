@@ -107,7 +107,7 @@ TEST(CliRenderTest, UpstreamJsonHasTheDocumentedShapeAndOrder) {
       R"("outlier_detection":{"enabled":true,"consecutive_failures":5,)"
       R"("base_ejection_time":"30s","max_ejection_time":"5m"},"health_check":null,)"
       R"("insecure_skip_verify":false,)"
-      R"("edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null},)"
+      R"("edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null,"stream_mode":null},)"
       R"("credential":{"type":"env","env":"OPENAI_API_KEY"},"id":1,)"
       R"("created":"2026-11-22T10:00:00Z","updated":"2026-11-22T10:01:30Z",)"
       R"("health":{"nodes_reporting":3,"nodes_ejected":1,"nodes_unhealthy":0,)"

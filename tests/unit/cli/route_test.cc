@@ -252,7 +252,7 @@ TEST(CliRouteTest, RouteJsonHasTheDocumentedShapeAndOrder) {
       R"("fallback_models":["gpt-4o-mini"],"rewrite_model":"llama3",)"
       R"("retry":{"retries":2,"retry_on":["5xx","429"],"backoff_base":"25ms","backoff_max":"1s",)"
       R"("explicit":true},"priority":-5,"timeouts":{"connect":null,"first_byte":null,)"
-      R"("stream_first_byte":null,"idle":null,"total":null},"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null},)"
+      R"("stream_first_byte":null,"idle":null,"total":null},"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null,"stream_mode":null},)"
       R"("limits":{"rate":null,"rate_strategy":null,"max_parallel":null,"tpm":null,)"
       R"("tokens":null},"limits_shared":false,"log_bodies":false,"id":3,)"
       R"("created":"2026-11-22T10:00:00Z","updated":"2026-11-22T10:01:00Z"})");
@@ -262,7 +262,7 @@ TEST(CliRouteTest, RouteJsonHasTheDocumentedShapeAndOrder) {
       R"("upstreams":["openai"],"strategy":"ordered","fallback_models":[],)"
       R"("rewrite_model":"","retry":{"retries":0,"retry_on":[],"backoff_base":"25ms",)"
       R"("backoff_max":"1s","explicit":false},"priority":0,"timeouts":{"connect":null,)"
-      R"("first_byte":null,"stream_first_byte":null,"idle":null,"total":null},"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null},)"
+      R"("first_byte":null,"stream_first_byte":null,"idle":null,"total":null},"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null,"stream_mode":null},)"
       R"("limits":{"rate":null,"rate_strategy":null,"max_parallel":null,"tpm":null,)"
       R"("tokens":null},"limits_shared":false,"log_bodies":false,"id":4,)"
       R"("created":null,"updated":null})");

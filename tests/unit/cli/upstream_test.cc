@@ -11,6 +11,7 @@
 #include "cli/commands/edits.h"
 #include "cli/commands/parser.h"
 #include "cli/commands/run.h"
+#include "common/config/stream_mode.h"
 #include "tests/unit/cli/cli_test_util.h"
 #include "tests/unit/cli/fake_admin_service.h"
 
@@ -329,7 +330,7 @@ TEST(CliUpstreamTest, JsonCarriesEffectiveValuesInAFixedOrder) {
       R"("stream_first_byte_timeout":"10m","idle_timeout":null,)"
       R"("outlier_detection":{"enabled":true,"consecutive_failures":5,)"
       R"("base_ejection_time":"30s","max_ejection_time":"5m"},"health_check":null,)"
-      R"("insecure_skip_verify":false,"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null},"credential":{"type":"none"},"id":1,"created":null,)"
+      R"("insecure_skip_verify":false,"edits":{"max_tokens_cap":null,"stop":[],"drop_empty_messages":null,"strip_think":null,"answer_prefix":null,"stream_mode":null},"credential":{"type":"none"},"id":1,"created":null,)"
       R"("updated":null,"health":null})");
   Json tuned = upstreamJson(tunedUpstream());
   EXPECT_EQ(tuned["deny_models"].dump(), R"(["llama-guard*","*-base"])");
@@ -406,12 +407,12 @@ namespace fwd::cli::commands {
 namespace upstream_test {
 
 TEST(CliEditsTest, EditFlagsSetTheirFieldsAndNameTheirPaths) {
-  fwd::v1::UpdateUpstreamRequest set =
-      updateOf({"--max-tokens-cap", "512", "--stop", "END", "--stop", "STOP",
-                "--drop-empty-messages", "--strip-think=false", "--answer-prefix", "> "});
+  fwd::v1::UpdateUpstreamRequest set = updateOf(
+      {"--max-tokens-cap", "512", "--stop", "END", "--stop", "STOP", "--drop-empty-messages",
+       "--strip-think=false", "--answer-prefix", "> ", "--stream-mode", "non-stream"});
   EXPECT_THAT(set.update_mask().paths(),
               ElementsAre("edits.max_tokens_cap", "edits.stop", "edits.drop_empty_messages",
-                          "edits.strip_think", "edits.answer_prefix"));
+                          "edits.strip_think", "edits.answer_prefix", "edits.stream_mode"));
   const fwd::v1::Edits& e = set.upstream().edits();
   EXPECT_EQ(e.max_tokens_cap(), 512u);
   EXPECT_THAT(e.stop(), ElementsAre("END", "STOP"));
@@ -419,19 +420,28 @@ TEST(CliEditsTest, EditFlagsSetTheirFieldsAndNameTheirPaths) {
   ASSERT_TRUE(e.has_strip_think());
   EXPECT_FALSE(e.strip_think());
   EXPECT_EQ(e.answer_prefix(), "> ");
+  EXPECT_EQ(e.stream_mode(), fwd::v1::STREAM_MODE_NON_STREAM);
 
-  fwd::v1::UpdateUpstreamRequest clear = updateOf({"--clear-stop", "--clear-answer-prefix"});
-  EXPECT_THAT(clear.update_mask().paths(), ElementsAre("edits.stop", "edits.answer_prefix"));
+  fwd::v1::UpdateUpstreamRequest clear =
+      updateOf({"--clear-stop", "--clear-answer-prefix", "--clear-stream-mode"});
+  EXPECT_THAT(clear.update_mask().paths(),
+              ElementsAre("edits.stop", "edits.answer_prefix", "edits.stream_mode"));
   EXPECT_EQ(clear.upstream().edits().stop_size(), 0);
   EXPECT_FALSE(clear.upstream().edits().has_answer_prefix());
+  EXPECT_FALSE(clear.upstream().edits().has_stream_mode());
 
   EXPECT_EQ(editsCell(e),
             "max_tokens_cap 512, stop [\"END\",\"STOP\"], drop_empty_messages, strip_think off, "
-            "answer_prefix \"> \"");
+            "answer_prefix \"> \", stream_mode non-stream");
   EXPECT_EQ(editsCell(fwd::v1::Edits()), "-");
   EXPECT_EQ(editsJson(e).dump(),
             R"({"max_tokens_cap":512,"stop":["END","STOP"],"drop_empty_messages":true,)"
-            R"("strip_think":false,"answer_prefix":"> "})");
+            R"("strip_think":false,"answer_prefix":"> ","stream_mode":"non-stream"})");
+  for (const char* mode : {"passthrough", "stream"}) {
+    EXPECT_EQ(common::config::streamModeName(
+                  updateOf({"--stream-mode", mode}).upstream().edits().stream_mode()),
+              mode);
+  }
 }
 
 TEST(CliEditsTest, MalformedEditFlagsAreUsageErrors) {
@@ -448,6 +458,10 @@ TEST(CliEditsTest, MalformedEditFlagsAreUsageErrors) {
        "unknown flag --clear-stop for \"upstream add\" (see fwdctl upstream --help)"},
       {with(update, {"--clear-stop", "--stop", "x"}),
        "--clear-stop and --stop cannot be used together"},
+      {with(add, {"--stream-mode", "always"}),
+       "--stream-mode must be passthrough, stream or non-stream, got \"always\""},
+      {with(update, {"--clear-stream-mode", "--stream-mode", "stream"}),
+       "--clear-stream-mode and --stream-mode cannot be used together"},
   });
 }
 

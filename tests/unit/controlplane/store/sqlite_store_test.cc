@@ -1030,6 +1030,7 @@ TEST_F(SqliteStoreTest, EditsRoundTripWithPresenceOnUpstreamsAndRoutes) {
   e.add_stop("\"quoted\"\n");
   e.set_strip_think(false);
   e.set_answer_prefix("");
+  e.set_stream_mode(fwd::v1::STREAM_MODE_STREAM);
   ASSERT_TRUE(store_->createUpstream(u).ok());
   ASSERT_TRUE(store_->createUpstream(makeUpstream("plain")).ok());
   fwd::v1::Upstream read = *store_->getUpstream("edited");
@@ -1040,8 +1041,10 @@ TEST_F(SqliteStoreTest, EditsRoundTripWithPresenceOnUpstreamsAndRoutes) {
 
   fwd::v1::Route r = makeRoute("r", {"edited"});
   r.mutable_edits()->set_drop_empty_messages(true);
+  r.mutable_edits()->set_stream_mode(fwd::v1::STREAM_MODE_PASSTHROUGH);
   ASSERT_TRUE(store_->createRoute(r).ok());
   EXPECT_TRUE(store_->getRoute("r")->edits().drop_empty_messages());
+  EXPECT_EQ(store_->getRoute("r")->edits().stream_mode(), fwd::v1::STREAM_MODE_PASSTHROUGH);
   absl::StatusOr<fwd::v1::Route> cleared = store_->updateRoute("r", [](fwd::v1::Route& route) {
     route.clear_edits();
     return absl::OkStatus();

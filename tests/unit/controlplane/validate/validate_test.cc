@@ -223,7 +223,8 @@ TEST(ValidateTest, UpdateMaskPathsAreChecked) {
                   "outlier_detection.max_ejection_time, health_check, health_check.path, "
                   "health_check.interval, health_check.timeout, health_check.unhealthy_threshold, "
                   "health_check.healthy_threshold, edits, edits.max_tokens_cap, edits.stop, "
-                  "edits.drop_empty_messages, edits.strip_think, edits.answer_prefix)");
+                  "edits.drop_empty_messages, edits.strip_think, edits.answer_prefix, "
+                  "edits.stream_mode)");
   }
 }
 
@@ -925,7 +926,7 @@ TEST(ValidateRouteTest, RouteMaskPathsAreCheckedAndApplied) {
       "retry.retries, retry.retry_on, retry.backoff_base, retry.backoff_max, priority, timeouts, "
       "timeouts.connect, timeouts.first_byte, timeouts.stream_first_byte, timeouts.idle, "
       "timeouts.total, edits, edits.max_tokens_cap, edits.stop, edits.drop_empty_messages, "
-      "edits.strip_think, edits.answer_prefix";
+      "edits.strip_think, edits.answer_prefix, edits.stream_mode";
   EXPECT_EQ(std::string(checkRouteMask(empty).message()),
             std::string("nothing to update: update_mask names no field (use ") + kPaths + ")");
   google::protobuf::FieldMask bad;
@@ -1132,6 +1133,10 @@ TEST(ValidateEditsTest, BadEditsAreRefusedNamingTheField) {
        "upstream.edits.stop \"end\": given twice"},
       {[](auto& e) { e.set_answer_prefix(std::string(4097, 'p')); },
        "upstream.edits.answer_prefix: 4097 bytes, at most 4096 allowed"},
+      {[](auto& e) { e.set_stream_mode(fwd::v1::STREAM_MODE_UNSPECIFIED); },
+       "upstream.edits.stream_mode 0: must be passthrough, stream or non-stream"},
+      {[](auto& e) { e.set_stream_mode(static_cast<fwd::v1::StreamMode>(7)); },
+       "upstream.edits.stream_mode 7: must be passthrough, stream or non-stream"},
   };
   for (const Case& c : cases) {
     fwd::v1::Upstream u = base();
@@ -1151,6 +1156,7 @@ TEST(ValidateEditsTest, BadEditsAreRefusedNamingTheField) {
   good.mutable_edits()->add_stop("END");
   good.mutable_edits()->set_answer_prefix(std::string(4096, 'p'));
   good.mutable_edits()->set_answer_prefix("");
+  good.mutable_edits()->set_stream_mode(fwd::v1::STREAM_MODE_NON_STREAM);
   EXPECT_TRUE(normalizeUpstream(good).ok());
 }
 
@@ -1164,9 +1170,10 @@ TEST(ValidateEditsTest, EditsMaskPathsCarryPresence) {
   fwd::v1::Route patch;
   patch.mutable_edits()->set_drop_empty_messages(false);
   patch.mutable_edits()->set_answer_prefix(">");
+  patch.mutable_edits()->set_stream_mode(fwd::v1::STREAM_MODE_STREAM);
   google::protobuf::FieldMask mask;
-  for (const char* path :
-       {"edits.max_tokens_cap", "edits.drop_empty_messages", "edits.answer_prefix"}) {
+  for (const char* path : {"edits.max_tokens_cap", "edits.drop_empty_messages",
+                           "edits.answer_prefix", "edits.stream_mode"}) {
     mask.add_paths(path);
   }
   ASSERT_TRUE(checkRouteMask(mask).ok());
@@ -1177,6 +1184,7 @@ TEST(ValidateEditsTest, EditsMaskPathsCarryPresence) {
   ASSERT_TRUE(target.edits().has_drop_empty_messages());
   EXPECT_FALSE(target.edits().drop_empty_messages());
   EXPECT_EQ(target.edits().answer_prefix(), ">");
+  EXPECT_EQ(target.edits().stream_mode(), fwd::v1::STREAM_MODE_STREAM);
 
   google::protobuf::FieldMask whole;
   whole.add_paths("edits");

@@ -67,6 +67,45 @@ TEST(UpstreamHeadTest, RestatusReplacesTheStatusLineAndKeepsTheRealOneInAField) 
             "\r\n");
 }
 
+TEST(UpstreamHeadTest, TheRequestIdIsFoundAfterTheStatusLineOrContentTypeChanged) {
+  std::string out;
+  UpstreamHeadParser parser(out);
+  ASSERT_FALSE(parseHead(parser,
+                         "HTTP/1.1 429 Too Many Requests\r\n"
+                         "Content-Type: application/json\r\n"
+                         "x-request-id: req-429\r\n"
+                         "Content-Length: 2\r\n"
+                         "\r\n"));
+  parser.restatus(200);  // "200 OK" is shorter than "429 Too Many Requests"
+  EXPECT_EQ(parser.requestId(), "req-429");
+  parser.setContentType("text/event-stream");
+  EXPECT_EQ(parser.requestId(), "req-429");
+  parser.finishHead("u", true, std::nullopt, true);
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\n"
+            "x-request-id: req-429\r\n"
+            "x-fwd-status: 429\r\n"
+            "Content-Type: text/event-stream\r\n"
+            "x-fwd-upstream: u\r\n"
+            "Transfer-Encoding: chunked\r\n"
+            "\r\n");
+}
+
+TEST(UpstreamHeadTest, AConvertedAnswerGetsItsOwnContentTypeEvenWhenTheUpstreamSentNone) {
+  std::string out;
+  UpstreamHeadParser parser(out);
+  ASSERT_FALSE(parseHead(parser, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"));
+  parser.setContentType("application/json");
+  parser.setContentType("text/event-stream");  // the last one counts, once
+  parser.finishHead("u", true, std::nullopt, true);
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\n"
+            "Content-Type: text/event-stream\r\n"
+            "x-fwd-upstream: u\r\n"
+            "Transfer-Encoding: chunked\r\n"
+            "\r\n");
+}
+
 TEST(UpstreamHeadTest, SeesEventStreamsRetryAfterAndChunkedFraming) {
   // An SSE head (any case) with a numeric Retry-After; fwd's chunked framing replaces the
   // upstream's, and Connection: close ends a client connection that will not be reused.

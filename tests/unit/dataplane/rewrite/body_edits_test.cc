@@ -65,6 +65,28 @@ TEST(BodyEditsTest, IncludeUsageKeepsTheClientsOtherStreamOptions) {
   EXPECT_EQ(all["max_tokens"], 7);
 }
 
+TEST(BodyEditsTest, StreamIsSetOrAddedAndNoStreamTakesTheStreamOptionsAway) {
+  // Stream conversion: a stream is asked with its usage; none, without stream options (which
+  // upstreams refuse without a stream), whatever else asked for the usage.
+  BodyEdits e;
+  e.stream = true;
+  e.include_usage = true;
+  EXPECT_FALSE(e.empty());
+  Json on = edited(e, R"({"model":"m","messages":[]})");
+  EXPECT_EQ(on["stream"], true);
+  EXPECT_EQ(on["stream_options"], Json::parse(R"({"include_usage":true})"));
+  EXPECT_EQ(edited(e, R"({"model":"m","stream":false})")["stream"], true);
+  e = BodyEdits{};
+  e.stream = false;
+  e.include_usage = true;  // the limits asked for it: no stream wins
+  Json off = edited(e, R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})");
+  EXPECT_EQ(off["stream"], false);
+  EXPECT_TRUE(off["stream_options"].is_null());
+  EXPECT_EQ(edited(e, R"({"stream_options":[1],"stream":true})")["stream_options"], nullptr);
+  Json added = edited(e, R"({})");
+  EXPECT_EQ(added, Json::parse(R"({"stream":false})"));
+}
+
 TEST(BodyEditsTest, StopWordsAreAUnionWithoutDuplicates) {
   // A string stop becomes an array; the client's words come first; none twice.
   BodyEdits e;
