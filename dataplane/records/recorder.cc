@@ -16,6 +16,10 @@ namespace {
 constexpr size_t kBatchesPerRound = 10;
 // Spilled batches sent per push, before the new ones.
 constexpr size_t kSpilledPerPush = 20;
+// Batches drained while a push waits for the control plane, held for the next push; past this
+// many they go to the spill file. Draining then keeps a slow control plane from filling the
+// workers' rings (whose records would be dropped) while it stores a round.
+constexpr size_t kMaxBatchesWaiting = 4 * kBatchesPerRound;
 
 prometheus::Counter& counter(prometheus::Registry& r, const std::string& name,
                              const std::string& help) {
@@ -183,7 +187,7 @@ size_t Recorder::drain(size_t max) {
         break;
       }
       if (options_.central) {
-        if (used_ == 0 || batches_[used_ - 1].records >= options_.batch_records ||
+        if (used_ <= sealed_ || batches_[used_ - 1].records >= options_.batch_records ||
             batches_[used_ - 1].body_bytes >= kMaxBatchBodyBytes) {
           if (used_ == batches_.size()) {
             batches_.emplace_back();
@@ -214,7 +218,18 @@ size_t Recorder::drain(size_t max) {
   return n;
 }
 
-void Recorder::release() { used_ = 0; }
+void Recorder::release() {
+  used_ = 0;
+  sealed_ = 0;
+}
+
+void Recorder::drainWhilePushing(size_t pushing) {
+  if (used_ - pushing >= kMaxBatchesWaiting) {
+    spill(pushing);  // the control plane is slower than the requests: the file takes them
+  }
+  drain(kBatchesPerRound * options_.batch_records);
+  countRingDrops();
+}
 
 void Recorder::countRingDrops() {
   std::uint64_t total = 0;
@@ -242,7 +257,8 @@ void Recorder::spill(size_t from) {
       FWD_LOG(kWarn, "records") << st.message() << "; " << batch.records << " records dropped";
     }
   }
-  release();
+  used_ = from;
+  sealed_ = std::min(sealed_, used_);
 }
 
 bool Recorder::sendBatch(grpc::ClientReaderWriter<grpc::ByteBuffer, fwd::v1::RecordAck>& stream,
@@ -269,6 +285,10 @@ bool Recorder::push(std::chrono::milliseconds timeout) {
   std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, fwd::v1::RecordAck>> stream(
       grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, fwd::v1::RecordAck>::Create(
           channel_.get(), *push_method_, &context));
+  // The batches drained so far go on this push; those drained while it waits for acks are
+  // new batches, for the next one.
+  const size_t pushing = used_;
+  sealed_ = pushing;
   bool ok = true;
   for (size_t i = 0; ok && i < kSpilledPerPush; ++i) {
     std::optional<SpillFile::Frame> spilled = spill_->front();
@@ -278,12 +298,16 @@ bool Recorder::push(std::chrono::milliseconds timeout) {
     ok = sendBatch(*stream, spilled->batch, spilled->records);
     if (ok) {
       spill_->pop();
+      drainWhilePushing(pushing);
     }
   }
   size_t done = 0;
-  while (ok && done < used_) {
+  while (ok && done < pushing) {
     ok = sendBatch(*stream, batches_[done].bytes, batches_[done].records);
-    done += ok ? 1 : 0;
+    if (ok) {
+      ++done;
+      drainWhilePushing(pushing);
+    }
   }
   grpc::Status status;
   if (ok) {
@@ -306,7 +330,8 @@ bool Recorder::push(std::chrono::milliseconds timeout) {
     backoff_ = std::min(options_.max_backoff,
                         backoff_.count() == 0 ? options_.initial_backoff : backoff_ * 2);
     retry_at_ = std::chrono::steady_clock::now() + backoff_;
-    spill(done);
+    spill(done);  // what was not acked, and what was drained meanwhile
+    release();
     return false;
   }
   if (failing_) {
@@ -314,7 +339,11 @@ bool Recorder::push(std::chrono::milliseconds timeout) {
   }
   failing_ = false;
   backoff_ = std::chrono::milliseconds(0);
-  release();
+  // What was drained meanwhile moves to the front, for the next push (its memory kept).
+  std::rotate(batches_.begin(), batches_.begin() + static_cast<std::ptrdiff_t>(pushing),
+              batches_.begin() + static_cast<std::ptrdiff_t>(used_));
+  used_ -= pushing;
+  sealed_ = 0;
   return true;
 }
 
@@ -351,7 +380,7 @@ void Recorder::run() {
       }
       spill_bytes_.Set(static_cast<double>(spill_->bytes()));
     }
-    if (got < per_round) {
+    if (got < per_round && used_ == 0) {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, options_.flush_interval, [&] { return stopping_; });
     }

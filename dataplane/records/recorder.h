@@ -102,7 +102,10 @@ class Recorder {
                  std::string_view batch, size_t records);
   /// The entry's client address as text; empty when it has none.
   std::string_view clientIp(const RecordEntry& e);
-  /// Spills batches_[from, used_).
+  /// During a push of batches_[0, pushing): drains the rings into new batches, spilling what
+  /// waits past kMaxBatchesWaiting.
+  void drainWhilePushing(size_t pushing);
+  /// Spills batches_[from, used_) and leaves the first `from`.
   void spill(size_t from);
   /// Empties the batches drained, keeping their memory for the next ones.
   void release();
@@ -126,6 +129,7 @@ class Recorder {
   // allocated anew each time; the first used_ are in use.
   std::vector<Batch> batches_;
   size_t used_ = 0;
+  size_t sealed_ = 0;  // batches_[0, sealed_) are being pushed: no record joins them
   wire::Scratch wire_scratch_;
   std::string seq_bytes_;
   std::uint64_t seq_ = 0;

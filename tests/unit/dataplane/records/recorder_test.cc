@@ -32,6 +32,7 @@ class FakeRecordsService final : public fwd::v1::RecordsService::Service {
     }
     fwd::v1::RecordBatch batch;
     while (stream->Read(&batch)) {
+      std::this_thread::sleep_for(store_delay);  // a busy records database
       std::lock_guard lock(mu);
       if (failing) {
         return {grpc::StatusCode::UNAVAILABLE, "records database is locked"};
@@ -60,6 +61,7 @@ class FakeRecordsService final : public fwd::v1::RecordsService::Service {
 
   std::mutex mu;
   bool failing = false;
+  std::chrono::milliseconds store_delay{0};  // set before the server starts
   size_t received = 0;
   std::map<std::string, fwd::v1::Record> records;
 };
@@ -357,6 +359,33 @@ TEST_F(RecorderTest, AFullSpillFileDropsAndCounts) {
   recorder.stop();
   EXPECT_EQ(metric("fwd_records_dropped_total", "spill_full"), 9);
   EXPECT_EQ(metric("fwd_records_spilled_total"), 0);
+}
+
+TEST_F(RecorderTest, ASlowControlPlaneDoesNotFillTheRingsWhileItStores) {
+  // Each batch of 50 takes the control plane 20 ms to store (2,500 records a second), and a
+  // worker finishes a request about every 0.25 ms: a push of 10 batches waits 200 ms for its
+  // acks, in which the ring (256 entries here) would fill three times over. Draining it after
+  // each ack into the next push's batches (and the spill file once too many wait) loses nothing.
+  service_.store_delay = 20ms;
+  startServer();
+  Recorder::Options o = options();
+  o.ring_capacity = 256;
+  o.batch_records = 50;
+  Recorder recorder(o, registry_);
+  recorder.start();
+  constexpr int kRecords = 3000;
+  for (int i = 0; i < kRecords; ++i) {
+    RecordEntry* e = recorder.ring(0).claim();
+    ASSERT_NE(e, nullptr) << "the ring was full at record " << i;
+    std::string id = "slow-" + std::to_string(i);
+    std::memcpy(e->id.data(), id.data(), id.size());
+    recorder.ring(0).publish();
+    std::this_thread::sleep_for(200us);
+  }
+  ASSERT_TRUE(waitStored(kRecords, 30s));
+  recorder.stop();
+  EXPECT_EQ(metric("fwd_records_dropped_total", "queue_full"), 0);
+  EXPECT_EQ(metric("fwd_records_sent_total"), kRecords);
 }
 
 TEST_F(RecorderTest, AFullRingIsCountedAsQueueFull) {
