@@ -380,7 +380,9 @@ void Recorder::run() {
       }
       spill_bytes_.Set(static_cast<double>(spill_->bytes()));
     }
-    if (got < per_round && used_ == 0) {
+    // Records drained while the push waited wait for the next round too: a push per few
+    // records would cost a gRPC stream each.
+    if (got < per_round) {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, options_.flush_interval, [&] { return stopping_; });
     }
