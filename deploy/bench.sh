@@ -17,6 +17,11 @@
 #   deploy/bench.sh --records       (a) and (b) also measure fwd-norec: fwd with --records off
 #                                   (what request records cost, paired with fwd, which sends
 #                                   a record of every request to its control plane)
+#   deploy/bench.sh --convert       (b) also measures fwd-conv: fwd under a control plane of
+#                                   its own whose upstream has --stream-mode stream, asked for
+#                                   the same 50-event answers without a stream (it assembles each
+#                                   into one chat.completion): what stream conversion costs,
+#                                   paired with fwd relaying the stream
 #   deploy/bench.sh --limits        (a) also measures fwd-lim: fwd under a control plane of its
 #                                   own whose key has a request rate, counted in memory, and
 #                                   fwd-redis: the same rate counted in a local redis-server
@@ -35,7 +40,7 @@
 # requests wrk completed. Every process it starts binds 127.0.0.1 and is stopped on exit.
 #
 # Environment: FWD_BENCH_BUILD_DIR (default build-bench), FWD_BENCH_PORT_BASE (default 18100:
-# ports BASE..BASE+23 must be free), FWD_BENCH_PORTKEY_VERSION (default 1.15.2),
+# ports BASE..BASE+32 must be free), FWD_BENCH_PORTKEY_VERSION (default 1.15.2),
 # FWD_BENCH_BASE_BUILD_DIR (a build-bench of another fwd commit, e.g. from a git worktree: (a)
 # and (b) also measure fwd-base, that commit's control plane and data plane, paired with fwd).
 set -euo pipefail
@@ -49,9 +54,10 @@ skip_portkey=0
 policies=0
 limits=0
 records=0
+convert=0
 wait_quiet_s=0
 out="$root/docs/benchmarks.md"
-usage() { sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,42p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --quick) quick=1 ;;
@@ -61,6 +67,7 @@ while (($#)); do
     --policies) policies=1 ;;
     --limits) limits=1 ;;
     --records) records=1 ;;
+    --convert) convert=1 ;;
     --wait-quiet) wait_quiet_s="${2:?--wait-quiet needs seconds}"; shift ;;
     --wait-quiet=*) wait_quiet_s="${1#--wait-quiet=}" ;;
     --out) out="${2:?--out needs a file}"; shift ;;
@@ -247,6 +254,9 @@ fwdr_admin=$((base + 26))
 redis_port=$((base + 27))
 fwdn_port=$((base + 28))      # fwd-norec: fwd with --records off
 fwdn_admin=$((base + 29))
+cpv_port=$((base + 30))       # fwd-conv: fwd whose upstream always streams (--stream-mode)
+fwdv_port=$((base + 31))
+fwdv_admin=$((base + 32))
 
 # 5,000 held streams need ~10,000 descriptors in the proxy (client + upstream side).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -255,7 +265,7 @@ if want e && (($(ulimit -n) < 2 * streams + 1000)); then
   say "open-file limit $(ulimit -n): memory test uses $streams streams"
 fi
 
-say "work dir $work; ports $base..$((base + 23)) on 127.0.0.1"
+say "work dir $work; ports $base..$((base + 32)) on 127.0.0.1"
 start upstream 0 "$fake_bin" --listen "127.0.0.1:$up_port" --name bench --threads 1
 wait_port "$up_port" upstream "$pid_upstream"
 
@@ -301,6 +311,13 @@ if ((policies)) && { want a || want b; }; then
   pctl key update bench --allow-ip 127.0.0.1/32 --deny-ip 127.0.0.2/32 >/dev/null
   pctl upstream update fake --max-tokens-cap 4096 --stop END --drop-empty-messages --strip-think \
     --answer-prefix '[fwd] ' >/dev/null
+fi
+
+if ((convert)) && want b; then
+  second_cp "$cp_bin" "$ctl_bin" cp-conv "$cpv_port"
+  conv_key="$ctl2_key"
+  FWD_ADMIN_TOKEN="$(<"$work/cp-conv/admin.token")" "$ctl_bin" --server "127.0.0.1:$cpv_port" \
+    upstream update fake --stream-mode stream >/dev/null
 fi
 
 if ((limits)) && { want a || want c; }; then
@@ -358,6 +375,10 @@ if want a || want b; then
     start_dp fwd-norec 1 "$fwdn_port" "$fwdn_admin" 1 "$dp_bin" "$cp_port" cp --records off
     wait_ready "$fwdn_admin" fwd-norec
   fi
+fi
+if ((convert)) && want b; then
+  start_dp fwd-conv 1 "$fwdv_port" "$fwdv_admin" 1 "$dp_bin" "$cpv_port" cp-conv
+  wait_ready "$fwdv_admin" fwd-conv
 fi
 if ((limits)) && { want a || want c; }; then
   start_dp fwd-lim 1 "$fwdl_port" "$fwdl_admin" 1 "$dp_bin" "$cpl_port" cp-lim
@@ -436,6 +457,13 @@ if [[ -n "${pid_fwd_redis:-}" ]]; then
   probe "http://127.0.0.1:$fwdr_port/v1/chat/completions" -H "Authorization: Bearer $redis_key" || die "fwd-redis does not answer (log: $work/fwd-redis.log)"
   # Counted in Redis, not in memory: the probe's admission left a count there.
   curl -fs "http://127.0.0.1:$fwdr_admin/metrics" | grep -q '^fwd_redis_duration_seconds_count{script="admit"} [1-9]' || die "fwd-redis did not count in Redis (log: $work/fwd-redis.log)"
+fi
+if [[ -n "${pid_fwd_conv:-}" ]]; then
+  probe "http://127.0.0.1:$fwdv_port/v1/chat/completions" -H "Authorization: Bearer $conv_key" || die "fwd-conv does not answer (log: $work/fwd-conv.log)"
+  curl -fs "http://127.0.0.1:$fwdv_port/v1/chat/completions" -H "Authorization: Bearer $conv_key" \
+    -H 'Content-Type: application/json' -H 'x-fake-chunks: 50' -d "$chat_body" \
+    | jq -e '.object == "chat.completion" and (.choices[0].message.content | length) > 100' >/dev/null \
+    || die "fwd-conv does not assemble the stream (log: $work/fwd-conv.log)"
 fi
 if [[ -n "${pid_fwd_pol:-}" ]]; then probe "http://127.0.0.1:$fwdp_port/v1/chat/completions" -H "Authorization: Bearer $pol_key" || die "fwd-pol does not answer (log: $work/fwd-pol.log)"; fi
 if [[ -n "${pid_nginx:-}" ]]; then probe "http://127.0.0.1:$nginx_port/v1/chat/completions" || die "nginx does not answer"; fi
@@ -576,6 +604,7 @@ nginx_pids() { echo "$pid_nginx $(pgrep -P "$pid_nginx" | tr '\n' ' ')"; }
 # Per target: URL base, extra headers, the pids whose CPU is the proxy's, where load runs.
 declare -A R   # results, keyed "workload:target:field"
 target_setup() {
+  t_body=""
   t_headers=()
   t_pids=()
   t_loadcpu=0
@@ -593,6 +622,9 @@ target_setup() {
       t_port=$fwdp_port; t_pids=("$pid_fwd_pol"); t_headers=(-H "Authorization: Bearer $pol_key") ;;
     fwd-norec)
       t_port=$fwdn_port; t_pids=("$pid_fwd_norec"); t_headers=(-H "Authorization: Bearer $fwd_key") ;;
+    fwd-conv)  # the same answers asked for without a stream: fwd assembles the upstream's stream
+      t_port=$fwdv_port; t_pids=("$pid_fwd_conv"); t_headers=(-H "Authorization: Bearer $conv_key")
+      t_body="$chat_body" ;;
     fwd-lim)
       t_port=$fwdl_port; t_pids=("$pid_fwd_lim"); t_headers=(-H "Authorization: Bearer $lim_key") ;;
     fwd-redis)
@@ -611,6 +643,7 @@ wrk_run() {
   shift 3
   target_setup "$target"
   local hdrs=("${t_headers[@]}" "$@")
+  body="${t_body:-$body}"
   FWD_BENCH_BODY="$body" taskset -c "$t_loadcpu" wrk -t"$t_threads" -c"$conns" -d"${warm}s" \
     -s deploy/bench/wrk.lua "${hdrs[@]}" "$t_url" >/dev/null 2>&1 || true
   wait_quiet
@@ -714,6 +747,11 @@ fwd_pairs() {
     m="$(curl -fs "http://127.0.0.1:$fwd_admin/metrics" | grep '^fwd_records_' | tr '\n' ' ')"
     emit "fwd's records so far: $m"
   fi
+  if ((convert)) && [[ -n "${R[$wl:fwd-conv:cpu_us]:-}" ]]; then
+    read -r x lo hi <<<"$(paired "$wl" fwd-conv fwd cpu_us)"
+    emit ""
+    emit "fwd-conv (the same 50-event answers asked for without a stream: fwd assembles each into one chat.completion) against fwd relaying the stream: CPU per $unit $(fmt "${R[$wl:fwd-conv:cpu_us]}" 1) vs $(fmt "${R[$wl:fwd:cpu_us]}" 1) µs (medians), paired ratio $(printf '%.2f' "$x")× (rounds $(printf '%.2f' "$lo")–$(printf '%.2f' "$hi")×)."
+  fi
   if ((limits)) && [[ -n "${R[$wl:fwd-lim:cpu_us]:-}" ]]; then
     read -r x lo hi <<<"$(paired "$wl" fwd-lim fwd cpu_us)"
     emit ""
@@ -754,7 +792,7 @@ virt_line() {
 : >"$report"
 emit "# fwd benchmarks"
 emit ""
-emit "Produced by \`deploy/bench.sh$( ((quick)) && echo ' --quick')$([[ "$only" == "a,b,c,d,e" ]] || echo " --only $only")$( ((skip_portkey)) && echo ' --skip-portkey')$([[ "$wait_quiet_s" == 0 ]] || echo " --wait-quiet $wait_quiet_s")$( ((policies)) && echo ' --policies')$( ((limits)) && echo ' --limits')$( ((records)) && echo ' --records')\` on $(date -u '+%Y-%m-%d %H:%M UTC'), fwd at \`$git_rev\`. Rerun it to refresh this page; numbers from another machine are not comparable."
+emit "Produced by \`deploy/bench.sh$( ((quick)) && echo ' --quick')$([[ "$only" == "a,b,c,d,e" ]] || echo " --only $only")$( ((skip_portkey)) && echo ' --skip-portkey')$([[ "$wait_quiet_s" == 0 ]] || echo " --wait-quiet $wait_quiet_s")$( ((policies)) && echo ' --policies')$( ((limits)) && echo ' --limits')$( ((records)) && echo ' --records')$( ((convert)) && echo ' --convert')\` on $(date -u '+%Y-%m-%d %H:%M UTC'), fwd at \`$git_rev\`. Rerun it to refresh this page; numbers from another machine are not comparable."
 emit ""
 emit "| Machine | |"
 emit "|---|---|"
@@ -809,6 +847,7 @@ stream_table() {
   [[ -z "$base_build" ]] || targets+=(fwd-base)
   ((!policies)) || targets+=(fwd-pol)
   ((!records)) || targets+=(fwd-norec)
+  ((!convert)) || targets+=(fwd-conv)
   [[ "$wl" != b || -n "$portkey_skip" || -n "$portkey_stream_skip" ]] || targets+=(portkey)
   wrk_rounds "$wl" "${targets[@]}" fwd-w2 -- "$stream_body" "$@"
   emit ""
