@@ -330,8 +330,10 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
             co_return out;
           }
           co_return unanswered(
-              Failure::k5xx, "conversion",
-              "upstream " + t.name + " answered with what fwd cannot convert: " + e->message);
+              Failure::k5xx, converter->upstreamSentError() ? "http_5xx" : "conversion",
+              converter->upstreamSentError()
+                  ? "upstream " + t.name + " returned an error in its answer: " + e->message
+                  : "upstream " + t.name + " sent an answer fwd cannot convert: " + e->message);
         }
         ctx.bytes_out = converter->out().size();
       }

@@ -1,25 +1,39 @@
 #include "dataplane/stream/convert.h"
 
+#include <simdjson.h>
+
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <tuple>
+#include <vector>
 
 #include "common/sse/sse_parser.h"
+#include "dataplane/rewrite/answer_prefix.h"
 
 namespace fwd::dataplane::stream {
 namespace {
 
-// Insertion order: the answers read as OpenAI writes them (id, object, created, model, ...).
+// Insertion order: the events read as OpenAI writes them (id, object, created, model, ...).
 using Json = nlohmann::ordered_json;
+namespace od = simdjson::ondemand;
 
+// A failure to convert: the message says what the answer was.
 proxy::ApiError upstreamError(std::string message) {
   return proxy::ApiError{502, "api_error", "upstream_error", std::move(message), ""};
+}
+
+// Whether `json` holds an error object the upstream sent.
+bool isErrorAnswer(const Json& json) {
+  auto it = json.find("error");
+  return it != json.end() && !it->is_null();
 }
 
 // An error the upstream sent in its answer ({"error": {...}} or {"error": "..."}), as the
 // client gets it: its message, type, code and param; its status when the code is one (vLLM puts
 // 400 there), 400 for an invalid_request_error, else 502.
 proxy::ApiError errorFrom(const Json& error) {
-  proxy::ApiError e = upstreamError("the upstream's answer was an error");
+  proxy::ApiError e = upstreamError("an error without a message");
   if (error.is_string()) {
     e.message = error.get<std::string>();
     return e;
@@ -60,24 +74,6 @@ void appendEvent(std::string& out, const Json& chunk) {
   out += "\n\n";
 }
 
-std::string stringOf(const Json& j, const char* name) {
-  auto it = j.find(name);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-// Appends the elements of array `from` (when it is one) to the array `to`.
-void appendArray(Json& to, const Json& from) {
-  if (!from.is_array()) {
-    return;
-  }
-  if (!to.is_array()) {
-    to = Json::array();
-  }
-  for (const auto& v : from) {
-    to.push_back(v);
-  }
-}
-
 }  // namespace
 
 std::optional<Api> convertibleApi(std::string_view api_path) {
@@ -90,7 +86,10 @@ std::optional<Api> convertibleApi(std::string_view api_path) {
   return std::nullopt;
 }
 
-// A stream's chunks, put together as they come.
+// A stream's chunks, put together as they come. Each event is read with simdjson's on-demand
+// parser in one forward pass (no tree is built); the answer is written by hand at the end, with
+// the values fwd did not change (ids, numbers, usage, logprobs) copied as the upstream wrote
+// them.
 struct AnswerConverter::Assembly {
   struct ToolCall {
     std::string id;
@@ -108,8 +107,25 @@ struct AnswerConverter::Assembly {
     bool has_reasoning = false;
     std::map<std::int64_t, ToolCall> tool_calls;  // by their index
     std::optional<ToolCall> function_call;        // the deprecated single call
-    Json finish_reason;                           // null until a chunk sets it
-    Json logprobs;                                // null, or what the chunks carried, joined
+    std::string finish_reason;                    // as the upstream wrote it; empty: null
+    // logprobs arrays by name (content, refusal; tokens, token_logprobs, top_logprobs,
+    // text_offset), their elements joined as the upstream wrote them.
+    std::vector<std::pair<std::string, std::string>> logprobs;
+    bool has_logprobs = false;
+  };
+  // One choice of one chunk, read before the choice it belongs to is known (its index may come
+  // after its delta).
+  struct Piece {
+    std::int64_t index = 0;
+    std::optional<std::string> role, content, refusal, reasoning, text, finish_reason;
+    struct Call {
+      std::optional<std::int64_t> index;
+      std::string id, type, name, arguments;
+    };
+    std::vector<Call> calls;
+    std::optional<Call> function_call;
+    std::vector<std::pair<std::string, std::string>> logprobs;
+    bool has_logprobs = false;
   };
 
   explicit Assembly(Api a) : api(a), events([this](const common::sse::Event& e) { onEvent(e); }) {}
@@ -118,186 +134,479 @@ struct AnswerConverter::Assembly {
     if (error || e.data == "[DONE]") {
       return;
     }
-    Json chunk = Json::parse(e.data, nullptr, false);
-    if (chunk.is_discarded() || !chunk.is_object()) {
-      error = upstreamError("the upstream sent a stream event that is not a JSON object");
-      return;
-    }
-    if (auto it = chunk.find("error"); it != chunk.end() && !it->is_null()) {
-      error = errorFrom(*it);
+    padded.assign(e.data);
+    padded.reserve(padded.size() + simdjson::SIMDJSON_PADDING);
+    od::document doc;
+    od::object chunk;
+    if (parser().iterate(padded.data(), padded.size(), padded.capacity()).get(doc) ||
+        doc.get_object().get(chunk) || !readChunk(chunk)) {
+      if (!error) {
+        error = upstreamError("a stream event is not a JSON object");
+      }
       return;
     }
     ++chunks;
-    for (const char* name : {"id", "created", "model", "system_fingerprint", "service_tier"}) {
-      auto it = chunk.find(name);
-      if (it != chunk.end() && !it->is_null() && !meta.contains(name)) {
-        meta[name] = *it;
-      }
+  }
+
+  static od::parser& parser() {
+    static thread_local od::parser p;  // worker thread: one parse at a time
+    return p;
+  }
+
+  // Copies a string value (unescaped) into `to`, counting it against what a conversion holds.
+  bool take(od::value v, std::string& to) {
+    std::string_view s;
+    if (v.get_string().get(s)) {
+      return false;
     }
-    if (auto it = chunk.find("usage"); it != chunk.end() && it->is_object()) {
-      usage = *it;
+    held += s.size();
+    to.append(s);
+    return true;
+  }
+
+  static bool isNull(od::value& v) {
+    od::json_type t;
+    return !v.type().get(t) && t == od::json_type::null;
+  }
+
+  // A value's JSON text as the upstream wrote it (a string with its quotes, a number, an object or
+  // array whole).
+  static bool raw(od::value v, std::string& out) {
+    od::json_type t;
+    if (v.type().get(t)) {
+      return false;
     }
-    auto list = chunk.find("choices");
-    if (list == chunk.end() || !list->is_array()) {
-      return;
+    std::string_view text;
+    if (t == od::json_type::object) {
+      od::object o;
+      if (v.get_object().get(o) || o.raw_json().get(text)) {
+        return false;
+      }
+    } else if (t == od::json_type::array) {
+      od::array a;
+      if (v.get_array().get(a) || a.raw_json().get(text)) {
+        return false;
+      }
+    } else {
+      text = v.raw_json_token();
     }
-    for (const auto& c : *list) {
-      if (!c.is_object()) {
-        continue;
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\n' || text.back() == '\r' ||
+                             text.back() == '\t')) {
+      text.remove_suffix(1);
+    }
+    out.assign(text);
+    return true;
+  }
+
+  bool readChunk(od::object& chunk) {
+    for (auto field : chunk) {
+      std::string_view key;
+      od::value v;
+      if (field.unescaped_key().get(key) || field.value().get(v)) {
+        return false;
       }
-      auto index = c.find("index");
-      Choice& choice =
-          choices[index != c.end() && index->is_number_integer() ? index->get<std::int64_t>() : 0];
-      if (auto f = c.find("finish_reason"); f != c.end() && !f->is_null()) {
-        choice.finish_reason = *f;
-      }
-      if (auto lp = c.find("logprobs"); lp != c.end() && lp->is_object()) {
-        if (!choice.logprobs.is_object()) {
-          choice.logprobs = Json::object();
+      if (key == "error") {
+        if (!isNull(v)) {
+          error = readError(v);
+          upstream_error = true;
+          return true;
         }
-        // chat: content and refusal token lists; text completions: parallel arrays.
-        for (const char* name :
-             {"content", "refusal", "tokens", "token_logprobs", "top_logprobs", "text_offset"}) {
-          if (auto part = lp->find(name); part != lp->end() && part->is_array()) {
-            appendArray(choice.logprobs[name], *part);
+      } else if (key == "id" || key == "created" || key == "model" || key == "system_fingerprint" ||
+                 key == "service_tier") {
+        std::string& slot = meta[std::string(key)];
+        if (slot.empty() && !isNull(v)) {
+          od::json_type t;
+          if (!v.type().get(t) && t != od::json_type::object && t != od::json_type::array &&
+              !raw(v, slot)) {
+            return false;
           }
         }
-      }
-      if (api == Api::kCompletions) {
-        if (auto t = c.find("text"); t != c.end() && t->is_string()) {
-          add(choice.content, *t);
-          choice.has_content = true;
+      } else if (key == "usage") {
+        od::json_type t;
+        if (!v.type().get(t) && t == od::json_type::object && !raw(v, usage)) {
+          return false;
         }
-        continue;
-      }
-      auto delta = c.find("delta");
-      if (delta == c.end() || !delta->is_object()) {
-        continue;
-      }
-      if (std::string role = stringOf(*delta, "role"); !role.empty()) {
-        choice.role = std::move(role);
-      }
-      if (auto t = delta->find("content"); t != delta->end() && t->is_string()) {
-        add(choice.content, *t);
-        choice.has_content = true;
-      }
-      if (auto t = delta->find("refusal"); t != delta->end() && t->is_string()) {
-        add(choice.refusal, *t);
-        choice.has_refusal = true;
-      }
-      if (auto t = delta->find("reasoning_content"); t != delta->end() && t->is_string()) {
-        add(choice.reasoning, *t);
-        choice.has_reasoning = true;
-      }
-      if (auto calls = delta->find("tool_calls"); calls != delta->end() && calls->is_array()) {
-        for (const auto& call : *calls) {
-          if (!call.is_object()) {
+      } else if (key == "choices") {
+        od::array list;
+        if (v.get_array().get(list)) {
+          continue;  // not an array: nothing to take
+        }
+        for (auto element : list) {
+          od::object c;
+          if (element.get_object().get(c)) {
             continue;
           }
-          auto i = call.find("index");
-          std::int64_t at = i != call.end() && i->is_number_integer()
-                                ? i->get<std::int64_t>()
-                                : static_cast<std::int64_t>(choice.tool_calls.size());
-          addCall(choice.tool_calls[at], call);
+          Piece piece;
+          if (!readChoice(c, piece)) {
+            return false;
+          }
+          apply(piece);
         }
       }
-      if (auto call = delta->find("function_call"); call != delta->end() && call->is_object()) {
-        if (!choice.function_call) {
-          choice.function_call.emplace();
+    }
+    return true;
+  }
+
+  bool readChoice(od::object& c, Piece& p) {
+    for (auto field : c) {
+      std::string_view key;
+      od::value v;
+      if (field.unescaped_key().get(key) || field.value().get(v)) {
+        return false;
+      }
+      if (key == "index") {
+        std::int64_t i = 0;
+        if (!v.get_int64().get(i)) {
+          p.index = i;
         }
-        addCall(*choice.function_call, Json{{"function", *call}});
+      } else if (key == "finish_reason") {
+        if (!isNull(v)) {
+          p.finish_reason.emplace();
+          if (!raw(v, *p.finish_reason)) {
+            return false;
+          }
+        }
+      } else if (key == "logprobs") {
+        od::object lp;
+        if (v.get_object().get(lp)) {
+          continue;  // null
+        }
+        p.has_logprobs = true;
+        for (auto part : lp) {
+          std::string_view name;
+          od::value pv;
+          if (part.unescaped_key().get(name) || part.value().get(pv)) {
+            return false;
+          }
+          od::array elements;
+          std::string_view text;
+          if (pv.get_array().get(elements) || elements.raw_json().get(text)) {
+            continue;
+          }
+          p.logprobs.emplace_back(std::string(name), std::string(text));
+        }
+      } else if (key == "text" && api == Api::kCompletions) {
+        p.text.emplace();
+        if (!take(v, *p.text)) {
+          p.text.reset();
+        }
+      } else if (key == "delta" && api == Api::kChat) {
+        od::object delta;
+        if (!v.get_object().get(delta) && !readDelta(delta, p)) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  bool readDelta(od::object& delta, Piece& p) {
+    for (auto field : delta) {
+      std::string_view key;
+      od::value v;
+      if (field.unescaped_key().get(key) || field.value().get(v)) {
+        return false;
+      }
+      std::optional<std::string>* text = key == "role"                ? &p.role
+                                         : key == "content"           ? &p.content
+                                         : key == "refusal"           ? &p.refusal
+                                         : key == "reasoning_content" ? &p.reasoning
+                                                                      : nullptr;
+      if (text != nullptr) {
+        text->emplace();
+        if (!take(v, **text)) {
+          text->reset();  // null
+        }
+      } else if (key == "tool_calls") {
+        od::array calls;
+        if (v.get_array().get(calls)) {
+          continue;
+        }
+        for (auto element : calls) {
+          od::object call;
+          if (element.get_object().get(call)) {
+            continue;
+          }
+          p.calls.emplace_back();
+          if (!readCall(call, p.calls.back())) {
+            return false;
+          }
+        }
+      } else if (key == "function_call") {
+        od::object call;
+        if (!v.get_object().get(call)) {
+          p.function_call.emplace();
+          if (!readFunction(call, *p.function_call)) {
+            return false;
+          }
+        }
+      }
+    }
+    return true;
+  }
+
+  // A tool call's delta: its index, id and type come once, its name and arguments in pieces.
+  bool readCall(od::object& call, Piece::Call& out) {
+    for (auto field : call) {
+      std::string_view key;
+      od::value v;
+      if (field.unescaped_key().get(key) || field.value().get(v)) {
+        return false;
+      }
+      if (key == "index") {
+        std::int64_t i = 0;
+        if (!v.get_int64().get(i)) {
+          out.index = i;
+        }
+      } else if (key == "id") {
+        take(v, out.id);
+      } else if (key == "type") {
+        take(v, out.type);
+      } else if (key == "function") {
+        od::object f;
+        if (!v.get_object().get(f) && !readFunction(f, out)) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  bool readFunction(od::object& f, Piece::Call& out) {
+    for (auto field : f) {
+      std::string_view key;
+      od::value v;
+      if (field.unescaped_key().get(key) || field.value().get(v)) {
+        return false;
+      }
+      if (key == "name") {
+        take(v, out.name);
+      } else if (key == "arguments") {
+        take(v, out.arguments);
+      }
+    }
+    return true;
+  }
+
+  static void addCall(ToolCall& to, Piece::Call& from) {
+    if (!from.id.empty()) {
+      to.id = std::move(from.id);
+    }
+    if (!from.type.empty()) {
+      to.type = std::move(from.type);
+    }
+    to.name += from.name;
+    to.arguments += from.arguments;
+  }
+
+  void apply(Piece& p) {
+    Choice& c = choices[p.index];
+    if (p.role && !p.role->empty()) {
+      c.role = std::move(*p.role);
+    }
+    for (auto [from, to, has] : {std::tuple{&p.content, &c.content, &c.has_content},
+                                 std::tuple{&p.text, &c.content, &c.has_content},
+                                 std::tuple{&p.refusal, &c.refusal, &c.has_refusal},
+                                 std::tuple{&p.reasoning, &c.reasoning, &c.has_reasoning}}) {
+      if (*from) {
+        *to += **from;
+        *has = true;
+      }
+    }
+    for (Piece::Call& call : p.calls) {
+      std::int64_t at = call.index.value_or(static_cast<std::int64_t>(c.tool_calls.size()));
+      addCall(c.tool_calls[at], call);
+    }
+    if (p.function_call) {
+      if (!c.function_call) {
+        c.function_call.emplace();
+      }
+      addCall(*c.function_call, *p.function_call);
+    }
+    if (p.finish_reason) {
+      c.finish_reason = std::move(*p.finish_reason);
+    }
+    if (p.has_logprobs) {
+      c.has_logprobs = true;
+      for (auto& [name, text] : p.logprobs) {
+        // "[a,b]": the elements, joined to what came before.
+        std::string_view inner = std::string_view(text).substr(1, text.size() - 2);
+        auto it = std::find_if(c.logprobs.begin(), c.logprobs.end(),
+                               [&](const auto& e) { return e.first == name; });
+        if (it == c.logprobs.end()) {
+          c.logprobs.emplace_back(name, std::string(inner));
+        } else if (!inner.empty() && inner.find_first_not_of(" \t\r\n") != std::string_view::npos) {
+          if (it->second.find_first_not_of(" \t\r\n") != std::string::npos) {
+            it->second += ',';
+          }
+          it->second += inner;
+        }
       }
     }
   }
 
-  // Text of the answer: counted against what a conversion may hold.
-  void add(std::string& to, const Json& piece) {
-    const std::string& text = piece.get_ref<const std::string&>();
-    held += text.size();
-    to += text;
-  }
-
-  // A tool call's delta: its id and type come once, its name and arguments in pieces.
-  void addCall(ToolCall& to, const Json& delta) {
-    if (std::string id = stringOf(delta, "id"); !id.empty()) {
-      to.id = std::move(id);
+  // The upstream's error ({"message","type","code","param"} or a string), as the client gets it:
+  // its status is the code when that is one (vLLM puts 400 there), 400 for an
+  // invalid_request_error, else 502.
+  static proxy::ApiError readError(od::value v) {
+    proxy::ApiError e = upstreamError("an error without a message");
+    std::string_view s;
+    if (!v.get_string().get(s)) {
+      e.message.assign(s);
+      return e;
     }
-    if (std::string type = stringOf(delta, "type"); !type.empty()) {
-      to.type = std::move(type);
+    od::object o;
+    if (v.get_object().get(o)) {
+      return e;
     }
-    if (auto f = delta.find("function"); f != delta.end() && f->is_object()) {
-      for (auto [field, to_field] : {std::pair{"name", &to.name}, {"arguments", &to.arguments}}) {
-        if (auto v = f->find(field); v != f->end() && v->is_string()) {
-          add(*to_field, *v);
+    for (auto field : o) {
+      std::string_view key;
+      od::value fv;
+      if (field.unescaped_key().get(key) || field.value().get(fv)) {
+        break;
+      }
+      if (key == "message" && !fv.get_string().get(s) && !s.empty()) {
+        e.message.assign(s);
+      } else if (key == "type" && !fv.get_string().get(s) && !s.empty()) {
+        e.type.assign(s);
+      } else if (key == "param" && !fv.get_string().get(s)) {
+        e.param.assign(s);
+      } else if (key == "code") {
+        std::int64_t code = 0;
+        if (!fv.get_string().get(s)) {
+          e.code.assign(s);
+        } else if (!fv.get_int64().get(code) && code >= 400 && code <= 599) {
+          e.status = static_cast<int>(code);
         }
       }
     }
+    if (e.status == 502 && e.type == "invalid_request_error") {
+      e.status = 400;
+    }
+    return e;
   }
 
-  Json answer() const {
-    Json a = Json::object();
-    a["id"] = meta.value("id", Json(""));
-    a["object"] = api == Api::kChat ? "chat.completion" : "text_completion";
-    a["created"] = meta.value("created", Json(0));
-    a["model"] = meta.value("model", Json(""));
-    Json list = Json::array();
+  std::string answer() const {
+    auto metaOr = [&](const char* name, std::string_view fallback) -> std::string_view {
+      auto it = meta.find(name);
+      return it != meta.end() && !it->second.empty() ? std::string_view(it->second) : fallback;
+    };
+    auto string = [](std::string& out, std::string_view text) {
+      out += '"';
+      out += rewrite::escapeForJson(text);
+      out += '"';
+    };
+    std::string out = "{\"id\":";
+    out += metaOr("id", "\"\"");
+    out += api == Api::kChat ? ",\"object\":\"chat.completion\",\"created\":"
+                             : ",\"object\":\"text_completion\",\"created\":";
+    out += metaOr("created", "0");
+    out += ",\"model\":";
+    out += metaOr("model", "\"\"");
+    out += ",\"choices\":[";
+    bool first = true;
     for (const auto& [index, c] : choices) {
-      Json choice = Json::object();
-      choice["index"] = index;
+      out += first ? "{\"index\":" : ",{\"index\":";
+      first = false;
+      out += std::to_string(index);
       if (api == Api::kCompletions) {
-        choice["text"] = c.content;
-        choice["logprobs"] = c.logprobs;
-        choice["finish_reason"] = c.finish_reason;
-        list.push_back(std::move(choice));
-        continue;
-      }
-      Json message = Json::object();
-      message["role"] = c.role.empty() ? "assistant" : c.role;
-      // A message that only calls tools has null content, as OpenAI's answers do.
-      bool calls = !c.tool_calls.empty() || c.function_call;
-      message["content"] = c.content.empty() && calls ? Json() : Json(c.content);
-      message["refusal"] = c.has_refusal ? Json(c.refusal) : Json();
-      if (c.has_reasoning) {
-        message["reasoning_content"] = c.reasoning;
-      }
-      if (!c.tool_calls.empty()) {
-        Json calls = Json::array();
-        for (const auto& [i, call] : c.tool_calls) {
-          calls.push_back(Json{{"id", call.id},
-                               {"type", call.type.empty() ? "function" : call.type},
-                               {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+        out += ",\"text\":";
+        string(out, c.content);
+      } else {
+        out += ",\"message\":{\"role\":";
+        string(out, c.role.empty() ? std::string_view("assistant") : std::string_view(c.role));
+        out += ",\"content\":";
+        // A message that only calls tools has null content, as OpenAI's answers do.
+        bool calls = !c.tool_calls.empty() || c.function_call;
+        if (c.content.empty() && calls) {
+          out += "null";
+        } else {
+          string(out, c.content);
         }
-        message["tool_calls"] = std::move(calls);
+        out += ",\"refusal\":";
+        if (c.has_refusal) {
+          string(out, c.refusal);
+        } else {
+          out += "null";
+        }
+        if (c.has_reasoning) {
+          out += ",\"reasoning_content\":";
+          string(out, c.reasoning);
+        }
+        if (!c.tool_calls.empty()) {
+          out += ",\"tool_calls\":[";
+          bool first_call = true;
+          for (const auto& [i, call] : c.tool_calls) {
+            out += first_call ? "{\"id\":" : ",{\"id\":";
+            first_call = false;
+            string(out, call.id);
+            out += ",\"type\":";
+            string(out,
+                   call.type.empty() ? std::string_view("function") : std::string_view(call.type));
+            out += ",\"function\":{\"name\":";
+            string(out, call.name);
+            out += ",\"arguments\":";
+            string(out, call.arguments);
+            out += "}}";
+          }
+          out += ']';
+        }
+        if (c.function_call) {
+          out += ",\"function_call\":{\"name\":";
+          string(out, c.function_call->name);
+          out += ",\"arguments\":";
+          string(out, c.function_call->arguments);
+          out += '}';
+        }
+        out += '}';
       }
-      if (c.function_call) {
-        message["function_call"] = {{"name", c.function_call->name},
-                                    {"arguments", c.function_call->arguments}};
+      out += ",\"logprobs\":";
+      if (c.has_logprobs) {
+        out += '{';
+        bool first_part = true;
+        for (const auto& [name, elements] : c.logprobs) {
+          out += first_part ? "" : ",";
+          first_part = false;
+          string(out, name);
+          out += ":[";
+          out += elements;
+          out += ']';
+        }
+        out += '}';
+      } else {
+        out += "null";
       }
-      choice["message"] = std::move(message);
-      choice["logprobs"] = c.logprobs;
-      choice["finish_reason"] = c.finish_reason;
-      list.push_back(std::move(choice));
+      out += ",\"finish_reason\":";
+      out += c.finish_reason.empty() ? std::string_view("null") : std::string_view(c.finish_reason);
+      out += '}';
     }
-    a["choices"] = std::move(list);
-    if (!usage.is_null()) {
-      a["usage"] = usage;
+    out += ']';
+    if (!usage.empty()) {
+      out += ",\"usage\":";
+      out += usage;
     }
     for (const char* name : {"system_fingerprint", "service_tier"}) {
-      if (meta.contains(name)) {
-        a[name] = meta[name];
+      if (std::string_view v = metaOr(name, ""); !v.empty()) {
+        out += ",\"";
+        out += name;
+        out += "\":";
+        out += v;
       }
     }
-    return a;
+    out += '}';
+    return out;
   }
 
   Api api;
   common::sse::SseParser events;
-  Json meta = Json::object();
+  std::string padded;  // the event at hand, with room for simdjson's padding
+  std::map<std::string, std::string, std::less<>> meta;  // id, created, model, ...: as written
   std::map<std::int64_t, Choice> choices;
-  Json usage;
+  std::string usage;  // the usage object as written; empty: none
   size_t chunks = 0;
   size_t held = 0;  // bytes of text assembled
   std::optional<proxy::ApiError> error;
+  bool upstream_error = false;  // `error` is one the upstream sent
 };
 
 AnswerConverter::AnswerConverter(Direction direction, Api api, bool include_usage)
@@ -330,21 +639,24 @@ void AnswerConverter::feed(std::string_view payload) {
 
 std::optional<proxy::ApiError> AnswerConverter::finish() {
   if (too_big_) {
-    return upstreamError("the upstream's answer is too large to convert (over " +
-                         std::to_string(kMaxConvertedAnswer >> 20) + " MiB)");
+    return upstreamError("the answer is over " + std::to_string(kMaxConvertedAnswer >> 20) +
+                         " MiB of text");
   }
   if (direction_ == Direction::kJsonToStream) {
-    return eventsFromJson(api_, held_, include_usage_, out_);
+    std::optional<proxy::ApiError> e = eventsFromJson(api_, held_, include_usage_, out_);
+    upstream_error_ = e && isErrorAnswer(Json::parse(held_, nullptr, false));
+    return e;
   }
   // A stream that ends in the middle of an event: the event's bytes never end with a blank
   // line, so it is not seen; what came before is the answer.
   if (assembly_->error) {
+    upstream_error_ = assembly_->upstream_error;
     return assembly_->error;
   }
   if (assembly_->chunks == 0) {
-    return upstreamError("the upstream's stream ended without an answer");
+    return upstreamError("the stream ended without an answer");
   }
-  out_ = assembly_->answer().dump(-1, ' ', false, Json::error_handler_t::replace);
+  out_ = assembly_->answer();
   return std::nullopt;
 }
 
@@ -352,14 +664,14 @@ std::optional<proxy::ApiError> eventsFromJson(Api api, std::string_view json, bo
                                               std::string& out) {
   Json a = Json::parse(json, nullptr, false);
   if (a.is_discarded() || !a.is_object()) {
-    return upstreamError("the upstream's answer is not a JSON object");
+    return upstreamError("the answer is not a JSON object");
   }
-  if (auto it = a.find("error"); it != a.end() && !it->is_null()) {
-    return errorFrom(*it);
+  if (isErrorAnswer(a)) {
+    return errorFrom(a["error"]);
   }
   auto list = a.find("choices");
   if (list == a.end() || !list->is_array()) {
-    return upstreamError("the upstream's answer has no choices");
+    return upstreamError("the answer has no choices");
   }
   // Every chunk starts as OpenAI's do; with include_usage each carries "usage": null but the
   // last, which carries the usage and no choice.

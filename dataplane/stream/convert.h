@@ -53,6 +53,9 @@ class AnswerConverter {
   /// why it cannot be converted (an event or body that is not JSON, nothing at all, too much).
   /// The error's message names no upstream: the caller adds it.
   std::optional<proxy::ApiError> finish();
+  /// The error finish() returned is one the upstream put in its answer (not a failure to
+  /// convert).
+  bool upstreamSentError() const { return upstream_error_; }
   /// What goes to the client; the caller clears it once written.
   std::string& out() { return out_; }
 
@@ -65,6 +68,7 @@ class AnswerConverter {
   std::string held_;                    // kJsonToStream: the JSON answer so far
   std::unique_ptr<Assembly> assembly_;  // kStreamToJson
   bool too_big_ = false;
+  bool upstream_error_ = false;
   std::string out_;
 };
 

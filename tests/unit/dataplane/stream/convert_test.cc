@@ -52,10 +52,14 @@ Json assemble(const std::string& stream, size_t piece = 1 << 20, Api api = Api::
   return Json::parse(c.out());
 }
 
-std::optional<proxy::ApiError> assembleError(const std::string& stream) {
+// The error `stream` assembles to; `from_upstream`: whether the upstream sent it.
+std::optional<proxy::ApiError> assembleError(const std::string& stream,
+                                             bool from_upstream = false) {
   AnswerConverter c(Direction::kStreamToJson, Api::kChat, false);
   c.feed(stream);
-  return c.finish();
+  std::optional<proxy::ApiError> e = c.finish();
+  EXPECT_EQ(c.upstreamSentError(), from_upstream) << stream;
+  return e;
 }
 
 // The chunks of the events in `stream`, in order, and whether it ended with [DONE].
@@ -208,11 +212,12 @@ TEST(ConvertTest, ATextCompletionStreamBecomesOneTextCompletion) {
 TEST(ConvertTest, AStreamThatCarriesAnErrorIsThatError) {
   std::optional<proxy::ApiError> e =
       assembleError(event(chunk(delta({{"role", "assistant"}}))) +
-                    event({{"error",
-                            {{"message", "This model's maximum context length is 8192 tokens"},
-                             {"type", "invalid_request_error"},
-                             {"param", "messages"},
-                             {"code", "context_length_exceeded"}}}}));
+                        event({{"error",
+                                {{"message", "This model's maximum context length is 8192 tokens"},
+                                 {"type", "invalid_request_error"},
+                                 {"param", "messages"},
+                                 {"code", "context_length_exceeded"}}}}),
+                    true);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->status, 400);
   EXPECT_EQ(e->type, "invalid_request_error");
@@ -220,10 +225,10 @@ TEST(ConvertTest, AStreamThatCarriesAnErrorIsThatError) {
   EXPECT_EQ(e->param, "messages");
   EXPECT_EQ(e->message, "This model's maximum context length is 8192 tokens");
   // vLLM puts the HTTP status in "code".
-  e = assembleError(event({{"error", {{"message", "overloaded"}, {"code", 503}}}}));
+  e = assembleError(event({{"error", {{"message", "overloaded"}, {"code", 503}}}}), true);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->status, 503);
-  e = assembleError(event({{"error", "boom"}}));
+  e = assembleError(event({{"error", "boom"}}), true);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->status, 502);
   EXPECT_EQ(e->message, "boom");
@@ -343,6 +348,19 @@ TEST(ConvertTest, ATextCompletionBecomesTextCompletionEvents) {
   EXPECT_EQ(assemble(events, 2, Api::kCompletions)["choices"][0]["text"], "abc");
 }
 
+TEST(ConvertTest, AJsonErrorBodyIsTheUpstreamsError) {
+  AnswerConverter c(Direction::kJsonToStream, Api::kChat, false);
+  c.feed(R"({"error":{"message":"slow down","code":429}})");
+  std::optional<proxy::ApiError> e = c.finish();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->status, 429);
+  EXPECT_TRUE(c.upstreamSentError());
+  AnswerConverter broken(Direction::kJsonToStream, Api::kChat, false);
+  broken.feed("{");
+  ASSERT_TRUE(broken.finish());
+  EXPECT_FALSE(broken.upstreamSentError());
+}
+
 TEST(ConvertTest, AJsonAnswerThatIsNoAnswerIsAnError) {
   std::string events;
   std::optional<proxy::ApiError> e = eventsFromJson(Api::kChat, "{\"choices\":", false, events);
@@ -368,7 +386,8 @@ TEST(ConvertTest, AnAnswerTooLargeToHoldIsAnError) {
   std::optional<proxy::ApiError> e = c.finish();
   ASSERT_TRUE(e);
   EXPECT_EQ(e->status, 502);
-  EXPECT_NE(e->message.find("too large"), std::string::npos);
+  EXPECT_NE(e->message.find("over 8 MiB of text"), std::string::npos);
+  EXPECT_FALSE(c.upstreamSentError());
   EXPECT_TRUE(c.out().empty());
 }
 
