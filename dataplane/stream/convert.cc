@@ -278,12 +278,15 @@ struct AnswerConverter::Assembly {
           if (part.unescaped_key().get(name) || part.value().get(pv)) {
             return false;
           }
-          od::array elements;
-          std::string_view text;
-          if (pv.get_array().get(elements) || elements.raw_json().get(text)) {
+          od::json_type t;
+          if (pv.type().get(t) || t != od::json_type::array) {
             continue;
           }
-          p.logprobs.emplace_back(std::string(name), std::string(text));
+          std::string text;  // "[...]", as written
+          if (!raw(pv, text)) {
+            return false;
+          }
+          p.logprobs.emplace_back(std::string(name), std::move(text));
         }
       } else if (key == "text" && api == Api::kCompletions) {
         p.text.emplace();

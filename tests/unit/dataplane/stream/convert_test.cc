@@ -188,6 +188,23 @@ TEST(ConvertTest, SeveralChoicesLogprobsRefusalAndReasoningAreKeptApart) {
   EXPECT_EQ(second["finish_reason"], "stop");
 }
 
+TEST(ConvertTest, UpstreamsWhitespaceAndEscapesSurviveTheAssembly) {
+  // Values copied as written (ids, logprobs arrays) keep their meaning whatever the spacing;
+  // escaped text is unescaped and escaped again.
+  std::string stream =
+      "data: { \"id\" : \"c\\u0041\" , \"choices\" : [ { \"index\" : 0 , \"delta\" : "
+      "{ \"content\" : \"a\\\"b\\n\" } , \"logprobs\" : { \"content\" : [ 1 , 2 ] } "
+      "} ] }\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":{\"content\":[ ]},"
+      "\"finish_reason\" : \"stop\" }]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":{\"content\":[3]}}]}\n\n";
+  Json a = assemble(stream);
+  EXPECT_EQ(a["id"], "cA");
+  EXPECT_EQ(a["choices"][0]["message"]["content"], "a\"b\n");
+  EXPECT_EQ(a["choices"][0]["logprobs"]["content"], Json({1, 2, 3}));
+  EXPECT_EQ(a["choices"][0]["finish_reason"], "stop");
+}
+
 TEST(ConvertTest, ATextCompletionStreamBecomesOneTextCompletion) {
   auto piece = [](const char* text, Json finish) {
     return event(
