@@ -198,62 +198,79 @@ struct AnswerConverter::Assembly {
     return true;
   }
 
-  bool readChunk(od::object& chunk) {
-    for (auto field : chunk) {
+  // Calls fn(key, value) for each field of `o`, in order; false when the JSON is malformed or
+  // fn returns false.
+  template <typename Fn>
+  static bool eachField(od::object& o, Fn&& fn) {
+    for (auto field : o) {
       std::string_view key;
       od::value v;
-      if (field.unescaped_key().get(key) || field.value().get(v)) {
+      if (field.unescaped_key().get(key) || field.value().get(v) || !fn(key, v)) {
         return false;
-      }
-      if (key == "error") {
-        if (!isNull(v)) {
-          error = readError(v);
-          upstream_error = true;
-          return true;
-        }
-      } else if (key == "id" || key == "created" || key == "model" || key == "system_fingerprint" ||
-                 key == "service_tier") {
-        std::string& slot = meta[std::string(key)];
-        if (slot.empty() && !isNull(v)) {
-          od::json_type t;
-          if (!v.type().get(t) && t != od::json_type::object && t != od::json_type::array &&
-              !raw(v, slot)) {
-            return false;
-          }
-        }
-      } else if (key == "usage") {
-        od::json_type t;
-        if (!v.type().get(t) && t == od::json_type::object && !raw(v, usage)) {
-          return false;
-        }
-      } else if (key == "choices") {
-        od::array list;
-        if (v.get_array().get(list)) {
-          continue;  // not an array: nothing to take
-        }
-        for (auto element : list) {
-          od::object c;
-          if (element.get_object().get(c)) {
-            continue;
-          }
-          Piece piece;
-          if (!readChoice(c, piece)) {
-            return false;
-          }
-          apply(piece);
-        }
       }
     }
     return true;
   }
 
-  bool readChoice(od::object& c, Piece& p) {
-    for (auto field : c) {
-      std::string_view key;
-      od::value v;
-      if (field.unescaped_key().get(key) || field.value().get(v)) {
+  // Calls fn(object) for each element of `v` that is an object; false when the JSON is
+  // malformed or fn returns false. A value that is no array has no elements.
+  template <typename Fn>
+  static bool eachObject(od::value& v, Fn&& fn) {
+    od::array list;
+    if (v.get_array().get(list)) {
+      return true;
+    }
+    for (auto element : list) {
+      od::object o;
+      if (!element.get_object().get(o) && !fn(o)) {
         return false;
       }
+    }
+    return true;
+  }
+
+  bool readChunk(od::object& chunk) {
+    bool stop = false;  // the upstream's error: the rest does not matter
+    return eachField(chunk, [&](std::string_view key, od::value& v) {
+      if (stop) {
+        return true;
+      }
+      if (key == "error") {
+        if (!isNull(v)) {
+          error = readError(v);
+          upstream_error = true;
+          stop = true;
+        }
+      } else if (key == "id" || key == "created" || key == "model" || key == "system_fingerprint" ||
+                 key == "service_tier") {
+        std::string& slot = meta[std::string(key)];
+        od::json_type t;
+        if (slot.empty() && !v.type().get(t) && t != od::json_type::null &&
+            t != od::json_type::object && t != od::json_type::array) {
+          return raw(v, slot);
+        }
+      } else if (key == "usage") {
+        od::json_type t;
+        if (!v.type().get(t) && t == od::json_type::object) {
+          return raw(v, usage);
+        }
+      } else if (key == "choices") {
+        return eachObject(v, [&](od::object& c) {
+          Piece piece;
+          if (!readChoice(c, piece)) {
+            return false;
+          }
+          apply(piece);
+          return true;
+        });
+      }
+      return true;
+    });
+  }
+
+  bool readChoice(od::object& c, Piece& p) {
+    return eachField(c, [&](std::string_view key, od::value& v) {
+      od::json_type t;
       if (key == "index") {
         std::int64_t i = 0;
         if (!v.get_int64().get(i)) {
@@ -262,32 +279,25 @@ struct AnswerConverter::Assembly {
       } else if (key == "finish_reason") {
         if (!isNull(v)) {
           p.finish_reason.emplace();
-          if (!raw(v, *p.finish_reason)) {
-            return false;
-          }
+          return raw(v, *p.finish_reason);
         }
       } else if (key == "logprobs") {
         od::object lp;
         if (v.get_object().get(lp)) {
-          continue;  // null
+          return true;  // null
         }
         p.has_logprobs = true;
-        for (auto part : lp) {
-          std::string_view name;
-          od::value pv;
-          if (part.unescaped_key().get(name) || part.value().get(pv)) {
-            return false;
-          }
-          od::json_type t;
-          if (pv.type().get(t) || t != od::json_type::array) {
-            continue;
+        return eachField(lp, [&](std::string_view name, od::value& part) {
+          if (part.type().get(t) || t != od::json_type::array) {
+            return true;
           }
           std::string text;  // "[...]", as written
-          if (!raw(pv, text)) {
+          if (!raw(part, text)) {
             return false;
           }
           p.logprobs.emplace_back(std::string(name), std::move(text));
-        }
+          return true;
+        });
       } else if (key == "text" && api == Api::kCompletions) {
         p.text.emplace();
         if (!take(v, *p.text)) {
@@ -295,21 +305,16 @@ struct AnswerConverter::Assembly {
         }
       } else if (key == "delta" && api == Api::kChat) {
         od::object delta;
-        if (!v.get_object().get(delta) && !readDelta(delta, p)) {
-          return false;
+        if (!v.get_object().get(delta)) {
+          return readDelta(delta, p);
         }
       }
-    }
-    return true;
+      return true;
+    });
   }
 
   bool readDelta(od::object& delta, Piece& p) {
-    for (auto field : delta) {
-      std::string_view key;
-      od::value v;
-      if (field.unescaped_key().get(key) || field.value().get(v)) {
-        return false;
-      }
+    return eachField(delta, [&](std::string_view key, od::value& v) {
       std::optional<std::string>* text = key == "role"                ? &p.role
                                          : key == "content"           ? &p.content
                                          : key == "refusal"           ? &p.refusal
@@ -321,41 +326,25 @@ struct AnswerConverter::Assembly {
           text->reset();  // null
         }
       } else if (key == "tool_calls") {
-        od::array calls;
-        if (v.get_array().get(calls)) {
-          continue;
-        }
-        for (auto element : calls) {
-          od::object call;
-          if (element.get_object().get(call)) {
-            continue;
-          }
+        return eachObject(v, [&](od::object& call) {
           p.calls.emplace_back();
-          if (!readCall(call, p.calls.back())) {
-            return false;
-          }
-        }
+          return readCall(call, p.calls.back());
+        });
       } else if (key == "function_call") {
         od::object call;
         if (!v.get_object().get(call)) {
           p.function_call.emplace();
-          if (!readFunction(call, *p.function_call)) {
-            return false;
-          }
+          return readCall(call, *p.function_call);
         }
       }
-    }
-    return true;
+      return true;
+    });
   }
 
-  // A tool call's delta: its index, id and type come once, its name and arguments in pieces.
+  // A tool call's delta (or a function_call's, which has only the name and arguments): its
+  // index, id and type come once, its name and arguments in pieces.
   bool readCall(od::object& call, Piece::Call& out) {
-    for (auto field : call) {
-      std::string_view key;
-      od::value v;
-      if (field.unescaped_key().get(key) || field.value().get(v)) {
-        return false;
-      }
+    return eachField(call, [&](std::string_view key, od::value& v) {
       if (key == "index") {
         std::int64_t i = 0;
         if (!v.get_int64().get(i)) {
@@ -365,30 +354,18 @@ struct AnswerConverter::Assembly {
         take(v, out.id);
       } else if (key == "type") {
         take(v, out.type);
-      } else if (key == "function") {
-        od::object f;
-        if (!v.get_object().get(f) && !readFunction(f, out)) {
-          return false;
-        }
-      }
-    }
-    return true;
-  }
-
-  bool readFunction(od::object& f, Piece::Call& out) {
-    for (auto field : f) {
-      std::string_view key;
-      od::value v;
-      if (field.unescaped_key().get(key) || field.value().get(v)) {
-        return false;
-      }
-      if (key == "name") {
+      } else if (key == "name") {
         take(v, out.name);
       } else if (key == "arguments") {
         take(v, out.arguments);
+      } else if (key == "function") {
+        od::object f;
+        if (!v.get_object().get(f)) {
+          return readCall(f, out);
+        }
       }
-    }
-    return true;
+      return true;
+    });
   }
 
   static void addCall(ToolCall& to, Piece::Call& from) {
@@ -462,12 +439,7 @@ struct AnswerConverter::Assembly {
     if (v.get_object().get(o)) {
       return e;
     }
-    for (auto field : o) {
-      std::string_view key;
-      od::value fv;
-      if (field.unescaped_key().get(key) || field.value().get(fv)) {
-        break;
-      }
+    eachField(o, [&](std::string_view key, od::value& fv) {
       if (key == "message" && !fv.get_string().get(s) && !s.empty()) {
         e.message.assign(s);
       } else if (key == "type" && !fv.get_string().get(s) && !s.empty()) {
@@ -482,7 +454,8 @@ struct AnswerConverter::Assembly {
           e.status = static_cast<int>(code);
         }
       }
-    }
+      return true;
+    });
     if (e.status == 502 && e.type == "invalid_request_error") {
       e.status = 400;
     }

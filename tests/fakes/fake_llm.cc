@@ -214,14 +214,36 @@ void appendInt(std::string& out, std::int64_t v) {
   out.append(buf, end);
 }
 
-void appendChatCompletion(std::string& out, std::uint64_t id, std::string_view model,
-                          std::string_view name) {
+namespace {
+
+// {"id":"<prefix>-<id>","object":"<object>","created":...,"model":"<model>" — how every answer
+// and chunk of the fake starts.
+void appendObjectHead(std::string& out, std::string_view id_prefix, std::uint64_t id,
+                      std::string_view object, std::string_view model) {
   out += "{\"id\":";
-  appendId(out, "chatcmpl-fake", id);
-  out += ",\"object\":\"chat.completion\",";
+  appendId(out, id_prefix, id);
+  out += ",\"object\":\"";
+  out += object;
+  out += "\",";
   appendCreated(out);
   out += ",\"model\":";
   appendJsonString(out, model);
+}
+
+// The head of a stream chunk of `kind`.
+void appendChunkHead(std::string& out, StreamKind kind, std::uint64_t id, std::string_view model) {
+  if (kind == StreamKind::kChat) {
+    appendObjectHead(out, "chatcmpl-fake", id, "chat.completion.chunk", model);
+  } else {
+    appendObjectHead(out, "cmpl-fake", id, "text_completion", model);
+  }
+}
+
+}  // namespace
+
+void appendChatCompletion(std::string& out, std::uint64_t id, std::string_view model,
+                          std::string_view name) {
+  appendObjectHead(out, "chatcmpl-fake", id, "chat.completion", model);
   out += ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":";
   std::string content;
   for (int i = 0; i < kAnswerTokens; ++i) {
@@ -235,12 +257,7 @@ void appendChatCompletion(std::string& out, std::uint64_t id, std::string_view m
 
 void appendTextCompletion(std::string& out, std::uint64_t id, std::string_view model,
                           std::string_view name) {
-  out += "{\"id\":";
-  appendId(out, "cmpl-fake", id);
-  out += ",\"object\":\"text_completion\",";
-  appendCreated(out);
-  out += ",\"model\":";
-  appendJsonString(out, model);
+  appendObjectHead(out, "cmpl-fake", id, "text_completion", model);
   out += ",\"choices\":[{\"text\":";
   std::string text;
   for (int i = 0; i < kAnswerTokens; ++i) {
@@ -257,17 +274,7 @@ void appendStreamChunk(std::string& out, StreamKind kind, std::uint64_t id, std:
   std::string token;
   appendToken(token, index, name);
   const bool last = index + 1 >= count;
-  out += "{\"id\":";
-  if (kind == StreamKind::kChat) {
-    appendId(out, "chatcmpl-fake", id);
-    out += ",\"object\":\"chat.completion.chunk\",";
-  } else {
-    appendId(out, "cmpl-fake", id);
-    out += ",\"object\":\"text_completion\",";
-  }
-  appendCreated(out);
-  out += ",\"model\":";
-  appendJsonString(out, model);
+  appendChunkHead(out, kind, id, model);
   out += ",\"system_fingerprint\":\"fp_fake\",\"choices\":[{\"index\":0,";
   if (kind == StreamKind::kChat) {
     out +=
@@ -291,12 +298,7 @@ constexpr std::string_view kToolArguments = R"({"city":"Paris"})";
 }  // namespace
 
 void appendToolCallCompletion(std::string& out, std::uint64_t id, std::string_view model) {
-  out += "{\"id\":";
-  appendId(out, "chatcmpl-fake", id);
-  out += ",\"object\":\"chat.completion\",";
-  appendCreated(out);
-  out += ",\"model\":";
-  appendJsonString(out, model);
+  appendObjectHead(out, "chatcmpl-fake", id, "chat.completion", model);
   out +=
       ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
       "\"refusal\":null,\"tool_calls\":[{\"id\":\"call_fake\",\"type\":\"function\","
@@ -309,12 +311,7 @@ void appendToolCallCompletion(std::string& out, std::uint64_t id, std::string_vi
 
 void appendToolCallChunk(std::string& out, std::uint64_t id, std::string_view model, int index,
                          int count) {
-  out += "{\"id\":";
-  appendId(out, "chatcmpl-fake", id);
-  out += ",\"object\":\"chat.completion.chunk\",";
-  appendCreated(out);
-  out += ",\"model\":";
-  appendJsonString(out, model);
+  appendObjectHead(out, "chatcmpl-fake", id, "chat.completion.chunk", model);
   out += ",\"system_fingerprint\":\"fp_fake\",\"choices\":[{\"index\":0,\"delta\":{";
   // The arguments in count-1 pieces after the first chunk (all of them in it when count is 1).
   const size_t n = kToolArguments.size();
@@ -350,17 +347,7 @@ void appendErrorObject(std::string& out) {
 
 void appendUsageChunk(std::string& out, StreamKind kind, std::uint64_t id, std::string_view model,
                       int count) {
-  out += "{\"id\":";
-  if (kind == StreamKind::kChat) {
-    appendId(out, "chatcmpl-fake", id);
-    out += ",\"object\":\"chat.completion.chunk\",";
-  } else {
-    appendId(out, "cmpl-fake", id);
-    out += ",\"object\":\"text_completion\",";
-  }
-  appendCreated(out);
-  out += ",\"model\":";
-  appendJsonString(out, model);
+  appendChunkHead(out, kind, id, model);
   out += ",\"system_fingerprint\":\"fp_fake\",\"choices\":[],";
   appendUsage(out, count);
   out += '}';

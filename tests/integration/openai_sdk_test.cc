@@ -23,14 +23,24 @@ std::string findNode() {
   return r.exit_code == 0 ? path : "";
 }
 
-TEST(OpenAiSdkTest, NodeSdkWorksAgainstFwd) {
-  // Every check in tests/sdk/sdk_test.mjs passes through fwd-dataplane.
+// Runs tests/sdk/SCRIPT against data plane dp1 of `cluster` with `key`: every check must pass.
+void runSdkScript(FwdCluster& cluster, const std::string& key, const std::string& script) {
   std::string node = findNode();
   ASSERT_FALSE(node.empty()) << "node is not installed (deploy/install-deps.sh installs it)";
   std::filesystem::path sdk_dir = FWD_SDK_TEST_DIR;
   ASSERT_TRUE(std::filesystem::exists(sdk_dir / "node_modules" / "openai"))
       << "the OpenAI SDK is not installed: run `npm ci` in tests/sdk (deploy/test.sh does)";
+  auto& http = cluster.dataPlane("dp1").http;
+  std::string base = "http://127.0.0.1:" + std::to_string(http.port) + "/v1";
+  auto r = runCommand(node, {(sdk_dir / script).string()},
+                      {{"FWD_BASE_URL", base}, {"FWD_API_KEY", key}}, std::chrono::seconds(90));
+  std::cout << r.stdout_text;
+  EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  EXPECT_NE(r.stdout_text.find(" 0 failed"), std::string::npos) << r.stdout_text;
+}
 
+TEST(OpenAiSdkTest, NodeSdkWorksAgainstFwd) {
+  // Every check in tests/sdk/sdk_test.mjs passes through fwd-dataplane.
   FwdCluster cluster;
   ASSERT_TRUE(cluster.startControlPlane());
   ASSERT_TRUE(cluster.startUpstream("sdk"));
@@ -47,25 +57,12 @@ TEST(OpenAiSdkTest, NodeSdkWorksAgainstFwd) {
   ASSERT_EQ(limited.exit_code, 0) << limited.stderr_text;
   std::string key = cluster.createKey("sdk");
   ASSERT_TRUE(cluster.waitInSync());
-
-  auto& http = cluster.dataPlane("dp1").http;
-  std::string base = "http://127.0.0.1:" + std::to_string(http.port) + "/v1";
-  auto r = runCommand(node, {(sdk_dir / "sdk_test.mjs").string()},
-                      {{"FWD_BASE_URL", base}, {"FWD_API_KEY", key}}, std::chrono::seconds(90));
-  std::cout << r.stdout_text;
-  EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
-  EXPECT_NE(r.stdout_text.find(" 0 failed"), std::string::npos) << r.stdout_text;
+  runSdkScript(cluster, key, "sdk_test.mjs");
 }
 
 TEST(OpenAiSdkTest, NodeSdkParsesEveryConvertedAnswer) {
   // Every check in tests/sdk/stream_mode_test.mjs: answers fwd converted between streamed and
   // not, both ways, with tool calls, usage, errors and a cut stream.
-  std::string node = findNode();
-  ASSERT_FALSE(node.empty()) << "node is not installed (deploy/install-deps.sh installs it)";
-  std::filesystem::path sdk_dir = FWD_SDK_TEST_DIR;
-  ASSERT_TRUE(std::filesystem::exists(sdk_dir / "node_modules" / "openai"))
-      << "the OpenAI SDK is not installed: run `npm ci` in tests/sdk (deploy/test.sh does)";
-
   FwdCluster cluster;
   ASSERT_TRUE(cluster.startControlPlane());
   ASSERT_TRUE(cluster.startUpstream("sdk"));
@@ -79,14 +76,7 @@ TEST(OpenAiSdkTest, NodeSdkParsesEveryConvertedAnswer) {
   }
   std::string key = cluster.createKey("sdk");
   ASSERT_TRUE(cluster.waitInSync());
-
-  auto& http = cluster.dataPlane("dp1").http;
-  std::string base = "http://127.0.0.1:" + std::to_string(http.port) + "/v1";
-  auto r = runCommand(node, {(sdk_dir / "stream_mode_test.mjs").string()},
-                      {{"FWD_BASE_URL", base}, {"FWD_API_KEY", key}}, std::chrono::seconds(90));
-  std::cout << r.stdout_text;
-  EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
-  EXPECT_NE(r.stdout_text.find(" 0 failed"), std::string::npos) << r.stdout_text;
+  runSdkScript(cluster, key, "stream_mode_test.mjs");
 }
 
 }  // namespace

@@ -20,6 +20,8 @@ import process from 'node:process';
 
 import OpenAI, { toFile } from 'openai';
 
+import { expectError, runChecks } from './checks.mjs';
+
 const upstreamOnly = process.argv.includes('--upstream-only');
 const baseURL = process.env.FWD_BASE_URL;
 const apiKey = process.env.FWD_API_KEY ?? (upstreamOnly ? 'sk-unused' : undefined);
@@ -35,25 +37,6 @@ const transcriptionModel = process.env.FWD_TRANSCRIPTION_MODEL ?? 'whisper-1';
 // No retries: each check must see fwd's first answer, not the SDK's retry of it.
 const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 20_000 });
 const messages = [{ role: 'user', content: 'Say hello.' }];
-
-// Runs `fn`, which must reject with an instance of `errorClass` (and `status`, when given).
-async function expectError(fn, errorClass, status) {
-  let caught;
-  try {
-    await fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught, `expected ${errorClass.name}, but the call succeeded`);
-  assert.ok(caught instanceof errorClass,
-            `expected ${errorClass.name}, got ${caught?.constructor?.name}: ${caught?.message}`);
-  if (status !== undefined) {
-    assert.equal(caught.status, status);
-  }
-  // The SDK parsed an OpenAI-shaped error body.
-  assert.equal(typeof caught.error?.message, 'string', 'error body has error.message');
-  return caught;
-}
 
 const checks = [
   ['chat completion', async () => {
@@ -159,17 +142,4 @@ const checks = [
   }],
 ];
 
-let passed = 0;
-let failed = 0;
-for (const [name, fn] of checks) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } catch (err) {
-    failed += 1;
-    console.log(`FAIL ${name}: ${err?.stack ?? err}`);
-  }
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+await runChecks(checks);

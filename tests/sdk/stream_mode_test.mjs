@@ -15,6 +15,8 @@ import process from 'node:process';
 
 import OpenAI from 'openai';
 
+import { expectError, runChecks } from './checks.mjs';
+
 const baseURL = process.env.FWD_BASE_URL;
 const apiKey = process.env.FWD_API_KEY;
 if (!baseURL || !apiKey) {
@@ -33,23 +35,6 @@ const tools = [{
 }];
 const toolCalls = { headers: { 'x-fake-tool-calls': '1' } };
 const errorEvent = { headers: { 'x-fake-error-event': '1' } };
-
-async function expectError(fn, errorClass, status) {
-  let caught;
-  try {
-    await fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught, `expected ${errorClass.name}, but the call succeeded`);
-  assert.ok(caught instanceof errorClass,
-            `expected ${errorClass.name}, got ${caught?.constructor?.name}: ${caught?.message}`);
-  if (status !== undefined) {
-    assert.equal(caught.status, status);
-  }
-  assert.equal(typeof caught.error?.message, 'string', 'error body has error.message');
-  return caught;
-}
 
 // The content, finish reason, usage and chunk count of a stream the SDK iterates.
 async function drain(stream) {
@@ -160,17 +145,4 @@ const checks = [
   }],
 ];
 
-let passed = 0;
-let failed = 0;
-for (const [name, fn] of checks) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } catch (err) {
-    failed += 1;
-    console.log(`FAIL ${name}: ${err?.stack ?? err}`);
-  }
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+await runChecks(checks);
