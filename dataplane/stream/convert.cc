@@ -408,11 +408,12 @@ struct AnswerConverter::Assembly {
     }
     if (p.has_logprobs) {
       c.has_logprobs = true;
-      for (auto& [name, text] : p.logprobs) {
+      for (const auto& part : p.logprobs) {
+        const std::string& name = part.first;
         // "[a,b]": the elements, joined to what came before.
-        std::string_view inner = std::string_view(text).substr(1, text.size() - 2);
+        std::string_view inner = std::string_view(part.second).substr(1, part.second.size() - 2);
         auto it = std::find_if(c.logprobs.begin(), c.logprobs.end(),
-                               [&](const auto& e) { return e.first == name; });
+                               [&name](const auto& e) { return e.first == name; });
         if (it == c.logprobs.end()) {
           c.logprobs.emplace_back(name, std::string(inner));
         } else if (!inner.empty() && inner.find_first_not_of(" \t\r\n") != std::string_view::npos) {
