@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include "common/text/json_escape.h"
 #include "dataplane/pipeline/request_context.h"
 #include "dataplane/rewrite/request_edits.h"
 
@@ -81,28 +82,9 @@ bool insertPrefix(od::parser& parser, std::string& json, std::string_view escape
 }  // namespace
 
 std::string escapeForJson(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(text.size());
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (u < 0x20) {
-      out += "\\u00";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
-    } else {
-      out += c;
-    }
-  }
+  common::text::appendJsonEscaped(out, text);
   return out;
 }
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "common/sse/sse_parser.h"
-#include "dataplane/rewrite/answer_prefix.h"
+#include "common/text/json_escape.h"
 
 namespace fwd::dataplane::stream {
 namespace {
@@ -470,7 +470,7 @@ struct AnswerConverter::Assembly {
     };
     auto string = [](std::string& out, std::string_view text) {
       out += '"';
-      out += rewrite::escapeForJson(text);
+      common::text::appendJsonEscaped(out, text);
       out += '"';
     };
     std::string out = "{\"id\":";
@@ -634,6 +634,15 @@ std::optional<proxy::ApiError> AnswerConverter::finish() {
     return upstreamError("the stream ended without an answer");
   }
   out_ = assembly_->answer();
+  // The values copied as the upstream wrote them (ids, numbers, usage, logprobs) were delimited
+  // but not checked by the on-demand reads: the answer is checked whole, once (simdjson
+  // validates at GB/s), so that a malformed event never becomes a malformed answer.
+  static thread_local simdjson::dom::parser validator;
+  out_.reserve(out_.size() + simdjson::SIMDJSON_PADDING);
+  if (validator.parse(out_.data(), out_.size(), false).error()) {
+    out_.clear();
+    return upstreamError("a stream event is not valid JSON");
+  }
   return std::nullopt;
 }
 

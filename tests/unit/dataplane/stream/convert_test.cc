@@ -205,6 +205,20 @@ TEST(ConvertTest, UpstreamsWhitespaceAndEscapesSurviveTheAssembly) {
   EXPECT_EQ(a["choices"][0]["finish_reason"], "stop");
 }
 
+TEST(ConvertTest, MalformedJsonInsideAValueCopiedAsWrittenIsABadGateway) {
+  // Found by the fuzzer: on-demand reads delimit a logprobs array, usage object or id without
+  // checking inside it; the answer must never carry the upstream's malformed JSON.
+  for (const std::string& bad :
+       {std::string(R"({"choices":[{"index":0,"delta":{"content":"B"},)"
+                    R"("logprobs":{"content":[{"token":"B";,"logprob":-1}]}}]})"),
+        std::string(R"({"usage":{"prompt_tokens":1;},"choices":[]})"),
+        std::string(R"({"id":tru,"choices":[]})")}) {
+    std::optional<proxy::ApiError> e = assembleError("data: " + bad + "\n\n");
+    ASSERT_TRUE(e) << bad;
+    EXPECT_EQ(e->status, 502);
+  }
+}
+
 TEST(ConvertTest, ATextCompletionStreamBecomesOneTextCompletion) {
   auto piece = [](const char* text, Json finish) {
     return event(
