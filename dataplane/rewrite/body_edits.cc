@@ -198,6 +198,34 @@ std::string stripThink(const std::string& text) {
   }
 }
 
+namespace {
+
+// The JSON text of `v` as it stands in the body: an object or array whole, any other value's
+// token, without trailing whitespace. False when the JSON is malformed there.
+bool rawJson(od::value& v, std::string_view& out) {
+  od::json_type type;
+  if (v.type().get(type)) {
+    return false;
+  }
+  if (type == od::json_type::object) {
+    od::object o;
+    if (v.get_object().get(o) || o.raw_json().get(out)) {
+      return false;
+    }
+  } else if (type == od::json_type::array) {
+    od::array a;
+    if (v.get_array().get(a) || a.raw_json().get(out)) {
+      return false;
+    }
+  } else {
+    out = v.raw_json_token();
+  }
+  out = trimRight(out);
+  return true;
+}
+
+}  // namespace
+
 bool applyBodyEdits(od::parser& parser, const BodyEdits& edits, std::string& body,
                     std::string& out) {
   pad(body);
@@ -256,20 +284,9 @@ bool applyBodyEdits(od::parser& parser, const BodyEdits& edits, std::string& bod
     } else if (key == "stop" && !edits.stop.empty()) {
       has_stop = true;
       std::string_view raw;
-      if (type == od::json_type::array) {
-        od::array array;
-        if (v.get_array().get(array) || array.raw_json().get(raw)) {
-          return false;
-        }
-      } else if (type == od::json_type::object) {
-        od::object stop;
-        if (v.get_object().get(stop) || stop.raw_json().get(raw)) {
-          return false;
-        }
-      } else {
-        raw = v.raw_json_token();
+      if (!rawJson(v, raw)) {
+        return false;
       }
-      raw = trimRight(raw);
       splices.push_back(Splice{at(raw), raw.size(), mergedStops(raw, edits.stop)});
     } else if (key == "stream" && edits.stream) {
       has_stream = true;
@@ -277,33 +294,18 @@ bool applyBodyEdits(od::parser& parser, const BodyEdits& edits, std::string& bod
       splices.push_back(Splice{at(token), token.size(), *edits.stream ? "true" : "false"});
     } else if (key == "stream_options" && no_stream) {
       std::string_view raw;
-      if (type == od::json_type::object) {
-        od::object options;
-        if (v.get_object().get(options) || options.raw_json().get(raw)) {
-          return false;
-        }
-      } else if (type == od::json_type::array) {
-        od::array options;
-        if (v.get_array().get(options) || options.raw_json().get(raw)) {
-          return false;
-        }
-      } else {
-        raw = v.raw_json_token();
+      if (!rawJson(v, raw)) {
+        return false;
       }
-      raw = trimRight(raw);
       splices.push_back(Splice{at(raw), raw.size(), "null"});
     } else if (key == "stream_options" && include_usage) {
       has_stream_options = true;
       std::string_view raw;
+      if (!rawJson(v, raw)) {
+        return false;
+      }
       if (type == od::json_type::object) {
-        od::object options;
-        if (v.get_object().get(options) || options.raw_json().get(raw)) {
-          return false;
-        }
-        stream_options = trimRight(raw);
-        raw = stream_options;
-      } else {
-        raw = trimRight(v.raw_json_token());
+        stream_options = raw;  // merged once iteration is over
       }
       stream_options_splice = splices.size();
       splices.push_back(Splice{at(raw), raw.size(), R"({"include_usage":true})"});

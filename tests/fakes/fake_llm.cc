@@ -7,6 +7,7 @@
 #include <charconv>
 #include <ctime>
 
+#include "common/text/json_escape.h"
 #include "simdjson.h"
 
 namespace fwd::fakes {
@@ -190,21 +191,8 @@ void appendToken(std::string& out, int i, std::string_view name) {
 }
 
 void appendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      out += "\\u00";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
-    } else {
-      out += c;
-    }
-  }
+  common::text::appendJsonEscaped(out, s);
   out += '"';
 }
 
