@@ -1,6 +1,7 @@
 #include "cli/commands/upstream.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -8,6 +9,7 @@
 #include "cli/commands/edits.h"
 #include "cli/commands/health.h"
 #include "common/config/duration.h"
+#include "common/config/provider.h"
 
 namespace fwd::cli::commands {
 namespace {
@@ -40,6 +42,9 @@ constexpr const char* kPathOrder[] = {"base_url",
                                       "health_check.timeout",
                                       "health_check.unhealthy_threshold",
                                       "health_check.healthy_threshold"};
+// After the edits' paths (config.proto numbers them after `edits`).
+constexpr const char* kProviderPaths[] = {"provider", "azure", "azure.deployments",
+                                          "azure.api_version"};
 
 // Flags that set one field of the health check; any of them enables the check.
 constexpr const char* kHealthFlags[] = {"health-check-path", "health-check-interval",
@@ -83,6 +88,12 @@ std::vector<FlagSpec> upstreamFlags(bool update) {
       {"healthy-threshold", FlagKind::kValue, "N",
        "successful probes that bring it back (default 2)"},
       {"insecure-skip-verify", FlagKind::kBool, "", "skip TLS certificate verification"},
+      {"provider", FlagKind::kValue, "NAME", "the API the upstream speaks: openai or azure"},
+      {"azure-deployment", FlagKind::kRepeated, "MODEL=DEPLOYMENT",
+       "Azure deployment a model goes to, repeatable; replaces the map (default: the model's "
+       "name)"},
+      {"azure-api-version", FlagKind::kValue, "VERSION",
+       "Azure's api-version query parameter, e.g. 2024-10-21"},
   };
   for (FlagSpec& f : editsFlags(update)) {
     flags.push_back(std::move(f));
@@ -91,6 +102,8 @@ std::vector<FlagSpec> upstreamFlags(bool update) {
     flags.push_back({"clear-models", FlagKind::kBool, "", "set the model list to empty"});
     flags.push_back({"clear-deny-models", FlagKind::kBool, "", "set the deny list to empty"});
     flags.push_back({"no-health-check", FlagKind::kBool, "", "remove the health check"});
+    flags.push_back(
+        {"clear-azure-deployments", FlagKind::kBool, "", "send every model to its own name"});
   }
   return flags;
 }
@@ -217,6 +230,53 @@ absl::Status applyHealthFlags(const FlagValues& flags, bool update, fwd::v1::Ups
   return absl::OkStatus();
 }
 
+// --provider and the Azure options. --provider openai also removes the Azure options.
+absl::Status applyProviderFlags(const FlagValues& flags, fwd::v1::Upstream& upstream,
+                                std::vector<std::string>& paths) {
+  if (auto v = flags.value("provider")) {
+    std::optional<int> provider = common::config::parseProvider(*v);
+    if (!provider) {
+      return usageError("--provider must be openai or azure, got \"" + *v + "\"");
+    }
+    upstream.set_provider(static_cast<fwd::v1::Provider>(*provider));
+    paths.push_back("provider");
+    if (*provider != fwd::v1::PROVIDER_AZURE) {
+      if (flags.has("azure-deployment") || flags.has("azure-api-version")) {
+        return usageError("--azure-deployment and --azure-api-version need --provider azure");
+      }
+      paths.push_back("azure");
+      return absl::OkStatus();
+    }
+  }
+  bool clear = flags.boolValue("clear-azure-deployments").value_or(false);
+  if (clear && flags.has("azure-deployment")) {
+    return usageError("--clear-azure-deployments and --azure-deployment cannot be used together");
+  }
+  if (flags.has("azure-deployment") || clear) {
+    auto& map = *upstream.mutable_azure()->mutable_deployments();
+    for (const std::string& entry : flags.values("azure-deployment")) {
+      size_t eq = entry.rfind('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size()) {
+        return usageError("--azure-deployment wants MODEL=DEPLOYMENT, got \"" + entry + "\"");
+      }
+      std::string model = entry.substr(0, eq);
+      if (map.contains(model)) {
+        return usageError("--azure-deployment names model \"" + model + "\" twice");
+      }
+      map[model] = entry.substr(eq + 1);
+    }
+    paths.push_back("azure.deployments");
+  }
+  if (auto v = flags.value("azure-api-version")) {
+    if (v->empty()) {
+      return usageError("--azure-api-version is empty");
+    }
+    upstream.mutable_azure()->set_api_version(*v);
+    paths.push_back("azure.api_version");
+  }
+  return absl::OkStatus();
+}
+
 // Copies every given flag into `upstream` and records its FieldMask path.
 absl::Status applyFlags(const FlagValues& flags, bool update, fwd::v1::Upstream& upstream,
                         std::vector<std::string>& paths) {
@@ -309,6 +369,7 @@ absl::Status applyFlags(const FlagValues& flags, bool update, fwd::v1::Upstream&
   for (absl::Status s :
        {applyTimeoutFlags(flags, upstream, paths), applyOutlierFlags(flags, upstream, paths),
         applyHealthFlags(flags, update, upstream, paths),
+        applyProviderFlags(flags, upstream, paths),
         applyEditsFlags(
             flags, [&]() -> fwd::v1::Edits& { return *upstream.mutable_edits(); }, paths)}) {
     if (!s.ok()) {
@@ -605,7 +666,8 @@ std::vector<CommandSpec> upstreamCommands() {
       "[--eject-time DURATION] [--max-eject-time DURATION] [--health-check] "
       "[--health-check-path PATH] [--health-check-interval DURATION] "
       "[--health-check-timeout DURATION] [--unhealthy-threshold N] [--healthy-threshold N] "
-      "[--insecure-skip-verify]";
+      "[--insecure-skip-verify] [--provider openai|azure] "
+      "[--azure-deployment MODEL=DEPLOYMENT]... [--azure-api-version VERSION]";
   return {
       {"upstream", "add", "NAME", "--base-url URL " + flags_synopsis + " " + editsSynopsis(false),
        "create an upstream", upstreamFlags(false), prepareAdd},
@@ -613,7 +675,8 @@ std::vector<CommandSpec> upstreamCommands() {
       {"upstream", "get", "NAME", "", "show one upstream", {}, prepareGet},
       {"upstream", "update", "NAME",
        "[--base-url URL] " + flags_synopsis + " " + editsSynopsis(true) +
-           " [--clear-models] [--clear-deny-models] [--no-health-check]",
+           " [--clear-models] [--clear-deny-models] [--no-health-check] "
+           "[--clear-azure-deployments]",
        "change the given fields of an upstream", upstreamFlags(true), prepareUpdate},
       {"upstream", "remove", "NAME", "", "delete an upstream", {}, prepareRemove},
   };
@@ -658,6 +721,11 @@ absl::StatusOr<fwd::v1::UpdateUpstreamRequest> buildUpdateUpstreamRequest(const 
       request.mutable_update_mask()->add_paths(path);
     }
   }
+  for (const char* path : kProviderPaths) {
+    if (std::find(paths.begin(), paths.end(), path) != paths.end()) {
+      request.mutable_update_mask()->add_paths(path);
+    }
+  }
   return request;
 }
 
@@ -681,6 +749,43 @@ std::string credentialCell(const fwd::v1::Upstream& upstream) {
   return "-";
 }
 
+Json providerJson(const fwd::v1::Upstream& upstream) {
+  Json out{{"name", std::string(common::config::providerName(upstream.provider()))}};
+  if (upstream.provider() == fwd::v1::PROVIDER_AZURE) {
+    // Sorted by model: protobuf's map order is unspecified.
+    std::map<std::string, std::string> sorted(upstream.azure().deployments().begin(),
+                                              upstream.azure().deployments().end());
+    Json deployments = Json::object();
+    for (const auto& [model, deployment] : sorted) {
+      deployments[model] = deployment;
+    }
+    out["api_version"] = upstream.azure().api_version().empty()
+                             ? Json(nullptr)
+                             : Json(upstream.azure().api_version());
+    out["deployments"] = std::move(deployments);
+  }
+  return out;
+}
+
+std::string providerCell(const fwd::v1::Upstream& upstream) {
+  std::string out(common::config::providerName(upstream.provider()));
+  if (upstream.provider() == fwd::v1::PROVIDER_AZURE) {
+    const std::string& version = upstream.azure().api_version();
+    out += version.empty() ? " (no api-version)" : " (api-version " + version + ")";
+  }
+  return out;
+}
+
+std::string azureDeploymentsCell(const fwd::v1::Upstream& upstream) {
+  std::map<std::string, std::string> sorted(upstream.azure().deployments().begin(),
+                                            upstream.azure().deployments().end());
+  std::string out;
+  for (const auto& [model, deployment] : sorted) {
+    out += (out.empty() ? "" : ", ") + model + "=" + deployment;
+  }
+  return out.empty() ? "- (each model goes to the deployment of its name)" : out;
+}
+
 Json upstreamJson(const fwd::v1::Upstream& upstream) {
   Json models = Json::array();
   for (const std::string& m : upstream.models()) {
@@ -693,6 +798,7 @@ Json upstreamJson(const fwd::v1::Upstream& upstream) {
   return Json{
       {"name", upstream.name()},
       {"base_url", upstream.base_url()},
+      {"provider", providerJson(upstream)},
       {"models", std::move(models)},
       {"deny_models", std::move(deny_models)},
       {"priority", upstream.priority()},
@@ -730,6 +836,10 @@ std::string upstreamTable(const std::vector<fwd::v1::Upstream>& upstreams) {
 std::string upstreamDetail(const fwd::v1::Upstream& u) {
   Table table({"name:", u.name()});
   table.addRow({"base_url:", u.base_url()});
+  table.addRow({"provider:", providerCell(u)});
+  if (u.provider() == fwd::v1::PROVIDER_AZURE) {
+    table.addRow({"azure_deployments:", azureDeploymentsCell(u)});
+  }
   table.addRow({"models:", joinedOr(u.models(), "-")});
   table.addRow({"deny_models:", joinedOr(u.deny_models(), "-")});
   table.addRow({"priority:", std::to_string(u.priority())});

@@ -36,7 +36,8 @@ Json credentialJson(const fwd::v1::Upstream& upstream);
 /// CREDENTIAL column: "env:VAR", "key …abcd" or "-".
 std::string credentialCell(const fwd::v1::Upstream& upstream);
 
-/// The documented upstream object: name, base_url, models, deny_models, priority, weight,
+/// The documented upstream object: name, base_url, provider ({"name"}, for azure also
+/// "api_version" and "deployments"), models, deny_models, priority, weight,
 /// timeout, connect_timeout, first_byte_timeout, stream_first_byte_timeout, idle_timeout,
 /// outlier_detection, health_check, insecure_skip_verify, credential, id, created, updated,
 /// health (what connected data planes report; null in add/update answers).

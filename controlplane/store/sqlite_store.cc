@@ -17,7 +17,7 @@ namespace {
 
 // Schema steps, applied in order; PRAGMA user_version holds how many have run. Never edit a
 // released step: append a new one.
-constexpr std::array<const char*, 12> kMigrations = {
+constexpr std::array<const char*, 13> kMigrations = {
     // 1: initial schema.
     R"sql(
 CREATE TABLE meta (
@@ -173,13 +173,19 @@ CREATE TABLE notifiers (
 ALTER TABLE routes ADD COLUMN log_bodies INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE keys ADD COLUMN log_bodies INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 13: the API an upstream speaks and its options. NULL: OpenAI's, no options.
+    R"sql(
+-- {"provider": "PROVIDER_AZURE", "azure": {...}}: fwd.v1.Upstream's provider fields in
+-- protobuf's JSON mapping, so options added later read back without a migration
+ALTER TABLE upstreams ADD COLUMN provider TEXT;
+)sql",
 };
 
 constexpr char kUpstreamColumns[] =
     "id, name, base_url, api_key, api_key_env, models, priority, weight, timeout_ns, "
     "insecure_skip_verify, create_time_us, update_time_us, deny_models, connect_timeout_ns, "
     "first_byte_timeout_ns, stream_first_byte_timeout_ns, idle_timeout_ns, outlier_detection, "
-    "health_check, edits";
+    "health_check, edits, provider";
 constexpr char kRouteColumns[] =
     "id, name, path_prefix, models, upstreams, strategy, fallback_models, rewrite_model, "
     "retries, retry_on, priority, create_time_us, update_time_us, has_retry, "
@@ -386,6 +392,37 @@ absl::Status timeoutsFromJson(const std::string& text, fwd::v1::Timeouts* out) {
       getNanos(*obj, "total_ns", [&] { return out->mutable_total(); });
   if (!ok) {
     return absl::DataLossError("stored timeouts column is malformed: " + text);
+  }
+  return absl::OkStatus();
+}
+
+// The provider column (migration 13): the provider fields of fwd.v1.Upstream as protobuf's JSON.
+std::optional<std::string> providerToJson(const fwd::v1::Upstream& u) {
+  if (u.provider() == fwd::v1::PROVIDER_UNSPECIFIED && !u.has_azure()) {
+    return std::nullopt;
+  }
+  fwd::v1::Upstream fields;
+  fields.set_provider(u.provider());
+  if (u.has_azure()) {
+    *fields.mutable_azure() = u.azure();
+  }
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(fields, &out, options);
+  return out;
+}
+
+absl::Status providerFromJson(const std::string& text, fwd::v1::Upstream& u) {
+  fwd::v1::Upstream fields;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;  // written by a newer build
+  if (!google::protobuf::util::JsonStringToMessage(text, &fields, options).ok()) {
+    return absl::DataLossError("stored provider column is malformed: " + text);
+  }
+  u.set_provider(fields.provider());
+  if (fields.has_azure()) {
+    *u.mutable_azure() = std::move(*fields.mutable_azure());
   }
   return absl::OkStatus();
 }
@@ -688,6 +725,9 @@ absl::StatusOr<fwd::v1::Upstream> upstreamFromRow(const Statement& row) {
   if (s.ok() && !row.columnIsNull(19)) {
     s = editsFromJson(row.columnText(19), u.mutable_edits());
   }
+  if (s.ok() && !row.columnIsNull(20)) {
+    s = providerFromJson(row.columnText(20), u);
+  }
   if (!s.ok()) {
     return s;
   }
@@ -746,7 +786,7 @@ std::optional<std::string> apiKeyEnvColumn(const fwd::v1::Upstream& u) {
   return std::nullopt;
 }
 
-/// Binds ?2..?9 and ?11..?17 of an INSERT or UPDATE of an upstream (?1 is the name or id, ?10
+/// Binds ?2..?9 and ?11..?19 of an INSERT or UPDATE of an upstream (?1 is the name or id, ?10
 /// the time), in kUpstreamColumns order after the name.
 void bindUpstreamFields(Statement& q, const fwd::v1::Upstream& u) {
   q.bind(2, u.base_url())
@@ -764,7 +804,8 @@ void bindUpstreamFields(Statement& q, const fwd::v1::Upstream& u) {
       .bind(15, nanosColumn(u.has_idle_timeout(), u.idle_timeout()))
       .bind(16, outlierToJson(u))
       .bind(17, healthCheckToJson(u))
-      .bind(18, editsToJson(u.has_edits(), u.edits()));
+      .bind(18, editsToJson(u.has_edits(), u.edits()))
+      .bind(19, providerToJson(u));
 }
 
 absl::Status upstreamNotFound(std::string_view name) {
@@ -1049,9 +1090,9 @@ absl::StatusOr<fwd::v1::Upstream> SqliteStore::createUpstream(const fwd::v1::Ups
         "INSERT INTO upstreams (name, base_url, api_key, api_key_env, models, priority, weight, "
         "timeout_ns, insecure_skip_verify, create_time_us, update_time_us, deny_models, "
         "connect_timeout_ns, first_byte_timeout_ns, stream_first_byte_timeout_ns, "
-        "idle_timeout_ns, outlier_detection, health_check, edits) "
+        "idle_timeout_ns, outlier_detection, health_check, edits, provider) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-        "?18)");
+        "?18, ?19)");
     if (!q.ok()) {
       return q.status();
     }
@@ -1095,7 +1136,7 @@ absl::StatusOr<fwd::v1::Upstream> SqliteStore::updateUpstream(std::string_view n
         "priority = ?6, weight = ?7, timeout_ns = ?8, insecure_skip_verify = ?9, "
         "update_time_us = ?10, deny_models = ?11, connect_timeout_ns = ?12, "
         "first_byte_timeout_ns = ?13, stream_first_byte_timeout_ns = ?14, idle_timeout_ns = ?15, "
-        "outlier_detection = ?16, health_check = ?17, edits = ?18 WHERE id = ?1");
+        "outlier_detection = ?16, health_check = ?17, edits = ?18, provider = ?19 WHERE id = ?1");
     if (!q.ok()) {
       return q.status();
     }

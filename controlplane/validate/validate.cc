@@ -38,7 +38,8 @@ constexpr char kUpdatablePaths[] =
     "health_check.path, health_check.interval, health_check.timeout, "
     "health_check.unhealthy_threshold, health_check.healthy_threshold, edits, "
     "edits.max_tokens_cap, edits.stop, edits.drop_empty_messages, edits.strip_think, "
-    "edits.answer_prefix, edits.stream_mode";
+    "edits.answer_prefix, edits.stream_mode, provider, azure, azure.deployments, "
+    "azure.api_version";
 
 // Bounds of the finer timeouts, ejection times, health check and retry backoff durations. A
 // duration below 1ms would reach data planes as 0 (they count whole milliseconds) and be NACKed.
@@ -735,6 +736,73 @@ absl::Status checkEdits(std::string_view object, const fwd::v1::Edits& e) {
   return absl::OkStatus();
 }
 
+constexpr size_t kMaxAzureDeployments = 256;
+constexpr size_t kMaxAzureModelBytes = 256;
+
+// Azure's deployment names and api-version values: 1..`max` of [A-Za-z0-9._-].
+bool isAzureToken(std::string_view s, size_t max) {
+  return !s.empty() && s.size() <= max && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+// Whether `base_url` (normalized) is Azure's v1 API: its path ends in "/openai/v1".
+bool isAzureV1(std::string_view base_url) {
+  while (base_url.ends_with('/')) {
+    base_url.remove_suffix(1);
+  }
+  return base_url.ends_with("/openai/v1");
+}
+
+absl::Status checkProvider(const fwd::v1::Upstream& u) {
+  if (!fwd::v1::Provider_IsValid(u.provider())) {
+    return absl::InvalidArgumentError("upstream.provider " + std::to_string(u.provider()) +
+                                      ": must be openai or azure");
+  }
+  if (u.provider() != fwd::v1::PROVIDER_AZURE) {
+    if (u.has_azure()) {
+      return absl::InvalidArgumentError(
+          "upstream.azure: Azure options need provider azure (fwdctl --provider azure)");
+    }
+    return absl::OkStatus();
+  }
+  const fwd::v1::AzureOptions& azure = u.azure();
+  const bool v1 = isAzureV1(u.base_url());
+  if (!azure.api_version().empty() && !isAzureToken(azure.api_version(), 32)) {
+    return invalid("upstream.azure.api_version", azure.api_version(),
+                   "must be 1..32 letters, digits, '.', '_' or '-', e.g. 2024-10-21");
+  }
+  if (!v1 && azure.api_version().empty()) {
+    return absl::InvalidArgumentError(
+        "upstream.azure.api_version is required by Azure's classic API (a base URL not ending in "
+        "/openai/v1), e.g. --azure-api-version 2024-10-21");
+  }
+  if (v1 && !azure.deployments().empty()) {
+    return absl::InvalidArgumentError(
+        "upstream.azure.deployments: Azure's v1 API (a base URL ending in /openai/v1) takes the "
+        "deployment name as the model; rename models with a route's --rewrite-model, or use the "
+        "classic base URL https://RESOURCE.openai.azure.com");
+  }
+  if (azure.deployments().size() > kMaxAzureDeployments) {
+    return absl::InvalidArgumentError("upstream.azure.deployments: at most " +
+                                      std::to_string(kMaxAzureDeployments) + " entries, got " +
+                                      std::to_string(azure.deployments().size()));
+  }
+  for (const auto& [model, deployment] : azure.deployments()) {
+    bool control = std::any_of(model.begin(), model.end(),
+                               [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+    if (model.empty() || model.size() > kMaxAzureModelBytes || control) {
+      return invalid("upstream.azure.deployments", model,
+                     "a model must be 1..256 bytes without control characters");
+    }
+    if (!isAzureToken(deployment, 64)) {
+      return invalid("upstream.azure.deployments", model + "=" + deployment,
+                     "a deployment name must be 1..64 letters, digits, '.', '_' or '-'");
+    }
+  }
+  return absl::OkStatus();
+}
+
 bool isOneOf(std::string_view path, std::initializer_list<std::string_view> paths) {
   return std::find(paths.begin(), paths.end(), path) != paths.end();
 }
@@ -887,6 +955,9 @@ absl::Status normalizeUpstream(fwd::v1::Upstream& u) {
   if (s.ok() && u.has_edits()) {
     s = checkEdits("upstream", u.edits());
   }
+  if (s.ok()) {
+    s = checkProvider(u);
+  }
   return s;
 }
 
@@ -955,6 +1026,14 @@ absl::Status applyUpstreamMask(const fwd::v1::Upstream& patch,
       if (!has) {
         target.clear_edits();
       }
+    } else if (path == "provider") {
+      target.set_provider(patch.provider());
+    } else if (path == "azure") {
+      copyMessageField(patch, target, path);
+    } else if (path == "azure.deployments") {
+      *target.mutable_azure()->mutable_deployments() = patch.azure().deployments();
+    } else if (path == "azure.api_version") {
+      target.mutable_azure()->set_api_version(patch.azure().api_version());
     } else {
       return invalid("update_mask path", path,
                      std::string("not an updatable upstream field (use ") + kUpdatablePaths + ")");

@@ -65,9 +65,14 @@ absl::StatusOr<UpstreamTarget> compileUpstream(const fwd::v1::Upstream& u, const
   while (!t.base_path.empty() && t.base_path.back() == '/') {
     t.base_path.pop_back();
   }
+  const bool azure = u.provider() == fwd::v1::PROVIDER_AZURE;
+  const std::string scheme_prefix = azure ? "" : "Bearer ";
+  if (azure) {
+    t.credential_field = "api-key";
+  }
   switch (u.credential_case()) {
     case fwd::v1::Upstream::kApiKey:
-      t.authorization = "Bearer " + u.api_key();
+      t.credential = scheme_prefix + u.api_key();
       break;
     case fwd::v1::Upstream::kApiKeyEnv: {
       auto value = env(u.api_key_env());
@@ -75,13 +80,13 @@ absl::StatusOr<UpstreamTarget> compileUpstream(const fwd::v1::Upstream& u, const
         return upstreamError(
             u, "environment variable " + u.api_key_env() + " is not set on this data-plane host");
       }
-      t.authorization = "Bearer " + *value;
+      t.credential = scheme_prefix + *value;
       break;
     }
     case fwd::v1::Upstream::CREDENTIAL_NOT_SET:
       break;
   }
-  for (char c : t.authorization) {
+  for (char c : t.credential) {
     if (c == '\r' || c == '\n' || c == '\0') {
       return upstreamError(u, "credential contains a control character");
     }
@@ -194,7 +199,14 @@ absl::StatusOr<UpstreamTarget> compileUpstream(const fwd::v1::Upstream& u, const
   }
   t.insecure_skip_verify = u.insecure_skip_verify();
   t.pool_key = scheme + "://" + t.host_header + (t.insecure_skip_verify ? "#insecure" : "");
-  t.provider = &provider::openAiCompatible();
+  if (azure) {
+    provider::AzureOptions options;
+    options.api_version = u.azure().api_version();
+    options.deployments.assign(u.azure().deployments().begin(), u.azure().deployments().end());
+    t.provider = provider::azure(std::move(options), t.base_path);
+  } else {
+    t.provider = provider::openAiCompatible();
+  }
   t.edits = resolveEdits(u.edits(), nullptr);
   return t;
 }

@@ -69,11 +69,14 @@ struct AttemptEdits {
 struct UpstreamTarget {
   std::string name;
   bool tls = false;
-  std::string host;           // without brackets
-  std::string port;           // decimal, for the resolver
-  std::string host_header;    // "host" or "host:port" when the port is not the scheme's default
-  std::string base_path;      // e.g. "/v1" or "" (never ends with '/')
-  std::string authorization;  // "Bearer <key>", or empty: the upstream gets no Authorization
+  std::string host;         // without brackets
+  std::string port;         // decimal, for the resolver
+  std::string host_header;  // "host" or "host:port" when the port is not the scheme's default
+  std::string base_path;    // e.g. "/v1" or "" (never ends with '/')
+  // The credential: `credential_field` ("Authorization", or Azure's "api-key") with the value
+  // `credential` ("Bearer <key>", or the key); empty: the upstream gets no credential.
+  std::string credential_field = "Authorization";
+  std::string credential;
   std::vector<std::string> models;       // allow list: globs over the model (or path)
   std::vector<std::string> deny_models;  // checked after the allow list
   std::int32_t priority = 0;
@@ -87,7 +90,7 @@ struct UpstreamTarget {
   // Shared by every worker and every config version that has this upstream name.
   std::shared_ptr<UpstreamHealth> health;
   // Builds this upstream's requests; never null.
-  const provider::Provider* provider = nullptr;
+  std::shared_ptr<const provider::Provider> provider;
   // The upstream's own edits (a request that matched no route gets these).
   AttemptEdits edits;
   // Its position in CompiledConfig::upstreams() (per-worker state is kept by it).

@@ -32,8 +32,9 @@ bool sameCheck(const config::UpstreamTarget& a, const config::UpstreamTarget& b)
   const auto& x = a.health_check;
   const auto& y = b.health_check;
   return a.tls == b.tls && a.host == b.host && a.port == b.port && a.base_path == b.base_path &&
-         a.authorization == b.authorization && a.insecure_skip_verify == b.insecure_skip_verify &&
-         x.path == y.path && x.interval == y.interval && x.timeout == y.timeout &&
+         a.credential_field == b.credential_field && a.credential == b.credential &&
+         a.insecure_skip_verify == b.insecure_skip_verify && x.path == y.path &&
+         x.interval == y.interval && x.timeout == y.timeout &&
          x.healthy_threshold == y.healthy_threshold &&
          x.unhealthy_threshold == y.unhealthy_threshold;
 }

@@ -8,6 +8,7 @@
 #include <future>
 
 #include "common/log/log.h"
+#include "dataplane/provider/provider.h"
 
 namespace fwd::dataplane::models {
 namespace {
@@ -103,6 +104,9 @@ CatalogConstSharedPtr ModelFetcher::onConfig(config::CompiledConfigConstSharedPt
   config_ = std::move(config);
   std::map<std::string, UpstreamState> kept;
   for (const auto& u : config_->upstreams()) {
+    if (u.provider && !u.provider->listsModels()) {
+      continue;  // its /models says nothing of the names clients use (Azure): config names only
+    }
     auto node = upstreams_.extract(u.name);
     UpstreamState state = node.empty() ? UpstreamState{} : std::move(node.mapped());
     std::string url = urlOf(u);
@@ -111,9 +115,9 @@ CatalogConstSharedPtr ModelFetcher::onConfig(config::CompiledConfigConstSharedPt
       state = UpstreamState{};
       state.url = std::move(url);
       state.generation = ++next_generation_;
-      state.credential = u.authorization;
-    } else if (state.credential != u.authorization) {
-      state.credential = u.authorization;
+      state.credential = u.credential;
+    } else if (state.credential != u.credential) {
+      state.credential = u.credential;
       state.last_attempt = Clock::time_point::min();  // due now; the list stays meanwhile
     }
     kept.emplace(u.name, std::move(state));

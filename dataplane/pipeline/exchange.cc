@@ -13,6 +13,7 @@
 #include "dataplane/pipeline/client_conn.h"
 #include "dataplane/pipeline/client_watch.h"
 #include "dataplane/pipeline/relay.h"
+#include "dataplane/pipeline/respond.h"
 #include "dataplane/provider/provider.h"
 #include "dataplane/proxy/upstream_head.h"
 #include "dataplane/proxy/upstream_pool.h"
@@ -206,7 +207,13 @@ Task<Attempt> exchange(RequestContext& ctx, Stream& upstream, UpstreamConn& conn
 
   std::string_view forwarded_for =
       ctx.forwarded_for.empty() ? std::string_view(ctx.client.address) : ctx.forwarded_for;
-  provider::OutgoingRequest outgoing{req, ctx.target_rest, req.body(), forwarded_for};
+  provider::OutgoingRequest outgoing{
+      req,
+      ctx.target_rest,
+      req.body(),
+      forwarded_for,
+      ctx.body.has_model ? std::string_view(ctx.served_model) : std::string_view(ctx.model),
+      ctx.body.has_model};
   t.provider->writeRequestHead(outgoing, t, conn.request_head);
   std::array<asio::const_buffer, 2> request_bufs = {
       asio::buffer(conn.request_head), asio::buffer(req.body().data(), req.body().size())};
@@ -287,6 +294,19 @@ Task<Attempt> exchange(RequestContext& ctx, Stream& upstream, UpstreamConn& conn
     out.failure = retry_429 ? Failure::k429 : Failure::k5xx;
     out.detail = "upstream " + t.name + " returned " + std::to_string(out.status) + ": " +
                  extractUpstreamMessage(body);
+    co_return out;
+  }
+  if (out.status >= 400 && t.provider->rewritesErrors()) {
+    // A provider whose errors are not OpenAI's: the client gets the same error in OpenAI's shape
+    // (the SDKs read type, code and param from it).
+    std::string body = co_await readErrorBody(upstream, parser, buf, head);
+    ApiError e = t.provider->errorAnswer(out.status, body);
+    if (auto retry_after = parser.retryAfterSeconds()) {
+      e.retry_after_seconds = static_cast<int>(std::min<std::uint64_t>(*retry_after, 3600));
+    }
+    out.responded = true;
+    out.outcome = "ok";
+    out.client_alive = co_await respondError(ctx, e);
     co_return out;
   }
   co_return co_await relayResponse(ctx, upstream, conn, parser, head, t, plan, deadline, watch,

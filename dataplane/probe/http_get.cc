@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "common/config/duration.h"
+#include "dataplane/provider/provider.h"
 
 namespace fwd::dataplane::probe {
 namespace {
@@ -66,8 +67,8 @@ asio::awaitable<void> exchange(Stream& stream, beast::tcp_stream& lowest,
                                HttpGetResult& out) {
   http::request<http::empty_body> get{http::verb::get, req.target, 11};
   get.set(http::field::host, req.host_header);
-  if (!req.authorization.empty()) {
-    get.set(http::field::authorization, req.authorization);
+  if (!req.credential.empty()) {
+    get.set(req.credential_field, req.credential);
   }
   get.set(http::field::accept, "application/json");
   get.set(http::field::user_agent, "fwd");
@@ -138,8 +139,10 @@ HttpGetRequest upstreamGet(const config::UpstreamTarget& upstream, std::string_v
   r.host = upstream.host;
   r.port = upstream.port;
   r.host_header = upstream.host_header;
-  r.target = upstream.base_path + std::string(path);
-  r.authorization = upstream.authorization;
+  r.target = upstream.provider ? upstream.provider->probeTarget(upstream, path)
+                               : upstream.base_path + std::string(path);
+  r.credential_field = upstream.credential_field;
+  r.credential = upstream.credential;
   r.timeout = timeout;
   return r;
 }

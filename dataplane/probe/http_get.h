@@ -33,11 +33,12 @@ class TlsClientContexts {
 struct HttpGetRequest {
   bool tls = false;
   bool insecure_skip_verify = false;
-  std::string host;           // resolved, and the TLS SNI / certificate name (no brackets)
-  std::string port;           // decimal
-  std::string host_header;    // the Host field
-  std::string target;         // origin-form, e.g. "/v1/models?x=1"; no CR/LF
-  std::string authorization;  // sent as Authorization when not empty
+  std::string host;         // resolved, and the TLS SNI / certificate name (no brackets)
+  std::string port;         // decimal
+  std::string host_header;  // the Host field
+  std::string target;       // origin-form, e.g. "/v1/models?x=1"; no CR/LF
+  std::string credential_field = "Authorization";
+  std::string credential;  // sent as `credential_field` when not empty
   /// Bounds the whole call: connect, TLS handshake, send, response head and body. Name
   /// resolution runs on Asio's resolver thread and cannot be interrupted: a resolver slower than
   /// the deadline is reported as kTimeout once it returns (its own limits are in resolv.conf).

@@ -1,13 +1,19 @@
 // The seam between fwd's attempt loop and an upstream's API: how the request an upstream gets is
-// built from the client's. OpenAI-compatible upstreams (OpenAI, vLLM, Ollama, DashScope's
-// compatible mode, ...) take the client's request as it is; other providers (Azure's deployment
-// paths, Anthropic's Messages API) translate it. Each upstream names its provider in the snapshot;
-// the attempt loop only calls this interface. Implementations are stateless and shared by every
-// worker.
+// built from the client's, how fwd's own GETs (health checks, model lists) reach it, and how its
+// error answers read. OpenAI-compatible upstreams (OpenAI, vLLM, Ollama, DashScope's compatible
+// mode, ...) take the client's request as it is; Azure OpenAI takes it under its deployment paths
+// with an `api-key`. Each upstream's compiled target holds its provider (with the provider's
+// options); the attempt loop only calls this interface. Implementations are immutable and shared
+// by every worker.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
+
+#include "dataplane/proxy/errors.h"
 
 namespace fwd::dataplane::proxy {
 class ClientRequestParser;
@@ -24,6 +30,10 @@ struct OutgoingRequest {
   std::string_view target_rest;              // the path after "/v1", query included
   std::string_view body;                     // after any edits
   std::string_view forwarded_for;            // the X-Forwarded-For value to send; may be empty
+  // The model as it goes upstream (after a route's rewrite); for a body without one, the path
+  // ("/v1/audio/transcriptions"), with `has_model` false.
+  std::string_view model;
+  bool has_model = false;
 };
 
 // fwd::dataplane::provider::Provider
@@ -31,16 +41,55 @@ class Provider {
  public:
   virtual ~Provider() = default;
 
-  /// The name operators see (snapshot, metrics, errors).
+  /// The name operators see (fwdctl --provider, logs).
   virtual std::string_view name() const = 0;
 
   /// Writes the HTTP/1.1 request head for `upstream` into `out` (cleared first); `r.body`
   /// follows it unchanged. Worker thread; allocates nothing once `out` has grown to size.
   virtual void writeRequestHead(const OutgoingRequest& r, const config::UpstreamTarget& upstream,
                                 std::string& out) const = 0;
+
+  /// The request target of fwd's own GET of `path` ("/models", a health check's path).
+  virtual std::string probeTarget(const config::UpstreamTarget& upstream,
+                                  std::string_view path) const;
+
+  /// Whether GET <probeTarget("/models")> lists the models the upstream serves by the names
+  /// clients use (the model catalog reads it). Azure's lists the resource's base models, not its
+  /// deployments.
+  virtual bool listsModels() const { return true; }
+
+  /// Whether an error answer below 500 is rewritten (errorAnswer) instead of relayed as it came.
+  virtual bool rewritesErrors() const { return false; }
+
+  /// The client's answer for an upstream error answer `status` (400..499) with (the start of)
+  /// `body`: an OpenAI error object. Called only when rewritesErrors().
+  virtual proxy::ApiError errorAnswer(int status, std::string_view body) const;
 };
 
+/// Appends the request head's fields after its request line: the client's fields except
+/// hop-by-hop and credentials, X-Forwarded-For, Host, the upstream's credential field and
+/// Content-Length; then the blank line.
+void appendHeadFields(const OutgoingRequest& r, const config::UpstreamTarget& upstream,
+                      std::string& out);
+
 /// The OpenAI-compatible provider: the default of every upstream.
-const Provider& openAiCompatible();
+std::shared_ptr<const Provider> openAiCompatible();
+
+/// Azure OpenAI's options, as the control plane validated them.
+struct AzureOptions {
+  std::string api_version;  // empty: none sent (the v1 API only)
+  // model -> deployment (classic API), sorted by model for lookup.
+  std::vector<std::pair<std::string, std::string>> deployments;
+};
+
+/// Azure OpenAI: the classic API (deployment paths and api-version) or, for a base path ending in
+/// "/openai/v1", the v1 API; `api-key` instead of a bearer token; Azure's error bodies answered
+/// as OpenAI's.
+std::shared_ptr<const Provider> azure(AzureOptions options, std::string_view base_path);
+
+/// An error answer's body as OpenAI's error object reads: message, type, code and param from
+/// {"error": {...}} (or {"message": ...} as Azure's gateway writes it); the type from the status
+/// when the body names none. For upstreams whose error answers are not OpenAI's.
+proxy::ApiError openAiErrorFrom(int status, std::string_view body, std::string_view upstream_api);
 
 }  // namespace fwd::dataplane::provider

@@ -101,7 +101,8 @@ TEST(CliRenderTest, UpstreamJsonHasTheDocumentedShapeAndOrder) {
   // health summary (null when the server sent none).
   EXPECT_EQ(
       upstreamJson(envUpstream()).dump(),
-      R"({"name":"openai","base_url":"https://api.openai.com/v1","models":["gpt-4*","o1"],)"
+      R"({"name":"openai","base_url":"https://api.openai.com/v1","provider":{"name":"openai"},)"
+      R"("models":["gpt-4*","o1"],)"
       R"("deny_models":[],"priority":0,"weight":3,"timeout":"30s","connect_timeout":"10s",)"
       R"("first_byte_timeout":"30s","stream_first_byte_timeout":"30s","idle_timeout":null,)"
       R"("outlier_detection":{"enabled":true,"consecutive_failures":5,)"
@@ -137,6 +138,7 @@ TEST(CliRenderTest, UpstreamDetailListsEveryField) {
   EXPECT_EQ(upstreamDetail(keyUpstream()),
             "name:                       local\n"
             "base_url:                   http://127.0.0.1:11434/v1\n"
+            "provider:                   openai\n"
             "models:                     llama*\n"
             "deny_models:                -\n"
             "priority:                   10\n"

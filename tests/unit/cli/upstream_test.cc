@@ -266,6 +266,7 @@ TEST(CliUpstreamTest, DetailShowsNewSettingsAndMarksDefaults) {
   EXPECT_EQ(upstreamDetail(plainUpstream()),
             "name:                       plain\n"
             "base_url:                   http://h/v1\n"
+            "provider:                   openai\n"
             "models:                     -\n"
             "deny_models:                -\n"
             "priority:                   0\n"
@@ -289,6 +290,7 @@ TEST(CliUpstreamTest, DetailShowsNewSettingsAndMarksDefaults) {
   EXPECT_EQ(upstreamDetail(tunedUpstream()),
             "name:                       tuned\n"
             "base_url:                   http://h/v1\n"
+            "provider:                   openai\n"
             "models:                     llama*\n"
             "deny_models:                llama-guard*,*-base\n"
             "priority:                   0\n"
@@ -325,7 +327,8 @@ TEST(CliUpstreamTest, JsonCarriesEffectiveValuesInAFixedOrder) {
   // null when off.
   EXPECT_EQ(
       upstreamJson(plainUpstream()).dump(),
-      R"({"name":"plain","base_url":"http://h/v1","models":[],"deny_models":[],"priority":0,)"
+      R"({"name":"plain","base_url":"http://h/v1","provider":{"name":"openai"},"models":[],)"
+      R"("deny_models":[],"priority":0,)"
       R"("weight":1,"timeout":"10m","connect_timeout":"10s","first_byte_timeout":"10m",)"
       R"("stream_first_byte_timeout":"10m","idle_timeout":null,)"
       R"("outlier_detection":{"enabled":true,"consecutive_failures":5,)"
@@ -462,6 +465,61 @@ TEST(CliEditsTest, MalformedEditFlagsAreUsageErrors) {
        "--stream-mode must be passthrough, stream or non-stream, got \"always\""},
       {with(update, {"--clear-stream-mode", "--stream-mode", "stream"}),
        "--clear-stream-mode and --stream-mode cannot be used together"},
+  });
+}
+
+TEST(CliProviderTest, ProviderFlagsSetTheirFieldsAndNameTheirPaths) {
+  auto add = buildCreateUpstreamRequest(
+      parseOk({"upstream", "add", "az", "--base-url", "https://res.openai.azure.com", "--provider",
+               "azure", "--azure-deployment", "gpt-4o=gpt4o-prod", "--azure-deployment",
+               "/v1/audio/transcriptions=whisper", "--azure-api-version", "2024-10-21"}));
+  ASSERT_TRUE(add.ok()) << add.status();
+  const fwd::v1::Upstream& u = add->upstream();
+  EXPECT_EQ(u.provider(), fwd::v1::PROVIDER_AZURE);
+  EXPECT_EQ(u.azure().api_version(), "2024-10-21");
+  EXPECT_EQ(u.azure().deployments().at("gpt-4o"), "gpt4o-prod");
+  EXPECT_EQ(u.azure().deployments().at("/v1/audio/transcriptions"), "whisper");
+
+  EXPECT_THAT(maskOf({"--azure-api-version", "preview", "--azure-deployment", "a=b"}),
+              ElementsAre("azure.deployments", "azure.api_version"));
+  EXPECT_THAT(maskOf({"--provider", "openai", "--timeout", "30s"}),
+              ElementsAre("timeout", "provider", "azure"));
+  fwd::v1::UpdateUpstreamRequest clear = updateOf({"--clear-azure-deployments"});
+  EXPECT_THAT(clear.update_mask().paths(), ElementsAre("azure.deployments"));
+  EXPECT_TRUE(clear.upstream().azure().deployments().empty());
+
+  fwd::v1::Upstream shown = u;
+  shown.set_id(3);
+  EXPECT_EQ(upstreamJson(shown)["provider"].dump(),
+            R"({"name":"azure","api_version":"2024-10-21",)"
+            R"("deployments":{"/v1/audio/transcriptions":"whisper","gpt-4o":"gpt4o-prod"}})");
+  std::string detail = upstreamDetail(shown);
+  EXPECT_NE(detail.find("provider:                   azure (api-version 2024-10-21)\n"
+                        "azure_deployments:          /v1/audio/transcriptions=whisper, "
+                        "gpt-4o=gpt4o-prod\n"),
+            std::string::npos)
+      << detail;
+}
+
+TEST(CliProviderTest, MalformedProviderFlagsAreUsageErrors) {
+  const std::vector<std::string> add = {"upstream", "add", "a", "--base-url", "http://h"};
+  const std::vector<std::string> update = {"upstream", "update", "a"};
+  testing::expectUsageErrors({
+      {with(add, {"--provider", "anthropic"}),
+       "--provider must be openai or azure, got \"anthropic\""},
+      {with(add, {"--provider", "azure", "--azure-deployment", "gpt-4o"}),
+       "--azure-deployment wants MODEL=DEPLOYMENT, got \"gpt-4o\""},
+      {with(add, {"--provider", "azure", "--azure-deployment", "=x"}),
+       "--azure-deployment wants MODEL=DEPLOYMENT, got \"=x\""},
+      {with(add, {"--provider", "azure", "--azure-deployment", "a=x", "--azure-deployment", "a=y"}),
+       "--azure-deployment names model \"a\" twice"},
+      {with(add, {"--provider", "openai", "--azure-api-version", "2024-10-21"}),
+       "--azure-deployment and --azure-api-version need --provider azure"},
+      {with(add, {"--clear-azure-deployments"}),
+       "unknown flag --clear-azure-deployments for \"upstream add\" (see fwdctl upstream --help)"},
+      {with(update, {"--clear-azure-deployments", "--azure-deployment", "a=b"}),
+       "--clear-azure-deployments and --azure-deployment cannot be used together"},
+      {with(update, {"--azure-api-version", ""}), "--azure-api-version is empty"},
   });
 }
 

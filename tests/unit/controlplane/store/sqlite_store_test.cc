@@ -1053,6 +1053,36 @@ TEST_F(SqliteStoreTest, EditsRoundTripWithPresenceOnUpstreamsAndRoutes) {
   EXPECT_FALSE(store_->getRoute("r")->has_edits());
 }
 
+TEST_F(SqliteStoreTest, ProviderAndAzureOptionsRoundTripAndClear) {
+  fwd::v1::Upstream u = makeUpstream("azure");
+  u.set_provider(fwd::v1::PROVIDER_AZURE);
+  fwd::v1::AzureOptions& azure = *u.mutable_azure();
+  (*azure.mutable_deployments())["gpt-4o"] = "gpt4o-prod";
+  (*azure.mutable_deployments())["/v1/audio/transcriptions"] = "whisper";
+  azure.set_api_version("2024-10-21");
+  ASSERT_TRUE(store_->createUpstream(u).ok());
+  ASSERT_TRUE(store_->createUpstream(makeUpstream("plain")).ok());
+  fwd::v1::Upstream read = *store_->getUpstream("azure");
+  EXPECT_EQ(read.provider(), fwd::v1::PROVIDER_AZURE);
+  EXPECT_EQ(read.azure().api_version(), "2024-10-21");
+  EXPECT_EQ(read.azure().deployments().size(), 2u);
+  EXPECT_EQ(read.azure().deployments().at("/v1/audio/transcriptions"), "whisper");
+  fwd::v1::Upstream plain = *store_->getUpstream("plain");
+  EXPECT_EQ(plain.provider(), fwd::v1::PROVIDER_UNSPECIFIED);
+  EXPECT_FALSE(plain.has_azure());
+
+  absl::StatusOr<fwd::v1::Upstream> back =
+      store_->updateUpstream("azure", [](fwd::v1::Upstream& x) {
+        x.set_provider(fwd::v1::PROVIDER_OPENAI);
+        x.clear_azure();
+        return absl::OkStatus();
+      });
+  ASSERT_TRUE(back.ok()) << back.status();
+  read = *store_->getUpstream("azure");
+  EXPECT_EQ(read.provider(), fwd::v1::PROVIDER_OPENAI);
+  EXPECT_FALSE(read.has_azure());
+}
+
 TEST_F(SqliteStoreTest, KeyLimitsRoundTripAndClear) {
   fwd::v1::Key k = makeKey("limited");
   fwd::v1::RateWindow* w = k.mutable_limits()->add_rate();

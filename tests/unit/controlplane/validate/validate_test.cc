@@ -224,8 +224,84 @@ TEST(ValidateTest, UpdateMaskPathsAreChecked) {
                   "health_check.interval, health_check.timeout, health_check.unhealthy_threshold, "
                   "health_check.healthy_threshold, edits, edits.max_tokens_cap, edits.stop, "
                   "edits.drop_empty_messages, edits.strip_think, edits.answer_prefix, "
-                  "edits.stream_mode)");
+                  "edits.stream_mode, provider, azure, azure.deployments, azure.api_version)");
   }
+}
+
+TEST(ValidateProviderTest, AzureNeedsItsShapeAndWellFormedOptions) {
+  auto azure = [](std::string_view base_url) {
+    fwd::v1::Upstream u = base();
+    u.set_base_url(std::string(base_url));
+    u.set_provider(fwd::v1::PROVIDER_AZURE);
+    return u;
+  };
+  auto message = [](fwd::v1::Upstream u) { return std::string(normalizeUpstream(u).message()); };
+
+  fwd::v1::Upstream classic = azure("https://res.openai.azure.com");
+  EXPECT_EQ(message(classic),
+            "upstream.azure.api_version is required by Azure's classic API (a base URL not ending "
+            "in /openai/v1), e.g. --azure-api-version 2024-10-21");
+  classic.mutable_azure()->set_api_version("2024-10-21");
+  (*classic.mutable_azure()->mutable_deployments())["gpt-4o"] = "gpt4o-prod";
+  (*classic.mutable_azure()->mutable_deployments())["/v1/audio/transcriptions"] = "whisper";
+  EXPECT_TRUE(normalizeUpstream(classic).ok()) << message(classic);
+
+  fwd::v1::Upstream v1 = azure("https://res.openai.azure.com/openai/v1/");
+  EXPECT_TRUE(normalizeUpstream(v1).ok()) << message(v1);
+  v1.mutable_azure()->set_api_version("preview");
+  EXPECT_TRUE(normalizeUpstream(v1).ok()) << message(v1);
+  (*v1.mutable_azure()->mutable_deployments())["gpt-4o"] = "gpt4o-prod";
+  EXPECT_EQ(message(v1),
+            "upstream.azure.deployments: Azure's v1 API (a base URL ending in /openai/v1) takes "
+            "the deployment name as the model; rename models with a route's --rewrite-model, or "
+            "use the classic base URL https://RESOURCE.openai.azure.com");
+
+  fwd::v1::Upstream bad = classic;
+  bad.mutable_azure()->set_api_version("2024-10-21&x=1");
+  EXPECT_EQ(message(bad),
+            "upstream.azure.api_version \"2024-10-21&x=1\": must be 1..32 letters, digits, '.', "
+            "'_' or '-', e.g. 2024-10-21");
+  bad = classic;
+  (*bad.mutable_azure()->mutable_deployments())["gpt-4o"] = "gpt 4o";
+  EXPECT_EQ(message(bad),
+            "upstream.azure.deployments \"gpt-4o=gpt 4o\": a deployment name must be 1..64 "
+            "letters, digits, '.', '_' or '-'");
+  bad = classic;
+  (*bad.mutable_azure()->mutable_deployments())["a\nb"] = "x";
+  EXPECT_EQ(message(bad),
+            "upstream.azure.deployments \"a\\x0ab\": a model must be 1..256 bytes without control "
+            "characters");
+
+  fwd::v1::Upstream openai = base();
+  openai.mutable_azure()->set_api_version("2024-10-21");
+  EXPECT_EQ(message(openai),
+            "upstream.azure: Azure options need provider azure (fwdctl --provider azure)");
+  openai.clear_azure();
+  openai.set_provider(static_cast<fwd::v1::Provider>(9));
+  EXPECT_EQ(message(openai), "upstream.provider 9: must be openai or azure");
+}
+
+TEST(ValidateProviderTest, ProviderMaskPathsReplaceTheirFields) {
+  fwd::v1::Upstream target = base();
+  target.set_provider(fwd::v1::PROVIDER_AZURE);
+  target.mutable_azure()->set_api_version("2024-06-01");
+  (*target.mutable_azure()->mutable_deployments())["old"] = "old-dep";
+  fwd::v1::Upstream patch;
+  (*patch.mutable_azure()->mutable_deployments())["gpt-4o"] = "gpt4o";
+  google::protobuf::FieldMask deployments;
+  deployments.add_paths("azure.deployments");
+  ASSERT_TRUE(checkUpstreamMask(deployments).ok());
+  ASSERT_TRUE(applyUpstreamMask(patch, deployments, target).ok());
+  EXPECT_EQ(target.azure().api_version(), "2024-06-01");
+  ASSERT_EQ(target.azure().deployments().size(), 1u);
+  EXPECT_EQ(target.azure().deployments().at("gpt-4o"), "gpt4o");
+
+  google::protobuf::FieldMask back;
+  back.add_paths("provider");
+  back.add_paths("azure");
+  ASSERT_TRUE(applyUpstreamMask(base(), back, target).ok());
+  EXPECT_EQ(target.provider(), fwd::v1::PROVIDER_UNSPECIFIED);
+  EXPECT_FALSE(target.has_azure());
 }
 
 google::protobuf::Duration seconds(std::int64_t s, std::int32_t nanos = 0) {

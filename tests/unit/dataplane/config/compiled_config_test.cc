@@ -91,9 +91,9 @@ TEST(CompiledConfigTest, ResolvesCredentialsFromStoreOrEnvironment) {
   addUpstream(s, "none", "http://h/v1", {"*"});
   auto c = CompiledConfig::compile(s, fakeEnv({{"OPENAI_KEY", "sk-env"}}));
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ((*c)->upstreams()[0].authorization, "Bearer sk-stored");
-  EXPECT_EQ((*c)->upstreams()[1].authorization, "Bearer sk-env");
-  EXPECT_EQ((*c)->upstreams()[2].authorization, "");
+  EXPECT_EQ((*c)->upstreams()[0].credential, "Bearer sk-stored");
+  EXPECT_EQ((*c)->upstreams()[1].credential, "Bearer sk-env");
+  EXPECT_EQ((*c)->upstreams()[2].credential, "");
 }
 
 TEST(CompiledConfigTest, MissingEnvironmentVariableRejectsTheSnapshot) {

@@ -58,7 +58,7 @@ TEST(HttpGetTest, ReturnsStatusAndBodyAndSendsHostCredentialAndTarget) {
   });
   HttpGetRequest req = localGet(server.port(), "/base/v1/models?x=1");
   req.host_header = "upstream.example:8443";
-  req.authorization = "Bearer sk-upstream";
+  req.credential = "Bearer sk-upstream";
   HttpGetResult r = run(req);
   EXPECT_EQ(r.error, HttpGetError::kNone) << r.detail;
   EXPECT_EQ(r.status, 200);
@@ -169,14 +169,14 @@ TEST(HttpGetTest, UpstreamGetAppendsThePathToTheBaseUrl) {
   t.port = "443";
   t.host_header = "api.example.com";
   t.base_path = "/openai/v1";
-  t.authorization = "Bearer k";
+  t.credential = "Bearer k";
   HttpGetRequest r = upstreamGet(t, "/models", milliseconds(1'234));
   EXPECT_TRUE(r.tls);
   EXPECT_TRUE(r.insecure_skip_verify);
   EXPECT_EQ(r.host, "api.example.com");
   EXPECT_EQ(r.port, "443");
   EXPECT_EQ(r.target, "/openai/v1/models");
-  EXPECT_EQ(r.authorization, "Bearer k");
+  EXPECT_EQ(r.credential, "Bearer k");
   EXPECT_EQ(r.timeout, milliseconds(1'234));
 }
 
