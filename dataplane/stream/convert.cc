@@ -247,7 +247,11 @@ struct AnswerConverter::Assembly {
         od::json_type t;
         if (slot.empty() && !v.type().get(t) && t != od::json_type::null &&
             t != od::json_type::object && t != od::json_type::array) {
-          return raw(v, slot);
+          bool ok = raw(v, slot);
+          if (slot == "\"\"" || slot == "0") {
+            slot.clear();  // Azure opens its streams with id "", created 0, model "": not these
+          }
+          return ok;
         }
       } else if (key == "usage") {
         od::json_type t;

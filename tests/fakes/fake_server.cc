@@ -100,6 +100,7 @@ struct Request {
   http::verb method = http::verb::unknown;
   std::string target;
   std::string authorization;
+  std::string api_key;  // Azure's credential field
   std::string content_type;
   std::string body;
   int fake_status = 0;
@@ -126,6 +127,7 @@ struct Request {
     method = http::verb::unknown;
     target.clear();
     authorization.clear();
+    api_key.clear();
     content_type.clear();
     body.clear();
     fake_status = 0;
@@ -198,6 +200,10 @@ class RequestParser : public http::basic_parser<true> {
         break;
       default:
         return;
+    }
+    if (beast::iequals(name_string, "api-key")) {
+      out_.api_key.assign(value.data(), value.size());
+      return;
     }
     if (name_string.size() < 7 || !beast::iequals(name_string.substr(0, 7), "x-fake-")) {
       return;
@@ -789,6 +795,18 @@ class FakeServer::Impl {
     if (json_endpoint) {
       info = inspectBody(request.body);
     }
+    if (config_.azure.enabled) {
+      AzureVerdict verdict =
+          azureGate(config_.azure, request.target, request.api_key, info.model, request.body);
+      if (verdict.status != 0) {
+        conn.body = std::move(verdict.body);
+        co_return co_await writeResponse(stream, conn, Head{verdict.status, kJson, -1, keep_alive},
+                                         id);
+      }
+      if (!verdict.model.empty()) {
+        info.model = std::move(verdict.model);
+      }
+    }
     int status = request.fake_status;
     if (status == 0) {
       status = info.status_from_model;
@@ -834,7 +852,11 @@ class FakeServer::Impl {
               ? absl::StrCat("fake upstream: no endpoint for ",
                              std::string(http::to_string(request.method)), " ", request.target)
               : absl::StrCat("fake upstream error ", status);
-      appendError(conn.body, status, message);
+      if (config_.azure.enabled) {
+        appendAzureError(conn.body, status);
+      } else {
+        appendError(conn.body, status, message);
+      }
       co_return co_await writeResponse(stream, conn, Head{status, kJson, -1, keep_alive}, id);
     }
 
@@ -949,6 +971,11 @@ class FakeServer::Impl {
         co_await delay->async_wait(kUse);
       }
       conn.body.clear();
+      if (i == 0 && config_.azure.enabled && kind == StreamKind::kChat) {
+        conn.body += "data: ";
+        appendAzurePromptFilterEvent(conn.body);  // Azure's first event, in the first frame
+        conn.body += "\n\n";
+      }
       conn.body += "data: ";
       if (i == 0 && request.error_event) {
         appendErrorObject(conn.body);  // in place of the first chunk, then the stream goes on

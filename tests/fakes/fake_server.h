@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "tests/fakes/fake_azure.h"
 
 namespace fwd::fakes {
 
@@ -32,6 +33,8 @@ struct FakeConfig {
   int models_status = 0;
   /// GET .../models waits this long before its response head.
   int models_stall_ms = 0;
+  /// Speak Azure OpenAI's dialect (fake_azure.h) instead of OpenAI's.
+  AzureConfig azure;
 };
 
 class FakeServer {

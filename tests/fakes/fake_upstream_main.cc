@@ -4,7 +4,9 @@
 // --fail-status N (answer every request with N), --stall-ms N (wait N ms before every response
 // head), --tls-cert FILE --tls-key FILE (HTTPS),
 // --models a,b,c (GET .../models; default "fake-model"), --models-status N (GET .../models answers
-// N instead), --models-stall-ms N (GET .../models waits N ms first). After binding it prints one
+// N instead), --models-stall-ms N (GET .../models waits N ms first), --azure-api-key KEY (speak
+// Azure OpenAI, see fake_azure.h; the key `api-key` must carry), --azure-deployments
+// DEP=MODEL,... (its deployments and the models they run). After binding it prints one
 // line to stdout, "listening http|https HOST:PORT", and serves until SIGTERM/SIGINT (exit 0).
 //
 // Endpoints, matched on the path suffix so any base URL prefix works (query string ignored):
@@ -43,6 +45,7 @@
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -55,7 +58,8 @@ constexpr std::string_view kUsage =
     "usage: fake_upstream [--listen HOST:PORT] [--name NAME] [--threads N] [--fail-status N]\n"
     "                     [--stall-ms N]\n"
     "                     [--tls-cert FILE --tls-key FILE] [--models a,b,c]\n"
-    "                     [--models-status N] [--models-stall-ms N]\n";
+    "                     [--models-status N] [--models-stall-ms N]\n"
+    "                     [--azure-api-key KEY [--azure-deployments DEP=MODEL,...]]\n";
 
 int usageError(const std::string& message) {
   std::cerr << "fake_upstream: " << message << "\n" << kUsage;
@@ -116,6 +120,18 @@ int main(int argc, char** argv) {
       if (!absl::SimpleAtoi(value, &config.models_stall_ms) || config.models_stall_ms < 0 ||
           config.models_stall_ms > 600000) {
         return usageError("--models-stall-ms wants 0..600000, got " + value);
+      }
+    } else if (arg == "--azure-api-key") {
+      config.azure.enabled = true;
+      config.azure.api_key = value;
+    } else if (arg == "--azure-deployments") {
+      for (const std::string& entry :
+           std::vector<std::string>(absl::StrSplit(value, ',', absl::SkipEmpty()))) {
+        size_t eq = entry.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size()) {
+          return usageError("--azure-deployments wants DEP=MODEL,..., got " + value);
+        }
+        config.azure.deployments[entry.substr(0, eq)] = entry.substr(eq + 1);
       }
     } else {
       return usageError("unknown flag " + arg);

@@ -79,5 +79,32 @@ TEST(OpenAiSdkTest, NodeSdkParsesEveryConvertedAnswer) {
   runSdkScript(cluster, key, "stream_mode_test.mjs");
 }
 
+TEST(OpenAiSdkTest, NodeSdkTalksToAzureThroughFwd) {
+  // Every check in tests/sdk/azure_test.mjs: an OpenAI client, an Azure upstream.
+  FwdCluster cluster;
+  ASSERT_TRUE(cluster.startControlPlane());
+  ASSERT_TRUE(cluster.startUpstream("az", {"--azure-api-key", "az-secret", "--azure-deployments",
+                                           "gpt4o-prod=gpt-4o-2024-08-06,embed=text-embedding-3-"
+                                           "small"}));
+  ASSERT_TRUE(cluster.startDataPlane("dp1"));
+  const std::string root =
+      "http://127.0.0.1:" + std::to_string(cluster.upstream("az").endpoint.port);
+  const std::vector<std::string> azure = {
+      "--provider", "azure",     "--base-url",          root,
+      "--api-key",  "az-secret", "--azure-api-version", "2024-10-21"};
+  auto add = [&](std::vector<std::string> args) {
+    args.insert(args.begin() + 3, azure.begin(), azure.end());
+    auto r = cluster.fwdctl(args);
+    EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+  };
+  add({"upstream", "add", "azure", "--azure-deployment", "gpt-4o=gpt4o-prod", "--azure-deployment",
+       "text-embedding-3-small=embed", "--model", "gpt-4o*", "--model", "text-embedding-*"});
+  add({"upstream", "add", "azure-conv", "--azure-deployment", "conv-4o=gpt4o-prod", "--model",
+       "conv-*", "--stream-mode", "stream"});
+  std::string key = cluster.createKey("sdk");
+  ASSERT_TRUE(cluster.waitInSync());
+  runSdkScript(cluster, key, "azure_test.mjs");
+}
+
 }  // namespace
 }  // namespace fwd::harness

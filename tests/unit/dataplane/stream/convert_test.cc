@@ -113,6 +113,22 @@ TEST(ConvertTest, AStreamBecomesOneChatCompletionWithItsUsage) {
   EXPECT_LT(text.find("\"choices\""), text.find("\"usage\""));
 }
 
+TEST(ConvertTest, AzuresOpeningEventWithoutIdOrModelYieldsToTheChunks) {
+  // Azure opens a stream with {"choices":[],"id":"","created":0,"model":"",
+  // "prompt_filter_results":[...]}: its blanks are not the answer's id, created and model.
+  Json opening = {{"choices", Json::array()},
+                  {"created", 0},
+                  {"id", ""},
+                  {"model", ""},
+                  {"object", ""},
+                  {"prompt_filter_results", Json::array({{{"prompt_index", 0}}})}};
+  Json a = assemble(event(opening) + chatStream());
+  EXPECT_EQ(a["id"], "chatcmpl-1");
+  EXPECT_EQ(a["created"], 1700000000);
+  EXPECT_EQ(a["model"], "gpt-4o-2024-08-06");
+  EXPECT_EQ(a["choices"][0]["message"]["content"], "Hello there");
+}
+
 TEST(ConvertTest, HowTheStreamIsCutIntoReadsChangesNothing) {
   std::string stream = chatStream();
   Json whole = assemble(stream);
