@@ -88,7 +88,8 @@ std::vector<FlagSpec> upstreamFlags(bool update) {
       {"healthy-threshold", FlagKind::kValue, "N",
        "successful probes that bring it back (default 2)"},
       {"insecure-skip-verify", FlagKind::kBool, "", "skip TLS certificate verification"},
-      {"provider", FlagKind::kValue, "NAME", "the API the upstream speaks: openai or azure"},
+      {"provider", FlagKind::kValue, "NAME",
+       "the API the upstream speaks: openai, azure or dashscope"},
       {"azure-deployment", FlagKind::kRepeated, "MODEL=DEPLOYMENT",
        "Azure deployment a model goes to, repeatable; replaces the map (default: the model's "
        "name)"},
@@ -236,7 +237,7 @@ absl::Status applyProviderFlags(const FlagValues& flags, fwd::v1::Upstream& upst
   if (auto v = flags.value("provider")) {
     std::optional<int> provider = common::config::parseProvider(*v);
     if (!provider) {
-      return usageError("--provider must be openai or azure, got \"" + *v + "\"");
+      return usageError("--provider must be openai, azure or dashscope, got \"" + *v + "\"");
     }
     upstream.set_provider(static_cast<fwd::v1::Provider>(*provider));
     paths.push_back("provider");
@@ -666,7 +667,7 @@ std::vector<CommandSpec> upstreamCommands() {
       "[--eject-time DURATION] [--max-eject-time DURATION] [--health-check] "
       "[--health-check-path PATH] [--health-check-interval DURATION] "
       "[--health-check-timeout DURATION] [--unhealthy-threshold N] [--healthy-threshold N] "
-      "[--insecure-skip-verify] [--provider openai|azure] "
+      "[--insecure-skip-verify] [--provider openai|azure|dashscope] "
       "[--azure-deployment MODEL=DEPLOYMENT]... [--azure-api-version VERSION]";
   return {
       {"upstream", "add", "NAME", "--base-url URL " + flags_synopsis + " " + editsSynopsis(false),

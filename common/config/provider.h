@@ -1,4 +1,5 @@
-// Providers as operators write them (fwdctl --provider, `-o json`): "openai", "azure", numbered
+// Providers as operators write them (fwdctl --provider, `-o json`): "openai", "azure",
+// "dashscope", numbered
 // as fwd.v1.Provider.
 #pragma once
 
@@ -15,6 +16,9 @@ inline std::optional<int> parseProvider(std::string_view name) {
   if (name == "azure") {
     return 2;
   }
+  if (name == "dashscope") {
+    return 3;
+  }
   return std::nullopt;
 }
 
@@ -27,6 +31,8 @@ inline std::string_view providerName(int provider) {
       return "openai";
     case 2:
       return "azure";
+    case 3:
+      return "dashscope";
     default:
       return "";
   }

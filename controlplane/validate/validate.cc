@@ -757,7 +757,7 @@ bool isAzureV1(std::string_view base_url) {
 absl::Status checkProvider(const fwd::v1::Upstream& u) {
   if (!fwd::v1::Provider_IsValid(u.provider())) {
     return absl::InvalidArgumentError("upstream.provider " + std::to_string(u.provider()) +
-                                      ": must be openai or azure");
+                                      ": must be openai, azure or dashscope");
   }
   if (u.provider() != fwd::v1::PROVIDER_AZURE) {
     if (u.has_azure()) {

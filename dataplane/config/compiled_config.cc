@@ -204,6 +204,8 @@ absl::StatusOr<UpstreamTarget> compileUpstream(const fwd::v1::Upstream& u, const
     options.api_version = u.azure().api_version();
     options.deployments.assign(u.azure().deployments().begin(), u.azure().deployments().end());
     t.provider = provider::azure(std::move(options), t.base_path);
+  } else if (u.provider() == fwd::v1::PROVIDER_DASHSCOPE) {
+    t.provider = provider::dashscope();
   } else {
     t.provider = provider::openAiCompatible();
   }

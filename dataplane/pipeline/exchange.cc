@@ -207,16 +207,18 @@ Task<Attempt> exchange(RequestContext& ctx, Stream& upstream, UpstreamConn& conn
 
   std::string_view forwarded_for =
       ctx.forwarded_for.empty() ? std::string_view(ctx.client.address) : ctx.forwarded_for;
+  const bool translated = t.provider->translates();
   provider::OutgoingRequest outgoing{
       req,
       ctx.target_rest,
-      req.body(),
+      translated ? std::string_view(ctx.provider_body) : std::string_view(req.body()),
       forwarded_for,
       ctx.body.has_model ? std::string_view(ctx.served_model) : std::string_view(ctx.model),
-      ctx.body.has_model};
+      ctx.body.has_model,
+      translated && ctx.translation.stream};
   t.provider->writeRequestHead(outgoing, t, conn.request_head);
   std::array<asio::const_buffer, 2> request_bufs = {
-      asio::buffer(conn.request_head), asio::buffer(req.body().data(), req.body().size())};
+      asio::buffer(conn.request_head), asio::buffer(outgoing.body.data(), outgoing.body.size())};
 
   auto sent_at = Clock::now();
   conn.deadline.at(deadline);
@@ -320,6 +322,18 @@ Task<Attempt> attemptUpstream(RequestContext& ctx, const config::UpstreamTarget&
   WorkerContext& w = ctx.w;
   auto deadline = Clock::now() + plan.timeouts->total;
   Attempt out;
+  if (t.provider->translates()) {
+    // The body in the provider's API, before any connection: a request it cannot express is
+    // the client's error (a 400 naming the parameter), not the upstream's.
+    ctx.translation = t.provider->translateRequest(ctx.path, ctx.req.body(), ctx.provider_body);
+    if (ctx.translation.error) {
+      out.responded = true;
+      out.outcome = "untranslatable";
+      out.status = ctx.translation.error->status;
+      out.client_alive = co_await respondError(ctx, *ctx.translation.error);
+      co_return out;
+    }
+  }
   WatchedAttempt watched(w, ctx.client.socket);
   ClientWatch& watch = watched.watch();
   for (int round = 0; round < 2; ++round) {

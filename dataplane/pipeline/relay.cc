@@ -176,6 +176,18 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
       parser.restatus(static_cast<unsigned>(response_head.send_status));
     }
   }
+  // A provider that speaks another API (provider.h): its 2xx answer is rewritten into OpenAI's
+  // shape before anything else reads it (a stream event by event, a JSON answer once whole).
+  std::unique_ptr<provider::AnswerTranslator> translator;
+  if (t.provider->translates() && !bodyless && out.status >= 200 && out.status < 300) {
+    translator = t.provider->answerTranslator(
+        sse, ctx.served_model.empty() ? std::string_view(ctx.model) : ctx.served_model,
+        ctx.translation.include_usage);
+    framing = Framing::kChunked;
+    length.reset();
+  }
+  // A JSON answer goes out once translated (or converted) whole: nothing before, head included.
+  const bool hold_head = translator && !sse;
   // Policies that read a 2xx answer take it off the byte-for-byte path: its length changes, so
   // fwd frames it in chunks of its own.
   std::optional<AnswerEditor> editor;
@@ -225,7 +237,7 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
   // `Content-Length: 0`) or no body bytes are here yet (a stream whose first event is still
   // being generated). Otherwise it leaves together with the first body bytes in one write: one
   // sendmsg, one packet, instead of two.
-  if (!converter && (finished || head.read == head.head_bytes)) {
+  if (!converter && !hold_head && (finished || head.read == head.head_bytes)) {
     if (finished) {
       complete(ctx, out.status);
     }
@@ -244,7 +256,8 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
   std::string failure_detail;
   std::string_view failure_outcome = "mid_stream";
   BodyWindow window(head);
-  auto see = [&](std::string_view payload) {
+  // The answer in OpenAI's shape: the upstream's, or what the translator made of it.
+  auto seeAnswer = [&](std::string_view payload) {
     ctx.bytes_out += converter ? 0 : payload.size();
     if (ctx.answer_scan) {
       ctx.answer_scan->feed(payload);
@@ -257,8 +270,15 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     } else if (converter) {
       converter->feed(payload);
     }
+  };
+  auto see = [&](std::string_view payload) {
     if (ctx.bodies) {
       ctx.bodies->feedAnswer(payload);
+    }
+    if (translator) {
+      translator->feed(payload);
+    } else {
+      seeAnswer(payload);
     }
   };
   // The conversion failed, or the upstream did, before anything went to the client: the attempt
@@ -306,9 +326,35 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     }
     std::string_view fresh = window.fresh(buf);
     auto stepped = cursor.step(fresh, see);
-    size_t forward = editor || converter ? 0 : stepped.forward;
+    size_t forward = editor || converter || translator ? 0 : stepped.forward;
     size_t consumed = stepped.consumed;
     finished = finished || stepped.done;
+    if (translator) {
+      if (finished && stepped.error == nullptr) {
+        if (std::optional<ApiError> e = translator->finish()) {
+          // Only a JSON answer fails here, before anything went to the client.
+          if (e->status < 500) {
+            out.reusable = parser.keep_alive() && consumed == fresh.size();
+            out.client_alive = co_await respondError(ctx, *e);
+            out.status = e->status;
+            co_return out;
+          }
+          co_return unanswered(Failure::k5xx, "conversion",
+                               "upstream " + t.name + ": " + e->message);
+        }
+      }
+      if (editor || converter) {
+        seeAnswer(translator->out());
+        translator->out().clear();
+      } else if (!translator->out().empty()) {
+        seeAnswer(translator->out());
+      }
+      if (finished && stepped.error == nullptr && ctx.answer_scan) {
+        if (std::string usage = translator->unsentUsage(); !usage.empty()) {
+          ctx.answer_scan->feed(usage);  // what the upstream reported, for records and limits
+        }
+      }
+    }
     if (editor && finished && stepped.error == nullptr) {
       editor->finish();
     }
@@ -345,10 +391,11 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
             .observe(std::chrono::duration<double>(*ctx.first_byte - ctx.start).count());
       }
     };
-    std::string_view data = converter ? std::string_view(converter->out())
-                            : editor  ? std::string_view(editor->out())
-                                      : fresh.substr(0, forward);
-    if ((editor || converter) && ctx.bodies) {
+    std::string_view data = converter    ? std::string_view(converter->out())
+                            : editor     ? std::string_view(editor->out())
+                            : translator ? std::string_view(translator->out())
+                                         : fresh.substr(0, forward);
+    if ((editor || converter || translator) && ctx.bodies) {
       ctx.bodies->appendForClient(data);  // the edited answer, as the client gets it
     }
     if (editor && !editor->pauses().empty()) {
@@ -405,7 +452,7 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
       ClientWrite cw;
       boost::system::error_code cwec;
       if (startClientWrite(client, cw, pending_head, data,
-                           chunked && (editor || converter || !parser.chunked()),
+                           chunked && (editor || converter || translator || !parser.chunked()),
                            chunked && finished)) {
         cwec = cw.ec;
       } else {
@@ -417,6 +464,9 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
       }
       if (converter) {
         converter->out().clear();
+      }
+      if (translator) {
+        translator->out().clear();
       }
       if (cwec) {
         // The client went away: stop reading the upstream; its connection is not reusable.
@@ -439,7 +489,7 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     ctx.stream_events = events.eventCount();
   }
 
-  if (upstream_failed && converter) {
+  if (upstream_failed && (converter || hold_head)) {
     co_return unanswered(failure_outcome == "mid_stream" ? Failure::kReset : Failure::kTimeout,
                          std::string(failure_outcome), failure_detail);
   }
@@ -451,7 +501,7 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     // Logged as partial: what the client received before the cut.
     FWD_LOG(kWarn, "dataplane") << "partial response: " << failure_detail << "; relayed "
                                 << events.eventCount() << " stream events";
-    if (sse && chunked && (editor || cursor.atChunkBoundary())) {
+    if (sse && chunked && (editor || translator || cursor.atChunkBoundary())) {
       // The head is gone, so no retry: end the stream with an error event the client can see
       // (unless the cut came inside a chunk, where a chunk of fwd's own would break the framing).
       ApiError e{502, "api_error", "upstream_error", failure_detail, ""};

@@ -17,6 +17,7 @@
 #include "common/net/cidr.h"
 #include "dataplane/config/compiled_config.h"
 #include "dataplane/policy/chain.h"
+#include "dataplane/provider/provider.h"
 #include "dataplane/proxy/body_inspect.h"
 #include "dataplane/proxy/client_request.h"
 #include "dataplane/proxy/errors.h"
@@ -85,6 +86,10 @@ struct RequestContext {
   // and the edits req.body() carries.
   std::optional<std::string> original_body;
   rewrite::BodyEdits body_edits;
+  // An attempt at an upstream whose provider translates (provider.h): the body it is sent and
+  // what the translation found in the client's.
+  std::string provider_body;
+  provider::Translation translation;
   const config::UpstreamTarget* upstream = nullptr;  // of the attempt under way, or the last
   size_t attempts = 0;
   std::optional<Clock::time_point> first_byte;  // the first response body byte went out

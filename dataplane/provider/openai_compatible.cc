@@ -41,6 +41,14 @@ proxy::ApiError Provider::errorAnswer(int status, std::string_view body) const {
   return openAiErrorFrom(status, body, name());
 }
 
+Translation Provider::translateRequest(std::string_view, std::string_view, std::string&) const {
+  return Translation{};
+}
+
+std::unique_ptr<AnswerTranslator> Provider::answerTranslator(bool, std::string_view, bool) const {
+  return nullptr;
+}
+
 void appendHeadFields(const OutgoingRequest& r, const config::UpstreamTarget& t, std::string& out) {
   const proxy::ClientRequestParser& req = r.client;
   const bool hop_by_hop_named = req.connectionNamesFields();

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,6 +35,35 @@ struct OutgoingRequest {
   // ("/v1/audio/transcriptions"), with `has_model` false.
   std::string_view model;
   bool has_model = false;
+  bool upstream_stream = false;  // the body sent asks for a stream (after any translation)
+};
+
+/// A request body translated into the provider's API (translateRequest).
+struct Translation {
+  std::optional<proxy::ApiError> error;  // the request cannot be expressed: the client's answer
+  bool stream = false;                   // the client's body (as edited) asked for a stream
+  bool include_usage = false;            // ... and for the usage chunk
+};
+
+/// Rewrites a provider's 2xx answer into OpenAI's shape as it arrives: a JSON answer once it is
+/// whole, a stream event by event. Per attempt, on the worker's thread.
+class AnswerTranslator {
+ public:
+  virtual ~AnswerTranslator() = default;
+  /// The next bytes of the upstream's answer payload (no chunk framing).
+  virtual void feed(std::string_view payload) = 0;
+  /// The upstream's answer is whole; its last translated bytes go to out(). An error when a JSON
+  /// answer cannot be translated (what the caller treats as a failed attempt).
+  virtual std::optional<proxy::ApiError> finish() = 0;
+  /// OpenAI-shaped bytes for the client; the caller clears it once written.
+  std::string& out() { return out_; }
+  /// After finish(): {"usage":{...}} in OpenAI's shape when the upstream reported usage that the
+  /// client's answer does not carry (a stream whose client asked for no usage chunk), for
+  /// records and limits to read; else empty.
+  virtual std::string unsentUsage() const { return ""; }
+
+ protected:
+  std::string out_;
 };
 
 // fwd::dataplane::provider::Provider
@@ -64,6 +94,19 @@ class Provider {
   /// The client's answer for an upstream error answer `status` (400..499) with (the start of)
   /// `body`: an OpenAI error object. Called only when rewritesErrors().
   virtual proxy::ApiError errorAnswer(int status, std::string_view body) const;
+
+  /// Whether requests are translated into another API (translateRequest, answerTranslator).
+  virtual bool translates() const { return false; }
+
+  /// Writes the upstream's body for the OpenAI request `body` (edits applied) to `api_path`
+  /// ("/v1/chat/completions") into `out`. Called only when translates().
+  virtual Translation translateRequest(std::string_view api_path, std::string_view body,
+                                       std::string& out) const;
+
+  /// The translator of a 2xx answer (`sse`: a stream) to a request that asked for `model`;
+  /// `include_usage`: the usage chunk was asked for. Called only when translates().
+  virtual std::unique_ptr<AnswerTranslator> answerTranslator(bool sse, std::string_view model,
+                                                             bool include_usage) const;
 };
 
 /// Appends the request head's fields after its request line: the client's fields except
@@ -87,9 +130,17 @@ struct AzureOptions {
 /// as OpenAI's.
 std::shared_ptr<const Provider> azure(AzureOptions options, std::string_view base_path);
 
+/// DashScope's native API (Alibaba Cloud Model Studio): chat completions translated to
+/// text-generation requests and back, streams through X-DashScope-SSE with incremental output.
+std::shared_ptr<const Provider> dashscope();
+
 /// An error answer's body as OpenAI's error object reads: message, type, code and param from
 /// {"error": {...}} (or {"message": ...} as Azure's gateway writes it); the type from the status
 /// when the body names none. For upstreams whose error answers are not OpenAI's.
 proxy::ApiError openAiErrorFrom(int status, std::string_view body, std::string_view upstream_api);
+
+/// OpenAI's error type for an error status: invalid_request_error, authentication_error (401),
+/// permission_error (403), not_found_error (404), requests (429).
+std::string_view openAiErrorType(int status);
 
 }  // namespace fwd::dataplane::provider

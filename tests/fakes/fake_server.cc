@@ -102,6 +102,7 @@ struct Request {
   std::string authorization;
   std::string api_key;  // Azure's credential field
   std::string content_type;
+  bool dashscope_sse = false;  // X-DashScope-SSE: enable, or Accept: text/event-stream
   std::string body;
   int fake_status = 0;
   int retry_after = 1;  // seconds, sent with a 429
@@ -129,6 +130,7 @@ struct Request {
     authorization.clear();
     api_key.clear();
     content_type.clear();
+    dashscope_sse = false;
     body.clear();
     fake_status = 0;
     retry_after = 1;
@@ -196,6 +198,9 @@ class RequestParser : public http::basic_parser<true> {
       case http::field::expect:
         out_.expect_continue = beast::iequals(value, "100-continue");
         return;
+      case http::field::accept:
+        out_.dashscope_sse = out_.dashscope_sse || value.find("text/event-stream") != value.npos;
+        return;
       case http::field::unknown:
         break;
       default:
@@ -203,6 +208,10 @@ class RequestParser : public http::basic_parser<true> {
     }
     if (beast::iequals(name_string, "api-key")) {
       out_.api_key.assign(value.data(), value.size());
+      return;
+    }
+    if (beast::iequals(name_string, "x-dashscope-sse")) {
+      out_.dashscope_sse = beast::iequals(value, "enable");
       return;
     }
     if (name_string.size() < 7 || !beast::iequals(name_string.substr(0, 7), "x-fake-")) {
@@ -795,6 +804,9 @@ class FakeServer::Impl {
     if (json_endpoint) {
       info = inspectBody(request.body);
     }
+    if (config_.dashscope.enabled && endpoint != Endpoint::kModels) {
+      co_return co_await respondDashScope(stream, conn, id, keep_alive);
+    }
     if (config_.azure.enabled) {
       AzureVerdict verdict =
           azureGate(config_.azure, request.target, request.api_key, info.model, request.body);
@@ -900,11 +912,41 @@ class FakeServer::Impl {
     co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
   }
 
+  // DashScope mode: the gate (fake_dashscope.h), then an answer or a stream of DashScope events.
+  template <class Stream>
+  asio::awaitable<bool> respondDashScope(Stream& stream, Connection& conn, std::uint64_t id,
+                                         bool keep_alive) {
+    Request& request = conn.request;
+    std::vector<std::string> models;
+    {
+      std::lock_guard<std::mutex> lock(models_mu_);
+      models = config_.models;
+    }
+    DashScopeRequest r = dashScopeGate(config_.dashscope, request.target, request.authorization,
+                                       request.dashscope_sse, models, request.body);
+    if (r.status == 0 && request.fake_status != 0) {
+      r.status = request.fake_status;
+      appendDashScopeError(r.body, r.status, id);
+    }
+    if (r.status != 0) {
+      conn.body = std::move(r.body);
+      co_return co_await writeResponse(stream, conn, Head{r.status, kJson, -1, keep_alive}, id);
+    }
+    if (!r.stream) {
+      appendDashScopeAnswer(conn.body, r, id, config_.name, request.tool_calls);
+      co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
+    }
+    BodyInfo info;
+    info.model = r.model;
+    co_return co_await writeStream(stream, conn, StreamKind::kChat, info, id, keep_alive, &r);
+  }
+
   // One chunk per event, each written (flushed) on its own unless x-fake-events-per-write groups
   // them; x-fake-cut-after closes mid-way and x-fake-framing picks another framing (see Framing).
   template <class Stream>
   asio::awaitable<bool> writeStream(Stream& stream, Connection& conn, StreamKind kind,
-                                    const BodyInfo& info, std::uint64_t id, bool keep_alive) {
+                                    const BodyInfo& info, std::uint64_t id, bool keep_alive,
+                                    const DashScopeRequest* dashscope = nullptr) {
     const Request& request = conn.request;
     const Framing framing = request.framing;
     if (framing == Framing::kClose) {
@@ -925,7 +967,10 @@ class FakeServer::Impl {
     }
     const auto head_sent = std::chrono::steady_clock::now();
     const int chunks = request.chunks;
-    const int events = chunks + (info.include_usage ? 1 : 0) + 1;  // + [DONE]
+    // DashScope's streams have no usage chunk and no [DONE]; one that errs ends at its error.
+    const int events = dashscope != nullptr
+                           ? (request.error_event ? 1 : chunks)
+                           : chunks + (info.include_usage ? 1 : 0) + 1;  // + [DONE]
     std::optional<asio::steady_timer> delay;
     auto pause = [&](int ms) -> asio::awaitable<void> {
       if (!delay) {
@@ -971,24 +1016,33 @@ class FakeServer::Impl {
         co_await delay->async_wait(kUse);
       }
       conn.body.clear();
-      if (i == 0 && config_.azure.enabled && kind == StreamKind::kChat) {
+      if (dashscope != nullptr) {
+        if (request.error_event) {
+          appendDashScopeErrorEvent(conn.body, id);
+        } else {
+          appendDashScopeEvent(conn.body, *dashscope, id, config_.name, request.tool_calls, i,
+                               chunks);
+        }
+      } else {
+        if (i == 0 && config_.azure.enabled && kind == StreamKind::kChat) {
+          conn.body += "data: ";
+          appendAzurePromptFilterEvent(conn.body);  // Azure's first event, in the first frame
+          conn.body += "\n\n";
+        }
         conn.body += "data: ";
-        appendAzurePromptFilterEvent(conn.body);  // Azure's first event, in the first frame
+        if (i == 0 && request.error_event) {
+          appendErrorObject(conn.body);  // in place of the first chunk, then the stream goes on
+        } else if (i < chunks && kind == StreamKind::kChat && request.tool_calls) {
+          appendToolCallChunk(conn.body, id, info.model, i, chunks);
+        } else if (i < chunks) {
+          appendStreamChunk(conn.body, kind, id, info.model, config_.name, i, chunks);
+        } else if (i == chunks && info.include_usage) {
+          appendUsageChunk(conn.body, kind, id, info.model, chunks);
+        } else {
+          conn.body += "[DONE]";
+        }
         conn.body += "\n\n";
       }
-      conn.body += "data: ";
-      if (i == 0 && request.error_event) {
-        appendErrorObject(conn.body);  // in place of the first chunk, then the stream goes on
-      } else if (i < chunks && kind == StreamKind::kChat && request.tool_calls) {
-        appendToolCallChunk(conn.body, id, info.model, i, chunks);
-      } else if (i < chunks) {
-        appendStreamChunk(conn.body, kind, id, info.model, config_.name, i, chunks);
-      } else if (i == chunks && info.include_usage) {
-        appendUsageChunk(conn.body, kind, id, info.model, chunks);
-      } else {
-        conn.body += "[DONE]";
-      }
-      conn.body += "\n\n";
       const size_t start = conn.frame.size();
       if (framing == Framing::kClose) {
         conn.frame += conn.body;

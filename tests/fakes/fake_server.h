@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "tests/fakes/fake_azure.h"
+#include "tests/fakes/fake_dashscope.h"
 
 namespace fwd::fakes {
 
@@ -35,6 +36,8 @@ struct FakeConfig {
   int models_stall_ms = 0;
   /// Speak Azure OpenAI's dialect (fake_azure.h) instead of OpenAI's.
   AzureConfig azure;
+  /// Speak DashScope's native API (fake_dashscope.h) instead of OpenAI's.
+  DashScopeConfig dashscope;
 };
 
 class FakeServer {

@@ -6,7 +6,9 @@
 // --models a,b,c (GET .../models; default "fake-model"), --models-status N (GET .../models answers
 // N instead), --models-stall-ms N (GET .../models waits N ms first), --azure-api-key KEY (speak
 // Azure OpenAI, see fake_azure.h; the key `api-key` must carry), --azure-deployments
-// DEP=MODEL,... (its deployments and the models they run). After binding it prints one
+// DEP=MODEL,... (its deployments and the models they run), --dashscope-api-key KEY (speak
+// DashScope's native API, see fake_dashscope.h; its models are --models). After binding it
+// prints one
 // line to stdout, "listening http|https HOST:PORT", and serves until SIGTERM/SIGINT (exit 0).
 //
 // Endpoints, matched on the path suffix so any base URL prefix works (query string ignored):
@@ -59,7 +61,8 @@ constexpr std::string_view kUsage =
     "                     [--stall-ms N]\n"
     "                     [--tls-cert FILE --tls-key FILE] [--models a,b,c]\n"
     "                     [--models-status N] [--models-stall-ms N]\n"
-    "                     [--azure-api-key KEY [--azure-deployments DEP=MODEL,...]]\n";
+    "                     [--azure-api-key KEY [--azure-deployments DEP=MODEL,...]]\n"
+    "                     [--dashscope-api-key KEY]\n";
 
 int usageError(const std::string& message) {
   std::cerr << "fake_upstream: " << message << "\n" << kUsage;
@@ -124,6 +127,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--azure-api-key") {
       config.azure.enabled = true;
       config.azure.api_key = value;
+    } else if (arg == "--dashscope-api-key") {
+      config.dashscope.enabled = true;
+      config.dashscope.api_key = value;
     } else if (arg == "--azure-deployments") {
       for (const std::string& entry :
            std::vector<std::string>(absl::StrSplit(value, ',', absl::SkipEmpty()))) {

@@ -106,5 +106,26 @@ TEST(OpenAiSdkTest, NodeSdkTalksToAzureThroughFwd) {
   runSdkScript(cluster, key, "azure_test.mjs");
 }
 
+TEST(OpenAiSdkTest, NodeSdkTalksToDashScopeThroughFwd) {
+  // Every check in tests/sdk/dashscope_test.mjs: an OpenAI client, DashScope's native API.
+  FwdCluster cluster;
+  ASSERT_TRUE(cluster.startControlPlane());
+  ASSERT_TRUE(cluster.startUpstream(
+      "ds", {"--dashscope-api-key", "ds-secret", "--models", "qwen-plus,qwen-max,conv-qwen"}));
+  ASSERT_TRUE(cluster.startDataPlane("dp1"));
+  const std::string base_url =
+      "http://127.0.0.1:" + std::to_string(cluster.upstream("ds").endpoint.port) + "/api/v1";
+  for (const auto& [name, model, mode] :
+       {std::tuple{"dashscope", "qwen-*", "passthrough"}, {"dashscope-conv", "conv-*", "stream"}}) {
+    auto r =
+        cluster.fwdctl({"upstream", "add", name, "--provider", "dashscope", "--base-url", base_url,
+                        "--api-key", "ds-secret", "--model", model, "--stream-mode", mode});
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  }
+  std::string key = cluster.createKey("sdk");
+  ASSERT_TRUE(cluster.waitInSync());
+  runSdkScript(cluster, key, "dashscope_test.mjs");
+}
+
 }  // namespace
 }  // namespace fwd::harness

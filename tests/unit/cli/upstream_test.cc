@@ -484,6 +484,9 @@ TEST(CliProviderTest, ProviderFlagsSetTheirFieldsAndNameTheirPaths) {
               ElementsAre("azure.deployments", "azure.api_version"));
   EXPECT_THAT(maskOf({"--provider", "openai", "--timeout", "30s"}),
               ElementsAre("timeout", "provider", "azure"));
+  fwd::v1::UpdateUpstreamRequest ds = updateOf({"--provider", "dashscope"});
+  EXPECT_EQ(ds.upstream().provider(), fwd::v1::PROVIDER_DASHSCOPE);
+  EXPECT_THAT(ds.update_mask().paths(), ElementsAre("provider", "azure"));
   fwd::v1::UpdateUpstreamRequest clear = updateOf({"--clear-azure-deployments"});
   EXPECT_THAT(clear.update_mask().paths(), ElementsAre("azure.deployments"));
   EXPECT_TRUE(clear.upstream().azure().deployments().empty());
@@ -506,7 +509,7 @@ TEST(CliProviderTest, MalformedProviderFlagsAreUsageErrors) {
   const std::vector<std::string> update = {"upstream", "update", "a"};
   testing::expectUsageErrors({
       {with(add, {"--provider", "anthropic"}),
-       "--provider must be openai or azure, got \"anthropic\""},
+       "--provider must be openai, azure or dashscope, got \"anthropic\""},
       {with(add, {"--provider", "azure", "--azure-deployment", "gpt-4o"}),
        "--azure-deployment wants MODEL=DEPLOYMENT, got \"gpt-4o\""},
       {with(add, {"--provider", "azure", "--azure-deployment", "=x"}),

@@ -278,7 +278,7 @@ TEST(ValidateProviderTest, AzureNeedsItsShapeAndWellFormedOptions) {
             "upstream.azure: Azure options need provider azure (fwdctl --provider azure)");
   openai.clear_azure();
   openai.set_provider(static_cast<fwd::v1::Provider>(9));
-  EXPECT_EQ(message(openai), "upstream.provider 9: must be openai or azure");
+  EXPECT_EQ(message(openai), "upstream.provider 9: must be openai, azure or dashscope");
 }
 
 TEST(ValidateProviderTest, ProviderMaskPathsReplaceTheirFields) {
