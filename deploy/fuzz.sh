@@ -16,7 +16,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${FWD_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 targets=(client_request upstream_head chunked_scanner sse_parser body_inspect snapshot duration
-  cli_args json_edits stream_convert)
+  cli_args json_edits stream_convert provider_translate)
 usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 merge=0

@@ -134,16 +134,21 @@ TEST_F(DashScopeTest, AStreamArrivesAsChunkEventsWithUsageWhenAsked) {
   }
   EXPECT_EQ(Json::parse(arguments)["city"], "Paris");
 
-  // Tokens counted from DashScope's usage although this client asked for no usage chunk.
-  std::string metrics = httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics").body;
-  EXPECT_EQ(
-      metricValue(metrics,
-                  R"(fwd_usage_estimated_requests_total{model="qwen-plus",upstream="dashscope"})"),
-      0);
-  EXPECT_EQ(
-      metricValue(metrics,
-                  R"(fwd_tokens_total{model="qwen-plus",upstream="dashscope",kind="completion"})"),
-      5 + 5);
+  // Tokens counted from DashScope's usage although this client asked for no usage chunk (the
+  // worker counts them after the answer went out: wait for it).
+  auto metric = [&](const std::string& series) {
+    return metricValue(httpRequest(cluster_.dataPlane("dp1").admin, "GET", "/metrics").body,
+                       series);
+  };
+  EXPECT_TRUE(waitFor(
+      [&] {
+        return metric(
+                   R"(fwd_tokens_total{model="qwen-plus",upstream="dashscope",kind="completion"})") ==
+               5 + 5;
+      },
+      std::chrono::seconds(5), "both streams' completion tokens"));
+  EXPECT_EQ(metric(R"(fwd_usage_estimated_requests_total{model="qwen-plus",upstream="dashscope"})"),
+            0);
 }
 
 TEST_F(DashScopeTest, DashScopeErrorsAndRefusedParametersAreOpenAiErrors) {
