@@ -55,16 +55,7 @@ class DashScopeTest : public ::testing::Test {
   }
 
   // The data of each event of an SSE body, [DONE] included.
-  static std::vector<std::string> events(const std::string& body) {
-    std::vector<std::string> out;
-    size_t at = 0;
-    while ((at = body.find("data: ", at)) != std::string::npos) {
-      size_t end = body.find("\n\n", at);
-      out.push_back(body.substr(at + 6, end - at - 6));
-      at = end;
-    }
-    return out;
-  }
+  static std::vector<std::string> events(const std::string& body) { return sseData(body); }
 
   FwdCluster cluster_;
   std::string key_;

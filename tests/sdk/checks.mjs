@@ -1,8 +1,34 @@
-// What the SDK scripts share: a check that a call fails with the SDK's error class, and the loop
-// that runs the checks, prints one line per check and "N passed, N failed", and exits 1 when a
-// check failed.
+// What the SDK scripts share: the client from FWD_BASE_URL and FWD_API_KEY, the chat request of
+// the tool-call checks, a check that a call fails with the SDK's error class, and the loop that
+// runs the checks, prints one line per check and "N passed, N failed", and exits 1 when a check
+// failed.
 import assert from 'node:assert/strict';
 import process from 'node:process';
+
+import OpenAI from 'openai';
+
+// The SDK's client for fwd at FWD_BASE_URL with key FWD_API_KEY (no retries, 20 s timeout);
+// without them, prints the usage of `script` and exits 2.
+export function clientFromEnv(script) {
+  const baseURL = process.env.FWD_BASE_URL;
+  const apiKey = process.env.FWD_API_KEY;
+  if (!baseURL || !apiKey) {
+    console.error(`usage: FWD_BASE_URL=http://HOST:PORT/v1 FWD_API_KEY=KEY node ${script}`);
+    process.exit(2);
+  }
+  return new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 20_000 });
+}
+
+// A question the fake answers with get_weather({"city":"Paris"}) when asked (toolCalls).
+export const messages = [{ role: 'user', content: 'What is the weather in Paris?' }];
+export const tools = [{
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    parameters: { type: 'object', properties: { city: { type: 'string' } } },
+  },
+}];
+export const toolCalls = { headers: { 'x-fake-tool-calls': '1' } };
 
 // Runs `fn`, which must reject with an instance of `errorClass` (and `status`, when given).
 export async function expectError(fn, errorClass, status) {

@@ -11,29 +11,14 @@
 //
 // Prints one line per check and "N passed, N failed"; exits 1 when a check failed, 2 on usage.
 import assert from 'node:assert/strict';
-import process from 'node:process';
 
 import OpenAI from 'openai';
 
-import { expectError, runChecks } from './checks.mjs';
+import {
+  clientFromEnv, expectError, messages, runChecks, toolCalls, tools,
+} from './checks.mjs';
 
-const baseURL = process.env.FWD_BASE_URL;
-const apiKey = process.env.FWD_API_KEY;
-if (!baseURL || !apiKey) {
-  console.error('usage: FWD_BASE_URL=http://HOST:PORT/v1 FWD_API_KEY=KEY node stream_mode_test.mjs');
-  process.exit(2);
-}
-
-const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 20_000 });
-const messages = [{ role: 'user', content: 'What is the weather in Paris?' }];
-const tools = [{
-  type: 'function',
-  function: {
-    name: 'get_weather',
-    parameters: { type: 'object', properties: { city: { type: 'string' } } },
-  },
-}];
-const toolCalls = { headers: { 'x-fake-tool-calls': '1' } };
+const client = clientFromEnv('stream_mode_test.mjs');
 const errorEvent = { headers: { 'x-fake-error-event': '1' } };
 
 // The content, finish reason, usage and chunk count of a stream the SDK iterates.

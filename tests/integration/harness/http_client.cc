@@ -311,6 +311,20 @@ Response streamRequest(const Endpoint& endpoint, const std::string& method,
   return connection.streamRequest(method, target, headers, body, on_piece, timeout);
 }
 
+std::vector<std::string> sseData(const std::string& body) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while ((at = body.find("data: ", at)) != std::string::npos) {
+    size_t end = body.find("\n\n", at);
+    out.push_back(body.substr(at + 6, end == std::string::npos ? std::string::npos : end - at - 6));
+    if (end == std::string::npos) {
+      break;
+    }
+    at = end;
+  }
+  return out;
+}
+
 std::string rawExchange(std::uint16_t port, const std::string& bytes,
                         std::chrono::milliseconds timeout) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

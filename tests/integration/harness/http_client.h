@@ -99,6 +99,10 @@ Response streamRequest(const Endpoint& endpoint, const std::string& method,
                        const ChunkCallback& on_piece,
                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+/// The data of each "data: " line of an SSE body ending in a blank line ([DONE] included), in
+/// order: what an OpenAI-style stream's events say.
+std::vector<std::string> sseData(const std::string& body);
+
 /// Sends raw bytes to a loopback port and returns everything read until the peer closes or
 /// `timeout` passes without a byte. For requests the typed client cannot send (bad framing).
 std::string rawExchange(std::uint16_t port, const std::string& bytes,
