@@ -824,10 +824,11 @@ Json upstreamJson(const fwd::v1::Upstream& upstream) {
 }
 
 std::string upstreamTable(const std::vector<fwd::v1::Upstream>& upstreams) {
-  Table table(
-      {"NAME", "BASE_URL", "MODELS", "PRIORITY", "WEIGHT", "TIMEOUT", "CREDENTIAL", "HEALTH"});
+  Table table({"NAME", "BASE_URL", "PROVIDER", "MODELS", "PRIORITY", "WEIGHT", "TIMEOUT",
+               "CREDENTIAL", "HEALTH"});
   for (const fwd::v1::Upstream& u : upstreams) {
-    table.addRow({u.name(), u.base_url(), joinedOr(u.models(), "-"), std::to_string(u.priority()),
+    table.addRow({u.name(), u.base_url(), std::string(common::config::providerName(u.provider())),
+                  joinedOr(u.models(), "-"), std::to_string(u.priority()),
                   std::to_string(effectiveWeight(u)), formatDuration(effectiveTimeout(u)),
                   credentialCell(u), healthCell(u)});
   }

@@ -44,7 +44,7 @@ std::string credentialCell(const fwd::v1::Upstream& upstream);
 /// Timeouts, outlier_detection and health_check show effective values (defaults applied);
 /// idle_timeout and health_check are null when off.
 Json upstreamJson(const fwd::v1::Upstream& upstream);
-/// NAME BASE_URL MODELS PRIORITY WEIGHT TIMEOUT CREDENTIAL HEALTH, one row per upstream.
+/// NAME BASE_URL PROVIDER MODELS PRIORITY WEIGHT TIMEOUT CREDENTIAL HEALTH, one row per upstream.
 std::string upstreamTable(const std::vector<fwd::v1::Upstream>& upstreams);
 /// `upstream get` as "field: value" lines.
 std::string upstreamDetail(const fwd::v1::Upstream& upstream);

@@ -109,9 +109,10 @@ TEST_F(CliEndToEndTest, UpstreamListAndGetRenderTables) {
 
   CliResult list = fwdctl({"upstream", "list"});
   ASSERT_EQ(list.exit_code, commands::kExitOk) << list.err;
-  EXPECT_EQ(list.out,
-            "NAME  BASE_URL  MODELS  PRIORITY  WEIGHT  TIMEOUT  CREDENTIAL  HEALTH\n"
-            "a     http://a  -       0         1       30s      env:A_KEY   ejected 1/2\n");
+  EXPECT_EQ(
+      list.out,
+      "NAME  BASE_URL  PROVIDER  MODELS  PRIORITY  WEIGHT  TIMEOUT  CREDENTIAL  HEALTH\n"
+      "a     http://a  openai    -       0         1       30s      env:A_KEY   ejected 1/2\n");
   CliResult json = fwdctl({"upstream", "list", "-o", "json"});
   ASSERT_EQ(json.exit_code, commands::kExitOk) << json.err;
   EXPECT_EQ(nlohmann::json::parse(json.out)["upstreams"][0]["health"]["nodes_ejected"], 1);

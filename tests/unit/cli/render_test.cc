@@ -65,18 +65,21 @@ fwd::v1::Upstream bareUpstream() {
 
 TEST(CliRenderTest, UpstreamTableAlignsColumnsAndShowsCredentials) {
   // Golden table: header row, columns padded to the widest cell (the "…" counts as one),
-  // effective weight/timeout defaults, env:/key/- credentials, HEALTH, no trailing spaces.
-  EXPECT_EQ(upstreamTable({envUpstream(), keyUpstream(), bareUpstream()}),
-            "NAME    BASE_URL                   MODELS     PRIORITY  WEIGHT  TIMEOUT  "
+  // effective weight/timeout defaults, the provider, env:/key/- credentials, HEALTH, no trailing
+  // spaces.
+  fwd::v1::Upstream bare = bareUpstream();
+  bare.set_provider(fwd::v1::PROVIDER_AZURE);
+  EXPECT_EQ(upstreamTable({envUpstream(), keyUpstream(), bare}),
+            "NAME    BASE_URL                   PROVIDER  MODELS     PRIORITY  WEIGHT  TIMEOUT  "
             "CREDENTIAL          HEALTH\n"
-            "openai  https://api.openai.com/v1  gpt-4*,o1  0         3       30s      "
+            "openai  https://api.openai.com/v1  openai    gpt-4*,o1  0         3       30s      "
             "env:OPENAI_API_KEY  ejected 1/3,cooling 1/3\n"
-            "local   http://127.0.0.1:11434/v1  llama*     10        1       10m      "
+            "local   http://127.0.0.1:11434/v1  openai    llama*     10        1       10m      "
             "key …abcd           ok\n"
-            "bare    http://h                   -          0         1       500ms    "
+            "bare    http://h                   azure     -          0         1       500ms    "
             "-                   -\n");
   EXPECT_EQ(upstreamTable({}),
-            "NAME  BASE_URL  MODELS  PRIORITY  WEIGHT  TIMEOUT  CREDENTIAL  HEALTH\n");
+            "NAME  BASE_URL  PROVIDER  MODELS  PRIORITY  WEIGHT  TIMEOUT  CREDENTIAL  HEALTH\n");
 }
 
 TEST(CliRenderTest, HealthCellNamesEachProblemOverTheReportingNodes) {
