@@ -329,36 +329,34 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     size_t forward = editor || converter || translator ? 0 : stepped.forward;
     size_t consumed = stepped.consumed;
     finished = finished || stepped.done;
+    // An answer that turned out, once whole, to be an error before anything went to the client:
+    // the upstream's own (below 500, the client's answer) or a failed attempt.
+    std::optional<ApiError> answer_error;
+    std::string_view error_outcome = "conversion";
+    std::string error_detail;
     if (translator) {
       if (finished && stepped.error == nullptr) {
-        if (std::optional<ApiError> e = translator->finish()) {
-          // Only a JSON answer fails here, before anything went to the client.
-          if (e->status < 500) {
-            out.reusable = parser.keep_alive() && consumed == fresh.size();
-            out.client_alive = co_await respondError(ctx, *e);
-            out.status = e->status;
-            co_return out;
-          }
-          co_return unanswered(Failure::k5xx, "conversion",
-                               "upstream " + t.name + ": " + e->message);
+        // Only a JSON answer fails here.
+        if ((answer_error = translator->finish())) {
+          error_detail = "upstream " + t.name + ": " + answer_error->message;
         }
       }
-      if (editor || converter) {
+      if (!answer_error) {
         seeAnswer(translator->out());
-        translator->out().clear();
-      } else if (!translator->out().empty()) {
-        seeAnswer(translator->out());
-      }
-      if (finished && stepped.error == nullptr && ctx.answer_scan) {
-        if (std::string usage = translator->unsentUsage(); !usage.empty()) {
-          ctx.answer_scan->feed(usage);  // what the upstream reported, for records and limits
+        if (editor || converter) {
+          translator->out().clear();
+        }
+        if (finished && stepped.error == nullptr && ctx.answer_scan) {
+          if (std::string usage = translator->unsentUsage(); !usage.empty()) {
+            ctx.answer_scan->feed(usage);  // what the upstream reported, for records and limits
+          }
         }
       }
     }
-    if (editor && finished && stepped.error == nullptr) {
+    if (editor && finished && stepped.error == nullptr && !answer_error) {
       editor->finish();
     }
-    if (converter) {
+    if (converter && !answer_error) {
       if (editor) {
         // The policies read the answer as the upstream sent it; the client gets it converted.
         converter->feed(editor->out());
@@ -366,23 +364,29 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
         editor->pauses().clear();
       }
       if (finished && stepped.error == nullptr) {
-        if (std::optional<ApiError> e = converter->finish()) {
-          if (e->status < 500) {
-            // The upstream's own error in a 2xx answer (an error event before any content): the
-            // client's answer, as fwd's own error with the upstream's status and message.
-            out.reusable = parser.keep_alive() && consumed == fresh.size();
-            out.client_alive = co_await respondError(ctx, *e);
-            out.status = e->status;
-            co_return out;
-          }
-          co_return unanswered(
-              Failure::k5xx, converter->upstreamSentError() ? "http_5xx" : "conversion",
-              converter->upstreamSentError()
-                  ? "upstream " + t.name + " returned an error in its answer: " + e->message
-                  : "upstream " + t.name + " sent an answer fwd cannot convert: " + e->message);
+        if ((answer_error = converter->finish())) {
+          const bool sent = converter->upstreamSentError();
+          error_outcome = sent ? "http_5xx" : "conversion";
+          error_detail = sent ? "upstream " + t.name +
+                                    " returned an error in its answer: " + answer_error->message
+                              : "upstream " + t.name +
+                                    " sent an answer fwd cannot convert: " + answer_error->message;
         }
-        ctx.bytes_out = converter->out().size();
       }
+    }
+    if (answer_error) {
+      if (answer_error->status < 500) {
+        // The upstream's own error in a 2xx answer (an error event before any content): the
+        // client's answer, as fwd's own error with the upstream's status and message.
+        out.reusable = parser.keep_alive() && consumed == fresh.size();
+        out.client_alive = co_await respondError(ctx, *answer_error);
+        out.status = answer_error->status;
+        co_return out;
+      }
+      co_return unanswered(Failure::k5xx, std::string(error_outcome), std::move(error_detail));
+    }
+    if (converter && finished && stepped.error == nullptr) {
+      ctx.bytes_out = converter->out().size();
     }
     auto noteFirstByte = [&] {
       ctx.first_byte = Clock::now();
