@@ -43,8 +43,9 @@ constexpr const char* kPathOrder[] = {"base_url",
                                       "health_check.unhealthy_threshold",
                                       "health_check.healthy_threshold"};
 // After the edits' paths (config.proto numbers them after `edits`).
-constexpr const char* kProviderPaths[] = {"provider", "azure", "azure.deployments",
-                                          "azure.api_version"};
+constexpr const char* kProviderPaths[] = {"provider",          "azure",
+                                          "azure.deployments", "azure.api_version",
+                                          "replicate",         "replicate.prompt_templates"};
 
 // Flags that set one field of the health check; any of them enables the check.
 constexpr const char* kHealthFlags[] = {"health-check-path", "health-check-interval",
@@ -89,12 +90,16 @@ std::vector<FlagSpec> upstreamFlags(bool update) {
        "successful probes that bring it back (default 2)"},
       {"insecure-skip-verify", FlagKind::kBool, "", "skip TLS certificate verification"},
       {"provider", FlagKind::kValue, "NAME",
-       "the API the upstream speaks: openai, azure or dashscope"},
+       "the API the upstream speaks: openai, azure, dashscope or replicate"},
       {"azure-deployment", FlagKind::kRepeated, "MODEL=DEPLOYMENT",
        "Azure deployment a model goes to, repeatable; replaces the map (default: the model's "
        "name)"},
       {"azure-api-version", FlagKind::kValue, "VERSION",
        "Azure's api-version query parameter, e.g. 2024-10-21"},
+      {"prompt-template", FlagKind::kRepeated, "MODEL=TEMPLATE",
+       "Replicate: the template a model's messages are rendered with (mistral, llama2, llama3, "
+       "chatml, plain; MODEL * for every other model), repeatable; replaces the map (default: "
+       "mistral)"},
   };
   for (FlagSpec& f : editsFlags(update)) {
     flags.push_back(std::move(f));
@@ -105,6 +110,8 @@ std::vector<FlagSpec> upstreamFlags(bool update) {
     flags.push_back({"no-health-check", FlagKind::kBool, "", "remove the health check"});
     flags.push_back(
         {"clear-azure-deployments", FlagKind::kBool, "", "send every model to its own name"});
+    flags.push_back({"clear-prompt-templates", FlagKind::kBool, "",
+                     "render every model's messages with the default template (mistral)"});
   }
   return flags;
 }
@@ -231,13 +238,31 @@ absl::Status applyHealthFlags(const FlagValues& flags, bool update, fwd::v1::Ups
   return absl::OkStatus();
 }
 
-// --provider and the Azure options. --provider openai also removes the Azure options.
+// MODEL=VALUE entries of the repeatable `flag` into `map` (replaced): `what` names VALUE.
+absl::Status parseModelMap(const FlagValues& flags, const std::string& flag, const char* what,
+                           google::protobuf::Map<std::string, std::string>& map) {
+  for (const std::string& entry : flags.values(flag)) {
+    size_t eq = entry.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size()) {
+      return usageError("--" + flag + " wants MODEL=" + what + ", got \"" + entry + "\"");
+    }
+    std::string model = entry.substr(0, eq);
+    if (map.contains(model)) {
+      return usageError("--" + flag + " names model \"" + model + "\" twice");
+    }
+    map[model] = entry.substr(eq + 1);
+  }
+  return absl::OkStatus();
+}
+
+// --provider and the providers' options. --provider X also removes the other providers' options.
 absl::Status applyProviderFlags(const FlagValues& flags, fwd::v1::Upstream& upstream,
                                 std::vector<std::string>& paths) {
   if (auto v = flags.value("provider")) {
     std::optional<int> provider = common::config::parseProvider(*v);
     if (!provider) {
-      return usageError("--provider must be openai, azure or dashscope, got \"" + *v + "\"");
+      return usageError("--provider must be openai, azure, dashscope or replicate, got \"" + *v +
+                        "\"");
     }
     upstream.set_provider(static_cast<fwd::v1::Provider>(*provider));
     paths.push_back("provider");
@@ -246,7 +271,12 @@ absl::Status applyProviderFlags(const FlagValues& flags, fwd::v1::Upstream& upst
         return usageError("--azure-deployment and --azure-api-version need --provider azure");
       }
       paths.push_back("azure");
-      return absl::OkStatus();
+    }
+    if (*provider != fwd::v1::PROVIDER_REPLICATE) {
+      if (flags.has("prompt-template")) {
+        return usageError("--prompt-template needs --provider replicate");
+      }
+      paths.push_back("replicate");
     }
   }
   bool clear = flags.boolValue("clear-azure-deployments").value_or(false);
@@ -254,17 +284,10 @@ absl::Status applyProviderFlags(const FlagValues& flags, fwd::v1::Upstream& upst
     return usageError("--clear-azure-deployments and --azure-deployment cannot be used together");
   }
   if (flags.has("azure-deployment") || clear) {
-    auto& map = *upstream.mutable_azure()->mutable_deployments();
-    for (const std::string& entry : flags.values("azure-deployment")) {
-      size_t eq = entry.rfind('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size()) {
-        return usageError("--azure-deployment wants MODEL=DEPLOYMENT, got \"" + entry + "\"");
-      }
-      std::string model = entry.substr(0, eq);
-      if (map.contains(model)) {
-        return usageError("--azure-deployment names model \"" + model + "\" twice");
-      }
-      map[model] = entry.substr(eq + 1);
+    if (auto s = parseModelMap(flags, "azure-deployment", "DEPLOYMENT",
+                               *upstream.mutable_azure()->mutable_deployments());
+        !s.ok()) {
+      return s;
     }
     paths.push_back("azure.deployments");
   }
@@ -274,6 +297,23 @@ absl::Status applyProviderFlags(const FlagValues& flags, fwd::v1::Upstream& upst
     }
     upstream.mutable_azure()->set_api_version(*v);
     paths.push_back("azure.api_version");
+  }
+  bool clear_templates = flags.boolValue("clear-prompt-templates").value_or(false);
+  if (clear_templates && flags.has("prompt-template")) {
+    return usageError("--clear-prompt-templates and --prompt-template cannot be used together");
+  }
+  if (flags.has("prompt-template") || clear_templates) {
+    auto& map = *upstream.mutable_replicate()->mutable_prompt_templates();
+    if (auto s = parseModelMap(flags, "prompt-template", "TEMPLATE", map); !s.ok()) {
+      return s;
+    }
+    for (const auto& [model, name] : map) {
+      if (!common::config::isPromptTemplate(name)) {
+        return usageError("--prompt-template " + model + "=" + name +
+                          ": the template must be mistral, llama2, llama3, chatml or plain");
+      }
+    }
+    paths.push_back("replicate.prompt_templates");
   }
   return absl::OkStatus();
 }
@@ -667,8 +707,9 @@ std::vector<CommandSpec> upstreamCommands() {
       "[--eject-time DURATION] [--max-eject-time DURATION] [--health-check] "
       "[--health-check-path PATH] [--health-check-interval DURATION] "
       "[--health-check-timeout DURATION] [--unhealthy-threshold N] [--healthy-threshold N] "
-      "[--insecure-skip-verify] [--provider openai|azure|dashscope] "
-      "[--azure-deployment MODEL=DEPLOYMENT]... [--azure-api-version VERSION]";
+      "[--insecure-skip-verify] [--provider openai|azure|dashscope|replicate] "
+      "[--azure-deployment MODEL=DEPLOYMENT]... [--azure-api-version VERSION] "
+      "[--prompt-template MODEL=TEMPLATE]...";
   return {
       {"upstream", "add", "NAME", "--base-url URL " + flags_synopsis + " " + editsSynopsis(false),
        "create an upstream", upstreamFlags(false), prepareAdd},
@@ -677,7 +718,7 @@ std::vector<CommandSpec> upstreamCommands() {
       {"upstream", "update", "NAME",
        "[--base-url URL] " + flags_synopsis + " " + editsSynopsis(true) +
            " [--clear-models] [--clear-deny-models] [--no-health-check] "
-           "[--clear-azure-deployments]",
+           "[--clear-azure-deployments] [--clear-prompt-templates]",
        "change the given fields of an upstream", upstreamFlags(true), prepareUpdate},
       {"upstream", "remove", "NAME", "", "delete an upstream", {}, prepareRemove},
   };
@@ -765,6 +806,15 @@ Json providerJson(const fwd::v1::Upstream& upstream) {
                              : Json(upstream.azure().api_version());
     out["deployments"] = std::move(deployments);
   }
+  if (upstream.provider() == fwd::v1::PROVIDER_REPLICATE) {
+    std::map<std::string, std::string> sorted(upstream.replicate().prompt_templates().begin(),
+                                              upstream.replicate().prompt_templates().end());
+    Json templates = Json::object();
+    for (const auto& [model, name] : sorted) {
+      templates[model] = name;
+    }
+    out["prompt_templates"] = std::move(templates);
+  }
   return out;
 }
 
@@ -785,6 +835,16 @@ std::string azureDeploymentsCell(const fwd::v1::Upstream& upstream) {
     out += (out.empty() ? "" : ", ") + model + "=" + deployment;
   }
   return out.empty() ? "- (each model goes to the deployment of its name)" : out;
+}
+
+std::string promptTemplatesCell(const fwd::v1::Upstream& upstream) {
+  std::map<std::string, std::string> sorted(upstream.replicate().prompt_templates().begin(),
+                                            upstream.replicate().prompt_templates().end());
+  std::string out;
+  for (const auto& [model, name] : sorted) {
+    out += (out.empty() ? "" : ", ") + model + "=" + name;
+  }
+  return out.empty() ? "- (mistral for every model)" : out;
 }
 
 Json upstreamJson(const fwd::v1::Upstream& upstream) {
@@ -841,6 +901,9 @@ std::string upstreamDetail(const fwd::v1::Upstream& u) {
   table.addRow({"provider:", providerCell(u)});
   if (u.provider() == fwd::v1::PROVIDER_AZURE) {
     table.addRow({"azure_deployments:", azureDeploymentsCell(u)});
+  }
+  if (u.provider() == fwd::v1::PROVIDER_REPLICATE) {
+    table.addRow({"prompt_templates:", promptTemplatesCell(u)});
   }
   table.addRow({"models:", joinedOr(u.models(), "-")});
   table.addRow({"deny_models:", joinedOr(u.deny_models(), "-")});

@@ -1,6 +1,6 @@
 // Providers as operators write them (fwdctl --provider, `-o json`): "openai", "azure",
-// "dashscope", numbered
-// as fwd.v1.Provider.
+// "dashscope", "replicate", numbered as fwd.v1.Provider; and the prompt templates of Replicate's
+// models (fwdctl --prompt-template).
 #pragma once
 
 #include <optional>
@@ -19,6 +19,9 @@ inline std::optional<int> parseProvider(std::string_view name) {
   if (name == "dashscope") {
     return 3;
   }
+  if (name == "replicate") {
+    return 4;
+  }
   return std::nullopt;
 }
 
@@ -33,9 +36,26 @@ inline std::string_view providerName(int provider) {
       return "azure";
     case 3:
       return "dashscope";
+    case 4:
+      return "replicate";
     default:
       return "";
   }
+}
+
+/// The prompt templates fwd renders chat messages with for Replicate's models.
+inline constexpr std::string_view kPromptTemplates[] = {"mistral", "llama2", "llama3", "chatml",
+                                                        "plain"};
+/// The template of a model that has none configured.
+inline constexpr std::string_view kDefaultPromptTemplate = "mistral";
+
+inline bool isPromptTemplate(std::string_view name) {
+  for (std::string_view t : kPromptTemplates) {
+    if (t == name) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace fwd::common::config

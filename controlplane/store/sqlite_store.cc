@@ -398,13 +398,16 @@ absl::Status timeoutsFromJson(const std::string& text, fwd::v1::Timeouts* out) {
 
 // The provider column (migration 13): the provider fields of fwd.v1.Upstream as protobuf's JSON.
 std::optional<std::string> providerToJson(const fwd::v1::Upstream& u) {
-  if (u.provider() == fwd::v1::PROVIDER_UNSPECIFIED && !u.has_azure()) {
+  if (u.provider() == fwd::v1::PROVIDER_UNSPECIFIED && !u.has_azure() && !u.has_replicate()) {
     return std::nullopt;
   }
   fwd::v1::Upstream fields;
   fields.set_provider(u.provider());
   if (u.has_azure()) {
     *fields.mutable_azure() = u.azure();
+  }
+  if (u.has_replicate()) {
+    *fields.mutable_replicate() = u.replicate();
   }
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
@@ -423,6 +426,9 @@ absl::Status providerFromJson(const std::string& text, fwd::v1::Upstream& u) {
   u.set_provider(fields.provider());
   if (fields.has_azure()) {
     *u.mutable_azure() = std::move(*fields.mutable_azure());
+  }
+  if (fields.has_replicate()) {
+    *u.mutable_replicate() = std::move(*fields.mutable_replicate());
   }
   return absl::OkStatus();
 }

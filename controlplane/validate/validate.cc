@@ -12,6 +12,7 @@
 #include "common/config/budget.h"
 #include "common/config/defaults.h"
 #include "common/config/duration.h"
+#include "common/config/provider.h"
 #include "common/match/glob.h"
 #include "common/net/cidr.h"
 #include "google/protobuf/descriptor.h"
@@ -39,7 +40,7 @@ constexpr char kUpdatablePaths[] =
     "health_check.unhealthy_threshold, health_check.healthy_threshold, edits, "
     "edits.max_tokens_cap, edits.stop, edits.drop_empty_messages, edits.strip_think, "
     "edits.answer_prefix, edits.stream_mode, provider, azure, azure.deployments, "
-    "azure.api_version";
+    "azure.api_version, replicate, replicate.prompt_templates";
 
 // Bounds of the finer timeouts, ejection times, health check and retry backoff durations. A
 // duration below 1ms would reach data planes as 0 (they count whole milliseconds) and be NACKed.
@@ -754,10 +755,42 @@ bool isAzureV1(std::string_view base_url) {
   return base_url.ends_with("/openai/v1");
 }
 
+constexpr size_t kMaxPromptTemplates = 256;
+
+absl::Status checkReplicate(const fwd::v1::ReplicateOptions& replicate) {
+  if (replicate.prompt_templates().size() > kMaxPromptTemplates) {
+    return absl::InvalidArgumentError("upstream.replicate.prompt_templates: at most " +
+                                      std::to_string(kMaxPromptTemplates) + " entries, got " +
+                                      std::to_string(replicate.prompt_templates().size()));
+  }
+  for (const auto& [model, name] : replicate.prompt_templates()) {
+    bool control = std::any_of(model.begin(), model.end(),
+                               [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+    if (model.empty() || model.size() > kMaxAzureModelBytes || control) {
+      return invalid("upstream.replicate.prompt_templates", model,
+                     "a model must be 1..256 bytes without control characters (\"*\": every "
+                     "other model)");
+    }
+    if (!common::config::isPromptTemplate(name)) {
+      return invalid("upstream.replicate.prompt_templates", model + "=" + name,
+                     "the template must be mistral, llama2, llama3, chatml or plain");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status checkProvider(const fwd::v1::Upstream& u) {
   if (!fwd::v1::Provider_IsValid(u.provider())) {
     return absl::InvalidArgumentError("upstream.provider " + std::to_string(u.provider()) +
-                                      ": must be openai, azure or dashscope");
+                                      ": must be openai, azure, dashscope or replicate");
+  }
+  if (u.provider() != fwd::v1::PROVIDER_REPLICATE && u.has_replicate()) {
+    return absl::InvalidArgumentError(
+        "upstream.replicate: Replicate options need provider replicate (fwdctl --provider "
+        "replicate)");
+  }
+  if (u.provider() == fwd::v1::PROVIDER_REPLICATE) {
+    return checkReplicate(u.replicate());
   }
   if (u.provider() != fwd::v1::PROVIDER_AZURE) {
     if (u.has_azure()) {
@@ -1034,6 +1067,11 @@ absl::Status applyUpstreamMask(const fwd::v1::Upstream& patch,
       *target.mutable_azure()->mutable_deployments() = patch.azure().deployments();
     } else if (path == "azure.api_version") {
       target.mutable_azure()->set_api_version(patch.azure().api_version());
+    } else if (path == "replicate") {
+      copyMessageField(patch, target, path);
+    } else if (path == "replicate.prompt_templates") {
+      *target.mutable_replicate()->mutable_prompt_templates() =
+          patch.replicate().prompt_templates();
     } else {
       return invalid("update_mask path", path,
                      std::string("not an updatable upstream field (use ") + kUpdatablePaths + ")");

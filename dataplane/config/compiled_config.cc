@@ -206,6 +206,11 @@ absl::StatusOr<UpstreamTarget> compileUpstream(const fwd::v1::Upstream& u, const
     t.provider = provider::azure(std::move(options), t.base_path);
   } else if (u.provider() == fwd::v1::PROVIDER_DASHSCOPE) {
     t.provider = provider::dashscope();
+  } else if (u.provider() == fwd::v1::PROVIDER_REPLICATE) {
+    provider::ReplicateOptions options;
+    options.prompt_templates.assign(u.replicate().prompt_templates().begin(),
+                                    u.replicate().prompt_templates().end());
+    t.provider = provider::replicate(std::move(options));
   } else {
     t.provider = provider::openAiCompatible();
   }

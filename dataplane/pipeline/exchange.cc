@@ -1,19 +1,15 @@
 #include "dataplane/pipeline/exchange.h"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <type_traits>
 
 #include "common/config/duration.h"
 #include "dataplane/pipeline/client_conn.h"
 #include "dataplane/pipeline/client_watch.h"
+#include "dataplane/pipeline/follow_up.h"
 #include "dataplane/pipeline/relay.h"
 #include "dataplane/pipeline/respond.h"
+#include "dataplane/pipeline/upstream_io.h"
 #include "dataplane/provider/provider.h"
 #include "dataplane/proxy/upstream_head.h"
 #include "dataplane/proxy/upstream_pool.h"
@@ -56,150 +52,11 @@ void coolOnRetryAfter(const config::UpstreamTarget& t, std::optional<std::uint64
   t.health->coolUntil(Clock::now() + std::chrono::seconds(seconds));
 }
 
-// Opens a new connection to `t` (resolve, connect, TLS handshake) bounded by the connect
-// timeout and the attempt deadline.
-Task<std::unique_ptr<UpstreamConn>> connectUpstream(WorkerContext& w,
-                                                    const config::UpstreamTarget& t,
-                                                    std::chrono::milliseconds connect_timeout,
-                                                    Clock::time_point deadline, Attempt& out) {
-  auto executor = co_await asio::this_coro::executor;
-  proxy::Resolver resolver(executor);
-  // Asio resolves on its own background thread: getaddrinfo never blocks this worker.
-  auto [rec, endpoints] = co_await resolver.async_resolve(t.host, t.port, kUseTuple);
-  if (rec) {
-    out.outcome = "dns";
-    out.failure = Failure::kConnect;
-    out.detail = "upstream " + t.name + ": cannot resolve " + t.host + ": " + rec.message();
-    co_return nullptr;
-  }
-  auto conn = std::make_unique<UpstreamConn>();
-  conn->tcp.emplace(executor);
-  conn->deadline.bind(w.watchdog, *conn->tcp);
-  auto connect_deadline = std::min(deadline, Clock::now() + connect_timeout);
-  conn->deadline.at(connect_deadline);
-  auto [cec, ep] = co_await asio::async_connect(*conn->tcp, endpoints, kUseTuple);
-  if (cec) {
-    if (timedOut(cec, conn->deadline)) {
-      out.outcome = "connect_timeout";
-      out.failure = Failure::kTimeout;
-      out.detail = "upstream " + t.name + ": cannot connect to " + t.host_header + " within " +
-                   common::config::formatDuration(connect_timeout) + " (its connect timeout)";
-    } else {
-      out.outcome = "connect";
-      out.failure = Failure::kConnect;
-      out.detail =
-          "upstream " + t.name + ": cannot connect to " + t.host_header + ": " + cec.message();
-    }
-    co_return nullptr;
-  }
-  conn->tcp->set_option(tcp::no_delay(true));
-  if (!t.tls) {
-    // sendRequest hands requests straight to the kernel; should this fail, it writes them
-    // asynchronously instead, never blocking.
-    boost::system::error_code nb_ec;
-    conn->tcp->non_blocking(true, nb_ec);
-    co_return conn;
-  }
-  auto& tls_ctx = t.insecure_skip_verify ? w.tls_insecure : w.tls_verify;
-  conn->tls.emplace(std::move(*conn->tcp), tls_ctx);
-  conn->tcp.reset();
-  conn->deadline.bind(w.watchdog, conn->tls->next_layer());
-  SSL_set_tlsext_host_name(conn->tls->native_handle(), t.host.c_str());
-  if (!t.insecure_skip_verify) {
-    conn->tls->set_verify_callback(asio::ssl::host_name_verification(t.host));
-  }
-  conn->deadline.at(connect_deadline);
-  auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, kUseTuple);
-  if (hec) {
-    bool timed_out = timedOut(hec, conn->deadline);
-    out.outcome = timed_out ? "connect_timeout" : "tls";
-    out.failure = timed_out ? Failure::kTimeout : Failure::kConnect;
-    out.detail = "upstream " + t.name + ": TLS handshake with " + t.host_header +
-                 " failed: " + hec.message();
-    co_return nullptr;
-  }
-  co_return conn;
-}
-
-// Reads an upstream response head into buf (growing it only for a head that does not fit, up
-// to the header limit). Fails as Beast's http::async_read_header would: end_of_stream
-// when the upstream closed before sending anything, partial_message when it closed mid-head,
-// header_limit for a head over the limit.
-template <typename Stream>
-Task<HeadRead> readHead(Stream& upstream, UpstreamHeadParser& parser, RelayBuffer& buf,
-                        size_t header_limit) {
-  HeadRead out;
-  // The parser takes the status line as soon as it is whole and the fields once the blank line
-  // is there; what it took is not presented again.
-  size_t parsed = 0;
-  for (;;) {
-    if (out.read == buf.size()) {
-      if (out.read - parsed > header_limit) {
-        out.ec = http::error::header_limit;
-        co_return out;
-      }
-      // Room for one byte over the limit: the parser itself reports header_limit there.
-      buf.grow(out.read, parsed + header_limit + 1);
-    }
-    auto [ec, n] = co_await upstream.async_read_some(
-        asio::buffer(buf.data() + out.read, buf.size() - out.read), kUseTuple);
-    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
-      out.ec = out.read == 0 ? http::error::end_of_stream : http::error::partial_message;
-      co_return out;
-    }
-    if (ec) {
-      out.ec = ec;
-      co_return out;
-    }
-    out.read += n;
-    if (parsed == 0) {
-      // Before the final status line: drop interim (1xx) responses as they complete.
-      proxy::InterimHeads interim = proxy::interimHeads({buf.data(), out.read}, header_limit);
-      if (interim.bytes > 0) {
-        std::memmove(buf.data(), buf.data() + interim.bytes, out.read - interim.bytes);
-        out.read -= interim.bytes;
-      }
-      if (interim.need_more) {
-        continue;
-      }
-    }
-    boost::beast::error_code pec;
-    parsed += parser.put(asio::buffer(buf.data() + parsed, out.read - parsed), pec);
-    if (pec == http::error::need_more) {
-      continue;
-    }
-    out.ec = pec;
-    out.head_bytes = parsed;
-    co_return out;
-  }
-}
-
-// Writes the request upstream. On a plain connection the bytes go straight to the kernel
-// (connectUpstream made the socket non-blocking): a request that fits the socket buffer, i.e.
-// nearly all of them, costs one sendmsg and no operation queued, completed and resumed. What the
-// kernel does not take now, and everything on TLS, goes through an asynchronous write under the
-// attempt's deadline.
-template <typename Stream>
-Task<boost::system::error_code> sendRequest(Stream& upstream,
-                                            const std::array<asio::const_buffer, 2>& bufs) {
-  size_t sent = 0;
-  if constexpr (std::is_same_v<Stream, Socket>) {
-    if (upstream.non_blocking()) {
-      boost::system::error_code ec;
-      sent = sendNow(upstream, bufs, ec);
-      if (ec || sent == asio::buffer_size(bufs)) {
-        co_return ec;
-      }
-    }
-  }
-  co_return co_await sendRest(upstream, bufs, sent);
-}
-
 // The request, then the response head; then the relay, or a failure to retry elsewhere.
 template <typename Stream>
 Task<Attempt> exchange(RequestContext& ctx, Stream& upstream, UpstreamConn& conn,
-                       const config::UpstreamTarget& t, const AttemptPlan& plan,
-                       const ClientWatch& watch, Clock::time_point deadline) {
+                       const config::UpstreamTarget& t, const AttemptPlan& plan, ClientWatch& watch,
+                       Clock::time_point deadline) {
   WorkerContext& w = ctx.w;
   ClientRequestParser& req = ctx.req;
   const config::AttemptTimeouts& timeouts = *plan.timeouts;
@@ -311,6 +168,23 @@ Task<Attempt> exchange(RequestContext& ctx, Stream& upstream, UpstreamConn& conn
     out.client_alive = co_await respondError(ctx, e);
     co_return out;
   }
+  if (t.provider->followsUp() && out.status >= 200 && out.status < 300) {
+    // Not the answer yet (a prediction): read whole, then followed up to the answer.
+    BodyRead first = co_await readBody(upstream, parser, buf, head, kMaxFollowUpAnswer);
+    if (!first.complete) {
+      if (watch.gone) {
+        co_return clientGone(std::move(out));
+      }
+      out.outcome = "reset";
+      out.failure = Failure::kReset;
+      out.detail = "upstream " + t.name + " sent an answer that was cut or larger than " +
+                   std::to_string(kMaxFollowUpAnswer) + " bytes";
+      co_return out;
+    }
+    out.reusable = first.exact;
+    co_return co_await followUp(ctx, t, plan, watch, deadline, std::move(first.body),
+                                std::move(out));
+  }
   co_return co_await relayResponse(ctx, upstream, conn, parser, head, t, plan, deadline, watch,
                                    out);
 }
@@ -341,7 +215,7 @@ Task<Attempt> attemptUpstream(RequestContext& ctx, const config::UpstreamTarget&
     // response byte (the upstream closed it while idle), the second round dials afresh.
     std::unique_ptr<UpstreamConn> conn = round == 0 ? w.pool.acquire(t.pool_key) : nullptr;
     if (!conn) {
-      conn = co_await connectUpstream(w, t, plan.timeouts->connect, deadline, out);
+      conn = co_await connectUpstream(w, destinationOf(t), plan.timeouts->connect, deadline, out);
       if (!conn) {
         co_return out;
       }

@@ -8,6 +8,7 @@
 #include "common/log/log.h"
 #include "common/sse/sse_parser.h"
 #include "dataplane/pipeline/answer_editor.h"
+#include "dataplane/pipeline/follow_up.h"
 #include "dataplane/pipeline/respond.h"
 #include "dataplane/proxy/chunked_scanner.h"
 #include "dataplane/stream/convert.h"
@@ -115,6 +116,38 @@ Attempt clientGone(Attempt out) {
 }
 
 template <typename Stream>
+Task<BodyRead> readBody(Stream& upstream, const UpstreamHeadParser& parser, RelayBuffer& buf,
+                        const HeadRead& head, size_t limit) {
+  BodyRead out;
+  BodyCursor cursor(parser);
+  BodyWindow window(head);
+  bool closed = false;
+  while (!cursor.done() && out.body.size() <= limit) {
+    if (window.needRead()) {
+      auto [ec, n] = co_await upstream.async_read_some(window.readInto(buf), kUseTuple);
+      window.arrived(n);
+      if (ec == asio::error::eof && cursor.endsAtClose()) {
+        closed = true;  // a body that ends when the upstream closes
+        break;
+      }
+      if (ec) {
+        co_return out;
+      }
+    }
+    std::string_view fresh = window.fresh(buf);
+    auto stepped = cursor.step(fresh, [&](std::string_view data) { out.body.append(data); });
+    if (stepped.error != nullptr) {
+      co_return out;
+    }
+    out.exact = stepped.consumed == fresh.size();
+    window.consume(stepped.consumed);
+  }
+  out.complete = (cursor.done() || closed) && out.body.size() <= limit;
+  out.exact = out.exact && !closed && parser.keep_alive();
+  co_return out;
+}
+
+template <typename Stream>
 Task<std::string> readErrorBody(Stream& upstream, const UpstreamHeadParser& parser,
                                 RelayBuffer& buf, const HeadRead& head) {
   std::string body;
@@ -182,12 +215,18 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
   if (t.provider->translates() && !bodyless && out.status >= 200 && out.status < 300) {
     translator = t.provider->answerTranslator(
         sse, ctx.served_model.empty() ? std::string_view(ctx.model) : ctx.served_model,
-        ctx.translation.include_usage);
+        ctx.translation.include_usage, ctx.translation.stream);
     framing = Framing::kChunked;
     length.reset();
   }
   // A JSON answer goes out once translated (or converted) whole: nothing before, head included.
   const bool hold_head = translator && !sse;
+  if (translator && translator->eventStream(sse) != sse) {
+    // Translated into the other shape (a stream request answered whole): what comes after the
+    // translator reads the translated shape.
+    sse = !sse;
+    parser.setContentType(sse ? "text/event-stream" : "application/json");
+  }
   // Policies that read a 2xx answer take it off the byte-for-byte path: its length changes, so
   // fwd frames it in chunks of its own.
   std::optional<AnswerEditor> editor;
@@ -336,6 +375,11 @@ Task<Attempt> relayResponse(RequestContext& ctx, Stream& upstream, proxy::Upstre
     std::string error_detail;
     if (translator) {
       if (finished && stepped.error == nullptr) {
+        if (translator->wantsUsage() && !ctx.translation.usage_url.empty()) {
+          // The stream ended without its usage: the provider tells it at another URL.
+          translator->usageFrom(
+              co_await fetchWhole(ctx, t, plan, deadline, ctx.translation.usage_url));
+        }
         // Only a JSON answer fails here.
         if ((answer_error = translator->finish())) {
           error_detail = "upstream " + t.name + ": " + answer_error->message;
@@ -529,6 +573,15 @@ template Task<std::string> readErrorBody<proxy::Socket>(proxy::Socket&, const Up
                                                         RelayBuffer&, const HeadRead&);
 template Task<std::string> readErrorBody<TlsStream>(TlsStream&, const UpstreamHeadParser&,
                                                     RelayBuffer&, const HeadRead&);
+template Task<BodyRead> readBody<proxy::Socket>(proxy::Socket&, const UpstreamHeadParser&,
+                                                RelayBuffer&, const HeadRead&, size_t);
+template Task<BodyRead> readBody<TlsStream>(TlsStream&, const UpstreamHeadParser&, RelayBuffer&,
+                                            const HeadRead&, size_t);
+template Task<Attempt> relayResponse<ReplayStream>(RequestContext&, ReplayStream&,
+                                                   proxy::UpstreamConn&, UpstreamHeadParser&,
+                                                   const HeadRead&, const config::UpstreamTarget&,
+                                                   const AttemptPlan&, Clock::time_point,
+                                                   const ClientWatch&, const Attempt&);
 template Task<Attempt> relayResponse<proxy::Socket>(RequestContext&, proxy::Socket&,
                                                     proxy::UpstreamConn&, UpstreamHeadParser&,
                                                     const HeadRead&, const config::UpstreamTarget&,

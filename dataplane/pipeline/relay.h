@@ -6,8 +6,12 @@
 // Also reads the bounded body of an upstream error that fwd answers for itself.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <string>
+#include <string_view>
+#include <tuple>
 
 #include "dataplane/pipeline/attempt_result.h"
 #include "dataplane/pipeline/client_conn.h"
@@ -30,6 +34,37 @@ struct HeadRead {
 template <typename Stream>
 Task<std::string> readErrorBody(Stream& upstream, const proxy::UpstreamHeadParser& parser,
                                 RelayBuffer& buf, const HeadRead& head);
+
+/// An answer body fwd reads whole (a provider's follow-up, provider.h): decoded, at most `limit`.
+struct BodyRead {
+  std::string body;
+  bool complete = false;  // the whole body arrived, within the limit
+  bool exact = false;     // ... and nothing came after it (the connection may be reused)
+};
+template <typename Stream>
+Task<BodyRead> readBody(Stream& upstream, const proxy::UpstreamHeadParser& parser, RelayBuffer& buf,
+                        const HeadRead& head, size_t limit);
+
+/// An answer fwd holds whole, read by the relay as if from an upstream's socket (a provider's
+/// final answer that fwd had to read to know it was final).
+class ReplayStream {
+ public:
+  explicit ReplayStream(std::string_view bytes) : rest_(bytes) {}
+  template <typename Token>
+  Task<std::tuple<boost::system::error_code, size_t>> async_read_some(
+      boost::asio::mutable_buffer into, Token) {
+    if (rest_.empty()) {
+      co_return std::tuple{boost::system::error_code(boost::asio::error::eof), size_t{0}};
+    }
+    size_t n = std::min(into.size(), rest_.size());
+    std::memcpy(into.data(), rest_.data(), n);
+    rest_.remove_prefix(n);
+    co_return std::tuple{boost::system::error_code(), n};
+  }
+
+ private:
+  std::string_view rest_;
+};
 
 /// Relays the response whose head `parser` holds (the client's from now on: no other upstream
 /// will be tried) and returns the attempt as `started`, completed: relayed, cut mid-stream, or

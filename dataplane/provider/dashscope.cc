@@ -469,7 +469,8 @@ class DashScope final : public Provider {
   }
 
   std::unique_ptr<AnswerTranslator> answerTranslator(bool sse, std::string_view model,
-                                                     bool include_usage) const override {
+                                                     bool include_usage,
+                                                     bool /*stream_asked*/) const override {
     return std::make_unique<DashScopeAnswer>(sse, model, include_usage);
   }
 };

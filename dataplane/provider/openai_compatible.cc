@@ -2,6 +2,8 @@
 // upstream's base path, with fwd's hop-by-hop and credential rules applied to its header fields.
 // Also the Provider defaults and the head fields every provider sends.
 #include <boost/beast/http/verb.hpp>
+#include <boost/url.hpp>
+#include <cctype>
 #include <charconv>
 
 #include "dataplane/config/compiled_config.h"
@@ -45,8 +47,81 @@ Translation Provider::translateRequest(std::string_view, std::string_view, std::
   return Translation{};
 }
 
-std::unique_ptr<AnswerTranslator> Provider::answerTranslator(bool, std::string_view, bool) const {
+std::unique_ptr<AnswerTranslator> Provider::answerTranslator(bool, std::string_view, bool,
+                                                             bool) const {
   return nullptr;
+}
+
+NextStep Provider::nextStep(std::string_view, const Translation&) const { return NextStep{}; }
+
+void Provider::writeFollowUpHead(const FollowUpTarget& to, bool event_stream,
+                                 const config::UpstreamTarget& t, std::string& out) const {
+  out.clear();
+  out.append("GET ").append(to.target).append(" HTTP/1.1\r\n");
+  proxy::appendField(out, "Host", to.host_header);
+  if (!t.credential.empty()) {
+    proxy::appendField(out, t.credential_field, t.credential);
+  }
+  proxy::appendField(out, "Accept", event_stream ? "text/event-stream" : "application/json");
+  if (event_stream) {
+    proxy::appendField(out, "Cache-Control", "no-store");
+  }
+  out.append("\r\n");
+}
+
+std::optional<FollowUpTarget> followUpTarget(const config::UpstreamTarget& t, std::string_view url,
+                                             std::string& why) {
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) {
+    why = "a follow-up URL is not an absolute URL: " + std::string(url.substr(0, 200));
+    return std::nullopt;
+  }
+  const boost::urls::url_view& u = *parsed;
+  const std::string_view scheme = t.tls ? "https" : "http";
+  if (u.scheme() != scheme || u.host_type() == boost::urls::host_type::none) {
+    why = "a follow-up URL must be " + std::string(scheme) +
+          "://, as the upstream's: " + std::string(url.substr(0, 200));
+    return std::nullopt;
+  }
+  FollowUpTarget to;
+  to.tls = t.tls;
+  to.host = u.host_type() == boost::urls::host_type::ipv6 ? std::string(u.host_address())
+                                                          : std::string(u.encoded_host());
+  for (char& c : to.host) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  // Only the upstream's host, or for a host name a sibling under its parent domain: fwd sends
+  // the upstream's credential there.
+  bool allowed = to.host == t.host;
+  std::string parent;
+  const bool named = u.host_type() == boost::urls::host_type::name &&
+                     !boost::urls::parse_ipv4_address(t.host) && t.host.find(':') == t.host.npos;
+  if (size_t dot = t.host.find('.'); named && dot != std::string::npos) {
+    parent = t.host.substr(dot + 1);
+    if (parent.find('.') == std::string::npos) {
+      parent.clear();  // "example.com" has no parent fwd trusts ("com")
+    }
+  }
+  if (!allowed && !parent.empty()) {
+    allowed = to.host == parent || to.host.ends_with("." + parent);
+  }
+  if (!allowed) {
+    why = "a follow-up URL goes to " + to.host + ", not to " + t.host +
+          (parent.empty() ? std::string() : " or a host of " + parent);
+    return std::nullopt;
+  }
+  const std::string default_port = t.tls ? "443" : "80";
+  to.port = u.has_port() ? std::string(u.port()) : default_port;
+  std::string host_for_header =
+      u.host_type() == boost::urls::host_type::ipv6 ? "[" + to.host + "]" : to.host;
+  to.host_header = to.port == default_port ? host_for_header : host_for_header + ":" + to.port;
+  to.target = std::string(u.encoded_path().empty() ? "/" : u.encoded_path());
+  if (u.has_query()) {
+    to.target += "?" + std::string(u.encoded_query());
+  }
+  to.pool_key =
+      std::string(scheme) + "://" + to.host_header + (t.insecure_skip_verify ? "#insecure" : "");
+  return to;
 }
 
 void appendHeadFields(const OutgoingRequest& r, const config::UpstreamTarget& t, std::string& out) {

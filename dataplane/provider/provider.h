@@ -7,6 +7,7 @@
 // by every worker.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +44,33 @@ struct Translation {
   std::optional<proxy::ApiError> error;  // the request cannot be expressed: the client's answer
   bool stream = false;                   // the client's body (as edited) asked for a stream
   bool include_usage = false;            // ... and for the usage chunk
+  // Set by the follow-ups (NextStep::usage_url): where a stream's usage is read once it ended.
+  std::string usage_url;
+};
+
+/// Where a follow-up request goes (followUpTarget): a URL an upstream's answer named.
+struct FollowUpTarget {
+  bool tls = false;
+  std::string host;         // without brackets
+  std::string port;         // decimal
+  std::string host_header;  // "host" or "host:port"
+  std::string target;       // path and query, as the URL had them
+  std::string pool_key;     // as UpstreamTarget::pool_key: connections to it are interchangeable
+};
+
+/// What fwd does after a 2xx answer of a provider that follows up (Provider::followsUp), read
+/// whole: answer it, GET a URL it named (after `delay`), or fail.
+struct NextStep {
+  enum class Kind { kAnswer, kFetch, kFail };
+  Kind kind = Kind::kAnswer;
+  // kFetch: the absolute URL; `event_stream`: its answer is the client's stream (relayed through
+  // the answer translator), else it is read whole and handed to nextStep again.
+  std::string url;
+  std::chrono::milliseconds delay{0};
+  bool event_stream = false;
+  std::string usage_url;  // kFetch of a stream: where its usage is read once it ended
+  // kFail: below 500 the client's answer, else a failed attempt (the next upstream is tried).
+  proxy::ApiError error;
 };
 
 /// Rewrites a provider's 2xx answer into OpenAI's shape as it arrives: a JSON answer once it is
@@ -55,6 +83,14 @@ class AnswerTranslator {
   /// The upstream's answer is whole; its last translated bytes go to out(). An error when a JSON
   /// answer cannot be translated (what the caller treats as a failed attempt).
   virtual std::optional<proxy::ApiError> finish() = 0;
+  /// Whether the translated answer is a stream, for an upstream answer that is one (`upstream_sse`)
+  /// or not: a provider may answer a stream request with JSON (Replicate, for a model that cannot
+  /// stream), which the translator then sends as a stream.
+  virtual bool eventStream(bool upstream_sse) const { return upstream_sse; }
+  /// Before finish(): the stream ended without the usage, which the answer of a GET of
+  /// Translation::usage_url tells (usageFrom).
+  virtual bool wantsUsage() const { return false; }
+  virtual void usageFrom(std::string_view /*answer*/) {}
   /// OpenAI-shaped bytes for the client; the caller clears it once written.
   std::string& out() { return out_; }
   /// After finish(): {"usage":{...}} in OpenAI's shape when the upstream reported usage that the
@@ -104,10 +140,31 @@ class Provider {
                                        std::string& out) const;
 
   /// The translator of a 2xx answer (`sse`: a stream) to a request that asked for `model`;
-  /// `include_usage`: the usage chunk was asked for. Called only when translates().
+  /// `include_usage`: the usage chunk was asked for; `stream_asked`: the body sent upstream asked
+  /// for a stream. Called only when translates().
   virtual std::unique_ptr<AnswerTranslator> answerTranslator(bool sse, std::string_view model,
-                                                             bool include_usage) const;
+                                                             bool include_usage,
+                                                             bool stream_asked) const;
+
+  /// Whether a 2xx answer is followed up (nextStep) before anything is relayed.
+  virtual bool followsUp() const { return false; }
+
+  /// What comes after the 2xx answer `answer` (read whole) to a request translated as
+  /// `translation`. Called only when followsUp().
+  virtual NextStep nextStep(std::string_view answer, const Translation& translation) const;
+
+  /// The head of fwd's GET of a follow-up URL: the request line, Host, the upstream's credential
+  /// field and Accept (text/event-stream for a stream).
+  virtual void writeFollowUpHead(const FollowUpTarget& to, bool event_stream,
+                                 const config::UpstreamTarget& upstream, std::string& out) const;
 };
+
+/// Where `url`, named in an answer of `upstream`, may be fetched: an absolute http(s) URL with
+/// the upstream's scheme, to the upstream's host or (for a host name) another host under its
+/// parent domain (api.replicate.com -> stream.replicate.com). nullopt, with `why`, otherwise: fwd
+/// sends the upstream's credential there.
+std::optional<FollowUpTarget> followUpTarget(const config::UpstreamTarget& upstream,
+                                             std::string_view url, std::string& why);
 
 /// Appends the request head's fields after its request line: the client's fields except
 /// hop-by-hop and credentials, X-Forwarded-For, Host, the upstream's credential field and
@@ -133,6 +190,16 @@ std::shared_ptr<const Provider> azure(AzureOptions options, std::string_view bas
 /// DashScope's native API (Alibaba Cloud Model Studio): chat completions translated to
 /// text-generation requests and back, streams through X-DashScope-SSE with incremental output.
 std::shared_ptr<const Provider> dashscope();
+
+/// Replicate's options, as the control plane validated them.
+struct ReplicateOptions {
+  // model -> prompt template name ("*": every other model's).
+  std::vector<std::pair<std::string, std::string>> prompt_templates;
+};
+
+/// Replicate's predictions API: chat completions as predictions of the prompt rendered with each
+/// model's template, followed (polled or streamed) until done.
+std::shared_ptr<const Provider> replicate(ReplicateOptions options);
 
 /// An error answer's body as OpenAI's error object reads: message, type, code and param from
 /// {"error": {...}} (or {"message": ...} as Azure's gateway writes it); the type from the status

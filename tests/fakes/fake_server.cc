@@ -102,7 +102,11 @@ struct Request {
   std::string authorization;
   std::string api_key;  // Azure's credential field
   std::string content_type;
-  bool dashscope_sse = false;  // X-DashScope-SSE: enable, or Accept: text/event-stream
+  bool dashscope_sse = false;   // X-DashScope-SSE: enable, or Accept: text/event-stream
+  std::string host;             // the Host field (Replicate mode: the URLs it hands out)
+  bool prefer_wait = false;     // Prefer: wait (Replicate mode)
+  int replicate_polls = 0;      // x-fake-replicate-polls
+  bool replicate_fail = false;  // x-fake-replicate-fail
   std::string body;
   int fake_status = 0;
   int retry_after = 1;  // seconds, sent with a 429
@@ -131,6 +135,10 @@ struct Request {
     api_key.clear();
     content_type.clear();
     dashscope_sse = false;
+    host.clear();
+    prefer_wait = false;
+    replicate_polls = 0;
+    replicate_fail = false;
     body.clear();
     fake_status = 0;
     retry_after = 1;
@@ -188,7 +196,14 @@ class RequestParser : public http::basic_parser<true> {
                      beast::error_code&) override {
     out_.fields.append(name_string.data(), name_string.size()).append(": ");
     out_.fields.append(value.data(), value.size()).append("\n");
+    if (beast::iequals(name_string, "prefer")) {
+      out_.prefer_wait = value.starts_with("wait");
+      return;
+    }
     switch (name) {
+      case http::field::host:
+        out_.host.assign(value.data(), value.size());
+        return;
       case http::field::authorization:
         out_.authorization.assign(value.data(), value.size());
         return;
@@ -250,6 +265,10 @@ class RequestParser : public http::basic_parser<true> {
       out_.tool_calls = value == "1";
     } else if (beast::iequals(key, "error-event")) {
       out_.error_event = value == "1";
+    } else if (beast::iequals(key, "replicate-polls")) {
+      out_.replicate_polls = parseInt(value, 0, 100, 0);
+    } else if (beast::iequals(key, "replicate-fail")) {
+      out_.replicate_fail = value == "1";
     } else if (beast::iequals(key, "interim")) {
       out_.interim = parseInt(value, 100, 199, 0);
     }
@@ -393,6 +412,9 @@ void logException(std::exception_ptr error) {
 class FakeServer::Impl {
  public:
   explicit Impl(FakeConfig config) : config_(std::move(config)), fail_status_(config_.fail_status) {
+    if (config_.replicate.enabled) {
+      replicate_.emplace(config_.replicate);
+    }
     int threads = std::max(1, config_.threads);
     for (int i = 0; i < threads; ++i) {
       contexts_.push_back(std::make_unique<asio::io_context>(1));
@@ -807,6 +829,9 @@ class FakeServer::Impl {
     if (config_.dashscope.enabled && endpoint != Endpoint::kModels) {
       co_return co_await respondDashScope(stream, conn, id, keep_alive);
     }
+    if (replicate_) {
+      co_return co_await respondReplicate(stream, conn, id, keep_alive);
+    }
     if (config_.azure.enabled) {
       AzureVerdict verdict =
           azureGate(config_.azure, request.target, request.api_key, info.model, request.body);
@@ -939,6 +964,60 @@ class FakeServer::Impl {
     BodyInfo info;
     info.model = r.model;
     co_return co_await writeStream(stream, conn, StreamKind::kChat, info, id, keep_alive, &r);
+  }
+
+  // Replicate mode: predictions created, read and streamed (fake_replicate.h).
+  template <class Stream>
+  asio::awaitable<bool> respondReplicate(Stream& stream, Connection& conn, std::uint64_t id,
+                                         bool keep_alive) {
+    const Request& request = conn.request;
+    std::vector<std::string> models;
+    {
+      std::lock_guard<std::mutex> lock(models_mu_);
+      models = config_.models;
+    }
+    ReplicateFaults faults;
+    faults.status = request.fake_status;
+    faults.polls = request.replicate_polls;
+    faults.fail = request.replicate_fail;
+    faults.chunks = request.chunks;
+    faults.cut_after = request.cut_after;
+    faults.chunk_delay_ms = request.chunk_delay_ms;
+    ReplicateReply reply = replicate_->handle(
+        std::string_view(http::to_string(request.method)), request.target, request.authorization,
+        request.prefer_wait, request.host, models, request.body, faults, config_.name);
+    if (!reply.stream) {
+      conn.body = std::move(reply.body);
+      co_return co_await writeResponse(stream, conn, Head{reply.status, kJson, -1, keep_alive}, id);
+    }
+    conn.head.clear();
+    appendHead(conn.head, Head{200, kEventStream, -1, keep_alive}, request, id);
+    auto& lowest = beast::get_lowest_layer(stream);
+    lowest.expires_after(kIoTimeout);
+    if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(conn.head), kUse); ec) {
+      co_return false;
+    }
+    asio::steady_timer delay(co_await asio::this_coro::executor);
+    for (size_t i = 0; i < reply.events.size(); ++i) {
+      if (static_cast<int>(i) == reply.cut_after) {
+        beast::error_code ec;
+        lowest.socket().close(ec);
+        co_return false;
+      }
+      if (i > 0 && reply.chunk_delay_ms > 0) {
+        delay.expires_after(std::chrono::milliseconds(reply.chunk_delay_ms));
+        co_await delay.async_wait(kUse);
+      }
+      conn.frame.clear();
+      appendChunkFrame(conn.frame, reply.events[i]);
+      lowest.expires_after(kIoTimeout);
+      if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(conn.frame), kUse); ec) {
+        co_return false;
+      }
+    }
+    lowest.expires_after(kIoTimeout);
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer("0\r\n\r\n", 5), kUse);
+    co_return !ec && keep_alive;
   }
 
   // One chunk per event, each written (flushed) on its own unless x-fake-events-per-write groups
@@ -1107,6 +1186,7 @@ class FakeServer::Impl {
   // Guards config_.models, models_status and models_stall_ms, which POST /_fake/models changes
   // while the threads serve. Only the models endpoints take it (not the benchmarked paths).
   std::mutex models_mu_;
+  std::optional<ReplicateFake> replicate_;  // Replicate mode's predictions
   std::optional<asio::ssl::context> ssl_;
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "tests/fakes/fake_azure.h"
 #include "tests/fakes/fake_dashscope.h"
+#include "tests/fakes/fake_replicate.h"
 
 namespace fwd::fakes {
 
@@ -38,6 +39,8 @@ struct FakeConfig {
   AzureConfig azure;
   /// Speak DashScope's native API (fake_dashscope.h) instead of OpenAI's.
   DashScopeConfig dashscope;
+  /// Speak Replicate's predictions API (fake_replicate.h) instead of OpenAI's.
+  ReplicateConfig replicate;
 };
 
 class FakeServer {

@@ -7,9 +7,10 @@
 // N instead), --models-stall-ms N (GET .../models waits N ms first), --azure-api-key KEY (speak
 // Azure OpenAI, see fake_azure.h; the key `api-key` must carry), --azure-deployments
 // DEP=MODEL,... (its deployments and the models they run), --dashscope-api-key KEY (speak
-// DashScope's native API, see fake_dashscope.h; its models are --models). After binding it
-// prints one
-// line to stdout, "listening http|https HOST:PORT", and serves until SIGTERM/SIGINT (exit 0).
+// DashScope's native API, see fake_dashscope.h; its models are --models), --replicate-api-key KEY
+// (speak Replicate's predictions API, see fake_replicate.h; its models are --models). After binding
+// it prints one line to stdout, "listening http|https HOST:PORT", and serves until SIGTERM/SIGINT
+// (exit 0).
 //
 // Endpoints, matched on the path suffix so any base URL prefix works (query string ignored):
 //   POST .../chat/completions, POST .../completions   ("stream": true → SSE, 5 chunks default;
@@ -62,7 +63,7 @@ constexpr std::string_view kUsage =
     "                     [--tls-cert FILE --tls-key FILE] [--models a,b,c]\n"
     "                     [--models-status N] [--models-stall-ms N]\n"
     "                     [--azure-api-key KEY [--azure-deployments DEP=MODEL,...]]\n"
-    "                     [--dashscope-api-key KEY]\n";
+    "                     [--dashscope-api-key KEY] [--replicate-api-key KEY]\n";
 
 int usageError(const std::string& message) {
   std::cerr << "fake_upstream: " << message << "\n" << kUsage;
@@ -130,6 +131,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--dashscope-api-key") {
       config.dashscope.enabled = true;
       config.dashscope.api_key = value;
+    } else if (arg == "--replicate-api-key") {
+      config.replicate.enabled = true;
+      config.replicate.api_key = value;
     } else if (arg == "--azure-deployments") {
       for (const std::string& entry :
            std::vector<std::string>(absl::StrSplit(value, ',', absl::SkipEmpty()))) {

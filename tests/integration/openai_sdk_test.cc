@@ -127,5 +127,27 @@ TEST(OpenAiSdkTest, NodeSdkTalksToDashScopeThroughFwd) {
   runSdkScript(cluster, key, "dashscope_test.mjs");
 }
 
+TEST(OpenAiSdkTest, NodeSdkTalksToReplicateThroughFwd) {
+  // Every check in tests/sdk/replicate_test.mjs: an OpenAI client, Replicate's predictions.
+  FwdCluster cluster;
+  ASSERT_TRUE(cluster.startControlPlane());
+  ASSERT_TRUE(cluster.startUpstream("rep", {"--replicate-api-key", "r8_secret", "--models",
+                                            "mistralai/mistral-7b-instruct-v0.2,conv/mistral"}));
+  ASSERT_TRUE(cluster.startDataPlane("dp1"));
+  const std::string base_url =
+      "http://127.0.0.1:" + std::to_string(cluster.upstream("rep").endpoint.port) + "/v1";
+  for (const auto& [name, model, mode] : {std::tuple{"replicate", "mistralai/*", "passthrough"},
+                                          {"replicate-conv", "conv/*", "stream"},
+                                          {"replicate-rest", "acme/*", "passthrough"}}) {
+    auto r =
+        cluster.fwdctl({"upstream", "add", name, "--provider", "replicate", "--base-url", base_url,
+                        "--api-key", "r8_secret", "--model", model, "--stream-mode", mode});
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  }
+  std::string key = cluster.createKey("sdk");
+  ASSERT_TRUE(cluster.waitInSync());
+  runSdkScript(cluster, key, "replicate_test.mjs");
+}
+
 }  // namespace
 }  // namespace fwd::harness

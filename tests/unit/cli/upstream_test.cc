@@ -483,10 +483,30 @@ TEST(CliProviderTest, ProviderFlagsSetTheirFieldsAndNameTheirPaths) {
   EXPECT_THAT(maskOf({"--azure-api-version", "preview", "--azure-deployment", "a=b"}),
               ElementsAre("azure.deployments", "azure.api_version"));
   EXPECT_THAT(maskOf({"--provider", "openai", "--timeout", "30s"}),
-              ElementsAre("timeout", "provider", "azure"));
+              ElementsAre("timeout", "provider", "azure", "replicate"));
   fwd::v1::UpdateUpstreamRequest ds = updateOf({"--provider", "dashscope"});
   EXPECT_EQ(ds.upstream().provider(), fwd::v1::PROVIDER_DASHSCOPE);
-  EXPECT_THAT(ds.update_mask().paths(), ElementsAre("provider", "azure"));
+  EXPECT_THAT(ds.update_mask().paths(), ElementsAre("provider", "azure", "replicate"));
+  fwd::v1::UpdateUpstreamRequest rep =
+      updateOf({"--provider", "replicate", "--prompt-template", "*=llama3", "--prompt-template",
+                "mistralai/mistral-7b-instruct-v0.2=mistral"});
+  EXPECT_EQ(rep.upstream().provider(), fwd::v1::PROVIDER_REPLICATE);
+  EXPECT_THAT(rep.update_mask().paths(),
+              ElementsAre("provider", "azure", "replicate.prompt_templates"));
+  EXPECT_EQ(rep.upstream().replicate().prompt_templates().at("*"), "llama3");
+  fwd::v1::UpdateUpstreamRequest clear_templates = updateOf({"--clear-prompt-templates"});
+  EXPECT_THAT(clear_templates.update_mask().paths(), ElementsAre("replicate.prompt_templates"));
+  EXPECT_TRUE(clear_templates.upstream().replicate().prompt_templates().empty());
+  fwd::v1::Upstream replicate = rep.upstream();
+  EXPECT_EQ(upstreamJson(replicate)["provider"].dump(),
+            R"({"name":"replicate","prompt_templates":{"*":"llama3",)"
+            R"("mistralai/mistral-7b-instruct-v0.2":"mistral"}})");
+  std::string replicate_detail = upstreamDetail(replicate);
+  EXPECT_NE(replicate_detail.find("provider:                   replicate\n"
+                                  "prompt_templates:           *=llama3, "
+                                  "mistralai/mistral-7b-instruct-v0.2=mistral\n"),
+            std::string::npos)
+      << replicate_detail;
   fwd::v1::UpdateUpstreamRequest clear = updateOf({"--clear-azure-deployments"});
   EXPECT_THAT(clear.update_mask().paths(), ElementsAre("azure.deployments"));
   EXPECT_TRUE(clear.upstream().azure().deployments().empty());
@@ -509,7 +529,16 @@ TEST(CliProviderTest, MalformedProviderFlagsAreUsageErrors) {
   const std::vector<std::string> update = {"upstream", "update", "a"};
   testing::expectUsageErrors({
       {with(add, {"--provider", "anthropic"}),
-       "--provider must be openai, azure or dashscope, got \"anthropic\""},
+       "--provider must be openai, azure, dashscope or replicate, got \"anthropic\""},
+      {with(add, {"--provider", "openai", "--prompt-template", "*=plain"}),
+       "--prompt-template needs --provider replicate"},
+      {with(add, {"--provider", "replicate", "--prompt-template", "*=vicuna"}),
+       "--prompt-template *=vicuna: the template must be mistral, llama2, llama3, chatml or "
+       "plain"},
+      {with(add, {"--provider", "replicate", "--prompt-template", "llama3"}),
+       "--prompt-template wants MODEL=TEMPLATE, got \"llama3\""},
+      {with(update, {"--clear-prompt-templates", "--prompt-template", "*=plain"}),
+       "--clear-prompt-templates and --prompt-template cannot be used together"},
       {with(add, {"--provider", "azure", "--azure-deployment", "gpt-4o"}),
        "--azure-deployment wants MODEL=DEPLOYMENT, got \"gpt-4o\""},
       {with(add, {"--provider", "azure", "--azure-deployment", "=x"}),

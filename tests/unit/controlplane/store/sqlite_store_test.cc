@@ -1083,6 +1083,18 @@ TEST_F(SqliteStoreTest, ProviderAndAzureOptionsRoundTripAndClear) {
   EXPECT_FALSE(read.has_azure());
 }
 
+TEST_F(SqliteStoreTest, ReplicateTemplatesRoundTrip) {
+  fwd::v1::Upstream u = makeUpstream("replicate");
+  u.set_provider(fwd::v1::PROVIDER_REPLICATE);
+  (*u.mutable_replicate()->mutable_prompt_templates())["meta/meta-llama-3-8b-instruct"] = "llama3";
+  (*u.mutable_replicate()->mutable_prompt_templates())["*"] = "chatml";
+  ASSERT_TRUE(store_->createUpstream(u).ok());
+  fwd::v1::Upstream read = *store_->getUpstream("replicate");
+  EXPECT_EQ(read.provider(), fwd::v1::PROVIDER_REPLICATE);
+  EXPECT_EQ(read.replicate().DebugString(), u.replicate().DebugString());
+  EXPECT_FALSE(read.has_azure());
+}
+
 TEST_F(SqliteStoreTest, KeyLimitsRoundTripAndClear) {
   fwd::v1::Key k = makeKey("limited");
   fwd::v1::RateWindow* w = k.mutable_limits()->add_rate();

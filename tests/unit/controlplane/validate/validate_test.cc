@@ -224,7 +224,8 @@ TEST(ValidateTest, UpdateMaskPathsAreChecked) {
                   "health_check.interval, health_check.timeout, health_check.unhealthy_threshold, "
                   "health_check.healthy_threshold, edits, edits.max_tokens_cap, edits.stop, "
                   "edits.drop_empty_messages, edits.strip_think, edits.answer_prefix, "
-                  "edits.stream_mode, provider, azure, azure.deployments, azure.api_version)");
+                  "edits.stream_mode, provider, azure, azure.deployments, azure.api_version, "
+                  "replicate, replicate.prompt_templates)");
   }
 }
 
@@ -278,7 +279,44 @@ TEST(ValidateProviderTest, AzureNeedsItsShapeAndWellFormedOptions) {
             "upstream.azure: Azure options need provider azure (fwdctl --provider azure)");
   openai.clear_azure();
   openai.set_provider(static_cast<fwd::v1::Provider>(9));
-  EXPECT_EQ(message(openai), "upstream.provider 9: must be openai, azure or dashscope");
+  EXPECT_EQ(message(openai), "upstream.provider 9: must be openai, azure, dashscope or replicate");
+}
+
+TEST(ValidateProviderTest, ReplicateTemplatesAreKnownNamesForWellFormedModels) {
+  auto message = [](fwd::v1::Upstream u) { return std::string(normalizeUpstream(u).message()); };
+  fwd::v1::Upstream u = base();
+  u.set_base_url("https://api.replicate.com/v1");
+  u.set_provider(fwd::v1::PROVIDER_REPLICATE);
+  EXPECT_TRUE(normalizeUpstream(u).ok()) << message(u);
+  (*u.mutable_replicate()->mutable_prompt_templates())["meta/meta-llama-3-8b-instruct"] = "llama3";
+  (*u.mutable_replicate()->mutable_prompt_templates())["*"] = "chatml";
+  EXPECT_TRUE(normalizeUpstream(u).ok()) << message(u);
+
+  fwd::v1::Upstream bad = u;
+  (*bad.mutable_replicate()->mutable_prompt_templates())["*"] = "vicuna";
+  EXPECT_EQ(message(bad),
+            "upstream.replicate.prompt_templates \"*=vicuna\": the template must be mistral, "
+            "llama2, llama3, chatml or plain");
+  bad = u;
+  (*bad.mutable_replicate()->mutable_prompt_templates())["a\tb"] = "plain";
+  EXPECT_EQ(message(bad),
+            "upstream.replicate.prompt_templates \"a\\x09b\": a model must be 1..256 bytes "
+            "without control characters (\"*\": every other model)");
+
+  fwd::v1::Upstream openai = base();
+  (*openai.mutable_replicate()->mutable_prompt_templates())["*"] = "plain";
+  EXPECT_EQ(message(openai),
+            "upstream.replicate: Replicate options need provider replicate (fwdctl --provider "
+            "replicate)");
+
+  fwd::v1::Upstream patch;
+  (*patch.mutable_replicate()->mutable_prompt_templates())["x/y"] = "plain";
+  google::protobuf::FieldMask templates;
+  templates.add_paths("replicate.prompt_templates");
+  ASSERT_TRUE(checkUpstreamMask(templates).ok());
+  ASSERT_TRUE(applyUpstreamMask(patch, templates, u).ok());
+  ASSERT_EQ(u.replicate().prompt_templates().size(), 1u);
+  EXPECT_EQ(u.replicate().prompt_templates().at("x/y"), "plain");
 }
 
 TEST(ValidateProviderTest, ProviderMaskPathsReplaceTheirFields) {

@@ -32,7 +32,7 @@ proxy::ApiError refused(std::string_view body, std::string_view path = "/v1/chat
 // Feeds `answer` in pieces of `piece` bytes; returns what the client gets.
 std::string translate(bool sse, std::string_view answer, bool include_usage = false,
                       size_t piece = 1 << 20) {
-  auto tr = dashscope()->answerTranslator(sse, "qwen-plus", include_usage);
+  auto tr = dashscope()->answerTranslator(sse, "qwen-plus", include_usage, sse);
   std::string out;
   for (size_t at = 0; at < answer.size(); at += piece) {
     tr->feed(answer.substr(at, piece));
@@ -167,7 +167,7 @@ TEST(DashScopeTest, AStreamBecomesChunkEventsAsItArrives) {
   EXPECT_EQ(eventsOf(translate(true, kStream, false), done).size(), 2u);  // no usage chunk
   EXPECT_TRUE(done);
   // Each event goes out as it arrives, not at the end.
-  auto tr = dashscope()->answerTranslator(true, "qwen-plus", false);
+  auto tr = dashscope()->answerTranslator(true, "qwen-plus", false, true);
   tr->feed(std::string_view(kStream).substr(0, std::string_view(kStream).find("id:2")));
   EXPECT_NE(tr->out().find("\"Hel\""), std::string::npos);
 }
@@ -239,12 +239,12 @@ TEST(DashScopeTest, ErrorsTakeOpenAiStatusesTypesAndCodes) {
   EXPECT_EQ(events[0]["error"]["code"], "content_filter");
   EXPECT_FALSE(done);
 
-  auto tr = dashscope()->answerTranslator(false, "qwen-plus", false);
+  auto tr = dashscope()->answerTranslator(false, "qwen-plus", false, false);
   tr->feed("<html>oops</html>");
   std::optional<proxy::ApiError> bad = tr->finish();
   ASSERT_TRUE(bad.has_value());
   EXPECT_EQ(bad->status, 502);
-  auto coded = dashscope()->answerTranslator(false, "qwen-plus", false);
+  auto coded = dashscope()->answerTranslator(false, "qwen-plus", false, false);
   coded->feed(R"({"code":"InvalidParameter","message":"bad"})");
   std::optional<proxy::ApiError> in_200 = coded->finish();
   ASSERT_TRUE(in_200.has_value());

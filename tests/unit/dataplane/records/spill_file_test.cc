@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "fwd/v1/records.pb.h"
+
 namespace fwd::dataplane::records {
 namespace spill_file_test {
 

@@ -1,0 +1,286 @@
+#include "dataplane/pipeline/follow_up.h"
+
+#include <boost/asio/this_coro.hpp>
+#include <limits>
+
+#include "common/config/duration.h"
+#include "dataplane/pipeline/client_conn.h"
+#include "dataplane/pipeline/relay.h"
+#include "dataplane/pipeline/respond.h"
+#include "dataplane/pipeline/upstream_io.h"
+#include "dataplane/provider/provider.h"
+
+namespace fwd::dataplane::pipeline {
+namespace {
+
+namespace asio = boost::asio;
+using proxy::UpstreamConn;
+using proxy::UpstreamHeadParser;
+
+void fail(Attempt& out, Failure failure, std::string outcome, std::string detail) {
+  out.responded = false;
+  out.failure = failure;
+  out.outcome = std::move(outcome);
+  out.detail = std::move(detail);
+}
+
+void failTotal(Attempt& out, const config::UpstreamTarget& t, const AttemptPlan& plan) {
+  fail(out, Failure::kTimeout, "total_timeout",
+       "upstream " + t.name + " did not answer within " +
+           common::config::formatDuration(plan.timeouts->total) + " (the total timeout)");
+}
+
+// How one GET of a follow-up went.
+enum class Got {
+  kDone,   // `out` is the attempt's end: relayed, answered with an error, or failed
+  kBody,   // its 2xx answer was read whole into `answer`
+  kStale,  // a pooled connection was dead before any answer byte: dial afresh
+};
+
+// What a follow-up GET is for.
+struct Get {
+  const provider::FollowUpTarget* to;
+  bool event_stream;  // a stream for the client: relayed
+  bool quiet;         // for the relay: an error is a failure, never the client's answer
+  // What the answer is read into: the client connection's buffers, or (a GET from inside the
+  // relay, which still holds its own there) the caller's.
+  RelayBuffer* buf;
+  std::string* head;
+};
+
+// One GET on `conn`: the request, the head, then the relay of a stream or the answer read whole.
+template <typename Stream>
+Task<Got> getOnce(RequestContext& ctx, Stream& s, UpstreamConn& conn,
+                  const config::UpstreamTarget& t, const Get& get, const AttemptPlan& plan,
+                  ClientWatch& watch, Clock::time_point deadline, Attempt& out, std::string& answer,
+                  bool& reusable) {
+  WorkerContext& w = ctx.w;
+  reusable = false;
+  t.provider->writeFollowUpHead(*get.to, get.event_stream, t, conn.request_head);
+  std::array<asio::const_buffer, 2> bufs = {asio::buffer(conn.request_head), asio::const_buffer()};
+  auto sent_at = Clock::now();
+  conn.deadline.at(deadline);
+  if (auto ec = co_await sendRequest(s, bufs)) {
+    if (watch.gone) {
+      out = clientGone(std::move(out));
+      co_return Got::kDone;
+    }
+    if (conn.reused) {
+      co_return Got::kStale;
+    }
+    bool timed_out = timedOut(ec, conn.deadline);
+    fail(out, timed_out ? Failure::kTimeout : Failure::kReset,
+         timed_out ? "total_timeout" : "reset",
+         "sending a follow-up request to " + t.name + " failed: " + ec.message());
+    co_return Got::kDone;
+  }
+  get.buf->ensure();
+  RelayBuffer& buf = *get.buf;
+  UpstreamHeadParser parser(*get.head);
+  if (!ctx.response_fields.empty()) {
+    parser.dropRateLimitFields();
+  }
+  parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  auto head_limit = get.event_stream ? plan.timeouts->stream_first_byte : plan.timeouts->first_byte;
+  bool head_limit_first = sent_at + head_limit < deadline;
+  conn.deadline.at(head_limit_first ? sent_at + head_limit : deadline);
+  HeadRead head = co_await readHead(s, parser, buf, w.options.max_header_bytes);
+  if (head.ec) {
+    if (watch.gone) {
+      out = clientGone(std::move(out));
+      co_return Got::kDone;
+    }
+    bool timed_out = timedOut(head.ec, conn.deadline);
+    if (conn.reused && !parser.got_some() && !timed_out) {
+      co_return Got::kStale;
+    }
+    if (!timed_out) {
+      fail(out, Failure::kReset, "reset",
+           "reading a follow-up answer of " + t.name + " failed: " + head.ec.message());
+    } else if (head_limit_first) {
+      fail(out, Failure::kTimeout, "first_byte_timeout",
+           "upstream " + t.name + " sent no follow-up answer head within " +
+               common::config::formatDuration(head_limit) + " (the first-byte timeout)");
+    } else {
+      failTotal(out, t, plan);
+    }
+    co_return Got::kDone;
+  }
+  conn.deadline.at(deadline);
+  const int status = static_cast<int>(parser.status());
+  if (status < 200 || status >= 300) {
+    std::string body = co_await readErrorBody(s, parser, buf, head);
+    if (status >= 400 && status < 500 && !get.quiet) {
+      // The upstream's refusal (a key that lost access, a prediction gone): the client's answer.
+      ApiError e = t.provider->errorAnswer(status, body);
+      out.responded = true;
+      out.outcome = "ok";
+      out.status = e.status;
+      out.client_alive = co_await respondError(ctx, e);
+      co_return Got::kDone;
+    }
+    fail(out, Failure::k5xx, "http_5xx",
+         "upstream " + t.name + " answered a follow-up request with " + std::to_string(status));
+    co_return Got::kDone;
+  }
+  if (get.event_stream) {
+    out.status = status;
+    out = co_await relayResponse(ctx, s, conn, parser, head, t, plan, deadline, watch, out);
+    reusable = out.reusable;
+    co_return Got::kDone;
+  }
+  BodyRead read = co_await readBody(s, parser, buf, head, kMaxFollowUpAnswer);
+  if (!read.complete) {
+    fail(out, Failure::kReset, "reset",
+         "upstream " + t.name + " sent a follow-up answer that was cut or larger than " +
+             std::to_string(kMaxFollowUpAnswer) + " bytes");
+    co_return Got::kDone;
+  }
+  answer = std::move(read.body);
+  reusable = parser.keep_alive() && read.exact;
+  co_return Got::kBody;
+}
+
+// The connection of a follow-up: one of the pool's for its destination, else a new one; a
+// pooled one found dead is replaced once. Released to the pool when the answer left it reusable.
+Task<Got> fetch(RequestContext& ctx, const config::UpstreamTarget& t, const Get& get,
+                const AttemptPlan& plan, ClientWatch& watch, Clock::time_point deadline,
+                Attempt& out, std::string& answer) {
+  WorkerContext& w = ctx.w;
+  const provider::FollowUpTarget& to = *get.to;
+  for (int round = 0; round < 2; ++round) {
+    std::unique_ptr<UpstreamConn> conn = round == 0 ? w.pool.acquire(to.pool_key) : nullptr;
+    if (!conn) {
+      Destination d{t.name, to.host, to.port, to.host_header, to.tls, t.insecure_skip_verify};
+      conn = co_await connectUpstream(w, d, plan.timeouts->connect, deadline, out);
+      if (!conn) {
+        co_return Got::kDone;
+      }
+    }
+    bool reusable = false;
+    watch.upstream = &conn->lowest();
+    Got got = conn->tls ? co_await getOnce(ctx, *conn->tls, *conn, t, get, plan, watch, deadline,
+                                           out, answer, reusable)
+                        : co_await getOnce(ctx, *conn->tcp, *conn, t, get, plan, watch, deadline,
+                                           out, answer, reusable);
+    watch.upstream = nullptr;
+    if (got == Got::kStale) {
+      continue;
+    }
+    if (reusable) {
+      conn->deadline.disarm();
+      conn->reused = false;
+      w.pool.release(to.pool_key, std::move(conn));
+    }
+    co_return got;
+  }
+  fail(out, Failure::kReset, "reset", "upstream " + t.name + " closed two follow-up connections");
+  co_return Got::kDone;
+}
+
+Task<void> sleepUntil(Clock::time_point at) {
+  proxy::Timer timer(co_await asio::this_coro::executor);
+  timer.expires_at(at);
+  co_await timer.async_wait(proxy::kUseTuple);
+}
+
+// The final answer, held whole, through the relay: as if an upstream had sent it with a 200.
+Task<Attempt> replay(RequestContext& ctx, const config::UpstreamTarget& t, const AttemptPlan& plan,
+                     ClientWatch& watch, Clock::time_point deadline, std::string_view answer,
+                     Attempt out) {
+  WorkerContext& w = ctx.w;
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                     std::to_string(answer.size()) + "\r\n\r\n";
+  UpstreamHeadParser parser(ctx.client.response_head);
+  if (!ctx.response_fields.empty()) {
+    parser.dropRateLimitFields();
+  }
+  parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  boost::beast::error_code ec;
+  parser.put(asio::buffer(head), ec);
+  ctx.client.relay.ensure();
+  ReplayStream stream(answer);
+  UpstreamConn none;  // nothing to watch: the answer is here
+  out.status = 200;
+  co_return co_await relayResponse(ctx, stream, none, parser, HeadRead{}, t, plan, deadline, watch,
+                                   out);
+}
+
+}  // namespace
+
+Task<Attempt> followUp(RequestContext& ctx, const config::UpstreamTarget& t,
+                       const AttemptPlan& plan, ClientWatch& watch, Clock::time_point deadline,
+                       std::string answer, Attempt out) {
+  // The first answer's connection was read to its end: whether it goes back to the pool is
+  // decided by it, not by the connections of the follow-ups.
+  const bool first_reusable = out.reusable;
+  for (;;) {
+    provider::NextStep step = t.provider->nextStep(answer, ctx.translation);
+    if (step.kind == provider::NextStep::Kind::kAnswer) {
+      out = co_await replay(ctx, t, plan, watch, deadline, answer, out);
+      break;
+    }
+    if (step.kind == provider::NextStep::Kind::kFail) {
+      if (step.error.status < 500) {
+        out.responded = true;
+        out.outcome = "ok";
+        out.status = step.error.status;
+        out.client_alive = co_await respondError(ctx, step.error);
+      } else {
+        fail(out, Failure::k5xx, "http_5xx", "upstream " + t.name + ": " + step.error.message);
+      }
+      break;
+    }
+    std::string why;
+    std::optional<provider::FollowUpTarget> to = provider::followUpTarget(t, step.url, why);
+    if (!to) {
+      fail(out, Failure::k5xx, "http_5xx", "upstream " + t.name + ": " + why);
+      break;
+    }
+    if (step.delay.count() > 0) {
+      auto at = Clock::now() + step.delay;
+      if (at >= deadline) {
+        failTotal(out, t, plan);
+        break;
+      }
+      co_await sleepUntil(at);
+      if (watch.gone) {
+        out = clientGone(std::move(out));
+        break;
+      }
+    }
+    Get get{&*to, step.event_stream, false, &ctx.client.relay, &ctx.client.response_head};
+    if (step.event_stream) {
+      ctx.translation.usage_url = step.usage_url;
+    }
+    if (co_await fetch(ctx, t, get, plan, watch, deadline, out, answer) == Got::kDone) {
+      break;
+    }
+  }
+  out.reusable = first_reusable && out.client_alive;
+  co_return out;
+}
+
+Task<std::string> fetchWhole(RequestContext& ctx, const config::UpstreamTarget& t,
+                             const AttemptPlan& plan, Clock::time_point deadline,
+                             std::string_view url) {
+  std::string why;
+  std::optional<provider::FollowUpTarget> to = provider::followUpTarget(t, url, why);
+  if (!to) {
+    co_return std::string();
+  }
+  ClientWatch unwatched;  // the relay watches the client itself
+  Attempt scratch;
+  std::string answer;
+  RelayBuffer buf;
+  std::string head;
+  Get get{&*to, false, true, &buf, &head};
+  if (co_await fetch(ctx, t, get, plan, unwatched, deadline, scratch, answer) != Got::kBody) {
+    co_return std::string();
+  }
+  co_return answer;
+}
+
+}  // namespace fwd::dataplane::pipeline
