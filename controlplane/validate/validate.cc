@@ -790,6 +790,10 @@ absl::Status checkProvider(const fwd::v1::Upstream& u) {
         "replicate)");
   }
   if (u.provider() == fwd::v1::PROVIDER_REPLICATE) {
+    if (u.has_azure()) {
+      return absl::InvalidArgumentError(
+          "upstream.azure: Azure options need provider azure (fwdctl --provider azure)");
+    }
     return checkReplicate(u.replicate());
   }
   if (u.provider() != fwd::v1::PROVIDER_AZURE) {

@@ -72,7 +72,8 @@ Task<Attempt> exchange(RequestContext& ctx, Stream& upstream, UpstreamConn& conn
       forwarded_for,
       ctx.body.has_model ? std::string_view(ctx.served_model) : std::string_view(ctx.model),
       ctx.body.has_model,
-      translated && ctx.translation.stream};
+      translated && ctx.translation.stream,
+      timeouts.first_byte};
   t.provider->writeRequestHead(outgoing, t, conn.request_head);
   std::array<asio::const_buffer, 2> request_bufs = {
       asio::buffer(conn.request_head), asio::buffer(outgoing.body.data(), outgoing.body.size())};

@@ -1,9 +1,12 @@
 #include "dataplane/pipeline/follow_up.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <limits>
 
 #include "common/config/duration.h"
+#include "common/log/log.h"
 #include "dataplane/pipeline/client_conn.h"
 #include "dataplane/pipeline/relay.h"
 #include "dataplane/pipeline/respond.h"
@@ -35,7 +38,11 @@ enum class Got {
   kDone,   // `out` is the attempt's end: relayed, answered with an error, or failed
   kBody,   // its 2xx answer was read whole into `answer`
   kStale,  // a pooled connection was dead before any answer byte: dial afresh
+  kLater,  // a 429: the same GET again after `retry_after`
 };
+
+// The longest a follow-up waits on a 429 before asking again.
+constexpr std::chrono::seconds kMaxFollowUpBackoff{10};
 
 // What a follow-up GET is for.
 struct Get {
@@ -46,6 +53,7 @@ struct Get {
   // relay, which still holds its own there) the caller's.
   RelayBuffer* buf;
   std::string* head;
+  std::chrono::seconds* retry_after;  // set with kLater
 };
 
 // One GET on `conn`: the request, the head, then the relay of a stream or the answer read whole.
@@ -111,8 +119,14 @@ Task<Got> getOnce(RequestContext& ctx, Stream& s, UpstreamConn& conn,
   const int status = static_cast<int>(parser.status());
   if (status < 200 || status >= 300) {
     std::string body = co_await readErrorBody(s, parser, buf, head);
-    if (status >= 400 && status < 500 && !get.quiet) {
-      // The upstream's refusal (a key that lost access, a prediction gone): the client's answer.
+    if (status == 429 && !get.quiet) {
+      // Throttled reads of work that goes on: ask again later, within the deadline.
+      *get.retry_after = std::chrono::seconds(std::clamp<std::uint64_t>(
+          parser.retryAfterSeconds().value_or(1), 1, kMaxFollowUpBackoff.count()));
+      co_return Got::kLater;
+    }
+    if ((status == 401 || status == 403) && !get.quiet) {
+      // The key lost access meanwhile: the client's answer, as for the first request.
       ApiError e = t.provider->errorAnswer(status, body);
       out.responded = true;
       out.outcome = "ok";
@@ -120,12 +134,18 @@ Task<Got> getOnce(RequestContext& ctx, Stream& s, UpstreamConn& conn,
       out.client_alive = co_await respondError(ctx, e);
       co_return Got::kDone;
     }
-    fail(out, Failure::k5xx, "http_5xx",
-         "upstream " + t.name + " answered a follow-up request with " + std::to_string(status));
+    // Anything else (the work gone, a server error): this upstream's attempt failed.
+    out.status = status;
+    fail(out, Failure::k5xx, status >= 500 ? "http_5xx" : "follow_up",
+         "upstream " + t.name + " answered a follow-up request with " + std::to_string(status) +
+             ": " + t.provider->errorAnswer(status, body).message);
     co_return Got::kDone;
   }
   if (get.event_stream) {
     out.status = status;
+    // Whether this connection may be reused is the relay's to say (only once the stream ended
+    // cleanly); `out` came in with the first answer's.
+    out.reusable = false;
     out = co_await relayResponse(ctx, s, conn, parser, head, t, plan, deadline, watch, out);
     reusable = out.reusable;
     co_return Got::kDone;
@@ -208,6 +228,86 @@ Task<Attempt> replay(RequestContext& ctx, const config::UpstreamTarget& t, const
                                    out);
 }
 
+// How long a cancel request may take, from dialing to its answer's head.
+constexpr std::chrono::seconds kCancelTimeout{5};
+
+// What a cancel request needs once the request that started it is gone.
+struct Cancel {
+  provider::FollowUpTarget to;
+  std::string name;
+  std::string credential_field;
+  std::string credential;
+  bool insecure_skip_verify = false;
+};
+
+template <typename Stream>
+Task<void> sendCancel(WorkerContext& w, Stream& s, proxy::UpstreamConn& conn, const Cancel& c) {
+  std::string& head = conn.request_head;
+  head.clear();
+  head.append("POST ").append(c.to.target).append(" HTTP/1.1\r\n");
+  proxy::appendField(head, "Host", c.to.host_header);
+  if (!c.credential.empty()) {
+    proxy::appendField(head, c.credential_field, c.credential);
+  }
+  proxy::appendField(head, "Content-Length", "0");
+  proxy::appendField(head, "Connection", "close");
+  head.append("\r\n");
+  std::array<asio::const_buffer, 2> bufs = {asio::buffer(head), asio::const_buffer()};
+  if (co_await sendRequest(s, bufs)) {
+    co_return;
+  }
+  RelayBuffer buf;
+  buf.ensure();
+  std::string answer_head;
+  UpstreamHeadParser parser(answer_head);
+  parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
+  HeadRead read = co_await readHead(s, parser, buf, w.options.max_header_bytes);
+  if (read.ec || parser.status() >= 300) {
+    FWD_LOG(kWarn, "dataplane") << "upstream " << c.name << ": cancelling " << c.to.target
+                                << " failed: "
+                                << (read.ec ? read.ec.message()
+                                            : "answered " + std::to_string(parser.status()));
+  }
+}
+
+Task<void> cancelNow(WorkerContext& w, std::shared_ptr<const Cancel> c) {
+  Attempt scratch;
+  auto deadline = Clock::now() + kCancelTimeout;
+  Destination d{c->name,           c->to.host, c->to.port,
+                c->to.host_header, c->to.tls,  c->insecure_skip_verify};
+  std::unique_ptr<UpstreamConn> conn =
+      co_await connectUpstream(w, d, kCancelTimeout, deadline, scratch);
+  if (!conn) {
+    FWD_LOG(kWarn, "dataplane") << "upstream " << c->name << ": cancelling " << c->to.target
+                                << " failed: " << scratch.detail;
+    co_return;
+  }
+  conn->deadline.at(deadline);
+  if (conn->tls) {
+    co_await sendCancel(w, *conn->tls, *conn, *c);
+  } else {
+    co_await sendCancel(w, *conn->tcp, *conn, *c);
+  }
+}
+
+// Stops work fwd no longer waits for (NextStep::cancel_url), in the background: the client's
+// answer does not wait for it.
+Task<void> cancelLater(WorkerContext& w, const config::UpstreamTarget& t, std::string_view url) {
+  std::string why;
+  std::optional<provider::FollowUpTarget> to =
+      provider::followUpTarget(t, url, t.provider->followUpDomain(), why);
+  if (!to) {
+    co_return;
+  }
+  auto c = std::make_shared<Cancel>();
+  c->to = std::move(*to);
+  c->name = t.name;
+  c->credential_field = t.credential_field;
+  c->credential = t.credential;
+  c->insecure_skip_verify = t.insecure_skip_verify;
+  asio::co_spawn(co_await asio::this_coro::executor, cancelNow(w, std::move(c)), asio::detached);
+}
+
 }  // namespace
 
 Task<Attempt> followUp(RequestContext& ctx, const config::UpstreamTarget& t,
@@ -216,8 +316,13 @@ Task<Attempt> followUp(RequestContext& ctx, const config::UpstreamTarget& t,
   // The first answer's connection was read to its end: whether it goes back to the pool is
   // decided by it, not by the connections of the follow-ups.
   const bool first_reusable = out.reusable;
+  // While the upstream works on: how to stop it should fwd stop waiting.
+  std::string cancel_url;
   for (;;) {
     provider::NextStep step = t.provider->nextStep(answer, ctx.translation);
+    if (step.kind != provider::NextStep::Kind::kFetch) {
+      cancel_url.clear();  // done, one way or the other
+    }
     if (step.kind == provider::NextStep::Kind::kAnswer) {
       out = co_await replay(ctx, t, plan, watch, deadline, answer, out);
       break;
@@ -234,7 +339,8 @@ Task<Attempt> followUp(RequestContext& ctx, const config::UpstreamTarget& t,
       break;
     }
     std::string why;
-    std::optional<provider::FollowUpTarget> to = provider::followUpTarget(t, step.url, why);
+    std::optional<provider::FollowUpTarget> to =
+        provider::followUpTarget(t, step.url, t.provider->followUpDomain(), why);
     if (!to) {
       fail(out, Failure::k5xx, "http_5xx", "upstream " + t.name + ": " + why);
       break;
@@ -251,13 +357,38 @@ Task<Attempt> followUp(RequestContext& ctx, const config::UpstreamTarget& t,
         break;
       }
     }
-    Get get{&*to, step.event_stream, false, &ctx.client.relay, &ctx.client.response_head};
+    cancel_url = std::move(step.cancel_url);
+    std::chrono::seconds retry_after{0};
+    Get get{&*to,        step.event_stream, false, &ctx.client.relay, &ctx.client.response_head,
+            &retry_after};
     if (step.event_stream) {
       ctx.translation.usage_url = step.usage_url;
     }
-    if (co_await fetch(ctx, t, get, plan, watch, deadline, out, answer) == Got::kDone) {
+    Got got = co_await fetch(ctx, t, get, plan, watch, deadline, out, answer);
+    while (got == Got::kLater) {
+      auto at = Clock::now() + retry_after;
+      if (at >= deadline) {
+        failTotal(out, t, plan);
+        got = Got::kDone;
+        break;
+      }
+      co_await sleepUntil(at);
+      if (watch.gone) {
+        out = clientGone(std::move(out));
+        got = Got::kDone;
+        break;
+      }
+      got = co_await fetch(ctx, t, get, plan, watch, deadline, out, answer);
+    }
+    if (got == Got::kDone) {
+      if (step.event_stream && out.failure == Failure::kNone && out.status != 499) {
+        cancel_url.clear();  // the stream was relayed to its end
+      }
       break;
     }
+  }
+  if (!cancel_url.empty()) {
+    co_await cancelLater(ctx.w, t, cancel_url);
   }
   out.reusable = first_reusable && out.client_alive;
   co_return out;
@@ -267,7 +398,8 @@ Task<std::string> fetchWhole(RequestContext& ctx, const config::UpstreamTarget& 
                              const AttemptPlan& plan, Clock::time_point deadline,
                              std::string_view url) {
   std::string why;
-  std::optional<provider::FollowUpTarget> to = provider::followUpTarget(t, url, why);
+  std::optional<provider::FollowUpTarget> to =
+      provider::followUpTarget(t, url, t.provider->followUpDomain(), why);
   if (!to) {
     co_return std::string();
   }
@@ -276,7 +408,8 @@ Task<std::string> fetchWhole(RequestContext& ctx, const config::UpstreamTarget& 
   std::string answer;
   RelayBuffer buf;
   std::string head;
-  Get get{&*to, false, true, &buf, &head};
+  std::chrono::seconds retry_after{0};
+  Get get{&*to, false, true, &buf, &head, &retry_after};
   if (co_await fetch(ctx, t, get, plan, unwatched, deadline, scratch, answer) != Got::kBody) {
     co_return std::string();
   }

@@ -70,7 +70,7 @@ void Provider::writeFollowUpHead(const FollowUpTarget& to, bool event_stream,
 }
 
 std::optional<FollowUpTarget> followUpTarget(const config::UpstreamTarget& t, std::string_view url,
-                                             std::string& why) {
+                                             std::string_view home_domain, std::string& why) {
   auto parsed = boost::urls::parse_absolute_uri(url);
   if (!parsed) {
     why = "a follow-up URL is not an absolute URL: " + std::string(url.substr(0, 200));
@@ -90,24 +90,18 @@ std::optional<FollowUpTarget> followUpTarget(const config::UpstreamTarget& t, st
   for (char& c : to.host) {
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
-  // Only the upstream's host, or for a host name a sibling under its parent domain: fwd sends
-  // the upstream's credential there.
-  bool allowed = to.host == t.host;
-  std::string parent;
-  const bool named = u.host_type() == boost::urls::host_type::name &&
-                     !boost::urls::parse_ipv4_address(t.host) && t.host.find(':') == t.host.npos;
-  if (size_t dot = t.host.find('.'); named && dot != std::string::npos) {
-    parent = t.host.substr(dot + 1);
-    if (parent.find('.') == std::string::npos) {
-      parent.clear();  // "example.com" has no parent fwd trusts ("com")
-    }
-  }
-  if (!allowed && !parent.empty()) {
-    allowed = to.host == parent || to.host.ends_with("." + parent);
-  }
+  // Only the upstream's host, or a host of the provider's own domain when the upstream is one of
+  // them: fwd sends the upstream's credential there.
+  auto inHome = [&](std::string_view host) {
+    return !home_domain.empty() &&
+           (host == home_domain ||
+            (host.size() > home_domain.size() && host.ends_with(home_domain) &&
+             host[host.size() - home_domain.size() - 1] == '.'));
+  };
+  const bool allowed = to.host == t.host || (inHome(t.host) && inHome(to.host));
   if (!allowed) {
     why = "a follow-up URL goes to " + to.host + ", not to " + t.host +
-          (parent.empty() ? std::string() : " or a host of " + parent);
+          (inHome(t.host) ? " or a host of " + std::string(home_domain) : std::string());
     return std::nullopt;
   }
   const std::string default_port = t.tls ? "443" : "80";

@@ -37,6 +37,9 @@ struct OutgoingRequest {
   std::string_view model;
   bool has_model = false;
   bool upstream_stream = false;  // the body sent asks for a stream (after any translation)
+  // The attempt's first-byte timeout (a provider that lets the upstream hold the answer back
+  // keeps within it).
+  std::chrono::milliseconds first_byte{0};
 };
 
 /// A request body translated into the provider's API (translateRequest).
@@ -69,6 +72,9 @@ struct NextStep {
   std::chrono::milliseconds delay{0};
   bool event_stream = false;
   std::string usage_url;  // kFetch of a stream: where its usage is read once it ended
+  // kFetch: POSTing here stops the work fwd waits for, should fwd stop waiting (the client left,
+  // the attempt's deadline passed, the stream broke): a prediction left running costs its owner.
+  std::string cancel_url;
   // kFail: below 500 the client's answer, else a failed attempt (the next upstream is tried).
   proxy::ApiError error;
 };
@@ -149,6 +155,10 @@ class Provider {
   /// Whether a 2xx answer is followed up (nextStep) before anything is relayed.
   virtual bool followsUp() const { return false; }
 
+  /// The provider's own domain, whose hosts its follow-up URLs may name (followUpTarget); empty:
+  /// only the upstream's host.
+  virtual std::string_view followUpDomain() const { return ""; }
+
   /// What comes after the 2xx answer `answer` (read whole) to a request translated as
   /// `translation`. Called only when followsUp().
   virtual NextStep nextStep(std::string_view answer, const Translation& translation) const;
@@ -160,11 +170,13 @@ class Provider {
 };
 
 /// Where `url`, named in an answer of `upstream`, may be fetched: an absolute http(s) URL with
-/// the upstream's scheme, to the upstream's host or (for a host name) another host under its
-/// parent domain (api.replicate.com -> stream.replicate.com). nullopt, with `why`, otherwise: fwd
-/// sends the upstream's credential there.
+/// the upstream's scheme, to the upstream's host, or — when the upstream's host is under the
+/// provider's `home_domain` (Provider::followUpDomain) — to another host under it
+/// (api.replicate.com -> stream.replicate.com). nullopt, with `why`, otherwise: fwd sends the
+/// upstream's credential there.
 std::optional<FollowUpTarget> followUpTarget(const config::UpstreamTarget& upstream,
-                                             std::string_view url, std::string& why);
+                                             std::string_view url, std::string_view home_domain,
+                                             std::string& why);
 
 /// Appends the request head's fields after its request line: the client's fields except
 /// hop-by-hop and credentials, X-Forwarded-For, Host, the upstream's credential field and

@@ -14,6 +14,8 @@
 // Replicate's language models take a prompt, not messages, and no tools: a request with tools,
 // several choices, logprobs or a response format is a 400 naming the parameter; `user`, `metadata`
 // and `store` are dropped. Errors are RFC 7807 problems ({"title","detail","status"}).
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 
 #include "common/config/provider.h"
@@ -450,7 +452,9 @@ bool isModelName(std::string_view model) {
       return false;
     }
   }
-  return true;
+  // Path segments: never "." or "..".
+  std::string_view owner = model.substr(0, slash);
+  return owner != "." && owner != ".." && name != "." && name != "..";
 }
 
 class Replicate final : public Provider {
@@ -471,7 +475,13 @@ class Replicate final : public Provider {
     }
     out.append(" HTTP/1.1\r\n");
     if (!r.upstream_stream) {
-      out.append("Prefer: wait\r\n");  // the whole prediction in this answer when it is quick
+      // The whole prediction in this answer when it is quick: Replicate holds the answer back up
+      // to N seconds (at most 60), which stays within the first-byte timeout.
+      auto seconds = std::chrono::duration_cast<std::chrono::seconds>(r.first_byte).count() - 1;
+      char wait[48];
+      auto [end, ec] =
+          std::to_chars(wait, wait + sizeof wait, std::clamp<std::int64_t>(seconds, 1, 60));
+      out.append("Prefer: wait=").append(wait, end).append("\r\n");
     }
     appendHeadFields(r, t, out);
   }
@@ -480,6 +490,7 @@ class Replicate final : public Provider {
   bool rewritesErrors() const override { return true; }
   bool translates() const override { return true; }
   bool followsUp() const override { return true; }
+  std::string_view followUpDomain() const override { return "replicate.com"; }
 
   std::string probeTarget(const config::UpstreamTarget& upstream,
                           std::string_view path) const override {
@@ -620,9 +631,9 @@ class Replicate final : public Provider {
       t.include_usage = false;
     }
     Json prediction = Json::object();
-    size_t colon = model.find(':');
-    if (colon != std::string::npos) {
-      prediction["version"] = model.substr(colon + 1);
+    if (model.find(':') != std::string::npos) {
+      // Replicate takes "owner/name:version" there: the version runs only as that model's.
+      prediction["version"] = model;
     }
     // fwd renders the messages itself: the model's own template must leave the prompt as it is.
     input["prompt"] = renderPrompt(templateOf(model), turns);
@@ -655,6 +666,7 @@ class Replicate final : public Provider {
     std::string get = stringField(urls, "get");
     std::string stream = stringField(urls, "stream");
     step.kind = NextStep::Kind::kFetch;
+    step.cancel_url = stringField(urls, "cancel");
     if (translation.stream && !stream.empty()) {
       step.url = std::move(stream);
       step.event_stream = true;
@@ -678,18 +690,17 @@ class Replicate final : public Provider {
   }
 
  private:
+  // The model's own entry (its version's first), else "*"'s, else the default.
   std::string_view templateOf(std::string_view model) const {
     std::string_view unversioned = model.substr(0, model.find(':'));
-    std::string_view fallback = common::config::kDefaultPromptTemplate;
-    for (const auto& [key, name] : options_.prompt_templates) {
-      if (key == model || key == unversioned) {
-        return name;
-      }
-      if (key == "*") {
-        fallback = name;
+    for (std::string_view key : {model, unversioned, std::string_view("*")}) {
+      for (const auto& [k, name] : options_.prompt_templates) {
+        if (k == key) {
+          return name;
+        }
       }
     }
-    return fallback;
+    return common::config::kDefaultPromptTemplate;
   }
 
   ReplicateOptions options_;

@@ -84,6 +84,21 @@ ReplicateReply ReplicateFake::handle(std::string_view method, std::string_view t
     return injectedProblem(401);
   }
   std::string_view path = target.substr(0, target.find('?'));
+  if (method == "POST" && path.ends_with("/cancel")) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string_view rest = path.substr(0, path.size() - std::string_view("/cancel").size());
+    auto it = predictions_.find(std::string(rest.substr(rest.rfind('/') + 1)));
+    if (it == predictions_.end()) {
+      return replicateNotFound();
+    }
+    if (!it->second.canceled) {
+      it->second.canceled = true;
+      ++cancels_;
+    }
+    ReplicateReply r;
+    r.body = predictionJson(it->second, "canceled", name);
+    return r;
+  }
   if (method == "POST" && path.ends_with("/predictions")) {
     if (faults.status != 0) {
       return injectedProblem(faults.status);
@@ -128,6 +143,10 @@ ReplicateReply ReplicateFake::handle(std::string_view method, std::string_view t
   }
   Prediction& p = it->second;
   ReplicateReply r;
+  if (p.throttle_left > 0) {
+    --p.throttle_left;
+    return injectedProblem(429);
+  }
   if (p.polls_left > 0) {
     --p.polls_left;
     r.body = predictionJson(p, "processing", name);
@@ -135,6 +154,11 @@ ReplicateReply ReplicateFake::handle(std::string_view method, std::string_view t
   }
   r.body = predictionJson(p, p.faults.fail ? "failed" : "succeeded", name);
   return r;
+}
+
+int ReplicateFake::cancels() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancels_;
 }
 
 ReplicateReply ReplicateFake::create(std::string_view path, std::string_view host, bool prefer_wait,
@@ -168,10 +192,14 @@ ReplicateReply ReplicateFake::create(std::string_view path, std::string_view hos
                                             {"field", "version"},
                                             {"description", "version is required"}}})}});
     }
-    p.version = version->get<std::string>();
+    // "owner/name:version" (that model's version only) or the version id alone.
+    std::string asked = version->get<std::string>();
+    size_t at = asked.find(':');
+    p.version = at == std::string::npos ? asked : asked.substr(at + 1);
     for (const std::string& m : models) {
       size_t colon = m.find(':');
-      if (colon != std::string::npos && m.substr(colon + 1) == p.version) {
+      if (colon != std::string::npos && m.substr(colon + 1) == p.version &&
+          (at == std::string::npos || asked.substr(0, at) == m.substr(0, colon))) {
         p.model = m.substr(0, colon);
       }
     }
@@ -196,6 +224,7 @@ ReplicateReply ReplicateFake::create(std::string_view path, std::string_view hos
   p.stream = stream != request.end() && stream->is_boolean() && stream->get<bool>();
   p.faults = faults;
   p.polls_left = faults.polls;
+  p.throttle_left = faults.throttle;
   p.host = std::string(host);
   p.created_at = "2026-12-06T00:00:00.000000Z";
   std::lock_guard<std::mutex> lock(mu_);

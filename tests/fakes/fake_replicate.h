@@ -7,14 +7,16 @@
 // the prediction: {"id","model","version","input","status","output","error","logs","metrics",
 // "created_at","urls":{"get","cancel","stream"?}}. With `Prefer: wait` the answer waits for the
 // prediction to finish (here: it is done at once) unless it needs polling. GET urls.get reads it;
-// GET urls.stream (`Accept: text/event-stream`) streams it: "event: output / id / data: <text>"
+// POST urls.cancel cancels it (counted in /_fake/stats as replicate_cancels); GET urls.stream
+// (`Accept: text/event-stream`) streams it: "event: output / id / data: <text>"
 // per token, then "event: done / data: {}"; a failed one "event: error / data: {"detail"}" then
 // "event: done / data: {"reason":"error"}". Errors are RFC 7807 problems {"title","detail",
 // "status"} (422 with "invalid_fields").
 //
 // Fault injection comes with the create request (the GETs are fwd's own): x-fake-status N (the
 // create answers N), x-fake-replicate-polls N (the prediction is "processing" for N reads of
-// urls.get; `Prefer: wait` gives up at once then), x-fake-replicate-fail 1 (the prediction
+// urls.get; `Prefer: wait` gives up at once then), x-fake-replicate-throttle N (the first N reads
+// of urls.get are 429s with Retry-After: 1), x-fake-replicate-fail 1 (the prediction
 // fails), x-fake-chunks, x-fake-cut-after and x-fake-chunk-delay-ms (of the stream). A prompt
 // holding ECHO_PROMPT is answered with the prompt itself (one piece), so tests see the template.
 #pragma once
@@ -37,6 +39,7 @@ struct ReplicateConfig {
 struct ReplicateFaults {
   int status = 0;
   int polls = 0;
+  int throttle = 0;  // x-fake-replicate-throttle: the first N reads of urls.get are 429s
   bool fail = false;
   int chunks = 5;
   int cut_after = -1;
@@ -64,6 +67,9 @@ class ReplicateFake {
                         const std::vector<std::string>& models, std::string_view body,
                         const ReplicateFaults& faults, std::string_view name);
 
+  /// Predictions canceled (POST urls.cancel) while they ran.
+  int cancels();
+
  private:
   struct Prediction {
     std::string id, model, version, prompt;
@@ -71,6 +77,8 @@ class ReplicateFake {
     bool stream = false;
     ReplicateFaults faults;
     int polls_left = 0;
+    int throttle_left = 0;
+    bool canceled = false;
     std::string host, prefix;
   };
 
@@ -84,6 +92,7 @@ class ReplicateFake {
   std::mutex mu_;
   std::map<std::string, Prediction> predictions_;
   std::uint64_t next_id_ = 1;
+  int cancels_ = 0;
 };
 
 }  // namespace fwd::fakes

@@ -106,6 +106,7 @@ struct Request {
   std::string host;             // the Host field (Replicate mode: the URLs it hands out)
   bool prefer_wait = false;     // Prefer: wait (Replicate mode)
   int replicate_polls = 0;      // x-fake-replicate-polls
+  int replicate_throttle = 0;   // x-fake-replicate-throttle
   bool replicate_fail = false;  // x-fake-replicate-fail
   std::string body;
   int fake_status = 0;
@@ -138,6 +139,7 @@ struct Request {
     host.clear();
     prefer_wait = false;
     replicate_polls = 0;
+    replicate_throttle = 0;
     replicate_fail = false;
     body.clear();
     fake_status = 0;
@@ -267,6 +269,8 @@ class RequestParser : public http::basic_parser<true> {
       out_.error_event = value == "1";
     } else if (beast::iequals(key, "replicate-polls")) {
       out_.replicate_polls = parseInt(value, 0, 100, 0);
+    } else if (beast::iequals(key, "replicate-throttle")) {
+      out_.replicate_throttle = parseInt(value, 0, 100, 0);
     } else if (beast::iequals(key, "replicate-fail")) {
       out_.replicate_fail = value == "1";
     } else if (beast::iequals(key, "interim")) {
@@ -719,6 +723,10 @@ class FakeServer::Impl {
       appendInt(conn.body, static_cast<std::int64_t>(connections_.load(std::memory_order_relaxed)));
       conn.body += ",\"requests\":";
       appendInt(conn.body, static_cast<std::int64_t>(requests_.load(std::memory_order_relaxed)));
+      if (replicate_) {
+        conn.body += ",\"replicate_cancels\":";
+        appendInt(conn.body, replicate_->cancels());
+      }
       conn.body += '}';
       co_return co_await writeResponse(stream, conn, Head{200, kJson, -1, keep_alive}, id);
     }
@@ -979,6 +987,7 @@ class FakeServer::Impl {
     ReplicateFaults faults;
     faults.status = request.fake_status;
     faults.polls = request.replicate_polls;
+    faults.throttle = request.replicate_throttle;
     faults.fail = request.replicate_fail;
     faults.chunks = request.chunks;
     faults.cut_after = request.cut_after;

@@ -3,11 +3,13 @@
 // with each model's template; fwd takes the prediction whole (Prefer: wait), polls it until it is
 // done, or follows its stream URL, and answers in OpenAI's shapes with usage from the
 // prediction's metrics; Replicate's problems as OpenAI errors, parameters it cannot express
-// refused by name, failover past a failed prediction and a 5xx, a cut stream, and stream
-// conversion on top of the translation.
+// refused by name, failover past a failed prediction and a 5xx, a cut stream, stream conversion
+// on top of the translation, and predictions fwd stops waiting for canceled.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tests/integration/cluster/fwd_cluster.h"
 
@@ -103,10 +105,17 @@ TEST_F(ReplicateTest, AChatRequestIsAPredictionOfItsRenderedPrompt) {
             "<|start_header_id|>user<|end_header_id|>\n\nECHO_PROMPT<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
 
-  // A version of a model: POST /predictions with the version.
+  // A version of a model: POST /predictions with the version, which runs only as that model's.
   Response pinned = post(chat("acme/old:5c7d5dc6", "hi"));
   ASSERT_EQ(pinned.status, 200) << pinned.body;
   EXPECT_EQ(Json::parse(pinned.body)["choices"][0]["message"]["content"], "Hello from rep");
+  Response borrowed = post(chat("acme/other:5c7d5dc6", "hi"));
+  ASSERT_EQ(borrowed.status, 400) << borrowed.body;
+  EXPECT_EQ(errorOf(borrowed)["type"], "invalid_request_error");
+
+  // Each of these was answered by its first request (Prefer: wait): nothing was polled.
+  Response stats = httpRequest(cluster_.upstream("rep").endpoint, "GET", "/_fake/stats");
+  EXPECT_EQ(Json::parse(stats.body)["requests"], 5) << stats.body;
 }
 
 TEST_F(ReplicateTest, APredictionStillRunningIsPolledUntilDone) {
@@ -120,6 +129,12 @@ TEST_F(ReplicateTest, APredictionStillRunningIsPolledUntilDone) {
   EXPECT_EQ(Json::parse(r.body)["usage"]["completion_tokens"], 3);
   // Two reads found it processing, the third done: three polls, 500 ms apart.
   EXPECT_GE(took, std::chrono::milliseconds(1400));
+
+  // Reads throttled by a 429 are tried again after its Retry-After.
+  Response throttled =
+      post(kChat, {{"x-fake-replicate-polls", "1"}, {"x-fake-replicate-throttle", "1"}});
+  ASSERT_EQ(throttled.status, 200) << throttled.body;
+  EXPECT_EQ(Json::parse(throttled.body)["choices"][0]["message"]["content"], "Hello from rep");
 
   // Polled into a failure: a failed attempt (502 with Replicate's error, no other upstream).
   Response failed = post(kChat, {{"x-fake-replicate-polls", "1"}, {"x-fake-replicate-fail", "1"}});
@@ -252,6 +267,50 @@ TEST_F(ReplicateTest, StreamConversionWorksOnTopOfTheTranslation) {
   ASSERT_FALSE(ev.empty());
   EXPECT_EQ(ev.back(), "[DONE]");
   EXPECT_NE(s.body.find("Hello from rep"), std::string::npos) << s.body;
+}
+
+TEST_F(ReplicateTest, APredictionFwdStopsWaitingForIsCanceled) {
+  addReplicate({"--timeout", "1s"});
+  ASSERT_TRUE(cluster_.waitInSync());
+  auto cancels = [&] {
+    Response stats = httpRequest(cluster_.upstream("rep").endpoint, "GET", "/_fake/stats");
+    return Json::parse(stats.body).value("replicate_cancels", -1);
+  };
+  ASSERT_EQ(cancels(), 0);
+  // Still processing when the attempt's total timeout passes.
+  Response slow = post(kChat, {{"x-fake-replicate-polls", "50"}});
+  ASSERT_EQ(slow.status, 504) << slow.body;
+  EXPECT_TRUE(waitFor([&] { return cancels() == 1; }, std::chrono::seconds(5),
+                      "the polled prediction to be canceled"));
+
+  // A client that leaves mid-stream.
+  ASSERT_TRUE(cluster_.fwdctlInSync({"upstream", "update", "replicate", "--timeout", "1m"}));
+  std::atomic<bool> got_event{false};
+  std::thread client([&] {
+    streamRequest(
+        cluster_.dataPlane("dp1").http, "POST", "/v1/chat/completions",
+        {{"Authorization", "Bearer " + key_},
+         {"Content-Type", "application/json"},
+         {"x-fake-chunks", "3"},
+         {"x-fake-chunk-delay-ms", "20000"}},
+        kStreamChat,
+        [&](std::string_view, std::chrono::steady_clock::time_point) {
+          got_event = true;
+          return false;  // hang up after the first piece
+        },
+        std::chrono::seconds(30));
+  });
+  EXPECT_TRUE(
+      waitFor([&] { return got_event.load(); }, std::chrono::seconds(5), "the first event"));
+  client.join();
+  EXPECT_TRUE(waitFor([&] { return cancels() == 2; }, std::chrono::seconds(5),
+                      "the abandoned stream's prediction to be canceled"));
+
+  // Predictions that ran to their end are not canceled.
+  ASSERT_EQ(post(kChat).status, 200);
+  ASSERT_EQ(post(kStreamChat).status, 200);
+  ASSERT_EQ(post(kChat, {{"x-fake-replicate-polls", "1"}}).status, 200);
+  EXPECT_EQ(cancels(), 2);
 }
 
 }  // namespace replicate_test

@@ -303,6 +303,11 @@ TEST(ValidateProviderTest, ReplicateTemplatesAreKnownNamesForWellFormedModels) {
             "upstream.replicate.prompt_templates \"a\\x09b\": a model must be 1..256 bytes "
             "without control characters (\"*\": every other model)");
 
+  bad = u;
+  bad.mutable_azure()->set_api_version("2024-10-21");
+  EXPECT_EQ(message(bad),
+            "upstream.azure: Azure options need provider azure (fwdctl --provider azure)");
+
   fwd::v1::Upstream openai = base();
   (*openai.mutable_replicate()->mutable_prompt_templates())["*"] = "plain";
   EXPECT_EQ(message(openai),

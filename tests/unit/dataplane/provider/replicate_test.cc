@@ -4,10 +4,12 @@
 // OpenAI's answers, its problems as OpenAI's errors; and which follow-up URLs fwd goes to.
 #include <gtest/gtest.h>
 
+#include <boost/asio/buffer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "dataplane/config/compiled_config.h"
 #include "dataplane/provider/provider.h"
+#include "dataplane/proxy/client_request.h"
 
 namespace fwd::dataplane::provider {
 namespace replicate_test {
@@ -104,15 +106,59 @@ TEST(ReplicateTest, ARequestBecomesAPredictionOfTheRenderedPrompt) {
 
   Json pinned =
       translated(R"({"model":"o/m:5c7d5dc6","messages":[{"role":"user","content":"x"}]})", &t);
-  EXPECT_EQ(pinned["version"], "5c7d5dc6");
+  EXPECT_EQ(pinned["version"], "o/m:5c7d5dc6");  // the version runs only as o/m's
   EXPECT_EQ(pinned["stream"], false);
   EXPECT_FALSE(t.include_usage);
+}
+
+// The head of the create request for `model` (a stream or not), compiled as data planes do.
+std::string createHead(std::string_view model, bool stream, std::chrono::milliseconds first_byte) {
+  fwd::v1::Snapshot s;
+  fwd::v1::Upstream* u = s.add_upstreams();
+  u->set_name("rep");
+  u->set_base_url("https://api.replicate.com/v1");
+  u->set_api_key("r8_key");
+  u->add_models("*");
+  u->set_provider(fwd::v1::PROVIDER_REPLICATE);
+  auto c = config::CompiledConfig::compile(s, [](const std::string&) { return std::nullopt; });
+  EXPECT_TRUE(c.ok()) << c.status();
+  const config::UpstreamTarget& t = (*c)->upstreams().at(0);
+  std::string_view message =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: fwd\r\nAuthorization: Bearer fwd-key\r\n"
+      "Content-Length: 2\r\n\r\n{}";
+  proxy::ClientRequestParser parser;
+  boost::beast::error_code ec;
+  while (!message.empty() && !parser.is_done() && !ec) {
+    message.remove_prefix(parser.put(boost::asio::buffer(message.data(), message.size()), ec));
+  }
+  EXPECT_FALSE(ec) << ec.message();
+  std::string body = "{\"input\":{}}";
+  OutgoingRequest r{parser, "/chat/completions", body, "", model, true, stream, first_byte};
+  std::string out;
+  t.provider->writeRequestHead(r, t, out);
+  return out;
+}
+
+TEST(ReplicateTest, APredictionIsCreatedForTheModelWaitingWithinTheFirstByteTimeout) {
+  using std::chrono::milliseconds;
+  std::string head = createHead("meta/llama-3", false, milliseconds(30'000));
+  EXPECT_EQ(head.rfind("POST /v1/models/meta/llama-3/predictions HTTP/1.1\r\n", 0), 0u) << head;
+  EXPECT_NE(head.find("\r\nPrefer: wait=29\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("\r\nAuthorization: Bearer r8_key\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("fwd-key"), std::string::npos) << head;
+  EXPECT_NE(createHead("o/m", false, milliseconds(600'000)).find("Prefer: wait=60\r\n"),
+            std::string::npos);
+  // A stream is followed from its stream URL: nothing to wait for.
+  EXPECT_EQ(createHead("o/m", true, milliseconds(30'000)).find("Prefer"), std::string::npos);
+  EXPECT_EQ(createHead("o/m:abc", false, milliseconds(30'000)).rfind("POST /v1/predictions ", 0),
+            0u);
 }
 
 TEST(ReplicateTest, EachTemplateRendersTheConversation) {
   EXPECT_EQ(promptOf(kConversation),
             "<s>[INST] Be brief.\n\nHi [/INST] Hello!</s>[INST] Name a colour. [/INST]");
   auto p = withTemplates({{"*", "chatml"},
+                          {"meta/llama-3:v2", "plain"},
                           {"meta/llama-3", "llama3"},
                           {"meta/llama-2", "llama2"},
                           {"base/model", "plain"}});
@@ -127,6 +173,9 @@ TEST(ReplicateTest, EachTemplateRendersTheConversation) {
             "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
             "<|start_header_id|>user<|end_header_id|>\n\nName a colour.<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  // ... unless that version has its own, whatever the order of the entries.
+  EXPECT_EQ(promptOf(kConversation, "meta/llama-3:v2", p),
+            "Be brief.\n\nHi\n\nHello!\n\nName a colour.");
   EXPECT_EQ(promptOf(kConversation, "meta/llama-2", p),
             "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello! </s>"
             "<s>[INST] Name a colour. [/INST]");
@@ -160,6 +209,8 @@ TEST(ReplicateTest, WhatAPredictionCannotExpressIsRefusedByName) {
       {R"({"model":"o/m","messages":[{"role":"assistant","content":null,"tool_calls":[]}]})",
        "messages[0].tool_calls", 400},
       {R"({"model":"gpt-4o",)" + msg + "}", "model", 404},
+      {R"({"model":"../x",)" + msg + "}", "model", 404},
+      {R"({"model":"o/..:v",)" + msg + "}", "model", 404},
       {R"({"model":"o/m"})", "messages", 400},
   };
   for (const Case& c : cases) {
@@ -177,7 +228,8 @@ TEST(ReplicateTest, WhatAPredictionCannotExpressIsRefusedByName) {
 TEST(ReplicateTest, APredictionIsAnsweredFollowedPolledOrFailed) {
   auto p = withTemplates();
   const std::string urls = R"("urls":{"get":"https://api.replicate.com/v1/predictions/p1",)"
-                           R"("stream":"https://stream.replicate.com/v1/files/abc"})";
+                           R"("stream":"https://stream.replicate.com/v1/files/abc",)"
+                           R"("cancel":"https://api.replicate.com/v1/predictions/p1/cancel"})";
   Translation stream;
   stream.stream = true;
   Translation whole;
@@ -192,12 +244,14 @@ TEST(ReplicateTest, APredictionIsAnsweredFollowedPolledOrFailed) {
   EXPECT_EQ(follow.url, "https://stream.replicate.com/v1/files/abc");
   EXPECT_EQ(follow.usage_url, "https://api.replicate.com/v1/predictions/p1");
   EXPECT_EQ(follow.delay.count(), 0);
+  EXPECT_EQ(follow.cancel_url, "https://api.replicate.com/v1/predictions/p1/cancel");
 
   NextStep poll = p->nextStep(R"({"id":"p1","status":"processing",)" + urls + "}", whole);
   EXPECT_EQ(poll.kind, NextStep::Kind::kFetch);
   EXPECT_FALSE(poll.event_stream);
   EXPECT_EQ(poll.url, "https://api.replicate.com/v1/predictions/p1");
   EXPECT_EQ(poll.delay.count(), 500);
+  EXPECT_EQ(poll.cancel_url, "https://api.replicate.com/v1/predictions/p1/cancel");
   // A model that cannot stream has no stream URL: polled, whatever was asked.
   NextStep no_stream = p->nextStep(
       R"({"id":"p1","status":"starting","urls":{"get":"https://api.replicate.com/v1/predictions/p1"}})",
@@ -323,38 +377,50 @@ TEST(ReplicateTest, ProblemsBecomeOpenAiErrors) {
   EXPECT_EQ(p->errorAnswer(429, "{}").code, "rate_limit_exceeded");
 }
 
-TEST(ReplicateTest, FollowUpsGoOnlyToTheUpstreamsHostOrItsSiblings) {
+TEST(ReplicateTest, FollowUpsGoOnlyToTheUpstreamsHostOrReplicatesOwn) {
+  const std::string_view home = withTemplates()->followUpDomain();
+  EXPECT_EQ(home, "replicate.com");
   config::UpstreamTarget t;
   t.tls = true;
   t.host = "api.replicate.com";
   t.port = "443";
   std::string why;
-  auto stream = followUpTarget(t, "https://stream.replicate.com/v1/files/abc?x=1", why);
+  auto stream = followUpTarget(t, "https://stream.replicate.com/v1/files/abc?x=1", home, why);
   ASSERT_TRUE(stream.has_value()) << why;
   EXPECT_EQ(stream->host, "stream.replicate.com");
   EXPECT_EQ(stream->port, "443");
   EXPECT_EQ(stream->host_header, "stream.replicate.com");
   EXPECT_EQ(stream->target, "/v1/files/abc?x=1");
   EXPECT_EQ(stream->pool_key, "https://stream.replicate.com");
-  EXPECT_TRUE(followUpTarget(t, "https://api.replicate.com:8443/v1/p/1", why).has_value());
-  EXPECT_TRUE(followUpTarget(t, "https://replicate.com/x", why).has_value());
+  EXPECT_TRUE(followUpTarget(t, "https://api.replicate.com:8443/v1/p/1", home, why).has_value());
+  EXPECT_TRUE(followUpTarget(t, "https://replicate.com/x", home, why).has_value());
 
-  EXPECT_FALSE(followUpTarget(t, "https://evil.example/v1/files/abc", why).has_value());
+  EXPECT_FALSE(followUpTarget(t, "https://evil.example/v1/files/abc", home, why).has_value());
   EXPECT_EQ(why,
             "a follow-up URL goes to evil.example, not to api.replicate.com or a host of "
             "replicate.com");
-  EXPECT_FALSE(followUpTarget(t, "https://replicate.com.evil.example/x", why).has_value());
-  EXPECT_FALSE(followUpTarget(t, "http://stream.replicate.com/x", why).has_value());
-  EXPECT_FALSE(followUpTarget(t, "not a url", why).has_value());
+  EXPECT_FALSE(followUpTarget(t, "https://replicate.com.evil.example/x", home, why).has_value());
+  EXPECT_FALSE(followUpTarget(t, "http://stream.replicate.com/x", home, why).has_value());
+  EXPECT_FALSE(followUpTarget(t, "not a url", home, why).has_value());
 
   config::UpstreamTarget local;
   local.host = "127.0.0.1";
   local.port = "8080";
-  auto same = followUpTarget(local, "http://127.0.0.1:9090/stream/v1/files/1", why);
+  auto same = followUpTarget(local, "http://127.0.0.1:9090/stream/v1/files/1", home, why);
   ASSERT_TRUE(same.has_value()) << why;
   EXPECT_EQ(same->host_header, "127.0.0.1:9090");
   EXPECT_EQ(same->pool_key, "http://127.0.0.1:9090");
-  EXPECT_FALSE(followUpTarget(local, "http://127.0.0.2/x", why).has_value());
+  EXPECT_FALSE(followUpTarget(local, "http://127.0.0.2/x", home, why).has_value());
+  // An upstream outside Replicate's domain (a proxy of it): its own host only, whatever domain
+  // it shares with others (example.co.uk is under a public suffix).
+  config::UpstreamTarget proxy;
+  proxy.tls = true;
+  proxy.host = "api.example.co.uk";
+  EXPECT_TRUE(followUpTarget(proxy, "https://api.example.co.uk/x", home, why).has_value());
+  EXPECT_FALSE(followUpTarget(proxy, "https://stream.example.co.uk/x", home, why).has_value());
+  EXPECT_EQ(why, "a follow-up URL goes to stream.example.co.uk, not to api.example.co.uk");
+  EXPECT_FALSE(followUpTarget(proxy, "https://stream.replicate.com/x", home, why).has_value());
+  EXPECT_FALSE(followUpTarget(proxy, "https://evil.co.uk/x", home, why).has_value());
 }
 
 }  // namespace replicate_test
