@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
 import {
-  clientFromEnv, expectError, messages, runChecks, toolCalls, tools,
+  clientFromEnv, expectError, messages, readChatStream, runChecks, toolCalls, tools,
 } from './checks.mjs';
 
 const client = clientFromEnv('azure_test.mjs');
@@ -31,22 +31,12 @@ const checks = [
   }],
 
   ["Azure's stream, its prompt-filter event included", async () => {
-    const s = await client.chat.completions.create({
+    const r = await readChatStream(await client.chat.completions.create({
       model: 'gpt-4o', messages, stream: true, stream_options: { include_usage: true },
-    });
-    let content = '';
-    let chunks = 0;
-    let usage = null;
-    for await (const chunk of s) {
-      chunks += 1;
-      usage = chunk.usage ?? usage;
-      for (const c of chunk.choices) {
-        content += c.delta?.content ?? '';
-      }
-    }
-    assert.equal(content, 'Hello from az t3 t4');
-    assert.equal(chunks, 7, 'the prompt-filter event, five chunks and the usage chunk');
-    assert.ok(usage?.total_tokens > 0);
+    }));
+    assert.equal(r.content, 'Hello from az t3 t4');
+    assert.equal(r.chunks, 7, 'the prompt-filter event, five chunks and the usage chunk');
+    assert.ok(r.usage?.total_tokens > 0);
   }],
 
   ["the SDK's stream helper assembles a tool call from Azure's stream", async () => {

@@ -1,7 +1,7 @@
 // What the SDK scripts share: the client from FWD_BASE_URL and FWD_API_KEY, the chat request of
-// the tool-call checks, a check that a call fails with the SDK's error class, and the loop that
-// runs the checks, prints one line per check and "N passed, N failed", and exits 1 when a check
-// failed.
+// the tool-call checks, reading a chat stream, checks that a call (or a stream) fails with the
+// SDK's error class, and the loop that runs the checks, prints one line per check and
+// "N passed, N failed", and exits 1 when a check failed.
 import assert from 'node:assert/strict';
 import process from 'node:process';
 
@@ -46,6 +46,38 @@ export async function expectError(fn, errorClass, status) {
   }
   // The SDK parsed an OpenAI-shaped error body.
   assert.equal(typeof caught.error?.message, 'string', 'error body has error.message');
+  return caught;
+}
+
+// Reads a chat stream to its end: its deltas' content, the last finish_reason, the usage chunk's
+// usage (or null), how many chunks came and the distinct `object` values they had.
+export async function readChatStream(stream) {
+  const out = { content: '', finish: null, usage: null, chunks: 0, objects: [] };
+  for await (const chunk of stream) {
+    out.chunks += 1;
+    if (!out.objects.includes(chunk.object)) {
+      out.objects.push(chunk.object);
+    }
+    out.usage = chunk.usage ?? out.usage;
+    for (const c of chunk.choices) {
+      out.content += c.delta?.content ?? '';
+      out.finish = c.finish_reason ?? out.finish;
+    }
+  }
+  return out;
+}
+
+// Reads `stream`, which must end with an error event the SDK throws as an APIError; returns it.
+export async function streamError(stream) {
+  let caught;
+  try {
+    for await (const chunk of stream) {
+      void chunk;
+    }
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof OpenAI.APIError, `expected an APIError, got ${caught}`);
   return caught;
 }
 
