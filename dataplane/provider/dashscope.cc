@@ -15,6 +15,7 @@
 
 #include "common/sse/sse_parser.h"
 #include "dataplane/config/compiled_config.h"
+#include "dataplane/provider/chat_translation.h"
 #include "dataplane/provider/provider.h"
 #include "dataplane/proxy/client_request.h"
 #include "nlohmann/json.hpp"
@@ -22,9 +23,11 @@
 namespace fwd::dataplane::provider {
 namespace {
 
-using Json = nlohmann::ordered_json;
+using chat::among;
+using chat::Json;
+using chat::nonEmptyString;
+using chat::unsupported;
 
-constexpr std::string_view kChatPath = "/v1/chat/completions";
 constexpr std::string_view kGenerationPath = "/services/aigc/text-generation/generation";
 constexpr size_t kMaxAnswerBytes = 8u << 20;
 
@@ -37,26 +40,6 @@ constexpr std::string_view kSameName[] = {
     "translation_options"};
 // Fields that change nothing DashScope answers: dropped.
 constexpr std::string_view kDropped[] = {"user", "metadata", "store"};
-
-// A JSON string with something in it (json::empty() is false for every string).
-bool nonEmptyString(const Json& v) {
-  return v.is_string() && !v.get_ref<const std::string&>().empty();
-}
-
-template <size_t N>
-bool among(const std::string_view (&names)[N], std::string_view name) {
-  for (std::string_view n : names) {
-    if (n == name) {
-      return true;
-    }
-  }
-  return false;
-}
-
-proxy::ApiError unsupported(const std::string& param, const std::string& why) {
-  return proxy::invalidRequest(400, "Parameter '" + param + "' " + why, "unsupported_parameter",
-                               param);
-}
 
 // A message's content as DashScope's text-generation API takes it: a string (text parts joined).
 std::optional<proxy::ApiError> translateContent(Json& content, size_t index) {
@@ -178,19 +161,13 @@ proxy::ApiError errorOf(int status, const Json& body) {
   return e;
 }
 
-std::int64_t nowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 class DashScopeAnswer final : public AnswerTranslator {
  public:
   DashScopeAnswer(bool sse, std::string_view model, bool include_usage)
       : sse_(sse),
         model_(model),
         include_usage_(include_usage),
-        created_(nowSeconds()),
+        created_(chat::nowSeconds()),
         events_([this](const common::sse::Event& e) { onEvent(e); }) {}
 
   void feed(std::string_view payload) override {
@@ -289,17 +266,7 @@ class DashScopeAnswer final : public AnswerTranslator {
   }
 
   void appendChunk(Json choices, Json usage = nullptr) {
-    Json chunk = {{"id", id_},
-                  {"object", "chat.completion.chunk"},
-                  {"created", created_},
-                  {"model", model_},
-                  {"choices", std::move(choices)}};
-    if (!usage.is_null()) {
-      chunk["usage"] = std::move(usage);
-    }
-    out_ += "data: ";
-    out_ += chunk.dump(-1, ' ', false, Json::error_handler_t::replace);
-    out_ += "\n\n";
+    chat::appendChunk(out_, id_, created_, model_, std::move(choices), std::move(usage));
   }
 
   void onEvent(const common::sse::Event& e) {
@@ -404,18 +371,9 @@ class DashScope final : public Provider {
   Translation translateRequest(std::string_view api_path, std::string_view body,
                                std::string& out) const override {
     Translation t;
-    if (api_path != kChatPath) {
-      t.error = proxy::ApiError{404, "invalid_request_error", "unsupported_endpoint",
-                                "DashScope's native API (provider dashscope) is translated for "
-                                "/v1/chat/completions only, not " +
-                                    std::string(api_path),
-                                ""};
-      return t;
-    }
-    Json request = Json::parse(body, nullptr, false);
-    if (!request.is_object()) {
-      t.error =
-          proxy::invalidRequest(400, "The request body is not a JSON object.", "invalid_json");
+    Json request;
+    if ((t.error = chat::chatRequest(api_path, body, "DashScope's native API (provider dashscope)",
+                                     request))) {
       return t;
     }
     Json parameters = {{"result_format", "message"}};

@@ -21,6 +21,7 @@
 #include "common/config/provider.h"
 #include "common/sse/sse_parser.h"
 #include "dataplane/config/compiled_config.h"
+#include "dataplane/provider/chat_translation.h"
 #include "dataplane/provider/provider.h"
 #include "dataplane/proxy/client_request.h"
 #include "nlohmann/json.hpp"
@@ -28,9 +29,11 @@
 namespace fwd::dataplane::provider {
 namespace {
 
-using Json = nlohmann::ordered_json;
+using chat::among;
+using chat::Json;
+using chat::stringField;
+using chat::unsupported;
 
-constexpr std::string_view kChatPath = "/v1/chat/completions";
 constexpr size_t kMaxAnswerBytes = 8u << 20;
 // How often a prediction is polled (Replicate's clients poll every 0.5 s).
 constexpr std::chrono::milliseconds kPollInterval{500};
@@ -40,32 +43,6 @@ constexpr std::string_view kSameName[] = {
     "temperature", "top_p", "top_k", "seed", "presence_penalty", "frequency_penalty"};
 // Fields that change nothing Replicate answers: dropped.
 constexpr std::string_view kDropped[] = {"user", "metadata", "store"};
-
-template <size_t N>
-bool among(const std::string_view (&names)[N], std::string_view name) {
-  for (std::string_view n : names) {
-    if (n == name) {
-      return true;
-    }
-  }
-  return false;
-}
-
-proxy::ApiError unsupported(const std::string& param, const std::string& why) {
-  return proxy::invalidRequest(400, "Parameter '" + param + "' " + why, "unsupported_parameter",
-                               param);
-}
-
-std::string stringField(const Json& object, const char* name) {
-  auto it = object.find(name);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::int64_t nowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // One chat message as a template renders it.
 struct Turn {
@@ -261,7 +238,7 @@ class ReplicateAnswer final : public AnswerTranslator {
         stream_out_(stream_out),
         model_(model),
         include_usage_(include_usage),
-        created_(nowSeconds()),
+        created_(chat::nowSeconds()),
         events_([this](const common::sse::Event& e) { onEvent(e); }) {}
 
   bool eventStream(bool) const override { return stream_out_; }
@@ -354,17 +331,7 @@ class ReplicateAnswer final : public AnswerTranslator {
 
  private:
   void appendChunk(Json choices, Json usage = nullptr) {
-    Json chunk = {{"id", id_},
-                  {"object", "chat.completion.chunk"},
-                  {"created", created_},
-                  {"model", model_},
-                  {"choices", std::move(choices)}};
-    if (!usage.is_null()) {
-      chunk["usage"] = std::move(usage);
-    }
-    out_ += "data: ";
-    out_ += chunk.dump(-1, ' ', false, Json::error_handler_t::replace);
-    out_ += "\n\n";
+    chat::appendChunk(out_, id_, created_, model_, std::move(choices), std::move(usage));
   }
 
   // The finish chunk, the usage chunk when asked, [DONE].
@@ -543,18 +510,8 @@ class Replicate final : public Provider {
   Translation translateRequest(std::string_view api_path, std::string_view body,
                                std::string& out) const override {
     Translation t;
-    if (api_path != kChatPath) {
-      t.error = proxy::ApiError{404, "invalid_request_error", "unsupported_endpoint",
-                                "Replicate (provider replicate) is translated for "
-                                "/v1/chat/completions only, not " +
-                                    std::string(api_path),
-                                ""};
-      return t;
-    }
-    Json request = Json::parse(body, nullptr, false);
-    if (!request.is_object()) {
-      t.error =
-          proxy::invalidRequest(400, "The request body is not a JSON object.", "invalid_json");
+    Json request;
+    if ((t.error = chat::chatRequest(api_path, body, "Replicate (provider replicate)", request))) {
       return t;
     }
     std::string model = stringField(request, "model");

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dataplane/provider/provider.h"
+#include "tests/unit/dataplane/provider/answer_feed.h"
 
 namespace fwd::dataplane::provider {
 namespace dashscope_test {
@@ -33,32 +34,11 @@ proxy::ApiError refused(std::string_view body, std::string_view path = "/v1/chat
 std::string translate(bool sse, std::string_view answer, bool include_usage = false,
                       size_t piece = 1 << 20) {
   auto tr = dashscope()->answerTranslator(sse, "qwen-plus", include_usage, sse);
-  std::string out;
-  for (size_t at = 0; at < answer.size(); at += piece) {
-    tr->feed(answer.substr(at, piece));
-    out += tr->out();
-    tr->out().clear();
-  }
-  auto e = tr->finish();
-  EXPECT_FALSE(e.has_value()) << e->message;
-  return out + tr->out();
+  return answer_feed::feedAnswer(*tr, answer, piece);
 }
 
 std::vector<Json> eventsOf(const std::string& stream, bool& done) {
-  std::vector<Json> out;
-  done = false;
-  size_t at = 0;
-  while ((at = stream.find("data: ", at)) != std::string::npos) {
-    size_t end = stream.find("\n\n", at);
-    std::string data = stream.substr(at + 6, end - at - 6);
-    if (data == "[DONE]") {
-      done = true;
-    } else {
-      out.push_back(Json::parse(data));
-    }
-    at = end;
-  }
-  return out;
+  return answer_feed::chunkEvents(stream, done);
 }
 
 TEST(DashScopeTest, ARequestBecomesInputAndParameters) {

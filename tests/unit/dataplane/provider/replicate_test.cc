@@ -10,6 +10,7 @@
 #include "dataplane/config/compiled_config.h"
 #include "dataplane/provider/provider.h"
 #include "dataplane/proxy/client_request.h"
+#include "tests/unit/dataplane/provider/answer_feed.h"
 
 namespace fwd::dataplane::provider {
 namespace replicate_test {
@@ -48,34 +49,12 @@ std::string promptOf(std::string_view messages, std::string_view model = "o/m",
   return translated(body, nullptr, std::move(p))["input"]["prompt"].get<std::string>();
 }
 
-// Feeds `answer` in pieces of `piece` bytes; returns what the client gets.
 std::string translate(AnswerTranslator& tr, std::string_view answer, size_t piece = 1 << 20) {
-  std::string out;
-  for (size_t at = 0; at < answer.size(); at += piece) {
-    tr.feed(answer.substr(at, piece));
-    out += tr.out();
-    tr.out().clear();
-  }
-  auto e = tr.finish();
-  EXPECT_FALSE(e.has_value()) << e->message;
-  return out + tr.out();
+  return answer_feed::feedAnswer(tr, answer, piece);
 }
 
 std::vector<Json> eventsOf(const std::string& stream, bool& done) {
-  std::vector<Json> out;
-  done = false;
-  size_t at = 0;
-  while ((at = stream.find("data: ", at)) != std::string::npos) {
-    size_t end = stream.find("\n\n", at);
-    std::string data = stream.substr(at + 6, end - at - 6);
-    if (data == "[DONE]") {
-      done = true;
-    } else {
-      out.push_back(Json::parse(data));
-    }
-    at = end;
-  }
-  return out;
+  return answer_feed::chunkEvents(stream, done);
 }
 
 constexpr std::string_view kConversation =
