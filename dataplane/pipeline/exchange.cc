@@ -56,7 +56,7 @@ void coolOnRetryAfter(const config::UpstreamTarget& t, std::optional<std::uint64
 template <typename Stream>
 Task<Attempt> exchange(RequestContext& ctx, Stream& upstream, UpstreamConn& conn,
                        const config::UpstreamTarget& t, const AttemptPlan& plan, ClientWatch& watch,
-                       Clock::time_point deadline) {
+                       Clock::time_point deadline, std::unique_ptr<UpstreamConn>& owner) {
   WorkerContext& w = ctx.w;
   ClientRequestParser& req = ctx.req;
   const config::AttemptTimeouts& timeouts = *plan.timeouts;
@@ -182,7 +182,16 @@ Task<Attempt> exchange(RequestContext& ctx, Stream& upstream, UpstreamConn& conn
                    std::to_string(kMaxFollowUpAnswer) + " bytes";
       co_return out;
     }
-    out.reusable = first.exact;
+    // Read to its end, the first answer's connection serves the follow-ups (polls go to the
+    // same host) and other requests meanwhile, instead of idling until the answer is done.
+    // `upstream` and `conn` are the pool's from here on.
+    out.reusable = false;
+    if (first.exact) {
+      watch.upstream = nullptr;
+      conn.deadline.disarm();
+      conn.reused = false;
+      w.pool.release(t.pool_key, std::move(owner));
+    }
     co_return co_await followUp(ctx, t, plan, watch, deadline, std::move(first.body),
                                 std::move(out));
   }
@@ -223,9 +232,9 @@ Task<Attempt> attemptUpstream(RequestContext& ctx, const config::UpstreamTarget&
     }
     watch.upstream = &conn->lowest();
     if (conn->tls) {
-      out = co_await exchange(ctx, *conn->tls, *conn, t, plan, watch, deadline);
+      out = co_await exchange(ctx, *conn->tls, *conn, t, plan, watch, deadline, conn);
     } else {
-      out = co_await exchange(ctx, *conn->tcp, *conn, t, plan, watch, deadline);
+      out = co_await exchange(ctx, *conn->tcp, *conn, t, plan, watch, deadline, conn);
     }
     watch.upstream = nullptr;
     if (out.stale && round == 0 && !watch.gone) {

@@ -313,8 +313,8 @@ Task<void> cancelLater(WorkerContext& w, const config::UpstreamTarget& t, std::s
 Task<Attempt> followUp(RequestContext& ctx, const config::UpstreamTarget& t,
                        const AttemptPlan& plan, ClientWatch& watch, Clock::time_point deadline,
                        std::string answer, Attempt out) {
-  // The first answer's connection was read to its end: whether it goes back to the pool is
-  // decided by it, not by the connections of the follow-ups.
+  // The first answer's connection went back to the pool already when it could: what the
+  // follow-ups' connections come to is not the attempt's connection's.
   const bool first_reusable = out.reusable;
   // While the upstream works on: how to stop it should fwd stop waiting.
   std::string cancel_url;

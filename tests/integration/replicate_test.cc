@@ -121,14 +121,20 @@ TEST_F(ReplicateTest, AChatRequestIsAPredictionOfItsRenderedPrompt) {
 TEST_F(ReplicateTest, APredictionStillRunningIsPolledUntilDone) {
   addReplicate();
   ASSERT_TRUE(cluster_.waitInSync());
+  const Endpoint& fake = cluster_.upstream("rep").endpoint;
+  ASSERT_EQ(httpRequest(fake, "POST", "/_fake/reset").status, 200);
   auto start = std::chrono::steady_clock::now();
   Response r = post(kChat, {{"x-fake-replicate-polls", "2"}});
   auto took = std::chrono::steady_clock::now() - start;
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(Json::parse(r.body)["choices"][0]["message"]["content"], "Hello from rep");
   EXPECT_EQ(Json::parse(r.body)["usage"]["completion_tokens"], 3);
-  // Two reads found it processing, the third done: three polls, 500 ms apart.
+  // Two reads found it processing, the third done: three polls, 500 ms apart, all on the
+  // connection that created the prediction.
   EXPECT_GE(took, std::chrono::milliseconds(1400));
+  Json stats = Json::parse(httpRequest(fake, "GET", "/_fake/stats").body);
+  EXPECT_EQ(stats["requests"], 4) << stats;
+  EXPECT_EQ(stats["connections"], 2) << stats;  // fwd's one, and this read's
 
   // Reads throttled by a 429 are tried again after its Retry-After.
   Response throttled =
