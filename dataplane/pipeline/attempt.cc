@@ -9,6 +9,7 @@
 #include "dataplane/pipeline/finish.h"
 #include "dataplane/pipeline/plan.h"
 #include "dataplane/pipeline/respond.h"
+#include "dataplane/pipeline/upstream_io.h"
 
 namespace fwd::dataplane::pipeline {
 namespace {
@@ -40,12 +41,6 @@ bool retryBudgetAllows(const WorkerContext& w) {
   std::int64_t budget = std::max<std::int64_t>(w.options.retry_budget_min,
                                                in_flight * w.options.retry_budget_percent / 100);
   return w.retries_in_flight < budget;
-}
-
-Task<void> sleepFor(std::chrono::milliseconds wait) {
-  proxy::Timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(wait);
-  co_await timer.async_wait(proxy::kUseTuple);
 }
 
 // Feeds outlier ejection: a connect/TLS error, timeout, reset, 5xx or broken stream counts
@@ -135,7 +130,7 @@ Task<std::optional<Attempt>> tryCandidates(RequestContext& ctx, const Plan& plan
       ++w.retries_in_flight;
       if (k >= candidates.size()) {
         // Every upstream of the group was tried already: back off before going round again.
-        co_await sleepFor(w.balancer.backoff(policy, k / candidates.size()));
+        co_await sleepUntil(Clock::now() + w.balancer.backoff(policy, k / candidates.size()));
       }
       ctx.pinned->metrics.upstreamRetries(t->index, t->name).add();
     }

@@ -98,11 +98,7 @@ Task<Attempt> exchange(RequestContext& ctx, Stream& upstream, UpstreamConn& conn
   ctx.client.relay.ensure();
   RelayBuffer& buf = ctx.client.relay;
   UpstreamHeadParser parser(ctx.client.response_head);
-  if (!ctx.response_fields.empty()) {
-    parser.dropRateLimitFields();
-  }
-  parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
-  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  prepareHeadParser(ctx, parser);
   if (req.method() == http::verb::head) {
     parser.skip(true);
   }

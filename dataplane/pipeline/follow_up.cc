@@ -64,7 +64,8 @@ Task<Got> getOnce(RequestContext& ctx, Stream& s, UpstreamConn& conn,
                   bool& reusable) {
   WorkerContext& w = ctx.w;
   reusable = false;
-  t.provider->writeFollowUpHead(*get.to, get.event_stream, t, conn.request_head);
+  provider::writeFollowUpHead("GET", *get.to, get.event_stream, t.credential_field, t.credential,
+                              conn.request_head);
   std::array<asio::const_buffer, 2> bufs = {asio::buffer(conn.request_head), asio::const_buffer()};
   auto sent_at = Clock::now();
   conn.deadline.at(deadline);
@@ -85,11 +86,7 @@ Task<Got> getOnce(RequestContext& ctx, Stream& s, UpstreamConn& conn,
   get.buf->ensure();
   RelayBuffer& buf = *get.buf;
   UpstreamHeadParser parser(*get.head);
-  if (!ctx.response_fields.empty()) {
-    parser.dropRateLimitFields();
-  }
-  parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
-  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  prepareHeadParser(ctx, parser);
   auto head_limit = get.event_stream ? plan.timeouts->stream_first_byte : plan.timeouts->first_byte;
   bool head_limit_first = sent_at + head_limit < deadline;
   conn.deadline.at(head_limit_first ? sent_at + head_limit : deadline);
@@ -199,25 +196,14 @@ Task<Got> fetch(RequestContext& ctx, const config::UpstreamTarget& t, const Get&
   co_return Got::kDone;
 }
 
-Task<void> sleepUntil(Clock::time_point at) {
-  proxy::Timer timer(co_await asio::this_coro::executor);
-  timer.expires_at(at);
-  co_await timer.async_wait(proxy::kUseTuple);
-}
-
 // The final answer, held whole, through the relay: as if an upstream had sent it with a 200.
 Task<Attempt> replay(RequestContext& ctx, const config::UpstreamTarget& t, const AttemptPlan& plan,
                      ClientWatch& watch, Clock::time_point deadline, std::string_view answer,
                      Attempt out) {
-  WorkerContext& w = ctx.w;
   std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
                      std::to_string(answer.size()) + "\r\n\r\n";
   UpstreamHeadParser parser(ctx.client.response_head);
-  if (!ctx.response_fields.empty()) {
-    parser.dropRateLimitFields();
-  }
-  parser.header_limit(static_cast<std::uint32_t>(w.options.max_header_bytes));
-  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  prepareHeadParser(ctx, parser);
   boost::beast::error_code ec;
   parser.put(asio::buffer(head), ec);
   ctx.client.relay.ensure();
@@ -242,17 +228,9 @@ struct Cancel {
 
 template <typename Stream>
 Task<void> sendCancel(WorkerContext& w, Stream& s, proxy::UpstreamConn& conn, const Cancel& c) {
-  std::string& head = conn.request_head;
-  head.clear();
-  head.append("POST ").append(c.to.target).append(" HTTP/1.1\r\n");
-  proxy::appendField(head, "Host", c.to.host_header);
-  if (!c.credential.empty()) {
-    proxy::appendField(head, c.credential_field, c.credential);
-  }
-  proxy::appendField(head, "Content-Length", "0");
-  proxy::appendField(head, "Connection", "close");
-  head.append("\r\n");
-  std::array<asio::const_buffer, 2> bufs = {asio::buffer(head), asio::const_buffer()};
+  provider::writeFollowUpHead("POST", c.to, false, c.credential_field, c.credential,
+                              conn.request_head);
+  std::array<asio::const_buffer, 2> bufs = {asio::buffer(conn.request_head), asio::const_buffer()};
   if (co_await sendRequest(s, bufs)) {
     co_return;
   }
@@ -313,9 +291,6 @@ Task<void> cancelLater(WorkerContext& w, const config::UpstreamTarget& t, std::s
 Task<Attempt> followUp(RequestContext& ctx, const config::UpstreamTarget& t,
                        const AttemptPlan& plan, ClientWatch& watch, Clock::time_point deadline,
                        std::string answer, Attempt out) {
-  // The first answer's connection went back to the pool already when it could: what the
-  // follow-ups' connections come to is not the attempt's connection's.
-  const bool first_reusable = out.reusable;
   // While the upstream works on: how to stop it should fwd stop waiting.
   std::string cancel_url;
   for (;;) {
@@ -390,7 +365,9 @@ Task<Attempt> followUp(RequestContext& ctx, const config::UpstreamTarget& t,
   if (!cancel_url.empty()) {
     co_await cancelLater(ctx.w, t, cancel_url);
   }
-  out.reusable = first_reusable && out.client_alive;
+  // The attempt's own connection went back to the pool already when it could (exchange.cc); the
+  // follow-ups' connections are pooled by fetch().
+  out.reusable = false;
   co_return out;
 }
 

@@ -22,6 +22,12 @@ using proxy::UpstreamHeadParser;
 
 }  // namespace
 
+Task<void> sleepUntil(Clock::time_point at) {
+  proxy::Timer timer(co_await asio::this_coro::executor);
+  timer.expires_at(at);
+  co_await timer.async_wait(kUseTuple);
+}
+
 Task<std::unique_ptr<UpstreamConn>> connectUpstream(WorkerContext& w, const Destination& t,
                                                     std::chrono::milliseconds connect_timeout,
                                                     Clock::time_point deadline, Attempt& out) {

@@ -6,6 +6,7 @@
 #include <array>
 #include <boost/asio/buffer.hpp>
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <string_view>
 
@@ -30,6 +31,20 @@ struct Destination {
 inline Destination destinationOf(const config::UpstreamTarget& t) {
   return Destination{t.name, t.host, t.port, t.host_header, t.tls, t.insecure_skip_verify};
 }
+
+/// Sets up a parser of an upstream answer's head for `ctx`: the header limit, no body limit (the
+/// relay counts the body), and fwd's own x-ratelimit-* fields in place of the upstream's when
+/// the request has them.
+inline void prepareHeadParser(const RequestContext& ctx, proxy::UpstreamHeadParser& parser) {
+  if (!ctx.response_fields.empty()) {
+    parser.dropRateLimitFields();
+  }
+  parser.header_limit(static_cast<std::uint32_t>(ctx.w.options.max_header_bytes));
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+}
+
+/// Waits until `at` on the worker (a backoff, a poll interval).
+Task<void> sleepUntil(Clock::time_point at);
 
 /// Opens a new connection to `d` (resolve, connect, TLS handshake) bounded by the connect
 /// timeout and the attempt deadline; on failure returns null with `out` saying why.

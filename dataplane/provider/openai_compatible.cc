@@ -54,17 +54,22 @@ std::unique_ptr<AnswerTranslator> Provider::answerTranslator(bool, std::string_v
 
 NextStep Provider::nextStep(std::string_view, const Translation&) const { return NextStep{}; }
 
-void Provider::writeFollowUpHead(const FollowUpTarget& to, bool event_stream,
-                                 const config::UpstreamTarget& t, std::string& out) const {
+void writeFollowUpHead(std::string_view method, const FollowUpTarget& to, bool event_stream,
+                       std::string_view credential_field, std::string_view credential,
+                       std::string& out) {
   out.clear();
-  out.append("GET ").append(to.target).append(" HTTP/1.1\r\n");
+  out.append(method).append(" ").append(to.target).append(" HTTP/1.1\r\n");
   proxy::appendField(out, "Host", to.host_header);
-  if (!t.credential.empty()) {
-    proxy::appendField(out, t.credential_field, t.credential);
+  if (!credential.empty()) {
+    proxy::appendField(out, credential_field, credential);
   }
   proxy::appendField(out, "Accept", event_stream ? "text/event-stream" : "application/json");
   if (event_stream) {
     proxy::appendField(out, "Cache-Control", "no-store");
+  }
+  if (method == "POST") {
+    proxy::appendField(out, "Content-Length", "0");
+    proxy::appendField(out, "Connection", "close");
   }
   out.append("\r\n");
 }

@@ -162,12 +162,15 @@ class Provider {
   /// What comes after the 2xx answer `answer` (read whole) to a request translated as
   /// `translation`. Called only when followsUp().
   virtual NextStep nextStep(std::string_view answer, const Translation& translation) const;
-
-  /// The head of fwd's GET of a follow-up URL: the request line, Host, the upstream's credential
-  /// field and Accept (text/event-stream for a stream).
-  virtual void writeFollowUpHead(const FollowUpTarget& to, bool event_stream,
-                                 const config::UpstreamTarget& upstream, std::string& out) const;
 };
+
+/// The head of fwd's own bodiless `method` request to a follow-up URL (`out` cleared first): the
+/// request line, Host, the credential field (none when `credential` is empty), Accept
+/// (text/event-stream for a stream, with Cache-Control: no-store, else JSON) and, for a POST,
+/// Content-Length: 0 and Connection: close.
+void writeFollowUpHead(std::string_view method, const FollowUpTarget& to, bool event_stream,
+                       std::string_view credential_field, std::string_view credential,
+                       std::string& out);
 
 /// Where `url`, named in an answer of `upstream`, may be fetched: an absolute http(s) URL with
 /// the upstream's scheme, to the upstream's host, or — when the upstream's host is under the
